@@ -1,0 +1,143 @@
+# topicd - build, test, bench, install.
+#   make                      build build/topicd (installs missing Debian packages first)
+#   make test                 the whole suite that needs no GPU and no network
+#   make SANITIZE=address,undefined test   (or SANITIZE=thread) sanitizer builds, own folders
+#   make GPU=0                build without the CUDA plugin even when nvcc is present
+#   make bench                benchmarks vs scikit-learn (needs ../shared/corpora/20news)
+#   make run                  start the service (topicd serve) on port 8080
+#   make install PREFIX=/usr/local DESTDIR=
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+SANITIZE ?=
+WERROR ?= $(if $(CI),1,0)
+GPU ?= auto
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+PYTHON ?= python3
+
+ifeq ($(SANITIZE),)
+B := build
+else
+B := build/san-$(subst $(comma),-,$(SANITIZE))
+endif
+comma := ,
+
+PKGS := libcjson libmicrohttpd openblas lapacke libutf8proc sqlite3 libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CC ?= cc
+OPT ?= -O2
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+CPPFLAGS += -I. -Itests -I$(B)/tests -D_GNU_SOURCE $(PKG_CFLAGS)
+CFLAGS ?= $(OPT) -g
+CFLAGS += -std=c11 $(WARN) -MMD -MP -fPIC -pthread
+LDLIBS += $(PKG_LIBS) -lpthread -lm -ldl
+ifneq ($(SANITIZE),)
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+CORE_SRC := $(wildcard core/*.c)
+API_SRC := $(wildcard api/*.c)
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+GPU_HOST_SRC := $(wildcard gpu/*.c)
+TEST_SRC := tests/runner.c tests/testalloc.c $(wildcard tests/unit/test_*.c) $(wildcard tests/integration/test_*.c)
+
+obj = $(patsubst %.c,$(B)/%.o,$(1))
+CORE_OBJ := $(call obj,$(CORE_SRC))
+API_OBJ := $(call obj,$(API_SRC))
+SERVER_OBJ := $(call obj,$(SERVER_SRC))
+GPU_HOST_OBJ := $(call obj,$(GPU_HOST_SRC))
+TEST_OBJ := $(call obj,$(TEST_SRC))
+
+# The CUDA backend is a plugin (dlopen'ed at run time) so that the same
+# topicd binary starts on machines with no GPU, driver or CUDA libraries.
+CUDA_SRC := $(wildcard gpu/*.cu)
+ifeq ($(GPU),0)
+CUDA_PLUGIN :=
+else ifeq ($(NVCC),)
+CUDA_PLUGIN :=
+else ifeq ($(CUDA_SRC),)
+CUDA_PLUGIN :=
+else
+CUDA_PLUGIN := $(B)/libtopicd_cuda.so
+endif
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80
+NVCCFLAGS ?= -O2 -std=c++17 -Xcompiler -fPIC,-Wall $(NVCC_ARCH) -I. -I$(CUDA_HOME)/include
+
+.PHONY: all deps test unit bench conformance run install clean format check-format gpu
+.DEFAULT_GOAL := all
+
+all: deps $(B)/topicd $(CUDA_PLUGIN)
+
+# Cheap when everything is there: pkg-config checks only.
+deps:
+	@scripts/deps.sh
+
+$(B)/libtopicd_core.a: $(CORE_OBJ)
+	$(AR) rcs $@ $^
+$(B)/libtopicd_api.a: $(API_OBJ)
+	$(AR) rcs $@ $^
+$(B)/libtopicd_server.a: $(SERVER_OBJ) $(GPU_HOST_OBJ)
+	$(AR) rcs $@ $^
+
+LIBS_ORDERED := $(B)/libtopicd_server.a $(B)/libtopicd_api.a $(B)/libtopicd_core.a
+
+$(B)/topicd: $(B)/server/main.o $(LIBS_ORDERED)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/libtopicd_cuda.so: $(CUDA_SRC) $(wildcard gpu/*.h) $(wildcard core/*.h)
+	@mkdir -p $(B)
+	$(NVCC) $(NVCCFLAGS) -shared -o $@ $(CUDA_SRC) -L$(CUDA_HOME)/lib64 -lcublas -lcusparse -lcusolver -lcudart
+
+gpu: $(CUDA_PLUGIN)
+
+# The test table is generated from the TM_TEST(...) lines of the test files.
+$(B)/tests/test-list.h: $(TEST_SRC) Makefile
+	@mkdir -p $(dir $@)
+	@grep -ho '^TM_TEST([a-z0-9_]*)' $(TEST_SRC) /dev/null \
+	  | sed 's/^TM_TEST(\(.*\))/TM_TEST_DECLARE(\1)/' > $@.tmp && mv $@.tmp $@
+
+$(TEST_OBJ): $(B)/tests/test-list.h
+
+$(B)/tests/run_tests: $(TEST_OBJ) $(LIBS_ORDERED)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# OpenBLAS gets one thread in tests: the suite checks numbers, not speed, and
+# the sanitizers do not see inside OpenBLAS's own thread pool.
+test: all $(B)/tests/run_tests
+	TM_BINDIR=$(B) OPENBLAS_NUM_THREADS=1 $(B)/tests/run_tests $(T)
+
+bench: all
+	$(PYTHON) bench/run.py --topicd $(B)/topicd --out bench/results.md
+
+conformance: all
+	$(PYTHON) bench/conformance.py --topicd $(B)/topicd
+
+run: all
+	$(B)/topicd serve --port $${TOPICD_PORT:-8080} --data-dir $${TOPICD_DATA_DIR:-./data}
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/topicd
+	install -m 755 $(B)/topicd $(DESTDIR)$(PREFIX)/bin/topicd
+	$(if $(CUDA_PLUGIN),install -m 755 $(CUDA_PLUGIN) $(DESTDIR)$(PREFIX)/lib/topicd/)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cu')
+
+check-format:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' '*.cu')
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

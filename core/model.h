@@ -1,0 +1,105 @@
+/*
+ * model.h - what a fit is asked to do (tm_model_params) and what it gives
+ * back (tm_fit_result): the contract between the factorizations in core/,
+ * the job spec parser and result renderer in api/, and the server.
+ *
+ * Names and defaults follow scikit-learn (NMF, TruncatedSVD, randomized_svd).
+ * Dense matrices here are column-major with ld == rows.
+ * Thread-safety: plain data; one owner at a time.
+ */
+#ifndef TM_MODEL_H
+#define TM_MODEL_H
+
+#include <stdint.h>
+
+#include "status.h"
+
+enum tm_method { TM_METHOD_NMF, TM_METHOD_TRUNCATED_SVD, TM_METHOD_FULL_SVD };
+
+enum tm_svd_algorithm {
+    TM_SVD_RANDOMIZED, /* scikit-learn's randomized_svd */
+    TM_SVD_LANCZOS     /* accurate: converges the top k to tol */
+};
+
+enum tm_power_normalizer { TM_PIN_AUTO, TM_PIN_LU, TM_PIN_QR, TM_PIN_NONE };
+
+enum tm_nmf_init {
+    TM_NMF_INIT_AUTO, /* scikit-learn's None: nndsvda when k <= min(m, n), else random */
+    TM_NMF_INIT_NNDSVD,
+    TM_NMF_INIT_NNDSVDA,
+    TM_NMF_INIT_NNDSVDAR,
+    TM_NMF_INIT_RANDOM
+};
+
+enum tm_nmf_solver { TM_NMF_CD, TM_NMF_MU, TM_NMF_PGD };
+enum tm_beta_loss { TM_BETA_FROBENIUS, TM_BETA_KL };
+enum tm_device { TM_DEVICE_AUTO, TM_DEVICE_CPU, TM_DEVICE_GPU };
+enum tm_dtype { TM_DTYPE_AUTO, TM_DTYPE_FLOAT32, TM_DTYPE_FLOAT64 };
+
+struct tm_model_params {
+    enum tm_method method; /* NMF */
+    int64_t n_topics;      /* 10 */
+    int64_t n_top_words;   /* 10 */
+    uint64_t seed;         /* 0; every random choice derives from it */
+    enum tm_device device; /* AUTO */
+    enum tm_dtype dtype;   /* AUTO: float64 on the CPU, float32 on a GPU */
+
+    /* truncated_svd */
+    enum tm_svd_algorithm algorithm;                    /* RANDOMIZED */
+    int64_t n_oversamples;                              /* 10 */
+    int64_t n_iter;                                     /* -1: "auto" (7 if k < 0.1 min(m,n), else 4) */
+    enum tm_power_normalizer power_iteration_normalizer; /* AUTO (LU) */
+    double svd_tol;                                     /* 1e-6, relative, lanczos */
+    int64_t svd_max_iter;                               /* 0: algorithm's own cap (lanczos restarts) */
+
+    /* full_svd */
+    int64_t max_dense_bytes; /* refuse when the dense m x n would exceed; default 2 GiB */
+
+    /* nmf */
+    enum tm_nmf_init init;   /* AUTO */
+    enum tm_nmf_solver solver; /* CD */
+    enum tm_beta_loss beta_loss; /* FROBENIUS; KL only with MU */
+    double tol;              /* 1e-4 */
+    int64_t max_iter;        /* 200 */
+    double alpha_W;          /* 0 */
+    double alpha_H;          /* < 0: "same" as alpha_W (the default) */
+    double l1_ratio;         /* 0 */
+    int shuffle;             /* 0; cd only */
+    /* pgd: the course notebook's projected gradient descent */
+    double learning_rate;    /* 1e-2 */
+    double learning_rate_decay; /* 0.0: lr_t = learning_rate / (1 + decay * t) */
+    double penalty;          /* 1e3: weight of the negative-entry penalty */
+    double penalty_mu;       /* 1e-6: entries below mu are penalised */
+};
+
+/* A column-major dense matrix owned by a result; ld == rows. */
+struct tm_dense_owned {
+    int64_t rows, cols;
+    double *data;
+};
+
+struct tm_fit_result {
+    enum tm_method method;
+    int64_t n_documents, n_features, nnz;
+    int64_t n_topics;
+    /* n_topics x n_features: NMF's H, or SVD's V^T (rows = topics). */
+    struct tm_dense_owned components;
+    /* n_documents x n_topics: NMF's W, or SVD's U * Sigma (scikit-learn's transform). */
+    struct tm_dense_owned document_topics;
+    double *singular_values;          /* n_topics, SVD only, else NULL */
+    double *explained_variance_ratio; /* n_topics, SVD only, else NULL */
+    double reconstruction_error;      /* ||X - WH||_F or ||X - U S V^T||_F */
+    int64_t n_iter;                   /* iterations (power iterations / restarts for SVD) */
+    double *error_trace;              /* n_trace per-iteration errors, may be NULL */
+    int64_t n_trace;
+    const char *device_used;          /* static string: "cpu" or the GPU backend's name */
+    double seconds_init, seconds_fit;
+};
+
+/* Defaults as documented above. */
+void tm_model_params_init(struct tm_model_params *params);
+
+/* Releases all arrays of a result and zeroes it; safe on a zeroed struct. */
+void tm_fit_result_release(struct tm_fit_result *result);
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * vectorize.h - documents to a sparse TF-IDF (or count) matrix, exact to
+ * scikit-learn's TfidfVectorizer / CountVectorizer.
+ *
+ * Pipeline: optional newsgroup cleanup (preprocess.h), lower-casing and
+ * accent stripping, tokens = maximal runs of >= 2 Unicode word characters
+ * (Python's (?u)\b\w\w+\b), stop words, vocabulary in code-point order,
+ * min_df / max_df / max_features pruning, then tf-idf weighting and row
+ * normalisation. Documents are split across threads and merged so that the
+ * result is identical for any thread count.
+ *
+ * Text is UTF-8. Invalid sequences are replaced by U+FFFD (as Python's
+ * bytes.decode(errors="replace") does), which is not a word character; NUL
+ * is an ordinary non-word character. Empty documents give empty rows.
+ * Thread-safety: tm_vectorize is reentrant; it starts and joins its own
+ * threads and shares nothing between calls.
+ */
+#ifndef TM_VECTORIZE_H
+#define TM_VECTORIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "csr.h"
+#include "progress.h"
+#include "status.h"
+
+/* preprocess.strip flags, applied in this order (scikit-learn's). */
+enum {
+    TM_STRIP_HEADERS = 1 << 0,
+    TM_STRIP_FOOTERS = 1 << 1,
+    TM_STRIP_QUOTES = 1 << 2,
+};
+
+enum tm_weighting { TM_WEIGHTING_TFIDF, TM_WEIGHTING_COUNT };
+enum tm_norm { TM_NORM_L2, TM_NORM_L1, TM_NORM_NONE };
+enum tm_accents { TM_ACCENTS_NONE, TM_ACCENTS_ASCII, TM_ACCENTS_UNICODE };
+
+/* scikit-learn's int-or-float document-frequency bounds. */
+struct tm_df_bound {
+    int is_fraction; /* 1: value is a fraction of documents in [0, 1]; 0: a count */
+    double value;
+};
+
+struct tm_vectorizer_params {
+    unsigned strip;                /* TM_STRIP_* flags; default 0 */
+    enum tm_weighting weighting;   /* TFIDF */
+    int lowercase;                 /* 1 */
+    enum tm_accents strip_accents; /* NONE */
+    int english_stop_words;        /* 0; 1 = scikit-learn's 318-word list */
+    const char *const *stop_words; /* borrowed custom list (UTF-8, NUL-terminated), or NULL */
+    size_t n_stop_words;
+    struct tm_df_bound min_df; /* count 1 */
+    struct tm_df_bound max_df; /* fraction 1.0 */
+    int64_t max_features;      /* 0: no limit */
+    int binary;                /* 0 */
+    int use_idf;               /* 1 */
+    int smooth_idf;            /* 1 */
+    int sublinear_tf;          /* 0 */
+    enum tm_norm norm;         /* L2 */
+    int n_threads;             /* 0: one per online CPU */
+    int64_t max_terms;         /* cap on distinct terms seen before pruning; 0: 16M */
+};
+
+/* A document: borrowed bytes, not NUL-terminated. */
+struct tm_doc {
+    const char *text;
+    size_t len;
+};
+
+/* Terms in one pool: term i is pool[offsets[i] .. offsets[i+1]). */
+struct tm_vocab {
+    int64_t n_terms;
+    char *pool;
+    int64_t *offsets; /* n_terms + 1 */
+};
+
+struct tm_vectorized {
+    struct tm_csr matrix; /* n_docs x n_terms */
+    struct tm_vocab vocab;
+    int64_t *df;          /* n_terms document frequencies */
+    double *idf;          /* n_terms, or NULL when weighting is count or use_idf is 0 */
+    int64_t n_pruned_terms; /* terms removed by min_df/max_df/max_features */
+    double seconds_tokenize;  /* preprocessing + tokenizing + counting */
+    double seconds_vocabulary; /* merge, sort, prune */
+    double seconds_weighting;  /* matrix build, idf, normalisation */
+};
+
+/* scikit-learn's defaults. */
+void tm_vectorizer_params_init(struct tm_vectorizer_params *params);
+
+/*
+ * docs: borrowed, n_docs of them. out: initialised here, release with
+ * tm_vectorized_release (also safe after a failure).
+ * Errors: TM_EEMPTY for no documents; TM_EINVAL with scikit-learn's message
+ * when max_df corresponds to fewer documents than min_df; TM_ENOTERMS when
+ * no term remains (all stop words, or pruned); TM_ETOOBIG past max_terms;
+ * TM_ECANCELLED; TM_ENOMEM.
+ */
+tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct tm_doc *docs,
+                       int64_t n_docs, const struct tm_progress *progress,
+                       struct tm_vectorized *out, char *err);
+
+void tm_vectorized_release(struct tm_vectorized *v);
+
+/* Term i as a pointer and length into the pool (not NUL-terminated). */
+static inline const char *tm_vocab_term(const struct tm_vocab *v, int64_t i, size_t *len)
+{
+    *len = (size_t)(v->offsets[i + 1] - v->offsets[i]);
+    return v->pool + v->offsets[i];
+}
+
+#endif

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs the Debian packages topicd builds against, when pkg-config cannot
+# find them. Prints what it installs; silent when everything is present.
+set -e
+missing=""
+check() { pkg-config --exists "$1" 2>/dev/null || missing="$missing $2"; }
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+check libcjson libcjson-dev
+check libmicrohttpd libmicrohttpd-dev
+check openblas libopenblas-dev
+check lapacke liblapacke-dev
+check libutf8proc libutf8proc-dev
+check sqlite3 libsqlite3-dev
+check libcurl libcurl4-openssl-dev
+command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
+[ -z "$missing" ] && exit 0
+echo "deps: installing missing Debian packages:$missing"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,14 @@
+/*
+ * cli.h - the subcommands of the topicd binary. Each takes the arguments
+ * after "topicd" (argv[0] is the command name) and returns the exit status:
+ * 0 success, 1 the job failed (bad input, numerical failure), 2 usage error.
+ * Thread-safety: called once, from main.
+ */
+#ifndef TM_CLI_H
+#define TM_CLI_H
+
+int tm_cli_vectorize(int argc, char **argv);
+int tm_cli_fit(int argc, char **argv);
+int tm_cli_serve(int argc, char **argv);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * testalloc.h - a counting allocator for tests: fails the Nth allocation
+ * (and, with tm_testalloc_fail_from, every one after it) and tracks how many
+ * blocks are outstanding, so failure paths can be checked for leaks:
+ *
+ *     for (n = 1; ; n++) { tm_testalloc_fail_at(n); st = f(); ...;
+ *                          tm_testalloc_reset(); CHECK(outstanding == 0) }
+ */
+#ifndef TM_TESTALLOC_H
+#define TM_TESTALLOC_H
+
+/* Installs the counting allocator; allocation number n (1-based) fails. */
+void tm_testalloc_fail_at(long n);
+/* Stops failing; counting goes on so later frees keep the count exact. Only
+ * blocks allocated after tm_testalloc_fail_at are counted. */
+void tm_testalloc_reset(void);
+/* Blocks allocated through the counting allocator and not yet freed. */
+long tm_testalloc_outstanding(void);
+/* Allocations attempted since the last tm_testalloc_fail_at. */
+long tm_testalloc_calls(void);
+
+#endif
