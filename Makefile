@@ -15,12 +15,15 @@ GPU ?= auto
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 PYTHON ?= python3
 
-ifeq ($(SANITIZE),)
+comma := ,
+# BUILD_DIR lets several builds share one checkout without racing.
+ifneq ($(BUILD_DIR),)
+B := $(BUILD_DIR)
+else ifeq ($(SANITIZE),)
 B := build
 else
 B := build/san-$(subst $(comma),-,$(SANITIZE))
 endif
-comma := ,
 
 PKGS := libcjson libmicrohttpd openblas lapacke libutf8proc sqlite3 libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

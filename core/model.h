@@ -86,6 +86,11 @@ struct tm_fit_result {
     struct tm_dense_owned components;
     /* n_documents x n_topics: NMF's W, or SVD's U * Sigma (scikit-learn's transform). */
     struct tm_dense_owned document_topics;
+    /* n_topics rows of n_top_words: term indices by decreasing weight (-1 pads
+     * when a topic has fewer non-zero terms), and their component weights. */
+    int64_t n_top_words;
+    int64_t *top_terms;
+    double *top_weights;
     double *singular_values;          /* n_topics, SVD only, else NULL */
     double *explained_variance_ratio; /* n_topics, SVD only, else NULL */
     double reconstruction_error;      /* ||X - WH||_F or ||X - U S V^T||_F */
