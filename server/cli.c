@@ -22,10 +22,3 @@ int tm_cli_fit(int argc, char **argv)
     (void)argv;
     return not_yet("fit");
 }
-
-int tm_cli_serve(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    return not_yet("serve");
-}
