@@ -8,6 +8,10 @@
 #ifndef TM_FIT_H
 #define TM_FIT_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
 #include "csr.h"
 #include "model.h"
 #include "progress.h"
@@ -23,5 +27,15 @@
  */
 tm_status tm_fit(const struct tm_csr *X, const struct tm_model_params *params,
                  const struct tm_progress *progress, struct tm_fit_result *out, char *err);
+
+/*
+ * Peak bytes a fit of an m x n matrix with nnz non-zeros takes in the memory
+ * of backend ops (the corpus matrix, the factors and the algorithm's
+ * workspace) for params (method, n_topics, algorithm, solver, ...), with
+ * dtype params->dtype. For the GPU scheduler's admission control; an upper
+ * bound within a few percent, host-side result arrays not included.
+ */
+size_t tm_fit_device_bytes(const struct tm_backend_ops *ops, const struct tm_model_params *params,
+                           int64_t m, int64_t n, int64_t nnz);
 
 #endif

@@ -14,6 +14,8 @@
 
 #include "status.h"
 
+struct tm_backend_ops; /* core/backend.h */
+
 enum tm_method { TM_METHOD_NMF, TM_METHOD_TRUNCATED_SVD, TM_METHOD_FULL_SVD };
 
 enum tm_svd_algorithm {
@@ -70,6 +72,14 @@ struct tm_model_params {
     double learning_rate_decay; /* 0.0: lr_t = learning_rate / (1 + decay * t) */
     double penalty;          /* 1e3: weight of the negative-entry penalty */
     double penalty_mu;       /* 1e-6: entries below mu are penalised */
+
+    /* Execution resources, not part of the job spec (api/ leaves them NULL,
+     * tm_model_params_init sets NULL): a backend and a context of it that the
+     * caller created and keeps, such as a GPU worker's stream and library
+     * handles created once for many jobs. With backend NULL, tm_fit picks one
+     * from device and creates its own context for the fit. Borrowed. */
+    const struct tm_backend_ops *backend;
+    void *backend_ctx;
 };
 
 /* A column-major dense matrix owned by a result; ld == rows. */
