@@ -77,6 +77,9 @@ struct tm_bsparse;
 struct tm_backend_config {
     enum tm_dtype dtype; /* AUTO: the backend's default (cpu: float64, cuda: float32) */
     int device;          /* device index for GPU backends; 0 */
+    int n_threads;       /* cpu: threads of its own sparse/elementwise loops
+                          * (OpenBLAS's are the caller's, see backend_cpu.h);
+                          * 0 or 1: the calling thread only */
 };
 
 /* transa/transb/trans arguments */

@@ -80,6 +80,10 @@ struct tm_model_params {
      * from device and creates its own context for the fit. Borrowed. */
     const struct tm_backend_ops *backend;
     void *backend_ctx;
+    /* Threads for core's own loops on the CPU (sparse products, NMF sweeps);
+     * 0: 1. Results do not depend on it. The caller budgets these together
+     * with OpenBLAS's threads (set once at start-up, never by core). */
+    int n_threads;
 };
 
 /* A column-major dense matrix owned by a result; ld == rows. */

@@ -1,0 +1,724 @@
+/* backend_cpu.c - the OpenBLAS + LAPACKE backend (see backend_cpu.h). */
+#include "backend_cpu.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "alloc.h"
+
+/* scikit-learn's EPSILON in _nmf.py: np.finfo(np.float32).eps */
+#define NMF_EPSILON 1.1920928955078125e-07
+
+/*
+ * Rows are cut into at most this many chunks of about equal work, the same
+ * for any thread count, and per-chunk partial sums are added in chunk order:
+ * that is what makes the returned scalars independent of n_threads.
+ */
+#define MAX_CHUNKS 64
+#define MAX_THREADS 64
+
+struct cpu_ctx {
+    int n_threads;
+};
+
+struct tm_bsparse {
+    const struct tm_csr *x; /* borrowed */
+    struct tm_csr xt;       /* owned */
+};
+
+/* ---- a tiny parallel-for over chunks ---- */
+
+struct par {
+    void (*fn)(void *arg, int chunk, double *scratch);
+    void *arg;
+    int n_chunks;
+    int n_threads;
+    size_t scratch_len; /* doubles per thread */
+    double *scratch;    /* n_threads * scratch_len */
+};
+
+struct par_slot {
+    struct par *p;
+    int t;
+};
+
+static void *par_run(void *arg)
+{
+    struct par_slot *s = arg;
+    struct par *p = s->p;
+    int lo = (int)((long)p->n_chunks * s->t / p->n_threads);
+    int hi = (int)((long)p->n_chunks * (s->t + 1) / p->n_threads);
+    for (int c = lo; c < hi; c++)
+        p->fn(p->arg, c, p->scratch + (size_t)s->t * p->scratch_len);
+    return NULL;
+}
+
+/* Runs fn on chunks 0..n_chunks-1 with per-thread scratch of scratch_len
+ * doubles; TM_ENOMEM when the scratch cannot be had. */
+static tm_status par_for(const struct cpu_ctx *c, int n_chunks, size_t scratch_len,
+                         void (*fn)(void *, int, double *), void *arg, char *err)
+{
+    struct par p = {fn, arg, n_chunks, c->n_threads, scratch_len, NULL};
+    if (p.n_threads > n_chunks)
+        p.n_threads = n_chunks > 0 ? n_chunks : 1;
+    p.scratch = tm_mallocarray((size_t)p.n_threads * (scratch_len ? scratch_len : 1),
+                               sizeof(double));
+    if (!p.scratch)
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate loop scratch");
+    pthread_t th[MAX_THREADS];
+    struct par_slot slots[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int t = 1; t < p.n_threads; t++) {
+        slots[t] = (struct par_slot){&p, t};
+        started[t] = pthread_create(&th[t], NULL, par_run, &slots[t]) == 0;
+    }
+    slots[0] = (struct par_slot){&p, 0};
+    par_run(&slots[0]);
+    /* A thread that could not start is run here: same chunks, same result. */
+    for (int t = 1; t < p.n_threads; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            par_run(&slots[t]);
+    }
+    tm_free(p.scratch);
+    return TM_OK;
+}
+
+/* Chunk boundaries over rows of a CSR, balanced by non-zeros plus rows. */
+static int csr_chunks(const struct tm_csr *x, int64_t *bounds)
+{
+    int64_t n = x->n_rows, nnz = tm_csr_nnz(x);
+    int nc = n < MAX_CHUNKS ? (int)(n > 0 ? n : 1) : MAX_CHUNKS;
+    double total = (double)nnz + (double)n;
+    bounds[0] = 0;
+    int64_t r = 0;
+    for (int c = 1; c < nc; c++) {
+        double target = total * c / nc;
+        while (r < n && (double)x->indptr[r] + (double)r < target)
+            r++;
+        bounds[c] = r;
+    }
+    bounds[nc] = n;
+    return nc;
+}
+
+static int row_chunks(int64_t n, int64_t *bounds)
+{
+    int nc = n < MAX_CHUNKS ? (int)(n > 0 ? n : 1) : MAX_CHUNKS;
+    for (int c = 0; c <= nc; c++)
+        bounds[c] = n * c / nc;
+    return nc;
+}
+
+#define AT(m, i, j) (((double *)(m)->data)[(i) + (size_t)(j) * (m)->ld])
+
+/* Row-major copy of A (rows x k) into dst (rows * k). */
+static void pack_rows(const struct tm_bmat *a, double *dst)
+{
+    int64_t k = a->cols;
+    for (int64_t j = 0; j < k; j++) {
+        const double *col = (const double *)a->data + (size_t)j * a->ld;
+        for (int64_t i = 0; i < a->rows; i++)
+            dst[(size_t)i * k + j] = col[i];
+    }
+}
+
+/* ---- lifecycle ---- */
+
+static tm_status cpu_create(const struct tm_backend_config *cfg, void **out, char *err)
+{
+    struct cpu_ctx *c = tm_calloc(1, sizeof(*c));
+    if (!c)
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate a context");
+    c->n_threads = cfg && cfg->n_threads > 1 ? cfg->n_threads : 1;
+    if (c->n_threads > MAX_THREADS)
+        c->n_threads = MAX_THREADS;
+    *out = c;
+    return TM_OK;
+}
+
+static void cpu_destroy(void *ctx)
+{
+    tm_free(ctx);
+}
+
+static tm_status cpu_sync(void *ctx, char *err)
+{
+    (void)ctx;
+    (void)err;
+    return TM_OK;
+}
+
+static size_t cpu_elem_size(void *ctx)
+{
+    (void)ctx;
+    return sizeof(double);
+}
+
+static size_t cpu_mat_bytes(enum tm_dtype dtype, int64_t rows, int64_t cols)
+{
+    (void)dtype;
+    return (size_t)rows * (size_t)cols * sizeof(double);
+}
+
+static size_t cpu_sparse_bytes(enum tm_dtype dtype, int64_t rows, int64_t cols, int64_t nnz,
+                               int64_t k)
+{
+    (void)dtype;
+    (void)rows;
+    /* X itself is borrowed; X^T is built, and spmm packs its dense operand. */
+    return (size_t)nnz * (sizeof(double) + sizeof(int32_t)) +
+           (size_t)(cols + 1) * sizeof(int64_t) +
+           (size_t)(rows > cols ? rows : cols) * (size_t)k * sizeof(double);
+}
+
+/* ---- memory ---- */
+
+static tm_status cpu_mat_alloc(void *ctx, int64_t rows, int64_t cols, struct tm_bmat *out,
+                               char *err)
+{
+    (void)ctx;
+    memset(out, 0, sizeof(*out));
+    if (rows < 0 || cols < 0)
+        return tm__errf(err, TM_ERANGE, "cpu backend: bad shape %lld x %lld", (long long)rows,
+                        (long long)cols);
+    out->data = tm_calloc((size_t)rows * (size_t)cols + 1, sizeof(double));
+    if (!out->data)
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate a %lld x %lld matrix",
+                        (long long)rows, (long long)cols);
+    out->rows = rows;
+    out->cols = cols;
+    out->ld = rows > 0 ? rows : 1;
+    out->elem_size = sizeof(double);
+    return TM_OK;
+}
+
+static void cpu_mat_free(void *ctx, struct tm_bmat *m)
+{
+    (void)ctx;
+    tm_free(m->data);
+    memset(m, 0, sizeof(*m));
+}
+
+static tm_status cpu_upload(void *ctx, const double *src, int64_t ld_src,
+                            const struct tm_bmat *dst, char *err)
+{
+    (void)ctx;
+    (void)err;
+    for (int64_t j = 0; j < dst->cols; j++)
+        memcpy(&AT(dst, 0, j), src + (size_t)j * ld_src, (size_t)dst->rows * sizeof(double));
+    return TM_OK;
+}
+
+static tm_status cpu_download(void *ctx, const struct tm_bmat *src, double *dst, int64_t ld_dst,
+                              char *err)
+{
+    (void)ctx;
+    (void)err;
+    for (int64_t j = 0; j < src->cols; j++)
+        memcpy(dst + (size_t)j * ld_dst, &AT(src, 0, j), (size_t)src->rows * sizeof(double));
+    return TM_OK;
+}
+
+static tm_status cpu_sparse_upload(void *ctx, const struct tm_csr *x, struct tm_bsparse **out,
+                                   char *err)
+{
+    (void)ctx;
+    *out = NULL;
+    struct tm_bsparse *s = tm_calloc(1, sizeof(*s));
+    if (!s)
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate a sparse handle");
+    s->x = x;
+    tm_status st = tm_csr_transpose(x, &s->xt, err);
+    if (st != TM_OK) {
+        tm_free(s);
+        return st;
+    }
+    *out = s;
+    return TM_OK;
+}
+
+static void cpu_sparse_free(void *ctx, struct tm_bsparse *s)
+{
+    (void)ctx;
+    if (!s)
+        return;
+    tm_csr_release(&s->xt);
+    tm_free(s);
+}
+
+/* ---- sparse products ---- */
+
+struct spmm_job {
+    const struct tm_csr *x;
+    const int64_t *bounds;
+    const double *b; /* packed row-major, or B's single column when k == 1 */
+    int64_t k;
+    double alpha, beta;
+    const struct tm_bmat *c;
+};
+
+static void spmm_chunk(void *arg, int chunk, double *acc)
+{
+    const struct spmm_job *j = arg;
+    const struct tm_csr *x = j->x;
+    int64_t k = j->k;
+    for (int64_t i = j->bounds[chunk]; i < j->bounds[chunk + 1]; i++) {
+        for (int64_t r = 0; r < k; r++)
+            acc[r] = 0.0;
+        for (int64_t p = x->indptr[i]; p < x->indptr[i + 1]; p++) {
+            double v = x->data[p];
+            const double *brow = j->b + (size_t)x->indices[p] * k;
+            for (int64_t r = 0; r < k; r++)
+                acc[r] += v * brow[r];
+        }
+        if (j->beta == 0.0) {
+            for (int64_t r = 0; r < k; r++)
+                AT(j->c, i, r) = j->alpha * acc[r];
+        } else {
+            for (int64_t r = 0; r < k; r++)
+                AT(j->c, i, r) = j->alpha * acc[r] + j->beta * AT(j->c, i, r);
+        }
+    }
+}
+
+static tm_status cpu_spmm(void *ctx, const struct tm_bsparse *s, int trans, double alpha,
+                          const struct tm_bmat *b, double beta, const struct tm_bmat *c,
+                          char *err)
+{
+    const struct tm_csr *x = trans ? &s->xt : s->x;
+    int64_t bounds[MAX_CHUNKS + 1];
+    int nc = csr_chunks(x, bounds);
+    double *packed = NULL;
+    const double *bp = b->data;
+    if (b->cols > 1) {
+        packed = tm_mallocarray((size_t)b->rows * (size_t)b->cols + 1, sizeof(double));
+        if (!packed)
+            return tm__errf(err, TM_ENOMEM, "cpu backend: cannot pack a %lld x %lld operand",
+                            (long long)b->rows, (long long)b->cols);
+        pack_rows(b, packed);
+        bp = packed;
+    }
+    struct spmm_job job = {x, bounds, bp, b->cols, alpha, beta, c};
+    tm_status st = par_for(ctx, nc, (size_t)b->cols, spmm_chunk, &job, err);
+    tm_free(packed);
+    return st;
+}
+
+static tm_status cpu_gemm(void *ctx, int transa, int transb, double alpha,
+                          const struct tm_bmat *a, const struct tm_bmat *b, double beta,
+                          const struct tm_bmat *c, char *err)
+{
+    (void)ctx;
+    (void)err;
+    int64_t kk = transa ? a->rows : a->cols;
+    if (c->rows == 0 || c->cols == 0)
+        return TM_OK;
+    if (kk == 0) {
+        for (int64_t j = 0; j < c->cols; j++)
+            for (int64_t i = 0; i < c->rows; i++)
+                AT(c, i, j) = beta == 0.0 ? 0.0 : beta * AT(c, i, j);
+        return TM_OK;
+    }
+    cblas_dgemm(CblasColMajor, transa ? CblasTrans : CblasNoTrans,
+                transb ? CblasTrans : CblasNoTrans, (blasint)c->rows, (blasint)c->cols,
+                (blasint)kk, alpha, a->data, (blasint)a->ld, b->data, (blasint)b->ld, beta,
+                c->data, (blasint)c->ld);
+    return TM_OK;
+}
+
+static tm_status cpu_gram(void *ctx, const struct tm_bmat *a, const struct tm_bmat *c, char *err)
+{
+    (void)ctx;
+    (void)err;
+    int64_t k = a->cols;
+    if (k == 0)
+        return TM_OK;
+    if (a->rows == 0) {
+        for (int64_t j = 0; j < k; j++)
+            for (int64_t i = 0; i < k; i++)
+                AT(c, i, j) = 0.0;
+        return TM_OK;
+    }
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (blasint)k, (blasint)a->rows, 1.0,
+                a->data, (blasint)a->ld, 0.0, c->data, (blasint)c->ld);
+    for (int64_t j = 0; j < k; j++)
+        for (int64_t i = j + 1; i < k; i++)
+            AT(c, i, j) = AT(c, j, i);
+    return TM_OK;
+}
+
+/* ---- factorizations ---- */
+
+static tm_status cpu_orth_qr(void *ctx, const struct tm_bmat *a, char *err)
+{
+    (void)ctx;
+    int64_t m = a->rows, k = a->cols;
+    if (k == 0)
+        return TM_OK;
+    double *tau = tm_mallocarray((size_t)k, sizeof(double));
+    if (!tau)
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate QR workspace");
+    lapack_int info = LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)k, a->data,
+                                     (lapack_int)a->ld, tau);
+    if (info == 0)
+        info = LAPACKE_dorgqr(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)k, (lapack_int)k,
+                              a->data, (lapack_int)a->ld, tau);
+    tm_free(tau);
+    if (info == LAPACK_WORK_MEMORY_ERROR)
+        return tm__errf(err, TM_ENOMEM, "cpu backend: QR workspace");
+    if (info != 0)
+        return tm__errf(err, TM_ELAPACK, "cpu backend: geqrf/orgqr failed (info %d)", (int)info);
+    return TM_OK;
+}
+
+static tm_status cpu_orth_lu(void *ctx, const struct tm_bmat *a, char *err)
+{
+    (void)ctx;
+    int64_t m = a->rows, k = a->cols;
+    if (k == 0)
+        return TM_OK;
+    lapack_int *ipiv = tm_mallocarray((size_t)k, sizeof(*ipiv));
+    if (!ipiv)
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate LU pivots");
+    lapack_int info = LAPACKE_dgetrf(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)k, a->data,
+                                     (lapack_int)a->ld, ipiv);
+    /* info > 0 is an exactly singular U: L is still well defined, as scipy. */
+    if (info < 0) {
+        tm_free(ipiv);
+        return tm__errf(err, TM_ELAPACK, "cpu backend: getrf failed (info %d)", (int)info);
+    }
+    for (int64_t j = 0; j < k; j++) {
+        for (int64_t i = 0; i < j; i++)
+            AT(a, i, j) = 0.0;
+        AT(a, j, j) = 1.0;
+    }
+    /* A = P L U with P the product of the interchanges: P L applies them in
+     * reverse order (incx = -1). */
+    LAPACKE_dlaswp(LAPACK_COL_MAJOR, (lapack_int)k, a->data, (lapack_int)a->ld, 1, (lapack_int)k,
+                   ipiv, -1);
+    tm_free(ipiv);
+    return TM_OK;
+}
+
+static tm_status cpu_svd_small(void *ctx, const struct tm_bmat *a, const struct tm_bmat *u,
+                               double *s, const struct tm_bmat *vt, char *err)
+{
+    int64_t r = a->rows, c = a->cols, p = r < c ? r : c;
+    struct tm_bmat su = {0}, svt = {0};
+    tm_status st = TM_OK;
+    if (p == 0)
+        return TM_OK;
+    if (!u && (st = cpu_mat_alloc(ctx, r, p, &su, err)) != TM_OK)
+        goto out;
+    if (!vt && (st = cpu_mat_alloc(ctx, p, c, &svt, err)) != TM_OK)
+        goto out;
+    const struct tm_bmat *uu = u ? u : &su, *vv = vt ? vt : &svt;
+    lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', (lapack_int)r, (lapack_int)c, a->data,
+                                     (lapack_int)a->ld, s, uu->data, (lapack_int)uu->ld, vv->data,
+                                     (lapack_int)vv->ld);
+    if (info == LAPACK_WORK_MEMORY_ERROR)
+        st = tm__errf(err, TM_ENOMEM, "cpu backend: gesdd workspace");
+    else if (info != 0)
+        st = tm__errf(err, TM_ELAPACK, "cpu backend: gesdd failed (info %d)", (int)info);
+out:
+    cpu_mat_free(ctx, &svt);
+    cpu_mat_free(ctx, &su);
+    return st;
+}
+
+/* ---- elementwise and reductions ---- */
+
+static tm_status cpu_fill(void *ctx, const struct tm_bmat *a, double value, char *err)
+{
+    (void)ctx;
+    (void)err;
+    for (int64_t j = 0; j < a->cols; j++)
+        for (int64_t i = 0; i < a->rows; i++)
+            AT(a, i, j) = value;
+    return TM_OK;
+}
+
+static tm_status cpu_copy(void *ctx, const struct tm_bmat *src, const struct tm_bmat *dst,
+                          char *err)
+{
+    (void)ctx;
+    (void)err;
+    for (int64_t j = 0; j < src->cols; j++)
+        memmove(&AT(dst, 0, j), &AT(src, 0, j), (size_t)src->rows * sizeof(double));
+    return TM_OK;
+}
+
+static tm_status cpu_scale_cols(void *ctx, const struct tm_bmat *a, const double *scale,
+                                char *err)
+{
+    (void)ctx;
+    (void)err;
+    for (int64_t j = 0; j < a->cols; j++)
+        for (int64_t i = 0; i < a->rows; i++)
+            AT(a, i, j) *= scale[j];
+    return TM_OK;
+}
+
+static tm_status cpu_axpy(void *ctx, double alpha, const struct tm_bmat *x,
+                          const struct tm_bmat *y, char *err)
+{
+    (void)ctx;
+    (void)err;
+    for (int64_t j = 0; j < x->cols; j++)
+        cblas_daxpy((blasint)x->rows, alpha, &AT(x, 0, j), 1, &AT(y, 0, j), 1);
+    return TM_OK;
+}
+
+static tm_status cpu_dot(void *ctx, const struct tm_bmat *a, const struct tm_bmat *b, double *out,
+                         char *err)
+{
+    (void)ctx;
+    (void)err;
+    double sum = 0.0;
+    for (int64_t j = 0; j < a->cols; j++)
+        sum += cblas_ddot((blasint)a->rows, &AT(a, 0, j), 1, &AT(b, 0, j), 1);
+    *out = sum;
+    return TM_OK;
+}
+
+static tm_status cpu_col_norms(void *ctx, const struct tm_bmat *a, double *out, char *err)
+{
+    (void)ctx;
+    (void)err;
+    for (int64_t j = 0; j < a->cols; j++)
+        out[j] = cblas_dnrm2((blasint)a->rows, &AT(a, 0, j), 1);
+    return TM_OK;
+}
+
+static tm_status cpu_col_sums(void *ctx, const struct tm_bmat *a, double *out, char *err)
+{
+    (void)ctx;
+    (void)err;
+    for (int64_t j = 0; j < a->cols; j++) {
+        double s = 0.0;
+        for (int64_t i = 0; i < a->rows; i++)
+            s += AT(a, i, j);
+        out[j] = s;
+    }
+    return TM_OK;
+}
+
+/* ---- NMF ---- */
+
+struct hals_job {
+    const struct tm_bmat *m, *g, *xht;
+    double l1, l2;
+    const int64_t *perm;
+    const int64_t *bounds;
+    double partial[MAX_CHUNKS];
+};
+
+static void hals_chunk(void *arg, int chunk, double *row)
+{
+    struct hals_job *j = arg;
+    int64_t k = j->m->cols;
+    double violation = 0.0;
+    for (int64_t i = j->bounds[chunk]; i < j->bounds[chunk + 1]; i++) {
+        for (int64_t r = 0; r < k; r++)
+            row[r] = AT(j->m, i, r);
+        for (int64_t s = 0; s < k; s++) {
+            int64_t t = j->perm ? j->perm[s] : s;
+            /* G is symmetric: column t is row t, and contiguous. */
+            const double *gt = &AT(j->g, 0, t);
+            double grad = -(AT(j->xht, i, t) - j->l1) + j->l2 * row[t];
+            for (int64_t r = 0; r < k; r++)
+                grad += gt[r] * row[r];
+            double pg = row[t] == 0.0 ? (grad < 0.0 ? grad : 0.0) : grad;
+            violation += fabs(pg);
+            double hess = gt[t] + j->l2;
+            if (hess != 0.0) {
+                double v = row[t] - grad / hess;
+                row[t] = v > 0.0 ? v : 0.0;
+            }
+        }
+        for (int64_t r = 0; r < k; r++)
+            AT(j->m, i, r) = row[r];
+    }
+    j->partial[chunk] = violation;
+}
+
+static tm_status cpu_hals_sweep(void *ctx, const struct tm_bmat *m, const struct tm_bmat *g,
+                                const struct tm_bmat *xht, double l1, double l2,
+                                const int64_t *perm, double *violation, char *err)
+{
+    struct hals_job job = {m, g, xht, l1, l2, perm, NULL, {0}};
+    int64_t bounds[MAX_CHUNKS + 1];
+    int nc = row_chunks(m->rows, bounds);
+    job.bounds = bounds;
+    tm_status st = par_for(ctx, nc, (size_t)m->cols, hals_chunk, &job, err);
+    double v = 0.0;
+    for (int c = 0; c < nc; c++)
+        v += job.partial[c];
+    *violation = v;
+    return st;
+}
+
+static tm_status cpu_mu_update(void *ctx, const struct tm_bmat *m, const struct tm_bmat *numer,
+                               const struct tm_bmat *denom, const double *denom_row, double l1,
+                               double l2, double zero_below, char *err)
+{
+    (void)ctx;
+    (void)err;
+    for (int64_t j = 0; j < m->cols; j++) {
+        for (int64_t i = 0; i < m->rows; i++) {
+            double d = denom ? AT(denom, i, j) : denom_row[j];
+            if (l1 > 0)
+                d += l1;
+            if (l2 > 0)
+                d += l2 * AT(m, i, j);
+            if (d == 0.0)
+                d = NMF_EPSILON;
+            double v = AT(m, i, j) * (AT(numer, i, j) / d);
+            AT(m, i, j) = v < zero_below ? 0.0 : v;
+        }
+    }
+    return TM_OK;
+}
+
+static tm_status cpu_pgd_update(void *ctx, const struct tm_bmat *m, const struct tm_bmat *mg,
+                                const struct tm_bmat *xht, double lr, double penalty, double mu,
+                                char *err)
+{
+    (void)ctx;
+    (void)err;
+    for (int64_t j = 0; j < m->cols; j++) {
+        for (int64_t i = 0; i < m->rows; i++) {
+            double v = AT(m, i, j);
+            double g = AT(mg, i, j) - AT(xht, i, j) + penalty * (v >= mu ? 0.0 : v - mu);
+            v -= lr * g;
+            AT(m, i, j) = v > 0.0 ? v : 0.0;
+        }
+    }
+    return TM_OK;
+}
+
+struct kl_job {
+    const struct tm_csr *x;
+    const int64_t *bounds;
+    const struct tm_bmat *p;
+    const double *q; /* packed row-major */
+    int64_t k;
+    double eps;
+    const struct tm_bmat *c; /* kl_spmm output, or NULL for kl_sum */
+    double partial[MAX_CHUNKS];
+};
+
+static void kl_chunk(void *arg, int chunk, double *scratch)
+{
+    struct kl_job *j = arg;
+    const struct tm_csr *x = j->x;
+    int64_t k = j->k;
+    double *prow = scratch, *acc = scratch + k;
+    double sum = 0.0;
+    for (int64_t i = j->bounds[chunk]; i < j->bounds[chunk + 1]; i++) {
+        for (int64_t r = 0; r < k; r++) {
+            prow[r] = AT(j->p, i, r);
+            acc[r] = 0.0;
+        }
+        for (int64_t p = x->indptr[i]; p < x->indptr[i + 1]; p++) {
+            const double *qrow = j->q + (size_t)x->indices[p] * k;
+            double wh = 0.0;
+            for (int64_t r = 0; r < k; r++)
+                wh += prow[r] * qrow[r];
+            if (wh < j->eps)
+                wh = j->eps;
+            double v = x->data[p];
+            if (j->c) {
+                double ratio = v / wh;
+                for (int64_t r = 0; r < k; r++)
+                    acc[r] += ratio * qrow[r];
+            } else if (v > j->eps) {
+                sum += v * log(v / wh) - v;
+            }
+        }
+        if (j->c)
+            for (int64_t r = 0; r < k; r++)
+                AT(j->c, i, r) = acc[r];
+    }
+    j->partial[chunk] = sum;
+}
+
+static tm_status kl_run(void *ctx, const struct tm_csr *x, const struct tm_bmat *p,
+                        const struct tm_bmat *q, double eps, const struct tm_bmat *c, double *out,
+                        char *err)
+{
+    int64_t bounds[MAX_CHUNKS + 1];
+    int nc = csr_chunks(x, bounds);
+    double *packed = tm_mallocarray((size_t)q->rows * (size_t)q->cols + 1, sizeof(double));
+    if (!packed)
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot pack a %lld x %lld operand",
+                        (long long)q->rows, (long long)q->cols);
+    pack_rows(q, packed);
+    struct kl_job job = {x, bounds, p, packed, q->cols, eps, c, {0}};
+    tm_status st = par_for(ctx, nc, 2 * (size_t)q->cols, kl_chunk, &job, err);
+    tm_free(packed);
+    if (out) {
+        double s = 0.0;
+        for (int i = 0; i < nc; i++)
+            s += job.partial[i];
+        *out = s;
+    }
+    return st;
+}
+
+static tm_status cpu_kl_spmm(void *ctx, const struct tm_bsparse *s, int trans,
+                             const struct tm_bmat *p, const struct tm_bmat *q, double eps,
+                             const struct tm_bmat *c, char *err)
+{
+    return kl_run(ctx, trans ? &s->xt : s->x, p, q, eps, c, NULL, err);
+}
+
+static tm_status cpu_kl_sum(void *ctx, const struct tm_bsparse *s, const struct tm_bmat *w,
+                            const struct tm_bmat *ht, double eps, double *out, char *err)
+{
+    return kl_run(ctx, s->x, w, ht, eps, NULL, out, err);
+}
+
+const struct tm_backend_ops tm__backend_cpu_ops = {
+    .name = "cpu",
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .sync = cpu_sync,
+    .elem_size = cpu_elem_size,
+    .mat_bytes = cpu_mat_bytes,
+    .sparse_bytes = cpu_sparse_bytes,
+    .mat_alloc = cpu_mat_alloc,
+    .mat_free = cpu_mat_free,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .sparse_upload = cpu_sparse_upload,
+    .sparse_free = cpu_sparse_free,
+    .spmm = cpu_spmm,
+    .gemm = cpu_gemm,
+    .gram = cpu_gram,
+    .orth_qr = cpu_orth_qr,
+    .orth_lu = cpu_orth_lu,
+    .svd_small = cpu_svd_small,
+    .fill = cpu_fill,
+    .copy = cpu_copy,
+    .scale_cols = cpu_scale_cols,
+    .axpy = cpu_axpy,
+    .dot = cpu_dot,
+    .col_norms = cpu_col_norms,
+    .col_sums = cpu_col_sums,
+    .hals_sweep = cpu_hals_sweep,
+    .mu_update = cpu_mu_update,
+    .pgd_update = cpu_pgd_update,
+    .kl_spmm = cpu_kl_spmm,
+    .kl_sum = cpu_kl_sum,
+};
+
+const struct tm_backend_ops *tm_backend_cpu(void)
+{
+    return &tm__backend_cpu_ops;
+}

@@ -1,0 +1,25 @@
+/*
+ * backend_cpu.h - the CPU implementation of backend.h: OpenBLAS (cblas) for
+ * GEMM/SYRK, LAPACKE for QR, LU and gesdd, and its own loops for the sparse
+ * products and the NMF updates.
+ *
+ * Precision: always float64; a float32 request is computed in float64 (more
+ * accurate, and the CPU path is bandwidth-bound on the sparse products, not
+ * on the dense ones).
+ * Threads: core never calls openblas_set_num_threads; the process sets
+ * OpenBLAS's thread count once at start-up (server/, or OPENBLAS_NUM_THREADS)
+ * so that BLAS threads and worker threads do not oversubscribe the cores.
+ * The backend's own loops use tm_backend_config.n_threads pthreads per call,
+ * over a fixed partition of the rows, so results (including the summed
+ * scalars) are bit-identical for any thread count. All ops are synchronous.
+ * Thread-safety: as backend.h (a context has one owner at a time).
+ */
+#ifndef TM_BACKEND_CPU_H
+#define TM_BACKEND_CPU_H
+
+#include "backend.h"
+
+/* Also reachable as tm_backend_cpu() from backend.h. */
+extern const struct tm_backend_ops tm__backend_cpu_ops;
+
+#endif
