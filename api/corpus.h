@@ -68,9 +68,10 @@ struct tm_corpus {
 void tm_corpus_init(struct tm_corpus *c, const struct tm_corpus_limits *limits);
 void tm_corpus_release(struct tm_corpus *c);
 
-/* Appends a copy of text (and of id when id is not NULL). Errors: TM_ETOOBIG
- * past a limit (field "documents[i]"), TM_EINVAL for an id or text holding a
- * NUL byte, TM_ENOMEM. */
+/* Appends a copy of text (and of id when id is not NULL). A raw NUL byte in
+ * text is kept (core/ treats it as a non-word character). Errors: TM_ETOOBIG
+ * past a limit (field "documents[i]"), TM_EINVAL for an id holding a NUL byte
+ * or longer than 256 bytes, TM_ENOMEM. */
 tm_status tm_corpus_add(struct tm_corpus *c, const char *text, size_t len, const char *id,
                         size_t id_len, struct tm_api_error *e);
 
@@ -117,7 +118,8 @@ struct tm_doc_stream;
 /*
  * format: TM_CORPUS_JSONL or TM_CORPUS_LINES (TM_EINVAL otherwise; JSON
  * arrays need the whole body: see tm_corpus_parse). limits: copied, NULL for
- * defaults; max_document_bytes also caps one JSONL line (its JSON text).
+ * defaults; one JSONL line (its JSON text, escapes and all) may be up to
+ * 2 * max_document_bytes + 4096 bytes, its "text" max_document_bytes.
  * sink, ctx: borrowed, called once per document in order. *out is returned
  * owned; free with tm_doc_stream_free.
  */

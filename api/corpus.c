@@ -1,0 +1,643 @@
+/*
+ * corpus.c - documents from bytes (see corpus.h): the in-memory corpus with
+ * its block storage, the JSON readers, and the chunked JSON Lines / plain
+ * lines stream that both the in-memory parser and the server's uploads use.
+ */
+#include "api/corpus.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+#define MAX_ID_BYTES 256
+/* Text is stored in blocks of at least this size; a block never moves, so
+ * tm_doc pointers stay valid as documents are added. */
+#define BLOCK_BYTES ((size_t)1 << 20)
+
+struct tm__corpus_block {
+    struct tm__corpus_block *next;
+    size_t used, size;
+    char data[];
+};
+
+void tm_corpus_limits_init(struct tm_corpus_limits *limits)
+{
+    limits->max_documents = 10000000;
+    limits->max_document_bytes = (size_t)16 << 20;
+    limits->max_total_bytes = (size_t)2 << 30;
+}
+
+int tm_corpus_format_from_name(const char *name)
+{
+    if (!strcmp(name, "jsonl") || !strcmp(name, "ndjson"))
+        return TM_CORPUS_JSONL;
+    if (!strcmp(name, "json"))
+        return TM_CORPUS_JSON;
+    if (!strcmp(name, "lines") || !strcmp(name, "text"))
+        return TM_CORPUS_LINES;
+    if (!strcmp(name, "auto"))
+        return TM_CORPUS_AUTO;
+    return -1;
+}
+
+void tm_corpus_init(struct tm_corpus *c, const struct tm_corpus_limits *limits)
+{
+    memset(c, 0, sizeof(*c));
+    if (limits)
+        c->limits = *limits;
+    else
+        tm_corpus_limits_init(&c->limits);
+}
+
+void tm_corpus_release(struct tm_corpus *c)
+{
+    struct tm__corpus_block *b = c->blocks;
+    while (b) {
+        struct tm__corpus_block *next = b->next;
+        tm_free(b);
+        b = next;
+    }
+    tm_free(c->docs);
+    tm_free(c->ids);
+    struct tm_corpus_limits limits = c->limits;
+    memset(c, 0, sizeof(*c));
+    c->limits = limits;
+}
+
+/* n bytes of stable storage (n + 1 when nul is set, NUL-terminated). */
+static char *corpus_store(struct tm_corpus *c, const char *bytes, size_t n, int nul)
+{
+    size_t need = n + (nul ? 1 : 0);
+    struct tm__corpus_block *b = c->blocks;
+    if (!b || b->size - b->used < need) {
+        size_t size = need > BLOCK_BYTES ? need : BLOCK_BYTES;
+        struct tm__corpus_block *nb = tm_malloc(sizeof(*nb) + size);
+        if (!nb)
+            return NULL;
+        nb->used = 0;
+        nb->size = size;
+        /* A big document gets a block of its own behind the current one,
+         * so the current block's free space is not wasted. */
+        if (b && need > BLOCK_BYTES) {
+            nb->next = b->next;
+            b->next = nb;
+        } else {
+            nb->next = b;
+            c->blocks = nb;
+        }
+        b = nb;
+    }
+    char *p = b->data + b->used;
+    if (n)
+        memcpy(p, bytes, n);
+    if (nul)
+        p[n] = '\0';
+    b->used += need;
+    return p;
+}
+
+tm_status tm_corpus_add(struct tm_corpus *c, const char *text, size_t len, const char *id,
+                        size_t id_len, struct tm_api_error *e)
+{
+    char field[48];
+    snprintf(field, sizeof(field), "documents[%lld]", (long long)c->n_docs);
+    if (c->n_docs >= c->limits.max_documents)
+        return tm_api_errorf(e, TM_ETOOBIG, field, -1, "more than %lld documents",
+                             (long long)c->limits.max_documents);
+    if (len > c->limits.max_document_bytes)
+        return tm_api_errorf(e, TM_ETOOBIG, field, -1,
+                             "document of %zu bytes exceeds the limit of %zu bytes", len,
+                             c->limits.max_document_bytes);
+    if ((uint64_t)c->total_bytes + len > (uint64_t)c->limits.max_total_bytes)
+        return tm_api_errorf(e, TM_ETOOBIG, field, -1, "corpus exceeds the limit of %zu bytes",
+                             c->limits.max_total_bytes);
+    if (id && (id_len > MAX_ID_BYTES || memchr(id, '\0', id_len)))
+        return tm_api_errorf(e, TM_EINVAL, field, -1,
+                             "id must be at most %d bytes and hold no NUL", MAX_ID_BYTES);
+
+    if (c->n_docs == c->cap_docs) {
+        int64_t cap = c->cap_docs ? c->cap_docs * 2 : 64;
+        struct tm_doc *docs = tm_reallocarray(c->docs, (size_t)cap, sizeof(*docs));
+        if (!docs)
+            goto nomem;
+        c->docs = docs;
+        if (c->ids) {
+            char **ids = tm_reallocarray(c->ids, (size_t)cap, sizeof(*ids));
+            if (!ids)
+                goto nomem;
+            c->ids = ids;
+        }
+        c->cap_docs = cap;
+    }
+    if (id && !c->ids) {
+        c->ids = tm_calloc((size_t)c->cap_docs, sizeof(*c->ids));
+        if (!c->ids)
+            goto nomem;
+    }
+    char *stored_id = NULL;
+    if (id) {
+        stored_id = corpus_store(c, id, id_len, 1);
+        if (!stored_id)
+            goto nomem;
+    }
+    char *stored = corpus_store(c, text, len, 0);
+    if (!stored)
+        goto nomem;
+    c->docs[c->n_docs].text = stored;
+    c->docs[c->n_docs].len = len;
+    if (c->ids)
+        c->ids[c->n_docs] = stored_id;
+    c->n_docs++;
+    c->total_bytes += (int64_t)len;
+    return TM_OK;
+nomem:
+    /* Nothing half-added: the document count did not move; storage taken
+     * stays in the blocks and is freed with the corpus. */
+    return tm_api_errorf(e, TM_ENOMEM, field, -1, "out of memory");
+}
+
+/* ---------------------------------------------------------------------- */
+/* JSON documents. */
+
+/* The id of a document object: a string, an integer (its token), or
+ * null/absent. */
+static tm_status doc_id(const struct tm_json_doc *doc, const cJSON *id, const char **out,
+                        size_t *len, const char *field, struct tm_api_error *e)
+{
+    *out = NULL;
+    *len = 0;
+    if (!id || cJSON_IsNull(id))
+        return TM_OK;
+    if (cJSON_IsString(id)) {
+        if (tm_json_flags(doc, id) & TM_JSON_STR_NUL)
+            return tm_api_errorf(e, TM_EINVAL, field, tm_json_offset(doc, id),
+                                 "contains \\u0000, which ids cannot hold");
+        *out = id->valuestring;
+        *len = strlen(id->valuestring);
+        return TM_OK;
+    }
+    if (cJSON_IsNumber(id) && !(tm_json_flags(doc, id) & TM_JSON_NUM_FRACTION)) {
+        *out = tm_json_number_text(doc, id, len);
+        if (*out)
+            return TM_OK;
+    }
+    return tm_api_errorf(e, TM_EINVAL, field, tm_json_offset(doc, id),
+                         "must be a string or an integer");
+}
+
+/*
+ * A document object {"text": "...", "id": ...}; other fields are ignored
+ * (JSON Lines exports carry labels and metadata), but "text" and "id" must
+ * appear once. Fields in errors are relative to the object.
+ */
+static tm_status doc_from_object(const struct tm_json_doc *doc, const cJSON *obj,
+                                 const char **text, size_t *text_len, const char **id,
+                                 size_t *id_len, struct tm_api_error *e)
+{
+    const cJSON *t = NULL, *i = NULL;
+    for (const cJSON *f = obj->child; f; f = f->next) {
+        if (!strcmp(f->string, "text")) {
+            if (t)
+                return tm_api_errorf(e, TM_EINVAL, "text", tm_json_offset(doc, f),
+                                     "duplicate field");
+            t = f;
+        } else if (!strcmp(f->string, "id")) {
+            if (i)
+                return tm_api_errorf(e, TM_EINVAL, "id", tm_json_offset(doc, f),
+                                     "duplicate field");
+            i = f;
+        }
+    }
+    if (!t)
+        return tm_api_errorf(e, TM_EINVAL, "text", tm_json_offset(doc, obj),
+                             "missing (each document needs a \"text\" string)");
+    if (!cJSON_IsString(t))
+        return tm_api_errorf(e, TM_EINVAL, "text", tm_json_offset(doc, t),
+                             "must be a string");
+    if (tm_json_flags(doc, t) & TM_JSON_STR_NUL)
+        return tm_api_errorf(e, TM_EINVAL, "text", tm_json_offset(doc, t),
+                             "contains \\u0000, which documents cannot hold");
+    *text = t->valuestring;
+    *text_len = strlen(t->valuestring);
+    return doc_id(doc, i, id, id_len, "id", e);
+}
+
+tm_status tm_corpus_add_json_array(struct tm_corpus *c, const struct tm_json_doc *doc,
+                                   const cJSON *array, struct tm_api_error *e)
+{
+    if (!cJSON_IsArray(array))
+        return tm_api_errorf(e, TM_EINVAL, NULL, tm_json_offset(doc, array),
+                             "must be an array of strings or of {\"id\", \"text\"} objects");
+    int64_t index = 0;
+    for (const cJSON *el = array->child; el; el = el->next, index++) {
+        char where[48];
+        snprintf(where, sizeof(where), "[%lld]", (long long)index);
+        const char *text = NULL, *id = NULL;
+        size_t text_len = 0, id_len = 0;
+        tm_status st;
+        if (cJSON_IsString(el)) {
+            if (tm_json_flags(doc, el) & TM_JSON_STR_NUL)
+                return tm_api_errorf(e, TM_EINVAL, where, tm_json_offset(doc, el),
+                                     "contains \\u0000, which documents cannot hold");
+            text = el->valuestring;
+            text_len = strlen(text);
+        } else if (cJSON_IsObject(el)) {
+            st = doc_from_object(doc, el, &text, &text_len, &id, &id_len, e);
+            if (st != TM_OK) {
+                tm_api_error_prefix(e, where);
+                return st;
+            }
+        } else {
+            return tm_api_errorf(e, TM_EINVAL, where, tm_json_offset(doc, el),
+                                 "must be a string or an object with a \"text\" string");
+        }
+        st = tm_corpus_add(c, text, text_len, id, id_len, e);
+        if (st != TM_OK) {
+            /* tm_corpus_add names documents[n] of the corpus; here the
+             * array index is what the caller can find. */
+            e->field[0] = '\0';
+            tm_api_error_prefix(e, where);
+            e->offset = tm_json_offset(doc, el);
+            return st;
+        }
+    }
+    return TM_OK;
+}
+
+static tm_status parse_json(struct tm_corpus *c, const char *bytes, size_t len,
+                            struct tm_api_error *e)
+{
+    struct tm_json_doc doc;
+    tm_status st = tm_json_parse(&doc, bytes, len, e);
+    if (st != TM_OK)
+        return st;
+    const cJSON *array = doc.root;
+    if (cJSON_IsObject(doc.root)) {
+        array = NULL;
+        for (const cJSON *f = doc.root->child; f; f = f->next) {
+            if (strcmp(f->string, "documents") != 0) {
+                st = tm_api_errorf(e, TM_EINVAL, f->string, tm_json_offset(&doc, f),
+                                   "unknown field (expected only \"documents\")");
+                goto out;
+            }
+            if (array) {
+                st = tm_api_errorf(e, TM_EINVAL, "documents", tm_json_offset(&doc, f),
+                                   "duplicate field");
+                goto out;
+            }
+            array = f;
+        }
+        if (!array) {
+            st = tm_api_errorf(e, TM_EINVAL, "documents", 0, "missing");
+            goto out;
+        }
+    }
+    st = tm_corpus_add_json_array(c, &doc, array, e);
+    if (st != TM_OK)
+        tm_api_error_prefix(e, "documents");
+out:
+    if (st != TM_OK)
+        tm_api_error_locate(e, bytes, len);
+    tm_json_release(&doc);
+    return st;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The stream. */
+
+struct tm_doc_stream {
+    enum tm_corpus_format format;
+    struct tm_corpus_limits limits;
+    size_t max_line;
+    tm_doc_sink sink;
+    void *ctx;
+    char *line; /* the partial line carried between chunks */
+    size_t line_len, line_alloc;
+    int64_t line_no;     /* 1-based number of the line being read */
+    int64_t line_offset; /* its byte offset in the input */
+    int64_t count, bytes;
+    tm_status failed;
+    struct tm_api_error err; /* replayed after a failure */
+};
+
+tm_status tm_doc_stream_new(struct tm_doc_stream **out, enum tm_corpus_format format,
+                            const struct tm_corpus_limits *limits, tm_doc_sink sink, void *ctx)
+{
+    *out = NULL;
+    if (format != TM_CORPUS_JSONL && format != TM_CORPUS_LINES)
+        return TM_EINVAL;
+    struct tm_doc_stream *s = tm_calloc(1, sizeof(*s));
+    if (!s)
+        return TM_ENOMEM;
+    s->format = format;
+    if (limits)
+        s->limits = *limits;
+    else
+        tm_corpus_limits_init(&s->limits);
+    size_t doc = s->limits.max_document_bytes;
+    s->max_line = format == TM_CORPUS_LINES
+                      ? doc
+                      : (doc > (SIZE_MAX - 4096) / 2 ? SIZE_MAX : doc * 2 + 4096);
+    s->sink = sink;
+    s->ctx = ctx;
+    s->line_no = 1;
+    tm_api_error_clear(&s->err);
+    *out = s;
+    return TM_OK;
+}
+
+void tm_doc_stream_free(struct tm_doc_stream *s)
+{
+    if (!s)
+        return;
+    tm_free(s->line);
+    tm_free(s);
+}
+
+int64_t tm_doc_stream_count(const struct tm_doc_stream *s)
+{
+    return s->count;
+}
+
+int64_t tm_doc_stream_bytes(const struct tm_doc_stream *s)
+{
+    return s->bytes;
+}
+
+static tm_status stream_fail(struct tm_doc_stream *s, tm_status st, struct tm_api_error *e)
+{
+    s->failed = st;
+    if (e)
+        s->err = *e;
+    return st;
+}
+
+static tm_status line_error(struct tm_doc_stream *s, tm_status st, struct tm_api_error *e,
+                            const char *sub, int64_t sub_offset)
+{
+    char field[160];
+    if (sub && *sub)
+        snprintf(field, sizeof(field), "line %lld: %s", (long long)s->line_no, sub);
+    else
+        snprintf(field, sizeof(field), "line %lld", (long long)s->line_no);
+    if (e) {
+        size_t n = strlen(field);
+        if (n >= sizeof(e->field))
+            n = sizeof(e->field) - 1;
+        memcpy(e->field, field, n);
+        e->field[n] = '\0';
+        e->status = st;
+        e->line = s->line_no;
+        e->column = sub_offset >= 0 ? sub_offset + 1 : 0;
+        e->offset = sub_offset >= 0 ? s->line_offset + sub_offset : s->line_offset;
+    }
+    return st;
+}
+
+static int all_space(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+            return 0;
+    return 1;
+}
+
+/* One complete line, without its "\n" (a trailing "\r" is dropped here). */
+static tm_status stream_line(struct tm_doc_stream *s, const char *p, size_t n,
+                             struct tm_api_error *e)
+{
+    struct tm_stream_doc d = {.index = s->count, .line = s->line_no};
+    tm_status st;
+    if (n && p[n - 1] == '\r')
+        n--;
+    if (s->format == TM_CORPUS_LINES) {
+        if (n > s->limits.max_document_bytes) {
+            tm_api_errorf(e, TM_ETOOBIG, NULL, -1,
+                          "document of %zu bytes exceeds the limit of %zu bytes", n,
+                          s->limits.max_document_bytes);
+            return line_error(s, TM_ETOOBIG, e, NULL, -1);
+        }
+        d.text = p;
+        d.text_len = n;
+    } else {
+        if (all_space(p, n))
+            return TM_OK; /* blank lines separate nothing in JSON Lines */
+        struct tm_json_doc doc;
+        st = tm_json_parse(&doc, p, n, e);
+        if (st != TM_OK) {
+            int64_t off = e ? e->offset : -1;
+            return line_error(s, st, e, NULL, off);
+        }
+        if (!cJSON_IsObject(doc.root)) {
+            tm_api_errorf(e, TM_EINVAL, NULL, 0, "must be a JSON object with a \"text\" string");
+            tm_json_release(&doc);
+            return line_error(s, TM_EINVAL, e, NULL, 0);
+        }
+        st = doc_from_object(&doc, doc.root, &d.text, &d.text_len, &d.id, &d.id_len, e);
+        if (st == TM_OK && d.text_len > s->limits.max_document_bytes)
+            st = tm_api_errorf(e, TM_ETOOBIG, "text", -1,
+                               "document of %zu bytes exceeds the limit of %zu bytes",
+                               d.text_len, s->limits.max_document_bytes);
+        if (st != TM_OK) {
+            char sub[128];
+            memcpy(sub, e ? e->field : "", e ? sizeof(sub) : 1);
+            sub[sizeof(sub) - 1] = '\0';
+            int64_t off = e ? e->offset : -1;
+            tm_json_release(&doc);
+            return line_error(s, st, e, sub, off);
+        }
+        if (s->count >= s->limits.max_documents) {
+            tm_json_release(&doc);
+            tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "more than %lld documents",
+                          (long long)s->limits.max_documents);
+            return line_error(s, TM_ETOOBIG, e, NULL, -1);
+        }
+        st = s->sink(s->ctx, &d, e);
+        tm_json_release(&doc);
+        if (st != TM_OK)
+            return st;
+        s->count++;
+        return TM_OK;
+    }
+    if (s->count >= s->limits.max_documents) {
+        tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "more than %lld documents",
+                      (long long)s->limits.max_documents);
+        return line_error(s, TM_ETOOBIG, e, NULL, -1);
+    }
+    st = s->sink(s->ctx, &d, e);
+    if (st != TM_OK)
+        return st;
+    s->count++;
+    return TM_OK;
+}
+
+static tm_status line_append(struct tm_doc_stream *s, const char *p, size_t n,
+                             struct tm_api_error *e)
+{
+    /* +1: a "\r" that the coming "\n" will drop may sit at the end. */
+    if (n > s->max_line + 1 - s->line_len) {
+        tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "line longer than %zu bytes", s->max_line);
+        return line_error(s, TM_ETOOBIG, e, NULL, -1);
+    }
+    if (s->line_len + n > s->line_alloc) {
+        size_t alloc = s->line_alloc ? s->line_alloc : 4096;
+        while (alloc < s->line_len + n)
+            alloc *= 2;
+        char *line = tm_realloc(s->line, alloc);
+        if (!line)
+            return tm_api_errorf(e, TM_ENOMEM, NULL, -1, "out of memory");
+        s->line = line;
+        s->line_alloc = alloc;
+    }
+    memcpy(s->line + s->line_len, p, n);
+    s->line_len += n;
+    return TM_OK;
+}
+
+tm_status tm_doc_stream_feed(struct tm_doc_stream *s, const char *data, size_t len,
+                             struct tm_api_error *e)
+{
+    tm_status st;
+    if (s->failed) {
+        if (e)
+            *e = s->err;
+        return s->failed;
+    }
+    tm_api_error_clear(e);
+    if ((uint64_t)s->bytes + len > (uint64_t)s->limits.max_total_bytes) {
+        tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "input exceeds the limit of %zu bytes",
+                      s->limits.max_total_bytes);
+        return stream_fail(s, TM_ETOOBIG, e);
+    }
+    while (len) {
+        const char *nl = memchr(data, '\n', len);
+        size_t part = nl ? (size_t)(nl - data) : len;
+        if (!nl) {
+            st = line_append(s, data, part, e);
+            if (st != TM_OK)
+                return stream_fail(s, st, e);
+            s->bytes += (int64_t)part;
+            break;
+        }
+        if (s->line_len == 0) {
+            /* The whole line is in this chunk: no copy. */
+            if (part > s->max_line + 1) {
+                tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "line longer than %zu bytes",
+                              s->max_line);
+                return stream_fail(s, line_error(s, TM_ETOOBIG, e, NULL, -1), e);
+            }
+            st = stream_line(s, data, part, e);
+        } else {
+            st = line_append(s, data, part, e);
+            if (st == TM_OK)
+                st = stream_line(s, s->line, s->line_len, e);
+        }
+        if (st != TM_OK)
+            return stream_fail(s, st, e);
+        s->line_len = 0;
+        s->bytes += (int64_t)part + 1;
+        s->line_no++;
+        s->line_offset = s->bytes;
+        data += part + 1;
+        len -= part + 1;
+    }
+    return TM_OK;
+}
+
+tm_status tm_doc_stream_finish(struct tm_doc_stream *s, struct tm_api_error *e)
+{
+    if (s->failed) {
+        if (e)
+            *e = s->err;
+        return s->failed;
+    }
+    tm_api_error_clear(e);
+    if (s->line_len) {
+        tm_status st = stream_line(s, s->line, s->line_len, e);
+        if (st != TM_OK)
+            return stream_fail(s, st, e);
+        s->line_len = 0;
+        s->line_no++;
+    }
+    return TM_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Whole-buffer parsing. */
+
+static tm_status corpus_sink(void *ctx, const struct tm_stream_doc *d, struct tm_api_error *e)
+{
+    struct tm_corpus *c = ctx;
+    tm_status st = tm_corpus_add(c, d->text, d->text_len, d->id, d->id ? d->id_len : 0, e);
+    if (st != TM_OK && e) {
+        /* Name the line, as the stream's own errors do. */
+        snprintf(e->field, sizeof(e->field), "line %lld", (long long)d->line);
+        e->line = d->line;
+        e->column = 0;
+    }
+    return st;
+}
+
+/*
+ * Leading '{' is ambiguous: a JSON Lines file starts with an object too. It
+ * is JSON Lines when its first line is a whole JSON value and more follows,
+ * or when that one line is an object without "documents".
+ */
+static enum tm_corpus_format sniff(const char *bytes, size_t len)
+{
+    size_t i = 0;
+    if (len >= 3 && memcmp(bytes, "\xEF\xBB\xBF", 3) == 0)
+        i = 3;
+    while (i < len && (bytes[i] == ' ' || bytes[i] == '\t' || bytes[i] == '\r' ||
+                       bytes[i] == '\n'))
+        i++;
+    if (i >= len)
+        return TM_CORPUS_JSONL;
+    if (bytes[i] == '[')
+        return TM_CORPUS_JSON;
+    if (bytes[i] != '{')
+        return TM_CORPUS_JSONL;
+    const char *nl = memchr(bytes + i, '\n', len - i);
+    size_t first = nl ? (size_t)(nl - bytes) : len;
+    struct tm_json_doc doc;
+    struct tm_api_error e;
+    if (tm_json_parse(&doc, bytes, first, &e) != TM_OK)
+        return TM_CORPUS_JSON; /* a multi-line (pretty-printed) object */
+    int has_documents = cJSON_GetObjectItemCaseSensitive(doc.root, "documents") != NULL;
+    tm_json_release(&doc);
+    if (!all_space(bytes + first, len - first))
+        return TM_CORPUS_JSONL;
+    return has_documents ? TM_CORPUS_JSON : TM_CORPUS_JSONL;
+}
+
+tm_status tm_corpus_parse(struct tm_corpus *c, const char *bytes, size_t len,
+                          enum tm_corpus_format format, struct tm_api_error *e)
+{
+    tm_api_error_clear(e);
+    if (len > c->limits.max_total_bytes)
+        return tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "input of %zu bytes exceeds the limit of %zu bytes",
+                             len, c->limits.max_total_bytes);
+    if (format == TM_CORPUS_AUTO)
+        format = sniff(bytes, len);
+    if (format == TM_CORPUS_JSON)
+        return parse_json(c, bytes, len, e);
+    if (format != TM_CORPUS_JSONL && format != TM_CORPUS_LINES)
+        return tm_api_errorf(e, TM_EINVAL, NULL, -1, "unknown corpus format");
+
+    struct tm_doc_stream *s;
+    tm_status st = tm_doc_stream_new(&s, format, &c->limits, corpus_sink, c);
+    if (st != TM_OK)
+        return tm_api_errorf(e, st, NULL, -1, "%s", tm_strerror(st));
+    size_t skip = 0;
+    if (len >= 3 && memcmp(bytes, "\xEF\xBB\xBF", 3) == 0)
+        skip = 3;
+    st = tm_doc_stream_feed(s, bytes + skip, len - skip, e);
+    if (st == TM_OK)
+        st = tm_doc_stream_finish(s, e);
+    tm_doc_stream_free(s);
+    if (st != TM_OK && e && e->offset >= 0)
+        e->offset += (int64_t)skip;
+    return st;
+}
