@@ -1,0 +1,84 @@
+/*
+ * responses.h - the JSON bodies of the HTTP service that are not a job spec
+ * or a job result: corpus and job records, their paginated lists, error
+ * bodies, and the document-topics page. The records are plain data so that
+ * server/ (its store and job table) and the renderers share one definition.
+ *
+ * Every renderer returns a NUL-terminated body owned by the caller (tm_free)
+ * and its length, or NULL on allocation failure.
+ * Thread-safety: reentrant.
+ */
+#ifndef TM_API_RESPONSES_H
+#define TM_API_RESPONSES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/jsonutil.h"
+
+#define TM_ID_SIZE 40
+
+enum tm_job_state {
+    TM_JOB_QUEUED,
+    TM_JOB_RUNNING,
+    TM_JOB_SUCCEEDED,
+    TM_JOB_FAILED,
+    TM_JOB_CANCELLED,
+    TM__JOB_STATE_COUNT
+};
+
+/* "queued", ...; tm_job_state_parse returns -1 for an unknown name. */
+const char *tm_job_state_name(enum tm_job_state state);
+int tm_job_state_parse(const char *name);
+static inline int tm_job_state_final(enum tm_job_state s)
+{
+    return s == TM_JOB_SUCCEEDED || s == TM_JOB_FAILED || s == TM_JOB_CANCELLED;
+}
+
+struct tm_corpus_record {
+    char id[TM_ID_SIZE];
+    int64_t seq;         /* creation order, the listing cursor */
+    int64_t n_documents;
+    int64_t bytes;       /* text bytes stored */
+    double created_at;   /* Unix seconds */
+    int hidden;          /* 1: inline documents of one job, not listed */
+};
+
+struct tm_job_record {
+    char id[TM_ID_SIZE];
+    int64_t seq; /* submission order: FIFO and the listing cursor */
+    char corpus_id[TM_ID_SIZE];
+    enum tm_job_state state;
+    char stage[32];  /* core's last reported stage ("tokenize", "nmf"), or "" */
+    double progress; /* fraction of the whole job in [0, 1] */
+    int attempts;    /* runs started, including those a crash interrupted */
+    double created_at, started_at, finished_at; /* Unix seconds, 0 = not yet */
+    char method[24];           /* "nmf", ...: for metrics and listings */
+    char error_code[32];       /* when failed or cancelled */
+    char error_message[320];
+};
+
+/* Unix seconds now, with sub-second precision. */
+double tm_now(void);
+
+char *tm_render_corpus(const struct tm_corpus_record *c, size_t *len);
+/* next: the cursor of the next page, NULL on the last one. */
+char *tm_render_corpus_list(const struct tm_corpus_record *c, int n, const char *next,
+                            size_t *len);
+char *tm_render_job(const struct tm_job_record *j, size_t *len);
+char *tm_render_job_list(const struct tm_job_record *j, int n, const char *next, size_t *len);
+
+/* {"error":{"code","message","field"}}, field omitted when NULL or empty. */
+char *tm_render_error(const char *code, const char *message, const char *field, size_t *len);
+
+/*
+ * The document-topics page: {"n_documents","n_topics","offset","limit",
+ * "documents":[{"index","id","weights":[...]}]}. weights: n rows of k values
+ * each (row-major, borrowed); ids: n entries, NULL where a document has none.
+ * Non-finite weights fail with TM_ENUMERIC (they have no JSON form).
+ */
+tm_status tm_render_document_topics(int64_t n_documents, int64_t k, int64_t offset, int64_t limit,
+                                    int64_t n, const double *weights, const char *const *ids,
+                                    char **out, size_t *len);
+
+#endif

@@ -1,0 +1,226 @@
+/* config.c - the settings table of `topicd serve` (see config.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "log.h"
+
+enum kind { K_INT, K_I64, K_STR };
+
+struct setting {
+    const char *flag; /* without the leading "--" */
+    const char *env;
+    enum kind kind;
+    size_t offset;
+    size_t size; /* K_STR: buffer size */
+    int64_t min, max;
+    const char *help;
+};
+
+#define F(field) offsetof(struct tm_config, field)
+#define S(field) sizeof(((struct tm_config *)0)->field)
+
+static const struct setting settings[] = {
+    {"bind", "TOPICD_BIND", K_STR, F(bind), S(bind), 0, 0, "listen address"},
+    {"port", "TOPICD_PORT", K_INT, F(port), 0, 0, 65535, "TCP port (0: any free port)"},
+    {"data-dir", "TOPICD_DATA_DIR", K_STR, F(data_dir), S(data_dir), 0, 0,
+     "directory of the SQLite store (created if missing)"},
+    {"workers", "TOPICD_WORKERS", K_INT, F(workers), 0, 0, 1024,
+     "worker threads running jobs (0: one per CPU)"},
+    {"blas-threads", "TOPICD_BLAS_THREADS", K_INT, F(blas_threads), 0, 0, 1024,
+     "OpenBLAS threads per process (0: max(1, cpus / workers))"},
+    {"http-threads", "TOPICD_HTTP_THREADS", K_INT, F(http_threads), 0, 1, 256,
+     "libmicrohttpd thread pool size"},
+    {"max-body-bytes", "TOPICD_MAX_BODY_BYTES", K_I64, F(max_body_bytes), 0, 1, INT64_MAX,
+     "largest corpus upload (k/m/g suffixes)"},
+    {"max-json-bytes", "TOPICD_MAX_JSON_BYTES", K_I64, F(max_json_bytes), 0, 1, INT64_MAX,
+     "largest job spec body"},
+    {"max-doc-bytes", "TOPICD_MAX_DOC_BYTES", K_I64, F(max_doc_bytes), 0, 1, INT64_MAX,
+     "largest single document"},
+    {"max-inline-docs", "TOPICD_MAX_INLINE_DOCS", K_I64, F(max_inline_docs), 0, 0, INT64_MAX,
+     "most documents inline in a job spec"},
+    {"max-queue", "TOPICD_MAX_QUEUE", K_INT, F(max_queue), 0, 1, INT_MAX,
+     "queued jobs before POST /v1/jobs answers 429"},
+    {"max-connections", "TOPICD_MAX_CONNECTIONS", K_INT, F(max_connections), 0, 1, 1000000,
+     "concurrent HTTP connections"},
+    {"per-ip-connections", "TOPICD_PER_IP_CONNECTIONS", K_INT, F(per_ip_connections), 0, 1,
+     1000000, "concurrent HTTP connections from one address"},
+    {"connection-timeout", "TOPICD_CONNECTION_TIMEOUT", K_INT, F(connection_timeout_s), 0, 1,
+     86400, "seconds an idle connection is kept"},
+    {"connection-memory", "TOPICD_CONNECTION_MEMORY", K_I64, F(connection_memory), 0, 8192,
+     1 << 30, "libmicrohttpd memory pool per connection"},
+    {"cache-bytes", "TOPICD_CACHE_BYTES", K_I64, F(cache_bytes), 0, 0, INT64_MAX,
+     "memory for cached TF-IDF matrices"},
+    {"shutdown-grace", "TOPICD_SHUTDOWN_GRACE", K_INT, F(shutdown_grace_s), 0, 0, 86400,
+     "seconds running jobs get to finish on SIGTERM before they are re-queued"},
+    {"max-attempts", "TOPICD_MAX_ATTEMPTS", K_INT, F(max_attempts), 0, 1, 1000,
+     "runs of a job interrupted by crashes before it is failed"},
+    {"recent-jobs", "TOPICD_RECENT_JOBS", K_INT, F(recent_jobs), 0, 0, INT_MAX,
+     "finished jobs whose status stays in memory"},
+    {"log-level", "TOPICD_LOG_LEVEL", K_STR, F(log_level), S(log_level), 0, 0,
+     "debug, info, warn, error or off"},
+};
+
+#define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+void tm_config_init(struct tm_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    strcpy(c->bind, "127.0.0.1");
+    c->port = 8080;
+    strcpy(c->data_dir, "./data");
+    c->http_threads = 2;
+    c->max_body_bytes = (int64_t)1 << 30;
+    c->max_json_bytes = (int64_t)16 << 20;
+    c->max_doc_bytes = (int64_t)8 << 20;
+    c->max_inline_docs = 10000;
+    c->max_queue = 1024;
+    c->max_connections = 1024;
+    c->per_ip_connections = 256;
+    c->connection_timeout_s = 30;
+    c->connection_memory = 64 * 1024;
+    c->cache_bytes = (int64_t)512 << 20;
+    c->shutdown_grace_s = 30;
+    c->max_attempts = 3;
+    c->recent_jobs = 4096;
+    strcpy(c->log_level, "info");
+}
+
+static int parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    int64_t mul = 1;
+    switch (*end) {
+    case 'k': case 'K': mul = 1024; end++; break;
+    case 'm': case 'M': mul = 1024 * 1024; end++; break;
+    case 'g': case 'G': mul = 1024 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (*end)
+        return -1;
+    if (v > 0 && v > INT64_MAX / mul)
+        return -1;
+    *out = (int64_t)v * mul;
+    return 0;
+}
+
+static int apply(struct tm_config *c, const struct setting *s, const char *value, const char *from,
+                 char *err)
+{
+    char *base = (char *)c + s->offset;
+    if (s->kind == K_STR) {
+        if (strlen(value) >= s->size) {
+            tm__errf(err, TM_EINVAL, "%s: longer than %zu bytes", from, s->size - 1);
+            return -1;
+        }
+        strcpy(base, value);
+        return 0;
+    }
+    int64_t v;
+    if (parse_i64(value, &v) || v < s->min || v > s->max) {
+        tm__errf(err, TM_EINVAL, "%s: expected an integer in [%lld, %lld], got '%s'", from,
+                 (long long)s->min, (long long)s->max, value);
+        return -1;
+    }
+    if (s->kind == K_INT)
+        *(int *)(void *)base = (int)v;
+    else
+        *(int64_t *)(void *)base = v;
+    return 0;
+}
+
+void tm_config_usage(FILE *out)
+{
+    struct tm_config d;
+    tm_config_init(&d);
+    fputs("usage: topicd serve [options]\n"
+          "\n"
+          "Runs the HTTP job service. Each option can also be set by the environment\n"
+          "variable shown; flags win over the environment.\n"
+          "\n",
+          out);
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        const char *base = (const char *)&d + s->offset;
+        char def[64];
+        if (s->kind == K_STR)
+            snprintf(def, sizeof(def), "%s", base);
+        else if (s->kind == K_INT)
+            snprintf(def, sizeof(def), "%d", *(const int *)(const void *)base);
+        else
+            snprintf(def, sizeof(def), "%lld", (long long)*(const int64_t *)(const void *)base);
+        fprintf(out, "  --%-20s %s\n  %22s %s (default %s)\n", s->flag, s->env, "", s->help,
+                def);
+    }
+    fputs("  --help                 show this help\n", out);
+}
+
+int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *err)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const char *v = getenv(settings[i].env);
+        if (v && *v && apply(c, &settings[i], v, settings[i].env, err))
+            return 2;
+    }
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+            tm_config_usage(out);
+            return 1;
+        }
+        if (strncmp(arg, "--", 2)) {
+            tm__errf(err, TM_EINVAL, "unexpected argument '%s'", arg);
+            return 2;
+        }
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const struct setting *s = NULL;
+        for (size_t i = 0; i < N_SETTINGS; i++)
+            if (strlen(settings[i].flag) == nlen && !strncmp(settings[i].flag, name, nlen))
+                s = &settings[i];
+        if (!s) {
+            tm__errf(err, TM_EINVAL, "unknown option '%.*s'", (int)(nlen + 2), arg);
+            return 2;
+        }
+        const char *value = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
+        if (!value) {
+            tm__errf(err, TM_EINVAL, "option '--%s' needs a value", s->flag);
+            return 2;
+        }
+        char from[64];
+        snprintf(from, sizeof(from), "--%s", s->flag);
+        if (apply(c, s, value, from, err))
+            return 2;
+    }
+    if (tm_log_level_parse(c->log_level) < 0) {
+        tm__errf(err, TM_EINVAL, "--log-level: unknown level '%s'", c->log_level);
+        return 2;
+    }
+    return 0;
+}
+
+void tm_config_log(const struct tm_config *c)
+{
+    TM_LOG(TM_LOG_INFO, "configuration", "s:bind", c->bind, "i:port", (long long)c->port,
+           "s:data_dir", c->data_dir, "i:workers", (long long)c->workers, "i:blas_threads",
+           (long long)c->blas_threads, "i:http_threads", (long long)c->http_threads,
+           "i:max_body_bytes", (long long)c->max_body_bytes, "i:max_json_bytes",
+           (long long)c->max_json_bytes, "i:max_doc_bytes", (long long)c->max_doc_bytes,
+           "i:max_inline_docs", (long long)c->max_inline_docs, "i:max_queue",
+           (long long)c->max_queue, "i:max_connections", (long long)c->max_connections,
+           "i:per_ip_connections", (long long)c->per_ip_connections, "i:connection_timeout_s",
+           (long long)c->connection_timeout_s, "i:connection_memory",
+           (long long)c->connection_memory, "i:cache_bytes", (long long)c->cache_bytes,
+           "i:shutdown_grace_s", (long long)c->shutdown_grace_s, "i:max_attempts",
+           (long long)c->max_attempts, "i:recent_jobs", (long long)c->recent_jobs,
+           "s:log_level", c->log_level, NULL);
+}

@@ -1,0 +1,734 @@
+/*
+ * jobs.c - job table, FIFO queue and worker pool (see jobs.h).
+ *
+ * Two locks. `lock` guards the in-memory table and queue and is only ever
+ * held for a few pointer moves and copies, never across store I/O, so status
+ * polls never wait for an fsync. `submit_lock` serialises submissions with
+ * corpus deletions (the "no job uses this corpus" check and the delete must
+ * not interleave with a submission on that corpus) and is held across store
+ * I/O, but polls never take it.
+ */
+#include "jobs.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "log.h"
+#include "metrics.h"
+
+enum stop_reason { STOP_NONE, STOP_CANCEL, STOP_SHUTDOWN };
+
+struct job {
+    struct tm_job_record rec;
+    enum stop_reason stop;
+    int queued;                 /* in the queue */
+    struct job *hnext;          /* hash chain */
+    struct job *qnext;          /* queue */
+    struct job *rprev, *rnext;  /* recent finished list, newest at head */
+    int recent;
+};
+
+struct worker {
+    struct tm_jobs *jobs;
+    pthread_t thread;
+    int started;
+};
+
+struct tm_jobs {
+    struct tm_store *store;
+    struct tm_jobs_config cfg;
+    pthread_mutex_t lock;
+    pthread_cond_t work_cond; /* workers wait for a job */
+    pthread_cond_t idle_cond; /* drain waits for running jobs */
+    pthread_mutex_t submit_lock;
+
+    struct job **buckets;
+    size_t n_buckets, n_jobs;
+    struct job *qhead, *qtail;
+    int64_t n_queued, n_running;
+    struct job *rhead, *rtail;
+    int n_recent;
+
+    struct worker *workers;
+    int n_alive;
+    int draining;   /* no new submissions, workers take no new job */
+    int stopping;   /* workers exit */
+};
+
+void tm_id_generate(const char *prefix, char out[TM_ID_SIZE])
+{
+    unsigned char r[12];
+    size_t got = 0;
+    while (got < sizeof(r)) {
+        ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            /* No entropy source: still unique within this process and time. */
+            static atomic_ullong counter;
+            unsigned long long c = atomic_fetch_add(&counter, 1) ^ (unsigned long long)time(NULL);
+            for (; got < sizeof(r); got++)
+                r[got] = (unsigned char)(c >> (8 * (got % 8)));
+            break;
+        }
+        got += (size_t)n;
+    }
+    int len = snprintf(out, TM_ID_SIZE, "%s", prefix);
+    for (size_t i = 0; i < sizeof(r) && len + 2 < TM_ID_SIZE; i++)
+        len += snprintf(out + len, (size_t)(TM_ID_SIZE - len), "%02x", r[i]);
+}
+
+static uint64_t hash_id(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* The table's lock is held by every helper below up to "Workers". */
+
+static struct job *find(struct tm_jobs *j, const char *id)
+{
+    for (struct job *e = j->buckets[hash_id(id) & (j->n_buckets - 1)]; e; e = e->hnext)
+        if (!strcmp(e->rec.id, id))
+            return e;
+    return NULL;
+}
+
+static void grow(struct tm_jobs *j)
+{
+    size_t nb = j->n_buckets * 2;
+    struct job **b = tm_calloc(nb, sizeof(*b));
+    if (!b)
+        return; /* longer chains, still correct */
+    for (size_t i = 0; i < j->n_buckets; i++)
+        for (struct job *e = j->buckets[i], *next; e; e = next) {
+            next = e->hnext;
+            size_t h = hash_id(e->rec.id) & (nb - 1);
+            e->hnext = b[h];
+            b[h] = e;
+        }
+    tm_free(j->buckets);
+    j->buckets = b;
+    j->n_buckets = nb;
+}
+
+static void insert(struct tm_jobs *j, struct job *e)
+{
+    if (j->n_jobs >= 2 * j->n_buckets)
+        grow(j);
+    size_t h = hash_id(e->rec.id) & (j->n_buckets - 1);
+    e->hnext = j->buckets[h];
+    j->buckets[h] = e;
+    j->n_jobs++;
+}
+
+static void unlink_hash(struct tm_jobs *j, struct job *e)
+{
+    struct job **p = &j->buckets[hash_id(e->rec.id) & (j->n_buckets - 1)];
+    while (*p && *p != e)
+        p = &(*p)->hnext;
+    if (*p) {
+        *p = e->hnext;
+        j->n_jobs--;
+    }
+}
+
+static void enqueue(struct tm_jobs *j, struct job *e)
+{
+    e->qnext = NULL;
+    e->queued = 1;
+    if (j->qtail)
+        j->qtail->qnext = e;
+    else
+        j->qhead = e;
+    j->qtail = e;
+    j->n_queued++;
+}
+
+static struct job *dequeue(struct tm_jobs *j)
+{
+    struct job *e = j->qhead;
+    if (!e)
+        return NULL;
+    j->qhead = e->qnext;
+    if (!j->qhead)
+        j->qtail = NULL;
+    e->qnext = NULL;
+    e->queued = 0;
+    j->n_queued--;
+    return e;
+}
+
+static void remove_queued(struct tm_jobs *j, struct job *e)
+{
+    struct job *prev = NULL;
+    for (struct job *q = j->qhead; q; prev = q, q = q->qnext)
+        if (q == e) {
+            if (prev)
+                prev->qnext = e->qnext;
+            else
+                j->qhead = e->qnext;
+            if (j->qtail == e)
+                j->qtail = prev;
+            e->qnext = NULL;
+            e->queued = 0;
+            j->n_queued--;
+            return;
+        }
+}
+
+/* A finished job joins the recent list; the oldest ones leave memory. */
+static void retire(struct tm_jobs *j, struct job *e)
+{
+    e->recent = 1;
+    e->rprev = NULL;
+    e->rnext = j->rhead;
+    if (j->rhead)
+        j->rhead->rprev = e;
+    j->rhead = e;
+    if (!j->rtail)
+        j->rtail = e;
+    j->n_recent++;
+    while (j->n_recent > j->cfg.recent_jobs && j->rtail) {
+        struct job *old = j->rtail;
+        j->rtail = old->rprev;
+        if (j->rtail)
+            j->rtail->rnext = NULL;
+        else
+            j->rhead = NULL;
+        j->n_recent--;
+        unlink_hash(j, old);
+        tm_free(old);
+    }
+}
+
+static void log_transition(const struct tm_job_record *r, const char *from)
+{
+    TM_LOG(TM_LOG_INFO, "job transition", "s:job_id", r->id, "s:from", from, "s:to",
+           tm_job_state_name(r->state), "s:corpus_id", r->corpus_id, "s:method", r->method,
+           "i:attempt", (long long)r->attempts, "s:error_code",
+           r->error_code[0] ? r->error_code : NULL, "s:error_message",
+           r->error_message[0] ? r->error_message : NULL, NULL);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Workers. */
+
+struct run_ctx {
+    struct tm_jobs *jobs;
+    struct job *e;
+};
+
+static int run_report(void *ctx, const char *stage, double fraction)
+{
+    struct run_ctx *rc = ctx;
+    pthread_mutex_lock(&rc->jobs->lock);
+    if (stage)
+        snprintf(rc->e->rec.stage, sizeof(rc->e->rec.stage), "%s", stage);
+    if (fraction >= 0 && fraction <= 1)
+        rc->e->rec.progress = fraction;
+    int stop = rc->e->stop != STOP_NONE;
+    pthread_mutex_unlock(&rc->jobs->lock);
+    return stop;
+}
+
+static void run_one(struct tm_jobs *j, struct job *e)
+{
+    char err[TM_ERR_SIZE] = "";
+    struct tm_job_record snap;
+
+    /* The lock is held on entry: mark running, then persist before working,
+     * so a crash from here on counts as an attempt. */
+    e->rec.state = TM_JOB_RUNNING;
+    e->rec.attempts++;
+    e->rec.started_at = tm_now();
+    e->rec.stage[0] = 0;
+    e->rec.progress = 0;
+    snap = e->rec;
+    j->n_running++;
+    pthread_mutex_unlock(&j->lock);
+
+    if (j->store->m->job_update(j->store->ctx, &snap, err))
+        TM_LOG(TM_LOG_ERROR, "store write failed", "s:job_id", snap.id, "s:error", err, NULL);
+    log_transition(&snap, "queued");
+
+    char *spec = NULL;
+    size_t spec_len = 0;
+    struct tm_job_outcome out;
+    memset(&out, 0, sizeof(out));
+    tm_status st = j->store->m->job_spec(j->store->ctx, snap.id, &spec, &spec_len, err);
+    if (st) {
+        out.status = st;
+        snprintf(out.error_code, sizeof(out.error_code), "store_error");
+        snprintf(out.error_message, sizeof(out.error_message), "%s", err);
+    } else {
+        struct run_ctx rc = {j, e};
+        struct tm_job_run run = {&snap, spec, spec_len, {run_report, &rc}};
+        j->cfg.work(j->cfg.work_ctx, &run, &out);
+    }
+    tm_free(spec);
+
+    pthread_mutex_lock(&j->lock);
+    enum stop_reason stop = e->stop;
+    struct tm_job_record fin = e->rec;
+    pthread_mutex_unlock(&j->lock);
+
+    int requeue = 0;
+    if (out.status == TM_OK) {
+        fin.state = TM_JOB_SUCCEEDED;
+        fin.progress = 1;
+        fin.error_code[0] = fin.error_message[0] = 0;
+    } else if (out.status == TM_ECANCELLED && stop == STOP_SHUTDOWN) {
+        /* Interrupted by our own shutdown: back in the queue, attempt not counted. */
+        requeue = 1;
+        fin.state = TM_JOB_QUEUED;
+        fin.attempts--;
+        fin.started_at = 0;
+        fin.stage[0] = 0;
+        fin.progress = 0;
+    } else if (out.status == TM_ECANCELLED && stop == STOP_CANCEL) {
+        fin.state = TM_JOB_CANCELLED;
+        snprintf(fin.error_code, sizeof(fin.error_code), "cancelled");
+        snprintf(fin.error_message, sizeof(fin.error_message), "cancelled on request");
+    } else {
+        fin.state = TM_JOB_FAILED;
+        snprintf(fin.error_code, sizeof(fin.error_code), "%s",
+                 out.error_code[0] ? out.error_code : "internal_error");
+        snprintf(fin.error_message, sizeof(fin.error_message), "%s",
+                 out.error_message[0] ? out.error_message : tm_strerror(out.status));
+    }
+    if (!requeue)
+        fin.finished_at = tm_now();
+
+    struct tm_store_result res = {out.result_json, out.result_len, out.n_documents, out.n_topics,
+                                  out.doc_topics};
+    st = j->store->m->job_finish(j->store->ctx, &fin, fin.state == TM_JOB_SUCCEEDED ? &res : NULL,
+                                 err);
+    if (st && fin.state == TM_JOB_SUCCEEDED) {
+        /* The result could not be stored (disk full?): the job failed. */
+        TM_LOG(TM_LOG_ERROR, "store write failed", "s:job_id", fin.id, "s:error", err, NULL);
+        fin.state = TM_JOB_FAILED;
+        snprintf(fin.error_code, sizeof(fin.error_code), "store_error");
+        snprintf(fin.error_message, sizeof(fin.error_message), "storing the result: %s", err);
+        j->store->m->job_update(j->store->ctx, &fin, err);
+    } else if (st) {
+        TM_LOG(TM_LOG_ERROR, "store write failed", "s:job_id", fin.id, "s:error", err, NULL);
+    }
+    tm_free(out.result_json);
+    tm_free(out.doc_topics);
+    log_transition(&fin, "running");
+    if (!requeue)
+        tm_metrics_job_finished(fin.method, fin.state, fin.finished_at - fin.started_at);
+
+    pthread_mutex_lock(&j->lock);
+    e->rec = fin;
+    j->n_running--;
+    if (!requeue)
+        retire(j, e);
+    /* A requeued job stays in memory as "queued" but not in the queue: the
+     * workers are stopping; the next process picks it up from the store. */
+    pthread_cond_broadcast(&j->idle_cond);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct tm_jobs *j = w->jobs;
+    pthread_mutex_lock(&j->lock);
+    for (;;) {
+        while (!j->stopping && (j->draining || !j->qhead))
+            pthread_cond_wait(&j->work_cond, &j->lock);
+        if (j->stopping)
+            break;
+        struct job *e = dequeue(j);
+        run_one(j, e); /* returns with the lock held */
+    }
+    j->n_alive--;
+    pthread_cond_broadcast(&j->idle_cond);
+    pthread_mutex_unlock(&j->lock);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Recovery. */
+
+struct recover_ctx {
+    struct tm_jobs *j;
+    tm_status st;
+    char *err;
+};
+
+static int recover_running(void *ctx, const struct tm_job_record *job)
+{
+    struct recover_ctx *rc = ctx;
+    struct tm_job_record r = *job;
+    if (r.attempts >= rc->j->cfg.max_attempts) {
+        r.state = TM_JOB_FAILED;
+        r.finished_at = tm_now();
+        snprintf(r.error_code, sizeof(r.error_code), "worker_crashed");
+        snprintf(r.error_message, sizeof(r.error_message),
+                 "the process stopped while running this job %d times (crash, kill or out of "
+                 "memory); giving up",
+                 r.attempts);
+    } else {
+        r.state = TM_JOB_QUEUED;
+        r.started_at = 0;
+        r.stage[0] = 0;
+        r.progress = 0;
+    }
+    rc->st = rc->j->store->m->job_update(rc->j->store->ctx, &r, rc->err);
+    if (!rc->st)
+        TM_LOG(TM_LOG_WARN, "job recovered", "s:job_id", r.id, "s:to",
+               tm_job_state_name(r.state), "i:attempts", (long long)r.attempts, NULL);
+    return rc->st != TM_OK;
+}
+
+static int recover_queued(void *ctx, const struct tm_job_record *job)
+{
+    struct recover_ctx *rc = ctx;
+    struct job *e = tm_calloc(1, sizeof(*e));
+    if (!e) {
+        rc->st = tm__errf(rc->err, TM_ENOMEM, "recovering jobs");
+        return 1;
+    }
+    e->rec = *job;
+    insert(rc->j, e);
+    enqueue(rc->j, e);
+    return 0;
+}
+
+tm_status tm_jobs_new(struct tm_jobs **out, struct tm_store *store,
+                      const struct tm_jobs_config *config, char *err)
+{
+    *out = NULL;
+    struct tm_jobs *j = tm_calloc(1, sizeof(*j));
+    if (!j)
+        return tm__errf(err, TM_ENOMEM, "jobs");
+    j->store = store;
+    j->cfg = *config;
+    if (j->cfg.workers < 1)
+        j->cfg.workers = 1;
+    if (j->cfg.max_attempts < 1)
+        j->cfg.max_attempts = 1;
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_mutex_init(&j->submit_lock, NULL);
+    pthread_cond_init(&j->work_cond, NULL);
+    pthread_cond_init(&j->idle_cond, NULL);
+    j->n_buckets = 1024;
+    j->buckets = tm_calloc(j->n_buckets, sizeof(*j->buckets));
+    j->workers = tm_calloc((size_t)j->cfg.workers, sizeof(*j->workers));
+    if (!j->buckets || !j->workers) {
+        tm_jobs_free(j);
+        return tm__errf(err, TM_ENOMEM, "jobs");
+    }
+
+    /* No thread runs yet: the lock is not needed, but helpers expect it. */
+    struct recover_ctx rc = {j, TM_OK, err};
+    tm_status st = store->m->job_scan(store->ctx, TM_JOB_RUNNING, recover_running, &rc, err);
+    if (!st)
+        st = rc.st;
+    if (!st) {
+        pthread_mutex_lock(&j->lock);
+        st = store->m->job_scan(store->ctx, TM_JOB_QUEUED, recover_queued, &rc, err);
+        pthread_mutex_unlock(&j->lock);
+        if (!st)
+            st = rc.st;
+    }
+    if (st) {
+        tm_jobs_free(j);
+        return st;
+    }
+    if (j->n_queued)
+        TM_LOG(TM_LOG_INFO, "jobs recovered", "i:queued", (long long)j->n_queued, NULL);
+
+    for (int i = 0; i < j->cfg.workers; i++) {
+        j->workers[i].jobs = j;
+        pthread_mutex_lock(&j->lock);
+        int rc2 = pthread_create(&j->workers[i].thread, NULL, worker_main, &j->workers[i]);
+        if (!rc2) {
+            j->workers[i].started = 1;
+            j->n_alive++;
+        }
+        pthread_mutex_unlock(&j->lock);
+        if (rc2) {
+            tm_jobs_free(j);
+            return tm__errf(err, TM_ENOMEM, "starting worker %d: %s", i, strerror(rc2));
+        }
+    }
+    *out = j;
+    return TM_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Requests. */
+
+enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, const char *spec,
+                                    size_t spec_len, const char *method, const char *idem_key,
+                                    struct tm_job_record *job, char *err)
+{
+    enum tm_jobs_refusal r = TM_JOBS_ACCEPTED;
+    struct tm_store *s = j->store;
+    pthread_mutex_lock(&j->submit_lock);
+
+    if (idem_key) {
+        char *old = NULL;
+        size_t old_len = 0;
+        tm_status st = s->m->job_by_idem(s->ctx, idem_key, job, &old, &old_len, err);
+        if (st == TM_OK) {
+            int same = old_len == spec_len && !memcmp(old, spec, spec_len);
+            tm_free(old);
+            if (!same) {
+                tm__errf(err, TM_EINVAL,
+                         "this Idempotency-Key was used with a different request body");
+                r = TM_JOBS_KEY_MISMATCH;
+                goto out;
+            }
+            /* The live state, when the job is still in memory. */
+            pthread_mutex_lock(&j->lock);
+            struct job *e = find(j, job->id);
+            if (e)
+                *job = e->rec;
+            pthread_mutex_unlock(&j->lock);
+            r = TM_JOBS_REPLAYED;
+            goto out;
+        }
+        if (st != TM_ENOTFOUND) {
+            r = TM_JOBS_STORE_ERROR;
+            goto out;
+        }
+    }
+
+    pthread_mutex_lock(&j->lock);
+    int draining = j->draining;
+    int full = j->n_queued >= j->cfg.max_queue;
+    pthread_mutex_unlock(&j->lock);
+    if (draining) {
+        tm__errf(err, TM_EBUSY, "the server is shutting down");
+        r = TM_JOBS_DRAINING;
+        goto out;
+    }
+    if (full) {
+        tm__errf(err, TM_EBUSY, "the job queue is full (%d jobs); retry later", j->cfg.max_queue);
+        r = TM_JOBS_QUEUE_FULL;
+        goto out;
+    }
+
+    struct tm_corpus_record c;
+    tm_status st = s->m->corpus_get(s->ctx, corpus_id, &c, err);
+    if (st) {
+        r = st == TM_ENOTFOUND ? TM_JOBS_NO_CORPUS : TM_JOBS_STORE_ERROR;
+        goto out;
+    }
+
+    struct job *e = tm_calloc(1, sizeof(*e));
+    if (!e) {
+        tm__errf(err, TM_ENOMEM, "out of memory");
+        r = TM_JOBS_STORE_ERROR;
+        goto out;
+    }
+    tm_id_generate("j_", e->rec.id);
+    snprintf(e->rec.corpus_id, sizeof(e->rec.corpus_id), "%s", corpus_id);
+    snprintf(e->rec.method, sizeof(e->rec.method), "%s", method ? method : "");
+    e->rec.state = TM_JOB_QUEUED;
+    e->rec.created_at = tm_now();
+    st = s->m->job_insert(s->ctx, &e->rec, spec, spec_len, idem_key, err);
+    if (st) {
+        tm_free(e);
+        r = TM_JOBS_STORE_ERROR;
+        goto out;
+    }
+    pthread_mutex_lock(&j->lock);
+    insert(j, e);
+    enqueue(j, e);
+    *job = e->rec;
+    pthread_cond_signal(&j->work_cond);
+    pthread_mutex_unlock(&j->lock);
+    log_transition(job, NULL);
+out:
+    pthread_mutex_unlock(&j->submit_lock);
+    return r;
+}
+
+enum tm_jobs_refusal tm_jobs_get(struct tm_jobs *j, const char *id, struct tm_job_record *job,
+                                 char *err)
+{
+    pthread_mutex_lock(&j->lock);
+    struct job *e = find(j, id);
+    if (e)
+        *job = e->rec;
+    pthread_mutex_unlock(&j->lock);
+    if (e)
+        return TM_JOBS_ACCEPTED;
+    tm_status st = j->store->m->job_get(j->store->ctx, id, job, err);
+    return st == TM_OK ? TM_JOBS_ACCEPTED : st == TM_ENOTFOUND ? TM_JOBS_NOT_FOUND
+                                                               : TM_JOBS_STORE_ERROR;
+}
+
+enum tm_jobs_refusal tm_jobs_cancel(struct tm_jobs *j, const char *id, struct tm_job_record *job,
+                                    char *err)
+{
+    pthread_mutex_lock(&j->lock);
+    struct job *e = find(j, id);
+    if (!e) {
+        pthread_mutex_unlock(&j->lock);
+        enum tm_jobs_refusal r = tm_jobs_get(j, id, job, err);
+        if (r != TM_JOBS_ACCEPTED)
+            return r;
+        /* Only finished jobs leave memory. */
+        tm__errf(err, TM_EBUSY, "job '%s' has already finished (%s)", id,
+                 tm_job_state_name(job->state));
+        return TM_JOBS_FINISHED;
+    }
+    if (tm_job_state_final(e->rec.state)) {
+        *job = e->rec;
+        pthread_mutex_unlock(&j->lock);
+        tm__errf(err, TM_EBUSY, "job '%s' has already finished (%s)", id,
+                 tm_job_state_name(job->state));
+        return TM_JOBS_FINISHED;
+    }
+    if (e->rec.state == TM_JOB_RUNNING) {
+        if (e->stop == STOP_NONE)
+            e->stop = STOP_CANCEL;
+        *job = e->rec;
+        pthread_mutex_unlock(&j->lock);
+        return TM_JOBS_CANCELLING;
+    }
+    /* Queued: cancelled at once. */
+    if (e->queued)
+        remove_queued(j, e);
+    e->rec.state = TM_JOB_CANCELLED;
+    e->rec.finished_at = tm_now();
+    snprintf(e->rec.error_code, sizeof(e->rec.error_code), "cancelled");
+    snprintf(e->rec.error_message, sizeof(e->rec.error_message), "cancelled on request");
+    *job = e->rec;
+    retire(j, e);
+    pthread_mutex_unlock(&j->lock);
+    /* NEEDSWORK: a crash between the lines above and this write re-queues
+     * the job at the next start; a cancellation is rare enough to accept it
+     * rather than hold the table's lock across an fsync. */
+    if (j->store->m->job_update(j->store->ctx, job, err))
+        TM_LOG(TM_LOG_ERROR, "store write failed", "s:job_id", job->id, "s:error", err, NULL);
+    log_transition(job, "queued");
+    tm_metrics_job_finished(job->method, TM_JOB_CANCELLED, 0);
+    return TM_JOBS_CANCELLED;
+}
+
+enum tm_jobs_refusal tm_jobs_delete_corpus(struct tm_jobs *j, const char *corpus_id, char *err)
+{
+    enum tm_jobs_refusal r = TM_JOBS_ACCEPTED;
+    int64_t active = 0;
+    pthread_mutex_lock(&j->submit_lock);
+    tm_status st = j->store->m->corpus_jobs_active(j->store->ctx, corpus_id, &active, err);
+    if (st) {
+        r = TM_JOBS_STORE_ERROR;
+    } else if (active) {
+        tm__errf(err, TM_EBUSY, "corpus '%s' is used by %lld queued or running job(s)", corpus_id,
+                 (long long)active);
+        r = TM_JOBS_CORPUS_BUSY;
+    } else {
+        st = j->store->m->corpus_delete(j->store->ctx, corpus_id, err);
+        if (st)
+            r = st == TM_ENOTFOUND ? TM_JOBS_NO_CORPUS : TM_JOBS_STORE_ERROR;
+    }
+    pthread_mutex_unlock(&j->submit_lock);
+    return r;
+}
+
+void tm_jobs_stats(struct tm_jobs *j, struct tm_jobs_stats *out)
+{
+    pthread_mutex_lock(&j->lock);
+    out->queued = j->n_queued;
+    out->running = j->n_running;
+    out->workers = j->cfg.workers;
+    out->workers_alive = j->n_alive;
+    out->draining = j->draining;
+    pthread_mutex_unlock(&j->lock);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Shutdown. */
+
+static void deadline_in(struct timespec *ts, double s)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    double whole = (double)(long)s;
+    ts->tv_sec += (time_t)whole;
+    ts->tv_nsec += (long)((s - whole) * 1e9);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int tm_jobs_drain(struct tm_jobs *j, double grace_s)
+{
+    struct timespec until;
+    pthread_mutex_lock(&j->lock);
+    j->draining = 1;
+    deadline_in(&until, grace_s);
+    while (j->n_running > 0)
+        if (pthread_cond_timedwait(&j->idle_cond, &j->lock, &until) == ETIMEDOUT)
+            break;
+    if (j->n_running > 0) {
+        /* Grace is over: running jobs stop at their next progress report. */
+        for (size_t b = 0; b < j->n_buckets; b++)
+            for (struct job *e = j->buckets[b]; e; e = e->hnext)
+                if (e->rec.state == TM_JOB_RUNNING && e->stop == STOP_NONE)
+                    e->stop = STOP_SHUTDOWN;
+        TM_LOG(TM_LOG_WARN, "grace period over; re-queueing running jobs", "i:running",
+               (long long)j->n_running, NULL);
+    }
+    j->stopping = 1;
+    pthread_cond_broadcast(&j->work_cond);
+    /* A job stops within one iteration; allow a few seconds for a slow one. */
+    deadline_in(&until, 10);
+    while (j->n_alive > 0)
+        if (pthread_cond_timedwait(&j->idle_cond, &j->lock, &until) == ETIMEDOUT)
+            break;
+    int stuck = j->n_alive;
+    pthread_mutex_unlock(&j->lock);
+    if (stuck) {
+        TM_LOG(TM_LOG_ERROR, "workers did not stop", "i:workers", (long long)stuck, NULL);
+        return -1;
+    }
+    for (int i = 0; i < j->cfg.workers; i++)
+        if (j->workers[i].started) {
+            pthread_join(j->workers[i].thread, NULL);
+            j->workers[i].started = 0;
+        }
+    return 0;
+}
+
+void tm_jobs_free(struct tm_jobs *j)
+{
+    if (!j)
+        return;
+    if (j->workers) {
+        int any = 0;
+        for (int i = 0; i < j->cfg.workers; i++)
+            any |= j->workers[i].started;
+        if (any && tm_jobs_drain(j, 0))
+            return; /* a worker still runs: leave everything to it */
+    }
+    if (j->buckets)
+        for (size_t b = 0; b < j->n_buckets; b++)
+            for (struct job *e = j->buckets[b], *next; e; e = next) {
+                next = e->hnext;
+                tm_free(e);
+            }
+    tm_free(j->buckets);
+    tm_free(j->workers);
+    pthread_cond_destroy(&j->idle_cond);
+    pthread_cond_destroy(&j->work_cond);
+    pthread_mutex_destroy(&j->submit_lock);
+    pthread_mutex_destroy(&j->lock);
+    tm_free(j);
+}

@@ -1,0 +1,167 @@
+/* metrics.c - Prometheus counters and histograms (see metrics.h). */
+#include "metrics.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+static const char *const route_paths[] = {
+#define TM__ROUTE_PATH(name, path) path,
+    TM_ROUTE_MAP(TM__ROUTE_PATH)
+#undef TM__ROUTE_PATH
+};
+
+const char *tm_route_path(enum tm_route route)
+{
+    return (unsigned)route < TM__ROUTE_COUNT ? route_paths[route] : "other";
+}
+
+/* The statuses the service answers with; anything else counts as "other". */
+static const int statuses[] = {200, 201, 202, 204, 400, 404, 405, 408, 409,
+                               413, 415, 422, 429, 500, 503, 0};
+#define N_STATUS (sizeof(statuses) / sizeof(statuses[0]))
+
+static const double req_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                     0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                     1,      2.5,     5,      10};
+#define N_REQ_BUCKETS (sizeof(req_buckets) / sizeof(req_buckets[0]))
+
+static const double job_buckets[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800};
+#define N_JOB_BUCKETS (sizeof(job_buckets) / sizeof(job_buckets[0]))
+
+static const char *const methods[] = {"nmf", "truncated_svd", "full_svd", "other"};
+#define N_METHODS 4
+
+struct histogram {
+    atomic_ullong counts[N_REQ_BUCKETS + 1]; /* the last is +Inf */
+    atomic_ullong sum_us;                    /* microseconds, so it stays an integer */
+    atomic_ullong n;
+};
+
+static struct {
+    atomic_ullong requests[TM__ROUTE_COUNT][N_STATUS];
+    struct histogram latency[TM__ROUTE_COUNT];
+    atomic_ullong jobs_finished[TM__JOB_STATE_COUNT];
+    struct histogram job_seconds[N_METHODS];
+} m;
+
+static void observe(struct histogram *h, const double *buckets, size_t nb, double v)
+{
+    size_t i = 0;
+    while (i < nb && v > buckets[i])
+        i++;
+    atomic_fetch_add_explicit(&h->counts[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_us, (unsigned long long)(v * 1e6), memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->n, 1, memory_order_relaxed);
+}
+
+void tm_metrics_request(enum tm_route route, int status, double seconds)
+{
+    if ((unsigned)route >= TM__ROUTE_COUNT)
+        route = TM_ROUTE_OTHER;
+    size_t s = 0;
+    while (s < N_STATUS - 1 && statuses[s] != status)
+        s++;
+    atomic_fetch_add_explicit(&m.requests[route][s], 1, memory_order_relaxed);
+    observe(&m.latency[route], req_buckets, N_REQ_BUCKETS, seconds);
+}
+
+void tm_metrics_job_finished(const char *method, enum tm_job_state state, double seconds)
+{
+    if ((unsigned)state < TM__JOB_STATE_COUNT)
+        atomic_fetch_add_explicit(&m.jobs_finished[state], 1, memory_order_relaxed);
+    int i = 0;
+    while (i < N_METHODS - 1 && strcmp(methods[i], method ? method : ""))
+        i++;
+    observe(&m.job_seconds[i], job_buckets, N_JOB_BUCKETS, seconds);
+}
+
+static unsigned long long load(atomic_ullong *a)
+{
+    return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static void histogram_text(struct tm_jbuf *b, const char *name, const char *label,
+                           const char *value, struct histogram *h, const double *buckets,
+                           size_t nb)
+{
+    unsigned long long cum = 0;
+    for (size_t i = 0; i <= nb; i++) {
+        cum += load(&h->counts[i]);
+        if (i < nb)
+            tm_jbuf_printf(b, "%s_bucket{%s=\"%s\",le=\"%g\"} %llu\n", name, label, value,
+                           buckets[i], cum);
+        else
+            tm_jbuf_printf(b, "%s_bucket{%s=\"%s\",le=\"+Inf\"} %llu\n", name, label, value, cum);
+    }
+    tm_jbuf_printf(b, "%s_sum{%s=\"%s\"} %.6f\n", name, label, value,
+                   (double)load(&h->sum_us) * 1e-6);
+    tm_jbuf_printf(b, "%s_count{%s=\"%s\"} %llu\n", name, label, value, load(&h->n));
+}
+
+char *tm_metrics_render(const struct tm_metrics_gauges *g, size_t *len)
+{
+    struct tm_jbuf b;
+    tm_jbuf_init(&b, 0);
+    tm_jbuf_puts(&b, "# HELP topicd_http_requests_total HTTP requests by route and status.\n"
+                     "# TYPE topicd_http_requests_total counter\n");
+    for (int r = 0; r < TM__ROUTE_COUNT; r++)
+        for (size_t s = 0; s < N_STATUS; s++) {
+            unsigned long long v = load(&m.requests[r][s]);
+            if (!v)
+                continue;
+            if (statuses[s])
+                tm_jbuf_printf(&b, "topicd_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                               route_paths[r], statuses[s], v);
+            else
+                tm_jbuf_printf(&b,
+                               "topicd_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+                               route_paths[r], v);
+        }
+    tm_jbuf_puts(&b, "# HELP topicd_http_request_duration_seconds Request latency by route.\n"
+                     "# TYPE topicd_http_request_duration_seconds histogram\n");
+    for (int r = 0; r < TM__ROUTE_COUNT; r++)
+        if (load(&m.latency[r].n))
+            histogram_text(&b, "topicd_http_request_duration_seconds", "route", route_paths[r],
+                           &m.latency[r], req_buckets, N_REQ_BUCKETS);
+    tm_jbuf_puts(&b, "# HELP topicd_jobs Jobs now queued or running.\n"
+                     "# TYPE topicd_jobs gauge\n");
+    tm_jbuf_printf(&b, "topicd_jobs{state=\"queued\"} %lld\ntopicd_jobs{state=\"running\"} %lld\n",
+                   (long long)g->queued, (long long)g->running);
+    tm_jbuf_puts(&b, "# HELP topicd_jobs_finished_total Jobs finished since start, by state.\n"
+                     "# TYPE topicd_jobs_finished_total counter\n");
+    for (int s = TM_JOB_SUCCEEDED; s < TM__JOB_STATE_COUNT; s++)
+        tm_jbuf_printf(&b, "topicd_jobs_finished_total{state=\"%s\"} %llu\n",
+                       tm_job_state_name((enum tm_job_state)s), load(&m.jobs_finished[s]));
+    tm_jbuf_printf(&b,
+                   "# HELP topicd_queue_depth Jobs waiting for a worker.\n"
+                   "# TYPE topicd_queue_depth gauge\ntopicd_queue_depth %lld\n"
+                   "# HELP topicd_workers Worker threads.\n"
+                   "# TYPE topicd_workers gauge\ntopicd_workers %d\n"
+                   "# HELP topicd_workers_busy Workers running a job.\n"
+                   "# TYPE topicd_workers_busy gauge\ntopicd_workers_busy %lld\n"
+                   "# HELP topicd_draining 1 while shutting down.\n"
+                   "# TYPE topicd_draining gauge\ntopicd_draining %d\n",
+                   (long long)g->queued, g->workers_alive, (long long)g->running, g->draining);
+    tm_jbuf_puts(&b, "# HELP topicd_job_duration_seconds Run time of finished jobs by method.\n"
+                     "# TYPE topicd_job_duration_seconds histogram\n");
+    for (int i = 0; i < N_METHODS; i++)
+        histogram_text(&b, "topicd_job_duration_seconds", "method", methods[i], &m.job_seconds[i],
+                       job_buckets, N_JOB_BUCKETS);
+    tm_jbuf_printf(&b,
+                   "# HELP topicd_matrix_cache_entries Vectorized matrices cached.\n"
+                   "# TYPE topicd_matrix_cache_entries gauge\ntopicd_matrix_cache_entries %lld\n"
+                   "# HELP topicd_matrix_cache_bytes Memory of cached matrices.\n"
+                   "# TYPE topicd_matrix_cache_bytes gauge\ntopicd_matrix_cache_bytes %lld\n"
+                   "# HELP topicd_matrix_cache_hits_total Jobs that skipped vectorization.\n"
+                   "# TYPE topicd_matrix_cache_hits_total counter\n"
+                   "topicd_matrix_cache_hits_total %lld\n"
+                   "# HELP topicd_matrix_cache_misses_total Jobs that vectorized.\n"
+                   "# TYPE topicd_matrix_cache_misses_total counter\n"
+                   "topicd_matrix_cache_misses_total %lld\n",
+                   (long long)g->cache_entries, (long long)g->cache_bytes,
+                   (long long)g->cache_hits, (long long)g->cache_misses);
+    tm_status st;
+    return tm_jbuf_detach(&b, len, &st);
+}

@@ -1,0 +1,128 @@
+/*
+ * store.h - where corpora, job specs, job states and results live durably:
+ * an interface (a struct of function pointers plus an opaque context, as
+ * SQLite's sqlite3_mem_methods) so that a PostgreSQL driver for several
+ * replicas can follow the embedded SQLite one (store_sqlite.c).
+ *
+ * Corpora are written in steps so an upload streams into the store: create
+ * (the corpus is "uploading" and invisible), append batches (each its own
+ * transaction, so a 200 MB upload holds one batch in memory), then commit.
+ * An upload that dies half-way is deleted by abort, or by the next open.
+ * Records are the plain structs of api/responses.h.
+ * Thread-safety: every method is thread-safe; a driver serialises
+ * internally as it must.
+ */
+#ifndef TM_STORE_H
+#define TM_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/responses.h"
+#include "core/status.h"
+
+/* One document to store: borrowed bytes; id may be NULL. */
+struct tm_store_doc {
+    const char *text;
+    size_t len;
+    const char *id;
+    size_t id_len;
+};
+
+/* Documents loaded for a job: one pool, owned; release with tm_store_docs_release. */
+struct tm_store_docs {
+    int64_t n;
+    char *pool;      /* texts back to back */
+    int64_t *offsets; /* n + 1: text i is pool[offsets[i] .. offsets[i+1]) */
+    char **ids;      /* n entries (NULL when a document has none), or NULL */
+};
+
+void tm_store_docs_release(struct tm_store_docs *d);
+
+/* A result: the rendered JSON and the n x k document-topic weights
+ * (row-major) with the documents' ids; all borrowed by job_finish. */
+struct tm_store_result {
+    const char *json;
+    size_t json_len;
+    int64_t n_documents, n_topics;
+    const double *doc_topics; /* may be NULL: no per-document weights */
+};
+
+/* Called by job_scan for each job; non-zero stops the scan. */
+typedef int (*tm_store_job_fn)(void *ctx, const struct tm_job_record *job);
+
+struct tm_store_methods {
+    const char *name;
+    void (*close)(void *ctx);
+    /* A write round trip: the store is up and writable. */
+    tm_status (*ping)(void *ctx, char *err);
+
+    /* Corpora. create: a new corpus in the "uploading" state. */
+    tm_status (*corpus_create)(void *ctx, const struct tm_corpus_record *c, char *err);
+    /* Appends n documents after the existing ones, atomically. */
+    tm_status (*corpus_append)(void *ctx, const char *id, const struct tm_store_doc *docs,
+                               size_t n, char *err);
+    /* Makes an uploaded corpus visible. */
+    tm_status (*corpus_commit)(void *ctx, const char *id, char *err);
+    /* Deletes a corpus and its documents (any state). TM_ENOTFOUND. */
+    tm_status (*corpus_delete)(void *ctx, const char *id, char *err);
+    /* A committed corpus; TM_ENOTFOUND otherwise. */
+    tm_status (*corpus_get)(void *ctx, const char *id, struct tm_corpus_record *out, char *err);
+    /* Up to limit visible corpora with seq > after_seq, by seq; *n found. */
+    tm_status (*corpus_list)(void *ctx, int64_t after_seq, int limit,
+                             struct tm_corpus_record *out, int *n, char *err);
+    /* All documents of a committed corpus, in order. out initialised here. */
+    tm_status (*corpus_load)(void *ctx, const char *id, struct tm_store_docs *out, char *err);
+    /* ids of documents [offset, offset + n) (NULL entries when none): for
+     * document-topics pages. ids[i] owned, tm_free each. */
+    tm_status (*corpus_doc_ids)(void *ctx, const char *id, int64_t offset, int64_t n, char **ids,
+                                char *err);
+
+    /* Jobs. insert: a new queued job; job->seq is set. idem_key NULL or a
+     * key: TM_EBUSY when the key exists already. */
+    tm_status (*job_insert)(void *ctx, struct tm_job_record *job, const char *spec,
+                            size_t spec_len, const char *idem_key, char *err);
+    /* The job an idempotency key names, with its spec (*spec owned, tm_free). */
+    tm_status (*job_by_idem)(void *ctx, const char *idem_key, struct tm_job_record *out,
+                             char **spec, size_t *spec_len, char *err);
+    /* Writes the record's state, stage, progress, attempts, times and error. */
+    tm_status (*job_update)(void *ctx, const struct tm_job_record *job, char *err);
+    /* job_update and the result, in one transaction. */
+    tm_status (*job_finish)(void *ctx, const struct tm_job_record *job,
+                            const struct tm_store_result *result, char *err);
+    tm_status (*job_get)(void *ctx, const char *id, struct tm_job_record *out, char *err);
+    /* The spec, owned (tm_free). */
+    tm_status (*job_spec)(void *ctx, const char *id, char **spec, size_t *len, char *err);
+    /* The result JSON, owned (tm_free); TM_ENOTFOUND without one. */
+    tm_status (*job_result)(void *ctx, const char *id, char **json, size_t *len, char *err);
+    /* Rows [offset, offset + limit) of the document-topic weights: *weights
+     * owned (tm_free), *n rows of *k; *n_documents the total. */
+    tm_status (*job_doc_topics)(void *ctx, const char *id, int64_t offset, int64_t limit,
+                                double **weights, int64_t *n, int64_t *k, int64_t *n_documents,
+                                char *err);
+    /* Up to limit jobs with seq > after_seq (state -1: any), by seq. */
+    tm_status (*job_list)(void *ctx, int state, int64_t after_seq, int limit,
+                          struct tm_job_record *out, int *n, char *err);
+    /* Every job in state, by seq (crash recovery). */
+    tm_status (*job_scan)(void *ctx, enum tm_job_state state, tm_store_job_fn fn, void *fn_ctx,
+                          char *err);
+    /* Number of queued or running jobs on the corpus. */
+    tm_status (*corpus_jobs_active)(void *ctx, const char *id, int64_t *n, char *err);
+};
+
+struct tm_store {
+    const struct tm_store_methods *m;
+    void *ctx;
+};
+
+/*
+ * The SQLite driver: dir/topicd.db in WAL mode (dir is created if missing).
+ * Deletes corpora left "uploading" by a previous process. s filled here;
+ * close with tm_store_close.
+ */
+tm_status tm_store_open_sqlite(struct tm_store *s, const char *dir, char *err);
+
+/* NULL-safe on a zeroed store. */
+void tm_store_close(struct tm_store *s);
+
+#endif

@@ -1,0 +1,907 @@
+/*
+ * store_sqlite.c - the embedded store: SQLite in WAL mode in --data-dir.
+ *
+ * Two connections: one writer and one reader, each behind its own mutex, so
+ * that loading a large corpus for a job never waits for an upload's batch and
+ * the reverse (WAL lets one writer and readers run at once). synchronous=FULL
+ * because a job answered with 202 must survive a power cut as well as kill -9.
+ * Documents are rows (corpus, position, id, text) so an upload appends in
+ * batches and a job reads them back in order with one scan. Document-topic
+ * weights are stored as blobs of TM_DT_CHUNK rows so a page reads one or two.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/alloc.h"
+#include "store.h"
+
+#define TM_DT_CHUNK 256
+
+struct sq {
+    sqlite3 *w, *r;
+    pthread_mutex_t wlock, rlock;
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS corpora("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,"
+    " ready INTEGER NOT NULL, hidden INTEGER NOT NULL, n_documents INTEGER NOT NULL,"
+    " bytes INTEGER NOT NULL, created_at REAL NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS documents("
+    " corpus_seq INTEGER NOT NULL, pos INTEGER NOT NULL, doc_id TEXT, text BLOB NOT NULL);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS documents_pos ON documents(corpus_seq, pos);"
+    "CREATE TABLE IF NOT EXISTS jobs("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, corpus_id TEXT NOT NULL,"
+    " spec BLOB NOT NULL, idem_key TEXT UNIQUE, state INTEGER NOT NULL, stage TEXT NOT NULL,"
+    " progress REAL NOT NULL, attempts INTEGER NOT NULL, created_at REAL NOT NULL,"
+    " started_at REAL NOT NULL, finished_at REAL NOT NULL, method TEXT NOT NULL,"
+    " error_code TEXT NOT NULL, error_message TEXT NOT NULL, result BLOB,"
+    " n_documents INTEGER NOT NULL DEFAULT 0, n_topics INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);"
+    "CREATE INDEX IF NOT EXISTS jobs_corpus ON jobs(corpus_id, state);"
+    "CREATE TABLE IF NOT EXISTS doc_topics("
+    " job_seq INTEGER NOT NULL, chunk INTEGER NOT NULL, weights BLOB NOT NULL,"
+    " PRIMARY KEY(job_seq, chunk));";
+
+static tm_status sqerr(sqlite3 *db, char *err, const char *what)
+{
+    int rc = sqlite3_extended_errcode(db);
+    tm_status st = (rc & 0xff) == SQLITE_NOMEM ? TM_ENOMEM
+                   : (rc & 0xff) == SQLITE_FULL ? TM_EIO
+                   : (rc & 0xff) == SQLITE_BUSY ? TM_EBUSY
+                                                : TM_EIO;
+    return tm__errf(err, st, "store: %s: %s", what, sqlite3_errmsg(db));
+}
+
+static tm_status exec(sqlite3 *db, const char *sql, char *err)
+{
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return sqerr(db, err, sql);
+    return TM_OK;
+}
+
+static tm_status prep(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
+        return sqerr(db, err, "prepare");
+    return TM_OK;
+}
+
+static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    snprintf(dst, size, "%s", s ? (const char *)s : "");
+}
+
+/* ---------------------------------------------------------------------- */
+
+static void sq_close(void *ctx)
+{
+    struct sq *q = ctx;
+    if (!q)
+        return;
+    sqlite3_close(q->r);
+    sqlite3_close(q->w);
+    pthread_mutex_destroy(&q->wlock);
+    pthread_mutex_destroy(&q->rlock);
+    tm_free(q);
+}
+
+static tm_status sq_ping(void *ctx, char *err)
+{
+    struct sq *q = ctx;
+    pthread_mutex_lock(&q->wlock);
+    /* A real write round trip: BEGIN IMMEDIATE takes the write lock. */
+    tm_status st = exec(q->w, "BEGIN IMMEDIATE; COMMIT;", err);
+    if (st)
+        sqlite3_exec(q->w, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
+static tm_status sq_corpus_create(void *ctx, const struct tm_corpus_record *c, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = prep(q->w,
+                        "INSERT INTO corpora(id, ready, hidden, n_documents, bytes, created_at)"
+                        " VALUES(?, 0, ?, 0, 0, ?)",
+                        &s, err);
+    if (!st) {
+        sqlite3_bind_text(s, 1, c->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 2, c->hidden);
+        sqlite3_bind_double(s, 3, c->created_at);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            st = sqerr(q->w, err, "create corpus");
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
+/* seq of a corpus (any state) on db; TM_ENOTFOUND. */
+static tm_status corpus_seq(sqlite3 *db, const char *id, int ready_only, int64_t *seq,
+                            int64_t *n_docs, int64_t *bytes, char *err)
+{
+    sqlite3_stmt *s = NULL;
+    tm_status st = prep(db, "SELECT seq, ready, n_documents, bytes FROM corpora WHERE id = ?",
+                        &s, err);
+    if (st)
+        return st;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && (!ready_only || sqlite3_column_int(s, 1))) {
+        *seq = sqlite3_column_int64(s, 0);
+        if (n_docs)
+            *n_docs = sqlite3_column_int64(s, 2);
+        if (bytes)
+            *bytes = sqlite3_column_int64(s, 3);
+    } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        st = tm__errf(err, TM_ENOTFOUND, "corpus '%s' not found", id);
+    } else {
+        st = sqerr(db, err, "find corpus");
+    }
+    sqlite3_finalize(s);
+    return st;
+}
+
+static tm_status sq_corpus_append(void *ctx, const char *id, const struct tm_store_doc *docs,
+                                  size_t n, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *ins = NULL, *upd = NULL;
+    int64_t seq = 0, n_docs = 0, bytes = 0;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
+    if (st)
+        goto out;
+    st = corpus_seq(q->w, id, 0, &seq, &n_docs, &bytes, err);
+    if (st)
+        goto rollback;
+    st = prep(q->w, "INSERT INTO documents(corpus_seq, pos, doc_id, text) VALUES(?, ?, ?, ?)",
+              &ins, err);
+    if (st)
+        goto rollback;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(ins);
+        sqlite3_bind_int64(ins, 1, seq);
+        sqlite3_bind_int64(ins, 2, n_docs + (int64_t)i);
+        if (docs[i].id)
+            sqlite3_bind_text(ins, 3, docs[i].id, (int)docs[i].id_len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(ins, 3);
+        sqlite3_bind_blob64(ins, 4, docs[i].len ? docs[i].text : "", docs[i].len,
+                            SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE) {
+            st = sqerr(q->w, err, "insert document");
+            goto rollback;
+        }
+        bytes += (int64_t)docs[i].len;
+    }
+    st = prep(q->w, "UPDATE corpora SET n_documents = ?, bytes = ? WHERE seq = ?", &upd, err);
+    if (st)
+        goto rollback;
+    sqlite3_bind_int64(upd, 1, n_docs + (int64_t)n);
+    sqlite3_bind_int64(upd, 2, bytes);
+    sqlite3_bind_int64(upd, 3, seq);
+    if (sqlite3_step(upd) != SQLITE_DONE) {
+        st = sqerr(q->w, err, "update corpus");
+        goto rollback;
+    }
+    st = exec(q->w, "COMMIT", err);
+    if (!st)
+        goto out;
+rollback:
+    sqlite3_exec(q->w, "ROLLBACK", NULL, NULL, NULL);
+out:
+    sqlite3_finalize(upd);
+    sqlite3_finalize(ins);
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
+/* Runs one statement with a single text parameter; TM_ENOTFOUND when it changed nothing. */
+static tm_status write1(struct sq *q, const char *sql, const char *id, const char *what,
+                        char *err)
+{
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = prep(q->w, sql, &s, err);
+    if (!st) {
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            st = sqerr(q->w, err, what);
+        else if (!sqlite3_changes(q->w))
+            st = tm__errf(err, TM_ENOTFOUND, "corpus '%s' not found", id);
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
+static tm_status sq_corpus_commit(void *ctx, const char *id, char *err)
+{
+    return write1(ctx, "UPDATE corpora SET ready = 1 WHERE id = ?", id, "commit corpus", err);
+}
+
+static tm_status sq_corpus_delete(void *ctx, const char *id, char *err)
+{
+    struct sq *q = ctx;
+    int64_t seq;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
+    if (st)
+        goto out;
+    st = corpus_seq(q->w, id, 0, &seq, NULL, NULL, err);
+    if (st)
+        goto rollback;
+    char sql[160];
+    snprintf(sql, sizeof(sql),
+             "DELETE FROM documents WHERE corpus_seq = %lld;"
+             "DELETE FROM corpora WHERE seq = %lld;",
+             (long long)seq, (long long)seq);
+    st = exec(q->w, sql, err);
+    if (st)
+        goto rollback;
+    st = exec(q->w, "COMMIT", err);
+    if (!st)
+        goto out;
+rollback:
+    sqlite3_exec(q->w, "ROLLBACK", NULL, NULL, NULL);
+out:
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
+static void read_corpus(sqlite3_stmt *s, struct tm_corpus_record *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->seq = sqlite3_column_int64(s, 0);
+    copy_text(c->id, sizeof(c->id), s, 1);
+    c->hidden = sqlite3_column_int(s, 2);
+    c->n_documents = sqlite3_column_int64(s, 3);
+    c->bytes = sqlite3_column_int64(s, 4);
+    c->created_at = sqlite3_column_double(s, 5);
+}
+
+#define CORPUS_COLS "seq, id, hidden, n_documents, bytes, created_at"
+
+static tm_status sq_corpus_get(void *ctx, const char *id, struct tm_corpus_record *out, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&q->rlock);
+    tm_status st =
+        prep(q->r, "SELECT " CORPUS_COLS " FROM corpora WHERE id = ? AND ready = 1", &s, err);
+    if (!st) {
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+            read_corpus(s, out);
+        else if (rc == SQLITE_DONE)
+            st = tm__errf(err, TM_ENOTFOUND, "corpus '%s' not found", id);
+        else
+            st = sqerr(q->r, err, "get corpus");
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->rlock);
+    return st;
+}
+
+static tm_status sq_corpus_list(void *ctx, int64_t after_seq, int limit,
+                                struct tm_corpus_record *out, int *n, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    *n = 0;
+    pthread_mutex_lock(&q->rlock);
+    tm_status st = prep(q->r,
+                        "SELECT " CORPUS_COLS " FROM corpora WHERE ready = 1 AND hidden = 0"
+                        " AND seq > ? ORDER BY seq LIMIT ?",
+                        &s, err);
+    if (!st) {
+        sqlite3_bind_int64(s, 1, after_seq);
+        sqlite3_bind_int(s, 2, limit);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < limit)
+            read_corpus(s, &out[(*n)++]);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+            st = sqerr(q->r, err, "list corpora");
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->rlock);
+    return st;
+}
+
+void tm_store_docs_release(struct tm_store_docs *d)
+{
+    if (d->ids)
+        for (int64_t i = 0; i < d->n; i++)
+            tm_free(d->ids[i]);
+    tm_free(d->ids);
+    tm_free(d->offsets);
+    tm_free(d->pool);
+    memset(d, 0, sizeof(*d));
+}
+
+static tm_status sq_corpus_load(void *ctx, const char *id, struct tm_store_docs *out, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    int64_t seq = 0, n_docs = 0, bytes = 0, i = 0, off = 0;
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&q->rlock);
+    /* One read transaction so the counts and the rows agree. */
+    tm_status st = exec(q->r, "BEGIN", err);
+    if (st)
+        goto out;
+    st = corpus_seq(q->r, id, 1, &seq, &n_docs, &bytes, err);
+    if (st)
+        goto end;
+    out->pool = tm_malloc((size_t)bytes + 1);
+    out->offsets = tm_calloc((size_t)n_docs + 1, sizeof(*out->offsets));
+    if (!out->pool || !out->offsets) {
+        st = tm__errf(err, TM_ENOMEM, "loading corpus '%s' (%lld bytes)", id, (long long)bytes);
+        goto end;
+    }
+    st = prep(q->r, "SELECT doc_id, text FROM documents WHERE corpus_seq = ? ORDER BY pos", &s,
+              err);
+    if (st)
+        goto end;
+    sqlite3_bind_int64(s, 1, seq);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t len = sqlite3_column_bytes(s, 1);
+        if (i >= n_docs || off + len > bytes) {
+            st = tm__errf(err, TM_EIO, "store: corpus '%s' changed while loading", id);
+            goto end;
+        }
+        if (sqlite3_column_type(s, 0) != SQLITE_NULL) {
+            if (!out->ids && !(out->ids = tm_calloc((size_t)n_docs, sizeof(char *)))) {
+                st = tm__errf(err, TM_ENOMEM, "loading document ids");
+                goto end;
+            }
+            const char *did = (const char *)sqlite3_column_text(s, 0);
+            if (!(out->ids[i] = tm_strndup(did, (size_t)sqlite3_column_bytes(s, 0)))) {
+                st = tm__errf(err, TM_ENOMEM, "loading document ids");
+                goto end;
+            }
+        }
+        if (len)
+            memcpy(out->pool + off, sqlite3_column_blob(s, 1), (size_t)len);
+        off += len;
+        out->offsets[++i] = off;
+    }
+    if (rc != SQLITE_DONE)
+        st = sqerr(q->r, err, "load corpus");
+    out->n = i;
+end:
+    sqlite3_finalize(s);
+    sqlite3_exec(q->r, "COMMIT", NULL, NULL, NULL);
+out:
+    pthread_mutex_unlock(&q->rlock);
+    if (st)
+        tm_store_docs_release(out);
+    return st;
+}
+
+static tm_status sq_corpus_doc_ids(void *ctx, const char *id, int64_t offset, int64_t n,
+                                   char **ids, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    int64_t seq;
+    for (int64_t i = 0; i < n; i++)
+        ids[i] = NULL;
+    pthread_mutex_lock(&q->rlock);
+    tm_status st = corpus_seq(q->r, id, 0, &seq, NULL, NULL, err);
+    if (st)
+        goto out;
+    st = prep(q->r,
+              "SELECT pos, doc_id FROM documents WHERE corpus_seq = ? AND pos >= ? AND pos < ?"
+              " AND doc_id IS NOT NULL",
+              &s, err);
+    if (st)
+        goto out;
+    sqlite3_bind_int64(s, 1, seq);
+    sqlite3_bind_int64(s, 2, offset);
+    sqlite3_bind_int64(s, 3, offset + n);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t pos = sqlite3_column_int64(s, 0) - offset;
+        if (pos >= 0 && pos < n && !ids[pos])
+            ids[pos] = tm_strndup((const char *)sqlite3_column_text(s, 1),
+                                  (size_t)sqlite3_column_bytes(s, 1));
+    }
+    if (rc != SQLITE_DONE)
+        st = sqerr(q->r, err, "document ids");
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->rlock);
+    return st;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Jobs. */
+
+#define JOB_COLS                                                                           \
+    "seq, id, corpus_id, state, stage, progress, attempts, created_at, started_at,"        \
+    " finished_at, method, error_code, error_message"
+
+static void read_job(sqlite3_stmt *s, struct tm_job_record *j)
+{
+    memset(j, 0, sizeof(*j));
+    j->seq = sqlite3_column_int64(s, 0);
+    copy_text(j->id, sizeof(j->id), s, 1);
+    copy_text(j->corpus_id, sizeof(j->corpus_id), s, 2);
+    j->state = (enum tm_job_state)sqlite3_column_int(s, 3);
+    copy_text(j->stage, sizeof(j->stage), s, 4);
+    j->progress = sqlite3_column_double(s, 5);
+    j->attempts = sqlite3_column_int(s, 6);
+    j->created_at = sqlite3_column_double(s, 7);
+    j->started_at = sqlite3_column_double(s, 8);
+    j->finished_at = sqlite3_column_double(s, 9);
+    copy_text(j->method, sizeof(j->method), s, 10);
+    copy_text(j->error_code, sizeof(j->error_code), s, 11);
+    copy_text(j->error_message, sizeof(j->error_message), s, 12);
+}
+
+static tm_status sq_job_insert(void *ctx, struct tm_job_record *j, const char *spec,
+                               size_t spec_len, const char *idem_key, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = prep(q->w,
+                        "INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage, progress,"
+                        " attempts, created_at, started_at, finished_at, method, error_code,"
+                        " error_message) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        &s, err);
+    if (!st) {
+        sqlite3_bind_text(s, 1, j->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, j->corpus_id, -1, SQLITE_STATIC);
+        sqlite3_bind_blob64(s, 3, spec_len ? spec : "", spec_len, SQLITE_STATIC);
+        if (idem_key)
+            sqlite3_bind_text(s, 4, idem_key, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(s, 4);
+        sqlite3_bind_int(s, 5, (int)j->state);
+        sqlite3_bind_text(s, 6, j->stage, -1, SQLITE_STATIC);
+        sqlite3_bind_double(s, 7, j->progress);
+        sqlite3_bind_int(s, 8, j->attempts);
+        sqlite3_bind_double(s, 9, j->created_at);
+        sqlite3_bind_double(s, 10, j->started_at);
+        sqlite3_bind_double(s, 11, j->finished_at);
+        sqlite3_bind_text(s, 12, j->method, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 13, j->error_code, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 14, j->error_message, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE)
+            j->seq = sqlite3_last_insert_rowid(q->w);
+        else if (sqlite3_extended_errcode(q->w) == SQLITE_CONSTRAINT_UNIQUE && idem_key)
+            st = tm__errf(err, TM_EBUSY, "idempotency key already used");
+        else
+            st = sqerr(q->w, err, "insert job");
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
+static tm_status get_blob(sqlite3_stmt *s, int col, char **out, size_t *len, char *err)
+{
+    size_t n = (size_t)sqlite3_column_bytes(s, col);
+    const void *p = sqlite3_column_blob(s, col);
+    *out = tm_malloc(n + 1);
+    if (!*out)
+        return tm__errf(err, TM_ENOMEM, "store: reading %zu bytes", n);
+    if (n)
+        memcpy(*out, p, n);
+    (*out)[n] = 0;
+    *len = n;
+    return TM_OK;
+}
+
+static tm_status sq_job_by_idem(void *ctx, const char *key, struct tm_job_record *out,
+                                char **spec, size_t *spec_len, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    *spec = NULL;
+    pthread_mutex_lock(&q->rlock);
+    tm_status st = prep(q->r, "SELECT " JOB_COLS ", spec FROM jobs WHERE idem_key = ?", &s, err);
+    if (!st) {
+        sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            read_job(s, out);
+            st = get_blob(s, 13, spec, spec_len, err);
+        } else if (rc == SQLITE_DONE) {
+            st = tm__errf(err, TM_ENOTFOUND, "no job with this idempotency key");
+        } else {
+            st = sqerr(q->r, err, "find idempotency key");
+        }
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->rlock);
+    return st;
+}
+
+static tm_status update_locked(struct sq *q, const struct tm_job_record *j, char *err)
+{
+    sqlite3_stmt *s = NULL;
+    tm_status st = prep(q->w,
+                        "UPDATE jobs SET state = ?, stage = ?, progress = ?, attempts = ?,"
+                        " started_at = ?, finished_at = ?, error_code = ?, error_message = ?"
+                        " WHERE id = ?",
+                        &s, err);
+    if (st)
+        return st;
+    sqlite3_bind_int(s, 1, (int)j->state);
+    sqlite3_bind_text(s, 2, j->stage, -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 3, j->progress);
+    sqlite3_bind_int(s, 4, j->attempts);
+    sqlite3_bind_double(s, 5, j->started_at);
+    sqlite3_bind_double(s, 6, j->finished_at);
+    sqlite3_bind_text(s, 7, j->error_code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 8, j->error_message, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 9, j->id, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        st = sqerr(q->w, err, "update job");
+    else if (!sqlite3_changes(q->w))
+        st = tm__errf(err, TM_ENOTFOUND, "job '%s' not found", j->id);
+    sqlite3_finalize(s);
+    return st;
+}
+
+static tm_status sq_job_update(void *ctx, const struct tm_job_record *j, char *err)
+{
+    struct sq *q = ctx;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = update_locked(q, j, err);
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
+static tm_status sq_job_finish(void *ctx, const struct tm_job_record *j,
+                               const struct tm_store_result *r, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
+    if (st)
+        goto out;
+    st = update_locked(q, j, err);
+    if (st || !r)
+        goto commit;
+    st = prep(q->w, "UPDATE jobs SET result = ?, n_documents = ?, n_topics = ? WHERE id = ?", &s,
+              err);
+    if (st)
+        goto commit;
+    sqlite3_bind_blob64(s, 1, r->json_len ? r->json : "", r->json_len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, r->doc_topics ? r->n_documents : 0);
+    sqlite3_bind_int64(s, 3, r->doc_topics ? r->n_topics : 0);
+    sqlite3_bind_text(s, 4, j->id, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE) {
+        st = sqerr(q->w, err, "store result");
+        goto commit;
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (r->doc_topics && r->n_documents > 0 && r->n_topics > 0) {
+        st = prep(q->w, "INSERT OR REPLACE INTO doc_topics(job_seq, chunk, weights) VALUES(?, ?, ?)",
+                  &s, err);
+        if (st)
+            goto commit;
+        size_t row_bytes = (size_t)r->n_topics * sizeof(double);
+        for (int64_t c = 0; c * TM_DT_CHUNK < r->n_documents; c++) {
+            int64_t rows = r->n_documents - c * TM_DT_CHUNK;
+            if (rows > TM_DT_CHUNK)
+                rows = TM_DT_CHUNK;
+            sqlite3_reset(s);
+            sqlite3_bind_int64(s, 1, j->seq);
+            sqlite3_bind_int64(s, 2, c);
+            sqlite3_bind_blob64(s, 3, r->doc_topics + c * TM_DT_CHUNK * r->n_topics,
+                                (sqlite3_uint64)rows * row_bytes, SQLITE_STATIC);
+            if (sqlite3_step(s) != SQLITE_DONE) {
+                st = sqerr(q->w, err, "store document topics");
+                break;
+            }
+        }
+    }
+commit:
+    if (st)
+        sqlite3_exec(q->w, "ROLLBACK", NULL, NULL, NULL);
+    else
+        st = exec(q->w, "COMMIT", err);
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
+static tm_status sq_job_get(void *ctx, const char *id, struct tm_job_record *out, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&q->rlock);
+    tm_status st = prep(q->r, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", &s, err);
+    if (!st) {
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+            read_job(s, out);
+        else if (rc == SQLITE_DONE)
+            st = tm__errf(err, TM_ENOTFOUND, "job '%s' not found", id);
+        else
+            st = sqerr(q->r, err, "get job");
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->rlock);
+    return st;
+}
+
+/* One blob column of one job. */
+static tm_status job_blob(struct sq *q, const char *sql, const char *id, char **out, size_t *len,
+                          char *err)
+{
+    sqlite3_stmt *s = NULL;
+    *out = NULL;
+    pthread_mutex_lock(&q->rlock);
+    tm_status st = prep(q->r, sql, &s, err);
+    if (!st) {
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+            st = get_blob(s, 0, out, len, err);
+        else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+            st = tm__errf(err, TM_ENOTFOUND, "job '%s' has none", id);
+        else
+            st = sqerr(q->r, err, "read job");
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->rlock);
+    return st;
+}
+
+static tm_status sq_job_spec(void *ctx, const char *id, char **spec, size_t *len, char *err)
+{
+    return job_blob(ctx, "SELECT spec FROM jobs WHERE id = ?", id, spec, len, err);
+}
+
+static tm_status sq_job_result(void *ctx, const char *id, char **json, size_t *len, char *err)
+{
+    return job_blob(ctx, "SELECT result FROM jobs WHERE id = ?", id, json, len, err);
+}
+
+static tm_status sq_job_doc_topics(void *ctx, const char *id, int64_t offset, int64_t limit,
+                                   double **weights, int64_t *n, int64_t *k, int64_t *n_documents,
+                                   char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    int64_t seq = 0;
+    *weights = NULL;
+    *n = *k = *n_documents = 0;
+    pthread_mutex_lock(&q->rlock);
+    tm_status st = exec(q->r, "BEGIN", err);
+    if (st)
+        goto out;
+    st = prep(q->r, "SELECT seq, n_documents, n_topics FROM jobs WHERE id = ?", &s, err);
+    if (st)
+        goto end;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        st = tm__errf(err, TM_ENOTFOUND, "job '%s' not found", id);
+        goto end;
+    }
+    seq = sqlite3_column_int64(s, 0);
+    *n_documents = sqlite3_column_int64(s, 1);
+    *k = sqlite3_column_int64(s, 2);
+    sqlite3_finalize(s);
+    s = NULL;
+    if (*k <= 0) {
+        st = tm__errf(err, TM_ENOTFOUND, "job '%s' has no document topics", id);
+        goto end;
+    }
+    if (offset >= *n_documents || limit <= 0)
+        goto end;
+    int64_t rows = *n_documents - offset < limit ? *n_documents - offset : limit;
+    *weights = tm_mallocarray((size_t)(rows * *k), sizeof(double));
+    if (!*weights) {
+        st = tm__errf(err, TM_ENOMEM, "document topics page");
+        goto end;
+    }
+    st = prep(q->r,
+              "SELECT chunk, weights FROM doc_topics WHERE job_seq = ? AND chunk >= ? AND"
+              " chunk <= ? ORDER BY chunk",
+              &s, err);
+    if (st)
+        goto end;
+    sqlite3_bind_int64(s, 1, seq);
+    sqlite3_bind_int64(s, 2, offset / TM_DT_CHUNK);
+    sqlite3_bind_int64(s, 3, (offset + rows - 1) / TM_DT_CHUNK);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        int64_t c = sqlite3_column_int64(s, 0);
+        int64_t first = c * TM_DT_CHUNK;
+        int64_t have = sqlite3_column_bytes(s, 1) / (int64_t)sizeof(double) / *k;
+        const double *w = sqlite3_column_blob(s, 1);
+        for (int64_t r = 0; r < have; r++) {
+            int64_t row = first + r;
+            if (row < offset || row >= offset + rows)
+                continue;
+            memcpy(*weights + (row - offset) * *k, w + r * *k, (size_t)*k * sizeof(double));
+        }
+    }
+    *n = rows;
+end:
+    sqlite3_finalize(s);
+    sqlite3_exec(q->r, "COMMIT", NULL, NULL, NULL);
+out:
+    pthread_mutex_unlock(&q->rlock);
+    if (st) {
+        tm_free(*weights);
+        *weights = NULL;
+        *n = 0;
+    }
+    return st;
+}
+
+static tm_status sq_job_list(void *ctx, int state, int64_t after_seq, int limit,
+                             struct tm_job_record *out, int *n, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    *n = 0;
+    pthread_mutex_lock(&q->rlock);
+    tm_status st =
+        prep(q->r,
+             state < 0 ? "SELECT " JOB_COLS " FROM jobs WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                       : "SELECT " JOB_COLS " FROM jobs WHERE seq > ?1 AND state = ?3"
+                         " ORDER BY seq LIMIT ?2",
+             &s, err);
+    if (!st) {
+        sqlite3_bind_int64(s, 1, after_seq);
+        sqlite3_bind_int(s, 2, limit);
+        if (state >= 0)
+            sqlite3_bind_int(s, 3, state);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < limit)
+            read_job(s, &out[(*n)++]);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+            st = sqerr(q->r, err, "list jobs");
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->rlock);
+    return st;
+}
+
+static tm_status sq_job_scan(void *ctx, enum tm_job_state state, tm_store_job_fn fn, void *fn_ctx,
+                             char *err)
+{
+    /* In pages, without holding the lock across calls to fn (which may write). */
+    struct tm_job_record page[64];
+    int64_t after = 0;
+    for (;;) {
+        int n = 0;
+        tm_status st = sq_job_list(ctx, (int)state, after, 64, page, &n, err);
+        if (st)
+            return st;
+        for (int i = 0; i < n; i++)
+            if (fn(fn_ctx, &page[i]))
+                return TM_OK;
+        if (n < 64)
+            return TM_OK;
+        after = page[n - 1].seq;
+    }
+}
+
+static tm_status sq_corpus_jobs_active(void *ctx, const char *id, int64_t *n, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    *n = 0;
+    pthread_mutex_lock(&q->rlock);
+    tm_status st = prep(q->r, "SELECT count(*) FROM jobs WHERE corpus_id = ? AND state IN (?, ?)",
+                        &s, err);
+    if (!st) {
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 2, TM_JOB_QUEUED);
+        sqlite3_bind_int(s, 3, TM_JOB_RUNNING);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            *n = sqlite3_column_int64(s, 0);
+        else
+            st = sqerr(q->r, err, "count jobs");
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->rlock);
+    return st;
+}
+
+static const struct tm_store_methods sqlite_methods = {
+    .name = "sqlite",
+    .close = sq_close,
+    .ping = sq_ping,
+    .corpus_create = sq_corpus_create,
+    .corpus_append = sq_corpus_append,
+    .corpus_commit = sq_corpus_commit,
+    .corpus_delete = sq_corpus_delete,
+    .corpus_get = sq_corpus_get,
+    .corpus_list = sq_corpus_list,
+    .corpus_load = sq_corpus_load,
+    .corpus_doc_ids = sq_corpus_doc_ids,
+    .job_insert = sq_job_insert,
+    .job_by_idem = sq_job_by_idem,
+    .job_update = sq_job_update,
+    .job_finish = sq_job_finish,
+    .job_get = sq_job_get,
+    .job_spec = sq_job_spec,
+    .job_result = sq_job_result,
+    .job_doc_topics = sq_job_doc_topics,
+    .job_list = sq_job_list,
+    .job_scan = sq_job_scan,
+    .corpus_jobs_active = sq_corpus_jobs_active,
+};
+
+static tm_status open_db(const char *path, sqlite3 **db, char *err)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, db, flags, NULL) != SQLITE_OK) {
+        tm_status st = tm__errf(err, TM_EIO, "store: cannot open %s: %s", path,
+                                *db ? sqlite3_errmsg(*db) : "out of memory");
+        sqlite3_close(*db);
+        *db = NULL;
+        return st;
+    }
+    sqlite3_busy_timeout(*db, 10000);
+    return exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err);
+}
+
+tm_status tm_store_open_sqlite(struct tm_store *s, const char *dir, char *err)
+{
+    memset(s, 0, sizeof(*s));
+    if (mkdir(dir, 0755) && errno != EEXIST)
+        return tm__errf(err, TM_EIO, "store: cannot create %s: %s", dir, strerror(errno));
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s/topicd.db", dir) >= sizeof(path))
+        return tm__errf(err, TM_EINVAL, "store: data directory path too long");
+    struct sq *q = tm_calloc(1, sizeof(*q));
+    if (!q)
+        return tm__errf(err, TM_ENOMEM, "store");
+    pthread_mutex_init(&q->wlock, NULL);
+    pthread_mutex_init(&q->rlock, NULL);
+    tm_status st = open_db(path, &q->w, err);
+    if (!st)
+        st = exec(q->w, schema, err);
+    /* Uploads a crash interrupted: their documents would otherwise leak. */
+    if (!st)
+        st = exec(q->w,
+                  "BEGIN IMMEDIATE;"
+                  "DELETE FROM documents WHERE corpus_seq IN (SELECT seq FROM corpora WHERE"
+                  " ready = 0);"
+                  "DELETE FROM corpora WHERE ready = 0; COMMIT;",
+                  err);
+    if (!st)
+        st = open_db(path, &q->r, err);
+    if (st) {
+        sq_close(q);
+        return st;
+    }
+    s->m = &sqlite_methods;
+    s->ctx = q;
+    return TM_OK;
+}
+
+void tm_store_close(struct tm_store *s)
+{
+    if (s->m)
+        s->m->close(s->ctx);
+    memset(s, 0, sizeof(*s));
+}
