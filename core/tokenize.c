@@ -1,0 +1,227 @@
+/* tokenize.c - Python's str.lower(), sklearn's accent stripping, and the
+ * (?u)\b\w\w+\b tokens. */
+#include "tokenize.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "alloc.h"
+#include "utf8.h"
+
+tm_status tm_textbuf_reserve(struct tm_textbuf *b, size_t n)
+{
+    size_t max = b->max ? b->max : SIZE_MAX / 2;
+    if (n <= b->cap)
+        return TM_OK;
+    if (n > max)
+        return TM_ETOOBIG;
+    /* Grow geometrically so that a long document costs O(log n) reallocs. */
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < n)
+        cap = cap > max / 2 ? max : cap * 2;
+    char *p = tm_realloc(b->data, cap);
+    if (!p)
+        return TM_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return TM_OK;
+}
+
+void tm_textbuf_release(struct tm_textbuf *b)
+{
+    tm_free(b->data);
+    b->data = NULL;
+    b->cap = 0;
+}
+
+/*
+ * Unicode's Case_Ignorable: Mn, Me, Cf, Lm, Sk, and Word_Break MidLetter,
+ * MidNumLet or Single_Quote (listed: utf8proc has no Word_Break property).
+ */
+static int is_case_ignorable(int32_t c)
+{
+    switch (c) {
+    case 0x27: case 0x2E: case 0x3A: case 0xB7: case 0x387: case 0x55F: case 0x5F4:
+    case 0x2018: case 0x2019: case 0x2024: case 0x2027: case 0xFE13: case 0xFE52:
+    case 0xFE55: case 0xFF07: case 0xFF0E: case 0xFF1A:
+        return 1;
+    default:
+        break;
+    }
+    switch (utf8proc_category(c)) {
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_SK:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * Unicode's Cased, approximated as Lu, Ll, Lt, or any code point with a case
+ * mapping, plus the two Other_Lowercase letters of Latin-1. It misses the
+ * few modifier letters with Other_Lowercase and no mapping (U+02B0..); they
+ * are Case_Ignorable too, so the Final_Sigma test skips them either way.
+ */
+static int is_cased(int32_t c)
+{
+    if (c == 0xAA || c == 0xBA)
+        return 1;
+    switch (utf8proc_category(c)) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+        return 1;
+    default:
+        return utf8proc_tolower(c) != c || utf8proc_toupper(c) != c;
+    }
+}
+
+/* Start of the code point that ends just before byte end (> 0). */
+static size_t prev_start(const char *s, size_t end)
+{
+    size_t i = end - 1;
+    while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80)
+        i--;
+    return i;
+}
+
+/* CPython's handle_capital_sigma: U+03A3 at s[at .. after) is final when a
+ * cased letter precedes it and none follows, skipping case-ignorables. */
+static int final_sigma(const char *s, size_t len, size_t at, size_t after)
+{
+    int32_t c = 0;
+    size_t i = at, n;
+    int found = 0;
+    while (i > 0) {
+        i = prev_start(s, i);
+        c = tm_utf8_decode(s + i, len - i, &n);
+        if (!is_case_ignorable(c)) {
+            found = 1;
+            break;
+        }
+    }
+    if (!found || !is_cased(c))
+        return 0;
+    for (i = after; i < len; i += n) {
+        c = tm_utf8_decode(s + i, len - i, &n);
+        if (!is_case_ignorable(c))
+            return !is_cased(c);
+    }
+    return 1;
+}
+
+/* Appends cp, accent-stripped as asked, at buf[*o]; room for 4 * 32 bytes
+ * is reserved by the caller. */
+static void put_stripped(char *buf, size_t *o, int32_t cp, enum tm_accents accents)
+{
+    if (accents == TM_ACCENTS_NONE || cp < 0x80) {
+        *o += tm_utf8_encode(cp, buf + *o);
+        return;
+    }
+    utf8proc_int32_t d[32];
+    int boundclass = 0;
+    utf8proc_ssize_t n = utf8proc_decompose_char(cp, d, 32, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT,
+                                                 &boundclass);
+    if (n < 0 || n > 32) { /* cannot happen: decompositions are at most 18 long */
+        d[0] = cp;
+        n = 1;
+    }
+    for (utf8proc_ssize_t k = 0; k < n; k++) {
+        if (accents == TM_ACCENTS_ASCII ? d[k] >= 0x80
+                                        : utf8proc_get_property(d[k])->combining_class != 0)
+            continue;
+        *o += tm_utf8_encode(d[k], buf + *o);
+    }
+}
+
+tm_status tm_tokenize_normalize(int lowercase, enum tm_accents accents, const char *s, size_t len,
+                                struct tm_textbuf *buf, const char **out, size_t *out_len)
+{
+    tm_status st;
+    if (tm_utf8_is_ascii(s, len)) {
+        /* NFKD leaves ASCII alone, so only case can change. */
+        size_t i = 0;
+        if (lowercase)
+            while (i < len && !(s[i] >= 'A' && s[i] <= 'Z'))
+                i++;
+        if (!lowercase || i == len) {
+            *out = s;
+            *out_len = len;
+            return TM_OK;
+        }
+        if ((st = tm_textbuf_reserve(buf, len)) != TM_OK)
+            return st;
+        memcpy(buf->data, s, i);
+        for (; i < len; i++) {
+            char c = s[i];
+            buf->data[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+        }
+        *out = buf->data;
+        *out_len = len;
+        return TM_OK;
+    }
+    size_t o = 0, n;
+    for (size_t i = 0; i < len; i += n) {
+        int32_t c = tm_utf8_decode(s + i, len - i, &n);
+        if ((st = tm_textbuf_reserve(buf, o + 2 * 4 * 32)) != TM_OK)
+            return st;
+        if (!lowercase) {
+            put_stripped(buf->data, &o, c, accents);
+        } else if (c == 0x130) {
+            /* SpecialCasing: the only unconditional multi-character lower
+             * case mapping, which Python applies. */
+            put_stripped(buf->data, &o, 'i', accents);
+            put_stripped(buf->data, &o, 0x307, accents);
+        } else if (c == 0x3A3) {
+            put_stripped(buf->data, &o, final_sigma(s, len, i, i + n) ? 0x3C2 : 0x3C3, accents);
+        } else {
+            put_stripped(buf->data, &o, utf8proc_tolower(c), accents);
+        }
+    }
+    *out = buf->data;
+    *out_len = o;
+    return TM_OK;
+}
+
+static inline int word_at(const char *s, size_t len, size_t i, size_t *n)
+{
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x80) {
+        *n = 1;
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+               c == '_';
+    }
+    return tm_unicode_is_word(tm_utf8_decode(s + i, len - i, n));
+}
+
+int tm_tokenize_next(const char *s, size_t len, size_t *pos, size_t *start, size_t *tlen)
+{
+    size_t i = *pos, n;
+    while (i < len) {
+        if (!word_at(s, len, i, &n)) {
+            i += n;
+            continue;
+        }
+        size_t b = i, chars = 0;
+        do {
+            i += n;
+            chars++;
+        } while (i < len && word_at(s, len, i, &n));
+        if (chars >= 2) {
+            *start = b;
+            *tlen = i - b;
+            *pos = i;
+            return 1;
+        }
+        /* the char after the run is not a word char: step over it */
+        if (i < len)
+            i += n;
+    }
+    *pos = len;
+    return 0;
+}

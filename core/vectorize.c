@@ -1,0 +1,814 @@
+/*
+ * vectorize.c - documents to the CSR TF-IDF matrix of vectorize.h.
+ *
+ * Three parallel passes over contiguous chunks of documents, one thread per
+ * chunk, with sequential steps between them on the calling thread:
+ *   1. tokenize: repair UTF-8, strip newsgroup parts, normalise, tokenize;
+ *      each thread interns terms in its own hash table (local ids), counts
+ *      (local id, count) pairs per document, then sorts its local terms.
+ *   -  merge: a k-way merge of the sorted local vocabularies gives the global
+ *      vocabulary in byte (= code point) order, its document and term
+ *      frequencies, and each thread's local -> global id map. Pruning then
+ *      decides the column of each global term.
+ *   2. count the kept entries of each row; - prefix sums give row offsets;
+ *   3. fill the rows, sort them by column, weight and normalise.
+ * Nothing depends on which thread saw a document first, so the result is
+ * byte-identical for any number of threads.
+ */
+#include "vectorize.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "preprocess.h"
+#include "stopwords.h"
+#include "strmap.h"
+#include "tokenize.h"
+#include "utf8.h"
+
+#define DEFAULT_MAX_TERMS (16 * 1024 * 1024)
+#define MAX_THREADS 256
+/* Documents (or rows) between two progress reports / cancellation checks of
+ * one thread; a 1 MB document alone takes a few milliseconds. */
+#define REPORT_EVERY 64
+/* Scratch text buffers are capped so that one pathological document (NFKD
+ * expands some code points 18-fold) fails with TM_ETOOBIG, not by swapping. */
+#define TEXTBUF_MAX ((size_t)1 << 32)
+
+static const char EMPTY_VOCAB_MSG[] =
+    "empty vocabulary; perhaps the documents only contain stop words";
+static const char NO_TERMS_MSG[] =
+    "After pruning, no terms remain. Try a lower min_df or a higher max_df.";
+
+void tm_vectorizer_params_init(struct tm_vectorizer_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->weighting = TM_WEIGHTING_TFIDF;
+    p->lowercase = 1;
+    p->strip_accents = TM_ACCENTS_NONE;
+    p->min_df.is_fraction = 0;
+    p->min_df.value = 1;
+    p->max_df.is_fraction = 1;
+    p->max_df.value = 1.0;
+    p->use_idf = 1;
+    p->smooth_idf = 1;
+    p->norm = TM_NORM_L2;
+}
+
+/* Per local term: frequencies and where the current document counts it. */
+struct term_stat {
+    int64_t df, tf;
+    int64_t last_doc; /* document index that last saw the term, or -1 */
+    int64_t slot;     /* its entry in that document */
+};
+
+/* A local term in sort order: first 8 bytes big-endian, then the rest. */
+struct sort_key {
+    uint64_t prefix;
+    const char *key;
+    uint32_t len;
+    uint32_t id;
+};
+
+struct col_count {
+    int32_t col;
+    int32_t count;
+};
+
+struct shared {
+    const struct tm_vectorizer_params *params;
+    const struct tm_doc *docs;
+    int64_t n_docs;
+    int64_t max_terms;
+    int64_t max_keys; /* per thread: max_terms + the length of the stop list */
+    const struct tm_progress *progress;
+    pthread_mutex_t lock;
+    atomic_int cancelled;
+    int64_t done; /* under lock: documents or rows finished in this pass */
+    /* passes 2 and 3 */
+    const int32_t *col_of; /* global term -> column, or -1 when pruned */
+    const double *idf;
+    struct tm_csr *matrix;
+};
+
+struct worker {
+    struct shared *sh;
+    int64_t lo, hi; /* documents [lo, hi) */
+    int64_t n_stop; /* local ids below this are stop words (the same in every worker) */
+    tm_status st;
+    char err[TM_ERR_SIZE];
+    struct tm_strmap map;
+    struct term_stat *stats;
+    int64_t stats_cap;
+    uint32_t *ent_id;
+    int32_t *ent_count;
+    int64_t n_ent, ent_cap;
+    int64_t *row_end; /* hi - lo: end of each document's entries */
+    struct tm_textbuf repair, quotes, norm;
+    struct sort_key *order; /* sorted non-stop local terms */
+    int64_t n_order;
+    int32_t *to_global; /* local id -> global term */
+    struct col_count *row; /* pass 3 scratch */
+    int64_t row_cap;
+};
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Adds delta finished items of total to the pass's count and reports; a
+ * non-zero answer from the callback cancels every thread. */
+static void report(struct shared *sh, const char *stage, int64_t delta, int64_t total)
+{
+    if (!sh->progress || !sh->progress->report) {
+        return;
+    }
+    pthread_mutex_lock(&sh->lock);
+    sh->done += delta;
+    double f = total > 0 ? (double)sh->done / (double)total : 1.0;
+    if (f > 1.0)
+        f = 1.0;
+    if (!atomic_load(&sh->cancelled) && tm_progress_report(sh->progress, stage, f))
+        atomic_store(&sh->cancelled, 1);
+    pthread_mutex_unlock(&sh->lock);
+}
+
+static tm_status grow_stats(struct worker *w, int64_t need)
+{
+    if (need <= w->stats_cap)
+        return TM_OK;
+    int64_t cap = w->stats_cap ? w->stats_cap * 2 : 4096;
+    while (cap < need)
+        cap *= 2;
+    struct term_stat *s = tm_reallocarray(w->stats, (size_t)cap, sizeof(*s));
+    if (!s)
+        return TM_ENOMEM;
+    w->stats = s;
+    w->stats_cap = cap;
+    return TM_OK;
+}
+
+static tm_status grow_entries(struct worker *w)
+{
+    int64_t cap = w->ent_cap ? w->ent_cap * 2 : 4096;
+    uint32_t *id = tm_reallocarray(w->ent_id, (size_t)cap, sizeof(*id));
+    if (!id)
+        return TM_ENOMEM;
+    w->ent_id = id;
+    int32_t *count = tm_reallocarray(w->ent_count, (size_t)cap, sizeof(*count));
+    if (!count)
+        return TM_ENOMEM;
+    w->ent_count = count;
+    w->ent_cap = cap;
+    return TM_OK;
+}
+
+/* Interns the stop words so that one lookup per token tells both. sklearn
+ * compares tokens with the list as given (no lower-casing of the list). */
+static tm_status intern_stop_words(struct worker *w)
+{
+    const struct tm_vectorizer_params *p = w->sh->params;
+    const char *const *words = p->stop_words;
+    size_t n = p->n_stop_words;
+    if (p->english_stop_words)
+        n = tm_stopwords_english(&words);
+    for (size_t i = 0; i < n; i++) {
+        int64_t id;
+        int added;
+        tm_status st = tm_strmap_intern(&w->map, words[i], strlen(words[i]), &id, &added);
+        if (st != TM_OK)
+            return st;
+    }
+    return TM_OK;
+}
+
+static int key_cmp(const struct sort_key *a, const struct sort_key *b)
+{
+    if (a->prefix != b->prefix)
+        return a->prefix < b->prefix ? -1 : 1;
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->key, b->key, n);
+    if (c)
+        return c;
+    return a->len < b->len ? -1 : a->len > b->len;
+}
+
+static int key_qsort_cmp(const void *a, const void *b)
+{
+    return key_cmp(a, b);
+}
+
+static uint64_t be_prefix(const char *s, size_t len)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = (v << 8) | (i < len ? (unsigned char)s[i] : 0);
+    return v;
+}
+
+static tm_status sort_local_terms(struct worker *w)
+{
+    int64_t n_stop = w->n_stop;
+    w->n_order = w->map.n - n_stop;
+    w->order = tm_mallocarray((size_t)w->n_order + 1, sizeof(*w->order));
+    if (!w->order)
+        return TM_ENOMEM;
+    for (int64_t i = 0; i < w->n_order; i++) {
+        size_t len;
+        const char *k = tm_strmap_key(&w->map, n_stop + i, &len);
+        w->order[i] = (struct sort_key){be_prefix(k, len), k, (uint32_t)len,
+                                        (uint32_t)(n_stop + i)};
+    }
+    qsort(w->order, (size_t)w->n_order, sizeof(*w->order), key_qsort_cmp);
+    return TM_OK;
+}
+
+static tm_status tokenize_doc(struct worker *w, int64_t d)
+{
+    const struct tm_vectorizer_params *p = w->sh->params;
+    const char *text = w->sh->docs[d].text;
+    size_t len = w->sh->docs[d].len;
+    tm_status st;
+    if (len && !text)
+        return tm__errf(w->err, TM_EINVAL, "document %lld: NULL text", (long long)d);
+    if (tm_utf8_valid_prefix(text, len) < len) {
+        if ((st = tm_textbuf_reserve(&w->repair, tm_utf8_repair_bound(len))) != TM_OK)
+            return st;
+        len = tm_utf8_repair(text, len, w->repair.data);
+        text = w->repair.data;
+    }
+    if (p->strip) {
+        if ((p->strip & TM_STRIP_QUOTES) && (st = tm_textbuf_reserve(&w->quotes, len)) != TM_OK)
+            return st;
+        len = tm_preprocess(p->strip, text, len, w->quotes.data, &text);
+    }
+    st = tm_tokenize_normalize(p->lowercase, p->strip_accents, text, len, &w->norm, &text, &len);
+    if (st == TM_ETOOBIG)
+        return tm__errf(w->err, st, "document %lld is too long to normalise", (long long)d);
+    if (st != TM_OK)
+        return st;
+
+    int64_t n_stop = w->n_stop;
+    size_t pos = 0, start, tlen;
+    while (tm_tokenize_next(text, len, &pos, &start, &tlen)) {
+        int64_t id;
+        int added;
+        st = tm_strmap_intern(&w->map, text + start, tlen, &id, &added);
+        if (st == TM_ETOOBIG)
+            return tm__errf(w->err, st, "more than %lld distinct terms",
+                            (long long)w->sh->max_terms);
+        if (st != TM_OK)
+            return st;
+        if (added) {
+            if ((st = grow_stats(w, id + 1)) != TM_OK) {
+                /* Keep stats[] covering every id, so cleanup stays simple:
+                 * the map may now hold one term without stats, which is
+                 * fine because this call fails. */
+                return st;
+            }
+            w->stats[id] = (struct term_stat){0, 0, -1, 0};
+        }
+        if (id < n_stop)
+            continue;
+        struct term_stat *ts = &w->stats[id];
+        ts->tf++;
+        if (ts->last_doc == d) {
+            w->ent_count[ts->slot]++;
+            continue;
+        }
+        if (w->n_ent == w->ent_cap && (st = grow_entries(w)) != TM_OK)
+            return st;
+        ts->last_doc = d;
+        ts->df++;
+        ts->slot = w->n_ent;
+        w->ent_id[w->n_ent] = (uint32_t)id;
+        w->ent_count[w->n_ent] = 1;
+        w->n_ent++;
+    }
+    w->row_end[d - w->lo] = w->n_ent;
+    return TM_OK;
+}
+
+static void *pass_tokenize(void *arg)
+{
+    struct worker *w = arg;
+    struct shared *sh = w->sh;
+    tm_status st;
+    if ((st = tm_strmap_init(&w->map, sh->max_keys)) != TM_OK)
+        goto done;
+    w->repair.max = w->quotes.max = w->norm.max = TEXTBUF_MAX;
+    w->row_end = tm_mallocarray((size_t)(w->hi - w->lo) + 1, sizeof(*w->row_end));
+    if (!w->row_end) {
+        st = TM_ENOMEM;
+        goto done;
+    }
+    if ((st = intern_stop_words(w)) != TM_OK)
+        goto done;
+    /* A custom list may hold duplicates: the map counts them once. */
+    w->n_stop = w->map.n;
+    if ((st = grow_stats(w, w->map.n + 1)) != TM_OK)
+        goto done;
+    for (int64_t i = 0; i < w->map.n; i++)
+        w->stats[i] = (struct term_stat){0, 0, -1, 0};
+    int64_t since = 0;
+    for (int64_t d = w->lo; d < w->hi; d++) {
+        if (atomic_load_explicit(&sh->cancelled, memory_order_relaxed)) {
+            st = TM_ECANCELLED;
+            goto done;
+        }
+        if ((st = tokenize_doc(w, d)) != TM_OK)
+            goto done;
+        if (++since == REPORT_EVERY) {
+            report(sh, "tokenize", since, sh->n_docs);
+            since = 0;
+        }
+    }
+    report(sh, "tokenize", since, sh->n_docs);
+    st = sort_local_terms(w);
+done:
+    w->st = st;
+    return NULL;
+}
+
+/* Pass 2: the number of kept entries of each row, into indptr[d + 1]. */
+static void *pass_count(void *arg)
+{
+    struct worker *w = arg;
+    struct shared *sh = w->sh;
+    int64_t *indptr = sh->matrix->indptr;
+    int64_t k = 0, longest = 0;
+    for (int64_t d = w->lo; d < w->hi; d++) {
+        int64_t n = 0;
+        for (int64_t end = w->row_end[d - w->lo]; k < end; k++)
+            n += sh->col_of[w->to_global[w->ent_id[k]]] >= 0;
+        indptr[d + 1] = n;
+        if (n > longest)
+            longest = n;
+    }
+    w->row = tm_mallocarray((size_t)longest + 1, sizeof(*w->row));
+    w->row_cap = longest;
+    w->st = w->row ? TM_OK : TM_ENOMEM;
+    return NULL;
+}
+
+static int col_cmp(const void *a, const void *b)
+{
+    const struct col_count *x = a, *y = b;
+    return (x->col > y->col) - (x->col < y->col);
+}
+
+static void sort_row(struct col_count *r, int64_t n)
+{
+    if (n > 24) {
+        qsort(r, (size_t)n, sizeof(*r), col_cmp);
+        return;
+    }
+    for (int64_t i = 1; i < n; i++) {
+        struct col_count v = r[i];
+        int64_t j = i;
+        for (; j > 0 && r[j - 1].col > v.col; j--)
+            r[j] = r[j - 1];
+        r[j] = v;
+    }
+}
+
+/* Pass 3: fill, sort, weight and normalise each row (sklearn's
+ * TfidfTransformer.transform and normalize(), in their order). */
+static void *pass_fill(void *arg)
+{
+    struct worker *w = arg;
+    struct shared *sh = w->sh;
+    const struct tm_vectorizer_params *p = sh->params;
+    struct tm_csr *m = sh->matrix;
+    int tfidf = p->weighting == TM_WEIGHTING_TFIDF;
+    int64_t k = 0, since = 0;
+    for (int64_t d = w->lo; d < w->hi; d++) {
+        int64_t n = 0;
+        for (int64_t end = w->row_end[d - w->lo]; k < end; k++) {
+            int32_t col = sh->col_of[w->to_global[w->ent_id[k]]];
+            if (col >= 0)
+                w->row[n++] = (struct col_count){col, w->ent_count[k]};
+        }
+        sort_row(w->row, n);
+        int64_t base = m->indptr[d];
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            double v = p->binary ? 1.0 : (double)w->row[i].count;
+            if (tfidf) {
+                if (p->sublinear_tf)
+                    v = log(v) + 1.0;
+                if (sh->idf)
+                    v *= sh->idf[w->row[i].col];
+                sum += p->norm == TM_NORM_L2 ? v * v : fabs(v);
+            }
+            m->indices[base + i] = w->row[i].col;
+            m->data[base + i] = v;
+        }
+        if (tfidf && p->norm != TM_NORM_NONE) {
+            if (p->norm == TM_NORM_L2)
+                sum = sqrt(sum);
+            if (sum != 0.0)
+                for (int64_t i = 0; i < n; i++)
+                    m->data[base + i] /= sum;
+        }
+        if (++since == REPORT_EVERY) {
+            if (atomic_load_explicit(&sh->cancelled, memory_order_relaxed)) {
+                w->st = TM_ECANCELLED;
+                return NULL;
+            }
+            report(sh, "weighting", since, sh->n_docs);
+            since = 0;
+        }
+    }
+    report(sh, "weighting", since, sh->n_docs);
+    w->st = TM_OK;
+    return NULL;
+}
+
+/* Runs fn on every worker: worker 0 on this thread, the others on new ones
+ * (inline too when a thread cannot be created). Returns the first failure in
+ * worker order, so the reported error does not depend on timing. */
+static tm_status run_pass(struct worker *ws, int n, void *(*fn)(void *), char *err)
+{
+    pthread_t tid[MAX_THREADS];
+    int started[MAX_THREADS];
+    for (int t = 1; t < n; t++)
+        started[t] = pthread_create(&tid[t], NULL, fn, &ws[t]) == 0;
+    fn(&ws[0]);
+    for (int t = 1; t < n; t++) {
+        if (started[t])
+            pthread_join(tid[t], NULL);
+        else
+            fn(&ws[t]);
+    }
+    tm_status first = TM_OK, cancelled = TM_OK;
+    for (int t = 0; t < n; t++) {
+        if (ws[t].st == TM_ECANCELLED) {
+            cancelled = TM_ECANCELLED;
+        } else if (ws[t].st != TM_OK && first == TM_OK) {
+            first = ws[t].st;
+            tm__errf(err, first, "vectorize: %s", ws[t].err[0] ? ws[t].err : tm_strerror(first));
+        }
+    }
+    if (first == TM_OK && cancelled != TM_OK)
+        return tm__errf(err, TM_ECANCELLED, "vectorize: cancelled");
+    return first;
+}
+
+static tm_status check_params(const struct tm_vectorizer_params *p, char *err)
+{
+    if (p->min_df.value < 0 || (p->min_df.is_fraction && p->min_df.value > 1) ||
+        !isfinite(p->min_df.value))
+        return tm__errf(err, TM_EINVAL, "min_df: must be a count >= 0 or a fraction in [0, 1]");
+    if (p->max_df.value < 0 || (p->max_df.is_fraction && p->max_df.value > 1) ||
+        !isfinite(p->max_df.value))
+        return tm__errf(err, TM_EINVAL, "max_df: must be a count >= 0 or a fraction in [0, 1]");
+    if (p->max_features < 0)
+        return tm__errf(err, TM_EINVAL, "max_features: must be >= 0");
+    if (p->n_threads < 0)
+        return tm__errf(err, TM_EINVAL, "n_threads: must be >= 0");
+    if (p->max_terms < 0)
+        return tm__errf(err, TM_EINVAL, "max_terms: must be >= 0");
+    if (p->n_stop_words && !p->stop_words)
+        return tm__errf(err, TM_EINVAL, "stop_words: NULL list");
+    for (size_t i = 0; i < p->n_stop_words; i++)
+        if (!p->stop_words[i])
+            return tm__errf(err, TM_EINVAL, "stop_words: NULL word");
+    return TM_OK;
+}
+
+/* Splits [0, n_docs) into n chunks of about equal bytes. */
+static void split_docs(struct worker *ws, int n, const struct tm_doc *docs, int64_t n_docs)
+{
+    double total = 0;
+    for (int64_t d = 0; d < n_docs; d++)
+        total += (double)docs[d].len + 16.0;
+    double acc = 0;
+    int t = 0;
+    ws[0].lo = 0;
+    for (int64_t d = 0; d < n_docs && t < n - 1; d++) {
+        acc += (double)docs[d].len + 16.0;
+        /* Leave at least one document for each later chunk. */
+        if ((acc >= total * (t + 1) / n || n_docs - (d + 1) == n - 1 - t) && d + 1 < n_docs) {
+            ws[t].hi = d + 1;
+            ws[++t].lo = d + 1;
+        }
+    }
+    ws[t].hi = n_docs;
+    for (int u = t + 1; u < n; u++)
+        ws[u].lo = ws[u].hi = n_docs;
+}
+
+/* Global terms in merge order, pointing at one thread's copy of the key. */
+struct gterm {
+    const char *key;
+    uint32_t len;
+    int64_t df, tf;
+};
+
+struct tf_rank {
+    int64_t tf;
+    int64_t index;
+};
+
+static int tf_rank_cmp(const void *a, const void *b)
+{
+    const struct tf_rank *x = a, *y = b;
+    if (x->tf != y->tf)
+        return x->tf > y->tf ? -1 : 1; /* larger totals first */
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* The k-way merge of the sorted local vocabularies. */
+static tm_status merge_vocab(struct worker *ws, int n, int64_t max_terms, struct gterm **out,
+                             int64_t *n_out, char *err)
+{
+    int64_t total = 0;
+    int64_t head[MAX_THREADS];
+    for (int t = 0; t < n; t++) {
+        total += ws[t].n_order;
+        head[t] = 0;
+        ws[t].to_global = tm_mallocarray((size_t)ws[t].map.n + 1, sizeof(*ws[t].to_global));
+        if (!ws[t].to_global)
+            return tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate term maps");
+    }
+    struct gterm *g = tm_mallocarray((size_t)total + 1, sizeof(*g));
+    if (!g)
+        return tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate %lld terms",
+                        (long long)total);
+    int64_t ng = 0;
+    for (;;) {
+        const struct sort_key *min = NULL;
+        for (int t = 0; t < n; t++)
+            if (head[t] < ws[t].n_order &&
+                (!min || key_cmp(&ws[t].order[head[t]], min) < 0))
+                min = &ws[t].order[head[t]];
+        if (!min)
+            break;
+        if (ng >= max_terms || ng >= INT32_MAX) {
+            tm_free(g);
+            return tm__errf(err, TM_ETOOBIG, "more than %lld distinct terms",
+                            (long long)(max_terms < INT32_MAX ? max_terms : INT32_MAX));
+        }
+        struct gterm *gt = &g[ng];
+        *gt = (struct gterm){min->key, min->len, 0, 0};
+        for (int t = 0; t < n; t++) {
+            const struct sort_key *k = &ws[t].order[head[t]];
+            if (head[t] < ws[t].n_order && (k == min || key_cmp(k, min) == 0)) {
+                ws[t].to_global[k->id] = (int32_t)ng;
+                gt->df += ws[t].stats[k->id].df;
+                gt->tf += ws[t].stats[k->id].tf;
+                head[t]++;
+            }
+        }
+        ng++;
+    }
+    *out = g;
+    *n_out = ng;
+    return TM_OK;
+}
+
+/* sklearn's _limit_features: col_of[g] = column of term g or -1. */
+static tm_status prune(const struct tm_vectorizer_params *p, int64_t n_docs,
+                       const struct gterm *g, int64_t ng, int32_t *col_of, int64_t *n_kept,
+                       char *err)
+{
+    double max_count = p->max_df.is_fraction ? p->max_df.value * (double)n_docs : p->max_df.value;
+    double min_count = p->min_df.is_fraction ? p->min_df.value * (double)n_docs : p->min_df.value;
+    if (max_count < min_count)
+        return tm__errf(err, TM_EINVAL, "max_df corresponds to < documents than min_df");
+    int64_t kept = 0;
+    for (int64_t i = 0; i < ng; i++) {
+        double df = (double)g[i].df;
+        col_of[i] = df <= max_count && df >= min_count ? 0 : -1;
+        kept += col_of[i] == 0;
+    }
+    if (p->max_features > 0 && kept > p->max_features) {
+        /* The most frequent by total count (after binary), ties to the
+         * earlier term: a stable order, which numpy's default argsort does
+         * not promise (see vectorize.h). */
+        struct tf_rank *r = tm_mallocarray((size_t)kept, sizeof(*r));
+        if (!r)
+            return tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate max_features ranks");
+        int64_t j = 0;
+        for (int64_t i = 0; i < ng; i++)
+            if (col_of[i] == 0)
+                r[j++] = (struct tf_rank){p->binary ? g[i].df : g[i].tf, i};
+        qsort(r, (size_t)kept, sizeof(*r), tf_rank_cmp);
+        for (int64_t i = p->max_features; i < kept; i++)
+            col_of[r[i].index] = -1;
+        tm_free(r);
+        kept = p->max_features;
+    }
+    int64_t c = 0;
+    for (int64_t i = 0; i < ng; i++)
+        if (col_of[i] == 0)
+            col_of[i] = (int32_t)c++;
+    *n_kept = kept;
+    if (kept == 0)
+        return tm__errf(err, TM_ENOTERMS, "%s", NO_TERMS_MSG);
+    return TM_OK;
+}
+
+static void release_workers(struct worker *ws, int n)
+{
+    for (int t = 0; t < n; t++) {
+        struct worker *w = &ws[t];
+        tm_strmap_release(&w->map);
+        tm_free(w->stats);
+        tm_free(w->ent_id);
+        tm_free(w->ent_count);
+        tm_free(w->row_end);
+        tm_textbuf_release(&w->repair);
+        tm_textbuf_release(&w->quotes);
+        tm_textbuf_release(&w->norm);
+        tm_free(w->order);
+        tm_free(w->to_global);
+        tm_free(w->row);
+    }
+    tm_free(ws);
+}
+
+tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct tm_doc *docs,
+                       int64_t n_docs, const struct tm_progress *progress,
+                       struct tm_vectorized *out, char *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (err)
+        err[0] = '\0';
+    tm_status st = check_params(params, err);
+    if (st != TM_OK)
+        return st;
+    if (n_docs < 0 || (n_docs > 0 && !docs))
+        return tm__errf(err, TM_EINVAL, "vectorize: bad document list");
+    if (n_docs == 0)
+        return tm__errf(err, TM_EEMPTY, "vectorize: no documents");
+    if (n_docs > INT32_MAX)
+        return tm__errf(err, TM_ETOOBIG, "vectorize: more than %d documents", INT32_MAX);
+
+    double t0 = now_seconds();
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t n_threads = params->n_threads > 0 ? params->n_threads : (cpus > 0 ? cpus : 1);
+    if (n_threads > MAX_THREADS)
+        n_threads = MAX_THREADS;
+    if (n_threads > n_docs)
+        n_threads = n_docs;
+    int n = (int)n_threads;
+
+    struct shared sh = {
+        .params = params, .docs = docs, .n_docs = n_docs, .progress = progress};
+    const char *const *sw = NULL;
+    int64_t n_listed = (int64_t)(params->english_stop_words ? tm_stopwords_english(&sw)
+                                                            : params->n_stop_words);
+    int64_t max_terms = params->max_terms > 0 ? params->max_terms : DEFAULT_MAX_TERMS;
+    sh.max_terms = max_terms;
+    sh.max_keys = max_terms + n_listed;
+    atomic_init(&sh.cancelled, 0);
+    struct worker *ws = NULL;
+    struct gterm *g = NULL;
+    int32_t *col_of = NULL;
+    double *idf = NULL;
+    int lock_ok = pthread_mutex_init(&sh.lock, NULL) == 0;
+    if (!lock_ok) {
+        st = tm__errf(err, TM_ENOMEM, "vectorize: cannot create a mutex");
+        goto done;
+    }
+    ws = tm_calloc((size_t)n, sizeof(*ws));
+    if (!ws) {
+        st = tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate %d workers", n);
+        goto done;
+    }
+    for (int t = 0; t < n; t++)
+        ws[t].sh = &sh;
+    split_docs(ws, n, docs, n_docs);
+
+    /* 1. tokenize and count */
+    if (tm_progress_report(progress, "tokenize", 0.0)) {
+        st = tm__errf(err, TM_ECANCELLED, "vectorize: cancelled");
+        goto done;
+    }
+    if ((st = run_pass(ws, n, pass_tokenize, err)) != TM_OK)
+        goto done;
+    double t1 = now_seconds();
+    out->seconds_tokenize = t1 - t0;
+
+    /* merge and prune */
+    if (tm_progress_report(progress, "vocabulary", 0.0)) {
+        st = tm__errf(err, TM_ECANCELLED, "vectorize: cancelled");
+        goto done;
+    }
+    int64_t ng = 0, kept = 0;
+    if ((st = merge_vocab(ws, n, max_terms, &g, &ng, err)) != TM_OK)
+        goto done;
+    if (ng == 0) {
+        st = tm__errf(err, TM_ENOTERMS, "%s", EMPTY_VOCAB_MSG);
+        goto done;
+    }
+    col_of = tm_mallocarray((size_t)ng, sizeof(*col_of));
+    if (!col_of) {
+        st = tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate the column map");
+        goto done;
+    }
+    if ((st = prune(params, n_docs, g, ng, col_of, &kept, err)) != TM_OK)
+        goto done;
+    out->n_pruned_terms = ng - kept;
+
+    /* The vocabulary and document frequencies of the kept terms. */
+    size_t pool_len = 0;
+    for (int64_t i = 0; i < ng; i++)
+        if (col_of[i] >= 0)
+            pool_len += g[i].len;
+    out->vocab.pool = tm_malloc(pool_len + 1);
+    out->vocab.offsets = tm_mallocarray((size_t)kept + 1, sizeof(*out->vocab.offsets));
+    out->df = tm_mallocarray((size_t)kept, sizeof(*out->df));
+    if (!out->vocab.pool || !out->vocab.offsets || !out->df) {
+        st = tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate the vocabulary");
+        goto done;
+    }
+    out->vocab.n_terms = kept;
+    out->vocab.offsets[0] = 0;
+    for (int64_t i = 0, c = 0; i < ng; i++) {
+        if (col_of[i] < 0)
+            continue;
+        memcpy(out->vocab.pool + out->vocab.offsets[c], g[i].key, g[i].len);
+        out->vocab.offsets[c + 1] = out->vocab.offsets[c] + g[i].len;
+        out->df[c++] = g[i].df;
+    }
+    out->vocab.pool[pool_len] = '\0';
+    if (params->weighting == TM_WEIGHTING_TFIDF && params->use_idf) {
+        /* TfidfTransformer.fit: idf = ln((n + s) / (df + s)) + 1, s = smooth_idf,
+         * computed in float64 as numpy does (divide, log, add). */
+        idf = tm_mallocarray((size_t)kept, sizeof(*idf));
+        if (!idf) {
+            st = tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate idf");
+            goto done;
+        }
+        double s = params->smooth_idf ? 1.0 : 0.0;
+        for (int64_t c = 0; c < kept; c++)
+            idf[c] = log(((double)n_docs + s) / ((double)out->df[c] + s)) + 1.0;
+    }
+    double t2 = now_seconds();
+    out->seconds_vocabulary = t2 - t1;
+    if (tm_progress_report(progress, "vocabulary", 1.0)) {
+        st = tm__errf(err, TM_ECANCELLED, "vectorize: cancelled");
+        goto done;
+    }
+
+    /* 2. row lengths, 3. rows */
+    if ((st = tm_csr_init(&out->matrix, n_docs, kept, 0, err)) != TM_OK)
+        goto done;
+    sh.col_of = col_of;
+    sh.idf = idf;
+    sh.matrix = &out->matrix;
+    if ((st = run_pass(ws, n, pass_count, err)) != TM_OK)
+        goto done;
+    for (int64_t d = 0; d < n_docs; d++)
+        out->matrix.indptr[d + 1] += out->matrix.indptr[d];
+    int64_t nnz = out->matrix.indptr[n_docs];
+    tm_free(out->matrix.indices);
+    tm_free(out->matrix.data);
+    out->matrix.indices = tm_mallocarray((size_t)nnz + 1, sizeof(*out->matrix.indices));
+    out->matrix.data = tm_mallocarray((size_t)nnz + 1, sizeof(*out->matrix.data));
+    if (!out->matrix.indices || !out->matrix.data) {
+        st = tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate %lld non-zeros",
+                      (long long)nnz);
+        goto done;
+    }
+    sh.done = 0;
+    if ((st = run_pass(ws, n, pass_fill, err)) != TM_OK)
+        goto done;
+    out->idf = idf;
+    idf = NULL;
+    out->seconds_weighting = now_seconds() - t2;
+
+done:
+    tm_free(idf);
+    tm_free(col_of);
+    tm_free(g);
+    if (ws)
+        release_workers(ws, n);
+    if (lock_ok)
+        pthread_mutex_destroy(&sh.lock);
+    if (st != TM_OK)
+        tm_vectorized_release(out);
+    return st;
+}
+
+void tm_vectorized_release(struct tm_vectorized *v)
+{
+    tm_csr_release(&v->matrix);
+    tm_free(v->vocab.pool);
+    tm_free(v->vocab.offsets);
+    tm_free(v->df);
+    tm_free(v->idf);
+    memset(v, 0, sizeof(*v));
+}
