@@ -1,0 +1,81 @@
+/*
+ * result.h - results to JSON: the job result (`topicd fit`, GET
+ * /v1/jobs/{id}/result), its document-topics pages, and the `topicd
+ * vectorize` summary. Defined once here so the CLI and the server print the
+ * same document.
+ *
+ * Job result:
+ *   {"n_documents", "n_features", "nnz", "method", "n_topics",
+ *    "topics": [{"index", "words": [{"term", "index", "weight"}, ...]}, ...],
+ *    "singular_values", "explained_variance_ratio"       (SVD only),
+ *    "reconstruction_error", "n_iter", "error_trace": [...],
+ *    "document_topics": [[w_0, ..., w_k-1], ...]          (when asked for),
+ *    "device", "timings": {"read", "tokenize", "vocabulary", "weighting",
+ *                          "init", "fit", "total"}        (seconds)}
+ * "term" is left out when no vocabulary is known (a Matrix Market input).
+ * Numbers that are data print with enough digits to read back exactly.
+ * NaN and Inf have no JSON form (cJSON would print null): rendering fails
+ * with TM_ENUMERIC naming the field ("singular_values[3]") instead.
+ * Thread-safety: reentrant; the inputs are only read.
+ */
+#ifndef TM_API_RESULT_H
+#define TM_API_RESULT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/jsonutil.h"
+#include "api/spec.h"
+#include "core/model.h"
+#include "core/vectorize.h"
+
+/* Timings measured outside core (seconds; < 0 leaves the key out). */
+struct tm_result_timings {
+    double read;  /* reading and parsing the input */
+    double total; /* the whole job */
+};
+
+/* Sets both timings to -1 (left out). */
+void tm_result_timings_init(struct tm_result_timings *t);
+
+/*
+ * r: the fit. v: the vectorization it came from, for the vocabulary and its
+ * timings; may be NULL, and its vocabulary may be empty (terms then left
+ * out). spec: NULL or the job's spec (return.document_topics). timings: NULL
+ * or extra timings. *out is returned owned (tm_free), NUL-terminated.
+ * Errors: TM_ENUMERIC (non-finite value, field named), TM_EINVAL (a term
+ * index outside the vocabulary), TM_ENOMEM.
+ */
+tm_status tm_result_render_fit(const struct tm_fit_result *r, const struct tm_vectorized *v,
+                               const struct tm_job_spec *spec,
+                               const struct tm_result_timings *timings, char **out, size_t *len,
+                               struct tm_api_error *e);
+
+/*
+ * One page of document-topic weights, documents [offset, offset + limit):
+ *   {"n_documents", "n_topics", "offset", "limit",
+ *    "documents": [{"index", "id", "weights": [...]}, ...]}
+ * (the shape of api/responses.h's page). ids: NULL, or n_documents entries
+ * (NULL where a document has none). offset past the end gives an empty page;
+ * offset < 0 or limit < 1 is TM_EINVAL (field "offset" / "limit").
+ */
+tm_status tm_result_render_document_topics(const struct tm_fit_result *r,
+                                           const char *const *ids, int64_t offset,
+                                           int64_t limit, char **out, size_t *len,
+                                           struct tm_api_error *e);
+
+/*
+ * The `topicd vectorize` summary:
+ *   {"n_documents", "n_features", "nnz", "n_pruned_terms",
+ *    "vocabulary": [...], "document_frequencies": [...], "idf": [...],
+ *    "timings": {...}}
+ * With summary set, the three arrays become their first and last 10 entries
+ * ("vocabulary_head"/"vocabulary_tail", "document_frequencies_head"/"_tail",
+ * "idf_head"/"_tail"). "idf" is left out when v has none (count weighting,
+ * use_idf false). Errors: TM_ENUMERIC, TM_ENOMEM.
+ */
+tm_status tm_result_render_vectorize(const struct tm_vectorized *v, int summary,
+                                     const struct tm_result_timings *timings, char **out,
+                                     size_t *len, struct tm_api_error *e);
+
+#endif
