@@ -1,0 +1,344 @@
+/* fit.c - validation, backend choice, dispatch and result filling (see fit.h). */
+#include "fit.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "nmf.h"
+#include "svd.h"
+
+/*
+ * Defined in gpu/ (the CUDA plugin loader, or gpu/none.c). Weak, so that a
+ * program linking core without gpu/ (a tool, a test) still links, and then
+ * has no GPU backend, which is what it reads as.
+ */
+extern const struct tm_backend_ops *tm_backend_gpu(void) __attribute__((weak));
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static tm_status validate(const struct tm_csr *x, const struct tm_model_params *p, char *err)
+{
+    if (!x || !p)
+        return tm__errf(err, TM_EINVAL, "fit: no matrix or no parameters");
+    int64_t m = x->n_rows, n = x->n_cols, nnz = tm_csr_nnz(x);
+    if (m <= 0 || n <= 0 || nnz == 0)
+        return tm__errf(err, TM_EEMPTY,
+                        "fit: the document-term matrix is empty (%lld documents x %lld terms, "
+                        "%lld non-zeros)",
+                        (long long)m, (long long)n, (long long)nnz);
+    tm_status st = tm_csr_validate(x, err);
+    if (st != TM_OK)
+        return st;
+    int64_t mn = m < n ? m : n;
+    if (p->n_topics <= 0)
+        return tm__errf(err, TM_ERANGE, "model.n_topics: must be at least 1, got %lld",
+                        (long long)p->n_topics);
+    if (p->n_topics > mn)
+        return tm__errf(err, TM_ERANGE,
+                        "model.n_topics: %lld exceeds min(n_documents, n_features) = %lld",
+                        (long long)p->n_topics, (long long)mn);
+    if (p->n_top_words < 0)
+        return tm__errf(err, TM_ERANGE, "model.n_top_words: must be >= 0, got %lld",
+                        (long long)p->n_top_words);
+    for (int64_t q = 0; q < nnz; q++) {
+        if (!isfinite(x->data[q]))
+            return tm__errf(err, TM_EINVAL, "fit: the matrix holds NaN or Inf (value %lld)",
+                            (long long)q);
+        if (p->method == TM_METHOD_NMF && x->data[q] < 0)
+            return tm__errf(err, TM_EINVAL,
+                            "model.method: nmf needs a non-negative matrix (value %lld is %g)",
+                            (long long)q, x->data[q]);
+    }
+    if (p->method == TM_METHOD_TRUNCATED_SVD) {
+        if (p->n_oversamples < 0)
+            return tm__errf(err, TM_ERANGE, "model.n_oversamples: must be >= 0");
+        if (p->n_iter < -1)
+            return tm__errf(err, TM_ERANGE, "model.n_iter: must be >= 0 (or -1: auto)");
+        if (!(p->svd_tol > 0 && p->svd_tol < 1))
+            return tm__errf(err, TM_ERANGE, "model.tol: the SVD tolerance must be in (0, 1)");
+        if (p->svd_max_iter < 0)
+            return tm__errf(err, TM_ERANGE, "model.max_iter: must be >= 0");
+    }
+    if (p->method == TM_METHOD_NMF) {
+        if (!(p->tol >= 0))
+            return tm__errf(err, TM_ERANGE, "model.tol: must be >= 0, got %g", p->tol);
+        if (p->max_iter <= 0)
+            return tm__errf(err, TM_ERANGE, "model.max_iter: must be >= 1, got %lld",
+                            (long long)p->max_iter);
+        if (!(p->alpha_W >= 0))
+            return tm__errf(err, TM_ERANGE, "model.alpha_W: must be >= 0");
+        if (!(p->l1_ratio >= 0 && p->l1_ratio <= 1))
+            return tm__errf(err, TM_ERANGE, "model.l1_ratio: must be in [0, 1]");
+        if (p->beta_loss == TM_BETA_KL && p->solver != TM_NMF_MU)
+            return tm__errf(err, TM_EINVAL,
+                            "model.beta_loss: kullback-leibler needs solver \"mu\"");
+        if (p->solver == TM_NMF_PGD && !(p->learning_rate > 0 && p->learning_rate_decay >= 0 &&
+                                         p->penalty >= 0 && isfinite(p->penalty_mu)))
+            return tm__errf(err, TM_ERANGE,
+                            "model.learning_rate: pgd needs learning_rate > 0, "
+                            "learning_rate_decay >= 0 and penalty >= 0");
+    }
+    return TM_OK;
+}
+
+/* Indices of the n_top largest non-zero entries of row t of comp (k x n,
+ * column-major), by decreasing weight, -1 padded. */
+static void top_words(const double *comp, int64_t k, int64_t n, int64_t t, int64_t n_top,
+                      int64_t *terms, double *weights)
+{
+    int64_t have = 0;
+    for (int64_t j = 0; j < n; j++) {
+        double v = comp[t + (size_t)j * k];
+        if (v == 0.0 || (have == n_top && v <= weights[have - 1]))
+            continue;
+        int64_t pos = have < n_top ? have++ : n_top - 1;
+        /* Ties keep the lower index first, as a stable sort would. */
+        while (pos > 0 && weights[pos - 1] < v) {
+            weights[pos] = weights[pos - 1];
+            terms[pos] = terms[pos - 1];
+            pos--;
+        }
+        weights[pos] = v;
+        terms[pos] = j;
+    }
+    for (int64_t i = have; i < n_top; i++) {
+        terms[i] = -1;
+        weights[i] = 0.0;
+    }
+}
+
+/* components (k x n, ld k) from V or Ht (n x k, ld n). */
+static double *transpose_nk(const double *v, int64_t n, int64_t k)
+{
+    double *c = tm_mallocarray((size_t)n * (size_t)k + 1, sizeof(double));
+    if (c)
+        for (int64_t t = 0; t < k; t++)
+            for (int64_t j = 0; j < n; j++)
+                c[t + (size_t)j * k] = v[j + (size_t)t * n];
+    return c;
+}
+
+static tm_status fill_svd(const struct tm_csr *x, struct tm_svd_result *svd,
+                          struct tm_fit_result *out, char *err)
+{
+    int64_t m = x->n_rows, n = x->n_cols, k = svd->k;
+    double *colsum = NULL;
+    out->components.data = transpose_nk(svd->v, n, k);
+    out->singular_values = tm_mallocarray((size_t)k, sizeof(double));
+    out->explained_variance_ratio = tm_mallocarray((size_t)k, sizeof(double));
+    colsum = tm_calloc((size_t)n, sizeof(double));
+    if (!out->components.data || !out->singular_values || !out->explained_variance_ratio ||
+        !colsum) {
+        tm_free(colsum);
+        return tm__errf(err, TM_ENOMEM, "fit: cannot allocate the SVD result");
+    }
+    out->components.rows = k;
+    out->components.cols = n;
+    memcpy(out->singular_values, svd->s, (size_t)k * sizeof(double));
+    /* document_topics = U diag(s) (TruncatedSVD.transform), taking U over. */
+    for (int64_t t = 0; t < k; t++)
+        for (int64_t i = 0; i < m; i++)
+            svd->u[i + (size_t)t * m] *= svd->s[t];
+    out->document_topics.rows = m;
+    out->document_topics.cols = k;
+    out->document_topics.data = svd->u;
+    svd->u = NULL;
+    /* explained_variance_ratio: np.var(U S, axis=0) / np.var(X, axis=0).sum(),
+     * the total from sums and squares of X's columns (never densified). */
+    double nx2 = tm_csr_frobenius_sq(x), total = nx2 / (double)m, ss = 0.0;
+    int64_t nnz = tm_csr_nnz(x);
+    for (int64_t q = 0; q < nnz; q++)
+        colsum[x->indices[q]] += x->data[q];
+    for (int64_t j = 0; j < n; j++)
+        total -= (colsum[j] / (double)m) * (colsum[j] / (double)m);
+    tm_free(colsum);
+    for (int64_t t = 0; t < k; t++) {
+        const double *c = out->document_topics.data + (size_t)t * m;
+        double mean = 0.0, var = 0.0;
+        for (int64_t i = 0; i < m; i++)
+            mean += c[i];
+        mean /= (double)m;
+        for (int64_t i = 0; i < m; i++)
+            var += (c[i] - mean) * (c[i] - mean);
+        var /= (double)m;
+        out->explained_variance_ratio[t] = total > 0 ? var / total : 0.0;
+        ss += svd->s[t] * svd->s[t];
+    }
+    /* U, V orthonormal and u_i^T X v_i = s_i for all three algorithms, so
+     * ||X - U S V^T||^2 = ||X||^2 - sum s_i^2. */
+    out->reconstruction_error = sqrt(nx2 - ss > 0 ? nx2 - ss : 0.0);
+    out->n_iter = svd->n_iter;
+    return TM_OK;
+}
+
+static tm_status fill_nmf(struct tm_nmf_result *nmf, struct tm_fit_result *out, char *err)
+{
+    out->components.data = transpose_nk(nmf->ht, nmf->n, nmf->k);
+    if (!out->components.data)
+        return tm__errf(err, TM_ENOMEM, "fit: cannot allocate the NMF components");
+    out->components.rows = nmf->k;
+    out->components.cols = nmf->n;
+    out->document_topics.rows = nmf->m;
+    out->document_topics.cols = nmf->k;
+    out->document_topics.data = nmf->w;
+    nmf->w = NULL;
+    out->error_trace = nmf->trace;
+    out->n_trace = nmf->n_trace;
+    nmf->trace = NULL;
+    out->reconstruction_error = nmf->error;
+    out->n_iter = nmf->n_iter;
+    out->seconds_init = nmf->seconds_init;
+    return TM_OK;
+}
+
+static tm_status pick_backend(const struct tm_model_params *p, const struct tm_backend_ops **ops,
+                              void **ctx, int *owned, char *err)
+{
+    *owned = 0;
+    if (p->backend) {
+        *ops = p->backend;
+        *ctx = p->backend_ctx;
+        return TM_OK;
+    }
+    /* "auto" without a backend from the caller (the server's GPU manager
+     * decides placement) runs on the CPU. */
+    if (p->device == TM_DEVICE_GPU) {
+        *ops = tm_backend_gpu ? tm_backend_gpu() : NULL;
+        if (!*ops)
+            return tm__errf(err, TM_ENODEV, "model.device: no GPU backend in this build");
+    } else {
+        *ops = tm_backend_cpu();
+    }
+    struct tm_backend_config cfg = {p->dtype, 0, p->n_threads};
+    tm_status st = (*ops)->create(&cfg, ctx, err);
+    if (st == TM_OK)
+        *owned = 1;
+    return st;
+}
+
+tm_status tm_fit(const struct tm_csr *X, const struct tm_model_params *params,
+                 const struct tm_progress *progress, struct tm_fit_result *out, char *err)
+{
+    tm_status st;
+    const struct tm_backend_ops *ops = NULL;
+    void *ctx = NULL;
+    int owned = 0;
+    struct tm_bsparse *xb = NULL;
+    struct tm_svd_result svd = {0};
+    struct tm_nmf_result nmf = {0};
+    double t0 = now();
+    memset(out, 0, sizeof(*out));
+    if ((st = validate(X, params, err)) != TM_OK)
+        return st;
+    int64_t k = params->n_topics, n = X->n_cols;
+    out->method = params->method;
+    out->n_documents = X->n_rows;
+    out->n_features = n;
+    out->nnz = tm_csr_nnz(X);
+    out->n_topics = k;
+    out->device_used = "cpu";
+
+    if (params->method == TM_METHOD_FULL_SVD) {
+        st = tm_svd_full(X, k, params->max_dense_bytes, &svd, err);
+        out->seconds_init = 0.0;
+        if (st == TM_OK)
+            st = fill_svd(X, &svd, out, err);
+    } else {
+        if ((st = pick_backend(params, &ops, &ctx, &owned, err)) != TM_OK)
+            goto out;
+        out->device_used = ops->name;
+        if ((st = ops->sparse_upload(ctx, X, &xb, err)) != TM_OK)
+            goto out;
+        if (params->method == TM_METHOD_TRUNCATED_SVD) {
+            out->seconds_init = now() - t0;
+            if (params->algorithm == TM_SVD_LANCZOS)
+                st = tm_svd_lanczos(ops, ctx, xb, X->n_rows, n, k, params, progress, &svd, err);
+            else
+                st = tm_svd_randomized(ops, ctx, xb, X->n_rows, n, k, params, progress, &svd,
+                                       err);
+            if (st == TM_OK)
+                st = fill_svd(X, &svd, out, err);
+        } else {
+            st = tm_nmf_fit(ops, ctx, X, xb, k, params, progress, &nmf, err);
+            if (st == TM_OK)
+                st = fill_nmf(&nmf, out, err);
+        }
+        if (st == TM_OK)
+            st = ops->sync(ctx, err);
+    }
+    if (st != TM_OK)
+        goto out;
+
+    int64_t ntw = params->n_top_words < n ? params->n_top_words : n;
+    out->n_top_words = ntw;
+    if (ntw > 0) {
+        out->top_terms = tm_mallocarray((size_t)(k * ntw), sizeof(int64_t));
+        out->top_weights = tm_mallocarray((size_t)(k * ntw), sizeof(double));
+        if (!out->top_terms || !out->top_weights) {
+            st = tm__errf(err, TM_ENOMEM, "fit: cannot allocate the top words");
+            goto out;
+        }
+        for (int64_t t = 0; t < k; t++)
+            top_words(out->components.data, k, n, t, ntw, out->top_terms + t * ntw,
+                      out->top_weights + t * ntw);
+    }
+    out->seconds_fit = now() - t0 - out->seconds_init;
+out:
+    tm_nmf_result_release(&nmf);
+    tm_svd_result_release(&svd);
+    if (xb)
+        ops->sparse_free(ctx, xb);
+    if (owned)
+        ops->destroy(ctx);
+    if (st != TM_OK) {
+        const char *dev = out->device_used;
+        tm_fit_result_release(out);
+        out->device_used = dev;
+    }
+    return st;
+}
+
+static size_t mats(const struct tm_backend_ops *ops, enum tm_dtype dt, int64_t r, int64_t c)
+{
+    return ops->mat_bytes(dt, r, c);
+}
+
+size_t tm_fit_device_bytes(const struct tm_backend_ops *ops, const struct tm_model_params *p,
+                           int64_t m, int64_t n, int64_t nnz)
+{
+    enum tm_dtype dt = p->dtype;
+    int64_t k = p->n_topics, mn = m < n ? m : n, a = m > n ? m : n, b = mn;
+    if (p->method == TM_METHOD_FULL_SVD)
+        return 0; /* host only: tm_svd_full_bytes */
+    int64_t l = k + (p->n_oversamples > 0 ? p->n_oversamples : 0);
+    if (l > mn)
+        l = mn;
+    size_t rsvd = mats(ops, dt, b, l) * 2 + mats(ops, dt, a, l) + mats(ops, dt, l, l) +
+                  mats(ops, dt, a, k);
+    size_t body;
+    if (p->method == TM_METHOD_TRUNCATED_SVD && p->algorithm == TM_SVD_LANCZOS) {
+        int64_t work = k + (k / 2 > 20 ? k / 2 : 20);
+        if (work > b)
+            work = b;
+        body = mats(ops, dt, b, work) + 2 * mats(ops, dt, a, work) +
+               mats(ops, dt, work, work) + mats(ops, dt, work, 1) + mats(ops, dt, b, 1);
+    } else if (p->method == TM_METHOD_TRUNCATED_SVD) {
+        body = rsvd;
+    } else {
+        body = 2 * mats(ops, dt, m, k) + 2 * mats(ops, dt, n, k) + 2 * mats(ops, dt, k, k);
+        if (p->solver != TM_NMF_CD)
+            body += mats(ops, dt, m, k) + mats(ops, dt, n, k);
+        int random = p->init == TM_NMF_INIT_RANDOM || (p->init == TM_NMF_INIT_AUTO && k > mn);
+        if (!random && rsvd > body)
+            body = rsvd;
+        l = k > l ? k : l;
+    }
+    return ops->sparse_bytes(dt, m, n, nnz, l) + body;
+}

@@ -1,0 +1,379 @@
+/* nmf.c - NMF by HALS (cd), multiplicative updates (mu) and pgd (see nmf.h). */
+#include "nmf.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "rng.h"
+#include "svd.h"
+
+/* scikit-learn's EPSILON in _nmf.py: np.finfo(np.float32).eps */
+#define NMF_EPSILON 1.1920928955078125e-07
+
+#define TRY(call)                                                                          \
+    do {                                                                                   \
+        st = (call);                                                                       \
+        if (st != TM_OK)                                                                   \
+            goto out;                                                                      \
+    } while (0)
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void tm_nmf_result_release(struct tm_nmf_result *r)
+{
+    tm_free(r->w);
+    tm_free(r->ht);
+    tm_free(r->trace);
+    memset(r, 0, sizeof(*r));
+}
+
+static double x_mean(const struct tm_csr *x)
+{
+    double sum = 0.0;
+    int64_t nnz = tm_csr_nnz(x);
+    for (int64_t q = 0; q < nnz; q++)
+        sum += x->data[q];
+    return sum / ((double)x->n_rows * (double)x->n_cols);
+}
+
+/* scikit-learn's _initialize_nmf into host w (m x k) and ht (n x k). */
+static tm_status nmf_init(const struct tm_backend_ops *ops, void *ctx, const struct tm_csr *x,
+                          const struct tm_bsparse *xb, int64_t k,
+                          const struct tm_model_params *params, double *w, double *ht,
+                          char *err)
+{
+    int64_t m = x->n_rows, n = x->n_cols, mn = m < n ? m : n;
+    enum tm_nmf_init init = params->init;
+    struct tm_rng rng;
+    tm_rng_init(&rng, params->seed);
+    if (init == TM_NMF_INIT_AUTO)
+        init = k <= mn ? TM_NMF_INIT_NNDSVDA : TM_NMF_INIT_RANDOM;
+    if (init != TM_NMF_INIT_RANDOM && k > mn)
+        return tm__errf(err, TM_ERANGE,
+                        "model.init: nndsvd* needs n_topics <= min(n_documents, n_features)");
+    double mean = x_mean(x);
+    if (init == TM_NMF_INIT_RANDOM) {
+        double avg = sqrt(mean / (double)k);
+        /* H (k x n) first, then W (m x k), each in C order. */
+        for (int64_t t = 0; t < k; t++)
+            for (int64_t j = 0; j < n; j++)
+                ht[j + (size_t)t * n] = fabs(avg * tm_rng_normal(&rng));
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t t = 0; t < k; t++)
+                w[i + (size_t)t * m] = fabs(avg * tm_rng_normal(&rng));
+        return TM_OK;
+    }
+    struct tm_model_params sp = *params;
+    sp.n_oversamples = 10;
+    sp.n_iter = -1;
+    sp.power_iteration_normalizer = TM_PIN_AUTO;
+    struct tm_svd_result svd;
+    tm_status st = tm_svd_randomized(ops, ctx, xb, m, n, k, &sp, NULL, &svd, err);
+    if (st != TM_OK) {
+        tm_svd_result_release(&svd);
+        return st;
+    }
+    for (int64_t j = 0; j < k; j++) {
+        const double *xv = svd.u + (size_t)j * m, *yv = svd.v + (size_t)j * n;
+        double *wc = w + (size_t)j * m, *hc = ht + (size_t)j * n;
+        if (j == 0) {
+            double r = sqrt(svd.s[0]);
+            for (int64_t i = 0; i < m; i++)
+                wc[i] = r * fabs(xv[i]);
+            for (int64_t i = 0; i < n; i++)
+                hc[i] = r * fabs(yv[i]);
+            continue;
+        }
+        double xp = 0, xn = 0, yp = 0, yn = 0;
+        for (int64_t i = 0; i < m; i++)
+            *(xv[i] > 0 ? &xp : &xn) += xv[i] * xv[i];
+        for (int64_t i = 0; i < n; i++)
+            *(yv[i] > 0 ? &yp : &yn) += yv[i] * yv[i];
+        xp = sqrt(xp), xn = sqrt(xn), yp = sqrt(yp), yn = sqrt(yn);
+        double mp = xp * yp, mneg = xn * yn;
+        int pos = mp > mneg;
+        double sigma = pos ? mp : mneg, lbd = sqrt(svd.s[j] * sigma);
+        double xs = pos ? xp : xn, ys = pos ? yp : yn;
+        for (int64_t i = 0; i < m; i++) {
+            double v = pos ? (xv[i] > 0 ? xv[i] : 0) : (xv[i] < 0 ? -xv[i] : 0);
+            wc[i] = lbd * v / xs;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            double v = pos ? (yv[i] > 0 ? yv[i] : 0) : (yv[i] < 0 ? -yv[i] : 0);
+            hc[i] = lbd * v / ys;
+        }
+    }
+    tm_svd_result_release(&svd);
+    /* W[W < eps] = 0 (also the NaNs of a 0/0 above, which compare false). */
+    for (size_t i = 0; i < (size_t)m * (size_t)k; i++)
+        if (!(w[i] >= 1e-6))
+            w[i] = 0.0;
+    for (size_t i = 0; i < (size_t)n * (size_t)k; i++)
+        if (!(ht[i] >= 1e-6))
+            ht[i] = 0.0;
+    if (init == TM_NMF_INIT_NNDSVDA) {
+        for (size_t i = 0; i < (size_t)m * (size_t)k; i++)
+            if (w[i] == 0.0)
+                w[i] = mean;
+        for (size_t i = 0; i < (size_t)n * (size_t)k; i++)
+            if (ht[i] == 0.0)
+                ht[i] = mean;
+    } else if (init == TM_NMF_INIT_NNDSVDAR) {
+        /* A fresh RandomState(seed), zeros of W then of H in C order. */
+        tm_rng_init(&rng, params->seed);
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t t = 0; t < k; t++)
+                if (w[i + (size_t)t * m] == 0.0)
+                    w[i + (size_t)t * m] = fabs(mean * tm_rng_normal(&rng) / 100.0);
+        for (int64_t t = 0; t < k; t++)
+            for (int64_t j = 0; j < n; j++)
+                if (ht[j + (size_t)t * n] == 0.0)
+                    ht[j + (size_t)t * n] = fabs(mean * tm_rng_normal(&rng) / 100.0);
+    }
+    return TM_OK;
+}
+
+struct nmf_state {
+    const struct tm_backend_ops *ops;
+    void *ctx;
+    const struct tm_bsparse *xb;
+    double norm_x2;
+    struct tm_bmat w, ht, gh, gw, xht, xtw, dm, dn;
+};
+
+/* sqrt(max(||X||^2 - 2 <X^T W, Ht> + <W^T W, Ht^T Ht>, 0)) from xtw, gw, gh. */
+static tm_status frob_error(struct nmf_state *s, double *error, char *err)
+{
+    double cross, wh;
+    tm_status st = s->ops->dot(s->ctx, &s->xtw, &s->ht, &cross, err);
+    if (st == TM_OK)
+        st = s->ops->dot(s->ctx, &s->gw, &s->gh, &wh, err);
+    if (st != TM_OK)
+        return st;
+    double r = s->norm_x2 - 2.0 * cross + wh;
+    *error = sqrt(r > 0.0 ? r : 0.0);
+    if (!isfinite(*error) || !isfinite(r))
+        return tm__errf(err, TM_ENUMERIC, "nmf: the reconstruction error became NaN or Inf");
+    return TM_OK;
+}
+
+/* Full Frobenius error of the current W, Ht: recomputes X^T W and the grams. */
+static tm_status frob_error_fresh(struct nmf_state *s, double *error, char *err)
+{
+    tm_status st;
+    if ((st = s->ops->spmm(s->ctx, s->xb, TM_TRANS, 1.0, &s->w, 0.0, &s->xtw, err)) ||
+        (st = s->ops->gram(s->ctx, &s->w, &s->gw, err)) ||
+        (st = s->ops->gram(s->ctx, &s->ht, &s->gh, err)))
+        return st;
+    return frob_error(s, error, err);
+}
+
+/* sqrt(2 * generalized KL(X, W H)), scikit-learn's _beta_divergence(beta=1). */
+static tm_status kl_error(struct nmf_state *s, double *sw, double *sh, double *error, char *err)
+{
+    double part, sum_wh = 0.0;
+    int64_t k = s->w.cols;
+    tm_status st;
+    if ((st = s->ops->kl_sum(s->ctx, s->xb, &s->w, &s->ht, NMF_EPSILON, &part, err)) ||
+        (st = s->ops->col_sums(s->ctx, &s->w, sw, err)) ||
+        (st = s->ops->col_sums(s->ctx, &s->ht, sh, err)))
+        return st;
+    for (int64_t t = 0; t < k; t++)
+        sum_wh += sw[t] * sh[t];
+    double r = part + sum_wh;
+    *error = sqrt(2.0 * (r > 0.0 ? r : 0.0));
+    if (!isfinite(*error) || !isfinite(r))
+        return tm__errf(err, TM_ENUMERIC, "nmf: the KL divergence became NaN or Inf");
+    return TM_OK;
+}
+
+static tm_status check_progress(const struct tm_progress *progress, int64_t it, int64_t max_iter,
+                                char *err)
+{
+    if (tm_progress_report(progress, "nmf", (double)it / (double)max_iter) != 0)
+        return tm__errf(err, TM_ECANCELLED, "nmf: cancelled after %lld iterations",
+                        (long long)it);
+    return TM_OK;
+}
+
+tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct tm_csr *X,
+                     const struct tm_bsparse *Xb, int64_t k, const struct tm_model_params *params,
+                     const struct tm_progress *progress, struct tm_nmf_result *out, char *err)
+{
+    tm_status st = TM_OK;
+    struct nmf_state s = {0};
+    int64_t m = X->n_rows, n = X->n_cols;
+    double *sw = NULL, *sh = NULL;
+    int64_t *perm = NULL;
+    double t0 = now();
+    memset(out, 0, sizeof(*out));
+    out->m = m;
+    out->n = n;
+    out->k = k;
+    s.ops = ops;
+    s.ctx = ctx;
+    s.xb = Xb;
+    s.norm_x2 = tm_csr_frobenius_sq(X);
+    int64_t max_iter = params->max_iter > 0 ? params->max_iter : 200;
+    double tol = params->tol;
+    double alpha_w = params->alpha_W, alpha_h = params->alpha_H < 0 ? alpha_w : params->alpha_H;
+    double l1w = (double)n * alpha_w * params->l1_ratio;
+    double l1h = (double)m * alpha_h * params->l1_ratio;
+    double l2w = (double)n * alpha_w * (1.0 - params->l1_ratio);
+    double l2h = (double)m * alpha_h * (1.0 - params->l1_ratio);
+    int kl = params->solver == TM_NMF_MU && params->beta_loss == TM_BETA_KL;
+
+    out->w = tm_mallocarray((size_t)m * (size_t)k + 1, sizeof(double));
+    out->ht = tm_mallocarray((size_t)n * (size_t)k + 1, sizeof(double));
+    out->trace = tm_mallocarray((size_t)max_iter + 1, sizeof(double));
+    sw = tm_mallocarray((size_t)k, sizeof(double));
+    sh = tm_mallocarray((size_t)k, sizeof(double));
+    perm = tm_mallocarray((size_t)k, sizeof(int64_t));
+    if (!out->w || !out->ht || !out->trace || !sw || !sh || !perm) {
+        st = tm__errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic factors",
+                      (long long)k);
+        goto out;
+    }
+    TRY(nmf_init(ops, ctx, X, Xb, k, params, out->w, out->ht, err));
+    TRY(ops->mat_alloc(ctx, m, k, &s.w, err));
+    TRY(ops->mat_alloc(ctx, n, k, &s.ht, err));
+    TRY(ops->mat_alloc(ctx, k, k, &s.gh, err));
+    TRY(ops->mat_alloc(ctx, k, k, &s.gw, err));
+    TRY(ops->mat_alloc(ctx, m, k, &s.xht, err));
+    TRY(ops->mat_alloc(ctx, n, k, &s.xtw, err));
+    if (params->solver != TM_NMF_CD) {
+        TRY(ops->mat_alloc(ctx, m, k, &s.dm, err));
+        TRY(ops->mat_alloc(ctx, n, k, &s.dn, err));
+    }
+    TRY(ops->upload(ctx, out->w, m, &s.w, err));
+    TRY(ops->upload(ctx, out->ht, n, &s.ht, err));
+    out->seconds_init = now() - t0;
+
+    struct tm_rng rng;
+    tm_rng_init(&rng, params->seed);
+    double error = 0.0, error_init = 0.0, previous = 0.0, violation_init = 0.0;
+    int64_t it = 0;
+    if (params->solver == TM_NMF_MU) {
+        if (kl)
+            TRY(kl_error(&s, sw, sh, &error_init, err));
+        else
+            TRY(frob_error_fresh(&s, &error_init, err));
+        previous = error_init;
+    }
+    if (params->solver == TM_NMF_PGD) {
+        TRY(frob_error_fresh(&s, &error_init, err));
+        previous = error_init;
+    }
+    TRY(ops->gram(ctx, &s.ht, &s.gh, err));
+    for (it = 1; it <= max_iter; it++) {
+        int stop = 0;
+        if (params->solver == TM_NMF_CD) {
+            double v1, v2;
+            for (int64_t t = 0; t < k; t++)
+                perm[t] = t;
+            if (params->shuffle) /* Fisher-Yates; not numpy's permutation draws */
+                for (int64_t t = k - 1; t > 0; t--) {
+                    int64_t r = (int64_t)tm_rng_below(&rng, (uint64_t)t + 1), tmp = perm[t];
+                    perm[t] = perm[r];
+                    perm[r] = tmp;
+                }
+            TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
+            TRY(ops->hals_sweep(ctx, &s.w, &s.gh, &s.xht, l1w, l2w, perm, &v1, err));
+            if (params->shuffle)
+                for (int64_t t = k - 1; t > 0; t--) {
+                    int64_t r = (int64_t)tm_rng_below(&rng, (uint64_t)t + 1), tmp = perm[t];
+                    perm[t] = perm[r];
+                    perm[r] = tmp;
+                }
+            TRY(ops->gram(ctx, &s.w, &s.gw, err));
+            TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
+            TRY(ops->hals_sweep(ctx, &s.ht, &s.gw, &s.xtw, l1h, l2h, perm, &v2, err));
+            TRY(ops->gram(ctx, &s.ht, &s.gh, err));
+            TRY(frob_error(&s, &error, err));
+            double violation = v1 + v2;
+            if (!isfinite(violation)) {
+                st = tm__errf(err, TM_ENUMERIC, "nmf: the cd violation became NaN or Inf");
+                goto out;
+            }
+            if (it == 1)
+                violation_init = violation;
+            if (violation_init == 0.0 || violation / violation_init <= tol)
+                stop = 1;
+        } else if (params->solver == TM_NMF_MU && !kl) {
+            /* gh = Ht^T Ht is current here. */
+            TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
+            TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.w, &s.gh, 0.0, &s.dm, err));
+            TRY(ops->mu_update(ctx, &s.w, &s.xht, &s.dm, NULL, l1w, l2w, 0.0, err));
+            TRY(ops->gram(ctx, &s.w, &s.gw, err));
+            TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
+            TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.ht, &s.gw, 0.0, &s.dn, err));
+            TRY(ops->mu_update(ctx, &s.ht, &s.xtw, &s.dn, NULL, l1h, l2h, 0.0, err));
+            TRY(ops->gram(ctx, &s.ht, &s.gh, err));
+            TRY(frob_error(&s, &error, err));
+        } else if (kl) {
+            TRY(ops->col_sums(ctx, &s.ht, sh, err));
+            TRY(ops->kl_spmm(ctx, Xb, TM_NOTRANS, &s.w, &s.ht, NMF_EPSILON, &s.xht, err));
+            TRY(ops->mu_update(ctx, &s.w, &s.xht, NULL, sh, l1w, l2w, 0.0, err));
+            TRY(ops->col_sums(ctx, &s.w, sw, err));
+            for (int64_t t = 0; t < k; t++)
+                if (sw[t] == 0.0)
+                    sw[t] = 1.0;
+            TRY(ops->kl_spmm(ctx, Xb, TM_TRANS, &s.ht, &s.w, NMF_EPSILON, &s.xtw, err));
+            TRY(ops->mu_update(ctx, &s.ht, &s.xtw, NULL, sw, l1h, l2h, DBL_EPSILON, err));
+            if (tol > 0 && it % 10 == 0)
+                TRY(kl_error(&s, sw, sh, &error, err));
+        } else { /* pgd */
+            double lr = params->learning_rate / (1.0 + params->learning_rate_decay * (it - 1));
+            TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
+            TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.w, &s.gh, 0.0, &s.dm, err));
+            TRY(ops->gram(ctx, &s.w, &s.gw, err));
+            TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
+            TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.ht, &s.gw, 0.0, &s.dn, err));
+            TRY(ops->pgd_update(ctx, &s.w, &s.dm, &s.xht, lr, params->penalty,
+                                params->penalty_mu, err));
+            TRY(ops->pgd_update(ctx, &s.ht, &s.dn, &s.xtw, lr, params->penalty,
+                                params->penalty_mu, err));
+            TRY(frob_error_fresh(&s, &error, err));
+        }
+        if (!kl || (tol > 0 && it % 10 == 0))
+            out->trace[out->n_trace++] = error;
+        if (params->solver != TM_NMF_CD && tol > 0 && it % 10 == 0) {
+            if ((previous - error) / error_init < tol)
+                stop = 1;
+            previous = error;
+        }
+        TRY(check_progress(progress, it, max_iter, err));
+        if (stop)
+            break;
+    }
+    out->n_iter = it > max_iter ? max_iter : it;
+    if (kl) {
+        TRY(kl_error(&s, sw, sh, &error, err));
+        if (out->n_trace == 0 || out->n_iter % 10 != 0)
+            out->trace[out->n_trace++] = error;
+    }
+    out->error = error;
+    TRY(ops->download(ctx, &s.w, out->w, m, err));
+    TRY(ops->download(ctx, &s.ht, out->ht, n, err));
+out:
+    ops->mat_free(ctx, &s.dn);
+    ops->mat_free(ctx, &s.dm);
+    ops->mat_free(ctx, &s.xtw);
+    ops->mat_free(ctx, &s.xht);
+    ops->mat_free(ctx, &s.gw);
+    ops->mat_free(ctx, &s.gh);
+    ops->mat_free(ctx, &s.ht);
+    ops->mat_free(ctx, &s.w);
+    tm_free(perm);
+    tm_free(sh);
+    tm_free(sw);
+    return st;
+}

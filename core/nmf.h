@@ -1,0 +1,70 @@
+/*
+ * nmf.h - non-negative matrix factorization X ~= W H, scikit-learn's
+ * sklearn.decomposition.NMF (init, solvers "cd" and "mu", the same stopping
+ * rules and regularization scaling) plus "pgd", the projected gradient
+ * descent of the fast.ai course notebook, all written once against the
+ * backend interface (backend.h), never densifying X.
+ *
+ * Solvers (params->solver):
+ * - cd: HALS coordinate descent, _fit_coordinate_descent: W then H each
+ *   iteration; stops when violation / violation_at_iteration_1 <= tol.
+ * - mu: multiplicative update, _fit_multiplicative_update, beta_loss
+ *   frobenius or kullback-leibler; every 10 iterations stops when
+ *   (previous_error - error) / error_at_init < tol.
+ * - pgd: W -= lr_t (W (H H^T) - X H^T + penalty * pen(W)) and H likewise,
+ *   both from the same iterate (as the notebook), with
+ *   pen(M) = M - mu where M < mu else 0, lr_t = learning_rate /
+ *   (1 + learning_rate_decay * t), then clamped at 0 (the notebook does not
+ *   clamp and relies on the penalty alone, which leaves small negative
+ *   entries; clamping makes W, H non-negative as the other solvers').
+ *   Stops by the mu rule on the Frobenius error, or at max_iter.
+ * Regularization: l1_reg_W = n_features * alpha_W * l1_ratio, l2_reg_W =
+ * n_features * alpha_W * (1 - l1_ratio), and with n_samples and alpha_H
+ * (alpha_H < 0: same as alpha_W) for H, as NMF._compute_regularization.
+ * Init: auto (nndsvda when k <= min(m, n), else random), nndsvd (SVD by
+ * tm_svd_randomized with scikit-learn's defaults and seed), nndsvda,
+ * nndsvdar, random (sqrt(X.mean() / k) * |normal|), with numpy's
+ * RandomState(seed) draws, in scikit-learn's order. The init runs on the
+ * host ((m + n) k values) and is uploaded once.
+ * Thread-safety: reentrant; a call owns the backend context it is given.
+ */
+#ifndef TM_NMF_H
+#define TM_NMF_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "csr.h"
+#include "model.h"
+#include "progress.h"
+#include "status.h"
+
+struct tm_nmf_result {
+    int64_t m, n, k;
+    double *w;  /* m x k, column-major (ld m): document-topic weights */
+    double *ht; /* n x k, column-major (ld n): H transposed */
+    int64_t n_iter;
+    /* ||X - W H||_F, or sqrt(2 * generalized KL divergence) for KL (as
+     * scikit-learn's reconstruction_err_). */
+    double error;
+    /* Errors by iteration (after the update): every iteration for
+     * frobenius, every 10th for KL (where it costs a pass over X). */
+    double *trace;
+    int64_t n_trace;
+    double seconds_init;
+};
+
+void tm_nmf_result_release(struct tm_nmf_result *r);
+
+/*
+ * X: the host matrix (borrowed; read for the init), Xb: the same matrix
+ * uploaded to (ops, ctx). Non-negative data is the caller's contract
+ * (tm_fit checks it). out: filled here, release with tm_nmf_result_release
+ * (also after a failure). progress: "nmf" after each iteration; non-zero
+ * cancels (TM_ECANCELLED). TM_ENUMERIC when an error becomes NaN or Inf.
+ */
+tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct tm_csr *X,
+                     const struct tm_bsparse *Xb, int64_t k, const struct tm_model_params *params,
+                     const struct tm_progress *progress, struct tm_nmf_result *out, char *err);
+
+#endif

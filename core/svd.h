@@ -1,0 +1,79 @@
+/*
+ * svd.h - truncated SVD of the sparse corpus matrix, written once against the
+ * backend interface (backend.h): scikit-learn's randomized_svd and an
+ * accurate augmented implicitly restarted Lanczos bidiagonalization (IRLBA,
+ * Baglama and Reichel 2005); and the exact dense SVD (gesdd on the densified
+ * matrix, the one place core densifies X).
+ *
+ * Every result follows one sign convention, scikit-learn's svd_flip with
+ * u_based_decision: in each column of U the entry of largest magnitude (the
+ * first such) is positive.
+ * Thread-safety: reentrant; a call owns the backend context it is given.
+ */
+#ifndef TM_SVD_H
+#define TM_SVD_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "csr.h"
+#include "model.h"
+#include "progress.h"
+#include "status.h"
+
+/* X ~= U diag(s) V^T on the host: U m x k, V n x k, column-major (ld = rows),
+ * s descending, all tm_malloc'd and owned by the result. */
+struct tm_svd_result {
+    int64_t m, n, k;
+    double *u, *s, *v;
+    int64_t n_iter; /* power iterations (randomized) or restarts (lanczos) */
+};
+
+void tm_svd_result_release(struct tm_svd_result *r);
+
+/*
+ * scikit-learn's randomized_svd(X, k, n_oversamples, n_iter,
+ * power_iteration_normalizer, transpose="auto", flip_sign=True,
+ * random_state=seed), from params (n_oversamples, n_iter, the normalizer,
+ * seed); the Gaussian test matrix is the one numpy's RandomState(seed) draws.
+ * X: borrowed handle of an m x n matrix uploaded to (ops, ctx). out: filled
+ * here, release with tm_svd_result_release (also after a failure).
+ * progress: called after each power iteration ("svd"); non-zero cancels.
+ */
+tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx,
+                            const struct tm_bsparse *X, int64_t m, int64_t n, int64_t k,
+                            const struct tm_model_params *params,
+                            const struct tm_progress *progress, struct tm_svd_result *out,
+                            char *err);
+
+/*
+ * The top k singular triplets by IRLBA with full reorthogonalisation, until
+ * every residual ||A v_i - s_i u_i|| (hence every singular value error) is
+ * below params->svd_tol * s_1, or params->svd_max_iter restarts (0: 1000:
+ * TM_ENUMERIC "did not converge"). Memory: (m + n) * work with
+ * work = min(min(m, n), k + max(20, k / 2)) vectors, never m * n.
+ * The start vector comes from params->seed. Arguments as tm_svd_randomized.
+ */
+tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const struct tm_bsparse *X,
+                         int64_t m, int64_t n, int64_t k, const struct tm_model_params *params,
+                         const struct tm_progress *progress, struct tm_svd_result *out,
+                         char *err);
+
+/*
+ * Bytes tm_svd_full needs on the host for an m x n matrix: the dense copy,
+ * U, V^T and gesdd's workspace.
+ */
+double tm_svd_full_bytes(int64_t m, int64_t n);
+
+/*
+ * Exact SVD of the densified X by LAPACKE_dgesdd, keeping the top k
+ * triplets (out->k == k; s holds them). TM_ETOOBIG, with the sizes in err,
+ * when tm_svd_full_bytes(m, n) > max_dense_bytes. X: borrowed.
+ */
+tm_status tm_svd_full(const struct tm_csr *X, int64_t k, int64_t max_dense_bytes,
+                      struct tm_svd_result *out, char *err);
+
+/* svd_flip(u_based_decision=True) on host U (m x k) and V (n x k). */
+void tm_svd_flip(double *u, int64_t m, double *v, int64_t n, int64_t k);
+
+#endif
