@@ -70,7 +70,9 @@ else
 CUDA_PLUGIN := $(B)/libtopicd_cuda.so
 endif
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
-NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80
+# sm_90 (H100/H200) and sm_80 machine code, plus compute_90 PTX so newer GPUs can JIT it.
+NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80 \
+  -gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -O2 -std=c++17 -Xcompiler -fPIC,-Wall $(NVCC_ARCH) -I. -I$(CUDA_HOME)/include
 
 .PHONY: all deps test unit bench conformance run install clean format check-format gpu
@@ -86,12 +88,14 @@ $(B)/libtopicd_core.a: $(CORE_OBJ)
 	$(AR) rcs $@ $^
 $(B)/libtopicd_api.a: $(API_OBJ)
 	$(AR) rcs $@ $^
-$(B)/libtopicd_server.a: $(SERVER_OBJ) $(GPU_HOST_OBJ)
+$(B)/libtopicd_server.a: $(SERVER_OBJ)
 	$(AR) rcs $@ $^
 
 LIBS_ORDERED := $(B)/libtopicd_server.a $(B)/libtopicd_api.a $(B)/libtopicd_core.a
 
-$(B)/topicd: $(B)/server/main.o $(LIBS_ORDERED)
+# gpu/*.o (the plugin loader, which defines core's tm_backend_gpu) link as
+# objects, not from an archive: core.a, last on the line, refers to them.
+$(B)/topicd: $(B)/server/main.o $(GPU_HOST_OBJ) $(LIBS_ORDERED)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/%.o: %.c
@@ -100,7 +104,8 @@ $(B)/%.o: %.c
 
 $(B)/libtopicd_cuda.so: $(CUDA_SRC) $(wildcard gpu/*.h) $(wildcard core/*.h)
 	@mkdir -p $(B)
-	$(NVCC) $(NVCCFLAGS) -shared -o $@ $(CUDA_SRC) -L$(CUDA_HOME)/lib64 -lcublas -lcusparse -lcusolver -lcudart
+	$(NVCC) $(NVCCFLAGS) -shared -o $@ $(CUDA_SRC) -L$(CUDA_HOME)/lib64 -lcublas -lcusparse -lcusolver \
+	  -cudart static -Xlinker -rpath,$(CUDA_HOME)/lib64
 
 gpu: $(CUDA_PLUGIN)
 
@@ -112,7 +117,7 @@ $(B)/tests/test-list.h: $(TEST_SRC) Makefile
 
 $(TEST_OBJ): $(B)/tests/test-list.h
 
-$(B)/tests/run_tests: $(TEST_OBJ) $(LIBS_ORDERED)
+$(B)/tests/run_tests: $(TEST_OBJ) $(GPU_HOST_OBJ) $(LIBS_ORDERED)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # OpenBLAS gets one thread in tests: the suite checks numbers, not speed, and
