@@ -54,6 +54,8 @@ obj = $(patsubst %.c,$(B)/%.o,$(1))
 CORE_OBJ := $(call obj,$(CORE_SRC))
 API_OBJ := $(call obj,$(API_SRC))
 SERVER_OBJ := $(call obj,$(SERVER_SRC))
+# api/openapi.yaml, served at /v1/openapi.yaml, is compiled in as a C array.
+SERVER_OBJ += $(B)/gen/openapi_data.o
 GPU_HOST_OBJ := $(call obj,$(GPU_HOST_SRC))
 TEST_OBJ := $(call obj,$(TEST_SRC))
 
@@ -75,7 +77,7 @@ NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=s
   -gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -O2 -std=c++17 -Xcompiler -fPIC,-Wall $(NVCC_ARCH) -I. -I$(CUDA_HOME)/include
 
-.PHONY: all deps test unit bench conformance run install clean format check-format gpu
+.PHONY: all deps test unit bench bench-http conformance run install clean format check-format gpu
 .DEFAULT_GOAL := all
 
 all: deps $(B)/topicd $(CUDA_PLUGIN)
@@ -127,6 +129,23 @@ test: all $(B)/tests/run_tests
 
 bench: all
 	$(PYTHON) bench/run.py --topicd $(B)/topicd --out bench/results.md
+
+# The HTTP load benchmark: status polls while a fit runs, jobs per minute.
+bench-http: all $(B)/bench_http
+	$(B)/bench_http --topicd $(B)/topicd
+
+$(B)/bench_http: bench/bench_http.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+$(B)/gen/openapi_data.c: api/openapi.yaml
+	@mkdir -p $(dir $@)
+	@{ printf '#include <stddef.h>\nconst unsigned char tm_openapi_yaml[] = {\n'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  printf '0x00};\nconst size_t tm_openapi_yaml_len = sizeof(tm_openapi_yaml) - 1;\n'; \
+	} > $@.tmp && mv $@.tmp $@
+
+$(B)/gen/openapi_data.o: $(B)/gen/openapi_data.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 conformance: all
 	$(PYTHON) bench/conformance.py --topicd $(B)/topicd

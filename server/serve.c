@@ -1,12 +1,125 @@
-/* serve.c - `topicd serve`: placeholder until the HTTP service lands (issue #4). */
+/*
+ * serve.c - `topicd serve`: configuration, start-up, and graceful shutdown
+ * of the HTTP job service.
+ *
+ * Threads: the libmicrohttpd pool (--http-threads) parses and enqueues;
+ * --workers threads run jobs; OpenBLAS gets max(1, cpus / workers) threads
+ * (--blas-threads), and so does each job's tm_vectorize. With the default
+ * workers = cpus, every fit is single-threaded BLAS and the pool as a whole
+ * uses every core without oversubscribing them: throughput over many jobs
+ * is what a service is for. Fewer workers give each job more cores.
+ * SIGTERM and SIGINT are blocked in every thread and taken by sigwait here.
+ */
+#include <cblas.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "api/jsonutil.h"
 #include "cli.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "server.h"
+#include "worker.h"
+
+static int cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
 
 int tm_cli_serve(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "topicd: 'serve' is not implemented in this build yet\n");
-    return 2;
+    struct tm_config cfg;
+    char err[TM_ERR_SIZE] = "";
+    tm_config_init(&cfg);
+    int rc = tm_config_load(&cfg, argc, argv, stdout, err);
+    if (rc == 1)
+        return 0;
+    if (rc) {
+        fprintf(stderr, "topicd serve: %s\n", err);
+        fprintf(stderr, "`topicd serve --help` lists the options.\n");
+        return 2;
+    }
+    tm_log_set_level((enum tm_log_level)tm_log_level_parse(cfg.log_level));
+    tm_api_init();
+    if (!cfg.workers)
+        cfg.workers = cpus();
+    int per_job = cpus() / cfg.workers > 1 ? cpus() / cfg.workers : 1;
+    if (!cfg.blas_threads)
+        cfg.blas_threads = per_job;
+    openblas_set_num_threads(cfg.blas_threads);
+    tm_config_log(&cfg);
+
+    /* Before any thread starts, so that all of them inherit the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct tm_server srv;
+    memset(&srv, 0, sizeof(srv));
+    srv.cfg = &cfg;
+    srv.started_at = tm_now();
+    struct tm_http *http = NULL;
+    struct tm_worker_ctx wctx;
+    int status = 1;
+
+    tm_status st = tm_store_open_sqlite(&srv.store, cfg.data_dir, err);
+    if (st) {
+        TM_LOG(TM_LOG_ERROR, "cannot open the store", "s:error", err, NULL);
+        goto out;
+    }
+    if (tm_matrix_cache_new(&srv.cache, cfg.cache_bytes)) {
+        TM_LOG(TM_LOG_ERROR, "out of memory", NULL);
+        goto out;
+    }
+    wctx.store = &srv.store;
+    wctx.cache = srv.cache;
+    wctx.vectorize_threads = per_job;
+    struct tm_jobs_config jc = {cfg.workers, cfg.max_queue, cfg.max_attempts, cfg.recent_jobs,
+                                tm_worker_run, &wctx};
+    st = tm_jobs_new(&srv.jobs, &srv.store, &jc, err);
+    if (st) {
+        TM_LOG(TM_LOG_ERROR, "cannot start the job queue", "s:error", err, NULL);
+        goto out;
+    }
+    st = tm_http_start(&http, &srv, err);
+    if (st) {
+        TM_LOG(TM_LOG_ERROR, "cannot start the http server", "s:error", err, NULL);
+        goto out;
+    }
+    TM_LOG(TM_LOG_INFO, "listening", "s:bind", cfg.bind, "i:port", (long long)tm_http_port(http),
+           "s:store", srv.store.m->name, "i:workers", (long long)cfg.workers, "i:blas_threads",
+           (long long)cfg.blas_threads, NULL);
+
+    int sig = 0;
+    while (sigwait(&sigs, &sig))
+        ;
+    TM_LOG(TM_LOG_INFO, "shutting down", "s:signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+           "i:grace_s", (long long)cfg.shutdown_grace_s, NULL);
+    atomic_store(&srv.draining, 1);
+    tm_http_quiesce(http);
+    int stuck = tm_jobs_drain(srv.jobs, cfg.shutdown_grace_s);
+    tm_http_stop(http);
+    http = NULL;
+    if (stuck) {
+        /* Its job stays "running" in the store and is re-queued at the next
+         * start; the process must not free what that worker still uses. */
+        TM_LOG(TM_LOG_WARN, "exiting with a worker still running", NULL);
+        return 0;
+    }
+    status = 0;
+out:
+    tm_http_stop(http);
+    tm_jobs_free(srv.jobs);
+    tm_matrix_cache_free(srv.cache);
+    tm_store_close(&srv.store);
+    if (!status)
+        TM_LOG(TM_LOG_INFO, "stopped", NULL);
+    return status;
 }

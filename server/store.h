@@ -64,6 +64,10 @@ struct tm_store_methods {
                                size_t n, char *err);
     /* Makes an uploaded corpus visible. */
     tm_status (*corpus_commit)(void *ctx, const char *id, char *err);
+    /* Moves the documents of the uploading corpus staging after those of the
+     * committed corpus target and deletes staging, in one transaction: an
+     * append becomes visible whole or not at all. */
+    tm_status (*corpus_adopt)(void *ctx, const char *target, const char *staging, char *err);
     /* Deletes a corpus and its documents (any state). TM_ENOTFOUND. */
     tm_status (*corpus_delete)(void *ctx, const char *id, char *err);
     /* A committed corpus; TM_ENOTFOUND otherwise. */

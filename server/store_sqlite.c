@@ -230,6 +230,39 @@ static tm_status sq_corpus_commit(void *ctx, const char *id, char *err)
     return write1(ctx, "UPDATE corpora SET ready = 1 WHERE id = ?", id, "commit corpus", err);
 }
 
+static tm_status sq_corpus_adopt(void *ctx, const char *target, const char *staging, char *err)
+{
+    struct sq *q = ctx;
+    int64_t tseq, tn, tbytes, sseq, sn, sbytes;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
+    if (st)
+        goto out;
+    st = corpus_seq(q->w, target, 1, &tseq, &tn, &tbytes, err);
+    if (!st)
+        st = corpus_seq(q->w, staging, 0, &sseq, &sn, &sbytes, err);
+    if (st)
+        goto rollback;
+    char sql[400];
+    snprintf(sql, sizeof(sql),
+             "UPDATE documents SET corpus_seq = %lld, pos = pos + %lld WHERE corpus_seq = %lld;"
+             "UPDATE corpora SET n_documents = %lld, bytes = %lld WHERE seq = %lld;"
+             "DELETE FROM corpora WHERE seq = %lld;",
+             (long long)tseq, (long long)tn, (long long)sseq, (long long)(tn + sn),
+             (long long)(tbytes + sbytes), (long long)tseq, (long long)sseq);
+    st = exec(q->w, sql, err);
+    if (st)
+        goto rollback;
+    st = exec(q->w, "COMMIT", err);
+    if (!st)
+        goto out;
+rollback:
+    sqlite3_exec(q->w, "ROLLBACK", NULL, NULL, NULL);
+out:
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
 static tm_status sq_corpus_delete(void *ctx, const char *id, char *err)
 {
     struct sq *q = ctx;
@@ -832,6 +865,7 @@ static const struct tm_store_methods sqlite_methods = {
     .corpus_create = sq_corpus_create,
     .corpus_append = sq_corpus_append,
     .corpus_commit = sq_corpus_commit,
+    .corpus_adopt = sq_corpus_adopt,
     .corpus_delete = sq_corpus_delete,
     .corpus_get = sq_corpus_get,
     .corpus_list = sq_corpus_list,

@@ -1,0 +1,432 @@
+/*
+ * http.c - libmicrohttpd set-up and the request lifecycle (see http.h).
+ *
+ * libmicrohttpd calls the access handler first with the headers (routes.c
+ * answers bodiless requests right there, or says how to take the body), then
+ * once per body chunk (fed to a capped buffer, an upload streaming into the
+ * store, or the multipart parser feeding an upload), then once with no data
+ * when the body is complete. The completion callback writes the request's
+ * log line and metrics and frees everything the request held, whether it
+ * ended normally, timed out or the client went away.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "log.h"
+
+/* Bytes of a failed body read and thrown away before the connection is
+ * simply closed: enough for a client to get its 413 after a small overrun,
+ * not enough to let it stream gigabytes into the void. */
+#define DISCARD_LIMIT ((uint64_t)64 << 20)
+
+struct tm_http {
+    struct tm_server *srv;
+    struct MHD_Daemon *d;
+    MHD_socket quiesced_fd;
+    char id_prefix[16];
+    atomic_ullong next_id;
+};
+
+/* ---------------------------------------------------------------------- */
+/* Responses. */
+
+static void add_headers(struct tm__req *r, struct MHD_Response *resp, const char *content_type)
+{
+    if (content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (r->location[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+    if (r->retry_after > 0) {
+        char s[16];
+        snprintf(s, sizeof(s), "%d", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, s);
+    }
+    if (r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+}
+
+static void queue(struct tm__req *r, int status, struct MHD_Response *resp, size_t len,
+                  const char *content_type)
+{
+    if (!resp)
+        return;
+    add_headers(r, resp, content_type);
+    if (MHD_queue_response(r->conn, (unsigned)status, resp) == MHD_YES) {
+        r->responded = 1;
+        r->status = status;
+        r->resp_bytes = len;
+    }
+    MHD_destroy_response(resp);
+}
+
+void tm__respond(struct tm__req *r, int status, const char *content_type, char *body, size_t len)
+{
+    if (r->responded) {
+        tm_free(body);
+        return;
+    }
+    struct MHD_Response *resp;
+    if (body) {
+        resp = MHD_create_response_from_buffer_with_free_callback(len, body, tm_free);
+        if (!resp)
+            tm_free(body);
+    } else {
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        len = 0;
+    }
+    queue(r, status, resp, len, content_type);
+}
+
+void tm__respond_static(struct tm__req *r, int status, const char *content_type,
+                        const void *body, size_t len)
+{
+    if (r->responded)
+        return;
+    queue(r, status, MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT),
+          len, content_type);
+}
+
+void tm__respond_error(struct tm__req *r, int status, const char *code, const char *message,
+                       const char *field)
+{
+    size_t len;
+    char *body = tm_render_error(code, message, field, &len);
+    if (!body) {
+        static const char oom[] =
+            "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
+        tm__respond_static(r, 503, "application/json", oom, sizeof(oom) - 1);
+        return;
+    }
+    tm__respond(r, status, "application/json", body, len);
+}
+
+void tm__respond_api_error(struct tm__req *r, const struct tm_api_error *e)
+{
+    int status = tm_api_error_http_status(e->status);
+    if (e->status == TM_ENOTFOUND)
+        status = 404;
+    if (status == 503)
+        r->retry_after = 5;
+    char *body = NULL;
+    size_t len = 0;
+    if (tm_api_error_render(e, &body, &len)) {
+        tm__respond_error(r, 503, "out_of_memory", "out of memory", NULL);
+        return;
+    }
+    tm__respond(r, status, "application/json", body, len);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Bodies. */
+
+static void body_failed(struct tm__req *r, int status, const char *code,
+                        const struct tm_api_error *e)
+{
+    if (r->failed)
+        return;
+    r->failed = 1;
+    r->err = *e;
+    r->err_status = status;
+    snprintf(r->err_code, sizeof(r->err_code), "%s", code ? code : "");
+    /* Drop what the upload wrote so far now, not when the client is done. */
+    tm_upload_free(r->upload);
+    r->upload = NULL;
+}
+
+static void respond_failure(struct tm__req *r)
+{
+    if (r->err_code[0]) {
+        tm__respond_error(r, r->err_status, r->err_code, r->err.message, r->err.field);
+        return;
+    }
+    tm__respond_api_error(r, &r->err);
+}
+
+static enum MHD_Result part_iterator(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *filename, const char *content_type,
+                                     const char *transfer_encoding, const char *data,
+                                     uint64_t off, size_t size)
+{
+    struct tm__req *r = cls;
+    struct tm_api_error e;
+    tm_api_error_clear(&e);
+    (void)kind;
+    (void)transfer_encoding;
+    if (r->failed)
+        return MHD_NO;
+    if (!filename)
+        return MHD_YES; /* ordinary form fields carry nothing we use */
+    if (!r->part_seen) {
+        r->part_seen = 1;
+        snprintf(r->part_name, sizeof(r->part_name), "%s", key ? key : "");
+        /* The part's type, else its file name's extension, else lines. */
+        enum tm_corpus_format f = TM_CORPUS_LINES;
+        const char *dot = strrchr(filename, '.');
+        if (content_type && (strstr(content_type, "ndjson") || strstr(content_type, "jsonl") ||
+                             strstr(content_type, "json-lines")))
+            f = TM_CORPUS_JSONL;
+        else if (content_type && strstr(content_type, "application/json"))
+            f = TM_CORPUS_JSON;
+        else if (dot && (!strcasecmp(dot, ".jsonl") || !strcasecmp(dot, ".ndjson")))
+            f = TM_CORPUS_JSONL;
+        else if (dot && !strcasecmp(dot, ".json"))
+            f = TM_CORPUS_JSON;
+        if (tm_upload_set_format(r->upload, f, &e)) {
+            body_failed(r, 0, NULL, &e);
+            return MHD_NO;
+        }
+    } else if (off == 0 && size > 0 && strcmp(r->part_name, key ? key : "")) {
+        tm_api_errorf(&e, TM_EINVAL, key, -1, "send one file per upload");
+        body_failed(r, 400, "bad_request", &e);
+        return MHD_NO;
+    }
+    if (size && tm_upload_feed(r->upload, data, size, &e)) {
+        body_failed(r, 0, NULL, &e);
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+static void feed(struct tm__req *r, const char *data, size_t size)
+{
+    struct tm_api_error e;
+    tm_api_error_clear(&e);
+    switch (r->body) {
+    case TM__BODY_BUFFER:
+        if (r->len + size > r->limit) {
+            tm_api_errorf(&e, TM_ETOOBIG, NULL, -1, "the body exceeds the limit of %zu bytes",
+                          r->limit);
+            body_failed(r, 413, "too_large", &e);
+            tm_free(r->buf);
+            r->buf = NULL;
+            return;
+        }
+        if (r->len + size + 1 > r->cap) {
+            size_t nc = r->cap ? r->cap : 4096;
+            while (nc < r->len + size + 1)
+                nc *= 2;
+            char *nb = tm_realloc(r->buf, nc);
+            if (!nb) {
+                tm_api_errorf(&e, TM_ENOMEM, NULL, -1, "out of memory");
+                body_failed(r, 503, "out_of_memory", &e);
+                return;
+            }
+            r->buf = nb;
+            r->cap = nc;
+        }
+        memcpy(r->buf + r->len, data, size);
+        r->len += size;
+        r->buf[r->len] = 0;
+        break;
+    case TM__BODY_UPLOAD:
+        if (tm_upload_feed(r->upload, data, size, &e))
+            body_failed(r, 0, NULL, &e);
+        break;
+    case TM__BODY_MULTIPART:
+        if (MHD_post_process(r->pp, data, size) != MHD_YES && !r->failed) {
+            tm_api_errorf(&e, TM_EPARSE, NULL, -1, "malformed multipart/form-data body");
+            body_failed(r, 400, "malformed_input", &e);
+        }
+        break;
+    case TM__BODY_NONE:
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* The handler. */
+
+static int valid_request_id(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (n >= 64 || !((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+                         (s[n] >= '0' && s[n] <= '9') || s[n] == '-' || s[n] == '_' ||
+                         s[n] == '.'))
+            return 0;
+    return n > 0;
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls)
+{
+    struct tm_http *h = cls;
+    struct tm__req *r = *con_cls;
+    (void)version;
+    if (!r) {
+        r = tm_calloc(1, sizeof(*r));
+        if (!r)
+            return MHD_NO;
+        *con_cls = r;
+        r->srv = h->srv;
+        r->conn = conn;
+        r->method = method;
+        clock_gettime(CLOCK_MONOTONIC, &r->t0);
+        snprintf(r->path, sizeof(r->path), "%s", url);
+        const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+        if (rid && valid_request_id(rid))
+            snprintf(r->request_id, sizeof(r->request_id), "%s", rid);
+        else
+            snprintf(r->request_id, sizeof(r->request_id), "%s-%llx", h->id_prefix,
+                     (unsigned long long)atomic_fetch_add_explicit(&h->next_id, 1,
+                                                                   memory_order_relaxed));
+        tm__routes_begin(r, url);
+        if (r->body == TM__BODY_MULTIPART && !r->responded) {
+            r->pp = MHD_create_post_processor(conn, 64 * 1024, part_iterator, r);
+            if (!r->pp)
+                tm__respond_error(r, 415, "unsupported_media_type",
+                                  "multipart/form-data needs a boundary", NULL);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->responded)
+            return MHD_YES;
+        if (r->failed) {
+            r->len += n; /* counts discarded bytes */
+            return r->len > DISCARD_LIMIT ? MHD_NO : MHD_YES;
+        }
+        feed(r, upload_data, n);
+        return MHD_YES;
+    }
+    if (r->responded)
+        return MHD_YES;
+    if (r->pp && !r->failed) {
+        MHD_destroy_post_processor(r->pp);
+        r->pp = NULL;
+        if (!r->part_seen) {
+            struct tm_api_error e;
+            tm_api_errorf(&e, TM_EINVAL, NULL, -1, "the form holds no file part");
+            body_failed(r, 400, "bad_request", &e);
+        }
+    }
+    if (r->failed)
+        respond_failure(r);
+    else
+        tm__routes_finish(r);
+    if (!r->responded)
+        tm__respond_error(r, 500, "internal_error", "no response", NULL);
+    return r->responded ? MHD_YES : MHD_NO;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    struct tm__req *r = *con_cls;
+    (void)cls;
+    (void)conn;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - r->t0.tv_sec) + (double)(t1.tv_nsec - r->t0.tv_nsec) * 1e-9;
+    static const char *const ends[] = {"ok", "error", "timeout", "shutdown", "read_error",
+                                       "client_abort"};
+    const char *end = (unsigned)toe < sizeof(ends) / sizeof(ends[0]) ? ends[toe] : "unknown";
+    int status = r->responded ? r->status : 0;
+    tm_metrics_request(r->route, status, s);
+    TM_LOG(TM_LOG_INFO, "request", "s:request_id", r->request_id, "s:method", r->method, "s:path",
+           r->path, "s:route", tm_route_path(r->route), "i:status", (long long)status, "i:bytes",
+           (long long)r->resp_bytes, "f:duration_ms", s * 1e3, "s:end",
+           toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : end, NULL);
+    if (r->pp)
+        MHD_destroy_post_processor(r->pp);
+    tm_upload_free(r->upload);
+    tm_free(r->buf);
+    tm_free(r);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
+    TM_LOG(TM_LOG_WARN, "libmicrohttpd", "s:detail", msg, NULL);
+}
+
+/* ---------------------------------------------------------------------- */
+
+tm_status tm_http_start(struct tm_http **out, struct tm_server *srv, char *err)
+{
+    const struct tm_config *c = srv->cfg;
+    *out = NULL;
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)c->port);
+    if (inet_pton(AF_INET, c->bind, &addr.sin_addr) != 1)
+        return tm__errf(err, TM_EINVAL, "--bind: '%s' is not an IPv4 address", c->bind);
+    struct tm_http *h = tm_calloc(1, sizeof(*h));
+    if (!h)
+        return tm__errf(err, TM_ENOMEM, "http");
+    h->srv = srv;
+    h->quiesced_fd = MHD_INVALID_SOCKET;
+    char rid[TM_ID_SIZE];
+    tm_id_generate("", rid);
+    snprintf(h->id_prefix, sizeof(h->id_prefix), "%.8s", rid);
+
+    /* epoll in a pool of threads: each pool thread has its own epoll set
+     * and accepts from the shared listening socket. ITC for quiesce. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    h->d = MHD_start_daemon(
+        flags, (uint16_t)c->port, NULL, NULL, access_handler, h, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)c->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)c->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)c->per_ip_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)c->connection_memory, MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_END);
+    if (!h->d) {
+        tm_free(h);
+        return tm__errf(err, TM_EIO, "cannot listen on %s:%d (in use, or not permitted)",
+                        c->bind, c->port);
+    }
+    *out = h;
+    return TM_OK;
+}
+
+int tm_http_port(const struct tm_http *h)
+{
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    return i ? (int)i->port : -1;
+}
+
+void tm_http_quiesce(struct tm_http *h)
+{
+    if (h && h->quiesced_fd == MHD_INVALID_SOCKET)
+        h->quiesced_fd = MHD_quiesce_daemon(h->d);
+}
+
+void tm_http_stop(struct tm_http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->d);
+    /* libmicrohttpd hands the listening socket to us on quiesce, to close
+     * only once its threads are gone. */
+    if (h->quiesced_fd != MHD_INVALID_SOCKET)
+        close(h->quiesced_fd);
+    tm_free(h);
+}

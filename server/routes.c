@@ -1,0 +1,834 @@
+/*
+ * routes.c - the REST API of `topicd serve`: the route table, and what each
+ * route does with its request. The contract is api/openapi.yaml.
+ *
+ * HTTP threads only parse, validate, read the store and enqueue: anything
+ * that computes (vectorizing, fitting) runs on the workers (jobs.h).
+ */
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/spec.h"
+#include "core/alloc.h"
+#include "core/utf8.h"
+#include "http.h"
+#include "log.h"
+#include "worker.h"
+
+#define PAGE_DEFAULT 100
+#define PAGE_MAX 1000
+
+static const char JSON[] = "application/json";
+
+/* ---------------------------------------------------------------------- */
+/* Matching. */
+
+static int valid_id(const char *s, size_t n)
+{
+    if (n == 0 || n >= TM_ID_SIZE)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* Sets r->route and r->id; returns the methods the route allows ("GET,
+ * HEAD"), or NULL when no route matches. */
+static const char *match(struct tm__req *r, const char *url)
+{
+    static const struct {
+        const char *path;
+        enum tm_route route;
+        const char *allow;
+    } fixed[] = {
+        {"/healthz", TM_ROUTE_HEALTHZ, "GET, HEAD"},
+        {"/readyz", TM_ROUTE_READYZ, "GET, HEAD"},
+        {"/metrics", TM_ROUTE_METRICS, "GET, HEAD"},
+        {"/v1/openapi.yaml", TM_ROUTE_OPENAPI, "GET, HEAD"},
+        {"/v1/corpora", TM_ROUTE_CORPORA, "GET, HEAD, POST"},
+        {"/v1/jobs", TM_ROUTE_JOBS, "GET, HEAD, POST"},
+    };
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        if (!strcmp(url, fixed[i].path) ||
+            (fixed[i].route >= TM_ROUTE_CORPORA && strlen(url) == strlen(fixed[i].path) + 1 &&
+             !strncmp(url, fixed[i].path, strlen(fixed[i].path)) &&
+             url[strlen(fixed[i].path)] == '/')) {
+            r->route = fixed[i].route;
+            return fixed[i].allow;
+        }
+    const char *rest;
+    int jobs;
+    if (!strncmp(url, "/v1/corpora/", 12)) {
+        rest = url + 12;
+        jobs = 0;
+    } else if (!strncmp(url, "/v1/jobs/", 9)) {
+        rest = url + 9;
+        jobs = 1;
+    } else {
+        return NULL;
+    }
+    size_t n = strcspn(rest, "/:");
+    if (!valid_id(rest, n))
+        return NULL;
+    memcpy(r->id, rest, n);
+    r->id[n] = 0;
+    const char *tail = rest + n;
+    if (!*tail || !strcmp(tail, "/")) {
+        r->route = jobs ? TM_ROUTE_JOB : TM_ROUTE_CORPUS;
+        return "GET, HEAD, DELETE";
+    }
+    if (!jobs && !strcmp(tail, "/documents")) {
+        r->route = TM_ROUTE_CORPUS_DOCS;
+        return "POST";
+    }
+    if (jobs && !strcmp(tail, ":cancel")) {
+        r->route = TM_ROUTE_JOB_CANCEL;
+        return "POST";
+    }
+    if (jobs && !strcmp(tail, "/result")) {
+        r->route = TM_ROUTE_JOB_RESULT;
+        return "GET, HEAD";
+    }
+    if (jobs && !strcmp(tail, "/document-topics")) {
+        r->route = TM_ROUTE_JOB_DOC_TOPICS;
+        return "GET, HEAD";
+    }
+    return NULL;
+}
+
+static int allowed(const char *allow, const char *method)
+{
+    size_t n = strlen(method);
+    for (const char *p = allow; (p = strstr(p, method)); p += n)
+        if ((p == allow || p[-1] == ' ') && (p[n] == ',' || !p[n]))
+            return 1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Helpers. */
+
+static const char *header(struct tm__req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* A query integer in [min, max], def when absent; -1 after answering 400. */
+static int query_int(struct tm__req *r, const char *name, long long def, long long min,
+                     long long max, long long *out)
+{
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    if (!v || !*v) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || *end || x < min || x > max) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "must be an integer in [%lld, %lld]", min, max);
+        tm__respond_error(r, 400, "invalid_parameter", msg, name);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static void respond_store_error(struct tm__req *r, const char *err)
+{
+    TM_LOG(TM_LOG_ERROR, "store error", "s:request_id", r->request_id, "s:error", err, NULL);
+    r->retry_after = 5;
+    tm__respond_error(r, 503, "store_unavailable", err, NULL);
+}
+
+static void respond_oom(struct tm__req *r)
+{
+    r->retry_after = 5;
+    tm__respond_error(r, 503, "out_of_memory", "out of memory", NULL);
+}
+
+static void respond_body(struct tm__req *r, int status, char *body, size_t len)
+{
+    if (!body)
+        respond_oom(r);
+    else
+        tm__respond(r, status, JSON, body, len);
+}
+
+/* The media type of the request, lower-cased, without parameters. */
+static void media_type(struct tm__req *r, char *out, size_t size, const char **params)
+{
+    const char *ct = header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    *params = NULL;
+    out[0] = 0;
+    if (!ct)
+        return;
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    if (n >= size)
+        n = size - 1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)((ct[i] >= 'A' && ct[i] <= 'Z') ? ct[i] + 32 : ct[i]);
+    out[n] = 0;
+    if (ct[strcspn(ct, ";")])
+        *params = ct + strcspn(ct, ";") + 1;
+}
+
+/* 1 when a charset parameter other than UTF-8 is given. */
+static int foreign_charset(const char *params)
+{
+    if (!params)
+        return 0;
+    const char *cs = strcasestr(params, "charset=");
+    if (!cs)
+        return 0;
+    cs += 8;
+    if (*cs == '"')
+        cs++;
+    return strncasecmp(cs, "utf-8", 5) && strncasecmp(cs, "utf8", 4) &&
+           strncasecmp(cs, "us-ascii", 8);
+}
+
+/* 413 at once when Content-Length says the body is over limit. */
+static int too_long(struct tm__req *r, int64_t limit)
+{
+    const char *cl = header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!cl)
+        return 0;
+    unsigned long long n = strtoull(cl, NULL, 10);
+    if (n <= (unsigned long long)limit)
+        return 0;
+    char msg[160];
+    snprintf(msg, sizeof(msg), "the body (%llu bytes) exceeds the limit of %lld bytes", n,
+             (long long)limit);
+    tm__respond_error(r, 413, "too_large", msg, NULL);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Health, metrics, contract. */
+
+static void get_healthz(struct tm__req *r)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+    tm__respond_static(r, 200, JSON, ok, sizeof(ok) - 1);
+}
+
+static void get_readyz(struct tm__req *r)
+{
+    struct tm_server *s = r->srv;
+    if (atomic_load(&s->draining)) {
+        r->retry_after = 5;
+        tm__respond_error(r, 503, "draining", "the server is shutting down", NULL);
+        return;
+    }
+    char err[TM_ERR_SIZE] = "";
+    if (s->store.m->ping(s->store.ctx, err)) {
+        respond_store_error(r, err);
+        return;
+    }
+    struct tm_jobs_stats js;
+    tm_jobs_stats(s->jobs, &js);
+    if (js.workers_alive < js.workers) {
+        tm__respond_error(r, 503, "workers_down", "a worker thread has stopped", NULL);
+        return;
+    }
+    static const char ok[] = "{\"status\":\"ready\"}";
+    tm__respond_static(r, 200, JSON, ok, sizeof(ok) - 1);
+}
+
+static void get_metrics(struct tm__req *r)
+{
+    struct tm_jobs_stats js;
+    struct tm_matrix_cache_stats cs;
+    tm_jobs_stats(r->srv->jobs, &js);
+    tm_matrix_cache_stats(r->srv->cache, &cs);
+    struct tm_metrics_gauges g = {js.queued,    js.running,  js.workers, js.workers_alive,
+                                  js.draining,  cs.entries,  cs.bytes,   cs.hits,
+                                  cs.misses};
+    size_t len;
+    char *text = tm_metrics_render(&g, &len);
+    if (!text)
+        respond_oom(r);
+    else
+        tm__respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+static void get_openapi(struct tm__req *r)
+{
+    tm__respond_static(r, 200, "application/yaml", tm_openapi_yaml, tm_openapi_yaml_len);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Corpora. */
+
+static void list_corpora(struct tm__req *r)
+{
+    struct tm_store *st = &r->srv->store;
+    long long limit;
+    if (query_int(r, "limit", PAGE_DEFAULT, 1, PAGE_MAX, &limit))
+        return;
+    int64_t after_seq = 0;
+    char err[TM_ERR_SIZE] = "";
+    const char *after = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "after");
+    if (after && *after) {
+        struct tm_corpus_record c;
+        tm_status s = valid_id(after, strlen(after)) ? st->m->corpus_get(st->ctx, after, &c, err)
+                                                     : TM_ENOTFOUND;
+        if (s == TM_ENOTFOUND) {
+            tm__respond_error(r, 400, "invalid_parameter", "unknown cursor", "after");
+            return;
+        }
+        if (s) {
+            respond_store_error(r, err);
+            return;
+        }
+        after_seq = c.seq;
+    }
+    struct tm_corpus_record *page = tm_calloc((size_t)limit, sizeof(*page));
+    if (!page) {
+        respond_oom(r);
+        return;
+    }
+    int n = 0;
+    if (st->m->corpus_list(st->ctx, after_seq, (int)limit, page, &n, err)) {
+        tm_free(page);
+        respond_store_error(r, err);
+        return;
+    }
+    size_t len;
+    char *body = tm_render_corpus_list(page, n, n == limit ? page[n - 1].id : NULL, &len);
+    tm_free(page);
+    respond_body(r, 200, body, len);
+}
+
+static void get_corpus(struct tm__req *r)
+{
+    struct tm_store *st = &r->srv->store;
+    struct tm_corpus_record c;
+    char err[TM_ERR_SIZE] = "";
+    tm_status s = st->m->corpus_get(st->ctx, r->id, &c, err);
+    if (s == TM_ENOTFOUND) {
+        tm__respond_error(r, 404, "not_found", err, NULL);
+        return;
+    }
+    if (s) {
+        respond_store_error(r, err);
+        return;
+    }
+    size_t len;
+    char *body = tm_render_corpus(&c, &len);
+    respond_body(r, 200, body, len);
+}
+
+static void delete_corpus(struct tm__req *r)
+{
+    char err[TM_ERR_SIZE] = "";
+    switch (tm_jobs_delete_corpus(r->srv->jobs, r->id, err)) {
+    case TM_JOBS_ACCEPTED: {
+        char prefix[TM_ID_SIZE + 2];
+        tm_worker_cache_prefix(r->id, prefix, sizeof(prefix));
+        tm_matrix_cache_invalidate(r->srv->cache, prefix);
+        tm__respond(r, 204, NULL, NULL, 0);
+        return;
+    }
+    case TM_JOBS_NO_CORPUS:
+        tm__respond_error(r, 404, "not_found", err, NULL);
+        return;
+    case TM_JOBS_CORPUS_BUSY:
+        tm__respond_error(r, 409, "corpus_in_use", err, NULL);
+        return;
+    default:
+        respond_store_error(r, err);
+        return;
+    }
+}
+
+static void begin_upload(struct tm__req *r, const char *target)
+{
+    const struct tm_config *cfg = r->srv->cfg;
+    char mt[96];
+    const char *params;
+    media_type(r, mt, sizeof(mt), &params);
+    enum tm_corpus_format f;
+    int multipart = 0;
+    if (!strcmp(mt, "application/json"))
+        f = TM_CORPUS_JSON;
+    else if (!strcmp(mt, "application/x-ndjson") || !strcmp(mt, "application/ndjson") ||
+             !strcmp(mt, "application/jsonl") || !strcmp(mt, "application/x-jsonlines") ||
+             !strcmp(mt, "application/jsonlines") || !strcmp(mt, "application/json-lines"))
+        f = TM_CORPUS_JSONL;
+    else if (!strcmp(mt, "text/plain"))
+        f = TM_CORPUS_LINES;
+    else if (!strcmp(mt, "multipart/form-data")) {
+        f = TM_CORPUS_AUTO;
+        multipart = 1;
+    } else {
+        char msg[320];
+        snprintf(msg, sizeof(msg),
+                 "%s%s%s is not accepted; send application/json, application/x-ndjson, "
+                 "text/plain or multipart/form-data",
+                 mt[0] ? "Content-Type '" : "a missing Content-Type", mt, mt[0] ? "'" : "");
+        tm__respond_error(r, 415, "unsupported_media_type", msg, NULL);
+        return;
+    }
+    if (foreign_charset(params)) {
+        tm__respond_error(r, 415, "unsupported_media_type", "only UTF-8 text is accepted",
+                          NULL);
+        return;
+    }
+    if (too_long(r, f == TM_CORPUS_JSON ? cfg->max_json_bytes : cfg->max_body_bytes))
+        return;
+    struct tm_upload_limits lim = {cfg->max_body_bytes, cfg->max_json_bytes, cfg->max_doc_bytes};
+    struct tm_api_error e;
+    tm_api_error_clear(&e);
+    if (tm_upload_new(&r->upload, &r->srv->store, target, f, &lim, &e)) {
+        tm__respond_api_error(r, &e);
+        return;
+    }
+    r->body = multipart ? TM__BODY_MULTIPART : TM__BODY_UPLOAD;
+}
+
+static void begin_append(struct tm__req *r)
+{
+    struct tm_store *st = &r->srv->store;
+    struct tm_corpus_record c;
+    char err[TM_ERR_SIZE] = "";
+    tm_status s = st->m->corpus_get(st->ctx, r->id, &c, err);
+    if (s == TM_ENOTFOUND)
+        tm__respond_error(r, 404, "not_found", err, NULL);
+    else if (s)
+        respond_store_error(r, err);
+    else
+        begin_upload(r, r->id);
+}
+
+static void finish_upload(struct tm__req *r)
+{
+    struct tm_corpus_record c;
+    struct tm_api_error e;
+    tm_api_error_clear(&e);
+    tm_status s = tm_upload_finish(r->upload, &c, &e);
+    if (s) {
+        tm__respond_api_error(r, &e);
+        return;
+    }
+    size_t len;
+    char *body = tm_render_corpus(&c, &len);
+    if (r->route == TM_ROUTE_CORPORA) {
+        snprintf(r->location, sizeof(r->location), "/v1/corpora/%s", c.id);
+        TM_LOG(TM_LOG_INFO, "corpus created", "s:corpus_id", c.id, "i:n_documents",
+               (long long)c.n_documents, "i:bytes", (long long)c.bytes, NULL);
+        respond_body(r, 201, body, len);
+    } else {
+        char prefix[TM_ID_SIZE + 2];
+        tm_worker_cache_prefix(c.id, prefix, sizeof(prefix));
+        tm_matrix_cache_invalidate(r->srv->cache, prefix);
+        respond_body(r, 200, body, len);
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Jobs. */
+
+static void respond_job(struct tm__req *r, int status, const struct tm_job_record *j)
+{
+    size_t len;
+    char *body = tm_render_job(j, &len);
+    respond_body(r, status, body, len);
+}
+
+static void begin_submit(struct tm__req *r)
+{
+    char mt[96];
+    const char *params;
+    media_type(r, mt, sizeof(mt), &params);
+    if (strcmp(mt, "application/json")) {
+        tm__respond_error(r, 415, "unsupported_media_type",
+                          "a job spec is sent as Content-Type: application/json", NULL);
+        return;
+    }
+    if (too_long(r, r->srv->cfg->max_json_bytes))
+        return;
+    r->body = TM__BODY_BUFFER;
+    r->limit = (size_t)r->srv->cfg->max_json_bytes;
+}
+
+static int valid_idem_key(const char *k)
+{
+    size_t n = strlen(k);
+    if (n == 0 || n > 255)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)k[i] < 0x21 || (unsigned char)k[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+static void finish_submit(struct tm__req *r)
+{
+    struct tm_server *s = r->srv;
+    struct tm_api_error e;
+    tm_api_error_clear(&e);
+    const char *key = header(r, "Idempotency-Key");
+    if (key && !valid_idem_key(key)) {
+        tm__respond_error(r, 400, "invalid_header",
+                          "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                          "Idempotency-Key");
+        return;
+    }
+    struct tm_corpus_limits lim;
+    tm_corpus_limits_init(&lim);
+    lim.max_documents = s->cfg->max_inline_docs;
+    lim.max_document_bytes = (size_t)s->cfg->max_doc_bytes;
+    struct tm_job_spec spec;
+    tm_job_spec_init(&spec);
+    const char *body = r->buf ? r->buf : "";
+    if (tm_job_spec_parse(&spec, body, r->len, &lim, &e)) {
+        tm__respond_api_error(r, &e);
+        goto out;
+    }
+    if (!spec.has_model) {
+        tm__respond_error(r, 422, "invalid_spec", "required: the model to fit", "model");
+        goto out;
+    }
+    if (!!spec.corpus_id == !!spec.has_documents) {
+        tm__respond_error(r, 422, "invalid_spec",
+                          "give exactly one of corpus_id (an uploaded corpus) or documents",
+                          spec.corpus_id ? "documents" : "corpus_id");
+        goto out;
+    }
+    int64_t n_docs = spec.documents.n_docs;
+    if (spec.corpus_id) {
+        struct tm_corpus_record c;
+        char err[TM_ERR_SIZE] = "";
+        tm_status st = valid_id(spec.corpus_id, strlen(spec.corpus_id))
+                           ? s->store.m->corpus_get(s->store.ctx, spec.corpus_id, &c, err)
+                           : TM_ENOTFOUND;
+        if (st == TM_ENOTFOUND) {
+            tm__respond_error(r, 404, "not_found", "no such corpus", "corpus_id");
+            goto out;
+        }
+        if (st) {
+            respond_store_error(r, err);
+            goto out;
+        }
+        n_docs = c.n_documents;
+    } else {
+        for (int64_t i = 0; i < n_docs; i++)
+            if (tm_utf8_valid_prefix(spec.documents.docs[i].text, spec.documents.docs[i].len) !=
+                spec.documents.docs[i].len) {
+                char field[48];
+                snprintf(field, sizeof(field), "documents[%lld]", (long long)i);
+                tm__respond_error(r, 400, "malformed_input", "text is not valid UTF-8", field);
+                goto out;
+            }
+    }
+    if (n_docs == 0) {
+        tm__respond_error(r, 422, "empty_corpus", "the corpus has no documents",
+                          spec.corpus_id ? "corpus_id" : "documents");
+        goto out;
+    }
+    if (spec.model.n_topics > n_docs) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "must be <= min(n_documents, n_features); the corpus has %lld "
+                 "documents", (long long)n_docs);
+        tm__respond_error(r, 422, "invalid_spec", msg, "model.n_topics");
+        goto out;
+    }
+
+    struct tm_job_record job;
+    char err[TM_ERR_SIZE] = "";
+    enum tm_jobs_refusal res =
+        tm_jobs_submit(s->jobs, spec.corpus_id ? spec.corpus_id : "", body, r->len,
+                       tm_method_name(spec.model.method), key, &job, err);
+    switch (res) {
+    case TM_JOBS_ACCEPTED:
+    case TM_JOBS_REPLAYED:
+        snprintf(r->location, sizeof(r->location), "/v1/jobs/%s", job.id);
+        r->retry_after = 1;
+        respond_job(r, 202, &job);
+        break;
+    case TM_JOBS_QUEUE_FULL:
+        r->retry_after = 5;
+        tm__respond_error(r, 429, "queue_full", err, NULL);
+        break;
+    case TM_JOBS_DRAINING:
+        r->retry_after = 5;
+        tm__respond_error(r, 503, "draining", err, NULL);
+        break;
+    case TM_JOBS_KEY_MISMATCH:
+        tm__respond_error(r, 422, "idempotency_key_reused", err, "Idempotency-Key");
+        break;
+    case TM_JOBS_NO_CORPUS:
+        tm__respond_error(r, 404, "not_found", "no such corpus", "corpus_id");
+        break;
+    default:
+        respond_store_error(r, err);
+        break;
+    }
+out:
+    tm_job_spec_release(&spec);
+}
+
+static void list_jobs(struct tm__req *r)
+{
+    struct tm_store *st = &r->srv->store;
+    long long limit;
+    if (query_int(r, "limit", PAGE_DEFAULT, 1, PAGE_MAX, &limit))
+        return;
+    int state = -1;
+    const char *sv = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "state");
+    if (sv && *sv && (state = tm_job_state_parse(sv)) < 0) {
+        tm__respond_error(r, 400, "invalid_parameter",
+                          "one of queued, running, succeeded, failed, cancelled", "state");
+        return;
+    }
+    int64_t after_seq = 0;
+    char err[TM_ERR_SIZE] = "";
+    const char *after = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "after");
+    if (after && *after) {
+        struct tm_job_record j;
+        tm_status s = valid_id(after, strlen(after)) ? st->m->job_get(st->ctx, after, &j, err)
+                                                     : TM_ENOTFOUND;
+        if (s == TM_ENOTFOUND) {
+            tm__respond_error(r, 400, "invalid_parameter", "unknown cursor", "after");
+            return;
+        }
+        if (s) {
+            respond_store_error(r, err);
+            return;
+        }
+        after_seq = j.seq;
+    }
+    struct tm_job_record *page = tm_calloc((size_t)limit, sizeof(*page));
+    if (!page) {
+        respond_oom(r);
+        return;
+    }
+    int n = 0;
+    if (st->m->job_list(st->ctx, state, after_seq, (int)limit, page, &n, err)) {
+        tm_free(page);
+        respond_store_error(r, err);
+        return;
+    }
+    /* The store has the durable state; memory has the live progress. */
+    for (int i = 0; i < n; i++) {
+        struct tm_job_record live;
+        if (tm_jobs_get(r->srv->jobs, page[i].id, &live, err) == TM_JOBS_ACCEPTED &&
+            live.state == page[i].state)
+            page[i] = live;
+    }
+    size_t len;
+    char *body = tm_render_job_list(page, n, n == limit ? page[n - 1].id : NULL, &len);
+    tm_free(page);
+    respond_body(r, 200, body, len);
+}
+
+static int get_job_or_respond(struct tm__req *r, struct tm_job_record *j)
+{
+    char err[TM_ERR_SIZE] = "";
+    switch (tm_jobs_get(r->srv->jobs, r->id, j, err)) {
+    case TM_JOBS_ACCEPTED:
+        return 0;
+    case TM_JOBS_NOT_FOUND:
+        tm__respond_error(r, 404, "not_found", "no such job", NULL);
+        return -1;
+    default:
+        respond_store_error(r, err);
+        return -1;
+    }
+}
+
+static void get_job(struct tm__req *r)
+{
+    struct tm_job_record j;
+    if (get_job_or_respond(r, &j))
+        return;
+    if (!tm_job_state_final(j.state))
+        r->retry_after = 1;
+    respond_job(r, 200, &j);
+}
+
+static void cancel_job(struct tm__req *r)
+{
+    struct tm_job_record j;
+    char err[TM_ERR_SIZE] = "";
+    switch (tm_jobs_cancel(r->srv->jobs, r->id, &j, err)) {
+    case TM_JOBS_CANCELLED:
+        respond_job(r, 200, &j);
+        return;
+    case TM_JOBS_CANCELLING:
+        r->retry_after = 1;
+        respond_job(r, 202, &j);
+        return;
+    case TM_JOBS_FINISHED:
+        tm__respond_error(r, 409, "job_finished", err, NULL);
+        return;
+    case TM_JOBS_NOT_FOUND:
+        tm__respond_error(r, 404, "not_found", "no such job", NULL);
+        return;
+    default:
+        respond_store_error(r, err);
+        return;
+    }
+}
+
+/* 409 unless the job succeeded; 0 when it did. */
+static int require_succeeded(struct tm__req *r, const struct tm_job_record *j)
+{
+    if (j->state == TM_JOB_SUCCEEDED)
+        return 0;
+    char msg[400];
+    if (tm_job_state_final(j->state))
+        snprintf(msg, sizeof(msg), "the job %s: %s", tm_job_state_name(j->state),
+                 j->error_message);
+    else
+        snprintf(msg, sizeof(msg), "the job is %s; poll /v1/jobs/%s until it succeeds",
+                 tm_job_state_name(j->state), j->id);
+    if (!tm_job_state_final(j->state))
+        r->retry_after = 1;
+    tm__respond_error(r, 409, "job_not_finished", msg, NULL);
+    return -1;
+}
+
+static void get_result(struct tm__req *r)
+{
+    struct tm_job_record j;
+    if (get_job_or_respond(r, &j) || require_succeeded(r, &j))
+        return;
+    char *json = NULL;
+    size_t len = 0;
+    char err[TM_ERR_SIZE] = "";
+    struct tm_store *st = &r->srv->store;
+    tm_status s = st->m->job_result(st->ctx, r->id, &json, &len, err);
+    if (s)
+        respond_store_error(r, err);
+    else
+        tm__respond(r, 200, JSON, json, len);
+}
+
+static void get_doc_topics(struct tm__req *r)
+{
+    struct tm_job_record j;
+    if (get_job_or_respond(r, &j) || require_succeeded(r, &j))
+        return;
+    long long offset, limit;
+    if (query_int(r, "offset", 0, 0, INT64_MAX / 2, &offset) ||
+        query_int(r, "limit", PAGE_DEFAULT, 1, PAGE_MAX, &limit))
+        return;
+    struct tm_store *st = &r->srv->store;
+    double *w = NULL;
+    int64_t n = 0, k = 0, total = 0;
+    char err[TM_ERR_SIZE] = "";
+    tm_status s = st->m->job_doc_topics(st->ctx, r->id, offset, limit, &w, &n, &k, &total, err);
+    if (s == TM_ENOTFOUND) {
+        tm__respond_error(r, 404, "not_found", "this job has no document topics", NULL);
+        return;
+    }
+    if (s) {
+        respond_store_error(r, err);
+        return;
+    }
+    char **ids = n ? tm_calloc((size_t)n, sizeof(char *)) : NULL;
+    /* Ids come from the corpus while it exists; inline documents have none
+     * stored (NEEDSWORK: keep them with the result). */
+    if (ids && j.corpus_id[0])
+        st->m->corpus_doc_ids(st->ctx, j.corpus_id, offset, n, ids, err);
+    char *body = NULL;
+    size_t len = 0;
+    s = tm_render_document_topics(total, k, offset, limit, n, w, (const char *const *)ids, &body,
+                                  &len);
+    for (int64_t i = 0; ids && i < n; i++)
+        tm_free(ids[i]);
+    tm_free(ids);
+    tm_free(w);
+    if (s)
+        respond_oom(r);
+    else
+        tm__respond(r, 200, JSON, body, len);
+}
+
+/* ---------------------------------------------------------------------- */
+
+void tm__routes_begin(struct tm__req *r, const char *url)
+{
+    const char *allow = match(r, url);
+    if (!allow) {
+        r->route = TM_ROUTE_OTHER;
+        char msg[300];
+        snprintf(msg, sizeof(msg), "no route for %.256s", r->path);
+        tm__respond_error(r, 404, "not_found", msg, NULL);
+        return;
+    }
+    const char *m = r->method;
+    if (!allowed(allow, m)) {
+        r->allow = allow;
+        char msg[160];
+        snprintf(msg, sizeof(msg), "%.20s is not allowed here; allowed: %s", m, allow);
+        tm__respond_error(r, 405, "method_not_allowed", msg, NULL);
+        return;
+    }
+    int get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
+    int del = !strcmp(m, "DELETE");
+    switch (r->route) {
+    case TM_ROUTE_HEALTHZ: get_healthz(r); return;
+    case TM_ROUTE_READYZ: get_readyz(r); return;
+    case TM_ROUTE_METRICS: get_metrics(r); return;
+    case TM_ROUTE_OPENAPI: get_openapi(r); return;
+    case TM_ROUTE_CORPORA:
+        if (get)
+            list_corpora(r);
+        else
+            begin_upload(r, NULL);
+        return;
+    case TM_ROUTE_CORPUS:
+        if (del)
+            delete_corpus(r);
+        else
+            get_corpus(r);
+        return;
+    case TM_ROUTE_CORPUS_DOCS: begin_append(r); return;
+    case TM_ROUTE_JOBS:
+        if (get)
+            list_jobs(r);
+        else
+            begin_submit(r);
+        return;
+    case TM_ROUTE_JOB:
+        if (del)
+            cancel_job(r);
+        else
+            get_job(r);
+        return;
+    case TM_ROUTE_JOB_CANCEL: cancel_job(r); return;
+    case TM_ROUTE_JOB_RESULT: get_result(r); return;
+    case TM_ROUTE_JOB_DOC_TOPICS: get_doc_topics(r); return;
+    default:
+        tm__respond_error(r, 404, "not_found", "no such route", NULL);
+        return;
+    }
+}
+
+void tm__routes_finish(struct tm__req *r)
+{
+    switch (r->route) {
+    case TM_ROUTE_CORPORA:
+    case TM_ROUTE_CORPUS_DOCS:
+        finish_upload(r);
+        return;
+    case TM_ROUTE_JOBS:
+        finish_submit(r);
+        return;
+    default:
+        return;
+    }
+}

@@ -1,0 +1,32 @@
+/*
+ * server.h - the one global state of `topicd serve` (Redis's server.h): its
+ * configuration and the modules the HTTP handlers reach. Built by serve.c
+ * before the HTTP threads start and torn down after they stop.
+ * Thread-safety: the pointers are set once before threads start; the modules
+ * they point to are thread-safe; draining is atomic.
+ */
+#ifndef TM_SERVER_H
+#define TM_SERVER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "jobs.h"
+#include "matrix_cache.h"
+#include "store.h"
+
+struct tm_server {
+    const struct tm_config *cfg;
+    struct tm_store store;
+    struct tm_jobs *jobs;
+    struct tm_matrix_cache *cache;
+    atomic_int draining; /* 1 after SIGTERM: /readyz answers 503 */
+    double started_at;
+};
+
+/* api/openapi.yaml, embedded at build time (Makefile: $(B)/gen/openapi_data.c). */
+extern const unsigned char tm_openapi_yaml[];
+extern const size_t tm_openapi_yaml_len;
+
+#endif

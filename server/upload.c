@@ -1,0 +1,265 @@
+/* upload.c - corpus uploads streamed into the store in batches (see upload.h). */
+#include "upload.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/utf8.h"
+#include "jobs.h"
+
+/* A batch is written when it holds this many bytes or documents: big enough
+ * that an fsync per batch is cheap per document, small enough to bound the
+ * memory of each upload. */
+#define BATCH_BYTES ((size_t)4 << 20)
+#define BATCH_DOCS 4096
+
+struct pending {
+    size_t text_off, text_len, id_off, id_len;
+    int has_id;
+};
+
+struct tm_upload {
+    struct tm_store *store;
+    char staging[TM_ID_SIZE];
+    char target[TM_ID_SIZE];
+    int append, finished;
+    enum tm_corpus_format format;
+    struct tm_upload_limits lim;
+    struct tm_doc_stream *stream;
+    char *json;
+    size_t json_len, json_cap;
+    struct pending *docs;
+    size_t n, cap;
+    char *arena;
+    size_t arena_len, arena_cap;
+    int64_t fed;
+};
+
+static tm_status store_err(struct tm_api_error *e, tm_status st, const char *err)
+{
+    return tm_api_errorf(e, st == TM_ENOMEM ? TM_ENOMEM : TM_EIO, NULL, -1, "%s", err);
+}
+
+static tm_status flush(struct tm_upload *u, struct tm_api_error *e)
+{
+    if (!u->n)
+        return TM_OK;
+    struct tm_store_doc *sd = tm_mallocarray(u->n, sizeof(*sd));
+    if (!sd)
+        return tm_api_errorf(e, TM_ENOMEM, NULL, -1, "out of memory");
+    for (size_t i = 0; i < u->n; i++) {
+        sd[i].text = u->arena + u->docs[i].text_off;
+        sd[i].len = u->docs[i].text_len;
+        sd[i].id = u->docs[i].has_id ? u->arena + u->docs[i].id_off : NULL;
+        sd[i].id_len = u->docs[i].id_len;
+    }
+    char err[TM_ERR_SIZE] = "";
+    tm_status st = u->store->m->corpus_append(u->store->ctx, u->staging, sd, u->n, err);
+    tm_free(sd);
+    u->n = 0;
+    u->arena_len = 0;
+    return st ? store_err(e, st, err) : TM_OK;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 64;
+    while (nc < need)
+        nc *= 2;
+    void *np = tm_reallocarray(*p, nc, elem);
+    if (!np)
+        return -1;
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
+static tm_status add(struct tm_upload *u, const char *text, size_t len, const char *id,
+                     size_t id_len, const char *where, struct tm_api_error *e)
+{
+    size_t ok = tm_utf8_valid_prefix(text, len);
+    if (ok != len)
+        return tm_api_errorf(e, TM_EPARSE, where, -1,
+                             "text is not valid UTF-8 (byte %zu of the document)", ok);
+    if (id && tm_utf8_valid_prefix(id, id_len) != id_len)
+        return tm_api_errorf(e, TM_EPARSE, where, -1, "id is not valid UTF-8");
+    if (u->n && (u->n >= BATCH_DOCS || u->arena_len + len + id_len > BATCH_BYTES)) {
+        tm_status st = flush(u, e);
+        if (st)
+            return st;
+    }
+    if (grow((void **)&u->docs, &u->cap, u->n + 1, sizeof(*u->docs)) ||
+        grow((void **)&u->arena, &u->arena_cap, u->arena_len + len + id_len + 1, 1))
+        return tm_api_errorf(e, TM_ENOMEM, NULL, -1, "out of memory");
+    struct pending *p = &u->docs[u->n++];
+    p->text_off = u->arena_len;
+    p->text_len = len;
+    memcpy(u->arena + u->arena_len, text, len);
+    u->arena_len += len;
+    p->has_id = id != NULL;
+    p->id_off = u->arena_len;
+    p->id_len = id ? id_len : 0;
+    if (id) {
+        memcpy(u->arena + u->arena_len, id, id_len);
+        u->arena_len += id_len;
+    }
+    return TM_OK;
+}
+
+static tm_status sink(void *ctx, const struct tm_stream_doc *d, struct tm_api_error *e)
+{
+    char where[48];
+    snprintf(where, sizeof(where), "line %lld", (long long)d->line);
+    return add(ctx, d->text, d->text_len, d->id, d->id_len, where, e);
+}
+
+static void limits_of(const struct tm_upload *u, struct tm_corpus_limits *cl)
+{
+    tm_corpus_limits_init(cl);
+    cl->max_document_bytes = (size_t)u->lim.max_doc_bytes;
+    cl->max_total_bytes = (size_t)u->lim.max_body_bytes;
+}
+
+tm_status tm_upload_set_format(struct tm_upload *u, enum tm_corpus_format format,
+                               struct tm_api_error *e)
+{
+    u->format = format;
+    if (format == TM_CORPUS_JSONL || format == TM_CORPUS_LINES) {
+        struct tm_corpus_limits cl;
+        limits_of(u, &cl);
+        tm_status st = tm_doc_stream_new(&u->stream, format, &cl, sink, u);
+        if (st)
+            return tm_api_errorf(e, st, NULL, -1, "out of memory");
+    }
+    return TM_OK;
+}
+
+tm_status tm_upload_new(struct tm_upload **out, struct tm_store *store, const char *target,
+                        enum tm_corpus_format format, const struct tm_upload_limits *limits,
+                        struct tm_api_error *e)
+{
+    *out = NULL;
+    struct tm_upload *u = tm_calloc(1, sizeof(*u));
+    if (!u)
+        return tm_api_errorf(e, TM_ENOMEM, NULL, -1, "out of memory");
+    u->store = store;
+    u->lim = *limits;
+    if (target) {
+        u->append = 1;
+        snprintf(u->target, sizeof(u->target), "%s", target);
+    }
+    tm_id_generate("c_", u->staging);
+    struct tm_corpus_record c;
+    memset(&c, 0, sizeof(c));
+    snprintf(c.id, sizeof(c.id), "%s", u->staging);
+    c.hidden = u->append;
+    c.created_at = tm_now();
+    char err[TM_ERR_SIZE] = "";
+    tm_status st = store->m->corpus_create(store->ctx, &c, err);
+    if (st) {
+        tm_free(u);
+        return store_err(e, st, err);
+    }
+    if (format != TM_CORPUS_AUTO && (st = tm_upload_set_format(u, format, e))) {
+        tm_upload_free(u);
+        return st;
+    }
+    *out = u;
+    return TM_OK;
+}
+
+tm_status tm_upload_feed(struct tm_upload *u, const char *data, size_t len,
+                         struct tm_api_error *e)
+{
+    if ((uint64_t)u->fed + len > (uint64_t)u->lim.max_body_bytes)
+        return tm_api_errorf(e, TM_ETOOBIG, NULL, -1,
+                             "the body exceeds the limit of %lld bytes",
+                             (long long)u->lim.max_body_bytes);
+    u->fed += (int64_t)len;
+    if (u->stream)
+        return tm_doc_stream_feed(u->stream, data, len, e);
+    if (u->format != TM_CORPUS_JSON)
+        return tm_api_errorf(e, TM_EINVAL, NULL, -1, "no format chosen for the upload");
+    if (u->json_len + len > (size_t)u->lim.max_json_bytes)
+        return tm_api_errorf(e, TM_ETOOBIG, NULL, -1,
+                             "a JSON body is limited to %lld bytes; upload large corpora as "
+                             "application/x-ndjson or text/plain, which stream",
+                             (long long)u->lim.max_json_bytes);
+    if (grow((void **)&u->json, &u->json_cap, u->json_len + len + 1, 1))
+        return tm_api_errorf(e, TM_ENOMEM, NULL, -1, "out of memory");
+    memcpy(u->json + u->json_len, data, len);
+    u->json_len += len;
+    return TM_OK;
+}
+
+static tm_status finish_json(struct tm_upload *u, struct tm_api_error *e)
+{
+    struct tm_corpus_limits cl;
+    limits_of(u, &cl);
+    struct tm_corpus c;
+    tm_corpus_init(&c, &cl);
+    tm_status st = tm_corpus_parse(&c, u->json ? u->json : "", u->json_len, TM_CORPUS_JSON, e);
+    /* The body is parsed: give its memory back before writing. */
+    tm_free(u->json);
+    u->json = NULL;
+    u->json_len = u->json_cap = 0;
+    for (int64_t i = 0; !st && i < c.n_docs; i++) {
+        char where[48];
+        snprintf(where, sizeof(where), "documents[%lld]", (long long)i);
+        const char *id = c.ids ? c.ids[i] : NULL;
+        st = add(u, c.docs[i].text, c.docs[i].len, id, id ? strlen(id) : 0, where, e);
+    }
+    tm_corpus_release(&c);
+    return st;
+}
+
+tm_status tm_upload_finish(struct tm_upload *u, struct tm_corpus_record *out,
+                           struct tm_api_error *e)
+{
+    tm_status st;
+    if (u->stream)
+        st = tm_doc_stream_finish(u->stream, e);
+    else if (u->format == TM_CORPUS_JSON)
+        st = finish_json(u, e);
+    else
+        st = tm_api_errorf(e, TM_EINVAL, NULL, -1, "the upload holds no file");
+    if (!st)
+        st = flush(u, e);
+    if (st)
+        return st;
+    char err[TM_ERR_SIZE] = "";
+    const char *id = u->append ? u->target : u->staging;
+    st = u->append ? u->store->m->corpus_adopt(u->store->ctx, u->target, u->staging, err)
+                   : u->store->m->corpus_commit(u->store->ctx, u->staging, err);
+    if (!st)
+        st = u->store->m->corpus_get(u->store->ctx, id, out, err);
+    if (st == TM_ENOTFOUND)
+        return tm_api_errorf(e, TM_ENOTFOUND, NULL, -1, "corpus '%s' not found", id);
+    if (st)
+        return store_err(e, st, err);
+    u->finished = 1;
+    return TM_OK;
+}
+
+int64_t tm_upload_bytes(const struct tm_upload *u)
+{
+    return u->fed;
+}
+
+void tm_upload_free(struct tm_upload *u)
+{
+    if (!u)
+        return;
+    if (!u->finished) {
+        char err[TM_ERR_SIZE];
+        u->store->m->corpus_delete(u->store->ctx, u->staging, err);
+    }
+    tm_doc_stream_free(u->stream);
+    tm_free(u->json);
+    tm_free(u->docs);
+    tm_free(u->arena);
+    tm_free(u);
+}

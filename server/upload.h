@@ -1,0 +1,60 @@
+/*
+ * upload.h - a corpus upload streaming into the store: bytes arrive in
+ * chunks of any size (libmicrohttpd's upload callback), documents are cut
+ * out by api/corpus.h's stream reader and written in batches, so memory per
+ * upload is one batch plus one document, whatever the body's size. JSON
+ * bodies (arrays) cannot be streamed by the reader and are buffered up to
+ * max_json_bytes; JSON Lines and plain lines stream.
+ *
+ * The documents go to a staging corpus that nobody sees: a new corpus is
+ * committed by tm_upload_finish, an append is adopted by its target in one
+ * transaction, and an upload that fails or is abandoned is deleted, so a
+ * half-received body never becomes visible.
+ * Text must be valid UTF-8 (RFC 8259 requires it of JSON, and an API should
+ * refuse rather than silently replace): TM_EPARSE naming the document.
+ * Thread-safety: one owner at a time.
+ */
+#ifndef TM_UPLOAD_H
+#define TM_UPLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/corpus.h"
+#include "store.h"
+
+struct tm_upload_limits {
+    int64_t max_body_bytes;
+    int64_t max_json_bytes;
+    int64_t max_doc_bytes;
+};
+
+struct tm_upload;
+
+/*
+ * target: NULL for a new corpus, else the committed corpus to append to.
+ * format: JSONL, LINES or JSON; AUTO defers the choice to tm_upload_set_format
+ * (multipart parts). store, limits: borrowed. *out owned (tm_upload_free).
+ */
+tm_status tm_upload_new(struct tm_upload **out, struct tm_store *store, const char *target,
+                        enum tm_corpus_format format, const struct tm_upload_limits *limits,
+                        struct tm_api_error *e);
+
+/* Before the first feed, when created with AUTO. */
+tm_status tm_upload_set_format(struct tm_upload *u, enum tm_corpus_format format,
+                               struct tm_api_error *e);
+
+tm_status tm_upload_feed(struct tm_upload *u, const char *data, size_t len,
+                         struct tm_api_error *e);
+
+/* End of body: flushes, commits or adopts; *out the corpus as it now is. */
+tm_status tm_upload_finish(struct tm_upload *u, struct tm_corpus_record *out,
+                           struct tm_api_error *e);
+
+/* Deletes the staging corpus unless finished. NULL-safe. */
+void tm_upload_free(struct tm_upload *u);
+
+/* Body bytes fed so far. */
+int64_t tm_upload_bytes(const struct tm_upload *u);
+
+#endif

@@ -1,0 +1,214 @@
+/* worker.c - one job, start to finish, on a worker thread (see worker.h). */
+#include "worker.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/result.h"
+#include "api/spec.h"
+#include "core/alloc.h"
+#include "core/fit.h"
+#include "log.h"
+
+/* The job's progress is vectorizing for the first VEC_SHARE, fitting after. */
+#define VEC_SHARE 0.2
+
+struct stage_map {
+    const struct tm_progress *job;
+    double base, scale;
+};
+
+static int mapped_report(void *ctx, const char *stage, double fraction)
+{
+    struct stage_map *m = ctx;
+    if (fraction < 0)
+        fraction = 0;
+    if (fraction > 1)
+        fraction = 1;
+    return tm_progress_report(m->job, stage, m->base + m->scale * fraction);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+static void fail(struct tm_job_outcome *out, tm_status st, const char *field, const char *msg)
+{
+    out->status = st;
+    snprintf(out->error_code, sizeof(out->error_code), "%s", tm_api_error_code(st));
+    if (field && *field)
+        snprintf(out->error_message, sizeof(out->error_message), "%s: %s", field,
+                 msg && *msg ? msg : tm_strerror(st));
+    else
+        snprintf(out->error_message, sizeof(out->error_message), "%s",
+                 msg && *msg ? msg : tm_strerror(st));
+}
+
+void tm_worker_cache_prefix(const char *corpus_id, char *out, size_t size)
+{
+    snprintf(out, size, "%s\n", corpus_id);
+}
+
+void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcome *out)
+{
+    struct tm_worker_ctx *w = ctx;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char err[TM_ERR_SIZE] = "";
+    struct tm_api_error e;
+    tm_api_error_clear(&e);
+    struct tm_job_spec spec;
+    tm_job_spec_init(&spec);
+    struct tm_store_docs docs;
+    memset(&docs, 0, sizeof(docs));
+    struct tm_doc *dv = NULL;
+    struct tm_vectorized fresh;
+    memset(&fresh, 0, sizeof(fresh));
+    struct tm_matrix_ref *ref = NULL;
+    const struct tm_vectorized *v = NULL;
+    struct tm_fit_result fit;
+    memset(&fit, 0, sizeof(fit));
+    char *key = NULL, *ckey = NULL;
+    size_t key_len = 0;
+    tm_status st;
+
+    st = tm_job_spec_parse(&spec, run->spec, run->spec_len, NULL, &e);
+    if (st) {
+        fail(out, st, e.field, e.message);
+        goto done;
+    }
+    if (!spec.has_model) {
+        fail(out, TM_EINVAL, "model", "required");
+        goto done;
+    }
+    spec.vectorizer.n_threads = w->vectorize_threads;
+    double read_s = 0;
+
+    int inline_docs = !run->job->corpus_id[0];
+    if (!inline_docs) {
+        struct tm_corpus_record c;
+        st = w->store->m->corpus_get(w->store->ctx, run->job->corpus_id, &c, err);
+        if (st) {
+            fail(out, st, "corpus_id", err);
+            goto done;
+        }
+        st = tm_job_spec_vectorizer_key(&spec, &key, &key_len);
+        if (st) {
+            fail(out, st, NULL, NULL);
+            goto done;
+        }
+        /* corpus id, document count (appends change the matrix), vectorizer. */
+        size_t cap = key_len + TM_ID_SIZE + 32;
+        ckey = tm_malloc(cap);
+        if (!ckey) {
+            fail(out, TM_ENOMEM, NULL, NULL);
+            goto done;
+        }
+        int n = snprintf(ckey, cap, "%s\n%lld\n", c.id, (long long)c.n_documents);
+        memcpy(ckey + n, key, key_len);
+        key_len += (size_t)n;
+        v = tm_matrix_cache_get(w->cache, ckey, key_len, &ref);
+        if (v)
+            TM_LOG(TM_LOG_DEBUG, "matrix cache hit", "s:job_id", run->job->id, NULL);
+    }
+
+    if (!v) {
+        const struct tm_doc *input;
+        int64_t n_docs;
+        if (inline_docs) {
+            input = spec.documents.docs;
+            n_docs = spec.documents.n_docs;
+        } else {
+            struct timespec tr;
+            clock_gettime(CLOCK_MONOTONIC, &tr);
+            tm_progress_report(&run->progress, "load", 0);
+            st = w->store->m->corpus_load(w->store->ctx, run->job->corpus_id, &docs, err);
+            if (st) {
+                fail(out, st, "corpus_id", err);
+                goto done;
+            }
+            dv = tm_mallocarray((size_t)(docs.n ? docs.n : 1), sizeof(*dv));
+            if (!dv) {
+                fail(out, TM_ENOMEM, NULL, NULL);
+                goto done;
+            }
+            for (int64_t i = 0; i < docs.n; i++) {
+                dv[i].text = docs.pool + docs.offsets[i];
+                dv[i].len = (size_t)(docs.offsets[i + 1] - docs.offsets[i]);
+            }
+            input = dv;
+            n_docs = docs.n;
+            read_s = seconds_since(&tr);
+        }
+        struct stage_map sm = {&run->progress, 0, VEC_SHARE};
+        struct tm_progress p = {mapped_report, &sm};
+        st = tm_vectorize(&spec.vectorizer, input, n_docs, &p, &fresh, err);
+        if (st) {
+            fail(out, st, "vectorizer", err);
+            goto done;
+        }
+        /* The texts are not needed any more: free them before the fit. */
+        tm_free(dv);
+        dv = NULL;
+        tm_store_docs_release(&docs);
+        if (!inline_docs) {
+            v = tm_matrix_cache_put(w->cache, ckey, key_len, &fresh, &ref);
+            if (!v) {
+                fail(out, TM_ENOMEM, NULL, "caching the matrix");
+                goto done;
+            }
+        } else {
+            v = &fresh;
+        }
+    }
+
+    struct stage_map sm = {&run->progress, VEC_SHARE, 1 - VEC_SHARE};
+    struct tm_progress p = {mapped_report, &sm};
+    st = tm_fit(&v->matrix, &spec.model, &p, &fit, err);
+    if (st) {
+        fail(out, st, "model", err);
+        goto done;
+    }
+
+    struct tm_result_timings tt;
+    tm_result_timings_init(&tt);
+    tt.read = read_s;
+    tt.total = seconds_since(&t0);
+    st = tm_result_render_fit(&fit, v, &spec, &tt, &out->result_json, &out->result_len, &e);
+    if (st) {
+        fail(out, st, e.field, e.message);
+        goto done;
+    }
+    /* Row-major per-document weights for the paginated endpoint. */
+    int64_t m = fit.document_topics.rows, k = fit.document_topics.cols;
+    if (fit.document_topics.data && m > 0 && k > 0) {
+        out->doc_topics = tm_mallocarray((size_t)(m * k), sizeof(double));
+        if (!out->doc_topics) {
+            fail(out, TM_ENOMEM, NULL, "document topics");
+            tm_free(out->result_json);
+            out->result_json = NULL;
+            goto done;
+        }
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t t = 0; t < k; t++)
+                out->doc_topics[i * k + t] = fit.document_topics.data[i + t * m];
+        out->n_documents = m;
+        out->n_topics = k;
+    }
+    out->status = TM_OK;
+
+done:
+    tm_fit_result_release(&fit);
+    if (ref)
+        tm_matrix_cache_release(w->cache, ref);
+    tm_vectorized_release(&fresh);
+    tm_free(dv);
+    tm_store_docs_release(&docs);
+    tm_free(ckey);
+    tm_free(key);
+    tm_job_spec_release(&spec);
+}

@@ -1,0 +1,28 @@
+/*
+ * worker.h - what a worker thread does with a job (the tm_job_work_fn the
+ * job table calls): parse the stored spec, load the corpus from the store
+ * (or its cached matrix), tm_vectorize, tm_fit, render the result JSON with
+ * api/result.h. Nothing here runs on an HTTP thread.
+ * Thread-safety: tm_worker_run is reentrant; the context is read-only after
+ * set-up (the store and cache are thread-safe).
+ */
+#ifndef TM_WORKER_H
+#define TM_WORKER_H
+
+#include "jobs.h"
+#include "matrix_cache.h"
+#include "store.h"
+
+struct tm_worker_ctx {
+    struct tm_store *store;        /* borrowed */
+    struct tm_matrix_cache *cache; /* borrowed */
+    int vectorize_threads;         /* tm_vectorize's n_threads per job */
+};
+
+/* A tm_job_work_fn; ctx is a struct tm_worker_ctx. */
+void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcome *out);
+
+/* The cache key prefix of a corpus: every key of its matrices starts so. */
+void tm_worker_cache_prefix(const char *corpus_id, char *out, size_t size);
+
+#endif
