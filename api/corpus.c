@@ -585,31 +585,39 @@ static tm_status corpus_sink(void *ctx, const struct tm_stream_doc *d, struct tm
  * is JSON Lines when its first line is a whole JSON value and more follows,
  * or when that one line is an object without "documents".
  */
-static enum tm_corpus_format sniff(const char *bytes, size_t len)
+static tm_status sniff(const char *bytes, size_t len, enum tm_corpus_format *format,
+                       struct tm_api_error *e)
 {
     size_t i = 0;
+    *format = TM_CORPUS_JSONL;
     if (len >= 3 && memcmp(bytes, "\xEF\xBB\xBF", 3) == 0)
         i = 3;
     while (i < len && (bytes[i] == ' ' || bytes[i] == '\t' || bytes[i] == '\r' ||
                        bytes[i] == '\n'))
         i++;
     if (i >= len)
-        return TM_CORPUS_JSONL;
+        return TM_OK;
     if (bytes[i] == '[')
-        return TM_CORPUS_JSON;
+        *format = TM_CORPUS_JSON;
     if (bytes[i] != '{')
-        return TM_CORPUS_JSONL;
+        return TM_OK;
     const char *nl = memchr(bytes + i, '\n', len - i);
     size_t first = nl ? (size_t)(nl - bytes) : len;
     struct tm_json_doc doc;
-    struct tm_api_error e;
-    if (tm_json_parse(&doc, bytes, first, &e) != TM_OK)
-        return TM_CORPUS_JSON; /* a multi-line (pretty-printed) object */
+    tm_status st = tm_json_parse(&doc, bytes, first, e);
+    if (st == TM_ENOMEM)
+        return st;
+    if (st != TM_OK) {
+        *format = TM_CORPUS_JSON; /* a multi-line (pretty-printed) object */
+        return TM_OK;
+    }
     int has_documents = cJSON_GetObjectItemCaseSensitive(doc.root, "documents") != NULL;
     tm_json_release(&doc);
     if (!all_space(bytes + first, len - first))
-        return TM_CORPUS_JSONL;
-    return has_documents ? TM_CORPUS_JSON : TM_CORPUS_JSONL;
+        *format = TM_CORPUS_JSONL;
+    else
+        *format = has_documents ? TM_CORPUS_JSON : TM_CORPUS_JSONL;
+    return TM_OK;
 }
 
 tm_status tm_corpus_parse(struct tm_corpus *c, const char *bytes, size_t len,
@@ -619,8 +627,12 @@ tm_status tm_corpus_parse(struct tm_corpus *c, const char *bytes, size_t len,
     if (len > c->limits.max_total_bytes)
         return tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "input of %zu bytes exceeds the limit of %zu bytes",
                              len, c->limits.max_total_bytes);
-    if (format == TM_CORPUS_AUTO)
-        format = sniff(bytes, len);
+    if (format == TM_CORPUS_AUTO) {
+        tm_status st = sniff(bytes, len, &format, e);
+        if (st != TM_OK)
+            return st;
+        tm_api_error_clear(e);
+    }
     if (format == TM_CORPUS_JSON)
         return parse_json(c, bytes, len, e);
     if (format != TM_CORPUS_JSONL && format != TM_CORPUS_LINES)

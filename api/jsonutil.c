@@ -89,13 +89,17 @@ void tm_api_error_prefix(struct tm_api_error *e, const char *prefix)
     if (!e || !prefix || !*prefix)
         return;
     char buf[sizeof(e->field)];
-    size_t plen = strlen(prefix);
-    const char *sep = "";
-    if (e->field[0] && e->field[0] != '[')
-        sep = ".";
-    snprintf(buf, sizeof(buf), "%s%s%s", prefix, sep, e->field);
-    (void)plen;
-    memcpy(e->field, buf, sizeof(buf));
+    const char *parts[3] = {prefix, e->field[0] && e->field[0] != '[' ? "." : "", e->field};
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        size_t l = strlen(parts[i]);
+        if (l > sizeof(buf) - 1 - n)
+            l = sizeof(buf) - 1 - n; /* truncated: the field is for people */
+        memcpy(buf + n, parts[i], l);
+        n += l;
+    }
+    buf[n] = '\0';
+    memcpy(e->field, buf, n + 1);
 }
 
 const char *tm_api_error_format(const struct tm_api_error *e, char *buf, size_t size)

@@ -138,8 +138,10 @@ tm_status tm_mmio_read(const char *bytes, size_t len, struct tm_csr *out, struct
     memset(out, 0, sizeof(*out));
     tm_api_error_clear(e);
 
-    if (!next_line(&r, &s, &n))
+    if (!next_line(&r, &s, &n)) {
+        r.line = 1;
         return rfail(&r, TM_EPARSE, "empty input, expected a %%MatrixMarket header");
+    }
     if (split(s, n, tok, 5) != 5 || strcasecmp(tok[0], "%%MatrixMarket") != 0 ||
         strcasecmp(tok[1], "matrix") != 0)
         return rfail(&r, TM_EPARSE, "expected \"%%MatrixMarket matrix coordinate <field> <symmetry>\"");
