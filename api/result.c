@@ -95,9 +95,10 @@ static tm_status put_timings(struct tm_jbuf *b, const struct tm_vectorized *v,
             continue;
         tm_jbuf_printf(b, "%s\"%s\":", first ? "" : ",", rows[i].name);
         first = 0;
-        tm_status st = put_num(b, rows[i].value, e, "timings.%s", rows[i].name);
-        if (st != TM_OK)
-            return st;
+        if (!isfinite(rows[i].value))
+            return put_num(b, rows[i].value, e, "timings.%s", rows[i].name);
+        /* Timings are measurements, not data: microseconds are plenty. */
+        tm_jbuf_printf(b, "%.6g", rows[i].value);
     }
     tm_jbuf_put(b, "}", 1);
     return TM_OK;

@@ -1,24 +1,612 @@
-/* cli.c - placeholder entry points until the subcommands land (issue #2 work in progress). */
+/*
+ * cli.c - the `topicd vectorize` and `topicd fit` subcommands: read a corpus
+ * (file or stdin), a job spec, run core, print the JSON that api/ renders.
+ * `topicd serve` lives in serve.c.
+ *
+ * Exit status: 0 success, 1 the job failed (invalid spec or input, numerical
+ * failure; one line "topicd: <field>: <message>" on stderr), 2 usage error.
+ */
 #include "cli.h"
 
+#include <cblas.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-static int not_yet(const char *name)
+#include "api/corpus.h"
+#include "api/jsonutil.h"
+#include "api/mmio.h"
+#include "api/result.h"
+#include "api/spec.h"
+#include "core/alloc.h"
+#include "core/fit.h"
+#include "core/vectorize.h"
+
+enum { EXIT_JOB = 1, EXIT_USAGE = 2 };
+
+struct cli_opts {
+    const char *spec_text;
+    const char *spec_file;
+    int format; /* enum tm_corpus_format */
+    int summary;
+    const char *mm_out;
+    const char *mm_in;
+    const char *vocab_file;
+    int threads; /* 0: all online CPUs */
+    const char *input;
+};
+
+static const char vectorize_help[] =
+    "usage: topicd vectorize [options] INPUT|-\n"
+    "\n"
+    "Turn documents into a TF-IDF (or count) matrix, exactly as scikit-learn's\n"
+    "TfidfVectorizer, and print a JSON summary: n_documents, n_features, nnz,\n"
+    "vocabulary, document_frequencies, idf, timings.\n"
+    "\n"
+    "options:\n"
+    "  --spec JSON          the job spec (only preprocess and vectorizer are used)\n"
+    "  --spec-file FILE     read the job spec from FILE\n"
+    "  --format FMT         jsonl (a \"text\" field per line), json (an array of strings\n"
+    "                       or of {\"id\",\"text\"}, or {\"documents\":[...]}), lines (one\n"
+    "                       document per line). Default: by extension (.jsonl, .ndjson,\n"
+    "                       .json), else by content ('[' -> json, else jsonl)\n"
+    "  --summary            print only the first and last 10 terms\n"
+    "  --matrix-market OUT  also write the matrix to OUT (Matrix Market coordinate)\n"
+    "  --threads N          threads to use (default: all online CPUs)\n"
+    "  --help               this help\n"
+    "\n"
+    "INPUT '-' reads standard input. Without INPUT, the spec's \"documents\" are used.\n"
+    "Exit status: 0 ok, 1 the job failed, 2 usage error.\n";
+
+static const char fit_help[] =
+    "usage: topicd fit [options] INPUT|-\n"
+    "       topicd fit [options] --matrix-market-in FILE [--vocabulary FILE]\n"
+    "\n"
+    "Vectorize the documents and factorize the matrix into topics as the spec's\n"
+    "\"model\" says; print the job result JSON (the document GET\n"
+    "/v1/jobs/{id}/result serves).\n"
+    "\n"
+    "options:\n"
+    "  --spec JSON             the job spec; it must have a \"model\"\n"
+    "  --spec-file FILE        read the job spec from FILE\n"
+    "  --format FMT            jsonl, json or lines (see topicd vectorize --help)\n"
+    "  --matrix-market OUT     also write the vectorized matrix to OUT\n"
+    "  --matrix-market-in FILE factorize this matrix instead of vectorizing INPUT\n"
+    "  --vocabulary FILE       with --matrix-market-in: its terms, one per line\n"
+    "  --threads N             threads to use (default: all online CPUs)\n"
+    "  --help                  this help\n"
+    "\n"
+    "Exit status: 0 ok, 1 the job failed, 2 usage error.\n";
+
+static int usage_error(const char *cmd, const char *fmt, const char *arg)
 {
-    fprintf(stderr, "topicd: '%s' is not implemented in this build yet\n", name);
-    return 2;
+    fprintf(stderr, "topicd %s: ", cmd);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(see topicd %s --help)\n", cmd);
+    return EXIT_USAGE;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int job_error(const struct tm_api_error *e)
+{
+    char buf[512];
+    fprintf(stderr, "topicd: %s\n", tm_api_error_format(e, buf, sizeof(buf)));
+    return EXIT_JOB;
+}
+
+/* "topicd: <what>: <message>" for errors outside a spec or corpus. */
+static int fail_msg(const char *what, const char *msg)
+{
+    fprintf(stderr, "topicd: %s: %s\n", what, msg);
+    return EXIT_JOB;
+}
+
+/* Options common to both commands; -1 on a usage error (already printed). */
+static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o, int is_fit)
+{
+    memset(o, 0, sizeof(*o));
+    o->format = TM_CORPUS_AUTO;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = NULL;
+        char name[32];
+        if (a[0] != '-' || !strcmp(a, "-")) {
+            if (o->input) {
+                usage_error(cmd, "more than one INPUT ('%s')", a);
+                return -1;
+            }
+            o->input = a;
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            if (i + 1 < argc && !o->input)
+                o->input = argv[++i];
+            if (i + 1 < argc) {
+                usage_error(cmd, "unexpected argument '%s'", argv[i + 1]);
+                return -1;
+            }
+            break;
+        }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(is_fit ? fit_help : vectorize_help, stdout);
+            return 1;
+        }
+        if (!strcmp(a, "--summary") && !is_fit) {
+            o->summary = 1;
+            continue;
+        }
+        /* --name VALUE or --name=VALUE */
+        const char *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+        if (nlen >= sizeof(name)) {
+            usage_error(cmd, "unknown option '%s'", a);
+            return -1;
+        }
+        memcpy(name, a, nlen);
+        name[nlen] = '\0';
+        int takes = !strcmp(name, "--spec") || !strcmp(name, "--spec-file") ||
+                    !strcmp(name, "--format") || !strcmp(name, "--matrix-market") ||
+                    !strcmp(name, "--threads") ||
+                    (is_fit && (!strcmp(name, "--matrix-market-in") ||
+                                !strcmp(name, "--vocabulary")));
+        if (!takes) {
+            usage_error(cmd, "unknown option '%s'", a);
+            return -1;
+        }
+        if (eq) {
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            usage_error(cmd, "option '%s' needs a value", a);
+            return -1;
+        }
+        if (!strcmp(name, "--spec")) {
+            o->spec_text = val;
+        } else if (!strcmp(name, "--spec-file")) {
+            o->spec_file = val;
+        } else if (!strcmp(name, "--format")) {
+            o->format = tm_corpus_format_from_name(val);
+            if (o->format < 0) {
+                usage_error(cmd, "--format must be jsonl, json or lines, not '%s'", val);
+                return -1;
+            }
+        } else if (!strcmp(name, "--matrix-market")) {
+            o->mm_out = val;
+        } else if (!strcmp(name, "--matrix-market-in")) {
+            o->mm_in = val;
+        } else if (!strcmp(name, "--vocabulary")) {
+            o->vocab_file = val;
+        } else if (!strcmp(name, "--threads")) {
+            char *end;
+            errno = 0;
+            long n = strtol(val, &end, 10);
+            if (*end || errno || n < 1 || n > 1024) {
+                usage_error(cmd, "--threads must be an integer in [1, 1024], not '%s'", val);
+                return -1;
+            }
+            o->threads = (int)n;
+        }
+    }
+    if (o->spec_text && o->spec_file) {
+        usage_error(cmd, "%s", "give --spec or --spec-file, not both");
+        return -1;
+    }
+    if (o->vocab_file && !o->mm_in) {
+        usage_error(cmd, "%s", "--vocabulary goes with --matrix-market-in");
+        return -1;
+    }
+    if (o->mm_in && o->input) {
+        usage_error(cmd, "%s", "give INPUT or --matrix-market-in, not both");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * OpenBLAS's thread count is set once, here, before any other thread runs.
+ * The CLI runs one job: core's own threads (tokenizing, sparse products) and
+ * OpenBLAS's (GEMM, QR) work in alternating phases, not at once, so both get
+ * every core. OPENBLAS_NUM_THREADS, when set, wins (the test suite pins it
+ * to 1); OpenBLAS has already applied it at load time.
+ */
+static int setup_threads(int requested)
+{
+    long n = requested > 0 ? requested : sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (requested > 0 || !getenv("OPENBLAS_NUM_THREADS"))
+        openblas_set_num_threads((int)n);
+    return (int)n;
+}
+
+/* Reads all of path ("-": stdin) into *out (tm_free), up to cap bytes. */
+static tm_status read_all(const char *path, size_t cap, char **out, size_t *len, char *err)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    char *buf = NULL;
+    size_t n = 0, alloc = 0;
+    tm_status st = TM_OK;
+    *out = NULL;
+    *len = 0;
+    if (!f)
+        return tm__errf(err, TM_EIO, "%s", strerror(errno));
+    for (;;) {
+        if (alloc - n < 65536) {
+            size_t a = alloc ? alloc * 2 : 1 << 20;
+            char *nb = tm_realloc(buf, a + 1);
+            if (!nb) {
+                st = tm__errf(err, TM_ENOMEM, "out of memory");
+                goto out;
+            }
+            buf = nb;
+            alloc = a;
+        }
+        size_t got = fread(buf + n, 1, alloc - n, f);
+        n += got;
+        if (n > cap) {
+            st = tm__errf(err, TM_ETOOBIG, "larger than the limit of %zu bytes", cap);
+            goto out;
+        }
+        if (got == 0) {
+            if (ferror(f))
+                st = tm__errf(err, TM_EIO, "%s", strerror(errno));
+            break;
+        }
+    }
+out:
+    if (f != stdin)
+        fclose(f);
+    if (st != TM_OK) {
+        tm_free(buf);
+        return st;
+    }
+    if (!buf && !(buf = tm_malloc(1)))
+        return tm__errf(err, TM_ENOMEM, "out of memory");
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return TM_OK;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+static tm_status stream_into_corpus(void *ctx, const struct tm_stream_doc *d,
+                                    struct tm_api_error *e)
+{
+    struct tm_corpus *c = ctx;
+    tm_status st = tm_corpus_add(c, d->text, d->text_len, d->id, d->id ? d->id_len : 0, e);
+    if (st != TM_OK && e) {
+        snprintf(e->field, sizeof(e->field), "line %lld", (long long)d->line);
+        e->line = d->line;
+    }
+    return st;
+}
+
+/* JSON Lines and plain lines are read in chunks (one copy of the text in
+ * memory); JSON, and input whose format must be sniffed, whole. */
+static int load_corpus(const struct cli_opts *o, struct tm_corpus *c)
+{
+    struct tm_api_error e;
+    char err[TM_ERR_SIZE];
+    int format = o->format;
+    tm_status st;
+    if (format == TM_CORPUS_AUTO && strcmp(o->input, "-") != 0) {
+        if (ends_with(o->input, ".jsonl") || ends_with(o->input, ".ndjson"))
+            format = TM_CORPUS_JSONL;
+        else if (ends_with(o->input, ".json"))
+            format = TM_CORPUS_JSON;
+    }
+    if (format == TM_CORPUS_JSONL || format == TM_CORPUS_LINES) {
+        FILE *f = strcmp(o->input, "-") ? fopen(o->input, "rb") : stdin;
+        if (!f)
+            return fail_msg(o->input, strerror(errno));
+        struct tm_doc_stream *s;
+        st = tm_doc_stream_new(&s, (enum tm_corpus_format)format, &c->limits, stream_into_corpus,
+                               c);
+        if (st != TM_OK) {
+            if (f != stdin)
+                fclose(f);
+            return fail_msg(o->input, tm_strerror(st));
+        }
+        size_t cap = 1 << 20;
+        char *chunk = tm_malloc(cap);
+        st = chunk ? TM_OK : tm_api_errorf(&e, TM_ENOMEM, NULL, -1, "out of memory");
+        int first = 1;
+        while (st == TM_OK) {
+            size_t got = fread(chunk, 1, cap, f);
+            if (got == 0) {
+                if (ferror(f))
+                    st = tm_api_errorf(&e, TM_EIO, o->input, -1, "%s", strerror(errno));
+                break;
+            }
+            size_t skip = first && got >= 3 && !memcmp(chunk, "\xEF\xBB\xBF", 3) ? 3 : 0;
+            first = 0;
+            st = tm_doc_stream_feed(s, chunk + skip, got - skip, &e);
+        }
+        if (st == TM_OK)
+            st = tm_doc_stream_finish(s, &e);
+        tm_free(chunk);
+        tm_doc_stream_free(s);
+        if (f != stdin)
+            fclose(f);
+        return st == TM_OK ? 0 : job_error(&e);
+    }
+    char *bytes;
+    size_t len;
+    st = read_all(o->input, c->limits.max_total_bytes, &bytes, &len, err);
+    if (st != TM_OK)
+        return fail_msg(o->input, err);
+    st = tm_corpus_parse(c, bytes, len, (enum tm_corpus_format)format, &e);
+    tm_free(bytes);
+    return st == TM_OK ? 0 : job_error(&e);
+}
+
+static int load_spec(const char *cmd, const struct cli_opts *o, struct tm_job_spec *spec)
+{
+    struct tm_api_error e;
+    char err[TM_ERR_SIZE];
+    const char *text = o->spec_text ? o->spec_text : "{}";
+    char *owned = NULL;
+    size_t len = strlen(text);
+    if (o->spec_file) {
+        tm_status st = read_all(o->spec_file, (size_t)64 << 20, &owned, &len, err);
+        if (st != TM_OK)
+            return fail_msg(o->spec_file, err);
+        text = owned;
+    }
+    tm_status st = tm_job_spec_parse(spec, text, len, NULL, &e);
+    tm_free(owned);
+    if (st != TM_OK)
+        return job_error(&e);
+    if (spec->corpus_id)
+        return usage_error(cmd, "%s", "the spec's corpus_id is for topicd serve; give INPUT");
+    return 0;
+}
+
+/* The documents to vectorize: INPUT, or the spec's inline documents. */
+static int get_documents(const char *cmd, const struct cli_opts *o, struct tm_job_spec *spec,
+                         struct tm_corpus *corpus, const struct tm_corpus **docs)
+{
+    if (o->input && spec->has_documents)
+        return usage_error(cmd, "%s", "give INPUT or the spec's \"documents\", not both");
+    if (!o->input) {
+        if (!spec->has_documents)
+            return usage_error(cmd, "%s", "no INPUT (use '-' for standard input)");
+        *docs = &spec->documents;
+        return 0;
+    }
+    int rc = load_corpus(o, corpus);
+    *docs = corpus;
+    return rc;
+}
+
+static int write_matrix(const char *path, const struct tm_csr *m)
+{
+    char err[TM_ERR_SIZE];
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return fail_msg(path, strerror(errno));
+    tm_status st = tm_mmio_write(f, m, err);
+    if (fclose(f) != 0 && st == TM_OK)
+        st = tm__errf(err, TM_EIO, "%s", strerror(errno));
+    return st == TM_OK ? 0 : fail_msg(path, err);
+}
+
+static int print_json(char *json, size_t len)
+{
+    size_t put = fwrite(json, 1, len, stdout);
+    tm_free(json);
+    if (put != len || fflush(stdout) != 0)
+        return fail_msg("stdout", strerror(errno));
+    return 0;
 }
 
 int tm_cli_vectorize(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return not_yet("vectorize");
+    struct cli_opts o;
+    struct tm_job_spec spec;
+    struct tm_corpus corpus;
+    struct tm_vectorized v;
+    struct tm_result_timings timings;
+    struct tm_api_error e;
+    const struct tm_corpus *docs = NULL;
+    char err[TM_ERR_SIZE];
+    double t0 = now();
+    int rc = parse_args("vectorize", argc, argv, &o, 0);
+    if (rc)
+        return rc < 0 ? EXIT_USAGE : 0;
+    tm_api_init();
+    int threads = setup_threads(o.threads);
+
+    tm_job_spec_init(&spec);
+    tm_corpus_init(&corpus, NULL);
+    memset(&v, 0, sizeof(v));
+    tm_result_timings_init(&timings);
+    if ((rc = load_spec("vectorize", &o, &spec)) != 0)
+        goto out;
+    if ((rc = get_documents("vectorize", &o, &spec, &corpus, &docs)) != 0)
+        goto out;
+    timings.read = now() - t0;
+    spec.vectorizer.n_threads = threads;
+    err[0] = '\0';
+    tm_status st = tm_vectorize(&spec.vectorizer, docs->docs, docs->n_docs, NULL, &v, err);
+    if (st != TM_OK) {
+        rc = fail_msg("vectorizer", err[0] ? err : tm_strerror(st));
+        goto out;
+    }
+    if (o.mm_out && (rc = write_matrix(o.mm_out, &v.matrix)) != 0)
+        goto out;
+    timings.total = now() - t0;
+    char *json;
+    size_t len;
+    if ((st = tm_result_render_vectorize(&v, o.summary, &timings, &json, &len, &e)) != TM_OK) {
+        rc = job_error(&e);
+        goto out;
+    }
+    rc = print_json(json, len);
+out:
+    tm_vectorized_release(&v);
+    tm_corpus_release(&corpus);
+    tm_job_spec_release(&spec);
+    return rc;
+}
+
+/* --vocabulary FILE: one term per line, as many as the matrix has columns. */
+static int load_vocabulary(const char *path, int64_t n_cols, struct tm_vocab *vocab)
+{
+    char err[TM_ERR_SIZE];
+    char *bytes;
+    size_t len;
+    memset(vocab, 0, sizeof(*vocab));
+    tm_status st = read_all(path, (size_t)1 << 30, &bytes, &len, err);
+    if (st != TM_OK)
+        return fail_msg(path, err);
+    if (len && bytes[len - 1] == '\n')
+        len--;
+    int64_t n = len ? 1 : 0;
+    for (size_t i = 0; i < len; i++)
+        n += bytes[i] == '\n';
+    if (n != n_cols) {
+        tm_free(bytes);
+        snprintf(err, sizeof(err), "%lld terms for a matrix of %lld columns", (long long)n,
+                 (long long)n_cols);
+        return fail_msg(path, err);
+    }
+    vocab->offsets = tm_mallocarray((size_t)n + 1, sizeof(int64_t));
+    if (!vocab->offsets) {
+        tm_free(bytes);
+        return fail_msg(path, "out of memory");
+    }
+    /* The pool is the file itself with the newlines (and any "\r") cut out. */
+    int64_t t = 0;
+    size_t w = 0, start = 0;
+    vocab->offsets[0] = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || bytes[i] == '\n') {
+            size_t end = i;
+            if (end > start && bytes[end - 1] == '\r')
+                end--;
+            memmove(bytes + w, bytes + start, end - start);
+            w += end - start;
+            vocab->offsets[++t] = (int64_t)w;
+            start = i + 1;
+        }
+    }
+    vocab->pool = bytes;
+    vocab->n_terms = n;
+    return 0;
 }
 
 int tm_cli_fit(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return not_yet("fit");
+    struct cli_opts o;
+    struct tm_job_spec spec;
+    struct tm_corpus corpus;
+    struct tm_vectorized v;
+    struct tm_fit_result r;
+    struct tm_result_timings timings;
+    struct tm_api_error e;
+    struct tm_csr mm;
+    const struct tm_corpus *docs = NULL;
+    const struct tm_csr *X;
+    char err[TM_ERR_SIZE];
+    double t0 = now();
+    int rc = parse_args("fit", argc, argv, &o, 1);
+    if (rc)
+        return rc < 0 ? EXIT_USAGE : 0;
+    tm_api_init();
+    int threads = setup_threads(o.threads);
+
+    tm_job_spec_init(&spec);
+    tm_corpus_init(&corpus, NULL);
+    memset(&v, 0, sizeof(v));
+    memset(&r, 0, sizeof(r));
+    memset(&mm, 0, sizeof(mm));
+    tm_result_timings_init(&timings);
+    tm_status st;
+    if ((rc = load_spec("fit", &o, &spec)) != 0)
+        goto out;
+    if (!spec.has_model) {
+        rc = usage_error("fit", "%s",
+                         "the spec has no \"model\" (e.g. --spec '{\"model\":{\"method\":"
+                         "\"nmf\",\"n_topics\":10}}'); topicd vectorize needs none");
+        goto out;
+    }
+    if (o.mm_in) {
+        char *bytes;
+        size_t len;
+        if ((st = read_all(o.mm_in, (size_t)16 << 30, &bytes, &len, err)) != TM_OK) {
+            rc = fail_msg(o.mm_in, err);
+            goto out;
+        }
+        st = tm_mmio_read(bytes, len, &mm, &e);
+        tm_free(bytes);
+        if (st != TM_OK) {
+            char buf[512];
+            fprintf(stderr, "topicd: %s: %s\n", o.mm_in,
+                    tm_api_error_format(&e, buf, sizeof(buf)));
+            rc = EXIT_JOB;
+            goto out;
+        }
+        if (o.vocab_file && (rc = load_vocabulary(o.vocab_file, mm.n_cols, &v.vocab)) != 0)
+            goto out;
+        X = &mm;
+        timings.read = now() - t0;
+    } else {
+        if ((rc = get_documents("fit", &o, &spec, &corpus, &docs)) != 0)
+            goto out;
+        timings.read = now() - t0;
+        spec.vectorizer.n_threads = threads;
+        err[0] = '\0';
+        st = tm_vectorize(&spec.vectorizer, docs->docs, docs->n_docs, NULL, &v, err);
+        if (st != TM_OK) {
+            rc = fail_msg("vectorizer", err[0] ? err : tm_strerror(st));
+            goto out;
+        }
+        X = &v.matrix;
+    }
+    if (o.mm_out && (rc = write_matrix(o.mm_out, X)) != 0)
+        goto out;
+    spec.model.n_threads = threads;
+    err[0] = '\0';
+    st = tm_fit(X, &spec.model, NULL, &r, err);
+    if (st != TM_OK) {
+        rc = fail_msg("model", err[0] ? err : tm_strerror(st));
+        goto out;
+    }
+    timings.total = now() - t0;
+    char *json;
+    size_t len;
+    if ((st = tm_result_render_fit(&r, &v, &spec, &timings, &json, &len, &e)) != TM_OK) {
+        rc = job_error(&e);
+        goto out;
+    }
+    rc = print_json(json, len);
+out:
+    tm_fit_result_release(&r);
+    if (o.mm_in) {
+        /* v holds only the --vocabulary terms, allocated here. */
+        tm_free(v.vocab.pool);
+        tm_free(v.vocab.offsets);
+    } else {
+        tm_vectorized_release(&v);
+    }
+    tm_csr_release(&mm);
+    tm_corpus_release(&corpus);
+    tm_job_spec_release(&spec);
+    return rc;
 }
