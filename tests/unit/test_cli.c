@@ -1,0 +1,417 @@
+/* test_cli.c - `topicd vectorize` and `topicd fit` run as the user runs
+ * them: a subprocess of the built binary (tm_test_bindir()), checking exit
+ * status, stdout JSON and the one-line error on stderr. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "api/jsonutil.h"
+#include "api/mmio.h"
+#include "core/alloc.h"
+#include "harness.h"
+
+struct run {
+    int status;
+    char *out, *err;
+    size_t out_len;
+};
+
+static char tmpdir[256];
+
+static const char *tmp_path(const char *name)
+{
+    static char path[2][512];
+    static int which;
+    if (!tmpdir[0]) {
+        snprintf(tmpdir, sizeof(tmpdir), "/tmp/topicd-cli-XXXXXX");
+        if (!mkdtemp(tmpdir))
+            return "/nonexistent";
+    }
+    which ^= 1;
+    snprintf(path[which], sizeof(path[which]), "%s/%s", tmpdir, name);
+    return path[which];
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap)
+            buf = realloc(buf, (cap *= 2) + 1);
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* Runs "topicd ARGS" with stdin from input (NULL: /dev/null). */
+static void run(struct run *r, const char *args, const char *input)
+{
+    char cmd[4096], in[512], out[512], err[512];
+    snprintf(in, sizeof(in), "%s", input ? tmp_path("stdin") : "/dev/null");
+    if (input)
+        write_file(in, input);
+    snprintf(out, sizeof(out), "%s", tmp_path("stdout"));
+    snprintf(err, sizeof(err), "%s", tmp_path("stderr"));
+    snprintf(cmd, sizeof(cmd), "'%s/topicd' %s <'%s' >'%s' 2>'%s'", tm_test_bindir(), args, in,
+             out, err);
+    int st = system(cmd);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    r->out = slurp(out, &r->out_len);
+    r->err = slurp(err, NULL);
+    if (!r->out)
+        r->out = calloc(1, 1);
+    if (!r->err)
+        r->err = calloc(1, 1);
+}
+
+static void run_free(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static int have_binary(void)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/topicd", tm_test_bindir());
+    return access(path, X_OK) == 0;
+}
+
+#define NEED_BINARY()                                                                      \
+    do {                                                                                   \
+        if (!have_binary())                                                                \
+            SKIP("no topicd binary in TM_BINDIR");                                         \
+    } while (0)
+
+static const char *small(void)
+{
+    return tm_test_fixture("api/small.jsonl");
+}
+
+static const char small_lines[] = "The cat sat on the mat.\r\n"
+                                  "Dogs and cats are pets; the dog barked.\n"
+                                  "Stock markets fell as investors sold shares.\n"
+                                  "The market rallied; shares of tech stocks rose.\n"
+                                  "A cat chased the dog around the garden.\n"
+                                  "Investors bought stocks after the market dip.";
+
+static const char small_json[] =
+    "[\"The cat sat on the mat.\", \"Dogs and cats are pets; the dog barked.\",\n"
+    " \"Stock markets fell as investors sold shares.\",\n"
+    " \"The market rallied; shares of tech stocks rose.\",\n"
+    " \"A cat chased the dog around the garden.\",\n"
+    " \"Investors bought stocks after the market dip.\"]";
+
+/* The part of a vectorize output that does not depend on timing. */
+static char *without_timings(const char *json)
+{
+    const char *t = strstr(json, ",\"timings\"");
+    size_t n = t ? (size_t)(t - json) : strlen(json);
+    char *s = malloc(n + 1);
+    memcpy(s, json, n);
+    s[n] = '\0';
+    return s;
+}
+
+TM_TEST(cli_help)
+{
+    struct run r;
+    NEED_BINARY();
+    run(&r, "vectorize --help", NULL);
+    CHECK_INT_EQ(r.status, 0);
+    CHECK(strstr(r.out, "usage: topicd vectorize") != NULL);
+    run_free(&r);
+    run(&r, "fit -h", NULL);
+    CHECK_INT_EQ(r.status, 0);
+    CHECK(strstr(r.out, "--matrix-market-in") != NULL);
+    run_free(&r);
+}
+
+TM_TEST(cli_usage_errors)
+{
+    static const struct {
+        const char *args;
+        const char *err;
+    } cases[] = {
+        {"vectorize --bogus x", "unknown option '--bogus'"},
+        {"vectorize --threads 0 -", "--threads must be"},
+        {"vectorize --format xml -", "--format must be"},
+        {"vectorize --spec", "needs a value"},
+        {"vectorize a b", "more than one INPUT"},
+        {"vectorize", "no INPUT"},
+        {"vectorize --spec {} --spec-file x -", "not both"},
+        {"vectorize --matrix-market-in x -", "unknown option"},
+        {"fit --summary -", "unknown option '--summary'"},
+        {"fit -", "no \"model\""},
+        {"fit --spec '{\"vectorizer\":{}}' -", "no \"model\""},
+        {"fit --vocabulary v -", "--vocabulary goes with --matrix-market-in"},
+        {"fit --matrix-market-in m - --spec '{\"model\":{}}'", "not both"},
+        {"vectorize --spec '{\"corpus_id\":\"c1\"}' -", "corpus_id"},
+        {"vectorize --spec '{\"documents\":[\"a\"]}' -", "not both"},
+    };
+    NEED_BINARY();
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct run r;
+        run(&r, cases[i].args, "x\n");
+        if (r.status != 2 || !strstr(r.err, cases[i].err))
+            tm_test_fail(t, __FILE__, __LINE__, "topicd %s: exit %d, stderr %s", cases[i].args,
+                         r.status, r.err);
+        run_free(&r);
+    }
+}
+
+TM_TEST(cli_job_errors)
+{
+    NEED_BINARY();
+    struct run r;
+    char args[1024];
+
+    snprintf(args, sizeof(args), "vectorize --spec '{\"vectorizer\":{\"min_df\":-1}}' '%s'",
+             small());
+    run(&r, args, NULL);
+    CHECK_INT_EQ(r.status, 1);
+    CHECK_STR_EQ(r.err,
+                 "topicd: vectorizer.min_df: must be an integer >= 0 (line 1, column 25)\n");
+    CHECK_STR_EQ(r.out, "");
+    run_free(&r);
+
+    run(&r, "vectorize --spec '{\"model\":{\"method\":\"truncated_svd\",\"solver\":\"cd\"}}' -",
+        "a b\n");
+    CHECK_INT_EQ(r.status, 1);
+    CHECK(strstr(r.err, "topicd: model.solver: not a parameter of truncated_svd") != NULL);
+    run_free(&r);
+
+    run(&r, "vectorize --spec '{\"model\":' -", "a b\n");
+    CHECK_INT_EQ(r.status, 1);
+    CHECK(strstr(r.err, "malformed JSON") != NULL);
+    run_free(&r);
+
+    run(&r, "vectorize /nonexistent/corpus.jsonl", NULL);
+    CHECK_INT_EQ(r.status, 1);
+    CHECK(strstr(r.err, "topicd: /nonexistent/corpus.jsonl: No such file") != NULL);
+    run_free(&r);
+
+    run(&r, "vectorize --format jsonl -", "{\"text\":\"a b\"}\n{\"body\":\"c d\"}\n");
+    CHECK_INT_EQ(r.status, 1);
+    CHECK_STR_EQ(r.err, "topicd: line 2: text: missing (each document needs a \"text\" string) "
+                        "(line 2, column 1)\n");
+    run_free(&r);
+
+    run(&r, "vectorize --format json -", "[\"ok\", \"bad\\u0000\"]");
+    CHECK_INT_EQ(r.status, 1);
+    CHECK(strstr(r.err, "topicd: documents[1]: contains \\u0000") != NULL);
+    run_free(&r);
+
+    /* core's errors: nothing left after stop words; too many topics. */
+    run(&r, "vectorize --spec '{\"vectorizer\":{\"stop_words\":\"english\"}}' --format lines -",
+        "the and of\nto be or not to be\n");
+    CHECK_INT_EQ(r.status, 1);
+    CHECK(strncmp(r.err, "topicd: vectorizer: ", 20) == 0);
+    run_free(&r);
+
+    snprintf(args, sizeof(args), "fit --spec '{\"model\":{\"n_topics\":50}}' '%s'", small());
+    run(&r, args, NULL);
+    CHECK_INT_EQ(r.status, 1);
+    CHECK(strncmp(r.err, "topicd: model: ", 15) == 0);
+    run_free(&r);
+}
+
+TM_TEST(cli_vectorize_formats)
+{
+    NEED_BINARY();
+    struct run a, b, c, d;
+    char args[1024];
+    snprintf(args, sizeof(args), "vectorize '%s'", small());
+    run(&a, args, NULL);
+    REQUIRE(a.status == 0);
+    cJSON *root = cJSON_Parse(a.out);
+    REQUIRE(root);
+    CHECK_INT_EQ(cJSON_GetObjectItem(root, "n_documents")->valueint, 6);
+    const cJSON *vocab = cJSON_GetObjectItem(root, "vocabulary");
+    CHECK_INT_EQ(cJSON_GetArraySize(vocab), cJSON_GetObjectItem(root, "n_features")->valueint);
+    CHECK_STR_EQ(cJSON_GetArrayItem(vocab, 0)->valuestring, "after");
+    CHECK(cJSON_GetObjectItem(root, "idf") != NULL);
+    CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "timings"), "tokenize") != NULL);
+    cJSON_Delete(root);
+
+    run(&b, "vectorize --format lines -", small_lines);
+    run(&c, "vectorize -", small_json); /* '[' -> JSON */
+    write_file(tmp_path("small.json"), small_json);
+    snprintf(args, sizeof(args), "vectorize --threads 1 '%s'", tmp_path("small.json"));
+    run(&d, args, NULL);
+    CHECK_INT_EQ(b.status, 0);
+    CHECK_INT_EQ(c.status, 0);
+    CHECK_INT_EQ(d.status, 0);
+    char *sa = without_timings(a.out), *sb = without_timings(b.out), *sc = without_timings(c.out),
+         *sd = without_timings(d.out);
+    CHECK_STR_EQ(sb, sa);
+    CHECK_STR_EQ(sc, sa);
+    CHECK_STR_EQ(sd, sa);
+    free(sa);
+    free(sb);
+    free(sc);
+    free(sd);
+    run_free(&a);
+    run_free(&b);
+    run_free(&c);
+    run_free(&d);
+
+    run(&a, "vectorize --summary --spec '{\"vectorizer\":{\"weighting\":\"count\"}}' -",
+        "{\"text\":\"b a c\"}\n{\"text\":\"a a\"}\n");
+    CHECK_INT_EQ(a.status, 1); /* one-letter words are not tokens: no terms at all */
+    run_free(&a);
+    run(&a, "vectorize --summary --spec '{\"vectorizer\":{\"weighting\":\"count\"}}' -",
+        "{\"text\":\"bb aa cc\"}\n{\"text\":\"aa aa\"}\n");
+    CHECK_INT_EQ(a.status, 0);
+    CHECK(strstr(a.out, "\"vocabulary_head\":[\"aa\",\"bb\",\"cc\"]") != NULL);
+    CHECK(strstr(a.out, "\"document_frequencies_head\":[2,1,1]") != NULL);
+    CHECK(strstr(a.out, "idf") == NULL);
+    run_free(&a);
+
+    /* Inline documents in the spec, no INPUT. */
+    run(&a, "vectorize --spec '{\"documents\":[\"xx yy\",{\"id\":\"2\",\"text\":\"yy zz\"}]}'",
+        NULL);
+    CHECK_INT_EQ(a.status, 0);
+    CHECK(strstr(a.out, "\"vocabulary\":[\"xx\",\"yy\",\"zz\"]") != NULL);
+    run_free(&a);
+}
+
+/* vectorize --matrix-market, then fit the same matrix two ways: from the
+ * corpus and from the file (+ vocabulary): the same topics. */
+TM_TEST(cli_matrix_market_round_trip)
+{
+    NEED_BINARY();
+    struct run a, b, c;
+    char args[2048];
+    const char *spec = "{\"model\":{\"method\":\"nmf\",\"n_topics\":2,\"n_top_words\":4},"
+                       "\"seed\":3}";
+    char mm[512], vocab_path[512];
+    snprintf(mm, sizeof(mm), "%s", tmp_path("small.mtx"));
+    snprintf(vocab_path, sizeof(vocab_path), "%s", tmp_path("small.vocab"));
+    snprintf(args, sizeof(args), "vectorize --matrix-market '%s' '%s'", mm, small());
+    run(&a, args, NULL);
+    REQUIRE(a.status == 0);
+
+    size_t len;
+    char *bytes = slurp(mm, &len);
+    REQUIRE(bytes);
+    struct tm_csr m;
+    struct tm_api_error e;
+    REQUIRE(tm_mmio_read(bytes, len, &m, &e) == TM_OK);
+    free(bytes);
+    cJSON *root = cJSON_Parse(a.out);
+    REQUIRE(root);
+    CHECK_INT_EQ(m.n_rows, 6);
+    CHECK_INT_EQ(m.n_cols, cJSON_GetObjectItem(root, "n_features")->valueint);
+    CHECK_INT_EQ(tm_csr_nnz(&m), cJSON_GetObjectItem(root, "nnz")->valueint);
+    tm_csr_release(&m);
+    FILE *f = fopen(vocab_path, "w");
+    REQUIRE(f);
+    const cJSON *term;
+    cJSON_ArrayForEach(term, cJSON_GetObjectItem(root, "vocabulary"))
+        fprintf(f, "%s\n", term->valuestring);
+    fclose(f);
+    cJSON_Delete(root);
+
+    snprintf(args, sizeof(args), "fit --threads 1 --spec '%s' '%s'", spec, small());
+    run(&b, args, NULL);
+    snprintf(args, sizeof(args),
+             "fit --threads 1 --spec '%s' --matrix-market-in '%s' --vocabulary '%s'", spec, mm,
+             vocab_path);
+    run(&c, args, NULL);
+    CHECK_INT_EQ(b.status, 0);
+    CHECK_INT_EQ(c.status, 0);
+    const char *tb = strstr(b.out, "\"topics\""), *tc = strstr(c.out, "\"topics\"");
+    const char *eb = tb ? strstr(tb, "\"device\"") : NULL, *ec = tc ? strstr(tc, "\"device\"") : NULL;
+    REQUIRE(tb && tc && eb && ec);
+    CHECK(eb - tb == ec - tc && memcmp(tb, tc, (size_t)(eb - tb)) == 0);
+    run_free(&b);
+    run_free(&c);
+
+    /* A vocabulary of the wrong length. */
+    write_file(vocab_path, "one\ntwo\n");
+    snprintf(args, sizeof(args), "fit --spec '%s' --matrix-market-in '%s' --vocabulary '%s'", spec,
+             mm, vocab_path);
+    run(&b, args, NULL);
+    CHECK_INT_EQ(b.status, 1);
+    CHECK(strstr(b.err, "2 terms for a matrix of") != NULL);
+    run_free(&b);
+
+    /* A broken matrix names its line. */
+    write_file(mm, "%%MatrixMarket matrix coordinate real general\n2 2 1\n3 1 1\n");
+    snprintf(args, sizeof(args), "fit --spec '%s' --matrix-market-in '%s'", spec, mm);
+    run(&b, args, NULL);
+    CHECK_INT_EQ(b.status, 1);
+    CHECK(strstr(b.err, "line 3: index outside the declared size") != NULL);
+    run_free(&b);
+    run_free(&a);
+}
+
+TM_TEST(cli_fit_result)
+{
+    NEED_BINARY();
+    struct run r;
+    char args[1024];
+    snprintf(args, sizeof(args),
+             "fit --spec '{\"vectorizer\":{\"stop_words\":\"english\"},\"model\":{\"method\":"
+             "\"truncated_svd\",\"n_topics\":2,\"n_top_words\":3},\"return\":{\"document_topics\":"
+             "true},\"seed\":1}' '%s'",
+             small());
+    run(&r, args, NULL);
+    REQUIRE(r.status == 0);
+    cJSON *root = cJSON_Parse(r.out);
+    REQUIRE(root);
+    CHECK_STR_EQ(cJSON_GetObjectItem(root, "method")->valuestring, "truncated_svd");
+    CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(root, "topics")), 2);
+    CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(root, "singular_values")), 2);
+    const cJSON *dt = cJSON_GetObjectItem(root, "document_topics");
+    CHECK_INT_EQ(cJSON_GetArraySize(dt), 6);
+    CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetArrayItem(dt, 0)), 2);
+    const cJSON *w = cJSON_GetObjectItem(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root,
+                                                                                      "topics"),
+                                                                   0),
+                                               "words"),
+                           0),
+        "term");
+    CHECK(cJSON_IsString(w));
+    cJSON_Delete(root);
+    run_free(&r);
+
+    /* Same spec and input, same result. */
+    struct run a, b;
+    snprintf(args, sizeof(args),
+             "fit --spec '{\"model\":{\"method\":\"nmf\",\"n_topics\":2,\"init\":\"random\"},"
+             "\"seed\":7}' '%s'",
+             small());
+    run(&a, args, NULL);
+    run(&b, args, NULL);
+    CHECK_INT_EQ(a.status, 0);
+    const char *ta = strstr(a.out, "\"topics\""), *tb = strstr(b.out, "\"topics\"");
+    const char *ea = ta ? strstr(ta, "\"timings\"") : NULL, *eb = tb ? strstr(tb, "\"timings\"") : NULL;
+    REQUIRE(ta && tb && ea && eb);
+    CHECK(ea - ta == eb - tb && memcmp(ta, tb, (size_t)(ea - ta)) == 0);
+    run_free(&a);
+    run_free(&b);
+}
