@@ -124,8 +124,10 @@ $(B)/tests/run_tests: $(TEST_OBJ) $(GPU_HOST_OBJ) $(LIBS_ORDERED)
 
 # OpenBLAS gets one thread in tests: the suite checks numbers, not speed, and
 # the sanitizers do not see inside OpenBLAS's own thread pool.
+# TOPICD_GPU_PLUGIN: the GPU tests load the plugin this build made (if any).
 test: all $(B)/tests/run_tests
-	TM_BINDIR=$(B) OPENBLAS_NUM_THREADS=1 $(B)/tests/run_tests $(T)
+	TM_BINDIR=$(B) OPENBLAS_NUM_THREADS=1 \
+	  TOPICD_GPU_PLUGIN=$(if $(CUDA_PLUGIN),$(abspath $(CUDA_PLUGIN))) $(B)/tests/run_tests $(T)
 
 bench: all
 	$(PYTHON) bench/run.py --topicd $(B)/topicd --out bench/results.md
