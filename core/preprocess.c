@@ -51,51 +51,65 @@ size_t tm_preprocess_strip_footer(const char *s, size_t len, const char **out)
     return len;
 }
 
-/* The regular expression (writes in|writes:|wrote:|says:|said:|^In article|
+/*
+ * The regular expression (writes in|writes:|wrote:|says:|said:|^In article|
  * ^Quoted from|^\||^>), searched in each line. The unanchored patterns are
- * found with one memmem scan of the whole text each, not one per line: next[k]
- * is the next occurrence of pattern k at or after the current line (none of
- * them holds a "\n", so an occurrence before the line's end is inside it). */
-static const char *const anywhere[] = {"writes in", "writes:", "wrote:", "says:", "said:"};
-#define N_ANYWHERE (sizeof(anywhere) / sizeof(anywhere[0]))
+ * found by scanning the whole text, not each line, for the next "writes in"
+ * (memmem) and the next ':' that ends "writes", "wrote", "says" or "said"
+ * (memchr: colons are rare). None of them holds a "\n", so a hit before the
+ * end of the current line lies inside it.
+ */
+static const char *next_colon_hit(const char *s, size_t len, size_t from)
+{
+    static const char *const words[] = {"writes", "wrote", "says", "said"};
+    for (const char *p = s + from; (p = memchr(p, ':', len - (size_t)(p - s))) != NULL; p++) {
+        for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++) {
+            size_t n = strlen(words[k]);
+            if ((size_t)(p - s) >= n && memcmp(p - n, words[k], n) == 0)
+                return p;
+        }
+        if ((size_t)(p - s) + 1 >= len)
+            break;
+    }
+    return NULL;
+}
+
+struct quote_scan {
+    const char *writes_in; /* next "writes in", or NULL */
+    const char *colon;     /* next qualifying ':', or NULL */
+};
 
 static int is_quote_line(const char *s, size_t len, size_t start, size_t end,
-                         const char **next)
+                         struct quote_scan *q)
 {
     const char *line = s + start;
     size_t n = end - start;
-    int hit = 0;
+    if (q->writes_in && q->writes_in < line)
+        q->writes_in = memmem(line, len - start, "writes in", 9);
+    if (q->colon && q->colon < line)
+        q->colon = next_colon_hit(s, len, start);
     if (n > 0 && (line[0] == '>' || line[0] == '|'))
-        hit = 1;
-    else if (n >= 10 && memcmp(line, "In article", 10) == 0)
-        hit = 1;
-    else if (n >= 11 && memcmp(line, "Quoted from", 11) == 0)
-        hit = 1;
-    for (size_t k = 0; k < N_ANYWHERE; k++) {
-        if (next[k] && next[k] < line) {
-            size_t plen = strlen(anywhere[k]);
-            next[k] = memmem(line, len - start, anywhere[k], plen);
-        }
-        if (next[k] && next[k] < s + end)
-            hit = 1;
-    }
-    return hit;
+        return 1;
+    if (n >= 10 && memcmp(line, "In article", 10) == 0)
+        return 1;
+    if (n >= 11 && memcmp(line, "Quoted from", 11) == 0)
+        return 1;
+    return (q->writes_in && q->writes_in < s + end) || (q->colon && q->colon < s + end);
 }
 
 size_t tm_preprocess_strip_quotes(const char *s, size_t len, char *out)
 {
-    const char *next[N_ANYWHERE];
+    struct quote_scan q = {memmem(s, len, "writes in", 9), next_colon_hit(s, len, 0)};
     size_t o = 0, start = 0;
     int first = 1;
-    for (size_t k = 0; k < N_ANYWHERE; k++)
-        next[k] = memmem(s, len, anywhere[k], strlen(anywhere[k]));
     for (;;) {
         const char *nl = memchr(s + start, '\n', len - start);
         size_t end = nl ? (size_t)(nl - s) : len;
-        if (!is_quote_line(s, len, start, end, next)) {
+        if (!is_quote_line(s, len, start, end, &q)) {
             if (!first)
                 out[o++] = '\n';
-            memcpy(out + o, s + start, end - start);
+            if (end > start)
+                memcpy(out + o, s + start, end - start);
             o += end - start;
             first = 0;
         }

@@ -7,6 +7,20 @@
 
 #define INITIAL_SLOTS 1024
 
+/* The first 8 bytes of s, zero-padded; a byte loop, not a variable-length
+ * memcpy, which would be a library call for every token. */
+static inline uint64_t head8(const char *s, size_t len)
+{
+    uint64_t w = 0;
+    if (len >= 8) {
+        memcpy(&w, s, 8);
+        return w;
+    }
+    for (size_t i = 0; i < len; i++)
+        w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    return w;
+}
+
 uint64_t tm_strmap_hash(const char *s, size_t len)
 {
     /* Multiply-xorshift over 8-byte words: tokens are short, so the cost
@@ -21,13 +35,17 @@ uint64_t tm_strmap_hash(const char *s, size_t len)
         len -= 8;
     }
     if (len) {
-        uint64_t w = 0;
-        memcpy(&w, s, len);
-        h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+        h = (h ^ head8(s, len)) * 0xC4CEB9FE1A85EC53ull;
         h ^= h >> 29;
     }
     h *= 0x9E3779B97F4A7C15ull;
     return h ^ (h >> 32);
+}
+
+static inline uint32_t make_tag(uint64_t h, size_t len)
+{
+    /* Never 0: the length byte of an empty key is 0, so set a hash bit. */
+    return (uint32_t)((h >> 40) << 8 | 0x100) | (uint32_t)(len < 255 ? len : 255);
 }
 
 tm_status tm_strmap_init(struct tm_strmap *m, int64_t max_keys)
@@ -38,9 +56,11 @@ tm_status tm_strmap_init(struct tm_strmap *m, int64_t max_keys)
     m->mask = INITIAL_SLOTS - 1;
     m->ids_cap = INITIAL_SLOTS / 2;
     m->offsets = tm_mallocarray((size_t)m->ids_cap + 1, sizeof(*m->offsets));
+    m->heads = tm_mallocarray((size_t)m->ids_cap, sizeof(*m->heads));
+    m->user = tm_mallocarray((size_t)m->ids_cap, sizeof(*m->user));
     m->pool_cap = 8 * INITIAL_SLOTS;
     m->pool = tm_malloc(m->pool_cap);
-    if (!m->slots || !m->offsets || !m->pool) {
+    if (!m->slots || !m->offsets || !m->heads || !m->user || !m->pool) {
         tm_strmap_release(m);
         return TM_ENOMEM;
     }
@@ -52,30 +72,35 @@ void tm_strmap_release(struct tm_strmap *m)
 {
     tm_free(m->slots);
     tm_free(m->offsets);
+    tm_free(m->heads);
+    tm_free(m->user);
     tm_free(m->pool);
     memset(m, 0, sizeof(*m));
 }
 
-static int key_equals(const struct tm_strmap *m, int64_t id, const char *s, size_t len)
+static inline int slot_matches(const struct tm_strmap *m, const struct tm_strmap_slot *sl,
+                               uint32_t tag, uint64_t head, const char *s, size_t len)
 {
+    if (sl->tag != tag || m->heads[sl->id] != head)
+        return 0;
+    if (len <= 8)
+        return 1; /* length and zero-padded bytes are all of the key */
     size_t klen;
-    const char *k = tm_strmap_key(m, id, &klen);
-    return klen == len && memcmp(k, s, len) == 0;
+    const char *k = tm_strmap_key(m, sl->id, &klen);
+    return klen == len && memcmp(k + 8, s + 8, len - 8) == 0;
 }
 
 int64_t tm_strmap_find(const struct tm_strmap *m, const char *s, size_t len)
 {
     uint64_t h = tm_strmap_hash(s, len);
-    uint64_t tag = h & 0xFFFFFFFF00000000ull;
+    uint32_t tag = make_tag(h, len);
+    uint64_t head = head8(s, len);
     for (size_t i = (size_t)h & m->mask;; i = (i + 1) & m->mask) {
-        uint64_t slot = m->slots[i];
-        if (!slot)
+        const struct tm_strmap_slot *sl = &m->slots[i];
+        if (!sl->tag)
             return -1;
-        if ((slot & 0xFFFFFFFF00000000ull) == tag) {
-            int64_t id = (int64_t)(slot & 0xFFFFFFFFull) - 1;
-            if (key_equals(m, id, s, len))
-                return id;
-        }
+        if (slot_matches(m, sl, tag, head, s, len))
+            return sl->id;
     }
 }
 
@@ -83,20 +108,19 @@ int64_t tm_strmap_find(const struct tm_strmap *m, const char *s, size_t len)
 static tm_status grow_slots(struct tm_strmap *m)
 {
     size_t n = (m->mask + 1) * 2;
-    uint64_t *slots = tm_calloc(n, sizeof(*slots));
+    struct tm_strmap_slot *slots = tm_calloc(n, sizeof(*slots));
     if (!slots)
         return TM_ENOMEM;
     for (size_t i = 0; i <= m->mask; i++) {
-        uint64_t slot = m->slots[i];
-        if (!slot)
+        const struct tm_strmap_slot *sl = &m->slots[i];
+        if (!sl->tag)
             continue;
-        int64_t id = (int64_t)(slot & 0xFFFFFFFFull) - 1;
         size_t klen;
-        const char *k = tm_strmap_key(m, id, &klen);
+        const char *k = tm_strmap_key(m, sl->id, &klen);
         size_t j = (size_t)tm_strmap_hash(k, klen) & (n - 1);
-        while (slots[j])
+        while (slots[j].tag)
             j = (j + 1) & (n - 1);
-        slots[j] = slot;
+        slots[j] = *sl;
     }
     tm_free(m->slots);
     m->slots = slots;
@@ -104,27 +128,49 @@ static tm_status grow_slots(struct tm_strmap *m)
     return TM_OK;
 }
 
-tm_status tm_strmap_intern(struct tm_strmap *m, const char *s, size_t len, int64_t *id,
+tm_status tm_strmap_intern(struct tm_strmap *m, const char *s, size_t len, uint32_t *id,
                            int *added)
 {
-    uint64_t h = tm_strmap_hash(s, len);
-    uint64_t tag = h & 0xFFFFFFFF00000000ull;
+    return tm_strmap_intern_hashed(m, s, len, tm_strmap_hash(s, len), id, added);
+}
+
+/* Grows the per-id arrays to cap ids. */
+static tm_status grow_ids(struct tm_strmap *m, int64_t cap)
+{
+    uint64_t *offsets = tm_reallocarray(m->offsets, (size_t)cap + 1, sizeof(*offsets));
+    if (!offsets)
+        return TM_ENOMEM;
+    m->offsets = offsets;
+    uint64_t *heads = tm_reallocarray(m->heads, (size_t)cap, sizeof(*heads));
+    if (!heads)
+        return TM_ENOMEM;
+    m->heads = heads;
+    uint64_t *user = tm_reallocarray(m->user, (size_t)cap, sizeof(*user));
+    if (!user)
+        return TM_ENOMEM;
+    m->user = user;
+    m->ids_cap = cap;
+    return TM_OK;
+}
+
+tm_status tm_strmap_intern_hashed(struct tm_strmap *m, const char *s, size_t len, uint64_t h,
+                                  uint32_t *id, int *added)
+{
+    uint32_t tag = make_tag(h, len);
+    uint64_t head = head8(s, len);
     size_t i;
     for (i = (size_t)h & m->mask;; i = (i + 1) & m->mask) {
-        uint64_t slot = m->slots[i];
-        if (!slot)
+        struct tm_strmap_slot *sl = &m->slots[i];
+        if (!sl->tag)
             break;
-        if ((slot & 0xFFFFFFFF00000000ull) == tag) {
-            int64_t k = (int64_t)(slot & 0xFFFFFFFFull) - 1;
-            if (key_equals(m, k, s, len)) {
-                *id = k;
-                *added = 0;
-                return TM_OK;
-            }
+        if (slot_matches(m, sl, tag, head, s, len)) {
+            *id = sl->id;
+            *added = 0;
+            return TM_OK;
         }
     }
     /* A new key. Ids must fit the 32 bits of a slot. */
-    if (m->n >= m->max_keys || m->n >= (int64_t)UINT32_MAX - 1)
+    if (m->n >= m->max_keys || m->n >= (int64_t)UINT32_MAX)
         return TM_ETOOBIG;
     if (m->pool_len + len > m->pool_cap) {
         size_t cap = m->pool_cap * 2;
@@ -136,27 +182,23 @@ tm_status tm_strmap_intern(struct tm_strmap *m, const char *s, size_t len, int64
         m->pool = pool;
         m->pool_cap = cap;
     }
-    if (m->n + 1 > m->ids_cap) {
-        int64_t cap = m->ids_cap * 2;
-        uint64_t *offsets = tm_reallocarray(m->offsets, (size_t)cap + 1, sizeof(*offsets));
-        if (!offsets)
-            return TM_ENOMEM;
-        m->offsets = offsets;
-        m->ids_cap = cap;
-    }
+    tm_status st;
+    if (m->n + 1 > m->ids_cap && (st = grow_ids(m, m->ids_cap * 2)) != TM_OK)
+        return st;
     /* Keep the load factor at or under 1/2. */
     if ((size_t)(m->n + 1) * 2 > m->mask + 1) {
-        tm_status st = grow_slots(m);
-        if (st != TM_OK)
+        if ((st = grow_slots(m)) != TM_OK)
             return st;
-        for (i = (size_t)h & m->mask; m->slots[i]; i = (i + 1) & m->mask)
+        for (i = (size_t)h & m->mask; m->slots[i].tag; i = (i + 1) & m->mask)
             ;
     }
     memcpy(m->pool + m->pool_len, s, len);
     m->pool_len += len;
     m->offsets[m->n + 1] = m->pool_len;
-    m->slots[i] = tag | (uint64_t)(m->n + 1);
-    *id = m->n++;
+    m->heads[m->n] = head;
+    m->user[m->n] = 0;
+    m->slots[i] = (struct tm_strmap_slot){tag, (uint32_t)m->n};
+    *id = (uint32_t)m->n++;
     *added = 1;
     return TM_OK;
 }

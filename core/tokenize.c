@@ -188,39 +188,58 @@ tm_status tm_tokenize_normalize(int lowercase, enum tm_accents accents, const ch
     return TM_OK;
 }
 
+/* 1 for the ASCII word characters [0-9A-Za-z_], 2 for bytes >= 0x80. */
+#define ASCII_CLASS(c)                                                                     \
+    ((c) >= 0x80 ? 2                                                                       \
+                 : (((c) >= '0' && (c) <= '9') || ((c) >= 'A' && (c) <= 'Z') ||           \
+                    ((c) >= 'a' && (c) <= 'z') || (c) == '_'))
+#define C4(b) ASCII_CLASS(b), ASCII_CLASS(b + 1), ASCII_CLASS(b + 2), ASCII_CLASS(b + 3)
+#define C16(b) C4(b), C4(b + 4), C4(b + 8), C4(b + 12)
+#define C64(b) C16(b), C16(b + 16), C16(b + 32), C16(b + 48)
+static const unsigned char byte_class[256] = {C64(0), C64(64), C64(128), C64(192)};
+
 static inline int word_at(const char *s, size_t len, size_t i, size_t *n)
 {
-    unsigned char c = (unsigned char)s[i];
-    if (c < 0x80) {
+    unsigned char k = byte_class[(unsigned char)s[i]];
+    if (k < 2) {
         *n = 1;
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
-               c == '_';
+        return k;
     }
     return tm_unicode_is_word(tm_utf8_decode(s + i, len - i, n));
 }
 
 int tm_tokenize_next(const char *s, size_t len, size_t *pos, size_t *start, size_t *tlen)
 {
+    const unsigned char *u = (const unsigned char *)s;
     size_t i = *pos, n;
     while (i < len) {
+        /* Skip ASCII non-word bytes, the common case, in a tight loop. */
+        while (i < len && byte_class[u[i]] == 0)
+            i++;
+        if (i >= len)
+            break;
         if (!word_at(s, len, i, &n)) {
             i += n;
             continue;
         }
         size_t b = i, chars = 0;
-        do {
+        for (;;) {
             i += n;
             chars++;
-        } while (i < len && word_at(s, len, i, &n));
+            while (i < len && byte_class[u[i]] == 1) {
+                i++;
+                chars++;
+            }
+            if (i >= len || byte_class[u[i]] == 0 || !word_at(s, len, i, &n))
+                break;
+        }
         if (chars >= 2) {
             *start = b;
             *tlen = i - b;
             *pos = i;
             return 1;
         }
-        /* the char after the run is not a word char: step over it */
-        if (i < len)
-            i += n;
+        /* i is at a non-word character or the end: the loop steps over it */
     }
     *pos = len;
     return 0;

@@ -39,6 +39,8 @@
 #define REPORT_EVERY 64
 /* Scratch text buffers are capped so that one pathological document (NFKD
  * expands some code points 18-fold) fails with TM_ETOOBIG, not by swapping. */
+/* Tokens hashed and prefetched together (see tokenize_doc). */
+#define TOKEN_BATCH 32
 #define TEXTBUF_MAX ((size_t)1 << 32)
 
 static const char EMPTY_VOCAB_MSG[] =
@@ -61,13 +63,6 @@ void tm_vectorizer_params_init(struct tm_vectorizer_params *p)
     p->norm = TM_NORM_L2;
 }
 
-/* Per local term: frequencies and where the current document counts it. */
-struct term_stat {
-    int64_t df, tf;
-    int64_t last_doc; /* document index that last saw the term, or -1 */
-    int64_t slot;     /* its entry in that document */
-};
-
 /* A local term in sort order: first 8 bytes big-endian, then the rest. */
 struct sort_key {
     uint64_t prefix;
@@ -80,6 +75,93 @@ struct col_count {
     int32_t col;
     int32_t count;
 };
+
+/*
+ * Sorting. glibc's qsort (a merge sort through a function pointer) was a
+ * sixth of the run time, so both sorts are an inlined introsort: quicksort
+ * with median-of-three, insertion sort below 16 elements, heap sort when the
+ * recursion gets too deep. SORT_LESS(a, b) defines the order.
+ */
+#define DEFINE_INTROSORT(name, T, LESS)                                                    \
+    static void name##_insertion(T *a, int64_t n)                                          \
+    {                                                                                      \
+        for (int64_t i = 1; i < n; i++) {                                                  \
+            T v = a[i];                                                                    \
+            int64_t j = i;                                                                 \
+            for (; j > 0 && LESS(&v, &a[j - 1]); j--)                                      \
+                a[j] = a[j - 1];                                                           \
+            a[j] = v;                                                                      \
+        }                                                                                  \
+    }                                                                                      \
+    static void name##_sift(T *a, int64_t root, int64_t n)                                 \
+    {                                                                                      \
+        for (;;) {                                                                         \
+            int64_t c = 2 * root + 1;                                                      \
+            if (c >= n)                                                                    \
+                return;                                                                    \
+            if (c + 1 < n && LESS(&a[c], &a[c + 1]))                                       \
+                c++;                                                                       \
+            if (!LESS(&a[root], &a[c]))                                                    \
+                return;                                                                    \
+            T t = a[root];                                                                 \
+            a[root] = a[c];                                                                \
+            a[c] = t;                                                                      \
+            root = c;                                                                      \
+        }                                                                                  \
+    }                                                                                      \
+    static void name##_rec(T *a, int64_t n, int depth)                                     \
+    {                                                                                      \
+        while (n > 16) {                                                                   \
+            if (depth-- == 0) {                                                            \
+                for (int64_t i = n / 2 - 1; i >= 0; i--)                                   \
+                    name##_sift(a, i, n);                                                  \
+                for (int64_t i = n - 1; i > 0; i--) {                                      \
+                    T t = a[0];                                                            \
+                    a[0] = a[i];                                                           \
+                    a[i] = t;                                                              \
+                    name##_sift(a, 0, i);                                                  \
+                }                                                                          \
+                return;                                                                    \
+            }                                                                              \
+            T *x = &a[0], *y = &a[n / 2], *z = &a[n - 1], *m;                              \
+            if (LESS(x, y))                                                                \
+                m = LESS(y, z) ? y : (LESS(x, z) ? z : x);                                 \
+            else                                                                           \
+                m = LESS(x, z) ? x : (LESS(y, z) ? z : y);                                 \
+            T pivot = *m;                                                                  \
+            int64_t i = 0, j = n - 1;                                                      \
+            for (;;) {                                                                     \
+                while (LESS(&a[i], &pivot))                                                \
+                    i++;                                                                   \
+                while (LESS(&pivot, &a[j]))                                                \
+                    j--;                                                                   \
+                if (i >= j)                                                                \
+                    break;                                                                 \
+                T t = a[i];                                                                \
+                a[i] = a[j];                                                               \
+                a[j] = t;                                                                  \
+                i++;                                                                       \
+                j--;                                                                       \
+            }                                                                              \
+            /* a[0..j] <= pivot <= a[j+1..n): recurse into the smaller part */             \
+            if (j + 1 < n - j - 1) {                                                       \
+                name##_rec(a, j + 1, depth);                                               \
+                a += j + 1;                                                                \
+                n -= j + 1;                                                                \
+            } else {                                                                       \
+                name##_rec(a + j + 1, n - j - 1, depth);                                   \
+                n = j + 1;                                                                 \
+            }                                                                              \
+        }                                                                                  \
+        name##_insertion(a, n);                                                            \
+    }                                                                                      \
+    static void name(T *a, int64_t n)                                                      \
+    {                                                                                      \
+        int depth = 2;                                                                     \
+        for (int64_t k = n; k > 1; k >>= 1)                                                \
+            depth += 2;                                                                    \
+        name##_rec(a, n, depth);                                                           \
+    }
 
 struct shared {
     const struct tm_vectorizer_params *params;
@@ -104,9 +186,13 @@ struct worker {
     tm_status st;
     char err[TM_ERR_SIZE];
     struct tm_strmap map;
-    struct term_stat *stats;
-    int64_t stats_cap;
-    uint32_t *ent_id;
+    /* Per local id: document and term frequencies (tf only for
+     * max_features). Which document last counted a term, and where, is in
+     * its user word (map.user[id]), (document - lo + 1) << 32 | entry - row start,
+     * so that counting a repeated token touches nothing but its slot. */
+    int64_t *df, *tf;
+    int64_t df_cap;
+    uint32_t *ent_id; /* local ids; pass 2 rewrites them to columns */
     int32_t *ent_count;
     int64_t n_ent, ent_cap;
     int64_t *row_end; /* hi - lo: end of each document's entries */
@@ -114,6 +200,7 @@ struct worker {
     struct sort_key *order; /* sorted non-stop local terms */
     int64_t n_order;
     int32_t *to_global; /* local id -> global term */
+    int64_t n_kept;     /* pass 2: entries whose term is kept */
     struct col_count *row; /* pass 3 scratch */
     int64_t row_cap;
 };
@@ -142,18 +229,18 @@ static void report(struct shared *sh, const char *stage, int64_t delta, int64_t 
     pthread_mutex_unlock(&sh->lock);
 }
 
-static tm_status grow_stats(struct worker *w, int64_t need)
+static tm_status grow_df(struct worker *w, int64_t need)
 {
-    if (need <= w->stats_cap)
+    if (need <= w->df_cap)
         return TM_OK;
-    int64_t cap = w->stats_cap ? w->stats_cap * 2 : 4096;
+    int64_t cap = w->df_cap ? w->df_cap * 2 : 4096;
     while (cap < need)
         cap *= 2;
-    struct term_stat *s = tm_reallocarray(w->stats, (size_t)cap, sizeof(*s));
-    if (!s)
+    int64_t *df = tm_reallocarray(w->df, (size_t)cap, sizeof(*df));
+    if (!df)
         return TM_ENOMEM;
-    w->stats = s;
-    w->stats_cap = cap;
+    w->df = df;
+    w->df_cap = cap;
     return TM_OK;
 }
 
@@ -182,7 +269,7 @@ static tm_status intern_stop_words(struct worker *w)
     if (p->english_stop_words)
         n = tm_stopwords_english(&words);
     for (size_t i = 0; i < n; i++) {
-        int64_t id;
+        uint32_t id;
         int added;
         tm_status st = tm_strmap_intern(&w->map, words[i], strlen(words[i]), &id, &added);
         if (st != TM_OK)
@@ -202,10 +289,8 @@ static int key_cmp(const struct sort_key *a, const struct sort_key *b)
     return a->len < b->len ? -1 : a->len > b->len;
 }
 
-static int key_qsort_cmp(const void *a, const void *b)
-{
-    return key_cmp(a, b);
-}
+#define KEY_LESS(a, b) (key_cmp((a), (b)) < 0)
+DEFINE_INTROSORT(sort_keys, struct sort_key, KEY_LESS)
 
 static uint64_t be_prefix(const char *s, size_t len)
 {
@@ -228,7 +313,7 @@ static tm_status sort_local_terms(struct worker *w)
         w->order[i] = (struct sort_key){be_prefix(k, len), k, (uint32_t)len,
                                         (uint32_t)(n_stop + i)};
     }
-    qsort(w->order, (size_t)w->n_order, sizeof(*w->order), key_qsort_cmp);
+    sort_keys(w->order, w->n_order);
     return TM_OK;
 }
 
@@ -240,6 +325,8 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
     tm_status st;
     if (len && !text)
         return tm__errf(w->err, TM_EINVAL, "document %lld: NULL text", (long long)d);
+    if (!len)
+        text = ""; /* a NULL empty document must not reach memchr and friends */
     if (tm_utf8_valid_prefix(text, len) < len) {
         if ((st = tm_textbuf_reserve(&w->repair, tm_utf8_repair_bound(len))) != TM_OK)
             return st;
@@ -247,7 +334,8 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
         text = w->repair.data;
     }
     if (p->strip) {
-        if ((p->strip & TM_STRIP_QUOTES) && (st = tm_textbuf_reserve(&w->quotes, len)) != TM_OK)
+        if ((p->strip & TM_STRIP_QUOTES) &&
+            (st = tm_textbuf_reserve(&w->quotes, len + 1)) != TM_OK)
             return st;
         len = tm_preprocess(p->strip, text, len, w->quotes.data, &text);
     }
@@ -258,41 +346,56 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
         return st;
 
     int64_t n_stop = w->n_stop;
-    size_t pos = 0, start, tlen;
-    while (tm_tokenize_next(text, len, &pos, &start, &tlen)) {
-        int64_t id;
-        int added;
-        st = tm_strmap_intern(&w->map, text + start, tlen, &id, &added);
-        if (st == TM_ETOOBIG)
-            return tm__errf(w->err, st, "more than %lld distinct terms",
-                            (long long)w->sh->max_terms);
-        if (st != TM_OK)
-            return st;
-        if (added) {
-            if ((st = grow_stats(w, id + 1)) != TM_OK) {
-                /* Keep stats[] covering every id, so cleanup stays simple:
-                 * the map may now hold one term without stats, which is
-                 * fine because this call fails. */
+    uint64_t doc_tag = (uint64_t)(d - w->lo + 1) << 32;
+    int64_t row_start = w->n_ent;
+    /* Tokens go in batches: hash and prefetch the slots of a whole batch,
+     * then count them in order (the same order, so the same local ids). */
+    struct {
+        size_t start, len;
+        uint64_t hash;
+    } batch[TOKEN_BATCH];
+    size_t pos = 0;
+    for (;;) {
+        int nb = 0;
+        size_t start, tlen;
+        while (nb < TOKEN_BATCH && tm_tokenize_next(text, len, &pos, &start, &tlen)) {
+            uint64_t h = tm_strmap_hash(text + start, tlen);
+            tm_strmap_prefetch(&w->map, h);
+            batch[nb].start = start;
+            batch[nb].len = tlen;
+            batch[nb++].hash = h;
+        }
+        for (int b = 0; b < nb; b++) {
+            uint32_t id;
+            int added;
+            st = tm_strmap_intern_hashed(&w->map, text + batch[b].start, batch[b].len,
+                                         batch[b].hash, &id, &added);
+            if (st == TM_ETOOBIG)
+                return tm__errf(w->err, st, "more than %lld distinct terms",
+                                (long long)w->sh->max_terms);
+            if (st != TM_OK)
                 return st;
+            if (id < n_stop)
+                continue;
+            uint64_t *user = &w->map.user[id];
+            if ((*user & 0xFFFFFFFF00000000ull) == doc_tag) {
+                w->ent_count[row_start + (int64_t)(*user & 0xFFFFFFFFull)]++;
+                continue;
             }
-            w->stats[id] = (struct term_stat){0, 0, -1, 0};
+            if (added && (st = grow_df(w, (int64_t)id + 1)) != TM_OK)
+                return st;
+            if (w->n_ent == w->ent_cap && (st = grow_entries(w)) != TM_OK)
+                return st;
+            if (added)
+                w->df[id] = 0;
+            w->df[id]++;
+            *user = doc_tag | (uint64_t)(w->n_ent - row_start);
+            w->ent_id[w->n_ent] = id;
+            w->ent_count[w->n_ent] = 1;
+            w->n_ent++;
         }
-        if (id < n_stop)
-            continue;
-        struct term_stat *ts = &w->stats[id];
-        ts->tf++;
-        if (ts->last_doc == d) {
-            w->ent_count[ts->slot]++;
-            continue;
-        }
-        if (w->n_ent == w->ent_cap && (st = grow_entries(w)) != TM_OK)
-            return st;
-        ts->last_doc = d;
-        ts->df++;
-        ts->slot = w->n_ent;
-        w->ent_id[w->n_ent] = (uint32_t)id;
-        w->ent_count[w->n_ent] = 1;
-        w->n_ent++;
+        if (nb < TOKEN_BATCH)
+            break;
     }
     w->row_end[d - w->lo] = w->n_ent;
     return TM_OK;
@@ -315,10 +418,6 @@ static void *pass_tokenize(void *arg)
         goto done;
     /* A custom list may hold duplicates: the map counts them once. */
     w->n_stop = w->map.n;
-    if ((st = grow_stats(w, w->map.n + 1)) != TM_OK)
-        goto done;
-    for (int64_t i = 0; i < w->map.n; i++)
-        w->stats[i] = (struct term_stat){0, 0, -1, 0};
     int64_t since = 0;
     for (int64_t d = w->lo; d < w->hi; d++) {
         if (atomic_load_explicit(&sh->cancelled, memory_order_relaxed)) {
@@ -333,53 +432,61 @@ static void *pass_tokenize(void *arg)
         }
     }
     report(sh, "tokenize", since, sh->n_docs);
+    if (sh->params->max_features > 0) {
+        /* Total counts rank terms for max_features; binary ranks by df. */
+        w->tf = tm_calloc((size_t)w->map.n + 1, sizeof(*w->tf));
+        if (!w->tf) {
+            st = TM_ENOMEM;
+            goto done;
+        }
+        for (int64_t k = 0; k < w->n_ent; k++)
+            w->tf[w->ent_id[k]] += sh->params->binary ? 1 : w->ent_count[k];
+    }
     st = sort_local_terms(w);
 done:
     w->st = st;
     return NULL;
 }
 
-/* Pass 2: the number of kept entries of each row, into indptr[d + 1]. */
+/* Pass 2: rewrites the entries' local ids to columns (UINT32_MAX when
+ * pruned) and puts the number of kept entries of row d in indptr[d + 1]. */
 static void *pass_count(void *arg)
 {
     struct worker *w = arg;
     struct shared *sh = w->sh;
     int64_t *indptr = sh->matrix->indptr;
+    /* local id -> column, through a table of this thread's size, so the
+     * loop over entries makes one lookup in a cache-sized array */
+    uint32_t *col = tm_mallocarray((size_t)w->map.n + 1, sizeof(*col));
+    if (!col) {
+        w->st = TM_ENOMEM;
+        return NULL;
+    }
+    for (int64_t i = w->n_stop; i < w->map.n; i++) {
+        int32_t c = sh->col_of[w->to_global[i]];
+        col[i] = c >= 0 ? (uint32_t)c : UINT32_MAX;
+    }
     int64_t k = 0, longest = 0;
     for (int64_t d = w->lo; d < w->hi; d++) {
         int64_t n = 0;
-        for (int64_t end = w->row_end[d - w->lo]; k < end; k++)
-            n += sh->col_of[w->to_global[w->ent_id[k]]] >= 0;
+        for (int64_t end = w->row_end[d - w->lo]; k < end; k++) {
+            uint32_t c = col[w->ent_id[k]];
+            w->ent_id[k] = c;
+            n += c != UINT32_MAX;
+        }
         indptr[d + 1] = n;
         if (n > longest)
             longest = n;
     }
+    tm_free(col);
     w->row = tm_mallocarray((size_t)longest + 1, sizeof(*w->row));
     w->row_cap = longest;
     w->st = w->row ? TM_OK : TM_ENOMEM;
     return NULL;
 }
 
-static int col_cmp(const void *a, const void *b)
-{
-    const struct col_count *x = a, *y = b;
-    return (x->col > y->col) - (x->col < y->col);
-}
-
-static void sort_row(struct col_count *r, int64_t n)
-{
-    if (n > 24) {
-        qsort(r, (size_t)n, sizeof(*r), col_cmp);
-        return;
-    }
-    for (int64_t i = 1; i < n; i++) {
-        struct col_count v = r[i];
-        int64_t j = i;
-        for (; j > 0 && r[j - 1].col > v.col; j--)
-            r[j] = r[j - 1];
-        r[j] = v;
-    }
-}
+#define COL_LESS(a, b) ((a)->col < (b)->col)
+DEFINE_INTROSORT(sort_row, struct col_count, COL_LESS)
 
 /* Pass 3: fill, sort, weight and normalise each row (sklearn's
  * TfidfTransformer.transform and normalize(), in their order). */
@@ -393,11 +500,9 @@ static void *pass_fill(void *arg)
     int64_t k = 0, since = 0;
     for (int64_t d = w->lo; d < w->hi; d++) {
         int64_t n = 0;
-        for (int64_t end = w->row_end[d - w->lo]; k < end; k++) {
-            int32_t col = sh->col_of[w->to_global[w->ent_id[k]]];
-            if (col >= 0)
-                w->row[n++] = (struct col_count){col, w->ent_count[k]};
-        }
+        for (int64_t end = w->row_end[d - w->lo]; k < end; k++)
+            if (w->ent_id[k] != UINT32_MAX)
+                w->row[n++] = (struct col_count){(int32_t)w->ent_id[k], w->ent_count[k]};
         sort_row(w->row, n);
         int64_t base = m->indptr[d];
         double sum = 0.0;
@@ -464,14 +569,23 @@ static tm_status run_pass(struct worker *ws, int n, void *(*fn)(void *), char *e
     return first;
 }
 
+/* scikit-learn's parameter constraints: a fraction in [0, 1] or an integer
+ * count >= 1. */
+static int bad_df(const struct tm_df_bound *b)
+{
+    if (!isfinite(b->value))
+        return 1;
+    if (b->is_fraction)
+        return b->value < 0 || b->value > 1;
+    return b->value < 1 || b->value != floor(b->value);
+}
+
 static tm_status check_params(const struct tm_vectorizer_params *p, char *err)
 {
-    if (p->min_df.value < 0 || (p->min_df.is_fraction && p->min_df.value > 1) ||
-        !isfinite(p->min_df.value))
-        return tm__errf(err, TM_EINVAL, "min_df: must be a count >= 0 or a fraction in [0, 1]");
-    if (p->max_df.value < 0 || (p->max_df.is_fraction && p->max_df.value > 1) ||
-        !isfinite(p->max_df.value))
-        return tm__errf(err, TM_EINVAL, "max_df: must be a count >= 0 or a fraction in [0, 1]");
+    if (bad_df(&p->min_df))
+        return tm__errf(err, TM_EINVAL, "min_df: must be a fraction in [0, 1] or a count >= 1");
+    if (bad_df(&p->max_df))
+        return tm__errf(err, TM_EINVAL, "max_df: must be a fraction in [0, 1] or a count >= 1");
     if (p->max_features < 0)
         return tm__errf(err, TM_EINVAL, "max_features: must be >= 0");
     if (p->n_threads < 0)
@@ -565,8 +679,9 @@ static tm_status merge_vocab(struct worker *ws, int n, int64_t max_terms, struct
             const struct sort_key *k = &ws[t].order[head[t]];
             if (head[t] < ws[t].n_order && (k == min || key_cmp(k, min) == 0)) {
                 ws[t].to_global[k->id] = (int32_t)ng;
-                gt->df += ws[t].stats[k->id].df;
-                gt->tf += ws[t].stats[k->id].tf;
+                gt->df += ws[t].df[k->id];
+                if (ws[t].tf)
+                    gt->tf += ws[t].tf[k->id];
                 head[t]++;
             }
         }
@@ -602,7 +717,7 @@ static tm_status prune(const struct tm_vectorizer_params *p, int64_t n_docs,
         int64_t j = 0;
         for (int64_t i = 0; i < ng; i++)
             if (col_of[i] == 0)
-                r[j++] = (struct tf_rank){p->binary ? g[i].df : g[i].tf, i};
+                r[j++] = (struct tf_rank){g[i].tf, i};
         qsort(r, (size_t)kept, sizeof(*r), tf_rank_cmp);
         for (int64_t i = p->max_features; i < kept; i++)
             col_of[r[i].index] = -1;
@@ -624,7 +739,8 @@ static void release_workers(struct worker *ws, int n)
     for (int t = 0; t < n; t++) {
         struct worker *w = &ws[t];
         tm_strmap_release(&w->map);
-        tm_free(w->stats);
+        tm_free(w->df);
+        tm_free(w->tf);
         tm_free(w->ent_id);
         tm_free(w->ent_count);
         tm_free(w->row_end);
