@@ -521,8 +521,9 @@ enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, co
         goto out;
     }
 
+    /* "" is a job with inline documents, which carries its corpus in its spec. */
     struct tm_corpus_record c;
-    tm_status st = s->m->corpus_get(s->ctx, corpus_id, &c, err);
+    tm_status st = corpus_id[0] ? s->m->corpus_get(s->ctx, corpus_id, &c, err) : TM_OK;
     if (st) {
         r = st == TM_ENOTFOUND ? TM_JOBS_NO_CORPUS : TM_JOBS_STORE_ERROR;
         goto out;
