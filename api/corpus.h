@@ -10,6 +10,10 @@
  *     sink callback (the server's store), holding at most one document's
  *     bytes in memory.
  *
+ * NEEDSWORK: a JSON array body is parsed whole (cJSON has no streaming
+ * parser); the server caps such bodies, and large uploads should use JSON
+ * Lines. An array splitter feeding elements to the same sink would lift it.
+ *
  * Text is kept as the bytes given (after JSON unescaping); invalid UTF-8 is
  * left for core/ to replace. JSON "\u0000" in a text or id is rejected:
  * documents are NUL-free. Lines end at "\n"; a "\r" before it is dropped.
