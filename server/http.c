@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "core/alloc.h"
 #include "log.h"
@@ -31,7 +30,6 @@
 struct tm_http {
     struct tm_server *srv;
     struct MHD_Daemon *d;
-    MHD_socket quiesced_fd;
     char id_prefix[16];
     atomic_ullong next_id;
 };
@@ -379,13 +377,12 @@ tm_status tm_http_start(struct tm_http **out, struct tm_server *srv, char *err)
     if (!h)
         return tm__errf(err, TM_ENOMEM, "http");
     h->srv = srv;
-    h->quiesced_fd = MHD_INVALID_SOCKET;
     char rid[TM_ID_SIZE];
     tm_id_generate("", rid);
     snprintf(h->id_prefix, sizeof(h->id_prefix), "%.8s", rid);
 
     /* epoll in a pool of threads: each pool thread has its own epoll set
-     * and accepts from the shared listening socket. ITC for quiesce. */
+     * and accepts from the shared listening socket. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG;
     h->d = MHD_start_daemon(
@@ -413,20 +410,10 @@ int tm_http_port(const struct tm_http *h)
     return i ? (int)i->port : -1;
 }
 
-void tm_http_quiesce(struct tm_http *h)
-{
-    if (h && h->quiesced_fd == MHD_INVALID_SOCKET)
-        h->quiesced_fd = MHD_quiesce_daemon(h->d);
-}
-
 void tm_http_stop(struct tm_http *h)
 {
     if (!h)
         return;
     MHD_stop_daemon(h->d);
-    /* libmicrohttpd hands the listening socket to us on quiesce, to close
-     * only once its threads are gone. */
-    if (h->quiesced_fd != MHD_INVALID_SOCKET)
-        close(h->quiesced_fd);
     tm_free(h);
 }

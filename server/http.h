@@ -29,8 +29,6 @@ struct tm_http;
 tm_status tm_http_start(struct tm_http **out, struct tm_server *srv, char *err);
 /* The bound port (the chosen one when the configuration says 0). */
 int tm_http_port(const struct tm_http *h);
-/* Stops accepting connections; open ones are still served. */
-void tm_http_quiesce(struct tm_http *h);
 /* Closes every connection and frees. NULL-safe. */
 void tm_http_stop(struct tm_http *h);
 

@@ -352,9 +352,22 @@ static void delete_corpus(struct tm__req *r)
     }
 }
 
+/* 503 while shutting down: no new work is taken. */
+static int refuse_draining(struct tm__req *r)
+{
+    if (!atomic_load(&r->srv->draining))
+        return 0;
+    r->retry_after = 5;
+    tm__respond_error(r, 503, "draining", "the server is shutting down; retry on another replica",
+                      NULL);
+    return 1;
+}
+
 static void begin_upload(struct tm__req *r, const char *target)
 {
     const struct tm_config *cfg = r->srv->cfg;
+    if (refuse_draining(r))
+        return;
     char mt[96];
     const char *params;
     media_type(r, mt, sizeof(mt), &params);
@@ -448,6 +461,8 @@ static void respond_job(struct tm__req *r, int status, const struct tm_job_recor
 
 static void begin_submit(struct tm__req *r)
 {
+    if (refuse_draining(r))
+        return;
     char mt[96];
     const char *params;
     media_type(r, mt, sizeof(mt), &params);

@@ -102,8 +102,11 @@ int tm_cli_serve(int argc, char **argv)
         ;
     TM_LOG(TM_LOG_INFO, "shutting down", "s:signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
            "i:grace_s", (long long)cfg.shutdown_grace_s, NULL);
+    /* Keep serving during the grace period: clients go on polling their
+     * jobs (and see them finish or go back to the queue), /readyz answers
+     * 503 so load balancers stop routing here, new uploads and jobs get 503
+     * with Retry-After. The listener closes once the workers are done. */
     atomic_store(&srv.draining, 1);
-    tm_http_quiesce(http);
     int stuck = tm_jobs_drain(srv.jobs, cfg.shutdown_grace_s);
     tm_http_stop(http);
     http = NULL;
