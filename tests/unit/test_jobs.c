@@ -1,0 +1,282 @@
+/* test_jobs.c - the job table, queue and workers (server/jobs.h) with a fake
+ * work function over a real SQLite store in a temporary directory. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "harness.h"
+#include "server/jobs.h"
+#include "server/log.h"
+#include "server/matrix_cache.h"
+
+struct fake {
+    pthread_mutex_t lock;
+    char order[16][TM_ID_SIZE]; /* jobs in the order they started */
+    int n;
+    atomic_int endless_started;
+};
+
+/* The spec says what to do: "ok", "fail", or "endless" (until stopped). */
+static void fake_work(void *ctx, const struct tm_job_run *run, struct tm_job_outcome *out)
+{
+    struct fake *f = ctx;
+    pthread_mutex_lock(&f->lock);
+    if (f->n < 16)
+        snprintf(f->order[f->n++], TM_ID_SIZE, "%s", run->job->id);
+    pthread_mutex_unlock(&f->lock);
+    if (!strncmp(run->spec, "endless", run->spec_len)) {
+        atomic_store(&f->endless_started, 1);
+        for (int i = 0; i < 100000; i++) {
+            if (tm_progress_report(&run->progress, "fake", 0.5)) {
+                out->status = TM_ECANCELLED;
+                return;
+            }
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (!strncmp(run->spec, "fail", run->spec_len)) {
+        out->status = TM_ENUMERIC;
+        snprintf(out->error_code, sizeof(out->error_code), "numerical_failure");
+        snprintf(out->error_message, sizeof(out->error_message), "model: NaN");
+        return;
+    }
+    tm_progress_report(&run->progress, "fake", 1.0);
+    out->result_json = tm_strndup("{\"r\":1}", 7);
+    out->result_len = 7;
+    out->status = TM_OK;
+}
+
+struct env {
+    char dir[256];
+    struct tm_store store;
+    struct fake fake;
+};
+
+static int env_open(struct env *e)
+{
+    memset(e, 0, sizeof(*e));
+    pthread_mutex_init(&e->fake.lock, NULL);
+    tm_log_set_level(TM_LOG_OFF);
+    const char *base = getenv("TMPDIR");
+    snprintf(e->dir, sizeof(e->dir), "%s/topicd-jobs-XXXXXX", base ? base : "/tmp");
+    char err[TM_ERR_SIZE];
+    if (!mkdtemp(e->dir) || tm_store_open_sqlite(&e->store, e->dir, err))
+        return -1;
+    struct tm_corpus_record c;
+    memset(&c, 0, sizeof(c));
+    snprintf(c.id, sizeof(c.id), "c_1");
+    e->store.m->corpus_create(e->store.ctx, &c, err);
+    return e->store.m->corpus_commit(e->store.ctx, "c_1", err) ? -1 : 0;
+}
+
+static void env_close(struct env *e)
+{
+    tm_store_close(&e->store);
+    pthread_mutex_destroy(&e->fake.lock);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
+    if (system(cmd))
+        fprintf(stderr, "could not remove %s\n", e->dir);
+    tm_log_set_level(TM_LOG_INFO);
+}
+
+static struct tm_jobs_config config(struct env *e, int workers, int max_queue, int max_attempts)
+{
+    struct tm_jobs_config c = {workers, max_queue, max_attempts, 2, fake_work, &e->fake};
+    return c;
+}
+
+static enum tm_job_state wait_final(struct tm_jobs *j, const char *id)
+{
+    struct tm_job_record r;
+    char err[TM_ERR_SIZE];
+    for (int i = 0; i < 5000; i++) {
+        if (tm_jobs_get(j, id, &r, err) == TM_JOBS_ACCEPTED && tm_job_state_final(r.state))
+            return r.state;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    return TM_JOB_QUEUED;
+}
+
+static enum tm_jobs_refusal submit(struct tm_jobs *j, const char *what, const char *key,
+                                   struct tm_job_record *r)
+{
+    char err[TM_ERR_SIZE];
+    return tm_jobs_submit(j, "c_1", what, strlen(what), "nmf", key, r, err);
+}
+
+TM_TEST(jobs_run_fifo_and_results)
+{
+    struct env e;
+    REQUIRE(env_open(&e) == 0);
+    struct tm_jobs_config c = config(&e, 1, 16, 3);
+    struct tm_jobs *j;
+    char err[TM_ERR_SIZE];
+    REQUIRE(tm_jobs_new(&j, &e.store, &c, err) == TM_OK);
+    struct tm_job_record r[5];
+    const char *what[5] = {"ok", "fail", "ok", "ok", "ok"};
+    for (int i = 0; i < 5; i++)
+        CHECK_INT_EQ(submit(j, what[i], NULL, &r[i]), TM_JOBS_ACCEPTED);
+    for (int i = 0; i < 5; i++)
+        CHECK_INT_EQ(wait_final(j, r[i].id), i == 1 ? TM_JOB_FAILED : TM_JOB_SUCCEEDED);
+    /* One worker: first in, first out. */
+    CHECK_INT_EQ(e.fake.n, 5);
+    for (int i = 0; i < 5 && i < e.fake.n; i++)
+        CHECK_STR_EQ(e.fake.order[i], r[i].id);
+    /* Results and errors are in the store; old jobs are read from it once
+     * they leave memory (recent_jobs is 2 here). */
+    char *json;
+    size_t len;
+    CHECK_INT_EQ(e.store.m->job_result(e.store.ctx, r[0].id, &json, &len, err), TM_OK);
+    CHECK(len == 7);
+    tm_free(json);
+    struct tm_job_record got;
+    CHECK_INT_EQ(tm_jobs_get(j, r[1].id, &got, err), TM_JOBS_ACCEPTED);
+    CHECK_STR_EQ(got.error_code, "numerical_failure");
+    CHECK_INT_EQ(got.attempts, 1);
+    CHECK(got.finished_at >= got.started_at && got.started_at >= got.created_at);
+    CHECK_INT_EQ(tm_jobs_get(j, "j_nope", &got, err), TM_JOBS_NOT_FOUND);
+    /* Unknown corpus. */
+    CHECK_INT_EQ(tm_jobs_submit(j, "c_nope", "ok", 2, "nmf", NULL, &got, err), TM_JOBS_NO_CORPUS);
+    tm_jobs_free(j);
+    env_close(&e);
+}
+
+TM_TEST(jobs_idempotency_queue_and_cancel)
+{
+    struct env e;
+    REQUIRE(env_open(&e) == 0);
+    struct tm_jobs_config c = config(&e, 1, 1, 3);
+    struct tm_jobs *j;
+    char err[TM_ERR_SIZE];
+    REQUIRE(tm_jobs_new(&j, &e.store, &c, err) == TM_OK);
+    struct tm_job_record a, b, x;
+    CHECK_INT_EQ(submit(j, "endless", "k", &a), TM_JOBS_ACCEPTED);
+    CHECK_INT_EQ(submit(j, "endless", "k", &x), TM_JOBS_REPLAYED);
+    CHECK_STR_EQ(a.id, x.id);
+    CHECK_INT_EQ(submit(j, "ok", "k", &x), TM_JOBS_KEY_MISMATCH);
+    for (int i = 0; i < 5000 && !atomic_load(&e.fake.endless_started); i++)
+        usleep(1000);
+    CHECK_INT_EQ(submit(j, "ok", NULL, &b), TM_JOBS_ACCEPTED);
+    CHECK_INT_EQ(submit(j, "ok", NULL, &x), TM_JOBS_QUEUE_FULL);
+    struct tm_jobs_stats st;
+    tm_jobs_stats(j, &st);
+    CHECK(st.queued == 1 && st.running == 1 && st.workers_alive == 1);
+    CHECK_INT_EQ(tm_jobs_delete_corpus(j, "c_1", err), TM_JOBS_CORPUS_BUSY);
+    CHECK_INT_EQ(tm_jobs_cancel(j, b.id, &x, err), TM_JOBS_CANCELLED);
+    CHECK_INT_EQ(x.state, TM_JOB_CANCELLED);
+    CHECK_INT_EQ(tm_jobs_cancel(j, a.id, &x, err), TM_JOBS_CANCELLING);
+    CHECK_INT_EQ(wait_final(j, a.id), TM_JOB_CANCELLED);
+    CHECK_INT_EQ(tm_jobs_cancel(j, a.id, &x, err), TM_JOBS_FINISHED);
+    CHECK_INT_EQ(tm_jobs_cancel(j, "j_nope", &x, err), TM_JOBS_NOT_FOUND);
+    CHECK_INT_EQ(tm_jobs_delete_corpus(j, "c_1", err), TM_JOBS_ACCEPTED);
+    CHECK_INT_EQ(tm_jobs_delete_corpus(j, "c_1", err), TM_JOBS_NO_CORPUS);
+    /* The cancellation of the queued job is durable. */
+    struct tm_job_record stored;
+    CHECK_INT_EQ(e.store.m->job_get(e.store.ctx, b.id, &stored, err), TM_OK);
+    CHECK_INT_EQ(stored.state, TM_JOB_CANCELLED);
+    tm_jobs_free(j);
+    env_close(&e);
+}
+
+/* Jobs a crash left "running" are re-queued, until max_attempts; a drain
+ * puts the running job back without counting the attempt. */
+TM_TEST(jobs_recovery_and_drain)
+{
+    struct env e;
+    REQUIRE(env_open(&e) == 0);
+    char err[TM_ERR_SIZE];
+    struct tm_job_record crashed, doomed, queued;
+    memset(&crashed, 0, sizeof(crashed));
+    snprintf(crashed.id, sizeof(crashed.id), "j_crashed");
+    snprintf(crashed.corpus_id, sizeof(crashed.corpus_id), "c_1");
+    crashed.state = TM_JOB_RUNNING;
+    crashed.attempts = 1;
+    doomed = crashed;
+    snprintf(doomed.id, sizeof(doomed.id), "j_doomed");
+    doomed.attempts = 2;
+    queued = crashed;
+    snprintf(queued.id, sizeof(queued.id), "j_queued");
+    queued.state = TM_JOB_QUEUED;
+    queued.attempts = 0;
+    CHECK_INT_EQ(e.store.m->job_insert(e.store.ctx, &queued, "ok", 2, NULL, err), TM_OK);
+    CHECK_INT_EQ(e.store.m->job_insert(e.store.ctx, &crashed, "ok", 2, NULL, err), TM_OK);
+    CHECK_INT_EQ(e.store.m->job_insert(e.store.ctx, &doomed, "ok", 2, NULL, err), TM_OK);
+
+    struct tm_jobs_config c = config(&e, 1, 4, 2);
+    struct tm_jobs *j;
+    REQUIRE(tm_jobs_new(&j, &e.store, &c, err) == TM_OK);
+    CHECK_INT_EQ(wait_final(j, "j_queued"), TM_JOB_SUCCEEDED);
+    CHECK_INT_EQ(wait_final(j, "j_crashed"), TM_JOB_SUCCEEDED);
+    struct tm_job_record got;
+    CHECK_INT_EQ(tm_jobs_get(j, "j_doomed", &got, err), TM_JOBS_ACCEPTED);
+    CHECK_INT_EQ(got.state, TM_JOB_FAILED);
+    CHECK_STR_EQ(got.error_code, "worker_crashed");
+    CHECK_INT_EQ(tm_jobs_get(j, "j_crashed", &got, err), TM_JOBS_ACCEPTED);
+    CHECK_INT_EQ(got.attempts, 2);
+
+    /* Drain with no grace while a job runs. */
+    struct tm_job_record a;
+    CHECK_INT_EQ(submit(j, "endless", NULL, &a), TM_JOBS_ACCEPTED);
+    for (int i = 0; i < 5000 && !atomic_load(&e.fake.endless_started); i++)
+        usleep(1000);
+    CHECK_INT_EQ(tm_jobs_drain(j, 0), 0);
+    CHECK_INT_EQ(submit(j, "ok", NULL, &got), TM_JOBS_DRAINING);
+    tm_jobs_free(j);
+    CHECK_INT_EQ(e.store.m->job_get(e.store.ctx, a.id, &got, err), TM_OK);
+    CHECK_INT_EQ(got.state, TM_JOB_QUEUED);
+    CHECK_INT_EQ(got.attempts, 0);
+    env_close(&e);
+}
+
+static void fake_vectorized(struct tm_vectorized *v, int64_t nnz)
+{
+    memset(v, 0, sizeof(*v));
+    char err[TM_ERR_SIZE];
+    tm_csr_init(&v->matrix, 1, 1, nnz, err);
+    v->matrix.indptr[1] = nnz;
+}
+
+TM_TEST(matrix_cache_bounds)
+{
+    struct tm_matrix_cache *c;
+    REQUIRE(tm_matrix_cache_new(&c, 4000) == TM_OK);
+    struct tm_vectorized v;
+    struct tm_matrix_ref *r1, *r2, *r3, *g;
+    fake_vectorized(&v, 100); /* ~1.2 kB */
+    const struct tm_vectorized *p1 = tm_matrix_cache_put(c, "c_1\nA", 5, &v, &r1);
+    CHECK(p1 && v.matrix.indptr == NULL);
+    CHECK(tm_matrix_cache_get(c, "c_1\nA", 5, &g) == p1);
+    tm_matrix_cache_release(c, g);
+    fake_vectorized(&v, 100);
+    tm_matrix_cache_put(c, "c_2\nA", 5, &v, &r2);
+    tm_matrix_cache_release(c, r1);
+    tm_matrix_cache_release(c, r2);
+    /* A third entry evicts the least recently used unheld one. */
+    fake_vectorized(&v, 150);
+    tm_matrix_cache_put(c, "c_3\nA", 5, &v, &r3);
+    tm_matrix_cache_release(c, r3);
+    struct tm_matrix_cache_stats st;
+    tm_matrix_cache_stats(c, &st);
+    CHECK(st.bytes <= 4000);
+    CHECK(tm_matrix_cache_get(c, "c_1\nA", 5, &g) == NULL);
+    CHECK(tm_matrix_cache_get(c, "c_3\nA", 5, &g) != NULL);
+    tm_matrix_cache_release(c, g);
+    /* Too big for the budget: handed back, not kept. */
+    fake_vectorized(&v, 1000);
+    CHECK(tm_matrix_cache_put(c, "c_4\nA", 5, &v, &r1) != NULL);
+    tm_matrix_cache_release(c, r1);
+    CHECK(tm_matrix_cache_get(c, "c_4\nA", 5, &g) == NULL);
+    /* Invalidation by corpus. */
+    tm_matrix_cache_invalidate(c, "c_3\n");
+    CHECK(tm_matrix_cache_get(c, "c_3\nA", 5, &g) == NULL);
+    tm_matrix_cache_stats(c, &st);
+    CHECK(st.hits == 2 && st.misses == 3);
+    tm_matrix_cache_free(c);
+}

@@ -1,0 +1,254 @@
+/* test_store.c - the SQLite store behind server/store.h. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "harness.h"
+#include "server/store.h"
+#include "testalloc.h"
+
+static int tmpdir(char *dir, size_t size)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(dir, size, "%s/topicd-store-XXXXXX", base ? base : "/tmp");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static void rmdir_all(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd))
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+static struct tm_corpus_record corpus(const char *id, int hidden)
+{
+    struct tm_corpus_record c;
+    memset(&c, 0, sizeof(c));
+    snprintf(c.id, sizeof(c.id), "%s", id);
+    c.hidden = hidden;
+    c.created_at = 1700000000.5;
+    return c;
+}
+
+TM_TEST(store_corpora)
+{
+    char dir[256], err[TM_ERR_SIZE];
+    REQUIRE(tmpdir(dir, sizeof(dir)) == 0);
+    struct tm_store s;
+    REQUIRE(tm_store_open_sqlite(&s, dir, err) == TM_OK);
+    struct tm_corpus_record c = corpus("c_a", 0), got;
+    CHECK_INT_EQ(s.m->corpus_create(s.ctx, &c, err), TM_OK);
+    struct tm_store_doc docs[3] = {{"hello world", 11, "x1", 2}, {"", 0, NULL, 0},
+                                   {"second batch", 12, NULL, 0}};
+    CHECK_INT_EQ(s.m->corpus_append(s.ctx, "c_a", docs, 2, err), TM_OK);
+    /* Not visible while uploading. */
+    CHECK_INT_EQ(s.m->corpus_get(s.ctx, "c_a", &got, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(s.m->corpus_append(s.ctx, "c_a", docs + 2, 1, err), TM_OK);
+    CHECK_INT_EQ(s.m->corpus_commit(s.ctx, "c_a", err), TM_OK);
+    CHECK_INT_EQ(s.m->corpus_get(s.ctx, "c_a", &got, err), TM_OK);
+    CHECK_INT_EQ(got.n_documents, 3);
+    CHECK_INT_EQ(got.bytes, 23);
+    CHECK_NEAR(got.created_at, 1700000000.5, 1e-9);
+
+    struct tm_store_docs d;
+    CHECK_INT_EQ(s.m->corpus_load(s.ctx, "c_a", &d, err), TM_OK);
+    CHECK_INT_EQ(d.n, 3);
+    CHECK(d.offsets[1] == 11 && d.offsets[2] == 11 && d.offsets[3] == 23);
+    CHECK(!memcmp(d.pool, "hello worldsecond batch", 23));
+    CHECK(d.ids && d.ids[0] && !strcmp(d.ids[0], "x1") && !d.ids[1] && !d.ids[2]);
+    tm_store_docs_release(&d);
+    char *ids[2];
+    CHECK_INT_EQ(s.m->corpus_doc_ids(s.ctx, "c_a", 0, 2, ids, err), TM_OK);
+    CHECK(ids[0] && !strcmp(ids[0], "x1") && !ids[1]);
+    tm_free(ids[0]);
+
+    /* An append staged in a hidden corpus, adopted in one step. */
+    struct tm_corpus_record st = corpus("c_stage", 1);
+    CHECK_INT_EQ(s.m->corpus_create(s.ctx, &st, err), TM_OK);
+    CHECK_INT_EQ(s.m->corpus_append(s.ctx, "c_stage", docs, 1, err), TM_OK);
+    CHECK_INT_EQ(s.m->corpus_adopt(s.ctx, "c_a", "c_stage", err), TM_OK);
+    CHECK_INT_EQ(s.m->corpus_get(s.ctx, "c_a", &got, err), TM_OK);
+    CHECK_INT_EQ(got.n_documents, 4);
+    CHECK_INT_EQ(s.m->corpus_get(s.ctx, "c_stage", &got, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(s.m->corpus_load(s.ctx, "c_a", &d, err), TM_OK);
+    CHECK_INT_EQ(d.n, 4);
+    CHECK(d.offsets[4] - d.offsets[3] == 11 && d.ids[3] && !strcmp(d.ids[3], "x1"));
+    tm_store_docs_release(&d);
+
+    /* Listing: visible corpora by seq, with a cursor. */
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "c_l%d", i);
+        struct tm_corpus_record l = corpus(id, 0);
+        CHECK_INT_EQ(s.m->corpus_create(s.ctx, &l, err), TM_OK);
+        CHECK_INT_EQ(s.m->corpus_commit(s.ctx, id, err), TM_OK);
+    }
+    struct tm_corpus_record hid = corpus("c_hidden", 1);
+    s.m->corpus_create(s.ctx, &hid, err);
+    s.m->corpus_commit(s.ctx, "c_hidden", err);
+    struct tm_corpus_record page[10];
+    int n = 0;
+    CHECK_INT_EQ(s.m->corpus_list(s.ctx, 0, 2, page, &n, err), TM_OK);
+    CHECK_INT_EQ(n, 2);
+    CHECK_STR_EQ(page[0].id, "c_a");
+    CHECK_STR_EQ(page[1].id, "c_l0");
+    CHECK_INT_EQ(s.m->corpus_list(s.ctx, page[1].seq, 10, page, &n, err), TM_OK);
+    CHECK_INT_EQ(n, 2); /* c_l1, c_l2; not the hidden one */
+
+    /* An upload left half-way is gone after a reopen. */
+    struct tm_corpus_record half = corpus("c_half", 0);
+    CHECK_INT_EQ(s.m->corpus_create(s.ctx, &half, err), TM_OK);
+    CHECK_INT_EQ(s.m->corpus_append(s.ctx, "c_half", docs, 1, err), TM_OK);
+    tm_store_close(&s);
+    REQUIRE(tm_store_open_sqlite(&s, dir, err) == TM_OK);
+    CHECK_INT_EQ(s.m->corpus_commit(s.ctx, "c_half", err), TM_ENOTFOUND);
+    CHECK_INT_EQ(s.m->corpus_get(s.ctx, "c_a", &got, err), TM_OK);
+
+    CHECK_INT_EQ(s.m->corpus_delete(s.ctx, "c_a", err), TM_OK);
+    CHECK_INT_EQ(s.m->corpus_get(s.ctx, "c_a", &got, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(s.m->corpus_delete(s.ctx, "c_a", err), TM_ENOTFOUND);
+    CHECK_INT_EQ(s.m->ping(s.ctx, err), TM_OK);
+    tm_store_close(&s);
+    rmdir_all(dir);
+}
+
+static struct tm_job_record job(const char *id, const char *corpus_id)
+{
+    struct tm_job_record j;
+    memset(&j, 0, sizeof(j));
+    snprintf(j.id, sizeof(j.id), "%s", id);
+    snprintf(j.corpus_id, sizeof(j.corpus_id), "%s", corpus_id);
+    snprintf(j.method, sizeof(j.method), "nmf");
+    j.state = TM_JOB_QUEUED;
+    j.created_at = 1700000001;
+    return j;
+}
+
+static int count_fn(void *ctx, const struct tm_job_record *j)
+{
+    (void)j;
+    ++*(int *)ctx;
+    return 0;
+}
+
+TM_TEST(store_jobs)
+{
+    char dir[256], err[TM_ERR_SIZE];
+    REQUIRE(tmpdir(dir, sizeof(dir)) == 0);
+    struct tm_store s;
+    REQUIRE(tm_store_open_sqlite(&s, dir, err) == TM_OK);
+    const char spec[] = "{\"model\":{\"method\":\"nmf\"}}";
+    struct tm_job_record a = job("j_a", "c_1"), b = job("j_b", "c_1"), c = job("j_c", "c_2"), got;
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &a, spec, sizeof(spec) - 1, "key1", err), TM_OK);
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &b, spec, sizeof(spec) - 1, NULL, err), TM_OK);
+    CHECK(b.seq > a.seq);
+    /* A used idempotency key. */
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &c, "{}", 2, "key1", err), TM_EBUSY);
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &c, "{}", 2, NULL, err), TM_OK);
+    char *sp = NULL;
+    size_t len = 0;
+    CHECK_INT_EQ(s.m->job_by_idem(s.ctx, "key1", &got, &sp, &len, err), TM_OK);
+    CHECK_STR_EQ(got.id, "j_a");
+    CHECK(sp && len == sizeof(spec) - 1 && !memcmp(sp, spec, len));
+    tm_free(sp);
+    CHECK_INT_EQ(s.m->job_by_idem(s.ctx, "nokey", &got, &sp, &len, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(s.m->job_spec(s.ctx, "j_c", &sp, &len, err), TM_OK);
+    CHECK(len == 2 && !strcmp(sp, "{}"));
+    tm_free(sp);
+
+    int64_t active = 0;
+    CHECK_INT_EQ(s.m->corpus_jobs_active(s.ctx, "c_1", &active, err), TM_OK);
+    CHECK_INT_EQ(active, 2);
+
+    /* Running, then finished with a result and per-document weights. */
+    a.state = TM_JOB_RUNNING;
+    a.attempts = 1;
+    snprintf(a.stage, sizeof(a.stage), "nmf");
+    a.progress = 0.5;
+    CHECK_INT_EQ(s.m->job_update(s.ctx, &a, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_get(s.ctx, "j_a", &got, err), TM_OK);
+    CHECK(got.state == TM_JOB_RUNNING && got.attempts == 1 && !strcmp(got.stage, "nmf"));
+    CHECK_NEAR(got.progress, 0.5, 0);
+    CHECK_INT_EQ(s.m->job_result(s.ctx, "j_a", &sp, &len, err), TM_ENOTFOUND);
+    enum { N = 600, K = 3 };
+    double *w = malloc(sizeof(double) * N * K);
+    for (int i = 0; i < N * K; i++)
+        w[i] = i * 0.5;
+    a.state = TM_JOB_SUCCEEDED;
+    a.finished_at = 1700000009;
+    struct tm_store_result res = {"{\"ok\":1}", 8, N, K, w};
+    CHECK_INT_EQ(s.m->job_finish(s.ctx, &a, &res, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_result(s.ctx, "j_a", &sp, &len, err), TM_OK);
+    CHECK(len == 8 && !strcmp(sp, "{\"ok\":1}"));
+    tm_free(sp);
+    double *page = NULL;
+    int64_t n = 0, k = 0, total = 0;
+    /* A page across the 256-row chunks. */
+    CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_a", 250, 300, &page, &n, &k, &total, err), TM_OK);
+    CHECK(n == 300 && k == K && total == N);
+    int good = 1;
+    for (int64_t i = 0; page && i < n * k; i++)
+        good &= page[i] == (250 * K + i) * 0.5;
+    CHECK(good);
+    tm_free(page);
+    CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_a", 590, 100, &page, &n, &k, &total, err), TM_OK);
+    CHECK_INT_EQ(n, 10);
+    tm_free(page);
+    CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_a", 600, 100, &page, &n, &k, &total, err), TM_OK);
+    CHECK_INT_EQ(n, 0);
+    CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_b", 0, 10, &page, &n, &k, &total, err),
+                 TM_ENOTFOUND);
+    free(w);
+
+    CHECK_INT_EQ(s.m->corpus_jobs_active(s.ctx, "c_1", &active, err), TM_OK);
+    CHECK_INT_EQ(active, 1);
+    struct tm_job_record list[10];
+    int m = 0;
+    CHECK_INT_EQ(s.m->job_list(s.ctx, -1, 0, 10, list, &m, err), TM_OK);
+    CHECK_INT_EQ(m, 3);
+    CHECK_INT_EQ(s.m->job_list(s.ctx, TM_JOB_QUEUED, 0, 10, list, &m, err), TM_OK);
+    CHECK_INT_EQ(m, 2);
+    CHECK_INT_EQ(s.m->job_list(s.ctx, TM_JOB_QUEUED, b.seq, 10, list, &m, err), TM_OK);
+    CHECK_INT_EQ(m, 1);
+    CHECK_STR_EQ(list[0].id, "j_c");
+    int count = 0;
+    CHECK_INT_EQ(s.m->job_scan(s.ctx, TM_JOB_QUEUED, count_fn, &count, err), TM_OK);
+    CHECK_INT_EQ(count, 2);
+    struct tm_job_record ghost = job("j_ghost", "c_1");
+    CHECK_INT_EQ(s.m->job_update(s.ctx, &ghost, err), TM_ENOTFOUND);
+
+    /* Durable across a reopen. */
+    tm_store_close(&s);
+    REQUIRE(tm_store_open_sqlite(&s, dir, err) == TM_OK);
+    CHECK_INT_EQ(s.m->job_get(s.ctx, "j_a", &got, err), TM_OK);
+    CHECK(got.state == TM_JOB_SUCCEEDED);
+    tm_store_close(&s);
+    rmdir_all(dir);
+}
+
+TM_TEST(store_open_failures)
+{
+    char err[TM_ERR_SIZE];
+    struct tm_store s;
+    CHECK_INT_EQ(tm_store_open_sqlite(&s, "/proc/no/such/dir", err), TM_EIO);
+    CHECK(s.m == NULL);
+    tm_store_close(&s);
+    char dir[256];
+    REQUIRE(tmpdir(dir, sizeof(dir)) == 0);
+    /* Every failing allocation of ours is reported and leaks nothing. */
+    for (long i = 1; i < 10; i++) {
+        tm_testalloc_fail_at(i);
+        tm_status st = tm_store_open_sqlite(&s, dir, err);
+        tm_testalloc_reset();
+        if (st == TM_OK) {
+            tm_store_close(&s);
+            break;
+        }
+        CHECK_INT_EQ(st, TM_ENOMEM);
+        CHECK_INT_EQ(tm_testalloc_outstanding(), 0);
+    }
+    rmdir_all(dir);
+}
