@@ -114,8 +114,8 @@ tm_status tm_corpus_add(struct tm_corpus *c, const char *text, size_t len, const
         return tm_api_errorf(e, TM_ETOOBIG, field, -1, "corpus exceeds the limit of %zu bytes",
                              c->limits.max_total_bytes);
     if (id && (id_len > MAX_ID_BYTES || memchr(id, '\0', id_len)))
-        return tm_api_errorf(e, TM_EINVAL, field, -1,
-                             "id must be at most %d bytes and hold no NUL", MAX_ID_BYTES);
+        return tm_api_errorf(e, TM_EINVAL, field, -1, "id must be at most %d bytes and hold no NUL",
+                             MAX_ID_BYTES);
 
     if (c->n_docs == c->cap_docs) {
         int64_t cap = c->cap_docs ? c->cap_docs * 2 : 64;
@@ -192,9 +192,9 @@ static tm_status doc_id(const struct tm_json_doc *doc, const cJSON *id, const ch
  * (JSON Lines exports carry labels and metadata), but "text" and "id" must
  * appear once. Fields in errors are relative to the object.
  */
-static tm_status doc_from_object(const struct tm_json_doc *doc, const cJSON *obj,
-                                 const char **text, size_t *text_len, const char **id,
-                                 size_t *id_len, struct tm_api_error *e)
+static tm_status doc_from_object(const struct tm_json_doc *doc, const cJSON *obj, const char **text,
+                                 size_t *text_len, const char **id, size_t *id_len,
+                                 struct tm_api_error *e)
 {
     const cJSON *t = NULL, *i = NULL;
     for (const cJSON *f = obj->child; f; f = f->next) {
@@ -205,8 +205,7 @@ static tm_status doc_from_object(const struct tm_json_doc *doc, const cJSON *obj
             t = f;
         } else if (!strcmp(f->string, "id")) {
             if (i)
-                return tm_api_errorf(e, TM_EINVAL, "id", tm_json_offset(doc, f),
-                                     "duplicate field");
+                return tm_api_errorf(e, TM_EINVAL, "id", tm_json_offset(doc, f), "duplicate field");
             i = f;
         }
     }
@@ -214,8 +213,7 @@ static tm_status doc_from_object(const struct tm_json_doc *doc, const cJSON *obj
         return tm_api_errorf(e, TM_EINVAL, "text", tm_json_offset(doc, obj),
                              "missing (each document needs a \"text\" string)");
     if (!cJSON_IsString(t))
-        return tm_api_errorf(e, TM_EINVAL, "text", tm_json_offset(doc, t),
-                             "must be a string");
+        return tm_api_errorf(e, TM_EINVAL, "text", tm_json_offset(doc, t), "must be a string");
     if (tm_json_flags(doc, t) & TM_JSON_STR_NUL)
         return tm_api_errorf(e, TM_EINVAL, "text", tm_json_offset(doc, t),
                              "contains \\u0000, which documents cannot hold");
@@ -337,9 +335,8 @@ tm_status tm_doc_stream_new(struct tm_doc_stream **out, enum tm_corpus_format fo
     else
         tm_corpus_limits_init(&s->limits);
     size_t doc = s->limits.max_document_bytes;
-    s->max_line = format == TM_CORPUS_LINES
-                      ? doc
-                      : (doc > (SIZE_MAX - 4096) / 2 ? SIZE_MAX : doc * 2 + 4096);
+    s->max_line =
+        format == TM_CORPUS_LINES ? doc : (doc > (SIZE_MAX - 4096) / 2 ? SIZE_MAX : doc * 2 + 4096);
     s->sink = sink;
     s->ctx = ctx;
     s->line_no = 1;
@@ -438,8 +435,8 @@ static tm_status stream_line(struct tm_doc_stream *s, const char *p, size_t n,
         st = doc_from_object(&doc, doc.root, &d.text, &d.text_len, &d.id, &d.id_len, e);
         if (st == TM_OK && d.text_len > s->limits.max_document_bytes)
             st = tm_api_errorf(e, TM_ETOOBIG, "text", -1,
-                               "document of %zu bytes exceeds the limit of %zu bytes",
-                               d.text_len, s->limits.max_document_bytes);
+                               "document of %zu bytes exceeds the limit of %zu bytes", d.text_len,
+                               s->limits.max_document_bytes);
         if (st != TM_OK) {
             char sub[128];
             memcpy(sub, e ? e->field : "", e ? sizeof(sub) : 1);
@@ -524,8 +521,7 @@ tm_status tm_doc_stream_feed(struct tm_doc_stream *s, const char *data, size_t l
         if (s->line_len == 0) {
             /* The whole line is in this chunk: no copy. */
             if (part > s->max_line + 1) {
-                tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "line longer than %zu bytes",
-                              s->max_line);
+                tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "line longer than %zu bytes", s->max_line);
                 return stream_fail(s, line_error(s, TM_ETOOBIG, e, NULL, -1), e);
             }
             st = stream_line(s, data, part, e);
@@ -592,8 +588,7 @@ static tm_status sniff(const char *bytes, size_t len, enum tm_corpus_format *for
     *format = TM_CORPUS_JSONL;
     if (len >= 3 && memcmp(bytes, "\xEF\xBB\xBF", 3) == 0)
         i = 3;
-    while (i < len && (bytes[i] == ' ' || bytes[i] == '\t' || bytes[i] == '\r' ||
-                       bytes[i] == '\n'))
+    while (i < len && (bytes[i] == ' ' || bytes[i] == '\t' || bytes[i] == '\r' || bytes[i] == '\n'))
         i++;
     if (i >= len)
         return TM_OK;
@@ -625,8 +620,9 @@ tm_status tm_corpus_parse(struct tm_corpus *c, const char *bytes, size_t len,
 {
     tm_api_error_clear(e);
     if (len > c->limits.max_total_bytes)
-        return tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "input of %zu bytes exceeds the limit of %zu bytes",
-                             len, c->limits.max_total_bytes);
+        return tm_api_errorf(e, TM_ETOOBIG, NULL, -1,
+                             "input of %zu bytes exceeds the limit of %zu bytes", len,
+                             c->limits.max_total_bytes);
     if (format == TM_CORPUS_AUTO) {
         tm_status st = sniff(bytes, len, &format, e);
         if (st != TM_OK)

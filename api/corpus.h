@@ -128,8 +128,7 @@ struct tm_doc_stream;
  * owned; free with tm_doc_stream_free.
  */
 tm_status tm_doc_stream_new(struct tm_doc_stream **out, enum tm_corpus_format format,
-                            const struct tm_corpus_limits *limits, tm_doc_sink sink,
-                            void *ctx);
+                            const struct tm_corpus_limits *limits, tm_doc_sink sink, void *ctx);
 
 /* Feeds the next len bytes (borrowed; any split, even inside a UTF-8
  * sequence or "\r\n"). Hands every completed document to the sink. After a

@@ -49,8 +49,8 @@ void tm_api_error_clear(struct tm_api_error *e)
     e->offset = -1;
 }
 
-tm_status tm_api_errorf(struct tm_api_error *e, tm_status status, const char *field,
-                        int64_t offset, const char *fmt, ...)
+tm_status tm_api_errorf(struct tm_api_error *e, tm_status status, const char *field, int64_t offset,
+                        const char *fmt, ...)
 {
     if (!e)
         return status;
@@ -120,44 +120,69 @@ const char *tm_api_error_format(const struct tm_api_error *e, char *buf, size_t 
 const char *tm_api_error_code(tm_status status)
 {
     switch (status) {
-    case TM_OK: return "ok";
-    case TM_ENOMEM: return "out_of_memory";
+    case TM_OK:
+        return "ok";
+    case TM_ENOMEM:
+        return "out_of_memory";
     case TM_EINVAL:
-    case TM_ERANGE: return "invalid_spec";
-    case TM_EEMPTY: return "empty_corpus";
-    case TM_ENOTERMS: return "no_terms";
-    case TM_ETOOBIG: return "too_large";
-    case TM_ECANCELLED: return "cancelled";
-    case TM_ENOTBUILT: return "not_built";
-    case TM_ENODEV: return "no_device";
-    case TM_ENUMERIC: return "numerical_failure";
-    case TM_ELAPACK: return "linear_algebra_failure";
-    case TM_EIO: return "io_error";
-    case TM_EPARSE: return "malformed_input";
-    case TM_ENOTFOUND: return "not_found";
-    case TM_EBUSY: return "busy";
-    case TM_EDEVICE: return "device_failure";
-    default: return "internal_error";
+    case TM_ERANGE:
+        return "invalid_spec";
+    case TM_EEMPTY:
+        return "empty_corpus";
+    case TM_ENOTERMS:
+        return "no_terms";
+    case TM_ETOOBIG:
+        return "too_large";
+    case TM_ECANCELLED:
+        return "cancelled";
+    case TM_ENOTBUILT:
+        return "not_built";
+    case TM_ENODEV:
+        return "no_device";
+    case TM_ENUMERIC:
+        return "numerical_failure";
+    case TM_ELAPACK:
+        return "linear_algebra_failure";
+    case TM_EIO:
+        return "io_error";
+    case TM_EPARSE:
+        return "malformed_input";
+    case TM_ENOTFOUND:
+        return "not_found";
+    case TM_EBUSY:
+        return "busy";
+    case TM_EDEVICE:
+        return "device_failure";
+    default:
+        return "internal_error";
     }
 }
 
 int tm_api_error_http_status(tm_status status)
 {
     switch (status) {
-    case TM_OK: return 200;
-    case TM_EPARSE: return 400;
-    case TM_ETOOBIG: return 413;
+    case TM_OK:
+        return 200;
+    case TM_EPARSE:
+        return 400;
+    case TM_ETOOBIG:
+        return 413;
     case TM_EINVAL:
     case TM_ERANGE:
     case TM_EEMPTY:
     case TM_ENOTERMS:
     case TM_ENOTBUILT:
     case TM_ENODEV:
-    case TM_ENUMERIC: return 422;
-    case TM_ENOTFOUND: return 404;
-    case TM_EBUSY: return 409;
-    case TM_ENOMEM: return 503;
-    default: return 500;
+    case TM_ENUMERIC:
+        return 422;
+    case TM_ENOTFOUND:
+        return 404;
+    case TM_EBUSY:
+        return 409;
+    case TM_ENOMEM:
+        return 503;
+    default:
+        return 500;
     }
 }
 
@@ -364,8 +389,8 @@ static int scan_number(struct scan *s, uint32_t *len, unsigned *flags)
     if (i - start > MAX_NUMBER_LEN)
         return scan_fail(s, start, "number longer than 63 characters");
     /* "01", "1x": a number must end at a delimiter. */
-    if (i < s->len && (is_digit(s->p[i]) || s->p[i] == '.' || s->p[i] == '+' ||
-                       s->p[i] == '-' || s->p[i] == 'e' || s->p[i] == 'E'))
+    if (i < s->len && (is_digit(s->p[i]) || s->p[i] == '.' || s->p[i] == '+' || s->p[i] == '-' ||
+                       s->p[i] == 'e' || s->p[i] == 'E'))
         return scan_fail(s, start, "invalid number");
     *len = (uint32_t)(i - start);
     s->pos = i;
@@ -445,9 +470,12 @@ static int scan_value(struct scan *s, int depth)
             return scan_fail(s, s->pos, c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
         }
     }
-    case 't': return scan_literal(s, "true");
-    case 'f': return scan_literal(s, "false");
-    case 'n': return scan_literal(s, "null");
+    case 't':
+        return scan_literal(s, "true");
+    case 'f':
+        return scan_literal(s, "false");
+    case 'n':
+        return scan_literal(s, "null");
     default:
         if (c == '-' || is_digit(c)) {
             uint32_t len = 0;

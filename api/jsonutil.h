@@ -41,9 +41,8 @@ void tm_api_error_clear(struct tm_api_error *e);
 
 /* Fills e (NULL-safe) and returns status. field may be NULL; offset -1 when
  * unknown (line/column are left 0: tm_api_error_locate fills them). */
-tm_status tm_api_errorf(struct tm_api_error *e, tm_status status, const char *field,
-                        int64_t offset, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+tm_status tm_api_errorf(struct tm_api_error *e, tm_status status, const char *field, int64_t offset,
+                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Computes e->line and e->column from e->offset over text (the parsed input). */
 void tm_api_error_locate(struct tm_api_error *e, const char *text, size_t len);

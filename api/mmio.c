@@ -14,8 +14,9 @@
 tm_status tm_mmio_write(FILE *f, const struct tm_csr *m, char *err)
 {
     int64_t nnz = tm_csr_nnz(m);
-    if (fprintf(f, "%%%%MatrixMarket matrix coordinate real general\n%% written by topicd\n"
-                   "%" PRId64 " %" PRId64 " %" PRId64 "\n",
+    if (fprintf(f,
+                "%%%%MatrixMarket matrix coordinate real general\n%% written by topicd\n"
+                "%" PRId64 " %" PRId64 " %" PRId64 "\n",
                 m->n_rows, m->n_cols, nnz) < 0)
         goto fail;
     for (int64_t r = 0; r < m->n_rows; r++)
@@ -144,7 +145,8 @@ tm_status tm_mmio_read(const char *bytes, size_t len, struct tm_csr *out, struct
     }
     if (split(s, n, tok, 5) != 5 || strcasecmp(tok[0], "%%MatrixMarket") != 0 ||
         strcasecmp(tok[1], "matrix") != 0)
-        return rfail(&r, TM_EPARSE, "expected \"%%MatrixMarket matrix coordinate <field> <symmetry>\"");
+        return rfail(&r, TM_EPARSE,
+                     "expected \"%%MatrixMarket matrix coordinate <field> <symmetry>\"");
     if (strcasecmp(tok[2], "coordinate") != 0)
         return rfail(&r, TM_EPARSE, "only the coordinate format is supported");
     int pattern = 0, symmetric = 0;
@@ -195,8 +197,8 @@ tm_status tm_mmio_read(const char *bytes, size_t len, struct tm_csr *out, struct
         int64_t ri, ci;
         double v = 1.0;
         if (split(s, n, tok, want) != want || !parse_i64(tok[0], &ri) || !parse_i64(tok[1], &ci)) {
-            st = rfail(&r, TM_EPARSE, pattern ? "expected \"row column\""
-                                              : "expected \"row column value\"");
+            st = rfail(&r, TM_EPARSE,
+                       pattern ? "expected \"row column\"" : "expected \"row column value\"");
             goto fail;
         }
         if (!pattern) {

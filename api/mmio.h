@@ -31,7 +31,6 @@ tm_status tm_mmio_write(FILE *f, const struct tm_csr *m, char *err);
  * an index outside the declared size or a non-finite value; TM_ETOOBIG for
  * more than 2^31 - 1 columns or 10^8 rows; TM_ENOMEM.
  */
-tm_status tm_mmio_read(const char *bytes, size_t len, struct tm_csr *out,
-                       struct tm_api_error *e);
+tm_status tm_mmio_read(const char *bytes, size_t len, struct tm_csr *out, struct tm_api_error *e);
 
 #endif

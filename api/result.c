@@ -22,11 +22,10 @@ void tm_result_timings_init(struct tm_result_timings *t)
 }
 
 /* Appends v, or fails the render naming field (a printf-style path). */
-static tm_status put_num(struct tm_jbuf *b, double v, struct tm_api_error *e, const char *fmt,
-                         ...) __attribute__((format(printf, 4, 5)));
+static tm_status put_num(struct tm_jbuf *b, double v, struct tm_api_error *e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static tm_status put_num(struct tm_jbuf *b, double v, struct tm_api_error *e, const char *fmt,
-                         ...)
+static tm_status put_num(struct tm_jbuf *b, double v, struct tm_api_error *e, const char *fmt, ...)
 {
     if (isfinite(v)) {
         tm_jbuf_double(b, v);
@@ -155,8 +154,8 @@ tm_status tm_result_render_fit(const struct tm_fit_result *r, const struct tm_ve
         (st = put_array(&b, "singular_values", r->singular_values, r->n_topics, e)) != TM_OK)
         return finish(&b, st, out, len, e);
     if (r->explained_variance_ratio &&
-        (st = put_array(&b, "explained_variance_ratio", r->explained_variance_ratio,
-                        r->n_topics, e)) != TM_OK)
+        (st = put_array(&b, "explained_variance_ratio", r->explained_variance_ratio, r->n_topics,
+                        e)) != TM_OK)
         return finish(&b, st, out, len, e);
     tm_jbuf_puts(&b, ",\"reconstruction_error\":");
     if ((st = put_num(&b, r->reconstruction_error, e, "reconstruction_error")) != TM_OK)
@@ -198,9 +197,8 @@ tm_status tm_result_render_fit(const struct tm_fit_result *r, const struct tm_ve
     return finish(&b, TM_OK, out, len, e);
 }
 
-tm_status tm_result_render_document_topics(const struct tm_fit_result *r,
-                                           const char *const *ids, int64_t offset,
-                                           int64_t limit, char **out, size_t *len,
+tm_status tm_result_render_document_topics(const struct tm_fit_result *r, const char *const *ids,
+                                           int64_t offset, int64_t limit, char **out, size_t *len,
                                            struct tm_api_error *e)
 {
     struct tm_jbuf b;
@@ -214,8 +212,8 @@ tm_status tm_result_render_document_topics(const struct tm_fit_result *r,
     if (!w->data || w->cols != r->n_topics)
         return tm_api_errorf(e, TM_EINVAL, "document_topics", -1,
                              "the fit has no document-topic matrix");
-    int64_t end = offset < w->rows ? offset + (limit < w->rows - offset ? limit : w->rows - offset)
-                                   : offset;
+    int64_t end =
+        offset < w->rows ? offset + (limit < w->rows - offset ? limit : w->rows - offset) : offset;
     tm_jbuf_init(&b, 0);
     tm_jbuf_printf(&b,
                    "{\"n_documents\":%" PRId64 ",\"n_topics\":%" PRId64 ",\"offset\":%" PRId64

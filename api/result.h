@@ -59,9 +59,8 @@ tm_status tm_result_render_fit(const struct tm_fit_result *r, const struct tm_ve
  * (NULL where a document has none). offset past the end gives an empty page;
  * offset < 0 or limit < 1 is TM_EINVAL (field "offset" / "limit").
  */
-tm_status tm_result_render_document_topics(const struct tm_fit_result *r,
-                                           const char *const *ids, int64_t offset,
-                                           int64_t limit, char **out, size_t *len,
+tm_status tm_result_render_document_topics(const struct tm_fit_result *r, const char *const *ids,
+                                           int64_t offset, int64_t limit, char **out, size_t *len,
                                            struct tm_api_error *e);
 
 /*

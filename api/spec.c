@@ -51,8 +51,8 @@ struct field {
 };
 
 /* Matches obj's members to fields[] (NULL-terminated names). */
-static tm_status collect(struct pctx *c, const cJSON *obj, const char *path,
-                         struct field *fields, const char *hint)
+static tm_status collect(struct pctx *c, const cJSON *obj, const char *path, struct field *fields,
+                         const char *hint)
 {
     char where[128];
     if (!cJSON_IsObject(obj))
@@ -103,8 +103,7 @@ static tm_status get_int(struct pctx *c, const char *field, const cJSON *item, i
     if (max == INT64_MAX)
         snprintf(want, sizeof(want), "must be an integer >= %" PRId64, min);
     else
-        snprintf(want, sizeof(want), "must be an integer in [%" PRId64 ", %" PRId64 "]", min,
-                 max);
+        snprintf(want, sizeof(want), "must be an integer in [%" PRId64 ", %" PRId64 "]", min, max);
     if (!is_integer_token(c, item))
         return fail(c, TM_EINVAL, field, item, "%s", want);
     size_t len;
@@ -133,8 +132,8 @@ static tm_status get_number(struct pctx *c, const char *field, const cJSON *item
     if (isinf(max))
         snprintf(want, sizeof(want), "must be a number %s %g", op, min);
     else
-        snprintf(want, sizeof(want), "must be a number in %s%g, %g]",
-                 bounds & OPEN_LOW ? "(" : "[", min, max);
+        snprintf(want, sizeof(want), "must be a number in %s%g, %g]", bounds & OPEN_LOW ? "(" : "[",
+                 min, max);
     if (!cJSON_IsNumber(item))
         return fail(c, TM_EINVAL, field, item, "%s", want);
     double v = item->valuedouble;
@@ -279,11 +278,11 @@ static tm_status parse_stop_words(struct pctx *c, struct tm_job_spec *spec, cons
 
 static tm_status parse_vectorizer(struct pctx *c, struct tm_job_spec *spec, const cJSON *obj)
 {
-    struct field f[] = {{"weighting", NULL},   {"lowercase", NULL},    {"strip_accents", NULL},
-                        {"stop_words", NULL},  {"min_df", NULL},       {"max_df", NULL},
-                        {"max_features", NULL}, {"binary", NULL},      {"use_idf", NULL},
-                        {"smooth_idf", NULL},  {"sublinear_tf", NULL}, {"norm", NULL},
-                        {NULL, NULL}};
+    struct field f[] = {
+        {"weighting", NULL}, {"lowercase", NULL},  {"strip_accents", NULL}, {"stop_words", NULL},
+        {"min_df", NULL},    {"max_df", NULL},     {"max_features", NULL},  {"binary", NULL},
+        {"use_idf", NULL},   {"smooth_idf", NULL}, {"sublinear_tf", NULL},  {"norm", NULL},
+        {NULL, NULL}};
     struct tm_vectorizer_params *v = &spec->vectorizer;
     tm_status st = collect(c, obj, "vectorizer", f, NULL);
     const cJSON *it;
@@ -303,7 +302,9 @@ static tm_status parse_vectorizer(struct pctx *c, struct tm_job_spec *spec, cons
         static const char *const names[] = {"ascii", "unicode", NULL};
         if ((st = get_enum(c, "vectorizer.strip_accents", it, names, 2, &e)) != TM_OK)
             return st;
-        v->strip_accents = e == 0 ? TM_ACCENTS_ASCII : e == 1 ? TM_ACCENTS_UNICODE : TM_ACCENTS_NONE;
+        v->strip_accents = e == 0   ? TM_ACCENTS_ASCII
+                           : e == 1 ? TM_ACCENTS_UNICODE
+                                    : TM_ACCENTS_NONE;
     }
     if ((it = get(f, "stop_words")) && (st = parse_stop_words(c, spec, it)) != TM_OK)
         return st;
@@ -368,28 +369,17 @@ struct model_field {
 };
 
 static const struct model_field model_fields[] = {
-    {"method", M_ALL},
-    {"n_topics", M_ALL},
-    {"n_top_words", M_ALL},
-    {"dtype", M_ALL},
-    {"algorithm", M_TSVD},
-    {"n_oversamples", M_TSVD},
-    {"n_iter", M_TSVD},
-    {"power_iteration_normalizer", M_TSVD},
-    {"tol", M_TSVD | M_NMF},
-    {"max_iter", M_TSVD | M_NMF},
-    {"max_dense_bytes", M_FSVD},
-    {"init", M_NMF},
-    {"solver", M_NMF},
-    {"beta_loss", M_NMF},
-    {"alpha_W", M_NMF},
-    {"alpha_H", M_NMF},
-    {"l1_ratio", M_NMF},
-    {"shuffle", M_NMF},
-    {"learning_rate", M_NMF},
-    {"learning_rate_decay", M_NMF},
-    {"penalty", M_NMF},
-    {"penalty_mu", M_NMF},
+    {"method", M_ALL},           {"n_topics", M_ALL},
+    {"n_top_words", M_ALL},      {"dtype", M_ALL},
+    {"algorithm", M_TSVD},       {"n_oversamples", M_TSVD},
+    {"n_iter", M_TSVD},          {"power_iteration_normalizer", M_TSVD},
+    {"tol", M_TSVD | M_NMF},     {"max_iter", M_TSVD | M_NMF},
+    {"max_dense_bytes", M_FSVD}, {"init", M_NMF},
+    {"solver", M_NMF},           {"beta_loss", M_NMF},
+    {"alpha_W", M_NMF},          {"alpha_H", M_NMF},
+    {"l1_ratio", M_NMF},         {"shuffle", M_NMF},
+    {"learning_rate", M_NMF},    {"learning_rate_decay", M_NMF},
+    {"penalty", M_NMF},          {"penalty_mu", M_NMF},
 };
 #define N_MODEL_FIELDS (sizeof(model_fields) / sizeof(model_fields[0]))
 
@@ -448,7 +438,8 @@ static tm_status parse_model(struct pctx *c, struct tm_job_spec *spec, const cJS
     p->method = method_of[mi];
     for (const cJSON *m = obj->child; m; m = m->next) {
         for (size_t i = 0; i < N_MODEL_FIELDS; i++) {
-            if (!strcmp(m->string, model_fields[i].name) && !(model_fields[i].methods & mask_of[mi])) {
+            if (!strcmp(m->string, model_fields[i].name) &&
+                !(model_fields[i].methods & mask_of[mi])) {
                 char where[96];
                 snprintf(where, sizeof(where), "model.%s", m->string);
                 return fail(c, TM_EINVAL, where, m, "not a parameter of %s", methods[mi]);
@@ -478,12 +469,12 @@ static tm_status parse_model(struct pctx *c, struct tm_job_spec *spec, const cJS
         }
         if (p->algorithm == TM_SVD_RANDOMIZED) {
             static const char *const lanczos_only[] = {"tol", "max_iter", NULL};
-            if ((st = refuse_any(c, obj, lanczos_only,
-                                 "only used with algorithm \"lanczos\"")) != TM_OK)
+            if ((st = refuse_any(c, obj, lanczos_only, "only used with algorithm \"lanczos\"")) !=
+                TM_OK)
                 return st;
         } else {
-            static const char *const randomized_only[] = {
-                "n_oversamples", "n_iter", "power_iteration_normalizer", NULL};
+            static const char *const randomized_only[] = {"n_oversamples", "n_iter",
+                                                          "power_iteration_normalizer", NULL};
             if ((st = refuse_any(c, obj, randomized_only,
                                  "only used with algorithm \"randomized\"")) != TM_OK)
                 return st;
@@ -569,7 +560,8 @@ static tm_status parse_model(struct pctx *c, struct tm_job_spec *spec, const cJS
                         "\"frobenius\")",
                         p->solver == TM_NMF_CD ? "cd" : "pgd");
     }
-    if ((it = get(f, "tol")) && (st = get_number(c, "model.tol", it, 0.0, INFINITY, CLOSED, &p->tol)))
+    if ((it = get(f, "tol")) &&
+        (st = get_number(c, "model.tol", it, 0.0, INFINITY, CLOSED, &p->tol)))
         return st;
     if ((it = get(f, "max_iter")) &&
         (st = get_int(c, "model.max_iter", it, 1, INT64_MAX, &p->max_iter)))
@@ -591,8 +583,7 @@ static tm_status parse_model(struct pctx *c, struct tm_job_spec *spec, const cJS
     if ((it = get(f, "shuffle")) && (st = get_bool(c, "model.shuffle", it, &p->shuffle)))
         return st;
     if ((it = get(f, "learning_rate")) &&
-        (st = get_number(c, "model.learning_rate", it, 0.0, INFINITY, OPEN_LOW,
-                         &p->learning_rate)))
+        (st = get_number(c, "model.learning_rate", it, 0.0, INFINITY, OPEN_LOW, &p->learning_rate)))
         return st;
     if ((it = get(f, "learning_rate_decay")) &&
         (st = get_number(c, "model.learning_rate_decay", it, 0.0, INFINITY, CLOSED,
@@ -708,7 +699,8 @@ tm_status tm_job_spec_parse(struct tm_job_spec *spec, const char *json, size_t l
     }
     if ((it = get(f, "documents"))) {
         if (spec->corpus_id) {
-            st = fail(&c, TM_EINVAL, "documents", it, "give either corpus_id or documents, not both");
+            st = fail(&c, TM_EINVAL, "documents", it,
+                      "give either corpus_id or documents, not both");
             goto out;
         }
         tm_corpus_release(&spec->documents);
@@ -775,9 +767,12 @@ tm_status tm_job_spec_vectorizer_key(const struct tm_job_spec *spec, char **out,
 const char *tm_method_name(enum tm_method method)
 {
     switch (method) {
-    case TM_METHOD_NMF: return "nmf";
-    case TM_METHOD_TRUNCATED_SVD: return "truncated_svd";
-    case TM_METHOD_FULL_SVD: return "full_svd";
+    case TM_METHOD_NMF:
+        return "nmf";
+    case TM_METHOD_TRUNCATED_SVD:
+        return "truncated_svd";
+    case TM_METHOD_FULL_SVD:
+        return "full_svd";
     }
     return "unknown";
 }
@@ -785,9 +780,12 @@ const char *tm_method_name(enum tm_method method)
 const char *tm_device_name(enum tm_device device)
 {
     switch (device) {
-    case TM_DEVICE_AUTO: return "auto";
-    case TM_DEVICE_CPU: return "cpu";
-    case TM_DEVICE_GPU: return "gpu";
+    case TM_DEVICE_AUTO:
+        return "auto";
+    case TM_DEVICE_CPU:
+        return "cpu";
+    case TM_DEVICE_GPU:
+        return "gpu";
     }
     return "unknown";
 }

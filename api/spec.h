@@ -65,8 +65,8 @@ struct tm_job_spec {
 
     int return_document_topics; /* "return": {"document_topics": true} */
 
-    char *corpus_id;  /* owned, or NULL */
-    int has_documents; /* "documents" was present (possibly empty) */
+    char *corpus_id;            /* owned, or NULL */
+    int has_documents;          /* "documents" was present (possibly empty) */
     struct tm_corpus documents; /* inline documents; initialised always */
 };
 

@@ -153,11 +153,10 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
         }
         memcpy(name, a, nlen);
         name[nlen] = '\0';
-        int takes = !strcmp(name, "--spec") || !strcmp(name, "--spec-file") ||
-                    !strcmp(name, "--format") || !strcmp(name, "--matrix-market") ||
-                    !strcmp(name, "--threads") ||
-                    (is_fit && (!strcmp(name, "--matrix-market-in") ||
-                                !strcmp(name, "--vocabulary")));
+        int takes =
+            !strcmp(name, "--spec") || !strcmp(name, "--spec-file") || !strcmp(name, "--format") ||
+            !strcmp(name, "--matrix-market") || !strcmp(name, "--threads") ||
+            (is_fit && (!strcmp(name, "--matrix-market-in") || !strcmp(name, "--vocabulary")));
         if (!takes) {
             usage_error(cmd, "unknown option '%s'", a);
             return -1;
@@ -315,8 +314,8 @@ static int load_corpus(const struct cli_opts *o, struct tm_corpus *c)
         if (!f)
             return fail_msg(o->input, strerror(errno));
         struct tm_doc_stream *s;
-        st = tm_doc_stream_new(&s, (enum tm_corpus_format)format, &c->limits, stream_into_corpus,
-                               c);
+        st =
+            tm_doc_stream_new(&s, (enum tm_corpus_format)format, &c->limits, stream_into_corpus, c);
         if (st != TM_OK) {
             if (f != stdin)
                 fclose(f);
@@ -557,8 +556,7 @@ int tm_cli_fit(int argc, char **argv)
         tm_free(bytes);
         if (st != TM_OK) {
             char buf[512];
-            fprintf(stderr, "topicd: %s: %s\n", o.mm_in,
-                    tm_api_error_format(&e, buf, sizeof(buf)));
+            fprintf(stderr, "topicd: %s: %s\n", o.mm_in, tm_api_error_format(&e, buf, sizeof(buf)));
             rc = EXIT_JOB;
             goto out;
         }

@@ -11,8 +11,8 @@
  *     $(pkg-config --cflags libcjson) \
  *     tests/fuzz/fuzz_corpus.c api/corpus.c api/jsonutil.c core/alloc.c core/status.c \
  *     $(pkg-config --libs libcjson) -o build/fuzz_corpus
- *   mkdir -p build/fuzz-corpus-corpus && cp tests/fixtures/api/small.jsonl build/fuzz-corpus-corpus/
- *   build/fuzz_corpus -max_len=8192 build/fuzz-corpus-corpus
+ *   mkdir -p build/fuzz-corpus-corpus && cp tests/fixtures/api/small.jsonl
+ * build/fuzz-corpus-corpus/ build/fuzz_corpus -max_len=8192 build/fuzz-corpus-corpus
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -62,8 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (tm_doc_stream_new(&s, format, &limits, sink, &streamed) == TM_OK) {
             tm_status st2 = TM_OK;
             for (size_t off = 0; off < len && st2 == TM_OK; off += chunk)
-                st2 = tm_doc_stream_feed(s, bytes + off, len - off < chunk ? len - off : chunk,
-                                         &e);
+                st2 = tm_doc_stream_feed(s, bytes + off, len - off < chunk ? len - off : chunk, &e);
             if (st2 == TM_OK)
                 st2 = tm_doc_stream_finish(s, &e);
             /* A leading BOM is skipped by tm_corpus_parse only. */

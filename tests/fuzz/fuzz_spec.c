@@ -51,8 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t len;
         /* Nothing fails to allocate here, and cJSON must accept whatever
          * the strict scanner accepted (else this reads as ENOMEM). */
-        if (e.status != st || !e.message[0] || st == TM_ENOMEM ||
-            strstr(e.message, "internal"))
+        if (e.status != st || !e.message[0] || st == TM_ENOMEM || strstr(e.message, "internal"))
             __builtin_trap();
         if (tm_api_error_render(&e, &body, &len) == TM_OK)
             tm_free(body);

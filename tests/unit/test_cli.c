@@ -73,8 +73,8 @@ static void run(struct run *r, const char *args, const char *input)
         write_file(in, input);
     snprintf(out, sizeof(out), "%s", tmp_path("stdout"));
     snprintf(err, sizeof(err), "%s", tmp_path("stderr"));
-    snprintf(cmd, sizeof(cmd), "'%s/topicd' %s <'%s' >'%s' 2>'%s'", tm_test_bindir(), args, in,
-             out, err);
+    snprintf(cmd, sizeof(cmd), "'%s/topicd' %s <'%s' >'%s' 2>'%s'", tm_test_bindir(), args, in, out,
+             err);
     int st = system(cmd);
     r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     r->out = slurp(out, &r->out_len);
@@ -98,10 +98,10 @@ static int have_binary(void)
     return access(path, X_OK) == 0;
 }
 
-#define NEED_BINARY()                                                                      \
-    do {                                                                                   \
-        if (!have_binary())                                                                \
-            SKIP("no topicd binary in TM_BINDIR");                                         \
+#define NEED_BINARY()                                                                              \
+    do {                                                                                           \
+        if (!have_binary())                                                                        \
+            SKIP("no topicd binary in TM_BINDIR");                                                 \
     } while (0)
 
 static const char *small(void)
@@ -191,8 +191,7 @@ TM_TEST(cli_job_errors)
              small());
     run(&r, args, NULL);
     CHECK_INT_EQ(r.status, 1);
-    CHECK_STR_EQ(r.err,
-                 "topicd: vectorizer.min_df: must be an integer >= 0 (line 1, column 25)\n");
+    CHECK_STR_EQ(r.err, "topicd: vectorizer.min_df: must be an integer >= 0 (line 1, column 25)\n");
     CHECK_STR_EQ(r.out, "");
     run_free(&r);
 
@@ -343,7 +342,8 @@ TM_TEST(cli_matrix_market_round_trip)
     CHECK_INT_EQ(b.status, 0);
     CHECK_INT_EQ(c.status, 0);
     const char *tb = strstr(b.out, "\"topics\""), *tc = strstr(c.out, "\"topics\"");
-    const char *eb = tb ? strstr(tb, "\"device\"") : NULL, *ec = tc ? strstr(tc, "\"device\"") : NULL;
+    const char *eb = tb ? strstr(tb, "\"device\"") : NULL,
+               *ec = tc ? strstr(tc, "\"device\"") : NULL;
     REQUIRE(tb && tc && eb && ec);
     CHECK(eb - tb == ec - tc && memcmp(tb, tc, (size_t)(eb - tb)) == 0);
     run_free(&b);
@@ -389,10 +389,8 @@ TM_TEST(cli_fit_result)
     CHECK_INT_EQ(cJSON_GetArraySize(dt), 6);
     CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetArrayItem(dt, 0)), 2);
     const cJSON *w = cJSON_GetObjectItem(
-        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root,
-                                                                                      "topics"),
-                                                                   0),
-                                               "words"),
+        cJSON_GetArrayItem(cJSON_GetObjectItem(
+                               cJSON_GetArrayItem(cJSON_GetObjectItem(root, "topics"), 0), "words"),
                            0),
         "term");
     CHECK(cJSON_IsString(w));
@@ -409,7 +407,8 @@ TM_TEST(cli_fit_result)
     run(&b, args, NULL);
     CHECK_INT_EQ(a.status, 0);
     const char *ta = strstr(a.out, "\"topics\""), *tb = strstr(b.out, "\"topics\"");
-    const char *ea = ta ? strstr(ta, "\"timings\"") : NULL, *eb = tb ? strstr(tb, "\"timings\"") : NULL;
+    const char *ea = ta ? strstr(ta, "\"timings\"") : NULL,
+               *eb = tb ? strstr(tb, "\"timings\"") : NULL;
     REQUIRE(ta && tb && ea && eb);
     CHECK(ea - ta == eb - tb && memcmp(ta, tb, (size_t)(ea - ta)) == 0);
     run_free(&a);

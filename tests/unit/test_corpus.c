@@ -127,8 +127,8 @@ TM_TEST(corpus_json)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         tm_status st = parse(&c, bad[i].in, TM_CORPUS_JSON, &e);
         if (st != bad[i].status || strcmp(e.field, bad[i].field) != 0)
-            tm_test_fail(t, __FILE__, __LINE__, "%s: %s \"%s: %s\"", bad[i].in,
-                         tm_status_name(st), e.field, e.message);
+            tm_test_fail(t, __FILE__, __LINE__, "%s: %s \"%s: %s\"", bad[i].in, tm_status_name(st),
+                         e.field, e.message);
         tm_corpus_release(&c);
     }
 }
@@ -282,12 +282,11 @@ static tm_status collect_sink(void *ctx, const struct tm_stream_doc *d, struct t
     return tm_corpus_add(&k->c, d->text, d->text_len, d->id, d->id_len, e);
 }
 
-static const char stream_input[] =
-    "{\"id\":\"a\",\"text\":\"alpha\"}\r\n"
-    "{\"text\":\"beta \\\"quoted\\\"\"}\n"
-    "\n"
-    "{\"text\":\"\\u00e9t\\u00e9 \\ud83d\\ude00\"}\r\n"
-    "{\"text\":\"last\"}";
+static const char stream_input[] = "{\"id\":\"a\",\"text\":\"alpha\"}\r\n"
+                                   "{\"text\":\"beta \\\"quoted\\\"\"}\n"
+                                   "\n"
+                                   "{\"text\":\"\\u00e9t\\u00e9 \\ud83d\\ude00\"}\r\n"
+                                   "{\"text\":\"last\"}";
 
 /* Any split of the input gives the same documents as one feed. */
 TM_TEST(corpus_stream_every_split)

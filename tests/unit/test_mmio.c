@@ -121,8 +121,7 @@ TM_TEST(mmio_read_errors)
          "invalid value"},
         {"%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1\n", TM_EPARSE, 3,
          "row column value"},
-        {"%%MatrixMarket matrix coordinate real symmetric\n2 3 1\n1 1 1\n", TM_EPARSE, 2,
-         "square"},
+        {"%%MatrixMarket matrix coordinate real symmetric\n2 3 1\n1 1 1\n", TM_EPARSE, 2, "square"},
         {"%%MatrixMarket matrix coordinate real general\n2 3000000000 1\n1 1 1\n", TM_ETOOBIG, 2,
          "columns"},
         {"%%MatrixMarket matrix coordinate real general\n200000000 3 1\n1 1 1\n", TM_ETOOBIG, 2,
@@ -134,7 +133,8 @@ TM_TEST(mmio_read_errors)
         struct tm_csr m;
         struct tm_api_error e;
         tm_status st = read_str(cases[i].in, &m, &e);
-        if (st != cases[i].status || e.line != cases[i].line || !strstr(e.message, cases[i].message))
+        if (st != cases[i].status || e.line != cases[i].line ||
+            !strstr(e.message, cases[i].message))
             tm_test_fail(t, __FILE__, __LINE__, "case %zu: %s line %lld \"%s\"", i,
                          tm_status_name(st), (long long)e.line, e.message);
         CHECK(m.indptr == NULL);

@@ -134,8 +134,7 @@ TM_TEST(result_fit_fields)
     REQUIRE(cJSON_GetArraySize(w0) == 3);
     CHECK_STR_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(w0, 0), "term")->valuestring,
                  "caf\xc3\xa9");
-    CHECK_STR_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(w0, 2), "term")->valuestring,
-                 "tab\there");
+    CHECK_STR_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(w0, 2), "term")->valuestring, "tab\there");
     CHECK_NEAR(num(cJSON_GetArrayItem(w0, 0), "index"), 2, 0);
     /* Data round-trips exactly. */
     CHECK(num(cJSON_GetArrayItem(w0, 1), "weight") == 1.0 / 3.0);
@@ -166,14 +165,14 @@ TM_TEST(result_fit_svd_and_document_topics)
     const cJSON *s = cJSON_GetObjectItem(root, "singular_values");
     REQUIRE(cJSON_GetArraySize(s) == 2);
     CHECK(cJSON_GetArrayItem(s, 1)->valuedouble == 1.25);
-    CHECK(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "explained_variance_ratio"), 0)
-              ->valuedouble == 0.6);
+    CHECK(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(root, "explained_variance_ratio"), 0)->valuedouble ==
+        0.6);
     const cJSON *dt = cJSON_GetObjectItem(root, "document_topics");
     REQUIRE(cJSON_GetArraySize(dt) == 4);
     for (int d = 0; d < 4; d++)
         for (int k = 0; k < 2; k++)
-            CHECK(cJSON_GetArrayItem(cJSON_GetArrayItem(dt, d), k)->valuedouble ==
-                  f.w[d + k * 4]);
+            CHECK(cJSON_GetArrayItem(cJSON_GetArrayItem(dt, d), k)->valuedouble == f.w[d + k * 4]);
     cJSON_Delete(root);
 
     /* Asked for, but the fit has none. */
@@ -298,8 +297,7 @@ TM_TEST(result_document_topics_pages)
     CHECK_INT_EQ(tm_result_render_document_topics(&f.r, NULL, 0, 0, &json, &len, &e), TM_EINVAL);
     CHECK_STR_EQ(e.field, "limit");
     f.w[7] = INFINITY;
-    CHECK_INT_EQ(tm_result_render_document_topics(&f.r, NULL, 0, 10, &json, &len, &e),
-                 TM_ENUMERIC);
+    CHECK_INT_EQ(tm_result_render_document_topics(&f.r, NULL, 0, 10, &json, &len, &e), TM_ENUMERIC);
     CHECK_STR_EQ(e.field, "document_topics[3][1]");
 }
 
@@ -320,9 +318,9 @@ TM_TEST(result_vectorize)
     REQUIRE(cJSON_GetArraySize(vocab) == 5);
     CHECK_STR_EQ(cJSON_GetArrayItem(vocab, 3)->valuestring, "d\"q");
     CHECK(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "idf"), 1)->valuedouble == 1.0 + 1 / 3.0);
-    CHECK_NEAR(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "document_frequencies"), 4)
-                   ->valuedouble,
-               5, 0);
+    CHECK_NEAR(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(root, "document_frequencies"), 4)->valuedouble, 5,
+        0);
     cJSON_Delete(root);
     tm_free(json);
 
@@ -368,9 +366,9 @@ TM_TEST(result_vectorize_summary_head_tail)
     REQUIRE(cJSON_GetArraySize(head) == 10 && cJSON_GetArraySize(tail) == 10);
     CHECK_STR_EQ(cJSON_GetArrayItem(head, 9)->valuestring, "t09");
     CHECK_STR_EQ(cJSON_GetArrayItem(tail, 0)->valuestring, "t15");
-    CHECK_NEAR(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "document_frequencies_tail"), 9)
-                   ->valuedouble,
-               124, 0);
+    CHECK_NEAR(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(root, "document_frequencies_tail"), 9)->valuedouble,
+        124, 0);
     CHECK_NEAR(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "idf_head"), 2)->valuedouble, 2.5, 0);
     CHECK(cJSON_GetObjectItem(root, "vocabulary") == NULL);
     cJSON_Delete(root);
@@ -400,8 +398,8 @@ TM_TEST(result_jbuf)
     tm_free(s);
 
     /* Shortest text that reads back exactly. */
-    static const double vals[] = {0.1, 1.0 / 3.0, 1e-300, 5e-324, DBL_MAX, -2.5, 0.0, 123456789.0,
-                                  0.30000000000000004};
+    static const double vals[] = {
+        0.1, 1.0 / 3.0, 1e-300, 5e-324, DBL_MAX, -2.5, 0.0, 123456789.0, 0.30000000000000004};
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
         tm_jbuf_init(&b, 0);
         tm_jbuf_double(&b, vals[i]);

@@ -44,7 +44,8 @@ TM_TEST(spec_full)
         "{\"preprocess\":{\"strip\":[\"headers\",\"footers\",\"quotes\"]},"
         "\"vectorizer\":{\"weighting\":\"tfidf\",\"lowercase\":false,\"strip_accents\":\"unicode\","
         "\"stop_words\":[\"the\",\"caf\\u00e9\"],\"min_df\":2,\"max_df\":0.5,\"max_features\":1000,"
-        "\"binary\":true,\"use_idf\":false,\"smooth_idf\":false,\"sublinear_tf\":true,\"norm\":null},"
+        "\"binary\":true,\"use_idf\":false,\"smooth_idf\":false,\"sublinear_tf\":true,\"norm\":"
+        "null},"
         "\"model\":{\"method\":\"nmf\",\"n_topics\":20,\"n_top_words\":7,\"solver\":\"mu\","
         "\"beta_loss\":\"kullback-leibler\",\"init\":\"nndsvdar\",\"tol\":1e-3,\"max_iter\":50,"
         "\"alpha_W\":0.1,\"alpha_H\":\"same\",\"l1_ratio\":0.5,\"dtype\":\"float32\"},"
@@ -225,8 +226,8 @@ static const struct {
     {"{\"vectorizer\":{\"norm\":\"l3\"}}", TM_EINVAL, "vectorizer.norm", "must be one of"},
     {"{\"vectorizer\":{\"weighting\":\"count\",\"norm\":\"l2\"}}", TM_EINVAL, "vectorizer.norm",
      "only used with weighting \"tfidf\""},
-    {"{\"vectorizer\":{\"use_idf\":true,\"weighting\":\"count\"}}", TM_EINVAL,
-     "vectorizer.use_idf", "only used with weighting"},
+    {"{\"vectorizer\":{\"use_idf\":true,\"weighting\":\"count\"}}", TM_EINVAL, "vectorizer.use_idf",
+     "only used with weighting"},
     {"{\"vectorizer\":{\"token_pattern\":\"x\"}}", TM_EINVAL, "vectorizer.token_pattern",
      "unknown field"},
     {"{\"model\":5}", TM_EINVAL, "model", "must be an object"},
@@ -253,14 +254,13 @@ static const struct {
      "not a parameter of nmf"},
     {"{\"model\":{\"method\":\"truncated_svd\",\"tol\":1e-3}}", TM_EINVAL, "model.tol",
      "only used with algorithm \"lanczos\""},
-    {"{\"model\":{\"method\":\"truncated_svd\",\"algorithm\":\"lanczos\",\"n_iter\":3}}",
-     TM_EINVAL, "model.n_iter", "only used with algorithm \"randomized\""},
+    {"{\"model\":{\"method\":\"truncated_svd\",\"algorithm\":\"lanczos\",\"n_iter\":3}}", TM_EINVAL,
+     "model.n_iter", "only used with algorithm \"randomized\""},
     {"{\"model\":{\"method\":\"truncated_svd\",\"n_iter\":\"many\"}}", TM_EINVAL, "model.n_iter",
      "\"auto\" or an integer"},
-    {"{\"model\":{\"method\":\"truncated_svd\",\"n_iter\":-1}}", TM_ERANGE, "model.n_iter",
-     ">= 0"},
-    {"{\"model\":{\"method\":\"truncated_svd\",\"power_iteration_normalizer\":\"qr\"}}",
-     TM_EINVAL, "model.power_iteration_normalizer", "\"QR\""},
+    {"{\"model\":{\"method\":\"truncated_svd\",\"n_iter\":-1}}", TM_ERANGE, "model.n_iter", ">= 0"},
+    {"{\"model\":{\"method\":\"truncated_svd\",\"power_iteration_normalizer\":\"qr\"}}", TM_EINVAL,
+     "model.power_iteration_normalizer", "\"QR\""},
     {"{\"model\":{\"method\":\"truncated_svd\",\"algorithm\":\"arpack\"}}", TM_EINVAL,
      "model.algorithm", "must be one of"},
     {"{\"model\":{\"beta_loss\":\"kullback-leibler\"}}", TM_EINVAL, "model.beta_loss",
@@ -287,8 +287,7 @@ static const struct {
     {"{\"model\":{\"l1_ratio\":1.5}}", TM_ERANGE, "model.l1_ratio", "[0, 1]"},
     {"{\"model\":{\"shuffle\":\"yes\"}}", TM_EINVAL, "model.shuffle", "true or false"},
     {"{\"model\":{\"dtype\":\"float16\"}}", TM_EINVAL, "model.dtype", "\"float32\""},
-    {"{\"return\":{\"document_topics\":1}}", TM_EINVAL, "return.document_topics",
-     "true or false"},
+    {"{\"return\":{\"document_topics\":1}}", TM_EINVAL, "return.document_topics", "true or false"},
     {"{\"return\":{\"components\":true}}", TM_EINVAL, "return.components", "unknown field"},
     {"{\"seed\":-1}", TM_ERANGE, "seed", "[0, 18446744073709551615]"},
     {"{\"seed\":18446744073709551616}", TM_ERANGE, "seed", "[0, 18446744073709551615]"},
