@@ -36,7 +36,8 @@
 
 #include "gpu/plugin.h"
 
-namespace {
+namespace
+{
 
 const int RED_BLOCKS = 256;  /* blocks of every fixed-grid reduction */
 const int RED_THREADS = 256; /* threads per block; a power of two */
@@ -70,7 +71,8 @@ struct tm_bsparse {
     cusparseSpMatDescr_t dx, dt, dxr, dtr;
 };
 
-namespace {
+namespace
+{
 
 tm_status errf(char *err, tm_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 tm_status errf(char *err, tm_status st, const char *fmt, ...)
@@ -84,20 +86,34 @@ tm_status errf(char *err, tm_status st, const char *fmt, ...)
     return st;
 }
 
+/*
+ * A failed runtime call (an allocation, say) also sets the thread's "last
+ * error", which the next cudaGetLastError() after a kernel launch would
+ * report as the launch's own failure: every failure path clears it here.
+ * Sticky errors (a kernel fault) stay: the runtime returns them again.
+ */
+void clear_last_error(void)
+{
+    (void)cudaGetLastError();
+}
+
 tm_status cuda_st(cudaError_t e, const char *what, char *err)
 {
+    clear_last_error();
     tm_status st = (e == cudaErrorMemoryAllocation) ? TM_ENOMEM : TM_EDEVICE;
     return errf(err, st, "CUDA %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
 tm_status blas_st(cublasStatus_t s, const char *what, char *err)
 {
+    clear_last_error();
     tm_status st = (s == CUBLAS_STATUS_ALLOC_FAILED) ? TM_ENOMEM : TM_EDEVICE;
     return errf(err, st, "cuBLAS %s: %s", what, cublasGetStatusString(s));
 }
 
 tm_status sparse_st(cusparseStatus_t s, const char *what, char *err)
 {
+    clear_last_error();
     tm_status st = (s == CUSPARSE_STATUS_ALLOC_FAILED) ? TM_ENOMEM : TM_EDEVICE;
     return errf(err, st, "cuSPARSE %s: %s", what, cusparseGetErrorString(s));
 }
@@ -105,63 +121,72 @@ tm_status sparse_st(cusparseStatus_t s, const char *what, char *err)
 const char *solver_msg(cusolverStatus_t s)
 {
     switch (s) {
-    case CUSOLVER_STATUS_NOT_INITIALIZED: return "not initialized";
-    case CUSOLVER_STATUS_ALLOC_FAILED: return "allocation failed";
-    case CUSOLVER_STATUS_INVALID_VALUE: return "invalid value";
-    case CUSOLVER_STATUS_ARCH_MISMATCH: return "architecture mismatch";
-    case CUSOLVER_STATUS_EXECUTION_FAILED: return "execution failed";
-    case CUSOLVER_STATUS_INTERNAL_ERROR: return "internal error";
-    case CUSOLVER_STATUS_NOT_SUPPORTED: return "not supported";
-    default: return "error";
+    case CUSOLVER_STATUS_NOT_INITIALIZED:
+        return "not initialized";
+    case CUSOLVER_STATUS_ALLOC_FAILED:
+        return "allocation failed";
+    case CUSOLVER_STATUS_INVALID_VALUE:
+        return "invalid value";
+    case CUSOLVER_STATUS_ARCH_MISMATCH:
+        return "architecture mismatch";
+    case CUSOLVER_STATUS_EXECUTION_FAILED:
+        return "execution failed";
+    case CUSOLVER_STATUS_INTERNAL_ERROR:
+        return "internal error";
+    case CUSOLVER_STATUS_NOT_SUPPORTED:
+        return "not supported";
+    default:
+        return "error";
     }
 }
 
 tm_status solver_st(cusolverStatus_t s, const char *what, char *err)
 {
+    clear_last_error();
     tm_status st = (s == CUSOLVER_STATUS_ALLOC_FAILED) ? TM_ENOMEM : TM_EDEVICE;
     return errf(err, st, "cuSOLVER %s: %s (status %d)", what, solver_msg(s), (int)s);
 }
 
 /* Each macro checks one call and, on failure, sets st and jumps to `out`. */
-#define CU(call)                                                                           \
-    do {                                                                                   \
-        cudaError_t e_ = (call);                                                           \
-        if (e_ != cudaSuccess) {                                                           \
-            st = cuda_st(e_, #call, err);                                                  \
-            goto out;                                                                      \
-        }                                                                                  \
+#define CU(call)                                                                                   \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess) {                                                                   \
+            st = cuda_st(e_, #call, err);                                                          \
+            goto out;                                                                              \
+        }                                                                                          \
     } while (0)
-#define BL(call)                                                                           \
-    do {                                                                                   \
-        cublasStatus_t s_ = (call);                                                        \
-        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                 \
-            st = blas_st(s_, #call, err);                                                  \
-            goto out;                                                                      \
-        }                                                                                  \
+#define BL(call)                                                                                   \
+    do {                                                                                           \
+        cublasStatus_t s_ = (call);                                                                \
+        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                         \
+            st = blas_st(s_, #call, err);                                                          \
+            goto out;                                                                              \
+        }                                                                                          \
     } while (0)
-#define SP(call)                                                                           \
-    do {                                                                                   \
-        cusparseStatus_t s_ = (call);                                                      \
-        if (s_ != CUSPARSE_STATUS_SUCCESS) {                                               \
-            st = sparse_st(s_, #call, err);                                                \
-            goto out;                                                                      \
-        }                                                                                  \
+#define SP(call)                                                                                   \
+    do {                                                                                           \
+        cusparseStatus_t s_ = (call);                                                              \
+        if (s_ != CUSPARSE_STATUS_SUCCESS) {                                                       \
+            st = sparse_st(s_, #call, err);                                                        \
+            goto out;                                                                              \
+        }                                                                                          \
     } while (0)
-#define SO(call)                                                                           \
-    do {                                                                                   \
-        cusolverStatus_t s_ = (call);                                                      \
-        if (s_ != CUSOLVER_STATUS_SUCCESS) {                                               \
-            st = solver_st(s_, #call, err);                                                \
-            goto out;                                                                      \
-        }                                                                                  \
+#define SO(call)                                                                                   \
+    do {                                                                                           \
+        cusolverStatus_t s_ = (call);                                                              \
+        if (s_ != CUSOLVER_STATUS_SUCCESS) {                                                       \
+            st = solver_st(s_, #call, err);                                                        \
+            goto out;                                                                              \
+        }                                                                                          \
     } while (0)
 /* After a kernel launch: launch errors now, execution errors at a sync. */
 #define LAUNCHED() CU(cudaGetLastError())
-#define TRY(expr)                                                                          \
-    do {                                                                                   \
-        st = (expr);                                                                       \
-        if (st != TM_OK)                                                                   \
-            goto out;                                                                      \
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        st = (expr);                                                                               \
+        if (st != TM_OK)                                                                           \
+            goto out;                                                                              \
     } while (0)
 
 size_t dtype_size(enum tm_dtype dtype)
@@ -345,8 +370,7 @@ template <typename T> __global__ void k_mirror_lower(int64_t k, T *C, int64_t ld
  */
 template <typename T>
 __global__ void k_hals(int64_t rows, int k, T *M, int64_t ldm, const T *G, int64_t ldg,
-                       const T *XHt, int64_t ldx, T l1, T l2, const int *perm,
-                       double *partials)
+                       const T *XHt, int64_t ldx, T l1, T l2, const int *perm, double *partials)
 {
     __shared__ double sh[RED_THREADS];
     double viol = 0.0;
@@ -374,9 +398,9 @@ __global__ void k_hals(int64_t rows, int k, T *M, int64_t ldm, const T *G, int64
 }
 
 template <typename T>
-__global__ void k_mu(int64_t rows, int64_t cols, T *M, int64_t ldm, const T *numer,
-                     int64_t ldn, const T *denom, int64_t ldd, const T *denom_row, T l1, T l2,
-                     T eps, T zero_below)
+__global__ void k_mu(int64_t rows, int64_t cols, T *M, int64_t ldm, const T *numer, int64_t ldn,
+                     const T *denom, int64_t ldd, const T *denom_row, T l1, T l2, T eps,
+                     T zero_below)
 {
     int64_t n = rows * cols;
     for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n;
@@ -424,9 +448,8 @@ __device__ double row_dot(const T *P, int64_t ldp, int64_t i, const T *Q, int64_
 /* KL ratio on the pattern of a CSR matrix: out[e] = val[e] / max(P[i,:].Q[j,:], eps). One warp
  * per row. */
 template <typename T>
-__global__ void k_kl_ratio(int64_t rows, const int *ptr, const int *ind, const T *val,
-                           const T *P, int64_t ldp, const T *Q, int64_t ldq, int k, double eps,
-                           T *out)
+__global__ void k_kl_ratio(int64_t rows, const int *ptr, const int *ind, const T *val, const T *P,
+                           int64_t ldp, const T *Q, int64_t ldq, int k, double eps, T *out)
 {
     int lane = threadIdx.x & 31;
     int64_t warp = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5;
@@ -442,8 +465,7 @@ __global__ void k_kl_ratio(int64_t rows, const int *ptr, const int *ind, const T
 /* Partial sums of X_ij log(X_ij / max(W[i,:].Ht[j,:], eps)) - X_ij over X_ij > eps. */
 template <typename T>
 __global__ void k_kl_sum(int64_t rows, const int *ptr, const int *ind, const T *val, const T *W,
-                         int64_t ldw, const T *Ht, int64_t ldh, int k, double eps,
-                         double *partials)
+                         int64_t ldw, const T *Ht, int64_t ldh, int k, double eps, double *partials)
 {
     __shared__ double sh[RED_THREADS];
     double acc = 0.0;
@@ -522,11 +544,11 @@ out:
     return st;
 }
 
-#define ENTER(c)                                                                           \
-    do {                                                                                   \
-        cudaError_t e_ = cudaSetDevice((c)->device);                                       \
-        if (e_ != cudaSuccess)                                                             \
-            return cuda_st(e_, "cudaSetDevice", err);                                      \
+#define ENTER(c)                                                                                   \
+    do {                                                                                           \
+        cudaError_t e_ = cudaSetDevice((c)->device);                                               \
+        if (e_ != cudaSuccess)                                                                     \
+            return cuda_st(e_, "cudaSetDevice", err);                                              \
     } while (0)
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -545,8 +567,10 @@ tm_status op_create(const struct tm_backend_config *cfg, void **out, char *err)
         return errf(err, TM_EINVAL, "cuda backend: unknown dtype %d", (int)cfg->dtype);
     {
         cudaError_t e = cudaGetDeviceCount(&n);
-        if (e != cudaSuccess)
+        if (e != cudaSuccess) {
+            clear_last_error();
             return errf(err, TM_ENODEV, "no usable GPU: %s", cudaGetErrorString(e));
+        }
     }
     if (cfg->device < 0 || cfg->device >= n)
         return errf(err, TM_ENODEV, "no GPU %d (this machine has %d)", cfg->device, n);
@@ -594,6 +618,7 @@ void op_destroy(void *ctx)
         cublasDestroy(c->blas);
     if (c->stream)
         cudaStreamDestroy(c->stream);
+    clear_last_error();
     free(c);
 }
 
@@ -633,8 +658,8 @@ size_t op_sparse_bytes(enum tm_dtype dtype, int64_t rows, int64_t cols, int64_t 
     size_t b = 0;
     b += align_up((size_t)(rows + 1) * 4) + align_up((size_t)nnz * 4) + align_up((size_t)nnz * es);
     b += align_up((size_t)(cols + 1) * 4) + align_up((size_t)nnz * 4) + align_up((size_t)nnz * es);
-    b += align_up((size_t)nnz * es);             /* KL ratio */
-    b += align_up((size_t)nnz * es) + (1u << 20); /* SpMM buffer */
+    b += align_up((size_t)nnz * es);                        /* KL ratio */
+    b += align_up((size_t)nnz * es) + (1u << 20);           /* SpMM buffer */
     b += 2 * big * kk * es + 4 * kk * kk * es + (4u << 20); /* scratch */
     return b;
 }
@@ -676,6 +701,7 @@ void op_mat_free(void *ctx, struct tm_bmat *m)
         cudaSetDevice(c->device);
         /* cudaFree waits for the device; the stream's work on m is done. */
         cudaFree(m->data);
+        clear_last_error(); /* nothing to report from a free */
     }
     memset(m, 0, sizeof(*m));
 }
@@ -710,8 +736,7 @@ out:
     return st;
 }
 
-tm_status op_download(void *ctx, const struct tm_bmat *src, double *dst, int64_t ld_dst,
-                      char *err)
+tm_status op_download(void *ctx, const struct tm_bmat *src, double *dst, int64_t ld_dst, char *err)
 {
     cctx *c = (cctx *)ctx;
     tm_status st = TM_OK;
@@ -866,6 +891,7 @@ void op_sparse_free(void *ctx, struct tm_bsparse *s)
     cudaFree(s->t_ind);
     cudaFree(s->t_val);
     cudaFree(s->r_val);
+    clear_last_error();
     free(s);
 }
 
@@ -915,8 +941,8 @@ tm_status op_spmm(void *ctx, const struct tm_bsparse *X, int trans, double alpha
 }
 
 tm_status gemm_raw(cctx *c, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
-                   int64_t k, double alpha, const void *A, int64_t lda, const void *B,
-                   int64_t ldb, double beta, void *C, int64_t ldc, char *err)
+                   int64_t k, double alpha, const void *A, int64_t lda, const void *B, int64_t ldb,
+                   double beta, void *C, int64_t ldc, char *err)
 {
     tm_status st = TM_OK;
     if (m > INT_MAX || n > INT_MAX || k > INT_MAX || lda > INT_MAX || ldb > INT_MAX ||
@@ -966,8 +992,7 @@ tm_status op_gram(void *ctx, const struct tm_bmat *A, const struct tm_bmat *C, c
     if (c->f64) {
         double one = 1.0, zero = 0.0;
         BL(cublasDsyrk(c->blas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, (int)k, (int)A->rows, &one,
-                       (const double *)A->data, (int)A->ld, &zero, (double *)C->data,
-                       (int)C->ld));
+                       (const double *)A->data, (int)A->ld, &zero, (double *)C->data, (int)C->ld));
         k_mirror_lower<double><<<blocks_for(k * k, EW_THREADS), EW_THREADS, 0, c->stream>>>(
             k, (double *)C->data, C->ld);
     } else {
@@ -1025,8 +1050,8 @@ tm_status qr_in_place(cctx *c, int m, int n, void *A, int lda, char *err)
     } else {
         SO(cusolverDnSgeqrf(c->solver, m, n, (float *)A, lda, (float *)tau, (float *)work, lw,
                             c->info));
-        SO(cusolverDnSorgqr(c->solver, m, n, n, (float *)A, lda, (const float *)tau,
-                            (float *)work, lw, c->info));
+        SO(cusolverDnSorgqr(c->solver, m, n, n, (float *)A, lda, (const float *)tau, (float *)work,
+                            lw, c->info));
     }
 out:
     return st;
@@ -1066,8 +1091,7 @@ tm_status op_orth_lu(void *ctx, const struct tm_bmat *A, char *err)
         SO(cusolverDnDgetrf_bufferSize(c->solver, m, k, (double *)A->data, (int)A->ld, &lw));
     else
         SO(cusolverDnSgetrf_bufferSize(c->solver, m, k, (float *)A->data, (int)A->ld, &lw));
-    TRY(need_work(c, align_up((size_t)k * sizeof(int)) + align_up((size_t)lw * c->es) + 256,
-                  err));
+    TRY(need_work(c, align_up((size_t)k * sizeof(int)) + align_up((size_t)lw * c->es) + 256, err));
     cv = {(char *)c->work, 0};
     ipiv = (int *)carve(&cv, (size_t)k * sizeof(int));
     work = carve(&cv, (size_t)lw * c->es);
@@ -1076,19 +1100,19 @@ tm_status op_orth_lu(void *ctx, const struct tm_bmat *A, char *err)
     if (c->f64) {
         SO(cusolverDnDgetrf(c->solver, m, k, (double *)A->data, (int)A->ld, (double *)work, ipiv,
                             c->info));
-        k_unit_lower<double><<<blocks_for((int64_t)m * k, EW_THREADS), EW_THREADS, 0,
-                               c->stream>>>(m, k, (double *)A->data, A->ld);
+        k_unit_lower<double><<<blocks_for((int64_t)m * k, EW_THREADS), EW_THREADS, 0, c->stream>>>(
+            m, k, (double *)A->data, A->ld);
         LAUNCHED();
-        k_unpivot<double><<<blocks_for(k, 64), 64, 0, c->stream>>>(k, k, (double *)A->data,
-                                                                   A->ld, ipiv);
+        k_unpivot<double>
+            <<<blocks_for(k, 64), 64, 0, c->stream>>>(k, k, (double *)A->data, A->ld, ipiv);
     } else {
         SO(cusolverDnSgetrf(c->solver, m, k, (float *)A->data, (int)A->ld, (float *)work, ipiv,
                             c->info));
-        k_unit_lower<float><<<blocks_for((int64_t)m * k, EW_THREADS), EW_THREADS, 0,
-                              c->stream>>>(m, k, (float *)A->data, A->ld);
+        k_unit_lower<float><<<blocks_for((int64_t)m * k, EW_THREADS), EW_THREADS, 0, c->stream>>>(
+            m, k, (float *)A->data, A->ld);
         LAUNCHED();
-        k_unpivot<float><<<blocks_for(k, 64), 64, 0, c->stream>>>(k, k, (float *)A->data, A->ld,
-                                                                  ipiv);
+        k_unpivot<float>
+            <<<blocks_for(k, 64), 64, 0, c->stream>>>(k, k, (float *)A->data, A->ld, ipiv);
     }
     LAUNCHED();
 out:
@@ -1187,16 +1211,15 @@ tm_status op_svd_small(void *ctx, const struct tm_bmat *A, const struct tm_bmat 
     if (wide)
         TRY(transpose(c, r, cols, A->data, A->ld, T, ldt, err));
     if (c->f64) {
-        SO(cusolverDnDgeqrf(c->solver, mt, nt, (double *)T, (int)ldt, (double *)tau,
-                            (double *)work, lw, c->info));
+        SO(cusolverDnDgeqrf(c->solver, mt, nt, (double *)T, (int)ldt, (double *)tau, (double *)work,
+                            lw, c->info));
         k_upper<double><<<blocks_for((int64_t)nt * nt, EW_THREADS), EW_THREADS, 0, c->stream>>>(
             nt, (const double *)T, ldt, (double *)R, nt);
         LAUNCHED();
         SO(cusolverDnDorgqr(c->solver, mt, nt, nt, (double *)T, (int)ldt, (const double *)tau,
                             (double *)work, lw, c->info));
-        SO(cusolverDnDgesvd(c->solver, 'A', 'A', nt, nt, (double *)R, nt, (double *)S,
-                            (double *)Ur, nt, (double *)Vrt, nt, (double *)work, lw,
-                            (double *)rwork, c->info));
+        SO(cusolverDnDgesvd(c->solver, 'A', 'A', nt, nt, (double *)R, nt, (double *)S, (double *)Ur,
+                            nt, (double *)Vrt, nt, (double *)work, lw, (double *)rwork, c->info));
     } else {
         SO(cusolverDnSgeqrf(c->solver, mt, nt, (float *)T, (int)ldt, (float *)tau, (float *)work,
                             lw, c->info));
@@ -1293,8 +1316,10 @@ tm_status stage_doubles(cctx *c, const double *v, int64_t n, double **dev, char 
     tm_status st = TM_OK;
     TRY(need_red(c, (size_t)RED_BLOCKS + 1 + (size_t)n, err));
     *dev = c->red + RED_BLOCKS + 1;
-    /* Pageable source: the call returns once v has been staged. */
     CU(cudaMemcpyAsync(*dev, v, (size_t)n * sizeof(double), cudaMemcpyHostToDevice, c->stream));
+    /* The runtime stages pageable sources before returning, but waiting
+     * costs microseconds and leaves no doubt that v may be freed now. */
+    CU(cudaStreamSynchronize(c->stream));
 out:
     return st;
 }
@@ -1331,11 +1356,13 @@ tm_status scale_all(cctx *c, const struct tm_bmat *C, double beta, char *err)
         col[j] = beta;
     TRY(stage_doubles(c, col, C->cols, &d, err));
     if (c->f64)
-        k_scale_cols<double><<<blocks_for(C->rows * C->cols, EW_THREADS), EW_THREADS, 0,
-                               c->stream>>>(C->rows, C->cols, (double *)C->data, C->ld, d);
+        k_scale_cols<double>
+            <<<blocks_for(C->rows * C->cols, EW_THREADS), EW_THREADS, 0, c->stream>>>(
+                C->rows, C->cols, (double *)C->data, C->ld, d);
     else
-        k_scale_cols<float><<<blocks_for(C->rows * C->cols, EW_THREADS), EW_THREADS, 0,
-                              c->stream>>>(C->rows, C->cols, (float *)C->data, C->ld, d);
+        k_scale_cols<float>
+            <<<blocks_for(C->rows * C->cols, EW_THREADS), EW_THREADS, 0, c->stream>>>(
+                C->rows, C->cols, (float *)C->data, C->ld, d);
     LAUNCHED();
 out:
     free(col);
@@ -1356,8 +1383,7 @@ tm_status op_axpy(void *ctx, double alpha, const struct tm_bmat *X, const struct
             X->rows, X->cols, alpha, (const double *)X->data, X->ld, (double *)Y->data, Y->ld);
     else
         k_axpy<float><<<blocks_for(n, EW_THREADS), EW_THREADS, 0, c->stream>>>(
-            X->rows, X->cols, (float)alpha, (const float *)X->data, X->ld, (float *)Y->data,
-            Y->ld);
+            X->rows, X->cols, (float)alpha, (const float *)X->data, X->ld, (float *)Y->data, Y->ld);
     LAUNCHED();
 out:
     return st;
@@ -1391,8 +1417,7 @@ tm_status op_dot(void *ctx, const struct tm_bmat *A, const struct tm_bmat *B, do
             c->red);
     else
         k_dot_partial<float><<<RED_BLOCKS, RED_THREADS, 0, c->stream>>>(
-            A->rows, A->cols, (const float *)A->data, A->ld, (const float *)B->data, B->ld,
-            c->red);
+            A->rows, A->cols, (const float *)A->data, A->ld, (const float *)B->data, B->ld, c->red);
     LAUNCHED();
     TRY(finish_sum(c, out, err));
 out:
@@ -1507,6 +1532,8 @@ tm_status op_mu_update(void *ctx, const struct tm_bmat *M, const struct tm_bmat 
             drow = c->red + RED_BLOCKS + 1;
             cudaError_t e = cudaMemcpyAsync(drow, hf, (size_t)M->cols * sizeof(float),
                                             cudaMemcpyHostToDevice, c->stream);
+            if (e == cudaSuccess)
+                e = cudaStreamSynchronize(c->stream); /* before hf is freed */
             free(hf);
             CU(e);
         }
@@ -1514,21 +1541,20 @@ tm_status op_mu_update(void *ctx, const struct tm_bmat *M, const struct tm_bmat 
     if (c->f64)
         k_mu<double><<<blocks_for(n, EW_THREADS), EW_THREADS, 0, c->stream>>>(
             M->rows, M->cols, (double *)M->data, M->ld, (const double *)numer->data, numer->ld,
-            denom ? (const double *)denom->data : NULL, denom ? denom->ld : 0,
-            (const double *)drow, l1, l2, SK_EPSILON, zero_below);
+            denom ? (const double *)denom->data : NULL, denom ? denom->ld : 0, (const double *)drow,
+            l1, l2, SK_EPSILON, zero_below);
     else
         k_mu<float><<<blocks_for(n, EW_THREADS), EW_THREADS, 0, c->stream>>>(
             M->rows, M->cols, (float *)M->data, M->ld, (const float *)numer->data, numer->ld,
-            denom ? (const float *)denom->data : NULL, denom ? denom->ld : 0,
-            (const float *)drow, (float)l1, (float)l2, (float)SK_EPSILON, (float)zero_below);
+            denom ? (const float *)denom->data : NULL, denom ? denom->ld : 0, (const float *)drow,
+            (float)l1, (float)l2, (float)SK_EPSILON, (float)zero_below);
     LAUNCHED();
 out:
     return st;
 }
 
 tm_status op_pgd_update(void *ctx, const struct tm_bmat *M, const struct tm_bmat *MG,
-                        const struct tm_bmat *XHt, double lr, double penalty, double mu,
-                        char *err)
+                        const struct tm_bmat *XHt, double lr, double penalty, double mu, char *err)
 {
     cctx *c = (cctx *)ctx;
     tm_status st = TM_OK;
@@ -1641,11 +1667,12 @@ tm_status plugin_devices(struct tm_gpu_device_desc *out, int max, int *n, char *
     cudaError_t e = cudaGetDeviceCount(&count);
     *n = 0;
     if (e != cudaSuccess) {
+        clear_last_error();
         int drv = 0;
         cudaDriverGetVersion(&drv);
         if (drv == 0)
-            return errf(reason, TM_ENODEV,
-                        "no NVIDIA driver on this machine (CUDA: %s)", cudaGetErrorString(e));
+            return errf(reason, TM_ENODEV, "no NVIDIA driver on this machine (CUDA: %s)",
+                        cudaGetErrorString(e));
         return errf(reason, TM_ENODEV, "no usable GPU: %s (driver %d.%d)", cudaGetErrorString(e),
                     drv / 1000, (drv % 1000) / 10);
     }
@@ -1654,15 +1681,20 @@ tm_status plugin_devices(struct tm_gpu_device_desc *out, int max, int *n, char *
     for (int d = 0; d < count && used < max; d++) {
         cudaDeviceProp p;
         size_t fr = 0, to = 0;
-        if (cudaGetDeviceProperties(&p, d) != cudaSuccess)
-            continue;
-        if (p.major < MIN_CC_MAJOR) {
-            errf(reason, TM_ENODEV, "GPU %d (%s) has compute capability %d.%d; this build needs %d.0",
-                 d, p.name, p.major, p.minor, MIN_CC_MAJOR);
+        if (cudaGetDeviceProperties(&p, d) != cudaSuccess) {
+            clear_last_error();
             continue;
         }
-        if (cudaSetDevice(d) != cudaSuccess || cudaMemGetInfo(&fr, &to) != cudaSuccess)
+        if (p.major < MIN_CC_MAJOR) {
+            errf(reason, TM_ENODEV,
+                 "GPU %d (%s) has compute capability %d.%d; this build needs %d.0", d, p.name,
+                 p.major, p.minor, MIN_CC_MAJOR);
             continue;
+        }
+        if (cudaSetDevice(d) != cudaSuccess || cudaMemGetInfo(&fr, &to) != cudaSuccess) {
+            clear_last_error();
+            continue;
+        }
         memset(&out[used], 0, sizeof(out[used]));
         out[used].ordinal = d;
         /* Device names are short; cut at the field's size. */

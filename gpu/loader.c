@@ -20,9 +20,9 @@
 #define PLUGIN_NAME "libtopicd_cuda.so"
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static const struct tm_gpu_plugin *plugin;   /* NULL when not loaded */
-static int n_usable;                         /* devices seen at load time */
-static char load_reason[TM_ERR_SIZE];        /* why plugin or devices are missing */
+static const struct tm_gpu_plugin *plugin; /* NULL when not loaded */
+static int n_usable;                       /* devices seen at load time */
+static char load_reason[TM_ERR_SIZE];      /* why plugin or devices are missing */
 static char plugin_path[PATH_MAX];
 
 /* Directory of the running executable into dir (size bytes); 0 on success. */
@@ -56,8 +56,7 @@ static int try_path(const char *path)
     handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
         const char *e = dlerror();
-        snprintf(load_reason, sizeof(load_reason), "cannot load GPU plugin: %.220s",
-                 e ? e : path);
+        snprintf(load_reason, sizeof(load_reason), "cannot load GPU plugin: %.220s", e ? e : path);
         return -1;
     }
     *(void **)&entry = dlsym(handle, TM_GPU_PLUGIN_ENTRY);

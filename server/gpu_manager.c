@@ -79,8 +79,8 @@ static tm_status real_mem_info(void *dev, int ordinal, int64_t *free_bytes, int6
     return tm_gpu_mem_info(ordinal, free_bytes, total_bytes, err);
 }
 
-static int64_t real_estimate(void *dev, const struct tm_model_params *params, int64_t m,
-                             int64_t n, int64_t nnz)
+static int64_t real_estimate(void *dev, const struct tm_model_params *params, int64_t m, int64_t n,
+                             int64_t nnz)
 {
     const struct tm_backend_ops *ops = tm_gpu_load(NULL);
     (void)dev;
@@ -435,8 +435,8 @@ tm_status tm_gpu_manager_acquire(struct tm_gpu_manager *mgr, const struct tm_gpu
             if (deadline >= 0) {
                 left = deadline - now_ms();
                 if (left <= 0) {
-                    st = tm__errf(err, TM_EBUSY,
-                                  "timed out waiting for GPU room (%.0f MiB needed)", mib(bytes));
+                    st = tm__errf(err, TM_EBUSY, "timed out waiting for GPU room (%.0f MiB needed)",
+                                  mib(bytes));
                     break;
                 }
                 if (left > WAIT_POLL_MS)

@@ -65,8 +65,7 @@ struct tm_gpu_device_info {
 struct tm_gpu_device_ops {
     /* Fills up to max entries of devs (name, cc, memory) and *n. *n == 0
      * means no usable GPU; reason (TM_ERR_SIZE bytes) says why. */
-    tm_status (*probe)(void *dev, struct tm_gpu_device_info *devs, int max, int *n,
-                       char *reason);
+    tm_status (*probe)(void *dev, struct tm_gpu_device_info *devs, int max, int *n, char *reason);
     /* cudaMemGetInfo on one device. */
     tm_status (*mem_info)(void *dev, int ordinal, int64_t *free_bytes, int64_t *total_bytes,
                           char *err);
@@ -102,35 +101,35 @@ struct tm_gpu_job {
 
 /* How long "gpu" jobs wait for room. */
 struct tm_gpu_wait {
-    int64_t timeout_ms;             /* < 0: no limit; 0: do not wait */
-    int (*cancelled)(void *ctx);    /* polled while waiting; non-zero stops */
+    int64_t timeout_ms;          /* < 0: no limit; 0: do not wait */
+    int (*cancelled)(void *ctx); /* polled while waiting; non-zero stops */
     void *ctx;
 };
 
 struct tm_gpu_lease {
-    int on_gpu;          /* 0: run on the CPU */
-    int ordinal;         /* device, when on_gpu */
-    int slot;            /* slot index on that device */
+    int on_gpu;                           /* 0: run on the CPU */
+    int ordinal;                          /* device, when on_gpu */
+    int slot;                             /* slot index on that device */
     const struct tm_backend_ops *backend; /* for params->backend; NULL on the CPU */
-    void *backend_ctx;   /* for params->backend_ctx: borrowed, the slot's context */
+    void *backend_ctx;       /* for params->backend_ctx: borrowed, the slot's context */
     const char *device_name; /* static: "cpu" or the backend's name */
-    int64_t bytes;       /* promised device memory */
-    const char *why_cpu; /* static: why an "auto" job runs on the CPU, else NULL */
+    int64_t bytes;           /* promised device memory */
+    const char *why_cpu;     /* static: why an "auto" job runs on the CPU, else NULL */
 };
 
 struct tm_gpu_info {
-    int available;                 /* a GPU is usable */
-    char reason[TM_ERR_SIZE];      /* why not, when !available */
-    const char *backend;           /* "cuda", or "none" */
+    int available;            /* a GPU is usable */
+    char reason[TM_ERR_SIZE]; /* why not, when !available */
+    const char *backend;      /* "cuda", or "none" */
     int n_devices;
     struct tm_gpu_device_info devices[TM_GPU_MAX_DEVICES];
     int slots_total;
-    int jobs_running;              /* GPU jobs running now */
-    int jobs_waiting;              /* "gpu" jobs waiting for room */
-    uint64_t jobs_started;         /* GPU jobs started since start-up */
-    uint64_t jobs_failed;          /* of those, failed on the device */
-    uint64_t auto_on_cpu;          /* "auto" jobs sent to the CPU */
-    uint64_t auto_fallbacks;       /* "auto" jobs retried on the CPU after a GPU failure */
+    int jobs_running;        /* GPU jobs running now */
+    int jobs_waiting;        /* "gpu" jobs waiting for room */
+    uint64_t jobs_started;   /* GPU jobs started since start-up */
+    uint64_t jobs_failed;    /* of those, failed on the device */
+    uint64_t auto_on_cpu;    /* "auto" jobs sent to the CPU */
+    uint64_t auto_fallbacks; /* "auto" jobs retried on the CPU after a GPU failure */
 };
 
 struct tm_gpu_manager;

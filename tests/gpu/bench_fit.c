@@ -41,10 +41,11 @@ static int probe(void)
         return 3;
     }
     for (int i = 0; i < n; i++)
-        printf("GPU %d: %s, compute capability %d.%d, %d SMs, %.1f GiB (%.1f GiB free); plugin %s\n",
-               d[i].ordinal, d[i].name, d[i].cc_major, d[i].cc_minor, d[i].multiprocessors,
-               (double)d[i].total_bytes / (1 << 30), (double)d[i].free_bytes / (1 << 30),
-               tm_gpu_plugin_path());
+        printf(
+            "GPU %d: %s, compute capability %d.%d, %d SMs, %.1f GiB (%.1f GiB free); plugin %s\n",
+            d[i].ordinal, d[i].name, d[i].cc_major, d[i].cc_minor, d[i].multiprocessors,
+            (double)d[i].total_bytes / (1 << 30), (double)d[i].free_bytes / (1 << 30),
+            tm_gpu_plugin_path());
     return 0;
 }
 
@@ -109,7 +110,8 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "--probe") == 0)
         return probe();
     if (argc < 5) {
-        fprintf(stderr, "usage: bench_fit MATRIX.mtx cpu|gpu svd|nmf K [cd|mu] [float32|float64]\n");
+        fprintf(stderr,
+                "usage: bench_fit MATRIX.mtx cpu|gpu svd|nmf K [cd|mu] [float32|float64]\n");
         return 2;
     }
     gpu = strcmp(argv[2], "gpu") == 0;
@@ -177,9 +179,8 @@ int main(int argc, char **argv)
     printf("{\"device\": \"%s\", \"seconds\": %.6f, \"seconds_init\": %.6f, "
            "\"seconds_context\": %.6f, \"error\": %.17g, \"n_iter\": %lld, \"n_documents\": %lld, "
            "\"n_features\": %lld, \"nnz\": %lld",
-           r.device_used, secs, r.seconds_init, t_ctx, r.reconstruction_error,
-           (long long)r.n_iter, (long long)r.n_documents, (long long)r.n_features,
-           (long long)r.nnz);
+           r.device_used, secs, r.seconds_init, t_ctx, r.reconstruction_error, (long long)r.n_iter,
+           (long long)r.n_documents, (long long)r.n_features, (long long)r.nnz);
     if (r.singular_values) {
         printf(", \"singular_values\": [");
         for (int64_t i = 0; i < r.n_topics; i++)

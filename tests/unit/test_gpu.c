@@ -172,10 +172,10 @@ static const struct tm_backend_ops *gpu_ops(char *why)
     return ops;
 }
 
-#define NEED_GPU(ops)                                                                      \
-    char why__[256];                                                                       \
-    const struct tm_backend_ops *ops = gpu_ops(why__);                                     \
-    if (!ops)                                                                              \
+#define NEED_GPU(ops)                                                                              \
+    char why__[256];                                                                               \
+    const struct tm_backend_ops *ops = gpu_ops(why__);                                             \
+    if (!ops)                                                                                      \
     SKIP(why__)
 
 /* xorshift: tests need reproducible numbers, not numpy's. */
@@ -332,24 +332,24 @@ static double sign_free_diff(struct duo *d, const struct twin *t)
     return worst;
 }
 
-#define EXPECT_CLOSE(what, value, tol)                                                     \
-    do {                                                                                   \
-        double v__ = (value);                                                              \
-        if (!(v__ <= (tol)))                                                               \
-            tm_test_fail(t, __FILE__, __LINE__, "%s: relative difference %g > %g", what,   \
-                         v__, (double)(tol));                                              \
+#define EXPECT_CLOSE(what, value, tol)                                                             \
+    do {                                                                                           \
+        double v__ = (value);                                                                      \
+        if (!(v__ <= (tol)))                                                                       \
+            tm_test_fail(t, __FILE__, __LINE__, "%s: relative difference %g > %g", what, v__,      \
+                         (double)(tol));                                                           \
     } while (0)
 
-#define BOTH(d, call_g, call_c)                                                            \
-    do {                                                                                   \
-        tm_status sg__ = (call_g), sc__ = (call_c);                                        \
-        if (sg__ != TM_OK || sc__ != TM_OK)                                                \
-            tm_test_fail(t, __FILE__, __LINE__, "%s: gpu %s, cpu %s: %s", #call_g,         \
-                         tm_status_name(sg__), tm_status_name(sc__), (d)->err);            \
+#define BOTH(d, call_g, call_c)                                                                    \
+    do {                                                                                           \
+        tm_status sg__ = (call_g), sc__ = (call_c);                                                \
+        if (sg__ != TM_OK || sc__ != TM_OK)                                                        \
+            tm_test_fail(t, __FILE__, __LINE__, "%s: gpu %s, cpu %s: %s", #call_g,                 \
+                         tm_status_name(sg__), tm_status_name(sc__), (d)->err);                    \
     } while (0)
 
-static void scalars_close(struct tm_test_ctx *t, const char *what, const double *g,
-                          const double *c, int64_t n, double tol)
+static void scalars_close(struct tm_test_ctx *t, const char *what, const double *g, const double *c,
+                          int64_t n, double tol)
 {
     for (int64_t i = 0; i < n; i++) {
         double s = fabs(c[i]) > 1e-12 ? fabs(c[i]) : 1e-12;
@@ -376,7 +376,8 @@ static void primitives(struct tm_test_ctx *t, const struct tm_backend_ops *gops,
     }
     tol = d.tol;
     REQUIRE(rand_csr(&x, m, n, 0.05) == TM_OK);
-    BOTH(&d, d.g->sparse_upload(d.gctx, &x, &gx, d.err), d.c->sparse_upload(d.cctx, &x, &cx, d.err));
+    BOTH(&d, d.g->sparse_upload(d.gctx, &x, &gx, d.err),
+         d.c->sparse_upload(d.cctx, &x, &cx, d.err));
     REQUIRE(gx && cx);
 
     /* spmm, both ways, with beta */
@@ -399,7 +400,8 @@ static void primitives(struct tm_test_ctx *t, const struct tm_backend_ops *gops,
             REQUIRE(twin_rand(&d, pr, pc, -1, 1, &P) == 0);
             REQUIRE(twin_rand(&d, rr, rc, -1, 1, &R) == 0);
             REQUIRE(twin_rand(&d, 12, 6, -1, 1, &O) == 0);
-            struct tm_bmat og = tm_bmat_block(&O.g, 2, 9, 1, 5), oc = tm_bmat_block(&O.c, 2, 9, 1, 5);
+            struct tm_bmat og = tm_bmat_block(&O.g, 2, 9, 1, 5),
+                           oc = tm_bmat_block(&O.c, 2, 9, 1, 5);
             BOTH(&d, d.g->gemm(d.gctx, ta, tb, 0.7, &P.g, &R.g, 0.3, &og, d.err),
                  d.c->gemm(d.cctx, ta, tb, 0.7, &P.c, &R.c, 0.3, &oc, d.err));
             EXPECT_CLOSE("gemm", rel_diff(&d, &O), tol);
@@ -457,13 +459,16 @@ static void primitives(struct tm_test_ctx *t, const struct tm_backend_ops *gops,
              d.c->scale_cols(d.cctx, &M1.c, sc, d.err));
         EXPECT_CLOSE("scale_cols", rel_diff(&d, &M1), tol);
     }
-    BOTH(&d, d.g->axpy(d.gctx, -0.3, &A.g, &M1.g, d.err), d.c->axpy(d.cctx, -0.3, &A.c, &M1.c, d.err));
+    BOTH(&d, d.g->axpy(d.gctx, -0.3, &A.g, &M1.g, d.err),
+         d.c->axpy(d.cctx, -0.3, &A.c, &M1.c, d.err));
     EXPECT_CLOSE("axpy", rel_diff(&d, &M1), tol);
     {
         double dg = 0, dc = 0, ng[12], nc[12];
-        BOTH(&d, d.g->dot(d.gctx, &A.g, &M1.g, &dg, d.err), d.c->dot(d.cctx, &A.c, &M1.c, &dc, d.err));
+        BOTH(&d, d.g->dot(d.gctx, &A.g, &M1.g, &dg, d.err),
+             d.c->dot(d.cctx, &A.c, &M1.c, &dc, d.err));
         scalars_close(t, "dot", &dg, &dc, 1, tol);
-        BOTH(&d, d.g->col_norms(d.gctx, &M1.g, ng, d.err), d.c->col_norms(d.cctx, &M1.c, nc, d.err));
+        BOTH(&d, d.g->col_norms(d.gctx, &M1.g, ng, d.err),
+             d.c->col_norms(d.cctx, &M1.c, nc, d.err));
         scalars_close(t, "col_norms", ng, nc, k, tol);
         BOTH(&d, d.g->col_sums(d.gctx, &M1.g, ng, d.err), d.c->col_sums(d.cctx, &M1.c, nc, d.err));
         scalars_close(t, "col_sums", ng, nc, k, tol);

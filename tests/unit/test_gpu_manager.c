@@ -44,8 +44,7 @@ static tm_status fake_probe(void *dev, struct tm_gpu_device_info *devs, int max,
     return TM_OK;
 }
 
-static tm_status fake_mem_info(void *dev, int ordinal, int64_t *free_b, int64_t *total_b,
-                               char *err)
+static tm_status fake_mem_info(void *dev, int ordinal, int64_t *free_b, int64_t *total_b, char *err)
 {
     struct fake *f = dev;
     if (f->mem_fails)
@@ -57,8 +56,8 @@ static tm_status fake_mem_info(void *dev, int ordinal, int64_t *free_b, int64_t 
     return TM_OK;
 }
 
-static int64_t fake_estimate(void *dev, const struct tm_model_params *params, int64_t m,
-                             int64_t n, int64_t nnz)
+static int64_t fake_estimate(void *dev, const struct tm_model_params *params, int64_t m, int64_t n,
+                             int64_t nnz)
 {
     struct fake *f = dev;
     (void)m;
