@@ -7,47 +7,6 @@
 
 #define INITIAL_SLOTS 1024
 
-/* The first 8 bytes of s, zero-padded; a byte loop, not a variable-length
- * memcpy, which would be a library call for every token. */
-static inline uint64_t head8(const char *s, size_t len)
-{
-    uint64_t w = 0;
-    if (len >= 8) {
-        memcpy(&w, s, 8);
-        return w;
-    }
-    for (size_t i = 0; i < len; i++)
-        w |= (uint64_t)(unsigned char)s[i] << (8 * i);
-    return w;
-}
-
-uint64_t tm_strmap_hash(const char *s, size_t len)
-{
-    /* Multiply-xorshift over 8-byte words: tokens are short, so the cost
-     * per call matters more than the quality on long keys. */
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)len;
-    while (len >= 8) {
-        uint64_t w;
-        memcpy(&w, s, 8);
-        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
-        h ^= h >> 32;
-        s += 8;
-        len -= 8;
-    }
-    if (len) {
-        h = (h ^ head8(s, len)) * 0xC4CEB9FE1A85EC53ull;
-        h ^= h >> 29;
-    }
-    h *= 0x9E3779B97F4A7C15ull;
-    return h ^ (h >> 32);
-}
-
-static inline uint32_t make_tag(uint64_t h, size_t len)
-{
-    /* Never 0: the length byte of an empty key is 0, so set a hash bit. */
-    return (uint32_t)((h >> 40) << 8 | 0x100) | (uint32_t)(len < 255 ? len : 255);
-}
-
 tm_status tm_strmap_init(struct tm_strmap *m, int64_t max_keys)
 {
     memset(m, 0, sizeof(*m));
@@ -78,28 +37,16 @@ void tm_strmap_release(struct tm_strmap *m)
     memset(m, 0, sizeof(*m));
 }
 
-static inline int slot_matches(const struct tm_strmap *m, const struct tm_strmap_slot *sl,
-                               uint32_t tag, uint64_t head, const char *s, size_t len)
-{
-    if (sl->tag != tag || m->heads[sl->id] != head)
-        return 0;
-    if (len <= 8)
-        return 1; /* length and zero-padded bytes are all of the key */
-    size_t klen;
-    const char *k = tm_strmap_key(m, sl->id, &klen);
-    return klen == len && memcmp(k + 8, s + 8, len - 8) == 0;
-}
-
 int64_t tm_strmap_find(const struct tm_strmap *m, const char *s, size_t len)
 {
     uint64_t h = tm_strmap_hash(s, len);
-    uint32_t tag = make_tag(h, len);
-    uint64_t head = head8(s, len);
+    uint32_t tag = tm__strmap_tag(h, len);
+    uint64_t head = tm__strmap_head8(s, len);
     for (size_t i = (size_t)h & m->mask;; i = (i + 1) & m->mask) {
         const struct tm_strmap_slot *sl = &m->slots[i];
         if (!sl->tag)
             return -1;
-        if (slot_matches(m, sl, tag, head, s, len))
+        if (tm__strmap_matches(m, sl, tag, head, s, len))
             return sl->id;
     }
 }
@@ -153,22 +100,10 @@ static tm_status grow_ids(struct tm_strmap *m, int64_t cap)
     return TM_OK;
 }
 
-tm_status tm_strmap_intern_hashed(struct tm_strmap *m, const char *s, size_t len, uint64_t h,
-                                  uint32_t *id, int *added)
+tm_status tm__strmap_insert(struct tm_strmap *m, const char *s, size_t len, uint64_t h,
+                            size_t i, uint32_t *id, int *added)
 {
-    uint32_t tag = make_tag(h, len);
-    uint64_t head = head8(s, len);
-    size_t i;
-    for (i = (size_t)h & m->mask;; i = (i + 1) & m->mask) {
-        struct tm_strmap_slot *sl = &m->slots[i];
-        if (!sl->tag)
-            break;
-        if (slot_matches(m, sl, tag, head, s, len)) {
-            *id = sl->id;
-            *added = 0;
-            return TM_OK;
-        }
-    }
+    uint32_t tag = tm__strmap_tag(h, len);
     /* A new key. Ids must fit the 32 bits of a slot. */
     if (m->n >= m->max_keys || m->n >= (int64_t)UINT32_MAX)
         return TM_ETOOBIG;
@@ -195,7 +130,7 @@ tm_status tm_strmap_intern_hashed(struct tm_strmap *m, const char *s, size_t len
     memcpy(m->pool + m->pool_len, s, len);
     m->pool_len += len;
     m->offsets[m->n + 1] = m->pool_len;
-    m->heads[m->n] = head;
+    m->heads[m->n] = tm__strmap_head8(s, len);
     m->user[m->n] = 0;
     m->slots[i] = (struct tm_strmap_slot){tag, (uint32_t)m->n};
     *id = (uint32_t)m->n++;

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "status.h"
 
@@ -51,20 +52,6 @@ void tm_strmap_release(struct tm_strmap *m);
 tm_status tm_strmap_intern(struct tm_strmap *m, const char *s, size_t len, uint32_t *id,
                            int *added);
 
-/* tm_strmap_intern with h == tm_strmap_hash(s, len) computed beforehand. */
-tm_status tm_strmap_intern_hashed(struct tm_strmap *m, const char *s, size_t len, uint64_t h,
-                                  uint32_t *id, int *added);
-
-/* Starts loading the slot where a key of hash h would be looked up first:
- * the vectorizer hashes a batch of tokens, prefetches, then interns them, so
- * that the cache misses of a batch overlap. */
-static inline void tm_strmap_prefetch(const struct tm_strmap *m, uint64_t h)
-{
-    __builtin_prefetch(&m->slots[h & m->mask]);
-}
-
-/* The id of s, or -1. */
-int64_t tm_strmap_find(const struct tm_strmap *m, const char *s, size_t len);
 
 /* Key id as a pointer into the pool (valid until the next intern) and length. */
 static inline const char *tm_strmap_key(const struct tm_strmap *m, int64_t id, size_t *len)
@@ -73,7 +60,117 @@ static inline const char *tm_strmap_key(const struct tm_strmap *m, int64_t id, s
     return m->pool + m->offsets[id];
 }
 
-/* A 64-bit hash of s (exposed for tests). */
-uint64_t tm_strmap_hash(const char *s, size_t len);
+/* The hash, tags and key heads: inline, because the vectorizer calls them
+ * for every token. */
+/* The first 8 bytes of s, zero-padded, with at most two (overlapping) loads:
+ * no byte loop and no variable-length memcpy (a library call) per token. */
+static inline uint64_t tm__strmap_head8(const char *s, size_t len)
+{
+    if (len >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        return w;
+    }
+    if (len >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + len - 4, 4);
+        return (uint64_t)a | (uint64_t)b << (8 * (len - 4));
+    }
+    if (len >= 2) {
+        uint16_t a, b;
+        memcpy(&a, s, 2);
+        memcpy(&b, s + len - 2, 2);
+        return (uint64_t)a | (uint64_t)b << (8 * (len - 2));
+    }
+    return len ? (unsigned char)s[0] : 0;
+}
+
+static inline uint64_t tm_strmap_hash(const char *s, size_t len)
+{
+    /* Multiply-xorshift over 8-byte words: tokens are short, so the cost
+     * per call matters more than the quality on long keys. */
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)len;
+    while (len > 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+        h ^= h >> 32;
+        s += 8;
+        len -= 8;
+    }
+    h = (h ^ tm__strmap_head8(s, len)) * 0xC4CEB9FE1A85EC53ull;
+    h ^= h >> 29;
+    h *= 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 32);
+}
+
+static inline uint32_t tm__strmap_tag(uint64_t h, size_t len)
+{
+    /* Never 0: the length byte of an empty key is 0, so set a hash bit. */
+    return (uint32_t)((h >> 40) << 8 | 0x100) | (uint32_t)(len < 255 ? len : 255);
+}
+
+static inline int tm__strmap_matches(const struct tm_strmap *m, const struct tm_strmap_slot *sl,
+                               uint32_t tag, uint64_t head, const char *s, size_t len)
+{
+    if (sl->tag != tag || m->heads[sl->id] != head)
+        return 0;
+    if (len <= 8)
+        return 1; /* length and zero-padded bytes are all of the key */
+    size_t klen;
+    const char *k = tm_strmap_key(m, sl->id, &klen);
+    return klen == len && memcmp(k + 8, s + 8, len - 8) == 0;
+}
+
+/* Inserts s (not present; h its hash, i the empty slot that ended the probe). */
+tm_status tm__strmap_insert(struct tm_strmap *m, const char *s, size_t len, uint64_t h,
+                            size_t i, uint32_t *id, int *added);
+
+/* tm_strmap_intern with h == tm_strmap_hash(s, len) computed beforehand;
+ * the lookup is inline, an insertion is a call. */
+static inline tm_status tm_strmap_intern_hashed(struct tm_strmap *m, const char *s, size_t len,
+                                                uint64_t h, uint32_t *id, int *added)
+{
+    uint32_t tag = tm__strmap_tag(h, len);
+    uint64_t head = tm__strmap_head8(s, len);
+    size_t i;
+    for (i = (size_t)h & m->mask;; i = (i + 1) & m->mask) {
+        const struct tm_strmap_slot *sl = &m->slots[i];
+        if (!sl->tag)
+            break;
+        if (tm__strmap_matches(m, sl, tag, head, s, len)) {
+            *id = sl->id;
+            *added = 0;
+            return TM_OK;
+        }
+    }
+    return tm__strmap_insert(m, s, len, h, i, id, added);
+}
+
+/*
+ * Prefetching, in two stages, for a caller that hashes a batch of keys and
+ * then interns them: TM_STRMAP_PREFETCH starts loading the first slot where
+ * a key of hash h is looked up; TM_STRMAP_PREFETCH_ID, a while later, reads
+ * that slot and, when it holds a key with h's tag (usually the key itself),
+ * starts loading the id's head and user word, which the lookup reads next.
+ * So the cache misses of a whole batch overlap. Macros, not inline
+ * functions: GCC 12 deems a function whose only effect is a prefetch pure,
+ * and deletes the call before inlining it.
+ */
+#define TM_STRMAP_PREFETCH(m, h) __builtin_prefetch(&(m)->slots[(h) & (m)->mask])
+#define TM_STRMAP_PREFETCH_ID(m, h)                                                        \
+    do {                                                                                   \
+        const struct tm_strmap_slot *tm__sl = &(m)->slots[(h) & (m)->mask];                \
+        if ((tm__sl->tag ^ (uint32_t)(((h) >> 40) << 8)) < 0x200) {                        \
+            __builtin_prefetch(&(m)->heads[tm__sl->id]);                                   \
+            __builtin_prefetch(&(m)->user[tm__sl->id]);                                    \
+        }                                                                                  \
+    } while (0)
+
+/* The id of s, or -1. */
+int64_t tm_strmap_find(const struct tm_strmap *m, const char *s, size_t len);
+
+
 
 #endif

@@ -244,3 +244,44 @@ int tm_tokenize_next(const char *s, size_t len, size_t *pos, size_t *start, size
     *pos = len;
     return 0;
 }
+
+/* ASCII word characters to their lower-case (fold[1]) or own (fold[0])
+ * byte; 0 for everything else. */
+#define IS_WORD(c)                                                                         \
+    (((c) >= '0' && (c) <= '9') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z') || \
+     (c) == '_')
+#define FOLD(c, lower)                                                                     \
+    (unsigned char)((c) < 0x80 && IS_WORD(c)                                               \
+                        ? ((lower) && (c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))           \
+                        : 0)
+#define F4(b, l) FOLD(b, l), FOLD(b + 1, l), FOLD(b + 2, l), FOLD(b + 3, l)
+#define F16(b, l) F4(b, l), F4(b + 4, l), F4(b + 8, l), F4(b + 12, l)
+#define F64(b, l) F16(b, l), F16(b + 16, l), F16(b + 32, l), F16(b + 48, l)
+static const unsigned char fold[2][256] = {
+    {F64(0, 0), F64(64, 0), F64(128, 0), F64(192, 0)},
+    {F64(0, 1), F64(64, 1), F64(128, 1), F64(192, 1)},
+};
+
+size_t tm_tokenize_ascii(const char *s, size_t len, int lowercase, size_t *pos, char *out,
+                         struct tm_token *toks, size_t max)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    const unsigned char *f = fold[lowercase ? 1 : 0];
+    size_t i = *pos, n = 0;
+    while (n < max) {
+        while (i < len && !f[u[i]])
+            i++;
+        if (i >= len)
+            break;
+        size_t b = i;
+        unsigned char c;
+        while (i < len && (c = f[u[i]]) != 0)
+            out[i++] = (char)c;
+        if (i - b >= 2) {
+            toks[n].start = b;
+            toks[n++].len = i - b;
+        }
+    }
+    *pos = i;
+    return n;
+}

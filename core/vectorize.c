@@ -71,8 +71,9 @@ struct sort_key {
     uint32_t id;
 };
 
-struct col_count {
-    int32_t col;
+/* A kept entry in its column's bucket: row - lo and count. */
+struct bucket_entry {
+    int32_t row;
     int32_t count;
 };
 
@@ -201,8 +202,8 @@ struct worker {
     int64_t n_order;
     int32_t *to_global; /* local id -> global term */
     int64_t n_kept;     /* pass 2: entries whose term is kept */
-    struct col_count *row; /* pass 3 scratch */
-    int64_t row_cap;
+    int64_t *col_end;       /* passes 2-3: kept entries per column, then bucket ends */
+    struct bucket_entry *bucket; /* pass 3: kept entries, by column */
 };
 
 static double now_seconds(void)
@@ -339,37 +340,53 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
             return st;
         len = tm_preprocess(p->strip, text, len, w->quotes.data, &text);
     }
-    st = tm_tokenize_normalize(p->lowercase, p->strip_accents, text, len, &w->norm, &text, &len);
-    if (st == TM_ETOOBIG)
-        return tm__errf(w->err, st, "document %lld is too long to normalise", (long long)d);
-    if (st != TM_OK)
-        return st;
+    /* Pure ASCII, most documents, takes the one-pass path; anything else is
+     * normalised (lower-case, accents) first and then tokenized. */
+    int ascii = tm_utf8_is_ascii(text, len);
+    const char *base = text; /* the tokens' bytes are base[start .. start + len) */
+    if (ascii) {
+        if ((st = tm_textbuf_reserve(&w->norm, len + 1)) != TM_OK)
+            return st;
+        base = w->norm.data;
+    } else {
+        st = tm_tokenize_normalize(p->lowercase, p->strip_accents, text, len, &w->norm, &text,
+                                   &len);
+        if (st == TM_ETOOBIG)
+            return tm__errf(w->err, st, "document %lld is too long to normalise", (long long)d);
+        if (st != TM_OK)
+            return st;
+        base = text;
+    }
 
     int64_t n_stop = w->n_stop;
     uint64_t doc_tag = (uint64_t)(d - w->lo + 1) << 32;
     int64_t row_start = w->n_ent;
     /* Tokens go in batches: hash and prefetch the slots of a whole batch,
      * then count them in order (the same order, so the same local ids). */
-    struct {
-        size_t start, len;
-        uint64_t hash;
-    } batch[TOKEN_BATCH];
+    struct tm_token toks[TOKEN_BATCH];
+    uint64_t hash[TOKEN_BATCH];
     size_t pos = 0;
     for (;;) {
         int nb = 0;
-        size_t start, tlen;
-        while (nb < TOKEN_BATCH && tm_tokenize_next(text, len, &pos, &start, &tlen)) {
-            uint64_t h = tm_strmap_hash(text + start, tlen);
-            tm_strmap_prefetch(&w->map, h);
-            batch[nb].start = start;
-            batch[nb].len = tlen;
-            batch[nb++].hash = h;
+        if (ascii) {
+            nb = (int)tm_tokenize_ascii(text, len, p->lowercase, &pos, w->norm.data, toks,
+                                        TOKEN_BATCH);
+        } else {
+            while (nb < TOKEN_BATCH &&
+                   tm_tokenize_next(text, len, &pos, &toks[nb].start, &toks[nb].len))
+                nb++;
         }
+        for (int b = 0; b < nb; b++) {
+            hash[b] = tm_strmap_hash(base + toks[b].start, toks[b].len);
+            TM_STRMAP_PREFETCH(&w->map, hash[b]);
+        }
+        for (int b = 0; b < nb; b++)
+            TM_STRMAP_PREFETCH_ID(&w->map, hash[b]);
         for (int b = 0; b < nb; b++) {
             uint32_t id;
             int added;
-            st = tm_strmap_intern_hashed(&w->map, text + batch[b].start, batch[b].len,
-                                         batch[b].hash, &id, &added);
+            st = tm_strmap_intern_hashed(&w->map, base + toks[b].start, toks[b].len, hash[b],
+                                         &id, &added);
             if (st == TM_ETOOBIG)
                 return tm__errf(w->err, st, "more than %lld distinct terms",
                                 (long long)w->sh->max_terms);
@@ -449,7 +466,8 @@ done:
 }
 
 /* Pass 2: rewrites the entries' local ids to columns (UINT32_MAX when
- * pruned) and puts the number of kept entries of row d in indptr[d + 1]. */
+ * pruned), puts the number of kept entries of row d in indptr[d + 1], and
+ * counts this thread's kept entries of each column. */
 static void *pass_count(void *arg)
 {
     struct worker *w = arg;
@@ -458,7 +476,9 @@ static void *pass_count(void *arg)
     /* local id -> column, through a table of this thread's size, so the
      * loop over entries makes one lookup in a cache-sized array */
     uint32_t *col = tm_mallocarray((size_t)w->map.n + 1, sizeof(*col));
-    if (!col) {
+    w->col_end = tm_calloc((size_t)sh->matrix->n_cols + 1, sizeof(*w->col_end));
+    if (!col || !w->col_end) {
+        tm_free(col);
         w->st = TM_ENOMEM;
         return NULL;
     }
@@ -466,30 +486,35 @@ static void *pass_count(void *arg)
         int32_t c = sh->col_of[w->to_global[i]];
         col[i] = c >= 0 ? (uint32_t)c : UINT32_MAX;
     }
-    int64_t k = 0, longest = 0;
+    int64_t k = 0;
+    w->n_kept = 0;
     for (int64_t d = w->lo; d < w->hi; d++) {
         int64_t n = 0;
         for (int64_t end = w->row_end[d - w->lo]; k < end; k++) {
             uint32_t c = col[w->ent_id[k]];
             w->ent_id[k] = c;
-            n += c != UINT32_MAX;
+            if (c != UINT32_MAX) {
+                n++;
+                w->col_end[c]++;
+            }
         }
         indptr[d + 1] = n;
-        if (n > longest)
-            longest = n;
+        w->n_kept += n;
     }
     tm_free(col);
-    w->row = tm_mallocarray((size_t)longest + 1, sizeof(*w->row));
-    w->row_cap = longest;
-    w->st = w->row ? TM_OK : TM_ENOMEM;
+    w->bucket = tm_mallocarray((size_t)w->n_kept + 1, sizeof(*w->bucket));
+    w->st = w->bucket ? TM_OK : TM_ENOMEM;
     return NULL;
 }
 
-#define COL_LESS(a, b) ((a)->col < (b)->col)
-DEFINE_INTROSORT(sort_row, struct col_count, COL_LESS)
-
-/* Pass 3: fill, sort, weight and normalise each row (sklearn's
- * TfidfTransformer.transform and normalize(), in their order). */
+/*
+ * Pass 3: fills the rows with columns in increasing order, then weights and
+ * normalises them (sklearn's TfidfTransformer.transform and normalize(), in
+ * their order). A row's entries come in order of first occurrence; instead
+ * of sorting every row (a sixth of the run time), the thread's entries are
+ * bucketed by column (a counting sort) and dealt back to their rows column by
+ * column, which leaves every row sorted: two linear passes.
+ */
 static void *pass_fill(void *arg)
 {
     struct worker *w = arg;
@@ -497,33 +522,52 @@ static void *pass_fill(void *arg)
     const struct tm_vectorizer_params *p = sh->params;
     struct tm_csr *m = sh->matrix;
     int tfidf = p->weighting == TM_WEIGHTING_TFIDF;
-    int64_t k = 0, since = 0;
-    for (int64_t d = w->lo; d < w->hi; d++) {
-        int64_t n = 0;
+    int64_t acc = 0;
+    for (int64_t c = 0; c < m->n_cols; c++) {
+        int64_t n = w->col_end[c];
+        w->col_end[c] = acc; /* bucket start, becoming its end below */
+        acc += n;
+    }
+    int64_t k = 0;
+    for (int64_t d = w->lo; d < w->hi; d++)
         for (int64_t end = w->row_end[d - w->lo]; k < end; k++)
             if (w->ent_id[k] != UINT32_MAX)
-                w->row[n++] = (struct col_count){(int32_t)w->ent_id[k], w->ent_count[k]};
-        sort_row(w->row, n);
-        int64_t base = m->indptr[d];
-        double sum = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            double v = p->binary ? 1.0 : (double)w->row[i].count;
-            if (tfidf) {
-                if (p->sublinear_tf)
-                    v = log(v) + 1.0;
-                if (sh->idf)
-                    v *= sh->idf[w->row[i].col];
-                sum += p->norm == TM_NORM_L2 ? v * v : fabs(v);
-            }
-            m->indices[base + i] = w->row[i].col;
-            m->data[base + i] = v;
+                w->bucket[w->col_end[w->ent_id[k]]++] =
+                    (struct bucket_entry){(int32_t)(d - w->lo), w->ent_count[k]};
+    /* row_end becomes each row's write cursor */
+    for (int64_t d = w->lo; d < w->hi; d++)
+        w->row_end[d - w->lo] = m->indptr[d];
+    k = 0;
+    for (int64_t c = 0; c < m->n_cols; c++) {
+        for (int64_t end = w->col_end[c]; k < end; k++) {
+            int64_t i = w->row_end[w->bucket[k].row]++;
+            m->indices[i] = (int32_t)c;
+            m->data[i] = p->binary ? 1.0 : (double)w->bucket[k].count;
         }
-        if (tfidf && p->norm != TM_NORM_NONE) {
+    }
+    if (atomic_load_explicit(&sh->cancelled, memory_order_relaxed)) {
+        w->st = TM_ECANCELLED;
+        return NULL;
+    }
+    int64_t since = 0;
+    for (int64_t d = w->lo; tfidf && d < w->hi; d++) {
+        int64_t lo = m->indptr[d], hi = m->indptr[d + 1];
+        double sum = 0.0;
+        for (int64_t i = lo; i < hi; i++) {
+            double v = m->data[i];
+            if (p->sublinear_tf)
+                v = log(v) + 1.0;
+            if (sh->idf)
+                v *= sh->idf[m->indices[i]];
+            sum += p->norm == TM_NORM_L2 ? v * v : fabs(v);
+            m->data[i] = v;
+        }
+        if (p->norm != TM_NORM_NONE) {
             if (p->norm == TM_NORM_L2)
                 sum = sqrt(sum);
             if (sum != 0.0)
-                for (int64_t i = 0; i < n; i++)
-                    m->data[base + i] /= sum;
+                for (int64_t i = lo; i < hi; i++)
+                    m->data[i] /= sum;
         }
         if (++since == REPORT_EVERY) {
             if (atomic_load_explicit(&sh->cancelled, memory_order_relaxed)) {
@@ -534,7 +578,7 @@ static void *pass_fill(void *arg)
             since = 0;
         }
     }
-    report(sh, "weighting", since, sh->n_docs);
+    report(sh, "weighting", tfidf ? since : w->hi - w->lo, sh->n_docs);
     w->st = TM_OK;
     return NULL;
 }
@@ -749,7 +793,8 @@ static void release_workers(struct worker *ws, int n)
         tm_textbuf_release(&w->norm);
         tm_free(w->order);
         tm_free(w->to_global);
-        tm_free(w->row);
+        tm_free(w->col_end);
+        tm_free(w->bucket);
     }
     tm_free(ws);
 }
