@@ -12,6 +12,21 @@
  * Text is UTF-8. Invalid sequences are replaced by U+FFFD (as Python's
  * bytes.decode(errors="replace") does), which is not a word character; NUL
  * is an ordinary non-word character. Empty documents give empty rows.
+ *
+ * Where topicd knowingly differs from scikit-learn (everything else is
+ * checked against it: tests/fixtures/text/, bench/conformance_text.py):
+ * - max_features ties: terms tied on total count at the cut are kept in term
+ *   order. scikit-learn uses numpy's default argsort, which is not stable
+ *   (a SIMD sort on x86), so its choice among tied terms is arbitrary.
+ * - Unicode version: classes, case and NFKD come from utf8proc (2.8:
+ *   Unicode 15), Python 3.11 uses Unicode 14; the few thousand code points
+ *   assigned in only one of them are letters to one and not the other.
+ * - Python's Final_Sigma rule (a capital sigma ending a word lower-cases to
+ *   U+03C2) is implemented with Cased / Case_Ignorable approximated from
+ *   general categories (tokenize.c); U+0130 lower-cases to "i" U+0307 as in
+ *   Python.
+ * Progress stages (progress.h): "tokenize" (0..1 by documents),
+ * "vocabulary" (0 and 1), "weighting" (0..1 by rows).
  * Thread-safety: tm_vectorize is reentrant; it starts and joins its own
  * threads and shares nothing between calls.
  */
@@ -38,7 +53,7 @@ enum tm_accents { TM_ACCENTS_NONE, TM_ACCENTS_ASCII, TM_ACCENTS_UNICODE };
 
 /* scikit-learn's int-or-float document-frequency bounds. */
 struct tm_df_bound {
-    int is_fraction; /* 1: value is a fraction of documents in [0, 1]; 0: a count */
+    int is_fraction; /* 1: value is a fraction of documents in [0, 1]; 0: an integer count >= 1 */
     double value;
 };
 
@@ -58,7 +73,7 @@ struct tm_vectorizer_params {
     int smooth_idf;            /* 1 */
     int sublinear_tf;          /* 0 */
     enum tm_norm norm;         /* L2 */
-    int n_threads;             /* 0: one per online CPU */
+    int n_threads;             /* 0: one per online CPU; at most 256, and at most n_docs */
     int64_t max_terms;         /* cap on distinct terms seen before pruning; 0: 16M */
 };
 
@@ -90,12 +105,17 @@ struct tm_vectorized {
 void tm_vectorizer_params_init(struct tm_vectorizer_params *params);
 
 /*
- * docs: borrowed, n_docs of them. out: initialised here, release with
- * tm_vectorized_release (also safe after a failure).
- * Errors: TM_EEMPTY for no documents; TM_EINVAL with scikit-learn's message
- * when max_df corresponds to fewer documents than min_df; TM_ENOTERMS when
- * no term remains (all stop words, or pruned); TM_ETOOBIG past max_terms;
- * TM_ECANCELLED; TM_ENOMEM.
+ * docs: borrowed, n_docs of them (text may be NULL when len is 0). out:
+ * initialised here, release with tm_vectorized_release (also safe after a
+ * failure). progress: borrowed, may be NULL. err: NULL or TM_ERR_SIZE bytes.
+ * Errors: TM_EEMPTY for no documents; TM_EINVAL for a parameter out of
+ * scikit-learn's range (err names it: "min_df: ..."), and with scikit-learn's
+ * message "max_df corresponds to < documents than min_df"; TM_ENOTERMS with
+ * scikit-learn's messages when the vocabulary is empty ("empty vocabulary;
+ * perhaps the documents only contain stop words") or pruning leaves nothing
+ * ("After pruning, no terms remain. Try a lower min_df or a higher max_df.");
+ * TM_ETOOBIG past max_terms ("more than N distinct terms"); TM_ECANCELLED;
+ * TM_ENOMEM.
  */
 tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct tm_doc *docs,
                        int64_t n_docs, const struct tm_progress *progress,
