@@ -85,7 +85,7 @@ static void load(void)
     char dir[PATH_MAX], cand[3][PATH_MAX + 32];
     int n_cand = 0, i, r = 0, failed = 0;
     const char *env = getenv("TOPICD_GPU_PLUGIN");
-    char looked[TM_ERR_SIZE / 2] = "";
+    char looked[TM_ERR_SIZE] = "";
 
     if (env && env[0])
         snprintf(cand[n_cand++], sizeof(cand[0]), "%s", env);
@@ -113,8 +113,7 @@ static void load(void)
     if (!plugin) {
         if (!failed)
             snprintf(load_reason, sizeof(load_reason),
-                     "GPU plugin " PLUGIN_NAME " not found (looked in: %.100s); this build has no "
-                     "GPU backend (built with GPU=0 or without nvcc)",
+                     "GPU plugin not found (built with GPU=0 or without nvcc?); looked for %.180s",
                      looked[0] ? looked : "nowhere: /proc/self/exe unreadable");
         return;
     }
