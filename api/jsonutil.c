@@ -111,9 +111,19 @@ const char *tm_api_error_format(const struct tm_api_error *e, char *buf, size_t 
         n = snprintf(buf, size, "%s: %s", e->field, e->message);
     else
         n = snprintf(buf, size, "%s", e->message[0] ? e->message : tm_strerror(e->status));
-    if (n >= 0 && (size_t)n < size && e->line > 0)
+    if (n < 0 || (size_t)n >= size || e->line <= 0)
+        return buf;
+    /* A field that already names the line ("line 7: text") gets only the
+     * column, and a column of 0 (unknown) is left out. */
+    if (!strncmp(e->field, "line ", 5)) {
+        if (e->column > 0)
+            snprintf(buf + n, size - (size_t)n, " (column %lld)", (long long)e->column);
+    } else if (e->column > 0) {
         snprintf(buf + n, size - (size_t)n, " (line %lld, column %lld)", (long long)e->line,
                  (long long)e->column);
+    } else {
+        snprintf(buf + n, size - (size_t)n, " (line %lld)", (long long)e->line);
+    }
     return buf;
 }
 
