@@ -281,6 +281,13 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
             snprintf(r->request_id, sizeof(r->request_id), "%s-%llx", h->id_prefix,
                      (unsigned long long)atomic_fetch_add_explicit(&h->next_id, 1,
                                                                    memory_order_relaxed));
+        /* Requests without a body are answered on the next call, once the
+         * request is complete: libmicrohttpd closes a connection whose
+         * response was queued before that, and polls live on keep-alive. */
+        if (!strcmp(method, "GET") || !strcmp(method, "HEAD") || !strcmp(method, "DELETE")) {
+            r->deferred = 1;
+            return MHD_YES;
+        }
         tm__routes_begin(r, url);
         if (r->body == TM__BODY_MULTIPART && !r->responded) {
             r->pp = MHD_create_post_processor(conn, 64 * 1024, part_iterator, r);
@@ -301,6 +308,15 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         }
         feed(r, upload_data, n);
         return MHD_YES;
+    }
+    if (r->deferred) {
+        r->deferred = 0;
+        tm__routes_begin(r, url);
+        if (!r->responded)
+            tm__routes_finish(r);
+        if (!r->responded)
+            tm__respond_error(r, 500, "internal_error", "no response", NULL);
+        return r->responded ? MHD_YES : MHD_NO;
     }
     if (r->responded)
         return MHD_YES;

@@ -46,6 +46,7 @@ struct tm__req {
     char id[TM_ID_SIZE]; /* the {id} of the route */
     char request_id[72];
     struct timespec t0;
+    int deferred; /* no body expected: routed once the request is complete */
 
     /* Response, once queued. */
     int responded;
