@@ -116,14 +116,55 @@ static int row_chunks(int64_t n, int64_t *bounds)
 
 #define AT(m, i, j) (((double *)(m)->data)[(i) + (size_t)(j) * (m)->ld])
 
-/* Row-major copy of A (rows x k) into dst (rows * k). */
+/*
+ * The sparse kernels are the CPU path's hot loops: compiled at -O3 (the
+ * build's -O2 does not vectorize loops of unknown trip count), and twice:
+ * for AVX2+FMA and for the baseline, picked per call by cpuid
+ * (HOT_KERNEL(name) defines name_avx2, name_base and the dispatcher name
+ * around an always-inline name_body).
+ */
+#define HOT_BODY static inline __attribute__((always_inline))
+#define HOT_KERNEL(name)                                                                   \
+    __attribute__((optimize("O3"), target("avx2,fma"))) static void name##_avx2(          \
+        void *arg, int chunk, double *buf)                                                 \
+    {                                                                                      \
+        name##_body(arg, chunk, buf);                                                      \
+    }                                                                                      \
+    __attribute__((optimize("O3"))) static void name##_base(void *arg, int chunk,          \
+                                                            double *buf)                   \
+    {                                                                                      \
+        name##_body(arg, chunk, buf);                                                      \
+    }                                                                                      \
+    static void name(void *arg, int chunk, double *buf)                                    \
+    {                                                                                      \
+        if (have_avx2_fma())                                                               \
+            name##_avx2(arg, chunk, buf);                                                  \
+        else                                                                               \
+            name##_base(arg, chunk, buf);                                                  \
+    }
+
+static int have_avx2_fma(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+/* Row-major copy of A (rows x k) into dst (rows * k), in tiles of 8 columns
+ * so that both sides stream. */
 static void pack_rows(const struct tm_bmat *a, double *dst)
 {
     int64_t k = a->cols;
-    for (int64_t j = 0; j < k; j++) {
-        const double *col = (const double *)a->data + (size_t)j * a->ld;
-        for (int64_t i = 0; i < a->rows; i++)
-            dst[(size_t)i * k + j] = col[i];
+    for (int64_t j0 = 0; j0 < k; j0 += 8) {
+        int64_t nj = k - j0 < 8 ? k - j0 : 8;
+        for (int64_t i = 0; i < a->rows; i++) {
+            const double *src = (const double *)a->data + i + (size_t)j0 * a->ld;
+            double *d = dst + (size_t)i * k + j0;
+            for (int64_t j = 0; j < nj; j++)
+                d[j] = src[(size_t)j * a->ld];
+        }
     }
 }
 
@@ -253,6 +294,10 @@ static void cpu_sparse_free(void *ctx, struct tm_bsparse *s)
 
 /* ---- sparse products ---- */
 
+/* Rows of a product are computed row-major into a tile of TILE rows, then
+ * stored column by column, so that C is written in runs, not by stride ld. */
+#define TILE 64
+
 struct spmm_job {
     const struct tm_csr *x;
     const int64_t *bounds;
@@ -262,28 +307,130 @@ struct spmm_job {
     const struct tm_bmat *c;
 };
 
-static void spmm_chunk(void *arg, int chunk, double *acc)
+HOT_BODY void spmm_chunk_body(void *arg, int chunk, double *buf)
 {
     const struct spmm_job *j = arg;
     const struct tm_csr *x = j->x;
-    int64_t k = j->k;
-    for (int64_t i = j->bounds[chunk]; i < j->bounds[chunk + 1]; i++) {
-        for (int64_t r = 0; r < k; r++)
-            acc[r] = 0.0;
-        for (int64_t p = x->indptr[i]; p < x->indptr[i + 1]; p++) {
-            double v = x->data[p];
-            const double *brow = j->b + (size_t)x->indices[p] * k;
+    const int64_t k = j->k;
+    const double *restrict b = j->b;
+    for (int64_t i0 = j->bounds[chunk]; i0 < j->bounds[chunk + 1]; i0 += TILE) {
+        int64_t ni = j->bounds[chunk + 1] - i0 < TILE ? j->bounds[chunk + 1] - i0 : TILE;
+        for (int64_t g = 0; g < ni; g++) {
+            double *restrict acc = buf + g * k;
             for (int64_t r = 0; r < k; r++)
-                acc[r] += v * brow[r];
+                acc[r] = 0.0;
+            for (int64_t p = x->indptr[i0 + g]; p < x->indptr[i0 + g + 1]; p++) {
+                const double v = x->data[p];
+                const double *restrict brow = b + (size_t)x->indices[p] * k;
+                for (int64_t r = 0; r < k; r++)
+                    acc[r] += v * brow[r];
+            }
         }
-        if (j->beta == 0.0) {
-            for (int64_t r = 0; r < k; r++)
-                AT(j->c, i, r) = j->alpha * acc[r];
-        } else {
-            for (int64_t r = 0; r < k; r++)
-                AT(j->c, i, r) = j->alpha * acc[r] + j->beta * AT(j->c, i, r);
+        for (int64_t r = 0; r < k; r++) {
+            double *restrict c = (double *)j->c->data + i0 + (size_t)r * j->c->ld;
+            if (j->beta == 0.0)
+                for (int64_t g = 0; g < ni; g++)
+                    c[g] = j->alpha * buf[g * k + r];
+            else
+                for (int64_t g = 0; g < ni; g++)
+                    c[g] = j->alpha * buf[g * k + r] + j->beta * c[g];
         }
     }
+}
+
+HOT_KERNEL(spmm_chunk)
+
+/*
+ * When op(X) is wide (fewer output rows than B has rows), gathering rows of a
+ * big B for each non-zero is bound by memory latency; instead walk the other
+ * orientation's rows (columns of op(X)) streaming B once, in tiles, and
+ * scatter into SCATTER_PARTS private row-major accumulators of the small
+ * output, summed in a fixed order: deterministic for any thread count.
+ */
+#define SCATTER_PARTS 4
+
+struct scatter_job {
+    const struct tm_csr *xo; /* rows = columns of op(X) */
+    const int64_t *bounds;   /* SCATTER_PARTS ranges of xo's rows */
+    const struct tm_bmat *b;
+    int64_t k, r;
+    double *acc; /* SCATTER_PARTS x r x k, zeroed */
+    double alpha, beta;
+    const struct tm_bmat *c;
+    const int64_t *rbounds; /* output row chunks for the reduction */
+};
+
+HOT_BODY void scatter_chunk_body(void *arg, int part, double *buf)
+{
+    const struct scatter_job *j = arg;
+    const struct tm_csr *xo = j->xo;
+    const int64_t k = j->k, ld = j->b->ld;
+    double *restrict cp = j->acc + (size_t)part * (size_t)j->r * (size_t)k;
+    for (int64_t j0 = j->bounds[part]; j0 < j->bounds[part + 1]; j0 += TILE) {
+        int64_t nj = j->bounds[part + 1] - j0 < TILE ? j->bounds[part + 1] - j0 : TILE;
+        for (int64_t c = 0; c < k; c++) {
+            const double *src = (const double *)j->b->data + j0 + (size_t)c * ld;
+            for (int64_t g = 0; g < nj; g++)
+                buf[g * k + c] = src[g];
+        }
+        for (int64_t g = 0; g < nj; g++) {
+            const double *restrict brow = buf + g * k;
+            for (int64_t p = xo->indptr[j0 + g]; p < xo->indptr[j0 + g + 1]; p++) {
+                const double v = xo->data[p];
+                double *restrict crow = cp + (size_t)xo->indices[p] * k;
+                for (int64_t c = 0; c < k; c++)
+                    crow[c] += v * brow[c];
+            }
+        }
+    }
+}
+
+HOT_KERNEL(scatter_chunk)
+
+static void reduce_chunk(void *arg, int chunk, double *buf)
+{
+    const struct scatter_job *j = arg;
+    const int64_t k = j->k;
+    const size_t part = (size_t)j->r * (size_t)k;
+    (void)buf;
+    for (int64_t c = 0; c < k; c++) {
+        double *col = (double *)j->c->data + (size_t)c * j->c->ld;
+        for (int64_t i = j->rbounds[chunk]; i < j->rbounds[chunk + 1]; i++) {
+            const double *a = j->acc + (size_t)i * k + c;
+            double sum = 0.0;
+            for (int q = 0; q < SCATTER_PARTS; q++)
+                sum += a[q * part];
+            col[i] = j->beta == 0.0 ? j->alpha * sum : j->alpha * sum + j->beta * col[i];
+        }
+    }
+}
+
+static tm_status spmm_scatter(struct cpu_ctx *ctx, const struct tm_csr *xo, double alpha,
+                              const struct tm_bmat *b, double beta, const struct tm_bmat *c,
+                              char *err)
+{
+    int64_t k = b->cols, r = c->rows;
+    double *acc = tm_calloc((size_t)SCATTER_PARTS * (size_t)r * (size_t)k + 1, sizeof(double));
+    if (!acc)
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate %d x %lld x %lld sums",
+                        SCATTER_PARTS, (long long)r, (long long)k);
+    /* SCATTER_PARTS ranges of xo's rows balanced by non-zeros. */
+    int64_t bounds[SCATTER_PARTS + 1], nnz = tm_csr_nnz(xo), row = 0;
+    bounds[0] = 0;
+    for (int q = 1; q < SCATTER_PARTS; q++) {
+        while (row < xo->n_rows && xo->indptr[row] < nnz * q / SCATTER_PARTS)
+            row++;
+        bounds[q] = row;
+    }
+    bounds[SCATTER_PARTS] = xo->n_rows;
+    int64_t rbounds[MAX_CHUNKS + 1];
+    int nrc = row_chunks(r, rbounds);
+    struct scatter_job job = {xo, bounds, b, k, r, acc, alpha, beta, c, rbounds};
+    tm_status st = par_for(ctx, SCATTER_PARTS, (size_t)TILE * (size_t)k, scatter_chunk, &job, err);
+    if (st == TM_OK)
+        st = par_for(ctx, nrc, 1, reduce_chunk, &job, err);
+    tm_free(acc);
+    return st;
 }
 
 static tm_status cpu_spmm(void *ctx, const struct tm_bsparse *s, int trans, double alpha,
@@ -291,6 +438,8 @@ static tm_status cpu_spmm(void *ctx, const struct tm_bsparse *s, int trans, doub
                           char *err)
 {
     const struct tm_csr *x = trans ? &s->xt : s->x;
+    if (b->cols > 1 && x->n_rows < x->n_cols)
+        return spmm_scatter(ctx, trans ? s->x : &s->xt, alpha, b, beta, c, err);
     int64_t bounds[MAX_CHUNKS + 1];
     int nc = csr_chunks(x, bounds);
     double *packed = NULL;
@@ -304,7 +453,7 @@ static tm_status cpu_spmm(void *ctx, const struct tm_bsparse *s, int trans, doub
         bp = packed;
     }
     struct spmm_job job = {x, bounds, bp, b->cols, alpha, beta, c};
-    tm_status st = par_for(ctx, nc, (size_t)b->cols, spmm_chunk, &job, err);
+    tm_status st = par_for(ctx, nc, (size_t)TILE * (size_t)b->cols, spmm_chunk, &job, err);
     tm_free(packed);
     return st;
 }
@@ -354,12 +503,10 @@ static tm_status cpu_gram(void *ctx, const struct tm_bmat *a, const struct tm_bm
 
 /* ---- factorizations ---- */
 
-static tm_status cpu_orth_qr(void *ctx, const struct tm_bmat *a, char *err)
+/* Householder QR: geqrf + orgqr. */
+static tm_status qr_householder(const struct tm_bmat *a, char *err)
 {
-    (void)ctx;
     int64_t m = a->rows, k = a->cols;
-    if (k == 0)
-        return TM_OK;
     double *tau = tm_mallocarray((size_t)k, sizeof(double));
     if (!tau)
         return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate QR workspace");
@@ -374,6 +521,53 @@ static tm_status cpu_orth_qr(void *ctx, const struct tm_bmat *a, char *err)
     if (info != 0)
         return tm__errf(err, TM_ELAPACK, "cpu backend: geqrf/orgqr failed (info %d)", (int)info);
     return TM_OK;
+}
+
+/*
+ * One Cholesky-QR pass: G = A^T A = R^T R, A <- A R^-1. Returns 1 when G is
+ * too ill-conditioned for it (then A is untouched).
+ */
+static int cholqr_pass(const struct tm_bmat *a, double *g)
+{
+    int64_t m = a->rows, k = a->cols;
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (blasint)k, (blasint)m, 1.0, a->data,
+                (blasint)a->ld, 0.0, g, (blasint)k);
+    double dmax = 0.0;
+    for (int64_t j = 0; j < k; j++)
+        dmax = fmax(dmax, g[j + j * k]);
+    if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', (lapack_int)k, g, (lapack_int)k) != 0)
+        return 1;
+    /* R's diagonal squared bounds G's eigenvalues: refuse condition > ~1e6,
+     * where one more pass could not repair the orthogonality. */
+    for (int64_t j = 0; j < k; j++)
+        if (!(g[j + j * k] * g[j + j * k] > 1e-12 * dmax))
+            return 1;
+    cblas_dtrsm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, (blasint)m,
+                (blasint)k, 1.0, g, (blasint)k, a->data, (blasint)a->ld);
+    return 0;
+}
+
+/*
+ * Thin Q. Cholesky QR twice (CholQR2: orthogonal to machine precision for
+ * condition numbers below ~1e6, and BLAS-3, 10x faster here than orgqr on
+ * tall matrices), falling back to Householder when the Gram matrix is too
+ * ill-conditioned. Q differs from orgqr's only in column signs, which the
+ * algorithms absorb (svd_flip fixes the final signs).
+ */
+static tm_status cpu_orth_qr(void *ctx, const struct tm_bmat *a, char *err)
+{
+    (void)ctx;
+    int64_t k = a->cols;
+    if (k == 0)
+        return TM_OK;
+    if (a->rows < 4 * k)
+        return qr_householder(a, err);
+    double *g = tm_mallocarray((size_t)k * (size_t)k, sizeof(double));
+    if (!g)
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate QR workspace");
+    int bad = cholqr_pass(a, g) || cholqr_pass(a, g);
+    tm_free(g);
+    return bad ? qr_householder(a, err) : TM_OK;
 }
 
 static tm_status cpu_orth_lu(void *ctx, const struct tm_bmat *a, char *err)
@@ -518,7 +712,7 @@ struct hals_job {
     double partial[MAX_CHUNKS];
 };
 
-static void hals_chunk(void *arg, int chunk, double *row)
+HOT_BODY void hals_chunk_body(void *arg, int chunk, double *row)
 {
     struct hals_job *j = arg;
     int64_t k = j->m->cols;
@@ -546,6 +740,8 @@ static void hals_chunk(void *arg, int chunk, double *row)
     }
     j->partial[chunk] = violation;
 }
+
+HOT_KERNEL(hals_chunk)
 
 static tm_status cpu_hals_sweep(void *ctx, const struct tm_bmat *m, const struct tm_bmat *g,
                                 const struct tm_bmat *xht, double l1, double l2,
@@ -613,7 +809,7 @@ struct kl_job {
     double partial[MAX_CHUNKS];
 };
 
-static void kl_chunk(void *arg, int chunk, double *scratch)
+HOT_BODY void kl_chunk_body(void *arg, int chunk, double *scratch)
 {
     struct kl_job *j = arg;
     const struct tm_csr *x = j->x;
@@ -647,6 +843,8 @@ static void kl_chunk(void *arg, int chunk, double *scratch)
     }
     j->partial[chunk] = sum;
 }
+
+HOT_KERNEL(kl_chunk)
 
 static tm_status kl_run(void *ctx, const struct tm_csr *x, const struct tm_bmat *p,
                         const struct tm_bmat *q, double eps, const struct tm_bmat *c, double *out,

@@ -324,11 +324,11 @@ size_t tm_fit_device_bytes(const struct tm_backend_ops *ops, const struct tm_mod
                   mats(ops, dt, a, k);
     size_t body;
     if (p->method == TM_METHOD_TRUNCATED_SVD && p->algorithm == TM_SVD_LANCZOS) {
-        int64_t work = k + (k / 2 > 20 ? k / 2 : 20);
-        if (work > b)
-            work = b;
-        body = mats(ops, dt, b, work) + 2 * mats(ops, dt, a, work) +
-               mats(ops, dt, work, work) + mats(ops, dt, work, 1) + mats(ops, dt, b, 1);
+        int64_t bs = (k + 3) / 4 < 3 ? 3 : (k + 3) / 4 > 16 ? 16 : (k + 3) / 4;
+        int64_t work = k + 7 * bs < b ? k + 7 * bs : b;
+        body = 3 * mats(ops, dt, b, work) + mats(ops, dt, b, bs) + mats(ops, dt, a, bs) +
+               mats(ops, dt, work, work) + mats(ops, dt, work, bs) + mats(ops, dt, a, k);
+        l = bs > k ? bs : k;
     } else if (p->method == TM_METHOD_TRUNCATED_SVD) {
         body = rsvd;
     } else {

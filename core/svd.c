@@ -187,64 +187,77 @@ out:
     return st;
 }
 
-/* ---- IRLBA ---- */
+/* ---- thick-restart block Lanczos on the Gram operator ---- */
 
 struct lanczos {
     const struct tm_backend_ops *ops;
     void *ctx;
     const struct tm_bsparse *x;
-    int ta, tat;
-    struct tm_bmat v, w, h, f, tmp, small;
+    int first, second; /* the two products of the Gram operator: op1 then op2 */
+    struct tm_bmat v, av, tmp, z, t1, tm, h;
     struct tm_rng rng;
-    double *host; /* max(a, b) doubles, for random vectors */
+    double *host; /* d doubles, for random vectors */
 };
 
-/* vec -= basis (basis^T vec), twice when the first pass cancelled much of vec
- * (Daniel, Gragg, Kaufman and Stewart's criterion); returns ||vec||. */
-static tm_status reorth(struct lanczos *lz, const struct tm_bmat *basis, const struct tm_bmat *vec,
-                        double *norm, char *err)
+/* av = G v for a block of columns: the Gram operator X X^T or X^T X. */
+static tm_status gram_apply(struct lanczos *lz, const struct tm_bmat *v, const struct tm_bmat *av,
+                            char *err)
+{
+    struct tm_bmat t1 = tm_bmat_cols(&lz->t1, 0, v->cols);
+    tm_status st = lz->ops->spmm(lz->ctx, lz->x, lz->first, 1.0, v, 0.0, &t1, err);
+    if (st == TM_OK)
+        st = lz->ops->spmm(lz->ctx, lz->x, lz->second, 1.0, &t1, 0.0, av, err);
+    return st;
+}
+
+/* z -= basis (basis^T z), one classical Gram-Schmidt pass (BLAS-3). */
+static tm_status project_out(struct lanczos *lz, const struct tm_bmat *basis,
+                             const struct tm_bmat *z, char *err)
+{
+    if (basis->cols == 0)
+        return TM_OK;
+    struct tm_bmat h = tm_bmat_block(&lz->h, 0, basis->cols, 0, z->cols);
+    tm_status st = lz->ops->gemm(lz->ctx, TM_TRANS, TM_NOTRANS, 1.0, basis, z, 0.0, &h, err);
+    if (st == TM_OK)
+        st = lz->ops->gemm(lz->ctx, TM_NOTRANS, TM_NOTRANS, -1.0, basis, &h, 1.0, z, err);
+    return st;
+}
+
+/*
+ * z (d x nb) becomes orthonormal and orthogonal to basis: block classical
+ * Gram-Schmidt twice with a QR after each pass (BCGS2, Barlow and Smoktunowicz). Columns that the
+ * projection nearly annihilates (an exhausted Krylov space) are replaced by
+ * random ones first.
+ */
+static tm_status orth_block(struct lanczos *lz, const struct tm_bmat *basis, const struct tm_bmat *z,
+                            char *err)
 {
     const struct tm_backend_ops *ops = lz->ops;
     tm_status st;
-    double before, after;
-    if ((st = ops->col_norms(lz->ctx, vec, &before, err)) != TM_OK)
+    double before[64], after[64];
+    int64_t nb = z->cols;
+    if ((st = ops->col_norms(lz->ctx, z, before, err)) != TM_OK)
         return st;
-    after = before;
-    if (basis->cols == 0) {
-        *norm = after;
-        return TM_OK;
-    }
-    struct tm_bmat h = tm_bmat_block(&lz->h, 0, basis->cols, 0, 1);
-    for (int pass = 0; pass < 2; pass++) {
-        if ((st = ops->gemm(lz->ctx, TM_TRANS, TM_NOTRANS, 1.0, basis, vec, 0.0, &h, err)) ||
-            (st = ops->gemm(lz->ctx, TM_NOTRANS, TM_NOTRANS, -1.0, basis, &h, 1.0, vec, err)) ||
-            (st = ops->col_norms(lz->ctx, vec, &after, err)))
-            return st;
-        if (after > 0.7071 * before)
-            break;
-        before = after;
-    }
-    *norm = after;
-    return TM_OK;
-}
-
-/* Column j of basis becomes a random unit vector orthogonal to columns 0..j-1
- * (restarting an exhausted Krylov space). */
-static tm_status random_column(struct lanczos *lz, const struct tm_bmat *basis, int64_t j,
-                               char *err)
-{
-    tm_status st;
-    struct tm_bmat col = tm_bmat_cols(basis, j, 1), prev = tm_bmat_cols(basis, 0, j);
-    for (int64_t i = 0; i < basis->rows; i++)
-        lz->host[i] = tm_rng_normal(&lz->rng);
-    if ((st = lz->ops->upload(lz->ctx, lz->host, basis->rows, &col, err)) != TM_OK)
+    if ((st = project_out(lz, basis, z, err)) != TM_OK)
         return st;
-    double nrm = 0.0;
-    for (int pass = 0; pass < 2; pass++)
-        if ((st = reorth(lz, &prev, &col, &nrm, err)) != TM_OK)
+    if ((st = ops->col_norms(lz->ctx, z, after, err)) != TM_OK)
+        return st;
+    for (int64_t c = 0; c < nb; c++) {
+        if (after[c] > 1e-10 * before[c] && after[c] > 0.0)
+            continue;
+        struct tm_bmat col = tm_bmat_cols(z, c, 1);
+        for (int64_t i = 0; i < z->rows; i++)
+            lz->host[i] = tm_rng_normal(&lz->rng);
+        if ((st = ops->upload(lz->ctx, lz->host, z->rows, &col, err)) != TM_OK)
             return st;
-    double inv = nrm > 0.0 ? 1.0 / nrm : 0.0;
-    return lz->ops->scale_cols(lz->ctx, &col, &inv, err);
+        for (int pass = 0; pass < 2; pass++)
+            if ((st = project_out(lz, basis, &col, err)) != TM_OK)
+                return st;
+    }
+    if ((st = ops->orth_qr(lz->ctx, z, err)) != TM_OK ||
+        (st = project_out(lz, basis, z, err)) != TM_OK)
+        return st;
+    return ops->orth_qr(lz->ctx, z, err);
 }
 
 tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const struct tm_bsparse *X,
@@ -254,122 +267,144 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
 {
     tm_status st = TM_OK;
     struct lanczos lz = {0};
-    double *bm = NULL, *bcopy = NULL, *ub = NULL, *sb = NULL, *vbt = NULL, *res = NULL,
-           *proj = NULL;
+    struct tm_bmat lk = {0};
+    double *t = NULL, *ev = NULL, *s = NULL, *theta = NULL, *res = NULL, *scale = NULL;
     memset(out, 0, sizeof(*out));
     lz.ops = ops;
     lz.ctx = ctx;
     lz.x = X;
-    /* A = X or X^T so that V (length b) is the shorter side. */
-    int transpose = m < n;
-    lz.ta = transpose ? TM_TRANS : TM_NOTRANS;
-    lz.tat = transpose ? TM_NOTRANS : TM_TRANS;
-    int64_t a = transpose ? n : m, b = transpose ? m : n;
-    int64_t work = k + (k / 2 > 20 ? k / 2 : 20);
-    if (work > b)
-        work = b;
+    /* The Gram operator of the short side: X X^T (vectors of length m) when
+     * m <= n, else X^T X; as ARPACK-based svds does. */
+    int short_rows = m <= n;
+    lz.first = short_rows ? TM_TRANS : TM_NOTRANS;
+    lz.second = short_rows ? TM_NOTRANS : TM_TRANS;
+    int64_t d = short_rows ? m : n, len = short_rows ? n : m;
+    int64_t bs = (k + 3) / 4;
+    bs = bs < 3 ? 3 : bs > 16 ? 16 : bs;
+    if (bs > d)
+        bs = d;
+    int64_t keep = k + bs < d ? k + bs : d;
+    int64_t jmax = keep + 6 * bs < d ? keep + 6 * bs : d;
     double tol = params->svd_tol > 0 ? params->svd_tol : 1e-6;
     int64_t max_restarts = params->svd_max_iter > 0 ? params->svd_max_iter : 1000;
 
     TRY(result_alloc(out, m, n, k, err));
-    size_t w2 = (size_t)work * (size_t)work;
-    bm = tm_calloc(w2, sizeof(double));
-    bcopy = tm_mallocarray(w2, sizeof(double));
-    ub = tm_mallocarray(w2, sizeof(double));
-    vbt = tm_mallocarray(w2, sizeof(double));
-    proj = tm_mallocarray(w2, sizeof(double));
-    sb = tm_mallocarray((size_t)work, sizeof(double));
-    res = tm_mallocarray((size_t)work, sizeof(double));
-    lz.host = tm_mallocarray((size_t)a, sizeof(double));
-    if (!bm || !bcopy || !ub || !vbt || !proj || !sb || !res || !lz.host) {
+    t = tm_mallocarray((size_t)jmax * (size_t)jmax, sizeof(double));
+    s = tm_mallocarray((size_t)jmax * (size_t)keep, sizeof(double));
+    ev = tm_mallocarray((size_t)jmax, sizeof(double));
+    theta = tm_mallocarray((size_t)jmax, sizeof(double));
+    res = tm_mallocarray((size_t)k, sizeof(double));
+    scale = tm_mallocarray((size_t)k, sizeof(double));
+    lz.host = tm_mallocarray((size_t)d, sizeof(double));
+    if (!t || !s || !ev || !theta || !res || !scale || !lz.host) {
         st = tm__errf(err, TM_ENOMEM, "svd: cannot allocate Lanczos workspace");
         goto out;
     }
-    TRY(ops->mat_alloc(ctx, b, work, &lz.v, err));
-    TRY(ops->mat_alloc(ctx, a, work, &lz.w, err));
-    TRY(ops->mat_alloc(ctx, work, 1, &lz.h, err));
-    TRY(ops->mat_alloc(ctx, b, 1, &lz.f, err));
-    TRY(ops->mat_alloc(ctx, a, work, &lz.tmp, err));
-    TRY(ops->mat_alloc(ctx, work, work, &lz.small, err));
+    TRY(ops->mat_alloc(ctx, d, jmax, &lz.v, err));
+    TRY(ops->mat_alloc(ctx, d, jmax, &lz.av, err));
+    TRY(ops->mat_alloc(ctx, d, jmax, &lz.tmp, err));
+    TRY(ops->mat_alloc(ctx, d, bs, &lz.z, err));
+    TRY(ops->mat_alloc(ctx, len, bs, &lz.t1, err));
+    TRY(ops->mat_alloc(ctx, jmax, jmax, &lz.tm, err));
+    TRY(ops->mat_alloc(ctx, jmax, bs, &lz.h, err));
     tm_rng_init(&lz.rng, params->seed);
-    TRY(random_column(&lz, &lz.v, 0, err));
 
-    int64_t kk = 0, restarts = 0;
-    double anorm = 0.0, beta = 0.0;
+    /* The start block: Gaussian, orthonormalized. */
+    int64_t nv = 0, nb = bs, last = bs, restarts = 0;
+    {
+        struct tm_bmat z0 = tm_bmat_cols(&lz.v, 0, nb), none = tm_bmat_cols(&lz.v, 0, 0);
+        for (int64_t c = 0; c < nb; c++) {
+            for (int64_t i = 0; i < d; i++)
+                lz.host[i] = tm_rng_normal(&lz.rng);
+            struct tm_bmat col = tm_bmat_cols(&z0, c, 1);
+            TRY(ops->upload(ctx, lz.host, d, &col, err));
+        }
+        TRY(orth_block(&lz, &none, &z0, err));
+    }
     for (;;) {
-        /* Extend the bidiagonalization from column kk to work. */
-        int64_t j = kk;
-        double alpha;
-        struct tm_bmat vj = tm_bmat_cols(&lz.v, j, 1), wj = tm_bmat_cols(&lz.w, j, 1),
-                       wprev = tm_bmat_cols(&lz.w, 0, j);
-        TRY(ops->spmm(ctx, X, lz.ta, 1.0, &vj, 0.0, &wj, err));
-        TRY(reorth(&lz, &wprev, &wj, &alpha, err));
-        anorm = fmax(anorm, alpha);
-        if (alpha <= 1e-14 * anorm || alpha == 0.0) {
-            alpha = 0.0;
-            TRY(random_column(&lz, &lz.w, j, err));
-        } else {
-            double inv = 1.0 / alpha;
-            TRY(ops->scale_cols(ctx, &wj, &inv, err));
-        }
-        bm[j + j * work] = alpha;
-        for (; j < work; j++) {
-            struct tm_bmat vjj = tm_bmat_cols(&lz.v, j, 1), wjj = tm_bmat_cols(&lz.w, j, 1),
-                           vupto = tm_bmat_cols(&lz.v, 0, j + 1);
-            TRY(ops->spmm(ctx, X, lz.tat, 1.0, &wjj, 0.0, &lz.f, err));
-            TRY(ops->axpy(ctx, -bm[j + j * work], &vjj, &lz.f, err));
-            TRY(reorth(&lz, &vupto, &lz.f, &beta, err));
-            anorm = fmax(anorm, beta);
-            if (j + 1 >= work)
+        /* Expand the block Krylov basis up to jmax columns. */
+        for (;;) {
+            struct tm_bmat vb = tm_bmat_cols(&lz.v, nv, nb), avb = tm_bmat_cols(&lz.av, nv, nb);
+            TRY(gram_apply(&lz, &vb, &avb, err));
+            nv += nb;
+            last = nb;
+            if (nv >= jmax)
                 break;
-            struct tm_bmat vn = tm_bmat_cols(&lz.v, j + 1, 1), wn = tm_bmat_cols(&lz.w, j + 1, 1),
-                           wupto = tm_bmat_cols(&lz.w, 0, j + 1);
-            if (beta <= 1e-14 * anorm) {
-                beta = 0.0;
-                TRY(random_column(&lz, &lz.v, j + 1, err));
-            } else {
-                double inv = 1.0 / beta;
-                TRY(ops->copy(ctx, &lz.f, &vn, err));
-                TRY(ops->scale_cols(ctx, &vn, &inv, err));
-            }
-            bm[j + (j + 1) * work] = beta;
-            TRY(ops->spmm(ctx, X, lz.ta, 1.0, &vn, 0.0, &wn, err));
-            TRY(ops->axpy(ctx, -beta, &wjj, &wn, err));
-            TRY(reorth(&lz, &wupto, &wn, &alpha, err));
-            anorm = fmax(anorm, alpha);
-            if (alpha <= 1e-14 * anorm) {
-                alpha = 0.0;
-                TRY(random_column(&lz, &lz.w, j + 1, err));
-            } else {
-                double inv = 1.0 / alpha;
-                TRY(ops->scale_cols(ctx, &wn, &inv, err));
-            }
-            bm[(j + 1) + (j + 1) * work] = alpha;
+            int64_t nxt = bs < jmax - nv ? bs : jmax - nv;
+            if (nxt > last)
+                nxt = last;
+            /* Only whole blocks, or the block Krylov-Schur relation breaks:
+             * part of G V_last would be in neither the basis nor Z. A partial
+             * block only completes the whole space (jmax == d). */
+            if (nxt < last && jmax < d)
+                break;
+            struct tm_bmat src = tm_bmat_cols(&lz.av, nv - last, nxt),
+                           dst = tm_bmat_cols(&lz.v, nv, nxt), basis = tm_bmat_cols(&lz.v, 0, nv);
+            TRY(ops->copy(ctx, &src, &dst, err));
+            TRY(orth_block(&lz, &basis, &dst, err));
+            nb = nxt;
         }
-        /* B = Ub diag(sb) Vb^T; A V = W B, A^T W = V B^T + f e_work^T. */
-        memcpy(bcopy, bm, w2 * sizeof(double));
-        lapack_int info =
-            LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', (lapack_int)work, (lapack_int)work, bcopy,
-                           (lapack_int)work, sb, ub, (lapack_int)work, vbt, (lapack_int)work);
+        /* Rayleigh-Ritz: T = V^T (G V), T = S diag(theta) S^T. */
+        struct tm_bmat vall = tm_bmat_cols(&lz.v, 0, nv), avall = tm_bmat_cols(&lz.av, 0, nv),
+                       tmb = tm_bmat_block(&lz.tm, 0, nv, 0, nv);
+        TRY(ops->gemm(ctx, TM_TRANS, TM_NOTRANS, 1.0, &vall, &avall, 0.0, &tmb, err));
+        TRY(ops->download(ctx, &tmb, t, nv, err));
+        for (int64_t j = 0; j < nv; j++)
+            for (int64_t i = 0; i < j; i++)
+                t[i + j * nv] = t[j + i * nv] = 0.5 * (t[i + j * nv] + t[j + i * nv]);
+        lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)nv, t,
+                                         (lapack_int)nv, ev);
         if (info != 0) {
             st = info == LAPACK_WORK_MEMORY_ERROR
-                     ? tm__errf(err, TM_ENOMEM, "svd: gesdd workspace")
-                     : tm__errf(err, TM_ELAPACK, "svd: gesdd of the bidiagonal failed (%d)",
+                     ? tm__errf(err, TM_ENOMEM, "svd: syevd workspace")
+                     : tm__errf(err, TM_ELAPACK, "svd: syevd of the projection failed (%d)",
                                 (int)info);
             goto out;
         }
-        if (!all_finite(sb, work)) {
+        if (!all_finite(ev, nv)) {
             st = tm__errf(err, TM_ENUMERIC, "svd: Lanczos produced NaN or Inf");
             goto out;
         }
+        int64_t kk = keep < nv ? keep : nv;
+        for (int64_t c = 0; c < kk; c++) { /* descending */
+            theta[c] = ev[nv - 1 - c];
+            memcpy(s + c * nv, t + (nv - 1 - c) * nv, (size_t)nv * sizeof(double));
+        }
         restarts++;
-        double smax = sb[0];
+        /* The next block continues the Krylov space: the images of the last
+         * block orthogonalized against the whole basis, before it is cut, so
+         * that the kept Ritz vectors' residuals lie in its span (the block
+         * Krylov-Schur relation G Y = Y diag(theta) + Z E). */
+        int64_t nxt = last;
+        struct tm_bmat zl = tm_bmat_cols(&lz.z, 0, nxt),
+                       lastav = tm_bmat_cols(&lz.av, nv - last, nxt);
+        if (nv < d) {
+            TRY(ops->copy(ctx, &lastav, &zl, err));
+            TRY(orth_block(&lz, &vall, &zl, err));
+        }
+        /* Rotate: V <- V S, G V <- (G V) S (kk columns). */
+        struct tm_bmat sb = tm_bmat_block(&lz.tm, 0, nv, 0, kk), tk = tm_bmat_cols(&lz.tmp, 0, kk),
+                       vk = tm_bmat_cols(&lz.v, 0, kk), avk = tm_bmat_cols(&lz.av, 0, kk);
+        TRY(ops->upload(ctx, s, nv, &sb, err));
+        TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &vall, &sb, 0.0, &tk, err));
+        TRY(ops->copy(ctx, &tk, &vk, err));
+        TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &avall, &sb, 0.0, &tk, err));
+        TRY(ops->copy(ctx, &tk, &avk, err));
+        /* Residuals ||G y_i - theta_i y_i|| of the wanted Ritz pairs. */
+        struct tm_bmat rk = tm_bmat_cols(&lz.tmp, 0, k), vkk = tm_bmat_cols(&lz.v, 0, k),
+                       avkk = tm_bmat_cols(&lz.av, 0, k);
+        for (int64_t c = 0; c < k; c++)
+            scale[c] = -theta[c];
+        TRY(ops->copy(ctx, &vkk, &rk, err));
+        TRY(ops->scale_cols(ctx, &rk, scale, err));
+        TRY(ops->axpy(ctx, 1.0, &avkk, &rk, err));
+        TRY(ops->col_norms(ctx, &rk, res, err));
+        /* |theta_i - lambda_i| <= res_i, and sigma = sqrt(theta): a residual
+         * below tol * theta_i bounds sigma_i's relative error by tol / 2. */
         int64_t nconv = 0;
-        for (int64_t i = 0; i < work; i++)
-            res[i] = beta * ub[(work - 1) + i * work];
-        for (int64_t i = 0; i < k; i++)
-            nconv += fabs(res[i]) <= tol * smax;
-        int done = nconv == k || beta == 0.0;
+        for (int64_t c = 0; c < k; c++)
+            nconv += res[c] <= tol * fmax(theta[c], 1e-300) || res[c] <= 1e-15 * theta[0];
+        int done = nconv == k || nv >= d;
         if (!done && restarts >= max_restarts) {
             st = tm__errf(err, TM_ENUMERIC,
                           "svd: lanczos did not converge in %lld restarts (%lld of %lld "
@@ -377,63 +412,51 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
                           (long long)restarts, (long long)nconv, (long long)k, tol);
             goto out;
         }
-        if (cancelled(progress, done ? 1.0 : (double)nconv / (double)k * 0.99)) {
+        if (cancelled(progress, done ? 1.0 : 0.99 * (double)nconv / (double)k)) {
             st = tm__errf(err, TM_ECANCELLED, "svd: cancelled after %lld restarts",
                           (long long)restarts);
             goto out;
         }
-        /* Keep the wanted Ritz vectors plus some converged extra ones
-         * (Baglama and Reichel's adjustment), at least 1 new vector. */
-        int64_t keep = done ? k : k + (nconv < (work - k) / 2 ? nconv : (work - k) / 2);
-        if (keep > work - 1)
-            keep = work - 1;
-        if (done && keep < k)
-            keep = k;
-        /* V(:, :keep) = V Vb(:, :keep); W(:, :keep) = W Ub(:, :keep). */
-        struct tm_bmat proj_v = tm_bmat_block(&lz.small, 0, work, 0, keep);
-        for (int64_t c = 0; c < keep; c++)
-            for (int64_t i = 0; i < work; i++)
-                proj[i + c * work] = vbt[c + i * work];
-        TRY(ops->upload(ctx, proj, work, &proj_v, err));
-        struct tm_bmat tb = tm_bmat_block(&lz.tmp, 0, b, 0, keep),
-                       ta = tm_bmat_block(&lz.tmp, 0, a, 0, keep),
-                       vk = tm_bmat_cols(&lz.v, 0, keep), wk = tm_bmat_cols(&lz.w, 0, keep);
-        TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &lz.v, &proj_v, 0.0, &tb, err));
-        TRY(ops->copy(ctx, &tb, &vk, err));
-        TRY(ops->upload(ctx, ub, work, &proj_v, err));
-        TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &lz.w, &proj_v, 0.0, &ta, err));
-        TRY(ops->copy(ctx, &ta, &wk, err));
-        if (done) {
-            out->n_iter = restarts;
-            TRY(finish(ops, ctx, transpose, &wk, &vk, sb, out, err));
+        if (done)
             break;
-        }
-        struct tm_bmat vkeep = tm_bmat_cols(&lz.v, keep, 1);
-        double inv = 1.0 / beta;
-        TRY(ops->copy(ctx, &lz.f, &vkeep, err));
-        TRY(ops->scale_cols(ctx, &vkeep, &inv, err));
-        memset(bm, 0, w2 * sizeof(double));
-        for (int64_t i = 0; i < keep; i++) {
-            bm[i + i * work] = sb[i];
-            bm[i + keep * work] = res[i];
-        }
-        kk = keep;
+        /* Z is orthogonal to the old basis, hence to the Ritz vectors; one
+         * more pass against them only cleans rounding. */
+        nv = kk;
+        nb = nxt;
+        struct tm_bmat dst = tm_bmat_cols(&lz.v, nv, nb), basis = tm_bmat_cols(&lz.v, 0, nv);
+        TRY(ops->copy(ctx, &zl, &dst, err));
+        TRY(orth_block(&lz, &basis, &dst, err));
+    }
+    out->n_iter = restarts;
+    /* sigma_i = sqrt(theta_i); the long-side vectors are op(X) y_i / sigma_i. */
+    for (int64_t c = 0; c < k; c++) {
+        out->s[c] = sqrt(theta[c] > 0 ? theta[c] : 0.0);
+        scale[c] = out->s[c] > 0 ? 1.0 / out->s[c] : 0.0;
+    }
+    TRY(ops->mat_alloc(ctx, len, k, &lk, err));
+    {
+        struct tm_bmat yk = tm_bmat_cols(&lz.v, 0, k);
+        TRY(ops->spmm(ctx, X, lz.first, 1.0, &yk, 0.0, &lk, err));
+        TRY(ops->scale_cols(ctx, &lk, scale, err));
+        TRY(finish(ops, ctx, 0, short_rows ? &yk : &lk, short_rows ? &lk : &yk, out->s, out,
+                   err));
     }
 out:
-    ops->mat_free(ctx, &lz.small);
-    ops->mat_free(ctx, &lz.tmp);
-    ops->mat_free(ctx, &lz.f);
+    ops->mat_free(ctx, &lk);
     ops->mat_free(ctx, &lz.h);
-    ops->mat_free(ctx, &lz.w);
+    ops->mat_free(ctx, &lz.tm);
+    ops->mat_free(ctx, &lz.t1);
+    ops->mat_free(ctx, &lz.z);
+    ops->mat_free(ctx, &lz.tmp);
+    ops->mat_free(ctx, &lz.av);
     ops->mat_free(ctx, &lz.v);
     tm_free(lz.host);
+    tm_free(scale);
     tm_free(res);
-    tm_free(sb);
-    tm_free(proj);
-    tm_free(vbt);
-    tm_free(ub);
-    tm_free(bcopy);
-    tm_free(bm);
+    tm_free(theta);
+    tm_free(ev);
+    tm_free(s);
+    tm_free(t);
     return st;
 }
 
