@@ -1,9 +1,8 @@
 /*
  * svd.h - truncated SVD of the sparse corpus matrix, written once against the
- * backend interface (backend.h): scikit-learn's randomized_svd and an
- * accurate augmented implicitly restarted Lanczos bidiagonalization (IRLBA,
- * Baglama and Reichel 2005); and the exact dense SVD (gesdd on the densified
- * matrix, the one place core densifies X).
+ * backend interface (backend.h): scikit-learn's randomized_svd, an accurate
+ * thick-restart block Lanczos method, and the exact dense SVD (gesdd on the
+ * densified matrix, the one place core densifies X).
  *
  * Every result follows one sign convention, scikit-learn's svd_flip with
  * u_based_decision: in each column of U the entry of largest magnitude (the
@@ -47,12 +46,17 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx,
                             char *err);
 
 /*
- * The top k singular triplets by IRLBA with full reorthogonalisation, until
- * every residual ||A v_i - s_i u_i|| (hence every singular value error) is
- * below params->svd_tol * s_1, or params->svd_max_iter restarts (0: 1000:
- * TM_ENUMERIC "did not converge"). Memory: (m + n) * work with
- * work = min(min(m, n), k + max(20, k / 2)) vectors, never m * n.
- * The start vector comes from params->seed. Arguments as tm_svd_randomized.
+ * The top k singular triplets, accurately: thick-restart block Lanczos with
+ * explicit Rayleigh-Ritz (block Krylov-Schur) on the Gram operator of the
+ * short side (X X^T when m <= n, else X^T X, as ARPACK-based svds does),
+ * full BCGS2 reorthogonalisation, blocks of bs = clamp(k / 4, 3, 16) vectors,
+ * k + bs Ritz vectors kept over a basis of k + 7 bs. Stops when every
+ * Ritz residual ||G y_i - theta_i y_i|| <= params->svd_tol * theta_i, which
+ * bounds each |sigma_i - sigma_i(exact)| / sigma_i by svd_tol / 2; after
+ * params->svd_max_iter restarts (0: 1000) it fails with TM_ENUMERIC. The
+ * long-side vectors are op(X) y_i / sigma_i. Memory: 3 short-side blocks of
+ * k + 7 bs vectors plus (m + n) k, never m * n. The start block comes from
+ * params->seed. n_iter counts restarts. Arguments as tm_svd_randomized.
  */
 tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const struct tm_bsparse *X,
                          int64_t m, int64_t n, int64_t k, const struct tm_model_params *params,
