@@ -35,6 +35,11 @@ tm_status tm_gpu_devices(struct tm_gpu_device_desc *out, int max, int *n, char *
  * there is no GPU backend. */
 tm_status tm_gpu_mem_info(int ordinal, int64_t *free_bytes, int64_t *total_bytes, char *err);
 
+/* Why tm_backend_gpu() returns NULL ("" when it does not): static storage,
+ * valid for the life of the process. For core, which may declare it (weak)
+ * beside tm_backend_gpu to say more than "no GPU backend". */
+const char *tm_backend_gpu_reason(void);
+
 /* The plugin's path once loaded, else "". Static storage. */
 const char *tm_gpu_plugin_path(void);
 

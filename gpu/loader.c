@@ -170,3 +170,9 @@ const struct tm_backend_ops *tm_backend_gpu(void)
 {
     return tm_gpu_load(NULL);
 }
+
+const char *tm_backend_gpu_reason(void)
+{
+    pthread_once(&load_once, load);
+    return plugin && n_usable > 0 ? "" : load_reason;
+}

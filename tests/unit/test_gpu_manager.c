@@ -1,5 +1,6 @@
 /* test_gpu_manager.c - the GPU manager's admission rules, driven by a fake device. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
@@ -494,7 +495,7 @@ struct waiter {
     struct tm_gpu_lease lease;
     tm_status st;
     char err[TM_ERR_SIZE];
-    volatile int cancel;
+    atomic_int cancel;
 };
 
 static void *waiter_main(void *arg)
@@ -506,7 +507,7 @@ static void *waiter_main(void *arg)
 
 static int waiter_cancelled(void *ctx)
 {
-    return ((struct waiter *)ctx)->cancel;
+    return atomic_load(&((struct waiter *)ctx)->cancel);
 }
 
 static int waiting(struct tm_gpu_manager *mgr)
@@ -555,13 +556,13 @@ TM_TEST(gpu_manager_gpu_job_waits_for_a_slot)
     w.wait.ctx = &w;
     REQUIRE(pthread_create(&th, NULL, waiter_main, &w) == 0);
     CHECK(waiting(mgr));
-    w.cancel = 1;
+    atomic_store(&w.cancel, 1);
     pthread_join(th, NULL);
     CHECK_INT_EQ(w.st, TM_ECANCELLED);
     CHECK_INT_EQ(w.lease.on_gpu, 0);
 
     /* And times out. */
-    w.cancel = 0;
+    atomic_store(&w.cancel, 0);
     w.wait.timeout_ms = 50;
     CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, w.job, &w.wait, &w.lease, w.err), TM_EBUSY);
     tm_gpu_manager_release(mgr, &a, TM_OK);
