@@ -920,10 +920,10 @@ tm_status spmm_desc(cctx *c, cusparseSpMatDescr_t A, double alpha, const struct 
     SP(cusparseCreateDnMat(&dc, C->rows, C->cols, C->ld, C->data, vt, CUSPARSE_ORDER_COL));
     SP(cusparseSpMM_bufferSize(c->sparse, CUSPARSE_OPERATION_NON_TRANSPOSE,
                                CUSPARSE_OPERATION_NON_TRANSPOSE, &a, A, db, &b, dc, vt,
-                               CUSPARSE_SPMM_CSR_ALG1, &need));
+                               CUSPARSE_SPMM_ALG_DEFAULT, &need));
     TRY(need_work(c, need > 0 ? need : 1, err));
     SP(cusparseSpMM(c->sparse, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE,
-                    &a, A, db, &b, dc, vt, CUSPARSE_SPMM_CSR_ALG1, c->work));
+                    &a, A, db, &b, dc, vt, CUSPARSE_SPMM_ALG_DEFAULT, c->work));
 out:
     if (dc)
         cusparseDestroyDnMat(dc);
