@@ -71,7 +71,8 @@ struct sort_key {
     uint32_t id;
 };
 
-/* A kept entry in its column's bucket: row - lo and count. */
+/* A kept entry: in its column's bucket, row - lo and count; in a row being
+ * sorted, column and count. */
 struct bucket_entry {
     int32_t row;
     int32_t count;
@@ -202,8 +203,13 @@ struct worker {
     int64_t n_order;
     int32_t *to_global; /* local id -> global term */
     int64_t n_kept;     /* pass 2: entries whose term is kept */
-    int64_t *col_end;       /* passes 2-3: kept entries per column, then bucket ends */
-    struct bucket_entry *bucket; /* pass 3: kept entries, by column */
+    /* Pass 3 fills rows either by buckets (col_end: kept entries per column,
+     * then bucket ends; bucket: the entries by column) or, when columns far
+     * outnumber this thread's entries, by sorting each row (bucket holds one
+     * row as (column, count)). */
+    int use_buckets;
+    int64_t *col_end;
+    struct bucket_entry *bucket;
 };
 
 static double now_seconds(void)
@@ -476,9 +482,7 @@ static void *pass_count(void *arg)
     /* local id -> column, through a table of this thread's size, so the
      * loop over entries makes one lookup in a cache-sized array */
     uint32_t *col = tm_mallocarray((size_t)w->map.n + 1, sizeof(*col));
-    w->col_end = tm_calloc((size_t)sh->matrix->n_cols + 1, sizeof(*w->col_end));
-    if (!col || !w->col_end) {
-        tm_free(col);
+    if (!col) {
         w->st = TM_ENOMEM;
         return NULL;
     }
@@ -486,42 +490,65 @@ static void *pass_count(void *arg)
         int32_t c = sh->col_of[w->to_global[i]];
         col[i] = c >= 0 ? (uint32_t)c : UINT32_MAX;
     }
-    int64_t k = 0;
+    int64_t k = 0, longest = 0;
     w->n_kept = 0;
     for (int64_t d = w->lo; d < w->hi; d++) {
         int64_t n = 0;
         for (int64_t end = w->row_end[d - w->lo]; k < end; k++) {
             uint32_t c = col[w->ent_id[k]];
             w->ent_id[k] = c;
-            if (c != UINT32_MAX) {
-                n++;
-                w->col_end[c]++;
-            }
+            n += c != UINT32_MAX;
         }
         indptr[d + 1] = n;
         w->n_kept += n;
+        if (n > longest)
+            longest = n;
     }
     tm_free(col);
-    w->bucket = tm_mallocarray((size_t)w->n_kept + 1, sizeof(*w->bucket));
+    /* Buckets cost memory and time per column: with a huge vocabulary and
+     * few entries per thread, sort rows instead. */
+    int64_t n_cols = sh->matrix->n_cols;
+    w->use_buckets = n_cols <= 4 * w->n_kept + 4096;
+    if (w->use_buckets) {
+        w->col_end = tm_calloc((size_t)n_cols + 1, sizeof(*w->col_end));
+        if (!w->col_end) {
+            w->st = TM_ENOMEM;
+            return NULL;
+        }
+        for (k = 0; k < w->n_ent; k++)
+            if (w->ent_id[k] != UINT32_MAX)
+                w->col_end[w->ent_id[k]]++;
+    }
+    int64_t n_bucket = w->use_buckets ? w->n_kept : longest;
+    w->bucket = tm_mallocarray((size_t)n_bucket + 1, sizeof(*w->bucket));
     w->st = w->bucket ? TM_OK : TM_ENOMEM;
     return NULL;
 }
 
-/*
- * Pass 3: fills the rows with columns in increasing order, then weights and
- * normalises them (sklearn's TfidfTransformer.transform and normalize(), in
- * their order). A row's entries come in order of first occurrence; instead
- * of sorting every row (a sixth of the run time), the thread's entries are
- * bucketed by column (a counting sort) and dealt back to their rows column by
- * column, which leaves every row sorted: two linear passes.
- */
-static void *pass_fill(void *arg)
+#define ROW_LESS(a, b) ((a)->row < (b)->row)
+DEFINE_INTROSORT(sort_row, struct bucket_entry, ROW_LESS)
+
+/* Fills each row from its entries sorted by column (bucket.row holds the
+ * column here). */
+static void fill_by_sorting(struct worker *w, struct tm_csr *m, int binary)
 {
-    struct worker *w = arg;
-    struct shared *sh = w->sh;
-    const struct tm_vectorizer_params *p = sh->params;
-    struct tm_csr *m = sh->matrix;
-    int tfidf = p->weighting == TM_WEIGHTING_TFIDF;
+    int64_t k = 0;
+    for (int64_t d = w->lo; d < w->hi; d++) {
+        int64_t n = 0;
+        for (int64_t end = w->row_end[d - w->lo]; k < end; k++)
+            if (w->ent_id[k] != UINT32_MAX)
+                w->bucket[n++] = (struct bucket_entry){(int32_t)w->ent_id[k], w->ent_count[k]};
+        sort_row(w->bucket, n);
+        for (int64_t i = 0, base = m->indptr[d]; i < n; i++) {
+            m->indices[base + i] = w->bucket[i].row;
+            m->data[base + i] = binary ? 1.0 : (double)w->bucket[i].count;
+        }
+    }
+}
+
+/* Fills the rows by dealing the column buckets back to them (see pass_fill). */
+static void fill_by_buckets(struct worker *w, struct tm_csr *m, int binary)
+{
     int64_t acc = 0;
     for (int64_t c = 0; c < m->n_cols; c++) {
         int64_t n = w->col_end[c];
@@ -542,9 +569,31 @@ static void *pass_fill(void *arg)
         for (int64_t end = w->col_end[c]; k < end; k++) {
             int64_t i = w->row_end[w->bucket[k].row]++;
             m->indices[i] = (int32_t)c;
-            m->data[i] = p->binary ? 1.0 : (double)w->bucket[k].count;
+            m->data[i] = binary ? 1.0 : (double)w->bucket[k].count;
         }
     }
+}
+
+/*
+ * Pass 3: fills the rows with columns in increasing order, then weights and
+ * normalises them (sklearn's TfidfTransformer.transform and normalize(), in
+ * their order). A row's entries come in order of first occurrence; instead
+ * of sorting every row (a sixth of the run time), the thread's entries are
+ * bucketed by column (a counting sort) and dealt back to their rows column by
+ * column, which leaves every row sorted: two linear passes. With far more
+ * columns than entries, rows are sorted after all (fill_by_sorting).
+ */
+static void *pass_fill(void *arg)
+{
+    struct worker *w = arg;
+    struct shared *sh = w->sh;
+    const struct tm_vectorizer_params *p = sh->params;
+    struct tm_csr *m = sh->matrix;
+    int tfidf = p->weighting == TM_WEIGHTING_TFIDF;
+    if (w->use_buckets)
+        fill_by_buckets(w, m, p->binary);
+    else
+        fill_by_sorting(w, m, p->binary);
     if (atomic_load_explicit(&sh->cancelled, memory_order_relaxed)) {
         w->st = TM_ECANCELLED;
         return NULL;

@@ -481,3 +481,36 @@ TM_TEST(vectorize_fails_cleanly_at_every_allocation)
     fail_every_allocation(t, 1);
     fail_every_allocation(t, 3);
 }
+
+TM_TEST(vectorize_row_fill_paths_agree)
+{
+    /* 64 documents of 300 distinct terms each (shuffled, repeated): one
+     * thread fills rows by column buckets, 64 threads have far more columns
+     * than entries each and sort their rows instead. Both must agree. */
+    enum { N = 64, TERMS = 300 };
+    struct tm_doc docs[N];
+    char *buf = malloc((size_t)N * TERMS * 24);
+    size_t off = 0;
+    for (int d = 0; d < N; d++) {
+        docs[d].text = buf + off;
+        for (int i = 0; i < TERMS; i++) {
+            int j = (i * 7919 + d * 31) % TERMS; /* a permutation of 0..TERMS-1 */
+            off += (size_t)sprintf(buf + off, "t%dx%d %s", d, j, i % 5 ? "" : "shared ");
+        }
+        docs[d].len = (size_t)(buf + off - docs[d].text);
+    }
+    struct tm_vectorizer_params p;
+    tm_vectorizer_params_init(&p);
+    p.sublinear_tf = 1;
+    struct tm_vectorized a, b;
+    p.n_threads = 1;
+    REQUIRE(tm_vectorize(&p, docs, N, NULL, &a, NULL) == TM_OK);
+    p.n_threads = N;
+    REQUIRE(tm_vectorize(&p, docs, N, NULL, &b, NULL) == TM_OK);
+    CHECK_INT_EQ(a.matrix.n_cols, N * TERMS + 1);
+    CHECK(same_vectorized(&a, &b));
+    CHECK_INT_EQ(tm_csr_validate(&b.matrix, NULL), TM_OK);
+    tm_vectorized_release(&a);
+    tm_vectorized_release(&b);
+    free(buf);
+}
