@@ -1,0 +1,413 @@
+/* test_backend_cpu.c - each CPU backend primitive against a naive reference. */
+#include <lapacke.h>
+#include <stdlib.h>
+
+#include "core/alloc.h"
+#include "core/backend_cpu.h"
+#include "core/rng.h"
+#include "harness.h"
+
+/* A random m x n CSR with about density * m * n non-zeros in [0.1, 1.1). */
+static void rand_csr(struct tm_csr *x, int64_t m, int64_t n, double density, uint64_t seed)
+{
+    struct tm_rng r;
+    tm_rng_init(&r, seed);
+    int64_t cap = m * n, nnz = 0;
+    tm_csr_init(x, m, n, cap, NULL);
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < n; j++) {
+            if (tm_rng_uniform(&r) < density) {
+                x->indices[nnz] = (int32_t)j;
+                x->data[nnz++] = 0.1 + tm_rng_uniform(&r);
+            }
+        }
+        x->indptr[i + 1] = nnz;
+    }
+}
+
+static double *dense_of(const struct tm_csr *x)
+{
+    double *d = calloc((size_t)(x->n_rows * x->n_cols), sizeof(double));
+    for (int64_t i = 0; i < x->n_rows; i++)
+        for (int64_t q = x->indptr[i]; q < x->indptr[i + 1]; q++)
+            d[i + x->indices[q] * x->n_rows] = x->data[q];
+    return d;
+}
+
+static double *rand_dense(int64_t r, int64_t c, uint64_t seed)
+{
+    struct tm_rng g;
+    tm_rng_init(&g, seed);
+    double *d = malloc((size_t)(r * c) * sizeof(double));
+    for (int64_t i = 0; i < r * c; i++)
+        d[i] = tm_rng_normal(&g);
+    return d;
+}
+
+struct fixture {
+    const struct tm_backend_ops *o;
+    void *ctx;
+};
+
+static int setup(struct fixture *f, int threads)
+{
+    struct tm_backend_config cfg = {TM_DTYPE_AUTO, 0, threads};
+    f->o = tm_backend_cpu();
+    return f->o->create(&cfg, &f->ctx, NULL) == TM_OK;
+}
+
+static struct tm_bmat up(struct fixture *f, const double *h, int64_t r, int64_t c)
+{
+    struct tm_bmat m;
+    f->o->mat_alloc(f->ctx, r, c, &m, NULL);
+    f->o->upload(f->ctx, h, r, &m, NULL);
+    return m;
+}
+
+static double maxdiff_mat(struct fixture *f, const struct tm_bmat *m, const double *ref)
+{
+    double *h = malloc((size_t)(m->rows * m->cols + 1) * sizeof(double)), d = 0;
+    f->o->download(f->ctx, m, h, m->rows, NULL);
+    for (int64_t i = 0; i < m->rows * m->cols; i++)
+        d = fmax(d, fabs(h[i] - ref[i]));
+    free(h);
+    return d;
+}
+
+TM_TEST(backend_cpu_spmm_both_orientations_and_paths)
+{
+    /* A wide and a tall matrix exercise the gather and the scatter kernels. */
+    int64_t shapes[2][2] = {{37, 150}, {150, 37}};
+    for (int s = 0; s < 2; s++) {
+        struct fixture f;
+        REQUIRE(setup(&f, 3));
+        struct tm_csr x;
+        int64_t m = shapes[s][0], n = shapes[s][1], k = 7;
+        rand_csr(&x, m, n, 0.1, 5 + s);
+        double *xd = dense_of(&x);
+        struct tm_bsparse *xb;
+        REQUIRE(f.o->sparse_upload(f.ctx, &x, &xb, NULL) == TM_OK);
+        for (int trans = 0; trans < 2; trans++) {
+            int64_t r = trans ? n : m, c = trans ? m : n;
+            for (int64_t kk = 1; kk <= k; kk += k - 1) {
+                double *b = rand_dense(c, kk, 1), *c0 = rand_dense(r, kk, 2);
+                double *ref = malloc((size_t)(r * kk) * sizeof(double));
+                for (int64_t i = 0; i < r; i++)
+                    for (int64_t j = 0; j < kk; j++) {
+                        double acc = 0;
+                        for (int64_t p = 0; p < c; p++)
+                            acc += (trans ? xd[p + i * m] : xd[i + p * m]) * b[p + j * c];
+                        ref[i + j * r] = 2.0 * acc - 0.5 * c0[i + j * r];
+                    }
+                struct tm_bmat bm = up(&f, b, c, kk), cm = up(&f, c0, r, kk);
+                CHECK(f.o->spmm(f.ctx, xb, trans, 2.0, &bm, -0.5, &cm, NULL) == TM_OK);
+                CHECK(maxdiff_mat(&f, &cm, ref) < 1e-12);
+                f.o->mat_free(f.ctx, &bm);
+                f.o->mat_free(f.ctx, &cm);
+                free(b);
+                free(c0);
+                free(ref);
+            }
+        }
+        f.o->sparse_free(f.ctx, xb);
+        f.o->destroy(f.ctx);
+        free(xd);
+        tm_csr_release(&x);
+    }
+}
+
+TM_TEST(backend_cpu_dense_ops)
+{
+    struct fixture f;
+    REQUIRE(setup(&f, 1));
+    int64_t m = 60, k = 5;
+    double *a = rand_dense(m, k, 3), *b = rand_dense(m, k, 4);
+    struct tm_bmat am = up(&f, a, m, k), bm = up(&f, b, m, k), g, c;
+    f.o->mat_alloc(f.ctx, k, k, &g, NULL);
+    f.o->mat_alloc(f.ctx, k, k, &c, NULL);
+    /* gram and gemm(T, N) agree with the naive A^T A and A^T B */
+    double ref[25], ref2[25];
+    for (int64_t i = 0; i < k; i++)
+        for (int64_t j = 0; j < k; j++) {
+            double s = 0, s2 = 0;
+            for (int64_t p = 0; p < m; p++) {
+                s += a[p + i * m] * a[p + j * m];
+                s2 += a[p + i * m] * b[p + j * m];
+            }
+            ref[i + j * k] = s;
+            ref2[i + j * k] = s2;
+        }
+    CHECK(f.o->gram(f.ctx, &am, &g, NULL) == TM_OK);
+    CHECK(maxdiff_mat(&f, &g, ref) < 1e-12);
+    CHECK(f.o->gemm(f.ctx, TM_TRANS, TM_NOTRANS, 1.0, &am, &bm, 0.0, &c, NULL) == TM_OK);
+    CHECK(maxdiff_mat(&f, &c, ref2) < 1e-12);
+    double d, norms[5], sums[5];
+    CHECK(f.o->dot(f.ctx, &am, &bm, &d, NULL) == TM_OK);
+    double tr = 0;
+    for (int64_t i = 0; i < k; i++)
+        tr += ref2[i + i * k];
+    CHECK_NEAR(d, tr, 1e-12);
+    f.o->col_norms(f.ctx, &am, norms, NULL);
+    f.o->col_sums(f.ctx, &am, sums, NULL);
+    for (int64_t j = 0; j < k; j++) {
+        double s = 0;
+        for (int64_t p = 0; p < m; p++)
+            s += a[p + j * m];
+        CHECK_NEAR(norms[j], sqrt(ref[j + j * k]), 1e-12);
+        CHECK_NEAR(sums[j], s, 1e-12);
+    }
+    /* axpy, scale_cols, copy, fill on views */
+    double scale[5] = {1, 2, 3, 4, 5};
+    struct tm_bmat v = tm_bmat_block(&am, 10, 20, 1, 3);
+    CHECK(f.o->scale_cols(f.ctx, &v, scale, NULL) == TM_OK);
+    CHECK(f.o->axpy(f.ctx, -1.0, &bm, &am, NULL) == TM_OK);
+    double *h = malloc((size_t)(m * k) * sizeof(double));
+    f.o->download(f.ctx, &am, h, m, NULL);
+    CHECK_NEAR(h[15 + 2 * m], a[15 + 2 * m] * 2 - b[15 + 2 * m], 1e-12);
+    CHECK_NEAR(h[5 + 2 * m], a[5 + 2 * m] - b[5 + 2 * m], 1e-12);
+    CHECK(f.o->fill(f.ctx, &v, 0.25, NULL) == TM_OK);
+    CHECK(f.o->copy(f.ctx, &am, &bm, NULL) == TM_OK);
+    f.o->download(f.ctx, &bm, h, m, NULL);
+    CHECK(h[12 + 3 * m] == 0.25 && h[12] == a[12] - b[12]);
+    free(h);
+    f.o->mat_free(f.ctx, &am);
+    f.o->mat_free(f.ctx, &bm);
+    f.o->mat_free(f.ctx, &g);
+    f.o->mat_free(f.ctx, &c);
+    f.o->destroy(f.ctx);
+    free(a);
+    free(b);
+}
+
+/* max |Q^T Q - I| and the residual of A projected on span(Q). */
+static void check_basis(struct tm_test_ctx *t, const double *q, const double *a, int64_t m,
+                        int64_t k, double tol)
+{
+    double orth = 0, resid = 0;
+    for (int64_t i = 0; i < k; i++)
+        for (int64_t j = 0; j < k; j++) {
+            double s = 0;
+            for (int64_t p = 0; p < m; p++)
+                s += q[p + i * m] * q[p + j * m];
+            orth = fmax(orth, fabs(s - (i == j)));
+        }
+    for (int64_t j = 0; j < k; j++) {
+        double *r = malloc((size_t)m * sizeof(double));
+        for (int64_t p = 0; p < m; p++)
+            r[p] = a[p + j * m];
+        for (int64_t i = 0; i < k; i++) {
+            double s = 0;
+            for (int64_t p = 0; p < m; p++)
+                s += q[p + i * m] * a[p + j * m];
+            for (int64_t p = 0; p < m; p++)
+                r[p] -= s * q[p + i * m];
+        }
+        for (int64_t p = 0; p < m; p++)
+            resid = fmax(resid, fabs(r[p]));
+        free(r);
+    }
+    CHECK(orth < tol);
+    CHECK(resid < tol * 10);
+}
+
+TM_TEST(backend_cpu_qr_lu_and_small_svd)
+{
+    struct fixture f;
+    REQUIRE(setup(&f, 1));
+    for (int64_t m = 9; m <= 200; m += 191) { /* Householder and CholQR2 paths */
+        int64_t k = 6;
+        double *a = rand_dense(m, k, 7), *q = malloc((size_t)(m * k) * sizeof(double));
+        struct tm_bmat am = up(&f, a, m, k);
+        CHECK(f.o->orth_qr(f.ctx, &am, NULL) == TM_OK);
+        f.o->download(f.ctx, &am, q, m, NULL);
+        check_basis(t, q, a, m, k, 1e-12);
+        /* LU: P L has unit "diagonal" entries, |entries| <= 1, and the span of A */
+        f.o->upload(f.ctx, a, m, &am, NULL);
+        CHECK(f.o->orth_lu(f.ctx, &am, NULL) == TM_OK);
+        f.o->download(f.ctx, &am, q, m, NULL);
+        int ones_ok = 1;
+        for (int64_t j = 0; j < k; j++) {
+            int ones = 0;
+            for (int64_t p = 0; p < m; p++) {
+                ones += q[p + j * m] == 1.0;
+                ones_ok &= fabs(q[p + j * m]) <= 1.0;
+            }
+            ones_ok &= ones >= 1;
+        }
+        CHECK(ones_ok);
+        f.o->orth_qr(f.ctx, &am, NULL);
+        f.o->download(f.ctx, &am, q, m, NULL);
+        check_basis(t, q, a, m, k, 1e-10);
+        /* small SVD of A^T (k x m, wide): A^T = U S Vt */
+        struct tm_bmat at, u, vt;
+        f.o->mat_alloc(f.ctx, k, m, &at, NULL);
+        f.o->mat_alloc(f.ctx, k, k, &u, NULL);
+        f.o->mat_alloc(f.ctx, k, m, &vt, NULL);
+        double *ah = malloc((size_t)(m * k) * sizeof(double)), s[6];
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < k; j++)
+                ah[j + i * k] = a[i + j * m];
+        f.o->upload(f.ctx, ah, k, &at, NULL);
+        CHECK(f.o->svd_small(f.ctx, &at, &u, s, &vt, NULL) == TM_OK);
+        double *uh = malloc(36 * sizeof(double)), *vh = malloc((size_t)(m * k) * sizeof(double));
+        f.o->download(f.ctx, &u, uh, k, NULL);
+        f.o->download(f.ctx, &vt, vh, k, NULL);
+        double err = 0;
+        for (int64_t i = 0; i < k; i++)
+            for (int64_t j = 0; j < m; j++) {
+                double r = 0;
+                for (int64_t p = 0; p < k; p++)
+                    r += uh[i + p * k] * s[p] * vh[p + j * k];
+                err = fmax(err, fabs(r - ah[i + j * k]));
+            }
+        CHECK(err < 1e-11);
+        for (int64_t p = 1; p < k; p++)
+            CHECK(s[p] <= s[p - 1] && s[p] >= 0);
+        f.o->mat_free(f.ctx, &at);
+        f.o->mat_free(f.ctx, &u);
+        f.o->mat_free(f.ctx, &vt);
+        f.o->mat_free(f.ctx, &am);
+        free(ah);
+        free(uh);
+        free(vh);
+        free(a);
+        free(q);
+    }
+    f.o->destroy(f.ctx);
+}
+
+/* scikit-learn's _update_cdnmf_fast, transcribed. */
+static double ref_hals(double *w, const double *hht, const double *xht, int64_t m, int64_t k,
+                       double l1, double l2)
+{
+    double violation = 0;
+    for (int64_t t2 = 0; t2 < k; t2++)
+        for (int64_t i = 0; i < m; i++) {
+            double grad = -(xht[i + t2 * m] - l1);
+            for (int64_t r = 0; r < k; r++)
+                grad += (hht[t2 + r * k] + (r == t2 ? l2 : 0)) * w[i + r * m];
+            double pg = w[i + t2 * m] == 0 ? fmin(grad, 0) : grad;
+            violation += fabs(pg);
+            double hess = hht[t2 + t2 * k] + l2;
+            if (hess != 0)
+                w[i + t2 * m] = fmax(w[i + t2 * m] - grad / hess, 0);
+        }
+    return violation;
+}
+
+TM_TEST(backend_cpu_nmf_updates)
+{
+    int64_t m = 150, k = 4;
+    double *w0 = rand_dense(m, k, 11), *xht = rand_dense(m, k, 12), *g0 = rand_dense(k, k, 13);
+    for (int64_t i = 0; i < m * k; i++) {
+        w0[i] = fabs(w0[i]) * (i % 7 != 0);
+        xht[i] = fabs(xht[i]) * 3;
+    }
+    double g[16];
+    for (int64_t i = 0; i < k; i++) /* a symmetric positive definite Gram */
+        for (int64_t j = 0; j < k; j++) {
+            double s = 0;
+            for (int64_t p = 0; p < k; p++)
+                s += g0[p + i * k] * g0[p + j * k];
+            g[i + j * k] = s + (i == j) * 0.5;
+        }
+    double *wr = malloc((size_t)(m * k) * sizeof(double));
+    memcpy(wr, w0, (size_t)(m * k) * sizeof(double));
+    double vref = ref_hals(wr, g, xht, m, k, 0.1, 0.2);
+    double *got[2];
+    for (int th = 0; th < 2; th++) {
+        struct fixture f;
+        REQUIRE(setup(&f, th ? 4 : 1));
+        struct tm_bmat wm = up(&f, w0, m, k), gm = up(&f, g, k, k), xm = up(&f, xht, m, k);
+        double v;
+        CHECK(f.o->hals_sweep(f.ctx, &wm, &gm, &xm, 0.1, 0.2, NULL, &v, NULL) == TM_OK);
+        CHECK_NEAR(v, vref, 1e-10);
+        CHECK(maxdiff_mat(&f, &wm, wr) < 1e-12);
+        got[th] = malloc((size_t)(m * k) * sizeof(double));
+        f.o->download(f.ctx, &wm, got[th], m, NULL);
+        /* mu: M *= numer / (denom + l1 + l2 M), zero below a threshold */
+        f.o->upload(f.ctx, w0, m, &wm, NULL);
+        double row[4] = {1, 2, 0, 4};
+        CHECK(f.o->mu_update(f.ctx, &wm, &xm, NULL, row, 0.5, 0.0, 1e-3, NULL) == TM_OK);
+        double *h = malloc((size_t)(m * k) * sizeof(double));
+        f.o->download(f.ctx, &wm, h, m, NULL);
+        CHECK_NEAR(h[3 + 1 * m], w0[3 + m] * xht[3 + m] / 2.5, 1e-12);
+        CHECK_NEAR(h[3 + 2 * m], w0[3 + 2 * m] * xht[3 + 2 * m] / 0.5, 1e-12);
+        /* pgd: clamped step with the penalty below mu */
+        f.o->upload(f.ctx, w0, m, &wm, NULL);
+        CHECK(f.o->pgd_update(f.ctx, &wm, &xm, &xm, 0.1, 10.0, 1e-6, NULL) == TM_OK);
+        f.o->download(f.ctx, &wm, h, m, NULL);
+        int ok = 1;
+        for (int64_t i = 0; i < m * k; i++) {
+            double pen = w0[i] >= 1e-6 ? 0 : w0[i] - 1e-6;
+            ok &= fabs(h[i] - fmax(w0[i] - 0.1 * 10.0 * pen, 0)) < 1e-12;
+        }
+        CHECK(ok);
+        free(h);
+        f.o->mat_free(f.ctx, &wm);
+        f.o->mat_free(f.ctx, &gm);
+        f.o->mat_free(f.ctx, &xm);
+        f.o->destroy(f.ctx);
+    }
+    CHECK(memcmp(got[0], got[1], (size_t)(m * k) * sizeof(double)) == 0);
+    free(got[0]);
+    free(got[1]);
+    free(wr);
+    free(w0);
+    free(xht);
+    free(g0);
+}
+
+TM_TEST(backend_cpu_kl_products)
+{
+    struct fixture f;
+    REQUIRE(setup(&f, 2));
+    struct tm_csr x;
+    int64_t m = 30, n = 80, k = 3;
+    rand_csr(&x, m, n, 0.2, 21);
+    double *w = rand_dense(m, k, 22), *ht = rand_dense(n, k, 23);
+    for (int64_t i = 0; i < m * k; i++)
+        w[i] = fabs(w[i]);
+    for (int64_t i = 0; i < n * k; i++)
+        ht[i] = fabs(ht[i]);
+    ht[0] = ht[n] = ht[2 * n] = 0; /* a zero row of H^T: WH = 0 -> eps */
+    struct tm_bsparse *xb;
+    REQUIRE(f.o->sparse_upload(f.ctx, &x, &xb, NULL) == TM_OK);
+    double *refw = calloc((size_t)(m * k), sizeof(double)), *refh = calloc((size_t)(n * k), 8);
+    double refsum = 0, eps = 1e-7;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t q = x.indptr[i]; q < x.indptr[i + 1]; q++) {
+            int64_t j = x.indices[q];
+            double wh = 0;
+            for (int64_t r = 0; r < k; r++)
+                wh += w[i + r * m] * ht[j + r * n];
+            wh = fmax(wh, eps);
+            double ratio = x.data[q] / wh;
+            for (int64_t r = 0; r < k; r++) {
+                refw[i + r * m] += ratio * ht[j + r * n];
+                refh[j + r * n] += ratio * w[i + r * m];
+            }
+            refsum += x.data[q] * log(x.data[q] / wh) - x.data[q];
+        }
+    struct tm_bmat wm = up(&f, w, m, k), hm = up(&f, ht, n, k), cw, ch;
+    f.o->mat_alloc(f.ctx, m, k, &cw, NULL);
+    f.o->mat_alloc(f.ctx, n, k, &ch, NULL);
+    CHECK(f.o->kl_spmm(f.ctx, xb, TM_NOTRANS, &wm, &hm, eps, &cw, NULL) == TM_OK);
+    CHECK(f.o->kl_spmm(f.ctx, xb, TM_TRANS, &hm, &wm, eps, &ch, NULL) == TM_OK);
+    CHECK(maxdiff_mat(&f, &cw, refw) < 1e-6);
+    CHECK(maxdiff_mat(&f, &ch, refh) < 1e-6);
+    double s;
+    CHECK(f.o->kl_sum(f.ctx, xb, &wm, &hm, eps, &s, NULL) == TM_OK);
+    CHECK_NEAR(s, refsum, 1e-10);
+    f.o->mat_free(f.ctx, &wm);
+    f.o->mat_free(f.ctx, &hm);
+    f.o->mat_free(f.ctx, &cw);
+    f.o->mat_free(f.ctx, &ch);
+    f.o->sparse_free(f.ctx, xb);
+    f.o->destroy(f.ctx);
+    tm_csr_release(&x);
+    free(w);
+    free(ht);
+    free(refw);
+    free(refh);
+}
