@@ -433,6 +433,15 @@ TM_TEST(vectorize_one_megabyte_document)
     for (int64_t k = 0; k < v.matrix.indptr[1]; k++)
         CHECK(v.matrix.data[k] == (double)reps);
     tm_vectorized_release(&v);
+
+    /* one token of a mebibyte, twice (the two must meet in the hash table) */
+    memset(big, 'x', cap);
+    struct tm_doc one[3] = {{big, cap}, {"xx", 2}, {big, cap}};
+    REQUIRE(tm_vectorize(&p, one, 3, NULL, &v, NULL) == TM_OK);
+    CHECK_INT_EQ(v.vocab.n_terms, 2);
+    CHECK_INT_EQ(v.vocab.offsets[2] - v.vocab.offsets[1], cap);
+    CHECK_INT_EQ(v.df[1], 2);
+    tm_vectorized_release(&v);
     free(big);
 }
 
