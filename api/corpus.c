@@ -316,6 +316,8 @@ struct tm_doc_stream {
     int64_t line_no;     /* 1-based number of the line being read */
     int64_t line_offset; /* its byte offset in the input */
     int64_t count, bytes;
+    char *scratch; /* decoded text and id of the fast path */
+    size_t scratch_alloc;
     tm_status failed;
     struct tm_api_error err; /* replayed after a failure */
 };
@@ -350,6 +352,7 @@ void tm_doc_stream_free(struct tm_doc_stream *s)
     if (!s)
         return;
     tm_free(s->line);
+    tm_free(s->scratch);
     tm_free(s);
 }
 
@@ -401,6 +404,58 @@ static int all_space(const char *p, size_t n)
     return 1;
 }
 
+/*
+ * The common JSON Lines record, read without a cJSON tree (see
+ * tm__json_record_fast): 1 with d's text and id set, 0 to take the general
+ * path (which also words any error), -1 with *st on allocation failure.
+ */
+static int fast_record(struct tm_doc_stream *s, const char *p, size_t n, struct tm_stream_doc *d,
+                       struct tm_api_error *e, tm_status *st)
+{
+    static const char *const keys[] = {"text", "id"};
+    struct tm_json_span sp[2];
+    if (!tm__json_record_fast(p, n, keys, 2, sp))
+        return 0;
+    const struct tm_json_span *t = &sp[0], *id = &sp[1];
+    if (!t->present || !t->is_string || t->has_nul)
+        return 0;
+    if (id->present && !(id->is_string && !id->has_nul) && !id->is_integer && !id->is_null)
+        return 0;
+    size_t need = (t->has_escapes ? t->len : 0) +
+                  (id->present && id->is_string && id->has_escapes ? id->len : 0);
+    if (need > s->scratch_alloc) {
+        char *b = tm_realloc(s->scratch, need);
+        if (!b) {
+            *st = tm_api_errorf(e, TM_ENOMEM, NULL, -1, "out of memory");
+            line_error(s, TM_ENOMEM, e, NULL, -1);
+            return -1;
+        }
+        s->scratch = b;
+        s->scratch_alloc = need;
+    }
+    size_t used = 0;
+    if (t->has_escapes) {
+        d->text = s->scratch;
+        d->text_len = tm__json_unescape(t->p, t->len, s->scratch);
+        used = d->text_len;
+    } else {
+        d->text = t->p;
+        d->text_len = t->len;
+    }
+    d->id = NULL;
+    d->id_len = 0;
+    if (id->present && !id->is_null) {
+        if (id->is_string && id->has_escapes) {
+            d->id = s->scratch + used;
+            d->id_len = tm__json_unescape(id->p, id->len, s->scratch + used);
+        } else {
+            d->id = id->p;
+            d->id_len = id->len;
+        }
+    }
+    return 1;
+}
+
 /* One complete line, without its "\n" (a trailing "\r" is dropped here). */
 static tm_status stream_line(struct tm_doc_stream *s, const char *p, size_t n,
                              struct tm_api_error *e)
@@ -421,6 +476,18 @@ static tm_status stream_line(struct tm_doc_stream *s, const char *p, size_t n,
     } else {
         if (all_space(p, n))
             return TM_OK; /* blank lines separate nothing in JSON Lines */
+        int fast = fast_record(s, p, n, &d, e, &st);
+        if (fast < 0)
+            return st;
+        if (fast) {
+            if (d.text_len > s->limits.max_document_bytes) {
+                tm_api_errorf(e, TM_ETOOBIG, NULL, -1,
+                              "document of %zu bytes exceeds the limit of %zu bytes", d.text_len,
+                              s->limits.max_document_bytes);
+                return line_error(s, TM_ETOOBIG, e, "text", -1);
+            }
+            goto deliver;
+        }
         struct tm_json_doc doc;
         st = tm_json_parse(&doc, p, n, e);
         if (st != TM_OK) {
@@ -458,6 +525,7 @@ static tm_status stream_line(struct tm_doc_stream *s, const char *p, size_t n,
         s->count++;
         return TM_OK;
     }
+deliver:
     if (s->count >= s->limits.max_documents) {
         tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "more than %lld documents",
                       (long long)s->limits.max_documents);

@@ -245,6 +245,8 @@ struct scan {
     size_t n, cap;
     struct tm_api_error *e;
     tm_status st;
+    int norecord; /* validate only (the JSON Lines fast path) */
+    struct tm__json_val dummy;
 };
 
 /* cJSON copies a number into a 64-byte buffer; longer tokens would be cut. */
@@ -259,6 +261,10 @@ static int scan_fail(struct scan *s, size_t at, const char *msg)
 
 static int push_val(struct scan *s, size_t offset, size_t *index)
 {
+    if (s->norecord) {
+        *index = SIZE_MAX;
+        return 1;
+    }
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 64;
         struct tm__json_val *v = tm_reallocarray(s->vals, cap, sizeof(*v));
@@ -276,6 +282,11 @@ static int push_val(struct scan *s, size_t offset, size_t *index)
     s->vals[s->n].flags = 0;
     s->n++;
     return 1;
+}
+
+static struct tm__json_val *val_at(struct scan *s, size_t index)
+{
+    return index == SIZE_MAX ? &s->dummy : &s->vals[index];
 }
 
 static void skip_ws(struct scan *s)
@@ -430,7 +441,7 @@ static int scan_value(struct scan *s, int depth)
         unsigned flags = 0;
         if (!scan_string(s, &flags))
             return 0;
-        s->vals[idx].flags = flags;
+        val_at(s, idx)->flags = flags;
         return 1;
     }
     case '{':
@@ -492,12 +503,162 @@ static int scan_value(struct scan *s, int depth)
             unsigned flags = 0;
             if (!scan_number(s, &len, &flags))
                 return 0;
-            s->vals[idx].len = len;
-            s->vals[idx].flags = flags;
+            val_at(s, idx)->len = len;
+            val_at(s, idx)->flags = flags;
             return 1;
         }
         return scan_fail(s, s->pos, "expected a value");
     }
+}
+
+/*
+ * The JSON Lines fast path: most records are {"text": "...", ...} with plain
+ * keys. They are validated by the same scanner and their strings decoded in
+ * place, without building a cJSON tree; anything unusual returns 0 and the
+ * caller takes the general path, which also words the error.
+ */
+int tm__json_record_fast(const char *text, size_t len, const char *const *keys, size_t n_keys,
+                         struct tm_json_span *out)
+{
+    struct scan s = {.p = (const unsigned char *)text, .len = len, .norecord = 1, .st = TM_OK};
+    for (size_t k = 0; k < n_keys; k++)
+        memset(&out[k], 0, sizeof(out[k]));
+    skip_ws(&s);
+    if (s.pos >= s.len || s.p[s.pos] != '{')
+        return 0;
+    s.pos++;
+    skip_ws(&s);
+    if (s.pos < s.len && s.p[s.pos] == '}') {
+        s.pos++;
+    } else {
+        for (;;) {
+            skip_ws(&s);
+            if (s.pos >= s.len || s.p[s.pos] != '"')
+                return 0;
+            size_t kstart = s.pos + 1;
+            unsigned kflags = 0;
+            if (!scan_string(&s, &kflags))
+                return 0;
+            size_t klen = s.pos - 1 - kstart;
+            if (memchr(text + kstart, '\\', klen))
+                return 0; /* escaped keys: rare, leave them to cJSON */
+            size_t which = n_keys;
+            for (size_t k = 0; k < n_keys; k++)
+                if (strlen(keys[k]) == klen && !memcmp(keys[k], text + kstart, klen))
+                    which = k;
+            skip_ws(&s);
+            if (s.pos >= s.len || s.p[s.pos] != ':')
+                return 0;
+            s.pos++;
+            skip_ws(&s);
+            size_t vstart = s.pos;
+            s.dummy.flags = 0;
+            if (!scan_value(&s, 1))
+                return 0;
+            if (which < n_keys) {
+                struct tm_json_span *o = &out[which];
+                if (o->present)
+                    return 0; /* duplicate */
+                o->present = 1;
+                o->offset = (int64_t)vstart;
+                if (s.p[vstart] == '"') {
+                    o->is_string = 1;
+                    o->p = text + vstart + 1;
+                    o->len = s.pos - vstart - 2;
+                    o->has_escapes = memchr(o->p, '\\', o->len) != NULL;
+                    o->has_nul = (s.dummy.flags & TM_JSON_STR_NUL) != 0;
+                } else {
+                    o->p = text + vstart;
+                    o->len = s.pos - vstart;
+                    o->is_integer = s.p[vstart] == '-' || is_digit(s.p[vstart]);
+                    o->is_integer = o->is_integer && !(s.dummy.flags & TM_JSON_NUM_FRACTION);
+                    o->is_null = s.p[vstart] == 'n';
+                }
+            }
+            skip_ws(&s);
+            if (s.pos >= s.len)
+                return 0;
+            if (s.p[s.pos] == ',') {
+                s.pos++;
+                continue;
+            }
+            if (s.p[s.pos] != '}')
+                return 0;
+            s.pos++;
+            break;
+        }
+    }
+    skip_ws(&s);
+    return s.pos == s.len;
+}
+
+static unsigned hex4(const char *p)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++)
+        v = v * 16 + (unsigned)hexval((unsigned char)p[i]);
+    return v;
+}
+
+size_t tm__json_unescape(const char *p, size_t len, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        const char *bs = memchr(p + i, '\\', len - i);
+        size_t run = bs ? (size_t)(bs - (p + i)) : len - i;
+        memmove(out + o, p + i, run);
+        o += run;
+        i += run;
+        if (i >= len)
+            break;
+        char c = p[i + 1];
+        i += 2;
+        switch (c) {
+        case 'b':
+            out[o++] = '\b';
+            break;
+        case 'f':
+            out[o++] = '\f';
+            break;
+        case 'n':
+            out[o++] = '\n';
+            break;
+        case 'r':
+            out[o++] = '\r';
+            break;
+        case 't':
+            out[o++] = '\t';
+            break;
+        case 'u': {
+            unsigned long cp = hex4(p + i);
+            i += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) { /* the scanner checked the pair */
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (hex4(p + i + 2) - 0xDC00);
+                i += 6;
+            }
+            if (cp < 0x80) {
+                out[o++] = (char)cp;
+            } else if (cp < 0x800) {
+                out[o++] = (char)(0xC0 | (cp >> 6));
+                out[o++] = (char)(0x80 | (cp & 0x3F));
+            } else if (cp < 0x10000) {
+                out[o++] = (char)(0xE0 | (cp >> 12));
+                out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[o++] = (char)(0x80 | (cp & 0x3F));
+            } else {
+                out[o++] = (char)(0xF0 | (cp >> 18));
+                out[o++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+                out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[o++] = (char)(0x80 | (cp & 0x3F));
+            }
+            break;
+        }
+        default:
+            out[o++] = c;
+            break; /* '"', '\\', '/' */
+        }
+    }
+    return o;
 }
 
 static int cmp_ref(const void *a, const void *b)

@@ -120,6 +120,28 @@ unsigned tm_json_flags(const struct tm_json_doc *doc, const struct cJSON *item);
 const char *tm_json_number_text(const struct tm_json_doc *doc, const struct cJSON *item,
                                 size_t *len);
 
+/* A member found by tm__json_record_fast. */
+struct tm_json_span {
+    int present, is_string, is_integer, is_null;
+    int has_escapes, has_nul; /* strings: a backslash; the escape \u0000 */
+    const char *p;            /* strings: between the quotes, still escaped; else the token */
+    size_t len;
+    int64_t offset; /* of the value in the text */
+};
+
+/*
+ * Internal to api/ (the JSON Lines reader's fast path): when text is one
+ * valid JSON object whose keys have no escapes and where each of keys[]
+ * appears at most once, fills out[k] for keys[k] and returns 1; returns 0
+ * otherwise (malformed or unusual: parse it with tm_json_parse instead).
+ */
+int tm__json_record_fast(const char *text, size_t len, const char *const *keys, size_t n_keys,
+                         struct tm_json_span *out);
+
+/* Decodes a JSON string body that the scanner accepted (span p, len) into
+ * out, which needs len bytes (decoding never grows); returns the length. */
+size_t tm__json_unescape(const char *p, size_t len, char *out);
+
 /* ---------------------------------------------------------------------- */
 /* Output. */
 

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "api/corpus.h"
 #include "core/alloc.h"
 
@@ -82,5 +84,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tm_corpus_release(&streamed);
     }
     tm_corpus_release(&whole);
+
+    /* The JSON Lines fast path must decode as cJSON does. */
+    static const char *const keys[] = {"text", "id"};
+    struct tm_json_span sp[2];
+    if (tm__json_record_fast(bytes, len, keys, 2, sp) && sp[0].present && sp[0].is_string &&
+        !sp[0].has_nul) {
+        struct tm_json_doc doc;
+        if (tm_json_parse(&doc, bytes, len, &e) != TM_OK)
+            __builtin_trap();
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(doc.root, "text");
+        char *buf = tm_malloc(sp[0].len + 1);
+        size_t n = tm__json_unescape(sp[0].p, sp[0].len, buf);
+        if (!text || !cJSON_IsString(text) || n != strlen(text->valuestring) ||
+            memcmp(buf, text->valuestring, n))
+            __builtin_trap();
+        tm_free(buf);
+        tm_json_release(&doc);
+    }
     return 0;
 }

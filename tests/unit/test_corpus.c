@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "api/corpus.h"
 #include "core/alloc.h"
 #include "harness.h"
@@ -420,4 +422,76 @@ TM_TEST(corpus_truncated_at_every_offset)
             free(copy);
         }
     }
+}
+
+/* The JSON Lines fast path decodes exactly as cJSON does, and hands
+ * everything unusual to the general path. */
+TM_TEST(corpus_jsonl_fast_path_matches_cjson)
+{
+    static const char *records[] = {
+        "{\"text\":\"plain\"}",
+        "{\"text\":\"esc \\\" \\\\ \\/ \\b \\f \\n \\r \\t\"}",
+        "{\"text\":\"\\u0041\\u00e9\\u07FF\\u0800\\uFFFF\\ud83d\\ude00\\uDBFF\\uDFFF\",\"id\":-12}",
+        "{ \"meta\" : {\"text\": 5, \"x\": [1, 2.5e3, null]} , \"id\" : \"a\\tb\" , \"text\": "
+        "\"t\" }",
+        "{\"id\":null,\"text\":\"\"}",
+        "{\"text\":\"raw \xff\xfe bytes\",\"label\":true}",
+    };
+    static const char *const keys[] = {"text", "id"};
+    tm_api_init();
+    for (size_t i = 0; i < sizeof(records) / sizeof(records[0]); i++) {
+        const char *r = records[i];
+        struct tm_json_span sp[2];
+        struct tm_json_doc doc;
+        struct tm_api_error e;
+        REQUIRE(tm__json_record_fast(r, strlen(r), keys, 2, sp) == 1);
+        REQUIRE(tm_json_parse(&doc, r, strlen(r), &e) == TM_OK);
+        const cJSON *text = NULL, *id = NULL;
+        for (const cJSON *m = doc.root->child; m; m = m->next) {
+            if (!strcmp(m->string, "text"))
+                text = m;
+            if (!strcmp(m->string, "id"))
+                id = m;
+        }
+        REQUIRE(text && sp[0].present && sp[0].is_string);
+        char *buf = malloc(sp[0].len + 1);
+        size_t n = tm__json_unescape(sp[0].p, sp[0].len, buf);
+        CHECK(n == strlen(text->valuestring) && !memcmp(buf, text->valuestring, n));
+        CHECK_INT_EQ(sp[0].offset, tm_json_offset(&doc, text));
+        free(buf);
+        CHECK_INT_EQ(sp[1].present, id != NULL);
+        if (id && cJSON_IsString(id)) {
+            buf = malloc(sp[1].len + 1);
+            n = tm__json_unescape(sp[1].p, sp[1].len, buf);
+            CHECK(n == strlen(id->valuestring) && !memcmp(buf, id->valuestring, n));
+            free(buf);
+        } else if (id && cJSON_IsNumber(id)) {
+            CHECK(sp[1].is_integer && sp[1].len == 3 && !memcmp(sp[1].p, "-12", 3));
+        }
+        tm_json_release(&doc);
+    }
+    /* Not for the fast path: the general one words the error or copes. */
+    static const char *others[] = {
+        "{\"text\":\"a\",\"text\":\"b\"}",
+        "{\"te\\u0078t\":\"a\"}",
+        "[\"a\"]",
+        "{\"text\":\"a\"",
+        "{\"text\":\"a\"} x",
+        "{\"text\":\"a\\u0000\"}",
+        "\xEF\xBB\xBF{\"text\":\"a\"}",
+    };
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        struct tm_json_span sp[2];
+        const char *r = others[i];
+        int fast = tm__json_record_fast(r, strlen(r), keys, 2, sp);
+        CHECK(!fast || (sp[0].has_nul));
+    }
+    /* An escaped key still works, through cJSON. */
+    struct tm_corpus c;
+    struct tm_api_error e;
+    tm_corpus_init(&c, NULL);
+    const char *escaped_key = "{\"te\\u0078t\":\"via cjson\"}\n";
+    REQUIRE(tm_corpus_parse(&c, escaped_key, strlen(escaped_key), TM_CORPUS_JSONL, &e) == TM_OK);
+    CHECK(doc_is(&c, 0, "via cjson"));
+    tm_corpus_release(&c);
 }
