@@ -79,8 +79,7 @@ struct quote_scan {
     const char *colon;     /* next qualifying ':', or NULL */
 };
 
-static int is_quote_line(const char *s, size_t len, size_t start, size_t end,
-                         struct quote_scan *q)
+static int is_quote_line(const char *s, size_t len, size_t start, size_t end, struct quote_scan *q)
 {
     const char *line = s + start;
     size_t n = end - start;
@@ -120,8 +119,7 @@ size_t tm_preprocess_strip_quotes(const char *s, size_t len, char *out)
     return o;
 }
 
-size_t tm_preprocess(unsigned flags, const char *s, size_t len, char *scratch,
-                     const char **out)
+size_t tm_preprocess(unsigned flags, const char *s, size_t len, char *scratch, const char **out)
 {
     if (flags & TM_STRIP_HEADERS)
         len = tm_preprocess_strip_header(s, len, &s);

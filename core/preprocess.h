@@ -32,7 +32,6 @@ size_t tm_preprocess_strip_quotes(const char *s, size_t len, char *out);
  * (headers, footers, quotes). scratch: caller's, len bytes, used only for
  * quotes. Returns the result's length and points *out into s or scratch.
  */
-size_t tm_preprocess(unsigned flags, const char *s, size_t len, char *scratch,
-                     const char **out);
+size_t tm_preprocess(unsigned flags, const char *s, size_t len, char *scratch, const char **out);
 
 #endif

@@ -75,8 +75,7 @@ static tm_status grow_slots(struct tm_strmap *m)
     return TM_OK;
 }
 
-tm_status tm_strmap_intern(struct tm_strmap *m, const char *s, size_t len, uint32_t *id,
-                           int *added)
+tm_status tm_strmap_intern(struct tm_strmap *m, const char *s, size_t len, uint32_t *id, int *added)
 {
     return tm_strmap_intern_hashed(m, s, len, tm_strmap_hash(s, len), id, added);
 }
@@ -100,8 +99,8 @@ static tm_status grow_ids(struct tm_strmap *m, int64_t cap)
     return TM_OK;
 }
 
-tm_status tm__strmap_insert(struct tm_strmap *m, const char *s, size_t len, uint64_t h,
-                            size_t i, uint32_t *id, int *added)
+tm_status tm__strmap_insert(struct tm_strmap *m, const char *s, size_t len, uint64_t h, size_t i,
+                            uint32_t *id, int *added)
 {
     uint32_t tag = tm__strmap_tag(h, len);
     /* A new key. Ids must fit the 32 bits of a slot. */

@@ -52,7 +52,6 @@ void tm_strmap_release(struct tm_strmap *m);
 tm_status tm_strmap_intern(struct tm_strmap *m, const char *s, size_t len, uint32_t *id,
                            int *added);
 
-
 /* Key id as a pointer into the pool (valid until the next intern) and length. */
 static inline const char *tm_strmap_key(const struct tm_strmap *m, int64_t id, size_t *len)
 {
@@ -112,7 +111,7 @@ static inline uint32_t tm__strmap_tag(uint64_t h, size_t len)
 }
 
 static inline int tm__strmap_matches(const struct tm_strmap *m, const struct tm_strmap_slot *sl,
-                               uint32_t tag, uint64_t head, const char *s, size_t len)
+                                     uint32_t tag, uint64_t head, const char *s, size_t len)
 {
     if (sl->tag != tag || m->heads[sl->id] != head)
         return 0;
@@ -124,8 +123,8 @@ static inline int tm__strmap_matches(const struct tm_strmap *m, const struct tm_
 }
 
 /* Inserts s (not present; h its hash, i the empty slot that ended the probe). */
-tm_status tm__strmap_insert(struct tm_strmap *m, const char *s, size_t len, uint64_t h,
-                            size_t i, uint32_t *id, int *added);
+tm_status tm__strmap_insert(struct tm_strmap *m, const char *s, size_t len, uint64_t h, size_t i,
+                            uint32_t *id, int *added);
 
 /* tm_strmap_intern with h == tm_strmap_hash(s, len) computed beforehand;
  * the lookup is inline, an insertion is a call. */
@@ -159,18 +158,16 @@ static inline tm_status tm_strmap_intern_hashed(struct tm_strmap *m, const char 
  * and deletes the call before inlining it.
  */
 #define TM_STRMAP_PREFETCH(m, h) __builtin_prefetch(&(m)->slots[(h) & (m)->mask])
-#define TM_STRMAP_PREFETCH_ID(m, h)                                                        \
-    do {                                                                                   \
-        const struct tm_strmap_slot *tm__sl = &(m)->slots[(h) & (m)->mask];                \
-        if ((tm__sl->tag ^ (uint32_t)(((h) >> 40) << 8)) < 0x200) {                        \
-            __builtin_prefetch(&(m)->heads[tm__sl->id]);                                   \
-            __builtin_prefetch(&(m)->user[tm__sl->id]);                                    \
-        }                                                                                  \
+#define TM_STRMAP_PREFETCH_ID(m, h)                                                                \
+    do {                                                                                           \
+        const struct tm_strmap_slot *tm__sl = &(m)->slots[(h) & (m)->mask];                        \
+        if ((tm__sl->tag ^ (uint32_t)(((h) >> 40) << 8)) < 0x200) {                                \
+            __builtin_prefetch(&(m)->heads[tm__sl->id]);                                           \
+            __builtin_prefetch(&(m)->user[tm__sl->id]);                                            \
+        }                                                                                          \
     } while (0)
 
 /* The id of s, or -1. */
 int64_t tm_strmap_find(const struct tm_strmap *m, const char *s, size_t len);
-
-
 
 #endif

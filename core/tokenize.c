@@ -42,9 +42,23 @@ void tm_textbuf_release(struct tm_textbuf *b)
 static int is_case_ignorable(int32_t c)
 {
     switch (c) {
-    case 0x27: case 0x2E: case 0x3A: case 0xB7: case 0x387: case 0x55F: case 0x5F4:
-    case 0x2018: case 0x2019: case 0x2024: case 0x2027: case 0xFE13: case 0xFE52:
-    case 0xFE55: case 0xFF07: case 0xFF0E: case 0xFF1A:
+    case 0x27:
+    case 0x2E:
+    case 0x3A:
+    case 0xB7:
+    case 0x387:
+    case 0x55F:
+    case 0x5F4:
+    case 0x2018:
+    case 0x2019:
+    case 0x2024:
+    case 0x2027:
+    case 0xFE13:
+    case 0xFE52:
+    case 0xFE55:
+    case 0xFF07:
+    case 0xFF0E:
+    case 0xFF1A:
         return 1;
     default:
         break;
@@ -125,8 +139,8 @@ static void put_stripped(char *buf, size_t *o, int32_t cp, enum tm_accents accen
     }
     utf8proc_int32_t d[32];
     int boundclass = 0;
-    utf8proc_ssize_t n = utf8proc_decompose_char(cp, d, 32, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT,
-                                                 &boundclass);
+    utf8proc_ssize_t n =
+        utf8proc_decompose_char(cp, d, 32, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, &boundclass);
     if (n < 0 || n > 32) { /* cannot happen: decompositions are at most 18 long */
         d[0] = cp;
         n = 1;
@@ -189,9 +203,9 @@ tm_status tm_tokenize_normalize(int lowercase, enum tm_accents accents, const ch
 }
 
 /* 1 for the ASCII word characters [0-9A-Za-z_], 2 for bytes >= 0x80. */
-#define ASCII_CLASS(c)                                                                     \
-    ((c) >= 0x80 ? 2                                                                       \
-                 : (((c) >= '0' && (c) <= '9') || ((c) >= 'A' && (c) <= 'Z') ||           \
+#define ASCII_CLASS(c)                                                                             \
+    ((c) >= 0x80 ? 2                                                                               \
+                 : (((c) >= '0' && (c) <= '9') || ((c) >= 'A' && (c) <= 'Z') ||                    \
                     ((c) >= 'a' && (c) <= 'z') || (c) == '_'))
 #define C4(b) ASCII_CLASS(b), ASCII_CLASS(b + 1), ASCII_CLASS(b + 2), ASCII_CLASS(b + 3)
 #define C16(b) C4(b), C4(b + 4), C4(b + 8), C4(b + 12)
@@ -247,12 +261,12 @@ int tm_tokenize_next(const char *s, size_t len, size_t *pos, size_t *start, size
 
 /* ASCII word characters to their lower-case (fold[1]) or own (fold[0])
  * byte; 0 for everything else. */
-#define IS_WORD(c)                                                                         \
-    (((c) >= '0' && (c) <= '9') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z') || \
+#define IS_WORD(c)                                                                                 \
+    (((c) >= '0' && (c) <= '9') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= 'a' && (c) <= 'z') ||     \
      (c) == '_')
-#define FOLD(c, lower)                                                                     \
-    (unsigned char)((c) < 0x80 && IS_WORD(c)                                               \
-                        ? ((lower) && (c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))           \
+#define FOLD(c, lower)                                                                             \
+    (unsigned char)((c) < 0x80 && IS_WORD(c)                                                       \
+                        ? ((lower) && (c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))                   \
                         : 0)
 #define F4(b, l) FOLD(b, l), FOLD(b + 1, l), FOLD(b + 2, l), FOLD(b + 3, l)
 #define F16(b, l) F4(b, l), F4(b + 4, l), F4(b + 8, l), F4(b + 12, l)

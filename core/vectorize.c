@@ -84,85 +84,85 @@ struct bucket_entry {
  * with median-of-three, insertion sort below 16 elements, heap sort when the
  * recursion gets too deep. SORT_LESS(a, b) defines the order.
  */
-#define DEFINE_INTROSORT(name, T, LESS)                                                    \
-    static void name##_insertion(T *a, int64_t n)                                          \
-    {                                                                                      \
-        for (int64_t i = 1; i < n; i++) {                                                  \
-            T v = a[i];                                                                    \
-            int64_t j = i;                                                                 \
-            for (; j > 0 && LESS(&v, &a[j - 1]); j--)                                      \
-                a[j] = a[j - 1];                                                           \
-            a[j] = v;                                                                      \
-        }                                                                                  \
-    }                                                                                      \
-    static void name##_sift(T *a, int64_t root, int64_t n)                                 \
-    {                                                                                      \
-        for (;;) {                                                                         \
-            int64_t c = 2 * root + 1;                                                      \
-            if (c >= n)                                                                    \
-                return;                                                                    \
-            if (c + 1 < n && LESS(&a[c], &a[c + 1]))                                       \
-                c++;                                                                       \
-            if (!LESS(&a[root], &a[c]))                                                    \
-                return;                                                                    \
-            T t = a[root];                                                                 \
-            a[root] = a[c];                                                                \
-            a[c] = t;                                                                      \
-            root = c;                                                                      \
-        }                                                                                  \
-    }                                                                                      \
-    static void name##_rec(T *a, int64_t n, int depth)                                     \
-    {                                                                                      \
-        while (n > 16) {                                                                   \
-            if (depth-- == 0) {                                                            \
-                for (int64_t i = n / 2 - 1; i >= 0; i--)                                   \
-                    name##_sift(a, i, n);                                                  \
-                for (int64_t i = n - 1; i > 0; i--) {                                      \
-                    T t = a[0];                                                            \
-                    a[0] = a[i];                                                           \
-                    a[i] = t;                                                              \
-                    name##_sift(a, 0, i);                                                  \
-                }                                                                          \
-                return;                                                                    \
-            }                                                                              \
-            T *x = &a[0], *y = &a[n / 2], *z = &a[n - 1], *m;                              \
-            if (LESS(x, y))                                                                \
-                m = LESS(y, z) ? y : (LESS(x, z) ? z : x);                                 \
-            else                                                                           \
-                m = LESS(x, z) ? x : (LESS(y, z) ? z : y);                                 \
-            T pivot = *m;                                                                  \
-            int64_t i = 0, j = n - 1;                                                      \
-            for (;;) {                                                                     \
-                while (LESS(&a[i], &pivot))                                                \
-                    i++;                                                                   \
-                while (LESS(&pivot, &a[j]))                                                \
-                    j--;                                                                   \
-                if (i >= j)                                                                \
-                    break;                                                                 \
-                T t = a[i];                                                                \
-                a[i] = a[j];                                                               \
-                a[j] = t;                                                                  \
-                i++;                                                                       \
-                j--;                                                                       \
-            }                                                                              \
-            /* a[0..j] <= pivot <= a[j+1..n): recurse into the smaller part */             \
-            if (j + 1 < n - j - 1) {                                                       \
-                name##_rec(a, j + 1, depth);                                               \
-                a += j + 1;                                                                \
-                n -= j + 1;                                                                \
-            } else {                                                                       \
-                name##_rec(a + j + 1, n - j - 1, depth);                                   \
-                n = j + 1;                                                                 \
-            }                                                                              \
-        }                                                                                  \
-        name##_insertion(a, n);                                                            \
-    }                                                                                      \
-    static void name(T *a, int64_t n)                                                      \
-    {                                                                                      \
-        int depth = 2;                                                                     \
-        for (int64_t k = n; k > 1; k >>= 1)                                                \
-            depth += 2;                                                                    \
-        name##_rec(a, n, depth);                                                           \
+#define DEFINE_INTROSORT(name, T, LESS)                                                            \
+    static void name##_insertion(T *a, int64_t n)                                                  \
+    {                                                                                              \
+        for (int64_t i = 1; i < n; i++) {                                                          \
+            T v = a[i];                                                                            \
+            int64_t j = i;                                                                         \
+            for (; j > 0 && LESS(&v, &a[j - 1]); j--)                                              \
+                a[j] = a[j - 1];                                                                   \
+            a[j] = v;                                                                              \
+        }                                                                                          \
+    }                                                                                              \
+    static void name##_sift(T *a, int64_t root, int64_t n)                                         \
+    {                                                                                              \
+        for (;;) {                                                                                 \
+            int64_t c = 2 * root + 1;                                                              \
+            if (c >= n)                                                                            \
+                return;                                                                            \
+            if (c + 1 < n && LESS(&a[c], &a[c + 1]))                                               \
+                c++;                                                                               \
+            if (!LESS(&a[root], &a[c]))                                                            \
+                return;                                                                            \
+            T t = a[root];                                                                         \
+            a[root] = a[c];                                                                        \
+            a[c] = t;                                                                              \
+            root = c;                                                                              \
+        }                                                                                          \
+    }                                                                                              \
+    static void name##_rec(T *a, int64_t n, int depth)                                             \
+    {                                                                                              \
+        while (n > 16) {                                                                           \
+            if (depth-- == 0) {                                                                    \
+                for (int64_t i = n / 2 - 1; i >= 0; i--)                                           \
+                    name##_sift(a, i, n);                                                          \
+                for (int64_t i = n - 1; i > 0; i--) {                                              \
+                    T t = a[0];                                                                    \
+                    a[0] = a[i];                                                                   \
+                    a[i] = t;                                                                      \
+                    name##_sift(a, 0, i);                                                          \
+                }                                                                                  \
+                return;                                                                            \
+            }                                                                                      \
+            T *x = &a[0], *y = &a[n / 2], *z = &a[n - 1], *m;                                      \
+            if (LESS(x, y))                                                                        \
+                m = LESS(y, z) ? y : (LESS(x, z) ? z : x);                                         \
+            else                                                                                   \
+                m = LESS(x, z) ? x : (LESS(y, z) ? z : y);                                         \
+            T pivot = *m;                                                                          \
+            int64_t i = 0, j = n - 1;                                                              \
+            for (;;) {                                                                             \
+                while (LESS(&a[i], &pivot))                                                        \
+                    i++;                                                                           \
+                while (LESS(&pivot, &a[j]))                                                        \
+                    j--;                                                                           \
+                if (i >= j)                                                                        \
+                    break;                                                                         \
+                T t = a[i];                                                                        \
+                a[i] = a[j];                                                                       \
+                a[j] = t;                                                                          \
+                i++;                                                                               \
+                j--;                                                                               \
+            }                                                                                      \
+            /* a[0..j] <= pivot <= a[j+1..n): recurse into the smaller part */                     \
+            if (j + 1 < n - j - 1) {                                                               \
+                name##_rec(a, j + 1, depth);                                                       \
+                a += j + 1;                                                                        \
+                n -= j + 1;                                                                        \
+            } else {                                                                               \
+                name##_rec(a + j + 1, n - j - 1, depth);                                           \
+                n = j + 1;                                                                         \
+            }                                                                                      \
+        }                                                                                          \
+        name##_insertion(a, n);                                                                    \
+    }                                                                                              \
+    static void name(T *a, int64_t n)                                                              \
+    {                                                                                              \
+        int depth = 2;                                                                             \
+        for (int64_t k = n; k > 1; k >>= 1)                                                        \
+            depth += 2;                                                                            \
+        name##_rec(a, n, depth);                                                                   \
     }
 
 struct shared {
@@ -317,8 +317,8 @@ static tm_status sort_local_terms(struct worker *w)
     for (int64_t i = 0; i < w->n_order; i++) {
         size_t len;
         const char *k = tm_strmap_key(&w->map, n_stop + i, &len);
-        w->order[i] = (struct sort_key){be_prefix(k, len), k, (uint32_t)len,
-                                        (uint32_t)(n_stop + i)};
+        w->order[i] =
+            (struct sort_key){be_prefix(k, len), k, (uint32_t)len, (uint32_t)(n_stop + i)};
     }
     sort_keys(w->order, w->n_order);
     return TM_OK;
@@ -341,8 +341,7 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
         text = w->repair.data;
     }
     if (p->strip) {
-        if ((p->strip & TM_STRIP_QUOTES) &&
-            (st = tm_textbuf_reserve(&w->quotes, len + 1)) != TM_OK)
+        if ((p->strip & TM_STRIP_QUOTES) && (st = tm_textbuf_reserve(&w->quotes, len + 1)) != TM_OK)
             return st;
         len = tm_preprocess(p->strip, text, len, w->quotes.data, &text);
     }
@@ -355,8 +354,8 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
             return st;
         base = w->norm.data;
     } else {
-        st = tm_tokenize_normalize(p->lowercase, p->strip_accents, text, len, &w->norm, &text,
-                                   &len);
+        st =
+            tm_tokenize_normalize(p->lowercase, p->strip_accents, text, len, &w->norm, &text, &len);
         if (st == TM_ETOOBIG)
             return tm__errf(w->err, st, "document %lld is too long to normalise", (long long)d);
         if (st != TM_OK)
@@ -391,8 +390,8 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
         for (int b = 0; b < nb; b++) {
             uint32_t id;
             int added;
-            st = tm_strmap_intern_hashed(&w->map, base + toks[b].start, toks[b].len, hash[b],
-                                         &id, &added);
+            st = tm_strmap_intern_hashed(&w->map, base + toks[b].start, toks[b].len, hash[b], &id,
+                                         &added);
             if (st == TM_ETOOBIG)
                 return tm__errf(w->err, st, "more than %lld distinct terms",
                                 (long long)w->sh->max_terms);
@@ -750,14 +749,12 @@ static tm_status merge_vocab(struct worker *ws, int n, int64_t max_terms, struct
     }
     struct gterm *g = tm_mallocarray((size_t)total + 1, sizeof(*g));
     if (!g)
-        return tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate %lld terms",
-                        (long long)total);
+        return tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate %lld terms", (long long)total);
     int64_t ng = 0;
     for (;;) {
         const struct sort_key *min = NULL;
         for (int t = 0; t < n; t++)
-            if (head[t] < ws[t].n_order &&
-                (!min || key_cmp(&ws[t].order[head[t]], min) < 0))
+            if (head[t] < ws[t].n_order && (!min || key_cmp(&ws[t].order[head[t]], min) < 0))
                 min = &ws[t].order[head[t]];
         if (!min)
             break;
@@ -786,9 +783,8 @@ static tm_status merge_vocab(struct worker *ws, int n, int64_t max_terms, struct
 }
 
 /* sklearn's _limit_features: col_of[g] = column of term g or -1. */
-static tm_status prune(const struct tm_vectorizer_params *p, int64_t n_docs,
-                       const struct gterm *g, int64_t ng, int32_t *col_of, int64_t *n_kept,
-                       char *err)
+static tm_status prune(const struct tm_vectorizer_params *p, int64_t n_docs, const struct gterm *g,
+                       int64_t ng, int32_t *col_of, int64_t *n_kept, char *err)
 {
     double max_count = p->max_df.is_fraction ? p->max_df.value * (double)n_docs : p->max_df.value;
     double min_count = p->min_df.is_fraction ? p->min_df.value * (double)n_docs : p->min_df.value;
@@ -874,11 +870,10 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
         n_threads = n_docs;
     int n = (int)n_threads;
 
-    struct shared sh = {
-        .params = params, .docs = docs, .n_docs = n_docs, .progress = progress};
+    struct shared sh = {.params = params, .docs = docs, .n_docs = n_docs, .progress = progress};
     const char *const *sw = NULL;
-    int64_t n_listed = (int64_t)(params->english_stop_words ? tm_stopwords_english(&sw)
-                                                            : params->n_stop_words);
+    int64_t n_listed =
+        (int64_t)(params->english_stop_words ? tm_stopwords_english(&sw) : params->n_stop_words);
     int64_t max_terms = params->max_terms > 0 ? params->max_terms : DEFAULT_MAX_TERMS;
     sh.max_terms = max_terms;
     sh.max_keys = max_terms + n_listed;
@@ -989,8 +984,7 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
     out->matrix.indices = tm_mallocarray((size_t)nnz + 1, sizeof(*out->matrix.indices));
     out->matrix.data = tm_mallocarray((size_t)nnz + 1, sizeof(*out->matrix.data));
     if (!out->matrix.indices || !out->matrix.data) {
-        st = tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate %lld non-zeros",
-                      (long long)nnz);
+        st = tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate %lld non-zeros", (long long)nnz);
         goto done;
     }
     sh.done = 0;

@@ -93,10 +93,10 @@ struct tm_vocab {
 struct tm_vectorized {
     struct tm_csr matrix; /* n_docs x n_terms */
     struct tm_vocab vocab;
-    int64_t *df;          /* n_terms document frequencies */
-    double *idf;          /* n_terms, or NULL when weighting is count or use_idf is 0 */
-    int64_t n_pruned_terms; /* terms removed by min_df/max_df/max_features */
-    double seconds_tokenize;  /* preprocessing + tokenizing + counting */
+    int64_t *df;               /* n_terms document frequencies */
+    double *idf;               /* n_terms, or NULL when weighting is count or use_idf is 0 */
+    int64_t n_pruned_terms;    /* terms removed by min_df/max_df/max_features */
+    double seconds_tokenize;   /* preprocessing + tokenizing + counting */
     double seconds_vocabulary; /* merge, sort, prune */
     double seconds_weighting;  /* matrix build, idf, normalisation */
 };

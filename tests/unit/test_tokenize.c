@@ -110,8 +110,9 @@ TM_TEST(tokenize_matches_sklearn_analyzer_fixture)
         want[w] = '\0';
         CHECK_INT_EQ(analyze(lower, acc, in, in_len, got, sizeof(got)), TM_OK);
         if (strcmp(got, want) != 0)
-            tm_test_fail(t, __FILE__, __LINE__, "case %d (lower %d, accents %d): got [%s], want [%s]",
-                         cases, lower, (int)acc, got, want);
+            tm_test_fail(t, __FILE__, __LINE__,
+                         "case %d (lower %d, accents %d): got [%s], want [%s]", cases, lower,
+                         (int)acc, got, want);
         free(in);
         cases++;
         line = p;
@@ -124,12 +125,15 @@ TM_TEST(tokenize_runs_of_two_or_more_code_points)
 {
     char got[256];
     /* one-character runs are not tokens, whatever their byte length */
-    CHECK_INT_EQ(analyze(1, TM_ACCENTS_NONE, "a \xc3\xa9 \xc3\xa9\xc3\xa9 \xe4\xb8\xad x1", 17,
-                         got, sizeof(got)),
+    CHECK_INT_EQ(analyze(1, TM_ACCENTS_NONE, "a \xc3\xa9 \xc3\xa9\xc3\xa9 \xe4\xb8\xad x1", 17, got,
+                         sizeof(got)),
                  TM_OK);
     CHECK_STR_EQ(got, "\xc3\xa9\xc3\xa9 x1");
     /* a combining mark splits a word; NUL and U+FFFD are separators */
-    CHECK_INT_EQ(analyze(1, TM_ACCENTS_NONE, "ab\xcc\x81" "cd e\0fg hi\xffjk", 17, got, sizeof(got)),
+    CHECK_INT_EQ(analyze(1, TM_ACCENTS_NONE,
+                         "ab\xcc\x81"
+                         "cd e\0fg hi\xffjk",
+                         17, got, sizeof(got)),
                  TM_OK);
     CHECK_STR_EQ(got, "ab cd fg hi jk");
     /* U+0130 lower-cases to i + U+0307 (Python); accents=unicode removes the dot */
@@ -138,8 +142,9 @@ TM_TEST(tokenize_runs_of_two_or_more_code_points)
     CHECK_INT_EQ(analyze(1, TM_ACCENTS_UNICODE, "\xc4\xb0stanbul", 9, got, sizeof(got)), TM_OK);
     CHECK_STR_EQ(got, "istanbul");
     /* Final sigma */
-    CHECK_INT_EQ(analyze(1, TM_ACCENTS_NONE, "\xce\x9f\xce\xa3 \xce\xa3\xce\x9f", 9, got, sizeof(got)),
-                 TM_OK);
+    CHECK_INT_EQ(
+        analyze(1, TM_ACCENTS_NONE, "\xce\x9f\xce\xa3 \xce\xa3\xce\x9f", 9, got, sizeof(got)),
+        TM_OK);
     CHECK_STR_EQ(got, "\xce\xbf\xcf\x82 \xcf\x83\xce\xbf");
 }
 

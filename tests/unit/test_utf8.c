@@ -112,7 +112,7 @@ TM_TEST(utf8_repair_matches_python_replace)
         {"abc", "abc"},
         {"\xff", "\xef\xbf\xbd"},
         {"a\xc3(", "a\xef\xbf\xbd("},
-        {"\xe2\x82", "\xef\xbf\xbd"},           /* truncated: one U+FFFD */
+        {"\xe2\x82", "\xef\xbf\xbd"}, /* truncated: one U+FFFD */
         {"\xe2\x82x", "\xef\xbf\xbdx"},
         {"\xe0\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* overlong */
         {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* surrogate */

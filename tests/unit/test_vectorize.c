@@ -166,7 +166,8 @@ static void check_case(struct tm_test_ctx *t, struct fcase *c, const char **pp)
     if (strncmp(p, "error ", 6) == 0) {
         p += 6;
         size_t nl = strcspn(p, " ");
-        if (st == TM_OK || strncmp(tm_status_name(st), p, nl) != 0 || nl != strlen(tm_status_name(st)))
+        if (st == TM_OK || strncmp(tm_status_name(st), p, nl) != 0 ||
+            nl != strlen(tm_status_name(st)))
             tm_test_fail(t, __FILE__, __LINE__, "%s: got %s, want error %.*s", c->name,
                          tm_status_name(st), (int)nl, p);
         p += nl;
@@ -202,8 +203,9 @@ static void check_case(struct tm_test_ctx *t, struct fcase *c, const char **pp)
         if (i < v1.vocab.n_terms) {
             const char *got = tm_vocab_term(&v1.vocab, i, &gl);
             if (gl != tl || memcmp(got, term, tl) != 0 || v1.df[i] != df)
-                tm_test_fail(t, __FILE__, __LINE__, "%s: term %lld is \"%.*s\" (df %lld), want \"%s\" (df %ld)",
-                             c->name, (long long)i, (int)gl, got, (long long)v1.df[i], term, df);
+                tm_test_fail(t, __FILE__, __LINE__,
+                             "%s: term %lld is \"%.*s\" (df %lld), want \"%s\" (df %ld)", c->name,
+                             (long long)i, (int)gl, got, (long long)v1.df[i], term, df);
         }
         free(term);
         p = strchr(p, '\n') + 1;
@@ -219,7 +221,8 @@ static void check_case(struct tm_test_ctx *t, struct fcase *c, const char **pp)
             double val = strtod(e + 1, &e);
             p = e;
             if (k >= end || v1.matrix.indices[k] != col) {
-                tm_test_fail(t, __FILE__, __LINE__, "%s: row %ld lacks column %ld", c->name, r, col);
+                tm_test_fail(t, __FILE__, __LINE__, "%s: row %ld lacks column %ld", c->name, r,
+                             col);
             } else {
                 CHECK_NEAR(v1.matrix.data[k], val, 1e-12);
             }
@@ -413,7 +416,10 @@ TM_TEST(vectorize_one_megabyte_document)
     long reps = 0;
     while (n + 6000 < cap) {
         for (int i = 0; i < 1000; i++)
-            n += (size_t)snprintf(big + n, cap - n, "w%d%c", i, i % 7 == 0 ? '\0' : i % 11 == 0 ? '\xff' : ' ');
+            n += (size_t)snprintf(big + n, cap - n, "w%d%c", i,
+                                  i % 7 == 0    ? '\0'
+                                  : i % 11 == 0 ? '\xff'
+                                                : ' ');
         reps++;
     }
     memset(big + n, ' ', cap - n);
