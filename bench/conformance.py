@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""`make conformance`: topicd against scikit-learn/SciPy on 20 Newsgroups.
+
+Runs bench/conformance_text.py (vocabulary and TF-IDF values to 1e-12) and
+bench/conformance_fit.py (singular values, NMF reconstruction error); exits
+non-zero when any case disagrees.
+
+usage: python3 bench/conformance.py [--topicd build/topicd] [--corpus DIR] [--quick]
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--topicd", default="build/topicd")
+    ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "shared", "corpora", "20news"))
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    status = 0
+    for script in ("conformance_text.py", "conformance_fit.py"):
+        path = os.path.join(HERE, script)
+        if not os.path.exists(path):
+            print(f"conformance: {script} missing", file=sys.stderr)
+            status = 1
+            continue
+        cmd = [sys.executable, path, "--topicd", args.topicd, "--corpus", args.corpus]
+        if args.quick:
+            cmd.append("--quick")
+        print("conformance: " + " ".join(cmd), flush=True)
+        status |= subprocess.run(cmd).returncode != 0
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

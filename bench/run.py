@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""`make bench`: every benchmark, side by side with scikit-learn, into one table.
+
+Runs bench/bench_text.py (vectorization) and bench/bench_fit.py (SVD, NMF)
+on the 20 Newsgroups corpus, each printing a markdown table, and writes them
+together with the date, the machine and the commands to --out.
+
+usage: python3 bench/run.py [--topicd build/topicd] [--corpus ../shared/corpora/20news]
+       [--out bench/results.md] [--only text|fit]
+"""
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--topicd", default="build/topicd")
+    ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "shared", "corpora", "20news"))
+    ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
+    ap.add_argument("--only", choices=["text", "fit"])
+    args = ap.parse_args()
+    if not os.path.exists(os.path.join(args.corpus, "train.jsonl")):
+        sys.exit(f"bench: no 20 Newsgroups corpus at {args.corpus} (pass --corpus)")
+
+    parts = [
+        ("text", "Vectorization (all 18,846 documents, stripped, stop_words=english)", "bench_text.py"),
+        ("fit", "Factorizations (all 18,846 documents, stripped, TF-IDF)", "bench_fit.py"),
+    ]
+    out = [f"# topicd benchmarks\n",
+           f"Run {datetime.datetime.now().isoformat(timespec='seconds')} on {machine()}.\n",
+           "Every row runs topicd and scikit-learn/SciPy in the same run, on the same input; "
+           "ratios are scikit-learn time / topicd time.\n"]
+    failed = False
+    for key, title, script in parts:
+        if args.only and args.only != key:
+            continue
+        path = os.path.join(HERE, script)
+        if not os.path.exists(path):
+            print(f"bench: {script} missing, skipped", file=sys.stderr)
+            continue
+        cmd = [sys.executable, path, "--topicd", args.topicd, "--corpus", args.corpus]
+        print("bench: " + " ".join(cmd), file=sys.stderr, flush=True)
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+        sys.stdout.write(proc.stdout)
+        if proc.returncode != 0:
+            failed = True
+            print(f"bench: {script} exited {proc.returncode}", file=sys.stderr)
+        out.append(f"\n## {title}\n\nCommand: `python3 bench/{script} --topicd {args.topicd}`\n\n")
+        out.append(proc.stdout)
+    with open(args.out, "w") as f:
+        f.write("".join(out))
+    print(f"bench: wrote {args.out}", file=sys.stderr)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
