@@ -1,0 +1,208 @@
+/* test_nmf.c - the NMF solvers: non-negativity, error decrease, recovery. */
+#include <stdlib.h>
+
+#include "core/backend_cpu.h"
+#include "core/nmf.h"
+#include "core/rng.h"
+#include "harness.h"
+
+/* X = W0 H0 with sparse non-negative rank-r factors (so X is sparse too). */
+static void planted_nn(struct tm_csr *x, int64_t m, int64_t n, int64_t r, uint64_t seed)
+{
+    struct tm_rng g;
+    tm_rng_init(&g, seed);
+    double *w = calloc((size_t)(m * r), 8), *h = calloc((size_t)(n * r), 8);
+    for (int64_t i = 0; i < m; i++)
+        w[i + (i % r) * m] = 0.5 + tm_rng_uniform(&g); /* each row loads one topic... */
+    for (int64_t i = 0; i < m * r; i++)
+        if (tm_rng_uniform(&g) < 0.2)
+            w[i] += tm_rng_uniform(&g); /* ...plus some mixing */
+    for (int64_t i = 0; i < n * r; i++)
+        if (tm_rng_uniform(&g) < 0.3)
+            h[i] = tm_rng_uniform(&g);
+    int64_t nnz = 0;
+    tm_csr_init(x, m, n, m * n, NULL);
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < n; j++) {
+            double v = 0;
+            for (int64_t p = 0; p < r; p++)
+                v += w[i + p * m] * h[j + p * n];
+            if (v > 0) {
+                x->indices[nnz] = (int32_t)j;
+                x->data[nnz++] = v;
+            }
+        }
+        x->indptr[i + 1] = nnz;
+    }
+    free(w);
+    free(h);
+}
+
+static tm_status fit(const struct tm_csr *x, int64_t k, const struct tm_model_params *p,
+                     const struct tm_progress *prog, struct tm_nmf_result *r)
+{
+    const struct tm_backend_ops *o = tm_backend_cpu();
+    struct tm_backend_config cfg = {TM_DTYPE_AUTO, 0, 2};
+    void *ctx;
+    struct tm_bsparse *xb;
+    o->create(&cfg, &ctx, NULL);
+    o->sparse_upload(ctx, x, &xb, NULL);
+    tm_status st = tm_nmf_fit(o, ctx, x, xb, k, p, prog, r, NULL);
+    o->sparse_free(ctx, xb);
+    o->destroy(ctx);
+    return st;
+}
+
+static double dense_error(const struct tm_csr *x, const struct tm_nmf_result *r)
+{
+    double e = 0;
+    for (int64_t i = 0; i < x->n_rows; i++) {
+        int64_t q = x->indptr[i];
+        for (int64_t j = 0; j < x->n_cols; j++) {
+            double v = 0;
+            for (int64_t t = 0; t < r->k; t++)
+                v += r->w[i + t * r->m] * r->ht[j + t * r->n];
+            double xv = q < x->indptr[i + 1] && x->indices[q] == j ? x->data[q++] : 0.0;
+            e += (xv - v) * (xv - v);
+        }
+    }
+    return sqrt(e);
+}
+
+static int nonneg(const struct tm_nmf_result *r)
+{
+    for (int64_t i = 0; i < r->m * r->k; i++)
+        if (!(r->w[i] >= 0))
+            return 0;
+    for (int64_t i = 0; i < r->n * r->k; i++)
+        if (!(r->ht[i] >= 0))
+            return 0;
+    return 1;
+}
+
+TM_TEST(nmf_recovers_planted_factorization)
+{
+    struct tm_csr x;
+    planted_nn(&x, 60, 50, 4, 1);
+    double nx = sqrt(tm_csr_frobenius_sq(&x));
+    enum tm_nmf_solver solvers[] = {TM_NMF_CD, TM_NMF_MU};
+    for (int s = 0; s < 2; s++) {
+        struct tm_model_params p;
+        tm_model_params_init(&p);
+        p.solver = solvers[s];
+        p.max_iter = 2000;
+        p.tol = 1e-10;
+        p.init = TM_NMF_INIT_NNDSVDA;
+        struct tm_nmf_result r;
+        REQUIRE(fit(&x, 4, &p, NULL, &r) == TM_OK);
+        CHECK(nonneg(&r));
+        CHECK(r.error < (s == 0 ? 1e-3 : 2e-2) * nx);
+        /* the sparse error formula agrees with the dense one */
+        CHECK(fabs(r.error - dense_error(&x, &r)) < 1e-6 * nx);
+        tm_nmf_result_release(&r);
+    }
+    tm_csr_release(&x);
+}
+
+TM_TEST(nmf_mu_error_never_increases)
+{
+    struct tm_csr x;
+    planted_nn(&x, 40, 70, 5, 2);
+    for (int kl = 0; kl < 2; kl++) {
+        struct tm_model_params p;
+        tm_model_params_init(&p);
+        p.solver = TM_NMF_MU;
+        p.beta_loss = kl ? TM_BETA_KL : TM_BETA_FROBENIUS;
+        p.init = TM_NMF_INIT_RANDOM;
+        p.seed = 3;
+        p.max_iter = 100;
+        p.tol = 1e-12; /* KL errors are computed every 10 iterations */
+        struct tm_nmf_result r;
+        REQUIRE(fit(&x, 3, &p, NULL, &r) == TM_OK);
+        CHECK(nonneg(&r));
+        CHECK(r.n_trace >= (kl ? 10 : 100));
+        int mono = 1;
+        for (int64_t i = 1; i < r.n_trace; i++)
+            mono &= r.trace[i] <= r.trace[i - 1] * (1 + 1e-12);
+        CHECK(mono);
+        CHECK(r.error == r.trace[r.n_trace - 1]);
+        tm_nmf_result_release(&r);
+    }
+    tm_csr_release(&x);
+}
+
+TM_TEST(nmf_pgd_and_regularized_cd_stay_nonnegative)
+{
+    struct tm_csr x;
+    planted_nn(&x, 30, 40, 3, 4);
+    struct tm_model_params p;
+    tm_model_params_init(&p);
+    p.solver = TM_NMF_PGD;
+    p.learning_rate = 1e-3;
+    p.learning_rate_decay = 0.01;
+    p.max_iter = 300;
+    p.tol = 0;
+    struct tm_nmf_result r;
+    REQUIRE(fit(&x, 3, &p, NULL, &r) == TM_OK);
+    CHECK(nonneg(&r));
+    CHECK_INT_EQ(r.n_iter, 300);
+    CHECK(r.trace[r.n_trace - 1] < r.trace[0]);
+    CHECK(fabs(r.error - dense_error(&x, &r)) < 1e-8 * r.error);
+    tm_nmf_result_release(&r);
+    tm_model_params_init(&p);
+    p.alpha_W = 0.01;
+    p.l1_ratio = 0.5;
+    p.shuffle = 1;
+    REQUIRE(fit(&x, 3, &p, NULL, &r) == TM_OK);
+    CHECK(nonneg(&r));
+    tm_nmf_result_release(&r);
+    tm_csr_release(&x);
+}
+
+TM_TEST(nmf_inits_and_determinism)
+{
+    struct tm_csr x;
+    planted_nn(&x, 25, 35, 3, 5);
+    enum tm_nmf_init inits[] = {TM_NMF_INIT_NNDSVD, TM_NMF_INIT_NNDSVDA, TM_NMF_INIT_NNDSVDAR,
+                                TM_NMF_INIT_RANDOM};
+    for (int i = 0; i < 4; i++) {
+        struct tm_model_params p;
+        tm_model_params_init(&p);
+        p.init = inits[i];
+        p.seed = 7;
+        p.max_iter = 1; /* look at the init plus one sweep */
+        struct tm_nmf_result a, b;
+        REQUIRE(fit(&x, 3, &p, NULL, &a) == TM_OK);
+        REQUIRE(fit(&x, 3, &p, NULL, &b) == TM_OK);
+        CHECK(nonneg(&a));
+        CHECK(memcmp(a.w, b.w, (size_t)(a.m * a.k) * sizeof(double)) == 0);
+        CHECK(memcmp(a.ht, b.ht, (size_t)(a.n * a.k) * sizeof(double)) == 0);
+        CHECK(a.error == b.error);
+        tm_nmf_result_release(&a);
+        tm_nmf_result_release(&b);
+    }
+    tm_csr_release(&x);
+}
+
+static int cancel_at_3(void *ctx, const char *stage, double f)
+{
+    (void)f;
+    (void)stage;
+    return ++*(int *)ctx >= 3;
+}
+
+TM_TEST(nmf_cancellation)
+{
+    struct tm_csr x;
+    planted_nn(&x, 20, 30, 3, 6);
+    struct tm_model_params p;
+    tm_model_params_init(&p);
+    p.tol = 0;
+    int calls = 0;
+    struct tm_progress prog = {cancel_at_3, &calls};
+    struct tm_nmf_result r;
+    CHECK_INT_EQ(fit(&x, 3, &p, &prog, &r), TM_ECANCELLED);
+    CHECK_INT_EQ(calls, 3);
+    tm_nmf_result_release(&r);
+    tm_csr_release(&x);
+}
