@@ -10,6 +10,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@
 #include "core/fit.h"
 #include "core/vectorize.h"
 
-enum { EXIT_JOB = 1, EXIT_USAGE = 2 };
+enum { EXIT_JOB = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
 
 struct cli_opts {
     const char *spec_text;
@@ -35,7 +36,8 @@ struct cli_opts {
     const char *mm_out;
     const char *mm_in;
     const char *vocab_file;
-    int threads; /* 0: all online CPUs */
+    int threads;  /* 0: all online CPUs */
+    int progress; /* --progress: stages and fractions on stderr */
     const char *input;
 };
 
@@ -56,10 +58,12 @@ static const char vectorize_help[] =
     "  --summary            print only the first and last 10 terms\n"
     "  --matrix-market OUT  also write the matrix to OUT (Matrix Market coordinate)\n"
     "  --threads N          threads to use (default: all online CPUs)\n"
+    "  --progress           report stages and progress on standard error\n"
     "  --help               this help\n"
     "\n"
     "INPUT '-' reads standard input. Without INPUT, the spec's \"documents\" are used.\n"
-    "Exit status: 0 ok, 1 the job failed, 2 usage error.\n";
+    "Exit status: 0 ok, 1 the job failed, 2 usage error, 130 interrupted (SIGINT\n"
+    "stops the job at its next progress check).\n";
 
 static const char fit_help[] =
     "usage: topicd fit [options] INPUT|-\n"
@@ -77,9 +81,11 @@ static const char fit_help[] =
     "  --matrix-market-in FILE factorize this matrix instead of vectorizing INPUT\n"
     "  --vocabulary FILE       with --matrix-market-in: its terms, one per line\n"
     "  --threads N             threads to use (default: all online CPUs)\n"
+    "  --progress              report stages and progress on standard error\n"
     "  --help                  this help\n"
     "\n"
-    "Exit status: 0 ok, 1 the job failed, 2 usage error.\n";
+    "Exit status: 0 ok, 1 the job failed, 2 usage error, 130 interrupted (SIGINT\n"
+    "stops the job at its next progress check).\n";
 
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
 {
@@ -96,6 +102,40 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/*
+ * Ctrl-C cancels through core's progress callback (core stops at its next
+ * check and releases what it took); a second Ctrl-C kills as usual.
+ */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+    signal(SIGINT, SIG_DFL);
+}
+
+struct cli_progress {
+    int show;
+    const char *stage;
+    double last;
+};
+
+/* Core serialises calls to one tm_progress, so no lock is needed here. */
+static int report_progress(void *ctx, const char *stage, double fraction)
+{
+    struct cli_progress *p = ctx;
+    if (p->show) {
+        double t = now();
+        if (stage != p->stage || t - p->last >= 0.5 || fraction >= 1.0) {
+            fprintf(stderr, "topicd: %s %.0f%%\n", stage, 100.0 * fraction);
+            p->stage = stage;
+            p->last = t;
+        }
+    }
+    return interrupted ? 1 : 0;
+}
+
 static int job_error(const struct tm_api_error *e)
 {
     char buf[512];
@@ -108,6 +148,15 @@ static int fail_msg(const char *what, const char *msg)
 {
     fprintf(stderr, "topicd: %s: %s\n", what, msg);
     return EXIT_JOB;
+}
+
+static int core_error(const char *what, tm_status st, const char *err)
+{
+    if (st == TM_ECANCELLED) {
+        fprintf(stderr, "topicd: interrupted\n");
+        return EXIT_INTERRUPTED;
+    }
+    return fail_msg(what, err[0] ? err : tm_strerror(st));
 }
 
 /* Options common to both commands; -1 on a usage error (already printed). */
@@ -142,6 +191,10 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
         }
         if (!strcmp(a, "--summary") && !is_fit) {
             o->summary = 1;
+            continue;
+        }
+        if (!strcmp(a, "--progress")) {
+            o->progress = 1;
             continue;
         }
         /* --name VALUE or --name=VALUE */
@@ -430,6 +483,9 @@ int tm_cli_vectorize(int argc, char **argv)
         return rc < 0 ? EXIT_USAGE : 0;
     tm_api_init();
     int threads = setup_threads(o.threads);
+    struct cli_progress prog = {o.progress, NULL, 0.0};
+    struct tm_progress progress = {report_progress, &prog};
+    signal(SIGINT, on_sigint);
 
     tm_job_spec_init(&spec);
     tm_corpus_init(&corpus, NULL);
@@ -442,9 +498,9 @@ int tm_cli_vectorize(int argc, char **argv)
     timings.read = now() - t0;
     spec.vectorizer.n_threads = threads;
     err[0] = '\0';
-    tm_status st = tm_vectorize(&spec.vectorizer, docs->docs, docs->n_docs, NULL, &v, err);
+    tm_status st = tm_vectorize(&spec.vectorizer, docs->docs, docs->n_docs, &progress, &v, err);
     if (st != TM_OK) {
-        rc = fail_msg("vectorizer", err[0] ? err : tm_strerror(st));
+        rc = core_error("vectorizer", st, err);
         goto out;
     }
     if (o.mm_out && (rc = write_matrix(o.mm_out, &v.matrix)) != 0)
@@ -529,6 +585,9 @@ int tm_cli_fit(int argc, char **argv)
         return rc < 0 ? EXIT_USAGE : 0;
     tm_api_init();
     int threads = setup_threads(o.threads);
+    struct cli_progress prog = {o.progress, NULL, 0.0};
+    struct tm_progress progress = {report_progress, &prog};
+    signal(SIGINT, on_sigint);
 
     tm_job_spec_init(&spec);
     tm_corpus_init(&corpus, NULL);
@@ -570,9 +629,9 @@ int tm_cli_fit(int argc, char **argv)
         timings.read = now() - t0;
         spec.vectorizer.n_threads = threads;
         err[0] = '\0';
-        st = tm_vectorize(&spec.vectorizer, docs->docs, docs->n_docs, NULL, &v, err);
+        st = tm_vectorize(&spec.vectorizer, docs->docs, docs->n_docs, &progress, &v, err);
         if (st != TM_OK) {
-            rc = fail_msg("vectorizer", err[0] ? err : tm_strerror(st));
+            rc = core_error("vectorizer", st, err);
             goto out;
         }
         X = &v.matrix;
@@ -581,9 +640,9 @@ int tm_cli_fit(int argc, char **argv)
         goto out;
     spec.model.n_threads = threads;
     err[0] = '\0';
-    st = tm_fit(X, &spec.model, NULL, &r, err);
+    st = tm_fit(X, &spec.model, &progress, &r, err);
     if (st != TM_OK) {
-        rc = fail_msg("model", err[0] ? err : tm_strerror(st));
+        rc = core_error("model", st, err);
         goto out;
     }
     timings.total = now() - t0;

@@ -414,3 +414,19 @@ TM_TEST(cli_fit_result)
     run_free(&a);
     run_free(&b);
 }
+
+TM_TEST(cli_progress)
+{
+    NEED_BINARY();
+    struct run r;
+    char args[1024];
+    snprintf(args, sizeof(args),
+             "fit --progress --spec '{\"model\":{\"method\":\"truncated_svd\",\"n_topics\":2}}' "
+             "'%s'",
+             small());
+    run(&r, args, NULL);
+    CHECK_INT_EQ(r.status, 0);
+    CHECK(strstr(r.err, "topicd: tokenize ") != NULL);
+    CHECK(strstr(r.out, "\"topics\"") != NULL);
+    run_free(&r);
+}
