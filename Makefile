@@ -122,10 +122,20 @@ $(TEST_OBJ): $(B)/tests/test-list.h
 $(B)/tests/run_tests: $(TEST_OBJ) $(GPU_HOST_OBJ) $(LIBS_ORDERED)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Stand-ins for the CUDA plugin (same entry point, a pretend device), so the
+# loader's success and ABI-mismatch paths run without a GPU.
+TEST_PLUGINS := $(B)/tests/fake_gpu_plugin.so $(B)/tests/fake_gpu_plugin_abi0.so
+$(B)/tests/fake_gpu_plugin.so: tests/gpu/fake_plugin.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -shared -o $@ $<
+$(B)/tests/fake_gpu_plugin_abi0.so: tests/gpu/fake_plugin.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -DFAKE_ABI=0 -shared -o $@ $<
+
 # OpenBLAS gets one thread in tests: the suite checks numbers, not speed, and
 # the sanitizers do not see inside OpenBLAS's own thread pool.
 # TOPICD_GPU_PLUGIN: the GPU tests load the plugin this build made (if any).
-test: all $(B)/tests/run_tests
+test: all $(B)/tests/run_tests $(TEST_PLUGINS)
 	TM_BINDIR=$(B) OPENBLAS_NUM_THREADS=1 \
 	  TOPICD_GPU_PLUGIN=$(if $(CUDA_PLUGIN),$(abspath $(CUDA_PLUGIN))) $(B)/tests/run_tests $(T)
 

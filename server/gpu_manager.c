@@ -230,8 +230,12 @@ void tm_gpu_manager_free(struct tm_gpu_manager *mgr)
     tm_free(mgr);
 }
 
+/* The backend's own name ("cuda"), else the device ops' name. */
 static const char *backend_name(const struct tm_gpu_manager *mgr)
 {
+    const struct tm_backend_ops *ops = mgr->ops->backend ? mgr->ops->backend(mgr->dev) : NULL;
+    if (ops && ops->name)
+        return ops->name;
     return mgr->ops->name ? mgr->ops->name : "gpu";
 }
 

@@ -24,6 +24,7 @@
 #include "core/model.h"
 #include "gpu/gpu.h"
 #include "harness.h"
+#include "server/gpu_manager.h"
 
 /* ------------------------------------------------------------ the loader */
 
@@ -159,6 +160,163 @@ TM_TEST(gpu_loader_real_plugin)
     CHECK(strstr(p.reason, "driver") || strstr(p.reason, "GPU") || strstr(p.reason, "device"));
     CHECK(strstr(p.reason, "cannot load") == NULL || strstr(p.reason, "libcu") != NULL);
     CHECK_INT_EQ(p.fit_status, TM_ENODEV);
+}
+
+/* Runs fn(out) in a forked child with TOPICD_GPU_PLUGIN = plugin and copies
+ * its out (size bytes) back. Returns 0 when the child finished. */
+static int child_run(const char *plugin, void (*fn)(void *out), void *out, size_t size)
+{
+    int fds[2], status = 0;
+    pid_t pid;
+    if (pipe(fds) != 0)
+        return -1;
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        close(fds[0]);
+        setenv("TOPICD_GPU_PLUGIN", plugin, 1);
+        fn(out);
+        _exit(write(fds[1], out, size) == (ssize_t)size ? 0 : 2);
+    }
+    close(fds[1]);
+    ssize_t got = read(fds[0], out, size);
+    close(fds[0]);
+    waitpid(pid, &status, 0);
+    return got == (ssize_t)size && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static const char *fake_plugin(const char *name)
+{
+    static char path[4096];
+    snprintf(path, sizeof(path), "%s/tests/%s", tm_test_bindir(), name);
+    return access(path, R_OK) == 0 ? path : NULL;
+}
+
+struct fake_seen {
+    int available, n_devices, mem_status;
+    char ops_name[32], dev_name[96], reason[TM_ERR_SIZE], path[512], gpu_reason[TM_ERR_SIZE];
+    int64_t total;
+};
+
+static void see_fake(void *arg)
+{
+    struct fake_seen *f = arg;
+    struct tm_gpu_device_desc d[4];
+    int64_t fr = 0;
+    const struct tm_backend_ops *ops = tm_gpu_load(f->reason);
+    f->available = ops != NULL;
+    if (ops)
+        snprintf(f->ops_name, sizeof(f->ops_name), "%s", ops->name);
+    if (tm_gpu_devices(d, 4, &f->n_devices, f->reason) == TM_OK && f->n_devices > 0)
+        snprintf(f->dev_name, sizeof(f->dev_name), "%s", d[0].name);
+    f->mem_status = tm_gpu_mem_info(0, &fr, &f->total, NULL);
+    snprintf(f->path, sizeof(f->path), "%s", tm_gpu_plugin_path());
+    snprintf(f->gpu_reason, sizeof(f->gpu_reason), "%s", tm_backend_gpu_reason());
+}
+
+TM_TEST(gpu_loader_fake_plugin)
+{
+    const char *plugin = fake_plugin("fake_gpu_plugin.so");
+    struct fake_seen f;
+    if (!plugin)
+        SKIP("tests/fake_gpu_plugin.so not built (make test builds it)");
+    memset(&f, 0, sizeof(f));
+    REQUIRE(child_run(plugin, see_fake, &f, sizeof(f)) == 0);
+    CHECK_INT_EQ(f.available, 1);
+    CHECK_STR_EQ(f.ops_name, "fake-cuda");
+    CHECK_INT_EQ(f.n_devices, 1);
+    CHECK_STR_EQ(f.dev_name, "Fake H200");
+    CHECK_INT_EQ(f.mem_status, TM_OK);
+    CHECK_INT_EQ(f.total, (int64_t)16 << 30);
+    CHECK_STR_EQ(f.path, plugin);
+    CHECK_STR_EQ(f.gpu_reason, "");
+}
+
+TM_TEST(gpu_loader_abi_mismatch)
+{
+    const char *plugin = fake_plugin("fake_gpu_plugin_abi0.so");
+    struct fake_seen f;
+    if (!plugin)
+        SKIP("tests/fake_gpu_plugin_abi0.so not built (make test builds it)");
+    memset(&f, 0, sizeof(f));
+    REQUIRE(child_run(plugin, see_fake, &f, sizeof(f)) == 0);
+    CHECK_INT_EQ(f.available, 0);
+    CHECK(strstr(f.reason, "ABI mismatch") != NULL);
+    CHECK(strstr(f.gpu_reason, "ABI mismatch") != NULL);
+    CHECK_STR_EQ(f.path, "");
+}
+
+struct manager_seen {
+    int available, n_devices, on_gpu, slots_total, running_during, running_after;
+    int64_t promised, estimate_ok;
+    tm_status st;
+    char backend[32], lease_backend[32], dev_name[96], err[TM_ERR_SIZE];
+};
+
+/* The GPU manager over the real adapter (gpu/gpu.h) and the fake plugin. */
+static void manage_fake(void *arg)
+{
+    struct manager_seen *m = arg;
+    struct tm_gpu_manager_config cfg;
+    struct tm_gpu_manager *mgr = NULL;
+    struct tm_gpu_info info;
+    struct tm_gpu_lease lease;
+    struct tm_model_params p;
+    struct tm_gpu_job job;
+
+    tm_gpu_manager_config_init(&cfg);
+    if ((m->st = tm_gpu_manager_new(&cfg, NULL, NULL, &mgr, m->err)) != TM_OK)
+        return;
+    tm_gpu_manager_info(mgr, &info);
+    m->available = info.available;
+    m->n_devices = info.n_devices;
+    m->slots_total = info.slots_total;
+    snprintf(m->backend, sizeof(m->backend), "%s", info.backend);
+    snprintf(m->dev_name, sizeof(m->dev_name), "%s", info.devices[0].name);
+    tm_model_params_init(&p);
+    p.device = TM_DEVICE_GPU;
+    p.n_topics = 20;
+    job.params = &p;
+    job.m = 18846;
+    job.n = 100000;
+    job.nnz = 1500000;
+    m->st = tm_gpu_manager_acquire(mgr, &job, NULL, &lease, m->err);
+    if (m->st == TM_OK) {
+        m->on_gpu = lease.on_gpu;
+        m->promised = lease.bytes;
+        m->estimate_ok = lease.bytes > 0 && lease.backend_ctx != NULL;
+        snprintf(m->lease_backend, sizeof(m->lease_backend), "%s",
+                 lease.backend ? lease.backend->name : "(none)");
+        tm_gpu_manager_info(mgr, &info);
+        m->running_during = info.jobs_running;
+        tm_gpu_manager_release(mgr, &lease, TM_OK);
+        tm_gpu_manager_info(mgr, &info);
+        m->running_after = info.jobs_running;
+    }
+    tm_gpu_manager_free(mgr);
+}
+
+TM_TEST(gpu_manager_over_fake_plugin)
+{
+    const char *plugin = fake_plugin("fake_gpu_plugin.so");
+    struct manager_seen m;
+    if (!plugin)
+        SKIP("tests/fake_gpu_plugin.so not built (make test builds it)");
+    memset(&m, 0, sizeof(m));
+    REQUIRE(child_run(plugin, manage_fake, &m, sizeof(m)) == 0);
+    CHECK_INT_EQ(m.st, TM_OK);
+    CHECK_INT_EQ(m.available, 1);
+    CHECK_INT_EQ(m.n_devices, 1);
+    CHECK_INT_EQ(m.slots_total, 2);
+    CHECK_STR_EQ(m.backend, "fake-cuda");
+    CHECK_STR_EQ(m.dev_name, "Fake H200");
+    CHECK_INT_EQ(m.on_gpu, 1);
+    CHECK_INT_EQ(m.estimate_ok, 1);
+    CHECK_STR_EQ(m.lease_backend, "fake-cuda");
+    CHECK_INT_EQ(m.running_during, 1);
+    CHECK_INT_EQ(m.running_after, 0);
 }
 
 /* --------------------------------------------- with a GPU: vs the CPU backend */
