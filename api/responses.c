@@ -98,8 +98,7 @@ static void put_next(struct tm_jbuf *b, const char *next)
     tm_jbuf_puts(b, "}");
 }
 
-char *tm_render_corpus_list(const struct tm_corpus_record *c, int n, const char *next,
-                            size_t *len)
+char *tm_render_corpus_list(const struct tm_corpus_record *c, int n, const char *next, size_t *len)
 {
     struct tm_jbuf b;
     tm_jbuf_init(&b, 0);

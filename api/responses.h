@@ -37,11 +37,11 @@ static inline int tm_job_state_final(enum tm_job_state s)
 
 struct tm_corpus_record {
     char id[TM_ID_SIZE];
-    int64_t seq;         /* creation order, the listing cursor */
+    int64_t seq; /* creation order, the listing cursor */
     int64_t n_documents;
-    int64_t bytes;       /* text bytes stored */
-    double created_at;   /* Unix seconds */
-    int hidden;          /* 1: inline documents of one job, not listed */
+    int64_t bytes;     /* text bytes stored */
+    double created_at; /* Unix seconds */
+    int hidden;        /* 1: inline documents of one job, not listed */
 };
 
 struct tm_job_record {
@@ -53,8 +53,8 @@ struct tm_job_record {
     double progress; /* fraction of the whole job in [0, 1] */
     int attempts;    /* runs started, including those a crash interrupted */
     double created_at, started_at, finished_at; /* Unix seconds, 0 = not yet */
-    char method[24];           /* "nmf", ...: for metrics and listings */
-    char error_code[32];       /* when failed or cancelled */
+    char method[24];                            /* "nmf", ...: for metrics and listings */
+    char error_code[32];                        /* when failed or cancelled */
     char error_message[320];
 };
 
@@ -63,8 +63,7 @@ double tm_now(void);
 
 char *tm_render_corpus(const struct tm_corpus_record *c, size_t *len);
 /* next: the cursor of the next page, NULL on the last one. */
-char *tm_render_corpus_list(const struct tm_corpus_record *c, int n, const char *next,
-                            size_t *len);
+char *tm_render_corpus_list(const struct tm_corpus_record *c, int n, const char *next, size_t *len);
 char *tm_render_job(const struct tm_job_record *j, size_t *len);
 char *tm_render_job_list(const struct tm_job_record *j, int n, const char *next, size_t *len);
 

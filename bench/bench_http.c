@@ -134,8 +134,8 @@ struct conn {
 static void poll_phase(const char *job_id, int nconn, double seconds)
 {
     char req[256];
-    int rl = snprintf(req, sizeof(req), "GET /v1/jobs/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-                      job_id);
+    int rl =
+        snprintf(req, sizeof(req), "GET /v1/jobs/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", job_id);
     int ep = epoll_create1(0);
     struct conn *c = calloc((size_t)nconn, sizeof(*c));
     size_t cap = 1 << 22, n = 0;
@@ -267,7 +267,8 @@ int main(int argc, char **argv)
         memset(&a, 0, sizeof(a));
         a.sin_family = AF_INET;
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || getsockname(fd, (struct sockaddr *)&a, &al))
+        if (bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+            getsockname(fd, (struct sockaddr *)&a, &al))
             return 1;
         port = ntohs(a.sin_port);
         close(fd);

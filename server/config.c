@@ -48,18 +48,20 @@ static const struct setting settings[] = {
      "queued jobs before POST /v1/jobs answers 429"},
     {"max-connections", "TOPICD_MAX_CONNECTIONS", K_INT, F(max_connections), 0, 1, 1000000,
      "concurrent HTTP connections"},
-    {"per-ip-connections", "TOPICD_PER_IP_CONNECTIONS", K_INT, F(per_ip_connections), 0, 1,
-     1000000, "concurrent HTTP connections from one address"},
-    {"connection-timeout", "TOPICD_CONNECTION_TIMEOUT", K_INT, F(connection_timeout_s), 0, 1,
-     86400, "seconds an idle connection is kept"},
-    {"connection-memory", "TOPICD_CONNECTION_MEMORY", K_I64, F(connection_memory), 0, 8192,
-     1 << 30, "libmicrohttpd memory pool per connection"},
+    {"per-ip-connections", "TOPICD_PER_IP_CONNECTIONS", K_INT, F(per_ip_connections), 0, 1, 1000000,
+     "concurrent HTTP connections from one address"},
+    {"connection-timeout", "TOPICD_CONNECTION_TIMEOUT", K_INT, F(connection_timeout_s), 0, 1, 86400,
+     "seconds an idle connection is kept"},
+    {"connection-memory", "TOPICD_CONNECTION_MEMORY", K_I64, F(connection_memory), 0, 8192, 1 << 30,
+     "libmicrohttpd memory pool per connection"},
     {"cache-bytes", "TOPICD_CACHE_BYTES", K_I64, F(cache_bytes), 0, 0, INT64_MAX,
      "memory for cached TF-IDF matrices"},
     {"shutdown-grace", "TOPICD_SHUTDOWN_GRACE", K_INT, F(shutdown_grace_s), 0, 0, 86400,
      "seconds running jobs get to finish on SIGTERM before they are re-queued"},
     {"max-attempts", "TOPICD_MAX_ATTEMPTS", K_INT, F(max_attempts), 0, 1, 1000,
      "runs of a job interrupted by crashes before it is failed"},
+    {"worker-nice", "TOPICD_WORKER_NICE", K_INT, F(worker_nice), 0, 0, 19,
+     "nice increment of worker threads, so polls preempt fits"},
     {"recent-jobs", "TOPICD_RECENT_JOBS", K_INT, F(recent_jobs), 0, 0, INT_MAX,
      "finished jobs whose status stays in memory"},
     {"log-level", "TOPICD_LOG_LEVEL", K_STR, F(log_level), S(log_level), 0, 0,
@@ -88,6 +90,7 @@ void tm_config_init(struct tm_config *c)
     c->shutdown_grace_s = 30;
     c->max_attempts = 3;
     c->recent_jobs = 4096;
+    c->worker_nice = 10;
     strcpy(c->log_level, "info");
 }
 
@@ -100,10 +103,23 @@ static int parse_i64(const char *s, int64_t *out)
         return -1;
     int64_t mul = 1;
     switch (*end) {
-    case 'k': case 'K': mul = 1024; end++; break;
-    case 'm': case 'M': mul = 1024 * 1024; end++; break;
-    case 'g': case 'G': mul = 1024 * 1024 * 1024; end++; break;
-    default: break;
+    case 'k':
+    case 'K':
+        mul = 1024;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mul = 1024 * 1024;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mul = 1024 * 1024 * 1024;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end)
         return -1;
@@ -158,8 +174,7 @@ void tm_config_usage(FILE *out)
             snprintf(def, sizeof(def), "%d", *(const int *)(const void *)base);
         else
             snprintf(def, sizeof(def), "%lld", (long long)*(const int64_t *)(const void *)base);
-        fprintf(out, "  --%-20s %s\n  %22s %s (default %s)\n", s->flag, s->env, "", s->help,
-                def);
+        fprintf(out, "  --%-20s %s\n  %22s %s (default %s)\n", s->flag, s->env, "", s->help, def);
     }
     fputs("  --help                 show this help\n", out);
 }
@@ -221,6 +236,6 @@ void tm_config_log(const struct tm_config *c)
            (long long)c->connection_timeout_s, "i:connection_memory",
            (long long)c->connection_memory, "i:cache_bytes", (long long)c->cache_bytes,
            "i:shutdown_grace_s", (long long)c->shutdown_grace_s, "i:max_attempts",
-           (long long)c->max_attempts, "i:recent_jobs", (long long)c->recent_jobs,
-           "s:log_level", c->log_level, NULL);
+           (long long)c->max_attempts, "i:worker_nice", (long long)c->worker_nice, "i:recent_jobs",
+           (long long)c->recent_jobs, "s:log_level", c->log_level, NULL);
 }

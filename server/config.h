@@ -13,26 +13,27 @@
 #include <stdio.h>
 
 struct tm_config {
-    char bind[64];              /* TOPICD_BIND: listen address, "127.0.0.1" */
-    int port;                   /* TOPICD_PORT: 8080; 0 picks a free port */
-    char data_dir[1024];        /* TOPICD_DATA_DIR: "./data" */
-    int workers;                /* TOPICD_WORKERS: 0 = number of online CPUs */
-    int blas_threads;           /* TOPICD_BLAS_THREADS: 0 = max(1, cpus / workers) */
-    int http_threads;           /* TOPICD_HTTP_THREADS: MHD thread pool, 2 */
-    int64_t max_body_bytes;     /* TOPICD_MAX_BODY_BYTES: 1 GiB per upload */
-    int64_t max_json_bytes;     /* TOPICD_MAX_JSON_BYTES: 16 MiB for job specs etc. */
-    int64_t max_doc_bytes;      /* TOPICD_MAX_DOC_BYTES: 8 MiB per document */
-    int64_t max_inline_docs;    /* TOPICD_MAX_INLINE_DOCS: 10000 in a job spec */
-    int max_queue;              /* TOPICD_MAX_QUEUE: 1024 queued jobs, then 429 */
-    int max_connections;        /* TOPICD_MAX_CONNECTIONS: 1024 */
-    int per_ip_connections;     /* TOPICD_PER_IP_CONNECTIONS: 256 */
-    int connection_timeout_s;   /* TOPICD_CONNECTION_TIMEOUT: 30 s idle */
-    int64_t connection_memory;  /* TOPICD_CONNECTION_MEMORY: 64 KiB MHD pool */
-    int64_t cache_bytes;        /* TOPICD_CACHE_BYTES: 512 MiB of matrices */
-    int shutdown_grace_s;       /* TOPICD_SHUTDOWN_GRACE: 30 s */
-    int max_attempts;           /* TOPICD_MAX_ATTEMPTS: 3 crashes, then failed */
-    int recent_jobs;            /* TOPICD_RECENT_JOBS: finished jobs kept in memory, 4096 */
-    char log_level[16];         /* TOPICD_LOG_LEVEL: "info" */
+    char bind[64];             /* TOPICD_BIND: listen address, "127.0.0.1" */
+    int port;                  /* TOPICD_PORT: 8080; 0 picks a free port */
+    char data_dir[1024];       /* TOPICD_DATA_DIR: "./data" */
+    int workers;               /* TOPICD_WORKERS: 0 = number of online CPUs */
+    int blas_threads;          /* TOPICD_BLAS_THREADS: 0 = max(1, cpus / workers) */
+    int http_threads;          /* TOPICD_HTTP_THREADS: MHD thread pool, 2 */
+    int64_t max_body_bytes;    /* TOPICD_MAX_BODY_BYTES: 1 GiB per upload */
+    int64_t max_json_bytes;    /* TOPICD_MAX_JSON_BYTES: 16 MiB for job specs etc. */
+    int64_t max_doc_bytes;     /* TOPICD_MAX_DOC_BYTES: 8 MiB per document */
+    int64_t max_inline_docs;   /* TOPICD_MAX_INLINE_DOCS: 10000 in a job spec */
+    int max_queue;             /* TOPICD_MAX_QUEUE: 1024 queued jobs, then 429 */
+    int max_connections;       /* TOPICD_MAX_CONNECTIONS: 1024 */
+    int per_ip_connections;    /* TOPICD_PER_IP_CONNECTIONS: 256 */
+    int connection_timeout_s;  /* TOPICD_CONNECTION_TIMEOUT: 30 s idle */
+    int64_t connection_memory; /* TOPICD_CONNECTION_MEMORY: 64 KiB MHD pool */
+    int64_t cache_bytes;       /* TOPICD_CACHE_BYTES: 512 MiB of matrices */
+    int shutdown_grace_s;      /* TOPICD_SHUTDOWN_GRACE: 30 s */
+    int max_attempts;          /* TOPICD_MAX_ATTEMPTS: 3 crashes, then failed */
+    int worker_nice;           /* TOPICD_WORKER_NICE: 10, workers yield to HTTP threads */
+    int recent_jobs;           /* TOPICD_RECENT_JOBS: finished jobs kept in memory, 4096 */
+    char log_level[16];        /* TOPICD_LOG_LEVEL: "info" */
 };
 
 void tm_config_init(struct tm_config *c);

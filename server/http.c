@@ -86,8 +86,8 @@ void tm__respond(struct tm__req *r, int status, const char *content_type, char *
     queue(r, status, resp, len, content_type);
 }
 
-void tm__respond_static(struct tm__req *r, int status, const char *content_type,
-                        const void *body, size_t len)
+void tm__respond_static(struct tm__req *r, int status, const char *content_type, const void *body,
+                        size_t len)
 {
     if (r->responded)
         return;
@@ -153,8 +153,8 @@ static void respond_failure(struct tm__req *r)
 
 static enum MHD_Result part_iterator(void *cls, enum MHD_ValueKind kind, const char *key,
                                      const char *filename, const char *content_type,
-                                     const char *transfer_encoding, const char *data,
-                                     uint64_t off, size_t size)
+                                     const char *transfer_encoding, const char *data, uint64_t off,
+                                     size_t size)
 {
     struct tm__req *r = cls;
     struct tm_api_error e;
@@ -250,8 +250,7 @@ static int valid_request_id(const char *s)
     size_t n = 0;
     for (; s[n]; n++)
         if (n >= 64 || !((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
-                         (s[n] >= '0' && s[n] <= '9') || s[n] == '-' || s[n] == '_' ||
-                         s[n] == '.'))
+                         (s[n] >= '0' && s[n] <= '9') || s[n] == '-' || s[n] == '_' || s[n] == '.'))
             return 0;
     return n > 0;
 }
@@ -350,8 +349,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double s = (double)(t1.tv_sec - r->t0.tv_sec) + (double)(t1.tv_nsec - r->t0.tv_nsec) * 1e-9;
-    static const char *const ends[] = {"ok", "error", "timeout", "shutdown", "read_error",
-                                       "client_abort"};
+    static const char *const ends[] = {"ok",       "error",      "timeout",
+                                       "shutdown", "read_error", "client_abort"};
     const char *end = (unsigned)toe < sizeof(ends) / sizeof(ends[0]) ? ends[toe] : "unknown";
     int status = r->responded ? r->status : 0;
     tm_metrics_request(r->route, status, s);
@@ -399,22 +398,21 @@ tm_status tm_http_start(struct tm_http **out, struct tm_server *srv, char *err)
 
     /* epoll in a pool of threads: each pool thread has its own epoll set
      * and accepts from the shared listening socket. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
-    h->d = MHD_start_daemon(
-        flags, (uint16_t)c->port, NULL, NULL, access_handler, h, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)c->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)c->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)c->per_ip_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)c->connection_memory, MHD_OPTION_NOTIFY_COMPLETED, completed, h,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_END);
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    h->d = MHD_start_daemon(flags, (uint16_t)c->port, NULL, NULL, access_handler, h,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &addr,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->http_threads,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->connection_timeout_s,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->per_ip_connections,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->connection_memory,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!h->d) {
         tm_free(h);
-        return tm__errf(err, TM_EIO, "cannot listen on %s:%d (in use, or not permitted)",
-                        c->bind, c->port);
+        return tm__errf(err, TM_EIO, "cannot listen on %s:%d (in use, or not permitted)", c->bind,
+                        c->port);
     }
     *out = h;
     return TM_OK;

@@ -73,11 +73,10 @@ struct tm__req {
 };
 
 /* Queue a response; body is taken (tm_free) and may be NULL for none. */
-void tm__respond(struct tm__req *r, int status, const char *content_type, char *body,
-                 size_t len);
+void tm__respond(struct tm__req *r, int status, const char *content_type, char *body, size_t len);
 /* Static bytes (not freed). */
-void tm__respond_static(struct tm__req *r, int status, const char *content_type,
-                        const void *body, size_t len);
+void tm__respond_static(struct tm__req *r, int status, const char *content_type, const void *body,
+                        size_t len);
 /* {"error":{...}} with status. */
 void tm__respond_error(struct tm__req *r, int status, const char *code, const char *message,
                        const char *field);

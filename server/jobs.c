@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "log.h"
@@ -27,10 +30,10 @@ enum stop_reason { STOP_NONE, STOP_CANCEL, STOP_SHUTDOWN };
 struct job {
     struct tm_job_record rec;
     enum stop_reason stop;
-    int queued;                 /* in the queue */
-    struct job *hnext;          /* hash chain */
-    struct job *qnext;          /* queue */
-    struct job *rprev, *rnext;  /* recent finished list, newest at head */
+    int queued;                /* in the queue */
+    struct job *hnext;         /* hash chain */
+    struct job *qnext;         /* queue */
+    struct job *rprev, *rnext; /* recent finished list, newest at head */
     int recent;
 };
 
@@ -57,8 +60,8 @@ struct tm_jobs {
 
     struct worker *workers;
     int n_alive;
-    int draining;   /* no new submissions, workers take no new job */
-    int stopping;   /* workers exit */
+    int draining; /* no new submissions, workers take no new job */
+    int stopping; /* workers exit */
 };
 
 void tm_id_generate(const char *prefix, char out[TM_ID_SIZE])
@@ -342,6 +345,17 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct tm_jobs *j = w->jobs;
+    /* Linux nice values are per thread and inherited by the threads a job
+     * starts (tm_vectorize's): a fit yields the CPU to the HTTP threads at
+     * once, so status polls stay fast on a machine whose cores it fills. */
+    if (j->cfg.worker_nice) {
+        pid_t tid = (pid_t)syscall(SYS_gettid);
+        errno = 0;
+        int cur = getpriority(PRIO_PROCESS, (id_t)tid);
+        if (errno || setpriority(PRIO_PROCESS, (id_t)tid, cur + j->cfg.worker_nice))
+            TM_LOG(TM_LOG_WARN, "cannot lower the worker priority", "s:error", strerror(errno),
+                   NULL);
+    }
     pthread_mutex_lock(&j->lock);
     for (;;) {
         while (!j->stopping && (j->draining || !j->qhead))
@@ -386,8 +400,8 @@ static int recover_running(void *ctx, const struct tm_job_record *job)
     }
     rc->st = rc->j->store->m->job_update(rc->j->store->ctx, &r, rc->err);
     if (!rc->st)
-        TM_LOG(TM_LOG_WARN, "job recovered", "s:job_id", r.id, "s:to",
-               tm_job_state_name(r.state), "i:attempts", (long long)r.attempts, NULL);
+        TM_LOG(TM_LOG_WARN, "job recovered", "s:job_id", r.id, "s:to", tm_job_state_name(r.state),
+               "i:attempts", (long long)r.attempts, NULL);
     return rc->st != TM_OK;
 }
 
@@ -569,8 +583,9 @@ enum tm_jobs_refusal tm_jobs_get(struct tm_jobs *j, const char *id, struct tm_jo
     if (e)
         return TM_JOBS_ACCEPTED;
     tm_status st = j->store->m->job_get(j->store->ctx, id, job, err);
-    return st == TM_OK ? TM_JOBS_ACCEPTED : st == TM_ENOTFOUND ? TM_JOBS_NOT_FOUND
-                                                               : TM_JOBS_STORE_ERROR;
+    return st == TM_OK          ? TM_JOBS_ACCEPTED
+           : st == TM_ENOTFOUND ? TM_JOBS_NOT_FOUND
+                                : TM_JOBS_STORE_ERROR;
 }
 
 enum tm_jobs_refusal tm_jobs_cancel(struct tm_jobs *j, const char *id, struct tm_job_record *job,

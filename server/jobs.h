@@ -47,32 +47,32 @@ struct tm_job_outcome {
     int64_t n_documents, n_topics;
 };
 
-typedef void (*tm_job_work_fn)(void *ctx, const struct tm_job_run *run,
-                               struct tm_job_outcome *out);
+typedef void (*tm_job_work_fn)(void *ctx, const struct tm_job_run *run, struct tm_job_outcome *out);
 
 struct tm_jobs_config {
     int workers;      /* >= 1 */
     int max_queue;    /* queued jobs before submissions are refused */
     int max_attempts; /* runs interrupted by crashes before a job fails */
     int recent_jobs;  /* finished jobs kept in memory */
+    int worker_nice;  /* added to the workers' nice value (0: none) */
     tm_job_work_fn work;
-    void *work_ctx;   /* borrowed */
+    void *work_ctx; /* borrowed */
 };
 
 /* Why a submission or a cancellation was refused. */
 enum tm_jobs_refusal {
     TM_JOBS_ACCEPTED,
-    TM_JOBS_REPLAYED,      /* same idempotency key and body: the earlier job */
-    TM_JOBS_QUEUE_FULL,    /* 429 */
-    TM_JOBS_DRAINING,      /* 503 */
-    TM_JOBS_KEY_MISMATCH,  /* same key, other body: 422 */
-    TM_JOBS_NO_CORPUS,     /* 404 */
-    TM_JOBS_NOT_FOUND,     /* 404 */
-    TM_JOBS_FINISHED,      /* cancel: already finished, 409 */
-    TM_JOBS_CANCELLING,    /* cancel: running, asked to stop (202) */
-    TM_JOBS_CANCELLED,     /* cancel: was queued, now cancelled (200) */
-    TM_JOBS_CORPUS_BUSY,   /* corpus delete: a job uses it, 409 */
-    TM_JOBS_STORE_ERROR    /* 500/503 with err */
+    TM_JOBS_REPLAYED,     /* same idempotency key and body: the earlier job */
+    TM_JOBS_QUEUE_FULL,   /* 429 */
+    TM_JOBS_DRAINING,     /* 503 */
+    TM_JOBS_KEY_MISMATCH, /* same key, other body: 422 */
+    TM_JOBS_NO_CORPUS,    /* 404 */
+    TM_JOBS_NOT_FOUND,    /* 404 */
+    TM_JOBS_FINISHED,     /* cancel: already finished, 409 */
+    TM_JOBS_CANCELLING,   /* cancel: running, asked to stop (202) */
+    TM_JOBS_CANCELLED,    /* cancel: was queued, now cancelled (200) */
+    TM_JOBS_CORPUS_BUSY,  /* corpus delete: a job uses it, 409 */
+    TM_JOBS_STORE_ERROR   /* 500/503 with err */
 };
 
 struct tm_jobs;
@@ -105,7 +105,7 @@ enum tm_jobs_refusal tm_jobs_cancel(struct tm_jobs *j, const char *id, struct tm
 enum tm_jobs_refusal tm_jobs_delete_corpus(struct tm_jobs *j, const char *corpus_id, char *err);
 
 struct tm_jobs_stats {
-    int64_t queued, running;  /* now */
+    int64_t queued, running; /* now */
     int workers, workers_alive;
     int draining;
 };

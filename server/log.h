@@ -20,10 +20,10 @@ enum tm_log_level { TM_LOG_DEBUG, TM_LOG_INFO, TM_LOG_WARN, TM_LOG_ERROR, TM_LOG
 /* The minimum level printed; set once at start-up, before threads start. */
 extern enum tm_log_level tm__log_level;
 
-#define TM_LOG(level, msg, ...)                                                            \
-    do {                                                                                   \
-        if ((level) >= tm__log_level)                                                      \
-            tm__log_write((level), (msg), __VA_ARGS__);                                    \
+#define TM_LOG(level, msg, ...)                                                                    \
+    do {                                                                                           \
+        if ((level) >= tm__log_level)                                                              \
+            tm__log_write((level), (msg), __VA_ARGS__);                                            \
     } while (0)
 
 void tm_log_set_level(enum tm_log_level level);

@@ -12,7 +12,7 @@ struct tm_matrix_ref {
     size_t key_len;
     int64_t bytes;
     int refs;
-    int cached; /* in the list; 0 once evicted/invalidated or never kept */
+    int cached;                        /* in the list; 0 once evicted/invalidated or never kept */
     struct tm_matrix_ref *prev, *next; /* most recently used at head */
 };
 

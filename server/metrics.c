@@ -18,13 +18,12 @@ const char *tm_route_path(enum tm_route route)
 }
 
 /* The statuses the service answers with; anything else counts as "other". */
-static const int statuses[] = {200, 201, 202, 204, 400, 404, 405, 408, 409,
-                               413, 415, 422, 429, 500, 503, 0};
+static const int statuses[] = {200, 201, 202, 204, 400, 404, 405, 408,
+                               409, 413, 415, 422, 429, 500, 503, 0};
 #define N_STATUS (sizeof(statuses) / sizeof(statuses[0]))
 
-static const double req_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                     0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                     1,      2.5,     5,      10};
+static const double req_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                     0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 #define N_REQ_BUCKETS (sizeof(req_buckets) / sizeof(req_buckets[0]))
 
 static const double job_buckets[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800};
@@ -83,8 +82,7 @@ static unsigned long long load(atomic_ullong *a)
 }
 
 static void histogram_text(struct tm_jbuf *b, const char *name, const char *label,
-                           const char *value, struct histogram *h, const double *buckets,
-                           size_t nb)
+                           const char *value, struct histogram *h, const double *buckets, size_t nb)
 {
     unsigned long long cum = 0;
     for (size_t i = 0; i <= nb; i++) {
@@ -160,8 +158,8 @@ char *tm_metrics_render(const struct tm_metrics_gauges *g, size_t *len)
                    "# HELP topicd_matrix_cache_misses_total Jobs that vectorized.\n"
                    "# TYPE topicd_matrix_cache_misses_total counter\n"
                    "topicd_matrix_cache_misses_total %lld\n",
-                   (long long)g->cache_entries, (long long)g->cache_bytes,
-                   (long long)g->cache_hits, (long long)g->cache_misses);
+                   (long long)g->cache_entries, (long long)g->cache_bytes, (long long)g->cache_hits,
+                   (long long)g->cache_misses);
     tm_status st;
     return tm_jbuf_detach(&b, len, &st);
 }

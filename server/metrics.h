@@ -17,19 +17,19 @@
 #include "api/responses.h"
 
 /* Route templates, the "route" label. */
-#define TM_ROUTE_MAP(X)                                                                    \
-    X(HEALTHZ, "/healthz")                                                                 \
-    X(READYZ, "/readyz")                                                                   \
-    X(METRICS, "/metrics")                                                                 \
-    X(OPENAPI, "/v1/openapi.yaml")                                                         \
-    X(CORPORA, "/v1/corpora")                                                              \
-    X(CORPUS, "/v1/corpora/{id}")                                                          \
-    X(CORPUS_DOCS, "/v1/corpora/{id}/documents")                                           \
-    X(JOBS, "/v1/jobs")                                                                    \
-    X(JOB, "/v1/jobs/{id}")                                                                \
-    X(JOB_RESULT, "/v1/jobs/{id}/result")                                                  \
-    X(JOB_DOC_TOPICS, "/v1/jobs/{id}/document-topics")                                     \
-    X(JOB_CANCEL, "/v1/jobs/{id}:cancel")                                                  \
+#define TM_ROUTE_MAP(X)                                                                            \
+    X(HEALTHZ, "/healthz")                                                                         \
+    X(READYZ, "/readyz")                                                                           \
+    X(METRICS, "/metrics")                                                                         \
+    X(OPENAPI, "/v1/openapi.yaml")                                                                 \
+    X(CORPORA, "/v1/corpora")                                                                      \
+    X(CORPUS, "/v1/corpora/{id}")                                                                  \
+    X(CORPUS_DOCS, "/v1/corpora/{id}/documents")                                                   \
+    X(JOBS, "/v1/jobs")                                                                            \
+    X(JOB, "/v1/jobs/{id}")                                                                        \
+    X(JOB_RESULT, "/v1/jobs/{id}/result")                                                          \
+    X(JOB_DOC_TOPICS, "/v1/jobs/{id}/document-topics")                                             \
+    X(JOB_CANCEL, "/v1/jobs/{id}:cancel")                                                          \
     X(OTHER, "other")
 
 enum tm_route {

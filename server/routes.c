@@ -251,9 +251,8 @@ static void get_metrics(struct tm__req *r)
     struct tm_matrix_cache_stats cs;
     tm_jobs_stats(r->srv->jobs, &js);
     tm_matrix_cache_stats(r->srv->cache, &cs);
-    struct tm_metrics_gauges g = {js.queued,    js.running,  js.workers, js.workers_alive,
-                                  js.draining,  cs.entries,  cs.bytes,   cs.hits,
-                                  cs.misses};
+    struct tm_metrics_gauges g = {js.queued,  js.running, js.workers, js.workers_alive, js.draining,
+                                  cs.entries, cs.bytes,   cs.hits,    cs.misses};
     size_t len;
     char *text = tm_metrics_render(&g, &len);
     if (!text)
@@ -394,8 +393,7 @@ static void begin_upload(struct tm__req *r, const char *target)
         return;
     }
     if (foreign_charset(params)) {
-        tm__respond_error(r, 415, "unsupported_media_type", "only UTF-8 text is accepted",
-                          NULL);
+        tm__respond_error(r, 415, "unsupported_media_type", "only UTF-8 text is accepted", NULL);
         return;
     }
     if (too_long(r, f == TM_CORPUS_JSON ? cfg->max_json_bytes : cfg->max_body_bytes))
@@ -554,8 +552,10 @@ static void finish_submit(struct tm__req *r)
     }
     if (spec.model.n_topics > n_docs) {
         char msg[160];
-        snprintf(msg, sizeof(msg), "must be <= min(n_documents, n_features); the corpus has %lld "
-                 "documents", (long long)n_docs);
+        snprintf(msg, sizeof(msg),
+                 "must be <= min(n_documents, n_features); the corpus has %lld "
+                 "documents",
+                 (long long)n_docs);
         tm__respond_error(r, 422, "invalid_spec", msg, "model.n_topics");
         goto out;
     }
@@ -612,8 +612,8 @@ static void list_jobs(struct tm__req *r)
     const char *after = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "after");
     if (after && *after) {
         struct tm_job_record j;
-        tm_status s = valid_id(after, strlen(after)) ? st->m->job_get(st->ctx, after, &j, err)
-                                                     : TM_ENOTFOUND;
+        tm_status s =
+            valid_id(after, strlen(after)) ? st->m->job_get(st->ctx, after, &j, err) : TM_ENOTFOUND;
         if (s == TM_ENOTFOUND) {
             tm__respond_error(r, 400, "invalid_parameter", "unknown cursor", "after");
             return;
@@ -704,8 +704,7 @@ static int require_succeeded(struct tm__req *r, const struct tm_job_record *j)
         return 0;
     char msg[400];
     if (tm_job_state_final(j->state))
-        snprintf(msg, sizeof(msg), "the job %s: %s", tm_job_state_name(j->state),
-                 j->error_message);
+        snprintf(msg, sizeof(msg), "the job %s: %s", tm_job_state_name(j->state), j->error_message);
     else
         snprintf(msg, sizeof(msg), "the job is %s; poll /v1/jobs/%s until it succeeds",
                  tm_job_state_name(j->state), j->id);
@@ -795,10 +794,18 @@ void tm__routes_begin(struct tm__req *r, const char *url)
     int get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
     int del = !strcmp(m, "DELETE");
     switch (r->route) {
-    case TM_ROUTE_HEALTHZ: get_healthz(r); return;
-    case TM_ROUTE_READYZ: get_readyz(r); return;
-    case TM_ROUTE_METRICS: get_metrics(r); return;
-    case TM_ROUTE_OPENAPI: get_openapi(r); return;
+    case TM_ROUTE_HEALTHZ:
+        get_healthz(r);
+        return;
+    case TM_ROUTE_READYZ:
+        get_readyz(r);
+        return;
+    case TM_ROUTE_METRICS:
+        get_metrics(r);
+        return;
+    case TM_ROUTE_OPENAPI:
+        get_openapi(r);
+        return;
     case TM_ROUTE_CORPORA:
         if (get)
             list_corpora(r);
@@ -811,7 +818,9 @@ void tm__routes_begin(struct tm__req *r, const char *url)
         else
             get_corpus(r);
         return;
-    case TM_ROUTE_CORPUS_DOCS: begin_append(r); return;
+    case TM_ROUTE_CORPUS_DOCS:
+        begin_append(r);
+        return;
     case TM_ROUTE_JOBS:
         if (get)
             list_jobs(r);
@@ -824,9 +833,15 @@ void tm__routes_begin(struct tm__req *r, const char *url)
         else
             get_job(r);
         return;
-    case TM_ROUTE_JOB_CANCEL: cancel_job(r); return;
-    case TM_ROUTE_JOB_RESULT: get_result(r); return;
-    case TM_ROUTE_JOB_DOC_TOPICS: get_doc_topics(r); return;
+    case TM_ROUTE_JOB_CANCEL:
+        cancel_job(r);
+        return;
+    case TM_ROUTE_JOB_RESULT:
+        get_result(r);
+        return;
+    case TM_ROUTE_JOB_DOC_TOPICS:
+        get_doc_topics(r);
+        return;
     default:
         tm__respond_error(r, 404, "not_found", "no such route", NULL);
         return;

@@ -81,8 +81,9 @@ int tm_cli_serve(int argc, char **argv)
     wctx.store = &srv.store;
     wctx.cache = srv.cache;
     wctx.vectorize_threads = per_job;
-    struct tm_jobs_config jc = {cfg.workers, cfg.max_queue, cfg.max_attempts, cfg.recent_jobs,
-                                tm_worker_run, &wctx};
+    struct tm_jobs_config jc = {
+        cfg.workers,   cfg.max_queue, cfg.max_attempts, cfg.recent_jobs, cfg.worker_nice,
+        tm_worker_run, &wctx};
     st = tm_jobs_new(&srv.jobs, &srv.store, &jc, err);
     if (st) {
         TM_LOG(TM_LOG_ERROR, "cannot start the job queue", "s:error", err, NULL);

@@ -32,9 +32,9 @@ struct tm_store_doc {
 /* Documents loaded for a job: one pool, owned; release with tm_store_docs_release. */
 struct tm_store_docs {
     int64_t n;
-    char *pool;      /* texts back to back */
+    char *pool;       /* texts back to back */
     int64_t *offsets; /* n + 1: text i is pool[offsets[i] .. offsets[i+1]) */
-    char **ids;      /* n entries (NULL when a document has none), or NULL */
+    char **ids;       /* n entries (NULL when a document has none), or NULL */
 };
 
 void tm_store_docs_release(struct tm_store_docs *d);
@@ -60,8 +60,8 @@ struct tm_store_methods {
     /* Corpora. create: a new corpus in the "uploading" state. */
     tm_status (*corpus_create)(void *ctx, const struct tm_corpus_record *c, char *err);
     /* Appends n documents after the existing ones, atomically. */
-    tm_status (*corpus_append)(void *ctx, const char *id, const struct tm_store_doc *docs,
-                               size_t n, char *err);
+    tm_status (*corpus_append)(void *ctx, const char *id, const struct tm_store_doc *docs, size_t n,
+                               char *err);
     /* Makes an uploaded corpus visible. */
     tm_status (*corpus_commit)(void *ctx, const char *id, char *err);
     /* Moves the documents of the uploading corpus staging after those of the
@@ -73,8 +73,8 @@ struct tm_store_methods {
     /* A committed corpus; TM_ENOTFOUND otherwise. */
     tm_status (*corpus_get)(void *ctx, const char *id, struct tm_corpus_record *out, char *err);
     /* Up to limit visible corpora with seq > after_seq, by seq; *n found. */
-    tm_status (*corpus_list)(void *ctx, int64_t after_seq, int limit,
-                             struct tm_corpus_record *out, int *n, char *err);
+    tm_status (*corpus_list)(void *ctx, int64_t after_seq, int limit, struct tm_corpus_record *out,
+                             int *n, char *err);
     /* All documents of a committed corpus, in order. out initialised here. */
     tm_status (*corpus_load)(void *ctx, const char *id, struct tm_store_docs *out, char *err);
     /* ids of documents [offset, offset + n) (NULL entries when none): for
@@ -84,8 +84,8 @@ struct tm_store_methods {
 
     /* Jobs. insert: a new queued job; job->seq is set. idem_key NULL or a
      * key: TM_EBUSY when the key exists already. */
-    tm_status (*job_insert)(void *ctx, struct tm_job_record *job, const char *spec,
-                            size_t spec_len, const char *idem_key, char *err);
+    tm_status (*job_insert)(void *ctx, struct tm_job_record *job, const char *spec, size_t spec_len,
+                            const char *idem_key, char *err);
     /* The job an idempotency key names, with its spec (*spec owned, tm_free). */
     tm_status (*job_by_idem)(void *ctx, const char *idem_key, struct tm_job_record *out,
                              char **spec, size_t *spec_len, char *err);

@@ -51,7 +51,7 @@ static const char schema[] =
 static tm_status sqerr(sqlite3 *db, char *err, const char *what)
 {
     int rc = sqlite3_extended_errcode(db);
-    tm_status st = (rc & 0xff) == SQLITE_NOMEM ? TM_ENOMEM
+    tm_status st = (rc & 0xff) == SQLITE_NOMEM  ? TM_ENOMEM
                    : (rc & 0xff) == SQLITE_FULL ? TM_EIO
                    : (rc & 0xff) == SQLITE_BUSY ? TM_EBUSY
                                                 : TM_EIO;
@@ -130,8 +130,8 @@ static tm_status corpus_seq(sqlite3 *db, const char *id, int ready_only, int64_t
                             int64_t *n_docs, int64_t *bytes, char *err)
 {
     sqlite3_stmt *s = NULL;
-    tm_status st = prep(db, "SELECT seq, ready, n_documents, bytes FROM corpora WHERE id = ?",
-                        &s, err);
+    tm_status st =
+        prep(db, "SELECT seq, ready, n_documents, bytes FROM corpora WHERE id = ?", &s, err);
     if (st)
         return st;
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
@@ -164,8 +164,8 @@ static tm_status sq_corpus_append(void *ctx, const char *id, const struct tm_sto
     st = corpus_seq(q->w, id, 0, &seq, &n_docs, &bytes, err);
     if (st)
         goto rollback;
-    st = prep(q->w, "INSERT INTO documents(corpus_seq, pos, doc_id, text) VALUES(?, ?, ?, ?)",
-              &ins, err);
+    st = prep(q->w, "INSERT INTO documents(corpus_seq, pos, doc_id, text) VALUES(?, ?, ?, ?)", &ins,
+              err);
     if (st)
         goto rollback;
     for (size_t i = 0; i < n; i++) {
@@ -176,8 +176,7 @@ static tm_status sq_corpus_append(void *ctx, const char *id, const struct tm_sto
             sqlite3_bind_text(ins, 3, docs[i].id, (int)docs[i].id_len, SQLITE_STATIC);
         else
             sqlite3_bind_null(ins, 3);
-        sqlite3_bind_blob64(ins, 4, docs[i].len ? docs[i].text : "", docs[i].len,
-                            SQLITE_STATIC);
+        sqlite3_bind_blob64(ins, 4, docs[i].len ? docs[i].text : "", docs[i].len, SQLITE_STATIC);
         if (sqlite3_step(ins) != SQLITE_DONE) {
             st = sqerr(q->w, err, "insert document");
             goto rollback;
@@ -207,8 +206,7 @@ out:
 }
 
 /* Runs one statement with a single text parameter; TM_ENOTFOUND when it changed nothing. */
-static tm_status write1(struct sq *q, const char *sql, const char *id, const char *what,
-                        char *err)
+static tm_status write1(struct sq *q, const char *sql, const char *id, const char *what, char *err)
 {
     sqlite3_stmt *s = NULL;
     pthread_mutex_lock(&q->wlock);
@@ -383,8 +381,8 @@ static tm_status sq_corpus_load(void *ctx, const char *id, struct tm_store_docs 
         st = tm__errf(err, TM_ENOMEM, "loading corpus '%s' (%lld bytes)", id, (long long)bytes);
         goto end;
     }
-    st = prep(q->r, "SELECT doc_id, text FROM documents WHERE corpus_seq = ? ORDER BY pos", &s,
-              err);
+    st =
+        prep(q->r, "SELECT doc_id, text FROM documents WHERE corpus_seq = ? ORDER BY pos", &s, err);
     if (st)
         goto end;
     sqlite3_bind_int64(s, 1, seq);
@@ -424,8 +422,8 @@ out:
     return st;
 }
 
-static tm_status sq_corpus_doc_ids(void *ctx, const char *id, int64_t offset, int64_t n,
-                                   char **ids, char *err)
+static tm_status sq_corpus_doc_ids(void *ctx, const char *id, int64_t offset, int64_t n, char **ids,
+                                   char *err)
 {
     struct sq *q = ctx;
     sqlite3_stmt *s = NULL;
@@ -463,8 +461,8 @@ out:
 /* ---------------------------------------------------------------------- */
 /* Jobs. */
 
-#define JOB_COLS                                                                           \
-    "seq, id, corpus_id, state, stage, progress, attempts, created_at, started_at,"        \
+#define JOB_COLS                                                                                   \
+    "seq, id, corpus_id, state, stage, progress, attempts, created_at, started_at,"                \
     " finished_at, method, error_code, error_message"
 
 static void read_job(sqlite3_stmt *s, struct tm_job_record *j)
@@ -541,8 +539,8 @@ static tm_status get_blob(sqlite3_stmt *s, int col, char **out, size_t *len, cha
     return TM_OK;
 }
 
-static tm_status sq_job_by_idem(void *ctx, const char *key, struct tm_job_record *out,
-                                char **spec, size_t *spec_len, char *err)
+static tm_status sq_job_by_idem(void *ctx, const char *key, struct tm_job_record *out, char **spec,
+                                size_t *spec_len, char *err)
 {
     struct sq *q = ctx;
     sqlite3_stmt *s = NULL;
@@ -629,8 +627,9 @@ static tm_status sq_job_finish(void *ctx, const struct tm_job_record *j,
     sqlite3_finalize(s);
     s = NULL;
     if (r->doc_topics && r->n_documents > 0 && r->n_topics > 0) {
-        st = prep(q->w, "INSERT OR REPLACE INTO doc_topics(job_seq, chunk, weights) VALUES(?, ?, ?)",
-                  &s, err);
+        st =
+            prep(q->w, "INSERT OR REPLACE INTO doc_topics(job_seq, chunk, weights) VALUES(?, ?, ?)",
+                 &s, err);
         if (st)
             goto commit;
         size_t row_bytes = (size_t)r->n_topics * sizeof(double);
@@ -842,8 +841,8 @@ static tm_status sq_corpus_jobs_active(void *ctx, const char *id, int64_t *n, ch
     sqlite3_stmt *s = NULL;
     *n = 0;
     pthread_mutex_lock(&q->rlock);
-    tm_status st = prep(q->r, "SELECT count(*) FROM jobs WHERE corpus_id = ? AND state IN (?, ?)",
-                        &s, err);
+    tm_status st =
+        prep(q->r, "SELECT count(*) FROM jobs WHERE corpus_id = ? AND state IN (?, ?)", &s, err);
     if (!st) {
         sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
         sqlite3_bind_int(s, 2, TM_JOB_QUEUED);

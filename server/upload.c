@@ -171,12 +171,10 @@ tm_status tm_upload_new(struct tm_upload **out, struct tm_store *store, const ch
     return TM_OK;
 }
 
-tm_status tm_upload_feed(struct tm_upload *u, const char *data, size_t len,
-                         struct tm_api_error *e)
+tm_status tm_upload_feed(struct tm_upload *u, const char *data, size_t len, struct tm_api_error *e)
 {
     if ((uint64_t)u->fed + len > (uint64_t)u->lim.max_body_bytes)
-        return tm_api_errorf(e, TM_ETOOBIG, NULL, -1,
-                             "the body exceeds the limit of %lld bytes",
+        return tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "the body exceeds the limit of %lld bytes",
                              (long long)u->lim.max_body_bytes);
     u->fed += (int64_t)len;
     if (u->stream)

@@ -44,8 +44,7 @@ tm_status tm_upload_new(struct tm_upload **out, struct tm_store *store, const ch
 tm_status tm_upload_set_format(struct tm_upload *u, enum tm_corpus_format format,
                                struct tm_api_error *e);
 
-tm_status tm_upload_feed(struct tm_upload *u, const char *data, size_t len,
-                         struct tm_api_error *e);
+tm_status tm_upload_feed(struct tm_upload *u, const char *data, size_t len, struct tm_api_error *e);
 
 /* End of body: flushes, commits or adopts; *out the corpus as it now is. */
 tm_status tm_upload_finish(struct tm_upload *u, struct tm_corpus_record *out,

@@ -8,10 +8,12 @@
 #ifndef TM_TEST_HTTP_HELPERS_H
 #define TM_TEST_HTTP_HELPERS_H
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,8 +22,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -412,8 +412,7 @@ TH_UNUSED static const char *th_wait_job(const struct th_server *s, const char *
     double end = th_now() + timeout;
     do {
         th_job_state(s, id, state);
-        if (!strcmp(state, "succeeded") || !strcmp(state, "failed") ||
-            !strcmp(state, "cancelled"))
+        if (!strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "cancelled"))
             return state;
         th_sleep_ms(20);
     } while (th_now() < end);

@@ -6,9 +6,9 @@
  */
 #include "http_helpers.h"
 
-#define DOCS6                                                                              \
-    "{\"documents\":[\"the cat sat on the mat\",\"dogs and cats are pets\","              \
-    "\"the stock market fell today\",\"investors sold stocks and bonds\","                \
+#define DOCS6                                                                                      \
+    "{\"documents\":[\"the cat sat on the mat\",\"dogs and cats are pets\","                       \
+    "\"the stock market fell today\",\"investors sold stocks and bonds\","                         \
     "\"cats chase mice\",\"bond yields rose as markets fell\"]}"
 
 static int start(struct tm_test_ctx *t, struct th_server *s)
@@ -27,8 +27,8 @@ static size_t slen(const char *s)
 }
 
 static void expect_error(struct tm_test_ctx *t, int line, const struct th_server *s,
-                         const char *method, const char *path, const char *ctype,
-                         const char *body, size_t len, long want_status, const char *want_code,
+                         const char *method, const char *path, const char *ctype, const char *body,
+                         size_t len, long want_status, const char *want_code,
                          const char *want_field)
 {
     struct th_resp r;
@@ -39,19 +39,17 @@ static void expect_error(struct tm_test_ctx *t, int line, const struct th_server
     const char *msg = j ? th_str(j, "error.message") : NULL;
     if (st != want_status || !code || (want_code && strcmp(code, want_code)) || !msg ||
         (want_field && (!field || strcmp(field, want_field))))
-        tm_test_fail(t, __FILE__, line, "%s %s: got %ld %s, want %ld %s field %s", method, path,
-                     st, r.body ? r.body : "(no body)", want_status,
-                     want_code ? want_code : "*", want_field ? want_field : "-");
+        tm_test_fail(t, __FILE__, line, "%s %s: got %ld %s, want %ld %s field %s", method, path, st,
+                     r.body ? r.body : "(no body)", want_status, want_code ? want_code : "*",
+                     want_field ? want_field : "-");
     if (strncmp(r.content_type, "application/json", 16))
-        tm_test_fail(t, __FILE__, line, "%s %s: content type '%s'", method, path,
-                     r.content_type);
+        tm_test_fail(t, __FILE__, line, "%s %s: content type '%s'", method, path, r.content_type);
     cJSON_Delete(j);
     th_resp_free(&r);
 }
 
-#define EXPECT_ERROR(method, path, ctype, body, status, code, field)                       \
-    expect_error(t, __LINE__, &s, method, path, ctype, body, slen(body),                   \
-                 status, code, field)
+#define EXPECT_ERROR(method, path, ctype, body, status, code, field)                               \
+    expect_error(t, __LINE__, &s, method, path, ctype, body, slen(body), status, code, field)
 
 TM_TEST(http_health_and_contract)
 {
@@ -75,7 +73,8 @@ TM_TEST(http_health_and_contract)
     th_resp_free(&r);
     CHECK_INT_EQ(th_request(&s, "HEAD", "/healthz", NULL, NULL, NULL), 200);
     CHECK_INT_EQ(th_get(&s, "/metrics", &r), 200);
-    CHECK(r.body && strstr(r.body, "topicd_http_requests_total{route=\"/healthz\",status=\"200\"}"));
+    CHECK(r.body &&
+          strstr(r.body, "topicd_http_requests_total{route=\"/healthz\",status=\"200\"}"));
     CHECK(r.body && strstr(r.body, "topicd_http_request_duration_seconds_bucket"));
     CHECK(r.body && strstr(r.body, "topicd_queue_depth 0"));
     CHECK(r.body && strstr(r.body, "topicd_workers 2"));
@@ -203,9 +202,9 @@ TM_TEST(http_errors)
 {
     struct th_server s;
     memset(&s, 0, sizeof(s));
-    if (th_tmpdir(&s) || th_start(&s, "--workers", "1", "--max-json-bytes", "4096",
-                                  "--max-body-bytes", "65536", "--max-doc-bytes", "1024",
-                                  "--max-inline-docs", "3", NULL)) {
+    if (th_tmpdir(&s) ||
+        th_start(&s, "--workers", "1", "--max-json-bytes", "4096", "--max-body-bytes", "65536",
+                 "--max-doc-bytes", "1024", "--max-inline-docs", "3", NULL)) {
         tm_test_fail(t, __FILE__, __LINE__, "server did not start");
         goto out;
     }
@@ -218,8 +217,7 @@ TM_TEST(http_errors)
     EXPECT_ERROR("GET", "/v1/jobs/j_doesnotexist", NULL, NULL, 404, "not_found", NULL);
     EXPECT_ERROR("GET", "/v1/jobs/bad%20id", NULL, NULL, 404, "not_found", NULL);
     EXPECT_ERROR("GET", "/v1/corpora/c_nope", NULL, NULL, 404, "not_found", NULL);
-    EXPECT_ERROR("POST", "/v1/corpora/c_nope/documents", "text/plain", "x", 404, "not_found",
-                 NULL);
+    EXPECT_ERROR("POST", "/v1/corpora/c_nope/documents", "text/plain", "x", 404, "not_found", NULL);
     EXPECT_ERROR("POST", "/v1/jobs", "application/json",
                  "{\"corpus_id\":\"c_nope\",\"model\":{\"method\":\"nmf\",\"n_topics\":2}}", 404,
                  "not_found", "corpus_id");
@@ -228,8 +226,8 @@ TM_TEST(http_errors)
     CHECK_INT_EQ(th_request(&s, "PUT", "/v1/jobs", "application/json", "{}", &r), 405);
     CHECK_STR_EQ(r.allow, "GET, HEAD, POST");
     th_resp_free(&r);
-    EXPECT_ERROR("PATCH", "/v1/corpora/c_x", "application/json", "{}", 405,
-                 "method_not_allowed", NULL);
+    EXPECT_ERROR("PATCH", "/v1/corpora/c_x", "application/json", "{}", 405, "method_not_allowed",
+                 NULL);
     EXPECT_ERROR("GET", "/v1/jobs/j_x:cancel", NULL, NULL, 405, "method_not_allowed", NULL);
     /* 415 */
     EXPECT_ERROR("POST", "/v1/corpora", "application/xml", "<a/>", 415, "unsupported_media_type",
@@ -277,25 +275,26 @@ TM_TEST(http_errors)
     EXPECT_ERROR("GET", "/v1/corpora?after=c_unknown", NULL, NULL, 400, "invalid_parameter",
                  "after");
     /* 422: invalid specs name the field */
-    snprintf(spec, sizeof(spec), "{\"corpus_id\":\"%s\",\"model\":{\"method\":\"nmf\",\"n_topics\":0}}",
-             cid);
+    snprintf(spec, sizeof(spec),
+             "{\"corpus_id\":\"%s\",\"model\":{\"method\":\"nmf\",\"n_topics\":0}}", cid);
     EXPECT_ERROR("POST", "/v1/jobs", "application/json", spec, 422, "invalid_spec",
                  "model.n_topics");
-    snprintf(spec, sizeof(spec), "{\"corpus_id\":\"%s\",\"model\":{\"method\":\"nmf\",\"n_topics\":7}}",
-             cid);
+    snprintf(spec, sizeof(spec),
+             "{\"corpus_id\":\"%s\",\"model\":{\"method\":\"nmf\",\"n_topics\":7}}", cid);
     EXPECT_ERROR("POST", "/v1/jobs", "application/json", spec, 422, "invalid_spec",
                  "model.n_topics");
-    snprintf(spec, sizeof(spec), "{\"corpus_id\":\"%s\",\"model\":{\"method\":\"lda\",\"n_topics\":2}}",
-             cid);
-    EXPECT_ERROR("POST", "/v1/jobs", "application/json", spec, 422, "invalid_spec",
-                 "model.method");
+    snprintf(spec, sizeof(spec),
+             "{\"corpus_id\":\"%s\",\"model\":{\"method\":\"lda\",\"n_topics\":2}}", cid);
+    EXPECT_ERROR("POST", "/v1/jobs", "application/json", spec, 422, "invalid_spec", "model.method");
     snprintf(spec, sizeof(spec),
              "{\"corpus_id\":\"%s\",\"vectorizer\":{\"min_df\":5,\"max_df\":2},"
              "\"model\":{\"method\":\"nmf\",\"n_topics\":2}}",
              cid);
     EXPECT_ERROR("POST", "/v1/jobs", "application/json", spec, 422, NULL, NULL);
-    snprintf(spec, sizeof(spec), "{\"corpus_id\":\"%s\",\"model\":{\"method\":\"nmf\",\"n_topics\":2},"
-             "\"colour\":1}", cid);
+    snprintf(spec, sizeof(spec),
+             "{\"corpus_id\":\"%s\",\"model\":{\"method\":\"nmf\",\"n_topics\":2},"
+             "\"colour\":1}",
+             cid);
     EXPECT_ERROR("POST", "/v1/jobs", "application/json", spec, 422, "invalid_spec", "colour");
     EXPECT_ERROR("POST", "/v1/jobs", "application/json",
                  "{\"model\":{\"method\":\"nmf\",\"n_topics\":2}}", 422, "invalid_spec",
@@ -333,11 +332,11 @@ TM_TEST(http_errors)
     EXPECT_ERROR("POST", path, NULL, NULL, 409, "job_finished", NULL);
     /* Bad Idempotency-Key. */
     const char *badkey[] = {"Idempotency-Key: has space", NULL};
-    snprintf(spec, sizeof(spec), "{\"corpus_id\":\"%s\",\"model\":{\"method\":\"nmf\",\"n_topics\":2}}",
-             cid);
-    CHECK_INT_EQ(th_request_h(&s, "POST", "/v1/jobs", "application/json", spec, strlen(spec),
-                              badkey, NULL),
-                 400);
+    snprintf(spec, sizeof(spec),
+             "{\"corpus_id\":\"%s\",\"model\":{\"method\":\"nmf\",\"n_topics\":2}}", cid);
+    CHECK_INT_EQ(
+        th_request_h(&s, "POST", "/v1/jobs", "application/json", spec, strlen(spec), badkey, NULL),
+        400);
     CHECK_INT_EQ(th_stop(&s), 0);
 out:
     th_cleanup(&s);
@@ -409,8 +408,8 @@ out:
 static char *run_fit(const char *spec, const char *file)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof(cmd), "%s/topicd fit --spec '%s' '%s' 2>/dev/null", tm_test_bindir(),
-             spec, file);
+    snprintf(cmd, sizeof(cmd), "%s/topicd fit --spec '%s' '%s' 2>/dev/null", tm_test_bindir(), spec,
+             file);
     FILE *p = popen(cmd, "r");
     if (!p)
         return NULL;
@@ -436,8 +435,8 @@ static void compare_results(struct tm_test_ctx *t, const char *a, const char *b)
 {
     cJSON *x = cJSON_Parse(a), *y = cJSON_Parse(b);
     REQUIRE(x && y);
-    static const char *const keys[] = {"n_documents", "n_features", "nnz", "n_topics", "n_iter",
-                                       "reconstruction_error"};
+    static const char *const keys[] = {"n_documents", "n_features", "nnz",
+                                       "n_topics",    "n_iter",     "reconstruction_error"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         CHECK_NEAR(th_num(x, keys[i]), th_num(y, keys[i]), 1e-9);
     char *tx = cJSON_PrintUnformatted(cJSON_GetObjectItem(x, "topics"));
@@ -523,11 +522,12 @@ TM_TEST(http_job_flow)
 
     /* Inline documents. */
     char jid[40], state[32];
-    CHECK_INT_EQ(th_submit(&s,
-                           "{\"documents\":[\"cats and dogs\",\"dogs chase cats\",\"stocks and "
-                           "bonds\",\"bond markets\"],\"model\":{\"method\":\"nmf\",\"n_topics\":2}}",
-                           NULL, jid),
-                 202);
+    CHECK_INT_EQ(
+        th_submit(&s,
+                  "{\"documents\":[\"cats and dogs\",\"dogs chase cats\",\"stocks and "
+                  "bonds\",\"bond markets\"],\"model\":{\"method\":\"nmf\",\"n_topics\":2}}",
+                  NULL, jid),
+        202);
     CHECK_STR_EQ(th_wait_job(&s, jid, 60, state), "succeeded");
 
     /* Listing with a state filter and a cursor. */
@@ -566,8 +566,8 @@ TM_TEST(http_idempotency)
     char cid[40], a[40], b[40], c[40], d[40];
     REQUIRE(th_upload(&s, "application/json", DOCS6, strlen(DOCS6), cid) == 201);
     char spec[256], spec2[256];
-    snprintf(spec, sizeof(spec), "{\"corpus_id\":\"%s\",\"model\":{\"method\":\"nmf\",\"n_topics\":2}}",
-             cid);
+    snprintf(spec, sizeof(spec),
+             "{\"corpus_id\":\"%s\",\"model\":{\"method\":\"nmf\",\"n_topics\":2}}", cid);
     snprintf(spec2, sizeof(spec2),
              "{\"corpus_id\":\"%s\",\"model\":{\"method\":\"nmf\",\"n_topics\":3}}", cid);
     CHECK_INT_EQ(th_submit(&s, spec, "key-1", a), 202);

@@ -70,8 +70,8 @@ TM_TEST(http_cancel_and_queue)
     /* The queue (1) is full: 429 with Retry-After. */
     struct th_resp r;
     char spec[256];
-    snprintf(spec, sizeof(spec), "{\"corpus_id\":\"%s\",\"model\":{\"method\":\"nmf\",\"n_topics\":3}}",
-             cid);
+    snprintf(spec, sizeof(spec),
+             "{\"corpus_id\":\"%s\",\"model\":{\"method\":\"nmf\",\"n_topics\":3}}", cid);
     CHECK_INT_EQ(th_request(&s, "POST", "/v1/jobs", "application/json", spec, &r), 429);
     CHECK(r.retry_after[0] != 0);
     char code[64];

@@ -41,8 +41,8 @@ TM_TEST(store_corpora)
     REQUIRE(tm_store_open_sqlite(&s, dir, err) == TM_OK);
     struct tm_corpus_record c = corpus("c_a", 0), got;
     CHECK_INT_EQ(s.m->corpus_create(s.ctx, &c, err), TM_OK);
-    struct tm_store_doc docs[3] = {{"hello world", 11, "x1", 2}, {"", 0, NULL, 0},
-                                   {"second batch", 12, NULL, 0}};
+    struct tm_store_doc docs[3] = {
+        {"hello world", 11, "x1", 2}, {"", 0, NULL, 0}, {"second batch", 12, NULL, 0}};
     CHECK_INT_EQ(s.m->corpus_append(s.ctx, "c_a", docs, 2, err), TM_OK);
     /* Not visible while uploading. */
     CHECK_INT_EQ(s.m->corpus_get(s.ctx, "c_a", &got, err), TM_ENOTFOUND);
