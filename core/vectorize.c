@@ -10,8 +10,10 @@
  *      vocabulary in byte (= code point) order, its document and term
  *      frequencies, and each thread's local -> global id map. Pruning then
  *      decides the column of each global term.
- *   2. count the kept entries of each row; - prefix sums give row offsets;
- *   3. fill the rows, sort them by column, weight and normalise.
+ *   2. count the kept entries of each row and column; - prefix sums give
+ *      row offsets;
+ *   3. fill the rows with increasing columns (a counting sort by column),
+ *      weight and normalise them.
  * Nothing depends on which thread saw a document first, so the result is
  * byte-identical for any number of threads.
  */
@@ -37,10 +39,12 @@
 /* Documents (or rows) between two progress reports / cancellation checks of
  * one thread; a 1 MB document alone takes a few milliseconds. */
 #define REPORT_EVERY 64
-/* Scratch text buffers are capped so that one pathological document (NFKD
- * expands some code points 18-fold) fails with TM_ETOOBIG, not by swapping. */
 /* Tokens hashed and prefetched together (see tokenize_doc). */
 #define TOKEN_BATCH 32
+/* Scratch text buffers are capped so that one pathological document (NFKD
+ * expands some code points 18-fold) fails with TM_ETOOBIG, not by swapping.
+ * Every token lies in such a buffer (or in a document no longer than one),
+ * so its length fits the uint32_t of struct sort_key and struct gterm. */
 #define TEXTBUF_MAX ((size_t)1 << 32)
 
 static const char EMPTY_VOCAB_MSG[] =
