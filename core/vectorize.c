@@ -340,7 +340,7 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
         text = ""; /* a NULL empty document must not reach memchr and friends */
     if (tm_utf8_valid_prefix(text, len) < len) {
         if ((st = tm_textbuf_reserve(&w->repair, tm_utf8_repair_bound(len))) != TM_OK)
-            return st;
+            goto too_long;
         len = tm_utf8_repair(text, len, w->repair.data);
         text = w->repair.data;
     }
@@ -355,15 +355,13 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
     const char *base = text; /* the tokens' bytes are base[start .. start + len) */
     if (ascii) {
         if ((st = tm_textbuf_reserve(&w->norm, len + 1)) != TM_OK)
-            return st;
+            goto too_long;
         base = w->norm.data;
     } else {
         st =
             tm_tokenize_normalize(p->lowercase, p->strip_accents, text, len, &w->norm, &text, &len);
-        if (st == TM_ETOOBIG)
-            return tm__errf(w->err, st, "document %lld is too long to normalise", (long long)d);
         if (st != TM_OK)
-            return st;
+            goto too_long;
         base = text;
     }
 
@@ -425,6 +423,11 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
     }
     w->row_end[d - w->lo] = w->n_ent;
     return TM_OK;
+too_long:
+    if (st == TM_ETOOBIG)
+        return tm__errf(w->err, st, "document %lld is too long (%zu bytes)", (long long)d,
+                        w->sh->docs[d].len);
+    return st;
 }
 
 static void *pass_tokenize(void *arg)
