@@ -45,7 +45,8 @@ mkdir -p "$B"
 # ---- 1. build ---------------------------------------------------------------
 if command -v cc >/dev/null 2>&1 && pkg-config --exists $PKGS 2>/dev/null; then
     say "building in $B (make all, tests, bench_fit)"
-    if ! make -j"${JOBS:-$(nproc)}" BUILD_DIR="$B" all "$B/tests/run_tests" >"$B/build.log" 2>&1; then
+    if ! make -j"${JOBS:-$(nproc)}" BUILD_DIR="$B" all "$B/tests/run_tests" \
+        "$B/tests/fake_gpu_plugin.so" "$B/tests/fake_gpu_plugin_abi0.so" >"$B/build.log" 2>&1; then
         tail -40 "$B/build.log"
         fail "build (full log: $B/build.log)"
     fi
