@@ -46,8 +46,15 @@ static int seq_len(const unsigned char *s, size_t len, size_t i)
 
 size_t tm_utf8_valid_prefix(const char *s, size_t len)
 {
+    int ascii;
+    return tm_utf8_valid_prefix_ascii(s, len, &ascii);
+}
+
+size_t tm_utf8_valid_prefix_ascii(const char *s, size_t len, int *ascii)
+{
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
+    *ascii = 1;
     while (i < len) {
         /* Skip ASCII eight bytes at a time: most text is mostly ASCII. */
         while (i + 8 <= len) {
@@ -63,6 +70,7 @@ size_t tm_utf8_valid_prefix(const char *s, size_t len)
             i++;
             continue;
         }
+        *ascii = 0;
         int n = seq_len(u, len, i);
         if (n < 0)
             return i;

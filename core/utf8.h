@@ -20,6 +20,10 @@
  */
 size_t tm_utf8_valid_prefix(const char *s, size_t len);
 
+/* tm_utf8_valid_prefix that also sets *ascii to 1 when every byte of the
+ * valid prefix is below 0x80 (one pass for both questions). */
+size_t tm_utf8_valid_prefix_ascii(const char *s, size_t len, int *ascii);
+
 /* 1 when every byte of s is below 0x80. */
 int tm_utf8_is_ascii(const char *s, size_t len);
 

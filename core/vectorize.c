@@ -338,7 +338,8 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
         return tm__errf(w->err, TM_EINVAL, "document %lld: NULL text", (long long)d);
     if (!len)
         text = ""; /* a NULL empty document must not reach memchr and friends */
-    if (tm_utf8_valid_prefix(text, len) < len) {
+    int ascii;
+    if (tm_utf8_valid_prefix_ascii(text, len, &ascii) < len) {
         if ((st = tm_textbuf_reserve(&w->repair, tm_utf8_repair_bound(len))) != TM_OK)
             goto too_long;
         len = tm_utf8_repair(text, len, w->repair.data);
@@ -351,7 +352,8 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
     }
     /* Pure ASCII, most documents, takes the one-pass path; anything else is
      * normalised (lower-case, accents) first and then tokenized. */
-    int ascii = tm_utf8_is_ascii(text, len);
+    if (!ascii) /* stripping may have left only ASCII */
+        ascii = tm_utf8_is_ascii(text, len);
     const char *base = text; /* the tokens' bytes are base[start .. start + len) */
     if (ascii) {
         if ((st = tm_textbuf_reserve(&w->norm, len + 1)) != TM_OK)

@@ -135,6 +135,13 @@ TM_TEST(utf8_repair_matches_python_replace)
     }
     /* NUL is valid UTF-8 */
     CHECK_INT_EQ(tm_utf8_valid_prefix("a\0b", 3), 3);
+    int ascii;
+    CHECK_INT_EQ(tm_utf8_valid_prefix_ascii("plain ascii text", 16, &ascii), 16);
+    CHECK(ascii);
+    CHECK_INT_EQ(tm_utf8_valid_prefix_ascii("long ascii then caf\xc3\xa9", 21, &ascii), 21);
+    CHECK(!ascii);
+    CHECK_INT_EQ(tm_utf8_valid_prefix_ascii("ab\xff", 3, &ascii), 2);
+    CHECK(!ascii && tm_utf8_is_ascii("ab\x7f", 3) && !tm_utf8_is_ascii("abcdefghi\x80", 10));
 }
 
 TM_TEST(utf8_encode_decode_round_trip)
