@@ -64,6 +64,14 @@ static const struct setting settings[] = {
      "nice increment of worker threads, so polls preempt fits"},
     {"recent-jobs", "TOPICD_RECENT_JOBS", K_INT, F(recent_jobs), 0, 0, INT_MAX,
      "finished jobs whose status stays in memory"},
+    {"gpu", "TOPICD_GPU", K_STR, F(gpu), S(gpu), 0, 0,
+     "auto: run jobs on a GPU when one is usable; off: never"},
+    {"gpu-slots", "TOPICD_GPU_SLOTS", K_INT, F(gpu_slots), 0, 1, 64,
+     "concurrent GPU jobs per device"},
+    {"gpu-reserve-bytes", "TOPICD_GPU_RESERVE_BYTES", K_I64, F(gpu_reserve_bytes), 0, 0, INT64_MAX,
+     "device memory kept free on every GPU"},
+    {"gpu-wait", "TOPICD_GPU_WAIT", K_INT, F(gpu_wait_s), 0, 0, 86400,
+     "seconds a \"device\": \"gpu\" job waits for room before it fails"},
     {"log-level", "TOPICD_LOG_LEVEL", K_STR, F(log_level), S(log_level), 0, 0,
      "debug, info, warn, error or off"},
 };
@@ -91,6 +99,10 @@ void tm_config_init(struct tm_config *c)
     c->max_attempts = 3;
     c->recent_jobs = 4096;
     c->worker_nice = 10;
+    strcpy(c->gpu, "auto");
+    c->gpu_slots = 2;
+    c->gpu_reserve_bytes = (int64_t)512 << 20;
+    c->gpu_wait_s = 600;
     strcpy(c->log_level, "info");
 }
 
@@ -216,6 +228,10 @@ int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *
         if (apply(c, s, value, from, err))
             return 2;
     }
+    if (strcmp(c->gpu, "auto") && strcmp(c->gpu, "off")) {
+        tm__errf(err, TM_EINVAL, "--gpu: expected auto or off, got '%s'", c->gpu);
+        return 2;
+    }
     if (tm_log_level_parse(c->log_level) < 0) {
         tm__errf(err, TM_EINVAL, "--log-level: unknown level '%s'", c->log_level);
         return 2;
@@ -237,5 +253,7 @@ void tm_config_log(const struct tm_config *c)
            (long long)c->connection_memory, "i:cache_bytes", (long long)c->cache_bytes,
            "i:shutdown_grace_s", (long long)c->shutdown_grace_s, "i:max_attempts",
            (long long)c->max_attempts, "i:worker_nice", (long long)c->worker_nice, "i:recent_jobs",
-           (long long)c->recent_jobs, "s:log_level", c->log_level, NULL);
+           (long long)c->recent_jobs, "s:gpu", c->gpu, "i:gpu_slots", (long long)c->gpu_slots,
+           "i:gpu_reserve_bytes", (long long)c->gpu_reserve_bytes, "i:gpu_wait_s",
+           (long long)c->gpu_wait_s, "s:log_level", c->log_level, NULL);
 }

@@ -33,6 +33,10 @@ struct tm_config {
     int max_attempts;          /* TOPICD_MAX_ATTEMPTS: 3 crashes, then failed */
     int worker_nice;           /* TOPICD_WORKER_NICE: 10, workers yield to HTTP threads */
     int recent_jobs;           /* TOPICD_RECENT_JOBS: finished jobs kept in memory, 4096 */
+    char gpu[8];               /* TOPICD_GPU: "auto" (use one when present) or "off" */
+    int gpu_slots;             /* TOPICD_GPU_SLOTS: concurrent GPU jobs per device, 2 */
+    int64_t gpu_reserve_bytes; /* TOPICD_GPU_RESERVE_BYTES: kept free per device, 512 MiB */
+    int gpu_wait_s;            /* TOPICD_GPU_WAIT: how long a "gpu" job waits for room, 600 */
     char log_level[16];        /* TOPICD_LOG_LEVEL: "info" */
 };
 

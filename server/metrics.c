@@ -160,6 +160,38 @@ char *tm_metrics_render(const struct tm_metrics_gauges *g, size_t *len)
                    "topicd_matrix_cache_misses_total %lld\n",
                    (long long)g->cache_entries, (long long)g->cache_bytes, (long long)g->cache_hits,
                    (long long)g->cache_misses);
+    tm_jbuf_printf(&b,
+                   "# HELP topicd_gpu_available 1 when a GPU is usable.\n"
+                   "# TYPE topicd_gpu_available gauge\ntopicd_gpu_available %d\n"
+                   "# HELP topicd_gpu_slots Concurrent GPU jobs allowed, all devices.\n"
+                   "# TYPE topicd_gpu_slots gauge\ntopicd_gpu_slots %d\n"
+                   "# HELP topicd_gpu_jobs GPU jobs now running or waiting for room.\n"
+                   "# TYPE topicd_gpu_jobs gauge\ntopicd_gpu_jobs{state=\"running\"} %d\n"
+                   "topicd_gpu_jobs{state=\"waiting\"} %d\n"
+                   "# HELP topicd_gpu_jobs_started_total GPU jobs started.\n"
+                   "# TYPE topicd_gpu_jobs_started_total counter\n"
+                   "topicd_gpu_jobs_started_total %llu\n"
+                   "# HELP topicd_gpu_jobs_failed_total GPU jobs failed on the device.\n"
+                   "# TYPE topicd_gpu_jobs_failed_total counter\n"
+                   "topicd_gpu_jobs_failed_total %llu\n"
+                   "# HELP topicd_gpu_auto_on_cpu_total \"auto\" jobs run on the CPU.\n"
+                   "# TYPE topicd_gpu_auto_on_cpu_total counter\n"
+                   "topicd_gpu_auto_on_cpu_total %llu\n"
+                   "# HELP topicd_gpu_auto_fallbacks_total \"auto\" jobs retried on the CPU.\n"
+                   "# TYPE topicd_gpu_auto_fallbacks_total counter\n"
+                   "topicd_gpu_auto_fallbacks_total %llu\n",
+                   g->gpu_available, g->gpu_slots, g->gpu_jobs_running, g->gpu_jobs_waiting,
+                   (unsigned long long)g->gpu_jobs_started, (unsigned long long)g->gpu_jobs_failed,
+                   (unsigned long long)g->gpu_auto_on_cpu,
+                   (unsigned long long)g->gpu_auto_fallbacks);
+    if (g->gpu_devices > 0)
+        tm_jbuf_puts(&b, "# HELP topicd_gpu_memory_bytes Device memory, total and free.\n"
+                         "# TYPE topicd_gpu_memory_bytes gauge\n");
+    for (int d = 0; d < g->gpu_devices && d < 16; d++)
+        tm_jbuf_printf(&b,
+                       "topicd_gpu_memory_bytes{device=\"%d\",kind=\"total\"} %lld\n"
+                       "topicd_gpu_memory_bytes{device=\"%d\",kind=\"free\"} %lld\n",
+                       d, (long long)g->gpu_total_bytes[d], d, (long long)g->gpu_free_bytes[d]);
     tm_status st;
     return tm_jbuf_detach(&b, len, &st);
 }

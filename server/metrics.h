@@ -30,6 +30,7 @@
     X(JOB_RESULT, "/v1/jobs/{id}/result")                                                          \
     X(JOB_DOC_TOPICS, "/v1/jobs/{id}/document-topics")                                             \
     X(JOB_CANCEL, "/v1/jobs/{id}:cancel")                                                          \
+    X(INFO, "/v1/info")                                                                            \
     X(OTHER, "other")
 
 enum tm_route {
@@ -49,6 +50,10 @@ struct tm_metrics_gauges {
     int64_t queued, running;
     int workers, workers_alive, draining;
     int64_t cache_entries, cache_bytes, cache_hits, cache_misses;
+    /* GPU: the manager's snapshot. */
+    int gpu_available, gpu_devices, gpu_slots, gpu_jobs_running, gpu_jobs_waiting;
+    uint64_t gpu_jobs_started, gpu_jobs_failed, gpu_auto_on_cpu, gpu_auto_fallbacks;
+    int64_t gpu_total_bytes[16], gpu_free_bytes[16];
 };
 
 /* The exposition text, owned (tm_free); NULL when out of memory. */

@@ -51,6 +51,7 @@ static const char *match(struct tm__req *r, const char *url)
         {"/readyz", TM_ROUTE_READYZ, "GET, HEAD"},
         {"/metrics", TM_ROUTE_METRICS, "GET, HEAD"},
         {"/v1/openapi.yaml", TM_ROUTE_OPENAPI, "GET, HEAD"},
+        {"/v1/info", TM_ROUTE_INFO, "GET, HEAD"},
         {"/v1/corpora", TM_ROUTE_CORPORA, "GET, HEAD, POST"},
         {"/v1/jobs", TM_ROUTE_JOBS, "GET, HEAD, POST"},
     };
@@ -251,14 +252,90 @@ static void get_metrics(struct tm__req *r)
     struct tm_matrix_cache_stats cs;
     tm_jobs_stats(r->srv->jobs, &js);
     tm_matrix_cache_stats(r->srv->cache, &cs);
-    struct tm_metrics_gauges g = {js.queued,  js.running, js.workers, js.workers_alive, js.draining,
-                                  cs.entries, cs.bytes,   cs.hits,    cs.misses};
+    struct tm_metrics_gauges g;
+    memset(&g, 0, sizeof(g));
+    g.queued = js.queued;
+    g.running = js.running;
+    g.workers = js.workers;
+    g.workers_alive = js.workers_alive;
+    g.draining = js.draining;
+    g.cache_entries = cs.entries;
+    g.cache_bytes = cs.bytes;
+    g.cache_hits = cs.hits;
+    g.cache_misses = cs.misses;
+    if (r->srv->gpu) {
+        struct tm_gpu_info gi;
+        tm_gpu_manager_info(r->srv->gpu, &gi);
+        g.gpu_available = gi.available;
+        g.gpu_devices = gi.n_devices < 16 ? gi.n_devices : 16;
+        g.gpu_slots = gi.slots_total;
+        g.gpu_jobs_running = gi.jobs_running;
+        g.gpu_jobs_waiting = gi.jobs_waiting;
+        g.gpu_jobs_started = gi.jobs_started;
+        g.gpu_jobs_failed = gi.jobs_failed;
+        g.gpu_auto_on_cpu = gi.auto_on_cpu;
+        g.gpu_auto_fallbacks = gi.auto_fallbacks;
+        for (int d = 0; d < g.gpu_devices; d++) {
+            g.gpu_total_bytes[d] = gi.devices[d].total_bytes;
+            g.gpu_free_bytes[d] = gi.devices[d].free_bytes;
+        }
+    }
     size_t len;
     char *text = tm_metrics_render(&g, &len);
     if (!text)
         respond_oom(r);
     else
         tm__respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+/* What this server is and has: workers, store, GPUs (issue 5's /v1/info). */
+static void get_info(struct tm__req *r)
+{
+    struct tm_server *s = r->srv;
+    struct tm_jobs_stats js;
+    tm_jobs_stats(s->jobs, &js);
+    struct tm_jbuf b;
+    tm_jbuf_init(&b, 0);
+    tm_jbuf_printf(&b,
+                   "{\"service\":\"topicd\",\"api\":\"v1\",\"store\":\"%s\",\"workers\":%d,"
+                   "\"uptime_s\":%.3f,\"jobs\":{\"queued\":%lld,\"running\":%lld},\"gpu\":",
+                   s->store.m->name, js.workers, tm_now() - s->started_at, (long long)js.queued,
+                   (long long)js.running);
+    struct tm_gpu_info gi;
+    memset(&gi, 0, sizeof(gi));
+    if (s->gpu)
+        tm_gpu_manager_info(s->gpu, &gi);
+    tm_jbuf_printf(&b, "{\"available\":%s,\"backend\":", gi.available ? "true" : "false");
+    const char *backend = gi.backend ? gi.backend : "none";
+    tm_jbuf_string(&b, backend, strlen(backend));
+    if (!gi.available) {
+        tm_jbuf_puts(&b, ",\"reason\":");
+        tm_jbuf_string(&b, gi.reason, strlen(gi.reason));
+    }
+    tm_jbuf_printf(&b,
+                   ",\"slots\":%d,\"jobs_running\":%d,\"jobs_waiting\":%d,\"jobs_started\":%llu,"
+                   "\"jobs_failed\":%llu,\"auto_on_cpu\":%llu,\"auto_fallbacks\":%llu,"
+                   "\"devices\":[",
+                   gi.slots_total, gi.jobs_running, gi.jobs_waiting,
+                   (unsigned long long)gi.jobs_started, (unsigned long long)gi.jobs_failed,
+                   (unsigned long long)gi.auto_on_cpu, (unsigned long long)gi.auto_fallbacks);
+    for (int d = 0; d < gi.n_devices && d < TM_GPU_MAX_DEVICES; d++) {
+        const struct tm_gpu_device_info *dv = &gi.devices[d];
+        tm_jbuf_printf(&b, "%s{\"ordinal\":%d,\"name\":", d ? "," : "", dv->ordinal);
+        tm_jbuf_string(&b, dv->name, strlen(dv->name));
+        tm_jbuf_printf(&b,
+                       ",\"compute_capability\":\"%d.%d\",\"total_bytes\":%lld,"
+                       "\"free_bytes\":%lld,\"slots\":%d,\"slots_busy\":%d,"
+                       "\"promised_bytes\":%lld}",
+                       dv->cc_major, dv->cc_minor, (long long)dv->total_bytes,
+                       (long long)dv->free_bytes, dv->slots, dv->slots_busy,
+                       (long long)dv->promised_bytes);
+    }
+    tm_jbuf_puts(&b, "]}}");
+    size_t len;
+    tm_status st;
+    char *body = tm_jbuf_detach(&b, &len, &st);
+    respond_body(r, 200, body, len);
 }
 
 static void get_openapi(struct tm__req *r)
@@ -550,6 +627,16 @@ static void finish_submit(struct tm__req *r)
                           spec.corpus_id ? "corpus_id" : "documents");
         goto out;
     }
+    if (spec.model.device == TM_DEVICE_GPU && s->gpu) {
+        struct tm_gpu_info gi;
+        tm_gpu_manager_info(s->gpu, &gi);
+        if (!gi.available) {
+            char msg[TM_ERR_SIZE + 32];
+            snprintf(msg, sizeof(msg), "no usable GPU: %s", gi.reason);
+            tm__respond_error(r, 422, "no_device", msg, "device");
+            goto out;
+        }
+    }
     if (spec.model.n_topics > n_docs) {
         char msg[160];
         snprintf(msg, sizeof(msg),
@@ -805,6 +892,9 @@ void tm__routes_begin(struct tm__req *r, const char *url)
         return;
     case TM_ROUTE_OPENAPI:
         get_openapi(r);
+        return;
+    case TM_ROUTE_INFO:
+        get_info(r);
         return;
     case TM_ROUTE_CORPORA:
         if (get)

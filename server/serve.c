@@ -78,7 +78,26 @@ int tm_cli_serve(int argc, char **argv)
         TM_LOG(TM_LOG_ERROR, "out of memory", NULL);
         goto out;
     }
+    struct tm_gpu_manager_config gc;
+    tm_gpu_manager_config_init(&gc);
+    gc.slots_per_device = cfg.gpu_slots;
+    gc.reserve_bytes = cfg.gpu_reserve_bytes;
+    gc.disabled = !strcmp(cfg.gpu, "off");
+    st = tm_gpu_manager_new(&gc, NULL, NULL, &srv.gpu, err);
+    if (st) {
+        TM_LOG(TM_LOG_ERROR, "cannot start the gpu manager", "s:error", err, NULL);
+        goto out;
+    }
+    {
+        struct tm_gpu_info gi;
+        tm_gpu_manager_info(srv.gpu, &gi);
+        TM_LOG(TM_LOG_INFO, "gpu", "b:available", gi.available, "s:backend", gi.backend,
+               "i:devices", (long long)gi.n_devices, "i:slots", (long long)gi.slots_total,
+               "s:reason", gi.available ? NULL : gi.reason, NULL);
+    }
     wctx.store = &srv.store;
+    wctx.gpu = srv.gpu;
+    wctx.gpu_wait_ms = (int64_t)cfg.gpu_wait_s * 1000;
     wctx.cache = srv.cache;
     wctx.vectorize_threads = per_job;
     struct tm_jobs_config jc = {
@@ -122,6 +141,7 @@ out:
     tm_http_stop(http);
     tm_jobs_free(srv.jobs);
     tm_matrix_cache_free(srv.cache);
+    tm_gpu_manager_free(srv.gpu);
     tm_store_close(&srv.store);
     if (!status)
         TM_LOG(TM_LOG_INFO, "stopped", NULL);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "gpu_manager.h"
 #include "jobs.h"
 #include "matrix_cache.h"
 #include "store.h"
@@ -21,6 +22,7 @@ struct tm_server {
     struct tm_store store;
     struct tm_jobs *jobs;
     struct tm_matrix_cache *cache;
+    struct tm_gpu_manager *gpu;
     atomic_int draining; /* 1 after SIGTERM: /readyz answers 503 */
     double started_at;
 };

@@ -48,6 +48,12 @@ static void fail(struct tm_job_outcome *out, tm_status st, const char *field, co
                  msg && *msg ? msg : tm_strerror(st));
 }
 
+static int gpu_wait_cancelled(void *ctx)
+{
+    const struct tm_job_run *run = ctx;
+    return tm_progress_report(&run->progress, "gpu_wait", VEC_SHARE);
+}
+
 void tm_worker_cache_prefix(const char *corpus_id, char *out, size_t size)
 {
     snprintf(out, size, "%s\n", corpus_id);
@@ -166,9 +172,38 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
         }
     }
 
+    /* CPU or GPU: the manager decides (and "gpu" jobs may wait for room,
+     * showing stage "gpu_wait", cancellable). */
+    spec.model.n_threads = w->vectorize_threads;
+    struct tm_gpu_job gj = {&spec.model, v->matrix.n_rows, v->matrix.n_cols,
+                            tm_csr_nnz(&v->matrix)};
+    struct tm_gpu_wait wait = {w->gpu_wait_ms, gpu_wait_cancelled, (void *)run};
+    struct tm_gpu_lease lease;
+    memset(&lease, 0, sizeof(lease));
+    if (w->gpu) {
+        st = tm_gpu_manager_acquire(w->gpu, &gj, &wait, &lease, err);
+        if (st) {
+            fail(out, st, "device", err);
+            goto done;
+        }
+        spec.model.backend = lease.backend;
+        spec.model.backend_ctx = lease.backend_ctx;
+    }
     struct stage_map sm = {&run->progress, VEC_SHARE, 1 - VEC_SHARE};
     struct tm_progress p = {mapped_report, &sm};
     st = tm_fit(&v->matrix, &spec.model, &p, &fit, err);
+    if (w->gpu) {
+        tm_gpu_manager_release(w->gpu, &lease, st);
+        if (st && tm_gpu_manager_retry_on_cpu(w->gpu, &gj, &lease, st)) {
+            TM_LOG(TM_LOG_WARN, "gpu fit failed; retrying on the cpu", "s:job_id", run->job->id,
+                   "s:error", err, NULL);
+            tm_fit_result_release(&fit);
+            spec.model.backend = NULL;
+            spec.model.backend_ctx = NULL;
+            spec.model.device = TM_DEVICE_CPU;
+            st = tm_fit(&v->matrix, &spec.model, &p, &fit, err);
+        }
+    }
     if (st) {
         fail(out, st, "model", err);
         goto done;

@@ -81,6 +81,30 @@ TM_TEST(http_health_and_contract)
     CHECK(r.body && strstr(r.body, "topicd_job_duration_seconds_count{method=\"nmf\"}"));
     CHECK(!strncmp(r.content_type, "text/plain", 10));
     th_resp_free(&r);
+    /* /v1/info: workers, store, GPUs; "device": "gpu" without one is 422. */
+    CHECK_INT_EQ(th_get(&s, "/v1/info", &r), 200);
+    cJSON *info = th_json(&r);
+    cJSON *gpu = cJSON_GetObjectItem(info, "gpu");
+    CHECK(info && th_num(info, "workers") == 2 && th_str(info, "store"));
+    CHECK(cJSON_IsBool(cJSON_GetObjectItem(gpu, "available")));
+    CHECK(cJSON_IsArray(cJSON_GetObjectItem(gpu, "devices")));
+    if (cJSON_IsFalse(cJSON_GetObjectItem(gpu, "available"))) {
+        CHECK(th_str(gpu, "reason") != NULL);
+        struct th_resp e;
+        CHECK_INT_EQ(th_request(&s, "POST", "/v1/jobs", "application/json",
+                                "{\"documents\":[\"a b\",\"c d\"],\"device\":\"gpu\","
+                                "\"model\":{\"method\":\"nmf\",\"n_topics\":1}}",
+                                &e),
+                     422);
+        char code[64];
+        CHECK_STR_EQ(th_error_code(&e, code, sizeof(code)), "no_device");
+        th_resp_free(&e);
+    }
+    cJSON_Delete(info);
+    th_resp_free(&r);
+    CHECK_INT_EQ(th_get(&s, "/metrics", &r), 200);
+    CHECK(r.body && strstr(r.body, "topicd_gpu_available "));
+    th_resp_free(&r);
     CHECK_INT_EQ(th_stop(&s), 0);
 out:
     th_cleanup(&s);
