@@ -712,31 +712,53 @@ struct hals_job {
     double partial[MAX_CHUNKS];
 };
 
-HOT_BODY void hals_chunk_body(void *arg, int chunk, double *row)
+/*
+ * Rows are independent, so HALS_ROWS of them are swept together, stored
+ * column-major in a small tile: the loops over a tile's rows are unit-stride
+ * and vectorize (no reduction chain), and M and XHt are read in runs.
+ */
+#define HALS_ROWS 8
+
+HOT_BODY void hals_chunk_body(void *arg, int chunk, double *scratch)
 {
     struct hals_job *j = arg;
-    int64_t k = j->m->cols;
+    const int64_t k = j->m->cols;
+    double *restrict tile = scratch, *restrict xt = scratch + HALS_ROWS * k;
+    double *restrict grad = xt + HALS_ROWS * k;
     double violation = 0.0;
-    for (int64_t i = j->bounds[chunk]; i < j->bounds[chunk + 1]; i++) {
+    for (int64_t i0 = j->bounds[chunk]; i0 < j->bounds[chunk + 1]; i0 += HALS_ROWS) {
+        int64_t nr = j->bounds[chunk + 1] - i0 < HALS_ROWS ? j->bounds[chunk + 1] - i0 : HALS_ROWS;
         for (int64_t r = 0; r < k; r++)
-            row[r] = AT(j->m, i, r);
+            for (int64_t g = 0; g < HALS_ROWS; g++) {
+                tile[r * HALS_ROWS + g] = g < nr ? AT(j->m, i0 + g, r) : 0.0;
+                xt[r * HALS_ROWS + g] = g < nr ? AT(j->xht, i0 + g, r) - j->l1 : 0.0;
+            }
         for (int64_t s = 0; s < k; s++) {
-            int64_t t = j->perm ? j->perm[s] : s;
+            const int64_t t = j->perm ? j->perm[s] : s;
             /* G is symmetric: column t is row t, and contiguous. */
             const double *gt = &AT(j->g, 0, t);
-            double grad = -(AT(j->xht, i, t) - j->l1) + j->l2 * row[t];
-            for (int64_t r = 0; r < k; r++)
-                grad += gt[r] * row[r];
-            double pg = row[t] == 0.0 ? (grad < 0.0 ? grad : 0.0) : grad;
-            violation += fabs(pg);
-            double hess = gt[t] + j->l2;
-            if (hess != 0.0) {
-                double v = row[t] - grad / hess;
-                row[t] = v > 0.0 ? v : 0.0;
+            double *restrict mt = tile + t * HALS_ROWS;
+            for (int64_t g = 0; g < HALS_ROWS; g++)
+                grad[g] = j->l2 * mt[g] - xt[t * HALS_ROWS + g];
+            for (int64_t r = 0; r < k; r++) {
+                const double gr = gt[r];
+                const double *restrict mr = tile + r * HALS_ROWS;
+                for (int64_t g = 0; g < HALS_ROWS; g++)
+                    grad[g] += gr * mr[g];
+            }
+            const double hess = gt[t] + j->l2;
+            for (int64_t g = 0; g < nr; g++) {
+                double pg = mt[g] == 0.0 ? (grad[g] < 0.0 ? grad[g] : 0.0) : grad[g];
+                violation += fabs(pg);
+                if (hess != 0.0) {
+                    double v = mt[g] - grad[g] / hess;
+                    mt[g] = v > 0.0 ? v : 0.0;
+                }
             }
         }
         for (int64_t r = 0; r < k; r++)
-            AT(j->m, i, r) = row[r];
+            for (int64_t g = 0; g < nr; g++)
+                AT(j->m, i0 + g, r) = tile[r * HALS_ROWS + g];
     }
     j->partial[chunk] = violation;
 }
@@ -751,7 +773,8 @@ static tm_status cpu_hals_sweep(void *ctx, const struct tm_bmat *m, const struct
     int64_t bounds[MAX_CHUNKS + 1];
     int nc = row_chunks(m->rows, bounds);
     job.bounds = bounds;
-    tm_status st = par_for(ctx, nc, (size_t)m->cols, hals_chunk, &job, err);
+    tm_status st =
+        par_for(ctx, nc, (2 * HALS_ROWS + 1) * (size_t)m->cols + HALS_ROWS, hals_chunk, &job, err);
     double v = 0.0;
     for (int c = 0; c < nc; c++)
         v += job.partial[c];
