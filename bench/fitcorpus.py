@@ -53,21 +53,32 @@ def write_mtx(X, path):
     scipy.io.mmwrite(path, X.tocoo(), field="real", precision=17)
 
 
-def run_topicd(topicd, mtx, spec, timeout=600):
-    """Runs a fit, returns (result dict, wall seconds, peak RSS in MB)."""
-    import resource
+def run_child(cmd, env=None, timeout=1200):
+    """Runs cmd; returns (stdout, wall seconds, stderr); raises on failure."""
     import time
+    t0 = time.time()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    out, errout = p.communicate(timeout=timeout)
+    wall = time.time() - t0
+    if p.returncode != 0:
+        raise RuntimeError("%s failed: %s %s" % (cmd[0], out[-2000:], errout[-2000:]))
+    return out, wall, errout
+
+
+def run_topicd(topicd, mtx, spec, timeout=1200):
+    """Runs a fit, returns (result dict, wall seconds, peak RSS in MB)."""
     if os.path.basename(topicd) == "topicd":
         cmd = [topicd, "fit", "--spec", json.dumps(spec), "--matrix-market-in", mtx]
     else:  # a throwaway driver: key=value arguments
         cmd = [topicd, mtx] + driver_args(spec)
-    t0 = time.time()
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    wall = time.time() - t0
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-    if p.returncode != 0:
-        raise RuntimeError("topicd failed: %s %s" % (p.stdout[-2000:], p.stderr[-2000:]))
-    return json.loads(p.stdout), wall, rss
+    timed = ["/usr/bin/time", "-f", "TOPICD_MAXRSS_KB=%M"] + cmd
+    out, wall, errout = run_child(timed if os.path.exists("/usr/bin/time") else cmd,
+                                  timeout=timeout)
+    rss = 0.0
+    for line in errout.splitlines():
+        if line.startswith("TOPICD_MAXRSS_KB="):
+            rss = int(line.split("=")[1]) / 1024.0
+    return json.loads(out), wall, rss
 
 
 def driver_args(spec):

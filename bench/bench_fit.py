@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""bench_fit.py - topicd's factorizations side by side with scikit-learn and
+SciPy, in the same run, on all 18,846 stripped 20 Newsgroups documents
+(TF-IDF as fitcorpus.py builds it): truncated SVD k=10 and k=100 (topicd
+randomized and lanczos vs sklearn randomized_svd and scipy svds), NMF k=20
+(cd and mu, topicd vs sklearn). Each job runs in its own process; reported:
+compute seconds (the fit, not reading the matrix), peak RSS of that process,
+error (SVD: max relative error of the k singular values against svds; NMF:
+reconstruction error), speed-up over the Python counterpart. Prints a
+markdown table.
+
+usage: python3 bench/bench_fit.py [--topicd build/topicd] [--only svd|nmf]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fitcorpus  # noqa: E402
+
+PY_JOB = r"""
+import json, resource, sys, time
+import scipy.sparse as sp
+job = json.loads(sys.argv[1])
+X = sp.load_npz(job["npz"]).tocsr()
+t = time.time()
+out = {}
+if job["kind"] == "randomized_svd":
+    from sklearn.utils.extmath import randomized_svd
+    out["s"] = list(randomized_svd(X, job["k"], random_state=0)[1])
+elif job["kind"] == "svds":
+    from scipy.sparse.linalg import svds
+    out["s"] = sorted(svds(X, k=job["k"], random_state=0)[1], reverse=True)
+else:
+    from sklearn.decomposition import NMF
+    m = NMF(n_components=job["k"], solver=job["solver"], random_state=0).fit(X)
+    out["error"] = float(m.reconstruction_err_)
+    out["n_iter"] = int(m.n_iter_)
+out["seconds"] = time.time() - t
+out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+print(json.dumps(out))
+"""
+
+
+def py_env():
+    env = dict(os.environ)
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        env.pop(var, None)
+    return env
+
+
+def run_py(job):
+    out, _, _ = fitcorpus.run_child([sys.executable, "-c", PY_JOB, json.dumps(job)],
+                                    env=py_env())
+    return json.loads(out)
+
+
+def rel_err(got, ref):
+    return max(abs(g - r) / r for g, r in zip(got, ref))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--topicd", default="build/topicd")
+    ap.add_argument("--only", choices=["svd", "nmf"])
+    ap.add_argument("--corpus", default=fitcorpus.CORPUS)
+    a = ap.parse_args()
+    import scipy.sparse as sp
+
+    tmp = tempfile.mkdtemp(prefix="topicd-bench-")
+    X, _ = fitcorpus.tfidf(fitcorpus.load_docs("all", a.corpus))
+    npz, mtx = os.path.join(tmp, "all.npz"), os.path.join(tmp, "all.mtx")
+    sp.save_npz(npz, X)
+    fitcorpus.write_mtx(X, mtx)
+    print("all 20 Newsgroups, stripped, TF-IDF (stop_words='english'): %d x %d, nnz %d"
+          % (X.shape[0], X.shape[1], X.nnz), flush=True)
+    rows = []
+
+    def topicd(spec):
+        res, wall, rss = fitcorpus.run_topicd(a.topicd, mtx, spec)
+        tim = res.get("timings", {})
+        secs = tim.get("init", 0) + tim.get("fit", 0) if tim else res.get("seconds_fit", wall)
+        return res, secs, rss
+
+    if a.only in (None, "svd"):
+        for k in (10, 100):
+            ref = run_py({"kind": "svds", "k": k, "npz": npz})
+            sk = run_py({"kind": "randomized_svd", "k": k, "npz": npz})
+            rows.append(("svds (scipy, ARPACK)", "svd k=%d" % k, ref["seconds"], ref["rss_mb"],
+                         "0 (reference)", None))
+            rows.append(("randomized_svd (sklearn)", "svd k=%d" % k, sk["seconds"], sk["rss_mb"],
+                         "%.1e" % rel_err(sk["s"], ref["s"]), None))
+            for algo, base in (("randomized", sk), ("lanczos", ref)):
+                res, secs, rss = topicd({"model": {"method": "truncated_svd", "n_topics": k,
+                                                   "algorithm": algo}, "seed": 0})
+                rows.append(("topicd %s" % algo, "svd k=%d" % k, secs, rss,
+                             "%.1e" % rel_err(res["singular_values"], ref["s"]),
+                             base["seconds"] / secs))
+            print("svd k=%d done" % k, flush=True)
+    if a.only in (None, "nmf"):
+        for solver in ("cd", "mu"):
+            sk = run_py({"kind": "nmf", "k": 20, "solver": solver, "npz": npz})
+            rows.append(("NMF (sklearn)", "nmf k=20 %s" % solver, sk["seconds"], sk["rss_mb"],
+                         "%.4f (%d it)" % (sk["error"], sk["n_iter"]), None))
+            res, secs, rss = topicd({"model": {"method": "nmf", "n_topics": 20,
+                                               "solver": solver}, "seed": 0})
+            rows.append(("topicd", "nmf k=20 %s" % solver, secs, rss,
+                         "%.4f (%d it)" % (res["reconstruction_error"], res["n_iter"]),
+                         sk["seconds"] / secs))
+            print("nmf %s done" % solver, flush=True)
+
+    print()
+    print("| job | implementation | seconds | peak RSS (MB) | error | speed-up |")
+    print("|---|---|---:|---:|---|---:|")
+    for impl, job, secs, rss, err, ratio in rows:
+        print("| %s | %s | %.2f | %.0f | %s | %s |" % (job, impl, secs, rss, err,
+                                                     "%.1fx" % ratio if ratio else ""))
+    print("\nSVD error: max relative error of the k singular values against svds; "
+          "speed-up: topicd randomized vs randomized_svd, lanczos vs svds, NMF vs sklearn. "
+          "Python processes' RSS includes the interpreter and libraries.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
