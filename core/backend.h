@@ -106,14 +106,12 @@ struct tm_backend_ops {
     /* Bytes sparse_upload takes for a rows x cols matrix with nnz non-zeros
      * (both X and X^T, plus the position map the KL ops need, plus any
      * library workspace such as cuSPARSE's SpMM buffers for k columns). */
-    size_t (*sparse_bytes)(enum tm_dtype dtype, int64_t rows, int64_t cols, int64_t nnz,
-                           int64_t k);
+    size_t (*sparse_bytes)(enum tm_dtype dtype, int64_t rows, int64_t cols, int64_t nnz, int64_t k);
 
     /* ---- memory ---- */
     /* out: filled here (ld == rows), contents zeroed; release with mat_free.
      * rows or cols may be 0. TM_ENOMEM (host) or TM_EDEVICE/TM_ENOMEM (device). */
-    tm_status (*mat_alloc)(void *ctx, int64_t rows, int64_t cols, struct tm_bmat *out,
-                           char *err);
+    tm_status (*mat_alloc)(void *ctx, int64_t rows, int64_t cols, struct tm_bmat *out, char *err);
     /* Frees what mat_alloc returned and zeroes *m; NULL data is a no-op. */
     void (*mat_free)(void *ctx, struct tm_bmat *m);
     /* dst (may be a view) = host column-major src with leading dimension ld_src.
@@ -152,8 +150,8 @@ struct tm_backend_ops {
      * A is destroyed; U: r x p, Vt: p x c (either may be NULL when not
      * wanted); s: host array of p. LAPACK gesdd (divide and conquer).
      * TM_ELAPACK when it does not converge. Synchronous. */
-    tm_status (*svd_small)(void *ctx, const struct tm_bmat *A, const struct tm_bmat *U,
-                           double *s, const struct tm_bmat *Vt, char *err);
+    tm_status (*svd_small)(void *ctx, const struct tm_bmat *A, const struct tm_bmat *U, double *s,
+                           const struct tm_bmat *Vt, char *err);
 
     /* ---- elementwise and reductions ---- */
     tm_status (*fill)(void *ctx, const struct tm_bmat *A, double value, char *err);
@@ -218,9 +216,8 @@ struct tm_backend_ops {
      * P: r x k, Q: c x k. trans = 0: P = W, Q = Ht gives the W numerator;
      * trans = 1: P = Ht, Q = W gives the Ht numerator (W^T R)^T.
      */
-    tm_status (*kl_spmm)(void *ctx, const struct tm_bsparse *X, int trans,
-                         const struct tm_bmat *P, const struct tm_bmat *Q, double eps,
-                         const struct tm_bmat *C, char *err);
+    tm_status (*kl_spmm)(void *ctx, const struct tm_bsparse *X, int trans, const struct tm_bmat *P,
+                         const struct tm_bmat *Q, double eps, const struct tm_bmat *C, char *err);
     /*
      * *out = sum over non-zeros with X_ij > eps of
      *        X_ij * log(X_ij / max(W[i,:] . Ht[j,:], eps)) - X_ij

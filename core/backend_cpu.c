@@ -64,8 +64,8 @@ static tm_status par_for(const struct cpu_ctx *c, int n_chunks, size_t scratch_l
     struct par p = {fn, arg, n_chunks, c->n_threads, scratch_len, NULL};
     if (p.n_threads > n_chunks)
         p.n_threads = n_chunks > 0 ? n_chunks : 1;
-    p.scratch = tm_mallocarray((size_t)p.n_threads * (scratch_len ? scratch_len : 1),
-                               sizeof(double));
+    p.scratch =
+        tm_mallocarray((size_t)p.n_threads * (scratch_len ? scratch_len : 1), sizeof(double));
     if (!p.scratch)
         return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate loop scratch");
     pthread_t th[MAX_THREADS];
@@ -124,23 +124,22 @@ static int row_chunks(int64_t n, int64_t *bounds)
  * around an always-inline name_body).
  */
 #define HOT_BODY static inline __attribute__((always_inline))
-#define HOT_KERNEL(name)                                                                   \
-    __attribute__((optimize("O3"), target("avx2,fma"))) static void name##_avx2(          \
-        void *arg, int chunk, double *buf)                                                 \
-    {                                                                                      \
-        name##_body(arg, chunk, buf);                                                      \
-    }                                                                                      \
-    __attribute__((optimize("O3"))) static void name##_base(void *arg, int chunk,          \
-                                                            double *buf)                   \
-    {                                                                                      \
-        name##_body(arg, chunk, buf);                                                      \
-    }                                                                                      \
-    static void name(void *arg, int chunk, double *buf)                                    \
-    {                                                                                      \
-        if (have_avx2_fma())                                                               \
-            name##_avx2(arg, chunk, buf);                                                  \
-        else                                                                               \
-            name##_base(arg, chunk, buf);                                                  \
+#define HOT_KERNEL(name)                                                                           \
+    __attribute__((optimize("O3"), target("avx2,fma"))) static void name##_avx2(                   \
+        void *arg, int chunk, double *buf)                                                         \
+    {                                                                                              \
+        name##_body(arg, chunk, buf);                                                              \
+    }                                                                                              \
+    __attribute__((optimize("O3"))) static void name##_base(void *arg, int chunk, double *buf)     \
+    {                                                                                              \
+        name##_body(arg, chunk, buf);                                                              \
+    }                                                                                              \
+    static void name(void *arg, int chunk, double *buf)                                            \
+    {                                                                                              \
+        if (have_avx2_fma())                                                                       \
+            name##_avx2(arg, chunk, buf);                                                          \
+        else                                                                                       \
+            name##_base(arg, chunk, buf);                                                          \
     }
 
 static int have_avx2_fma(void)
@@ -212,8 +211,7 @@ static size_t cpu_sparse_bytes(enum tm_dtype dtype, int64_t rows, int64_t cols, 
     (void)dtype;
     (void)rows;
     /* X itself is borrowed; X^T is built, and spmm packs its dense operand. */
-    return (size_t)nnz * (sizeof(double) + sizeof(int32_t)) +
-           (size_t)(cols + 1) * sizeof(int64_t) +
+    return (size_t)nnz * (sizeof(double) + sizeof(int32_t)) + (size_t)(cols + 1) * sizeof(int64_t) +
            (size_t)(rows > cols ? rows : cols) * (size_t)k * sizeof(double);
 }
 
@@ -245,8 +243,8 @@ static void cpu_mat_free(void *ctx, struct tm_bmat *m)
     memset(m, 0, sizeof(*m));
 }
 
-static tm_status cpu_upload(void *ctx, const double *src, int64_t ld_src,
-                            const struct tm_bmat *dst, char *err)
+static tm_status cpu_upload(void *ctx, const double *src, int64_t ld_src, const struct tm_bmat *dst,
+                            char *err)
 {
     (void)ctx;
     (void)err;
@@ -434,8 +432,7 @@ static tm_status spmm_scatter(struct cpu_ctx *ctx, const struct tm_csr *xo, doub
 }
 
 static tm_status cpu_spmm(void *ctx, const struct tm_bsparse *s, int trans, double alpha,
-                          const struct tm_bmat *b, double beta, const struct tm_bmat *c,
-                          char *err)
+                          const struct tm_bmat *b, double beta, const struct tm_bmat *c, char *err)
 {
     const struct tm_csr *x = trans ? &s->xt : s->x;
     if (b->cols > 1 && x->n_rows < x->n_cols)
@@ -458,9 +455,8 @@ static tm_status cpu_spmm(void *ctx, const struct tm_bsparse *s, int trans, doub
     return st;
 }
 
-static tm_status cpu_gemm(void *ctx, int transa, int transb, double alpha,
-                          const struct tm_bmat *a, const struct tm_bmat *b, double beta,
-                          const struct tm_bmat *c, char *err)
+static tm_status cpu_gemm(void *ctx, int transa, int transb, double alpha, const struct tm_bmat *a,
+                          const struct tm_bmat *b, double beta, const struct tm_bmat *c, char *err)
 {
     (void)ctx;
     (void)err;
@@ -474,9 +470,9 @@ static tm_status cpu_gemm(void *ctx, int transa, int transb, double alpha,
         return TM_OK;
     }
     cblas_dgemm(CblasColMajor, transa ? CblasTrans : CblasNoTrans,
-                transb ? CblasTrans : CblasNoTrans, (blasint)c->rows, (blasint)c->cols,
-                (blasint)kk, alpha, a->data, (blasint)a->ld, b->data, (blasint)b->ld, beta,
-                c->data, (blasint)c->ld);
+                transb ? CblasTrans : CblasNoTrans, (blasint)c->rows, (blasint)c->cols, (blasint)kk,
+                alpha, a->data, (blasint)a->ld, b->data, (blasint)b->ld, beta, c->data,
+                (blasint)c->ld);
     return TM_OK;
 }
 
@@ -493,8 +489,8 @@ static tm_status cpu_gram(void *ctx, const struct tm_bmat *a, const struct tm_bm
                 AT(c, i, j) = 0.0;
         return TM_OK;
     }
-    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (blasint)k, (blasint)a->rows, 1.0,
-                a->data, (blasint)a->ld, 0.0, c->data, (blasint)c->ld);
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (blasint)k, (blasint)a->rows, 1.0, a->data,
+                (blasint)a->ld, 0.0, c->data, (blasint)c->ld);
     for (int64_t j = 0; j < k; j++)
         for (int64_t i = j + 1; i < k; i++)
             AT(c, i, j) = AT(c, j, i);
@@ -647,8 +643,7 @@ static tm_status cpu_copy(void *ctx, const struct tm_bmat *src, const struct tm_
     return TM_OK;
 }
 
-static tm_status cpu_scale_cols(void *ctx, const struct tm_bmat *a, const double *scale,
-                                char *err)
+static tm_status cpu_scale_cols(void *ctx, const struct tm_bmat *a, const double *scale, char *err)
 {
     (void)ctx;
     (void)err;
@@ -658,8 +653,8 @@ static tm_status cpu_scale_cols(void *ctx, const struct tm_bmat *a, const double
     return TM_OK;
 }
 
-static tm_status cpu_axpy(void *ctx, double alpha, const struct tm_bmat *x,
-                          const struct tm_bmat *y, char *err)
+static tm_status cpu_axpy(void *ctx, double alpha, const struct tm_bmat *x, const struct tm_bmat *y,
+                          char *err)
 {
     (void)ctx;
     (void)err;

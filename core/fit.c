@@ -261,8 +261,7 @@ tm_status tm_fit(const struct tm_csr *X, const struct tm_model_params *params,
             if (params->algorithm == TM_SVD_LANCZOS)
                 st = tm_svd_lanczos(ops, ctx, xb, X->n_rows, n, k, params, progress, &svd, err);
             else
-                st = tm_svd_randomized(ops, ctx, xb, X->n_rows, n, k, params, progress, &svd,
-                                       err);
+                st = tm_svd_randomized(ops, ctx, xb, X->n_rows, n, k, params, progress, &svd, err);
             if (st == TM_OK)
                 st = fill_svd(X, &svd, out, err);
         } else {
@@ -320,8 +319,8 @@ size_t tm_fit_device_bytes(const struct tm_backend_ops *ops, const struct tm_mod
     int64_t l = k + (p->n_oversamples > 0 ? p->n_oversamples : 0);
     if (l > mn)
         l = mn;
-    size_t rsvd = mats(ops, dt, b, l) * 2 + mats(ops, dt, a, l) + mats(ops, dt, l, l) +
-                  mats(ops, dt, a, k);
+    size_t rsvd =
+        mats(ops, dt, b, l) * 2 + mats(ops, dt, a, l) + mats(ops, dt, l, l) + mats(ops, dt, a, k);
     size_t body;
     if (p->method == TM_METHOD_TRUNCATED_SVD && p->algorithm == TM_SVD_LANCZOS) {
         int64_t bs = (k + 3) / 4 < 3 ? 3 : (k + 3) / 4 > 16 ? 16 : (k + 3) / 4;

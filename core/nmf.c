@@ -13,11 +13,11 @@
 /* scikit-learn's EPSILON in _nmf.py: np.finfo(np.float32).eps */
 #define NMF_EPSILON 1.1920928955078125e-07
 
-#define TRY(call)                                                                          \
-    do {                                                                                   \
-        st = (call);                                                                       \
-        if (st != TM_OK)                                                                   \
-            goto out;                                                                      \
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        st = (call);                                                                               \
+        if (st != TM_OK)                                                                           \
+            goto out;                                                                              \
     } while (0)
 
 static double now(void)
@@ -47,8 +47,7 @@ static double x_mean(const struct tm_csr *x)
 /* scikit-learn's _initialize_nmf into host w (m x k) and ht (n x k). */
 static tm_status nmf_init(const struct tm_backend_ops *ops, void *ctx, const struct tm_csr *x,
                           const struct tm_bsparse *xb, int64_t k,
-                          const struct tm_model_params *params, double *w, double *ht,
-                          char *err)
+                          const struct tm_model_params *params, double *w, double *ht, char *err)
 {
     int64_t m = x->n_rows, n = x->n_cols, mn = m < n ? m : n;
     enum tm_nmf_init init = params->init;
@@ -199,8 +198,7 @@ static tm_status check_progress(const struct tm_progress *progress, int64_t it, 
                                 char *err)
 {
     if (tm_progress_report(progress, "nmf", (double)it / (double)max_iter) != 0)
-        return tm__errf(err, TM_ECANCELLED, "nmf: cancelled after %lld iterations",
-                        (long long)it);
+        return tm__errf(err, TM_ECANCELLED, "nmf: cancelled after %lld iterations", (long long)it);
     return TM_OK;
 }
 
@@ -238,8 +236,7 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     sh = tm_mallocarray((size_t)k, sizeof(double));
     perm = tm_mallocarray((size_t)k, sizeof(int64_t));
     if (!out->w || !out->ht || !out->trace || !sw || !sh || !perm) {
-        st = tm__errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic factors",
-                      (long long)k);
+        st = tm__errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic factors", (long long)k);
         goto out;
     }
     TRY(nmf_init(ops, ctx, X, Xb, k, params, out->w, out->ht, err));
@@ -337,10 +334,10 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
             TRY(ops->gram(ctx, &s.w, &s.gw, err));
             TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
             TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.ht, &s.gw, 0.0, &s.dn, err));
-            TRY(ops->pgd_update(ctx, &s.w, &s.dm, &s.xht, lr, params->penalty,
-                                params->penalty_mu, err));
-            TRY(ops->pgd_update(ctx, &s.ht, &s.dn, &s.xtw, lr, params->penalty,
-                                params->penalty_mu, err));
+            TRY(ops->pgd_update(ctx, &s.w, &s.dm, &s.xht, lr, params->penalty, params->penalty_mu,
+                                err));
+            TRY(ops->pgd_update(ctx, &s.ht, &s.dn, &s.xtw, lr, params->penalty, params->penalty_mu,
+                                err));
             TRY(frob_error_fresh(&s, &error, err));
         }
         if (!kl || (tol > 0 && it % 10 == 0))

@@ -9,11 +9,11 @@
 #include "alloc.h"
 #include "rng.h"
 
-#define TRY(call)                                                                          \
-    do {                                                                                   \
-        st = (call);                                                                       \
-        if (st != TM_OK)                                                                   \
-            goto out;                                                                      \
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        st = (call);                                                                               \
+        if (st != TM_OK)                                                                           \
+            goto out;                                                                              \
     } while (0)
 
 void tm_svd_result_release(struct tm_svd_result *r)
@@ -45,8 +45,7 @@ void tm_svd_flip(double *u, int64_t m, double *v, int64_t n, int64_t k)
     }
 }
 
-static tm_status result_alloc(struct tm_svd_result *out, int64_t m, int64_t n, int64_t k,
-                              char *err)
+static tm_status result_alloc(struct tm_svd_result *out, int64_t m, int64_t n, int64_t k, char *err)
 {
     out->m = m;
     out->n = n;
@@ -105,9 +104,8 @@ static int cancelled(const struct tm_progress *progress, double fraction)
     return tm_progress_report(progress, "svd", fraction) != 0;
 }
 
-tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx,
-                            const struct tm_bsparse *X, int64_t m, int64_t n, int64_t k,
-                            const struct tm_model_params *params,
+tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const struct tm_bsparse *X,
+                            int64_t m, int64_t n, int64_t k, const struct tm_model_params *params,
                             const struct tm_progress *progress, struct tm_svd_result *out,
                             char *err)
 {
@@ -229,8 +227,8 @@ static tm_status project_out(struct lanczos *lz, const struct tm_bmat *basis,
  * projection nearly annihilates (an exhausted Krylov space) are replaced by
  * random ones first.
  */
-static tm_status orth_block(struct lanczos *lz, const struct tm_bmat *basis, const struct tm_bmat *z,
-                            char *err)
+static tm_status orth_block(struct lanczos *lz, const struct tm_bmat *basis,
+                            const struct tm_bmat *z, char *err)
 {
     const struct tm_backend_ops *ops = lz->ops;
     tm_status st;
@@ -262,8 +260,7 @@ static tm_status orth_block(struct lanczos *lz, const struct tm_bmat *basis, con
 
 tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const struct tm_bsparse *X,
                          int64_t m, int64_t n, int64_t k, const struct tm_model_params *params,
-                         const struct tm_progress *progress, struct tm_svd_result *out,
-                         char *err)
+                         const struct tm_progress *progress, struct tm_svd_result *out, char *err)
 {
     tm_status st = TM_OK;
     struct lanczos lz = {0};
@@ -352,8 +349,8 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
         for (int64_t j = 0; j < nv; j++)
             for (int64_t i = 0; i < j; i++)
                 t[i + j * nv] = t[j + i * nv] = 0.5 * (t[i + j * nv] + t[j + i * nv]);
-        lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)nv, t,
-                                         (lapack_int)nv, ev);
+        lapack_int info =
+            LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)nv, t, (lapack_int)nv, ev);
         if (info != 0) {
             st = info == LAPACK_WORK_MEMORY_ERROR
                      ? tm__errf(err, TM_ENOMEM, "svd: syevd workspace")
@@ -438,8 +435,7 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
         struct tm_bmat yk = tm_bmat_cols(&lz.v, 0, k);
         TRY(ops->spmm(ctx, X, lz.first, 1.0, &yk, 0.0, &lk, err));
         TRY(ops->scale_cols(ctx, &lk, scale, err));
-        TRY(finish(ops, ctx, 0, short_rows ? &yk : &lk, short_rows ? &lk : &yk, out->s, out,
-                   err));
+        TRY(finish(ops, ctx, 0, short_rows ? &yk : &lk, short_rows ? &lk : &yk, out->s, out, err));
     }
 out:
     ops->mat_free(ctx, &lk);

@@ -39,9 +39,8 @@ void tm_svd_result_release(struct tm_svd_result *r);
  * here, release with tm_svd_result_release (also after a failure).
  * progress: called after each power iteration ("svd"); non-zero cancels.
  */
-tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx,
-                            const struct tm_bsparse *X, int64_t m, int64_t n, int64_t k,
-                            const struct tm_model_params *params,
+tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const struct tm_bsparse *X,
+                            int64_t m, int64_t n, int64_t k, const struct tm_model_params *params,
                             const struct tm_progress *progress, struct tm_svd_result *out,
                             char *err);
 
@@ -60,8 +59,7 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx,
  */
 tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const struct tm_bsparse *X,
                          int64_t m, int64_t n, int64_t k, const struct tm_model_params *params,
-                         const struct tm_progress *progress, struct tm_svd_result *out,
-                         char *err);
+                         const struct tm_progress *progress, struct tm_svd_result *out, char *err);
 
 /*
  * Bytes tm_svd_full needs on the host for an m x n matrix: the dense copy,

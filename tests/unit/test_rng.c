@@ -6,8 +6,7 @@ TM_TEST(rng_matches_numpy_randomstate)
 {
     struct tm_rng r;
     /* np.random.RandomState(1).standard_normal(5) */
-    static const double want[] = {1.62434536, -0.61175641, -0.52817175, -1.07296862,
-                                  0.86540763};
+    static const double want[] = {1.62434536, -0.61175641, -0.52817175, -1.07296862, 0.86540763};
     tm_rng_init(&r, 1);
     for (int i = 0; i < 5; i++)
         CHECK_NEAR(tm_rng_normal(&r), want[i], 1e-8);

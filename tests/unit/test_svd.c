@@ -106,9 +106,8 @@ typedef tm_status (*svd_fn)(const struct tm_backend_ops *, void *, const struct 
                             int64_t, int64_t, int64_t, const struct tm_model_params *,
                             const struct tm_progress *, struct tm_svd_result *, char *);
 
-static tm_status run(svd_fn fn, const struct tm_csr *x, int64_t k,
-                     const struct tm_model_params *p, const struct tm_progress *prog,
-                     struct tm_svd_result *r, char *err)
+static tm_status run(svd_fn fn, const struct tm_csr *x, int64_t k, const struct tm_model_params *p,
+                     const struct tm_progress *prog, struct tm_svd_result *r, char *err)
 {
     const struct tm_backend_ops *o = tm_backend_cpu();
     struct tm_backend_config cfg = {TM_DTYPE_AUTO, 0, 2};
