@@ -140,8 +140,10 @@ struct tm_backend_ops {
     tm_status (*gram)(void *ctx, const struct tm_bmat *A, const struct tm_bmat *C, char *err);
 
     /* ---- factorizations ---- */
-    /* In place, A (m x k, m >= k, ld may exceed m): A <- Q of the thin QR
-     * (LAPACK geqrf + orgqr; scipy.linalg.qr(mode="economic")). */
+    /* In place, A (m x k, m >= k, ld may exceed m): A <- Q of a thin QR,
+     * A = Q R with R upper triangular (scipy.linalg.qr(mode="economic")'s Q
+     * up to column signs, which every caller absorbs): Householder
+     * (geqrf + orgqr) or Cholesky QR twice where A is well conditioned. */
     tm_status (*orth_qr)(void *ctx, const struct tm_bmat *A, char *err);
     /* In place, A (m x k, m >= k): A <- P * L of A = P L U (getrf), L unit
      * lower trapezoidal m x k: scipy.linalg.lu(A, permute_l=True)[0]. */
