@@ -14,6 +14,7 @@
  *                   [--workers W] [--http-threads H] [--log-level L]
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -131,8 +132,43 @@ struct conn {
     double sent;
 };
 
+/* CPU seconds of the server's worker threads (named "tm-worker", as are the
+ * threads a job starts), i.e. the fit: the report shows how much it ran. */
+static pid_t server_pid;
+static double worker_cpu(void)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)server_pid);
+    DIR *d = opendir(path);
+    double total = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char sp[512], line[1024];
+        snprintf(sp, sizeof(sp), "%s/%s/stat", path, e->d_name);
+        FILE *f = fopen(sp, "r");
+        if (!f)
+            continue;
+        size_t n = fread(line, 1, sizeof(line) - 1, f);
+        fclose(f);
+        line[n] = 0;
+        char *p = strrchr(line, ')');
+        if (!p || !strstr(line, "(tm-worker)"))
+            continue;
+        /* Fields after the command: state(3) ... utime(14) stime(15). */
+        unsigned long long ut = 0, st = 0;
+        if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+            total += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    }
+    if (d)
+        closedir(d);
+    return total;
+}
+
 static void poll_phase(const char *job_id, int nconn, double seconds)
 {
+    double cpu0 = worker_cpu();
     char req[256];
     int rl =
         snprintf(req, sizeof(req), "GET /v1/jobs/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", job_id);
@@ -188,12 +224,15 @@ static void poll_phase(const char *job_id, int nconn, double seconds)
         }
     }
     double elapsed = now() - t0;
+    double fit_cpu = worker_cpu() - cpu0;
     qsort(lat, n, sizeof(double), cmp_double);
     printf("status polls while a fit runs: %d connections, %.1f s\n", nconn, elapsed);
     printf("  polls/s %.0f   p50 %.3f ms   p99 %.3f ms   p99.9 %.3f ms   max %.3f ms   errors "
            "%ld\n",
            (double)n / elapsed, n ? lat[n / 2] * 1e3 : 0, n ? lat[(size_t)(n * 0.99)] * 1e3 : 0,
            n ? lat[(size_t)(n * 0.999)] * 1e3 : 0, n ? lat[n - 1] * 1e3 : 0, errors);
+    printf("  the fit (worker threads) meanwhile used %.2f CPU-seconds = %.0f%% of a core\n",
+           fit_cpu, 100 * fit_cpu / elapsed);
     for (int i = 0; i < nconn; i++)
         close(c[i].fd);
     close(ep);
@@ -279,6 +318,7 @@ int main(int argc, char **argv)
     snprintf(wbuf, sizeof(wbuf), "%d", workers);
     snprintf(hbuf, sizeof(hbuf), "%d", http_threads);
     pid_t pid = fork();
+    server_pid = pid;
     if (pid == 0) {
         int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 2);

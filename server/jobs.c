@@ -345,6 +345,9 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct tm_jobs *j = w->jobs;
+    /* Named so that top, perf and bench_http can tell the workers (and the
+     * threads a job starts, which inherit the name) from the HTTP threads. */
+    pthread_setname_np(pthread_self(), "tm-worker");
     /* Linux nice values are per thread and inherited by the threads a job
      * starts (tm_vectorize's): a fit yields the CPU to the HTTP threads at
      * once, so status polls stay fast on a machine whose cores it fills. */
