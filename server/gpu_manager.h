@@ -24,17 +24,22 @@
  * promised to running jobs), "free" being cudaMemGetInfo's answer at that
  * moment (so memory other processes hold counts, and memory a running job
  * has not allocated yet is still held back for it).
- *   - "cpu":  always the CPU; the manager is not consulted beyond counting.
+ *   - "cpu":  always the CPU (an immediate CPU lease).
  *   - "auto": a GPU when one is usable, the job is big enough to gain
  *             (nnz * k >= auto_min_work) and it fits now; else the CPU at
  *             once (never waits).
  *   - "gpu":  TM_ENODEV with the reason when no GPU is usable, TM_ETOOBIG
  *             when the job can never fit a device; else waits until it fits
  *             (up to wait->timeout_ms: TM_EBUSY after; cancellable).
+ *   - full_svd is dense LAPACK on the host: "auto" gets the CPU, "gpu"
+ *     TM_EINVAL.
+ * The estimate is core's tm_fit_device_bytes for the GPU backend. A slot's
+ * backend context is made on its first job (CUDA start-up: about a second),
+ * under the manager's lock, and kept until tm_gpu_manager_free.
  *
  * The device is reached through struct tm_gpu_device_ops, so tests drive the
  * admission logic with a fake device; tm_gpu_manager_new with ops == NULL
- * uses the real CUDA plugin through core's backend lookup.
+ * uses the real CUDA plugin through gpu/gpu.h (the dlopen loader).
  * Thread-safety: every function is thread-safe once tm_gpu_manager_new has
  * returned; tm_gpu_manager_free must not race with the others.
  */
