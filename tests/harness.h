@@ -30,7 +30,11 @@ const char *tm_test_fixture(const char *name);
 /* The build directory holding the topicd binary (for integration tests). */
 const char *tm_test_bindir(void);
 
-#define TM_TEST(name) void tm_test_##name(struct tm_test_ctx *t)
+/* The prototype keeps -Wmissing-prototypes quiet: tests are external so the
+ * generated table can reach them. */
+#define TM_TEST(name)                                                                      \
+    void tm_test_##name(struct tm_test_ctx *t);                                            \
+    void tm_test_##name(struct tm_test_ctx *t)
 
 #define CHECK(cond)                                                                        \
     do {                                                                                   \
