@@ -10,7 +10,10 @@ NumPy for scikit-learn; reading the JSON Lines for topicd).
 
 Columns: "vectorize" is the work itself - TfidfVectorizer.fit_transform for
 scikit-learn, tokenize + vocabulary + weighting from topicd's own timings -
-and "end to end" is the child's wall time, reading the documents included.
+and "end to end" is the child's wall time, reading the documents included,
+with its CPU time (user + system, all threads) in parentheses. The load
+average is printed too: on a shared machine, wall times mean little when it
+is above the number of cores.
 
 usage: python3 bench/bench_text.py [--topicd build/topicd] [--threads 2]
        [--corpus ../shared/corpora/20news] [--repeat 3]
@@ -43,7 +46,7 @@ print(json.dumps({"vectorize": t2 - t1, "shape": X.shape, "nnz": int(X.nnz)}))
 
 
 def run_child(argv):
-    """Runs argv; returns (stdout, wall seconds, peak RSS in MiB)."""
+    """Runs argv; returns (stdout, wall seconds, peak RSS in MiB, CPU seconds)."""
     t = time.perf_counter()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = p.stdout.read()
@@ -53,7 +56,7 @@ def run_child(argv):
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
         raise RuntimeError("%s failed: %s" % (argv[0], err.decode(errors="replace")))
-    return out.decode(), wall, ru.ru_maxrss / 1024.0
+    return out.decode(), wall, ru.ru_maxrss / 1024.0, ru.ru_utime + ru.ru_stime
 
 
 def main():
@@ -74,6 +77,7 @@ def main():
                 docs.append(strip_newsgroup_quoting(strip_newsgroup_footer(strip_newsgroup_header(d))))
 
     best = {"sk": None, "tm": None}
+    load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "stripped.jsonl")
         with open(path, "w", encoding="utf-8") as f:
@@ -81,28 +85,33 @@ def main():
                 f.write(json.dumps({"text": d}) + "\n")
         spec = json.dumps({"vectorizer": {"stop_words": "english"}})
         for _ in range(args.repeat):
-            out, wall, rss = run_child([sys.executable, "-c", SKLEARN_CHILD, path])
+            out, wall, rss, cpu = run_child([sys.executable, "-c", SKLEARN_CHILD, path])
             r = json.loads(out)
-            cur = (r["vectorize"], wall, rss, tuple(r["shape"]) + (r["nnz"],))
+            cur = (r["vectorize"], wall, rss, tuple(r["shape"]) + (r["nnz"],), cpu)
             if best["sk"] is None or cur[0] < best["sk"][0]:
                 best["sk"] = cur
-            out, wall, rss = run_child([args.topicd, "vectorize", "--spec", spec, "--summary",
-                                        "--threads", str(args.threads), "--format", "jsonl", path])
+            out, wall, rss, cpu = run_child([args.topicd, "vectorize", "--spec", spec, "--summary",
+                                             "--threads", str(args.threads), "--format", "jsonl",
+                                             path])
             r = json.loads(out)
             tm = r["timings"]
             cur = (tm["tokenize"] + tm["vocabulary"] + tm["weighting"], wall, rss,
-                   (r["n_documents"], r["n_features"], r["nnz"]))
+                   (r["n_documents"], r["n_features"], r["nnz"]), cpu)
             if best["tm"] is None or cur[0] < best["tm"][0]:
                 best["tm"] = cur
     sk, tm = best["sk"], best["tm"]
     if sk[3] != tm[3]:
         print("warning: shapes differ: sklearn %r, topicd %r" % (sk[3], tm[3]), file=sys.stderr)
+    print("load average before/after: %.2f / %.2f (the run shares the machine)" % (load0, os.getloadavg()[0]))
+    print()
     print("| corpus | scikit-learn vectorize | topicd vectorize (%d threads) | speed-up | "
-          "scikit-learn end to end | topicd end to end | speed-up | scikit-learn peak RSS | topicd peak RSS |"
-          % args.threads)
+          "scikit-learn end to end (CPU) | topicd end to end (CPU) | speed-up | "
+          "scikit-learn peak RSS | topicd peak RSS |" % args.threads)
     print("|---|---|---|---|---|---|---|---|---|")
-    print("| 20news all %d docs, stripped, %d x %d | %.3f s | %.3f s | %.1fx | %.2f s | %.2f s | %.1fx | %.0f MiB | %.0f MiB |" % (
-        tm[3][0], tm[3][0], tm[3][1], sk[0], tm[0], sk[0] / tm[0], sk[1], tm[1], sk[1] / tm[1], sk[2], tm[2]))
+    print("| 20news, all %d docs stripped, %d x %d | %.3f s | %.3f s | %.1fx | %.2f s (%.2f s) | "
+          "%.2f s (%.2f s) | %.1fx | %.0f MiB | %.0f MiB |" % (
+              tm[3][0], tm[3][0], tm[3][1], sk[0], tm[0], sk[0] / tm[0], sk[1], sk[4], tm[1], tm[4],
+              sk[1] / tm[1], sk[2], tm[2]))
     return 0
 
 
