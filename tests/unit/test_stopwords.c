@@ -2,11 +2,6 @@
 #include "core/stopwords.h"
 #include "harness.h"
 
-/* Prototypes for -Wmissing-prototypes: the generated list declares them all. */
-#define TM_TEST_DECLARE(name) TM_TEST(name);
-#include "test-list.h"
-#undef TM_TEST_DECLARE
-
 TM_TEST(stopwords_english_is_sklearns_318_sorted)
 {
     const char *const *w;

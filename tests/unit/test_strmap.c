@@ -4,11 +4,6 @@
 #include "harness.h"
 #include "testalloc.h"
 
-/* Prototypes for -Wmissing-prototypes: the generated list declares them all. */
-#define TM_TEST_DECLARE(name) TM_TEST(name);
-#include "test-list.h"
-#undef TM_TEST_DECLARE
-
 TM_TEST(strmap_interns_dense_ids_through_growth)
 {
     struct tm_strmap m;

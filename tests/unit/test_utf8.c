@@ -16,11 +16,6 @@
 #include "core/utf8.h"
 #include "harness.h"
 
-/* Prototypes for -Wmissing-prototypes: the generated list declares them all. */
-#define TM_TEST_DECLARE(name) TM_TEST(name);
-#include "test-list.h"
-#undef TM_TEST_DECLARE
-
 #define N_CP 0x110000
 
 static char *read_fixture(const char *name, size_t *len)

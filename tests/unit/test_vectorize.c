@@ -12,11 +12,6 @@
 #include "harness.h"
 #include "testalloc.h"
 
-/* Prototypes for -Wmissing-prototypes: the generated list declares them all. */
-#define TM_TEST_DECLARE(name) TM_TEST(name);
-#include "test-list.h"
-#undef TM_TEST_DECLARE
-
 static char *read_fixture(const char *name)
 {
     FILE *f = fopen(tm_test_fixture(name), "rb");
