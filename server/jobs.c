@@ -31,6 +31,7 @@ struct job {
     struct tm_job_record rec;
     enum stop_reason stop;
     int queued;                /* in the queue */
+    int claimed;               /* a worker has taken it (running, or about to) */
     struct job *hnext;         /* hash chain */
     struct job *qnext;         /* queue */
     struct job *rprev, *rnext; /* recent finished list, newest at head */
@@ -248,19 +249,26 @@ static void run_one(struct tm_jobs *j, struct job *e)
     char err[TM_ERR_SIZE] = "";
     struct tm_job_record snap;
 
-    /* The lock is held on entry: mark running, then persist before working,
-     * so a crash from here on counts as an attempt. */
-    e->rec.state = TM_JOB_RUNNING;
-    e->rec.attempts++;
-    e->rec.started_at = tm_now();
-    e->rec.stage[0] = 0;
-    e->rec.progress = 0;
+    /* The lock is held on entry. The job is claimed (cancellation now asks
+     * it to stop) but shown "running" only once the store says so: a client
+     * that saw "running" and then a crash will see the attempt counted. */
+    e->claimed = 1;
     snap = e->rec;
+    snap.state = TM_JOB_RUNNING;
+    snap.attempts++;
+    snap.started_at = tm_now();
+    snap.stage[0] = 0;
+    snap.progress = 0;
     j->n_running++;
     pthread_mutex_unlock(&j->lock);
 
     if (j->store->m->job_update(j->store->ctx, &snap, err))
         TM_LOG(TM_LOG_ERROR, "store write failed", "s:job_id", snap.id, "s:error", err, NULL);
+    pthread_mutex_lock(&j->lock);
+    e->rec.state = snap.state;
+    e->rec.attempts = snap.attempts;
+    e->rec.started_at = snap.started_at;
+    pthread_mutex_unlock(&j->lock);
     log_transition(&snap, "queued");
 
     char *spec = NULL;
@@ -311,8 +319,8 @@ static void run_one(struct tm_jobs *j, struct job *e)
     if (!requeue)
         fin.finished_at = tm_now();
 
-    struct tm_store_result res = {out.result_json, out.result_len, out.n_documents, out.n_topics,
-                                  out.doc_topics};
+    struct tm_store_result res = {out.result_json, out.result_len, out.n_documents,
+                                  out.n_topics,    out.doc_topics, out.doc_ids};
     st = j->store->m->job_finish(j->store->ctx, &fin, fin.state == TM_JOB_SUCCEEDED ? &res : NULL,
                                  err);
     if (st && fin.state == TM_JOB_SUCCEEDED) {
@@ -327,6 +335,9 @@ static void run_one(struct tm_jobs *j, struct job *e)
     }
     tm_free(out.result_json);
     tm_free(out.doc_topics);
+    for (int64_t i = 0; out.doc_ids && i < out.n_documents; i++)
+        tm_free(out.doc_ids[i]);
+    tm_free(out.doc_ids);
     log_transition(&fin, "running");
     if (!requeue)
         tm_metrics_job_finished(fin.method, fin.state, fin.finished_at - fin.started_at);
@@ -613,7 +624,7 @@ enum tm_jobs_refusal tm_jobs_cancel(struct tm_jobs *j, const char *id, struct tm
                  tm_job_state_name(job->state));
         return TM_JOBS_FINISHED;
     }
-    if (e->rec.state == TM_JOB_RUNNING) {
+    if (e->claimed && !tm_job_state_final(e->rec.state)) {
         if (e->stop == STOP_NONE)
             e->stop = STOP_CANCEL;
         *job = e->rec;
@@ -700,7 +711,7 @@ int tm_jobs_drain(struct tm_jobs *j, double grace_s)
         /* Grace is over: running jobs stop at their next progress report. */
         for (size_t b = 0; b < j->n_buckets; b++)
             for (struct job *e = j->buckets[b]; e; e = e->hnext)
-                if (e->rec.state == TM_JOB_RUNNING && e->stop == STOP_NONE)
+                if (e->claimed && !tm_job_state_final(e->rec.state) && e->stop == STOP_NONE)
                     e->stop = STOP_SHUTDOWN;
         TM_LOG(TM_LOG_WARN, "grace period over; re-queueing running jobs", "i:running",
                (long long)j->n_running, NULL);

@@ -828,9 +828,11 @@ static void get_doc_topics(struct tm__req *r)
         return;
     struct tm_store *st = &r->srv->store;
     double *w = NULL;
+    char **ids = NULL;
     int64_t n = 0, k = 0, total = 0;
     char err[TM_ERR_SIZE] = "";
-    tm_status s = st->m->job_doc_topics(st->ctx, r->id, offset, limit, &w, &n, &k, &total, err);
+    tm_status s =
+        st->m->job_doc_topics(st->ctx, r->id, offset, limit, &w, &ids, &n, &k, &total, err);
     if (s == TM_ENOTFOUND) {
         tm__respond_error(r, 404, "not_found", "this job has no document topics", NULL);
         return;
@@ -839,10 +841,9 @@ static void get_doc_topics(struct tm__req *r)
         respond_store_error(r, err);
         return;
     }
-    char **ids = n ? tm_calloc((size_t)n, sizeof(char *)) : NULL;
-    /* Ids come from the corpus while it exists; inline documents have none
-     * stored (NEEDSWORK: keep them with the result). */
-    if (ids && j.corpus_id[0])
+    /* Inline documents' ids are stored with the weights; an uploaded
+     * corpus's are read from it while it exists. */
+    if (!ids && n && j.corpus_id[0] && (ids = tm_calloc((size_t)n, sizeof(char *))))
         st->m->corpus_doc_ids(st->ctx, j.corpus_id, offset, n, ids, err);
     char *body = NULL;
     size_t len = 0;

@@ -46,6 +46,9 @@ struct tm_store_result {
     size_t json_len;
     int64_t n_documents, n_topics;
     const double *doc_topics; /* may be NULL: no per-document weights */
+    /* n_documents ids (NULL entries for none), or NULL: stored with the
+     * weights for documents that live in no corpus (inline in the spec). */
+    char *const *doc_ids;
 };
 
 /* Called by job_scan for each job; non-zero stops the scan. */
@@ -100,10 +103,12 @@ struct tm_store_methods {
     /* The result JSON, owned (tm_free); TM_ENOTFOUND without one. */
     tm_status (*job_result)(void *ctx, const char *id, char **json, size_t *len, char *err);
     /* Rows [offset, offset + limit) of the document-topic weights: *weights
-     * owned (tm_free), *n rows of *k; *n_documents the total. */
+     * owned (tm_free), *n rows of *k; *n_documents the total. *ids: NULL when
+     * the job stored no ids, else *n entries (NULL for none), each and the
+     * array owned (tm_free). */
     tm_status (*job_doc_topics)(void *ctx, const char *id, int64_t offset, int64_t limit,
-                                double **weights, int64_t *n, int64_t *k, int64_t *n_documents,
-                                char *err);
+                                double **weights, char ***ids, int64_t *n, int64_t *k,
+                                int64_t *n_documents, char *err);
     /* Up to limit jobs with seq > after_seq (state -1: any), by seq. */
     tm_status (*job_list)(void *ctx, int state, int64_t after_seq, int limit,
                           struct tm_job_record *out, int *n, char *err);

@@ -45,7 +45,7 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);"
     "CREATE INDEX IF NOT EXISTS jobs_corpus ON jobs(corpus_id, state);"
     "CREATE TABLE IF NOT EXISTS doc_topics("
-    " job_seq INTEGER NOT NULL, chunk INTEGER NOT NULL, weights BLOB NOT NULL,"
+    " job_seq INTEGER NOT NULL, chunk INTEGER NOT NULL, weights BLOB NOT NULL, ids BLOB,"
     " PRIMARY KEY(job_seq, chunk));";
 
 static tm_status sqerr(sqlite3 *db, char *err, const char *what)
@@ -600,6 +600,44 @@ static tm_status sq_job_update(void *ctx, const struct tm_job_record *j, char *e
     return st;
 }
 
+/* Ids of rows as one blob: per row a flag byte (1: has an id), the id, NUL.
+ * Ids never hold NUL (api/corpus.h rejects it). *out owned (tm_free). */
+static tm_status pack_ids(char *const *ids, int64_t rows, char **out, size_t *len, char *err)
+{
+    size_t n = 0;
+    for (int64_t i = 0; i < rows; i++)
+        n += 2 + (ids[i] ? strlen(ids[i]) : 0);
+    char *b = tm_malloc(n);
+    if (!b)
+        return tm__errf(err, TM_ENOMEM, "store: document ids");
+    size_t o = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        size_t l = ids[i] ? strlen(ids[i]) : 0;
+        b[o++] = ids[i] ? 1 : 0;
+        if (l)
+            memcpy(b + o, ids[i], l);
+        o += l;
+        b[o++] = 0;
+    }
+    *out = b;
+    *len = n;
+    return TM_OK;
+}
+
+/* The inverse of pack_ids into ids[first ..] for up to rows rows. */
+static tm_status unpack_ids(const char *b, size_t len, char **ids, int64_t rows, char *err)
+{
+    size_t o = 0;
+    for (int64_t i = 0; i < rows && o < len; i++) {
+        int has = b[o++];
+        size_t l = strnlen(b + o, len - o);
+        if (has && !(ids[i] = tm_strndup(b + o, l)))
+            return tm__errf(err, TM_ENOMEM, "store: document ids");
+        o += l + 1;
+    }
+    return TM_OK;
+}
+
 static tm_status sq_job_finish(void *ctx, const struct tm_job_record *j,
                                const struct tm_store_result *r, char *err)
 {
@@ -627,9 +665,10 @@ static tm_status sq_job_finish(void *ctx, const struct tm_job_record *j,
     sqlite3_finalize(s);
     s = NULL;
     if (r->doc_topics && r->n_documents > 0 && r->n_topics > 0) {
-        st =
-            prep(q->w, "INSERT OR REPLACE INTO doc_topics(job_seq, chunk, weights) VALUES(?, ?, ?)",
-                 &s, err);
+        st = prep(q->w,
+                  "INSERT OR REPLACE INTO doc_topics(job_seq, chunk, weights, ids)"
+                  " VALUES(?, ?, ?, ?)",
+                  &s, err);
         if (st)
             goto commit;
         size_t row_bytes = (size_t)r->n_topics * sizeof(double);
@@ -642,6 +681,15 @@ static tm_status sq_job_finish(void *ctx, const struct tm_job_record *j,
             sqlite3_bind_int64(s, 2, c);
             sqlite3_bind_blob64(s, 3, r->doc_topics + c * TM_DT_CHUNK * r->n_topics,
                                 (sqlite3_uint64)rows * row_bytes, SQLITE_STATIC);
+            char *ids = NULL;
+            size_t ids_len = 0;
+            if (r->doc_ids &&
+                (st = pack_ids(r->doc_ids + c * TM_DT_CHUNK, rows, &ids, &ids_len, err)))
+                break;
+            if (ids)
+                sqlite3_bind_blob64(s, 4, ids, ids_len, tm_free);
+            else
+                sqlite3_bind_null(s, 4);
             if (sqlite3_step(s) != SQLITE_DONE) {
                 st = sqerr(q->w, err, "store document topics");
                 break;
@@ -714,14 +762,16 @@ static tm_status sq_job_result(void *ctx, const char *id, char **json, size_t *l
 }
 
 static tm_status sq_job_doc_topics(void *ctx, const char *id, int64_t offset, int64_t limit,
-                                   double **weights, int64_t *n, int64_t *k, int64_t *n_documents,
-                                   char *err)
+                                   double **weights, char ***ids, int64_t *n, int64_t *k,
+                                   int64_t *n_documents, char *err)
 {
     struct sq *q = ctx;
     sqlite3_stmt *s = NULL;
     int64_t seq = 0;
     *weights = NULL;
+    *ids = NULL;
     *n = *k = *n_documents = 0;
+    int64_t rows = 0;
     pthread_mutex_lock(&q->rlock);
     tm_status st = exec(q->r, "BEGIN", err);
     if (st)
@@ -745,14 +795,14 @@ static tm_status sq_job_doc_topics(void *ctx, const char *id, int64_t offset, in
     }
     if (offset >= *n_documents || limit <= 0)
         goto end;
-    int64_t rows = *n_documents - offset < limit ? *n_documents - offset : limit;
+    rows = *n_documents - offset < limit ? *n_documents - offset : limit;
     *weights = tm_mallocarray((size_t)(rows * *k), sizeof(double));
     if (!*weights) {
         st = tm__errf(err, TM_ENOMEM, "document topics page");
         goto end;
     }
     st = prep(q->r,
-              "SELECT chunk, weights FROM doc_topics WHERE job_seq = ? AND chunk >= ? AND"
+              "SELECT chunk, weights, ids FROM doc_topics WHERE job_seq = ? AND chunk >= ? AND"
               " chunk <= ? ORDER BY chunk",
               &s, err);
     if (st)
@@ -771,6 +821,24 @@ static tm_status sq_job_doc_topics(void *ctx, const char *id, int64_t offset, in
                 continue;
             memcpy(*weights + (row - offset) * *k, w + r * *k, (size_t)*k * sizeof(double));
         }
+        if (sqlite3_column_type(s, 2) == SQLITE_NULL)
+            continue;
+        char *chunk_ids[TM_DT_CHUNK] = {NULL};
+        if (!*ids && !(*ids = tm_calloc((size_t)rows, sizeof(char *)))) {
+            st = tm__errf(err, TM_ENOMEM, "document ids");
+            goto end;
+        }
+        st = unpack_ids(sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2), chunk_ids,
+                        have < TM_DT_CHUNK ? have : TM_DT_CHUNK, err);
+        for (int64_t r = 0; r < TM_DT_CHUNK; r++) {
+            int64_t row = first + r;
+            if (row >= offset && row < offset + rows)
+                (*ids)[row - offset] = chunk_ids[r];
+            else
+                tm_free(chunk_ids[r]);
+        }
+        if (st)
+            goto end;
     }
     *n = rows;
 end:
@@ -781,6 +849,10 @@ out:
     if (st) {
         tm_free(*weights);
         *weights = NULL;
+        for (int64_t i = 0; *ids && i < rows; i++)
+            tm_free((*ids)[i]);
+        tm_free(*ids);
+        *ids = NULL;
         *n = 0;
     }
     return st;
@@ -913,6 +985,10 @@ tm_status tm_store_open_sqlite(struct tm_store *s, const char *dir, char *err)
     tm_status st = open_db(path, &q->w, err);
     if (!st)
         st = exec(q->w, schema, err);
+    /* Databases from before the ids column: add it (an error just means it
+     * is there already). */
+    if (!st)
+        sqlite3_exec(q->w, "ALTER TABLE doc_topics ADD COLUMN ids BLOB", NULL, NULL, NULL);
     /* Uploads a crash interrupted: their documents would otherwise leak. */
     if (!st)
         st = exec(q->w,

@@ -233,6 +233,14 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
                 out->doc_topics[i * k + t] = fit.document_topics.data[i + t * m];
         out->n_documents = m;
         out->n_topics = k;
+        /* Inline documents live in no corpus: their ids go with the weights. */
+        if (inline_docs && spec.documents.ids && spec.documents.n_docs == m) {
+            out->doc_ids = tm_calloc((size_t)m, sizeof(char *));
+            for (int64_t i = 0; out->doc_ids && i < m; i++)
+                if (spec.documents.ids[i])
+                    out->doc_ids[i] =
+                        tm_strndup(spec.documents.ids[i], strlen(spec.documents.ids[i]));
+        }
     }
     out->status = TM_OK;
 

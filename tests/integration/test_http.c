@@ -546,13 +546,23 @@ TM_TEST(http_job_flow)
 
     /* Inline documents. */
     char jid[40], state[32];
-    CHECK_INT_EQ(
-        th_submit(&s,
-                  "{\"documents\":[\"cats and dogs\",\"dogs chase cats\",\"stocks and "
-                  "bonds\",\"bond markets\"],\"model\":{\"method\":\"nmf\",\"n_topics\":2}}",
-                  NULL, jid),
-        202);
+    CHECK_INT_EQ(th_submit(&s,
+                           "{\"documents\":[{\"id\":\"first\",\"text\":\"cats and dogs\"},"
+                           "{\"text\":\"dogs chase cats\"},\"stocks and bonds\",\"bond markets\"],"
+                           "\"model\":{\"method\":\"nmf\",\"n_topics\":2}}",
+                           NULL, jid),
+                 202);
     CHECK_STR_EQ(th_wait_job(&s, jid, 60, state), "succeeded");
+    snprintf(path, sizeof(path), "/v1/jobs/%s/document-topics", jid);
+    CHECK_INT_EQ(th_get(&s, path, &r), 200);
+    j = th_json(&r);
+    docs = cJSON_GetObjectItem(j, "documents");
+    CHECK_INT_EQ(cJSON_GetArraySize(docs), 4);
+    d0 = cJSON_GetArrayItem(docs, 0);
+    CHECK(d0 && th_str(d0, "id") && !strcmp(th_str(d0, "id"), "first"));
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(docs, 1), "id")));
+    cJSON_Delete(j);
+    th_resp_free(&r);
 
     /* Listing with a state filter and a cursor. */
     CHECK_INT_EQ(th_get(&s, "/v1/jobs?state=succeeded&limit=2", &r), 200);

@@ -179,27 +179,48 @@ TM_TEST(store_jobs)
         w[i] = i * 0.5;
     a.state = TM_JOB_SUCCEEDED;
     a.finished_at = 1700000009;
-    struct tm_store_result res = {"{\"ok\":1}", 8, N, K, w};
+    char *dids[N];
+    char idbuf[N][8];
+    for (int i = 0; i < N; i++) {
+        snprintf(idbuf[i], sizeof(idbuf[i]), "d%d", i);
+        dids[i] = i % 3 ? idbuf[i] : NULL;
+    }
+    struct tm_store_result res = {"{\"ok\":1}", 8, N, K, w, dids};
     CHECK_INT_EQ(s.m->job_finish(s.ctx, &a, &res, err), TM_OK);
     CHECK_INT_EQ(s.m->job_result(s.ctx, "j_a", &sp, &len, err), TM_OK);
     CHECK(len == 8 && !strcmp(sp, "{\"ok\":1}"));
     tm_free(sp);
     double *page = NULL;
+    char **pids = NULL;
     int64_t n = 0, k = 0, total = 0;
     /* A page across the 256-row chunks. */
-    CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_a", 250, 300, &page, &n, &k, &total, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_a", 250, 300, &page, &pids, &n, &k, &total, err),
+                 TM_OK);
     CHECK(n == 300 && k == K && total == N);
     int good = 1;
     for (int64_t i = 0; page && i < n * k; i++)
         good &= page[i] == (250 * K + i) * 0.5;
     CHECK(good);
     tm_free(page);
-    CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_a", 590, 100, &page, &n, &k, &total, err), TM_OK);
+    /* Ids come back with their rows; NULL where a document had none. */
+    REQUIRE(pids);
+    CHECK(pids[0] && !strcmp(pids[0], "d250") && pids[1] && !strcmp(pids[1], "d251"));
+    CHECK(pids[2] == NULL && pids[299] == NULL);
+    CHECK(pids[298] && !strcmp(pids[298], "d548"));
+    for (int64_t i = 0; i < n; i++)
+        tm_free(pids[i]);
+    tm_free(pids);
+    CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_a", 590, 100, &page, &pids, &n, &k, &total, err),
+                 TM_OK);
     CHECK_INT_EQ(n, 10);
     tm_free(page);
-    CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_a", 600, 100, &page, &n, &k, &total, err), TM_OK);
+    for (int64_t i = 0; pids && i < n; i++)
+        tm_free(pids[i]);
+    tm_free(pids);
+    CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_a", 600, 100, &page, &pids, &n, &k, &total, err),
+                 TM_OK);
     CHECK_INT_EQ(n, 0);
-    CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_b", 0, 10, &page, &n, &k, &total, err),
+    CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_b", 0, 10, &page, &pids, &n, &k, &total, err),
                  TM_ENOTFOUND);
     free(w);
 
