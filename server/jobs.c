@@ -63,6 +63,7 @@ struct tm_jobs {
     int n_alive;
     int draining; /* no new submissions, workers take no new job */
     int stopping; /* workers exit */
+    int hurry;    /* the drain's grace period ends now */
 };
 
 void tm_id_generate(const char *prefix, char out[TM_ID_SIZE])
@@ -698,13 +699,21 @@ static void deadline_in(struct timespec *ts, double s)
     }
 }
 
+void tm_jobs_hurry(struct tm_jobs *j)
+{
+    pthread_mutex_lock(&j->lock);
+    j->hurry = 1;
+    pthread_cond_broadcast(&j->idle_cond);
+    pthread_mutex_unlock(&j->lock);
+}
+
 int tm_jobs_drain(struct tm_jobs *j, double grace_s)
 {
     struct timespec until;
     pthread_mutex_lock(&j->lock);
     j->draining = 1;
     deadline_in(&until, grace_s);
-    while (j->n_running > 0)
+    while (j->n_running > 0 && !j->hurry)
         if (pthread_cond_timedwait(&j->idle_cond, &j->lock, &until) == ETIMEDOUT)
             break;
     if (j->n_running > 0) {

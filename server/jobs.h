@@ -122,6 +122,10 @@ void tm_jobs_stats(struct tm_jobs *j, struct tm_jobs_stats *out);
  */
 int tm_jobs_drain(struct tm_jobs *j, double grace_s);
 
+/* Ends the grace period of a drain in progress (or the next one) at once:
+ * a second SIGTERM. */
+void tm_jobs_hurry(struct tm_jobs *j);
+
 /* Drains with no grace if needed, then frees. A worker that did not stop
  * keeps the table alive (leaked) rather than free it under its feet. */
 void tm_jobs_free(struct tm_jobs *j);

@@ -8,9 +8,15 @@
  * workers = cpus, every fit is single-threaded BLAS and the pool as a whole
  * uses every core without oversubscribing them: throughput over many jobs
  * is what a service is for. Fewer workers give each job more cores.
- * SIGTERM and SIGINT are blocked in every thread and taken by sigwait here.
+ * SIGTERM and SIGINT are turned into bytes on a pipe by an async-signal-safe
+ * handler (whatever thread the kernel delivers them to: OpenBLAS starts its
+ * threads before main, so blocking signals everywhere is not possible);
+ * main reads the first, a helper thread a second one.
  */
 #include <cblas.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +34,37 @@ static int cpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+/* The self-pipe of the signal handler: [0] read here, [1] written there. */
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t n = write(sig_pipe[1], &b, 1);
+    (void)n; /* nothing to do about a full pipe: a signal is pending anyway */
+    errno = saved;
+}
+
+/* The next signal number from the pipe; 0 is our own wake-up. */
+static int next_signal(void)
+{
+    unsigned char b = 0;
+    while (read(sig_pipe[0], &b, 1) < 0 && errno == EINTR)
+        ;
+    return b;
+}
+
+static void *hurry_main(void *arg)
+{
+    struct tm_jobs *jobs = arg;
+    if (next_signal()) {
+        TM_LOG(TM_LOG_WARN, "second signal: re-queueing running jobs now", NULL);
+        tm_jobs_hurry(jobs);
+    }
+    return NULL;
 }
 
 int tm_cli_serve(int argc, char **argv)
@@ -54,11 +91,17 @@ int tm_cli_serve(int argc, char **argv)
     tm_config_log(&cfg);
 
     /* Before any thread starts, so that all of them inherit the mask. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    if (pipe2(sig_pipe, O_CLOEXEC)) {
+        fprintf(stderr, "topicd serve: pipe: %s\n", strerror(errno));
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     struct tm_server srv;
@@ -117,9 +160,7 @@ int tm_cli_serve(int argc, char **argv)
            "s:store", srv.store.m->name, "i:workers", (long long)cfg.workers, "i:blas_threads",
            (long long)cfg.blas_threads, NULL);
 
-    int sig = 0;
-    while (sigwait(&sigs, &sig))
-        ;
+    int sig = next_signal();
     TM_LOG(TM_LOG_INFO, "shutting down", "s:signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
            "i:grace_s", (long long)cfg.shutdown_grace_s, NULL);
     /* Keep serving during the grace period: clients go on polling their
@@ -127,7 +168,17 @@ int tm_cli_serve(int argc, char **argv)
      * 503 so load balancers stop routing here, new uploads and jobs get 503
      * with Retry-After. The listener closes once the workers are done. */
     atomic_store(&srv.draining, 1);
+    /* A second signal ends the grace period at once. */
+    pthread_t hurrier;
+    int have_hurrier = !pthread_create(&hurrier, NULL, hurry_main, srv.jobs);
     int stuck = tm_jobs_drain(srv.jobs, cfg.shutdown_grace_s);
+    if (have_hurrier) {
+        unsigned char wake = 0;
+        if (write(sig_pipe[1], &wake, 1) == 1)
+            pthread_join(hurrier, NULL);
+        else
+            pthread_detach(hurrier);
+    }
     tm_http_stop(http);
     http = NULL;
     if (stuck) {

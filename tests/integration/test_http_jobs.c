@@ -221,6 +221,16 @@ TM_TEST(http_graceful_shutdown)
     CHECK_INT_EQ(th_wait_exit(&s, 30), 0);
     CHECK(th_now() - t0 >= 0.9); /* it used its grace */
     /* The interrupted job was put back, its attempt not counted. */
+    REQUIRE(th_start(&s, "--workers", "1", "--shutdown-grace", "600", NULL) == 0);
+    CHECK_INT_EQ(th_wait_state(&s, endless, "running", 60), 0);
+    CHECK_INT_EQ(attempts_of(&s, endless, NULL), 1);
+    /* A second SIGTERM ends a long grace period at once. */
+    t0 = th_now();
+    kill(s.pid, SIGTERM);
+    th_sleep_ms(200);
+    kill(s.pid, SIGTERM);
+    CHECK_INT_EQ(th_wait_exit(&s, 30), 0);
+    CHECK(th_now() - t0 < 20);
     REQUIRE(th_start(&s, "--workers", "1", NULL) == 0);
     CHECK_INT_EQ(th_wait_state(&s, endless, "running", 60), 0);
     CHECK_INT_EQ(attempts_of(&s, endless, NULL), 1);
