@@ -1,0 +1,66 @@
+/* test_config.c - `topicd serve` settings: defaults, TOPICD_* variables,
+ * flags over variables, size suffixes, and usage errors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "harness.h"
+#include "server/config.h"
+#include "server/log.h"
+
+TM_TEST(config_sources_and_errors)
+{
+    struct tm_config c;
+    char err[TM_ERR_SIZE];
+    FILE *devnull = fopen("/dev/null", "w");
+    REQUIRE(devnull);
+
+    tm_config_init(&c);
+    char *a0[] = {"serve", NULL};
+    CHECK_INT_EQ(tm_config_load(&c, 1, a0, devnull, err), 0);
+    CHECK_INT_EQ(c.port, 8080);
+    CHECK_STR_EQ(c.data_dir, "./data");
+    CHECK_INT_EQ(c.workers, 0);
+    CHECK_INT_EQ(c.max_body_bytes, (int64_t)1 << 30);
+
+    setenv("TOPICD_PORT", "9000", 1);
+    setenv("TOPICD_MAX_BODY_BYTES", "200m", 1);
+    setenv("TOPICD_WORKERS", "3", 1);
+    tm_config_init(&c);
+    char *a1[] = {"serve", "--workers", "5", "--data-dir=/tmp/x", "--cache-bytes", "1k", NULL};
+    CHECK_INT_EQ(tm_config_load(&c, 6, a1, devnull, err), 0);
+    CHECK_INT_EQ(c.port, 9000);
+    CHECK_INT_EQ(c.max_body_bytes, (int64_t)200 << 20);
+    CHECK_INT_EQ(c.workers, 5); /* the flag wins */
+    CHECK_STR_EQ(c.data_dir, "/tmp/x");
+    CHECK_INT_EQ(c.cache_bytes, 1024);
+    unsetenv("TOPICD_PORT");
+    unsetenv("TOPICD_MAX_BODY_BYTES");
+    unsetenv("TOPICD_WORKERS");
+
+    static char *bad[][3] = {
+        {"serve", "--port", "70000"}, {"serve", "--workers", "x"},      {"serve", "--nope", "1"},
+        {"serve", "--gpu", "maybe"},  {"serve", "--log-level", "loud"}, {"serve", "stray", "1"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        tm_config_init(&c);
+        err[0] = 0;
+        CHECK_INT_EQ(tm_config_load(&c, 3, bad[i], devnull, err), 2);
+        CHECK(err[0] != 0);
+    }
+    tm_config_init(&c);
+    char *a2[] = {"serve", "--port", NULL};
+    CHECK_INT_EQ(tm_config_load(&c, 2, a2, devnull, err), 2);
+    char *a3[] = {"serve", "--help", NULL};
+    CHECK_INT_EQ(tm_config_load(&c, 2, a3, devnull, err), 1);
+    setenv("TOPICD_SHUTDOWN_GRACE", "-1", 1);
+    tm_config_init(&c);
+    CHECK_INT_EQ(tm_config_load(&c, 1, a0, devnull, err), 2);
+    CHECK(strstr(err, "TOPICD_SHUTDOWN_GRACE") != NULL);
+    unsetenv("TOPICD_SHUTDOWN_GRACE");
+    fclose(devnull);
+
+    CHECK_INT_EQ(tm_log_level_parse("warn"), TM_LOG_WARN);
+    CHECK_INT_EQ(tm_log_level_parse("verbose"), -1);
+}
