@@ -40,6 +40,11 @@ tm_status tm_gpu_mem_info(int ordinal, int64_t *free_bytes, int64_t *total_bytes
  * beside tm_backend_gpu to say more than "no GPU backend". */
 const char *tm_backend_gpu_reason(void);
 
+/* For tests only, in a freshly forked (so single-threaded) child: forgets
+ * what an earlier call in the parent loaded, so the next call searches again
+ * with the child's environment. The parent's dlopen handle stays open. */
+void tm__gpu_loader_forget(void);
+
 /* The plugin's path once loaded, else "". Static storage. */
 const char *tm_gpu_plugin_path(void);
 

@@ -130,6 +130,16 @@ static void load(void)
     }
 }
 
+void tm__gpu_loader_forget(void)
+{
+    static const pthread_once_t fresh = PTHREAD_ONCE_INIT;
+    memcpy(&load_once, &fresh, sizeof(load_once));
+    plugin = NULL;
+    n_usable = 0;
+    load_reason[0] = '\0';
+    plugin_path[0] = '\0';
+}
+
 const struct tm_backend_ops *tm_gpu_load(char *reason)
 {
     pthread_once(&load_once, load);
