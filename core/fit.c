@@ -88,40 +88,54 @@ static tm_status validate(const struct tm_csr *x, const struct tm_model_params *
     return TM_OK;
 }
 
-/* Indices of the n_top largest non-zero entries of row t of comp (k x n,
- * column-major), by decreasing weight, -1 padded. */
-static void top_words(const double *comp, int64_t k, int64_t n, int64_t t, int64_t n_top,
-                      int64_t *terms, double *weights)
+/* Puts v (term j) into a topic's n_top best so far (terms, weights, *have),
+ * by decreasing weight; zeros are never top words. */
+static void top_insert(int64_t *terms, double *weights, int64_t *have, int64_t n_top, int64_t j,
+                       double v)
 {
-    int64_t have = 0;
-    for (int64_t j = 0; j < n; j++) {
-        double v = comp[t + (size_t)j * k];
-        if (v == 0.0 || (have == n_top && v <= weights[have - 1]))
-            continue;
-        int64_t pos = have < n_top ? have++ : n_top - 1;
-        /* Ties keep the lower index first, as a stable sort would. */
-        while (pos > 0 && weights[pos - 1] < v) {
-            weights[pos] = weights[pos - 1];
-            terms[pos] = terms[pos - 1];
-            pos--;
+    if (v == 0.0 || (*have == n_top && v <= weights[*have - 1]))
+        return;
+    int64_t pos = *have < n_top ? (*have)++ : n_top - 1;
+    /* Ties keep the lower index first, as a stable sort would. */
+    while (pos > 0 && weights[pos - 1] < v) {
+        weights[pos] = weights[pos - 1];
+        terms[pos] = terms[pos - 1];
+        pos--;
+    }
+    weights[pos] = v;
+    terms[pos] = j;
+}
+
+/* The n_top largest non-zero entries of each row of comp (k x n, ld k), -1
+ * padded; one pass over comp in memory order. */
+static tm_status top_words(const double *comp, int64_t k, int64_t n, int64_t n_top, int64_t *terms,
+                           double *weights, char *err)
+{
+    int64_t *have = tm_calloc((size_t)k, sizeof(*have));
+    if (!have)
+        return tm__errf(err, TM_ENOMEM, "fit: cannot allocate the top words");
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t t = 0; t < k; t++)
+            top_insert(terms + t * n_top, weights + t * n_top, &have[t], n_top, j,
+                       comp[t + (size_t)j * k]);
+    for (int64_t t = 0; t < k; t++)
+        for (int64_t i = have[t]; i < n_top; i++) {
+            terms[t * n_top + i] = -1;
+            weights[t * n_top + i] = 0.0;
         }
-        weights[pos] = v;
-        terms[pos] = j;
-    }
-    for (int64_t i = have; i < n_top; i++) {
-        terms[i] = -1;
-        weights[i] = 0.0;
-    }
+    tm_free(have);
+    return TM_OK;
 }
 
 /* components (k x n, ld k) from V or Ht (n x k, ld n). */
 static double *transpose_nk(const double *v, int64_t n, int64_t k)
 {
     double *c = tm_mallocarray((size_t)n * (size_t)k + 1, sizeof(double));
-    if (c)
-        for (int64_t t = 0; t < k; t++)
-            for (int64_t j = 0; j < n; j++)
-                c[t + (size_t)j * k] = v[j + (size_t)t * n];
+    if (c) /* in blocks of 64 terms, so that reads and writes both stream */
+        for (int64_t j0 = 0; j0 < n; j0 += 64)
+            for (int64_t t = 0; t < k; t++)
+                for (int64_t j = j0; j < n && j < j0 + 64; j++)
+                    c[t + (size_t)j * k] = v[j + (size_t)t * n];
     return c;
 }
 
@@ -284,9 +298,9 @@ tm_status tm_fit(const struct tm_csr *X, const struct tm_model_params *params,
             st = tm__errf(err, TM_ENOMEM, "fit: cannot allocate the top words");
             goto out;
         }
-        for (int64_t t = 0; t < k; t++)
-            top_words(out->components.data, k, n, t, ntw, out->top_terms + t * ntw,
-                      out->top_weights + t * ntw);
+        if ((st = top_words(out->components.data, k, n, ntw, out->top_terms, out->top_weights,
+                            err)) != TM_OK)
+            goto out;
     }
     out->seconds_fit = now() - t0 - out->seconds_init;
 out:
