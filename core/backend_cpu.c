@@ -339,6 +339,11 @@ HOT_BODY void spmm_chunk_body(void *arg, int chunk, double *buf)
 HOT_KERNEL(spmm_chunk)
 
 /*
+ * NEEDSWORK: the sparse products are memory-bound at float64 (1.2M non-zeros
+ * x k doubles gathered per product); a float32 copy of the dense operand, a
+ * term order that clusters frequent columns, and scratch kept in the context
+ * instead of allocated per call are the next steps on the CPU path.
+ *
  * When op(X) is wide (fewer output rows than B has rows), gathering rows of a
  * big B for each non-zero is bound by memory latency; instead walk the other
  * orientation's rows (columns of op(X)) streaming B once, in tiles, and
