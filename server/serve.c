@@ -9,9 +9,9 @@
  * uses every core without oversubscribing them: throughput over many jobs
  * is what a service is for. Fewer workers give each job more cores.
  * SIGTERM and SIGINT are turned into bytes on a pipe by an async-signal-safe
- * handler (whatever thread the kernel delivers them to: OpenBLAS starts its
- * threads before main, so blocking signals everywhere is not possible);
- * main reads the first, a helper thread a second one.
+ * handler, whatever thread the kernel delivers them to (OpenBLAS starts its
+ * threads before main, so they cannot all block them); main reads the
+ * first, a helper thread a second one.
  */
 #include <cblas.h>
 #include <errno.h>
@@ -99,10 +99,19 @@ int tm_cli_serve(int argc, char **argv)
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
+    /* No SA_RESTART: the read of the pipe below must return EINTR, so that
+     * ThreadSanitizer, which defers handlers to the next interceptor, runs
+     * ours. The threads started from here on block both signals; main
+     * unblocks them once it waits, so the kernel hands them to main. */
+    sa.sa_flags = 0;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
     struct tm_server srv;
     memset(&srv, 0, sizeof(srv));
@@ -160,6 +169,7 @@ int tm_cli_serve(int argc, char **argv)
            "s:store", srv.store.m->name, "i:workers", (long long)cfg.workers, "i:blas_threads",
            (long long)cfg.blas_threads, NULL);
 
+    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     int sig = next_signal();
     TM_LOG(TM_LOG_INFO, "shutting down", "s:signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
            "i:grace_s", (long long)cfg.shutdown_grace_s, NULL);
