@@ -252,6 +252,11 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     }
     TRY(ops->upload(ctx, out->w, m, &s.w, err));
     TRY(ops->upload(ctx, out->ht, n, &s.ht, err));
+    /* The host copies are not needed until the end: peak memory is the
+     * backend's factors and workspace, not both. */
+    tm_free(out->w);
+    tm_free(out->ht);
+    out->w = out->ht = NULL;
     out->seconds_init = now() - t0;
 
     struct tm_rng rng;
@@ -358,6 +363,16 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
             out->trace[out->n_trace++] = error;
     }
     out->error = error;
+    ops->mat_free(ctx, &s.dn);
+    ops->mat_free(ctx, &s.dm);
+    ops->mat_free(ctx, &s.xtw);
+    ops->mat_free(ctx, &s.xht);
+    out->w = tm_mallocarray((size_t)m * (size_t)k + 1, sizeof(double));
+    out->ht = tm_mallocarray((size_t)n * (size_t)k + 1, sizeof(double));
+    if (!out->w || !out->ht) {
+        st = tm__errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic factors", (long long)k);
+        goto out;
+    }
     TRY(ops->download(ctx, &s.w, out->w, m, err));
     TRY(ops->download(ctx, &s.ht, out->ht, n, err));
 out:
