@@ -473,7 +473,7 @@ static void begin_upload(struct tm__req *r, const char *target)
         tm__respond_error(r, 415, "unsupported_media_type", "only UTF-8 text is accepted", NULL);
         return;
     }
-    if (too_long(r, f == TM_CORPUS_JSON ? cfg->max_json_bytes : cfg->max_body_bytes))
+    if (too_long(r, cfg->max_body_bytes))
         return;
     struct tm_upload_limits lim = {cfg->max_body_bytes, cfg->max_json_bytes, cfg->max_doc_bytes};
     struct tm_api_error e;

@@ -626,3 +626,94 @@ TM_TEST(http_idempotency)
 out:
     th_cleanup(&s);
 }
+
+/* A JSON body past --max-json-bytes is split into documents as it arrives,
+ * with the same results and errors as a small one. */
+TM_TEST(http_large_json_upload)
+{
+    struct th_server s;
+    memset(&s, 0, sizeof(s));
+    if (th_tmpdir(&s) || th_start(&s, "--workers", "1", "--max-json-bytes", "300", NULL)) {
+        tm_test_fail(t, __FILE__, __LINE__, "server did not start");
+        goto out;
+    }
+    /* 60 documents, strings and objects, with escapes and brackets inside. */
+    size_t cap = 1 << 16, len = 0;
+    char *body = malloc(cap);
+    int64_t text_bytes = 0;
+    len += (size_t)snprintf(body + len, cap - len, " {\"documents\" : [");
+    for (int i = 0; i < 60; i++) {
+        if (i % 2)
+            len += (size_t)snprintf(
+                body + len, cap - len,
+                "%s{\"id\":\"doc-%d\",\"text\":\"say \\\"hi\\\", [x] {y} \\u00e9 %d\"}",
+                i ? ", " : "", i, i);
+        else
+            len += (size_t)snprintf(body + len, cap - len, "%s\"plain, text \\\\ number %d\"",
+                                    i ? ",\n" : "", i);
+        /* say "hi", [x] {y} é N  /  plain, text \ number N */
+        text_bytes += i % 2 ? (int64_t)strlen("say \"hi\", [x] {y} \xc3\xa9 ") + (i < 10 ? 1 : 2)
+                            : (int64_t)strlen("plain, text \\ number ") + (i < 10 ? 1 : 2);
+    }
+    len += (size_t)snprintf(body + len, cap - len, "] }\n");
+    struct th_resp r;
+    CHECK_INT_EQ(th_request_h(&s, "POST", "/v1/corpora", "application/json", body, len, NULL, &r),
+                 201);
+    cJSON *j = th_json(&r);
+    CHECK(j && th_num(j, "n_documents") == 60);
+    CHECK(j && th_num(j, "bytes") == (double)text_bytes);
+    cJSON_Delete(j);
+    th_resp_free(&r);
+    /* The bare array form. */
+    len = 0;
+    len += (size_t)snprintf(body + len, cap - len, "[");
+    for (int i = 0; i < 40; i++)
+        len += (size_t)snprintf(body + len, cap - len, "%s\"document number %d\"", i ? "," : "", i);
+    len += (size_t)snprintf(body + len, cap - len, "]");
+    char id[40];
+    CHECK_INT_EQ(th_upload(&s, "application/json", body, len, id), 201);
+
+    /* Errors name the document and the byte. */
+    static const struct {
+        const char *tail;
+        long status;
+        const char *field;
+    } bad[] = {
+        {", 42]", 422, "documents[40]"},
+        {", {\"text\": 1}]", 422, "documents[40].text"},
+        {" \"missing comma\"]", 400, NULL},
+        {", \"trailing\",]", 400, NULL},
+        {", \"bad \xff utf8\"]", 400, "documents[40]"},
+        {", \"never closed\"", 400, NULL},
+        {"] trailing", 400, NULL},
+    };
+    for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+        size_t l = len - 1; /* drop the ']' */
+        l += (size_t)snprintf(body + l, cap - l, "%s", bad[b].tail);
+        CHECK_INT_EQ(th_request_h(&s, "POST", "/v1/corpora", "application/json", body, l, NULL, &r),
+                     bad[b].status);
+        j = th_json(&r);
+        const char *f = j ? th_str(j, "error.field") : NULL;
+        if (bad[b].field && (!f || strcmp(f, bad[b].field)))
+            tm_test_fail(t, __FILE__, __LINE__, "case %zu: %s", b, r.body ? r.body : "");
+        cJSON_Delete(j);
+        th_resp_free(&r);
+        len = l - strlen(bad[b].tail) + 1;
+        body[len - 1] = ']';
+    }
+    const char *other =
+        "{\"documents\": [\"a\"], \"colour\": \"blue\", \"padding\": "
+        "\"..........................................................................."
+        "...........................................................................\"}";
+    CHECK_INT_EQ(th_request(&s, "POST", "/v1/corpora", "application/json", other, NULL), 422);
+    /* Nothing from the failed uploads was kept. */
+    CHECK_INT_EQ(th_get(&s, "/v1/corpora", &r), 200);
+    j = th_json(&r);
+    CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(j, "corpora")), 2);
+    cJSON_Delete(j);
+    th_resp_free(&r);
+    free(body);
+    CHECK_INT_EQ(th_stop(&s), 0);
+out:
+    th_cleanup(&s);
+}
