@@ -2,9 +2,10 @@
  * upload.h - a corpus upload streaming into the store: bytes arrive in
  * chunks of any size (libmicrohttpd's upload callback), documents are cut
  * out by api/corpus.h's stream reader and written in batches, so memory per
- * upload is one batch plus one document, whatever the body's size. JSON
- * bodies (arrays) cannot be streamed by the reader and are buffered up to
- * max_json_bytes; JSON Lines and plain lines stream.
+ * upload is one batch plus one document, whatever the body's size. A JSON
+ * body up to max_json_bytes is parsed whole (api/'s rules and positions
+ * exactly); a larger one is cut into its documents as it arrives, each
+ * parsed alone by api/corpus.h, with errors naming "documents[i]".
  *
  * The documents go to a staging corpus that nobody sees: a new corpus is
  * committed by tm_upload_finish, an append is adopted by its target in one
