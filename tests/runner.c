@@ -4,6 +4,7 @@
  */
 #include <stdarg.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -53,6 +54,13 @@ const char *tm_test_bindir(void)
     return dir ? dir : "build";
 }
 
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static int selected(const char *name, int argc, char **argv)
 {
     if (argc < 2)
@@ -71,15 +79,17 @@ int main(int argc, char **argv)
         if (!selected(tests[i].name, argc, argv))
             continue;
         struct tm_test_ctx t = {.name = tests[i].name};
+        double started = now_seconds();
         tests[i].fn(&t);
+        double took = now_seconds() - started;
         if (t.failures) {
-            printf("FAIL %s\n", t.name);
+            printf("FAIL %s (%.2f s)\n", t.name, took);
             failed++;
         } else if (t.skipped) {
             printf("skip %s: %s\n", t.name, t.skip_reason);
             skipped++;
         } else {
-            printf("ok   %s\n", t.name);
+            printf("ok   %s (%.2f s)\n", t.name, took);
             passed++;
         }
     }
