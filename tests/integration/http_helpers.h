@@ -124,6 +124,10 @@ TH_UNUSED static int th_start(struct th_server *s, ...)
     argv[n++] = "127.0.0.1";
     argv[n++] = "--data-dir";
     argv[n++] = s->dir;
+    /* Probing for a GPU costs a few tenths of a second per start; the test
+     * that checks /v1/info asks for it with a later --gpu auto. */
+    argv[n++] = "--gpu";
+    argv[n++] = "off";
     va_list ap;
     va_start(ap, s);
     const char *a;

@@ -54,8 +54,11 @@ static void expect_error(struct tm_test_ctx *t, int line, const struct th_server
 TM_TEST(http_health_and_contract)
 {
     struct th_server s;
-    if (start(t, &s))
+    memset(&s, 0, sizeof(s));
+    if (th_tmpdir(&s) || th_start(&s, "--workers", "2", "--gpu", "auto", NULL)) {
+        tm_test_fail(t, __FILE__, __LINE__, "server did not start (log %s)", s.log);
         goto out;
+    }
     struct th_resp r;
     CHECK_INT_EQ(th_get(&s, "/healthz", &r), 200);
     CHECK(r.body && strstr(r.body, "\"ok\""));
