@@ -123,14 +123,19 @@ static int row_chunks(int64_t n, int64_t *bounds)
  * (HOT_KERNEL(name) defines name_avx2, name_base and the dispatcher name
  * around an always-inline name_body).
  */
+#if defined(__clang__) /* no optimize attribute; clang contracts a*b+c by default */
+#define HOT_OPT(...)
+#else
+#define HOT_OPT(...) __attribute__((optimize(__VA_ARGS__)))
+#endif
 #define HOT_BODY static inline __attribute__((always_inline))
 #define HOT_KERNEL(name)                                                                           \
-    __attribute__((optimize("O3", "fp-contract=fast"),                                             \
-                   target("avx2,fma"))) static void name##_avx2(void *arg, int chunk, double *buf) \
+    HOT_OPT("O3", "fp-contract=fast")                                                              \
+    __attribute__((target("avx2,fma"))) static void name##_avx2(void *arg, int chunk, double *buf) \
     {                                                                                              \
         name##_body(arg, chunk, buf);                                                              \
     }                                                                                              \
-    __attribute__((optimize("O3"))) static void name##_base(void *arg, int chunk, double *buf)     \
+    HOT_OPT("O3") static void name##_base(void *arg, int chunk, double *buf)                       \
     {                                                                                              \
         name##_body(arg, chunk, buf);                                                              \
     }                                                                                              \
@@ -150,6 +155,15 @@ static int have_avx2_fma(void)
     return 0;
 #endif
 }
+
+/* 4 doubles in a vector register (GCC/clang vector extension; on the
+ * baseline target it becomes SSE2 pairs). Loads and stores go through memcpy,
+ * so nothing needs more than double alignment. */
+typedef double v4d __attribute__((vector_size(32)));
+typedef int64_t v4i __attribute__((vector_size(32)));
+
+#define LOAD4(v, p) memcpy(&(v), (p), sizeof(v))
+#define STORE4(p, v) memcpy((p), &(v), sizeof(v))
 
 /* Row-major copy of A (rows x k) into dst (rows * k), in tiles of 8 columns
  * so that both sides stream. */
@@ -290,6 +304,22 @@ static void cpu_sparse_free(void *ctx, struct tm_bsparse *s)
     tm_free(s);
 }
 
+
+/* Software prefetch of the operand row that non-zero p will touch: the rows
+ * are gathered (or scattered) in index order, which no hardware prefetcher
+ * follows, and the operand outgrows L2. Only a hint: results are unchanged. */
+#define PF_DIST 12
+HOT_BODY void prefetch_row(const double *base, const int32_t *indices, int64_t p, int64_t pend,
+                           int64_t k)
+{
+    if (p < pend) {
+        const char *row = (const char *)(base + (size_t)indices[p] * k);
+        for (int64_t o = 0; o < k * (int64_t)sizeof(double); o += 64)
+            __builtin_prefetch(row + o, 0, 3);
+        __builtin_prefetch(row + k * (int64_t)sizeof(double) - 1, 0, 3);
+    }
+}
+
 /* ---- sparse products ---- */
 
 /* Rows of a product are computed row-major into a tile of TILE rows, then
@@ -311,15 +341,18 @@ HOT_BODY void spmm_chunk_body(void *arg, int chunk, double *buf)
     const struct tm_csr *x = j->x;
     const int64_t k = j->k;
     const double *restrict b = j->b;
+    const int64_t pend_all = x->indptr[j->bounds[chunk + 1]];
     for (int64_t i0 = j->bounds[chunk]; i0 < j->bounds[chunk + 1]; i0 += TILE) {
         int64_t ni = j->bounds[chunk + 1] - i0 < TILE ? j->bounds[chunk + 1] - i0 : TILE;
         for (int64_t g = 0; g < ni; g++) {
             double *restrict acc = buf + g * k;
             for (int64_t r = 0; r < k; r++)
                 acc[r] = 0.0;
-            for (int64_t p = x->indptr[i0 + g]; p < x->indptr[i0 + g + 1]; p++) {
+            const int64_t pend = x->indptr[i0 + g + 1];
+            for (int64_t p = x->indptr[i0 + g]; p < pend; p++) {
                 const double v = x->data[p];
                 const double *restrict brow = b + (size_t)x->indices[p] * k;
+                prefetch_row(b, x->indices, p + PF_DIST, pend_all, k);
                 for (int64_t r = 0; r < k; r++)
                     acc[r] += v * brow[r];
             }
@@ -369,6 +402,7 @@ HOT_BODY void scatter_chunk_body(void *arg, int part, double *buf)
     const struct tm_csr *xo = j->xo;
     const int64_t k = j->k, ld = j->b->ld;
     double *restrict cp = j->acc + (size_t)part * (size_t)j->r * (size_t)k;
+    const int64_t pend_all = xo->indptr[j->bounds[part + 1]];
     for (int64_t j0 = j->bounds[part]; j0 < j->bounds[part + 1]; j0 += TILE) {
         int64_t nj = j->bounds[part + 1] - j0 < TILE ? j->bounds[part + 1] - j0 : TILE;
         for (int64_t c = 0; c < k; c++) {
@@ -381,6 +415,7 @@ HOT_BODY void scatter_chunk_body(void *arg, int part, double *buf)
             for (int64_t p = xo->indptr[j0 + g]; p < xo->indptr[j0 + g + 1]; p++) {
                 const double v = xo->data[p];
                 double *restrict crow = cp + (size_t)xo->indices[p] * k;
+                prefetch_row(cp, xo->indices, p + PF_DIST, pend_all, k);
                 for (int64_t c = 0; c < k; c++)
                     crow[c] += v * brow[c];
             }
@@ -481,10 +516,78 @@ static tm_status cpu_gemm(void *ctx, int transa, int transb, double alpha, const
     return TM_OK;
 }
 
+/*
+ * The NMF loop's Gram matrices and Frobenius dots are computed here, not by
+ * OpenBLAS: they are small (k x k from a tall matrix), and a BLAS call wakes
+ * OpenBLAS's threads, which then spin (sched_yield) beside this backend's
+ * own on the same cores. Rows are cut into fixed chunks; each chunk's partial
+ * sums (4 vector lanes, then lanes in order) are added in chunk order, so the
+ * result is the same for any thread count.
+ */
+#define GRAM_MAX_K 128
+
+struct gram_job {
+    const struct tm_bmat *a, *b; /* dot: a and b; gram: a only */
+    const int64_t *bounds;
+    double *partial; /* gram: n_chunks x k x k (upper triangle); dot: n_chunks */
+};
+
+/* sum over rows [lo, hi) of x[i] * y[i], 4 lanes then in order */
+HOT_BODY double dot_range(const double *x, const double *y, int64_t lo, int64_t hi)
+{
+    v4d s0 = {0, 0, 0, 0}, s1 = s0, a, b;
+    int64_t i = lo;
+    for (; i + 8 <= hi; i += 8) {
+        LOAD4(a, x + i);
+        LOAD4(b, y + i);
+        s0 += a * b;
+        LOAD4(a, x + i + 4);
+        LOAD4(b, y + i + 4);
+        s1 += a * b;
+    }
+    s0 += s1;
+    double sum = ((s0[0] + s0[1]) + (s0[2] + s0[3]));
+    for (; i < hi; i++)
+        sum += x[i] * y[i];
+    return sum;
+}
+
+HOT_BODY void gram_chunk_body(void *arg, int chunk, double *buf)
+{
+    const struct gram_job *j = arg;
+    const int64_t k = j->a->cols, lo = j->bounds[chunk], hi = j->bounds[chunk + 1];
+    double *g = j->partial + (size_t)chunk * (size_t)k * (size_t)k;
+    (void)buf;
+    /* Rows in blocks that stay in L1/L2 while every pair of columns is
+     * dotted; block partials are added in block order. */
+    for (int64_t a = 0; a < k; a++)
+        for (int64_t b = a; b < k; b++)
+            g[a + b * k] = 0.0;
+    for (int64_t i0 = lo; i0 < hi; i0 += 256) {
+        int64_t i1 = hi - i0 < 256 ? hi : i0 + 256;
+        for (int64_t b = 0; b < k; b++)
+            for (int64_t a = 0; a <= b; a++)
+                g[a + b * k] += dot_range(&AT(j->a, 0, a), &AT(j->a, 0, b), i0, i1);
+    }
+}
+
+HOT_KERNEL(gram_chunk)
+
+HOT_BODY void dot_chunk_body(void *arg, int chunk, double *buf)
+{
+    const struct gram_job *j = arg;
+    const int64_t lo = j->bounds[chunk], hi = j->bounds[chunk + 1];
+    double sum = 0.0;
+    (void)buf;
+    for (int64_t c = 0; c < j->a->cols; c++)
+        sum += dot_range(&AT(j->a, 0, c), &AT(j->b, 0, c), lo, hi);
+    j->partial[chunk] = sum;
+}
+
+HOT_KERNEL(dot_chunk)
+
 static tm_status cpu_gram(void *ctx, const struct tm_bmat *a, const struct tm_bmat *c, char *err)
 {
-    (void)ctx;
-    (void)err;
     int64_t k = a->cols;
     if (k == 0)
         return TM_OK;
@@ -494,8 +597,31 @@ static tm_status cpu_gram(void *ctx, const struct tm_bmat *a, const struct tm_bm
                 AT(c, i, j) = 0.0;
         return TM_OK;
     }
-    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (blasint)k, (blasint)a->rows, 1.0, a->data,
-                (blasint)a->ld, 0.0, c->data, (blasint)c->ld);
+    if (k > GRAM_MAX_K) {
+        /* big k: BLAS-3 pays for itself */
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (blasint)k, (blasint)a->rows, 1.0,
+                    a->data, (blasint)a->ld, 0.0, c->data, (blasint)c->ld);
+    } else {
+        int64_t bounds[MAX_CHUNKS + 1];
+        int nc = row_chunks(a->rows, bounds);
+        double *partial = tm_mallocarray((size_t)nc * (size_t)k * (size_t)k, sizeof(double));
+        if (!partial)
+            return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate Gram partial sums");
+        struct gram_job job = {a, NULL, bounds, partial};
+        tm_status st = par_for(ctx, nc, 0, gram_chunk, &job, err);
+        if (st != TM_OK) {
+            tm_free(partial);
+            return st;
+        }
+        for (int64_t j = 0; j < k; j++)
+            for (int64_t i = 0; i <= j; i++) {
+                double sum = 0.0;
+                for (int q = 0; q < nc; q++)
+                    sum += partial[(size_t)q * (size_t)k * (size_t)k + (size_t)(i + j * k)];
+                AT(c, i, j) = sum;
+            }
+        tm_free(partial);
+    }
     for (int64_t j = 0; j < k; j++)
         for (int64_t i = j + 1; i < k; i++)
             AT(c, i, j) = AT(c, j, i);
@@ -671,13 +797,16 @@ static tm_status cpu_axpy(void *ctx, double alpha, const struct tm_bmat *x, cons
 static tm_status cpu_dot(void *ctx, const struct tm_bmat *a, const struct tm_bmat *b, double *out,
                          char *err)
 {
-    (void)ctx;
-    (void)err;
+    int64_t bounds[MAX_CHUNKS + 1];
+    int nc = row_chunks(a->rows, bounds);
+    double partial[MAX_CHUNKS];
+    struct gram_job job = {a, b, bounds, partial};
+    tm_status st = par_for(ctx, nc, 0, dot_chunk, &job, err);
     double sum = 0.0;
-    for (int64_t j = 0; j < a->cols; j++)
-        sum += cblas_ddot((blasint)a->rows, &AT(a, 0, j), 1, &AT(b, 0, j), 1);
+    for (int q = 0; q < nc; q++)
+        sum += partial[q];
     *out = sum;
-    return TM_OK;
+    return st;
 }
 
 static tm_status cpu_col_norms(void *ctx, const struct tm_bmat *a, double *out, char *err)
@@ -714,18 +843,15 @@ struct hals_job {
 
 /*
  * Rows are independent, so HALS_ROWS of them are swept together, stored
- * column-major in a small tile: the loops over a tile's rows are unit-stride
- * and vectorize (no reduction chain), and M and XHt are read in runs.
+ * column-major in a small tile: every step is a 4-wide vector operation over
+ * a tile's rows (4 independent FMA chains in the gradient, no reduction
+ * chain), and M and XHt are read in runs. Per element the arithmetic is
+ * scikit-learn's, in its order; only the violation's summation order is ours
+ * (per lane over the sweep, then lanes in order: fixed, so deterministic).
  */
-#define HALS_ROWS 8
+#define HALS_ROWS 16 /* four vectors of 4, unrolled by hand below */
+#define HALS_VECS 4
 
-/* 4 doubles in a vector register (GCC vector extension; on the baseline
- * target it becomes SSE2 pairs). Loads and stores go through memcpy, so
- * nothing needs more than double alignment. */
-typedef double v4d __attribute__((vector_size(32)));
-
-#define LOAD4(v, p) memcpy(&(v), (p), sizeof(v))
-#define STORE4(p, v) memcpy((p), &(v), sizeof(v))
 
 HOT_BODY void hals_chunk_body(void *arg, int chunk, double *scratch)
 {
@@ -733,16 +859,28 @@ HOT_BODY void hals_chunk_body(void *arg, int chunk, double *scratch)
     const int64_t k = j->m->cols;
     const double l1 = j->l1, l2 = j->l2;
     double *tile = scratch, *xt = scratch + HALS_ROWS * k;
+    const v4i abs_mask = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
+    const v4d zero = {0.0, 0.0, 0.0, 0.0};
     /* Padding rows of a last partial tile are zero: their gradient and
      * violation are 0 and they are never stored. */
-    double grad[HALS_ROWS], viol[HALS_ROWS] = {0};
+    v4d viol[HALS_VECS];
+    for (int q = 0; q < HALS_VECS; q++)
+        viol[q] = zero;
     for (int64_t i0 = j->bounds[chunk]; i0 < j->bounds[chunk + 1]; i0 += HALS_ROWS) {
         int64_t nr = j->bounds[chunk + 1] - i0 < HALS_ROWS ? j->bounds[chunk + 1] - i0 : HALS_ROWS;
         for (int64_t r = 0; r < k; r++) {
             const double *mc = &AT(j->m, i0, r), *xc = &AT(j->xht, i0, r);
-            for (int64_t g = 0; g < HALS_ROWS; g++) {
-                tile[r * HALS_ROWS + g] = g < nr ? mc[g] : 0.0;
-                xt[r * HALS_ROWS + g] = g < nr ? xc[g] - l1 : 0.0;
+            double *td = tile + r * HALS_ROWS, *xd = xt + r * HALS_ROWS;
+            if (nr == HALS_ROWS) {
+                for (int64_t g = 0; g < HALS_ROWS; g++) {
+                    td[g] = mc[g];
+                    xd[g] = xc[g] - l1;
+                }
+            } else {
+                for (int64_t g = 0; g < HALS_ROWS; g++) {
+                    td[g] = g < nr ? mc[g] : 0.0;
+                    xd[g] = g < nr ? xc[g] - l1 : 0.0;
+                }
             }
         }
         for (int64_t s = 0; s < k; s++) {
@@ -750,40 +888,62 @@ HOT_BODY void hals_chunk_body(void *arg, int chunk, double *scratch)
             /* G is symmetric: column t is row t, and contiguous. */
             const double *gt = &AT(j->g, 0, t);
             double *mt = tile + t * HALS_ROWS;
-            v4d g0, g1, a0, a1;
+            /* four named accumulators: an array here ends up on the stack */
+            const double *xtt = xt + t * HALS_ROWS;
+            v4d g0, g1, g2, g3, a0, a1, a2, a3;
             LOAD4(g0, mt);
             LOAD4(g1, mt + 4);
-            LOAD4(a0, xt + t * HALS_ROWS);
-            LOAD4(a1, xt + t * HALS_ROWS + 4);
+            LOAD4(g2, mt + 8);
+            LOAD4(g3, mt + 12);
+            LOAD4(a0, xtt);
+            LOAD4(a1, xtt + 4);
+            LOAD4(a2, xtt + 8);
+            LOAD4(a3, xtt + 12);
             g0 = l2 * g0 - a0;
             g1 = l2 * g1 - a1;
+            g2 = l2 * g2 - a2;
+            g3 = l2 * g3 - a3;
             for (int64_t r = 0; r < k; r++) {
-                LOAD4(a0, tile + r * HALS_ROWS);
-                LOAD4(a1, tile + r * HALS_ROWS + 4);
-                g0 += gt[r] * a0;
-                g1 += gt[r] * a1;
+                const double gr = gt[r];
+                const double *tr = tile + r * HALS_ROWS;
+                LOAD4(a0, tr);
+                LOAD4(a1, tr + 4);
+                LOAD4(a2, tr + 8);
+                LOAD4(a3, tr + 12);
+                g0 += gr * a0;
+                g1 += gr * a1;
+                g2 += gr * a2;
+                g3 += gr * a3;
             }
-            STORE4(grad, g0);
-            STORE4(grad + 4, g1);
+            v4d grad[HALS_VECS] = {g0, g1, g2, g3};
             const double hess = gt[t] + l2;
-            for (int g = 0; g < HALS_ROWS; g++) {
-                double pg = mt[g] == 0.0 ? (grad[g] < 0.0 ? grad[g] : 0.0) : grad[g];
-                viol[g] += fabs(pg);
+            for (int q = 0; q < HALS_VECS; q++) {
+                v4d mv;
+                LOAD4(mv, mt + 4 * q);
+                /* pg = M == 0 ? min(grad, 0) : grad, as masks: NaN grad
+                 * gives 0 where M == 0 and NaN elsewhere, as the scalar form */
+                v4i keep = ~(v4i)(mv == zero) | (v4i)(grad[q] < zero);
+                viol[q] += (v4d)((v4i)grad[q] & keep & abs_mask);
                 if (hess != 0.0) {
-                    double v = mt[g] - grad[g] / hess;
-                    mt[g] = v > 0.0 ? v : 0.0;
+                    /* max(M - grad / hess, 0): NaN and -0 become +0 */
+                    v4d v = mv - grad[q] / hess;
+                    v = (v4d)((v4i)v & (v4i)(v > zero));
+                    STORE4(mt + 4 * q, v);
                 }
             }
         }
         for (int64_t r = 0; r < k; r++) {
             double *mc = &AT(j->m, i0, r);
+            const double *td = tile + r * HALS_ROWS;
             for (int64_t g = 0; g < nr; g++)
-                mc[g] = tile[r * HALS_ROWS + g];
+                mc[g] = td[g];
         }
     }
-    double violation = 0.0;
+    double lanes[HALS_ROWS], violation = 0.0;
+    for (int q = 0; q < HALS_VECS; q++)
+        STORE4(lanes + 4 * q, viol[q]);
     for (int g = 0; g < HALS_ROWS; g++)
-        violation += viol[g];
+        violation += lanes[g];
     j->partial[chunk] = violation;
 }
 
@@ -798,7 +958,7 @@ static tm_status cpu_hals_sweep(void *ctx, const struct tm_bmat *m, const struct
     int nc = row_chunks(m->rows, bounds);
     job.bounds = bounds;
     tm_status st =
-        par_for(ctx, nc, (2 * HALS_ROWS + 1) * (size_t)m->cols + HALS_ROWS, hals_chunk, &job, err);
+        par_for(ctx, nc, 2 * HALS_ROWS * (size_t)m->cols, hals_chunk, &job, err);
     double v = 0.0;
     for (int c = 0; c < nc; c++)
         v += job.partial[c];
