@@ -44,11 +44,30 @@ static double x_mean(const struct tm_csr *x)
     return sum / ((double)x->n_rows * (double)x->n_cols);
 }
 
-/* scikit-learn's _initialize_nmf into host w (m x k) and ht (n x k). */
+static tm_status alloc_factors(int64_t m, int64_t n, int64_t k, double **w, double **ht,
+                               char *err)
+{
+    *w = tm_mallocarray((size_t)m * (size_t)k + 1, sizeof(double));
+    *ht = tm_mallocarray((size_t)n * (size_t)k + 1, sizeof(double));
+    if (!*w || !*ht)
+        return tm__errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic factors",
+                        (long long)k);
+    return TM_OK;
+}
+
+/*
+ * scikit-learn's _initialize_nmf into host *w_out (m x k) and *ht_out (n x k),
+ * returned owned (tm_free; also on failure, where either may be NULL). They
+ * are allocated after the SVD of the nndsvd* inits has freed its work
+ * matrices, so the two never add up in the peak.
+ */
 static tm_status nmf_init(const struct tm_backend_ops *ops, void *ctx, const struct tm_csr *x,
                           const struct tm_bsparse *xb, int64_t k,
-                          const struct tm_model_params *params, double *w, double *ht, char *err)
+                          const struct tm_model_params *params, double **w_out, double **ht_out,
+                          char *err)
 {
+    double *w, *ht;
+    tm_status st;
     int64_t m = x->n_rows, n = x->n_cols, mn = m < n ? m : n;
     enum tm_nmf_init init = params->init;
     struct tm_rng rng;
@@ -60,6 +79,10 @@ static tm_status nmf_init(const struct tm_backend_ops *ops, void *ctx, const str
                         "model.init: nndsvd* needs n_topics <= min(n_documents, n_features)");
     double mean = x_mean(x);
     if (init == TM_NMF_INIT_RANDOM) {
+        if ((st = alloc_factors(m, n, k, w_out, ht_out, err)) != TM_OK)
+            return st;
+        w = *w_out;
+        ht = *ht_out;
         double avg = sqrt(mean / (double)k);
         /* H (k x n) first, then W (m x k), each in C order. */
         for (int64_t t = 0; t < k; t++)
@@ -75,11 +98,15 @@ static tm_status nmf_init(const struct tm_backend_ops *ops, void *ctx, const str
     sp.n_iter = -1;
     sp.power_iteration_normalizer = TM_PIN_AUTO;
     struct tm_svd_result svd;
-    tm_status st = tm_svd_randomized(ops, ctx, xb, m, n, k, &sp, NULL, &svd, err);
+    st = tm_svd_randomized(ops, ctx, xb, m, n, k, &sp, NULL, &svd, err);
+    if (st == TM_OK)
+        st = alloc_factors(m, n, k, w_out, ht_out, err);
     if (st != TM_OK) {
         tm_svd_result_release(&svd);
         return st;
     }
+    w = *w_out;
+    ht = *ht_out;
     for (int64_t j = 0; j < k; j++) {
         const double *xv = svd.u + (size_t)j * m, *yv = svd.v + (size_t)j * n;
         double *wc = w + (size_t)j * m, *hc = ht + (size_t)j * n;
@@ -229,19 +256,25 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     double l2h = (double)m * alpha_h * (1.0 - params->l1_ratio);
     int kl = params->solver == TM_NMF_MU && params->beta_loss == TM_BETA_KL;
 
-    out->w = tm_mallocarray((size_t)m * (size_t)k + 1, sizeof(double));
-    out->ht = tm_mallocarray((size_t)n * (size_t)k + 1, sizeof(double));
     out->trace = tm_mallocarray((size_t)max_iter + 1, sizeof(double));
     sw = tm_mallocarray((size_t)k, sizeof(double));
     sh = tm_mallocarray((size_t)k, sizeof(double));
     perm = tm_mallocarray((size_t)k, sizeof(int64_t));
-    if (!out->w || !out->ht || !out->trace || !sw || !sh || !perm) {
+    if (!out->trace || !sw || !sh || !perm) {
         st = tm__errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic factors", (long long)k);
         goto out;
     }
-    TRY(nmf_init(ops, ctx, X, Xb, k, params, out->w, out->ht, err));
+    TRY(nmf_init(ops, ctx, X, Xb, k, params, &out->w, &out->ht, err));
     TRY(ops->mat_alloc(ctx, m, k, &s.w, err));
     TRY(ops->mat_alloc(ctx, n, k, &s.ht, err));
+    TRY(ops->upload(ctx, out->w, m, &s.w, err));
+    TRY(ops->upload(ctx, out->ht, n, &s.ht, err));
+    /* The host copies are not needed until the end, and go before the
+     * workspace comes: peak memory is the backend's factors and workspace,
+     * not both. */
+    tm_free(out->w);
+    tm_free(out->ht);
+    out->w = out->ht = NULL;
     TRY(ops->mat_alloc(ctx, k, k, &s.gh, err));
     TRY(ops->mat_alloc(ctx, k, k, &s.gw, err));
     TRY(ops->mat_alloc(ctx, m, k, &s.xht, err));
@@ -250,13 +283,6 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         TRY(ops->mat_alloc(ctx, m, k, &s.dm, err));
         TRY(ops->mat_alloc(ctx, n, k, &s.dn, err));
     }
-    TRY(ops->upload(ctx, out->w, m, &s.w, err));
-    TRY(ops->upload(ctx, out->ht, n, &s.ht, err));
-    /* The host copies are not needed until the end: peak memory is the
-     * backend's factors and workspace, not both. */
-    tm_free(out->w);
-    tm_free(out->ht);
-    out->w = out->ht = NULL;
     out->seconds_init = now() - t0;
 
     struct tm_rng rng;

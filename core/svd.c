@@ -128,8 +128,9 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const s
     int ta = transpose ? TM_TRANS : TM_NOTRANS, tat = transpose ? TM_NOTRANS : TM_TRANS;
     int64_t a = transpose ? n : m, b = transpose ? m : n;
 
-    TRY(result_alloc(out, m, n, k, err));
-    /* Q = random_state.normal(size=(b, l)), drawn in C (row) order. */
+    /* Q = random_state.normal(size=(b, l)), drawn in C (row) order. The
+     * result is allocated at the end, once y and q are gone: peak memory is
+     * then the corpus plus the (a + b) x l work matrices, not both. */
     host = tm_mallocarray((size_t)b * (size_t)l + 1, sizeof(double));
     s = tm_mallocarray((size_t)l + 1, sizeof(double));
     if (!host || !s) {
@@ -167,10 +168,13 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const s
     TRY(ops->mat_alloc(ctx, b, l, &u2, err));
     TRY(ops->mat_alloc(ctx, l, l, &vt2, err));
     TRY(ops->svd_small(ctx, &q, &u2, s, &vt2, err));
+    ops->mat_free(ctx, &q); /* destroyed by svd_small */
     TRY(ops->mat_alloc(ctx, a, k, &ua, err));
     {
         struct tm_bmat vt2k = tm_bmat_block(&vt2, 0, k, 0, l), u2k = tm_bmat_cols(&u2, 0, k);
         TRY(ops->gemm(ctx, TM_NOTRANS, TM_TRANS, 1.0, &y, &vt2k, 0.0, &ua, err));
+        ops->mat_free(ctx, &y);
+        TRY(result_alloc(out, m, n, k, err));
         TRY(finish(ops, ctx, transpose, &ua, &u2k, s, out, err));
     }
     out->n_iter = n_iter;
