@@ -662,7 +662,7 @@ static int cholqr_pass(const struct tm_bmat *a, double *g)
     double dmax = 0.0;
     for (int64_t j = 0; j < k; j++)
         dmax = fmax(dmax, g[j + j * k]);
-    if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', (lapack_int)k, g, (lapack_int)k) != 0)
+    if (LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'U', (lapack_int)k, g, (lapack_int)k) != 0)
         return 1;
     /* R's diagonal squared bounds G's eigenvalues: refuse condition > ~1e6,
      * where one more pass could not repair the orthogonality. */
@@ -706,8 +706,10 @@ static tm_status cpu_orth_lu(void *ctx, const struct tm_bmat *a, char *err)
     lapack_int *ipiv = tm_mallocarray((size_t)k, sizeof(*ipiv));
     if (!ipiv)
         return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate LU pivots");
-    lapack_int info = LAPACKE_dgetrf(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)k, a->data,
-                                     (lapack_int)a->ld, ipiv);
+    /* The _work entry points skip LAPACKE's NaN scan of the whole matrix
+     * (a pass over memory per call); NaN propagates to core's checks. */
+    lapack_int info = LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)k,
+                                          a->data, (lapack_int)a->ld, ipiv);
     /* info > 0 is an exactly singular U: L is still well defined, as scipy. */
     if (info < 0) {
         tm_free(ipiv);
@@ -720,8 +722,8 @@ static tm_status cpu_orth_lu(void *ctx, const struct tm_bmat *a, char *err)
     }
     /* A = P L U with P the product of the interchanges: P L applies them in
      * reverse order (incx = -1). */
-    LAPACKE_dlaswp(LAPACK_COL_MAJOR, (lapack_int)k, a->data, (lapack_int)a->ld, 1, (lapack_int)k,
-                   ipiv, -1);
+    LAPACKE_dlaswp_work(LAPACK_COL_MAJOR, (lapack_int)k, a->data, (lapack_int)a->ld, 1,
+                        (lapack_int)k, ipiv, -1);
     tm_free(ipiv);
     return TM_OK;
 }
@@ -853,13 +855,32 @@ struct hals_job {
 #define HALS_VECS 4
 
 
+/* The projected gradient and the update of 4 rows' M[i, t] (mt) from their
+ * gradient, as masks: pg = M == 0 ? min(grad, 0) : grad (a NaN gradient gives
+ * 0 where M == 0 and NaN elsewhere, as the scalar form); then, if hess != 0,
+ * M = max(M - grad / hess, 0), where NaN and -0 become +0. */
+HOT_BODY void hals_update4(double *mt, const v4d *gradp, double hess, v4d *viol)
+{
+    const v4d grad = *gradp; /* by pointer: a vector argument would change the ABI */
+    const v4i abs_mask = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
+    const v4d zero = {0.0, 0.0, 0.0, 0.0};
+    v4d mv;
+    LOAD4(mv, mt);
+    v4i keep = ~(v4i)(mv == zero) | (v4i)(grad < zero);
+    *viol += (v4d)((v4i)grad & keep & abs_mask);
+    if (hess != 0.0) {
+        v4d v = mv - grad / hess;
+        v = (v4d)((v4i)v & (v4i)(v > zero));
+        STORE4(mt, v);
+    }
+}
+
 HOT_BODY void hals_chunk_body(void *arg, int chunk, double *scratch)
 {
     struct hals_job *j = arg;
     const int64_t k = j->m->cols;
     const double l1 = j->l1, l2 = j->l2;
     double *tile = scratch, *xt = scratch + HALS_ROWS * k;
-    const v4i abs_mask = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
     const v4d zero = {0.0, 0.0, 0.0, 0.0};
     /* Padding rows of a last partial tile are zero: their gradient and
      * violation are 0 and they are never stored. */
@@ -915,22 +936,11 @@ HOT_BODY void hals_chunk_body(void *arg, int chunk, double *scratch)
                 g2 += gr * a2;
                 g3 += gr * a3;
             }
-            v4d grad[HALS_VECS] = {g0, g1, g2, g3};
             const double hess = gt[t] + l2;
-            for (int q = 0; q < HALS_VECS; q++) {
-                v4d mv;
-                LOAD4(mv, mt + 4 * q);
-                /* pg = M == 0 ? min(grad, 0) : grad, as masks: NaN grad
-                 * gives 0 where M == 0 and NaN elsewhere, as the scalar form */
-                v4i keep = ~(v4i)(mv == zero) | (v4i)(grad[q] < zero);
-                viol[q] += (v4d)((v4i)grad[q] & keep & abs_mask);
-                if (hess != 0.0) {
-                    /* max(M - grad / hess, 0): NaN and -0 become +0 */
-                    v4d v = mv - grad[q] / hess;
-                    v = (v4d)((v4i)v & (v4i)(v > zero));
-                    STORE4(mt + 4 * q, v);
-                }
-            }
+            hals_update4(mt, &g0, hess, &viol[0]);
+            hals_update4(mt + 4, &g1, hess, &viol[1]);
+            hals_update4(mt + 8, &g2, hess, &viol[2]);
+            hals_update4(mt + 12, &g3, hess, &viol[3]);
         }
         for (int64_t r = 0; r < k; r++) {
             double *mc = &AT(j->m, i0, r);
