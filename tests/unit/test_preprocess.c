@@ -7,49 +7,12 @@
 
 #include "core/preprocess.h"
 #include "core/vectorize.h"
+#include "fixture.h"
 #include "harness.h"
-
-static char *read_fixture(const char *name)
-{
-    FILE *f = fopen(tm_test_fixture(name), "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf)
-        buf[n] = '\0';
-    return buf;
-}
-
-/* Decodes the hex word at *p ("-" = empty) into a malloc'd buffer. */
-static char *unhex(const char **p, size_t *len)
-{
-    const char *s = *p;
-    while (*s == ' ')
-        s++;
-    size_t n = strcspn(s, " \n");
-    char *out = malloc(n / 2 + 1);
-    *len = 0;
-    if (!(n == 1 && s[0] == '-'))
-        for (size_t i = 0; i + 1 < n; i += 2) {
-            char h[3] = {s[i], s[i + 1], 0};
-            out[(*len)++] = (char)strtol(h, NULL, 16);
-        }
-    out[*len] = '\0';
-    *p = s + n;
-    return out;
-}
 
 TM_TEST(preprocess_matches_sklearn_fixture)
 {
-    char *text = read_fixture("text/preprocess.txt");
+    char *text = tm_test_read_fixture("text/preprocess.txt", NULL);
     REQUIRE(text);
     int cases = 0;
     for (const char *line = text; *line; line = strchr(line, '\n') + 1) {
@@ -58,11 +21,11 @@ TM_TEST(preprocess_matches_sklearn_fixture)
         const char *p = line + 6;
         unsigned flags = (unsigned)strtoul(p, (char **)&p, 10);
         size_t in_len, want_len;
-        char *in = unhex(&p, &in_len);
+        char *in = tm_test_unhex(&p, " ", &in_len);
         p = strchr(p, '\n') + 1;
         REQUIRE(strncmp(p, "out ", 4) == 0);
         p += 4;
-        char *want = unhex(&p, &want_len);
+        char *want = tm_test_unhex(&p, " ", &want_len);
         char *scratch = malloc(in_len + 1);
         const char *out;
         size_t n = tm_preprocess(flags, in, in_len, scratch, &out);

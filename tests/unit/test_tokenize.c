@@ -9,44 +9,8 @@
 #include "core/alloc.h"
 #include "core/tokenize.h"
 #include "core/utf8.h"
+#include "fixture.h"
 #include "harness.h"
-
-static char *read_fixture(const char *name)
-{
-    FILE *f = fopen(tm_test_fixture(name), "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf)
-        buf[n] = '\0';
-    return buf;
-}
-
-static char *unhex(const char **p, size_t *len)
-{
-    const char *s = *p;
-    while (*s == ' ')
-        s++;
-    size_t n = strcspn(s, " \n");
-    char *out = malloc(n / 2 + 1);
-    *len = 0;
-    if (!(n == 1 && s[0] == '-'))
-        for (size_t i = 0; i + 1 < n; i += 2) {
-            char h[3] = {s[i], s[i + 1], 0};
-            out[(*len)++] = (char)strtol(h, NULL, 16);
-        }
-    out[*len] = '\0';
-    *p = s + n;
-    return out;
-}
 
 /* The analyzer: repair, normalise, tokenize; tokens joined by spaces. */
 static tm_status analyze(int lower, enum tm_accents acc, const char *in, size_t len, char *out,
@@ -72,7 +36,7 @@ static tm_status analyze(int lower, enum tm_accents acc, const char *in, size_t 
 
 TM_TEST(tokenize_matches_sklearn_analyzer_fixture)
 {
-    char *text = read_fixture("text/tokenize.txt");
+    char *text = tm_test_read_fixture("text/tokenize.txt", NULL);
     REQUIRE(text);
     int cases = 0;
     for (const char *line = text; *line; line = strchr(line, '\n') + 1) {
@@ -87,7 +51,7 @@ TM_TEST(tokenize_matches_sklearn_analyzer_fixture)
                                                               : TM_ACCENTS_ASCII;
         p += strcspn(p, " ");
         size_t in_len;
-        char *in = unhex(&p, &in_len);
+        char *in = tm_test_unhex(&p, " ", &in_len);
         p = strchr(p, '\n') + 1;
         REQUIRE(strncmp(p, "out", 3) == 0);
         p += 3;
@@ -95,7 +59,7 @@ TM_TEST(tokenize_matches_sklearn_analyzer_fixture)
         size_t w = 0;
         while (*p == ' ') {
             size_t tl;
-            char *tok = unhex(&p, &tl);
+            char *tok = tm_test_unhex(&p, " ", &tl);
             if (w)
                 want[w++] = ' ';
             memcpy(want + w, tok, tl);

@@ -14,29 +14,10 @@
 #include "core/alloc.h"
 #include "core/tokenize.h"
 #include "core/utf8.h"
+#include "fixture.h"
 #include "harness.h"
 
 #define N_CP 0x110000
-
-static char *read_fixture(const char *name, size_t *len)
-{
-    FILE *f = fopen(tm_test_fixture(name), "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf)
-        buf[n] = '\0';
-    *len = (size_t)n;
-    return buf;
-}
 
 static int is_surrogate(int32_t cp)
 {
@@ -156,7 +137,7 @@ TM_TEST(utf8_encode_decode_round_trip)
 TM_TEST(unicode_word_and_space_match_python)
 {
     size_t len;
-    char *text = read_fixture("text/unicode.txt", &len);
+    char *text = tm_test_read_fixture("text/unicode.txt", &len);
     REQUIRE(text);
     unsigned char *word = load_ranges(text, "word"), *space = load_ranges(text, "space");
     py_unassigned = load_ranges(text, "unassigned");
@@ -220,7 +201,7 @@ static long compare_mapping(struct tm_test_ctx *t, struct mapping **map, int low
 TM_TEST(unicode_lower_and_accents_match_python)
 {
     size_t len;
-    char *text = read_fixture("text/unicode.txt", &len);
+    char *text = tm_test_read_fixture("text/unicode.txt", &len);
     REQUIRE(text);
     struct mapping **lower = load_mappings(text, "lower");
     struct mapping **uacc = load_mappings(text, "uacc");

@@ -9,45 +9,9 @@
 
 #include "core/alloc.h"
 #include "core/vectorize.h"
+#include "fixture.h"
 #include "harness.h"
 #include "testalloc.h"
-
-static char *read_fixture(const char *name)
-{
-    FILE *f = fopen(tm_test_fixture(name), "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf)
-        buf[n] = '\0';
-    return buf;
-}
-
-static char *unhex(const char **p, size_t *len)
-{
-    const char *s = *p;
-    while (*s == ' ' || *s == ',')
-        s++;
-    size_t n = strcspn(s, " ,\n");
-    char *out = malloc(n / 2 + 1);
-    *len = 0;
-    if (!(n == 1 && s[0] == '-'))
-        for (size_t i = 0; i + 1 < n; i += 2) {
-            char h[3] = {s[i], s[i + 1], 0};
-            out[(*len)++] = (char)strtol(h, NULL, 16);
-        }
-    out[*len] = '\0';
-    *p = s + n;
-    return out;
-}
 
 static int same_vectorized(const struct tm_vectorized *a, const struct tm_vectorized *b)
 {
@@ -107,7 +71,7 @@ static void parse_params(const char *p, struct fcase *c)
             c->stop = calloc(16, sizeof(char *));
             while (*s && *s != ' ' && *s != '\n' && q->n_stop_words < 16) {
                 size_t l;
-                c->stop[q->n_stop_words++] = unhex(&s, &l);
+                c->stop[q->n_stop_words++] = tm_test_unhex(&s, " ,", &l);
             }
             q->stop_words = (const char *const *)c->stop;
         } else if (KEY("min_df"))
@@ -167,7 +131,7 @@ static void check_case(struct tm_test_ctx *t, struct fcase *c, const char **pp)
                          tm_status_name(st), (int)nl, p);
         p += nl;
         size_t ml;
-        char *msg = unhex(&p, &ml);
+        char *msg = tm_test_unhex(&p, " ,", &ml);
         if (st != TM_OK && !strstr(err, msg))
             tm_test_fail(t, __FILE__, __LINE__, "%s: message \"%s\" lacks \"%s\"", c->name, err,
                          msg);
@@ -193,7 +157,7 @@ static void check_case(struct tm_test_ctx *t, struct fcase *c, const char **pp)
     for (int64_t i = 0; strncmp(p, "term ", 5) == 0; i++) {
         p += 5;
         size_t tl, gl;
-        char *term = unhex(&p, &tl);
+        char *term = tm_test_unhex(&p, " ,", &tl);
         long df = strtol(p, (char **)&p, 10);
         if (i < v1.vocab.n_terms) {
             const char *got = tm_vocab_term(&v1.vocab, i, &gl);
@@ -241,7 +205,7 @@ static void check_case(struct tm_test_ctx *t, struct fcase *c, const char **pp)
 
 TM_TEST(vectorize_matches_sklearn_fixture)
 {
-    char *text = read_fixture("text/vectorize.txt");
+    char *text = tm_test_read_fixture("text/vectorize.txt", NULL);
     REQUIRE(text);
     int cases = 0;
     const char *p = text;
@@ -258,7 +222,7 @@ TM_TEST(vectorize_matches_sklearn_fixture)
         while (strncmp(p, "doc ", 4) == 0 && c.n_docs < 16) {
             p += 4;
             size_t len;
-            char *d = unhex(&p, &len);
+            char *d = tm_test_unhex(&p, " ,", &len);
             c.docs[c.n_docs].text = d;
             c.docs[c.n_docs++].len = len;
             p = strchr(p, '\n') + 1;
