@@ -196,21 +196,26 @@ int tm_api_error_http_status(tm_status status)
     }
 }
 
+void tm__jbuf_error_open(struct tm_jbuf *b, const char *code, const char *message,
+                         const char *field)
+{
+    tm_jbuf_puts(b, "{\"error\":{\"code\":");
+    tm_jbuf_string(b, code, strlen(code));
+    tm_jbuf_puts(b, ",\"message\":");
+    tm_jbuf_string(b, message, strlen(message));
+    if (field && field[0]) {
+        tm_jbuf_puts(b, ",\"field\":");
+        tm_jbuf_string(b, field, strlen(field));
+    }
+}
+
 tm_status tm_api_error_render(const struct tm_api_error *e, char **out, size_t *len)
 {
     struct tm_jbuf b;
     tm_status st;
     tm_jbuf_init(&b, 0);
-    tm_jbuf_puts(&b, "{\"error\":{\"code\":");
-    const char *code = tm_api_error_code(e->status);
-    tm_jbuf_string(&b, code, strlen(code));
-    tm_jbuf_puts(&b, ",\"message\":");
-    const char *msg = e->message[0] ? e->message : tm_strerror(e->status);
-    tm_jbuf_string(&b, msg, strlen(msg));
-    if (e->field[0]) {
-        tm_jbuf_puts(&b, ",\"field\":");
-        tm_jbuf_string(&b, e->field, strlen(e->field));
-    }
+    tm__jbuf_error_open(&b, tm_api_error_code(e->status),
+                        e->message[0] ? e->message : tm_strerror(e->status), e->field);
     if (e->offset >= 0) {
         tm_jbuf_puts(&b, ",\"offset\":");
         tm_jbuf_int(&b, e->offset);

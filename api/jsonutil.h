@@ -173,4 +173,11 @@ void tm_jbuf_string(struct tm_jbuf *b, const char *s, size_t n);
 void tm_jbuf_double(struct tm_jbuf *b, double v);
 void tm_jbuf_int(struct tm_jbuf *b, int64_t v);
 
+/* The start of every error body, {"error":{"code":..,"message":.. and
+ * ,"field":.. unless field is NULL or empty, left open so that the caller
+ * can add members before closing it with "}}". Shared by
+ * tm_api_error_render and api/responses.h's tm_render_error. */
+void tm__jbuf_error_open(struct tm_jbuf *b, const char *code, const char *message,
+                         const char *field);
+
 #endif

@@ -173,14 +173,7 @@ char *tm_render_error(const char *code, const char *message, const char *field, 
 {
     struct tm_jbuf b;
     tm_jbuf_init(&b, 0);
-    tm_jbuf_puts(&b, "{\"error\":{");
-    put_str(&b, "code", code);
-    tm_jbuf_puts(&b, ",");
-    put_str(&b, "message", message);
-    if (field && *field) {
-        tm_jbuf_puts(&b, ",");
-        put_str(&b, "field", field);
-    }
+    tm__jbuf_error_open(&b, code, message, field);
     tm_jbuf_puts(&b, "}}");
     return finish(&b, len);
 }
