@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/result.h"
 #include "core/alloc.h"
 
 static const char *const state_names[TM__JOB_STATE_COUNT] = {"queued", "running", "succeeded",
@@ -183,33 +184,28 @@ tm_status tm_render_document_topics(int64_t n_documents, int64_t k, int64_t offs
                                     char **out, size_t *len)
 {
     struct tm_jbuf b;
+    /* Row-major, ids indexed from the page's first document; a document
+     * without an id gets "id":null. */
+    struct tm__doc_topics_page page = {
+        .n_documents = n_documents,
+        .n_topics = k,
+        .offset = offset,
+        .limit = limit,
+        .n = n,
+        .weights = weights,
+        .first_row = 0,
+        .row_stride = k,
+        .col_stride = 1,
+        .ids = ids,
+        .null_ids = 1,
+    };
     tm_jbuf_init(&b, 0);
     *out = NULL;
-    tm_jbuf_printf(&b,
-                   "{\"n_documents\":%lld,\"n_topics\":%lld,\"offset\":%lld,\"limit\":%lld,"
-                   "\"documents\":[",
-                   (long long)n_documents, (long long)k, (long long)offset, (long long)limit);
-    for (int64_t i = 0; i < n; i++) {
-        tm_jbuf_printf(&b, "%s{\"index\":%lld,\"id\":", i ? "," : "", (long long)(offset + i));
-        if (ids && ids[i])
-            tm_jbuf_string(&b, ids[i], strlen(ids[i]));
-        else
-            tm_jbuf_puts(&b, "null");
-        tm_jbuf_puts(&b, ",\"weights\":[");
-        for (int64_t t = 0; t < k; t++) {
-            double v = weights[i * k + t];
-            if (!isfinite(v)) {
-                tm_jbuf_release(&b);
-                return TM_ENUMERIC;
-            }
-            if (t)
-                tm_jbuf_puts(&b, ",");
-            tm_jbuf_double(&b, v);
-        }
-        tm_jbuf_puts(&b, "]}");
+    tm_status st = tm__put_doc_topics_page(&b, &page, NULL);
+    if (st != TM_OK) {
+        tm_jbuf_release(&b);
+        return st;
     }
-    tm_jbuf_puts(&b, "]}");
-    tm_status st;
     *out = tm_jbuf_detach(&b, len, &st);
     return *out ? TM_OK : st;
 }

@@ -197,6 +197,37 @@ tm_status tm_result_render_fit(const struct tm_fit_result *r, const struct tm_ve
     return finish(&b, TM_OK, out, len, e);
 }
 
+tm_status tm__put_doc_topics_page(struct tm_jbuf *b, const struct tm__doc_topics_page *p,
+                                  struct tm_api_error *e)
+{
+    tm_jbuf_printf(b,
+                   "{\"n_documents\":%" PRId64 ",\"n_topics\":%" PRId64 ",\"offset\":%" PRId64
+                   ",\"limit\":%" PRId64 ",\"documents\":[",
+                   p->n_documents, p->n_topics, p->offset, p->limit);
+    for (int64_t i = 0; i < p->n; i++) {
+        int64_t d = p->offset + i, row = p->first_row + i;
+        tm_jbuf_printf(b, "%s{\"index\":%" PRId64, i ? "," : "", d);
+        if (p->ids && p->ids[row]) {
+            tm_jbuf_puts(b, ",\"id\":");
+            tm_jbuf_string(b, p->ids[row], strlen(p->ids[row]));
+        } else if (p->null_ids) {
+            tm_jbuf_puts(b, ",\"id\":null");
+        }
+        tm_jbuf_puts(b, ",\"weights\":[");
+        for (int64_t k = 0; k < p->n_topics; k++) {
+            if (k)
+                tm_jbuf_put(b, ",", 1);
+            tm_status st = put_num(b, p->weights[row * p->row_stride + k * p->col_stride], e,
+                                   "document_topics[%" PRId64 "][%" PRId64 "]", d, k);
+            if (st != TM_OK)
+                return st;
+        }
+        tm_jbuf_puts(b, "]}");
+    }
+    tm_jbuf_puts(b, "]}");
+    return TM_OK;
+}
+
 tm_status tm_result_render_document_topics(const struct tm_fit_result *r, const char *const *ids,
                                            int64_t offset, int64_t limit, char **out, size_t *len,
                                            struct tm_api_error *e)
@@ -214,30 +245,25 @@ tm_status tm_result_render_document_topics(const struct tm_fit_result *r, const 
                              "the fit has no document-topic matrix");
     int64_t end =
         offset < w->rows ? offset + (limit < w->rows - offset ? limit : w->rows - offset) : offset;
+    /* Column-major, and ids are indexed by document: the page starts at row offset. */
+    struct tm__doc_topics_page page = {
+        .n_documents = w->rows,
+        .n_topics = w->cols,
+        .offset = offset,
+        .limit = limit,
+        .n = end - offset,
+        .weights = w->data,
+        .first_row = offset,
+        .row_stride = 1,
+        .col_stride = w->rows,
+        .ids = ids,
+        .null_ids = 0,
+    };
     tm_jbuf_init(&b, 0);
-    tm_jbuf_printf(&b,
-                   "{\"n_documents\":%" PRId64 ",\"n_topics\":%" PRId64 ",\"offset\":%" PRId64
-                   ",\"limit\":%" PRId64 ",\"documents\":[",
-                   w->rows, w->cols, offset, limit);
-    for (int64_t d = offset; d < end; d++) {
-        tm_jbuf_printf(&b, "%s{\"index\":%" PRId64, d > offset ? "," : "", d);
-        if (ids && ids[d]) {
-            tm_jbuf_puts(&b, ",\"id\":");
-            tm_jbuf_string(&b, ids[d], strlen(ids[d]));
-        }
-        tm_jbuf_puts(&b, ",\"weights\":[");
-        for (int64_t k = 0; k < w->cols; k++) {
-            if (k)
-                tm_jbuf_put(&b, ",", 1);
-            tm_status st = put_num(&b, w->data[d + k * w->rows], e,
-                                   "document_topics[%" PRId64 "][%" PRId64 "]", d, k);
-            if (st != TM_OK)
-                return finish(&b, st, out, len, e);
-        }
-        tm_jbuf_puts(&b, "]}");
-    }
-    tm_jbuf_puts(&b, "]}\n");
-    return finish(&b, TM_OK, out, len, e);
+    tm_status st = tm__put_doc_topics_page(&b, &page, e);
+    if (st == TM_OK)
+        tm_jbuf_puts(&b, "\n");
+    return finish(&b, st, out, len, e);
 }
 
 static void put_terms(struct tm_jbuf *b, const struct tm_vocab *vocab, int64_t from, int64_t to)
