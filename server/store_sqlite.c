@@ -78,6 +78,26 @@ static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
     snprintf(dst, size, "%s", s ? (const char *)s : "");
 }
 
+/* Prepares sql, whose one parameter is the text key, on db and steps it once;
+ * the caller holds db's lock and finalizes *s whatever the outcome. On TM_OK,
+ * *row says whether *s stands on a row (0: there is none); a failure is
+ * reported in err as `what`. */
+static tm_status select_by_key(sqlite3 *db, const char *sql, const char *key, const char *what,
+                               sqlite3_stmt **s, int *row, char *err)
+{
+    *row = 0;
+    tm_status st = prep(db, sql, s, err);
+    if (st)
+        return st;
+    sqlite3_bind_text(*s, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(*s);
+    if (rc == SQLITE_ROW)
+        *row = 1;
+    else if (rc != SQLITE_DONE)
+        return sqerr(db, err, what);
+    return TM_OK;
+}
+
 /* ---------------------------------------------------------------------- */
 
 static void sq_close(void *ctx)
@@ -130,22 +150,18 @@ static tm_status corpus_seq(sqlite3 *db, const char *id, int ready_only, int64_t
                             int64_t *n_docs, int64_t *bytes, char *err)
 {
     sqlite3_stmt *s = NULL;
+    int row;
     tm_status st =
-        prep(db, "SELECT seq, ready, n_documents, bytes FROM corpora WHERE id = ?", &s, err);
-    if (st)
-        return st;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW && (!ready_only || sqlite3_column_int(s, 1))) {
+        select_by_key(db, "SELECT seq, ready, n_documents, bytes FROM corpora WHERE id = ?", id,
+                      "find corpus", &s, &row, err);
+    if (!st && row && (!ready_only || sqlite3_column_int(s, 1))) {
         *seq = sqlite3_column_int64(s, 0);
         if (n_docs)
             *n_docs = sqlite3_column_int64(s, 2);
         if (bytes)
             *bytes = sqlite3_column_int64(s, 3);
-    } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+    } else if (!st) {
         st = tm__errf(err, TM_ENOTFOUND, "corpus '%s' not found", id);
-    } else {
-        st = sqerr(db, err, "find corpus");
     }
     sqlite3_finalize(s);
     return st;
@@ -307,19 +323,15 @@ static tm_status sq_corpus_get(void *ctx, const char *id, struct tm_corpus_recor
 {
     struct sq *q = ctx;
     sqlite3_stmt *s = NULL;
+    int row;
     pthread_mutex_lock(&q->rlock);
     tm_status st =
-        prep(q->r, "SELECT " CORPUS_COLS " FROM corpora WHERE id = ? AND ready = 1", &s, err);
-    if (!st) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW)
-            read_corpus(s, out);
-        else if (rc == SQLITE_DONE)
-            st = tm__errf(err, TM_ENOTFOUND, "corpus '%s' not found", id);
-        else
-            st = sqerr(q->r, err, "get corpus");
-    }
+        select_by_key(q->r, "SELECT " CORPUS_COLS " FROM corpora WHERE id = ? AND ready = 1", id,
+                      "get corpus", &s, &row, err);
+    if (!st && row)
+        read_corpus(s, out);
+    else if (!st)
+        st = tm__errf(err, TM_ENOTFOUND, "corpus '%s' not found", id);
     sqlite3_finalize(s);
     pthread_mutex_unlock(&q->rlock);
     return st;
@@ -545,19 +557,15 @@ static tm_status sq_job_by_idem(void *ctx, const char *key, struct tm_job_record
     struct sq *q = ctx;
     sqlite3_stmt *s = NULL;
     *spec = NULL;
+    int row;
     pthread_mutex_lock(&q->rlock);
-    tm_status st = prep(q->r, "SELECT " JOB_COLS ", spec FROM jobs WHERE idem_key = ?", &s, err);
-    if (!st) {
-        sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            read_job(s, out);
-            st = get_blob(s, 13, spec, spec_len, err);
-        } else if (rc == SQLITE_DONE) {
-            st = tm__errf(err, TM_ENOTFOUND, "no job with this idempotency key");
-        } else {
-            st = sqerr(q->r, err, "find idempotency key");
-        }
+    tm_status st = select_by_key(q->r, "SELECT " JOB_COLS ", spec FROM jobs WHERE idem_key = ?",
+                                 key, "find idempotency key", &s, &row, err);
+    if (!st && row) {
+        read_job(s, out);
+        st = get_blob(s, 13, spec, spec_len, err);
+    } else if (!st) {
+        st = tm__errf(err, TM_ENOTFOUND, "no job with this idempotency key");
     }
     sqlite3_finalize(s);
     pthread_mutex_unlock(&q->rlock);
@@ -711,18 +719,14 @@ static tm_status sq_job_get(void *ctx, const char *id, struct tm_job_record *out
 {
     struct sq *q = ctx;
     sqlite3_stmt *s = NULL;
+    int row;
     pthread_mutex_lock(&q->rlock);
-    tm_status st = prep(q->r, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", &s, err);
-    if (!st) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW)
-            read_job(s, out);
-        else if (rc == SQLITE_DONE)
-            st = tm__errf(err, TM_ENOTFOUND, "job '%s' not found", id);
-        else
-            st = sqerr(q->r, err, "get job");
-    }
+    tm_status st = select_by_key(q->r, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", id, "get job",
+                                 &s, &row, err);
+    if (!st && row)
+        read_job(s, out);
+    else if (!st)
+        st = tm__errf(err, TM_ENOTFOUND, "job '%s' not found", id);
     sqlite3_finalize(s);
     pthread_mutex_unlock(&q->rlock);
     return st;
@@ -734,18 +738,13 @@ static tm_status job_blob(struct sq *q, const char *sql, const char *id, char **
 {
     sqlite3_stmt *s = NULL;
     *out = NULL;
+    int row;
     pthread_mutex_lock(&q->rlock);
-    tm_status st = prep(q->r, sql, &s, err);
-    if (!st) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-            st = get_blob(s, 0, out, len, err);
-        else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-            st = tm__errf(err, TM_ENOTFOUND, "job '%s' has none", id);
-        else
-            st = sqerr(q->r, err, "read job");
-    }
+    tm_status st = select_by_key(q->r, sql, id, "read job", &s, &row, err);
+    if (!st && row && sqlite3_column_type(s, 0) != SQLITE_NULL)
+        st = get_blob(s, 0, out, len, err);
+    else if (!st)
+        st = tm__errf(err, TM_ENOTFOUND, "job '%s' has none", id);
     sqlite3_finalize(s);
     pthread_mutex_unlock(&q->rlock);
     return st;
