@@ -124,6 +124,17 @@ static tm_status sq_ping(void *ctx, char *err)
     return st;
 }
 
+/* Ends a write transaction on q->w: COMMIT when st is TM_OK, and ROLLBACK
+ * when st or the COMMIT failed. Returns the final status. */
+static tm_status end_write(struct sq *q, tm_status st, char *err)
+{
+    if (!st)
+        st = exec(q->w, "COMMIT", err);
+    if (st)
+        sqlite3_exec(q->w, "ROLLBACK", NULL, NULL, NULL);
+    return st;
+}
+
 static tm_status sq_corpus_create(void *ctx, const struct tm_corpus_record *c, char *err)
 {
     struct sq *q = ctx;
@@ -179,11 +190,11 @@ static tm_status sq_corpus_append(void *ctx, const char *id, const struct tm_sto
         goto out;
     st = corpus_seq(q->w, id, 0, &seq, &n_docs, &bytes, err);
     if (st)
-        goto rollback;
+        goto end;
     st = prep(q->w, "INSERT INTO documents(corpus_seq, pos, doc_id, text) VALUES(?, ?, ?, ?)", &ins,
               err);
     if (st)
-        goto rollback;
+        goto end;
     for (size_t i = 0; i < n; i++) {
         sqlite3_reset(ins);
         sqlite3_bind_int64(ins, 1, seq);
@@ -195,25 +206,22 @@ static tm_status sq_corpus_append(void *ctx, const char *id, const struct tm_sto
         sqlite3_bind_blob64(ins, 4, docs[i].len ? docs[i].text : "", docs[i].len, SQLITE_STATIC);
         if (sqlite3_step(ins) != SQLITE_DONE) {
             st = sqerr(q->w, err, "insert document");
-            goto rollback;
+            goto end;
         }
         bytes += (int64_t)docs[i].len;
     }
     st = prep(q->w, "UPDATE corpora SET n_documents = ?, bytes = ? WHERE seq = ?", &upd, err);
     if (st)
-        goto rollback;
+        goto end;
     sqlite3_bind_int64(upd, 1, n_docs + (int64_t)n);
     sqlite3_bind_int64(upd, 2, bytes);
     sqlite3_bind_int64(upd, 3, seq);
     if (sqlite3_step(upd) != SQLITE_DONE) {
         st = sqerr(q->w, err, "update corpus");
-        goto rollback;
+        goto end;
     }
-    st = exec(q->w, "COMMIT", err);
-    if (!st)
-        goto out;
-rollback:
-    sqlite3_exec(q->w, "ROLLBACK", NULL, NULL, NULL);
+end:
+    st = end_write(q, st, err);
 out:
     sqlite3_finalize(upd);
     sqlite3_finalize(ins);
@@ -256,7 +264,7 @@ static tm_status sq_corpus_adopt(void *ctx, const char *target, const char *stag
     if (!st)
         st = corpus_seq(q->w, staging, 0, &sseq, &sn, &sbytes, err);
     if (st)
-        goto rollback;
+        goto end;
     char sql[400];
     snprintf(sql, sizeof(sql),
              "UPDATE documents SET corpus_seq = %lld, pos = pos + %lld WHERE corpus_seq = %lld;"
@@ -265,13 +273,8 @@ static tm_status sq_corpus_adopt(void *ctx, const char *target, const char *stag
              (long long)tseq, (long long)tn, (long long)sseq, (long long)(tn + sn),
              (long long)(tbytes + sbytes), (long long)tseq, (long long)sseq);
     st = exec(q->w, sql, err);
-    if (st)
-        goto rollback;
-    st = exec(q->w, "COMMIT", err);
-    if (!st)
-        goto out;
-rollback:
-    sqlite3_exec(q->w, "ROLLBACK", NULL, NULL, NULL);
+end:
+    st = end_write(q, st, err);
 out:
     pthread_mutex_unlock(&q->wlock);
     return st;
@@ -287,20 +290,15 @@ static tm_status sq_corpus_delete(void *ctx, const char *id, char *err)
         goto out;
     st = corpus_seq(q->w, id, 0, &seq, NULL, NULL, err);
     if (st)
-        goto rollback;
+        goto end;
     char sql[160];
     snprintf(sql, sizeof(sql),
              "DELETE FROM documents WHERE corpus_seq = %lld;"
              "DELETE FROM corpora WHERE seq = %lld;",
              (long long)seq, (long long)seq);
     st = exec(q->w, sql, err);
-    if (st)
-        goto rollback;
-    st = exec(q->w, "COMMIT", err);
-    if (!st)
-        goto out;
-rollback:
-    sqlite3_exec(q->w, "ROLLBACK", NULL, NULL, NULL);
+end:
+    st = end_write(q, st, err);
 out:
     pthread_mutex_unlock(&q->wlock);
     return st;
