@@ -411,3 +411,79 @@ TM_TEST(backend_cpu_kl_products)
     free(refw);
     free(refh);
 }
+
+/* Gram, dot and the HALS sweep (fixed row chunks, per-chunk sums added in
+ * order, 16-row tiles with a partial last one) give the same bits for any
+ * thread count, and agree with the naive sums, also past GRAM_MAX_K where
+ * gram is OpenBLAS's. */
+TM_TEST(backend_cpu_reductions_thread_invariant)
+{
+    const int64_t m = 1003, ks[2] = {20, 130};
+    for (int ki = 0; ki < 2; ki++) {
+        int64_t k = ks[ki];
+        double *a = rand_dense(m, k, 11), *b = rand_dense(m, k, 12);
+        double *gref = NULL, dref = 0, *wref = NULL, vref = 0;
+        for (int threads = 1; threads <= 3; threads++) {
+            struct fixture f;
+            REQUIRE(setup(&f, threads));
+            struct tm_bmat am = up(&f, a, m, k), bm = up(&f, b, m, k), g;
+            f.o->mat_alloc(f.ctx, k, k, &g, NULL);
+            double d, v, *gh = malloc((size_t)(k * k) * sizeof(double));
+            double *wh = malloc((size_t)(m * k) * sizeof(double));
+            CHECK(f.o->gram(f.ctx, &am, &g, NULL) == TM_OK);
+            CHECK(f.o->dot(f.ctx, &am, &bm, &d, NULL) == TM_OK);
+            f.o->download(f.ctx, &g, gh, k, NULL);
+            if (threads == 1) {
+                double e = 0;
+                for (int64_t i = 0; i < k; i++)
+                    for (int64_t j = 0; j < k; j++) {
+                        double s = 0;
+                        for (int64_t p = 0; p < m; p++)
+                            s += a[p + i * m] * a[p + j * m];
+                        e = fmax(e, fabs(s - gh[i + j * k]) / (fabs(s) + 1));
+                    }
+                CHECK(e < 1e-12);
+            }
+            /* a HALS sweep of |A| against G = A^T A + I, XHt = |B| */
+            for (int64_t i = 0; i < m * k; i++) {
+                a[i] = fabs(a[i]);
+                b[i] = fabs(b[i]);
+            }
+            struct tm_bmat wm = up(&f, a, m, k), xm = up(&f, b, m, k);
+            for (int64_t c = 0; c < k; c++)
+                gh[c + c * k] += 1.0;
+            struct tm_bmat gm = up(&f, gh, k, k);
+            CHECK(f.o->hals_sweep(f.ctx, &wm, &gm, &xm, 0.0, 0.0, NULL, &v, NULL) == TM_OK);
+            f.o->download(f.ctx, &wm, wh, m, NULL);
+            if (threads == 1) {
+                gref = gh;
+                wref = wh;
+                dref = d;
+                vref = v;
+            } else {
+                CHECK(memcmp(gh, gref, (size_t)(k * k) * sizeof(double)) == 0);
+                CHECK(memcmp(wh, wref, (size_t)(m * k) * sizeof(double)) == 0);
+                CHECK(d == dref);
+                CHECK(v == vref);
+                free(gh);
+                free(wh);
+            }
+            /* undo |.| so every thread count starts from the same a, b */
+            free(a);
+            free(b);
+            a = rand_dense(m, k, 11);
+            b = rand_dense(m, k, 12);
+            f.o->mat_free(f.ctx, &gm);
+            f.o->mat_free(f.ctx, &xm);
+            f.o->mat_free(f.ctx, &wm);
+            f.o->mat_free(f.ctx, &g);
+            f.o->mat_free(f.ctx, &bm);
+            f.o->mat_free(f.ctx, &am);
+            f.o->destroy(f.ctx);
+        }
+        free(gref);
+        free(wref);
+        free(a);
+        free(b);
+    }
+}
