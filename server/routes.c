@@ -346,29 +346,58 @@ static void get_openapi(struct tm__req *r)
 /* ---------------------------------------------------------------------- */
 /* Corpora. */
 
+/* The seq of a listed record, the listing cursor: corpus_seq_of, job_seq_of. */
+typedef tm_status (*seq_of_fn)(struct tm_store *st, const char *id, int64_t *seq, char *err);
+
+static tm_status corpus_seq_of(struct tm_store *st, const char *id, int64_t *seq, char *err)
+{
+    struct tm_corpus_record c;
+    tm_status s = st->m->corpus_get(st->ctx, id, &c, err);
+    if (!s)
+        *seq = c.seq;
+    return s;
+}
+
+static tm_status job_seq_of(struct tm_store *st, const char *id, int64_t *seq, char *err)
+{
+    struct tm_job_record j;
+    tm_status s = st->m->job_get(st->ctx, id, &j, err);
+    if (!s)
+        *seq = j.seq;
+    return s;
+}
+
+/* The listing's ?after= cursor as a seq (0 when absent). Responds, and
+ * returns -1, when it names no record (400) or the store fails. */
+static int after_cursor(struct tm__req *r, seq_of_fn seq_of, int64_t *after_seq, char *err)
+{
+    *after_seq = 0;
+    const char *after = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "after");
+    if (!after || !*after)
+        return 0;
+    tm_status s = valid_id(after, strlen(after)) ? seq_of(&r->srv->store, after, after_seq, err)
+                                                 : TM_ENOTFOUND;
+    if (s == TM_ENOTFOUND) {
+        tm__respond_error(r, 400, "invalid_parameter", "unknown cursor", "after");
+        return -1;
+    }
+    if (s) {
+        respond_store_error(r, err);
+        return -1;
+    }
+    return 0;
+}
+
 static void list_corpora(struct tm__req *r)
 {
     struct tm_store *st = &r->srv->store;
     long long limit;
     if (query_int(r, "limit", PAGE_DEFAULT, 1, PAGE_MAX, &limit))
         return;
-    int64_t after_seq = 0;
+    int64_t after_seq;
     char err[TM_ERR_SIZE] = "";
-    const char *after = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "after");
-    if (after && *after) {
-        struct tm_corpus_record c;
-        tm_status s = valid_id(after, strlen(after)) ? st->m->corpus_get(st->ctx, after, &c, err)
-                                                     : TM_ENOTFOUND;
-        if (s == TM_ENOTFOUND) {
-            tm__respond_error(r, 400, "invalid_parameter", "unknown cursor", "after");
-            return;
-        }
-        if (s) {
-            respond_store_error(r, err);
-            return;
-        }
-        after_seq = c.seq;
-    }
+    if (after_cursor(r, corpus_seq_of, &after_seq, err))
+        return;
     struct tm_corpus_record *page = tm_calloc((size_t)limit, sizeof(*page));
     if (!page) {
         respond_oom(r);
@@ -694,23 +723,10 @@ static void list_jobs(struct tm__req *r)
                           "one of queued, running, succeeded, failed, cancelled", "state");
         return;
     }
-    int64_t after_seq = 0;
+    int64_t after_seq;
     char err[TM_ERR_SIZE] = "";
-    const char *after = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "after");
-    if (after && *after) {
-        struct tm_job_record j;
-        tm_status s =
-            valid_id(after, strlen(after)) ? st->m->job_get(st->ctx, after, &j, err) : TM_ENOTFOUND;
-        if (s == TM_ENOTFOUND) {
-            tm__respond_error(r, 400, "invalid_parameter", "unknown cursor", "after");
-            return;
-        }
-        if (s) {
-            respond_store_error(r, err);
-            return;
-        }
-        after_seq = j.seq;
-    }
+    if (after_cursor(r, job_seq_of, &after_seq, err))
+        return;
     struct tm_job_record *page = tm_calloc((size_t)limit, sizeof(*page));
     if (!page) {
         respond_oom(r);
