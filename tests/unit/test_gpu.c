@@ -52,14 +52,13 @@ static tm_status tiny_csr(struct tm_csr *x)
     return TM_OK;
 }
 
-/* Loads the plugin in a child with TOPICD_GPU_PLUGIN = plugin (NULL: unset)
- * and reports what it saw. Returns 0 on success. */
-static int probe_in_child(const char *plugin, int run_fit, struct probe *out)
+/* Runs fn(out) in a forked child with TOPICD_GPU_PLUGIN = plugin (NULL:
+ * unset) and copies its out (size bytes) back. Returns 0 when the child
+ * finished. */
+static int child_run(const char *plugin, void (*fn)(void *out), void *out, size_t size)
 {
-    int fds[2];
+    int fds[2], status = 0;
     pid_t pid;
-    memset(out, 0, sizeof(*out));
-    out->fit_status = -1;
     if (pipe(fds) != 0)
         return -1;
     fflush(NULL);
@@ -69,40 +68,51 @@ static int probe_in_child(const char *plugin, int run_fit, struct probe *out)
     if (pid == 0) {
         /* Earlier tests (a "gpu" fit) may have run the loader in the parent. */
         tm__gpu_loader_forget();
-        struct probe p;
-        memset(&p, 0, sizeof(p));
-        p.fit_status = -1;
         close(fds[0]);
         if (plugin)
             setenv("TOPICD_GPU_PLUGIN", plugin, 1);
         else
             unsetenv("TOPICD_GPU_PLUGIN");
-        p.available = tm_gpu_load(p.reason) != NULL;
-        if (run_fit) {
-            struct tm_csr x;
-            struct tm_model_params params;
-            struct tm_fit_result res;
-            if (tiny_csr(&x) == TM_OK) {
-                tm_model_params_init(&params);
-                params.n_topics = 2;
-                params.device = TM_DEVICE_GPU;
-                p.fit_status = tm_fit(&x, &params, NULL, &res, p.fit_err);
-                tm_fit_result_release(&res);
-                tm_csr_release(&x);
-            }
-        }
-        if (write(fds[1], &p, sizeof(p)) != (ssize_t)sizeof(p))
-            _exit(2);
-        _exit(0);
+        fn(out);
+        _exit(write(fds[1], out, size) == (ssize_t)size ? 0 : 2);
     }
     close(fds[1]);
-    ssize_t got = read(fds[0], out, sizeof(*out));
+    ssize_t got = read(fds[0], out, size);
     close(fds[0]);
-    int status = 0;
     waitpid(pid, &status, 0);
-    if (got != (ssize_t)sizeof(*out) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return -1;
-    return 0;
+    return got == (ssize_t)size && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static void probe_load(void *out)
+{
+    struct probe *p = out;
+    p->available = tm_gpu_load(p->reason) != NULL;
+}
+
+static void probe_load_and_fit(void *out)
+{
+    struct probe *p = out;
+    struct tm_csr x;
+    struct tm_model_params params;
+    struct tm_fit_result res;
+    probe_load(p);
+    if (tiny_csr(&x) == TM_OK) {
+        tm_model_params_init(&params);
+        params.n_topics = 2;
+        params.device = TM_DEVICE_GPU;
+        p->fit_status = tm_fit(&x, &params, NULL, &res, p->fit_err);
+        tm_fit_result_release(&res);
+        tm_csr_release(&x);
+    }
+}
+
+/* Loads the plugin in a child with TOPICD_GPU_PLUGIN = plugin (NULL: unset)
+ * and reports what it saw. Returns 0 on success. */
+static int probe_in_child(const char *plugin, int run_fit, struct probe *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->fit_status = -1;
+    return child_run(plugin, run_fit ? probe_load_and_fit : probe_load, out, sizeof(*out));
 }
 
 /* The plugin this build made, or NULL. */
@@ -162,33 +172,6 @@ TM_TEST(gpu_loader_real_plugin)
     CHECK(strstr(p.reason, "driver") || strstr(p.reason, "GPU") || strstr(p.reason, "device"));
     CHECK(strstr(p.reason, "cannot load") == NULL || strstr(p.reason, "libcu") != NULL);
     CHECK_INT_EQ(p.fit_status, TM_ENODEV);
-}
-
-/* Runs fn(out) in a forked child with TOPICD_GPU_PLUGIN = plugin and copies
- * its out (size bytes) back. Returns 0 when the child finished. */
-static int child_run(const char *plugin, void (*fn)(void *out), void *out, size_t size)
-{
-    int fds[2], status = 0;
-    pid_t pid;
-    if (pipe(fds) != 0)
-        return -1;
-    fflush(NULL);
-    pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        /* Earlier tests (a "gpu" fit) may have run the loader in the parent. */
-        tm__gpu_loader_forget();
-        close(fds[0]);
-        setenv("TOPICD_GPU_PLUGIN", plugin, 1);
-        fn(out);
-        _exit(write(fds[1], out, size) == (ssize_t)size ? 0 : 2);
-    }
-    close(fds[1]);
-    ssize_t got = read(fds[0], out, size);
-    close(fds[0]);
-    waitpid(pid, &status, 0);
-    return got == (ssize_t)size && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
 static const char *fake_plugin(const char *name)
