@@ -355,12 +355,14 @@ TH_UNUSED static const char *th_error_code(const struct th_resp *r, char *out, s
     return out;
 }
 
-/* Uploads a corpus; its id into id (TM_ID_SIZE). Returns the status. */
-TH_UNUSED static long th_upload(const struct th_server *s, const char *content_type,
-                                const char *body, size_t len, char *id)
+/* POSTs body to path; the "id" of the JSON answer into id (TM_ID_SIZE, ""
+ * when there is none). Returns the status. */
+TH_UNUSED static long th_post_for_id(const struct th_server *s, const char *path,
+                                     const char *content_type, const char *body, size_t len,
+                                     const char *const *headers, char *id)
 {
     struct th_resp r;
-    long st = th_request_h(s, "POST", "/v1/corpora", content_type, body, len, NULL, &r);
+    long st = th_request_h(s, "POST", path, content_type, body, len, headers, &r);
     id[0] = 0;
     cJSON *j = th_json(&r);
     const char *v = j ? th_str(j, "id") : NULL;
@@ -371,26 +373,24 @@ TH_UNUSED static long th_upload(const struct th_server *s, const char *content_t
     return st;
 }
 
+/* Uploads a corpus; its id into id (TM_ID_SIZE). Returns the status. */
+TH_UNUSED static long th_upload(const struct th_server *s, const char *content_type,
+                                const char *body, size_t len, char *id)
+{
+    return th_post_for_id(s, "/v1/corpora", content_type, body, len, NULL, id);
+}
+
 /* Submits a job spec (JSON text); its id into id. Returns the status. */
 TH_UNUSED static long th_submit(const struct th_server *s, const char *spec, const char *key,
                                 char *id)
 {
-    struct th_resp r;
     char kh[300];
     const char *hs[2] = {NULL, NULL};
     if (key) {
         snprintf(kh, sizeof(kh), "Idempotency-Key: %s", key);
         hs[0] = kh;
     }
-    long st = th_request_h(s, "POST", "/v1/jobs", "application/json", spec, strlen(spec), hs, &r);
-    id[0] = 0;
-    cJSON *j = th_json(&r);
-    const char *v = j ? th_str(j, "id") : NULL;
-    if (v)
-        snprintf(id, 40, "%s", v);
-    cJSON_Delete(j);
-    th_resp_free(&r);
-    return st;
+    return th_post_for_id(s, "/v1/jobs", "application/json", spec, strlen(spec), hs, id);
 }
 
 /* The state of a job into state (32 bytes); the HTTP status. */
