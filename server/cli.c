@@ -467,6 +467,34 @@ static int print_json(char *json, size_t len)
     return 0;
 }
 
+/* The start both commands share: options, the API, threads, progress
+ * reporting into prog (progress calls it) and Ctrl-C. Returns as parse_args
+ * does: < 0 on a usage error, > 0 when help was printed, 0 to go on. */
+static int cli_start(const char *cmd, int argc, char **argv, int is_fit, struct cli_opts *o,
+                     int *threads, struct cli_progress *prog, struct tm_progress *progress)
+{
+    int rc = parse_args(cmd, argc, argv, o, is_fit);
+    if (rc)
+        return rc;
+    tm_api_init();
+    *threads = setup_threads(o->threads);
+    *prog = (struct cli_progress){o->progress, NULL, 0.0};
+    *progress = (struct tm_progress){report_progress, prog};
+    signal(SIGINT, on_sigint);
+    return 0;
+}
+
+/* docs through the spec's vectorizer on threads threads into v (released by
+ * the caller whatever the outcome). Returns an exit status. */
+static int vectorize_docs(struct tm_job_spec *spec, const struct tm_corpus *docs, int threads,
+                          const struct tm_progress *progress, struct tm_vectorized *v)
+{
+    char err[TM_ERR_SIZE] = "";
+    spec->vectorizer.n_threads = threads;
+    tm_status st = tm_vectorize(&spec->vectorizer, docs->docs, docs->n_docs, progress, v, err);
+    return st == TM_OK ? 0 : core_error("vectorizer", st, err);
+}
+
 int tm_cli_vectorize(int argc, char **argv)
 {
     struct cli_opts o;
@@ -476,16 +504,13 @@ int tm_cli_vectorize(int argc, char **argv)
     struct tm_result_timings timings;
     struct tm_api_error e;
     const struct tm_corpus *docs = NULL;
-    char err[TM_ERR_SIZE];
+    struct cli_progress prog;
+    struct tm_progress progress;
+    int threads;
     double t0 = now();
-    int rc = parse_args("vectorize", argc, argv, &o, 0);
+    int rc = cli_start("vectorize", argc, argv, 0, &o, &threads, &prog, &progress);
     if (rc)
         return rc < 0 ? EXIT_USAGE : 0;
-    tm_api_init();
-    int threads = setup_threads(o.threads);
-    struct cli_progress prog = {o.progress, NULL, 0.0};
-    struct tm_progress progress = {report_progress, &prog};
-    signal(SIGINT, on_sigint);
 
     tm_job_spec_init(&spec);
     tm_corpus_init(&corpus, NULL);
@@ -496,18 +521,14 @@ int tm_cli_vectorize(int argc, char **argv)
     if ((rc = get_documents("vectorize", &o, &spec, &corpus, &docs)) != 0)
         goto out;
     timings.read = now() - t0;
-    spec.vectorizer.n_threads = threads;
-    err[0] = '\0';
-    tm_status st = tm_vectorize(&spec.vectorizer, docs->docs, docs->n_docs, &progress, &v, err);
-    if (st != TM_OK) {
-        rc = core_error("vectorizer", st, err);
+    if ((rc = vectorize_docs(&spec, docs, threads, &progress, &v)) != 0)
         goto out;
-    }
     if (o.mm_out && (rc = write_matrix(o.mm_out, &v.matrix)) != 0)
         goto out;
     timings.total = now() - t0;
     char *json;
     size_t len;
+    tm_status st;
     if ((st = tm_result_render_vectorize(&v, o.summary, &timings, &json, &len, &e)) != TM_OK) {
         rc = job_error(&e);
         goto out;
@@ -579,15 +600,13 @@ int tm_cli_fit(int argc, char **argv)
     const struct tm_corpus *docs = NULL;
     const struct tm_csr *X;
     char err[TM_ERR_SIZE];
+    struct cli_progress prog;
+    struct tm_progress progress;
+    int threads;
     double t0 = now();
-    int rc = parse_args("fit", argc, argv, &o, 1);
+    int rc = cli_start("fit", argc, argv, 1, &o, &threads, &prog, &progress);
     if (rc)
         return rc < 0 ? EXIT_USAGE : 0;
-    tm_api_init();
-    int threads = setup_threads(o.threads);
-    struct cli_progress prog = {o.progress, NULL, 0.0};
-    struct tm_progress progress = {report_progress, &prog};
-    signal(SIGINT, on_sigint);
 
     tm_job_spec_init(&spec);
     tm_corpus_init(&corpus, NULL);
@@ -627,13 +646,8 @@ int tm_cli_fit(int argc, char **argv)
         if ((rc = get_documents("fit", &o, &spec, &corpus, &docs)) != 0)
             goto out;
         timings.read = now() - t0;
-        spec.vectorizer.n_threads = threads;
-        err[0] = '\0';
-        st = tm_vectorize(&spec.vectorizer, docs->docs, docs->n_docs, &progress, &v, err);
-        if (st != TM_OK) {
-            rc = core_error("vectorizer", st, err);
+        if ((rc = vectorize_docs(&spec, docs, threads, &progress, &v)) != 0)
             goto out;
-        }
         X = &v.matrix;
     }
     if (o.mm_out && (rc = write_matrix(o.mm_out, X)) != 0)
