@@ -703,10 +703,9 @@ static tm_status sq_job_finish(void *ctx, const struct tm_job_record *j,
         }
     }
 commit:
-    if (st)
-        sqlite3_exec(q->w, "ROLLBACK", NULL, NULL, NULL);
-    else
-        st = exec(q->w, "COMMIT", err);
+    /* A failed COMMIT must roll back too, or the open transaction would make
+     * every later BEGIN on this connection fail. */
+    st = end_write(q, st, err);
 out:
     sqlite3_finalize(s);
     pthread_mutex_unlock(&q->wlock);
