@@ -495,14 +495,64 @@ static tm_status cpu_spmm(void *ctx, const struct tm_bsparse *s, int trans, doub
     return st;
 }
 
+/*
+ * C = alpha A B + beta C for a tall A (rows x kk) times a small B (kk x nc):
+ * the NMF updates' W G. Done here, row tiles in parallel, so that the mu and
+ * pgd loops, like cd's, never wake OpenBLAS's threads (see GRAM_MAX_K). Each
+ * element is one sum over p in order: the same for any thread count.
+ */
+#define SMALL_GEMM_MAX 4096 /* kk * kk */
+#define GEMM_TILE 256
+
+struct small_gemm_job {
+    const struct tm_bmat *a, *b, *c;
+    double alpha, beta;
+    const int64_t *bounds;
+};
+
+HOT_BODY void small_gemm_chunk_body(void *arg, int chunk, double *tmp)
+{
+    const struct small_gemm_job *j = arg;
+    const int64_t kk = j->a->cols;
+    for (int64_t i0 = j->bounds[chunk]; i0 < j->bounds[chunk + 1]; i0 += GEMM_TILE) {
+        int64_t ni = j->bounds[chunk + 1] - i0 < GEMM_TILE ? j->bounds[chunk + 1] - i0 : GEMM_TILE;
+        for (int64_t col = 0; col < j->c->cols; col++) {
+            double *restrict t = tmp;
+            for (int64_t g = 0; g < ni; g++)
+                t[g] = 0.0;
+            for (int64_t p = 0; p < kk; p++) {
+                const double bp = AT(j->b, p, col);
+                const double *restrict ap = &AT(j->a, i0, p);
+                for (int64_t g = 0; g < ni; g++)
+                    t[g] += ap[g] * bp;
+            }
+            double *restrict cc = &AT(j->c, i0, col);
+            if (j->beta == 0.0)
+                for (int64_t g = 0; g < ni; g++)
+                    cc[g] = j->alpha * t[g];
+            else
+                for (int64_t g = 0; g < ni; g++)
+                    cc[g] = j->alpha * t[g] + j->beta * cc[g];
+        }
+    }
+}
+
+HOT_KERNEL(small_gemm_chunk)
+
 static tm_status cpu_gemm(void *ctx, int transa, int transb, double alpha, const struct tm_bmat *a,
                           const struct tm_bmat *b, double beta, const struct tm_bmat *c, char *err)
 {
-    (void)ctx;
-    (void)err;
     int64_t kk = transa ? a->rows : a->cols;
     if (c->rows == 0 || c->cols == 0)
         return TM_OK;
+    /* only the NMF shape (B square, k x k): Lanczos's projections stay BLAS-3 */
+    if (!transa && !transb && kk > 0 && kk == c->cols && kk * kk <= SMALL_GEMM_MAX &&
+        c->rows >= 16 * kk) {
+        int64_t bounds[MAX_CHUNKS + 1];
+        int nc = row_chunks(c->rows, bounds);
+        struct small_gemm_job job = {a, b, c, alpha, beta, bounds};
+        return par_for(ctx, nc, GEMM_TILE, small_gemm_chunk, &job, err);
+    }
     if (kk == 0) {
         for (int64_t j = 0; j < c->cols; j++)
             for (int64_t i = 0; i < c->rows; i++)
