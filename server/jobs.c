@@ -1,5 +1,12 @@
 /*
- * jobs.c - job table, FIFO queue and worker pool (see jobs.h).
+ * jobs.c - job table, fair queue and worker pool (see jobs.h).
+ *
+ * The queue is one FIFO "lane" per fairness key (client). A worker takes the
+ * oldest job of the lane whose client least recently started a job (a client
+ * with nothing queued or running has a new lane and goes first; ties go to
+ * the older head job): round-robin across clients, FIFO within one. A pick
+ * scans the lanes, O(keys); a lane lives while its client has queued or
+ * running jobs, so there are at most max_queue + workers of them.
  *
  * Two locks. `lock` guards the in-memory table and queue and is only ever
  * held for a few pointer moves and copies, never across store I/O, so status
@@ -27,13 +34,22 @@
 
 enum stop_reason { STOP_NONE, STOP_CANCEL, STOP_SHUTDOWN };
 
+struct lane {
+    char client[TM_CLIENT_SIZE];
+    struct job *head, *tail; /* queued jobs, oldest first */
+    int64_t n_queued, n_running;
+    uint64_t last_start; /* tick of the latest start, 0: none */
+    struct lane *prev, *next;
+};
+
 struct job {
     struct tm_job_record rec;
+    struct lane *lane; /* while queued or running */
     enum stop_reason stop;
     int queued;                /* in the queue */
     int claimed;               /* a worker has taken it (running, or about to) */
     struct job *hnext;         /* hash chain */
-    struct job *qnext;         /* queue */
+    struct job *qprev, *qnext; /* the lane's queue */
     struct job *rprev, *rnext; /* recent finished list, newest at head */
     int recent;
 };
@@ -54,7 +70,8 @@ struct tm_jobs {
 
     struct job **buckets;
     size_t n_buckets, n_jobs;
-    struct job *qhead, *qtail;
+    struct lane *lanes;
+    uint64_t tick; /* counts starts */
     int64_t n_queued, n_running;
     struct job *rhead, *rtail;
     int n_recent;
@@ -146,48 +163,103 @@ static void unlink_hash(struct tm_jobs *j, struct job *e)
     }
 }
 
-static void enqueue(struct tm_jobs *j, struct job *e)
+/* The lane of client, or NULL when it has none and spare is NULL; else
+ * spare (a zeroed allocation, taken only when it is used: compare) becomes
+ * the client's lane. Allocated by the caller so that this, under the lock,
+ * cannot fail. */
+static struct lane *lane_get(struct tm_jobs *j, const char *client, struct lane *spare)
 {
-    e->qnext = NULL;
-    e->queued = 1;
-    if (j->qtail)
-        j->qtail->qnext = e;
-    else
-        j->qhead = e;
-    j->qtail = e;
-    j->n_queued++;
+    for (struct lane *l = j->lanes; l; l = l->next)
+        if (!strcmp(l->client, client))
+            return l;
+    if (!spare)
+        return NULL;
+    struct lane *l = spare;
+    snprintf(l->client, sizeof(l->client), "%s", client);
+    l->next = j->lanes;
+    if (j->lanes)
+        j->lanes->prev = l;
+    j->lanes = l;
+    return l;
 }
 
-static struct job *dequeue(struct tm_jobs *j)
+/* Frees a lane with nothing queued or running: memory stays bounded. */
+static void lane_release(struct tm_jobs *j, struct lane *l)
 {
-    struct job *e = j->qhead;
-    if (!e)
-        return NULL;
-    j->qhead = e->qnext;
-    if (!j->qhead)
-        j->qtail = NULL;
+    if (l->n_queued || l->n_running)
+        return;
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        j->lanes = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    tm_free(l);
+}
+
+/* e->lane is set. */
+static void enqueue(struct tm_jobs *j, struct job *e)
+{
+    struct lane *l = e->lane;
     e->qnext = NULL;
-    e->queued = 0;
-    j->n_queued--;
-    return e;
+    e->qprev = l->tail;
+    e->queued = 1;
+    if (l->tail)
+        l->tail->qnext = e;
+    else
+        l->head = e;
+    l->tail = e;
+    l->n_queued++;
+    j->n_queued++;
 }
 
 static void remove_queued(struct tm_jobs *j, struct job *e)
 {
-    struct job *prev = NULL;
-    for (struct job *q = j->qhead; q; prev = q, q = q->qnext)
-        if (q == e) {
-            if (prev)
-                prev->qnext = e->qnext;
-            else
-                j->qhead = e->qnext;
-            if (j->qtail == e)
-                j->qtail = prev;
-            e->qnext = NULL;
-            e->queued = 0;
-            j->n_queued--;
-            return;
-        }
+    struct lane *l = e->lane;
+    if (!e->queued)
+        return;
+    if (e->qprev)
+        e->qprev->qnext = e->qnext;
+    else
+        l->head = e->qnext;
+    if (e->qnext)
+        e->qnext->qprev = e->qprev;
+    else
+        l->tail = e->qprev;
+    e->qprev = e->qnext = NULL;
+    e->queued = 0;
+    l->n_queued--;
+    j->n_queued--;
+}
+
+/* The next job to start (see the top of the file), out of the queue, its
+ * lane counted as running it; NULL when the queue is empty. */
+static struct job *dequeue(struct tm_jobs *j)
+{
+    struct lane *best = NULL;
+    for (struct lane *l = j->lanes; l; l = l->next)
+        if (l->head &&
+            (!best || l->last_start < best->last_start ||
+             (l->last_start == best->last_start && l->head->rec.seq < best->head->rec.seq)))
+            best = l;
+    if (!best)
+        return NULL;
+    struct job *e = best->head;
+    remove_queued(j, e);
+    best->n_running++;
+    best->last_start = ++j->tick;
+    return e;
+}
+
+/* A job that was dequeued is no longer running. */
+static void lane_done(struct tm_jobs *j, struct job *e)
+{
+    struct lane *l = e->lane;
+    e->lane = NULL;
+    if (!l)
+        return;
+    l->n_running--;
+    lane_release(j, l);
 }
 
 /* A finished job joins the recent list; the oldest ones leave memory. */
@@ -346,6 +418,7 @@ static void run_one(struct tm_jobs *j, struct job *e)
     pthread_mutex_lock(&j->lock);
     e->rec = fin;
     j->n_running--;
+    lane_done(j, e);
     if (!requeue)
         retire(j, e);
     /* A requeued job stays in memory as "queued" but not in the queue: the
@@ -373,7 +446,7 @@ static void *worker_main(void *arg)
     }
     pthread_mutex_lock(&j->lock);
     for (;;) {
-        while (!j->stopping && (j->draining || !j->qhead))
+        while (!j->stopping && (j->draining || !j->n_queued))
             pthread_cond_wait(&j->work_cond, &j->lock);
         if (j->stopping)
             break;
@@ -395,8 +468,9 @@ struct recover_ctx {
     char *err;
 };
 
-static int recover_running(void *ctx, const struct tm_job_record *job)
+static int recover_running(void *ctx, const struct tm_job_record *job, const char *client)
 {
+    (void)client; /* kept in the store as it is */
     struct recover_ctx *rc = ctx;
     struct tm_job_record r = *job;
     if (r.attempts >= rc->j->cfg.max_attempts) {
@@ -420,15 +494,21 @@ static int recover_running(void *ctx, const struct tm_job_record *job)
     return rc->st != TM_OK;
 }
 
-static int recover_queued(void *ctx, const struct tm_job_record *job)
+static int recover_queued(void *ctx, const struct tm_job_record *job, const char *client)
 {
     struct recover_ctx *rc = ctx;
     struct job *e = tm_calloc(1, sizeof(*e));
-    if (!e) {
+    struct lane *spare = tm_calloc(1, sizeof(*spare));
+    if (!e || !spare) {
+        tm_free(e);
+        tm_free(spare);
         rc->st = tm__errf(rc->err, TM_ENOMEM, "recovering jobs");
         return 1;
     }
     e->rec = *job;
+    e->lane = lane_get(rc->j, client, spare);
+    if (e->lane != spare)
+        tm_free(spare);
     insert(rc->j, e);
     enqueue(rc->j, e);
     return 0;
@@ -447,6 +527,8 @@ tm_status tm_jobs_new(struct tm_jobs **out, struct tm_store *store,
         j->cfg.workers = 1;
     if (j->cfg.max_attempts < 1)
         j->cfg.max_attempts = 1;
+    if (j->cfg.max_queue_per_client < 1 || j->cfg.max_queue_per_client > j->cfg.max_queue)
+        j->cfg.max_queue_per_client = j->cfg.max_queue;
     pthread_mutex_init(&j->lock, NULL);
     pthread_mutex_init(&j->submit_lock, NULL);
     pthread_cond_init(&j->work_cond, NULL);
@@ -501,10 +583,17 @@ tm_status tm_jobs_new(struct tm_jobs **out, struct tm_store *store,
 
 enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, const char *spec,
                                     size_t spec_len, const char *method, const char *idem_key,
-                                    struct tm_job_record *job, char *err)
+                                    const char *client, struct tm_job_record *job, char *err)
 {
     enum tm_jobs_refusal r = TM_JOBS_ACCEPTED;
     struct tm_store *s = j->store;
+    struct lane *spare = NULL;
+    if (!client)
+        client = "";
+    if (strlen(client) >= TM_CLIENT_SIZE) {
+        tm__errf(err, TM_EINVAL, "client key longer than %d bytes", TM_CLIENT_SIZE - 1);
+        return TM_JOBS_STORE_ERROR; /* a caller's bug: routes.c checks the length */
+    }
     pthread_mutex_lock(&j->submit_lock);
 
     if (idem_key) {
@@ -538,6 +627,10 @@ enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, co
     pthread_mutex_lock(&j->lock);
     int draining = j->draining;
     int full = j->n_queued >= j->cfg.max_queue;
+    /* Only submissions add to a lane, and they are serialised by
+     * submit_lock: the count cannot grow before this job is queued. */
+    struct lane *mine = lane_get(j, client, NULL);
+    int client_full = mine && mine->n_queued >= j->cfg.max_queue_per_client;
     pthread_mutex_unlock(&j->lock);
     if (draining) {
         tm__errf(err, TM_EBUSY, "the server is shutting down");
@@ -546,6 +639,14 @@ enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, co
     }
     if (full) {
         tm__errf(err, TM_EBUSY, "the job queue is full (%d jobs); retry later", j->cfg.max_queue);
+        r = TM_JOBS_QUEUE_FULL;
+        goto out;
+    }
+    if (client_full) {
+        tm__errf(err, TM_EBUSY,
+                 "client '%s' already has %d queued jobs, the per-client limit "
+                 "(max-queue-per-client); retry later",
+                 client, j->cfg.max_queue_per_client);
         r = TM_JOBS_QUEUE_FULL;
         goto out;
     }
@@ -559,7 +660,9 @@ enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, co
     }
 
     struct job *e = tm_calloc(1, sizeof(*e));
-    if (!e) {
+    spare = tm_calloc(1, sizeof(*spare));
+    if (!e || !spare) {
+        tm_free(e);
         tm__errf(err, TM_ENOMEM, "out of memory");
         r = TM_JOBS_STORE_ERROR;
         goto out;
@@ -569,13 +672,16 @@ enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, co
     snprintf(e->rec.method, sizeof(e->rec.method), "%s", method ? method : "");
     e->rec.state = TM_JOB_QUEUED;
     e->rec.created_at = tm_now();
-    st = s->m->job_insert(s->ctx, &e->rec, spec, spec_len, idem_key, err);
+    st = s->m->job_insert(s->ctx, &e->rec, spec, spec_len, idem_key, client, err);
     if (st) {
         tm_free(e);
         r = TM_JOBS_STORE_ERROR;
         goto out;
     }
     pthread_mutex_lock(&j->lock);
+    e->lane = lane_get(j, client, spare);
+    if (e->lane == spare)
+        spare = NULL;
     insert(j, e);
     enqueue(j, e);
     *job = e->rec;
@@ -584,6 +690,7 @@ enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, co
     log_transition(job, NULL);
 out:
     pthread_mutex_unlock(&j->submit_lock);
+    tm_free(spare);
     return r;
 }
 
@@ -633,8 +740,12 @@ enum tm_jobs_refusal tm_jobs_cancel(struct tm_jobs *j, const char *id, struct tm
         return TM_JOBS_CANCELLING;
     }
     /* Queued: cancelled at once. */
-    if (e->queued)
+    if (e->queued) {
+        struct lane *l = e->lane;
         remove_queued(j, e);
+        e->lane = NULL;
+        lane_release(j, l);
+    }
     e->rec.state = TM_JOB_CANCELLED;
     e->rec.finished_at = tm_now();
     snprintf(e->rec.error_code, sizeof(e->rec.error_code), "cancelled");
@@ -763,6 +874,10 @@ void tm_jobs_free(struct tm_jobs *j)
                 next = e->hnext;
                 tm_free(e);
             }
+    for (struct lane *l = j->lanes, *next; l; l = next) {
+        next = l->next;
+        tm_free(l);
+    }
     tm_free(j->buckets);
     tm_free(j->workers);
     pthread_cond_destroy(&j->idle_cond);

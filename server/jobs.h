@@ -3,6 +3,11 @@
  * (libuv's uv_queue_work: HTTP threads submit, workers compute, results are
  * published under a lock).
  *
+ * The queue is fair: each job has a fairness key, its client, and a worker
+ * takes the oldest queued job of the client that least recently started
+ * one (round-robin across clients, FIFO within a client), so one client's
+ * 500 jobs do not starve the others. The key is stored with the job and
+ * survives a restart.
  * A job goes queued -> running -> succeeded | failed | cancelled. Every
  * transition is written to the store before it is published in memory, so a
  * client that sees "succeeded" can read the result, and a job answered with
@@ -58,6 +63,9 @@ struct tm_jobs_config {
     int worker_nice;  /* added to the workers' nice value (0: none) */
     tm_job_work_fn work;
     void *work_ctx; /* borrowed */
+    /* Queued jobs of one client before its submissions are refused; 0 (or
+     * more than max_queue): max_queue. */
+    int max_queue_per_client;
 };
 
 /* Why a submission or a cancellation was refused. */
@@ -88,10 +96,12 @@ tm_status tm_jobs_new(struct tm_jobs **out, struct tm_store *store,
 
 /* A new job on corpus_id (must exist, committed) with its spec (stored as
  * given: the idempotency comparison is on these bytes). method: for metrics
- * and listings. idem_key: NULL or the Idempotency-Key. *job: the record. */
+ * and listings. idem_key: NULL or the Idempotency-Key. client: the fairness
+ * key, shorter than TM_CLIENT_SIZE (NULL: ""); TM_JOBS_QUEUE_FULL when the
+ * queue, or this client's share of it, is full. *job: the record. */
 enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, const char *spec,
                                     size_t spec_len, const char *method, const char *idem_key,
-                                    struct tm_job_record *job, char *err);
+                                    const char *client, struct tm_job_record *job, char *err);
 
 /* The record of job id: TM_JOBS_ACCEPTED, TM_JOBS_NOT_FOUND or a store error. */
 enum tm_jobs_refusal tm_jobs_get(struct tm_jobs *j, const char *id, struct tm_job_record *job,

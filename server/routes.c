@@ -5,8 +5,10 @@
  * HTTP threads only parse, validate, read the store and enqueue: anything
  * that computes (vectorizing, fitting) runs on the workers (jobs.h).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -592,6 +594,43 @@ static int valid_idem_key(const char *k)
     return 1;
 }
 
+/*
+ * The fairness key of a submission (see jobs.h): "id:" and the X-Client-Id
+ * header when there is one (a gateway or a web app names its users), else
+ * "ip:" and the remote address. The prefixes keep a header from posing as
+ * another client's address. 0, or -1 after answering 400.
+ */
+static int client_key(struct tm__req *r, char out[TM_CLIENT_SIZE])
+{
+    const char *id = header(r, "X-Client-Id");
+    if (id) {
+        size_t n = strlen(id);
+        int ok = n >= 1 && n <= 64;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (unsigned char)id[i] >= 0x21 && (unsigned char)id[i] <= 0x7e;
+        if (!ok) {
+            tm__respond_error(r, 400, "invalid_header",
+                              "X-Client-Id must be 1 to 64 visible ASCII characters",
+                              "X-Client-Id");
+            return -1;
+        }
+        snprintf(out, TM_CLIENT_SIZE, "id:%s", id);
+        return 0;
+    }
+    char addr[INET6_ADDRSTRLEN] = "unknown";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr,
+                  sizeof(addr));
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr,
+                  sizeof(addr));
+    snprintf(out, TM_CLIENT_SIZE, "ip:%s", addr);
+    return 0;
+}
+
 static void finish_submit(struct tm__req *r)
 {
     struct tm_server *s = r->srv;
@@ -604,6 +643,9 @@ static void finish_submit(struct tm__req *r)
                           "Idempotency-Key");
         return;
     }
+    char client[TM_CLIENT_SIZE];
+    if (client_key(r, client))
+        return;
     struct tm_corpus_limits lim;
     tm_corpus_limits_init(&lim);
     lim.max_documents = s->cfg->max_inline_docs;
@@ -680,7 +722,7 @@ static void finish_submit(struct tm__req *r)
     char err[TM_ERR_SIZE] = "";
     enum tm_jobs_refusal res =
         tm_jobs_submit(s->jobs, spec.corpus_id ? spec.corpus_id : "", body, r->len,
-                       tm_method_name(spec.model.method), key, &job, err);
+                       tm_method_name(spec.model.method), key, client, &job, err);
     switch (res) {
     case TM_JOBS_ACCEPTED:
     case TM_JOBS_REPLAYED:

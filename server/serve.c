@@ -152,9 +152,9 @@ int tm_cli_serve(int argc, char **argv)
     wctx.gpu_wait_ms = (int64_t)cfg.gpu_wait_s * 1000;
     wctx.cache = srv.cache;
     wctx.vectorize_threads = per_job;
-    struct tm_jobs_config jc = {
-        cfg.workers,   cfg.max_queue, cfg.max_attempts, cfg.recent_jobs, cfg.worker_nice,
-        tm_worker_run, &wctx};
+    struct tm_jobs_config jc = {cfg.workers,     cfg.max_queue,           cfg.max_attempts,
+                                cfg.recent_jobs, cfg.worker_nice,         tm_worker_run,
+                                &wctx,           cfg.max_queue_per_client};
     st = tm_jobs_new(&srv.jobs, &srv.store, &jc, err);
     if (st) {
         TM_LOG(TM_LOG_ERROR, "cannot start the job queue", "s:error", err, NULL);

@@ -51,8 +51,12 @@ struct tm_store_result {
     char *const *doc_ids;
 };
 
-/* Called by job_scan for each job; non-zero stops the scan. */
-typedef int (*tm_store_job_fn)(void *ctx, const struct tm_job_record *job);
+/* The most bytes of a job's fairness key (its client), NUL included. */
+#define TM_CLIENT_SIZE 72
+
+/* Called by job_scan for each job with its fairness key (borrowed, "" for
+ * jobs stored before keys existed); non-zero stops the scan. */
+typedef int (*tm_store_job_fn)(void *ctx, const struct tm_job_record *job, const char *client);
 
 struct tm_store_methods {
     const char *name;
@@ -86,9 +90,11 @@ struct tm_store_methods {
                                 char *err);
 
     /* Jobs. insert: a new queued job; job->seq is set. idem_key NULL or a
-     * key: TM_EBUSY when the key exists already. */
+     * key: TM_EBUSY when the key exists already. client: the fairness key
+     * (shorter than TM_CLIENT_SIZE), kept so that recovery queues the job
+     * under the same client. */
     tm_status (*job_insert)(void *ctx, struct tm_job_record *job, const char *spec, size_t spec_len,
-                            const char *idem_key, char *err);
+                            const char *idem_key, const char *client, char *err);
     /* The job an idempotency key names, with its spec (*spec owned, tm_free). */
     tm_status (*job_by_idem)(void *ctx, const char *idem_key, struct tm_job_record *out,
                              char **spec, size_t *spec_len, char *err);

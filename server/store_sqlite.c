@@ -41,7 +41,8 @@ static const char schema[] =
     " progress REAL NOT NULL, attempts INTEGER NOT NULL, created_at REAL NOT NULL,"
     " started_at REAL NOT NULL, finished_at REAL NOT NULL, method TEXT NOT NULL,"
     " error_code TEXT NOT NULL, error_message TEXT NOT NULL, result BLOB,"
-    " n_documents INTEGER NOT NULL DEFAULT 0, n_topics INTEGER NOT NULL DEFAULT 0);"
+    " n_documents INTEGER NOT NULL DEFAULT 0, n_topics INTEGER NOT NULL DEFAULT 0,"
+    " client TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);"
     "CREATE INDEX IF NOT EXISTS jobs_corpus ON jobs(corpus_id, state);"
     "CREATE TABLE IF NOT EXISTS doc_topics("
@@ -494,16 +495,17 @@ static void read_job(sqlite3_stmt *s, struct tm_job_record *j)
 }
 
 static tm_status sq_job_insert(void *ctx, struct tm_job_record *j, const char *spec,
-                               size_t spec_len, const char *idem_key, char *err)
+                               size_t spec_len, const char *idem_key, const char *client, char *err)
 {
     struct sq *q = ctx;
     sqlite3_stmt *s = NULL;
     pthread_mutex_lock(&q->wlock);
-    tm_status st = prep(q->w,
-                        "INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage, progress,"
-                        " attempts, created_at, started_at, finished_at, method, error_code,"
-                        " error_message) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        &s, err);
+    tm_status st =
+        prep(q->w,
+             "INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage, progress,"
+             " attempts, created_at, started_at, finished_at, method, error_code,"
+             " error_message, client) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             &s, err);
     if (!st) {
         sqlite3_bind_text(s, 1, j->id, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, j->corpus_id, -1, SQLITE_STATIC);
@@ -522,6 +524,7 @@ static tm_status sq_job_insert(void *ctx, struct tm_job_record *j, const char *s
         sqlite3_bind_text(s, 12, j->method, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 13, j->error_code, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 14, j->error_message, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 15, client ? client : "", -1, SQLITE_STATIC);
         int rc = sqlite3_step(s);
         if (rc == SQLITE_DONE)
             j->seq = sqlite3_last_insert_rowid(q->w);
@@ -854,27 +857,31 @@ out:
     return st;
 }
 
-static tm_status sq_job_list(void *ctx, int state, int64_t after_seq, int limit,
-                             struct tm_job_record *out, int *n, char *err)
+/* sq_job_list, and each job's fairness key into clients[i] when clients is not NULL. */
+static tm_status list_jobs(struct sq *q, int state, int64_t after_seq, int limit,
+                           struct tm_job_record *out, char (*clients)[TM_CLIENT_SIZE], int *n,
+                           char *err)
 {
-    struct sq *q = ctx;
     sqlite3_stmt *s = NULL;
     *n = 0;
     pthread_mutex_lock(&q->rlock);
-    tm_status st =
-        prep(q->r,
-             state < 0 ? "SELECT " JOB_COLS " FROM jobs WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-                       : "SELECT " JOB_COLS " FROM jobs WHERE seq > ?1 AND state = ?3"
-                         " ORDER BY seq LIMIT ?2",
-             &s, err);
+    tm_status st = prep(
+        q->r,
+        state < 0 ? "SELECT " JOB_COLS ", client FROM jobs WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                  : "SELECT " JOB_COLS ", client FROM jobs WHERE seq > ?1 AND state = ?3"
+                    " ORDER BY seq LIMIT ?2",
+        &s, err);
     if (!st) {
         sqlite3_bind_int64(s, 1, after_seq);
         sqlite3_bind_int(s, 2, limit);
         if (state >= 0)
             sqlite3_bind_int(s, 3, state);
         int rc;
-        while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < limit)
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < limit) {
+            if (clients)
+                copy_text(clients[*n], TM_CLIENT_SIZE, s, 13);
             read_job(s, &out[(*n)++]);
+        }
         if (rc != SQLITE_DONE && rc != SQLITE_ROW)
             st = sqerr(q->r, err, "list jobs");
     }
@@ -883,19 +890,26 @@ static tm_status sq_job_list(void *ctx, int state, int64_t after_seq, int limit,
     return st;
 }
 
+static tm_status sq_job_list(void *ctx, int state, int64_t after_seq, int limit,
+                             struct tm_job_record *out, int *n, char *err)
+{
+    return list_jobs(ctx, state, after_seq, limit, out, NULL, n, err);
+}
+
 static tm_status sq_job_scan(void *ctx, enum tm_job_state state, tm_store_job_fn fn, void *fn_ctx,
                              char *err)
 {
     /* In pages, without holding the lock across calls to fn (which may write). */
     struct tm_job_record page[64];
+    char clients[64][TM_CLIENT_SIZE];
     int64_t after = 0;
     for (;;) {
         int n = 0;
-        tm_status st = sq_job_list(ctx, (int)state, after, 64, page, &n, err);
+        tm_status st = list_jobs(ctx, (int)state, after, 64, page, clients, &n, err);
         if (st)
             return st;
         for (int i = 0; i < n; i++)
-            if (fn(fn_ctx, &page[i]))
+            if (fn(fn_ctx, &page[i], clients[i]))
                 return TM_OK;
         if (n < 64)
             return TM_OK;
@@ -985,6 +999,10 @@ tm_status tm_store_open_sqlite(struct tm_store *s, const char *dir, char *err)
      * is there already). */
     if (!st)
         sqlite3_exec(q->w, "ALTER TABLE doc_topics ADD COLUMN ids BLOB", NULL, NULL, NULL);
+    /* Likewise the jobs' fairness key: older jobs all share the key "". */
+    if (!st)
+        sqlite3_exec(q->w, "ALTER TABLE jobs ADD COLUMN client TEXT NOT NULL DEFAULT ''", NULL,
+                     NULL, NULL);
     /* Uploads a crash interrupted: their documents would otherwise leak. */
     if (!st)
         st = exec(q->w,

@@ -123,6 +123,83 @@ out:
     th_cleanup(&s);
 }
 
+/* POST /v1/jobs as client (X-Client-Id); the job id into jid; the status. */
+static long submit_as(struct th_server *s, const char *client, const char *cid, const char *model,
+                      char *jid)
+{
+    char spec[512], ch[128];
+    snprintf(spec, sizeof(spec), "{\"corpus_id\":\"%s\",\"model\":%s}", cid, model);
+    snprintf(ch, sizeof(ch), "X-Client-Id: %s", client);
+    const char *hs[2] = {ch, NULL};
+    return th_post_for_id(s, "/v1/jobs", "application/json", spec, strlen(spec), hs, jid);
+}
+
+/* The job's started_at (an ISO 8601 string, so they compare as strings). */
+static void started_at(struct th_server *s, const char *jid, char *out)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/jobs/%s", jid);
+    struct th_resp r;
+    th_get(s, path, &r);
+    cJSON *j = th_json(&r);
+    const char *v = j ? th_str(j, "started_at") : NULL;
+    snprintf(out, 40, "%s", v ? v : "");
+    cJSON_Delete(j);
+    th_resp_free(&r);
+}
+
+/* Two clients named by X-Client-Id, one worker: alice's backlog does not
+ * hold bob's job back, and alice may queue only --max-queue-per-client. */
+TM_TEST(http_fair_queue)
+{
+    struct th_server s;
+    memset(&s, 0, sizeof(s));
+    if (th_tmpdir(&s) || th_start(&s, "--workers", "1", "--max-queue-per-client", "2", NULL)) {
+        tm_test_fail(t, __FILE__, __LINE__, "server did not start");
+        goto out;
+    }
+    char cid[40], a0[40], a1[40], a2[40], b[40], x[40], state[32];
+    if (upload_big(t, &s, cid))
+        goto out;
+    const char *small = "{\"method\":\"nmf\",\"n_topics\":2,\"max_iter\":20}";
+    CHECK_INT_EQ(submit_as(&s, "alice", cid, ENDLESS_MODEL, a0), 202);
+    CHECK_INT_EQ(th_wait_state(&s, a0, "running", 60), 0);
+    CHECK_INT_EQ(submit_as(&s, "alice", cid, small, a1), 202);
+    CHECK_INT_EQ(submit_as(&s, "alice", cid, small, a2), 202);
+    /* alice's share of the queue is full; bob's is not. */
+    char spec[256], code[64];
+    snprintf(spec, sizeof(spec), "{\"corpus_id\":\"%s\",\"model\":%s}", cid, small);
+    const char *alice[2] = {"X-Client-Id: alice", NULL};
+    struct th_resp r;
+    CHECK_INT_EQ(
+        th_request_h(&s, "POST", "/v1/jobs", "application/json", spec, strlen(spec), alice, &r),
+        429);
+    CHECK(r.retry_after[0] != 0);
+    CHECK_STR_EQ(th_error_code(&r, code, sizeof(code)), "queue_full");
+    CHECK(r.body && strstr(r.body, "max-queue-per-client"));
+    th_resp_free(&r);
+    CHECK_INT_EQ(submit_as(&s, "bob", cid, small, b), 202);
+    /* A malformed client id is refused. */
+    char longid[80];
+    memset(longid, 'x', 65);
+    longid[65] = 0;
+    CHECK_INT_EQ(submit_as(&s, longid, cid, small, x), 400);
+    /* Free the worker: bob's job, submitted last, starts before alice's. */
+    CHECK_INT_EQ(post_path(&s, "DELETE", "/v1/jobs/%s", a0), 202);
+    CHECK_STR_EQ(th_wait_job(&s, a1, 60, state), "succeeded");
+    CHECK_STR_EQ(th_wait_job(&s, a2, 60, state), "succeeded");
+    CHECK_STR_EQ(th_wait_job(&s, b, 60, state), "succeeded");
+    char t_a1[40], t_a2[40], t_b[40];
+    started_at(&s, a1, t_a1);
+    started_at(&s, a2, t_a2);
+    started_at(&s, b, t_b);
+    CHECK(t_b[0] && strcmp(t_b, t_a1) < 0);
+    CHECK(strcmp(t_a1, t_a2) < 0);
+    CHECK_INT_EQ(th_stop(&s), 0);
+out:
+    th_cleanup(&s);
+}
+
 TM_TEST(http_restart_after_kill9)
 {
     struct th_server s;

@@ -87,7 +87,7 @@ static void env_close(struct env *e)
 
 static struct tm_jobs_config config(struct env *e, int workers, int max_queue, int max_attempts)
 {
-    struct tm_jobs_config c = {workers, max_queue, max_attempts, 2, 5, fake_work, &e->fake};
+    struct tm_jobs_config c = {workers, max_queue, max_attempts, 2, 5, fake_work, &e->fake, 0};
     return c;
 }
 
@@ -104,11 +104,23 @@ static enum tm_job_state wait_final(struct tm_jobs *j, const char *id)
     return TM_JOB_QUEUED;
 }
 
+static enum tm_jobs_refusal submit_as(struct tm_jobs *j, const char *client, const char *what,
+                                      const char *key, struct tm_job_record *r, char *err)
+{
+    return tm_jobs_submit(j, "c_1", what, strlen(what), "nmf", key, client, r, err);
+}
+
 static enum tm_jobs_refusal submit(struct tm_jobs *j, const char *what, const char *key,
                                    struct tm_job_record *r)
 {
     char err[TM_ERR_SIZE];
-    return tm_jobs_submit(j, "c_1", what, strlen(what), "nmf", key, r, err);
+    return submit_as(j, NULL, what, key, r, err);
+}
+
+static void wait_started(struct env *e)
+{
+    for (int i = 0; i < 5000 && !atomic_load(&e->fake.endless_started); i++)
+        usleep(1000);
 }
 
 TM_TEST(jobs_run_fifo_and_results)
@@ -143,7 +155,8 @@ TM_TEST(jobs_run_fifo_and_results)
     CHECK(got.finished_at >= got.started_at && got.started_at >= got.created_at);
     CHECK_INT_EQ(tm_jobs_get(j, "j_nope", &got, err), TM_JOBS_NOT_FOUND);
     /* Unknown corpus. */
-    CHECK_INT_EQ(tm_jobs_submit(j, "c_nope", "ok", 2, "nmf", NULL, &got, err), TM_JOBS_NO_CORPUS);
+    CHECK_INT_EQ(tm_jobs_submit(j, "c_nope", "ok", 2, "nmf", NULL, NULL, &got, err),
+                 TM_JOBS_NO_CORPUS);
     tm_jobs_free(j);
     env_close(&e);
 }
@@ -205,9 +218,9 @@ TM_TEST(jobs_recovery_and_drain)
     snprintf(queued.id, sizeof(queued.id), "j_queued");
     queued.state = TM_JOB_QUEUED;
     queued.attempts = 0;
-    CHECK_INT_EQ(e.store.m->job_insert(e.store.ctx, &queued, "ok", 2, NULL, err), TM_OK);
-    CHECK_INT_EQ(e.store.m->job_insert(e.store.ctx, &crashed, "ok", 2, NULL, err), TM_OK);
-    CHECK_INT_EQ(e.store.m->job_insert(e.store.ctx, &doomed, "ok", 2, NULL, err), TM_OK);
+    CHECK_INT_EQ(e.store.m->job_insert(e.store.ctx, &queued, "ok", 2, NULL, NULL, err), TM_OK);
+    CHECK_INT_EQ(e.store.m->job_insert(e.store.ctx, &crashed, "ok", 2, NULL, NULL, err), TM_OK);
+    CHECK_INT_EQ(e.store.m->job_insert(e.store.ctx, &doomed, "ok", 2, NULL, NULL, err), TM_OK);
 
     struct tm_jobs_config c = config(&e, 1, 4, 2);
     struct tm_jobs *j;
@@ -232,6 +245,73 @@ TM_TEST(jobs_recovery_and_drain)
     CHECK_INT_EQ(e.store.m->job_get(e.store.ctx, a.id, &got, err), TM_OK);
     CHECK_INT_EQ(got.state, TM_JOB_QUEUED);
     CHECK_INT_EQ(got.attempts, 0);
+    env_close(&e);
+}
+
+/* One client's backlog does not starve another: with one worker busy on
+ * a's first job and three more of a's queued, b's job submitted last starts
+ * next; each client's jobs start in submission order; a client may queue
+ * only max_queue_per_client jobs. */
+TM_TEST(jobs_fair_across_clients)
+{
+    struct env e;
+    REQUIRE(env_open(&e) == 0);
+    struct tm_jobs_config c = config(&e, 1, 16, 3);
+    c.max_queue_per_client = 3;
+    struct tm_jobs *j;
+    char err[TM_ERR_SIZE];
+    REQUIRE(tm_jobs_new(&j, &e.store, &c, err) == TM_OK);
+    struct tm_job_record a[4], b, x;
+    CHECK_INT_EQ(submit_as(j, "id:a", "endless", NULL, &a[0], err), TM_JOBS_ACCEPTED);
+    wait_started(&e);
+    for (int i = 1; i < 4; i++)
+        CHECK_INT_EQ(submit_as(j, "id:a", "ok", NULL, &a[i], err), TM_JOBS_ACCEPTED);
+    CHECK_INT_EQ(submit_as(j, "id:a", "ok", NULL, &x, err), TM_JOBS_QUEUE_FULL);
+    CHECK(strstr(err, "per-client") && strstr(err, "id:a"));
+    CHECK_INT_EQ(submit_as(j, "id:b", "ok", NULL, &b, err), TM_JOBS_ACCEPTED);
+    CHECK_INT_EQ(tm_jobs_cancel(j, a[0].id, &x, err), TM_JOBS_CANCELLING);
+    for (int i = 1; i < 4; i++)
+        CHECK_INT_EQ(wait_final(j, a[i].id), TM_JOB_SUCCEEDED);
+    CHECK_INT_EQ(wait_final(j, b.id), TM_JOB_SUCCEEDED);
+    const char *want[5] = {a[0].id, b.id, a[1].id, a[2].id, a[3].id};
+    CHECK_INT_EQ(e.fake.n, 5);
+    for (int i = 0; i < 5 && i < e.fake.n; i++)
+        CHECK_STR_EQ(e.fake.order[i], want[i]);
+    /* The lanes are gone once their jobs are: a can queue again. */
+    CHECK_INT_EQ(submit_as(j, "id:a", "ok", NULL, &x, err), TM_JOBS_ACCEPTED);
+    CHECK_INT_EQ(wait_final(j, x.id), TM_JOB_SUCCEEDED);
+    tm_jobs_free(j);
+    env_close(&e);
+}
+
+/* Recovery queues each job under the client stored with it: a's backlog,
+ * inserted first, still takes turns with b and c after a restart. */
+TM_TEST(jobs_recovery_keeps_clients)
+{
+    struct env e;
+    REQUIRE(env_open(&e) == 0);
+    char err[TM_ERR_SIZE];
+    const char *ids[8] = {"j_a1", "j_a2", "j_a3", "j_b1", "j_a4", "j_c1", "j_b2", "j_old"};
+    const char *clients[8] = {"id:a", "id:a", "id:a", "id:b", "id:a", "ip:10.0.0.1", "id:b", ""};
+    for (int i = 0; i < 8; i++) {
+        struct tm_job_record r;
+        memset(&r, 0, sizeof(r));
+        snprintf(r.id, sizeof(r.id), "%s", ids[i]);
+        snprintf(r.corpus_id, sizeof(r.corpus_id), "c_1");
+        r.state = i == 0 ? TM_JOB_RUNNING : TM_JOB_QUEUED; /* a1 was running at the crash */
+        CHECK_INT_EQ(e.store.m->job_insert(e.store.ctx, &r, "ok", 2, NULL, clients[i], err), TM_OK);
+    }
+    struct tm_jobs_config c = config(&e, 1, 16, 3);
+    struct tm_jobs *j;
+    REQUIRE(tm_jobs_new(&j, &e.store, &c, err) == TM_OK);
+    for (int i = 0; i < 8; i++)
+        CHECK_INT_EQ(wait_final(j, ids[i]), TM_JOB_SUCCEEDED);
+    /* Round-robin in order of each client's oldest job, FIFO within one. */
+    const char *want[8] = {"j_a1", "j_b1", "j_c1", "j_old", "j_a2", "j_b2", "j_a3", "j_a4"};
+    CHECK_INT_EQ(e.fake.n, 8);
+    for (int i = 0; i < 8 && i < e.fake.n; i++)
+        CHECK_STR_EQ(e.fake.order[i], want[i]);
+    tm_jobs_free(j);
     env_close(&e);
 }
 

@@ -1,4 +1,5 @@
 /* test_store.c - the SQLite store behind server/store.h. */
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -127,10 +128,20 @@ static struct tm_job_record job(const char *id, const char *corpus_id)
     return j;
 }
 
-static int count_fn(void *ctx, const struct tm_job_record *j)
+static int count_fn(void *ctx, const struct tm_job_record *j, const char *client)
 {
     (void)j;
+    (void)client;
     ++*(int *)ctx;
+    return 0;
+}
+
+/* Collects "id=client;" for each job scanned. */
+static int clients_fn(void *ctx, const struct tm_job_record *j, const char *client)
+{
+    char *buf = ctx;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 256 - n, "%s=%s;", j->id, client);
     return 0;
 }
 
@@ -142,12 +153,12 @@ TM_TEST(store_jobs)
     REQUIRE(tm_store_open_sqlite(&s, dir, err) == TM_OK);
     const char spec[] = "{\"model\":{\"method\":\"nmf\"}}";
     struct tm_job_record a = job("j_a", "c_1"), b = job("j_b", "c_1"), c = job("j_c", "c_2"), got;
-    CHECK_INT_EQ(s.m->job_insert(s.ctx, &a, spec, sizeof(spec) - 1, "key1", err), TM_OK);
-    CHECK_INT_EQ(s.m->job_insert(s.ctx, &b, spec, sizeof(spec) - 1, NULL, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &a, spec, sizeof(spec) - 1, "key1", "id:a", err), TM_OK);
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &b, spec, sizeof(spec) - 1, NULL, "id:a", err), TM_OK);
     CHECK(b.seq > a.seq);
     /* A used idempotency key. */
-    CHECK_INT_EQ(s.m->job_insert(s.ctx, &c, "{}", 2, "key1", err), TM_EBUSY);
-    CHECK_INT_EQ(s.m->job_insert(s.ctx, &c, "{}", 2, NULL, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &c, "{}", 2, "key1", "id:a", err), TM_EBUSY);
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &c, "{}", 2, NULL, NULL, err), TM_OK);
     char *sp = NULL;
     size_t len = 0;
     CHECK_INT_EQ(s.m->job_by_idem(s.ctx, "key1", &got, &sp, &len, err), TM_OK);
@@ -246,6 +257,45 @@ TM_TEST(store_jobs)
     REQUIRE(tm_store_open_sqlite(&s, dir, err) == TM_OK);
     CHECK_INT_EQ(s.m->job_get(s.ctx, "j_a", &got, err), TM_OK);
     CHECK(got.state == TM_JOB_SUCCEEDED);
+    tm_store_close(&s);
+    rmdir_all(dir);
+}
+
+/* Each job keeps its fairness key; a store from before keys existed opens,
+ * gains the column, and its jobs get the key "". */
+TM_TEST(store_job_client_keys)
+{
+    char dir[256], err[TM_ERR_SIZE], path[300], seen[256] = "";
+    REQUIRE(tmpdir(dir, sizeof(dir)) == 0);
+    snprintf(path, sizeof(path), "%s/topicd.db", dir);
+    sqlite3 *db = NULL;
+    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK_INT_EQ(
+        sqlite3_exec(db,
+                     "CREATE TABLE jobs(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT"
+                     " NULL, corpus_id TEXT NOT NULL, spec BLOB NOT NULL, idem_key TEXT UNIQUE,"
+                     " state INTEGER NOT NULL, stage TEXT NOT NULL, progress REAL NOT NULL,"
+                     " attempts INTEGER NOT NULL, created_at REAL NOT NULL, started_at REAL NOT"
+                     " NULL, finished_at REAL NOT NULL, method TEXT NOT NULL, error_code TEXT NOT"
+                     " NULL, error_message TEXT NOT NULL, result BLOB, n_documents INTEGER NOT"
+                     " NULL DEFAULT 0, n_topics INTEGER NOT NULL DEFAULT 0);"
+                     "INSERT INTO jobs(id, corpus_id, spec, state, stage, progress, attempts,"
+                     " created_at, started_at, finished_at, method, error_code, error_message)"
+                     " VALUES('j_old', 'c_1', '{}', 0, '', 0, 0, 1, 0, 0, 'nmf', '', '');",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    struct tm_store s;
+    REQUIRE(tm_store_open_sqlite(&s, dir, err) == TM_OK);
+    struct tm_job_record a = job("j_a", "c_1"), b = job("j_b", "c_1");
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &a, "{}", 2, NULL, "id:alice", err), TM_OK);
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &b, "{}", 2, NULL, "ip:10.0.0.7", err), TM_OK);
+    tm_store_close(&s);
+    /* A reopen does not trip over the column it added. */
+    REQUIRE(tm_store_open_sqlite(&s, dir, err) == TM_OK);
+    CHECK_INT_EQ(s.m->job_scan(s.ctx, TM_JOB_QUEUED, clients_fn, seen, err), TM_OK);
+    CHECK_STR_EQ(seen, "j_old=;j_a=id:alice;j_b=ip:10.0.0.7;");
     tm_store_close(&s);
     rmdir_all(dir);
 }
