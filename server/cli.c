@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -587,6 +588,27 @@ static int load_vocabulary(const char *path, int64_t n_cols, struct tm_vocab *vo
     return 0;
 }
 
+/* --matrix-market-in: streamed (tm_mmio_read_file), so the file is never held
+ * whole; a regular file's size lets the arrays be allocated once. */
+static int load_matrix(const char *path, struct tm_csr *mm)
+{
+    struct tm_api_error e;
+    struct stat sb;
+    char buf[512];
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f)
+        return fail_msg(path, strerror(errno));
+    int64_t size = fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
+    tm_status st = tm_mmio_read_file(f, size, 0, mm, &e);
+    if (f != stdin)
+        fclose(f);
+    if (st != TM_OK) {
+        fprintf(stderr, "topicd: %s: %s\n", path, tm_api_error_format(&e, buf, sizeof(buf)));
+        return EXIT_JOB;
+    }
+    return 0;
+}
+
 int tm_cli_fit(int argc, char **argv)
 {
     struct cli_opts o;
@@ -624,20 +646,8 @@ int tm_cli_fit(int argc, char **argv)
         goto out;
     }
     if (o.mm_in) {
-        char *bytes;
-        size_t len;
-        if ((st = read_all(o.mm_in, (size_t)16 << 30, &bytes, &len, err)) != TM_OK) {
-            rc = fail_msg(o.mm_in, err);
+        if ((rc = load_matrix(o.mm_in, &mm)) != 0)
             goto out;
-        }
-        st = tm_mmio_read(bytes, len, &mm, &e);
-        tm_free(bytes);
-        if (st != TM_OK) {
-            char buf[512];
-            fprintf(stderr, "topicd: %s: %s\n", o.mm_in, tm_api_error_format(&e, buf, sizeof(buf)));
-            rc = EXIT_JOB;
-            goto out;
-        }
         if (o.vocab_file && (rc = load_vocabulary(o.vocab_file, mm.n_cols, &v.vocab)) != 0)
             goto out;
         X = &mm;

@@ -368,6 +368,38 @@ TM_TEST(cli_matrix_market_round_trip)
     run_free(&a);
 }
 
+/* --matrix-market-in streams its file: from standard input too, a cut file
+ * names its last line, a missing one says so. */
+TM_TEST(cli_matrix_market_stream)
+{
+    NEED_BINARY();
+    struct run r;
+    char args[2048];
+    const char *spec = "{\"model\":{\"method\":\"nmf\",\"n_topics\":1,\"n_top_words\":1}}";
+    const char *mtx = "%%MatrixMarket matrix coordinate real general\n% rows out of order\n"
+                      "3 2 4\n3 2 1\n1 1 2\n2 2 0.5\n1 1 1\n";
+    snprintf(args, sizeof(args), "fit --spec '%s' --matrix-market-in -", spec);
+    run(&r, args, mtx);
+    CHECK_INT_EQ(r.status, 0);
+    CHECK(strstr(r.out, "\"n_documents\":3,\"n_features\":2,\"nnz\":3") != NULL);
+    run_free(&r);
+
+    char mm[512];
+    snprintf(mm, sizeof(mm), "%s", tmp_path("cut.mtx"));
+    write_file(mm, "%%MatrixMarket matrix coordinate real general\n3 2 4\n3 2 1\n1 1 2\n2 2");
+    snprintf(args, sizeof(args), "fit --spec '%s' --matrix-market-in '%s'", spec, mm);
+    run(&r, args, NULL);
+    CHECK_INT_EQ(r.status, 1);
+    CHECK(strstr(r.err, "line 5: expected \"row column value\"") != NULL);
+    run_free(&r);
+
+    snprintf(args, sizeof(args), "fit --spec '%s' --matrix-market-in /nonexistent/x.mtx", spec);
+    run(&r, args, NULL);
+    CHECK_INT_EQ(r.status, 1);
+    CHECK(strstr(r.err, "topicd: /nonexistent/x.mtx: No such file") != NULL);
+    run_free(&r);
+}
+
 TM_TEST(cli_fit_result)
 {
     NEED_BINARY();
