@@ -160,7 +160,15 @@ static int core_error(const char *what, tm_status st, const char *err)
         fprintf(stderr, "topicd: interrupted\n");
         return EXIT_INTERRUPTED;
     }
-    return fail_msg(what, err[0] ? err : tm_strerror(st));
+    if (!err[0])
+        return fail_msg(what, tm_strerror(st));
+    /* core names the parameter itself ("model.n_topics: ..."): say it once. */
+    size_t n = strlen(what);
+    if (!strncmp(err, what, n) && (err[n] == '.' || err[n] == ':')) {
+        fprintf(stderr, "topicd: %s\n", err);
+        return EXIT_JOB;
+    }
+    return fail_msg(what, err);
 }
 
 /* Options common to both commands; -1 on a usage error (already printed). */
