@@ -191,6 +191,19 @@ struct tm_backend_ops {
                             const struct tm_bmat *XHt, double l1, double l2, const int64_t *perm,
                             double *violation, char *err);
     /*
+     * Optional (NULL: core runs spmm, hals_sweep, gram and dot instead): the
+     * H half of a cd iteration fused into one pass over Ht, so that the
+     * n x k X^T W is never stored:
+     *   XtW = X^T W;  hals_sweep(Ht, G, XtW, l1, l2, perm, violation);
+     *   *cross = <XtW, Ht> (with the swept Ht);  gram (k x k) = Ht^T Ht.
+     * Ht as the unfused ops leave it (to rounding, or exactly); violation,
+     * cross and gram summed in any fixed order. Synchronous.
+     */
+    tm_status (*hals_sweep_xt)(void *ctx, const struct tm_bsparse *X, const struct tm_bmat *Ht,
+                               const struct tm_bmat *W, const struct tm_bmat *G, double l1,
+                               double l2, const int64_t *perm, double *violation, double *cross,
+                               const struct tm_bmat *gram, char *err);
+    /*
      * Multiplicative update in place, scikit-learn's _multiplicative_update_w/h
      * for beta in {1, 2} (gamma == 1):
      *   den = (denom ? denom[i,j] : denom_row[j]) + l1 + l2 * M[i,j]

@@ -937,6 +937,51 @@ HOT_BODY void hals_update4(double *mt, const v4d *gradp, double hess, v4d *viol)
     }
 }
 
+/* One sweep of the HALS update over a tile of HALS_ROWS rows (column-major,
+ * tile[r * HALS_ROWS + g] = M[i0 + g, r]), with xt the tile's XHt - l1. */
+HOT_BODY void hals_tile_sweep(double *tile, const double *xt, const struct tm_bmat *g, int64_t k,
+                              double l2, const int64_t *perm, v4d *viol)
+{
+    for (int64_t s = 0; s < k; s++) {
+        const int64_t t = perm ? perm[s] : s;
+        /* G is symmetric: column t is row t, and contiguous. */
+        const double *gt = &AT(g, 0, t);
+        double *mt = tile + t * HALS_ROWS;
+        /* four named accumulators: an array here ends up on the stack */
+        const double *xtt = xt + t * HALS_ROWS;
+        v4d g0, g1, g2, g3, a0, a1, a2, a3;
+        LOAD4(g0, mt);
+        LOAD4(g1, mt + 4);
+        LOAD4(g2, mt + 8);
+        LOAD4(g3, mt + 12);
+        LOAD4(a0, xtt);
+        LOAD4(a1, xtt + 4);
+        LOAD4(a2, xtt + 8);
+        LOAD4(a3, xtt + 12);
+        g0 = l2 * g0 - a0;
+        g1 = l2 * g1 - a1;
+        g2 = l2 * g2 - a2;
+        g3 = l2 * g3 - a3;
+        for (int64_t r = 0; r < k; r++) {
+            const double gr = gt[r];
+            const double *tr = tile + r * HALS_ROWS;
+            LOAD4(a0, tr);
+            LOAD4(a1, tr + 4);
+            LOAD4(a2, tr + 8);
+            LOAD4(a3, tr + 12);
+            g0 += gr * a0;
+            g1 += gr * a1;
+            g2 += gr * a2;
+            g3 += gr * a3;
+        }
+        const double hess = gt[t] + l2;
+        hals_update4(mt, &g0, hess, &viol[0]);
+        hals_update4(mt + 4, &g1, hess, &viol[1]);
+        hals_update4(mt + 8, &g2, hess, &viol[2]);
+        hals_update4(mt + 12, &g3, hess, &viol[3]);
+    }
+}
+
 HOT_BODY void hals_chunk_body(void *arg, int chunk, double *scratch)
 {
     struct hals_job *j = arg;
@@ -966,44 +1011,7 @@ HOT_BODY void hals_chunk_body(void *arg, int chunk, double *scratch)
                 }
             }
         }
-        for (int64_t s = 0; s < k; s++) {
-            const int64_t t = j->perm ? j->perm[s] : s;
-            /* G is symmetric: column t is row t, and contiguous. */
-            const double *gt = &AT(j->g, 0, t);
-            double *mt = tile + t * HALS_ROWS;
-            /* four named accumulators: an array here ends up on the stack */
-            const double *xtt = xt + t * HALS_ROWS;
-            v4d g0, g1, g2, g3, a0, a1, a2, a3;
-            LOAD4(g0, mt);
-            LOAD4(g1, mt + 4);
-            LOAD4(g2, mt + 8);
-            LOAD4(g3, mt + 12);
-            LOAD4(a0, xtt);
-            LOAD4(a1, xtt + 4);
-            LOAD4(a2, xtt + 8);
-            LOAD4(a3, xtt + 12);
-            g0 = l2 * g0 - a0;
-            g1 = l2 * g1 - a1;
-            g2 = l2 * g2 - a2;
-            g3 = l2 * g3 - a3;
-            for (int64_t r = 0; r < k; r++) {
-                const double gr = gt[r];
-                const double *tr = tile + r * HALS_ROWS;
-                LOAD4(a0, tr);
-                LOAD4(a1, tr + 4);
-                LOAD4(a2, tr + 8);
-                LOAD4(a3, tr + 12);
-                g0 += gr * a0;
-                g1 += gr * a1;
-                g2 += gr * a2;
-                g3 += gr * a3;
-            }
-            const double hess = gt[t] + l2;
-            hals_update4(mt, &g0, hess, &viol[0]);
-            hals_update4(mt + 4, &g1, hess, &viol[1]);
-            hals_update4(mt + 8, &g2, hess, &viol[2]);
-            hals_update4(mt + 12, &g3, hess, &viol[3]);
-        }
+        hals_tile_sweep(tile, xt, j->g, k, l2, j->perm, viol);
         for (int64_t r = 0; r < k; r++) {
             double *mc = &AT(j->m, i0, r);
             const double *td = tile + r * HALS_ROWS;
@@ -1020,6 +1028,144 @@ HOT_BODY void hals_chunk_body(void *arg, int chunk, double *scratch)
 }
 
 HOT_KERNEL(hals_chunk)
+
+/*
+ * The H half of a cd iteration in one pass (hals_sweep_xt in backend.h): per
+ * tile of HALS_ROWS rows of Ht, the tile's rows of X^T W are gathered exactly
+ * as spmm_chunk gathers them (same order, same contraction, so Ht comes out
+ * bit for bit as spmm + hals_sweep leave it), swept while in L1, and then
+ * dotted with the new rows for <X^T W, Ht> and with each other for Ht^T Ht.
+ * The n x k X^T W matrix is never stored.
+ */
+struct hals_xt_job {
+    const struct tm_csr *xt; /* rows: Ht's rows */
+    const double *w;         /* W packed row-major */
+    const struct tm_bmat *m, *g;
+    double l1, l2;
+    const int64_t *perm;
+    const int64_t *bounds;
+    double *gram; /* n_chunks x k x k, upper triangles */
+    double violation[MAX_CHUNKS], cross[MAX_CHUNKS];
+};
+
+HOT_BODY double dot16(const double *a, const double *b)
+{
+    v4d x0, x1, x2, x3, y0, y1, y2, y3;
+    LOAD4(x0, a);
+    LOAD4(x1, a + 4);
+    LOAD4(x2, a + 8);
+    LOAD4(x3, a + 12);
+    LOAD4(y0, b);
+    LOAD4(y1, b + 4);
+    LOAD4(y2, b + 8);
+    LOAD4(y3, b + 12);
+    v4d s = (x0 * y0 + x1 * y1) + (x2 * y2 + x3 * y3);
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+HOT_BODY void hals_xt_chunk_body(void *arg, int chunk, double *scratch)
+{
+    struct hals_xt_job *j = arg;
+    const struct tm_csr *x = j->xt;
+    const int64_t k = j->m->cols;
+    const double l1 = j->l1;
+    const double *restrict w = j->w;
+    double *tile = scratch, *xt = tile + HALS_ROWS * k, *raw = xt + HALS_ROWS * k;
+    double *acc = raw + HALS_ROWS * k;
+    double *gram = j->gram + (size_t)chunk * (size_t)k * (size_t)k;
+    const v4d zero = {0.0, 0.0, 0.0, 0.0};
+    v4d viol[HALS_VECS];
+    for (int q = 0; q < HALS_VECS; q++)
+        viol[q] = zero;
+    for (int64_t b = 0; b < k; b++)
+        for (int64_t a = 0; a <= b; a++)
+            gram[a + b * k] = 0.0;
+    double cross = 0.0;
+    const int64_t lo = j->bounds[chunk], hi = j->bounds[chunk + 1];
+    const int64_t pend_all = x->indptr[hi];
+    for (int64_t i0 = lo; i0 < hi; i0 += HALS_ROWS) {
+        int64_t nr = hi - i0 < HALS_ROWS ? hi - i0 : HALS_ROWS;
+        /* Padding rows are zero, so they add nothing below. */
+        for (int64_t g = 0; g < HALS_ROWS; g++) {
+            for (int64_t r = 0; r < k; r++)
+                acc[r] = 0.0;
+            if (g < nr) {
+                const int64_t pend = x->indptr[i0 + g + 1];
+                for (int64_t p = x->indptr[i0 + g]; p < pend; p++) {
+                    const double v = x->data[p];
+                    const double *restrict wrow = w + (size_t)x->indices[p] * k;
+                    prefetch_row(w, x->indices, p + PF_DIST, pend_all, k);
+                    for (int64_t r = 0; r < k; r++)
+                        acc[r] += v * wrow[r];
+                }
+            }
+            for (int64_t r = 0; r < k; r++) {
+                raw[r * HALS_ROWS + g] = acc[r];
+                xt[r * HALS_ROWS + g] = g < nr ? acc[r] - l1 : 0.0;
+                tile[r * HALS_ROWS + g] = g < nr ? AT(j->m, i0 + g, r) : 0.0;
+            }
+        }
+        hals_tile_sweep(tile, xt, j->g, k, j->l2, j->perm, viol);
+        for (int64_t r = 0; r < k; r++) {
+            const double *tr = tile + r * HALS_ROWS;
+            double *mc = &AT(j->m, i0, r);
+            for (int64_t g = 0; g < nr; g++)
+                mc[g] = tr[g];
+            cross += dot16(raw + r * HALS_ROWS, tr);
+            for (int64_t a = 0; a <= r; a++)
+                gram[a + r * k] += dot16(tile + a * HALS_ROWS, tr);
+        }
+    }
+    double lanes[HALS_ROWS], violation = 0.0;
+    for (int q = 0; q < HALS_VECS; q++)
+        STORE4(lanes + 4 * q, viol[q]);
+    for (int g = 0; g < HALS_ROWS; g++)
+        violation += lanes[g];
+    j->violation[chunk] = violation;
+    j->cross[chunk] = cross;
+}
+
+HOT_KERNEL(hals_xt_chunk)
+
+static tm_status cpu_hals_sweep_xt(void *ctx, const struct tm_bsparse *s, const struct tm_bmat *ht,
+                                   const struct tm_bmat *w, const struct tm_bmat *g, double l1,
+                                   double l2, const int64_t *perm, double *violation,
+                                   double *cross, const struct tm_bmat *gram, char *err)
+{
+    const int64_t k = ht->cols;
+    int64_t bounds[MAX_CHUNKS + 1];
+    int nc = csr_chunks(&s->xt, bounds);
+    double *packed = tm_mallocarray((size_t)w->rows * (size_t)k + 1, sizeof(double));
+    double *partial = tm_mallocarray((size_t)nc * (size_t)k * (size_t)k + 1, sizeof(double));
+    if (!packed || !partial) {
+        tm_free(packed);
+        tm_free(partial);
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate the H sweep's workspace");
+    }
+    pack_rows(w, packed);
+    struct hals_xt_job job = {&s->xt, packed, ht, g, l1, l2, perm, bounds, partial, {0}, {0}};
+    tm_status st = par_for(ctx, nc, (3 * HALS_ROWS + 1) * (size_t)k, hals_xt_chunk, &job, err);
+    tm_free(packed);
+    if (st == TM_OK) {
+        double v = 0.0, c = 0.0;
+        for (int q = 0; q < nc; q++) {
+            v += job.violation[q];
+            c += job.cross[q];
+        }
+        *violation = v;
+        *cross = c;
+        for (int64_t b = 0; b < k; b++)
+            for (int64_t a = 0; a <= b; a++) {
+                double sum = 0.0;
+                for (int q = 0; q < nc; q++)
+                    sum += partial[(size_t)q * (size_t)k * (size_t)k + (size_t)(a + b * k)];
+                AT(gram, a, b) = sum;
+                AT(gram, b, a) = sum;
+            }
+    }
+    tm_free(partial);
+    return st;
+}
 
 static tm_status cpu_hals_sweep(void *ctx, const struct tm_bmat *m, const struct tm_bmat *g,
                                 const struct tm_bmat *xht, double l1, double l2,
@@ -1189,6 +1335,7 @@ const struct tm_backend_ops tm__backend_cpu_ops = {
     .col_norms = cpu_col_norms,
     .col_sums = cpu_col_sums,
     .hals_sweep = cpu_hals_sweep,
+    .hals_sweep_xt = cpu_hals_sweep_xt,
     .mu_update = cpu_mu_update,
     .pgd_update = cpu_pgd_update,
     .kl_spmm = cpu_kl_spmm,

@@ -175,13 +175,12 @@ struct nmf_state {
     struct tm_bmat w, ht, gh, gw, xht, xtw, dm, dn;
 };
 
-/* sqrt(max(||X||^2 - 2 <X^T W, Ht> + <W^T W, Ht^T Ht>, 0)) from xtw, gw, gh. */
-static tm_status frob_error(struct nmf_state *s, double *error, char *err)
+/* sqrt(max(||X||^2 - 2 cross + <W^T W, Ht^T Ht>, 0)), cross = <X^T W, Ht>,
+ * from cross, gw and gh. */
+static tm_status frob_error_cross(struct nmf_state *s, double cross, double *error, char *err)
 {
-    double cross, wh;
-    tm_status st = s->ops->dot(s->ctx, &s->xtw, &s->ht, &cross, err);
-    if (st == TM_OK)
-        st = s->ops->dot(s->ctx, &s->gw, &s->gh, &wh, err);
+    double wh;
+    tm_status st = s->ops->dot(s->ctx, &s->gw, &s->gh, &wh, err);
     if (st != TM_OK)
         return st;
     double r = s->norm_x2 - 2.0 * cross + wh;
@@ -189,6 +188,14 @@ static tm_status frob_error(struct nmf_state *s, double *error, char *err)
     if (!isfinite(*error) || !isfinite(r))
         return tm__errf(err, TM_ENUMERIC, "nmf: the reconstruction error became NaN or Inf");
     return TM_OK;
+}
+
+/* The same from xtw, gw and gh. */
+static tm_status frob_error(struct nmf_state *s, double *error, char *err)
+{
+    double cross;
+    tm_status st = s->ops->dot(s->ctx, &s->xtw, &s->ht, &cross, err);
+    return st != TM_OK ? st : frob_error_cross(s, cross, error, err);
 }
 
 /* Full Frobenius error of the current W, Ht: recomputes X^T W and the grams. */
@@ -278,7 +285,11 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     TRY(ops->mat_alloc(ctx, k, k, &s.gh, err));
     TRY(ops->mat_alloc(ctx, k, k, &s.gw, err));
     TRY(ops->mat_alloc(ctx, m, k, &s.xht, err));
-    TRY(ops->mat_alloc(ctx, n, k, &s.xtw, err));
+    /* cd's H half, fused where the backend can, never stores X^T W: the
+     * largest matrix of the fit after X, when terms outnumber documents. */
+    const int fused = params->solver == TM_NMF_CD && ops->hals_sweep_xt;
+    if (!fused)
+        TRY(ops->mat_alloc(ctx, n, k, &s.xtw, err));
     if (params->solver != TM_NMF_CD) {
         TRY(ops->mat_alloc(ctx, m, k, &s.dm, err));
         TRY(ops->mat_alloc(ctx, n, k, &s.dn, err));
@@ -322,10 +333,17 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
                     perm[r] = tmp;
                 }
             TRY(ops->gram(ctx, &s.w, &s.gw, err));
-            TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
-            TRY(ops->hals_sweep(ctx, &s.ht, &s.gw, &s.xtw, l1h, l2h, perm, &v2, err));
-            TRY(ops->gram(ctx, &s.ht, &s.gh, err));
-            TRY(frob_error(&s, &error, err));
+            if (fused) {
+                double cross;
+                TRY(ops->hals_sweep_xt(ctx, Xb, &s.ht, &s.w, &s.gw, l1h, l2h, perm, &v2, &cross,
+                                       &s.gh, err));
+                TRY(frob_error_cross(&s, cross, &error, err));
+            } else {
+                TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
+                TRY(ops->hals_sweep(ctx, &s.ht, &s.gw, &s.xtw, l1h, l2h, perm, &v2, err));
+                TRY(ops->gram(ctx, &s.ht, &s.gh, err));
+                TRY(frob_error(&s, &error, err));
+            }
             double violation = v1 + v2;
             if (!isfinite(violation)) {
                 st = tm__errf(err, TM_ENUMERIC, "nmf: the cd violation became NaN or Inf");

@@ -487,3 +487,88 @@ TM_TEST(backend_cpu_reductions_thread_invariant)
         free(b);
     }
 }
+
+/* hals_sweep_xt against the ops it fuses (spmm X^T W, hals_sweep, dot, gram),
+ * on a wide and a tall X (the two spmm paths), with a permutation, l1 and l2,
+ * for 1 and 3 threads: Ht to rounding, and exactly the same for every thread
+ * count. */
+TM_TEST(backend_cpu_hals_sweep_xt_matches_unfused)
+{
+    const int64_t shapes[2][2] = {{70, 301}, {260, 45}}, k = 7;
+    const int64_t perm[7] = {3, 0, 6, 1, 5, 2, 4};
+    for (int si = 0; si < 2; si++) {
+        int64_t m = shapes[si][0], n = shapes[si][1];
+        struct tm_csr x;
+        rand_csr(&x, m, n, 0.08, 21 + (uint64_t)si);
+        double *w = rand_dense(m, k, 22), *ht = rand_dense(n, k, 23), g[49];
+        for (int64_t i = 0; i < m * k; i++)
+            w[i] = fabs(w[i]);
+        for (int64_t i = 0; i < n * k; i++)
+            ht[i] = fabs(ht[i]) * (i % 5 != 0);
+        for (int64_t i = 0; i < k; i++) /* W^T W + diagonal, symmetric */
+            for (int64_t j = 0; j < k; j++) {
+                double s = 0;
+                for (int64_t p = 0; p < m; p++)
+                    s += w[p + i * m] * w[p + j * m];
+                g[i + j * k] = s + (i == j) * 0.5;
+            }
+        double *ref_ht = malloc((size_t)(n * k) * sizeof(double)), ref_gram[49], ref_v, ref_cross;
+        double *first_ht = malloc((size_t)(n * k) * sizeof(double)), first_gram[49];
+        double first_v = 0, first_cross = 0;
+        for (int threads = 1; threads <= 3; threads += 2) {
+            struct fixture f;
+            REQUIRE(setup(&f, threads));
+            struct tm_bsparse *xb;
+            REQUIRE(f.o->sparse_upload(f.ctx, &x, &xb, NULL) == TM_OK);
+            struct tm_bmat wm = up(&f, w, m, k), hm = up(&f, ht, n, k), gm = up(&f, g, k, k);
+            struct tm_bmat xtw, gram;
+            f.o->mat_alloc(f.ctx, n, k, &xtw, NULL);
+            f.o->mat_alloc(f.ctx, k, k, &gram, NULL);
+            if (threads == 1) { /* the unfused reference */
+                CHECK(f.o->spmm(f.ctx, xb, TM_TRANS, 1.0, &wm, 0.0, &xtw, NULL) == TM_OK);
+                CHECK(f.o->hals_sweep(f.ctx, &hm, &gm, &xtw, 0.05, 0.3, perm, &ref_v, NULL) ==
+                      TM_OK);
+                CHECK(f.o->dot(f.ctx, &xtw, &hm, &ref_cross, NULL) == TM_OK);
+                CHECK(f.o->gram(f.ctx, &hm, &gram, NULL) == TM_OK);
+                f.o->download(f.ctx, &hm, ref_ht, n, NULL);
+                f.o->download(f.ctx, &gram, ref_gram, k, NULL);
+                f.o->upload(f.ctx, ht, n, &hm, NULL);
+            }
+            double v = -1, cross = -1, got_gram[49];
+            REQUIRE(f.o->hals_sweep_xt(f.ctx, xb, &hm, &wm, &gm, 0.05, 0.3, perm, &v, &cross,
+                                       &gram, NULL) == TM_OK);
+            f.o->download(f.ctx, &gram, got_gram, k, NULL);
+            CHECK(maxdiff_mat(&f, &hm, ref_ht) < 1e-12);
+            CHECK_NEAR(v, ref_v, 1e-10 * (1 + fabs(ref_v)));
+            CHECK_NEAR(cross, ref_cross, 1e-10 * (1 + fabs(ref_cross)));
+            double e = 0;
+            for (int64_t i = 0; i < k * k; i++)
+                e = fmax(e, fabs(got_gram[i] - ref_gram[i]) / (1 + fabs(ref_gram[i])));
+            CHECK(e < 1e-12);
+            CHECK(got_gram[1] == got_gram[k]); /* both triangles */
+            if (threads == 1) {
+                f.o->download(f.ctx, &hm, first_ht, n, NULL);
+                memcpy(first_gram, got_gram, sizeof(got_gram));
+                first_v = v;
+                first_cross = cross;
+            } else {
+                CHECK(maxdiff_mat(&f, &hm, first_ht) == 0.0);
+                CHECK(memcmp(first_gram, got_gram, sizeof(got_gram)) == 0);
+                CHECK(v == first_v);
+                CHECK(cross == first_cross);
+            }
+            f.o->mat_free(f.ctx, &gram);
+            f.o->mat_free(f.ctx, &xtw);
+            f.o->mat_free(f.ctx, &gm);
+            f.o->mat_free(f.ctx, &hm);
+            f.o->mat_free(f.ctx, &wm);
+            f.o->sparse_free(f.ctx, xb);
+            f.o->destroy(f.ctx);
+        }
+        free(first_ht);
+        free(ref_ht);
+        free(ht);
+        free(w);
+        tm_csr_release(&x);
+    }
+}
