@@ -11,7 +11,6 @@
 #include <cblas.h>
 #include <errno.h>
 #ifdef __GLIBC__
-#include <malloc.h>
 #endif
 #include <signal.h>
 #include <stdio.h>
@@ -640,19 +639,6 @@ int tm_cli_fit(int argc, char **argv)
     int rc = cli_start("fit", argc, argv, 1, &o, &threads, &prog, &progress);
     if (rc)
         return rc < 0 ? EXIT_USAGE : 0;
-#ifdef __GLIBC__
-    /* glibc starts with a 128 KiB mmap threshold and raises it (and the trim
-     * threshold, to twice it) to the size of each mapped block it frees. The
-     * whole-file read used to push it to its 32 MiB ceiling by accident; left
-     * to the fit, it rises midway and the factor-sized temporaries fragment
-     * the heap (NMF k=20 cd on the bench matrix: 115 MB peak). A fixed small
-     * threshold gives the live set (101 MB) but maps, faults in and unmaps
-     * those temporaries every iteration (+1.5 s of system time). So: fixed
-     * at the ceiling from the start, heap top kept up to 64 MiB (102 MB,
-     * system time as before). */
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
-#endif
 
     tm_job_spec_init(&spec);
     tm_corpus_init(&corpus, NULL);

@@ -6,6 +6,9 @@
  */
 #include <stdio.h>
 #include <string.h>
+#ifdef __GLIBC__ /* defined by the headers above */
+#include <malloc.h>
+#endif
 
 #include "server/cli.h"
 
@@ -23,8 +26,29 @@ static void usage(FILE *out)
           out);
 }
 
+/*
+ * The allocator's policy is process-wide, like OpenBLAS's thread count, so it
+ * is set once here: `fit` and the workers of `serve` get the same. glibc
+ * starts with a 128 KiB mmap threshold and raises it (and the trim threshold,
+ * to twice it) to the size of each mapped block it frees, so midway through
+ * a fit the factor-sized temporaries move from mmap to the heap and fragment
+ * it (NMF k=20 cd on all of 20 Newsgroups: 115 MB peak against a 101 MB live
+ * set). A fixed small threshold keeps the peak but maps, faults in and
+ * unmaps those temporaries every iteration (+1.5 s of system time). So: the
+ * threshold fixed at its 32 MiB ceiling from the start, and the heap top kept
+ * up to 64 MiB.
+ */
+static void set_allocator_policy(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
+}
+
 int main(int argc, char **argv)
 {
+    set_allocator_policy();
     if (argc < 2) {
         usage(stderr);
         return 2;
