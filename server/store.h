@@ -123,6 +123,18 @@ struct tm_store_methods {
                           char *err);
     /* Number of queued or running jobs on the corpus. */
     tm_status (*corpus_jobs_active)(void *ctx, const char *id, int64_t *n, char *err);
+
+    /* Deletes a finished job with all it owns: its spec (inline documents
+     * live there, never in a corpus of their own), result and document-topic
+     * weights. Its Idempotency-Key goes with it, so the key may be used again
+     * for a new job. A corpus the job named is left alone. TM_ENOTFOUND;
+     * TM_EBUSY while the job is queued or running. */
+    tm_status (*job_delete)(void *ctx, const char *id, char *err);
+    /* Deletes, as job_delete does and in one transaction, up to limit
+     * finished jobs whose finished_at is before `before` (Unix seconds);
+     * *n: how many. Queued and running jobs are never touched. Callers loop
+     * while *n == limit: a small limit keeps the write lock short. */
+    tm_status (*job_expire)(void *ctx, double before, int limit, int64_t *n, char *err);
 };
 
 struct tm_store {

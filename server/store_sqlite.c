@@ -45,6 +45,9 @@ static const char schema[] =
     " client TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);"
     "CREATE INDEX IF NOT EXISTS jobs_corpus ON jobs(corpus_id, state);"
+    /* Finished jobs by age, for job_expire. IF NOT EXISTS adds it to stores
+     * made before retention too: the columns were there from the start. */
+    "CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(state, finished_at);"
     "CREATE TABLE IF NOT EXISTS doc_topics("
     " job_seq INTEGER NOT NULL, chunk INTEGER NOT NULL, weights BLOB NOT NULL, ids BLOB,"
     " PRIMARY KEY(job_seq, chunk));";
@@ -939,6 +942,122 @@ static tm_status sq_corpus_jobs_active(void *ctx, const char *id, int64_t *n, ch
     return st;
 }
 
+/* Deletes job seq and its document-topic weights: the caller holds a write
+ * transaction and passes the two DELETE statements of job_delete_stmts,
+ * which are reset here. */
+static tm_status delete_job_seq(struct sq *q, sqlite3_stmt *const del[2], int64_t seq, char *err)
+{
+    for (int i = 0; i < 2; i++) {
+        sqlite3_reset(del[i]);
+        sqlite3_bind_int64(del[i], 1, seq);
+        if (sqlite3_step(del[i]) != SQLITE_DONE)
+            return sqerr(q->w, err, "delete job");
+    }
+    return TM_OK;
+}
+
+/* Prepares del[0..1] for delete_job_seq; the caller finalizes both. */
+static tm_status job_delete_stmts(struct sq *q, sqlite3_stmt *del[2], char *err)
+{
+    tm_status st = prep(q->w, "DELETE FROM doc_topics WHERE job_seq = ?", &del[0], err);
+    if (!st)
+        st = prep(q->w, "DELETE FROM jobs WHERE seq = ?", &del[1], err);
+    return st;
+}
+
+static tm_status sq_job_delete(void *ctx, const char *id, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL, *del[2] = {NULL, NULL};
+    int row;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
+    if (st)
+        goto out;
+    /* The state is checked inside the transaction: a worker's job_finish
+     * cannot slip in between, and a running job is never deleted from under
+     * it. */
+    st = select_by_key(q->w, "SELECT seq, state FROM jobs WHERE id = ?", id, "find job", &s, &row,
+                       err);
+    if (st)
+        goto end;
+    if (!row) {
+        st = tm__errf(err, TM_ENOTFOUND, "job '%s' not found", id);
+        goto end;
+    }
+    enum tm_job_state state = (enum tm_job_state)sqlite3_column_int(s, 1);
+    if (!tm_job_state_final(state)) {
+        st = tm__errf(err, TM_EBUSY, "job '%s' is %s", id, tm_job_state_name(state));
+        goto end;
+    }
+    int64_t seq = sqlite3_column_int64(s, 0);
+    st = job_delete_stmts(q, del, err);
+    if (!st)
+        st = delete_job_seq(q, del, seq, err);
+end:
+    st = end_write(q, st, err);
+out:
+    sqlite3_finalize(del[1]);
+    sqlite3_finalize(del[0]);
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
+static tm_status sq_job_expire(void *ctx, double before, int limit, int64_t *n, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *sel = NULL, *del[2] = {NULL, NULL};
+    int64_t *seqs = NULL, found = 0;
+    *n = 0;
+    if (limit <= 0)
+        return TM_OK;
+    seqs = tm_mallocarray((size_t)limit, sizeof(*seqs));
+    if (!seqs)
+        return tm__errf(err, TM_ENOMEM, "store: expiring jobs");
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
+    if (st)
+        goto out;
+    /* The seqs first, then the deletes: SQLite leaves undefined what a
+     * pending SELECT sees of rows deleted under it. The state terms let the
+     * jobs_finished index skip queued and running jobs (finished_at 0). */
+    st =
+        prep(q->w, "SELECT seq FROM jobs WHERE state IN (?1, ?2, ?3) AND finished_at < ?4 LIMIT ?5",
+             &sel, err);
+    if (st)
+        goto end;
+    sqlite3_bind_int(sel, 1, TM_JOB_SUCCEEDED);
+    sqlite3_bind_int(sel, 2, TM_JOB_FAILED);
+    sqlite3_bind_int(sel, 3, TM_JOB_CANCELLED);
+    sqlite3_bind_double(sel, 4, before);
+    sqlite3_bind_int(sel, 5, limit);
+    int rc = SQLITE_DONE;
+    while (found < limit && (rc = sqlite3_step(sel)) == SQLITE_ROW)
+        seqs[found++] = sqlite3_column_int64(sel, 0);
+    if (found < limit && rc != SQLITE_DONE) {
+        st = sqerr(q->w, err, "find expired jobs");
+        goto end;
+    }
+    sqlite3_finalize(sel);
+    sel = NULL;
+    if (found)
+        st = job_delete_stmts(q, del, err);
+    for (int64_t i = 0; !st && i < found; i++)
+        st = delete_job_seq(q, del, seqs[i], err);
+end:
+    st = end_write(q, st, err);
+    if (!st)
+        *n = found;
+out:
+    sqlite3_finalize(del[1]);
+    sqlite3_finalize(del[0]);
+    sqlite3_finalize(sel);
+    pthread_mutex_unlock(&q->wlock);
+    tm_free(seqs);
+    return st;
+}
+
 static const struct tm_store_methods sqlite_methods = {
     .name = "sqlite",
     .close = sq_close,
@@ -963,6 +1082,8 @@ static const struct tm_store_methods sqlite_methods = {
     .job_list = sq_job_list,
     .job_scan = sq_job_scan,
     .corpus_jobs_active = sq_corpus_jobs_active,
+    .job_delete = sq_job_delete,
+    .job_expire = sq_job_expire,
 };
 
 static tm_status open_db(const char *path, sqlite3 **db, char *err)

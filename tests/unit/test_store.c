@@ -323,3 +323,216 @@ TM_TEST(store_open_failures)
     }
     rmdir_all(dir);
 }
+
+/* One integer from a SQL query on the store's file, read with a connection
+ * of its own (what the store left on disk, not what it says); -1 on error. */
+static long long sql_int(const char *dir, const char *sql)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s/topicd.db", dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    long long v = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+/* A job finished at `at` with a result and n x 2 document-topic weights. */
+static tm_status finish_job(struct tm_store *s, struct tm_job_record *j, enum tm_job_state state,
+                            double at, int n, char *err)
+{
+    double w[600 * 2];
+    for (int i = 0; i < 2 * n; i++)
+        w[i] = i;
+    j->state = state;
+    j->finished_at = at;
+    struct tm_store_result res = {"{}", 2, n, 2, w, NULL};
+    return s->m->job_finish(s->ctx, j, state == TM_JOB_SUCCEEDED ? &res : NULL, err);
+}
+
+TM_TEST(store_job_delete)
+{
+    char dir[256], err[TM_ERR_SIZE];
+    REQUIRE(tmpdir(dir, sizeof(dir)) == 0);
+    struct tm_store s;
+    REQUIRE(tm_store_open_sqlite(&s, dir, err) == TM_OK);
+    struct tm_corpus_record c = corpus("c_1", 0), gotc;
+    struct tm_store_doc doc = {"some text", 9, NULL, 0};
+    CHECK_INT_EQ(s.m->corpus_create(s.ctx, &c, err), TM_OK);
+    CHECK_INT_EQ(s.m->corpus_append(s.ctx, "c_1", &doc, 1, err), TM_OK);
+    CHECK_INT_EQ(s.m->corpus_commit(s.ctx, "c_1", err), TM_OK);
+
+    struct tm_job_record a = job("j_a", "c_1"), b = job("j_b", "c_1"), q = job("j_q", ""), got;
+    struct tm_job_record other = job("j_other", "c_1");
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &a, "{\"a\":1}", 7, "key1", "id:a", err), TM_OK);
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &b, "{}", 2, "key2", "id:a", err), TM_OK);
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &q, "{}", 2, NULL, "id:a", err), TM_OK);
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &other, "{}", 2, NULL, "id:a", err), TM_OK);
+    /* 600 rows: three chunks of weights, all of which must go. */
+    CHECK_INT_EQ(finish_job(&s, &a, TM_JOB_SUCCEEDED, 1700000100, 600, err), TM_OK);
+    CHECK_INT_EQ(finish_job(&s, &other, TM_JOB_SUCCEEDED, 1700000100, 10, err), TM_OK);
+    b.state = TM_JOB_RUNNING;
+    CHECK_INT_EQ(s.m->job_update(s.ctx, &b, err), TM_OK);
+    CHECK_INT_EQ(sql_int(dir, "SELECT count(*) FROM doc_topics"), 4);
+
+    /* Queued and running jobs are refused: cancel first. */
+    CHECK_INT_EQ(s.m->job_delete(s.ctx, "j_b", err), TM_EBUSY);
+    CHECK(strstr(err, "running") != NULL);
+    CHECK_INT_EQ(s.m->job_delete(s.ctx, "j_q", err), TM_EBUSY);
+    CHECK_INT_EQ(s.m->job_get(s.ctx, "j_b", &got, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_delete(s.ctx, "j_none", err), TM_ENOTFOUND);
+
+    CHECK_INT_EQ(s.m->job_delete(s.ctx, "j_a", err), TM_OK);
+    CHECK_INT_EQ(s.m->job_get(s.ctx, "j_a", &got, err), TM_ENOTFOUND);
+    char *sp = NULL;
+    size_t len = 0;
+    CHECK_INT_EQ(s.m->job_spec(s.ctx, "j_a", &sp, &len, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(s.m->job_result(s.ctx, "j_a", &sp, &len, err), TM_ENOTFOUND);
+    double *w = NULL;
+    char **ids = NULL;
+    int64_t n, k, total;
+    CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_a", 0, 10, &w, &ids, &n, &k, &total, err),
+                 TM_ENOTFOUND);
+    /* The weights went with it; the other job's stayed. */
+    CHECK_INT_EQ(sql_int(dir, "SELECT count(*) FROM doc_topics"), 1);
+    CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_other", 0, 10, &w, &ids, &n, &k, &total, err),
+                 TM_OK);
+    CHECK_INT_EQ(n, 10);
+    tm_free(w);
+    /* The shared corpus stays. */
+    CHECK_INT_EQ(s.m->corpus_get(s.ctx, "c_1", &gotc, err), TM_OK);
+    CHECK_INT_EQ(gotc.n_documents, 1);
+    /* The key is free again: a new job, not the deleted one. */
+    CHECK_INT_EQ(s.m->job_by_idem(s.ctx, "key1", &got, &sp, &len, err), TM_ENOTFOUND);
+    struct tm_job_record a2 = job("j_a2", "c_1");
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &a2, "{}", 2, "key1", "id:a", err), TM_OK);
+    CHECK_INT_EQ(s.m->job_by_idem(s.ctx, "key1", &got, &sp, &len, err), TM_OK);
+    CHECK_STR_EQ(got.id, "j_a2");
+    tm_free(sp);
+    /* A running job's key still holds. */
+    struct tm_job_record b2 = job("j_b2", "c_1");
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &b2, "{}", 2, "key2", "id:a", err), TM_EBUSY);
+    CHECK_INT_EQ(s.m->job_delete(s.ctx, "j_a", err), TM_ENOTFOUND);
+
+    /* Failed and cancelled jobs are finished too. */
+    CHECK_INT_EQ(finish_job(&s, &b, TM_JOB_FAILED, 1700000200, 0, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_delete(s.ctx, "j_b", err), TM_OK);
+    q.state = TM_JOB_CANCELLED;
+    CHECK_INT_EQ(s.m->job_update(s.ctx, &q, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_delete(s.ctx, "j_q", err), TM_OK);
+    CHECK_INT_EQ(sql_int(dir, "SELECT count(*) FROM jobs"), 2);
+    tm_store_close(&s);
+    rmdir_all(dir);
+}
+
+TM_TEST(store_job_expire)
+{
+    char dir[256], err[TM_ERR_SIZE];
+    REQUIRE(tmpdir(dir, sizeof(dir)) == 0);
+    struct tm_store s;
+    REQUIRE(tm_store_open_sqlite(&s, dir, err) == TM_OK);
+    static const enum tm_job_state states[] = {TM_JOB_SUCCEEDED, TM_JOB_FAILED, TM_JOB_CANCELLED,
+                                               TM_JOB_SUCCEEDED, TM_JOB_SUCCEEDED};
+    /* Five jobs finished at 100 .. 104, one at 1000 (young). */
+    for (int i = 0; i < 6; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "j_old%d", i);
+        struct tm_job_record j = job(id, "c_1");
+        CHECK_INT_EQ(s.m->job_insert(s.ctx, &j, "{}", 2, NULL, NULL, err), TM_OK);
+        CHECK_INT_EQ(finish_job(&s, &j, i < 5 ? states[i] : TM_JOB_SUCCEEDED,
+                                i < 5 ? 100 + i : 1000, 300, err),
+                     TM_OK);
+    }
+    /* Running and queued jobs, even one whose finished_at is old (a run
+     * from before a restart), are never touched. */
+    struct tm_job_record r = job("j_run", "c_1"), q = job("j_queued", "c_1"), got;
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &r, "{}", 2, NULL, NULL, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &q, "{}", 2, NULL, NULL, err), TM_OK);
+    r.state = TM_JOB_RUNNING;
+    r.finished_at = 50;
+    CHECK_INT_EQ(s.m->job_update(s.ctx, &r, err), TM_OK);
+
+    int64_t n = -1;
+    CHECK_INT_EQ(s.m->job_expire(s.ctx, 500, 0, &n, err), TM_OK);
+    CHECK_INT_EQ(n, 0);
+    /* Batches of at most limit. */
+    CHECK_INT_EQ(s.m->job_expire(s.ctx, 500, 2, &n, err), TM_OK);
+    CHECK_INT_EQ(n, 2);
+    CHECK_INT_EQ(s.m->job_expire(s.ctx, 500, 2, &n, err), TM_OK);
+    CHECK_INT_EQ(n, 2);
+    CHECK_INT_EQ(s.m->job_expire(s.ctx, 500, 2, &n, err), TM_OK);
+    CHECK_INT_EQ(n, 1);
+    CHECK_INT_EQ(s.m->job_expire(s.ctx, 500, 2, &n, err), TM_OK);
+    CHECK_INT_EQ(n, 0);
+    for (int i = 0; i < 5; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "j_old%d", i);
+        CHECK_INT_EQ(s.m->job_get(s.ctx, id, &got, err), TM_ENOTFOUND);
+    }
+    CHECK_INT_EQ(s.m->job_get(s.ctx, "j_old5", &got, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_get(s.ctx, "j_run", &got, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_get(s.ctx, "j_queued", &got, err), TM_OK);
+    /* Two chunks of weights per job: only the young job's are left. */
+    CHECK_INT_EQ(sql_int(dir, "SELECT count(*) FROM doc_topics"), 2);
+    /* finished_at exactly at the cut-off is not before it. */
+    CHECK_INT_EQ(s.m->job_expire(s.ctx, 1000, 100, &n, err), TM_OK);
+    CHECK_INT_EQ(n, 0);
+    CHECK_INT_EQ(s.m->job_expire(s.ctx, 1e12, 100, &n, err), TM_OK);
+    CHECK_INT_EQ(n, 1);
+    CHECK_INT_EQ(sql_int(dir, "SELECT count(*) FROM jobs"), 2);
+    CHECK_INT_EQ(sql_int(dir, "SELECT count(*) FROM doc_topics"), 0);
+    tm_store_close(&s);
+    rmdir_all(dir);
+}
+
+/* A store from before retention gains the index, and the expiry query
+ * uses it rather than scanning every job. */
+TM_TEST(store_job_expire_index)
+{
+    char dir[256], err[TM_ERR_SIZE], path[300];
+    REQUIRE(tmpdir(dir, sizeof(dir)) == 0);
+    snprintf(path, sizeof(path), "%s/topicd.db", dir);
+    sqlite3 *db = NULL;
+    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK_INT_EQ(
+        sqlite3_exec(db,
+                     "CREATE TABLE jobs(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT"
+                     " NULL, corpus_id TEXT NOT NULL, spec BLOB NOT NULL, idem_key TEXT UNIQUE,"
+                     " state INTEGER NOT NULL, stage TEXT NOT NULL, progress REAL NOT NULL,"
+                     " attempts INTEGER NOT NULL, created_at REAL NOT NULL, started_at REAL NOT"
+                     " NULL, finished_at REAL NOT NULL, method TEXT NOT NULL, error_code TEXT NOT"
+                     " NULL, error_message TEXT NOT NULL, result BLOB, n_documents INTEGER NOT"
+                     " NULL DEFAULT 0, n_topics INTEGER NOT NULL DEFAULT 0);"
+                     "CREATE INDEX jobs_state ON jobs(state, seq);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    struct tm_store s;
+    REQUIRE(tm_store_open_sqlite(&s, dir, err) == TM_OK);
+    tm_store_close(&s);
+    CHECK_INT_EQ(sql_int(dir, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND"
+                              " name = 'jobs_finished'"),
+                 1);
+    /* The plan of sq_job_expire's SELECT. */
+    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    REQUIRE(sqlite3_prepare_v2(db,
+                               "EXPLAIN QUERY PLAN SELECT seq FROM jobs WHERE state IN (2, 3, 4)"
+                               " AND finished_at < 5 LIMIT 100",
+                               -1, &st, NULL) == SQLITE_OK);
+    char plan[512] = "";
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        size_t l = strlen(plan);
+        snprintf(plan + l, sizeof(plan) - l, "%s;", (const char *)sqlite3_column_text(st, 3));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    CHECK(strstr(plan, "jobs_finished (state=? AND finished_at<?)") != NULL);
+    if (!strstr(plan, "jobs_finished"))
+        fprintf(stderr, "plan: %s\n", plan);
+    rmdir_all(dir);
+}
