@@ -42,6 +42,7 @@ static struct {
     atomic_ullong requests[TM__ROUTE_COUNT][N_STATUS];
     struct histogram latency[TM__ROUTE_COUNT];
     atomic_ullong jobs_finished[TM__JOB_STATE_COUNT];
+    atomic_ullong jobs_deleted[TM__JOB_DELETED_COUNT];
     struct histogram job_seconds[N_METHODS];
 } m;
 
@@ -74,6 +75,12 @@ void tm_metrics_job_finished(const char *method, enum tm_job_state state, double
     while (i < N_METHODS - 1 && strcmp(methods[i], method ? method : ""))
         i++;
     observe(&m.job_seconds[i], job_buckets, N_JOB_BUCKETS, seconds);
+}
+
+void tm_metrics_jobs_deleted(enum tm_job_deletion reason, uint64_t n)
+{
+    if ((unsigned)reason < TM__JOB_DELETED_COUNT)
+        atomic_fetch_add_explicit(&m.jobs_deleted[reason], n, memory_order_relaxed);
 }
 
 static unsigned long long load(atomic_ullong *a)
@@ -132,6 +139,14 @@ char *tm_metrics_render(const struct tm_metrics_gauges *g, size_t *len)
     for (int s = TM_JOB_SUCCEEDED; s < TM__JOB_STATE_COUNT; s++)
         tm_jbuf_printf(&b, "topicd_jobs_finished_total{state=\"%s\"} %llu\n",
                        tm_job_state_name((enum tm_job_state)s), load(&m.jobs_finished[s]));
+    tm_jbuf_printf(&b,
+                   "# HELP topicd_jobs_deleted_total Finished jobs deleted since start: on request"
+                   " (DELETE) or expired (--job-retention).\n"
+                   "# TYPE topicd_jobs_deleted_total counter\n"
+                   "topicd_jobs_deleted_total{reason=\"request\"} %llu\n"
+                   "topicd_jobs_deleted_total{reason=\"expired\"} %llu\n",
+                   load(&m.jobs_deleted[TM_JOB_DELETED_REQUEST]),
+                   load(&m.jobs_deleted[TM_JOB_DELETED_EXPIRED]));
     tm_jbuf_printf(&b,
                    "# HELP topicd_queue_depth Jobs waiting for a worker.\n"
                    "# TYPE topicd_queue_depth gauge\ntopicd_queue_depth %lld\n"

@@ -1,8 +1,8 @@
 /*
  * metrics.h - the process's counters and histograms, rendered in the
  * Prometheus text format for GET /metrics: requests by route and status,
- * request latency by route, jobs finished by state, job durations by method,
- * and the gauges the caller samples at render time (queue depth, busy
+ * request latency by route, jobs finished by state, jobs deleted by reason,
+ * job durations by method, and the gauges the caller samples at render time (queue depth, busy
  * workers, cache use).
  * The counters are the one process-wide metrics state of server/.
  * Thread-safety: every function is thread-safe (relaxed atomics: a scrape
@@ -44,6 +44,10 @@ const char *tm_route_path(enum tm_route route);
 
 void tm_metrics_request(enum tm_route route, int status, double seconds);
 void tm_metrics_job_finished(const char *method, enum tm_job_state state, double seconds);
+
+/* Why finished jobs left the store: the "reason" label. */
+enum tm_job_deletion { TM_JOB_DELETED_REQUEST, TM_JOB_DELETED_EXPIRED, TM__JOB_DELETED_COUNT };
+void tm_metrics_jobs_deleted(enum tm_job_deletion reason, uint64_t n);
 
 /* Sampled by the caller when /metrics is asked for. */
 struct tm_metrics_gauges {
