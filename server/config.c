@@ -66,6 +66,8 @@ static const struct setting settings[] = {
      "nice increment of worker threads, so polls preempt fits"},
     {"recent-jobs", "TOPICD_RECENT_JOBS", K_INT, F(recent_jobs), 0, 0, INT_MAX,
      "finished jobs whose status stays in memory"},
+    {"job-retention", "TOPICD_JOB_RETENTION", K_I64, F(job_retention_s), 0, 0, INT64_MAX,
+     "seconds a finished job (spec, result) is kept before it is deleted; 0: forever"},
     {"gpu", "TOPICD_GPU", K_STR, F(gpu), S(gpu), 0, 0,
      "auto: run jobs on a GPU when one is usable; off: never"},
     {"gpu-slots", "TOPICD_GPU_SLOTS", K_INT, F(gpu_slots), 0, 1, 64,
@@ -100,6 +102,7 @@ void tm_config_init(struct tm_config *c)
     c->shutdown_grace_s = 30;
     c->max_attempts = 3;
     c->recent_jobs = 4096;
+    c->job_retention_s = 7 * 24 * 3600;
     c->worker_nice = 10;
     strcpy(c->gpu, "auto");
     c->gpu_slots = 2;
@@ -256,7 +259,8 @@ void tm_config_log(const struct tm_config *c)
            (long long)c->connection_memory, "i:cache_bytes", (long long)c->cache_bytes,
            "i:shutdown_grace_s", (long long)c->shutdown_grace_s, "i:max_attempts",
            (long long)c->max_attempts, "i:worker_nice", (long long)c->worker_nice, "i:recent_jobs",
-           (long long)c->recent_jobs, "s:gpu", c->gpu, "i:gpu_slots", (long long)c->gpu_slots,
-           "i:gpu_reserve_bytes", (long long)c->gpu_reserve_bytes, "i:gpu_wait_s",
-           (long long)c->gpu_wait_s, "s:log_level", c->log_level, NULL);
+           (long long)c->recent_jobs, "i:job_retention_s", (long long)c->job_retention_s, "s:gpu",
+           c->gpu, "i:gpu_slots", (long long)c->gpu_slots, "i:gpu_reserve_bytes",
+           (long long)c->gpu_reserve_bytes, "i:gpu_wait_s", (long long)c->gpu_wait_s, "s:log_level",
+           c->log_level, NULL);
 }

@@ -34,6 +34,7 @@ struct tm_config {
     int max_attempts;          /* TOPICD_MAX_ATTEMPTS: 3 crashes, then failed */
     int worker_nice;           /* TOPICD_WORKER_NICE: 10, workers yield to HTTP threads */
     int recent_jobs;           /* TOPICD_RECENT_JOBS: finished jobs kept in memory, 4096 */
+    int64_t job_retention_s;   /* TOPICD_JOB_RETENTION: finished jobs kept 7 days; 0 = forever */
     char gpu[8];               /* TOPICD_GPU: "auto" (use one when present) or "off" */
     int gpu_slots;             /* TOPICD_GPU_SLOTS: concurrent GPU jobs per device, 2 */
     int64_t gpu_reserve_bytes; /* TOPICD_GPU_RESERVE_BYTES: kept free per device, 512 MiB */

@@ -14,6 +14,11 @@
  * corpus deletions (the "no job uses this corpus" check and the delete must
  * not interleave with a submission on that corpus) and is held across store
  * I/O, but polls never take it.
+ *
+ * Deleting a finished job (DELETE, or the retention sweeper) takes neither
+ * lock across store I/O: the store checks the state inside its own
+ * transaction, and a replay of an Idempotency-Key racing the deletion
+ * answers with the job as it was, just as a GET racing it would.
  */
 #include "jobs.h"
 
@@ -81,6 +86,14 @@ struct tm_jobs {
     int draining; /* no new submissions, workers take no new job */
     int stopping; /* workers exit */
     int hurry;    /* the drain's grace period ends now */
+
+    /* The retention sweeper, when retention_s > 0. sweep_cond runs on
+     * CLOCK_MONOTONIC, so a wall-clock step neither stalls nor rushes it. */
+    int64_t retention_s;
+    pthread_t sweeper;
+    int sweeper_started;
+    int sweep_stop; /* under lock: the sweeper exits */
+    pthread_cond_t sweep_cond;
 };
 
 void tm_id_generate(const char *prefix, char out[TM_ID_SIZE])
@@ -262,6 +275,23 @@ static void lane_done(struct tm_jobs *j, struct job *e)
     lane_release(j, l);
 }
 
+/* A finished job leaves memory (the recent list and the table); polls then
+ * read it from the store. */
+static void forget(struct tm_jobs *j, struct job *e)
+{
+    if (e->rprev)
+        e->rprev->rnext = e->rnext;
+    else
+        j->rhead = e->rnext;
+    if (e->rnext)
+        e->rnext->rprev = e->rprev;
+    else
+        j->rtail = e->rprev;
+    j->n_recent--;
+    unlink_hash(j, e);
+    tm_free(e);
+}
+
 /* A finished job joins the recent list; the oldest ones leave memory. */
 static void retire(struct tm_jobs *j, struct job *e)
 {
@@ -274,17 +304,8 @@ static void retire(struct tm_jobs *j, struct job *e)
     if (!j->rtail)
         j->rtail = e;
     j->n_recent++;
-    while (j->n_recent > j->cfg.recent_jobs && j->rtail) {
-        struct job *old = j->rtail;
-        j->rtail = old->rprev;
-        if (j->rtail)
-            j->rtail->rnext = NULL;
-        else
-            j->rhead = NULL;
-        j->n_recent--;
-        unlink_hash(j, old);
-        tm_free(old);
-    }
+    while (j->n_recent > j->cfg.recent_jobs && j->rtail)
+        forget(j, j->rtail);
 }
 
 static void log_transition(const struct tm_job_record *r, const char *from)
@@ -533,6 +554,11 @@ tm_status tm_jobs_new(struct tm_jobs **out, struct tm_store *store,
     pthread_mutex_init(&j->submit_lock, NULL);
     pthread_cond_init(&j->work_cond, NULL);
     pthread_cond_init(&j->idle_cond, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&j->sweep_cond, &ca);
+    pthread_condattr_destroy(&ca);
     j->n_buckets = 1024;
     j->buckets = tm_calloc(j->n_buckets, sizeof(*j->buckets));
     j->workers = tm_calloc((size_t)j->cfg.workers, sizeof(*j->workers));
@@ -763,6 +789,79 @@ enum tm_jobs_refusal tm_jobs_cancel(struct tm_jobs *j, const char *id, struct tm
     return TM_JOBS_CANCELLED;
 }
 
+enum tm_jobs_refusal tm_jobs_delete(struct tm_jobs *j, const char *id, struct tm_job_record *job,
+                                    char *err)
+{
+    enum tm_jobs_refusal r = tm_jobs_cancel(j, id, job, err);
+    if (r != TM_JOBS_FINISHED)
+        return r;
+    /* The store first: should it refuse (a queued job's cancellation is in
+     * memory but not yet written, see tm_jobs_cancel), memory still agrees
+     * with it. A poll between the two writes sees the job finished, as it
+     * was a moment before. */
+    tm_status st = j->store->m->job_delete(j->store->ctx, id, err);
+    if (st == TM_ENOTFOUND)
+        return TM_JOBS_NOT_FOUND; /* a concurrent DELETE or the sweeper won */
+    if (st == TM_EBUSY) {
+        tm__errf(err, TM_EBUSY, "job '%s' is being cancelled; retry", id);
+        return TM_JOBS_CHANGING;
+    }
+    if (st)
+        return TM_JOBS_STORE_ERROR;
+    pthread_mutex_lock(&j->lock);
+    struct job *e = find(j, id);
+    /* Only finished jobs are on the recent list; any other entry belongs
+     * to a worker. */
+    if (e && e->recent)
+        forget(j, e);
+    pthread_mutex_unlock(&j->lock);
+    tm_metrics_jobs_deleted(TM_JOB_DELETED_REQUEST, 1);
+    TM_LOG(TM_LOG_INFO, "job deleted", "s:job_id", id, "s:state", tm_job_state_name(job->state),
+           "s:reason", "request", NULL);
+    return TM_JOBS_DELETED;
+}
+
+/* Jobs retire in finished_at order but for the store write in between
+ * (job_finish): a job retired later finished at most this much earlier. So
+ * the walk of memory from the oldest end stops at a job finished this long
+ * after `before`, instead of visiting every recent job. */
+#define RETIRE_SLACK_S 60.0
+
+tm_status tm_jobs_expire(struct tm_jobs *j, double before, int64_t *n_deleted, char *err)
+{
+    *n_deleted = 0;
+    /* Memory first, then the store: a poll that misses memory reads the
+     * store, which answers consistently, whereas the other order would let
+     * a poll see a job whose result is already gone. */
+    pthread_mutex_lock(&j->lock);
+    for (struct job *e = j->rtail, *prev; e; e = prev) {
+        prev = e->rprev;
+        if (e->rec.finished_at < before)
+            forget(j, e);
+        else if (e->rec.finished_at >= before + RETIRE_SLACK_S)
+            break;
+    }
+    pthread_mutex_unlock(&j->lock);
+    for (;;) {
+        int64_t n = 0;
+        tm_status st =
+            j->store->m->job_expire(j->store->ctx, before, TM_JOBS_EXPIRE_BATCH, &n, err);
+        if (n) {
+            *n_deleted += n;
+            tm_metrics_jobs_deleted(TM_JOB_DELETED_EXPIRED, (uint64_t)n);
+        }
+        if (st || n < TM_JOBS_EXPIRE_BATCH)
+            return st;
+        /* Between batches other writers get the store, and a shutdown is
+         * not held up by a large backlog. */
+        pthread_mutex_lock(&j->lock);
+        int stop = j->sweep_stop;
+        pthread_mutex_unlock(&j->lock);
+        if (stop)
+            return TM_OK;
+    }
+}
+
 enum tm_jobs_refusal tm_jobs_delete_corpus(struct tm_jobs *j, const char *corpus_id, char *err)
 {
     enum tm_jobs_refusal r = TM_JOBS_ACCEPTED;
@@ -798,9 +897,11 @@ void tm_jobs_stats(struct tm_jobs *j, struct tm_jobs_stats *out)
 /* ---------------------------------------------------------------------- */
 /* Shutdown. */
 
-static void deadline_in(struct timespec *ts, double s)
+/* s seconds from now on clock (CLOCK_REALTIME for the conditions made
+ * without attributes). */
+static void deadline_on(clockid_t clock, struct timespec *ts, double s)
 {
-    clock_gettime(CLOCK_REALTIME, ts);
+    clock_gettime(clock, ts);
     double whole = (double)(long)s;
     ts->tv_sec += (time_t)whole;
     ts->tv_nsec += (long)((s - whole) * 1e9);
@@ -808,6 +909,73 @@ static void deadline_in(struct timespec *ts, double s)
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000L;
     }
+}
+
+/* Deletes what expired every min(retention / 10, 60) seconds: a job
+ * outlives its retention by at most a tenth of it, or a minute. */
+static void *sweeper_main(void *arg)
+{
+    struct tm_jobs *j = arg;
+    pthread_setname_np(pthread_self(), "tm-sweeper");
+    double period = (double)j->retention_s / 10;
+    if (period > 60)
+        period = 60;
+    pthread_mutex_lock(&j->lock);
+    while (!j->sweep_stop) {
+        struct timespec until;
+        deadline_on(CLOCK_MONOTONIC, &until, period);
+        while (!j->sweep_stop &&
+               pthread_cond_timedwait(&j->sweep_cond, &j->lock, &until) != ETIMEDOUT)
+            ;
+        if (j->sweep_stop)
+            break;
+        pthread_mutex_unlock(&j->lock);
+        char err[TM_ERR_SIZE] = "";
+        int64_t n = 0;
+        double before = tm_now() - (double)j->retention_s;
+        if (tm_jobs_expire(j, before, &n, err))
+            TM_LOG(TM_LOG_ERROR, "expiring jobs failed", "s:error", err, "i:deleted", (long long)n,
+                   NULL);
+        else if (n)
+            TM_LOG(TM_LOG_INFO, "jobs expired", "i:deleted", (long long)n, "i:retention_s",
+                   (long long)j->retention_s, NULL);
+        pthread_mutex_lock(&j->lock);
+    }
+    pthread_mutex_unlock(&j->lock);
+    return NULL;
+}
+
+tm_status tm_jobs_start_retention(struct tm_jobs *j, int64_t retention_s, char *err)
+{
+    if (retention_s <= 0)
+        return TM_OK;
+    pthread_mutex_lock(&j->lock);
+    int refuse = j->sweeper_started || j->sweep_stop;
+    if (!refuse)
+        j->retention_s = retention_s;
+    pthread_mutex_unlock(&j->lock);
+    if (refuse)
+        return tm__errf(err, TM_EINVAL, "the retention sweeper was started already");
+    int rc = pthread_create(&j->sweeper, NULL, sweeper_main, j);
+    if (rc)
+        return tm__errf(err, TM_ENOMEM, "starting the retention sweeper: %s", strerror(rc));
+    pthread_mutex_lock(&j->lock);
+    j->sweeper_started = 1;
+    pthread_mutex_unlock(&j->lock);
+    return TM_OK;
+}
+
+/* Wakes the sweeper and waits for it: at most one batch in flight. */
+static void stop_sweeper(struct tm_jobs *j)
+{
+    pthread_mutex_lock(&j->lock);
+    j->sweep_stop = 1;
+    pthread_cond_broadcast(&j->sweep_cond);
+    int started = j->sweeper_started;
+    j->sweeper_started = 0;
+    pthread_mutex_unlock(&j->lock);
+    if (started)
+        pthread_join(j->sweeper, NULL);
 }
 
 void tm_jobs_hurry(struct tm_jobs *j)
@@ -821,9 +989,10 @@ void tm_jobs_hurry(struct tm_jobs *j)
 int tm_jobs_drain(struct tm_jobs *j, double grace_s)
 {
     struct timespec until;
+    stop_sweeper(j);
     pthread_mutex_lock(&j->lock);
     j->draining = 1;
-    deadline_in(&until, grace_s);
+    deadline_on(CLOCK_REALTIME, &until, grace_s);
     while (j->n_running > 0 && !j->hurry)
         if (pthread_cond_timedwait(&j->idle_cond, &j->lock, &until) == ETIMEDOUT)
             break;
@@ -839,7 +1008,7 @@ int tm_jobs_drain(struct tm_jobs *j, double grace_s)
     j->stopping = 1;
     pthread_cond_broadcast(&j->work_cond);
     /* A job stops within one iteration; allow a few seconds for a slow one. */
-    deadline_in(&until, 10);
+    deadline_on(CLOCK_REALTIME, &until, 10);
     while (j->n_alive > 0)
         if (pthread_cond_timedwait(&j->idle_cond, &j->lock, &until) == ETIMEDOUT)
             break;
@@ -861,6 +1030,7 @@ void tm_jobs_free(struct tm_jobs *j)
 {
     if (!j)
         return;
+    stop_sweeper(j);
     if (j->workers) {
         int any = 0;
         for (int i = 0; i < j->cfg.workers; i++)
@@ -880,6 +1050,7 @@ void tm_jobs_free(struct tm_jobs *j)
     }
     tm_free(j->buckets);
     tm_free(j->workers);
+    pthread_cond_destroy(&j->sweep_cond);
     pthread_cond_destroy(&j->idle_cond);
     pthread_cond_destroy(&j->work_cond);
     pthread_mutex_destroy(&j->submit_lock);

@@ -16,6 +16,9 @@
  * (a job that crashes the process each time must not crash it forever).
  * Status polls are answered from memory (active jobs and the most recent
  * finished ones), falling back to the store for older jobs.
+ * Finished jobs are kept retention_s seconds after they finish, then a
+ * sweeper thread deletes them (in batches of TM_JOBS_EXPIRE_BATCH, so the
+ * store's write lock is never held long); DELETE deletes one at once.
  * The work itself is a callback (server/worker.c runs the real pipeline;
  * tests plug in a fake), given a tm_progress that records stage and progress
  * and returns non-zero once the job is cancelled or the server is stopping.
@@ -68,6 +71,9 @@ struct tm_jobs_config {
     int max_queue_per_client;
 };
 
+/* Jobs deleted per store transaction when expiring. */
+#define TM_JOBS_EXPIRE_BATCH 100
+
 /* Why a submission or a cancellation was refused. */
 enum tm_jobs_refusal {
     TM_JOBS_ACCEPTED,
@@ -81,7 +87,9 @@ enum tm_jobs_refusal {
     TM_JOBS_CANCELLING,   /* cancel: running, asked to stop (202) */
     TM_JOBS_CANCELLED,    /* cancel: was queued, now cancelled (200) */
     TM_JOBS_CORPUS_BUSY,  /* corpus delete: a job uses it, 409 */
-    TM_JOBS_STORE_ERROR   /* 500/503 with err */
+    TM_JOBS_STORE_ERROR,  /* 500/503 with err */
+    TM_JOBS_DELETED,      /* delete: was finished, now deleted (204) */
+    TM_JOBS_CHANGING      /* delete: its cancellation is being written; 409, retry */
 };
 
 struct tm_jobs;
@@ -93,6 +101,11 @@ struct tm_jobs;
  */
 tm_status tm_jobs_new(struct tm_jobs **out, struct tm_store *store,
                       const struct tm_jobs_config *config, char *err);
+
+/* Keeps finished jobs retention_s seconds after they finish: starts the
+ * sweeper thread, which tm_jobs_drain and tm_jobs_free stop. Call once,
+ * after tm_jobs_new. retention_s 0: jobs are kept forever, no thread. */
+tm_status tm_jobs_start_retention(struct tm_jobs *j, int64_t retention_s, char *err);
 
 /* A new job on corpus_id (must exist, committed) with its spec (stored as
  * given: the idempotency comparison is on these bytes). method: for metrics
@@ -111,6 +124,19 @@ enum tm_jobs_refusal tm_jobs_get(struct tm_jobs *j, const char *id, struct tm_jo
 enum tm_jobs_refusal tm_jobs_cancel(struct tm_jobs *j, const char *id, struct tm_job_record *job,
                                     char *err);
 
+/* DELETE /v1/jobs/{id}: a queued or running job is cancelled as by
+ * tm_jobs_cancel (TM_JOBS_CANCELLED, TM_JOBS_CANCELLING, *job set); a
+ * finished one is deleted from memory and the store with all it owns
+ * (TM_JOBS_DELETED), and its Idempotency-Key may then name a new job. */
+enum tm_jobs_refusal tm_jobs_delete(struct tm_jobs *j, const char *id, struct tm_job_record *job,
+                                    char *err);
+
+/* Deletes every finished job whose finished_at is before `before` (Unix
+ * seconds), batch by batch; *n_deleted: how many. What the sweeper runs
+ * every min(retention_s / 10, 60) seconds; stops early once the sweeper is
+ * stopped. Queued and running jobs are never touched. */
+tm_status tm_jobs_expire(struct tm_jobs *j, double before, int64_t *n_deleted, char *err);
+
 /* Deletes a corpus unless a queued or running job uses it (atomic with
  * respect to tm_jobs_submit). */
 enum tm_jobs_refusal tm_jobs_delete_corpus(struct tm_jobs *j, const char *corpus_id, char *err);
@@ -123,7 +149,7 @@ struct tm_jobs_stats {
 void tm_jobs_stats(struct tm_jobs *j, struct tm_jobs_stats *out);
 
 /*
- * Graceful stop: refuses new submissions, lets running jobs finish for up to
+ * Graceful stop: stops the sweeper, refuses new submissions, lets running jobs finish for up to
  * grace_s seconds, then asks them to stop and puts them back in the queue
  * (durably, without counting the attempt), and joins the workers. Queued jobs
  * stay queued in the store for the next start. Returns 0 when every worker

@@ -8,6 +8,8 @@
  * workers = cpus, every fit is single-threaded BLAS and the pool as a whole
  * uses every core without oversubscribing them: throughput over many jobs
  * is what a service is for. Fewer workers give each job more cores.
+ * One more thread, the retention sweeper, deletes finished jobs older than
+ * --job-retention.
  * SIGTERM and SIGINT are turned into bytes on a pipe by an async-signal-safe
  * handler, whatever thread the kernel delivers them to (OpenBLAS starts its
  * threads before main, so they cannot all block them); main reads the
@@ -158,6 +160,11 @@ int tm_cli_serve(int argc, char **argv)
     st = tm_jobs_new(&srv.jobs, &srv.store, &jc, err);
     if (st) {
         TM_LOG(TM_LOG_ERROR, "cannot start the job queue", "s:error", err, NULL);
+        goto out;
+    }
+    st = tm_jobs_start_retention(srv.jobs, cfg.job_retention_s, err);
+    if (st) {
+        TM_LOG(TM_LOG_ERROR, "cannot start the retention sweeper", "s:error", err, NULL);
         goto out;
     }
     st = tm_http_start(&http, &srv, err);
