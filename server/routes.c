@@ -842,6 +842,36 @@ static void cancel_job(struct tm__req *r)
     }
 }
 
+/* DELETE /v1/jobs/{id}: cancels a queued or running job, as :cancel does
+ * (200, 202); deletes a finished one (204). */
+static void delete_job(struct tm__req *r)
+{
+    struct tm_job_record j;
+    char err[TM_ERR_SIZE] = "";
+    switch (tm_jobs_delete(r->srv->jobs, r->id, &j, err)) {
+    case TM_JOBS_DELETED:
+        tm__respond(r, 204, NULL, NULL, 0);
+        return;
+    case TM_JOBS_CANCELLED:
+        respond_job(r, 200, &j);
+        return;
+    case TM_JOBS_CANCELLING:
+        r->retry_after = 1;
+        respond_job(r, 202, &j);
+        return;
+    case TM_JOBS_CHANGING:
+        r->retry_after = 1;
+        tm__respond_error(r, 409, "job_changing", err, NULL);
+        return;
+    case TM_JOBS_NOT_FOUND:
+        tm__respond_error(r, 404, "not_found", "no such job", NULL);
+        return;
+    default:
+        respond_store_error(r, err);
+        return;
+    }
+}
+
 /* 409 unless the job succeeded; 0 when it did. */
 static int require_succeeded(struct tm__req *r, const struct tm_job_record *j)
 {
@@ -869,7 +899,9 @@ static void get_result(struct tm__req *r)
     char err[TM_ERR_SIZE] = "";
     struct tm_store *st = &r->srv->store;
     tm_status s = st->m->job_result(st->ctx, r->id, &json, &len, err);
-    if (s)
+    if (s == TM_ENOTFOUND) /* deleted since it was looked up */
+        tm__respond_error(r, 404, "not_found", "no such job", NULL);
+    else if (s)
         respond_store_error(r, err);
     else
         tm__respond(r, 200, JSON, json, len);
@@ -978,7 +1010,7 @@ void tm__routes_begin(struct tm__req *r, const char *url)
         return;
     case TM_ROUTE_JOB:
         if (del)
-            cancel_job(r);
+            delete_job(r);
         else
             get_job(r);
         return;

@@ -108,7 +108,10 @@ TM_TEST(http_cancel_and_queue)
     /* Cancel the running one: 202, then it stops at its next iteration. */
     CHECK_INT_EQ(post_path(&s, "DELETE", "/v1/jobs/%s", j1), 202);
     CHECK_STR_EQ(th_wait_job(&s, j1, 30, state), "cancelled");
-    CHECK_INT_EQ(post_path(&s, "DELETE", "/v1/jobs/%s", j1), 409);
+    /* Finished: :cancel refuses, DELETE deletes. */
+    CHECK_INT_EQ(post_path(&s, "POST", "/v1/jobs/%s:cancel", j1), 409);
+    CHECK_INT_EQ(post_path(&s, "DELETE", "/v1/jobs/%s", j1), 204);
+    CHECK_INT_EQ(post_path(&s, "GET", "/v1/jobs/%s", j1), 404);
     /* The worker is free again. */
     CHECK_INT_EQ(submit_model(&s, cid, "{\"method\":\"nmf\",\"n_topics\":2,\"max_iter\":20}", j3),
                  202);
