@@ -1084,6 +1084,41 @@ HOT_KERNEL(hals_chunk)
  * dotted with the new rows for <X^T W, Ht> and with each other for Ht^T Ht.
  * The n x k X^T W matrix is never stored.
  */
+/* acc (k) = row i of x times the row-major b, as spmm_rows sums it. */
+HOT_BODY void gather_row_k(const struct tm_csr *x, int64_t i, const double *restrict b,
+                           int64_t pend_all, double *restrict acc, const int64_t k)
+{
+    double sums[FIXED_K_MAX];
+    double *restrict s = k <= FIXED_K_MAX ? sums : acc;
+    for (int64_t r = 0; r < k; r++)
+        s[r] = 0.0;
+    const int64_t pend = x->indptr[i + 1];
+    for (int64_t p = x->indptr[i]; p < pend; p++) {
+        const double v = x->data[p];
+        const double *restrict brow = b + (size_t)x->indices[p] * k;
+        prefetch_row(b, x->indices, p + PF_DIST, pend_all, k);
+        for (int64_t r = 0; r < k; r++)
+            s[r] += v * brow[r];
+    }
+    if (k <= FIXED_K_MAX)
+        memcpy(acc, sums, (size_t)k * sizeof(double));
+}
+
+#define GATHER_ROW_CASE(K)                                                                         \
+    case K:                                                                                        \
+        gather_row_k(x, i, b, pend_all, acc, K);                                                   \
+        return;
+
+HOT_BODY void gather_row(const struct tm_csr *x, int64_t i, const double *restrict b,
+                         int64_t pend_all, double *restrict acc, const int64_t k)
+{
+    switch (k) {
+        FIXED_K_CASES(GATHER_ROW_CASE)
+    default:
+        gather_row_k(x, i, b, pend_all, acc, k);
+    }
+}
+
 struct hals_xt_job {
     const struct tm_csr *xt; /* rows: Ht's rows */
     const double *w;         /* W packed row-major */
@@ -1134,18 +1169,11 @@ HOT_BODY void hals_xt_chunk_body(void *arg, int chunk, double *scratch)
         int64_t nr = hi - i0 < HALS_ROWS ? hi - i0 : HALS_ROWS;
         /* Padding rows are zero, so they add nothing below. */
         for (int64_t g = 0; g < HALS_ROWS; g++) {
-            for (int64_t r = 0; r < k; r++)
-                acc[r] = 0.0;
-            if (g < nr) {
-                const int64_t pend = x->indptr[i0 + g + 1];
-                for (int64_t p = x->indptr[i0 + g]; p < pend; p++) {
-                    const double v = x->data[p];
-                    const double *restrict wrow = w + (size_t)x->indices[p] * k;
-                    prefetch_row(w, x->indices, p + PF_DIST, pend_all, k);
-                    for (int64_t r = 0; r < k; r++)
-                        acc[r] += v * wrow[r];
-                }
-            }
+            if (g < nr)
+                gather_row(x, i0 + g, w, pend_all, acc, k);
+            else
+                for (int64_t r = 0; r < k; r++)
+                    acc[r] = 0.0;
             for (int64_t r = 0; r < k; r++) {
                 raw[r * HALS_ROWS + g] = acc[r];
                 xt[r * HALS_ROWS + g] = g < nr ? acc[r] - l1 : 0.0;
