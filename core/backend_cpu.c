@@ -387,6 +387,41 @@ HOT_BODY void spmm_rows(const struct spmm_job *j, int chunk, double *buf, const 
     }
 }
 
+/* acc (k) = row i of x times the row-major b, as spmm_rows sums it. */
+HOT_BODY void gather_row_k(const struct tm_csr *x, int64_t i, const double *restrict b,
+                           int64_t pend_all, double *restrict acc, const int64_t k)
+{
+    double sums[FIXED_K_MAX];
+    double *restrict s = k <= FIXED_K_MAX ? sums : acc;
+    for (int64_t r = 0; r < k; r++)
+        s[r] = 0.0;
+    const int64_t pend = x->indptr[i + 1];
+    for (int64_t p = x->indptr[i]; p < pend; p++) {
+        const double v = x->data[p];
+        const double *restrict brow = b + (size_t)x->indices[p] * k;
+        prefetch_row(b, x->indices, p + PF_DIST, pend_all, k);
+        for (int64_t r = 0; r < k; r++)
+            s[r] += v * brow[r];
+    }
+    if (k <= FIXED_K_MAX)
+        memcpy(acc, sums, (size_t)k * sizeof(double));
+}
+
+#define GATHER_ROW_CASE(K)                                                                         \
+    case K:                                                                                        \
+        gather_row_k(x, i, b, pend_all, acc, K);                                                   \
+        return;
+
+HOT_BODY void gather_row(const struct tm_csr *x, int64_t i, const double *restrict b,
+                         int64_t pend_all, double *restrict acc, const int64_t k)
+{
+    switch (k) {
+        FIXED_K_CASES(GATHER_ROW_CASE)
+    default:
+        gather_row_k(x, i, b, pend_all, acc, k);
+    }
+}
+
 #define SPMM_ROWS_CASE(K)                                                                          \
     case K:                                                                                        \
         spmm_rows(j, chunk, buf, K);                                                               \
@@ -439,6 +474,7 @@ struct scatter_job {
     double alpha, beta;
     const struct tm_bmat *c;
     const int64_t *rbounds; /* output row chunks for the reduction */
+    const double *vp;       /* gram_spmm: V packed row-major, gathered */
 };
 
 HOT_BODY void scatter_rows(const struct scatter_job *j, int part, double *buf, const int64_t k)
@@ -502,9 +538,54 @@ static void reduce_chunk(void *arg, int chunk, double *buf)
     }
 }
 
-static tm_status spmm_scatter(struct cpu_ctx *ctx, const struct tm_csr *xo, double alpha,
-                              const struct tm_bmat *b, double beta, const struct tm_bmat *c,
-                              char *err)
+/*
+ * G V for the Gram operator G = Xo^T Xo in one pass over Xo's rows: each
+ * row's dot products with V (gathered) are scattered back along the same row
+ * while it is in L1, so the matrix is streamed once, not twice, and the
+ * intermediate Xo V is never stored. Accumulators and their reduction are
+ * spmm_scatter's.
+ */
+HOT_BODY void gram_rows(const struct scatter_job *j, int part, double *buf, const int64_t k)
+{
+    const struct tm_csr *xo = j->xo;
+    double *restrict cp = j->acc + (size_t)part * (size_t)j->r * (size_t)k;
+    const int64_t pend_all = xo->indptr[j->bounds[part + 1]];
+    for (int64_t row = j->bounds[part]; row < j->bounds[part + 1]; row++) {
+        double dots[FIXED_K_MAX];
+        double *restrict d = k <= FIXED_K_MAX ? dots : buf;
+        gather_row(xo, row, j->vp, pend_all, d, k);
+        for (int64_t p = xo->indptr[row]; p < xo->indptr[row + 1]; p++) {
+            const double v = xo->data[p];
+            double *restrict crow = cp + (size_t)xo->indices[p] * k;
+            for (int64_t c = 0; c < k; c++)
+                crow[c] += v * d[c];
+        }
+    }
+}
+
+#define GRAM_ROWS_CASE(K)                                                                          \
+    case K:                                                                                        \
+        gram_rows(j, part, buf, K);                                                                \
+        return;
+
+HOT_BODY void gram_spmm_chunk_body(void *arg, int part, double *buf)
+{
+    const struct scatter_job *j = arg;
+    switch (j->k) {
+        FIXED_K_CASES(GRAM_ROWS_CASE)
+    default:
+        gram_rows(j, part, buf, j->k);
+    }
+}
+
+HOT_KERNEL(gram_spmm_chunk)
+
+/* c = alpha op(X) b + beta c by scattering along the rows of xo (the other
+ * orientation), or, with kernel gram_spmm_chunk and vp, c = Xo^T Xo V. */
+static tm_status scatter_run(struct cpu_ctx *ctx, const struct tm_csr *xo,
+                             void (*kernel)(void *, int, double *), const double *vp, double alpha,
+                             const struct tm_bmat *b, double beta, const struct tm_bmat *c,
+                             char *err)
 {
     int64_t k = b->cols, r = c->rows;
     double *acc = tm_calloc((size_t)SCATTER_PARTS * (size_t)r * (size_t)k + 1, sizeof(double));
@@ -522,11 +603,33 @@ static tm_status spmm_scatter(struct cpu_ctx *ctx, const struct tm_csr *xo, doub
     bounds[SCATTER_PARTS] = xo->n_rows;
     int64_t rbounds[MAX_CHUNKS + 1];
     int nrc = row_chunks(r, rbounds);
-    struct scatter_job job = {xo, bounds, b, k, r, acc, alpha, beta, c, rbounds};
-    tm_status st = par_for(ctx, SCATTER_PARTS, (size_t)TILE * (size_t)k, scatter_chunk, &job, err);
+    struct scatter_job job = {xo, bounds, b, k, r, acc, alpha, beta, c, rbounds, vp};
+    tm_status st = par_for(ctx, SCATTER_PARTS, (size_t)TILE * (size_t)k, kernel, &job, err);
     if (st == TM_OK)
         st = par_for(ctx, nrc, 1, reduce_chunk, &job, err);
     tm_free(acc);
+    return st;
+}
+
+static tm_status spmm_scatter(struct cpu_ctx *ctx, const struct tm_csr *xo, double alpha,
+                              const struct tm_bmat *b, double beta, const struct tm_bmat *c,
+                              char *err)
+{
+    return scatter_run(ctx, xo, scatter_chunk, NULL, alpha, b, beta, c, err);
+}
+
+static tm_status cpu_gram_spmm(void *ctx, const struct tm_bsparse *s, int side,
+                               const struct tm_bmat *v, const struct tm_bmat *av, char *err)
+{
+    /* X X^T V sums over terms: the rows of X^T; X^T X V over documents. */
+    const struct tm_csr *xo = side == TM_NOTRANS ? &s->xt : s->x;
+    double *packed = tm_mallocarray((size_t)v->rows * (size_t)v->cols + 1, sizeof(double));
+    if (!packed)
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot pack a %lld x %lld operand",
+                        (long long)v->rows, (long long)v->cols);
+    pack_rows(v, packed);
+    tm_status st = scatter_run(ctx, xo, gram_spmm_chunk, packed, 1.0, v, 0.0, av, err);
+    tm_free(packed);
     return st;
 }
 
@@ -1084,41 +1187,6 @@ HOT_KERNEL(hals_chunk)
  * dotted with the new rows for <X^T W, Ht> and with each other for Ht^T Ht.
  * The n x k X^T W matrix is never stored.
  */
-/* acc (k) = row i of x times the row-major b, as spmm_rows sums it. */
-HOT_BODY void gather_row_k(const struct tm_csr *x, int64_t i, const double *restrict b,
-                           int64_t pend_all, double *restrict acc, const int64_t k)
-{
-    double sums[FIXED_K_MAX];
-    double *restrict s = k <= FIXED_K_MAX ? sums : acc;
-    for (int64_t r = 0; r < k; r++)
-        s[r] = 0.0;
-    const int64_t pend = x->indptr[i + 1];
-    for (int64_t p = x->indptr[i]; p < pend; p++) {
-        const double v = x->data[p];
-        const double *restrict brow = b + (size_t)x->indices[p] * k;
-        prefetch_row(b, x->indices, p + PF_DIST, pend_all, k);
-        for (int64_t r = 0; r < k; r++)
-            s[r] += v * brow[r];
-    }
-    if (k <= FIXED_K_MAX)
-        memcpy(acc, sums, (size_t)k * sizeof(double));
-}
-
-#define GATHER_ROW_CASE(K)                                                                         \
-    case K:                                                                                        \
-        gather_row_k(x, i, b, pend_all, acc, K);                                                   \
-        return;
-
-HOT_BODY void gather_row(const struct tm_csr *x, int64_t i, const double *restrict b,
-                         int64_t pend_all, double *restrict acc, const int64_t k)
-{
-    switch (k) {
-        FIXED_K_CASES(GATHER_ROW_CASE)
-    default:
-        gather_row_k(x, i, b, pend_all, acc, k);
-    }
-}
-
 struct hals_xt_job {
     const struct tm_csr *xt; /* rows: Ht's rows */
     const double *w;         /* W packed row-major */
@@ -1397,6 +1465,7 @@ const struct tm_backend_ops tm__backend_cpu_ops = {
     .sparse_upload = cpu_sparse_upload,
     .sparse_free = cpu_sparse_free,
     .spmm = cpu_spmm,
+    .gram_spmm = cpu_gram_spmm,
     .gemm = cpu_gemm,
     .gram = cpu_gram,
     .orth_qr = cpu_orth_qr,

@@ -205,6 +205,9 @@ struct lanczos {
 static tm_status gram_apply(struct lanczos *lz, const struct tm_bmat *v, const struct tm_bmat *av,
                             char *err)
 {
+    if (lz->ops->gram_spmm)
+        return lz->ops->gram_spmm(lz->ctx, lz->x, lz->first == TM_TRANS ? TM_NOTRANS : TM_TRANS, v,
+                                  av, err);
     struct tm_bmat t1 = tm_bmat_cols(&lz->t1, 0, v->cols);
     tm_status st = lz->ops->spmm(lz->ctx, lz->x, lz->first, 1.0, v, 0.0, &t1, err);
     if (st == TM_OK)
@@ -305,7 +308,8 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
     TRY(ops->mat_alloc(ctx, d, jmax, &lz.av, err));
     TRY(ops->mat_alloc(ctx, d, jmax, &lz.tmp, err));
     TRY(ops->mat_alloc(ctx, d, bs, &lz.z, err));
-    TRY(ops->mat_alloc(ctx, len, bs, &lz.t1, err));
+    if (!ops->gram_spmm) /* the intermediate of the two-product form */
+        TRY(ops->mat_alloc(ctx, len, bs, &lz.t1, err));
     TRY(ops->mat_alloc(ctx, jmax, jmax, &lz.tm, err));
     TRY(ops->mat_alloc(ctx, jmax, bs, &lz.h, err));
     tm_rng_init(&lz.rng, params->seed);

@@ -572,3 +572,57 @@ TM_TEST(backend_cpu_hals_sweep_xt_matches_unfused)
         tm_csr_release(&x);
     }
 }
+
+/* gram_spmm against the two products it fuses, both sides, on a wide and a
+ * tall X, with widths on both sides of the fixed-k kernels; the same bits
+ * for every thread count. */
+TM_TEST(backend_cpu_gram_spmm_matches_two_products)
+{
+    const int64_t shapes[2][2] = {{60, 250}, {240, 50}}, widths[3] = {1, 5, 37};
+    for (int si = 0; si < 2; si++) {
+        int64_t m = shapes[si][0], n = shapes[si][1];
+        struct tm_csr x;
+        rand_csr(&x, m, n, 0.1, 31 + (uint64_t)si);
+        for (int wi = 0; wi < 3; wi++) {
+            int64_t b = widths[wi];
+            for (int side = TM_NOTRANS; side <= TM_TRANS; side++) {
+                int64_t d = side == TM_NOTRANS ? m : n, len = side == TM_NOTRANS ? n : m;
+                double *v = rand_dense(d, b, 32), *ref = malloc((size_t)(d * b) * sizeof(double));
+                double *first = malloc((size_t)(d * b) * sizeof(double));
+                for (int threads = 1; threads <= 3; threads += 2) {
+                    struct fixture f;
+                    REQUIRE(setup(&f, threads));
+                    struct tm_bsparse *xb;
+                    REQUIRE(f.o->sparse_upload(f.ctx, &x, &xb, NULL) == TM_OK);
+                    struct tm_bmat vm = up(&f, v, d, b), av, t1;
+                    f.o->mat_alloc(f.ctx, d, b, &av, NULL);
+                    f.o->mat_alloc(f.ctx, len, b, &t1, NULL);
+                    if (threads == 1) {
+                        int first_op = side == TM_NOTRANS ? TM_TRANS : TM_NOTRANS;
+                        CHECK(f.o->spmm(f.ctx, xb, first_op, 1.0, &vm, 0.0, &t1, NULL) == TM_OK);
+                        CHECK(f.o->spmm(f.ctx, xb, !first_op, 1.0, &t1, 0.0, &av, NULL) == TM_OK);
+                        f.o->download(f.ctx, &av, ref, d, NULL);
+                    }
+                    REQUIRE(f.o->gram_spmm(f.ctx, xb, side, &vm, &av, NULL) == TM_OK);
+                    double scale = 0;
+                    for (int64_t i = 0; i < d * b; i++)
+                        scale = fmax(scale, fabs(ref[i]));
+                    CHECK(maxdiff_mat(&f, &av, ref) < 1e-13 * (1 + scale));
+                    if (threads == 1)
+                        f.o->download(f.ctx, &av, first, d, NULL);
+                    else
+                        CHECK(maxdiff_mat(&f, &av, first) == 0.0);
+                    f.o->mat_free(f.ctx, &t1);
+                    f.o->mat_free(f.ctx, &av);
+                    f.o->mat_free(f.ctx, &vm);
+                    f.o->sparse_free(f.ctx, xb);
+                    f.o->destroy(f.ctx);
+                }
+                free(first);
+                free(ref);
+                free(v);
+            }
+        }
+        tm_csr_release(&x);
+    }
+}
