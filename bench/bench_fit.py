@@ -9,7 +9,7 @@ error (SVD: max relative error of the k singular values against svds; NMF:
 reconstruction error), speed-up over the Python counterpart. Prints a
 markdown table.
 
-usage: python3 bench/bench_fit.py [--topicd build/topicd] [--only svd|nmf]
+usage: python3 bench/bench_fit.py [--topicd build/topicd] [--only svd|nmf] [--repeat 3]
 """
 import argparse
 import json
@@ -67,6 +67,8 @@ def main():
     ap.add_argument("--topicd", default="build/topicd")
     ap.add_argument("--only", choices=["svd", "nmf"])
     ap.add_argument("--corpus", default=fitcorpus.CORPUS)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of every job; the fastest counts (the machine is shared)")
     a = ap.parse_args()
     import scipy.sparse as sp
 
@@ -79,16 +81,25 @@ def main():
           % (X.shape[0], X.shape[1], X.nnz), flush=True)
     rows = []
 
-    def topicd(spec):
+    def topicd_once(spec):
         res, wall, rss = fitcorpus.run_topicd(a.topicd, mtx, spec)
         tim = res.get("timings", {})
         secs = tim.get("init", 0) + tim.get("fit", 0) if tim else res.get("seconds_fit", wall)
         return res, secs, rss
 
+    # Every job runs --repeat times, each in a fresh process, and the fastest
+    # run counts, for topicd and for the Python side alike: other tenants of
+    # the machine only ever add time.
+    def topicd(spec):
+        return min((topicd_once(spec) for _ in range(max(1, a.repeat))), key=lambda r: r[1])
+
+    def py(job):
+        return min((run_py(job) for _ in range(max(1, a.repeat))), key=lambda r: r["seconds"])
+
     if a.only in (None, "svd"):
         for k in (10, 100):
-            ref = run_py({"kind": "svds", "k": k, "npz": npz})
-            sk = run_py({"kind": "randomized_svd", "k": k, "npz": npz})
+            ref = py({"kind": "svds", "k": k, "npz": npz})
+            sk = py({"kind": "randomized_svd", "k": k, "npz": npz})
             rows.append(("svds (scipy, ARPACK)", "svd k=%d" % k, ref["seconds"], ref["rss_mb"],
                          "0 (reference)", None))
             rows.append(("randomized_svd (sklearn)", "svd k=%d" % k, sk["seconds"], sk["rss_mb"],
@@ -102,7 +113,7 @@ def main():
             print("svd k=%d done" % k, flush=True)
     if a.only in (None, "nmf"):
         for solver in ("cd", "mu"):
-            sk = run_py({"kind": "nmf", "k": 20, "solver": solver, "npz": npz})
+            sk = py({"kind": "nmf", "k": 20, "solver": solver, "npz": npz})
             rows.append(("NMF (sklearn)", "nmf k=20 %s" % solver, sk["seconds"], sk["rss_mb"],
                          "%.4f (%d it)" % (sk["error"], sk["n_iter"]), None))
             res, secs, rss = topicd({"model": {"method": "nmf", "n_topics": 20,
@@ -118,9 +129,10 @@ def main():
     for impl, job, secs, rss, err, ratio in rows:
         print("| %s | %s | %.2f | %.0f | %s | %s |" % (job, impl, secs, rss, err,
                                                      "%.1fx" % ratio if ratio else ""))
-    print("\nSVD error: max relative error of the k singular values against svds; "
+    print("\nseconds: the fastest of %d runs, each in its own process. "
+          "SVD error: max relative error of the k singular values against svds; "
           "speed-up: topicd randomized vs randomized_svd, lanczos vs svds, NMF vs sklearn. "
-          "Python processes' RSS includes the interpreter and libraries.")
+          "Python processes' RSS includes the interpreter and libraries." % max(1, a.repeat))
     return 0
 
 

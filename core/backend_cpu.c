@@ -441,21 +441,21 @@ HOT_KERNEL(spmm_chunk)
 
 /*
  * NEEDSWORK: the sparse products are bound by the latency of the gathered
- * (or scattered) rows at float64: 20 Newsgroups, k = 20, about 25-30 ms per
- * product on one core, 20-30 ns per non-zero, with the software prefetch
- * above (without it about 40 ms). Tried and measured no faster on the 2-core
- * VM (2 MiB L2): column panels sized for L2 (one task per panel), and
- * keeping the k sums in registers; X's columns renumbered by descending
- * document frequency so that X * B gathers from a hot, L2-sized top of B
- * (the 10,000 most frequent terms hold 78% of the non-zeros): the gather got
- * 7% faster, but packing B in that order scatters its rows and cost as much,
- * and the scatter path below stayed faster (15-17 ms against 19-32 ms, k =
- * 20, 2 threads); document panels of X^T sized for L2, slower with every
- * panel count (most term rows hold fewer than 10 non-zeros, so the per-row
- * cost of each pass dominates). Still untried: a float32 copy of the dense
- * operand (30% faster in a standalone gather; changes results beyond float64
- * rounding), and scratch kept in the context instead of allocated per
- * call.
+ * (or scattered) rows at float64: 20 Newsgroups, k = 20, one core, about
+ * 20-25 ms per product, 15-20 ns per non-zero, with the software prefetch
+ * above and the k sums in registers (FIXED_K_MAX). Tried and measured no
+ * faster on the 2-core VM (2 MiB L2): column panels sized for L2 (one task
+ * per panel); X's columns renumbered by descending document frequency so
+ * that X * B gathers from a hot, L2-sized top of B (the 10,000 most frequent
+ * terms hold 78% of the non-zeros): the gather got 7% faster, but packing B
+ * in that order scatters its rows and cost as much, and the scatter path
+ * below stayed faster (15-17 ms against 19-32 ms, k = 20, 2 threads);
+ * document panels of X^T sized for L2, slower with every panel count (most
+ * term rows hold fewer than 10 non-zeros, so the per-row cost of each pass
+ * dominates). Still untried: a float32 copy of the dense operand (30% faster
+ * in a standalone gather; changes results beyond float64 rounding), and the
+ * accumulators kept in the context instead of allocated per call (k = 110:
+ * page faults and zeroing are a third of the scatter's time).
  *
  * When op(X) is wide (fewer output rows than B has rows), gathering rows of a
  * big B for each non-zero is bound by memory latency; instead walk the other
