@@ -672,30 +672,69 @@ struct small_gemm_job {
     const int64_t *bounds;
 };
 
-HOT_BODY void small_gemm_chunk_body(void *arg, int chunk, double *tmp)
+/* Rows [i0, i0 + 4) x columns [c0, c0 + nc) of C from the packed tile
+ * (rows x kk, column-major, leading dimension GEMM_TILE, row r0 first): the
+ * nc sums of 4 rows stay in vector registers across p. */
+HOT_BODY void small_gemm_block(const struct small_gemm_job *j, const double *tile, int64_t r0,
+                               int64_t i0, int64_t c0, const int64_t nc)
+{
+    const int64_t kk = j->a->cols;
+    v4d acc[8], a;
+    for (int64_t c = 0; c < nc; c++)
+        acc[c] = (v4d){0.0, 0.0, 0.0, 0.0};
+    for (int64_t p = 0; p < kk; p++) {
+        LOAD4(a, tile + r0 + p * GEMM_TILE);
+        for (int64_t c = 0; c < nc; c++)
+            acc[c] += a * AT(j->b, p, c0 + c);
+    }
+    for (int64_t c = 0; c < nc; c++) {
+        double *cc = &AT(j->c, i0, c0 + c);
+        v4d out = j->alpha * acc[c], old;
+        if (j->beta != 0.0) {
+            LOAD4(old, cc);
+            out = j->alpha * acc[c] + j->beta * old;
+        }
+        STORE4(cc, out);
+    }
+}
+
+#define SMALL_GEMM_CASE(NC)                                                                        \
+    case NC:                                                                                       \
+        small_gemm_block(j, tile, r0, i0 + r0, c0, NC);                                            \
+        break;
+
+HOT_BODY void small_gemm_chunk_body(void *arg, int chunk, double *tile)
 {
     const struct small_gemm_job *j = arg;
-    const int64_t kk = j->a->cols;
+    const int64_t kk = j->a->cols, ncols = j->c->cols;
     for (int64_t i0 = j->bounds[chunk]; i0 < j->bounds[chunk + 1]; i0 += GEMM_TILE) {
         int64_t ni = j->bounds[chunk + 1] - i0 < GEMM_TILE ? j->bounds[chunk + 1] - i0 : GEMM_TILE;
-        for (int64_t col = 0; col < j->c->cols; col++) {
-            double *restrict t = tmp;
-            for (int64_t g = 0; g < ni; g++)
-                t[g] = 0.0;
-            for (int64_t p = 0; p < kk; p++) {
-                const double bp = AT(j->b, p, col);
-                const double *restrict ap = &AT(j->a, i0, p);
-                for (int64_t g = 0; g < ni; g++)
-                    t[g] += ap[g] * bp;
+        /* A's tile column by column: runs the prefetcher follows, where
+         * row blocks across kk columns would be kk streams at once. */
+        for (int64_t p = 0; p < kk; p++)
+            memcpy(tile + p * GEMM_TILE, &AT(j->a, i0, p), (size_t)ni * sizeof(double));
+        int64_t r0 = 0;
+        for (; r0 + 4 <= ni; r0 += 4)
+            for (int64_t c0 = 0; c0 < ncols; c0 += 8) {
+                switch (ncols - c0 < 8 ? ncols - c0 : 8) {
+                    SMALL_GEMM_CASE(1)
+                    SMALL_GEMM_CASE(2)
+                    SMALL_GEMM_CASE(3)
+                    SMALL_GEMM_CASE(4)
+                    SMALL_GEMM_CASE(5)
+                    SMALL_GEMM_CASE(6)
+                    SMALL_GEMM_CASE(7)
+                    SMALL_GEMM_CASE(8)
+                }
             }
-            double *restrict cc = &AT(j->c, i0, col);
-            if (j->beta == 0.0)
-                for (int64_t g = 0; g < ni; g++)
-                    cc[g] = j->alpha * t[g];
-            else
-                for (int64_t g = 0; g < ni; g++)
-                    cc[g] = j->alpha * t[g] + j->beta * cc[g];
-        }
+        for (; r0 < ni; r0++) /* the same sums, one row */
+            for (int64_t col = 0; col < ncols; col++) {
+                double t = 0.0;
+                for (int64_t p = 0; p < kk; p++)
+                    t += tile[r0 + p * GEMM_TILE] * AT(j->b, p, col);
+                double *cc = &AT(j->c, i0 + r0, col);
+                *cc = j->beta == 0.0 ? j->alpha * t : j->alpha * t + j->beta * *cc;
+            }
     }
 }
 
@@ -713,7 +752,7 @@ static tm_status cpu_gemm(void *ctx, int transa, int transb, double alpha, const
         int64_t bounds[MAX_CHUNKS + 1];
         int nc = row_chunks(c->rows, bounds);
         struct small_gemm_job job = {a, b, c, alpha, beta, bounds};
-        return par_for(ctx, nc, GEMM_TILE, small_gemm_chunk, &job, err);
+        return par_for(ctx, nc, GEMM_TILE * (size_t)kk, small_gemm_chunk, &job, err);
     }
     if (kk == 0) {
         for (int64_t j = 0; j < c->cols; j++)

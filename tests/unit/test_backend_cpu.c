@@ -626,3 +626,45 @@ TM_TEST(backend_cpu_gram_spmm_matches_two_products)
         tm_csr_release(&x);
     }
 }
+
+/* The NMF shape of gemm (tall A times a square k x k B, register-blocked in
+ * the backend) against the naive product, with row counts that leave
+ * partial vectors and tiles and widths on both sides of its 8-column
+ * blocks, alpha and beta; the same bits for 1 and 3 threads. */
+TM_TEST(backend_cpu_small_gemm_matches_naive)
+{
+    const int64_t m = 603, ks[4] = {3, 8, 13, 20};
+    for (int ki = 0; ki < 4; ki++) {
+        int64_t k = ks[ki];
+        double *a = rand_dense(m, k, 41), *b = rand_dense(k, k, 42), *c0 = rand_dense(m, k, 43);
+        double *ref = malloc((size_t)(m * k) * sizeof(double));
+        double *first = malloc((size_t)(m * k) * sizeof(double));
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < k; j++) {
+                double t = 0;
+                for (int64_t p = 0; p < k; p++)
+                    t += a[i + p * m] * b[p + j * k];
+                ref[i + j * m] = 0.5 * t + 2.0 * c0[i + j * m];
+            }
+        for (int threads = 1; threads <= 3; threads += 2) {
+            struct fixture f;
+            REQUIRE(setup(&f, threads));
+            struct tm_bmat am = up(&f, a, m, k), bm = up(&f, b, k, k), cm = up(&f, c0, m, k);
+            CHECK(f.o->gemm(f.ctx, TM_NOTRANS, TM_NOTRANS, 0.5, &am, &bm, 2.0, &cm, NULL) == TM_OK);
+            CHECK(maxdiff_mat(&f, &cm, ref) < 1e-12);
+            if (threads == 1)
+                f.o->download(f.ctx, &cm, first, m, NULL);
+            else
+                CHECK(maxdiff_mat(&f, &cm, first) == 0.0);
+            f.o->mat_free(f.ctx, &cm);
+            f.o->mat_free(f.ctx, &bm);
+            f.o->mat_free(f.ctx, &am);
+            f.o->destroy(f.ctx);
+        }
+        free(first);
+        free(ref);
+        free(c0);
+        free(b);
+        free(a);
+    }
+}
