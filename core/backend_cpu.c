@@ -1379,26 +1379,45 @@ static tm_status cpu_hals_sweep(void *ctx, const struct tm_bmat *m, const struct
     return st;
 }
 
+struct mu_job {
+    const struct tm_bmat *m, *numer, *denom;
+    const double *denom_row;
+    double l1, l2, zero_below;
+    const int64_t *bounds;
+};
+
+HOT_BODY void mu_chunk_body(void *arg, int chunk, double *buf)
+{
+    const struct mu_job *j = arg;
+    (void)buf;
+    for (int64_t c = 0; c < j->m->cols; c++) {
+        double *restrict mc = &AT(j->m, 0, c);
+        const double *restrict nc = &AT(j->numer, 0, c);
+        const double *restrict dc = j->denom ? &AT(j->denom, 0, c) : NULL;
+        for (int64_t i = j->bounds[chunk]; i < j->bounds[chunk + 1]; i++) {
+            double d = dc ? dc[i] : j->denom_row[c];
+            if (j->l1 > 0)
+                d += j->l1;
+            if (j->l2 > 0)
+                d += j->l2 * mc[i];
+            if (d == 0.0)
+                d = NMF_EPSILON;
+            double v = mc[i] * (nc[i] / d);
+            mc[i] = v < j->zero_below ? 0.0 : v;
+        }
+    }
+}
+
+HOT_KERNEL(mu_chunk)
+
 static tm_status cpu_mu_update(void *ctx, const struct tm_bmat *m, const struct tm_bmat *numer,
                                const struct tm_bmat *denom, const double *denom_row, double l1,
                                double l2, double zero_below, char *err)
 {
-    (void)ctx;
-    (void)err;
-    for (int64_t j = 0; j < m->cols; j++) {
-        for (int64_t i = 0; i < m->rows; i++) {
-            double d = denom ? AT(denom, i, j) : denom_row[j];
-            if (l1 > 0)
-                d += l1;
-            if (l2 > 0)
-                d += l2 * AT(m, i, j);
-            if (d == 0.0)
-                d = NMF_EPSILON;
-            double v = AT(m, i, j) * (AT(numer, i, j) / d);
-            AT(m, i, j) = v < zero_below ? 0.0 : v;
-        }
-    }
-    return TM_OK;
+    int64_t bounds[MAX_CHUNKS + 1];
+    int nc = row_chunks(m->rows, bounds);
+    struct mu_job job = {m, numer, denom, denom_row, l1, l2, zero_below, bounds};
+    return par_for(ctx, nc, 0, mu_chunk, &job, err);
 }
 
 static tm_status cpu_pgd_update(void *ctx, const struct tm_bmat *m, const struct tm_bmat *mg,
