@@ -106,37 +106,23 @@ static void top_insert(int64_t *terms, double *weights, int64_t *have, int64_t n
     terms[pos] = j;
 }
 
-/* The n_top largest non-zero entries of each row of comp (k x n, ld k), -1
- * padded; one pass over comp in memory order. */
+/* The n_top largest non-zero entries of each column of comp (n x k, ld n),
+ * -1 padded; one pass over comp in memory order. */
 static tm_status top_words(const double *comp, int64_t k, int64_t n, int64_t n_top, int64_t *terms,
                            double *weights, char *err)
 {
-    int64_t *have = tm_calloc((size_t)k, sizeof(*have));
-    if (!have)
-        return tm__errf(err, TM_ENOMEM, "fit: cannot allocate the top words");
-    for (int64_t j = 0; j < n; j++)
-        for (int64_t t = 0; t < k; t++)
-            top_insert(terms + t * n_top, weights + t * n_top, &have[t], n_top, j,
-                       comp[t + (size_t)j * k]);
-    for (int64_t t = 0; t < k; t++)
-        for (int64_t i = have[t]; i < n_top; i++) {
+    (void)err;
+    for (int64_t t = 0; t < k; t++) {
+        int64_t have = 0;
+        for (int64_t j = 0; j < n; j++)
+            top_insert(terms + t * n_top, weights + t * n_top, &have, n_top, j,
+                       comp[j + (size_t)t * n]);
+        for (int64_t i = have; i < n_top; i++) {
             terms[t * n_top + i] = -1;
             weights[t * n_top + i] = 0.0;
         }
-    tm_free(have);
+    }
     return TM_OK;
-}
-
-/* components (k x n, ld k) from V or Ht (n x k, ld n). */
-static double *transpose_nk(const double *v, int64_t n, int64_t k)
-{
-    double *c = tm_mallocarray((size_t)n * (size_t)k + 1, sizeof(double));
-    if (c) /* in blocks of 64 terms, so that reads and writes both stream */
-        for (int64_t j0 = 0; j0 < n; j0 += 64)
-            for (int64_t t = 0; t < k; t++)
-                for (int64_t j = j0; j < n && j < j0 + 64; j++)
-                    c[t + (size_t)j * k] = v[j + (size_t)t * n];
-    return c;
 }
 
 static tm_status fill_svd(const struct tm_csr *x, struct tm_svd_result *svd,
@@ -144,7 +130,8 @@ static tm_status fill_svd(const struct tm_csr *x, struct tm_svd_result *svd,
 {
     int64_t m = x->n_rows, n = x->n_cols, k = svd->k;
     double *colsum = NULL;
-    out->components.data = transpose_nk(svd->v, n, k);
+    out->components.data = svd->v;
+    svd->v = NULL;
     out->singular_values = tm_mallocarray((size_t)k, sizeof(double));
     out->explained_variance_ratio = tm_mallocarray((size_t)k, sizeof(double));
     colsum = tm_calloc((size_t)n, sizeof(double));
@@ -153,8 +140,8 @@ static tm_status fill_svd(const struct tm_csr *x, struct tm_svd_result *svd,
         tm_free(colsum);
         return tm__errf(err, TM_ENOMEM, "fit: cannot allocate the SVD result");
     }
-    out->components.rows = k;
-    out->components.cols = n;
+    out->components.rows = n;
+    out->components.cols = k;
     memcpy(out->singular_values, svd->s, (size_t)k * sizeof(double));
     /* document_topics = U diag(s) (TruncatedSVD.transform), taking U over. */
     for (int64_t t = 0; t < k; t++)
@@ -194,11 +181,11 @@ static tm_status fill_svd(const struct tm_csr *x, struct tm_svd_result *svd,
 
 static tm_status fill_nmf(struct tm_nmf_result *nmf, struct tm_fit_result *out, char *err)
 {
-    out->components.data = transpose_nk(nmf->ht, nmf->n, nmf->k);
-    if (!out->components.data)
-        return tm__errf(err, TM_ENOMEM, "fit: cannot allocate the NMF components");
-    out->components.rows = nmf->k;
-    out->components.cols = nmf->n;
+    (void)err;
+    out->components.data = nmf->ht;
+    nmf->ht = NULL;
+    out->components.rows = nmf->n;
+    out->components.cols = nmf->k;
     out->document_topics.rows = nmf->m;
     out->document_topics.cols = nmf->k;
     out->document_topics.data = nmf->w;

@@ -96,7 +96,10 @@ struct tm_fit_result {
     enum tm_method method;
     int64_t n_documents, n_features, nnz;
     int64_t n_topics;
-    /* n_topics x n_features: NMF's H, or SVD's V^T (rows = topics). */
+    /* n_features x n_topics, column-major (topic t's weights contiguous at
+     * data + t * n_features): NMF's H^T, or SVD's V, as the fit left them
+     * (scikit-learn's components_ transposed; taking them over saves a copy
+     * as large as the biggest factor). */
     struct tm_dense_owned components;
     /* n_documents x n_topics: NMF's W, or SVD's U * Sigma (scikit-learn's transform). */
     struct tm_dense_owned document_topics;

@@ -123,8 +123,8 @@ TM_TEST(fit_results_of_each_method)
         CHECK_INT_EQ(r.n_documents, m);
         CHECK_INT_EQ(r.n_features, n);
         CHECK_INT_EQ(r.nnz, x.indptr[m]);
-        CHECK_INT_EQ(r.components.rows, k);
-        CHECK_INT_EQ(r.components.cols, n);
+        CHECK_INT_EQ(r.components.rows, n);
+        CHECK_INT_EQ(r.components.cols, k);
         CHECK_INT_EQ(r.document_topics.rows, m);
         CHECK_INT_EQ(r.document_topics.cols, k);
         CHECK_STR_EQ(r.device_used, "cpu");
@@ -135,7 +135,7 @@ TM_TEST(fit_results_of_each_method)
             for (int64_t j = 0; j < n; j++) {
                 double v = 0;
                 for (int64_t t2 = 0; t2 < k; t2++)
-                    v += r.document_topics.data[i + t2 * m] * r.components.data[t2 + j * k];
+                    v += r.document_topics.data[i + t2 * m] * r.components.data[j + t2 * n];
                 e += (dense[i + j * m] - v) * (dense[i + j * m] - v);
             }
         CHECK(fabs(sqrt(e) - r.reconstruction_error) < 1e-6 * sqrt(nx2));
@@ -144,7 +144,7 @@ TM_TEST(fit_results_of_each_method)
             for (int64_t w = 0; w < 4; w++) {
                 int64_t term = r.top_terms[t2 * 4 + w];
                 REQUIRE(term >= 0 && term < n);
-                CHECK(r.top_weights[t2 * 4 + w] == r.components.data[t2 + term * k]);
+                CHECK(r.top_weights[t2 * 4 + w] == r.components.data[term + t2 * n]);
                 if (w)
                     CHECK(r.top_weights[t2 * 4 + w] <= r.top_weights[t2 * 4 + w - 1]);
             }
