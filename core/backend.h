@@ -196,18 +196,20 @@ struct tm_backend_ops {
                             const struct tm_bmat *XHt, double l1, double l2, const int64_t *perm,
                             double *violation, char *err);
     /*
-     * Optional (NULL: core runs spmm, hals_sweep, gram and dot instead): the
-     * H half of a cd iteration fused into one pass over Ht, so that the
-     * n x k X^T W is never stored:
-     *   XtW = X^T W;  hals_sweep(Ht, G, XtW, l1, l2, perm, violation);
-     *   *cross = <XtW, Ht> (with the swept Ht);  gram (k x k) = Ht^T Ht.
-     * Ht as the unfused ops leave it (to rounding, or exactly); violation,
+     * Optional (NULL: core runs spmm, hals_sweep, gram and dot instead): one
+     * half of a cd iteration fused into one pass over M, so that the product
+     * with X is never stored. side TM_TRANS, the H half: M = Ht, F = W,
+     * P = X^T W; side TM_NOTRANS, the W half: M = W, F = Ht, P = X Ht. Then
+     *   hals_sweep(M, G, P, l1, l2, perm, violation);
+     *   *cross = <P, M> (with the swept M);  gram (k x k) = M^T M.
+     * M as the unfused ops leave it (to rounding, or exactly); violation,
      * cross and gram summed in any fixed order. Synchronous.
      */
-    tm_status (*hals_sweep_xt)(void *ctx, const struct tm_bsparse *X, const struct tm_bmat *Ht,
-                               const struct tm_bmat *W, const struct tm_bmat *G, double l1,
-                               double l2, const int64_t *perm, double *violation, double *cross,
-                               const struct tm_bmat *gram, char *err);
+    tm_status (*hals_sweep_fused)(void *ctx, const struct tm_bsparse *X, int side,
+                                  const struct tm_bmat *M, const struct tm_bmat *F,
+                                  const struct tm_bmat *G, double l1, double l2,
+                                  const int64_t *perm, double *violation, double *cross,
+                                  const struct tm_bmat *gram, char *err);
     /*
      * Multiplicative update in place, scikit-learn's _multiplicative_update_w/h
      * for beta in {1, 2} (gamma == 1):

@@ -1221,16 +1221,19 @@ HOT_BODY void hals_chunk_body(void *arg, int chunk, double *scratch)
 HOT_KERNEL(hals_chunk)
 
 /*
- * The H half of a cd iteration in one pass (hals_sweep_xt in backend.h): per
- * tile of HALS_ROWS rows of Ht, the tile's rows of X^T W are gathered exactly
- * as spmm_chunk gathers them (same order, same contraction, so Ht comes out
- * bit for bit as spmm + hals_sweep leave it), swept while in L1, and then
- * dotted with the new rows for <X^T W, Ht> and with each other for Ht^T Ht.
- * The n x k X^T W matrix is never stored.
+ * Half a cd iteration in one pass (hals_sweep_fused in backend.h): per tile
+ * of HALS_ROWS rows of M, the tile's rows of P (X^T W for Ht, X Ht for W)
+ * are gathered as spmm_chunk gathers them (same order, same contraction, so
+ * the H half's Ht comes out bit for bit as spmm + hals_sweep leave it),
+ * swept while in L1, and then dotted with the new rows for <P, M> and with
+ * each other for M^T M. P is never stored. The W half gathers rows of a
+ * packed Ht where spmm would scatter (spmm_scatter): with the k sums in
+ * registers that is the faster way, and it adds each row's terms in X's
+ * order, as scipy's X @ H.T does.
  */
 struct hals_xt_job {
-    const struct tm_csr *xt; /* rows: Ht's rows */
-    const double *w;         /* W packed row-major */
+    const struct tm_csr *xt; /* rows: M's rows */
+    const double *w;         /* F packed row-major */
     const struct tm_bmat *m, *g;
     double l1, l2;
     const int64_t *perm;
@@ -1324,23 +1327,25 @@ HOT_BODY void hals_xt_chunk_body(void *arg, int chunk, double *scratch)
 
 HOT_KERNEL(hals_xt_chunk)
 
-static tm_status cpu_hals_sweep_xt(void *ctx, const struct tm_bsparse *s, const struct tm_bmat *ht,
-                                   const struct tm_bmat *w, const struct tm_bmat *g, double l1,
-                                   double l2, const int64_t *perm, double *violation,
-                                   double *cross, const struct tm_bmat *gram, char *err)
+static tm_status cpu_hals_sweep_fused(void *ctx, const struct tm_bsparse *s, int side,
+                                      const struct tm_bmat *mm, const struct tm_bmat *f,
+                                      const struct tm_bmat *g, double l1, double l2,
+                                      const int64_t *perm, double *violation, double *cross,
+                                      const struct tm_bmat *gram, char *err)
 {
-    const int64_t k = ht->cols;
+    const struct tm_csr *xo = side == TM_TRANS ? &s->xt : s->x;
+    const int64_t k = mm->cols;
     int64_t bounds[MAX_CHUNKS + 1];
-    int nc = csr_chunks(&s->xt, bounds);
-    double *packed = tm_mallocarray((size_t)w->rows * (size_t)k + 1, sizeof(double));
+    int nc = csr_chunks(xo, bounds);
+    double *packed = tm_mallocarray((size_t)f->rows * (size_t)k + 1, sizeof(double));
     double *partial = tm_mallocarray((size_t)nc * (size_t)k * (size_t)k + 1, sizeof(double));
     if (!packed || !partial) {
         tm_free(packed);
         tm_free(partial);
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate the H sweep's workspace");
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate the HALS sweep's workspace");
     }
-    pack_rows(w, packed);
-    struct hals_xt_job job = {&s->xt, packed, ht, g, l1, l2, perm, bounds, partial, {0}, {0}};
+    pack_rows(f, packed);
+    struct hals_xt_job job = {xo, packed, mm, g, l1, l2, perm, bounds, partial, {0}, {0}};
     tm_status st = par_for(ctx, nc, (3 * HALS_ROWS + 1) * (size_t)k, hals_xt_chunk, &job, err);
     tm_free(packed);
     if (st == TM_OK) {
@@ -1552,7 +1557,7 @@ const struct tm_backend_ops tm__backend_cpu_ops = {
     .col_norms = cpu_col_norms,
     .col_sums = cpu_col_sums,
     .hals_sweep = cpu_hals_sweep,
-    .hals_sweep_xt = cpu_hals_sweep_xt,
+    .hals_sweep_fused = cpu_hals_sweep_fused,
     .mu_update = cpu_mu_update,
     .pgd_update = cpu_pgd_update,
     .kl_spmm = cpu_kl_spmm,

@@ -284,12 +284,14 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     out->w = out->ht = NULL;
     TRY(ops->mat_alloc(ctx, k, k, &s.gh, err));
     TRY(ops->mat_alloc(ctx, k, k, &s.gw, err));
-    TRY(ops->mat_alloc(ctx, m, k, &s.xht, err));
-    /* cd's H half, fused where the backend can, never stores X^T W: the
-     * largest matrix of the fit after X, when terms outnumber documents. */
-    const int fused = params->solver == TM_NMF_CD && ops->hals_sweep_xt;
-    if (!fused)
+    /* cd's halves, fused where the backend can, never store X Ht or X^T W
+     * (the latter the largest matrix of the fit after X, when terms
+     * outnumber documents). */
+    const int fused = params->solver == TM_NMF_CD && ops->hals_sweep_fused;
+    if (!fused) {
+        TRY(ops->mat_alloc(ctx, m, k, &s.xht, err));
         TRY(ops->mat_alloc(ctx, n, k, &s.xtw, err));
+    }
     if (params->solver != TM_NMF_CD) {
         TRY(ops->mat_alloc(ctx, m, k, &s.dm, err));
         TRY(ops->mat_alloc(ctx, n, k, &s.dn, err));
@@ -324,19 +326,24 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
                     perm[t] = perm[r];
                     perm[r] = tmp;
                 }
-            TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
-            TRY(ops->hals_sweep(ctx, &s.w, &s.gh, &s.xht, l1w, l2w, perm, &v1, err));
+            double cross;
+            if (fused) {
+                TRY(ops->hals_sweep_fused(ctx, Xb, TM_NOTRANS, &s.w, &s.ht, &s.gh, l1w, l2w, perm,
+                                          &v1, &cross, &s.gw, err));
+            } else {
+                TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
+                TRY(ops->hals_sweep(ctx, &s.w, &s.gh, &s.xht, l1w, l2w, perm, &v1, err));
+                TRY(ops->gram(ctx, &s.w, &s.gw, err));
+            }
             if (params->shuffle)
                 for (int64_t t = k - 1; t > 0; t--) {
                     int64_t r = (int64_t)tm_rng_below(&rng, (uint64_t)t + 1), tmp = perm[t];
                     perm[t] = perm[r];
                     perm[r] = tmp;
                 }
-            TRY(ops->gram(ctx, &s.w, &s.gw, err));
             if (fused) {
-                double cross;
-                TRY(ops->hals_sweep_xt(ctx, Xb, &s.ht, &s.w, &s.gw, l1h, l2h, perm, &v2, &cross,
-                                       &s.gh, err));
+                TRY(ops->hals_sweep_fused(ctx, Xb, TM_TRANS, &s.ht, &s.w, &s.gw, l1h, l2h, perm,
+                                          &v2, &cross, &s.gh, err));
                 TRY(frob_error_cross(&s, cross, &error, err));
             } else {
                 TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));

@@ -488,57 +488,60 @@ TM_TEST(backend_cpu_reductions_thread_invariant)
     }
 }
 
-/* hals_sweep_xt against the ops it fuses (spmm X^T W, hals_sweep, dot, gram),
- * on a wide and a tall X (the two spmm paths), with a permutation, l1 and l2,
- * for 1 and 3 threads: Ht to rounding, and exactly the same for every thread
+/* hals_sweep_fused against the ops it fuses (spmm, hals_sweep, dot, gram),
+ * both halves, on a wide and a tall X, with a permutation, l1 and l2, for 1
+ * and 3 threads: M to rounding, and exactly the same for every thread
  * count. */
-TM_TEST(backend_cpu_hals_sweep_xt_matches_unfused)
+TM_TEST(backend_cpu_hals_sweep_fused_matches_unfused)
 {
     const int64_t shapes[2][2] = {{70, 301}, {260, 45}}, k = 7;
     const int64_t perm[7] = {3, 0, 6, 1, 5, 2, 4};
-    for (int si = 0; si < 2; si++) {
-        int64_t m = shapes[si][0], n = shapes[si][1];
+    for (int si = 0; si < 4; si++) {
+        int64_t m = shapes[si / 2][0], n = shapes[si / 2][1];
+        int side = si % 2 ? TM_NOTRANS : TM_TRANS;
+        /* M is swept, F is the other factor: (Ht, W) for the H half */
+        int64_t rm = side == TM_TRANS ? n : m, rf = side == TM_TRANS ? m : n;
         struct tm_csr x;
         rand_csr(&x, m, n, 0.08, 21 + (uint64_t)si);
-        double *w = rand_dense(m, k, 22), *ht = rand_dense(n, k, 23), g[49];
-        for (int64_t i = 0; i < m * k; i++)
-            w[i] = fabs(w[i]);
-        for (int64_t i = 0; i < n * k; i++)
-            ht[i] = fabs(ht[i]) * (i % 5 != 0);
-        for (int64_t i = 0; i < k; i++) /* W^T W + diagonal, symmetric */
+        double *fh = rand_dense(rf, k, 22), *mh = rand_dense(rm, k, 23), g[49];
+        for (int64_t i = 0; i < rf * k; i++)
+            fh[i] = fabs(fh[i]);
+        for (int64_t i = 0; i < rm * k; i++)
+            mh[i] = fabs(mh[i]) * (i % 5 != 0);
+        for (int64_t i = 0; i < k; i++) /* F^T F + diagonal, symmetric */
             for (int64_t j = 0; j < k; j++) {
-                double s = 0;
-                for (int64_t p = 0; p < m; p++)
-                    s += w[p + i * m] * w[p + j * m];
-                g[i + j * k] = s + (i == j) * 0.5;
+                double sum = 0;
+                for (int64_t p = 0; p < rf; p++)
+                    sum += fh[p + i * rf] * fh[p + j * rf];
+                g[i + j * k] = sum + (i == j) * 0.5;
             }
-        double *ref_ht = malloc((size_t)(n * k) * sizeof(double)), ref_gram[49], ref_v, ref_cross;
-        double *first_ht = malloc((size_t)(n * k) * sizeof(double)), first_gram[49];
+        double *ref_m = malloc((size_t)(rm * k) * sizeof(double)), ref_gram[49], ref_v, ref_cross;
+        double *first_m = malloc((size_t)(rm * k) * sizeof(double)), first_gram[49];
         double first_v = 0, first_cross = 0;
         for (int threads = 1; threads <= 3; threads += 2) {
             struct fixture f;
             REQUIRE(setup(&f, threads));
             struct tm_bsparse *xb;
             REQUIRE(f.o->sparse_upload(f.ctx, &x, &xb, NULL) == TM_OK);
-            struct tm_bmat wm = up(&f, w, m, k), hm = up(&f, ht, n, k), gm = up(&f, g, k, k);
-            struct tm_bmat xtw, gram;
-            f.o->mat_alloc(f.ctx, n, k, &xtw, NULL);
+            struct tm_bmat fm = up(&f, fh, rf, k), mm = up(&f, mh, rm, k), gm = up(&f, g, k, k);
+            struct tm_bmat prod, gram;
+            f.o->mat_alloc(f.ctx, rm, k, &prod, NULL);
             f.o->mat_alloc(f.ctx, k, k, &gram, NULL);
             if (threads == 1) { /* the unfused reference */
-                CHECK(f.o->spmm(f.ctx, xb, TM_TRANS, 1.0, &wm, 0.0, &xtw, NULL) == TM_OK);
-                CHECK(f.o->hals_sweep(f.ctx, &hm, &gm, &xtw, 0.05, 0.3, perm, &ref_v, NULL) ==
+                CHECK(f.o->spmm(f.ctx, xb, side, 1.0, &fm, 0.0, &prod, NULL) == TM_OK);
+                CHECK(f.o->hals_sweep(f.ctx, &mm, &gm, &prod, 0.05, 0.3, perm, &ref_v, NULL) ==
                       TM_OK);
-                CHECK(f.o->dot(f.ctx, &xtw, &hm, &ref_cross, NULL) == TM_OK);
-                CHECK(f.o->gram(f.ctx, &hm, &gram, NULL) == TM_OK);
-                f.o->download(f.ctx, &hm, ref_ht, n, NULL);
+                CHECK(f.o->dot(f.ctx, &prod, &mm, &ref_cross, NULL) == TM_OK);
+                CHECK(f.o->gram(f.ctx, &mm, &gram, NULL) == TM_OK);
+                f.o->download(f.ctx, &mm, ref_m, rm, NULL);
                 f.o->download(f.ctx, &gram, ref_gram, k, NULL);
-                f.o->upload(f.ctx, ht, n, &hm, NULL);
+                f.o->upload(f.ctx, mh, rm, &mm, NULL);
             }
             double v = -1, cross = -1, got_gram[49];
-            REQUIRE(f.o->hals_sweep_xt(f.ctx, xb, &hm, &wm, &gm, 0.05, 0.3, perm, &v, &cross,
-                                       &gram, NULL) == TM_OK);
+            REQUIRE(f.o->hals_sweep_fused(f.ctx, xb, side, &mm, &fm, &gm, 0.05, 0.3, perm, &v,
+                                          &cross, &gram, NULL) == TM_OK);
             f.o->download(f.ctx, &gram, got_gram, k, NULL);
-            CHECK(maxdiff_mat(&f, &hm, ref_ht) < 1e-12);
+            CHECK(maxdiff_mat(&f, &mm, ref_m) < 1e-12);
             CHECK_NEAR(v, ref_v, 1e-10 * (1 + fabs(ref_v)));
             CHECK_NEAR(cross, ref_cross, 1e-10 * (1 + fabs(ref_cross)));
             double e = 0;
@@ -547,28 +550,28 @@ TM_TEST(backend_cpu_hals_sweep_xt_matches_unfused)
             CHECK(e < 1e-12);
             CHECK(got_gram[1] == got_gram[k]); /* both triangles */
             if (threads == 1) {
-                f.o->download(f.ctx, &hm, first_ht, n, NULL);
+                f.o->download(f.ctx, &mm, first_m, rm, NULL);
                 memcpy(first_gram, got_gram, sizeof(got_gram));
                 first_v = v;
                 first_cross = cross;
             } else {
-                CHECK(maxdiff_mat(&f, &hm, first_ht) == 0.0);
+                CHECK(maxdiff_mat(&f, &mm, first_m) == 0.0);
                 CHECK(memcmp(first_gram, got_gram, sizeof(got_gram)) == 0);
                 CHECK(v == first_v);
                 CHECK(cross == first_cross);
             }
             f.o->mat_free(f.ctx, &gram);
-            f.o->mat_free(f.ctx, &xtw);
+            f.o->mat_free(f.ctx, &prod);
             f.o->mat_free(f.ctx, &gm);
-            f.o->mat_free(f.ctx, &hm);
-            f.o->mat_free(f.ctx, &wm);
+            f.o->mat_free(f.ctx, &mm);
+            f.o->mat_free(f.ctx, &fm);
             f.o->sparse_free(f.ctx, xb);
             f.o->destroy(f.ctx);
         }
-        free(first_ht);
-        free(ref_ht);
-        free(ht);
-        free(w);
+        free(first_m);
+        free(ref_m);
+        free(mh);
+        free(fh);
         tm_csr_release(&x);
     }
 }
@@ -641,10 +644,10 @@ TM_TEST(backend_cpu_small_gemm_matches_naive)
         double *first = malloc((size_t)(m * k) * sizeof(double));
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < k; j++) {
-                double t = 0;
+                double sum = 0;
                 for (int64_t p = 0; p < k; p++)
-                    t += a[i + p * m] * b[p + j * k];
-                ref[i + j * m] = 0.5 * t + 2.0 * c0[i + j * m];
+                    sum += a[i + p * m] * b[p + j * k];
+                ref[i + j * m] = 0.5 * sum + 2.0 * c0[i + j * m];
             }
         for (int threads = 1; threads <= 3; threads += 2) {
             struct fixture f;
