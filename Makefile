@@ -48,7 +48,7 @@ CORE_SRC := $(wildcard core/*.c)
 API_SRC := $(wildcard api/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 GPU_HOST_SRC := $(wildcard gpu/*.c)
-TEST_SRC := tests/runner.c tests/testalloc.c tests/fixture.c $(wildcard tests/unit/test_*.c) $(wildcard tests/integration/test_*.c)
+TEST_SRC := tests/runner.c tests/testalloc.c tests/fixture.c tests/tmpstore.c $(wildcard tests/unit/test_*.c) $(wildcard tests/integration/test_*.c)
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 CORE_OBJ := $(call obj,$(CORE_SRC))

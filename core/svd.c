@@ -203,6 +203,15 @@ struct lanczos {
     double *host; /* d doubles, for random vectors */
 };
 
+/* Everything but the basis v (mat_free zeroes what it frees, so twice is
+ * harmless). */
+static void free_workspace(struct lanczos *lz)
+{
+    struct tm_bmat *work[] = {&lz->h, &lz->tm, &lz->t1, &lz->z, &lz->tmp, &lz->av};
+    for (size_t i = 0; i < sizeof(work) / sizeof(work[0]); i++)
+        lz->ops->mat_free(lz->ctx, work[i]);
+}
+
 /* av = G v for a block of columns: the Gram operator X X^T or X^T X. */
 static tm_status gram_apply(struct lanczos *lz, const struct tm_bmat *v, const struct tm_bmat *av,
                             char *err)
@@ -438,12 +447,7 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
      * op(X) y_i / sigma_i, are made and downloaded LONG_BLOCK at a time, so
      * the peak is the basis or the result, never both (k = 100 on 20
      * Newsgroups: 369 MB before). */
-    ops->mat_free(ctx, &lz.h);
-    ops->mat_free(ctx, &lz.tm);
-    ops->mat_free(ctx, &lz.t1);
-    ops->mat_free(ctx, &lz.z);
-    ops->mat_free(ctx, &lz.tmp);
-    ops->mat_free(ctx, &lz.av);
+    free_workspace(&lz);
     TRY(result_alloc(out, m, n, k, err));
     out->n_iter = restarts;
     for (int64_t c = 0; c < k; c++) {
@@ -471,12 +475,7 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
     }
 out:
     ops->mat_free(ctx, &lk);
-    ops->mat_free(ctx, &lz.h);
-    ops->mat_free(ctx, &lz.tm);
-    ops->mat_free(ctx, &lz.t1);
-    ops->mat_free(ctx, &lz.z);
-    ops->mat_free(ctx, &lz.tmp);
-    ops->mat_free(ctx, &lz.av);
+    free_workspace(&lz);
     ops->mat_free(ctx, &lz.v);
     tm_free(lz.host);
     tm_free(scale);

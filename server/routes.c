@@ -818,46 +818,24 @@ static void get_job(struct tm__req *r)
     respond_job(r, 200, &j);
 }
 
-static void cancel_job(struct tm__req *r)
+/* The answer to a cancel (:cancel or DELETE) or a delete: 200 cancelled, 202
+ * cancelling, 204 deleted, 409 finished (cancel only) or changing. */
+static void respond_cancel_or_delete(struct tm__req *r, enum tm_jobs_refusal outcome,
+                                     const struct tm_job_record *j, const char *err)
 {
-    struct tm_job_record j;
-    char err[TM_ERR_SIZE] = "";
-    switch (tm_jobs_cancel(r->srv->jobs, r->id, &j, err)) {
-    case TM_JOBS_CANCELLED:
-        respond_job(r, 200, &j);
-        return;
-    case TM_JOBS_CANCELLING:
-        r->retry_after = 1;
-        respond_job(r, 202, &j);
-        return;
-    case TM_JOBS_FINISHED:
-        tm__respond_error(r, 409, "job_finished", err, NULL);
-        return;
-    case TM_JOBS_NOT_FOUND:
-        tm__respond_error(r, 404, "not_found", "no such job", NULL);
-        return;
-    default:
-        respond_store_error(r, err);
-        return;
-    }
-}
-
-/* DELETE /v1/jobs/{id}: cancels a queued or running job, as :cancel does
- * (200, 202); deletes a finished one (204). */
-static void delete_job(struct tm__req *r)
-{
-    struct tm_job_record j;
-    char err[TM_ERR_SIZE] = "";
-    switch (tm_jobs_delete(r->srv->jobs, r->id, &j, err)) {
+    switch (outcome) {
     case TM_JOBS_DELETED:
         tm__respond(r, 204, NULL, NULL, 0);
         return;
     case TM_JOBS_CANCELLED:
-        respond_job(r, 200, &j);
+        respond_job(r, 200, j);
         return;
     case TM_JOBS_CANCELLING:
         r->retry_after = 1;
-        respond_job(r, 202, &j);
+        respond_job(r, 202, j);
+        return;
+    case TM_JOBS_FINISHED:
+        tm__respond_error(r, 409, "job_finished", err, NULL);
         return;
     case TM_JOBS_CHANGING:
         r->retry_after = 1;
@@ -870,6 +848,24 @@ static void delete_job(struct tm__req *r)
         respond_store_error(r, err);
         return;
     }
+}
+
+static void cancel_job(struct tm__req *r)
+{
+    struct tm_job_record j;
+    char err[TM_ERR_SIZE] = "";
+    enum tm_jobs_refusal outcome = tm_jobs_cancel(r->srv->jobs, r->id, &j, err);
+    respond_cancel_or_delete(r, outcome, &j, err);
+}
+
+/* DELETE /v1/jobs/{id}: cancels a queued or running job, as :cancel does
+ * (200, 202); deletes a finished one (204). */
+static void delete_job(struct tm__req *r)
+{
+    struct tm_job_record j;
+    char err[TM_ERR_SIZE] = "";
+    enum tm_jobs_refusal outcome = tm_jobs_delete(r->srv->jobs, r->id, &j, err);
+    respond_cancel_or_delete(r, outcome, &j, err);
 }
 
 /* 409 unless the job succeeded; 0 when it did. */

@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "harness.h"
+#include "tmpstore.h"
 #include "server/jobs.h"
 #include "server/log.h"
 #include "server/matrix_cache.h"
@@ -52,8 +53,7 @@ static void fake_work(void *ctx, const struct tm_job_run *run, struct tm_job_out
 }
 
 struct env {
-    char dir[256];
-    struct tm_store store;
+    struct tm_tmpstore ts;
     struct fake fake;
 };
 
@@ -61,28 +61,13 @@ static int env_open(struct env *e)
 {
     memset(e, 0, sizeof(*e));
     pthread_mutex_init(&e->fake.lock, NULL);
-    tm_log_set_level(TM_LOG_OFF);
-    const char *base = getenv("TMPDIR");
-    snprintf(e->dir, sizeof(e->dir), "%s/topicd-jobs-XXXXXX", base ? base : "/tmp");
-    char err[TM_ERR_SIZE];
-    if (!mkdtemp(e->dir) || tm_store_open_sqlite(&e->store, e->dir, err))
-        return -1;
-    struct tm_corpus_record c;
-    memset(&c, 0, sizeof(c));
-    snprintf(c.id, sizeof(c.id), "c_1");
-    e->store.m->corpus_create(e->store.ctx, &c, err);
-    return e->store.m->corpus_commit(e->store.ctx, "c_1", err) ? -1 : 0;
+    return tm_tmpstore_open(&e->ts, "jobs");
 }
 
 static void env_close(struct env *e)
 {
-    tm_store_close(&e->store);
+    tm_tmpstore_close(&e->ts);
     pthread_mutex_destroy(&e->fake.lock);
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
-    if (system(cmd))
-        fprintf(stderr, "could not remove %s\n", e->dir);
-    tm_log_set_level(TM_LOG_INFO);
 }
 
 static struct tm_jobs_config config(struct env *e, int workers, int max_queue, int max_attempts)
@@ -130,7 +115,7 @@ TM_TEST(jobs_run_fifo_and_results)
     struct tm_jobs_config c = config(&e, 1, 16, 3);
     struct tm_jobs *j;
     char err[TM_ERR_SIZE];
-    REQUIRE(tm_jobs_new(&j, &e.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
     struct tm_job_record r[5];
     const char *what[5] = {"ok", "fail", "ok", "ok", "ok"};
     for (int i = 0; i < 5; i++)
@@ -145,7 +130,7 @@ TM_TEST(jobs_run_fifo_and_results)
      * they leave memory (recent_jobs is 2 here). */
     char *json;
     size_t len;
-    CHECK_INT_EQ(e.store.m->job_result(e.store.ctx, r[0].id, &json, &len, err), TM_OK);
+    CHECK_INT_EQ(e.ts.store.m->job_result(e.ts.store.ctx, r[0].id, &json, &len, err), TM_OK);
     CHECK(len == 7);
     tm_free(json);
     struct tm_job_record got;
@@ -168,7 +153,7 @@ TM_TEST(jobs_idempotency_queue_and_cancel)
     struct tm_jobs_config c = config(&e, 1, 1, 3);
     struct tm_jobs *j;
     char err[TM_ERR_SIZE];
-    REQUIRE(tm_jobs_new(&j, &e.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
     struct tm_job_record a, b, x;
     CHECK_INT_EQ(submit(j, "endless", "k", &a), TM_JOBS_ACCEPTED);
     CHECK_INT_EQ(submit(j, "endless", "k", &x), TM_JOBS_REPLAYED);
@@ -192,7 +177,7 @@ TM_TEST(jobs_idempotency_queue_and_cancel)
     CHECK_INT_EQ(tm_jobs_delete_corpus(j, "c_1", err), TM_JOBS_NO_CORPUS);
     /* The cancellation of the queued job is durable. */
     struct tm_job_record stored;
-    CHECK_INT_EQ(e.store.m->job_get(e.store.ctx, b.id, &stored, err), TM_OK);
+    CHECK_INT_EQ(e.ts.store.m->job_get(e.ts.store.ctx, b.id, &stored, err), TM_OK);
     CHECK_INT_EQ(stored.state, TM_JOB_CANCELLED);
     tm_jobs_free(j);
     env_close(&e);
@@ -218,13 +203,13 @@ TM_TEST(jobs_recovery_and_drain)
     snprintf(queued.id, sizeof(queued.id), "j_queued");
     queued.state = TM_JOB_QUEUED;
     queued.attempts = 0;
-    CHECK_INT_EQ(e.store.m->job_insert(e.store.ctx, &queued, "ok", 2, NULL, NULL, err), TM_OK);
-    CHECK_INT_EQ(e.store.m->job_insert(e.store.ctx, &crashed, "ok", 2, NULL, NULL, err), TM_OK);
-    CHECK_INT_EQ(e.store.m->job_insert(e.store.ctx, &doomed, "ok", 2, NULL, NULL, err), TM_OK);
+    CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &queued, "ok", 2, NULL, NULL, err), TM_OK);
+    CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &crashed, "ok", 2, NULL, NULL, err), TM_OK);
+    CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &doomed, "ok", 2, NULL, NULL, err), TM_OK);
 
     struct tm_jobs_config c = config(&e, 1, 4, 2);
     struct tm_jobs *j;
-    REQUIRE(tm_jobs_new(&j, &e.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
     CHECK_INT_EQ(wait_final(j, "j_queued"), TM_JOB_SUCCEEDED);
     CHECK_INT_EQ(wait_final(j, "j_crashed"), TM_JOB_SUCCEEDED);
     struct tm_job_record got;
@@ -242,7 +227,7 @@ TM_TEST(jobs_recovery_and_drain)
     CHECK_INT_EQ(tm_jobs_drain(j, 0), 0);
     CHECK_INT_EQ(submit(j, "ok", NULL, &got), TM_JOBS_DRAINING);
     tm_jobs_free(j);
-    CHECK_INT_EQ(e.store.m->job_get(e.store.ctx, a.id, &got, err), TM_OK);
+    CHECK_INT_EQ(e.ts.store.m->job_get(e.ts.store.ctx, a.id, &got, err), TM_OK);
     CHECK_INT_EQ(got.state, TM_JOB_QUEUED);
     CHECK_INT_EQ(got.attempts, 0);
     env_close(&e);
@@ -260,7 +245,7 @@ TM_TEST(jobs_fair_across_clients)
     c.max_queue_per_client = 3;
     struct tm_jobs *j;
     char err[TM_ERR_SIZE];
-    REQUIRE(tm_jobs_new(&j, &e.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
     struct tm_job_record a[4], b, x;
     CHECK_INT_EQ(submit_as(j, "id:a", "endless", NULL, &a[0], err), TM_JOBS_ACCEPTED);
     wait_started(&e);
@@ -299,11 +284,11 @@ TM_TEST(jobs_recovery_keeps_clients)
         snprintf(r.id, sizeof(r.id), "%s", ids[i]);
         snprintf(r.corpus_id, sizeof(r.corpus_id), "c_1");
         r.state = i == 0 ? TM_JOB_RUNNING : TM_JOB_QUEUED; /* a1 was running at the crash */
-        CHECK_INT_EQ(e.store.m->job_insert(e.store.ctx, &r, "ok", 2, NULL, clients[i], err), TM_OK);
+        CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &r, "ok", 2, NULL, clients[i], err), TM_OK);
     }
     struct tm_jobs_config c = config(&e, 1, 16, 3);
     struct tm_jobs *j;
-    REQUIRE(tm_jobs_new(&j, &e.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
     for (int i = 0; i < 8; i++)
         CHECK_INT_EQ(wait_final(j, ids[i]), TM_JOB_SUCCEEDED);
     /* Round-robin in order of each client's oldest job, FIFO within one. */

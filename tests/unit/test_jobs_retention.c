@@ -11,6 +11,7 @@
 
 #include "core/alloc.h"
 #include "harness.h"
+#include "tmpstore.h"
 #include "server/config.h"
 #include "server/jobs.h"
 #include "server/log.h"
@@ -46,35 +47,19 @@ static void fake_work(void *ctx, const struct tm_job_run *run, struct tm_job_out
 }
 
 struct env {
-    char dir[256];
-    struct tm_store store;
+    struct tm_tmpstore ts;
     struct fake fake;
 };
 
 static int env_open(struct env *e)
 {
     memset(e, 0, sizeof(*e));
-    tm_log_set_level(TM_LOG_OFF);
-    const char *base = getenv("TMPDIR");
-    snprintf(e->dir, sizeof(e->dir), "%s/topicd-retention-XXXXXX", base ? base : "/tmp");
-    char err[TM_ERR_SIZE];
-    if (!mkdtemp(e->dir) || tm_store_open_sqlite(&e->store, e->dir, err))
-        return -1;
-    struct tm_corpus_record c;
-    memset(&c, 0, sizeof(c));
-    snprintf(c.id, sizeof(c.id), "c_1");
-    e->store.m->corpus_create(e->store.ctx, &c, err);
-    return e->store.m->corpus_commit(e->store.ctx, "c_1", err) ? -1 : 0;
+    return tm_tmpstore_open(&e->ts, "retention");
 }
 
 static void env_close(struct env *e)
 {
-    tm_store_close(&e->store);
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
-    if (system(cmd))
-        fprintf(stderr, "could not remove %s\n", e->dir);
-    tm_log_set_level(TM_LOG_INFO);
+    tm_tmpstore_close(&e->ts);
 }
 
 /* One worker; recent_jobs 16, so finished jobs stay in memory and a
@@ -116,7 +101,7 @@ TM_TEST(jobs_delete_finished_or_cancel)
     struct tm_jobs_config c = config(&e);
     struct tm_jobs *j;
     char err[TM_ERR_SIZE];
-    REQUIRE(tm_jobs_new(&j, &e.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
     struct tm_job_record done, run, queued, x;
     CHECK_INT_EQ(submit(j, "ok", "key-1", &done), TM_JOBS_ACCEPTED);
     CHECK_INT_EQ(wait_final(j, done.id), TM_JOB_SUCCEEDED);
@@ -134,10 +119,10 @@ TM_TEST(jobs_delete_finished_or_cancel)
     /* Finished: gone from memory and from the store, result and all. */
     CHECK_INT_EQ(tm_jobs_delete(j, done.id, &x, err), TM_JOBS_DELETED);
     CHECK_INT_EQ(tm_jobs_get(j, done.id, &x, err), TM_JOBS_NOT_FOUND);
-    CHECK_INT_EQ(e.store.m->job_get(e.store.ctx, done.id, &x, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(e.ts.store.m->job_get(e.ts.store.ctx, done.id, &x, err), TM_ENOTFOUND);
     char *json = NULL;
     size_t len;
-    CHECK_INT_EQ(e.store.m->job_result(e.store.ctx, done.id, &json, &len, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(e.ts.store.m->job_result(e.ts.store.ctx, done.id, &json, &len, err), TM_ENOTFOUND);
     CHECK_INT_EQ(tm_jobs_delete(j, done.id, &x, err), TM_JOBS_NOT_FOUND);
     CHECK_INT_EQ(tm_jobs_cancel(j, done.id, &x, err), TM_JOBS_NOT_FOUND);
     /* Its Idempotency-Key now names a new job. */
@@ -154,7 +139,7 @@ TM_TEST(jobs_delete_finished_or_cancel)
     CHECK_INT_EQ(tm_jobs_delete(j, "j_nope", &x, err), TM_JOBS_NOT_FOUND);
     /* The corpus they ran on stays. */
     struct tm_corpus_record corpus;
-    CHECK_INT_EQ(e.store.m->corpus_get(e.store.ctx, "c_1", &corpus, err), TM_OK);
+    CHECK_INT_EQ(e.ts.store.m->corpus_get(e.ts.store.ctx, "c_1", &corpus, err), TM_OK);
     tm_jobs_free(j);
     env_close(&e);
 }
@@ -166,7 +151,7 @@ TM_TEST(jobs_expire_batches)
     struct tm_jobs_config c = config(&e);
     struct tm_jobs *j;
     char err[TM_ERR_SIZE];
-    REQUIRE(tm_jobs_new(&j, &e.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
     struct tm_job_record ok[3], run, x;
     for (int i = 0; i < 3; i++) {
         CHECK_INT_EQ(submit(j, "ok", NULL, &ok[i]), TM_JOBS_ACCEPTED);
@@ -182,10 +167,10 @@ TM_TEST(jobs_expire_batches)
         snprintf(r.id, sizeof(r.id), "j_old%d", i);
         snprintf(r.corpus_id, sizeof(r.corpus_id), "c_1");
         r.state = TM_JOB_QUEUED;
-        REQUIRE(e.store.m->job_insert(e.store.ctx, &r, "{}", 2, NULL, NULL, err) == TM_OK);
+        REQUIRE(e.ts.store.m->job_insert(e.ts.store.ctx, &r, "{}", 2, NULL, NULL, err) == TM_OK);
         r.state = TM_JOB_FAILED;
         r.finished_at = 1000 + i;
-        REQUIRE(e.store.m->job_update(e.store.ctx, &r, err) == TM_OK);
+        REQUIRE(e.ts.store.m->job_update(e.ts.store.ctx, &r, err) == TM_OK);
     }
 
     int64_t n = -1;
@@ -193,8 +178,8 @@ TM_TEST(jobs_expire_batches)
     CHECK_INT_EQ(n, 250);
     for (int i = 0; i < 3; i++)
         CHECK_INT_EQ(tm_jobs_get(j, ok[i].id, &x, err), TM_JOBS_ACCEPTED);
-    CHECK_INT_EQ(e.store.m->job_get(e.store.ctx, "j_old0", &x, err), TM_ENOTFOUND);
-    CHECK_INT_EQ(e.store.m->job_get(e.store.ctx, "j_old249", &x, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(e.ts.store.m->job_get(e.ts.store.ctx, "j_old0", &x, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(e.ts.store.m->job_get(e.ts.store.ctx, "j_old249", &x, err), TM_ENOTFOUND);
 
     /* Everything finished before now: the running job stays. */
     CHECK_INT_EQ(tm_jobs_expire(j, tm_now() + 1, &n, err), TM_OK);
@@ -203,7 +188,7 @@ TM_TEST(jobs_expire_batches)
         CHECK_INT_EQ(tm_jobs_get(j, ok[i].id, &x, err), TM_JOBS_NOT_FOUND);
     CHECK_INT_EQ(tm_jobs_get(j, run.id, &x, err), TM_JOBS_ACCEPTED);
     CHECK_INT_EQ(x.state, TM_JOB_RUNNING);
-    CHECK_INT_EQ(e.store.m->job_get(e.store.ctx, run.id, &x, err), TM_OK);
+    CHECK_INT_EQ(e.ts.store.m->job_get(e.ts.store.ctx, run.id, &x, err), TM_OK);
     CHECK_INT_EQ(tm_jobs_cancel(j, run.id, &x, err), TM_JOBS_CANCELLING);
     CHECK_INT_EQ(wait_final(j, run.id), TM_JOB_CANCELLED);
     tm_jobs_free(j);
@@ -217,7 +202,7 @@ TM_TEST(jobs_retention_sweeper)
     struct tm_jobs_config c = config(&e);
     struct tm_jobs *j;
     char err[TM_ERR_SIZE];
-    REQUIRE(tm_jobs_new(&j, &e.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
     CHECK_INT_EQ(tm_jobs_start_retention(j, 1, err), TM_OK);
     CHECK_INT_EQ(tm_jobs_start_retention(j, 1, err), TM_EINVAL);
     struct tm_job_record r, x;
@@ -229,13 +214,13 @@ TM_TEST(jobs_retention_sweeper)
     while (mono() < t0 + 5 && tm_jobs_get(j, r.id, &x, err) == TM_JOBS_ACCEPTED)
         usleep(20000);
     CHECK_INT_EQ(tm_jobs_get(j, r.id, &x, err), TM_JOBS_NOT_FOUND);
-    CHECK_INT_EQ(e.store.m->job_get(e.store.ctx, r.id, &x, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(e.ts.store.m->job_get(e.ts.store.ctx, r.id, &x, err), TM_ENOTFOUND);
     CHECK(mono() - t0 < 3);
     tm_jobs_free(j);
 
     /* A week's retention sweeps every minute; stopping wakes the sweeper
      * rather than wait for it. */
-    REQUIRE(tm_jobs_new(&j, &e.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
     CHECK_INT_EQ(tm_jobs_start_retention(j, 604800, err), TM_OK);
     usleep(50000);
     t0 = mono();
@@ -243,7 +228,7 @@ TM_TEST(jobs_retention_sweeper)
     tm_jobs_free(j);
     CHECK(mono() - t0 < 2);
     /* 0: no sweeper. */
-    REQUIRE(tm_jobs_new(&j, &e.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
     CHECK_INT_EQ(tm_jobs_start_retention(j, 0, err), TM_OK);
     tm_jobs_free(j);
     env_close(&e);
