@@ -1099,14 +1099,14 @@ struct hals_job {
 /*
  * Rows are independent, so HALS_ROWS of them are swept together, stored
  * column-major in a small tile: every step is a 4-wide vector operation over
- * a tile's rows (4 independent FMA chains in the gradient, no reduction
- * chain), and M and XHt are read in runs. Per element the arithmetic is
- * scikit-learn's, in its order; only the violation's summation order is ours
- * (per lane over the sweep, then lanes in order: fixed, so deterministic).
+ * a tile's rows (8 independent FMA chains in the gradient, enough to cover
+ * the FMA latency; with 4 the sweep ran at one FMA per cycle), and M and XHt
+ * are read in runs. Per element the arithmetic is scikit-learn's, in its
+ * order; only the violation's summation order is ours (per lane over the
+ * sweep, then lanes in order: fixed, so deterministic).
  */
-#define HALS_ROWS 16 /* four vectors of 4, unrolled by hand below */
-#define HALS_VECS 4
-
+#define HALS_ROWS 32 /* eight vectors of 4, unrolled by hand below */
+#define HALS_VECS 8
 
 /* The projected gradient and the update of 4 rows' M[i, t] (mt) from their
  * gradient, as masks: pg = M == 0 ? min(grad, 0) : grad (a NaN gradient gives
@@ -1138,13 +1138,17 @@ HOT_BODY void hals_tile_sweep(double *tile, const double *xt, const struct tm_bm
         /* G is symmetric: column t is row t, and contiguous. */
         const double *gt = &AT(g, 0, t);
         double *mt = tile + t * HALS_ROWS;
-        /* four named accumulators: an array here ends up on the stack */
+        /* named accumulators: an array here ends up on the stack */
         const double *xtt = xt + t * HALS_ROWS;
-        v4d g0, g1, g2, g3, a0, a1, a2, a3;
+        v4d g0, g1, g2, g3, g4, g5, g6, g7, a0, a1, a2, a3;
         LOAD4(g0, mt);
         LOAD4(g1, mt + 4);
         LOAD4(g2, mt + 8);
         LOAD4(g3, mt + 12);
+        LOAD4(g4, mt + 16);
+        LOAD4(g5, mt + 20);
+        LOAD4(g6, mt + 24);
+        LOAD4(g7, mt + 28);
         LOAD4(a0, xtt);
         LOAD4(a1, xtt + 4);
         LOAD4(a2, xtt + 8);
@@ -1153,6 +1157,14 @@ HOT_BODY void hals_tile_sweep(double *tile, const double *xt, const struct tm_bm
         g1 = l2 * g1 - a1;
         g2 = l2 * g2 - a2;
         g3 = l2 * g3 - a3;
+        LOAD4(a0, xtt + 16);
+        LOAD4(a1, xtt + 20);
+        LOAD4(a2, xtt + 24);
+        LOAD4(a3, xtt + 28);
+        g4 = l2 * g4 - a0;
+        g5 = l2 * g5 - a1;
+        g6 = l2 * g6 - a2;
+        g7 = l2 * g7 - a3;
         for (int64_t r = 0; r < k; r++) {
             const double gr = gt[r];
             const double *tr = tile + r * HALS_ROWS;
@@ -1164,12 +1176,24 @@ HOT_BODY void hals_tile_sweep(double *tile, const double *xt, const struct tm_bm
             g1 += gr * a1;
             g2 += gr * a2;
             g3 += gr * a3;
+            LOAD4(a0, tr + 16);
+            LOAD4(a1, tr + 20);
+            LOAD4(a2, tr + 24);
+            LOAD4(a3, tr + 28);
+            g4 += gr * a0;
+            g5 += gr * a1;
+            g6 += gr * a2;
+            g7 += gr * a3;
         }
         const double hess = gt[t] + l2;
         hals_update4(mt, &g0, hess, &viol[0]);
         hals_update4(mt + 4, &g1, hess, &viol[1]);
         hals_update4(mt + 8, &g2, hess, &viol[2]);
         hals_update4(mt + 12, &g3, hess, &viol[3]);
+        hals_update4(mt + 16, &g4, hess, &viol[4]);
+        hals_update4(mt + 20, &g5, hess, &viol[5]);
+        hals_update4(mt + 24, &g6, hess, &viol[6]);
+        hals_update4(mt + 28, &g7, hess, &viol[7]);
     }
 }
 
@@ -1242,19 +1266,19 @@ struct hals_xt_job {
     double violation[MAX_CHUNKS], cross[MAX_CHUNKS];
 };
 
-HOT_BODY double dot16(const double *a, const double *b)
+/* Dot product of two tile columns (HALS_ROWS each), in a fixed tree. */
+HOT_BODY double dot_tile(const double *a, const double *b)
 {
-    v4d x0, x1, x2, x3, y0, y1, y2, y3;
-    LOAD4(x0, a);
-    LOAD4(x1, a + 4);
-    LOAD4(x2, a + 8);
-    LOAD4(x3, a + 12);
-    LOAD4(y0, b);
-    LOAD4(y1, b + 4);
-    LOAD4(y2, b + 8);
-    LOAD4(y3, b + 12);
-    v4d s = (x0 * y0 + x1 * y1) + (x2 * y2 + x3 * y3);
-    return (s[0] + s[1]) + (s[2] + s[3]);
+    v4d x, y, s[HALS_VECS];
+    for (int q = 0; q < HALS_VECS; q++) {
+        LOAD4(x, a + 4 * q);
+        LOAD4(y, b + 4 * q);
+        s[q] = x * y;
+    }
+    for (int w = HALS_VECS / 2; w > 0; w /= 2)
+        for (int q = 0; q < w; q++)
+            s[q] += s[q + w];
+    return (s[0][0] + s[0][1]) + (s[0][2] + s[0][3]);
 }
 
 HOT_BODY void hals_xt_chunk_body(void *arg, int chunk, double *scratch)
@@ -1300,10 +1324,9 @@ HOT_BODY void hals_xt_chunk_body(void *arg, int chunk, double *scratch)
             double *td = tile + r * HALS_ROWS;
             for (int64_t g = 0; g < HALS_ROWS; g++)
                 td[g] = g < nr ? mc[g] : 0.0;
-            if (i0 + 2 * HALS_ROWS <= hi) {
-                __builtin_prefetch(mc + HALS_ROWS, 1, 3);
-                __builtin_prefetch(mc + 2 * HALS_ROWS - 1, 1, 3);
-            }
+            if (i0 + 2 * HALS_ROWS <= hi)
+                for (int64_t o = 0; o < HALS_ROWS; o += 8)
+                    __builtin_prefetch(mc + HALS_ROWS + o, 1, 3);
         }
         hals_tile_sweep(tile, xt, j->g, k, j->l2, j->perm, viol);
         for (int64_t r = 0; r < k; r++) {
@@ -1311,9 +1334,9 @@ HOT_BODY void hals_xt_chunk_body(void *arg, int chunk, double *scratch)
             double *mc = &AT(j->m, i0, r);
             for (int64_t g = 0; g < nr; g++)
                 mc[g] = tr[g];
-            cross += dot16(raw + r * HALS_ROWS, tr);
+            cross += dot_tile(raw + r * HALS_ROWS, tr);
             for (int64_t a = 0; a <= r; a++)
-                gram[a + r * k] += dot16(tile + a * HALS_ROWS, tr);
+                gram[a + r * k] += dot_tile(tile + a * HALS_ROWS, tr);
         }
     }
     double lanes[HALS_ROWS], violation = 0.0;
