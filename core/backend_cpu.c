@@ -1197,6 +1197,17 @@ HOT_BODY void hals_tile_sweep(double *tile, const double *xt, const struct tm_bm
     }
 }
 
+/* A tile sweep's violation lanes (row g in lane g) summed in row order. */
+HOT_BODY double hals_violation(const v4d *viol)
+{
+    double lanes[HALS_ROWS], violation = 0.0;
+    for (int q = 0; q < HALS_VECS; q++)
+        STORE4(lanes + 4 * q, viol[q]);
+    for (int g = 0; g < HALS_ROWS; g++)
+        violation += lanes[g];
+    return violation;
+}
+
 HOT_BODY void hals_chunk_body(void *arg, int chunk, double *scratch)
 {
     struct hals_job *j = arg;
@@ -1234,12 +1245,7 @@ HOT_BODY void hals_chunk_body(void *arg, int chunk, double *scratch)
                 mc[g] = td[g];
         }
     }
-    double lanes[HALS_ROWS], violation = 0.0;
-    for (int q = 0; q < HALS_VECS; q++)
-        STORE4(lanes + 4 * q, viol[q]);
-    for (int g = 0; g < HALS_ROWS; g++)
-        violation += lanes[g];
-    j->partial[chunk] = violation;
+    j->partial[chunk] = hals_violation(viol);
 }
 
 HOT_KERNEL(hals_chunk)
@@ -1255,8 +1261,8 @@ HOT_KERNEL(hals_chunk)
  * registers that is the faster way, and it adds each row's terms in X's
  * order, as scipy's X @ H.T does.
  */
-struct hals_xt_job {
-    const struct tm_csr *xt; /* rows: M's rows */
+struct hals_fused_job {
+    const struct tm_csr *xo; /* X or X^T: its rows are M's rows */
     const double *w;         /* F packed row-major */
     const struct tm_bmat *m, *g;
     double l1, l2;
@@ -1281,10 +1287,10 @@ HOT_BODY double dot_tile(const double *a, const double *b)
     return (s[0][0] + s[0][1]) + (s[0][2] + s[0][3]);
 }
 
-HOT_BODY void hals_xt_chunk_body(void *arg, int chunk, double *scratch)
+HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
 {
-    struct hals_xt_job *j = arg;
-    const struct tm_csr *x = j->xt;
+    struct hals_fused_job *j = arg;
+    const struct tm_csr *x = j->xo;
     const int64_t k = j->m->cols;
     const double l1 = j->l1;
     const double *restrict w = j->w;
@@ -1339,16 +1345,11 @@ HOT_BODY void hals_xt_chunk_body(void *arg, int chunk, double *scratch)
                 gram[a + r * k] += dot_tile(tile + a * HALS_ROWS, tr);
         }
     }
-    double lanes[HALS_ROWS], violation = 0.0;
-    for (int q = 0; q < HALS_VECS; q++)
-        STORE4(lanes + 4 * q, viol[q]);
-    for (int g = 0; g < HALS_ROWS; g++)
-        violation += lanes[g];
-    j->violation[chunk] = violation;
+    j->violation[chunk] = hals_violation(viol);
     j->cross[chunk] = cross;
 }
 
-HOT_KERNEL(hals_xt_chunk)
+HOT_KERNEL(hals_fused_chunk)
 
 static tm_status cpu_hals_sweep_fused(void *ctx, const struct tm_bsparse *s, int side,
                                       const struct tm_bmat *mm, const struct tm_bmat *f,
@@ -1368,8 +1369,8 @@ static tm_status cpu_hals_sweep_fused(void *ctx, const struct tm_bsparse *s, int
         return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate the HALS sweep's workspace");
     }
     pack_rows(f, packed);
-    struct hals_xt_job job = {xo, packed, mm, g, l1, l2, perm, bounds, partial, {0}, {0}};
-    tm_status st = par_for(ctx, nc, (3 * HALS_ROWS + 1) * (size_t)k, hals_xt_chunk, &job, err);
+    struct hals_fused_job job = {xo, packed, mm, g, l1, l2, perm, bounds, partial, {0}, {0}};
+    tm_status st = par_for(ctx, nc, (3 * HALS_ROWS + 1) * (size_t)k, hals_fused_chunk, &job, err);
     tm_free(packed);
     if (st == TM_OK) {
         double v = 0.0, c = 0.0;
