@@ -393,6 +393,29 @@ TH_UNUSED static long th_submit(const struct th_server *s, const char *spec, con
     return th_post_for_id(s, "/v1/jobs", "application/json", spec, strlen(spec), hs, id);
 }
 
+/* A fit that only stops when asked: tol 0 and a huge max_iter. */
+#define TH_ENDLESS_MODEL "{\"method\":\"nmf\",\"n_topics\":8,\"tol\":0,\"max_iter\":1000000000}"
+
+/* POST /v1/jobs of {"corpus_id": cid, "model": model} (model a JSON object),
+ * with an Idempotency-Key when key is not NULL; the id into id. */
+TH_UNUSED static long th_submit_model(const struct th_server *s, const char *cid, const char *model,
+                                      const char *key, char *id)
+{
+    char spec[512];
+    snprintf(spec, sizeof(spec), "{\"corpus_id\":\"%s\",\"model\":%s}", cid, model);
+    return th_submit(s, spec, key, id);
+}
+
+/* method on the path fmt makes of id ("/v1/jobs/%s/result"), no body; the
+ * HTTP status. */
+TH_UNUSED static long th_request_id(const struct th_server *s, const char *method, const char *fmt,
+                                    const char *id)
+{
+    char path[160];
+    snprintf(path, sizeof(path), fmt, id);
+    return th_request(s, method, path, NULL, NULL, NULL);
+}
+
 /* The state of a job into state (32 bytes); the HTTP status. */
 TH_UNUSED static long th_job_state(const struct th_server *s, const char *id, char *state)
 {

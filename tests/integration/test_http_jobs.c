@@ -6,9 +6,6 @@
  */
 #include "http_helpers.h"
 
-/* A fit that only stops when asked: tol 0 and a huge max_iter. */
-#define ENDLESS_MODEL "{\"method\":\"nmf\",\"n_topics\":8,\"tol\":0,\"max_iter\":1000000000}"
-
 static int upload_big(struct tm_test_ctx *t, struct th_server *s, char *cid)
 {
     size_t len;
@@ -20,20 +17,6 @@ static int upload_big(struct tm_test_ctx *t, struct th_server *s, char *cid)
         return -1;
     }
     return 0;
-}
-
-static long submit_model(struct th_server *s, const char *cid, const char *model, char *jid)
-{
-    char spec[512];
-    snprintf(spec, sizeof(spec), "{\"corpus_id\":\"%s\",\"model\":%s}", cid, model);
-    return th_submit(s, spec, NULL, jid);
-}
-
-static long post_path(struct th_server *s, const char *method, const char *fmt, const char *id)
-{
-    char path[160];
-    snprintf(path, sizeof(path), fmt, id);
-    return th_request(s, method, path, NULL, NULL, NULL);
 }
 
 static int attempts_of(struct th_server *s, const char *jid, char *code)
@@ -64,9 +47,9 @@ TM_TEST(http_cancel_and_queue)
     char cid[40], j1[40], j2[40], j3[40], state[32];
     if (upload_big(t, &s, cid))
         goto out;
-    CHECK_INT_EQ(submit_model(&s, cid, ENDLESS_MODEL, j1), 202);
+    CHECK_INT_EQ(th_submit_model(&s, cid, TH_ENDLESS_MODEL, NULL, j1), 202);
     CHECK_INT_EQ(th_wait_state(&s, j1, "running", 60), 0);
-    CHECK_INT_EQ(submit_model(&s, cid, "{\"method\":\"nmf\",\"n_topics\":2}", j2), 202);
+    CHECK_INT_EQ(th_submit_model(&s, cid, "{\"method\":\"nmf\",\"n_topics\":2}", NULL, j2), 202);
     /* The queue (1) is full: 429 with Retry-After. */
     struct th_resp r;
     char spec[256];
@@ -101,20 +84,21 @@ TM_TEST(http_cancel_and_queue)
     CHECK_STR_EQ(th_error_code(&r, code, sizeof(code)), "corpus_in_use");
     th_resp_free(&r);
     /* Cancel the queued one: at once, 200. */
-    CHECK_INT_EQ(post_path(&s, "POST", "/v1/jobs/%s:cancel", j2), 200);
+    CHECK_INT_EQ(th_request_id(&s, "POST", "/v1/jobs/%s:cancel", j2), 200);
     CHECK_INT_EQ(th_job_state(&s, j2, state), 200);
     CHECK_STR_EQ(state, "cancelled");
-    CHECK_INT_EQ(post_path(&s, "GET", "/v1/jobs/%s/result", j2), 409);
+    CHECK_INT_EQ(th_request_id(&s, "GET", "/v1/jobs/%s/result", j2), 409);
     /* Cancel the running one: 202, then it stops at its next iteration. */
-    CHECK_INT_EQ(post_path(&s, "DELETE", "/v1/jobs/%s", j1), 202);
+    CHECK_INT_EQ(th_request_id(&s, "DELETE", "/v1/jobs/%s", j1), 202);
     CHECK_STR_EQ(th_wait_job(&s, j1, 30, state), "cancelled");
     /* Finished: :cancel refuses, DELETE deletes. */
-    CHECK_INT_EQ(post_path(&s, "POST", "/v1/jobs/%s:cancel", j1), 409);
-    CHECK_INT_EQ(post_path(&s, "DELETE", "/v1/jobs/%s", j1), 204);
-    CHECK_INT_EQ(post_path(&s, "GET", "/v1/jobs/%s", j1), 404);
+    CHECK_INT_EQ(th_request_id(&s, "POST", "/v1/jobs/%s:cancel", j1), 409);
+    CHECK_INT_EQ(th_request_id(&s, "DELETE", "/v1/jobs/%s", j1), 204);
+    CHECK_INT_EQ(th_request_id(&s, "GET", "/v1/jobs/%s", j1), 404);
     /* The worker is free again. */
-    CHECK_INT_EQ(submit_model(&s, cid, "{\"method\":\"nmf\",\"n_topics\":2,\"max_iter\":20}", j3),
-                 202);
+    CHECK_INT_EQ(
+        th_submit_model(&s, cid, "{\"method\":\"nmf\",\"n_topics\":2,\"max_iter\":20}", NULL, j3),
+        202);
     CHECK_STR_EQ(th_wait_job(&s, j3, 60, state), "succeeded");
     snprintf(path, sizeof(path), "/v1/corpora/%s", cid);
     CHECK_INT_EQ(th_request(&s, "DELETE", path, NULL, NULL, NULL), 204);
@@ -165,7 +149,7 @@ TM_TEST(http_fair_queue)
     if (upload_big(t, &s, cid))
         goto out;
     const char *small = "{\"method\":\"nmf\",\"n_topics\":2,\"max_iter\":20}";
-    CHECK_INT_EQ(submit_as(&s, "alice", cid, ENDLESS_MODEL, a0), 202);
+    CHECK_INT_EQ(submit_as(&s, "alice", cid, TH_ENDLESS_MODEL, a0), 202);
     CHECK_INT_EQ(th_wait_state(&s, a0, "running", 60), 0);
     CHECK_INT_EQ(submit_as(&s, "alice", cid, small, a1), 202);
     CHECK_INT_EQ(submit_as(&s, "alice", cid, small, a2), 202);
@@ -188,7 +172,7 @@ TM_TEST(http_fair_queue)
     longid[65] = 0;
     CHECK_INT_EQ(submit_as(&s, longid, cid, small, x), 400);
     /* Free the worker: bob's job, submitted last, starts before alice's. */
-    CHECK_INT_EQ(post_path(&s, "DELETE", "/v1/jobs/%s", a0), 202);
+    CHECK_INT_EQ(th_request_id(&s, "DELETE", "/v1/jobs/%s", a0), 202);
     CHECK_STR_EQ(th_wait_job(&s, a1, 60, state), "succeeded");
     CHECK_STR_EQ(th_wait_job(&s, a2, 60, state), "succeeded");
     CHECK_STR_EQ(th_wait_job(&s, b, 60, state), "succeeded");
@@ -214,17 +198,19 @@ TM_TEST(http_restart_after_kill9)
     char cid[40], done[40], endless[40], queued[40], state[32], code[32];
     if (upload_big(t, &s, cid))
         goto out;
-    CHECK_INT_EQ(submit_model(&s, cid, "{\"method\":\"nmf\",\"n_topics\":2,\"max_iter\":20}", done),
-                 202);
+    CHECK_INT_EQ(
+        th_submit_model(&s, cid, "{\"method\":\"nmf\",\"n_topics\":2,\"max_iter\":20}", NULL, done),
+        202);
     CHECK_STR_EQ(th_wait_job(&s, done, 60, state), "succeeded");
     struct th_resp before;
     char path[128];
     snprintf(path, sizeof(path), "/v1/jobs/%s/result", done);
     CHECK_INT_EQ(th_get(&s, path, &before), 200);
-    CHECK_INT_EQ(submit_model(&s, cid, ENDLESS_MODEL, endless), 202);
+    CHECK_INT_EQ(th_submit_model(&s, cid, TH_ENDLESS_MODEL, NULL, endless), 202);
     CHECK_INT_EQ(th_wait_state(&s, endless, "running", 60), 0);
-    CHECK_INT_EQ(submit_model(&s, cid, "{\"method\":\"truncated_svd\",\"n_topics\":3}", queued),
-                 202);
+    CHECK_INT_EQ(
+        th_submit_model(&s, cid, "{\"method\":\"truncated_svd\",\"n_topics\":3}", NULL, queued),
+        202);
 
     th_kill9(&s);
     REQUIRE(th_start(&s, "--workers", "2", "--max-attempts", "3", NULL) == 0);
@@ -266,7 +252,7 @@ TM_TEST(http_graceful_shutdown)
     char cid[40], endless[40], state[32];
     if (upload_big(t, &s, cid))
         goto out;
-    CHECK_INT_EQ(submit_model(&s, cid, ENDLESS_MODEL, endless), 202);
+    CHECK_INT_EQ(th_submit_model(&s, cid, TH_ENDLESS_MODEL, NULL, endless), 202);
     CHECK_INT_EQ(th_wait_state(&s, endless, "running", 60), 0);
 
     /* A kept-alive connection sees /readyz turn 503 while draining. */
@@ -296,7 +282,7 @@ TM_TEST(http_graceful_shutdown)
     /* Polls still work while draining; new work is refused. */
     CHECK_INT_EQ(th_job_state(&s, endless, state), 200);
     CHECK_STR_EQ(state, "running");
-    CHECK_INT_EQ(submit_model(&s, cid, "{\"method\":\"nmf\",\"n_topics\":2}", state), 503);
+    CHECK_INT_EQ(th_submit_model(&s, cid, "{\"method\":\"nmf\",\"n_topics\":2}", NULL, state), 503);
 
     CHECK_INT_EQ(th_wait_exit(&s, 30), 0);
     CHECK(th_now() - t0 >= 0.9); /* it used its grace */
@@ -314,7 +300,7 @@ TM_TEST(http_graceful_shutdown)
     REQUIRE(th_start(&s, "--workers", "1", NULL) == 0);
     CHECK_INT_EQ(th_wait_state(&s, endless, "running", 60), 0);
     CHECK_INT_EQ(attempts_of(&s, endless, NULL), 1);
-    CHECK_INT_EQ(post_path(&s, "POST", "/v1/jobs/%s:cancel", endless), 202);
+    CHECK_INT_EQ(th_request_id(&s, "POST", "/v1/jobs/%s:cancel", endless), 202);
     CHECK_STR_EQ(th_wait_job(&s, endless, 30, state), "cancelled");
     CHECK_INT_EQ(th_stop(&s), 0);
 out:

@@ -6,24 +6,7 @@
  */
 #include "http_helpers.h"
 
-/* A fit that only stops when asked: tol 0 and a huge max_iter. */
-#define ENDLESS_MODEL "{\"method\":\"nmf\",\"n_topics\":8,\"tol\":0,\"max_iter\":1000000000}"
 #define SMALL_MODEL "{\"method\":\"nmf\",\"n_topics\":2,\"max_iter\":20}"
-
-static long status_of(struct th_server *s, const char *method, const char *fmt, const char *id)
-{
-    char path[160];
-    snprintf(path, sizeof(path), fmt, id);
-    return th_request(s, method, path, NULL, NULL, NULL);
-}
-
-static long submit_on(struct th_server *s, const char *cid, const char *model, const char *key,
-                      char *jid)
-{
-    char spec[512];
-    snprintf(spec, sizeof(spec), "{\"corpus_id\":\"%s\",\"model\":%s}", cid, model);
-    return th_submit(s, spec, key, jid);
-}
 
 static int upload_small(struct tm_test_ctx *t, struct th_server *s, char *cid)
 {
@@ -63,10 +46,10 @@ TM_TEST(http_delete_finished_job)
     char cid[40], jid[40], again[40], state[32], code[64];
     if (upload_small(t, &s, cid))
         goto out;
-    CHECK_INT_EQ(submit_on(&s, cid, SMALL_MODEL, "retention-key", jid), 202);
+    CHECK_INT_EQ(th_submit_model(&s, cid, SMALL_MODEL, "retention-key", jid), 202);
     CHECK_STR_EQ(th_wait_job(&s, jid, 60, state), "succeeded");
-    CHECK_INT_EQ(status_of(&s, "GET", "/v1/jobs/%s/result", jid), 200);
-    CHECK_INT_EQ(status_of(&s, "GET", "/v1/jobs/%s/document-topics", jid), 200);
+    CHECK_INT_EQ(th_request_id(&s, "GET", "/v1/jobs/%s/result", jid), 200);
+    CHECK_INT_EQ(th_request_id(&s, "GET", "/v1/jobs/%s/document-topics", jid), 200);
 
     struct th_resp r;
     char path[160];
@@ -77,17 +60,17 @@ TM_TEST(http_delete_finished_job)
     CHECK_INT_EQ(th_get(&s, path, &r), 404);
     CHECK_STR_EQ(th_error_code(&r, code, sizeof(code)), "not_found");
     th_resp_free(&r);
-    CHECK_INT_EQ(status_of(&s, "GET", "/v1/jobs/%s/result", jid), 404);
-    CHECK_INT_EQ(status_of(&s, "GET", "/v1/jobs/%s/document-topics", jid), 404);
-    CHECK_INT_EQ(status_of(&s, "DELETE", "/v1/jobs/%s", jid), 404);
-    CHECK_INT_EQ(status_of(&s, "POST", "/v1/jobs/%s:cancel", jid), 404);
+    CHECK_INT_EQ(th_request_id(&s, "GET", "/v1/jobs/%s/result", jid), 404);
+    CHECK_INT_EQ(th_request_id(&s, "GET", "/v1/jobs/%s/document-topics", jid), 404);
+    CHECK_INT_EQ(th_request_id(&s, "DELETE", "/v1/jobs/%s", jid), 404);
+    CHECK_INT_EQ(th_request_id(&s, "POST", "/v1/jobs/%s:cancel", jid), 404);
     CHECK_INT_EQ(th_get(&s, "/v1/jobs", &r), 200);
     CHECK(r.body && !strstr(r.body, jid));
     th_resp_free(&r);
     /* The shared corpus stays. */
-    CHECK_INT_EQ(status_of(&s, "GET", "/v1/corpora/%s", cid), 200);
+    CHECK_INT_EQ(th_request_id(&s, "GET", "/v1/corpora/%s", cid), 200);
     /* The key is free again: the same request makes a new job. */
-    CHECK_INT_EQ(submit_on(&s, cid, SMALL_MODEL, "retention-key", again), 202);
+    CHECK_INT_EQ(th_submit_model(&s, cid, SMALL_MODEL, "retention-key", again), 202);
     CHECK(again[0] && strcmp(again, jid) != 0);
     CHECK_STR_EQ(th_wait_job(&s, again, 60, state), "succeeded");
 
@@ -99,9 +82,9 @@ TM_TEST(http_delete_finished_job)
                            NULL, jid),
                  202);
     CHECK_STR_EQ(th_wait_job(&s, jid, 60, state), "succeeded");
-    CHECK_INT_EQ(status_of(&s, "DELETE", "/v1/jobs/%s", jid), 204);
-    CHECK_INT_EQ(status_of(&s, "GET", "/v1/jobs/%s/document-topics", jid), 404);
-    CHECK_INT_EQ(status_of(&s, "GET", "/v1/jobs/%s", jid), 404);
+    CHECK_INT_EQ(th_request_id(&s, "DELETE", "/v1/jobs/%s", jid), 204);
+    CHECK_INT_EQ(th_request_id(&s, "GET", "/v1/jobs/%s/document-topics", jid), 404);
+    CHECK_INT_EQ(th_request_id(&s, "GET", "/v1/jobs/%s", jid), 404);
     CHECK(metric(&s, "topicd_jobs_deleted_total{reason=\"request\"} ") == 2);
     CHECK(metric(&s, "topicd_jobs_deleted_total{reason=\"expired\"} ") == 0);
     CHECK_INT_EQ(th_stop(&s), 0);
@@ -132,21 +115,21 @@ TM_TEST(http_job_retention)
     if (upload_small(t, &s, cid))
         goto out;
     /* A job that runs throughout: never expired, whatever its age. */
-    CHECK_INT_EQ(submit_on(&s, cid, ENDLESS_MODEL, NULL, run), 202);
+    CHECK_INT_EQ(th_submit_model(&s, cid, TH_ENDLESS_MODEL, NULL, run), 202);
     CHECK_INT_EQ(th_wait_state(&s, run, "running", 30), 0);
-    CHECK_INT_EQ(submit_on(&s, cid, SMALL_MODEL, NULL, jid), 202);
+    CHECK_INT_EQ(th_submit_model(&s, cid, SMALL_MODEL, NULL, jid), 202);
     CHECK_STR_EQ(th_wait_job(&s, jid, 60, state), "succeeded");
     double t0 = th_now();
     long st = 200;
-    while (th_now() < t0 + 5 && (st = status_of(&s, "GET", "/v1/jobs/%s", jid)) == 200)
+    while (th_now() < t0 + 5 && (st = th_request_id(&s, "GET", "/v1/jobs/%s", jid)) == 200)
         th_sleep_ms(50);
     CHECK_INT_EQ(st, 404);
     CHECK(th_now() - t0 < 3); /* 1 s of retention, sweeps every 0.1 s */
-    CHECK_INT_EQ(status_of(&s, "GET", "/v1/jobs/%s/result", jid), 404);
+    CHECK_INT_EQ(th_request_id(&s, "GET", "/v1/jobs/%s/result", jid), 404);
     CHECK(metric(&s, "topicd_jobs_deleted_total{reason=\"expired\"} ") >= 1);
     CHECK_INT_EQ(th_job_state(&s, run, state), 200);
     CHECK_STR_EQ(state, "running");
-    CHECK_INT_EQ(status_of(&s, "DELETE", "/v1/jobs/%s", run), 202);
+    CHECK_INT_EQ(th_request_id(&s, "DELETE", "/v1/jobs/%s", run), 202);
     CHECK_STR_EQ(th_wait_job(&s, run, 30, state), "cancelled");
     CHECK_INT_EQ(th_stop(&s), 0);
 
