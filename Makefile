@@ -77,7 +77,7 @@ NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=s
   -gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -O2 -std=c++17 -Xcompiler -fPIC,-Wall $(NVCC_ARCH) -I. -I$(CUDA_HOME)/include
 
-.PHONY: all deps test unit bench bench-http conformance run install clean format check-format gpu
+.PHONY: all deps test unit bench bench-http bench-kernels conformance run install clean format check-format gpu
 .DEFAULT_GOAL := all
 
 all: deps $(B)/topicd $(CUDA_PLUGIN)
@@ -148,6 +148,14 @@ bench-http: all $(B)/bench_http
 
 $(B)/bench_http: bench/bench_http.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+# The CPU backend's hot primitives one at a time on a Matrix Market matrix
+# (e.g. one `topicd vectorize --matrix-market` wrote): MTX=X.mtx [K=20] [THREADS=1].
+bench-kernels: $(B)/bench_kernels
+	$(B)/bench_kernels $(MTX) $(or $(K),20) $(or $(THREADS),1)
+
+$(B)/bench_kernels: bench/bench_kernels.c $(LIBS_ORDERED)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_ORDERED) $(LDLIBS)
 
 $(B)/gen/openapi_data.c: api/openapi.yaml
 	@mkdir -p $(dir $@)

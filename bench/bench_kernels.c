@@ -1,0 +1,137 @@
+/*
+ * bench_kernels.c - the CPU backend's hot primitives, one at a time, on a
+ * Matrix Market matrix: the numbers behind the kernel choices written in
+ * core/backend_cpu.c. Each op runs --reps times; the fastest run counts (the
+ * machine is shared). Build it at two commits to compare kernels.
+ *
+ * usage: bench_kernels X.mtx [k [threads [reps]]]     (k 20, threads 1, reps 10)
+ * make bench-kernels MTX=X.mtx [K=20] [THREADS=1]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "api/mmio.h"
+#include "core/backend.h"
+#include "core/backend_cpu.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+struct bench {
+    const struct tm_backend_ops *o;
+    void *ctx;
+    struct tm_bsparse *x;
+    struct tm_bmat docs_a, docs_b, terms_a, terms_b, g, gram_out;
+};
+
+enum op { SPMM_X, SPMM_XT, GRAM_SPMM, HALS_TERMS, FUSED_TERMS, FUSED_DOCS, GRAM_TERMS, SMALL_GEMM };
+
+static const char *const op_names[] = {"spmm X B (B: terms x k)",
+                                       "spmm X^T B (B: docs x k)",
+                                       "gram_spmm X X^T V",
+                                       "hals_sweep on Ht",
+                                       "hals_sweep_fused H half",
+                                       "hals_sweep_fused W half",
+                                       "gram Ht^T Ht",
+                                       "gemm Ht G (terms x k, k x k)"};
+
+static tm_status run(struct bench *b, enum op op, char *err)
+{
+    const struct tm_backend_ops *o = b->o;
+    double v, c;
+    switch (op) {
+    case SPMM_X:
+        return o->spmm(b->ctx, b->x, TM_NOTRANS, 1.0, &b->terms_a, 0.0, &b->docs_b, err);
+    case SPMM_XT:
+        return o->spmm(b->ctx, b->x, TM_TRANS, 1.0, &b->docs_a, 0.0, &b->terms_b, err);
+    case GRAM_SPMM:
+        return o->gram_spmm(b->ctx, b->x, TM_NOTRANS, &b->docs_a, &b->docs_b, err);
+    case HALS_TERMS:
+        return o->hals_sweep(b->ctx, &b->terms_a, &b->g, &b->terms_b, 0, 0, NULL, &v, err);
+    case FUSED_TERMS:
+        return o->hals_sweep_fused(b->ctx, b->x, TM_TRANS, &b->terms_a, &b->docs_a, &b->g, 0, 0,
+                                   NULL, &v, &c, &b->gram_out, err);
+    case FUSED_DOCS:
+        return o->hals_sweep_fused(b->ctx, b->x, TM_NOTRANS, &b->docs_a, &b->terms_a, &b->g, 0, 0,
+                                   NULL, &v, &c, &b->gram_out, err);
+    case GRAM_TERMS:
+        return o->gram(b->ctx, &b->terms_a, &b->gram_out, err);
+    case SMALL_GEMM:
+        return o->gemm(b->ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &b->terms_a, &b->g, 0.0, &b->terms_b,
+                       err);
+    }
+    return TM_EINVAL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_kernels X.mtx [k [threads [reps]]]\n");
+        return 2;
+    }
+    int k = argc > 2 ? atoi(argv[2]) : 20, threads = argc > 3 ? atoi(argv[3]) : 1;
+    int reps = argc > 4 ? atoi(argv[4]) : 10;
+    if (k < 1 || threads < 1 || reps < 1) {
+        fprintf(stderr, "bench_kernels: k, threads and reps must be >= 1\n");
+        return 2;
+    }
+    FILE *f = fopen(argv[1], "r");
+    struct stat st;
+    struct tm_csr x;
+    struct tm_api_error e;
+    char err[TM_ERR_SIZE] = "";
+    if (!f || fstat(fileno(f), &st) ||
+        tm_mmio_read_file(f, (int64_t)st.st_size, 1 << 20, &x, &e) != TM_OK) {
+        fprintf(stderr, "bench_kernels: cannot read %s\n", argv[1]);
+        return 1;
+    }
+    fclose(f);
+    struct bench b = {0};
+    struct tm_backend_config cfg = {TM_DTYPE_AUTO, 0, threads};
+    b.o = tm_backend_cpu();
+    if (b.o->create(&cfg, &b.ctx, err) || b.o->sparse_upload(b.ctx, &x, &b.x, err) ||
+        b.o->mat_alloc(b.ctx, x.n_rows, k, &b.docs_a, err) ||
+        b.o->mat_alloc(b.ctx, x.n_rows, k, &b.docs_b, err) ||
+        b.o->mat_alloc(b.ctx, x.n_cols, k, &b.terms_a, err) ||
+        b.o->mat_alloc(b.ctx, x.n_cols, k, &b.terms_b, err) ||
+        b.o->mat_alloc(b.ctx, k, k, &b.g, err) || b.o->mat_alloc(b.ctx, k, k, &b.gram_out, err)) {
+        fprintf(stderr, "bench_kernels: %s\n", err);
+        return 1;
+    }
+    /* Non-negative factors and a positive definite Gram, as NMF has them. */
+    b.o->fill(b.ctx, &b.docs_a, 0.25, err);
+    b.o->fill(b.ctx, &b.terms_a, 0.5, err);
+    b.o->fill(b.ctx, &b.terms_b, 0.125, err);
+    b.o->gram(b.ctx, &b.docs_a, &b.g, err);
+    printf("%lld x %lld, nnz %lld; k = %d, %d thread(s), fastest of %d\n\n", (long long)x.n_rows,
+           (long long)x.n_cols, (long long)tm_csr_nnz(&x), k, threads, reps);
+    printf("| op | ms |\n|---|---:|\n");
+    for (int op = SPMM_X; op <= SMALL_GEMM; op++) {
+        double best = 1e30;
+        for (int r = 0; r < reps; r++) {
+            double t0 = now();
+            if (run(&b, (enum op)op, err) != TM_OK) {
+                fprintf(stderr, "bench_kernels: %s: %s\n", op_names[op], err);
+                return 1;
+            }
+            double t = now() - t0;
+            best = t < best ? t : best;
+            if (op == HALS_TERMS || op == FUSED_TERMS || op == FUSED_DOCS) { /* sweeps move M */
+                b.o->fill(b.ctx, &b.terms_a, 0.5, err);
+                b.o->fill(b.ctx, &b.docs_a, 0.25, err);
+                b.o->gram(b.ctx, &b.docs_a, &b.g, err);
+            }
+        }
+        printf("| %s | %.2f |\n", op_names[op], best * 1e3);
+    }
+    b.o->sparse_free(b.ctx, b.x);
+    b.o->destroy(b.ctx);
+    tm_csr_release(&x);
+    return 0;
+}
