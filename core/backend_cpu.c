@@ -5,6 +5,7 @@
 #include <lapacke.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -24,9 +25,18 @@ struct cpu_ctx {
     int n_threads;
 };
 
+/* Where each team member's range of output rows starts in every row of a
+ * CSR (gram_spmm's scatter phase): splits[r * (size - 1) + t - 1] for
+ * members t = 1..size-1; made on first use, for one team size. */
+struct row_splits {
+    int size;
+    int64_t *at;
+};
+
 struct tm_bsparse {
     const struct tm_csr *x; /* borrowed */
     struct tm_csr xt;       /* owned */
+    struct row_splits split_x, split_xt;
 };
 
 /* ---- a tiny parallel-for over chunks ---- */
@@ -86,6 +96,115 @@ static tm_status par_for(const struct cpu_ctx *c, int n_chunks, size_t scratch_l
     }
     tm_free(p.scratch);
     return TM_OK;
+}
+
+/*
+ * A team of threads that run one function together and meet at barriers
+ * (team_sync): for work in phases where each phase needs the last one
+ * whole. Members are numbered 0..size-1; size is fixed before any member
+ * starts, so a thread that could not be created only makes the team
+ * smaller. The barrier spins a while before it sleeps: the phases it
+ * separates are often shorter than a futex wake-up on a VM (gram_spmm, k =
+ * 3: 6.5 ms with pthread_barrier, 2 threads, against 3.9 ms for the
+ * one-phase kernel it replaced).
+ */
+struct team {
+    void (*fn)(struct team *tm, int member);
+    void *arg;
+    int size;
+    int ready;
+    pthread_mutex_t lock;
+    pthread_cond_t go; /* ready, and every barrier's release */
+    atomic_int arrived;
+    atomic_uint generation;
+};
+
+struct team_slot {
+    struct team *tm;
+    int member;
+};
+
+#define TEAM_SPINS 4000
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void team_sync(struct team *tm)
+{
+    if (tm->size == 1)
+        return;
+    unsigned gen = atomic_load_explicit(&tm->generation, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&tm->arrived, 1, memory_order_acq_rel) == tm->size - 1) {
+        atomic_store_explicit(&tm->arrived, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&tm->generation, 1, memory_order_release);
+        pthread_mutex_lock(&tm->lock);
+        pthread_cond_broadcast(&tm->go);
+        pthread_mutex_unlock(&tm->lock);
+        return;
+    }
+    for (int spin = 0; spin < TEAM_SPINS; spin++) {
+        if (atomic_load_explicit(&tm->generation, memory_order_acquire) != gen)
+            return;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&tm->lock);
+    while (atomic_load_explicit(&tm->generation, memory_order_acquire) == gen)
+        pthread_cond_wait(&tm->go, &tm->lock);
+    pthread_mutex_unlock(&tm->lock);
+}
+
+static void *team_member(void *arg)
+{
+    struct team_slot *s = arg;
+    struct team *tm = s->tm;
+    pthread_mutex_lock(&tm->lock);
+    while (!tm->ready)
+        pthread_cond_wait(&tm->go, &tm->lock);
+    pthread_mutex_unlock(&tm->lock);
+    tm->fn(tm, s->member);
+    return NULL;
+}
+
+static void team_run(const struct cpu_ctx *c, void (*fn)(struct team *, int), void *arg)
+{
+    struct team tm = {.fn = fn, .arg = arg, .size = 1};
+    pthread_mutex_init(&tm.lock, NULL);
+    pthread_cond_init(&tm.go, NULL);
+    atomic_init(&tm.arrived, 0);
+    atomic_init(&tm.generation, 0);
+    pthread_t th[MAX_THREADS];
+    struct team_slot slots[MAX_THREADS];
+    for (int t = 1; t < c->n_threads; t++) {
+        slots[tm.size] = (struct team_slot){&tm, tm.size};
+        if (pthread_create(&th[tm.size], NULL, team_member, &slots[tm.size]) == 0)
+            tm.size++;
+    }
+    pthread_mutex_lock(&tm.lock);
+    tm.ready = 1;
+    pthread_cond_broadcast(&tm.go);
+    pthread_mutex_unlock(&tm.lock);
+    fn(&tm, 0);
+    for (int t = 1; t < tm.size; t++)
+        pthread_join(th[t], NULL);
+    pthread_cond_destroy(&tm.go);
+    pthread_mutex_destroy(&tm.lock);
+}
+
+/* The first row r in [lo, hi] with indptr[r] >= target. */
+static int64_t row_at_nnz(const int64_t *indptr, int64_t lo, int64_t hi, int64_t target)
+{
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (indptr[mid] < target)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 /* Chunk boundaries over rows of a CSR, balanced by non-zeros plus rows. */
@@ -277,10 +396,13 @@ static tm_status cpu_download(void *ctx, const struct tm_bmat *src, double *dst,
     return TM_OK;
 }
 
+static void make_splits(const struct tm_csr *xo, const struct tm_csr *xr, int size,
+                        struct row_splits *sp);
+
 static tm_status cpu_sparse_upload(void *ctx, const struct tm_csr *x, struct tm_bsparse **out,
                                    char *err)
 {
-    (void)ctx;
+    const struct cpu_ctx *c = ctx;
     *out = NULL;
     struct tm_bsparse *s = tm_calloc(1, sizeof(*s));
     if (!s)
@@ -290,6 +412,11 @@ static tm_status cpu_sparse_upload(void *ctx, const struct tm_csr *x, struct tm_
     if (st != TM_OK) {
         tm_free(s);
         return st;
+    }
+    /* Only a help: without them gram_spmm searches each row. */
+    if (c->n_threads > 1) {
+        make_splits(&s->xt, x, c->n_threads, &s->split_xt);
+        make_splits(x, &s->xt, c->n_threads, &s->split_x);
     }
     *out = s;
     return TM_OK;
@@ -301,6 +428,8 @@ static void cpu_sparse_free(void *ctx, struct tm_bsparse *s)
     if (!s)
         return;
     tm_csr_release(&s->xt);
+    tm_free(s->split_x.at);
+    tm_free(s->split_xt.at);
     tm_free(s);
 }
 
@@ -318,6 +447,25 @@ HOT_BODY void prefetch_row(const double *base, const int32_t *indices, int64_t p
             __builtin_prefetch(row + o, 0, 3);
         __builtin_prefetch(row + k * (int64_t)sizeof(double) - 1, 0, 3);
     }
+}
+
+/* row += v * d (k doubles), as explicit 4-wide vectors: GCC keeps the plain
+ * loop scalar when it cannot rule out that row and d overlap (it does not
+ * trust restrict on locals), and the scatter kernels are those loops. Each
+ * element is one fused multiply-add either way. */
+HOT_BODY void axpy_row(double *row, double v, const double *d, const int64_t k)
+{
+    const v4d vv = {v, v, v, v};
+    int64_t c = 0;
+    for (; c + 4 <= k; c += 4) {
+        v4d a, b;
+        LOAD4(a, row + c);
+        LOAD4(b, d + c);
+        a += vv * b;
+        STORE4(row + c, a);
+    }
+    for (; c < k; c++)
+        row[c] += v * d[c];
 }
 
 /* ---- sparse products ---- */
@@ -499,8 +647,7 @@ HOT_BODY void scatter_rows(const struct scatter_job *j, int part, double *buf, c
                 const double v = xo->data[p];
                 double *restrict crow = cp + (size_t)xo->indices[p] * k;
                 prefetch_row(cp, xo->indices, p + PF_DIST, pend_all, k);
-                for (int64_t c = 0; c < k; c++)
-                    crow[c] += v * brow[c];
+                axpy_row(crow, v, brow, k);
             }
         }
     }
@@ -542,27 +689,22 @@ static void reduce_chunk(void *arg, int chunk, double *buf)
 }
 
 /*
- * G V for the Gram operator G = Xo^T Xo in one pass over Xo's rows: each
- * row's dot products with V (gathered) are scattered back along the same row
- * while it is in L1, so the matrix is streamed once, not twice, and the
- * intermediate Xo V is never stored. Accumulators and their reduction are
- * spmm_scatter's.
+ * G V for narrow V (k <= GRAM_ONE_PASS_MAX_K) in one pass over Xo's rows:
+ * each row's dot products with V (gathered) are scattered back along the
+ * same row while it is in L1, into spmm_scatter's private accumulators,
+ * which are small at this width.
  */
 HOT_BODY void gram_rows(const struct scatter_job *j, int part, double *buf, const int64_t k)
 {
     const struct tm_csr *xo = j->xo;
-    double *restrict cp = j->acc + (size_t)part * (size_t)j->r * (size_t)k;
+    double *cp = j->acc + (size_t)part * (size_t)j->r * (size_t)k;
     const int64_t pend_all = xo->indptr[j->bounds[part + 1]];
     for (int64_t row = j->bounds[part]; row < j->bounds[part + 1]; row++) {
         double dots[FIXED_K_MAX];
-        double *restrict d = k <= FIXED_K_MAX ? dots : buf;
+        double *d = k <= FIXED_K_MAX ? dots : buf;
         gather_row(xo, row, j->vp, pend_all, d, k);
-        for (int64_t p = xo->indptr[row]; p < xo->indptr[row + 1]; p++) {
-            const double v = xo->data[p];
-            double *restrict crow = cp + (size_t)xo->indices[p] * k;
-            for (int64_t c = 0; c < k; c++)
-                crow[c] += v * d[c];
-        }
+        for (int64_t p = xo->indptr[row]; p < xo->indptr[row + 1]; p++)
+            axpy_row(cp + (size_t)xo->indices[p] * k, xo->data[p], d, k);
     }
 }
 
@@ -582,6 +724,162 @@ HOT_BODY void gram_spmm_chunk_body(void *arg, int part, double *buf)
 }
 
 HOT_KERNEL(gram_spmm_chunk)
+
+/*
+ * G V for the Gram operator G = Xo^T Xo, the products summed over Xo's rows
+ * (terms, for X X^T V): each row's dot products with V, d = Xo[t,:] V, are
+ * gathered, then scattered back, out[j,:] += Xo[t,j] d, along the same
+ * row; the intermediate Xo V is never stored whole. Done in blocks of rows,
+ * in two phases a team meets between: the block's d rows gathered (rows
+ * split by non-zeros), then scattered, each member owning a range of output
+ * rows, so that no two members add to the same row and one accumulator
+ * serves all (a private accumulator per part of the rows, summed after,
+ * kept 4 output-sized arrays in cache for k = 110 and cost a reduction
+ * pass). Each output row gets its terms' contributions in row order,
+ * whatever the team's size: deterministic.
+ */
+struct gram_spmm_job {
+    const struct tm_csr *xo;
+    const double *vp;        /* V packed row-major (xo->n_cols x k) */
+    const struct tm_csr *xr; /* the other orientation: its rows are the output's */
+    const struct row_splits *splits; /* of xo, for the team's size, or NULL */
+    double *d;               /* block_rows x k */
+    double *acc;             /* xo->n_cols x k, row-major, zeroed */
+    int64_t k, block_rows;
+};
+
+/* One member's part of a phase on rows [b0, b1): its args. */
+struct gram_phase {
+    const struct gram_spmm_job *j;
+    int64_t b0, b1;
+    int member, size;
+};
+
+HOT_BODY void gram_gather_k(const struct gram_phase *ph, const int64_t k)
+{
+    const struct tm_csr *xo = ph->j->xo;
+    const int64_t *indptr = xo->indptr;
+    int64_t n0 = indptr[ph->b0], n1 = indptr[ph->b1];
+    int64_t lo = row_at_nnz(indptr, ph->b0, ph->b1, n0 + (n1 - n0) * ph->member / ph->size);
+    int64_t hi = ph->member + 1 == ph->size
+                     ? ph->b1
+                     : row_at_nnz(indptr, ph->b0, ph->b1, n0 + (n1 - n0) * (ph->member + 1) / ph->size);
+    for (int64_t r = lo; r < hi; r++)
+        gather_row(xo, r, ph->j->vp, indptr[hi], ph->j->d + (r - ph->b0) * k, k);
+}
+
+/* The first p in [lo, hi) with indices[p] >= col (indices sorted). */
+static inline int64_t first_at_col(const int32_t *indices, int64_t lo, int64_t hi, int64_t col)
+{
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (indices[mid] < col)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The first column of member t's range of output rows: output rows split
+ * by their non-zeros (the rows of xr). */
+static int64_t member_first_col(const struct tm_csr *xr, int member, int size)
+{
+    if (member == size)
+        return xr->n_rows;
+    return row_at_nnz(xr->indptr, 0, xr->n_rows, tm_csr_nnz(xr) * member / size);
+}
+
+HOT_BODY void gram_scatter_k(const struct gram_phase *ph, const int64_t k)
+{
+    const struct tm_csr *xo = ph->j->xo;
+    const int member = ph->member, size = ph->size;
+    const int64_t clo = member_first_col(ph->j->xr, member, size);
+    const int64_t chi = member_first_col(ph->j->xr, member + 1, size);
+    const struct row_splits *sp = ph->j->splits && ph->j->splits->size == size ? ph->j->splits : NULL;
+    double *acc = ph->j->acc;
+    for (int64_t r = ph->b0; r < ph->b1; r++) {
+        int64_t p0, p1;
+        if (sp) {
+            const int64_t *at = sp->at + (size_t)r * (size_t)(size - 1);
+            p0 = member == 0 ? xo->indptr[r] : at[member - 1];
+            p1 = member == size - 1 ? xo->indptr[r + 1] : at[member];
+        } else {
+            p0 = first_at_col(xo->indices, xo->indptr[r], xo->indptr[r + 1], clo);
+            p1 = first_at_col(xo->indices, p0, xo->indptr[r + 1], chi);
+        }
+        const double *d = ph->j->d + (r - ph->b0) * k;
+        for (int64_t p = p0; p < p1; p++) {
+            const double v = xo->data[p];
+            double *row = acc + (size_t)xo->indices[p] * k;
+            prefetch_row(acc, xo->indices, p + PF_DIST, p1, k);
+            axpy_row(row, v, d, k);
+        }
+    }
+}
+
+#define GRAM_GATHER_CASE(K)                                                                        \
+    case K:                                                                                        \
+        gram_gather_k(ph, K);                                                                      \
+        return;
+#define GRAM_SCATTER_CASE(K)                                                                       \
+    case K:                                                                                        \
+        gram_scatter_k(ph, K);                                                                     \
+        return;
+
+HOT_BODY void gram_gather_body(void *arg, int chunk, double *buf)
+{
+    const struct gram_phase *ph = arg;
+    (void)chunk, (void)buf;
+    switch (ph->j->k) {
+        FIXED_K_CASES(GRAM_GATHER_CASE)
+    default:
+        gram_gather_k(ph, ph->j->k);
+    }
+}
+
+HOT_BODY void gram_scatter_body(void *arg, int chunk, double *buf)
+{
+    const struct gram_phase *ph = arg;
+    (void)chunk, (void)buf;
+    switch (ph->j->k) {
+        FIXED_K_CASES(GRAM_SCATTER_CASE)
+    default:
+        gram_scatter_k(ph, ph->j->k);
+    }
+}
+
+HOT_KERNEL(gram_gather)
+HOT_KERNEL(gram_scatter)
+
+/* Up to this width gram_spmm makes one pass with private accumulators
+ * (gram_rows); wider, the two phases (make bench-kernels, 2 threads,
+ * fastest of 3 runs of 10: k = 3, 5.6 against 7.6 ms; k = 16, 17.4 against
+ * 22.1 for the one pass; k = 110, 140 against 160). */
+#define GRAM_ONE_PASS_MAX_K 8
+
+/* Blocks end at GRAM_BLOCK_DOUBLES of d or at GRAM_BLOCK_NNZ non-zeros,
+ * whichever comes first, so that the block's rows of xo are still in L2 when
+ * they are walked again to scatter. */
+#define GRAM_BLOCK_DOUBLES 65536
+#define GRAM_BLOCK_NNZ 32768
+
+static void gram_member(struct team *tm, int member)
+{
+    const struct gram_spmm_job *j = tm->arg;
+    const int64_t n = j->xo->n_rows;
+    for (int64_t b0 = 0, b1; b0 < n; b0 = b1) {
+        b1 = n - b0 < j->block_rows ? n : b0 + j->block_rows;
+        int64_t by_nnz = row_at_nnz(j->xo->indptr, b0, b1, j->xo->indptr[b0] + GRAM_BLOCK_NNZ);
+        if (by_nnz > b0 && by_nnz < b1)
+            b1 = by_nnz;
+        struct gram_phase ph = {j, b0, b1, member, tm->size};
+        gram_gather(&ph, member, NULL);
+        team_sync(tm);
+        gram_scatter(&ph, member, NULL);
+        team_sync(tm);
+    }
+}
 
 /* c = alpha op(X) b + beta c by scattering along the rows of xo (the other
  * orientation), or, with kernel gram_spmm_chunk and vp, c = Xo^T Xo V. */
@@ -621,18 +919,89 @@ static tm_status spmm_scatter(struct cpu_ctx *ctx, const struct tm_csr *xo, doub
     return scatter_run(ctx, xo, scatter_chunk, NULL, alpha, b, beta, c, err);
 }
 
+/* The team members' splits of every row of xo, as gram_scatter_k would
+ * search them; sp->at stays NULL when it cannot be had. */
+static void make_splits(const struct tm_csr *xo, const struct tm_csr *xr, int size,
+                        struct row_splits *sp)
+{
+    int64_t first[MAX_THREADS];
+    for (int t = 1; t < size; t++)
+        first[t] = member_first_col(xr, t, size);
+    sp->at = tm_mallocarray((size_t)xo->n_rows * (size_t)(size - 1) + 1, sizeof(int64_t));
+    if (!sp->at)
+        return;
+    for (int64_t r = 0; r < xo->n_rows; r++) {
+        int64_t p = xo->indptr[r];
+        for (int t = 1; t < size; t++) {
+            p = first_at_col(xo->indices, p, xo->indptr[r + 1], first[t]);
+            sp->at[(size_t)r * (size_t)(size - 1) + (size_t)(t - 1)] = p;
+        }
+    }
+    sp->size = size;
+}
+
+
+struct transpose_job {
+    const double *src; /* rows x k, row-major */
+    int64_t k;
+    const struct tm_bmat *dst;
+    const int64_t *bounds;
+};
+
+static void unpack_chunk(void *arg, int chunk, double *buf)
+{
+    const struct transpose_job *j = arg;
+    (void)buf;
+    for (int64_t c = 0; c < j->k; c++) {
+        double *col = (double *)j->dst->data + (size_t)c * j->dst->ld;
+        for (int64_t i = j->bounds[chunk]; i < j->bounds[chunk + 1]; i++)
+            col[i] = j->src[(size_t)i * j->k + c];
+    }
+}
+
 static tm_status cpu_gram_spmm(void *ctx, const struct tm_bsparse *s, int side,
                                const struct tm_bmat *v, const struct tm_bmat *av, char *err)
 {
-    /* X X^T V sums over terms: the rows of X^T; X^T X V over documents. */
+    struct cpu_ctx *c = ctx;
+    /* X X^T V sums over terms: the rows of X^T; X^T X V over documents.
+     * The other orientation's row pointers balance the output ranges. */
     const struct tm_csr *xo = side == TM_NOTRANS ? &s->xt : s->x;
-    double *packed = tm_mallocarray((size_t)v->rows * (size_t)v->cols + 1, sizeof(double));
-    if (!packed)
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot pack a %lld x %lld operand",
-                        (long long)v->rows, (long long)v->cols);
+    const struct tm_csr *xr = side == TM_NOTRANS ? s->x : &s->xt;
+    const int64_t k = v->cols, r = v->rows;
+    if (k <= GRAM_ONE_PASS_MAX_K) {
+        double *vp = tm_mallocarray((size_t)r * (size_t)k + 1, sizeof(double));
+        if (!vp)
+            return tm__errf(err, TM_ENOMEM, "cpu backend: cannot pack a %lld x %lld operand",
+                            (long long)r, (long long)k);
+        pack_rows(v, vp);
+        tm_status st = scatter_run(c, xo, gram_spmm_chunk, vp, 1.0, v, 0.0, av, err);
+        tm_free(vp);
+        return st;
+    }
+    int64_t block_rows = GRAM_BLOCK_DOUBLES / (k > 0 ? k : 1);
+    if (block_rows < 16)
+        block_rows = 16;
+    double *packed = tm_mallocarray((size_t)r * (size_t)k + 1, sizeof(double));
+    double *acc = tm_calloc((size_t)r * (size_t)k + 1, sizeof(double));
+    double *d = tm_mallocarray((size_t)block_rows * (size_t)k + 1, sizeof(double));
+    if (!packed || !acc || !d) {
+        tm_free(packed);
+        tm_free(acc);
+        tm_free(d);
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate the %lld x %lld Gram product's workspace",
+                        (long long)r, (long long)k);
+    }
     pack_rows(v, packed);
-    tm_status st = scatter_run(ctx, xo, gram_spmm_chunk, packed, 1.0, v, 0.0, av, err);
+    const struct row_splits *sp = side == TM_NOTRANS ? &s->split_xt : &s->split_x;
+    struct gram_spmm_job job = {xo, packed, xr, sp->at ? sp : NULL, d, acc, k, block_rows};
+    team_run(c, gram_member, &job);
     tm_free(packed);
+    tm_free(d);
+    int64_t rb[MAX_CHUNKS + 1];
+    int nrc = row_chunks(r, rb);
+    struct transpose_job tj = {acc, k, av, rb};
+    tm_status st = par_for(c, nrc, 1, unpack_chunk, &tj, err);
+    tm_free(acc);
     return st;
 }
 

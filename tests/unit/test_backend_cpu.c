@@ -581,12 +581,16 @@ TM_TEST(backend_cpu_hals_sweep_fused_matches_unfused)
  * for every thread count. */
 TM_TEST(backend_cpu_gram_spmm_matches_two_products)
 {
-    const int64_t shapes[2][2] = {{60, 250}, {240, 50}}, widths[3] = {1, 5, 37};
-    for (int si = 0; si < 2; si++) {
+    /* The third shape has more non-zeros than one block of the phased
+     * kernel holds; widths 1 and 5 take the one-pass kernel, 12 and 37 the
+     * phased one (fixed and runtime width). */
+    const int64_t shapes[3][2] = {{60, 250}, {240, 50}, {300, 4000}}, widths[4] = {1, 5, 12, 37};
+    const double density[3] = {0.1, 0.1, 0.05};
+    for (int si = 0; si < 3; si++) {
         int64_t m = shapes[si][0], n = shapes[si][1];
         struct tm_csr x;
-        rand_csr(&x, m, n, 0.1, 31 + (uint64_t)si);
-        for (int wi = 0; wi < 3; wi++) {
+        rand_csr(&x, m, n, density[si], 31 + (uint64_t)si);
+        for (int wi = 0; wi < 4; wi++) {
             int64_t b = widths[wi];
             for (int side = TM_NOTRANS; side <= TM_TRANS; side++) {
                 int64_t d = side == TM_NOTRANS ? m : n, len = side == TM_NOTRANS ? n : m;
