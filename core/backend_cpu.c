@@ -740,11 +740,11 @@ HOT_KERNEL(gram_spmm_chunk)
  */
 struct gram_spmm_job {
     const struct tm_csr *xo;
-    const double *vp;        /* V packed row-major (xo->n_cols x k) */
-    const struct tm_csr *xr; /* the other orientation: its rows are the output's */
+    const double *vp;                /* V packed row-major (xo->n_cols x k) */
+    const struct tm_csr *xr;         /* the other orientation: its rows are the output's */
     const struct row_splits *splits; /* of xo, for the team's size, or NULL */
-    double *d;               /* block_rows x k */
-    double *acc;             /* xo->n_cols x k, row-major, zeroed */
+    double *d;                       /* block_rows x k */
+    double *acc;                     /* xo->n_cols x k, row-major, zeroed */
     int64_t k, block_rows;
 };
 
@@ -761,9 +761,10 @@ HOT_BODY void gram_gather_k(const struct gram_phase *ph, const int64_t k)
     const int64_t *indptr = xo->indptr;
     int64_t n0 = indptr[ph->b0], n1 = indptr[ph->b1];
     int64_t lo = row_at_nnz(indptr, ph->b0, ph->b1, n0 + (n1 - n0) * ph->member / ph->size);
-    int64_t hi = ph->member + 1 == ph->size
-                     ? ph->b1
-                     : row_at_nnz(indptr, ph->b0, ph->b1, n0 + (n1 - n0) * (ph->member + 1) / ph->size);
+    int64_t hi =
+        ph->member + 1 == ph->size
+            ? ph->b1
+            : row_at_nnz(indptr, ph->b0, ph->b1, n0 + (n1 - n0) * (ph->member + 1) / ph->size);
     for (int64_t r = lo; r < hi; r++)
         gather_row(xo, r, ph->j->vp, indptr[hi], ph->j->d + (r - ph->b0) * k, k);
 }
@@ -796,7 +797,8 @@ HOT_BODY void gram_scatter_k(const struct gram_phase *ph, const int64_t k)
     const int member = ph->member, size = ph->size;
     const int64_t clo = member_first_col(ph->j->xr, member, size);
     const int64_t chi = member_first_col(ph->j->xr, member + 1, size);
-    const struct row_splits *sp = ph->j->splits && ph->j->splits->size == size ? ph->j->splits : NULL;
+    const struct row_splits *sp =
+        ph->j->splits && ph->j->splits->size == size ? ph->j->splits : NULL;
     double *acc = ph->j->acc;
     for (int64_t r = ph->b0; r < ph->b1; r++) {
         int64_t p0, p1;
@@ -940,7 +942,6 @@ static void make_splits(const struct tm_csr *xo, const struct tm_csr *xr, int si
     sp->size = size;
 }
 
-
 struct transpose_job {
     const double *src; /* rows x k, row-major */
     int64_t k;
@@ -988,7 +989,8 @@ static tm_status cpu_gram_spmm(void *ctx, const struct tm_bsparse *s, int side,
         tm_free(packed);
         tm_free(acc);
         tm_free(d);
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate the %lld x %lld Gram product's workspace",
+        return tm__errf(err, TM_ENOMEM,
+                        "cpu backend: cannot allocate the %lld x %lld Gram product's workspace",
                         (long long)r, (long long)k);
     }
     pack_rows(v, packed);
