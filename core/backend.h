@@ -211,6 +211,20 @@ struct tm_backend_ops {
                                   const int64_t *perm, double *violation, double *cross,
                                   const struct tm_bmat *gram, char *err);
     /*
+     * Optional (NULL: core runs spmm, gemm, mu_update and gram instead): one
+     * half of a Frobenius mu iteration fused into one pass over M, as
+     * hals_sweep_fused does for cd (same sides, M, F and P): with
+     * D = M G (the old M),
+     *   mu_update(M, P, D, NULL, l1, l2, zero_below 0);
+     *   *cross = <P, M> (with the updated M);  gram (k x k) = M^T M.
+     * M as the unfused ops leave it (to rounding, or exactly); cross and
+     * gram summed in a fixed order. Synchronous.
+     */
+    tm_status (*mu_update_fused)(void *ctx, const struct tm_bsparse *X, int side,
+                                 const struct tm_bmat *M, const struct tm_bmat *F,
+                                 const struct tm_bmat *G, double l1, double l2, double *cross,
+                                 const struct tm_bmat *gram, char *err);
+    /*
      * Multiplicative update in place, scikit-learn's _multiplicative_update_w/h
      * for beta in {1, 2} (gamma == 1):
      *   den = (denom ? denom[i,j] : denom_row[j]) + l1 + l2 * M[i,j]

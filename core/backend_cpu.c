@@ -1624,40 +1624,82 @@ HOT_BODY void hals_chunk_body(void *arg, int chunk, double *scratch)
 HOT_KERNEL(hals_chunk)
 
 /*
- * Half a cd iteration in one pass (hals_sweep_fused in backend.h): per tile
- * of HALS_ROWS rows of M, the tile's rows of P (X^T W for Ht, X Ht for W)
- * are gathered as spmm_chunk gathers them (same order, same contraction, so
- * the H half's Ht comes out bit for bit as spmm + hals_sweep leave it),
- * swept while in L1, and then dotted with the new rows for <P, M> and with
- * each other for M^T M. P is never stored. The W half gathers rows of a
- * packed Ht where spmm would scatter (spmm_scatter): with the k sums in
+ * Half a cd or Frobenius mu iteration in one pass (hals_sweep_fused and
+ * mu_update_fused in backend.h): per tile of HALS_ROWS rows of M, the
+ * tile's rows of P (X^T W for Ht, X Ht for W) are gathered as spmm_chunk
+ * gathers them (same order, same contraction, so the H half's Ht comes out
+ * bit for bit as spmm + hals_sweep leave it), swept (or multiplied by
+ * P / (M G)) while in L1, and then dotted with the new rows for <P, M> and
+ * with each other for M^T M. P is never stored. The W half gathers rows of
+ * a packed Ht where spmm would scatter (spmm_scatter): with the k sums in
  * registers that is the faster way, and it adds each row's terms in X's
  * order, as scipy's X @ H.T does.
  */
+enum fused_rule { RULE_HALS, RULE_MU };
+
 struct hals_fused_job {
     const struct tm_csr *xo; /* X or X^T: its rows are M's rows */
     const double *w;         /* F packed row-major */
     const struct tm_bmat *m, *g;
     double l1, l2;
+    enum fused_rule rule;
     const int64_t *perm;
     const int64_t *bounds;
     double *gram; /* n_chunks x k x k, upper triangles */
     double violation[MAX_CHUNKS], cross[MAX_CHUNKS];
 };
 
-/* Dot product of two tile columns (HALS_ROWS each), in a fixed tree. */
-HOT_BODY double dot_tile(const double *a, const double *b)
+/* acc4 (4 lanes) += the dot product of two tile columns (HALS_ROWS each). */
+HOT_BODY void dot_tile_lanes(const double *a, const double *b, double *acc4)
 {
-    v4d x, y, s[HALS_VECS];
+    v4d x, y, s;
+    LOAD4(s, acc4);
     for (int q = 0; q < HALS_VECS; q++) {
         LOAD4(x, a + 4 * q);
         LOAD4(y, b + 4 * q);
-        s[q] = x * y;
+        s += x * y;
     }
-    for (int w = HALS_VECS / 2; w > 0; w /= 2)
-        for (int q = 0; q < w; q++)
-            s[q] += s[q + w];
-    return (s[0][0] + s[0][1]) + (s[0][2] + s[0][3]);
+    STORE4(acc4, s);
+}
+
+static inline double lanes_sum(const double *acc4)
+{
+    return (acc4[0] + acc4[1]) + (acc4[2] + acc4[3]);
+}
+
+/* The multiplicative update of a tile (mu_update_fused): den = M G from the
+ * tile as it was, each element's sum over r in order, as small_gemm makes
+ * it; then mu_chunk's arithmetic on every element. */
+HOT_BODY void mu_tile_update(double *tile, const double *numer, double *den,
+                             const struct tm_bmat *g, int64_t k, double l1, double l2)
+{
+    for (int64_t t = 0; t < k; t++) {
+        const double *gt = &AT(g, 0, t); /* G symmetric: column t is row t */
+        v4d acc[HALS_VECS];
+        for (int q = 0; q < HALS_VECS; q++)
+            acc[q] = (v4d){0.0, 0.0, 0.0, 0.0};
+        for (int64_t r = 0; r < k; r++) {
+            const double gr = gt[r];
+            for (int q = 0; q < HALS_VECS; q++) {
+                v4d a;
+                LOAD4(a, tile + r * HALS_ROWS + 4 * q);
+                acc[q] += gr * a;
+            }
+        }
+        for (int q = 0; q < HALS_VECS; q++)
+            STORE4(den + t * HALS_ROWS + 4 * q, acc[q]);
+    }
+    for (int64_t e = 0; e < k * HALS_ROWS; e++) {
+        double d = den[e];
+        if (l1 > 0)
+            d += l1;
+        if (l2 > 0)
+            d += l2 * tile[e];
+        if (d == 0.0)
+            d = NMF_EPSILON;
+        double v = tile[e] * (numer[e] / d);
+        tile[e] = v < 0.0 ? 0.0 : v;
+    }
 }
 
 HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
@@ -1669,6 +1711,10 @@ HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
     const double *restrict w = j->w;
     double *tile = scratch, *xt = tile + HALS_ROWS * k, *raw = xt + HALS_ROWS * k;
     double *acc = raw + HALS_ROWS * k;
+    /* M^T M and <P, M> summed per lane over the chunk's tiles, the lanes
+     * added at the end: a horizontal sum per tile and pair cost more than
+     * the products (a fifth of the fused mu half). */
+    double *gram4 = acc + k, cross4[4] = {0.0, 0.0, 0.0, 0.0};
     double *gram = j->gram + (size_t)chunk * (size_t)k * (size_t)k;
     const v4d zero = {0.0, 0.0, 0.0, 0.0};
     v4d viol[HALS_VECS];
@@ -1676,8 +1722,7 @@ HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
         viol[q] = zero;
     for (int64_t b = 0; b < k; b++)
         for (int64_t a = 0; a <= b; a++)
-            gram[a + b * k] = 0.0;
-    double cross = 0.0;
+            memset(gram4 + 4 * (a + b * k), 0, 4 * sizeof(double));
     const int64_t lo = j->bounds[chunk], hi = j->bounds[chunk + 1];
     const int64_t pend_all = x->indptr[hi];
     for (int64_t i0 = lo; i0 < hi; i0 += HALS_ROWS) {
@@ -1707,28 +1752,34 @@ HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
                 for (int64_t o = 0; o < HALS_ROWS; o += 8)
                     __builtin_prefetch(mc + HALS_ROWS + o, 1, 3);
         }
-        hals_tile_sweep(tile, xt, j->g, k, j->l2, j->perm, viol);
+        if (j->rule == RULE_MU)
+            mu_tile_update(tile, raw, xt, j->g, k, l1, j->l2);
+        else
+            hals_tile_sweep(tile, xt, j->g, k, j->l2, j->perm, viol);
         for (int64_t r = 0; r < k; r++) {
             const double *tr = tile + r * HALS_ROWS;
             double *mc = &AT(j->m, i0, r);
             for (int64_t g = 0; g < nr; g++)
                 mc[g] = tr[g];
-            cross += dot_tile(raw + r * HALS_ROWS, tr);
+            dot_tile_lanes(raw + r * HALS_ROWS, tr, cross4);
             for (int64_t a = 0; a <= r; a++)
-                gram[a + r * k] += dot_tile(tile + a * HALS_ROWS, tr);
+                dot_tile_lanes(tile + a * HALS_ROWS, tr, gram4 + 4 * (a + r * k));
         }
     }
     j->violation[chunk] = hals_violation(viol);
-    j->cross[chunk] = cross;
+    j->cross[chunk] = lanes_sum(cross4);
+    for (int64_t b = 0; b < k; b++)
+        for (int64_t a = 0; a <= b; a++)
+            gram[a + b * k] = lanes_sum(gram4 + 4 * (a + b * k));
 }
 
 HOT_KERNEL(hals_fused_chunk)
 
-static tm_status cpu_hals_sweep_fused(void *ctx, const struct tm_bsparse *s, int side,
-                                      const struct tm_bmat *mm, const struct tm_bmat *f,
-                                      const struct tm_bmat *g, double l1, double l2,
-                                      const int64_t *perm, double *violation, double *cross,
-                                      const struct tm_bmat *gram, char *err)
+static tm_status fused_half(void *ctx, const struct tm_bsparse *s, int side, enum fused_rule rule,
+                            const struct tm_bmat *mm, const struct tm_bmat *f,
+                            const struct tm_bmat *g, double l1, double l2, const int64_t *perm,
+                            double *violation, double *cross, const struct tm_bmat *gram,
+                            char *err)
 {
     const struct tm_csr *xo = side == TM_TRANS ? &s->xt : s->x;
     const int64_t k = mm->cols;
@@ -1739,11 +1790,13 @@ static tm_status cpu_hals_sweep_fused(void *ctx, const struct tm_bsparse *s, int
     if (!packed || !partial) {
         tm_free(packed);
         tm_free(partial);
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate the HALS sweep's workspace");
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate the fused update's workspace");
     }
     pack_rows(f, packed);
-    struct hals_fused_job job = {xo, packed, mm, g, l1, l2, perm, bounds, partial, {0}, {0}};
-    tm_status st = par_for(ctx, nc, (3 * HALS_ROWS + 1) * (size_t)k, hals_fused_chunk, &job, err);
+    struct hals_fused_job job = {xo, packed, mm, g, l1, l2, rule, perm, bounds, partial, {0}, {0}};
+    /* tile, xt, raw, acc (k), then the lanes of gram4 (4 k^2) */
+    size_t scratch = (3 * HALS_ROWS + 1) * (size_t)k + 4 * (size_t)k * (size_t)k;
+    tm_status st = par_for(ctx, nc, scratch, hals_fused_chunk, &job, err);
     tm_free(packed);
     if (st == TM_OK) {
         double v = 0.0, c = 0.0;
@@ -1751,7 +1804,8 @@ static tm_status cpu_hals_sweep_fused(void *ctx, const struct tm_bsparse *s, int
             v += job.violation[q];
             c += job.cross[q];
         }
-        *violation = v;
+        if (violation)
+            *violation = v;
         *cross = c;
         for (int64_t b = 0; b < k; b++)
             for (int64_t a = 0; a <= b; a++) {
@@ -1764,6 +1818,24 @@ static tm_status cpu_hals_sweep_fused(void *ctx, const struct tm_bsparse *s, int
     }
     tm_free(partial);
     return st;
+}
+
+static tm_status cpu_hals_sweep_fused(void *ctx, const struct tm_bsparse *s, int side,
+                                      const struct tm_bmat *mm, const struct tm_bmat *f,
+                                      const struct tm_bmat *g, double l1, double l2,
+                                      const int64_t *perm, double *violation, double *cross,
+                                      const struct tm_bmat *gram, char *err)
+{
+    return fused_half(ctx, s, side, RULE_HALS, mm, f, g, l1, l2, perm, violation, cross, gram,
+                      err);
+}
+
+static tm_status cpu_mu_update_fused(void *ctx, const struct tm_bsparse *s, int side,
+                                     const struct tm_bmat *mm, const struct tm_bmat *f,
+                                     const struct tm_bmat *g, double l1, double l2, double *cross,
+                                     const struct tm_bmat *gram, char *err)
+{
+    return fused_half(ctx, s, side, RULE_MU, mm, f, g, l1, l2, NULL, NULL, cross, gram, err);
 }
 
 static tm_status cpu_hals_sweep(void *ctx, const struct tm_bmat *m, const struct tm_bmat *g,
@@ -1941,6 +2013,7 @@ const struct tm_backend_ops tm__backend_cpu_ops = {
     .sparse_free = cpu_sparse_free,
     .spmm = cpu_spmm,
     .gram_spmm = cpu_gram_spmm,
+    .mu_update_fused = cpu_mu_update_fused,
     .gemm = cpu_gemm,
     .gram = cpu_gram,
     .orth_qr = cpu_orth_qr,

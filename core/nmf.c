@@ -284,15 +284,19 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     out->w = out->ht = NULL;
     TRY(ops->mat_alloc(ctx, k, k, &s.gh, err));
     TRY(ops->mat_alloc(ctx, k, k, &s.gw, err));
-    /* cd's halves, fused where the backend can, never store X Ht or X^T W
-     * (the latter the largest matrix of the fit after X, when terms
-     * outnumber documents). */
+    /* cd's and Frobenius mu's halves, fused where the backend can, never
+     * store X Ht or X^T W (the latter the largest matrix of the fit after X,
+     * when terms outnumber documents), nor mu's denominators W HHt, Ht WtW. */
     const int fused = params->solver == TM_NMF_CD && ops->hals_sweep_fused;
-    if (!fused) {
+    const int fused_mu = params->solver == TM_NMF_MU && !kl && ops->mu_update_fused;
+    if (fused_mu) {
+        /* The initial error needs X^T W once: made, used and freed now. */
+        TRY(ops->mat_alloc(ctx, n, k, &s.xtw, err));
+    } else if (!fused) {
         TRY(ops->mat_alloc(ctx, m, k, &s.xht, err));
         TRY(ops->mat_alloc(ctx, n, k, &s.xtw, err));
     }
-    if (params->solver != TM_NMF_CD) {
+    if (params->solver != TM_NMF_CD && !fused_mu) {
         TRY(ops->mat_alloc(ctx, m, k, &s.dm, err));
         TRY(ops->mat_alloc(ctx, n, k, &s.dn, err));
     }
@@ -308,6 +312,8 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         else
             TRY(frob_error_fresh(&s, &error_init, err));
         previous = error_init;
+        if (fused_mu)
+            ops->mat_free(ctx, &s.xtw);
     }
     if (params->solver == TM_NMF_PGD) {
         TRY(frob_error_fresh(&s, &error_init, err));
@@ -360,8 +366,15 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
                 violation_init = violation;
             if (violation_init == 0.0 || violation / violation_init <= tol)
                 stop = 1;
-        } else if (params->solver == TM_NMF_MU && !kl) {
+        } else if (fused_mu) {
             /* gh = Ht^T Ht is current here. */
+            double cross;
+            TRY(ops->mu_update_fused(ctx, Xb, TM_NOTRANS, &s.w, &s.ht, &s.gh, l1w, l2w, &cross,
+                                     &s.gw, err));
+            TRY(ops->mu_update_fused(ctx, Xb, TM_TRANS, &s.ht, &s.w, &s.gw, l1h, l2h, &cross,
+                                     &s.gh, err));
+            TRY(frob_error_cross(&s, cross, &error, err));
+        } else if (params->solver == TM_NMF_MU && !kl) {
             TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
             TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.w, &s.gh, 0.0, &s.dm, err));
             TRY(ops->mu_update(ctx, &s.w, &s.xht, &s.dm, NULL, l1w, l2w, 0.0, err));

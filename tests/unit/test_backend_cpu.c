@@ -488,17 +488,17 @@ TM_TEST(backend_cpu_reductions_thread_invariant)
     }
 }
 
-/* hals_sweep_fused against the ops it fuses (spmm, hals_sweep, dot, gram),
- * both halves, on a wide and a tall X, with a permutation, l1 and l2, for 1
- * and 3 threads: M to rounding, and exactly the same for every thread
- * count. */
-TM_TEST(backend_cpu_hals_sweep_fused_matches_unfused)
+/* hals_sweep_fused and mu_update_fused against the ops they fuse (spmm,
+ * hals_sweep or gemm and mu_update, dot, gram), both halves, on a wide and a
+ * tall X, with a permutation, l1 and l2, for 1 and 3 threads: M to
+ * rounding, and exactly the same for every thread count. */
+TM_TEST(backend_cpu_fused_halves_match_unfused)
 {
     const int64_t shapes[2][2] = {{70, 301}, {260, 45}}, k = 7;
     const int64_t perm[7] = {3, 0, 6, 1, 5, 2, 4};
-    for (int si = 0; si < 4; si++) {
-        int64_t m = shapes[si / 2][0], n = shapes[si / 2][1];
-        int side = si % 2 ? TM_NOTRANS : TM_TRANS;
+    for (int si = 0; si < 8; si++) {
+        int64_t m = shapes[si / 4][0], n = shapes[si / 4][1];
+        int side = si % 2 ? TM_NOTRANS : TM_TRANS, mu = si / 2 % 2;
         /* M is swept, F is the other factor: (Ht, W) for the H half */
         int64_t rm = side == TM_TRANS ? n : m, rf = side == TM_TRANS ? m : n;
         struct tm_csr x;
@@ -529,17 +529,32 @@ TM_TEST(backend_cpu_hals_sweep_fused_matches_unfused)
             f.o->mat_alloc(f.ctx, k, k, &gram, NULL);
             if (threads == 1) { /* the unfused reference */
                 CHECK(f.o->spmm(f.ctx, xb, side, 1.0, &fm, 0.0, &prod, NULL) == TM_OK);
-                CHECK(f.o->hals_sweep(f.ctx, &mm, &gm, &prod, 0.05, 0.3, perm, &ref_v, NULL) ==
-                      TM_OK);
+                if (mu) {
+                    struct tm_bmat den;
+                    f.o->mat_alloc(f.ctx, rm, k, &den, NULL);
+                    CHECK(f.o->gemm(f.ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &mm, &gm, 0.0, &den,
+                                    NULL) == TM_OK);
+                    CHECK(f.o->mu_update(f.ctx, &mm, &prod, &den, NULL, 0.05, 0.3, 0.0, NULL) ==
+                          TM_OK);
+                    f.o->mat_free(f.ctx, &den);
+                    ref_v = 0;
+                } else {
+                    CHECK(f.o->hals_sweep(f.ctx, &mm, &gm, &prod, 0.05, 0.3, perm, &ref_v,
+                                          NULL) == TM_OK);
+                }
                 CHECK(f.o->dot(f.ctx, &prod, &mm, &ref_cross, NULL) == TM_OK);
                 CHECK(f.o->gram(f.ctx, &mm, &gram, NULL) == TM_OK);
                 f.o->download(f.ctx, &mm, ref_m, rm, NULL);
                 f.o->download(f.ctx, &gram, ref_gram, k, NULL);
                 f.o->upload(f.ctx, mh, rm, &mm, NULL);
             }
-            double v = -1, cross = -1, got_gram[49];
-            REQUIRE(f.o->hals_sweep_fused(f.ctx, xb, side, &mm, &fm, &gm, 0.05, 0.3, perm, &v,
-                                          &cross, &gram, NULL) == TM_OK);
+            double v = 0, cross = -1, got_gram[49];
+            if (mu)
+                REQUIRE(f.o->mu_update_fused(f.ctx, xb, side, &mm, &fm, &gm, 0.05, 0.3, &cross,
+                                             &gram, NULL) == TM_OK);
+            else
+                REQUIRE(f.o->hals_sweep_fused(f.ctx, xb, side, &mm, &fm, &gm, 0.05, 0.3, perm,
+                                              &v, &cross, &gram, NULL) == TM_OK);
             f.o->download(f.ctx, &gram, got_gram, k, NULL);
             CHECK(maxdiff_mat(&f, &mm, ref_m) < 1e-12);
             CHECK_NEAR(v, ref_v, 1e-10 * (1 + fabs(ref_v)));

@@ -38,10 +38,18 @@ static void planted_nn(struct tm_csr *x, int64_t m, int64_t n, int64_t r, uint64
     free(h);
 }
 
+/* Set: fit() hands tm_nmf_fit the CPU backend without its optional fused
+ * ops, as a backend that lacks them (CUDA) does. */
+static int without_fused_ops;
+
 static tm_status fit(const struct tm_csr *x, int64_t k, const struct tm_model_params *p,
                      const struct tm_progress *prog, struct tm_nmf_result *r)
 {
-    const struct tm_backend_ops *o = tm_backend_cpu();
+    struct tm_backend_ops plain = *tm_backend_cpu();
+    plain.gram_spmm = NULL;
+    plain.hals_sweep_fused = NULL;
+    plain.mu_update_fused = NULL;
+    const struct tm_backend_ops *o = without_fused_ops ? &plain : tm_backend_cpu();
     struct tm_backend_config cfg = {TM_DTYPE_AUTO, 0, 2};
     void *ctx;
     struct tm_bsparse *xb;
@@ -127,6 +135,41 @@ TM_TEST(nmf_mu_error_never_increases)
         CHECK(mono);
         CHECK(r.error == r.trace[r.n_trace - 1]);
         tm_nmf_result_release(&r);
+    }
+    tm_csr_release(&x);
+}
+
+/* The fused halves (cd, Frobenius mu) and the ops they stand for give the
+ * same fit, with and without regularization. */
+TM_TEST(nmf_fused_and_unfused_agree)
+{
+    struct tm_csr x;
+    planted_nn(&x, 50, 80, 4, 5);
+    for (int c = 0; c < 4; c++) {
+        struct tm_model_params p;
+        tm_model_params_init(&p);
+        p.solver = c % 2 ? TM_NMF_MU : TM_NMF_CD;
+        p.alpha_W = c / 2 ? 0.01 : 0.0;
+        p.l1_ratio = 0.5;
+        p.max_iter = 60;
+        p.seed = 7;
+        struct tm_nmf_result a, b;
+        REQUIRE(fit(&x, 4, &p, NULL, &a) == TM_OK);
+        without_fused_ops = 1;
+        REQUIRE(fit(&x, 4, &p, NULL, &b) == TM_OK);
+        without_fused_ops = 0;
+        CHECK_INT_EQ(a.n_iter, b.n_iter);
+        /* the error is sqrt(||X||^2 - 2 <X, WH> + ||WH||^2): its square is
+         * good to rounding of ||X||^2, not the (small) error itself */
+        CHECK(fabs(a.error * a.error - b.error * b.error) <= 1e-12 * tm_csr_frobenius_sq(&x));
+        double dw = 0, dh = 0, sw = 0, sh = 0;
+        for (int64_t i = 0; i < a.m * a.k; i++)
+            dw = fmax(dw, fabs(a.w[i] - b.w[i])), sw = fmax(sw, fabs(b.w[i]));
+        for (int64_t i = 0; i < a.n * a.k; i++)
+            dh = fmax(dh, fabs(a.ht[i] - b.ht[i])), sh = fmax(sh, fabs(b.ht[i]));
+        CHECK(dw <= 1e-9 * sw && dh <= 1e-9 * sh);
+        tm_nmf_result_release(&a);
+        tm_nmf_result_release(&b);
     }
     tm_csr_release(&x);
 }
