@@ -1778,8 +1778,7 @@ HOT_KERNEL(hals_fused_chunk)
 static tm_status fused_half(void *ctx, const struct tm_bsparse *s, int side, enum fused_rule rule,
                             const struct tm_bmat *mm, const struct tm_bmat *f,
                             const struct tm_bmat *g, double l1, double l2, const int64_t *perm,
-                            double *violation, double *cross, const struct tm_bmat *gram,
-                            char *err)
+                            double *violation, double *cross, const struct tm_bmat *gram, char *err)
 {
     const struct tm_csr *xo = side == TM_TRANS ? &s->xt : s->x;
     const int64_t k = mm->cols;
@@ -1790,7 +1789,8 @@ static tm_status fused_half(void *ctx, const struct tm_bsparse *s, int side, enu
     if (!packed || !partial) {
         tm_free(packed);
         tm_free(partial);
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate the fused update's workspace");
+        return tm__errf(err, TM_ENOMEM,
+                        "cpu backend: cannot allocate the fused update's workspace");
     }
     pack_rows(f, packed);
     struct hals_fused_job job = {xo, packed, mm, g, l1, l2, rule, perm, bounds, partial, {0}, {0}};
@@ -1826,8 +1826,7 @@ static tm_status cpu_hals_sweep_fused(void *ctx, const struct tm_bsparse *s, int
                                       const int64_t *perm, double *violation, double *cross,
                                       const struct tm_bmat *gram, char *err)
 {
-    return fused_half(ctx, s, side, RULE_HALS, mm, f, g, l1, l2, perm, violation, cross, gram,
-                      err);
+    return fused_half(ctx, s, side, RULE_HALS, mm, f, g, l1, l2, perm, violation, cross, gram, err);
 }
 
 static tm_status cpu_mu_update_fused(void *ctx, const struct tm_bsparse *s, int side,

@@ -371,8 +371,8 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
             double cross;
             TRY(ops->mu_update_fused(ctx, Xb, TM_NOTRANS, &s.w, &s.ht, &s.gh, l1w, l2w, &cross,
                                      &s.gw, err));
-            TRY(ops->mu_update_fused(ctx, Xb, TM_TRANS, &s.ht, &s.w, &s.gw, l1h, l2h, &cross,
-                                     &s.gh, err));
+            TRY(ops->mu_update_fused(ctx, Xb, TM_TRANS, &s.ht, &s.w, &s.gw, l1h, l2h, &cross, &s.gh,
+                                     err));
             TRY(frob_error_cross(&s, cross, &error, err));
         } else if (params->solver == TM_NMF_MU && !kl) {
             TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));

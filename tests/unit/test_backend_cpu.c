@@ -539,8 +539,8 @@ TM_TEST(backend_cpu_fused_halves_match_unfused)
                     f.o->mat_free(f.ctx, &den);
                     ref_v = 0;
                 } else {
-                    CHECK(f.o->hals_sweep(f.ctx, &mm, &gm, &prod, 0.05, 0.3, perm, &ref_v,
-                                          NULL) == TM_OK);
+                    CHECK(f.o->hals_sweep(f.ctx, &mm, &gm, &prod, 0.05, 0.3, perm, &ref_v, NULL) ==
+                          TM_OK);
                 }
                 CHECK(f.o->dot(f.ctx, &prod, &mm, &ref_cross, NULL) == TM_OK);
                 CHECK(f.o->gram(f.ctx, &mm, &gram, NULL) == TM_OK);
@@ -553,8 +553,8 @@ TM_TEST(backend_cpu_fused_halves_match_unfused)
                 REQUIRE(f.o->mu_update_fused(f.ctx, xb, side, &mm, &fm, &gm, 0.05, 0.3, &cross,
                                              &gram, NULL) == TM_OK);
             else
-                REQUIRE(f.o->hals_sweep_fused(f.ctx, xb, side, &mm, &fm, &gm, 0.05, 0.3, perm,
-                                              &v, &cross, &gram, NULL) == TM_OK);
+                REQUIRE(f.o->hals_sweep_fused(f.ctx, xb, side, &mm, &fm, &gm, 0.05, 0.3, perm, &v,
+                                              &cross, &gram, NULL) == TM_OK);
             f.o->download(f.ctx, &gram, got_gram, k, NULL);
             CHECK(maxdiff_mat(&f, &mm, ref_m) < 1e-12);
             CHECK_NEAR(v, ref_v, 1e-10 * (1 + fabs(ref_v)));
