@@ -4,6 +4,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 static const struct tm_alloc_methods libc_methods = {malloc, realloc, free};
 
@@ -54,6 +57,14 @@ void tm_free(void *ptr)
 {
     if (ptr)
         methods->free(ptr);
+}
+
+void tm_alloc_trim(void)
+{
+#ifdef __GLIBC__
+    if (methods == &libc_methods)
+        malloc_trim(0);
+#endif
 }
 
 char *tm_strndup(const char *s, size_t len)

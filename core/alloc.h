@@ -30,6 +30,12 @@ void *tm_realloc(void *ptr, size_t size);
 /* ptr * n * size bytes, NULL (ptr untouched) on overflow. */
 void *tm_reallocarray(void *ptr, size_t n, size_t size);
 void tm_free(void *ptr);
+/* Gives memory that is free but still held by libc's allocator back to the
+ * system (glibc: malloc_trim), between the phases of a long computation:
+ * the process's policy (server/main.c) keeps freed blocks of tens of MB for
+ * reuse, and those would otherwise add to the next phase's peak. A no-op
+ * with other methods or another libc. */
+void tm_alloc_trim(void);
 /* A tm_malloc'd copy of len bytes plus a terminating NUL; free with tm_free. */
 char *tm_strndup(const char *s, size_t len);
 
