@@ -349,7 +349,7 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
     tm_rng_init(&lz.rng, params->seed);
 
     /* The start block: Gaussian, orthonormalized. */
-    int64_t nv = 0, nb = bs, last = bs, restarts = 0;
+    int64_t nv = 0, nb = bs, last = bs, restarts = 0, known = 0;
     {
         struct tm_bmat z0 = tm_bmat_cols(&lz.v, 0, nb), none = tm_bmat_cols(&lz.v, 0, 0);
         for (int64_t c = 0; c < nb; c++) {
@@ -383,14 +383,24 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
             TRY(orth_block(&lz, &basis, &dst, err));
             nb = nxt;
         }
-        /* Rayleigh-Ritz: T = V^T (G V), T = S diag(theta) S^T. */
+        /* Rayleigh-Ritz: T = V^T (G V), T = S diag(theta) S^T. After a
+         * restart the first `known` columns are the kept Ritz vectors, and
+         * their block of T is diag(theta) (as thick-restart Lanczos takes
+         * it): only the columns of the new blocks are multiplied out. */
         struct tm_bmat vall = tm_bmat_cols(&lz.v, 0, nv), avall = tm_bmat_cols(&lz.av, 0, nv),
-                       tmb = tm_bmat_block(&lz.tm, 0, nv, 0, nv);
-        TRY(ops->gemm(ctx, TM_TRANS, TM_NOTRANS, 1.0, &vall, &avall, 0.0, &tmb, err));
-        TRY(ops->download(ctx, &tmb, t, nv, err));
-        for (int64_t j = 0; j < nv; j++)
-            for (int64_t i = 0; i < j; i++)
+                       avnew = tm_bmat_cols(&lz.av, known, nv - known),
+                       tmb = tm_bmat_block(&lz.tm, 0, nv, known, nv - known);
+        TRY(ops->gemm(ctx, TM_TRANS, TM_NOTRANS, 1.0, &vall, &avnew, 0.0, &tmb, err));
+        TRY(ops->download(ctx, &tmb, t + known * nv, nv, err));
+        for (int64_t j = 0; j < known; j++)
+            for (int64_t i = 0; i < known; i++)
+                t[i + j * nv] = i == j ? theta[j] : 0.0;
+        for (int64_t j = known; j < nv; j++) {
+            for (int64_t i = 0; i < known; i++)
+                t[j + i * nv] = t[i + j * nv];
+            for (int64_t i = known; i < j; i++)
                 t[i + j * nv] = t[j + i * nv] = 0.5 * (t[i + j * nv] + t[j + i * nv]);
+        }
         lapack_int info =
             LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)nv, t, (lapack_int)nv, ev);
         if (info != 0) {
@@ -461,6 +471,7 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
         /* Z is orthogonal to the old basis, hence to the Ritz vectors; one
          * more pass against them only cleans rounding. */
         nv = kk;
+        known = kk;
         nb = nxt;
         struct tm_bmat dst = tm_bmat_cols(&lz.v, nv, nb), basis = tm_bmat_cols(&lz.v, 0, nv);
         TRY(ops->copy(ctx, &zl, &dst, err));
