@@ -601,12 +601,17 @@ HOT_KERNEL(spmm_chunk)
  * below stayed faster (15-17 ms against 19-32 ms, k = 20, 2 threads);
  * document panels of X^T sized for L2, slower with every panel count (most
  * term rows hold fewer than 10 non-zeros, so the per-row cost of each pass
- * dominates). Still untried: a float32 copy of the dense operand (30% faster
- * in a standalone gather; changes results beyond float64 rounding), and the
- * accumulators kept in the context instead of allocated per call (k = 110:
- * page faults and zeroing are a third of the scatter's time). The HALS
- * sweeps in two 8-wide AVX-512 vectors instead of four 4-wide ones gave the
- * same bits and a slower fit (NMF cd k=20: 5.9 against 5.3-5.6 s).
+ * dominates). The scatter loops were scalar until axpy_row (GCC does not
+ * trust restrict on locals), and gram_spmm's four private accumulators (66
+ * MB at k = 110) gave way to one shared one (gram_member): both measured
+ * faster. Still untried: a float32 copy of the dense operand (30% faster in
+ * a standalone gather; changes results beyond float64 rounding); the same
+ * owner-computes split (row_splits) for spmm_scatter below, which would
+ * drop its accumulators and reduction but make every member stream all of
+ * B; the packed copy of F in the fused NMF halves (a twentieth of an mu
+ * fit) made by the other half as it writes M. The HALS sweeps in two
+ * 8-wide AVX-512 vectors instead of four 4-wide ones gave the same bits and
+ * a slower fit (NMF cd k=20: 5.9 against 5.3-5.6 s).
  *
  * When op(X) is wide (fewer output rows than B has rows), gathering rows of a
  * big B for each non-zero is bound by memory latency; instead walk the other
