@@ -55,11 +55,11 @@ static tm_status run(struct bench *b, enum op op, char *err)
     case HALS_TERMS:
         return o->hals_sweep(b->ctx, &b->terms_a, &b->g, &b->terms_b, 0, 0, NULL, &v, err);
     case FUSED_TERMS:
-        return o->hals_sweep_fused(b->ctx, b->x, TM_TRANS, &b->terms_a, &b->docs_a, &b->g, 0, 0,
-                                   NULL, &v, &c, &b->gram_out, err);
+        return o->hals_sweep_fused(b->ctx, b->x, TM_TRANS, &b->terms_a, &b->docs_a, NULL, &b->g, 0,
+                                   0, NULL, &v, &c, &b->gram_out, NULL, err);
     case FUSED_DOCS:
-        return o->hals_sweep_fused(b->ctx, b->x, TM_NOTRANS, &b->docs_a, &b->terms_a, &b->g, 0, 0,
-                                   NULL, &v, &c, &b->gram_out, err);
+        return o->hals_sweep_fused(b->ctx, b->x, TM_NOTRANS, &b->docs_a, &b->terms_a, NULL, &b->g,
+                                   0, 0, NULL, &v, &c, &b->gram_out, NULL, err);
     case GRAM_TERMS:
         return o->gram(b->ctx, &b->terms_a, &b->gram_out, err);
     case SMALL_GEMM:

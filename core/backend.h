@@ -204,12 +204,17 @@ struct tm_backend_ops {
      *   *cross = <P, M> (with the swept M);  gram (k x k) = M^T M.
      * M as the unfused ops leave it (to rounding, or exactly); violation,
      * cross and gram summed in any fixed order. Synchronous.
+     * Ft and Mt are optional (NULL) transposes that let the two halves hand
+     * each other their factor in the layout the product reads: Ft (k x
+     * F->rows), when given, holds F transposed exactly; Mt (k x M->rows),
+     * when given, receives the updated M transposed.
      */
     tm_status (*hals_sweep_fused)(void *ctx, const struct tm_bsparse *X, int side,
                                   const struct tm_bmat *M, const struct tm_bmat *F,
-                                  const struct tm_bmat *G, double l1, double l2,
-                                  const int64_t *perm, double *violation, double *cross,
-                                  const struct tm_bmat *gram, char *err);
+                                  const struct tm_bmat *Ft, const struct tm_bmat *G, double l1,
+                                  double l2, const int64_t *perm, double *violation,
+                                  double *cross, const struct tm_bmat *gram,
+                                  const struct tm_bmat *Mt, char *err);
     /*
      * Optional (NULL: core runs spmm, gemm, mu_update and gram instead): one
      * half of a Frobenius mu iteration fused into one pass over M, as
@@ -218,12 +223,14 @@ struct tm_backend_ops {
      *   mu_update(M, P, D, NULL, l1, l2, zero_below 0);
      *   *cross = <P, M> (with the updated M);  gram (k x k) = M^T M.
      * M as the unfused ops leave it (to rounding, or exactly); cross and
-     * gram summed in a fixed order. Synchronous.
+     * gram summed in a fixed order; Ft and Mt as hals_sweep_fused's.
+     * Synchronous.
      */
     tm_status (*mu_update_fused)(void *ctx, const struct tm_bsparse *X, int side,
                                  const struct tm_bmat *M, const struct tm_bmat *F,
-                                 const struct tm_bmat *G, double l1, double l2, double *cross,
-                                 const struct tm_bmat *gram, char *err);
+                                 const struct tm_bmat *Ft, const struct tm_bmat *G, double l1,
+                                 double l2, double *cross, const struct tm_bmat *gram,
+                                 const struct tm_bmat *Mt, char *err);
     /*
      * Multiplicative update in place, scikit-learn's _multiplicative_update_w/h
      * for beta in {1, 2} (gamma == 1):

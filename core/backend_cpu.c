@@ -1646,6 +1646,7 @@ struct hals_fused_job {
     const struct tm_csr *xo; /* X or X^T: its rows are M's rows */
     const double *w;         /* F packed row-major */
     const struct tm_bmat *m, *g;
+    double *mt; /* M transposed (row-major M) to write, or NULL */
     double l1, l2;
     enum fused_rule rule;
     const int64_t *perm;
@@ -1761,6 +1762,10 @@ HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
             mu_tile_update(tile, raw, xt, j->g, k, l1, j->l2);
         else
             hals_tile_sweep(tile, xt, j->g, k, j->l2, j->perm, viol);
+        if (j->mt) /* the tile's rows, contiguous in Mt */
+            for (int64_t g = 0; g < nr; g++)
+                for (int64_t r = 0; r < k; r++)
+                    j->mt[(size_t)(i0 + g) * (size_t)k + (size_t)r] = tile[r * HALS_ROWS + g];
         for (int64_t r = 0; r < k; r++) {
             const double *tr = tile + r * HALS_ROWS;
             double *mc = &AT(j->m, i0, r);
@@ -1780,25 +1785,37 @@ HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
 
 HOT_KERNEL(hals_fused_chunk)
 
+/* A transpose that can stand in for a packed row-major copy: rows x k
+ * row-major is k x rows column-major with ld k. */
+static double *as_packed(const struct tm_bmat *t, int64_t rows, int64_t k)
+{
+    return t && t->rows == k && t->cols == rows && t->ld == k ? t->data : NULL;
+}
+
 static tm_status fused_half(void *ctx, const struct tm_bsparse *s, int side, enum fused_rule rule,
                             const struct tm_bmat *mm, const struct tm_bmat *f,
-                            const struct tm_bmat *g, double l1, double l2, const int64_t *perm,
-                            double *violation, double *cross, const struct tm_bmat *gram, char *err)
+                            const struct tm_bmat *ft, const struct tm_bmat *g, double l1,
+                            double l2, const int64_t *perm, double *violation, double *cross,
+                            const struct tm_bmat *gram, const struct tm_bmat *mt, char *err)
 {
     const struct tm_csr *xo = side == TM_TRANS ? &s->xt : s->x;
     const int64_t k = mm->cols;
     int64_t bounds[MAX_CHUNKS + 1];
     int nc = csr_chunks(xo, bounds);
-    double *packed = tm_mallocarray((size_t)f->rows * (size_t)k + 1, sizeof(double));
+    double *given = as_packed(ft, f->rows, k), *mt_out = as_packed(mt, mm->rows, k);
+    if (mt && !mt_out)
+        return tm__errf(err, TM_EINVAL, "cpu backend: Mt must be a whole k x rows matrix");
+    double *packed = given ? NULL : tm_mallocarray((size_t)f->rows * (size_t)k + 1, sizeof(double));
     double *partial = tm_mallocarray((size_t)nc * (size_t)k * (size_t)k + 1, sizeof(double));
-    if (!packed || !partial) {
+    if ((!given && !packed) || !partial) {
         tm_free(packed);
         tm_free(partial);
-        return tm__errf(err, TM_ENOMEM,
-                        "cpu backend: cannot allocate the fused update's workspace");
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate the fused update's workspace");
     }
-    pack_rows(f, packed);
-    struct hals_fused_job job = {xo, packed, mm, g, l1, l2, rule, perm, bounds, partial, {0}, {0}};
+    if (!given)
+        pack_rows(f, packed);
+    struct hals_fused_job job = {
+        xo, given ? given : packed, mm, g, mt_out, l1, l2, rule, perm, bounds, partial, {0}, {0}};
     /* tile, xt, raw, acc (k), then the lanes of gram4 (4 k^2) */
     size_t scratch = (3 * HALS_ROWS + 1) * (size_t)k + 4 * (size_t)k * (size_t)k;
     tm_status st = par_for(ctx, nc, scratch, hals_fused_chunk, &job, err);
@@ -1827,19 +1844,23 @@ static tm_status fused_half(void *ctx, const struct tm_bsparse *s, int side, enu
 
 static tm_status cpu_hals_sweep_fused(void *ctx, const struct tm_bsparse *s, int side,
                                       const struct tm_bmat *mm, const struct tm_bmat *f,
-                                      const struct tm_bmat *g, double l1, double l2,
-                                      const int64_t *perm, double *violation, double *cross,
-                                      const struct tm_bmat *gram, char *err)
+                                      const struct tm_bmat *ft, const struct tm_bmat *g, double l1,
+                                      double l2, const int64_t *perm, double *violation,
+                                      double *cross, const struct tm_bmat *gram,
+                                      const struct tm_bmat *mt, char *err)
 {
-    return fused_half(ctx, s, side, RULE_HALS, mm, f, g, l1, l2, perm, violation, cross, gram, err);
+    return fused_half(ctx, s, side, RULE_HALS, mm, f, ft, g, l1, l2, perm, violation, cross, gram,
+                      mt, err);
 }
 
 static tm_status cpu_mu_update_fused(void *ctx, const struct tm_bsparse *s, int side,
                                      const struct tm_bmat *mm, const struct tm_bmat *f,
-                                     const struct tm_bmat *g, double l1, double l2, double *cross,
-                                     const struct tm_bmat *gram, char *err)
+                                     const struct tm_bmat *ft, const struct tm_bmat *g, double l1,
+                                     double l2, double *cross, const struct tm_bmat *gram,
+                                     const struct tm_bmat *mt, char *err)
 {
-    return fused_half(ctx, s, side, RULE_MU, mm, f, g, l1, l2, NULL, NULL, cross, gram, err);
+    return fused_half(ctx, s, side, RULE_MU, mm, f, ft, g, l1, l2, NULL, NULL, cross, gram, mt,
+                      err);
 }
 
 static tm_status cpu_hals_sweep(void *ctx, const struct tm_bmat *m, const struct tm_bmat *g,

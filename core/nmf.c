@@ -173,6 +173,10 @@ struct nmf_state {
     const struct tm_bsparse *xb;
     double norm_x2;
     struct tm_bmat w, ht, gh, gw, xht, xtw, dm, dn;
+    /* The fused halves hand each other W and Ht transposed (the layout
+     * their products read); htt is valid once an H half has made it. */
+    struct tm_bmat wt, htt;
+    int have_htt;
 };
 
 /* sqrt(max(||X||^2 - 2 cross + <W^T W, Ht^T Ht>, 0)), cross = <X^T W, Ht>,
@@ -272,6 +276,7 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         goto out;
     }
     TRY(nmf_init(ops, ctx, X, Xb, k, params, &out->w, &out->ht, err));
+    tm_alloc_trim(); /* the init's SVD workspace, before the factors' copies come */
     TRY(ops->mat_alloc(ctx, m, k, &s.w, err));
     TRY(ops->mat_alloc(ctx, n, k, &s.ht, err));
     TRY(ops->upload(ctx, out->w, m, &s.w, err));
@@ -315,6 +320,10 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         if (fused_mu)
             ops->mat_free(ctx, &s.xtw);
     }
+    /* Wt now; Ht^T only after the first W half, which still packs Ht
+     * itself: the two n x k copies are never live together. */
+    if (fused || fused_mu)
+        TRY(ops->mat_alloc(ctx, k, m, &s.wt, err));
     if (params->solver == TM_NMF_PGD) {
         TRY(frob_error_fresh(&s, &error_init, err));
         previous = error_init;
@@ -334,8 +343,11 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
                 }
             double cross;
             if (fused) {
-                TRY(ops->hals_sweep_fused(ctx, Xb, TM_NOTRANS, &s.w, &s.ht, &s.gh, l1w, l2w, perm,
-                                          &v1, &cross, &s.gw, err));
+                TRY(ops->hals_sweep_fused(ctx, Xb, TM_NOTRANS, &s.w, &s.ht,
+                                          s.have_htt ? &s.htt : NULL, &s.gh, l1w, l2w, perm, &v1,
+                                          &cross, &s.gw, &s.wt, err));
+                if (!s.htt.data)
+                    TRY(ops->mat_alloc(ctx, k, n, &s.htt, err));
             } else {
                 TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
                 TRY(ops->hals_sweep(ctx, &s.w, &s.gh, &s.xht, l1w, l2w, perm, &v1, err));
@@ -348,8 +360,9 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
                     perm[r] = tmp;
                 }
             if (fused) {
-                TRY(ops->hals_sweep_fused(ctx, Xb, TM_TRANS, &s.ht, &s.w, &s.gw, l1h, l2h, perm,
-                                          &v2, &cross, &s.gh, err));
+                TRY(ops->hals_sweep_fused(ctx, Xb, TM_TRANS, &s.ht, &s.w, &s.wt, &s.gw, l1h, l2h,
+                                          perm, &v2, &cross, &s.gh, &s.htt, err));
+                s.have_htt = 1;
                 TRY(frob_error_cross(&s, cross, &error, err));
             } else {
                 TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
@@ -369,10 +382,13 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         } else if (fused_mu) {
             /* gh = Ht^T Ht is current here. */
             double cross;
-            TRY(ops->mu_update_fused(ctx, Xb, TM_NOTRANS, &s.w, &s.ht, &s.gh, l1w, l2w, &cross,
-                                     &s.gw, err));
-            TRY(ops->mu_update_fused(ctx, Xb, TM_TRANS, &s.ht, &s.w, &s.gw, l1h, l2h, &cross, &s.gh,
-                                     err));
+            TRY(ops->mu_update_fused(ctx, Xb, TM_NOTRANS, &s.w, &s.ht, s.have_htt ? &s.htt : NULL,
+                                     &s.gh, l1w, l2w, &cross, &s.gw, &s.wt, err));
+            if (!s.htt.data)
+                TRY(ops->mat_alloc(ctx, k, n, &s.htt, err));
+            TRY(ops->mu_update_fused(ctx, Xb, TM_TRANS, &s.ht, &s.w, &s.wt, &s.gw, l1h, l2h, &cross,
+                                     &s.gh, &s.htt, err));
+            s.have_htt = 1;
             TRY(frob_error_cross(&s, cross, &error, err));
         } else if (params->solver == TM_NMF_MU && !kl) {
             TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
@@ -427,6 +443,8 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
             out->trace[out->n_trace++] = error;
     }
     out->error = error;
+    ops->mat_free(ctx, &s.htt);
+    ops->mat_free(ctx, &s.wt);
     ops->mat_free(ctx, &s.dn);
     ops->mat_free(ctx, &s.dm);
     ops->mat_free(ctx, &s.xtw);
@@ -440,6 +458,8 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     TRY(ops->download(ctx, &s.w, out->w, m, err));
     TRY(ops->download(ctx, &s.ht, out->ht, n, err));
 out:
+    ops->mat_free(ctx, &s.htt);
+    ops->mat_free(ctx, &s.wt);
     ops->mat_free(ctx, &s.dn);
     ops->mat_free(ctx, &s.dm);
     ops->mat_free(ctx, &s.xtw);

@@ -491,7 +491,8 @@ TM_TEST(backend_cpu_reductions_thread_invariant)
 /* hals_sweep_fused and mu_update_fused against the ops they fuse (spmm,
  * hals_sweep or gemm and mu_update, dot, gram), both halves, on a wide and a
  * tall X, with a permutation, l1 and l2, for 1 and 3 threads: M to
- * rounding, and exactly the same for every thread count. */
+ * rounding, and exactly the same for every thread count and whether F comes
+ * packed by the op or transposed by the caller. */
 TM_TEST(backend_cpu_fused_halves_match_unfused)
 {
     const int64_t shapes[2][2] = {{70, 301}, {260, 45}}, k = 7;
@@ -548,13 +549,42 @@ TM_TEST(backend_cpu_fused_halves_match_unfused)
                 f.o->download(f.ctx, &gram, ref_gram, k, NULL);
                 f.o->upload(f.ctx, mh, rm, &mm, NULL);
             }
+            /* With 3 threads, F comes transposed (Ft) and M goes out
+             * transposed too (Mt): the same bits as packing F. */
+            struct tm_bmat ftm = {0}, mtm = {0}, *ft = NULL, *mt = NULL;
+            if (threads > 1) {
+                double *fth = malloc((size_t)(rf * k) * sizeof(double));
+                for (int64_t i = 0; i < rf; i++)
+                    for (int64_t r = 0; r < k; r++)
+                        fth[r + i * k] = fh[i + r * rf];
+                ftm = up(&f, fth, k, rf);
+                free(fth);
+                f.o->mat_alloc(f.ctx, k, rm, &mtm, NULL);
+                ft = &ftm;
+                mt = &mtm;
+            }
             double v = 0, cross = -1, got_gram[49];
             if (mu)
-                REQUIRE(f.o->mu_update_fused(f.ctx, xb, side, &mm, &fm, &gm, 0.05, 0.3, &cross,
-                                             &gram, NULL) == TM_OK);
+                REQUIRE(f.o->mu_update_fused(f.ctx, xb, side, &mm, &fm, ft, &gm, 0.05, 0.3, &cross,
+                                             &gram, mt, NULL) == TM_OK);
             else
-                REQUIRE(f.o->hals_sweep_fused(f.ctx, xb, side, &mm, &fm, &gm, 0.05, 0.3, perm, &v,
-                                              &cross, &gram, NULL) == TM_OK);
+                REQUIRE(f.o->hals_sweep_fused(f.ctx, xb, side, &mm, &fm, ft, &gm, 0.05, 0.3, perm,
+                                              &v, &cross, &gram, mt, NULL) == TM_OK);
+            if (mt) {
+                double *mth = malloc((size_t)(rm * k) * sizeof(double));
+                double *mhost = malloc((size_t)(rm * k) * sizeof(double));
+                f.o->download(f.ctx, mt, mth, k, NULL);
+                f.o->download(f.ctx, &mm, mhost, rm, NULL);
+                int same = 1;
+                for (int64_t i = 0; i < rm; i++)
+                    for (int64_t r = 0; r < k; r++)
+                        same &= mth[r + i * k] == mhost[i + r * rm];
+                CHECK(same);
+                free(mhost);
+                free(mth);
+                f.o->mat_free(f.ctx, &mtm);
+                f.o->mat_free(f.ctx, &ftm);
+            }
             f.o->download(f.ctx, &gram, got_gram, k, NULL);
             CHECK(maxdiff_mat(&f, &mm, ref_m) < 1e-12);
             CHECK_NEAR(v, ref_v, 1e-10 * (1 + fabs(ref_v)));
