@@ -212,9 +212,8 @@ struct tm_backend_ops {
     tm_status (*hals_sweep_fused)(void *ctx, const struct tm_bsparse *X, int side,
                                   const struct tm_bmat *M, const struct tm_bmat *F,
                                   const struct tm_bmat *Ft, const struct tm_bmat *G, double l1,
-                                  double l2, const int64_t *perm, double *violation,
-                                  double *cross, const struct tm_bmat *gram,
-                                  const struct tm_bmat *Mt, char *err);
+                                  double l2, const int64_t *perm, double *violation, double *cross,
+                                  const struct tm_bmat *gram, const struct tm_bmat *Mt, char *err);
     /*
      * Optional (NULL: core runs spmm, gemm, mu_update and gram instead): one
      * half of a Frobenius mu iteration fused into one pass over M, as

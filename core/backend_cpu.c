@@ -1794,8 +1794,8 @@ static double *as_packed(const struct tm_bmat *t, int64_t rows, int64_t k)
 
 static tm_status fused_half(void *ctx, const struct tm_bsparse *s, int side, enum fused_rule rule,
                             const struct tm_bmat *mm, const struct tm_bmat *f,
-                            const struct tm_bmat *ft, const struct tm_bmat *g, double l1,
-                            double l2, const int64_t *perm, double *violation, double *cross,
+                            const struct tm_bmat *ft, const struct tm_bmat *g, double l1, double l2,
+                            const int64_t *perm, double *violation, double *cross,
                             const struct tm_bmat *gram, const struct tm_bmat *mt, char *err)
 {
     const struct tm_csr *xo = side == TM_TRANS ? &s->xt : s->x;
@@ -1810,7 +1810,8 @@ static tm_status fused_half(void *ctx, const struct tm_bsparse *s, int side, enu
     if ((!given && !packed) || !partial) {
         tm_free(packed);
         tm_free(partial);
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate the fused update's workspace");
+        return tm__errf(err, TM_ENOMEM,
+                        "cpu backend: cannot allocate the fused update's workspace");
     }
     if (!given)
         pack_rows(f, packed);
