@@ -608,8 +608,9 @@ HOT_KERNEL(spmm_chunk)
  * a standalone gather; changes results beyond float64 rounding); the same
  * owner-computes split (row_splits) for spmm_scatter below, which would
  * drop its accumulators and reduction but make every member stream all of
- * B; the packed copy of F in the fused NMF halves (7% of an mu fit's
- * perf samples) made by the other half as it writes M. The HALS sweeps in two
+ * B. The fused NMF halves now take F transposed from the other half (Ft,
+ * Mt) instead of packing it (7% of an mu fit's perf samples). The HALS
+ * sweeps in two
  * 8-wide AVX-512 vectors instead of four 4-wide ones gave the same bits and
  * a slower fit (NMF cd k=20: 5.9 against 5.3-5.6 s).
  *
