@@ -188,6 +188,42 @@ TM_TEST(svd_randomized_accuracy_normalizers_and_determinism)
     tm_csr_release(&x);
 }
 
+/* A matrix of rank 4 asked for k = 7 (l = 17): the Gram route of the final
+ * stage sees a singular Y^T Y and leaves it to the QR of Y, which must give
+ * the same answer as the backend without gram_spmm. */
+TM_TEST(svd_randomized_rank_deficient)
+{
+    struct tm_csr x;
+    struct tm_rng g;
+    tm_rng_init(&g, 5);
+    int64_t m = 30, n = 40, nnz = 0;
+    tm_csr_init(&x, m, n, 4 * n, NULL);
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < n && i < 4; j++) {
+            x.indices[nnz] = (int32_t)j;
+            x.data[nnz++] = tm_rng_normal(&g);
+        }
+        x.indptr[i + 1] = nnz;
+    }
+    double *ref = exact_sv(&x);
+    struct tm_model_params p;
+    tm_model_params_init(&p);
+    struct tm_svd_result r, r2;
+    REQUIRE(run(tm_svd_randomized, &x, 7, &p, NULL, &r, NULL) == TM_OK);
+    without_fused_ops = 1;
+    REQUIRE(run(tm_svd_randomized, &x, 7, &p, NULL, &r2, NULL) == TM_OK);
+    without_fused_ops = 0;
+    for (int64_t i = 0; i < 7; i++) {
+        CHECK(fabs(r.s[i] - (i < 4 ? ref[i] : 0.0)) <= 1e-10 * ref[0]);
+        CHECK(fabs(r.s[i] - r2.s[i]) <= 1e-12 * ref[0]);
+    }
+    check_props(t, &x, &r, 1e-8);
+    tm_svd_result_release(&r);
+    tm_svd_result_release(&r2);
+    free(ref);
+    tm_csr_release(&x);
+}
+
 TM_TEST(svd_full_matches_and_refuses_over_cap)
 {
     struct tm_csr x;
