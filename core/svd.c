@@ -172,8 +172,8 @@ static tm_status final_by_gram(const struct tm_backend_ops *ops, void *ctx,
         }
     if (!all_finite(h, l * l) ||
         LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', (lapack_int)l, h, (lapack_int)l) != 0 ||
-        LAPACKE_dtrcon(LAPACK_COL_MAJOR, '1', 'U', 'N', (lapack_int)l, h, (lapack_int)l,
-                       &rcond) != 0 ||
+        LAPACKE_dtrcon(LAPACK_COL_MAJOR, '1', 'U', 'N', (lapack_int)l, h, (lapack_int)l, &rcond) !=
+            0 ||
         !(rcond >= 1e-4) ||
         LAPACKE_dtrtri(LAPACK_COL_MAJOR, 'U', 'N', (lapack_int)l, h, (lapack_int)l) != 0)
         goto out; /* not done: the caller takes the long way */
@@ -615,7 +615,8 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
     }
     {
         struct tm_bmat yk = tm_bmat_cols(&lz.v, 0, k);
-        double *short_vecs = short_rows ? out->u : out->v, *long_vecs = short_rows ? out->v : out->u;
+        double *short_vecs = short_rows ? out->u : out->v,
+               *long_vecs = short_rows ? out->v : out->u;
         TRY(ops->download(ctx, &yk, short_vecs, d, err));
         TRY(long_side(ops, ctx, X, lz.first, &yk, scale, len, long_vecs, err));
         if (!all_finite(out->s, k) || !all_finite(out->u, m * k) || !all_finite(out->v, n * k)) {
