@@ -67,6 +67,17 @@ static int all_finite(const double *x, int64_t n)
     return 1;
 }
 
+/* The last step of every truncated SVD, once out holds s, U and V: refuse
+ * NaN or Inf, then apply scikit-learn's sign convention. */
+static tm_status finite_and_flipped(struct tm_svd_result *out, char *err)
+{
+    if (!all_finite(out->s, out->k) || !all_finite(out->u, out->m * out->k) ||
+        !all_finite(out->v, out->n * out->k))
+        return tm__errf(err, TM_ENUMERIC, "svd: the factors contain NaN or Inf");
+    tm_svd_flip(out->u, out->m, out->v, out->n, out->k);
+    return TM_OK;
+}
+
 /* Fills host-side U and V from the backend matrices of A = X or A = X^T. */
 static tm_status finish(const struct tm_backend_ops *ops, void *ctx, int transpose,
                         const struct tm_bmat *ua, const struct tm_bmat *va, const double *s,
@@ -79,11 +90,7 @@ static tm_status finish(const struct tm_backend_ops *ops, void *ctx, int transpo
     if (st != TM_OK)
         return st;
     memcpy(out->s, s, (size_t)out->k * sizeof(double));
-    if (!all_finite(out->s, out->k) || !all_finite(out->u, out->m * out->k) ||
-        !all_finite(out->v, out->n * out->k))
-        return tm__errf(err, TM_ENUMERIC, "svd: the factors contain NaN or Inf");
-    tm_svd_flip(out->u, out->m, out->v, out->n, out->k);
-    return TM_OK;
+    return finite_and_flipped(out, err);
 }
 
 static tm_status normalize(const struct tm_backend_ops *ops, void *ctx,
@@ -205,12 +212,7 @@ static tm_status final_by_gram(const struct tm_backend_ops *ops, void *ctx,
         TRY(ops->download(ctx, &u2k, short_vecs, b, err));
         TRY(long_side(ops, ctx, X, ta, &qm, NULL, a, long_vecs, err));
         memcpy(out->s, s, (size_t)k * sizeof(double));
-        if (!all_finite(out->s, k) || !all_finite(out->u, out->m * k) ||
-            !all_finite(out->v, out->n * k)) {
-            st = tm__errf(err, TM_ENUMERIC, "svd: the factors contain NaN or Inf");
-            goto out;
-        }
-        tm_svd_flip(out->u, out->m, out->v, out->n, k);
+        TRY(finite_and_flipped(out, err));
     }
     *done = 1;
 out:
@@ -619,11 +621,7 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
                *long_vecs = short_rows ? out->v : out->u;
         TRY(ops->download(ctx, &yk, short_vecs, d, err));
         TRY(long_side(ops, ctx, X, lz.first, &yk, scale, len, long_vecs, err));
-        if (!all_finite(out->s, k) || !all_finite(out->u, m * k) || !all_finite(out->v, n * k)) {
-            st = tm__errf(err, TM_ENUMERIC, "svd: the factors contain NaN or Inf");
-            goto out;
-        }
-        tm_svd_flip(out->u, m, out->v, n, k);
+        TRY(finite_and_flipped(out, err));
     }
 out:
     free_workspace(&lz);
