@@ -902,13 +902,10 @@ static tm_status scatter_run(struct cpu_ctx *ctx, const struct tm_csr *xo,
         return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate %d x %lld x %lld sums",
                         SCATTER_PARTS, (long long)r, (long long)k);
     /* SCATTER_PARTS ranges of xo's rows balanced by non-zeros. */
-    int64_t bounds[SCATTER_PARTS + 1], nnz = tm_csr_nnz(xo), row = 0;
+    int64_t bounds[SCATTER_PARTS + 1], nnz = tm_csr_nnz(xo);
     bounds[0] = 0;
-    for (int q = 1; q < SCATTER_PARTS; q++) {
-        while (row < xo->n_rows && xo->indptr[row] < nnz * q / SCATTER_PARTS)
-            row++;
-        bounds[q] = row;
-    }
+    for (int q = 1; q < SCATTER_PARTS; q++)
+        bounds[q] = row_at_nnz(xo->indptr, 0, xo->n_rows, nnz * q / SCATTER_PARTS);
     bounds[SCATTER_PARTS] = xo->n_rows;
     int64_t rbounds[MAX_CHUNKS + 1];
     int nrc = row_chunks(r, rbounds);
@@ -985,7 +982,7 @@ static tm_status cpu_gram_spmm(void *ctx, const struct tm_bsparse *s, int side,
         tm_free(vp);
         return st;
     }
-    int64_t block_rows = GRAM_BLOCK_DOUBLES / (k > 0 ? k : 1);
+    int64_t block_rows = GRAM_BLOCK_DOUBLES / k;
     if (block_rows < 16)
         block_rows = 16;
     double *packed = tm_mallocarray((size_t)r * (size_t)k + 1, sizeof(double));
