@@ -4,6 +4,7 @@
 #include "core/backend_cpu.h"
 #include "core/nmf.h"
 #include "core/rng.h"
+#include "cpu_ops.h"
 #include "harness.h"
 
 /* X = W0 H0 with sparse non-negative rank-r factors (so X is sparse too). */
@@ -45,11 +46,7 @@ static int without_fused_ops;
 static tm_status fit(const struct tm_csr *x, int64_t k, const struct tm_model_params *p,
                      const struct tm_progress *prog, struct tm_nmf_result *r)
 {
-    struct tm_backend_ops plain = *tm_backend_cpu();
-    plain.gram_spmm = NULL;
-    plain.hals_sweep_fused = NULL;
-    plain.mu_update_fused = NULL;
-    const struct tm_backend_ops *o = without_fused_ops ? &plain : tm_backend_cpu();
+    const struct tm_backend_ops *o = tm_test_cpu_ops(without_fused_ops);
     struct tm_backend_config cfg = {TM_DTYPE_AUTO, 0, 2};
     void *ctx;
     struct tm_bsparse *xb;

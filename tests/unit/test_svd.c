@@ -5,6 +5,7 @@
 #include "core/backend_cpu.h"
 #include "core/rng.h"
 #include "core/svd.h"
+#include "cpu_ops.h"
 #include "harness.h"
 
 /* A sparse m x n matrix with a decaying spectrum: a planted rank-r part
@@ -113,10 +114,7 @@ static int without_fused_ops;
 static tm_status run(svd_fn fn, const struct tm_csr *x, int64_t k, const struct tm_model_params *p,
                      const struct tm_progress *prog, struct tm_svd_result *r, char *err)
 {
-    struct tm_backend_ops plain = *tm_backend_cpu();
-    plain.gram_spmm = NULL;
-    plain.hals_sweep_fused = NULL;
-    const struct tm_backend_ops *o = without_fused_ops ? &plain : tm_backend_cpu();
+    const struct tm_backend_ops *o = tm_test_cpu_ops(without_fused_ops);
     struct tm_backend_config cfg = {TM_DTYPE_AUTO, 0, 2};
     void *ctx;
     struct tm_bsparse *xb;
