@@ -276,7 +276,6 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         goto out;
     }
     TRY(nmf_init(ops, ctx, X, Xb, k, params, &out->w, &out->ht, err));
-    tm_alloc_trim(); /* the init's SVD workspace, before the factors' copies come */
     TRY(ops->mat_alloc(ctx, m, k, &s.w, err));
     TRY(ops->mat_alloc(ctx, n, k, &s.ht, err));
     TRY(ops->upload(ctx, out->w, m, &s.w, err));
