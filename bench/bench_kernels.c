@@ -28,7 +28,8 @@ struct bench {
     void *ctx;
     struct tm_bsparse *x;
     struct tm_bmat docs_a, docs_b, terms_a, terms_b, g, gram_out;
-    struct tm_bmat terms_t; /* k x terms: terms_a transposed, as NMF's halves pass it */
+    /* k x terms and k x docs: the factors transposed, as NMF's fused halves keep them */
+    struct tm_bmat terms_t, docs_t;
 };
 
 enum op {
@@ -38,22 +39,22 @@ enum op {
     HALS_TERMS,
     FUSED_TERMS,
     FUSED_DOCS,
-    FUSED_DOCS_T,
     MU_TERMS,
     GRAM_TERMS,
     SMALL_GEMM
 };
 
-static const char *const op_names[] = {"spmm X B (B: terms x k)",
-                                       "spmm X^T B (B: docs x k)",
-                                       "gram_spmm X X^T V",
-                                       "hals_sweep on Ht",
-                                       "hals_sweep_fused H half",
-                                       "hals_sweep_fused W half",
-                                       "hals_sweep_fused W half, Ht given transposed",
-                                       "mu_update_fused H half",
-                                       "gram Ht^T Ht",
-                                       "gemm Ht G (terms x k, k x k)"};
+static const char *const op_names[] = {
+    "spmm X B (B: terms x k)",
+    "spmm X^T B (B: docs x k)",
+    "gram_spmm X X^T V",
+    "hals_sweep on Ht",
+    "hals_sweep_fused H half",
+    "hals_sweep_fused W half",
+    "mu_update_fused H half",
+    "gram Ht^T Ht",
+    "gemm Ht G (terms x k, k x k)",
+};
 
 static tm_status run(struct bench *b, enum op op, char *err)
 {
@@ -69,17 +70,14 @@ static tm_status run(struct bench *b, enum op op, char *err)
     case HALS_TERMS:
         return o->hals_sweep(b->ctx, &b->terms_a, &b->g, &b->terms_b, 0, 0, NULL, &v, err);
     case FUSED_TERMS:
-        return o->hals_sweep_fused(b->ctx, b->x, TM_TRANS, &b->terms_a, &b->docs_a, NULL, &b->g, 0,
-                                   0, NULL, &v, &c, &b->gram_out, NULL, err);
+        return o->hals_sweep_fused(b->ctx, b->x, TM_TRANS, &b->terms_t, &b->docs_t, &b->g, 0, 0,
+                                   NULL, &v, &c, &b->gram_out, err);
     case FUSED_DOCS:
-        return o->hals_sweep_fused(b->ctx, b->x, TM_NOTRANS, &b->docs_a, &b->terms_a, NULL, &b->g,
-                                   0, 0, NULL, &v, &c, &b->gram_out, NULL, err);
-    case FUSED_DOCS_T:
-        return o->hals_sweep_fused(b->ctx, b->x, TM_NOTRANS, &b->docs_a, &b->terms_a, &b->terms_t,
-                                   &b->g, 0, 0, NULL, &v, &c, &b->gram_out, NULL, err);
+        return o->hals_sweep_fused(b->ctx, b->x, TM_NOTRANS, &b->docs_t, &b->terms_t, &b->g, 0, 0,
+                                   NULL, &v, &c, &b->gram_out, err);
     case MU_TERMS:
-        return o->mu_update_fused(b->ctx, b->x, TM_TRANS, &b->terms_a, &b->docs_a, NULL, &b->g, 0,
-                                  0, &c, &b->gram_out, NULL, err);
+        return o->mu_update_fused(b->ctx, b->x, TM_TRANS, &b->terms_t, &b->docs_t, &b->g, 0, 0, &c,
+                                  &b->gram_out, err);
     case GRAM_TERMS:
         return o->gram(b->ctx, &b->terms_a, &b->gram_out, err);
     case SMALL_GEMM:
@@ -121,7 +119,8 @@ int main(int argc, char **argv)
         b.o->mat_alloc(b.ctx, x.n_cols, k, &b.terms_a, err) ||
         b.o->mat_alloc(b.ctx, x.n_cols, k, &b.terms_b, err) ||
         b.o->mat_alloc(b.ctx, k, k, &b.g, err) || b.o->mat_alloc(b.ctx, k, k, &b.gram_out, err) ||
-        b.o->mat_alloc(b.ctx, k, x.n_cols, &b.terms_t, err)) {
+        b.o->mat_alloc(b.ctx, k, x.n_cols, &b.terms_t, err) ||
+        b.o->mat_alloc(b.ctx, k, x.n_rows, &b.docs_t, err)) {
         fprintf(stderr, "bench_kernels: %s\n", err);
         return 1;
     }
@@ -130,6 +129,7 @@ int main(int argc, char **argv)
     b.o->fill(b.ctx, &b.terms_a, 0.5, err);
     b.o->fill(b.ctx, &b.terms_b, 0.125, err);
     b.o->fill(b.ctx, &b.terms_t, 0.5, err); /* terms_a transposed, both all 0.5 */
+    b.o->fill(b.ctx, &b.docs_t, 0.25, err); /* docs_a transposed */
     b.o->gram(b.ctx, &b.docs_a, &b.g, err);
     printf("%lld x %lld, nnz %lld; k = %d, %d thread(s), fastest of %d\n\n", (long long)x.n_rows,
            (long long)x.n_cols, (long long)tm_csr_nnz(&x), k, threads, reps);
@@ -144,10 +144,12 @@ int main(int argc, char **argv)
             }
             double t = now() - t0;
             best = t < best ? t : best;
-            if (op == HALS_TERMS || op == FUSED_TERMS || op == FUSED_DOCS || op == FUSED_DOCS_T ||
+            if (op == HALS_TERMS || op == FUSED_TERMS || op == FUSED_DOCS ||
                 op == MU_TERMS) { /* updates move M */
                 b.o->fill(b.ctx, &b.terms_a, 0.5, err);
                 b.o->fill(b.ctx, &b.docs_a, 0.25, err);
+                b.o->fill(b.ctx, &b.terms_t, 0.5, err);
+                b.o->fill(b.ctx, &b.docs_t, 0.25, err);
                 b.o->gram(b.ctx, &b.docs_a, &b.g, err);
             }
         }

@@ -121,6 +121,17 @@ struct tm_backend_ops {
     /* host dst (column-major, ld_dst) = src; synchronous. */
     tm_status (*download)(void *ctx, const struct tm_bmat *src, double *dst, int64_t ld_dst,
                           char *err);
+    /*
+     * Optional, for a backend whose matrices are host memory (cpu; NULL
+     * elsewhere, and core then uploads and downloads through tm_backend_take
+     * and tm_backend_give): mat_adopt makes *out (rows x cols, ld rows) of
+     * the tm_malloc'd host buffer itself, which the matrix then owns, without
+     * a copy; mat_release takes a mat_alloc'd or adopted matrix's buffer back
+     * (owned by the caller, column-major, ld m->ld) and zeroes *m.
+     */
+    tm_status (*mat_adopt)(void *ctx, double *host, int64_t rows, int64_t cols, struct tm_bmat *out,
+                           char *err);
+    double *(*mat_release)(void *ctx, struct tm_bmat *m);
     /* *out: returned owned, release with sparse_free (before destroy). X is
      * borrowed and must stay unchanged while *out lives (the CPU backend reads
      * it in place and builds only X^T). */
@@ -198,38 +209,36 @@ struct tm_backend_ops {
     /*
      * Optional (NULL: core runs spmm, hals_sweep, gram and dot instead): one
      * half of a cd iteration fused into one pass over M, so that the product
-     * with X is never stored. side TM_TRANS, the H half: M = Ht, F = W,
-     * P = X^T W; side TM_NOTRANS, the W half: M = W, F = Ht, P = X Ht. Then
+     * with X is never stored, on the factors kept transposed (each row of M
+     * and F contiguous: the layout that a pass over rows reads and the
+     * product's gathers want). side TM_TRANS, the H half: M = Ht, F = W,
+     * P = X^T W; side TM_NOTRANS, the W half: M = W, F = Ht, P = X Ht. With
+     * Mt (k x rows, whole: ld k) updated in place and Ft (k x F's rows,
+     * whole) read:
      *   hals_sweep(M, G, P, l1, l2, perm, violation);
      *   *cross = <P, M> (with the swept M);  gram (k x k) = M^T M.
      * M as the unfused ops leave it (to rounding, or exactly); violation,
      * cross and gram summed in any fixed order. Synchronous.
-     * Ft and Mt are optional (NULL) transposes that let the two halves hand
-     * each other their factor in the layout the product reads: Ft (k x
-     * F->rows), when given, holds F transposed exactly; Mt (k x M->rows),
-     * when given, receives the updated M transposed.
      */
     tm_status (*hals_sweep_fused)(void *ctx, const struct tm_bsparse *X, int side,
-                                  const struct tm_bmat *M, const struct tm_bmat *F,
-                                  const struct tm_bmat *Ft, const struct tm_bmat *G, double l1,
-                                  double l2, const int64_t *perm, double *violation, double *cross,
-                                  const struct tm_bmat *gram, const struct tm_bmat *Mt, char *err);
+                                  const struct tm_bmat *Mt, const struct tm_bmat *Ft,
+                                  const struct tm_bmat *G, double l1, double l2,
+                                  const int64_t *perm, double *violation, double *cross,
+                                  const struct tm_bmat *gram, char *err);
     /*
      * Optional (NULL: core runs spmm, gemm, mu_update and gram instead): one
      * half of a Frobenius mu iteration fused into one pass over M, as
-     * hals_sweep_fused does for cd (same sides, M, F and P): with
+     * hals_sweep_fused does for cd (same sides, Mt, Ft and P): with
      * D = M G (the old M),
      *   mu_update(M, P, D, NULL, l1, l2, zero_below 0);
      *   *cross = <P, M> (with the updated M);  gram (k x k) = M^T M.
      * M as the unfused ops leave it (to rounding, or exactly); cross and
-     * gram summed in a fixed order; Ft and Mt as hals_sweep_fused's.
-     * Synchronous.
+     * gram summed in a fixed order. Synchronous.
      */
     tm_status (*mu_update_fused)(void *ctx, const struct tm_bsparse *X, int side,
-                                 const struct tm_bmat *M, const struct tm_bmat *F,
-                                 const struct tm_bmat *Ft, const struct tm_bmat *G, double l1,
-                                 double l2, double *cross, const struct tm_bmat *gram,
-                                 const struct tm_bmat *Mt, char *err);
+                                 const struct tm_bmat *Mt, const struct tm_bmat *Ft,
+                                 const struct tm_bmat *G, double l1, double l2, double *cross,
+                                 const struct tm_bmat *gram, char *err);
     /*
      * Multiplicative update in place, scikit-learn's _multiplicative_update_w/h
      * for beta in {1, 2} (gamma == 1):
@@ -269,6 +278,20 @@ struct tm_backend_ops {
     tm_status (*kl_sum)(void *ctx, const struct tm_bsparse *X, const struct tm_bmat *W,
                         const struct tm_bmat *Ht, double eps, double *out, char *err);
 };
+
+/*
+ * A host matrix into the backend and back, through mat_adopt/mat_release
+ * where the backend has them (no copy, so no second copy in the peak),
+ * else through mat_alloc + upload / download + mat_free (core/backend.c).
+ * take: *host (tm_malloc'd, rows x cols, column-major, ld rows) becomes *out;
+ * *host is consumed (freed or adopted, and set NULL) on success and left to
+ * the caller on failure. give: *m becomes *host (returned owned, ld
+ * m->rows), and *m is freed on success and left on failure.
+ */
+tm_status tm_backend_take(const struct tm_backend_ops *ops, void *ctx, double **host, int64_t rows,
+                          int64_t cols, struct tm_bmat *out, char *err);
+tm_status tm_backend_give(const struct tm_backend_ops *ops, void *ctx, struct tm_bmat *m,
+                          double **host, char *err);
 
 /* The CPU backend (core/backend_cpu.c): always available. */
 const struct tm_backend_ops *tm_backend_cpu(void);

@@ -376,6 +376,31 @@ static void cpu_mat_free(void *ctx, struct tm_bmat *m)
     memset(m, 0, sizeof(*m));
 }
 
+/* Host memory is the backend's: a buffer changes hands, never copies. */
+static tm_status cpu_mat_adopt(void *ctx, double *host, int64_t rows, int64_t cols,
+                               struct tm_bmat *out, char *err)
+{
+    (void)ctx;
+    memset(out, 0, sizeof(*out));
+    if (rows < 0 || cols < 0 || !host)
+        return tm__errf(err, TM_EINVAL, "cpu backend: cannot adopt a %lld x %lld matrix at %p",
+                        (long long)rows, (long long)cols, (void *)host);
+    out->data = host;
+    out->rows = rows;
+    out->cols = cols;
+    out->ld = rows > 0 ? rows : 1;
+    out->elem_size = sizeof(double);
+    return TM_OK;
+}
+
+static double *cpu_mat_release(void *ctx, struct tm_bmat *m)
+{
+    (void)ctx;
+    double *host = m->data;
+    memset(m, 0, sizeof(*m));
+    return host;
+}
+
 static tm_status cpu_upload(void *ctx, const double *src, int64_t ld_src, const struct tm_bmat *dst,
                             char *err)
 {
@@ -1633,18 +1658,20 @@ HOT_KERNEL(hals_chunk)
  * gathers them (same order, same contraction, so the H half's Ht comes out
  * bit for bit as spmm + hals_sweep leave it), swept (or multiplied by
  * P / (M G)) while in L1, and then dotted with the new rows for <P, M> and
- * with each other for M^T M. P is never stored. The W half gathers rows of
- * a packed Ht where spmm would scatter (spmm_scatter): with the k sums in
- * registers that is the faster way, and it adds each row's terms in X's
- * order, as scipy's X @ H.T does.
+ * with each other for M^T M. P is never stored. The factors are kept
+ * transposed (row-major): a tile of M is one run of memory, and F's rows,
+ * which the W half gathers where spmm would scatter (spmm_scatter; with the
+ * k sums in registers that is the faster way, and it adds each row's terms
+ * in X's order, as scipy's X @ H.T does), are contiguous.
  */
 enum fused_rule { RULE_HALS, RULE_MU };
 
 struct hals_fused_job {
     const struct tm_csr *xo; /* X or X^T: its rows are M's rows */
-    const double *w;         /* F packed row-major */
-    const struct tm_bmat *m, *g;
-    double *mt; /* M transposed (row-major M) to write, or NULL */
+    const double *f;         /* F row-major (Ft's data) */
+    double *m;               /* M row-major (Mt's data), updated */
+    const struct tm_bmat *g;
+    int64_t k;
     double l1, l2;
     enum fused_rule rule;
     const int64_t *perm;
@@ -1710,9 +1737,9 @@ HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
 {
     struct hals_fused_job *j = arg;
     const struct tm_csr *x = j->xo;
-    const int64_t k = j->m->cols;
+    const int64_t k = j->k;
     const double l1 = j->l1;
-    const double *restrict w = j->w;
+    const double *restrict f = j->f;
     double *tile = scratch, *xt = tile + HALS_ROWS * k, *raw = xt + HALS_ROWS * k;
     double *acc = raw + HALS_ROWS * k;
     /* M^T M and <P, M> summed per lane over the chunk's tiles, the lanes
@@ -1731,44 +1758,29 @@ HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
     const int64_t pend_all = x->indptr[hi];
     for (int64_t i0 = lo; i0 < hi; i0 += HALS_ROWS) {
         int64_t nr = hi - i0 < HALS_ROWS ? hi - i0 : HALS_ROWS;
+        double *mrows = j->m + (size_t)i0 * (size_t)k; /* the tile's rows, one run */
         /* Padding rows are zero, so they add nothing below. */
         for (int64_t g = 0; g < HALS_ROWS; g++) {
             if (g < nr)
-                gather_row(x, i0 + g, w, pend_all, acc, k);
+                gather_row(x, i0 + g, f, pend_all, acc, k);
             else
                 for (int64_t r = 0; r < k; r++)
                     acc[r] = 0.0;
             for (int64_t r = 0; r < k; r++) {
                 raw[r * HALS_ROWS + g] = acc[r];
                 xt[r * HALS_ROWS + g] = g < nr ? acc[r] - l1 : 0.0;
+                tile[r * HALS_ROWS + g] = g < nr ? mrows[g * k + r] : 0.0;
             }
-        }
-        /* The tile of M column by column (runs of HALS_ROWS), and the next
-         * tile's runs requested now: one row at a time across k columns
-         * would touch k lines per row, more streams than the prefetcher
-         * follows (a third of this kernel's time on 20 Newsgroups). */
-        for (int64_t r = 0; r < k; r++) {
-            const double *mc = &AT(j->m, i0, r);
-            double *td = tile + r * HALS_ROWS;
-            for (int64_t g = 0; g < HALS_ROWS; g++)
-                td[g] = g < nr ? mc[g] : 0.0;
-            if (i0 + 2 * HALS_ROWS <= hi)
-                for (int64_t o = 0; o < HALS_ROWS; o += 8)
-                    __builtin_prefetch(mc + HALS_ROWS + o, 1, 3);
         }
         if (j->rule == RULE_MU)
             mu_tile_update(tile, raw, xt, j->g, k, l1, j->l2);
         else
             hals_tile_sweep(tile, xt, j->g, k, j->l2, j->perm, viol);
-        if (j->mt) /* the tile's rows, contiguous in Mt */
-            for (int64_t g = 0; g < nr; g++)
-                for (int64_t r = 0; r < k; r++)
-                    j->mt[(size_t)(i0 + g) * (size_t)k + (size_t)r] = tile[r * HALS_ROWS + g];
+        for (int64_t g = 0; g < nr; g++)
+            for (int64_t r = 0; r < k; r++)
+                mrows[g * k + r] = tile[r * HALS_ROWS + g];
         for (int64_t r = 0; r < k; r++) {
             const double *tr = tile + r * HALS_ROWS;
-            double *mc = &AT(j->m, i0, r);
-            for (int64_t g = 0; g < nr; g++)
-                mc[g] = tr[g];
             dot_tile_lanes(raw + r * HALS_ROWS, tr, cross4);
             for (int64_t a = 0; a <= r; a++)
                 dot_tile_lanes(tile + a * HALS_ROWS, tr, gram4 + 4 * (a + r * k));
@@ -1783,42 +1795,34 @@ HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
 
 HOT_KERNEL(hals_fused_chunk)
 
-/* A transpose that can stand in for a packed row-major copy: rows x k
- * row-major is k x rows column-major with ld k. */
-static double *as_packed(const struct tm_bmat *t, int64_t rows, int64_t k)
+/* A k x rows matrix whose columns are contiguous: rows x k row-major. */
+static int whole_rows(const struct tm_bmat *t, int64_t k)
 {
-    return t && t->rows == k && t->cols == rows && t->ld == k ? t->data : NULL;
+    return t->rows == k && (t->ld == k || t->cols <= 1);
 }
 
 static tm_status fused_half(void *ctx, const struct tm_bsparse *s, int side, enum fused_rule rule,
-                            const struct tm_bmat *mm, const struct tm_bmat *f,
-                            const struct tm_bmat *ft, const struct tm_bmat *g, double l1, double l2,
-                            const int64_t *perm, double *violation, double *cross,
-                            const struct tm_bmat *gram, const struct tm_bmat *mt, char *err)
+                            const struct tm_bmat *mt, const struct tm_bmat *ft,
+                            const struct tm_bmat *g, double l1, double l2, const int64_t *perm,
+                            double *violation, double *cross, const struct tm_bmat *gram, char *err)
 {
     const struct tm_csr *xo = side == TM_TRANS ? &s->xt : s->x;
-    const int64_t k = mm->cols;
+    const int64_t k = mt->rows;
+    if (!whole_rows(mt, k) || !whole_rows(ft, k) || mt->cols != xo->n_rows ||
+        ft->cols != xo->n_cols)
+        return tm__errf(err, TM_EINVAL,
+                        "cpu backend: the fused update needs whole k x rows Mt and Ft");
     int64_t bounds[MAX_CHUNKS + 1];
     int nc = csr_chunks(xo, bounds);
-    double *given = as_packed(ft, f->rows, k), *mt_out = as_packed(mt, mm->rows, k);
-    if (mt && !mt_out)
-        return tm__errf(err, TM_EINVAL, "cpu backend: Mt must be a whole k x rows matrix");
-    double *packed = given ? NULL : tm_mallocarray((size_t)f->rows * (size_t)k + 1, sizeof(double));
     double *partial = tm_mallocarray((size_t)nc * (size_t)k * (size_t)k + 1, sizeof(double));
-    if ((!given && !packed) || !partial) {
-        tm_free(packed);
-        tm_free(partial);
+    if (!partial)
         return tm__errf(err, TM_ENOMEM,
                         "cpu backend: cannot allocate the fused update's workspace");
-    }
-    if (!given)
-        pack_rows(f, packed);
-    struct hals_fused_job job = {
-        xo, given ? given : packed, mm, g, mt_out, l1, l2, rule, perm, bounds, partial, {0}, {0}};
+    struct hals_fused_job job = {xo,   ft->data, mt->data, g,       k,   l1, l2,
+                                 rule, perm,     bounds,   partial, {0}, {0}};
     /* tile, xt, raw, acc (k), then the lanes of gram4 (4 k^2) */
     size_t scratch = (3 * HALS_ROWS + 1) * (size_t)k + 4 * (size_t)k * (size_t)k;
     tm_status st = par_for(ctx, nc, scratch, hals_fused_chunk, &job, err);
-    tm_free(packed);
     if (st == TM_OK) {
         double v = 0.0, c = 0.0;
         for (int q = 0; q < nc; q++) {
@@ -1842,24 +1846,21 @@ static tm_status fused_half(void *ctx, const struct tm_bsparse *s, int side, enu
 }
 
 static tm_status cpu_hals_sweep_fused(void *ctx, const struct tm_bsparse *s, int side,
-                                      const struct tm_bmat *mm, const struct tm_bmat *f,
-                                      const struct tm_bmat *ft, const struct tm_bmat *g, double l1,
-                                      double l2, const int64_t *perm, double *violation,
-                                      double *cross, const struct tm_bmat *gram,
-                                      const struct tm_bmat *mt, char *err)
+                                      const struct tm_bmat *mt, const struct tm_bmat *ft,
+                                      const struct tm_bmat *g, double l1, double l2,
+                                      const int64_t *perm, double *violation, double *cross,
+                                      const struct tm_bmat *gram, char *err)
 {
-    return fused_half(ctx, s, side, RULE_HALS, mm, f, ft, g, l1, l2, perm, violation, cross, gram,
-                      mt, err);
+    return fused_half(ctx, s, side, RULE_HALS, mt, ft, g, l1, l2, perm, violation, cross, gram,
+                      err);
 }
 
 static tm_status cpu_mu_update_fused(void *ctx, const struct tm_bsparse *s, int side,
-                                     const struct tm_bmat *mm, const struct tm_bmat *f,
-                                     const struct tm_bmat *ft, const struct tm_bmat *g, double l1,
-                                     double l2, double *cross, const struct tm_bmat *gram,
-                                     const struct tm_bmat *mt, char *err)
+                                     const struct tm_bmat *mt, const struct tm_bmat *ft,
+                                     const struct tm_bmat *g, double l1, double l2, double *cross,
+                                     const struct tm_bmat *gram, char *err)
 {
-    return fused_half(ctx, s, side, RULE_MU, mm, f, ft, g, l1, l2, NULL, NULL, cross, gram, mt,
-                      err);
+    return fused_half(ctx, s, side, RULE_MU, mt, ft, g, l1, l2, NULL, NULL, cross, gram, err);
 }
 
 static tm_status cpu_hals_sweep(void *ctx, const struct tm_bmat *m, const struct tm_bmat *g,
@@ -2033,6 +2034,8 @@ const struct tm_backend_ops tm__backend_cpu_ops = {
     .mat_free = cpu_mat_free,
     .upload = cpu_upload,
     .download = cpu_download,
+    .mat_adopt = cpu_mat_adopt,
+    .mat_release = cpu_mat_release,
     .sparse_upload = cpu_sparse_upload,
     .sparse_free = cpu_sparse_free,
     .spmm = cpu_spmm,

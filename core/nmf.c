@@ -9,6 +9,7 @@
 #include "alloc.h"
 #include "rng.h"
 #include "svd.h"
+#include "transpose.h"
 
 /* scikit-learn's EPSILON in _nmf.py: np.finfo(np.float32).eps */
 #define NMF_EPSILON 1.1920928955078125e-07
@@ -57,9 +58,9 @@ static tm_status alloc_factors(int64_t m, int64_t n, int64_t k, double **w, doub
 
 /*
  * scikit-learn's _initialize_nmf into host *w_out (m x k) and *ht_out (n x k),
- * returned owned (tm_free; also on failure, where either may be NULL). They
- * are allocated after the SVD of the nndsvd* inits has freed its work
- * matrices, so the two never add up in the peak.
+ * returned owned (tm_free; also on failure, where either may be NULL). The
+ * nndsvd* inits make them in the buffers of their SVD's U and V, after the
+ * SVD has freed its work matrices: the peak holds one copy of each.
  */
 static tm_status nmf_init(const struct tm_backend_ops *ops, void *ctx, const struct tm_csr *x,
                           const struct tm_bsparse *xb, int64_t k,
@@ -99,17 +100,18 @@ static tm_status nmf_init(const struct tm_backend_ops *ops, void *ctx, const str
     sp.power_iteration_normalizer = TM_PIN_AUTO;
     struct tm_svd_result svd;
     st = tm_svd_randomized(ops, ctx, xb, m, n, k, &sp, NULL, &svd, err);
-    if (st == TM_OK)
-        st = alloc_factors(m, n, k, w_out, ht_out, err);
     if (st != TM_OK) {
         tm_svd_result_release(&svd);
         return st;
     }
-    w = *w_out;
-    ht = *ht_out;
+    /* Each column of W and Ht comes from the same column of U or V alone
+     * (and its norms, taken first): made in U's and V's place. */
+    w = *w_out = svd.u;
+    ht = *ht_out = svd.v;
+    svd.u = svd.v = NULL;
     for (int64_t j = 0; j < k; j++) {
-        const double *xv = svd.u + (size_t)j * m, *yv = svd.v + (size_t)j * n;
         double *wc = w + (size_t)j * m, *hc = ht + (size_t)j * n;
+        const double *xv = wc, *yv = hc; /* read before written, element by element */
         if (j == 0) {
             double r = sqrt(svd.s[0]);
             for (int64_t i = 0; i < m; i++)
@@ -173,10 +175,9 @@ struct nmf_state {
     const struct tm_bsparse *xb;
     double norm_x2;
     struct tm_bmat w, ht, gh, gw, xht, xtw, dm, dn;
-    /* The fused halves hand each other W and Ht transposed (the layout
-     * their products read); htt is valid once an H half has made it. */
+    /* The fused halves' factors: W and Ht transposed, which take the place
+     * of w and ht (turn) while those halves run. */
     struct tm_bmat wt, htt;
-    int have_htt;
 };
 
 /* sqrt(max(||X||^2 - 2 cross + <W^T W, Ht^T Ht>, 0)), cross = <X^T W, Ht>,
@@ -211,6 +212,44 @@ static tm_status frob_error_fresh(struct nmf_state *s, double *error, char *err)
         (st = s->ops->gram(s->ctx, &s->ht, &s->gh, err)))
         return st;
     return frob_error(s, error, err);
+}
+
+#define CROSS_BLOCK 8 /* columns of X^T W made at a time by cross_by_columns */
+
+/* <X^T W, Ht> without the n x k X^T W, CROSS_BLOCK columns at a time. */
+static tm_status cross_by_columns(struct nmf_state *s, double *cross, char *err)
+{
+    int64_t n = s->ht.rows, k = s->ht.cols, bw = k < CROSS_BLOCK ? k : CROSS_BLOCK;
+    struct tm_bmat p = {0};
+    tm_status st = s->ops->mat_alloc(s->ctx, n, bw, &p, err);
+    *cross = 0.0;
+    for (int64_t c0 = 0; st == TM_OK && c0 < k; c0 += bw) {
+        int64_t w = k - c0 < bw ? k - c0 : bw;
+        struct tm_bmat wb = tm_bmat_cols(&s->w, c0, w), pb = tm_bmat_cols(&p, 0, w),
+                       hb = tm_bmat_cols(&s->ht, c0, w);
+        double part = 0.0;
+        st = s->ops->spmm(s->ctx, s->xb, TM_TRANS, 1.0, &wb, 0.0, &pb, err);
+        if (st == TM_OK)
+            st = s->ops->dot(s->ctx, &pb, &hb, &part, err);
+        *cross += part;
+    }
+    s->ops->mat_free(s->ctx, &p);
+    return st;
+}
+
+/* *from (rows x cols) becomes *to (cols x rows, its transpose), turned in
+ * place on the host: the factor is never in memory twice. */
+static tm_status turn(struct nmf_state *s, struct tm_bmat *from, struct tm_bmat *to, char *err)
+{
+    int64_t rows = from->rows, cols = from->cols;
+    double *host = NULL;
+    tm_status st = tm_backend_give(s->ops, s->ctx, from, &host, err);
+    if (st == TM_OK)
+        st = tm_transpose_inplace(host, rows, cols, err);
+    if (st == TM_OK)
+        st = tm_backend_take(s->ops, s->ctx, &host, cols, rows, to, err);
+    tm_free(host);
+    return st;
 }
 
 /* sqrt(2 * generalized KL(X, W H)), scikit-learn's _beta_divergence(beta=1). */
@@ -276,16 +315,11 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         goto out;
     }
     TRY(nmf_init(ops, ctx, X, Xb, k, params, &out->w, &out->ht, err));
-    TRY(ops->mat_alloc(ctx, m, k, &s.w, err));
-    TRY(ops->mat_alloc(ctx, n, k, &s.ht, err));
-    TRY(ops->upload(ctx, out->w, m, &s.w, err));
-    TRY(ops->upload(ctx, out->ht, n, &s.ht, err));
-    /* The host copies are not needed until the end, and go before the
-     * workspace comes: peak memory is the backend's factors and workspace,
-     * not both. */
-    tm_free(out->w);
-    tm_free(out->ht);
-    out->w = out->ht = NULL;
+    /* The host factors become the backend's (handed over where the
+     * backend's memory is the host's, else uploaded and freed): peak memory
+     * is the backend's factors and workspace, not both. */
+    TRY(tm_backend_take(ops, ctx, &out->w, m, k, &s.w, err));
+    TRY(tm_backend_take(ops, ctx, &out->ht, n, k, &s.ht, err));
     TRY(ops->mat_alloc(ctx, k, k, &s.gh, err));
     TRY(ops->mat_alloc(ctx, k, k, &s.gw, err));
     /* cd's and Frobenius mu's halves, fused where the backend can, never
@@ -293,10 +327,7 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
      * when terms outnumber documents), nor mu's denominators W HHt, Ht WtW. */
     const int fused = params->solver == TM_NMF_CD && ops->hals_sweep_fused;
     const int fused_mu = params->solver == TM_NMF_MU && !kl && ops->mu_update_fused;
-    if (fused_mu) {
-        /* The initial error needs X^T W once: made, used and freed now. */
-        TRY(ops->mat_alloc(ctx, n, k, &s.xtw, err));
-    } else if (!fused) {
+    if (!fused && !fused_mu) {
         TRY(ops->mat_alloc(ctx, m, k, &s.xht, err));
         TRY(ops->mat_alloc(ctx, n, k, &s.xtw, err));
     }
@@ -311,23 +342,28 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     double error = 0.0, error_init = 0.0, previous = 0.0, violation_init = 0.0;
     int64_t it = 0;
     if (params->solver == TM_NMF_MU) {
-        if (kl)
+        if (kl) {
             TRY(kl_error(&s, sw, sh, &error_init, err));
-        else
+        } else if (fused_mu) {
+            double cross;
+            TRY(cross_by_columns(&s, &cross, err));
+            TRY(ops->gram(ctx, &s.w, &s.gw, err));
+            TRY(ops->gram(ctx, &s.ht, &s.gh, err));
+            TRY(frob_error_cross(&s, cross, &error_init, err));
+        } else {
             TRY(frob_error_fresh(&s, &error_init, err));
+        }
         previous = error_init;
-        if (fused_mu)
-            ops->mat_free(ctx, &s.xtw);
     }
-    /* Wt now; Ht^T only after the first W half, which still packs Ht
-     * itself: the two n x k copies are never live together. */
-    if (fused || fused_mu)
-        TRY(ops->mat_alloc(ctx, k, m, &s.wt, err));
     if (params->solver == TM_NMF_PGD) {
         TRY(frob_error_fresh(&s, &error_init, err));
         previous = error_init;
     }
     TRY(ops->gram(ctx, &s.ht, &s.gh, err));
+    if (fused || fused_mu) {
+        TRY(turn(&s, &s.w, &s.wt, err));
+        TRY(turn(&s, &s.ht, &s.htt, err));
+    }
     for (it = 1; it <= max_iter; it++) {
         int stop = 0;
         if (params->solver == TM_NMF_CD) {
@@ -342,11 +378,8 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
                 }
             double cross;
             if (fused) {
-                TRY(ops->hals_sweep_fused(ctx, Xb, TM_NOTRANS, &s.w, &s.ht,
-                                          s.have_htt ? &s.htt : NULL, &s.gh, l1w, l2w, perm, &v1,
-                                          &cross, &s.gw, &s.wt, err));
-                if (!s.htt.data)
-                    TRY(ops->mat_alloc(ctx, k, n, &s.htt, err));
+                TRY(ops->hals_sweep_fused(ctx, Xb, TM_NOTRANS, &s.wt, &s.htt, &s.gh, l1w, l2w, perm,
+                                          &v1, &cross, &s.gw, err));
             } else {
                 TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
                 TRY(ops->hals_sweep(ctx, &s.w, &s.gh, &s.xht, l1w, l2w, perm, &v1, err));
@@ -359,9 +392,8 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
                     perm[r] = tmp;
                 }
             if (fused) {
-                TRY(ops->hals_sweep_fused(ctx, Xb, TM_TRANS, &s.ht, &s.w, &s.wt, &s.gw, l1h, l2h,
-                                          perm, &v2, &cross, &s.gh, &s.htt, err));
-                s.have_htt = 1;
+                TRY(ops->hals_sweep_fused(ctx, Xb, TM_TRANS, &s.htt, &s.wt, &s.gw, l1h, l2h, perm,
+                                          &v2, &cross, &s.gh, err));
                 TRY(frob_error_cross(&s, cross, &error, err));
             } else {
                 TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
@@ -381,13 +413,10 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         } else if (fused_mu) {
             /* gh = Ht^T Ht is current here. */
             double cross;
-            TRY(ops->mu_update_fused(ctx, Xb, TM_NOTRANS, &s.w, &s.ht, s.have_htt ? &s.htt : NULL,
-                                     &s.gh, l1w, l2w, &cross, &s.gw, &s.wt, err));
-            if (!s.htt.data)
-                TRY(ops->mat_alloc(ctx, k, n, &s.htt, err));
-            TRY(ops->mu_update_fused(ctx, Xb, TM_TRANS, &s.ht, &s.w, &s.wt, &s.gw, l1h, l2h, &cross,
-                                     &s.gh, &s.htt, err));
-            s.have_htt = 1;
+            TRY(ops->mu_update_fused(ctx, Xb, TM_NOTRANS, &s.wt, &s.htt, &s.gh, l1w, l2w, &cross,
+                                     &s.gw, err));
+            TRY(ops->mu_update_fused(ctx, Xb, TM_TRANS, &s.htt, &s.wt, &s.gw, l1h, l2h, &cross,
+                                     &s.gh, err));
             TRY(frob_error_cross(&s, cross, &error, err));
         } else if (params->solver == TM_NMF_MU && !kl) {
             TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
@@ -442,20 +471,16 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
             out->trace[out->n_trace++] = error;
     }
     out->error = error;
-    ops->mat_free(ctx, &s.htt);
-    ops->mat_free(ctx, &s.wt);
     ops->mat_free(ctx, &s.dn);
     ops->mat_free(ctx, &s.dm);
     ops->mat_free(ctx, &s.xtw);
     ops->mat_free(ctx, &s.xht);
-    out->w = tm_mallocarray((size_t)m * (size_t)k + 1, sizeof(double));
-    out->ht = tm_mallocarray((size_t)n * (size_t)k + 1, sizeof(double));
-    if (!out->w || !out->ht) {
-        st = tm__errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic factors", (long long)k);
-        goto out;
+    if (fused || fused_mu) {
+        TRY(turn(&s, &s.wt, &s.w, err));
+        TRY(turn(&s, &s.htt, &s.ht, err));
     }
-    TRY(ops->download(ctx, &s.w, out->w, m, err));
-    TRY(ops->download(ctx, &s.ht, out->ht, n, err));
+    TRY(tm_backend_give(ops, ctx, &s.w, &out->w, err));
+    TRY(tm_backend_give(ops, ctx, &s.ht, &out->ht, err));
 out:
     ops->mat_free(ctx, &s.htt);
     ops->mat_free(ctx, &s.wt);

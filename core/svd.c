@@ -114,27 +114,34 @@ static int cancelled(const struct tm_progress *progress, double fraction)
 #define LONG_BLOCK 16 /* columns of the long side's vectors made at a time */
 
 /*
- * dst (len x k, host, column-major) = op(X) src, columns scaled by scale
- * (host, k; NULL: by 1), made and downloaded LONG_BLOCK columns at a time,
- * so that the long side's vectors exist once, in the result.
+ * dst (len x k, host, column-major, the whole of a tm_malloc'd buffer) =
+ * op(X) src, columns scaled by scale (host, k; NULL: by 1), made LONG_BLOCK
+ * columns at a time, so that the long side's vectors exist once, in the
+ * result: made there where the backend can adopt dst (host memory), else
+ * in a block's workspace and downloaded.
  */
 static tm_status long_side(const struct tm_backend_ops *ops, void *ctx, const struct tm_bsparse *X,
                            int op, const struct tm_bmat *src, const double *scale, int64_t len,
                            double *dst, char *err)
 {
     int64_t k = src->cols, bw = k < LONG_BLOCK ? k : LONG_BLOCK;
+    int in_place = ops->mat_adopt && ops->mat_release;
     struct tm_bmat lk = {0};
-    tm_status st = ops->mat_alloc(ctx, len, bw, &lk, err);
+    tm_status st = in_place ? ops->mat_adopt(ctx, dst, len, k, &lk, err)
+                            : ops->mat_alloc(ctx, len, bw, &lk, err);
     for (int64_t c0 = 0; st == TM_OK && c0 < k; c0 += bw) {
         int64_t w = k - c0 < bw ? k - c0 : bw;
-        struct tm_bmat sb = tm_bmat_cols(src, c0, w), lb = tm_bmat_cols(&lk, 0, w);
+        struct tm_bmat sb = tm_bmat_cols(src, c0, w), lb = tm_bmat_cols(&lk, in_place ? c0 : 0, w);
         st = ops->spmm(ctx, X, op, 1.0, &sb, 0.0, &lb, err);
         if (st == TM_OK && scale)
             st = ops->scale_cols(ctx, &lb, scale + c0, err);
-        if (st == TM_OK)
+        if (st == TM_OK && !in_place)
             st = ops->download(ctx, &lb, dst + (size_t)c0 * (size_t)len, len, err);
     }
-    ops->mat_free(ctx, &lk);
+    if (in_place && lk.data)
+        ops->mat_release(ctx, &lk); /* dst again */
+    else
+        ops->mat_free(ctx, &lk);
     return st;
 }
 

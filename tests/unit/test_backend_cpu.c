@@ -491,8 +491,8 @@ TM_TEST(backend_cpu_reductions_thread_invariant)
 /* hals_sweep_fused and mu_update_fused against the ops they fuse (spmm,
  * hals_sweep or gemm and mu_update, dot, gram), both halves, on a wide and a
  * tall X, with a permutation, l1 and l2, for 1 and 3 threads: M to
- * rounding, and exactly the same for every thread count and whether F comes
- * packed by the op or transposed by the caller. */
+ * rounding, and exactly the same for every thread count; factors that are
+ * not whole transposes are refused. */
 TM_TEST(backend_cpu_fused_halves_match_unfused)
 {
     const int64_t shapes[2][2] = {{70, 301}, {260, 45}}, k = 7;
@@ -518,6 +518,7 @@ TM_TEST(backend_cpu_fused_halves_match_unfused)
             }
         double *ref_m = malloc((size_t)(rm * k) * sizeof(double)), ref_gram[49], ref_v, ref_cross;
         double *first_m = malloc((size_t)(rm * k) * sizeof(double)), first_gram[49];
+        double *mh_got = malloc((size_t)(rm * k) * sizeof(double));
         double first_v = 0, first_cross = 0;
         for (int threads = 1; threads <= 3; threads += 2) {
             struct fixture f;
@@ -549,42 +550,38 @@ TM_TEST(backend_cpu_fused_halves_match_unfused)
                 f.o->download(f.ctx, &gram, ref_gram, k, NULL);
                 f.o->upload(f.ctx, mh, rm, &mm, NULL);
             }
-            /* With 3 threads, F comes transposed (Ft) and M goes out
-             * transposed too (Mt): the same bits as packing F. */
-            struct tm_bmat ftm = {0}, mtm = {0}, *ft = NULL, *mt = NULL;
-            if (threads > 1) {
-                double *fth = malloc((size_t)(rf * k) * sizeof(double));
-                for (int64_t i = 0; i < rf; i++)
-                    for (int64_t r = 0; r < k; r++)
-                        fth[r + i * k] = fh[i + r * rf];
-                ftm = up(&f, fth, k, rf);
-                free(fth);
-                f.o->mat_alloc(f.ctx, k, rm, &mtm, NULL);
-                ft = &ftm;
-                mt = &mtm;
-            }
+            /* The fused ops take both factors transposed. */
+            double *th = malloc((size_t)(rm > rf ? rm : rf) * (size_t)k * sizeof(double));
+            for (int64_t i = 0; i < rf; i++)
+                for (int64_t r = 0; r < k; r++)
+                    th[r + i * k] = fh[i + r * rf];
+            struct tm_bmat ftm = up(&f, th, k, rf);
+            for (int64_t i = 0; i < rm; i++)
+                for (int64_t r = 0; r < k; r++)
+                    th[r + i * k] = mh[i + r * rm];
+            struct tm_bmat mtm = up(&f, th, k, rm);
             double v = 0, cross = -1, got_gram[49];
             if (mu)
-                REQUIRE(f.o->mu_update_fused(f.ctx, xb, side, &mm, &fm, ft, &gm, 0.05, 0.3, &cross,
-                                             &gram, mt, NULL) == TM_OK);
+                REQUIRE(f.o->mu_update_fused(f.ctx, xb, side, &mtm, &ftm, &gm, 0.05, 0.3, &cross,
+                                             &gram, NULL) == TM_OK);
             else
-                REQUIRE(f.o->hals_sweep_fused(f.ctx, xb, side, &mm, &fm, ft, &gm, 0.05, 0.3, perm,
-                                              &v, &cross, &gram, mt, NULL) == TM_OK);
-            if (mt) {
-                double *mth = malloc((size_t)(rm * k) * sizeof(double));
-                double *mhost = malloc((size_t)(rm * k) * sizeof(double));
-                f.o->download(f.ctx, mt, mth, k, NULL);
-                f.o->download(f.ctx, &mm, mhost, rm, NULL);
-                int same = 1;
-                for (int64_t i = 0; i < rm; i++)
-                    for (int64_t r = 0; r < k; r++)
-                        same &= mth[r + i * k] == mhost[i + r * rm];
-                CHECK(same);
-                free(mhost);
-                free(mth);
-                f.o->mat_free(f.ctx, &mtm);
-                f.o->mat_free(f.ctx, &ftm);
-            }
+                REQUIRE(f.o->hals_sweep_fused(f.ctx, xb, side, &mtm, &ftm, &gm, 0.05, 0.3, perm, &v,
+                                              &cross, &gram, NULL) == TM_OK);
+            f.o->download(f.ctx, &mtm, th, k, NULL);
+            for (int64_t i = 0; i < rm; i++)
+                for (int64_t r = 0; r < k; r++)
+                    mh_got[i + r * rm] = th[r + i * k];
+            f.o->upload(f.ctx, mh_got, rm, &mm, NULL);
+            /* a view with a larger leading dimension is not a whole Mt */
+            struct tm_bmat wide = {0}, part;
+            f.o->mat_alloc(f.ctx, k + 1, rm, &wide, NULL);
+            part = tm_bmat_block(&wide, 0, k, 0, rm);
+            CHECK(f.o->hals_sweep_fused(f.ctx, xb, side, &part, &ftm, &gm, 0.05, 0.3, perm, &v,
+                                        &cross, &gram, NULL) == TM_EINVAL);
+            f.o->mat_free(f.ctx, &wide);
+            f.o->mat_free(f.ctx, &mtm);
+            f.o->mat_free(f.ctx, &ftm);
+            free(th);
             f.o->download(f.ctx, &gram, got_gram, k, NULL);
             CHECK(maxdiff_mat(&f, &mm, ref_m) < 1e-12);
             CHECK_NEAR(v, ref_v, 1e-10 * (1 + fabs(ref_v)));
@@ -613,6 +610,7 @@ TM_TEST(backend_cpu_fused_halves_match_unfused)
             f.o->sparse_free(f.ctx, xb);
             f.o->destroy(f.ctx);
         }
+        free(mh_got);
         free(first_m);
         free(ref_m);
         free(mh);
@@ -719,4 +717,35 @@ TM_TEST(backend_cpu_small_gemm_matches_naive)
         free(b);
         free(a);
     }
+}
+
+/* tm_backend_take and tm_backend_give move a host matrix into the backend
+ * and back: by hand-over where the backend adopts host memory (the same
+ * buffer, no copy), by upload and download where it does not. */
+TM_TEST(backend_take_and_give_round_trip)
+{
+    struct fixture f;
+    REQUIRE(setup(&f, 1));
+    struct tm_backend_ops plain = *f.o;
+    plain.mat_adopt = NULL;
+    plain.mat_release = NULL;
+    const struct tm_backend_ops *ops[2] = {f.o, &plain};
+    const int64_t r = 9, c = 4;
+    double *want = rand_dense(r, c, 31);
+    for (int v = 0; v < 2; v++) {
+        double *host = tm_mallocarray((size_t)(r * c), sizeof(double)), *first = host;
+        memcpy(host, want, (size_t)(r * c) * sizeof(double));
+        struct tm_bmat m;
+        REQUIRE(tm_backend_take(ops[v], f.ctx, &host, r, c, &m, NULL) == TM_OK);
+        CHECK(host == NULL);
+        CHECK(m.rows == r && m.cols == c && m.ld == r);
+        CHECK((m.data == first) == (v == 0)); /* adopted, or a copy */
+        CHECK(maxdiff_mat(&f, &m, want) == 0.0);
+        REQUIRE(tm_backend_give(ops[v], f.ctx, &m, &host, NULL) == TM_OK);
+        CHECK(m.data == NULL);
+        CHECK(memcmp(host, want, (size_t)(r * c) * sizeof(double)) == 0);
+        tm_free(host);
+    }
+    free(want);
+    f.o->destroy(f.ctx);
 }

@@ -41,12 +41,12 @@ static void planted_nn(struct tm_csr *x, int64_t m, int64_t n, int64_t r, uint64
 
 /* Set: fit() hands tm_nmf_fit the CPU backend without its optional fused
  * ops, as a backend that lacks them (CUDA) does. */
-static int without_fused_ops;
+static int without_optional_ops;
 
 static tm_status fit(const struct tm_csr *x, int64_t k, const struct tm_model_params *p,
                      const struct tm_progress *prog, struct tm_nmf_result *r)
 {
-    const struct tm_backend_ops *o = tm_test_cpu_ops(without_fused_ops);
+    const struct tm_backend_ops *o = tm_test_cpu_ops(without_optional_ops);
     struct tm_backend_config cfg = {TM_DTYPE_AUTO, 0, 2};
     void *ctx;
     struct tm_bsparse *xb;
@@ -152,9 +152,9 @@ TM_TEST(nmf_fused_and_unfused_agree)
         p.seed = 7;
         struct tm_nmf_result a, b;
         REQUIRE(fit(&x, 4, &p, NULL, &a) == TM_OK);
-        without_fused_ops = 1;
+        without_optional_ops = 1;
         REQUIRE(fit(&x, 4, &p, NULL, &b) == TM_OK);
-        without_fused_ops = 0;
+        without_optional_ops = 0;
         CHECK_INT_EQ(a.n_iter, b.n_iter);
         /* the error is sqrt(||X||^2 - 2 <X, WH> + ||WH||^2): its square is
          * good to rounding of ||X||^2, not the (small) error itself */

@@ -108,13 +108,17 @@ typedef tm_status (*svd_fn)(const struct tm_backend_ops *, void *, const struct 
                             const struct tm_progress *, struct tm_svd_result *, char *);
 
 /* Set: run() hands the algorithms the CPU backend without its optional
- * fused ops, as a backend that lacks them (CUDA) does. */
-static int without_fused_ops;
+ * ops (fused products, adopting host memory), as a backend that lacks them
+ * (CUDA) does. */
+static int without_optional_ops;
+/* Set: run() hands the algorithms these ops instead. */
+static const struct tm_backend_ops *ops_instead;
 
 static tm_status run(svd_fn fn, const struct tm_csr *x, int64_t k, const struct tm_model_params *p,
                      const struct tm_progress *prog, struct tm_svd_result *r, char *err)
 {
-    const struct tm_backend_ops *o = tm_test_cpu_ops(without_fused_ops);
+    const struct tm_backend_ops *o =
+        ops_instead ? ops_instead : tm_test_cpu_ops(without_optional_ops);
     struct tm_backend_config cfg = {TM_DTYPE_AUTO, 0, 2};
     void *ctx;
     struct tm_bsparse *xb;
@@ -172,9 +176,9 @@ TM_TEST(svd_randomized_accuracy_normalizers_and_determinism)
         CHECK(memcmp(r.s, r2.s, 7 * sizeof(double)) == 0);
         /* Normalizing the long side too (no gram_spmm) spans the same
          * subspaces: the same answer to rounding. */
-        without_fused_ops = 1;
+        without_optional_ops = 1;
         REQUIRE(run(tm_svd_randomized, &x, 7, &p, NULL, &r3, NULL) == TM_OK);
-        without_fused_ops = 0;
+        without_optional_ops = 0;
         for (int64_t i = 0; i < 7; i++)
             CHECK(fabs(r3.s[i] - r.s[i]) <= 1e-12 * r.s[0]);
         check_props(t, &x, &r3, 1e-10);
@@ -184,6 +188,41 @@ TM_TEST(svd_randomized_accuracy_normalizers_and_determinism)
     }
     free(ref);
     tm_csr_release(&x);
+}
+
+/* More singular vectors than the long side makes at a time (16): each
+ * block of them lands in its own columns, made in the result's memory or
+ * downloaded into it (a backend that cannot adopt host memory), for both
+ * algorithms and both orientations. */
+TM_TEST(svd_long_side_in_blocks)
+{
+    int64_t shapes[2][2] = {{45, 100}, {100, 45}};
+    struct tm_backend_ops no_adopt = *tm_backend_cpu();
+    no_adopt.mat_adopt = NULL;
+    no_adopt.mat_release = NULL;
+    for (int sh = 0; sh < 2; sh++) {
+        struct tm_csr x;
+        planted(&x, shapes[sh][0], shapes[sh][1], 0.5, 11 + sh);
+        for (int a = 0; a < 2; a++) {
+            struct tm_model_params p;
+            tm_model_params_init(&p);
+            p.seed = 3;
+            svd_fn fn = a ? tm_svd_lanczos : tm_svd_randomized;
+            struct tm_svd_result r, r2;
+            REQUIRE(run(fn, &x, 21, &p, NULL, &r, NULL) == TM_OK);
+            ops_instead = &no_adopt;
+            REQUIRE(run(fn, &x, 21, &p, NULL, &r2, NULL) == TM_OK);
+            ops_instead = NULL;
+            /* every column orthonormal, and the same bits either way */
+            CHECK(orth_err(r.u, r.m, r.k) < 1e-8 && orth_err(r.v, r.n, r.k) < 1e-8);
+            CHECK(memcmp(r.u, r2.u, (size_t)(r.m * r.k) * sizeof(double)) == 0);
+            CHECK(memcmp(r.v, r2.v, (size_t)(r.n * r.k) * sizeof(double)) == 0);
+            CHECK(memcmp(r.s, r2.s, (size_t)r.k * sizeof(double)) == 0);
+            tm_svd_result_release(&r);
+            tm_svd_result_release(&r2);
+        }
+        tm_csr_release(&x);
+    }
 }
 
 /* A matrix of rank 4 asked for k = 7 (l = 17): the Gram route of the final
@@ -208,9 +247,9 @@ TM_TEST(svd_randomized_rank_deficient)
     tm_model_params_init(&p);
     struct tm_svd_result r, r2;
     REQUIRE(run(tm_svd_randomized, &x, 7, &p, NULL, &r, NULL) == TM_OK);
-    without_fused_ops = 1;
+    without_optional_ops = 1;
     REQUIRE(run(tm_svd_randomized, &x, 7, &p, NULL, &r2, NULL) == TM_OK);
-    without_fused_ops = 0;
+    without_optional_ops = 0;
     for (int64_t i = 0; i < 7; i++) {
         CHECK(fabs(r.s[i] - (i < 4 ? ref[i] : 0.0)) <= 1e-10 * ref[0]);
         CHECK(fabs(r.s[i] - r2.s[i]) <= 1e-12 * ref[0]);
