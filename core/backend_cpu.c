@@ -1142,6 +1142,71 @@ HOT_BODY void small_gemm_chunk_body(void *arg, int chunk, double *tile)
 
 HOT_KERNEL(small_gemm_chunk)
 
+/*
+ * Lanczos's projections, C = alpha A^T B + beta C with A and B tall (d
+ * rows) and C small, and C = alpha A B + beta C with A and C tall, on this
+ * backend's threads: OpenBLAS runs one thread (server/cli.c), and on its own
+ * the dense half of a Lanczos fit would use one core of the two. The d rows
+ * are cut into a number of chunks fixed by d alone, each a one-thread dgemm;
+ * A^T B's partials are then added in chunk order, so results are the same
+ * for any thread count.
+ */
+#define TALL_GEMM_ROWS 2048 /* rows of a chunk, at least */
+#define TALL_GEMM_CHUNKS 8
+
+struct tall_gemm_job {
+    int transa;
+    const struct tm_bmat *a, *b, *c;
+    double alpha, beta;
+    const int64_t *bounds;
+    double *partial; /* transa: n_chunks x (c rows x c cols) */
+};
+
+static void tall_gemm_chunk(void *arg, int chunk, double *buf)
+{
+    const struct tall_gemm_job *j = arg;
+    const struct tm_bmat *a = j->a, *b = j->b, *c = j->c;
+    const int64_t lo = j->bounds[chunk], rows = j->bounds[chunk + 1] - lo;
+    (void)buf;
+    if (j->transa)
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (blasint)c->rows, (blasint)c->cols,
+                    (blasint)rows, 1.0, &AT(a, lo, 0), (blasint)a->ld, &AT(b, lo, 0),
+                    (blasint)b->ld, 0.0, j->partial + (size_t)chunk * (size_t)(c->rows * c->cols),
+                    (blasint)c->rows);
+    else
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (blasint)rows, (blasint)c->cols,
+                    (blasint)a->cols, j->alpha, &AT(a, lo, 0), (blasint)a->ld, b->data,
+                    (blasint)b->ld, j->beta, &AT(c, lo, 0), (blasint)c->ld);
+}
+
+/* TM_EINVAL (nothing done) when the shapes are not tall_gemm's. */
+static tm_status tall_gemm(struct cpu_ctx *ctx, int transa, double alpha, const struct tm_bmat *a,
+                           const struct tm_bmat *b, double beta, const struct tm_bmat *c, char *err)
+{
+    const int64_t d = transa ? a->rows : c->rows;
+    if (d < 2 * TALL_GEMM_ROWS)
+        return TM_EINVAL;
+    int nc = (int)(d / TALL_GEMM_ROWS < TALL_GEMM_CHUNKS ? d / TALL_GEMM_ROWS : TALL_GEMM_CHUNKS);
+    int64_t bounds[TALL_GEMM_CHUNKS + 1];
+    for (int q = 0; q <= nc; q++)
+        bounds[q] = d * q / nc;
+    const size_t cells = (size_t)c->rows * (size_t)c->cols;
+    struct tall_gemm_job job = {transa, a, b, c, alpha, beta, bounds, NULL};
+    if (transa && !(job.partial = tm_mallocarray((size_t)nc * cells + 1, sizeof(double))))
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate %d partial products", nc);
+    tm_status st = par_for(ctx, nc, 1, tall_gemm_chunk, &job, err);
+    if (st == TM_OK && transa)
+        for (int64_t jj = 0; jj < c->cols; jj++)
+            for (int64_t i = 0; i < c->rows; i++) {
+                double sum = 0.0;
+                for (int q = 0; q < nc; q++)
+                    sum += job.partial[(size_t)q * cells + (size_t)(i + jj * c->rows)];
+                AT(c, i, jj) = beta == 0.0 ? alpha * sum : alpha * sum + beta * AT(c, i, jj);
+            }
+    tm_free(job.partial);
+    return st;
+}
+
 static tm_status cpu_gemm(void *ctx, int transa, int transb, double alpha, const struct tm_bmat *a,
                           const struct tm_bmat *b, double beta, const struct tm_bmat *c, char *err)
 {
@@ -1161,6 +1226,11 @@ static tm_status cpu_gemm(void *ctx, int transa, int transb, double alpha, const
             for (int64_t i = 0; i < c->rows; i++)
                 AT(c, i, j) = beta == 0.0 ? 0.0 : beta * AT(c, i, j);
         return TM_OK;
+    }
+    if (!transb) {
+        tm_status st = tall_gemm(ctx, transa, alpha, a, b, beta, c, err);
+        if (st != TM_EINVAL)
+            return st;
     }
     cblas_dgemm(CblasColMajor, transa ? CblasTrans : CblasNoTrans,
                 transb ? CblasTrans : CblasNoTrans, (blasint)c->rows, (blasint)c->cols, (blasint)kk,

@@ -719,6 +719,83 @@ TM_TEST(backend_cpu_small_gemm_matches_naive)
     }
 }
 
+/* Lanczos's shapes of gemm, cut into row chunks on the backend's threads:
+ * A^T B (A, B tall; partials added) and A B into a tall C, with alpha and
+ * beta and a C that is a view, against the naive products, on row counts
+ * below and past the cut (4096) that do not divide evenly; the same bits
+ * for 1 and 3 threads. */
+TM_TEST(backend_cpu_tall_gemm_matches_naive)
+{
+    const int64_t ds[2] = {700, 9001}, p = 13, q = 5;
+    for (int di = 0; di < 2; di++) {
+        int64_t d = ds[di];
+        double *a = rand_dense(d, p, 51), *b = rand_dense(d, q, 52), *h = rand_dense(p, q, 53);
+        double *c0 = rand_dense(p, q, 54), *z0 = rand_dense(d, q, 55);
+        double ref_c[13 * 5], got_c[13 * 5], first_c[13 * 5];
+        double *ref_z = malloc((size_t)(d * q) * sizeof(double));
+        double *first_z = malloc((size_t)(d * q) * sizeof(double));
+        for (int64_t i = 0; i < p; i++)
+            for (int64_t j = 0; j < q; j++) {
+                double sum = 0;
+                for (int64_t r = 0; r < d; r++)
+                    sum += a[r + i * d] * b[r + j * d];
+                ref_c[i + j * p] = 0.5 * sum + 2.0 * c0[i + j * p];
+            }
+        for (int64_t r = 0; r < d; r++)
+            for (int64_t j = 0; j < q; j++) {
+                double sum = 0;
+                for (int64_t i = 0; i < p; i++)
+                    sum += a[r + i * d] * h[i + j * p];
+                ref_z[r + j * d] = z0[r + j * d] - sum;
+            }
+        for (int threads = 1; threads <= 3; threads += 2) {
+            struct fixture f;
+            REQUIRE(setup(&f, threads));
+            struct tm_bmat am = up(&f, a, d, p), bm = up(&f, b, d, q), hm = up(&f, h, p, q);
+            struct tm_bmat cm = up(&f, c0, p, q), zbig, zm;
+            /* z is the middle q columns of a wider matrix */
+            f.o->mat_alloc(f.ctx, d, q + 2, &zbig, NULL);
+            zm = tm_bmat_cols(&zbig, 1, q);
+            f.o->upload(f.ctx, z0, d, &zm, NULL);
+            CHECK(f.o->gemm(f.ctx, TM_TRANS, TM_NOTRANS, 0.5, &am, &bm, 2.0, &cm, NULL) == TM_OK);
+            CHECK(f.o->gemm(f.ctx, TM_NOTRANS, TM_NOTRANS, -1.0, &am, &hm, 1.0, &zm, NULL) ==
+                  TM_OK);
+            f.o->download(f.ctx, &cm, got_c, p, NULL);
+            double e = 0;
+            for (int64_t i = 0; i < p * q; i++)
+                e = fmax(e, fabs(got_c[i] - ref_c[i]) / (1 + fabs(ref_c[i])));
+            CHECK(e < 1e-12);
+            double *zh = malloc((size_t)(d * q) * sizeof(double));
+            f.o->download(f.ctx, &zm, zh, d, NULL);
+            e = 0;
+            for (int64_t i = 0; i < d * q; i++)
+                e = fmax(e, fabs(zh[i] - ref_z[i]));
+            CHECK(e < 1e-12);
+            if (threads == 1) {
+                memcpy(first_c, got_c, sizeof(got_c));
+                memcpy(first_z, zh, (size_t)(d * q) * sizeof(double));
+            } else {
+                CHECK(memcmp(first_c, got_c, sizeof(got_c)) == 0);
+                CHECK(memcmp(first_z, zh, (size_t)(d * q) * sizeof(double)) == 0);
+            }
+            free(zh);
+            f.o->mat_free(f.ctx, &zbig);
+            f.o->mat_free(f.ctx, &cm);
+            f.o->mat_free(f.ctx, &hm);
+            f.o->mat_free(f.ctx, &bm);
+            f.o->mat_free(f.ctx, &am);
+            f.o->destroy(f.ctx);
+        }
+        free(first_z);
+        free(ref_z);
+        free(z0);
+        free(c0);
+        free(h);
+        free(b);
+        free(a);
+    }
+}
+
 /* tm_backend_take and tm_backend_give move a host matrix into the backend
  * and back: by hand-over where the backend adopts host memory (the same
  * buffer, no copy), by upload and download where it does not. */
