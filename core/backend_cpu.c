@@ -633,11 +633,17 @@ HOT_KERNEL(spmm_chunk)
  * a standalone gather; changes results beyond float64 rounding); the same
  * owner-computes split (row_splits) for spmm_scatter below, which would
  * drop its accumulators and reduction but make every member stream all of
- * B. The fused NMF halves now take F transposed from the other half (Ft,
- * Mt) instead of packing it (7% of an mu fit's perf samples). The HALS
- * sweeps in two
- * 8-wide AVX-512 vectors instead of four 4-wide ones gave the same bits and
- * a slower fit (NMF cd k=20: 5.9 against 5.3-5.6 s).
+ * B. The fused NMF halves keep both factors transposed, so F's rows are
+ * gathered as they lie and M's tile is one run (packing F had been 7% of an
+ * mu fit's perf samples). The HALS sweeps in two 8-wide AVX-512 vectors
+ * instead of four 4-wide ones gave the same bits and a slower fit (NMF cd
+ * k=20: 5.9 against 5.3-5.6 s). On a 2-core AMD EPYC VM (2026-12-03,
+ * make bench-kernels, 2 threads, fastest of 20, A/B in turns) these were
+ * all within its noise: every kernel built for AVX-512 with 512-bit
+ * auto-vectorization, prefetching exactly the lines a row spans (a loop
+ * of 3 or 4) or dropping the prefetch of its last byte, PF_DIST 6 or 24,
+ * and TEAM_SPINS 40000; without the prefetch every product took twice as
+ * long.
  *
  * When op(X) is wide (fewer output rows than B has rows), gathering rows of a
  * big B for each non-zero is bound by memory latency; instead walk the other
