@@ -994,10 +994,9 @@ static void unpack_chunk(void *arg, int chunk, double *buf)
     }
 }
 
-static tm_status cpu_gram_spmm(void *ctx, const struct tm_bsparse *s, int side,
-                               const struct tm_bmat *v, const struct tm_bmat *av, char *err)
+static tm_status gram_spmm_cols(struct cpu_ctx *c, const struct tm_bsparse *s, int side,
+                                const struct tm_bmat *v, const struct tm_bmat *av, char *err)
 {
-    struct cpu_ctx *c = ctx;
     /* X X^T V sums over terms: the rows of X^T; X^T X V over documents.
      * The other orientation's row pointers balance the output ranges. */
     const struct tm_csr *xo = side == TM_NOTRANS ? &s->xt : s->x;
@@ -1038,6 +1037,29 @@ static tm_status cpu_gram_spmm(void *ctx, const struct tm_bsparse *s, int side,
     struct transpose_job tj = {acc, k, av, rb};
     tm_status st = par_for(c, nrc, 1, unpack_chunk, &tj, err);
     tm_free(acc);
+    return st;
+}
+
+/*
+ * Every column of G V is made from the same column of V alone, so wide V
+ * goes GRAM_MAX_COLS columns at a time (the same bits): the packed operand
+ * and the accumulator of a narrower pass stay in cache (make bench-kernels,
+ * 20 Newsgroups, 2 threads: 1.14 ms a column at 110 columns, 0.42 at 30),
+ * and its workspace is smaller.
+ */
+#define GRAM_MAX_COLS 32
+
+static tm_status cpu_gram_spmm(void *ctx, const struct tm_bsparse *s, int side,
+                               const struct tm_bmat *v, const struct tm_bmat *av, char *err)
+{
+    const int64_t k = v->cols, passes = (k + GRAM_MAX_COLS - 1) / GRAM_MAX_COLS;
+    tm_status st = TM_OK;
+    for (int64_t q = 0; st == TM_OK && q < passes; q++) {
+        /* passes of nearly equal width */
+        int64_t c0 = k * q / passes, w = k * (q + 1) / passes - c0;
+        struct tm_bmat vq = tm_bmat_cols(v, c0, w), aq = tm_bmat_cols(av, c0, w);
+        st = gram_spmm_cols(ctx, s, side, &vq, &aq, err);
+    }
     return st;
 }
 
