@@ -45,6 +45,28 @@ static double x_mean(const struct tm_csr *x)
     return sum / ((double)x->n_rows * (double)x->n_cols);
 }
 
+/* The norms of x's positive and of its negative part (as sqrt of sums in
+ * index order); branch-free, as the signs of singular vectors are a coin
+ * toss for the branch predictor. */
+static void split_norms(const double *x, int64_t len, double *pos, double *neg)
+{
+    double p = 0.0, q = 0.0;
+    for (int64_t i = 0; i < len; i++) {
+        double sq = x[i] * x[i];
+        p += x[i] > 0 ? sq : 0.0;
+        q += x[i] > 0 ? 0.0 : sq;
+    }
+    *pos = sqrt(p);
+    *neg = sqrt(q);
+}
+
+/* a[i] = fill where !(a[i] >= 1e-6) (NaN included), branch-free. */
+static void floor_to(double *a, size_t len, double fill)
+{
+    for (size_t i = 0; i < len; i++)
+        a[i] = a[i] >= 1e-6 ? a[i] : fill;
+}
+
 static tm_status alloc_factors(int64_t m, int64_t n, int64_t k, double **w, double **ht,
                                char *err)
 {
@@ -120,41 +142,29 @@ static tm_status nmf_init(const struct tm_backend_ops *ops, void *ctx, const str
                 hc[i] = r * fabs(yv[i]);
             continue;
         }
-        double xp = 0, xn = 0, yp = 0, yn = 0;
-        for (int64_t i = 0; i < m; i++)
-            *(xv[i] > 0 ? &xp : &xn) += xv[i] * xv[i];
-        for (int64_t i = 0; i < n; i++)
-            *(yv[i] > 0 ? &yp : &yn) += yv[i] * yv[i];
-        xp = sqrt(xp), xn = sqrt(xn), yp = sqrt(yp), yn = sqrt(yn);
+        double xp, xn, yp, yn;
+        split_norms(xv, m, &xp, &xn);
+        split_norms(yv, n, &yp, &yn);
         double mp = xp * yp, mneg = xn * yn;
         int pos = mp > mneg;
         double sigma = pos ? mp : mneg, lbd = sqrt(svd.s[j] * sigma);
         double xs = pos ? xp : xn, ys = pos ? yp : yn;
         for (int64_t i = 0; i < m; i++) {
             double v = pos ? (xv[i] > 0 ? xv[i] : 0) : (xv[i] < 0 ? -xv[i] : 0);
-            wc[i] = lbd * v / xs;
+            wc[i] = lbd * (v / xs); /* scikit-learn's lbd * u, u = x_p / x_p_nrm */
         }
         for (int64_t i = 0; i < n; i++) {
             double v = pos ? (yv[i] > 0 ? yv[i] : 0) : (yv[i] < 0 ? -yv[i] : 0);
-            hc[i] = lbd * v / ys;
+            hc[i] = lbd * (v / ys);
         }
     }
     tm_svd_result_release(&svd);
-    /* W[W < eps] = 0 (also the NaNs of a 0/0 above, which compare false). */
-    for (size_t i = 0; i < (size_t)m * (size_t)k; i++)
-        if (!(w[i] >= 1e-6))
-            w[i] = 0.0;
-    for (size_t i = 0; i < (size_t)n * (size_t)k; i++)
-        if (!(ht[i] >= 1e-6))
-            ht[i] = 0.0;
-    if (init == TM_NMF_INIT_NNDSVDA) {
-        for (size_t i = 0; i < (size_t)m * (size_t)k; i++)
-            if (w[i] == 0.0)
-                w[i] = mean;
-        for (size_t i = 0; i < (size_t)n * (size_t)k; i++)
-            if (ht[i] == 0.0)
-                ht[i] = mean;
-    } else if (init == TM_NMF_INIT_NNDSVDAR) {
+    /* W[W < eps] = 0 (also the NaNs of a 0/0 above, which compare false);
+     * nndsvda then fills the zeros with the mean. */
+    const double fill = init == TM_NMF_INIT_NNDSVDA ? mean : 0.0;
+    floor_to(w, (size_t)m * (size_t)k, fill);
+    floor_to(ht, (size_t)n * (size_t)k, fill);
+    if (init == TM_NMF_INIT_NNDSVDAR) {
         /* A fresh RandomState(seed), zeros of W then of H in C order. */
         tm_rng_init(&rng, params->seed);
         for (int64_t i = 0; i < m; i++)
