@@ -424,6 +424,80 @@ static tm_status cpu_download(void *ctx, const struct tm_bmat *src, double *dst,
 static void make_splits(const struct tm_csr *xo, const struct tm_csr *xr, int size,
                         struct row_splits *sp);
 
+/*
+ * X^T by counting sort, as tm_csr_transpose makes it (the same arrays), on
+ * the context's threads: each part of X's rows counts its columns, the
+ * counts become each part's first slot in every row of X^T, and each part
+ * fills its slots, its rows in order after the earlier parts' (25 ms on one
+ * thread for 20 Newsgroups' 1.2M non-zeros, part of every fit).
+ */
+struct csr_transpose_job {
+    const struct tm_csr *x;
+    struct tm_csr *t;
+    int64_t bounds[MAX_THREADS + 1];
+    int64_t *slot; /* parts x x->n_cols: counts, then next free slots */
+};
+
+static void transpose_count(void *arg, int part, double *buf)
+{
+    struct csr_transpose_job *j = arg;
+    int64_t *count = j->slot + (size_t)part * (size_t)j->x->n_cols;
+    (void)buf;
+    for (int64_t p = j->x->indptr[j->bounds[part]]; p < j->x->indptr[j->bounds[part + 1]]; p++)
+        count[j->x->indices[p]]++;
+}
+
+static void transpose_fill(void *arg, int part, double *buf)
+{
+    struct csr_transpose_job *j = arg;
+    const struct tm_csr *x = j->x;
+    int64_t *next = j->slot + (size_t)part * (size_t)x->n_cols;
+    (void)buf;
+    for (int64_t r = j->bounds[part]; r < j->bounds[part + 1]; r++)
+        for (int64_t p = x->indptr[r]; p < x->indptr[r + 1]; p++) {
+            int64_t dst = next[x->indices[p]]++;
+            j->t->indices[dst] = (int32_t)r;
+            j->t->data[dst] = x->data[p];
+        }
+}
+
+static tm_status csr_transpose_par(const struct cpu_ctx *c, const struct tm_csr *x,
+                                   struct tm_csr *t, char *err)
+{
+    int parts = c->n_threads > 1 ? c->n_threads : 1;
+    if (parts == 1 || x->n_rows > INT32_MAX)
+        return tm_csr_transpose(x, t, err);
+    const int64_t nnz = tm_csr_nnz(x), cols = x->n_cols;
+    struct csr_transpose_job job = {x, t, {0}, NULL};
+    for (int q = 0; q <= parts; q++)
+        job.bounds[q] = row_at_nnz(x->indptr, 0, x->n_rows, nnz * q / parts);
+    job.bounds[parts] = x->n_rows;
+    tm_status st = tm_csr_init(t, cols, x->n_rows, nnz, err);
+    if (st != TM_OK)
+        return st;
+    job.slot = tm_calloc((size_t)parts * (size_t)cols + 1, sizeof(int64_t));
+    if (!job.slot) {
+        tm_csr_release(t);
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate the transpose's counts");
+    }
+    st = par_for(c, parts, 1, transpose_count, &job, err);
+    for (int64_t col = 0; st == TM_OK && col < cols; col++) {
+        int64_t at = t->indptr[col];
+        for (int q = 0; q < parts; q++) {
+            int64_t *slot = job.slot + (size_t)q * (size_t)cols + (size_t)col, n = *slot;
+            *slot = at;
+            at += n;
+        }
+        t->indptr[col + 1] = at;
+    }
+    if (st == TM_OK)
+        st = par_for(c, parts, 1, transpose_fill, &job, err);
+    tm_free(job.slot);
+    if (st != TM_OK)
+        tm_csr_release(t);
+    return st;
+}
+
 static tm_status cpu_sparse_upload(void *ctx, const struct tm_csr *x, struct tm_bsparse **out,
                                    char *err)
 {
@@ -433,7 +507,7 @@ static tm_status cpu_sparse_upload(void *ctx, const struct tm_csr *x, struct tm_
     if (!s)
         return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate a sparse handle");
     s->x = x;
-    tm_status st = tm_csr_transpose(x, &s->xt, err);
+    tm_status st = csr_transpose_par(c, x, &s->xt, err);
     if (st != TM_OK) {
         tm_free(s);
         return st;
