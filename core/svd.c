@@ -146,6 +146,67 @@ static tm_status long_side(const struct tm_backend_ops *ops, void *ctx, const st
 }
 
 /*
+ * The thin SVD of a tall bt (rows x l), its first k triplets, by way of its
+ * l x l Gram matrix: bt^T bt = V diag(s^2) V^T (syevd), U_k = bt V_k
+ * diag(1/s_k). Both products are tall ones the backend spreads over its
+ * threads, where gesdd's QR of bt runs on one (20 Newsgroups, k = 100: 95
+ * ms of the final stage's 268). Squaring costs s_i about eps s_0^2 / s_i^2
+ * of relative accuracy: taken only where s_{k-1}^2 >= 1e-6 s_0^2, so that
+ * the s_i are good to about 1e-10 and U_k orthonormal to about as much;
+ * *ok stays 0 otherwise, for svd_small (a safety net: final_by_gram's
+ * rcond >= 1e-4 on Y already keeps s_{l-1} / s_0 near 1e-2 or above). u2:
+ * rows x (k or more), its first k columns written; vt2: l x l, V^T.
+ */
+static tm_status svd_tall_by_gram(const struct tm_backend_ops *ops, void *ctx,
+                                  const struct tm_bmat *bt, int64_t k, const struct tm_bmat *u2,
+                                  double *s, const struct tm_bmat *vt2, int *ok, char *err)
+{
+    const int64_t l = bt->cols;
+    struct tm_bmat g = {0}, mk = {0};
+    double *h = tm_mallocarray((size_t)l * (size_t)l + 1, sizeof(double));
+    double *ev = tm_mallocarray((size_t)l + 1, sizeof(double));
+    double *vh = tm_mallocarray((size_t)l * (size_t)l + 1, sizeof(double));
+    tm_status st = TM_OK;
+    *ok = 0;
+    if (!h || !ev || !vh) {
+        st = tm__errf(err, TM_ENOMEM, "svd: cannot allocate a %lld x %lld matrix", (long long)l,
+                      (long long)l);
+        goto out;
+    }
+    TRY(ops->mat_alloc(ctx, l, l, &g, err));
+    TRY(ops->gemm(ctx, TM_TRANS, TM_NOTRANS, 1.0, bt, bt, 0.0, &g, err));
+    TRY(ops->download(ctx, &g, h, l, err));
+    if (k < 1 || !all_finite(h, l * l) ||
+        LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)l, h, (lapack_int)l, ev) != 0 ||
+        !(ev[l - 1] > 0.0) || !(ev[l - k] >= 1e-6 * ev[l - 1]))
+        goto out; /* not ok: gesdd */
+    /* syevd's eigenpairs ascend; the SVD's descend. */
+    for (int64_t i = 0; i < l; i++) {
+        s[i] = sqrt(ev[l - 1 - i] > 0.0 ? ev[l - 1 - i] : 0.0);
+        for (int64_t j = 0; j < l; j++)
+            vh[i + j * l] = h[j + (l - 1 - i) * l];
+    }
+    TRY(ops->upload(ctx, vh, l, vt2, err));
+    for (int64_t i = 0; i < k; i++) /* V_k diag(1/s_k), l x k */
+        for (int64_t j = 0; j < l; j++)
+            vh[j + i * l] = h[j + (l - 1 - i) * l] / s[i];
+    TRY(ops->mat_alloc(ctx, l, k, &mk, err));
+    TRY(ops->upload(ctx, vh, l, &mk, err));
+    {
+        struct tm_bmat u2k = tm_bmat_cols(u2, 0, k);
+        TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, bt, &mk, 0.0, &u2k, err));
+    }
+    *ok = 1;
+out:
+    ops->mat_free(ctx, &mk);
+    ops->mat_free(ctx, &g);
+    tm_free(vh);
+    tm_free(ev);
+    tm_free(h);
+    return st;
+}
+
+/*
  * randomized_svd's final stage without the long side's (a x l) Y = A Q:
  * with Q orthonormal and W = A^T A Q (gram_spmm), Y^T Y = Q^T W = R^T R
  * (Cholesky), so Q_f = Y R^-1 is an orthonormal basis of Y's range, B^T =
@@ -199,7 +260,12 @@ static tm_status final_by_gram(const struct tm_backend_ops *ops, void *ctx,
     ops->mat_free(ctx, w);
     TRY(ops->mat_alloc(ctx, b, l, &u2, err));
     TRY(ops->mat_alloc(ctx, l, l, &vt2, err));
-    TRY(ops->svd_small(ctx, &bt, &u2, s, &vt2, err));
+    {
+        int by_gram;
+        TRY(svd_tall_by_gram(ops, ctx, &bt, k, &u2, s, &vt2, &by_gram, err));
+        if (!by_gram)
+            TRY(ops->svd_small(ctx, &bt, &u2, s, &vt2, err));
+    }
     ops->mat_free(ctx, &bt);
     {
         struct tm_bmat vt2k = tm_bmat_block(&vt2, 0, k, 0, l), u2k = tm_bmat_cols(&u2, 0, k);
