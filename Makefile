@@ -137,6 +137,7 @@ $(B)/tests/fake_gpu_plugin_abi0.so: tests/gpu/fake_plugin.c
 # TOPICD_GPU_PLUGIN: the GPU tests load the plugin this build made (if any).
 test: all $(B)/tests/run_tests $(TEST_PLUGINS)
 	TM_BINDIR=$(B) OPENBLAS_NUM_THREADS=1 \
+	  TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp) $$TSAN_OPTIONS" \
 	  TOPICD_GPU_PLUGIN=$(if $(CUDA_PLUGIN),$(abspath $(CUDA_PLUGIN))) $(B)/tests/run_tests $(T)
 
 bench: all

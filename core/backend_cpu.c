@@ -1281,12 +1281,15 @@ static void tall_gemm_chunk(void *arg, int chunk, double *buf)
                     (blasint)b->ld, j->beta, &AT(c, lo, 0), (blasint)c->ld);
 }
 
-/* TM_EINVAL (nothing done) when the shapes are not tall_gemm's. */
+/* TM_EINVAL (nothing done) when the shapes are not tall_gemm's, or when
+ * OpenBLAS runs threads of its own (a server with fewer workers than cores):
+ * then it spreads the one dgemm itself, and it must not be driven from
+ * several threads at once (OpenBLAS's FAQ). */
 static tm_status tall_gemm(struct cpu_ctx *ctx, int transa, double alpha, const struct tm_bmat *a,
                            const struct tm_bmat *b, double beta, const struct tm_bmat *c, char *err)
 {
     const int64_t d = transa ? a->rows : c->rows;
-    if (d < 2 * TALL_GEMM_ROWS)
+    if (d < 2 * TALL_GEMM_ROWS || openblas_get_num_threads() > 1)
         return TM_EINVAL;
     int nc = (int)(d / TALL_GEMM_ROWS < TALL_GEMM_CHUNKS ? d / TALL_GEMM_ROWS : TALL_GEMM_CHUNKS);
     int64_t bounds[TALL_GEMM_CHUNKS + 1];

@@ -11,7 +11,9 @@
  * so that BLAS threads and worker threads do not oversubscribe the cores.
  * The backend's own loops use tm_backend_config.n_threads pthreads per call,
  * over a fixed partition of the rows, so results (including the summed
- * scalars) are bit-identical for any thread count. All ops are synchronous.
+ * scalars) are bit-identical for any thread count (at a given OpenBLAS
+ * thread count: with more than one, the tall dense products are OpenBLAS's
+ * own, not cut into row chunks). All ops are synchronous.
  * Thread-safety: as backend.h (a context has one owner at a time).
  */
 #ifndef TM_BACKEND_CPU_H
