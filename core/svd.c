@@ -339,10 +339,7 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const s
     for (int64_t i = 0; i < b; i++)
         for (int64_t j = 0; j < l; j++)
             host[i + (size_t)j * b] = tm_rng_normal(&rng);
-    TRY(ops->mat_alloc(ctx, b, l, &q, err));
-    TRY(ops->upload(ctx, host, b, &q, err));
-    tm_free(host);
-    host = NULL;
+    TRY(tm_backend_take(ops, ctx, &host, b, l, &q, err));
 
     /* With gram_spmm, Q <- normalize(A^T A Q) in one pass over X, on the
      * short side only: scikit-learn also normalizes the long side's A Q in
