@@ -152,10 +152,12 @@ static tm_status long_side(const struct tm_backend_ops *ops, void *ctx, const st
  * threads, where gesdd's QR of bt runs on one (20 Newsgroups, k = 100: 95
  * ms of the final stage's 268). Squaring costs s_i about eps s_0^2 / s_i^2
  * of relative accuracy: taken only where s_{k-1}^2 >= 1e-6 s_0^2, so that
- * the s_i are good to about 1e-10 and U_k orthonormal to about as much;
- * *ok stays 0 otherwise, for svd_small (a safety net: final_by_gram's
- * rcond >= 1e-4 on Y already keeps s_{l-1} / s_0 near 1e-2 or above). u2:
- * rows x (k or more), its first k columns written; vt2: l x l, V^T.
+ * the s_i are good to about 1e-10 and U_k orthonormal to about as much.
+ * *ok stays 0 otherwise, and always in a float32 context, whose epsilon
+ * would leave too few digits; the caller then takes svd_small. (For float64
+ * the check is a safety net: final_by_gram's rcond >= 1e-4 on Y already
+ * keeps s_{l-1} / s_0 near 1e-2 or above.) u2: rows x (k or more), its
+ * first k columns written; vt2: l x l, V^T.
  */
 static tm_status svd_tall_by_gram(const struct tm_backend_ops *ops, void *ctx,
                                   const struct tm_bmat *bt, int64_t k, const struct tm_bmat *u2,
@@ -173,6 +175,8 @@ static tm_status svd_tall_by_gram(const struct tm_backend_ops *ops, void *ctx,
                       (long long)l);
         goto out;
     }
+    if (ops->elem_size(ctx) != sizeof(double))
+        goto out; /* float32 would keep too few digits of the squared spectrum */
     TRY(ops->mat_alloc(ctx, l, l, &g, err));
     TRY(ops->gemm(ctx, TM_TRANS, TM_NOTRANS, 1.0, bt, bt, 0.0, &g, err));
     TRY(ops->download(ctx, &g, h, l, err));
