@@ -687,9 +687,9 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
     }
     /* Only the first k basis vectors are left to use: the rest of the
      * workspace goes before the result comes, and the long side's vectors,
-     * op(X) y_i / sigma_i, are made and downloaded LONG_BLOCK at a time, so
-     * the peak is the basis or the result, never both (k = 100 on 20
-     * Newsgroups: 369 MB before). */
+     * op(X) y_i / sigma_i, are made in the result (long_side), so the peak
+     * is the basis or the result, never both (k = 100 on 20 Newsgroups:
+     * 369 MB before). */
     free_workspace(&lz);
     TRY(result_alloc(out, m, n, k, err));
     out->n_iter = restarts;
