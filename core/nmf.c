@@ -351,6 +351,7 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     tm_rng_init(&rng, params->seed);
     double error = 0.0, error_init = 0.0, previous = 0.0, violation_init = 0.0;
     int64_t it = 0;
+    TRY(ops->gram(ctx, &s.ht, &s.gh, err));
     if (params->solver == TM_NMF_MU) {
         if (kl) {
             TRY(kl_error(&s, sw, sh, &error_init, err));
@@ -358,7 +359,6 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
             double cross;
             TRY(cross_by_columns(&s, &cross, err));
             TRY(ops->gram(ctx, &s.w, &s.gw, err));
-            TRY(ops->gram(ctx, &s.ht, &s.gh, err));
             TRY(frob_error_cross(&s, cross, &error_init, err));
         } else {
             TRY(frob_error_fresh(&s, &error_init, err));
@@ -369,7 +369,6 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         TRY(frob_error_fresh(&s, &error_init, err));
         previous = error_init;
     }
-    TRY(ops->gram(ctx, &s.ht, &s.gh, err));
     if (fused || fused_mu) {
         TRY(turn(&s, &s.w, &s.wt, err));
         TRY(turn(&s, &s.ht, &s.htt, err));

@@ -164,19 +164,19 @@ static tm_status svd_tall_by_gram(const struct tm_backend_ops *ops, void *ctx,
                                   double *s, const struct tm_bmat *vt2, int *ok, char *err)
 {
     const int64_t l = bt->cols;
+    *ok = 0;
+    if (ops->elem_size(ctx) != sizeof(double))
+        return TM_OK; /* float32 would keep too few digits of the squared spectrum */
     struct tm_bmat g = {0}, mk = {0};
     double *h = tm_mallocarray((size_t)l * (size_t)l + 1, sizeof(double));
     double *ev = tm_mallocarray((size_t)l + 1, sizeof(double));
     double *vh = tm_mallocarray((size_t)l * (size_t)l + 1, sizeof(double));
     tm_status st = TM_OK;
-    *ok = 0;
     if (!h || !ev || !vh) {
         st = tm__errf(err, TM_ENOMEM, "svd: cannot allocate a %lld x %lld matrix", (long long)l,
                       (long long)l);
         goto out;
     }
-    if (ops->elem_size(ctx) != sizeof(double))
-        goto out; /* float32 would keep too few digits of the squared spectrum */
     TRY(ops->mat_alloc(ctx, l, l, &g, err));
     TRY(ops->gemm(ctx, TM_TRANS, TM_NOTRANS, 1.0, bt, bt, 0.0, &g, err));
     TRY(ops->download(ctx, &g, h, l, err));
