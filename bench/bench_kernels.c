@@ -13,8 +13,10 @@
 #include <time.h>
 
 #include "api/mmio.h"
+#include "core/alloc.h"
 #include "core/backend.h"
 #include "core/backend_cpu.h"
+#include "core/transpose.h"
 
 static double now(void)
 {
@@ -26,7 +28,9 @@ static double now(void)
 struct bench {
     const struct tm_backend_ops *o;
     void *ctx;
+    const struct tm_csr *csr;
     struct tm_bsparse *x;
+    double *host; /* terms x k, for the in-place transpose */
     struct tm_bmat docs_a, docs_b, terms_a, terms_b, g, gram_out;
     /* k x terms and k x docs: the factors transposed, as NMF's fused halves keep them */
     struct tm_bmat terms_t, docs_t;
@@ -41,7 +45,9 @@ enum op {
     FUSED_DOCS,
     MU_TERMS,
     GRAM_TERMS,
-    SMALL_GEMM
+    SMALL_GEMM,
+    SPARSE_UPLOAD,
+    TRANSPOSE
 };
 
 static const char *const op_names[] = {
@@ -54,6 +60,8 @@ static const char *const op_names[] = {
     "mu_update_fused H half",
     "gram Ht^T Ht",
     "gemm Ht G (terms x k, k x k)",
+    "sparse_upload (X^T and its splits) + sparse_free",
+    "tm_transpose_inplace terms x k, there and back",
 };
 
 static tm_status run(struct bench *b, enum op op, char *err)
@@ -83,6 +91,18 @@ static tm_status run(struct bench *b, enum op op, char *err)
     case SMALL_GEMM:
         return o->gemm(b->ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &b->terms_a, &b->g, 0.0, &b->terms_b,
                        err);
+    case SPARSE_UPLOAD: {
+        struct tm_bsparse *xb;
+        tm_status st = o->sparse_upload(b->ctx, b->csr, &xb, err);
+        if (st == TM_OK)
+            o->sparse_free(b->ctx, xb);
+        return st;
+    }
+    case TRANSPOSE: {
+        const int64_t rows = b->terms_a.rows, k = b->terms_a.cols;
+        tm_status st = tm_transpose_inplace(b->host, rows, k, err);
+        return st != TM_OK ? st : tm_transpose_inplace(b->host, k, rows, err);
+    }
     }
     return TM_EINVAL;
 }
@@ -113,7 +133,10 @@ int main(int argc, char **argv)
     struct bench b = {0};
     struct tm_backend_config cfg = {TM_DTYPE_AUTO, 0, threads};
     b.o = tm_backend_cpu();
-    if (b.o->create(&cfg, &b.ctx, err) || b.o->sparse_upload(b.ctx, &x, &b.x, err) ||
+    b.csr = &x;
+    /* tm_malloc'd, as the fit's factors are */
+    b.host = tm_calloc((size_t)x.n_cols * (size_t)k + 1, sizeof(double));
+    if (!b.host || b.o->create(&cfg, &b.ctx, err) || b.o->sparse_upload(b.ctx, &x, &b.x, err) ||
         b.o->mat_alloc(b.ctx, x.n_rows, k, &b.docs_a, err) ||
         b.o->mat_alloc(b.ctx, x.n_rows, k, &b.docs_b, err) ||
         b.o->mat_alloc(b.ctx, x.n_cols, k, &b.terms_a, err) ||
@@ -134,7 +157,7 @@ int main(int argc, char **argv)
     printf("%lld x %lld, nnz %lld; k = %d, %d thread(s), fastest of %d\n\n", (long long)x.n_rows,
            (long long)x.n_cols, (long long)tm_csr_nnz(&x), k, threads, reps);
     printf("| op | ms |\n|---|---:|\n");
-    for (int op = SPMM_X; op <= SMALL_GEMM; op++) {
+    for (int op = SPMM_X; op <= TRANSPOSE; op++) {
         double best = 1e30;
         for (int r = 0; r < reps; r++) {
             double t0 = now();
@@ -157,6 +180,7 @@ int main(int argc, char **argv)
     }
     b.o->sparse_free(b.ctx, b.x);
     b.o->destroy(b.ctx);
+    tm_free(b.host);
     tm_csr_release(&x);
     return 0;
 }
