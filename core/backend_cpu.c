@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "team.h"
 
 /* scikit-learn's EPSILON in _nmf.py: np.finfo(np.float32).eps */
 #define NMF_EPSILON 1.1920928955078125e-07
@@ -22,7 +23,8 @@
 #define MAX_THREADS 64
 
 struct cpu_ctx {
-    int n_threads;
+    int n_threads; /* the team's size */
+    struct tm_team *team;
 };
 
 /* Where each team member's range of output rows starts in every row of a
@@ -39,35 +41,32 @@ struct tm_bsparse {
     struct row_splits split_x, split_xt;
 };
 
-/* ---- a tiny parallel-for over chunks ---- */
+/* ---- a tiny parallel-for over chunks, on the context's team ---- */
 
 struct par {
     void (*fn)(void *arg, int chunk, double *scratch);
     void *arg;
     int n_chunks;
-    int n_threads;
+    int n_threads;      /* members that take chunks: at most n_chunks */
     size_t scratch_len; /* doubles per thread */
     double *scratch;    /* n_threads * scratch_len */
 };
 
-struct par_slot {
-    struct par *p;
-    int t;
-};
-
-static void *par_run(void *arg)
+static void par_member(void *arg, int member, int size)
 {
-    struct par_slot *s = arg;
-    struct par *p = s->p;
-    int lo = (int)((long)p->n_chunks * s->t / p->n_threads);
-    int hi = (int)((long)p->n_chunks * (s->t + 1) / p->n_threads);
+    struct par *p = arg;
+    (void)size;
+    if (member >= p->n_threads)
+        return;
+    int lo = (int)((long)p->n_chunks * member / p->n_threads);
+    int hi = (int)((long)p->n_chunks * (member + 1) / p->n_threads);
     for (int c = lo; c < hi; c++)
-        p->fn(p->arg, c, p->scratch + (size_t)s->t * p->scratch_len);
-    return NULL;
+        p->fn(p->arg, c, p->scratch + (size_t)member * p->scratch_len);
 }
 
 /* Runs fn on chunks 0..n_chunks-1 with per-thread scratch of scratch_len
- * doubles; TM_ENOMEM when the scratch cannot be had. */
+ * doubles; TM_ENOMEM when the scratch cannot be had. Which member runs a
+ * chunk never changes what the chunk computes. */
 static tm_status par_for(const struct cpu_ctx *c, int n_chunks, size_t scratch_len,
                          void (*fn)(void *, int, double *), void *arg, char *err)
 {
@@ -78,120 +77,12 @@ static tm_status par_for(const struct cpu_ctx *c, int n_chunks, size_t scratch_l
         tm_mallocarray((size_t)p.n_threads * (scratch_len ? scratch_len : 1), sizeof(double));
     if (!p.scratch)
         return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate loop scratch");
-    pthread_t th[MAX_THREADS];
-    struct par_slot slots[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (int t = 1; t < p.n_threads; t++) {
-        slots[t] = (struct par_slot){&p, t};
-        started[t] = pthread_create(&th[t], NULL, par_run, &slots[t]) == 0;
-    }
-    slots[0] = (struct par_slot){&p, 0};
-    par_run(&slots[0]);
-    /* A thread that could not start is run here: same chunks, same result. */
-    for (int t = 1; t < p.n_threads; t++) {
-        if (started[t])
-            pthread_join(th[t], NULL);
-        else
-            par_run(&slots[t]);
-    }
+    if (p.n_threads == 1)
+        par_member(&p, 0, 1);
+    else
+        tm_team_run(c->team, par_member, &p);
     tm_free(p.scratch);
     return TM_OK;
-}
-
-/*
- * A team of threads that run one function together and meet at barriers
- * (team_sync): for work in phases where each phase needs the last one
- * whole. Members are numbered 0..size-1; size is fixed before any member
- * starts, so a thread that could not be created only makes the team
- * smaller. The barrier spins a while before it sleeps: the phases it
- * separates are often shorter than a futex wake-up on a VM (gram_spmm, k =
- * 3: 6.5 ms with pthread_barrier, 2 threads, against 3.9 ms for the
- * one-phase kernel it replaced).
- */
-struct team {
-    void (*fn)(struct team *tm, int member);
-    void *arg;
-    int size;
-    int ready;
-    pthread_mutex_t lock;
-    pthread_cond_t go; /* ready, and every barrier's release */
-    atomic_int arrived;
-    atomic_uint generation;
-};
-
-struct team_slot {
-    struct team *tm;
-    int member;
-};
-
-#define TEAM_SPINS 4000
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-static void team_sync(struct team *tm)
-{
-    if (tm->size == 1)
-        return;
-    unsigned gen = atomic_load_explicit(&tm->generation, memory_order_acquire);
-    if (atomic_fetch_add_explicit(&tm->arrived, 1, memory_order_acq_rel) == tm->size - 1) {
-        atomic_store_explicit(&tm->arrived, 0, memory_order_relaxed);
-        atomic_fetch_add_explicit(&tm->generation, 1, memory_order_release);
-        pthread_mutex_lock(&tm->lock);
-        pthread_cond_broadcast(&tm->go);
-        pthread_mutex_unlock(&tm->lock);
-        return;
-    }
-    for (int spin = 0; spin < TEAM_SPINS; spin++) {
-        if (atomic_load_explicit(&tm->generation, memory_order_acquire) != gen)
-            return;
-        cpu_relax();
-    }
-    pthread_mutex_lock(&tm->lock);
-    while (atomic_load_explicit(&tm->generation, memory_order_acquire) == gen)
-        pthread_cond_wait(&tm->go, &tm->lock);
-    pthread_mutex_unlock(&tm->lock);
-}
-
-static void *team_member(void *arg)
-{
-    struct team_slot *s = arg;
-    struct team *tm = s->tm;
-    pthread_mutex_lock(&tm->lock);
-    while (!tm->ready)
-        pthread_cond_wait(&tm->go, &tm->lock);
-    pthread_mutex_unlock(&tm->lock);
-    tm->fn(tm, s->member);
-    return NULL;
-}
-
-static void team_run(const struct cpu_ctx *c, void (*fn)(struct team *, int), void *arg)
-{
-    struct team tm = {.fn = fn, .arg = arg, .size = 1};
-    pthread_mutex_init(&tm.lock, NULL);
-    pthread_cond_init(&tm.go, NULL);
-    atomic_init(&tm.arrived, 0);
-    atomic_init(&tm.generation, 0);
-    pthread_t th[MAX_THREADS];
-    struct team_slot slots[MAX_THREADS];
-    for (int t = 1; t < c->n_threads; t++) {
-        slots[tm.size] = (struct team_slot){&tm, tm.size};
-        if (pthread_create(&th[tm.size], NULL, team_member, &slots[tm.size]) == 0)
-            tm.size++;
-    }
-    pthread_mutex_lock(&tm.lock);
-    tm.ready = 1;
-    pthread_cond_broadcast(&tm.go);
-    pthread_mutex_unlock(&tm.lock);
-    fn(&tm, 0);
-    for (int t = 1; t < tm.size; t++)
-        pthread_join(th[t], NULL);
-    pthread_cond_destroy(&tm.go);
-    pthread_mutex_destroy(&tm.lock);
 }
 
 /* The first row r in [lo, hi] with indptr[r] >= target. */
@@ -307,15 +198,22 @@ static tm_status cpu_create(const struct tm_backend_config *cfg, void **out, cha
     struct cpu_ctx *c = tm_calloc(1, sizeof(*c));
     if (!c)
         return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate a context");
-    c->n_threads = cfg && cfg->n_threads > 1 ? cfg->n_threads : 1;
-    if (c->n_threads > MAX_THREADS)
-        c->n_threads = MAX_THREADS;
+    int n_threads = cfg && cfg->n_threads > 1 ? cfg->n_threads : 1;
+    c->team = tm_team_new(n_threads < MAX_THREADS ? n_threads : MAX_THREADS);
+    if (!c->team) {
+        tm_free(c);
+        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate a thread team");
+    }
+    c->n_threads = tm_team_size(c->team);
     *out = c;
     return TM_OK;
 }
 
 static void cpu_destroy(void *ctx)
 {
+    struct cpu_ctx *c = ctx;
+    if (c)
+        tm_team_free(c->team);
     tm_free(ctx);
 }
 
@@ -858,6 +756,7 @@ struct gram_spmm_job {
     double *d;                       /* block_rows x k */
     double *acc;                     /* xo->n_cols x k, row-major, zeroed */
     int64_t k, block_rows;
+    struct tm_team *team;
 };
 
 /* One member's part of a phase on rows [b0, b1): its args. */
@@ -978,20 +877,20 @@ HOT_KERNEL(gram_scatter)
 #define GRAM_BLOCK_DOUBLES 65536
 #define GRAM_BLOCK_NNZ 32768
 
-static void gram_member(struct team *tm, int member)
+static void gram_member(void *arg, int member, int size)
 {
-    const struct gram_spmm_job *j = tm->arg;
+    const struct gram_spmm_job *j = arg;
     const int64_t n = j->xo->n_rows;
     for (int64_t b0 = 0, b1; b0 < n; b0 = b1) {
         b1 = n - b0 < j->block_rows ? n : b0 + j->block_rows;
         int64_t by_nnz = row_at_nnz(j->xo->indptr, b0, b1, j->xo->indptr[b0] + GRAM_BLOCK_NNZ);
         if (by_nnz > b0 && by_nnz < b1)
             b1 = by_nnz;
-        struct gram_phase ph = {j, b0, b1, member, tm->size};
+        struct gram_phase ph = {j, b0, b1, member, size};
         gram_gather(&ph, member, NULL);
-        team_sync(tm);
+        tm_team_sync(j->team);
         gram_scatter(&ph, member, NULL);
-        team_sync(tm);
+        tm_team_sync(j->team);
     }
 }
 
@@ -1103,8 +1002,8 @@ static tm_status gram_spmm_cols(struct cpu_ctx *c, const struct tm_bsparse *s, i
     }
     pack_rows(v, packed);
     const struct row_splits *sp = side == TM_NOTRANS ? &s->split_xt : &s->split_x;
-    struct gram_spmm_job job = {xo, packed, xr, sp->at ? sp : NULL, d, acc, k, block_rows};
-    team_run(c, gram_member, &job);
+    struct gram_spmm_job job = {xo, packed, xr, sp->at ? sp : NULL, d, acc, k, block_rows, c->team};
+    tm_team_run(c->team, gram_member, &job);
     tm_free(packed);
     tm_free(d);
     int64_t rb[MAX_CHUNKS + 1];

@@ -9,11 +9,13 @@
  * Threads: core never calls openblas_set_num_threads; the process sets
  * OpenBLAS's thread count once at start-up (server/, or OPENBLAS_NUM_THREADS)
  * so that BLAS threads and worker threads do not oversubscribe the cores.
- * The backend's own loops use tm_backend_config.n_threads pthreads per call,
- * over a fixed partition of the rows, so results (including the summed
- * scalars) are bit-identical for any thread count (at a given OpenBLAS
- * thread count: with more than one, the tall dense products are OpenBLAS's
- * own, not cut into row chunks). All ops are synchronous.
+ * The backend's own loops run on a team of tm_backend_config.n_threads
+ * threads (team.h) that a context starts once and stops when destroyed
+ * (idle, they sleep after a short spin), over a fixed partition of the
+ * rows, so results (including the summed scalars) are bit-identical for any
+ * thread count (at a given OpenBLAS thread count: with more than one, the
+ * tall dense products are OpenBLAS's own, not cut into row chunks). All ops
+ * are synchronous.
  * Thread-safety: as backend.h (a context has one owner at a time).
  */
 #ifndef TM_BACKEND_CPU_H
