@@ -719,6 +719,45 @@ TM_TEST(backend_cpu_small_gemm_matches_naive)
     }
 }
 
+/* orth_qr of a block wide and tall enough for CholQR's steps on the
+ * backend's threads (at least 16 columns, 4096 rows), as a view inside a
+ * wider matrix: an orthonormal basis of A's span, the columns outside the
+ * view untouched, and the same bits for 1 and 3 threads. */
+TM_TEST(backend_cpu_orth_qr_tall_block_on_threads)
+{
+    const int64_t d = 9001, k = 17;
+    double *a = rand_dense(d, k, 61), *q = malloc((size_t)(d * k) * sizeof(double));
+    double *first = malloc((size_t)(d * k) * sizeof(double));
+    double *edge = malloc((size_t)d * sizeof(double));
+    for (int threads = 1; threads <= 3; threads += 2) {
+        struct fixture f;
+        REQUIRE(setup(&f, threads));
+        struct tm_bmat big, am;
+        f.o->mat_alloc(f.ctx, d, k + 2, &big, NULL);
+        am = tm_bmat_cols(&big, 1, k);
+        f.o->upload(f.ctx, a, d, &am, NULL);
+        CHECK(f.o->orth_qr(f.ctx, &am, NULL) == TM_OK);
+        f.o->download(f.ctx, &am, q, d, NULL);
+        check_basis(t, q, a, d, k, 1e-12);
+        struct tm_bmat last = tm_bmat_cols(&big, k + 1, 1);
+        f.o->download(f.ctx, &last, edge, d, NULL);
+        int untouched = 1;
+        for (int64_t i = 0; i < d; i++)
+            untouched &= edge[i] == 0.0;
+        CHECK(untouched);
+        if (threads == 1)
+            memcpy(first, q, (size_t)(d * k) * sizeof(double));
+        else
+            CHECK(memcmp(first, q, (size_t)(d * k) * sizeof(double)) == 0);
+        f.o->mat_free(f.ctx, &big);
+        f.o->destroy(f.ctx);
+    }
+    free(edge);
+    free(first);
+    free(q);
+    free(a);
+}
+
 /* Lanczos's shapes of gemm, cut into row chunks on the backend's threads:
  * A^T B (A, B tall; partials added) and A B into a tall C, with alpha and
  * beta and a C that is a view, against the naive products, on row counts
