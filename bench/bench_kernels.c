@@ -2,11 +2,14 @@
  * bench_kernels.c - the CPU backend's hot primitives, one at a time, on a
  * Matrix Market matrix: the numbers behind the kernel choices written in
  * core/backend_cpu.c. Each op runs --reps times; the fastest run counts (the
- * machine is shared). Build it at two commits to compare kernels.
+ * machine is shared). Build it at two commits to compare kernels. OpenBLAS
+ * runs one thread, as `topicd fit` runs it for every method but full_svd
+ * (server/cli.c), unless OPENBLAS_NUM_THREADS says otherwise.
  *
  * usage: bench_kernels X.mtx [k [threads [reps]]]     (k 20, threads 1, reps 10)
  * make bench-kernels MTX=X.mtx [K=20] [THREADS=1]
  */
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -16,6 +19,7 @@
 #include "core/alloc.h"
 #include "core/backend.h"
 #include "core/backend_cpu.h"
+#include "core/rng.h"
 #include "core/transpose.h"
 
 static double now(void)
@@ -34,6 +38,7 @@ struct bench {
     struct tm_bmat docs_a, docs_b, terms_a, terms_b, g, gram_out;
     /* k x terms and k x docs: the factors transposed, as NMF's fused halves keep them */
     struct tm_bmat terms_t, docs_t;
+    struct tm_bmat docs_q; /* docs x k, full rank: orth_qr's input and output */
 };
 
 enum op {
@@ -47,7 +52,8 @@ enum op {
     GRAM_TERMS,
     SMALL_GEMM,
     SPARSE_UPLOAD,
-    TRANSPOSE
+    TRANSPOSE,
+    ORTH_QR
 };
 
 static const char *const op_names[] = {
@@ -62,6 +68,7 @@ static const char *const op_names[] = {
     "gemm Ht G (terms x k, k x k)",
     "sparse_upload (X^T and its splits) + sparse_free",
     "tm_transpose_inplace terms x k, there and back",
+    "orth_qr docs x k",
 };
 
 static tm_status run(struct bench *b, enum op op, char *err)
@@ -103,6 +110,8 @@ static tm_status run(struct bench *b, enum op op, char *err)
         tm_status st = tm_transpose_inplace(b->host, rows, k, err);
         return st != TM_OK ? st : tm_transpose_inplace(b->host, k, rows, err);
     }
+    case ORTH_QR: /* an orthonormal input costs what any full-rank one does */
+        return o->orth_qr(b->ctx, &b->docs_q, err);
     }
     return TM_EINVAL;
 }
@@ -130,6 +139,8 @@ int main(int argc, char **argv)
         return 1;
     }
     fclose(f);
+    if (!getenv("OPENBLAS_NUM_THREADS"))
+        openblas_set_num_threads(1);
     struct bench b = {0};
     struct tm_backend_config cfg = {TM_DTYPE_AUTO, 0, threads};
     b.o = tm_backend_cpu();
@@ -143,7 +154,8 @@ int main(int argc, char **argv)
         b.o->mat_alloc(b.ctx, x.n_cols, k, &b.terms_b, err) ||
         b.o->mat_alloc(b.ctx, k, k, &b.g, err) || b.o->mat_alloc(b.ctx, k, k, &b.gram_out, err) ||
         b.o->mat_alloc(b.ctx, k, x.n_cols, &b.terms_t, err) ||
-        b.o->mat_alloc(b.ctx, k, x.n_rows, &b.docs_t, err)) {
+        b.o->mat_alloc(b.ctx, k, x.n_rows, &b.docs_t, err) ||
+        b.o->mat_alloc(b.ctx, x.n_rows, k, &b.docs_q, err)) {
         fprintf(stderr, "bench_kernels: %s\n", err);
         return 1;
     }
@@ -154,10 +166,24 @@ int main(int argc, char **argv)
     b.o->fill(b.ctx, &b.terms_t, 0.5, err); /* terms_a transposed, both all 0.5 */
     b.o->fill(b.ctx, &b.docs_t, 0.25, err); /* docs_a transposed */
     b.o->gram(b.ctx, &b.docs_a, &b.g, err);
+    {
+        /* Gaussian, so that CholQR's Gram is well conditioned */
+        struct tm_rng rng;
+        tm_rng_init(&rng, 1);
+        double *gauss = tm_mallocarray((size_t)x.n_rows * (size_t)k + 1, sizeof(double));
+        if (!gauss) {
+            fprintf(stderr, "bench_kernels: out of memory\n");
+            return 1;
+        }
+        for (int64_t i = 0; i < x.n_rows * (int64_t)k; i++)
+            gauss[i] = tm_rng_normal(&rng);
+        b.o->upload(b.ctx, gauss, x.n_rows, &b.docs_q, err);
+        tm_free(gauss);
+    }
     printf("%lld x %lld, nnz %lld; k = %d, %d thread(s), fastest of %d\n\n", (long long)x.n_rows,
            (long long)x.n_cols, (long long)tm_csr_nnz(&x), k, threads, reps);
     printf("| op | ms |\n|---|---:|\n");
-    for (int op = SPMM_X; op <= TRANSPOSE; op++) {
+    for (int op = SPMM_X; op <= ORTH_QR; op++) {
         double best = 1e30;
         for (int r = 0; r < reps; r++) {
             double t0 = now();
