@@ -666,14 +666,17 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
             TRY(ops->copy(ctx, &lastav, &zl, err));
             TRY(orth_block(&lz, &vall, &vall, &zl, err));
         }
-        /* Rotate: V <- V S, G V <- (G V) S (kk columns). */
+        /* Rotate: V <- V S, G V <- (G V) S (kk columns), each made in tmp,
+         * which then trades places with the matrix it replaces: the old
+         * columns are not needed again, and no copy is made. */
         struct tm_bmat sb = tm_bmat_block(&lz.tm, 0, nv, 0, kk), tk = tm_bmat_cols(&lz.tmp, 0, kk),
-                       vk = tm_bmat_cols(&lz.v, 0, kk), avk = tm_bmat_cols(&lz.av, 0, kk);
+                       swap;
         TRY(ops->upload(ctx, s, nv, &sb, err));
         TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &vall, &sb, 0.0, &tk, err));
-        TRY(ops->copy(ctx, &tk, &vk, err));
+        swap = lz.v, lz.v = lz.tmp, lz.tmp = swap;
+        tk = tm_bmat_cols(&lz.tmp, 0, kk);
         TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &avall, &sb, 0.0, &tk, err));
-        TRY(ops->copy(ctx, &tk, &avk, err));
+        swap = lz.av, lz.av = lz.tmp, lz.tmp = swap;
         /* Residuals ||G y_i - theta_i y_i|| of the wanted Ritz pairs. */
         struct tm_bmat rk = tm_bmat_cols(&lz.tmp, 0, k), vkk = tm_bmat_cols(&lz.v, 0, k),
                        avkk = tm_bmat_cols(&lz.av, 0, k);
