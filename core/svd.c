@@ -503,6 +503,23 @@ static tm_status orth_block(struct lanczos *lz, const struct tm_bmat *first,
     return ops->orth_qr(lz->ctx, z, err);
 }
 
+/*
+ * Where the first Gram-Schmidt pass of G V_b (V_b: the block at column b0)
+ * starts: G V_b lies in the span of V_b, the block before it, and the next
+ * block (the block three-term recurrence); the first block after a restart
+ * (b0 == known) couples to all the kept Ritz vectors, and in the first
+ * restart's first block there is nothing before it. The second pass goes
+ * against the whole basis, so the basis is read twice a block, not four
+ * times (k = 100 on 20 Newsgroups: up to 212 x 18,846, and its passes were
+ * 40% of the fit).
+ */
+static int64_t near_from(int64_t b0, int64_t known, int64_t bs)
+{
+    if (b0 <= known)
+        return 0;
+    return b0 - bs > known ? b0 - bs : known;
+}
+
 tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const struct tm_bsparse *X,
                          int64_t m, int64_t n, int64_t k, const struct tm_model_params *params,
                          const struct tm_progress *progress, struct tm_svd_result *out, char *err)
@@ -603,14 +620,7 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
              * block only completes the whole space (jmax == d). */
             if (nxt < last && jmax < d)
                 break;
-            /* G V_b lies in the span of V_b's neighbours and V_b itself
-             * (the block three-term recurrence), and, for the first
-             * block after a restart, of the kept Ritz vectors: the first
-             * pass goes against those only, the second against the whole
-             * basis. That reads the basis twice a block, not four times
-             * (k = 100 on 20 Newsgroups: the basis is up to 212 x 18,846,
-             * and its passes were 40% of the fit). */
-            int64_t b0 = nv - last, lo = b0 > known ? (b0 - bs > known ? b0 - bs : known) : 0;
+            int64_t b0 = nv - last, lo = near_from(b0, known, bs);
             struct tm_bmat src = tm_bmat_cols(&lz.av, b0, nxt), dst = tm_bmat_cols(&lz.v, nv, nxt),
                            basis = tm_bmat_cols(&lz.v, 0, nv),
                            near = tm_bmat_cols(&lz.v, lo, nv - lo);
@@ -659,12 +669,13 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
          * block orthogonalized against the whole basis, before it is cut, so
          * that the kept Ritz vectors' residuals lie in its span (the block
          * Krylov-Schur relation G Y = Y diag(theta) + Z E). */
-        int64_t nxt = last;
+        int64_t nxt = last, lo = near_from(nv - last, known, bs);
         struct tm_bmat zl = tm_bmat_cols(&lz.z, 0, nxt),
-                       lastav = tm_bmat_cols(&lz.av, nv - last, nxt);
+                       lastav = tm_bmat_cols(&lz.av, nv - last, nxt),
+                       near = tm_bmat_cols(&lz.v, lo, nv - lo);
         if (nv < d) {
             TRY(ops->copy(ctx, &lastav, &zl, err));
-            TRY(orth_block(&lz, &vall, &vall, &zl, err));
+            TRY(orth_block(&lz, &near, &vall, &zl, err));
         }
         /* Rotate: V <- V S, G V <- (G V) S (kk columns), each made in tmp,
          * which then trades places with the matrix it replaces: the old
@@ -707,13 +718,14 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
         if (done)
             break;
         /* Z is orthogonal to the old basis, hence to the Ritz vectors; one
-         * more pass against them only cleans rounding. */
+         * more pass against them only cleans rounding (no first pass). */
         nv = kk;
         known = kk;
         nb = nxt;
-        struct tm_bmat dst = tm_bmat_cols(&lz.v, nv, nb), basis = tm_bmat_cols(&lz.v, 0, nv);
+        struct tm_bmat dst = tm_bmat_cols(&lz.v, nv, nb), basis = tm_bmat_cols(&lz.v, 0, nv),
+                       none = tm_bmat_cols(&lz.v, 0, 0);
         TRY(ops->copy(ctx, &zl, &dst, err));
-        TRY(orth_block(&lz, &basis, &basis, &dst, err));
+        TRY(orth_block(&lz, &none, &basis, &dst, err));
     }
     /* Only the first k basis vectors are left to use: the rest of the
      * workspace goes before the result comes, and the long side's vectors,
