@@ -731,8 +731,11 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
      * workspace goes before the result comes, and the long side's vectors,
      * op(X) y_i / sigma_i, are made in the result (long_side), so the peak
      * is the basis or the result, never both (k = 100 on 20 Newsgroups:
-     * 369 MB before). */
+     * 369 MB before). The restarts trade the basis's place with tmp's, so
+     * the freed workspace can lie below the basis in the heap, where free()
+     * keeps it: trimmed, it goes back (k = 100: 245 -> 194 MB). */
     free_workspace(&lz);
+    tm_alloc_trim();
     TRY(result_alloc(out, m, n, k, err));
     out->n_iter = restarts;
     for (int64_t c = 0; c < k; c++) {
