@@ -126,6 +126,17 @@ static int row_chunks(int64_t n, int64_t *bounds)
 
 #define AT(m, i, j) (((double *)(m)->data)[(i) + (size_t)(j) * (m)->ld])
 
+/* Element `at` of n_chunks per-chunk partial matrices (each `stride`
+ * doubles), added in chunk order: the order that makes a parallel sum the
+ * same for any thread count. */
+static double chunk_sum(const double *partial, int n_chunks, size_t stride, size_t at)
+{
+    double sum = 0.0;
+    for (int q = 0; q < n_chunks; q++)
+        sum += partial[(size_t)q * stride + at];
+    return sum;
+}
+
 /*
  * The sparse kernels are the CPU path's hot loops: compiled at -O3 (the
  * build's -O2 does not vectorize loops of unknown trip count), and twice:
@@ -1181,10 +1192,11 @@ static void tall_gemm_chunk(void *arg, int chunk, double *buf)
                     (blasint)b->ld, j->beta, &AT(c, lo, 0), (blasint)c->ld);
 }
 
-/* TM_EINVAL (nothing done) when the shapes are not tall_gemm's, or when
- * OpenBLAS runs threads of its own (a server with fewer workers than cores):
- * then it spreads the one dgemm itself, and it must not be driven from
- * several threads at once (OpenBLAS's FAQ). */
+/* The cut of d rows into chunks (bounds, n_chunks + 1 entries), fixed by d
+ * alone; 0 when d is too short to cut, or when OpenBLAS runs threads of its
+ * own (a server with fewer workers than cores): then it spreads the one
+ * call itself, and it must not be driven from several threads at once
+ * (OpenBLAS's FAQ). */
 static int tall_chunks(int64_t d, int64_t *bounds)
 {
     if (d < 2 * TALL_GEMM_ROWS || openblas_get_num_threads() > 1)
@@ -1195,6 +1207,7 @@ static int tall_chunks(int64_t d, int64_t *bounds)
     return nc;
 }
 
+/* TM_EINVAL (nothing done) where tall_chunks makes no cut. */
 static tm_status tall_gemm(struct cpu_ctx *ctx, int transa, double alpha, const struct tm_bmat *a,
                            const struct tm_bmat *b, double beta, const struct tm_bmat *c, char *err)
 {
@@ -1211,9 +1224,7 @@ static tm_status tall_gemm(struct cpu_ctx *ctx, int transa, double alpha, const 
     if (st == TM_OK && transa)
         for (int64_t jj = 0; jj < c->cols; jj++)
             for (int64_t i = 0; i < c->rows; i++) {
-                double sum = 0.0;
-                for (int q = 0; q < nc; q++)
-                    sum += job.partial[(size_t)q * cells + (size_t)(i + jj * c->rows)];
+                double sum = chunk_sum(job.partial, nc, cells, (size_t)(i + jj * c->rows));
                 AT(c, i, jj) = beta == 0.0 ? alpha * sum : alpha * sum + beta * AT(c, i, jj);
             }
     tm_free(job.partial);
@@ -1350,12 +1361,8 @@ static tm_status cpu_gram(void *ctx, const struct tm_bmat *a, const struct tm_bm
             return st;
         }
         for (int64_t j = 0; j < k; j++)
-            for (int64_t i = 0; i <= j; i++) {
-                double sum = 0.0;
-                for (int q = 0; q < nc; q++)
-                    sum += partial[(size_t)q * (size_t)k * (size_t)k + (size_t)(i + j * k)];
-                AT(c, i, j) = sum;
-            }
+            for (int64_t i = 0; i <= j; i++)
+                AT(c, i, j) = chunk_sum(partial, nc, (size_t)(k * k), (size_t)(i + j * k));
         tm_free(partial);
     }
     for (int64_t j = 0; j < k; j++)
@@ -1423,14 +1430,15 @@ static void tall_trsm_chunk(void *arg, int chunk, double *buf)
                 &AT(j->a, lo, 0), (blasint)j->a->ld);
 }
 
-/* g (k x k, upper triangle) = A^T A; 0 when it could not be had. */
-static int cholqr_gram(struct cpu_ctx *ctx, const struct tm_bmat *a, double *g)
+/* g (k x k, upper triangle) = A^T A, over the nc chunks of bounds (nc 0:
+ * one dsyrk); 0 when its workspace could not be had. */
+static int cholqr_gram(struct cpu_ctx *ctx, const struct tm_bmat *a, int nc, const int64_t *bounds,
+                       double *g)
 {
-    int64_t m = a->rows, k = a->cols, bounds[TALL_GEMM_CHUNKS + 1];
-    int nc = k >= TALL_QR_MIN_COLS ? tall_chunks(m, bounds) : 0;
+    int64_t k = a->cols;
     if (nc == 0) {
-        cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (blasint)k, (blasint)m, 1.0, a->data,
-                    (blasint)a->ld, 0.0, g, (blasint)k);
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (blasint)k, (blasint)a->rows, 1.0,
+                    a->data, (blasint)a->ld, 0.0, g, (blasint)k);
         return 1;
     }
     struct tall_qr_job job = {a, bounds,
@@ -1440,24 +1448,21 @@ static int cholqr_gram(struct cpu_ctx *ctx, const struct tm_bmat *a, double *g)
         return 0;
     }
     for (int64_t jj = 0; jj < k; jj++)
-        for (int64_t i = 0; i <= jj; i++) {
-            double sum = 0.0;
-            for (int q = 0; q < nc; q++)
-                sum += job.partial[(size_t)q * (size_t)(k * k) + (size_t)(i + jj * k)];
-            g[i + jj * k] = sum;
-        }
+        for (int64_t i = 0; i <= jj; i++)
+            g[i + jj * k] = chunk_sum(job.partial, nc, (size_t)(k * k), (size_t)(i + jj * k));
     tm_free(job.partial);
     return 1;
 }
 
-/* a <- a r^-1; 0 when it could not be done (a untouched). */
-static int cholqr_solve(struct cpu_ctx *ctx, const struct tm_bmat *a, const double *r)
+/* a <- a r^-1, over the same chunks; 0 when it could not be done (a
+ * untouched). */
+static int cholqr_solve(struct cpu_ctx *ctx, const struct tm_bmat *a, int nc, const int64_t *bounds,
+                        const double *r)
 {
-    int64_t m = a->rows, k = a->cols, bounds[TALL_GEMM_CHUNKS + 1];
-    int nc = k >= TALL_QR_MIN_COLS ? tall_chunks(m, bounds) : 0;
     if (nc == 0) {
-        cblas_dtrsm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, (blasint)m,
-                    (blasint)k, 1.0, r, (blasint)k, a->data, (blasint)a->ld);
+        cblas_dtrsm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit,
+                    (blasint)a->rows, (blasint)a->cols, 1.0, r, (blasint)a->cols, a->data,
+                    (blasint)a->ld);
         return 1;
     }
     struct tall_qr_job job = {a, bounds, NULL, r};
@@ -1471,8 +1476,9 @@ static int cholqr_solve(struct cpu_ctx *ctx, const struct tm_bmat *a, const doub
  */
 static int cholqr_pass(struct cpu_ctx *ctx, const struct tm_bmat *a, double *g)
 {
-    int64_t k = a->cols;
-    if (!cholqr_gram(ctx, a, g))
+    int64_t k = a->cols, bounds[TALL_GEMM_CHUNKS + 1];
+    int nc = k >= TALL_QR_MIN_COLS ? tall_chunks(a->rows, bounds) : 0;
+    if (!cholqr_gram(ctx, a, nc, bounds, g))
         return 1;
     double dmax = 0.0;
     for (int64_t j = 0; j < k; j++)
@@ -1484,7 +1490,7 @@ static int cholqr_pass(struct cpu_ctx *ctx, const struct tm_bmat *a, double *g)
     for (int64_t j = 0; j < k; j++)
         if (!(g[j + j * k] * g[j + j * k] > 1e-12 * dmax))
             return 1;
-    return !cholqr_solve(ctx, a, g);
+    return !cholqr_solve(ctx, a, nc, bounds, g);
 }
 
 /*
@@ -1993,9 +1999,7 @@ static tm_status fused_half(void *ctx, const struct tm_bsparse *s, int side, enu
         *cross = c;
         for (int64_t b = 0; b < k; b++)
             for (int64_t a = 0; a <= b; a++) {
-                double sum = 0.0;
-                for (int q = 0; q < nc; q++)
-                    sum += partial[(size_t)q * (size_t)k * (size_t)k + (size_t)(a + b * k)];
+                double sum = chunk_sum(partial, nc, (size_t)(k * k), (size_t)(a + b * k));
                 AT(gram, a, b) = sum;
                 AT(gram, b, a) = sum;
             }
