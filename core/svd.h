@@ -48,16 +48,19 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const s
  * The top k singular triplets, accurately: thick-restart block Lanczos with
  * explicit Rayleigh-Ritz (block Krylov-Schur) on the Gram operator of the
  * short side (X X^T when m <= n, else X^T X, as ARPACK-based svds does),
- * full BCGS2 reorthogonalisation, blocks of bs = clamp(k / 4, 3, 8) vectors,
- * k + bs Ritz vectors kept over a basis that grows by max(8 bs, k) (k
- * rounded up to whole blocks) between restarts. Stops when every
- * Ritz residual ||G y_i - theta_i y_i|| <= params->svd_tol * theta_i, which
- * bounds each |sigma_i - sigma_i(exact)| / sigma_i by svd_tol / 2; after
- * params->svd_max_iter restarts (0: 1000) it fails with TM_ENUMERIC. The
- * long-side vectors are op(X) y_i / sigma_i. Memory: 3 short-side blocks of
- * as many vectors as the basis holds (at most 2 k + 9 bs) plus (m + n) k,
- * never m * n. The start block comes from
- * params->seed. n_iter counts restarts. Arguments as tm_svd_randomized.
+ * BCGS2 reorthogonalisation (each new block's first pass against its
+ * neighbouring blocks, as the block three-term recurrence allows, the
+ * second against the whole basis). Up to k = 16: blocks of 2, 2k Ritz
+ * vectors kept, 10 blocks added between restarts; above: blocks of
+ * bs = min(ceil(k / 4), 8) vectors, k + bs Ritz vectors kept over a basis
+ * that grows by max(8 bs, k) (k rounded up to whole blocks) between
+ * restarts. Stops when every Ritz residual ||G y_i - theta_i y_i|| <=
+ * params->svd_tol * theta_i, which bounds each |sigma_i - sigma_i(exact)| /
+ * sigma_i by svd_tol / 2; after params->svd_max_iter restarts (0: 1000) it
+ * fails with TM_ENUMERIC. The long-side vectors are op(X) y_i / sigma_i.
+ * Memory: 3 short-side blocks of as many vectors as the basis holds (at
+ * most 2 k + 10 bs + 1) plus (m + n) k, never m * n. The start block comes
+ * from params->seed. n_iter counts restarts. Arguments as tm_svd_randomized.
  */
 tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const struct tm_bsparse *X,
                          int64_t m, int64_t n, int64_t k, const struct tm_model_params *params,
