@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "nmf.h"
 #include "svd.h"
+#include "topwords.h"
 
 /*
  * Defined in gpu/ (the CUDA plugin loader, or gpu/none.c). Weak, so that a
@@ -84,43 +85,6 @@ static tm_status validate(const struct tm_csr *x, const struct tm_model_params *
             return tm__errf(err, TM_ERANGE,
                             "model.learning_rate: pgd needs learning_rate > 0, "
                             "learning_rate_decay >= 0 and penalty >= 0");
-    }
-    return TM_OK;
-}
-
-/* Puts v (term j) into a topic's n_top best so far (terms, weights, *have),
- * by decreasing weight; zeros are never top words. */
-static void top_insert(int64_t *terms, double *weights, int64_t *have, int64_t n_top, int64_t j,
-                       double v)
-{
-    if (v == 0.0 || (*have == n_top && v <= weights[*have - 1]))
-        return;
-    int64_t pos = *have < n_top ? (*have)++ : n_top - 1;
-    /* Ties keep the lower index first, as a stable sort would. */
-    while (pos > 0 && weights[pos - 1] < v) {
-        weights[pos] = weights[pos - 1];
-        terms[pos] = terms[pos - 1];
-        pos--;
-    }
-    weights[pos] = v;
-    terms[pos] = j;
-}
-
-/* The n_top largest non-zero entries of each column of comp (n x k, ld n),
- * -1 padded; one pass over comp in memory order. */
-static tm_status top_words(const double *comp, int64_t k, int64_t n, int64_t n_top, int64_t *terms,
-                           double *weights, char *err)
-{
-    (void)err;
-    for (int64_t t = 0; t < k; t++) {
-        int64_t have = 0;
-        for (int64_t j = 0; j < n; j++)
-            top_insert(terms + t * n_top, weights + t * n_top, &have, n_top, j,
-                       comp[j + (size_t)t * n]);
-        for (int64_t i = have; i < n_top; i++) {
-            terms[t * n_top + i] = -1;
-            weights[t * n_top + i] = 0.0;
-        }
     }
     return TM_OK;
 }
@@ -285,9 +249,7 @@ tm_status tm_fit(const struct tm_csr *X, const struct tm_model_params *params,
             st = tm__errf(err, TM_ENOMEM, "fit: cannot allocate the top words");
             goto out;
         }
-        if ((st = top_words(out->components.data, k, n, ntw, out->top_terms, out->top_weights,
-                            err)) != TM_OK)
-            goto out;
+        tm_top_words(out->components.data, k, n, ntw, out->top_terms, out->top_weights);
     }
     out->seconds_fit = now() - t0 - out->seconds_init;
 out:
