@@ -330,9 +330,6 @@ static tm_status cpu_download(void *ctx, const struct tm_bmat *src, double *dst,
     return TM_OK;
 }
 
-static void make_splits(const struct tm_csr *xo, const struct tm_csr *xr, int size,
-                        struct row_splits *sp);
-
 /*
  * X^T by counting sort, as tm_csr_transpose makes it (the same arrays), on
  * the context's threads: each part of X's rows counts its columns, the
@@ -421,11 +418,6 @@ static tm_status cpu_sparse_upload(void *ctx, const struct tm_csr *x, struct tm_
     if (st != TM_OK) {
         tm_free(s);
         return st;
-    }
-    /* Only a help: without them gram_spmm searches each row. */
-    if (c->n_threads > 1) {
-        make_splits(&s->xt, x, c->n_threads, &s->split_xt);
-        make_splits(x, &s->xt, c->n_threads, &s->split_x);
     }
     *out = s;
     return TM_OK;
@@ -1012,7 +1004,14 @@ static tm_status gram_spmm_cols(struct cpu_ctx *c, const struct tm_bsparse *s, i
                         (long long)r, (long long)k);
     }
     pack_rows(v, packed);
-    const struct row_splits *sp = side == TM_NOTRANS ? &s->split_xt : &s->split_x;
+    /* The splits are only a help (without them gram_scatter searches each
+     * row), made on first use: narrow products never need them, and a job
+     * needs one orientation's (Lanczos up to k = 16 and NMF: neither). The
+     * handle has the context's one owner, so filling it here races with
+     * nothing; it was allocated writable (cpu_sparse_upload). */
+    struct row_splits *sp = (struct row_splits *)(side == TM_NOTRANS ? &s->split_xt : &s->split_x);
+    if (!sp->at && c->n_threads > 1)
+        make_splits(xo, xr, c->n_threads, sp);
     struct gram_spmm_job job = {xo, packed, xr, sp->at ? sp : NULL, d, acc, k, block_rows, c->team};
     tm_team_run(c->team, gram_member, &job);
     tm_free(packed);
