@@ -89,7 +89,47 @@ static tm_status validate(const struct tm_csr *x, const struct tm_model_params *
     return TM_OK;
 }
 
-static tm_status fill_svd(const struct tm_csr *x, struct tm_svd_result *svd,
+/*
+ * colsum (n, zeroed) = X^T 1. With a backend, its product sums each row of
+ * X^T (in parallel on the CPU, documents in increasing order, each term
+ * times 1 exact: the bits of the scatter below, which is bound by the
+ * latency of its random adds, one at a time).
+ */
+static tm_status column_sums(const struct tm_backend_ops *ops, void *ctx,
+                             const struct tm_bsparse *xb, const struct tm_csr *x, double *colsum,
+                             char *err)
+{
+    int64_t m = x->n_rows, n = x->n_cols;
+    if (!ops) {
+        int64_t nnz = tm_csr_nnz(x);
+        for (int64_t q = 0; q < nnz; q++)
+            colsum[x->indices[q]] += x->data[q];
+        return TM_OK;
+    }
+    struct tm_bmat ones = {0}, sums = {0};
+    double *host_ones = tm_mallocarray((size_t)m + 1, sizeof(double));
+    if (!host_ones)
+        return tm__errf(err, TM_ENOMEM, "fit: cannot allocate the column sums' operand");
+    for (int64_t i = 0; i < m; i++)
+        host_ones[i] = 1.0;
+    tm_status st = ops->mat_alloc(ctx, m, 1, &ones, err);
+    if (st == TM_OK)
+        st = ops->mat_alloc(ctx, n, 1, &sums, err);
+    if (st == TM_OK)
+        st = ops->upload(ctx, host_ones, m, &ones, err);
+    if (st == TM_OK)
+        st = ops->spmm(ctx, xb, TM_TRANS, 1.0, &ones, 0.0, &sums, err);
+    if (st == TM_OK)
+        st = ops->download(ctx, &sums, colsum, n, err);
+    ops->mat_free(ctx, &sums);
+    ops->mat_free(ctx, &ones);
+    tm_free(host_ones);
+    return st;
+}
+
+/* ops, ctx and xb: the backend that made svd, or NULL (full_svd). */
+static tm_status fill_svd(const struct tm_backend_ops *ops, void *ctx, const struct tm_bsparse *xb,
+                          const struct tm_csr *x, struct tm_svd_result *svd,
                           struct tm_fit_result *out, char *err)
 {
     int64_t m = x->n_rows, n = x->n_cols, k = svd->k;
@@ -118,9 +158,11 @@ static tm_status fill_svd(const struct tm_csr *x, struct tm_svd_result *svd,
     /* explained_variance_ratio: np.var(U S, axis=0) / np.var(X, axis=0).sum(),
      * the total from sums and squares of X's columns (never densified). */
     double nx2 = tm_csr_frobenius_sq(x), total = nx2 / (double)m, ss = 0.0;
-    int64_t nnz = tm_csr_nnz(x);
-    for (int64_t q = 0; q < nnz; q++)
-        colsum[x->indices[q]] += x->data[q];
+    tm_status st = column_sums(ops, ctx, xb, x, colsum, err);
+    if (st != TM_OK) {
+        tm_free(colsum);
+        return st;
+    }
     for (int64_t j = 0; j < n; j++)
         total -= (colsum[j] / (double)m) * (colsum[j] / (double)m);
     tm_free(colsum);
@@ -214,7 +256,7 @@ tm_status tm_fit(const struct tm_csr *X, const struct tm_model_params *params,
         st = tm_svd_full(X, k, params->max_dense_bytes, &svd, err);
         out->seconds_init = 0.0;
         if (st == TM_OK)
-            st = fill_svd(X, &svd, out, err);
+            st = fill_svd(NULL, NULL, NULL, X, &svd, out, err);
     } else {
         if ((st = pick_backend(params, &ops, &ctx, &owned, err)) != TM_OK)
             goto out;
@@ -228,7 +270,7 @@ tm_status tm_fit(const struct tm_csr *X, const struct tm_model_params *params,
             else
                 st = tm_svd_randomized(ops, ctx, xb, X->n_rows, n, k, params, progress, &svd, err);
             if (st == TM_OK)
-                st = fill_svd(X, &svd, out, err);
+                st = fill_svd(ops, ctx, xb, X, &svd, out, err);
         } else {
             st = tm_nmf_fit(ops, ctx, X, xb, k, params, progress, &nmf, err);
             if (st == TM_OK)
