@@ -186,6 +186,12 @@ typedef int64_t v4i __attribute__((vector_size(32)));
 #define LOAD4(v, p) memcpy(&(v), (p), sizeof(v))
 #define STORE4(p, v) memcpy((p), &(v), sizeof(v))
 
+#if defined(__clang__)
+#define SHUFFLE4(a, b, i, j, k, l) __builtin_shufflevector((a), (b), i, j, k, l)
+#else
+#define SHUFFLE4(a, b, i, j, k, l) __builtin_shuffle((a), (b), (v4i){i, j, k, l})
+#endif
+
 /* Row-major copy of A (rows x k) into dst (rows * k), in tiles of 8 columns
  * so that both sides stream. */
 static void pack_rows(const struct tm_bmat *a, double *dst)
@@ -1897,6 +1903,52 @@ HOT_BODY void mu_tile_update(double *tile, const double *numer, double *den,
     }
 }
 
+/* out[c] = (a[c], b[c], c[c], d[c]): four rows of 4 become four columns. */
+HOT_BODY void transpose4(v4d a, v4d b, v4d c, v4d d, v4d *out)
+{
+    v4d t0 = SHUFFLE4(a, b, 0, 4, 2, 6), t1 = SHUFFLE4(a, b, 1, 5, 3, 7);
+    v4d t2 = SHUFFLE4(c, d, 0, 4, 2, 6), t3 = SHUFFLE4(c, d, 1, 5, 3, 7);
+    out[0] = SHUFFLE4(t0, t2, 0, 1, 4, 5);
+    out[1] = SHUFFLE4(t1, t3, 0, 1, 4, 5);
+    out[2] = SHUFFLE4(t0, t2, 2, 3, 6, 7);
+    out[3] = SHUFFLE4(t1, t3, 2, 3, 6, 7);
+}
+
+/* Four row-major rows of k (ld apart) into the column-major tile at row
+ * g0 (dst[r * HALS_ROWS + g0 + q] = rows[q * ld + r]), minus sub (0 for a
+ * plain copy); k a multiple of 4. */
+HOT_BODY void rows4_to_tile(const double *rows, int64_t ld, int64_t k, double sub, double *dst)
+{
+    const v4d subv = {sub, sub, sub, sub};
+    for (int64_t r = 0; r < k; r += 4) {
+        v4d a, b, c, d, cols[4];
+        LOAD4(a, rows + r);
+        LOAD4(b, rows + ld + r);
+        LOAD4(c, rows + 2 * ld + r);
+        LOAD4(d, rows + 3 * ld + r);
+        transpose4(a, b, c, d, cols);
+        for (int q = 0; q < 4; q++) {
+            v4d v = cols[q] - subv;
+            STORE4(dst + (r + q) * HALS_ROWS, v);
+        }
+    }
+}
+
+/* The inverse: four rows of the tile at g0 back into row-major rows. */
+HOT_BODY void tile_to_rows4(const double *src, int64_t k, double *rows)
+{
+    for (int64_t r = 0; r < k; r += 4) {
+        v4d a, b, c, d, out[4];
+        LOAD4(a, src + r * HALS_ROWS);
+        LOAD4(b, src + (r + 1) * HALS_ROWS);
+        LOAD4(c, src + (r + 2) * HALS_ROWS);
+        LOAD4(d, src + (r + 3) * HALS_ROWS);
+        transpose4(a, b, c, d, out);
+        for (int q = 0; q < 4; q++)
+            STORE4(rows + q * k + r, out[q]);
+    }
+}
+
 HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
 {
     struct hals_fused_job *j = arg;
@@ -1905,11 +1957,17 @@ HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
     const double l1 = j->l1;
     const double *restrict f = j->f;
     double *tile = scratch, *xt = tile + HALS_ROWS * k, *raw = xt + HALS_ROWS * k;
-    double *acc = raw + HALS_ROWS * k;
+    double *acc = raw + HALS_ROWS * k; /* 4 gathered rows, row-major */
     /* M^T M and <P, M> summed per lane over the chunk's tiles, the lanes
      * added at the end: a horizontal sum per tile and pair cost more than
      * the products (a fifth of the fused mu half). */
-    double *gram4 = acc + k, cross4[4] = {0.0, 0.0, 0.0, 0.0};
+    double *gram4 = acc + 4 * k, cross4[4] = {0.0, 0.0, 0.0, 0.0};
+    /* The tile goes in and out four rows at a time, by 4 x 4 transposes in
+     * registers, where k allows (scalar stores by stride HALS_ROWS were a
+     * seventh of the kernel's perf samples, NMF cd k = 20). The HALS sweep
+     * only reads xt, so without l1 it is also the raw P <P, M> needs. */
+    const int by4 = k % 4 == 0;
+    double *rawp = j->rule == RULE_HALS && l1 == 0.0 ? xt : raw;
     double *gram = j->gram + (size_t)chunk * (size_t)k * (size_t)k;
     const v4d zero = {0.0, 0.0, 0.0, 0.0};
     v4d viol[HALS_VECS];
@@ -1924,7 +1982,17 @@ HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
         int64_t nr = hi - i0 < HALS_ROWS ? hi - i0 : HALS_ROWS;
         double *mrows = j->m + (size_t)i0 * (size_t)k; /* the tile's rows, one run */
         /* Padding rows are zero, so they add nothing below. */
-        for (int64_t g = 0; g < HALS_ROWS; g++) {
+        int64_t g = 0;
+        if (by4)
+            for (; g + 4 <= nr; g += 4) {
+                for (int q = 0; q < 4; q++)
+                    gather_row(x, i0 + g + q, f, pend_all, acc + q * k, k);
+                rows4_to_tile(acc, k, k, l1, xt + g);
+                if (rawp != xt)
+                    rows4_to_tile(acc, k, k, 0.0, raw + g);
+                rows4_to_tile(mrows + g * k, k, k, 0.0, tile + g);
+            }
+        for (; g < HALS_ROWS; g++) {
             if (g < nr)
                 gather_row(x, i0 + g, f, pend_all, acc, k);
             else
@@ -1940,12 +2008,16 @@ HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
             mu_tile_update(tile, raw, xt, j->g, k, l1, j->l2);
         else
             hals_tile_sweep(tile, xt, j->g, k, j->l2, j->perm, viol);
-        for (int64_t g = 0; g < nr; g++)
+        g = 0;
+        if (by4)
+            for (; g + 4 <= nr; g += 4)
+                tile_to_rows4(tile + g, k, mrows + g * k);
+        for (; g < nr; g++)
             for (int64_t r = 0; r < k; r++)
                 mrows[g * k + r] = tile[r * HALS_ROWS + g];
         for (int64_t r = 0; r < k; r++) {
             const double *tr = tile + r * HALS_ROWS;
-            dot_tile_lanes(raw + r * HALS_ROWS, tr, cross4);
+            dot_tile_lanes(rawp + r * HALS_ROWS, tr, cross4);
             for (int64_t a = 0; a <= r; a++)
                 dot_tile_lanes(tile + a * HALS_ROWS, tr, gram4 + 4 * (a + r * k));
         }
@@ -1984,8 +2056,8 @@ static tm_status fused_half(void *ctx, const struct tm_bsparse *s, int side, enu
                         "cpu backend: cannot allocate the fused update's workspace");
     struct hals_fused_job job = {xo,   ft->data, mt->data, g,       k,   l1, l2,
                                  rule, perm,     bounds,   partial, {0}, {0}};
-    /* tile, xt, raw, acc (k), then the lanes of gram4 (4 k^2) */
-    size_t scratch = (3 * HALS_ROWS + 1) * (size_t)k + 4 * (size_t)k * (size_t)k;
+    /* tile, xt, raw, acc (4 k), then the lanes of gram4 (4 k^2) */
+    size_t scratch = (3 * HALS_ROWS + 4) * (size_t)k + 4 * (size_t)k * (size_t)k;
     tm_status st = par_for(ctx, nc, scratch, hals_fused_chunk, &job, err);
     if (st == TM_OK) {
         double v = 0.0, c = 0.0;

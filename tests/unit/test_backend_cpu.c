@@ -490,21 +490,24 @@ TM_TEST(backend_cpu_reductions_thread_invariant)
 
 /* hals_sweep_fused and mu_update_fused against the ops they fuse (spmm,
  * hals_sweep or gemm and mu_update, dot, gram), both halves, on a wide and a
- * tall X, with a permutation, l1 and l2, for 1 and 3 threads: M to
- * rounding, and exactly the same for every thread count; factors that are
- * not whole transposes are refused. */
+ * tall X, with a permutation and l2, k = 7 with l1 and k = 8 without (the
+ * tile's 4-row transposes and the sweep's P shared with <P, M>), for 1 and 3
+ * threads: M to rounding, and exactly the same for every thread count;
+ * factors that are not whole transposes are refused. */
 TM_TEST(backend_cpu_fused_halves_match_unfused)
 {
-    const int64_t shapes[2][2] = {{70, 301}, {260, 45}}, k = 7;
-    const int64_t perm[7] = {3, 0, 6, 1, 5, 2, 4};
-    for (int si = 0; si < 8; si++) {
-        int64_t m = shapes[si / 4][0], n = shapes[si / 4][1];
+    const int64_t shapes[2][2] = {{70, 301}, {260, 45}};
+    const int64_t perms[2][8] = {{3, 0, 6, 1, 5, 2, 4}, {3, 0, 6, 1, 7, 5, 2, 4}};
+    for (int si = 0; si < 16; si++) {
+        const int64_t k = si < 8 ? 7 : 8, *perm = perms[si / 8];
+        const double l1 = si < 8 ? 0.05 : 0.0;
+        int64_t m = shapes[si / 4 % 2][0], n = shapes[si / 4 % 2][1];
         int side = si % 2 ? TM_NOTRANS : TM_TRANS, mu = si / 2 % 2;
         /* M is swept, F is the other factor: (Ht, W) for the H half */
         int64_t rm = side == TM_TRANS ? n : m, rf = side == TM_TRANS ? m : n;
         struct tm_csr x;
         rand_csr(&x, m, n, 0.08, 21 + (uint64_t)si);
-        double *fh = rand_dense(rf, k, 22), *mh = rand_dense(rm, k, 23), g[49];
+        double *fh = rand_dense(rf, k, 22), *mh = rand_dense(rm, k, 23), g[64];
         for (int64_t i = 0; i < rf * k; i++)
             fh[i] = fabs(fh[i]);
         for (int64_t i = 0; i < rm * k; i++)
@@ -516,8 +519,8 @@ TM_TEST(backend_cpu_fused_halves_match_unfused)
                     sum += fh[p + i * rf] * fh[p + j * rf];
                 g[i + j * k] = sum + (i == j) * 0.5;
             }
-        double *ref_m = malloc((size_t)(rm * k) * sizeof(double)), ref_gram[49], ref_v, ref_cross;
-        double *first_m = malloc((size_t)(rm * k) * sizeof(double)), first_gram[49];
+        double *ref_m = malloc((size_t)(rm * k) * sizeof(double)), ref_gram[64], ref_v, ref_cross;
+        double *first_m = malloc((size_t)(rm * k) * sizeof(double)), first_gram[64];
         double *mh_got = malloc((size_t)(rm * k) * sizeof(double));
         double first_v = 0, first_cross = 0;
         for (int threads = 1; threads <= 3; threads += 2) {
@@ -536,12 +539,12 @@ TM_TEST(backend_cpu_fused_halves_match_unfused)
                     f.o->mat_alloc(f.ctx, rm, k, &den, NULL);
                     CHECK(f.o->gemm(f.ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &mm, &gm, 0.0, &den,
                                     NULL) == TM_OK);
-                    CHECK(f.o->mu_update(f.ctx, &mm, &prod, &den, NULL, 0.05, 0.3, 0.0, NULL) ==
+                    CHECK(f.o->mu_update(f.ctx, &mm, &prod, &den, NULL, l1, 0.3, 0.0, NULL) ==
                           TM_OK);
                     f.o->mat_free(f.ctx, &den);
                     ref_v = 0;
                 } else {
-                    CHECK(f.o->hals_sweep(f.ctx, &mm, &gm, &prod, 0.05, 0.3, perm, &ref_v, NULL) ==
+                    CHECK(f.o->hals_sweep(f.ctx, &mm, &gm, &prod, l1, 0.3, perm, &ref_v, NULL) ==
                           TM_OK);
                 }
                 CHECK(f.o->dot(f.ctx, &prod, &mm, &ref_cross, NULL) == TM_OK);
@@ -560,12 +563,12 @@ TM_TEST(backend_cpu_fused_halves_match_unfused)
                 for (int64_t r = 0; r < k; r++)
                     th[r + i * k] = mh[i + r * rm];
             struct tm_bmat mtm = up(&f, th, k, rm);
-            double v = 0, cross = -1, got_gram[49];
+            double v = 0, cross = -1, got_gram[64];
             if (mu)
-                REQUIRE(f.o->mu_update_fused(f.ctx, xb, side, &mtm, &ftm, &gm, 0.05, 0.3, &cross,
+                REQUIRE(f.o->mu_update_fused(f.ctx, xb, side, &mtm, &ftm, &gm, l1, 0.3, &cross,
                                              &gram, NULL) == TM_OK);
             else
-                REQUIRE(f.o->hals_sweep_fused(f.ctx, xb, side, &mtm, &ftm, &gm, 0.05, 0.3, perm, &v,
+                REQUIRE(f.o->hals_sweep_fused(f.ctx, xb, side, &mtm, &ftm, &gm, l1, 0.3, perm, &v,
                                               &cross, &gram, NULL) == TM_OK);
             f.o->download(f.ctx, &mtm, th, k, NULL);
             for (int64_t i = 0; i < rm; i++)
@@ -576,7 +579,7 @@ TM_TEST(backend_cpu_fused_halves_match_unfused)
             struct tm_bmat wide = {0}, part;
             f.o->mat_alloc(f.ctx, k + 1, rm, &wide, NULL);
             part = tm_bmat_block(&wide, 0, k, 0, rm);
-            CHECK(f.o->hals_sweep_fused(f.ctx, xb, side, &part, &ftm, &gm, 0.05, 0.3, perm, &v,
+            CHECK(f.o->hals_sweep_fused(f.ctx, xb, side, &part, &ftm, &gm, l1, 0.3, perm, &v,
                                         &cross, &gram, NULL) == TM_EINVAL);
             f.o->mat_free(f.ctx, &wide);
             f.o->mat_free(f.ctx, &mtm);
@@ -598,7 +601,7 @@ TM_TEST(backend_cpu_fused_halves_match_unfused)
                 first_cross = cross;
             } else {
                 CHECK(maxdiff_mat(&f, &mm, first_m) == 0.0);
-                CHECK(memcmp(first_gram, got_gram, sizeof(got_gram)) == 0);
+                CHECK(memcmp(first_gram, got_gram, (size_t)(k * k) * sizeof(double)) == 0);
                 CHECK(v == first_v);
                 CHECK(cross == first_cross);
             }
