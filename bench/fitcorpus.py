@@ -65,10 +65,13 @@ def run_child(cmd, env=None, timeout=1200):
     return out, wall, errout
 
 
-def run_topicd(topicd, mtx, spec, timeout=1200):
-    """Runs a fit, returns (result dict, wall seconds, peak RSS in MB)."""
+def run_topicd(topicd, mtx, spec, timeout=1200, threads=None):
+    """Runs a fit (on `threads` threads: all CPUs when None), returns
+    (result dict, wall seconds, peak RSS in MB)."""
     if os.path.basename(topicd) == "topicd":
         cmd = [topicd, "fit", "--spec", json.dumps(spec), "--matrix-market-in", mtx]
+        if threads:
+            cmd += ["--threads", str(threads)]
     else:  # a throwaway driver: key=value arguments
         cmd = [topicd, mtx] + driver_args(spec)
     timed = ["/usr/bin/time", "-f", "TOPICD_MAXRSS_KB=%M"] + cmd
