@@ -615,7 +615,11 @@ HOT_KERNEL(spmm_chunk)
  * a standalone gather; changes results beyond float64 rounding); the same
  * owner-computes split (row_splits) for spmm_scatter below, which would
  * drop its accumulators and reduction but make every member stream all of
- * B. The fused NMF halves keep both factors transposed, so F's rows are
+ * B; NMF's next X Ht made in the H half, each new row of Ht scattered
+ * along its row of X^T into one accumulator owned by document ranges
+ * (gram_spmm's two phases), which would trade the W half's gather from Ht
+ * (21 MB at k = 20) for a scatter into 3 MB, the same sums in the same
+ * order, at the price of a barrier per block. The fused NMF halves keep both factors transposed, so F's rows are
  * gathered as they lie and M's tile is one run (packing F had been 7% of an
  * mu fit's perf samples). The HALS sweeps in two 8-wide AVX-512 vectors
  * instead of four 4-wide ones gave the same bits and a slower fit (NMF cd
