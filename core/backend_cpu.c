@@ -596,40 +596,43 @@ HOT_BODY void spmm_chunk_body(void *arg, int chunk, double *buf)
 HOT_KERNEL(spmm_chunk)
 
 /*
- * NEEDSWORK: the sparse products are bound by the latency of the gathered
- * (or scattered) rows at float64: 20 Newsgroups, k = 20, one core, about
- * 20-25 ms per product, 15-20 ns per non-zero, with the software prefetch
- * above and the k sums in registers (FIXED_K_MAX). Tried and measured no
- * faster on the 2-core VM (2 MiB L2): column panels sized for L2 (one task
- * per panel); X's columns renumbered by descending document frequency so
- * that X * B gathers from a hot, L2-sized top of B (the 10,000 most frequent
- * terms hold 78% of the non-zeros): the gather got 7% faster, but packing B
- * in that order scatters its rows and cost as much, and the scatter path
- * below stayed faster (15-17 ms against 19-32 ms, k = 20, 2 threads);
- * document panels of X^T sized for L2, slower with every panel count (most
- * term rows hold fewer than 10 non-zeros, so the per-row cost of each pass
- * dominates). The scatter loops were scalar until axpy_row (GCC does not
- * trust restrict on locals), and gram_spmm's four private accumulators (66
- * MB at k = 110) gave way to one shared one (gram_member): both measured
- * faster. Still untried: a float32 copy of the dense operand (30% faster in
- * a standalone gather; changes results beyond float64 rounding); the same
- * owner-computes split (row_splits) for spmm_scatter below, which would
- * drop its accumulators and reduction but make every member stream all of
- * B; NMF's next X Ht made in the H half, each new row of Ht scattered
- * along its row of X^T into one accumulator owned by document ranges
- * (gram_spmm's two phases), which would trade the W half's gather from Ht
- * (21 MB at k = 20) for a scatter into 3 MB, the same sums in the same
- * order, at the price of a barrier per block. The fused NMF halves keep both factors transposed, so F's rows are
- * gathered as they lie and M's tile is one run (packing F had been 7% of an
- * mu fit's perf samples). The HALS sweeps in two 8-wide AVX-512 vectors
- * instead of four 4-wide ones gave the same bits and a slower fit (NMF cd
- * k=20: 5.9 against 5.3-5.6 s). On a 2-core AMD EPYC VM (2026-12-03,
- * make bench-kernels, 2 threads, fastest of 20, A/B in turns) these were
- * all within its noise: every kernel built for AVX-512 with 512-bit
- * auto-vectorization, prefetching exactly the lines a row spans (a loop
- * of 3 or 4) or dropping the prefetch of its last byte, PF_DIST 6 or 24,
- * and TEAM_SPINS 40000; without the prefetch every product took twice as
- * long.
+ * NEEDSWORK: the sparse products are bound by the latency of the gathered (or
+ * scattered) rows at float64: 20 Newsgroups, k = 20, one core, about 20-25 ms
+ * per product, 15-20 ns per non-zero, with the software prefetch above and
+ * the k sums in registers (FIXED_K_MAX). Tried and measured no faster on the
+ * 2-core VM (2 MiB L2): column panels sized for L2 (one task per panel); X's
+ * columns renumbered by descending document frequency so that X * B gathers
+ * from a hot, L2-sized top of B (the 10,000 most frequent terms hold 78% of
+ * the non-zeros): the gather got 7% faster, but packing B in that order
+ * scatters its rows and cost as much, and the scatter path below stayed
+ * faster (15-17 ms against 19-32 ms, k = 20, 2 threads); document panels of
+ * X^T sized for L2, slower with every panel count (most term rows hold fewer
+ * than 10 non-zeros, so the per-row cost of each pass dominates). The scatter
+ * loops were scalar until axpy_row (GCC does not trust restrict on locals),
+ * and gram_spmm's four private accumulators (66 MB at k = 110) gave way to
+ * one shared one (gram_member): both measured faster. Still untried: a
+ * float32 copy of the dense operand (30% faster in a standalone gather;
+ * changes results beyond float64 rounding); the same owner-computes split
+ * (row_splits) for spmm_scatter below, which would drop its accumulators and
+ * reduction but make every member stream all of B; NMF's next X Ht made in
+ * the H half, each new row of Ht scattered along its row of X^T into one
+ * accumulator owned by document ranges (gram_spmm's two phases), which would
+ * trade the W half's gather from Ht (21 MB at k = 20) for a scatter into 3
+ * MB, the same sums in the same order, at the price of a barrier per block.
+ * The fused NMF halves keep both factors transposed, so F's rows are gathered
+ * as they lie and M's tile is one run (packing F had been 7% of an mu fit's
+ * perf samples). The HALS sweeps in two 8-wide AVX-512 vectors instead of
+ * four 4-wide ones gave the same bits and a slower fit (NMF cd k=20: 5.9
+ * against 5.3-5.6 s). On a 2-core AMD EPYC VM (2026-12-03, make
+ * bench-kernels, 2 threads, fastest of 20, A/B in turns) these were all
+ * within its noise: every kernel built for AVX-512 with 512-bit
+ * auto-vectorization, prefetching exactly the lines a row spans (a loop of 3
+ * or 4) or dropping the prefetch of its last byte, PF_DIST 6 or 24, and
+ * TEAM_SPINS 40000; without the prefetch every product took twice as long.
+ * So were (2026-12-04, 6 to 10 runs in turns, medians) prefetches into L2
+ * only (locality 1 or 2) at PF_DIST 12 or 24, two interleaved sums in
+ * gram_rows' gather for k <= 4, and the right column of the fused halves'
+ * Gram lanes held in registers.
  *
  * When op(X) is wide (fewer output rows than B has rows), gathering rows of a
  * big B for each non-zero is bound by memory latency; instead walk the other
