@@ -8,7 +8,9 @@ Checks (exit status 1 if any fails):
 - truncated SVD, lanczos: within 1e-6 (relative) of svds;
 - NMF cd and mu (same init, nndsvda, and seed): reconstruction error within
   0.5% of sklearn's; and the documented facts (4 categories, k=5, seed 1:
-  43.71; with --all, all 18,846 documents, k=20 cd: 132.67 in 197 iterations).
+  43.71; with --all, all 18,846 documents, k=20 cd: 132.67 in 197 iterations);
+- the topics' words (randomized SVD k=10, NMF cd k=5): the same terms in the
+  same order as each sklearn component's largest positive weights.
 
 usage: python3 bench/conformance_fit.py [--topicd build/topicd] [--all]
 """
@@ -44,6 +46,19 @@ def main():
         if not ok:
             failures.append(name)
 
+    def check_top_words(name, res, components):
+        # What a scikit-learn user would list: each component's largest
+        # positive weights, a stable sort keeping the lower term first.
+        same, n_words = 0, 0
+        for topic, comp in zip(res["topics"], components):
+            want = [int(j) for j in np.argsort(-comp, kind="stable") if comp[j] > 0]
+            got = [w["index"] for w in topic["words"]]
+            want = want[:len(got)]
+            n_words += len(want)
+            same += sum(1 for g, w in zip(got, want) if g == w) if len(got) == len(want) else 0
+        check(name, same == n_words and n_words > 0,
+              "%d of %d words the same, in the same order" % (same, n_words))
+
     tmp = tempfile.mkdtemp(prefix="topicd-conf-")
     docs = fitcorpus.load_docs("fastai4", a.corpus)
     X, _ = fitcorpus.tfidf(docs)
@@ -53,13 +68,15 @@ def main():
 
     for k in (10, 50):
         ref = svds(X, k=k, solver="arpack", random_state=0)[1][::-1]
-        sk = randomized_svd(X, k, random_state=0)[1]
+        _, sk, sk_vt = randomized_svd(X, k, random_state=0)
         res, _, _ = fitcorpus.run_topicd(a.topicd, mtx, {
             "model": {"method": "truncated_svd", "n_topics": k, "algorithm": "randomized"},
             "seed": 0})
         e_sk, e_td = rel_err(sk, ref), rel_err(res["singular_values"], ref)
         check("svd randomized k=%d vs svds" % k, e_td <= 1.1 * e_sk + 1e-12,
               "topicd %.2e, sklearn %.2e (max relative error)" % (e_td, e_sk))
+        if k == 10:
+            check_top_words("svd randomized k=10 top words", res, sk_vt)
         res, _, _ = fitcorpus.run_topicd(a.topicd, mtx, {
             "model": {"method": "truncated_svd", "n_topics": k, "algorithm": "lanczos"},
             "seed": 0})
@@ -79,6 +96,7 @@ def main():
         if solver == "cd":
             check("nmf cd k=5 reaches 43.71", abs(res["reconstruction_error"] - 43.71) < 0.005,
                   "%.4f" % res["reconstruction_error"])
+            check_top_words("nmf cd k=5 top words", res, m.components_)
     res, _, _ = fitcorpus.run_topicd(a.topicd, mtx, {
         "model": {"method": "nmf", "n_topics": 5, "solver": "mu",
                   "beta_loss": "kullback-leibler", "init": "nndsvda"}, "seed": 1})
