@@ -62,8 +62,8 @@ static tm_status result_alloc(struct tm_svd_result *out, int64_t m, int64_t n, i
 /* NaN and Inf are the doubles with every exponent bit set: adding one unit
  * of exponent to their exponent bits carries into the sign bit, and to no
  * other double's. The check runs over U and V, (m + n) x k, so it tests
- * fixed-size runs with that add (no branch, no compare: GCC vectorizes it at
- * -O2) and looks at the verdict once a run. */
+ * fixed-size runs with that add (an and, an add and an or an element, no
+ * branch) and looks at the verdict once a run. */
 #define FINITE_RUN 1024
 
 static int all_finite(const double *x, int64_t n)
