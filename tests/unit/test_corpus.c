@@ -432,8 +432,8 @@ TM_TEST(corpus_jsonl_fast_path_matches_cjson)
         "{\"text\":\"plain\"}",
         "{\"text\":\"esc \\\" \\\\ \\/ \\b \\f \\n \\r \\t\"}",
         "{\"text\":\"\\u0041\\u00e9\\u07FF\\u0800\\uFFFF\\ud83d\\ude00\\uDBFF\\uDFFF\",\"id\":-12}",
-        "{ \"meta\" : {\"text\": 5, \"x\": [1, 2.5e3, null]} , \"id\" : \"a\\tb\" , \"text\": "
-        "\"t\" }",
+        ("{ \"meta\" : {\"text\": 5, \"x\": [1, 2.5e3, null]} , \"id\" : \"a\\tb\" , \"text\": "
+         "\"t\" }"), /* one record: the parentheses tell clang the join is meant */
         "{\"id\":null,\"text\":\"\"}",
         "{\"text\":\"raw \xff\xfe bytes\",\"label\":true}",
     };
