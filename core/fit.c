@@ -90,20 +90,25 @@ static tm_status validate(const struct tm_csr *x, const struct tm_model_params *
 }
 
 /*
- * colsum (n, zeroed) = X^T 1. With a backend, its product sums each row of
- * X^T (in parallel on the CPU, documents in increasing order, each term
- * times 1 exact: the bits of the scatter below, which is bound by the
- * latency of its random adds, one at a time).
+ * *colsum (n, returned owned) = X^T 1. On a float64 backend its product sums
+ * each row of X^T (in parallel on the CPU, documents in increasing order,
+ * each term times 1 exact: the bits of the scatter below, which is bound by
+ * the latency of its random adds, one at a time); without a backend, or on a
+ * float32 one, the host scatters, so the sums stay float64.
  */
 static tm_status column_sums(const struct tm_backend_ops *ops, void *ctx,
-                             const struct tm_bsparse *xb, const struct tm_csr *x, double *colsum,
+                             const struct tm_bsparse *xb, const struct tm_csr *x, double **colsum,
                              char *err)
 {
     int64_t m = x->n_rows, n = x->n_cols;
-    if (!ops) {
+    if (!ops || ops->elem_size(ctx) != sizeof(double)) {
+        double *sums = tm_calloc((size_t)n + 1, sizeof(double));
+        if (!sums)
+            return tm__errf(err, TM_ENOMEM, "fit: cannot allocate the column sums");
         int64_t nnz = tm_csr_nnz(x);
         for (int64_t q = 0; q < nnz; q++)
-            colsum[x->indices[q]] += x->data[q];
+            sums[x->indices[q]] += x->data[q];
+        *colsum = sums;
         return TM_OK;
     }
     struct tm_bmat ones = {0}, sums = {0};
@@ -112,15 +117,13 @@ static tm_status column_sums(const struct tm_backend_ops *ops, void *ctx,
         return tm__errf(err, TM_ENOMEM, "fit: cannot allocate the column sums' operand");
     for (int64_t i = 0; i < m; i++)
         host_ones[i] = 1.0;
-    tm_status st = ops->mat_alloc(ctx, m, 1, &ones, err);
+    tm_status st = tm_backend_take(ops, ctx, &host_ones, m, 1, &ones, err);
     if (st == TM_OK)
         st = ops->mat_alloc(ctx, n, 1, &sums, err);
     if (st == TM_OK)
-        st = ops->upload(ctx, host_ones, m, &ones, err);
-    if (st == TM_OK)
         st = ops->spmm(ctx, xb, TM_TRANS, 1.0, &ones, 0.0, &sums, err);
     if (st == TM_OK)
-        st = ops->download(ctx, &sums, colsum, n, err);
+        st = tm_backend_give(ops, ctx, &sums, colsum, err);
     ops->mat_free(ctx, &sums);
     ops->mat_free(ctx, &ones);
     tm_free(host_ones);
@@ -138,12 +141,8 @@ static tm_status fill_svd(const struct tm_backend_ops *ops, void *ctx, const str
     svd->v = NULL;
     out->singular_values = tm_mallocarray((size_t)k, sizeof(double));
     out->explained_variance_ratio = tm_mallocarray((size_t)k, sizeof(double));
-    colsum = tm_calloc((size_t)n, sizeof(double));
-    if (!out->components.data || !out->singular_values || !out->explained_variance_ratio ||
-        !colsum) {
-        tm_free(colsum);
+    if (!out->components.data || !out->singular_values || !out->explained_variance_ratio)
         return tm__errf(err, TM_ENOMEM, "fit: cannot allocate the SVD result");
-    }
     out->components.rows = n;
     out->components.cols = k;
     memcpy(out->singular_values, svd->s, (size_t)k * sizeof(double));
@@ -158,11 +157,9 @@ static tm_status fill_svd(const struct tm_backend_ops *ops, void *ctx, const str
     /* explained_variance_ratio: np.var(U S, axis=0) / np.var(X, axis=0).sum(),
      * the total from sums and squares of X's columns (never densified). */
     double nx2 = tm_csr_frobenius_sq(x), total = nx2 / (double)m, ss = 0.0;
-    tm_status st = column_sums(ops, ctx, xb, x, colsum, err);
-    if (st != TM_OK) {
-        tm_free(colsum);
+    tm_status st = column_sums(ops, ctx, xb, x, &colsum, err);
+    if (st != TM_OK)
         return st;
-    }
     for (int64_t j = 0; j < n; j++)
         total -= (colsum[j] / (double)m) * (colsum[j] / (double)m);
     tm_free(colsum);
