@@ -1926,8 +1926,10 @@ HOT_BODY void mu_tile_update(double *tile, const double *numer, double *den,
 
 /* Four row-major rows of k (ld apart) into the column-major tile at row
  * g0 (dst[r * HALS_ROWS + g0 + q] = rows[q * ld + r]), minus sub (0 for a
- * plain copy); k a multiple of 4. */
-HOT_BODY void rows4_to_tile(const double *rows, int64_t ld, int64_t k, double sub, double *dst)
+ * plain copy), and into plain as they are unless it is NULL; k a multiple
+ * of 4. */
+HOT_BODY void rows4_to_tile(const double *rows, int64_t ld, int64_t k, double sub, double *dst,
+                            double *plain)
 {
     const v4d subv = {sub, sub, sub, sub};
     for (int64_t r = 0; r < k; r += 4) {
@@ -1937,6 +1939,12 @@ HOT_BODY void rows4_to_tile(const double *rows, int64_t ld, int64_t k, double su
         LOAD4(c, rows + 2 * ld + r);
         LOAD4(d, rows + 3 * ld + r);
         TRANSPOSE4(a, b, c, d, c0, c1, c2, c3);
+        if (plain) {
+            STORE4(plain + r * HALS_ROWS, c0);
+            STORE4(plain + (r + 1) * HALS_ROWS, c1);
+            STORE4(plain + (r + 2) * HALS_ROWS, c2);
+            STORE4(plain + (r + 3) * HALS_ROWS, c3);
+        }
         c0 -= subv;
         c1 -= subv;
         c2 -= subv;
@@ -2003,10 +2011,8 @@ HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
             for (; g + 4 <= nr; g += 4) {
                 for (int q = 0; q < 4; q++)
                     gather_row(x, i0 + g + q, f, pend_all, acc + q * k, k);
-                rows4_to_tile(acc, k, k, l1, xt + g);
-                if (rawp != xt)
-                    rows4_to_tile(acc, k, k, 0.0, raw + g);
-                rows4_to_tile(mrows + g * k, k, k, 0.0, tile + g);
+                rows4_to_tile(acc, k, k, l1, xt + g, rawp != xt ? raw + g : NULL);
+                rows4_to_tile(mrows + g * k, k, k, 0.0, tile + g, NULL);
             }
         for (; g < HALS_ROWS; g++) {
             if (g < nr)
