@@ -46,17 +46,17 @@ def main():
         if not ok:
             failures.append(name)
 
-    def check_top_words(name, res, components):
-        # What a scikit-learn user would list: each component's largest
-        # positive weights, a stable sort keeping the lower term first.
+    def check_top_words(name, res, components, n_top=10):
+        # What a scikit-learn user would list: each component's n_top
+        # (topicd's default n_top_words) largest positive weights, a stable
+        # sort keeping the lower term first.
         same, n_words = 0, 0
         for topic, comp in zip(res["topics"], components):
-            want = [int(j) for j in np.argsort(-comp, kind="stable") if comp[j] > 0]
+            want = [int(j) for j in np.argsort(-comp, kind="stable") if comp[j] > 0][:n_top]
             got = [w["index"] for w in topic["words"]]
-            want = want[:len(got)]
             n_words += len(want)
             same += sum(1 for g, w in zip(got, want) if g == w) if len(got) == len(want) else 0
-        check(name, same == n_words and n_words > 0,
+        check(name, same == n_words and n_words > 0 and len(res["topics"]) == len(components),
               "%d of %d words the same, in the same order" % (same, n_words))
 
     tmp = tempfile.mkdtemp(prefix="topicd-conf-")
