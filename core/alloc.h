@@ -34,7 +34,7 @@ void tm_free(void *ptr);
  * system (glibc: malloc_trim), between the phases of a long computation:
  * the process's policy (server/main.c) keeps freed blocks of tens of MB for
  * reuse, and those would otherwise add to the next phase's peak. A no-op
- * with other methods or another libc. */
+ * with other methods, another libc, or a sanitizer's malloc. */
 void tm_alloc_trim(void);
 /* A tm_malloc'd copy of len bytes plus a terminating NUL; free with tm_free. */
 char *tm_strndup(const char *s, size_t len);
