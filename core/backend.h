@@ -147,8 +147,8 @@ struct tm_backend_ops {
     /* Optional (NULL: two spmm calls): AV = X X^T V (side TM_NOTRANS, V:
      * m x b) or X^T X V (TM_TRANS, V: n x b), the Gram operator of Lanczos,
      * without storing the intermediate product. */
-    tm_status (*gram_spmm)(void *ctx, const struct tm_bsparse *X, int side,
-                           const struct tm_bmat *V, const struct tm_bmat *AV, char *err);
+    tm_status (*gram_spmm)(void *ctx, const struct tm_bsparse *X, int side, const struct tm_bmat *V,
+                           const struct tm_bmat *AV, char *err);
     /* C = alpha * op(A) * op(B) + beta * C (BLAS dgemm). beta == 0 ignores C. */
     tm_status (*gemm)(void *ctx, int transa, int transb, double alpha, const struct tm_bmat *A,
                       const struct tm_bmat *B, double beta, const struct tm_bmat *C, char *err);

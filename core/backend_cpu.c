@@ -440,7 +440,6 @@ static void cpu_sparse_free(void *ctx, struct tm_bsparse *s)
     tm_free(s);
 }
 
-
 /* Software prefetch of the operand row that non-zero p will touch: the rows
  * are gathered (or scattered) in index order, which no hardware prefetcher
  * follows, and the operand outgrows L2. Only a hint: results are unchanged. */
@@ -502,11 +501,14 @@ struct spmm_job {
  * runtime k. Every width computes the same sums in the same order.
  */
 #define FIXED_K_MAX 32
+/* Kept by hand: clang-format would make a staircase of the cases. */
+/* clang-format off */
 #define FIXED_K_CASES(CALL)                                                                        \
     CALL(1) CALL(2) CALL(3) CALL(4) CALL(5) CALL(6) CALL(7) CALL(8) CALL(9) CALL(10) CALL(11)      \
     CALL(12) CALL(13) CALL(14) CALL(15) CALL(16) CALL(17) CALL(18) CALL(19) CALL(20) CALL(21)      \
     CALL(22) CALL(23) CALL(24) CALL(25) CALL(26) CALL(27) CALL(28) CALL(29) CALL(30) CALL(31)      \
     CALL(32)
+/* clang-format on */
 
 HOT_BODY void spmm_rows(const struct spmm_job *j, int chunk, double *buf, const int64_t k)
 {
@@ -1538,8 +1540,8 @@ static tm_status cpu_orth_lu(void *ctx, const struct tm_bmat *a, char *err)
         return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate LU pivots");
     /* The _work entry points skip LAPACKE's NaN scan of the whole matrix
      * (a pass over memory per call); NaN propagates to core's checks. */
-    lapack_int info = LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)k,
-                                          a->data, (lapack_int)a->ld, ipiv);
+    lapack_int info = LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)k, a->data,
+                                          (lapack_int)a->ld, ipiv);
     /* info > 0 is an exactly singular U: L is still well defined, as scipy. */
     if (info < 0) {
         tm_free(ipiv);
@@ -2127,8 +2129,7 @@ static tm_status cpu_hals_sweep(void *ctx, const struct tm_bmat *m, const struct
     int64_t bounds[MAX_CHUNKS + 1];
     int nc = row_chunks(m->rows, bounds);
     job.bounds = bounds;
-    tm_status st =
-        par_for(ctx, nc, 2 * HALS_ROWS * (size_t)m->cols, hals_chunk, &job, err);
+    tm_status st = par_for(ctx, nc, 2 * HALS_ROWS * (size_t)m->cols, hals_chunk, &job, err);
     double v = 0.0;
     for (int c = 0; c < nc; c++)
         v += job.partial[c];

@@ -47,31 +47,32 @@ struct tm_model_params {
     enum tm_dtype dtype;   /* AUTO: float64 on the CPU, float32 on a GPU */
 
     /* truncated_svd */
-    enum tm_svd_algorithm algorithm;                    /* RANDOMIZED */
-    int64_t n_oversamples;                              /* 10 */
-    int64_t n_iter;                                     /* -1: "auto" (7 if k < 0.1 min(m,n), else 4) */
-    enum tm_power_normalizer power_iteration_normalizer; /* AUTO (LU) */
-    double svd_tol;                                     /* 1e-6, relative, lanczos */
-    int64_t svd_max_iter;                               /* 0: algorithm's own cap (lanczos restarts) */
+    enum tm_svd_algorithm algorithm; /* RANDOMIZED */
+    int64_t n_oversamples;           /* 10 */
+    int64_t n_iter;                  /* -1: "auto" (7 if k < 0.1 min(m,n), else 4) */
+    /* AUTO (LU) */
+    enum tm_power_normalizer power_iteration_normalizer;
+    double svd_tol;       /* 1e-6, relative, lanczos */
+    int64_t svd_max_iter; /* 0: algorithm's own cap (lanczos restarts) */
 
     /* full_svd */
     int64_t max_dense_bytes; /* refuse when the dense m x n would exceed; default 2 GiB */
 
     /* nmf */
-    enum tm_nmf_init init;   /* AUTO */
-    enum tm_nmf_solver solver; /* CD */
+    enum tm_nmf_init init;       /* AUTO */
+    enum tm_nmf_solver solver;   /* CD */
     enum tm_beta_loss beta_loss; /* FROBENIUS; KL only with MU */
-    double tol;              /* 1e-4 */
-    int64_t max_iter;        /* 200 */
-    double alpha_W;          /* 0 */
-    double alpha_H;          /* < 0: "same" as alpha_W (the default) */
-    double l1_ratio;         /* 0 */
-    int shuffle;             /* 0; cd only */
+    double tol;                  /* 1e-4 */
+    int64_t max_iter;            /* 200 */
+    double alpha_W;              /* 0 */
+    double alpha_H;              /* < 0: "same" as alpha_W (the default) */
+    double l1_ratio;             /* 0 */
+    int shuffle;                 /* 0; cd only */
     /* pgd: the course notebook's projected gradient descent */
-    double learning_rate;    /* 1e-2 */
+    double learning_rate;       /* 1e-2 */
     double learning_rate_decay; /* 0.0: lr_t = learning_rate / (1 + decay * t) */
-    double penalty;          /* 1e3: weight of the negative-entry penalty */
-    double penalty_mu;       /* 1e-6: entries below mu are penalised */
+    double penalty;             /* 1e3: weight of the negative-entry penalty */
+    double penalty_mu;          /* 1e-6: entries below mu are penalised */
 
     /* Execution resources, not part of the job spec (api/ leaves them NULL,
      * tm_model_params_init sets NULL): a backend and a context of it that the
@@ -114,7 +115,8 @@ struct tm_fit_result {
     int64_t n_iter;                   /* iterations (power iterations / restarts for SVD) */
     double *error_trace;              /* n_trace per-iteration errors, may be NULL */
     int64_t n_trace;
-    const char *device_used;          /* static string: "cpu" or the GPU backend's name */
+    /* static string: "cpu" or the GPU backend's name */
+    const char *device_used;
     double seconds_init, seconds_fit;
 };
 

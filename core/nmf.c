@@ -67,8 +67,7 @@ static void floor_to(double *a, size_t len, double fill)
         a[i] = a[i] >= 1e-6 ? a[i] : fill;
 }
 
-static tm_status alloc_factors(int64_t m, int64_t n, int64_t k, double **w, double **ht,
-                               char *err)
+static tm_status alloc_factors(int64_t m, int64_t n, int64_t k, double **w, double **ht, char *err)
 {
     *w = tm_mallocarray((size_t)m * (size_t)k + 1, sizeof(double));
     *ht = tm_mallocarray((size_t)n * (size_t)k + 1, sizeof(double));

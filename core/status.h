@@ -14,23 +14,23 @@
 #define TM_ERR_SIZE 256
 
 /* X(name, message). Append only. */
-#define TM_STATUS_MAP(X)                                                                   \
-    X(OK, "success")                                                                       \
-    X(ENOMEM, "out of memory")                                                             \
-    X(EINVAL, "invalid argument")                                                          \
-    X(ERANGE, "value out of range")                                                        \
-    X(EEMPTY, "empty input")                                                               \
-    X(ENOTERMS, "no terms remain")                                                         \
-    X(ETOOBIG, "input exceeds a size limit")                                               \
-    X(ECANCELLED, "cancelled")                                                             \
-    X(ENOTBUILT, "compiled without this feature")                                          \
-    X(ENODEV, "no usable device")                                                          \
-    X(ENUMERIC, "numerical failure")                                                       \
-    X(ELAPACK, "dense linear algebra routine failed")                                      \
-    X(EIO, "input/output error")                                                           \
-    X(EPARSE, "malformed input")                                                           \
-    X(ENOTFOUND, "not found")                                                              \
-    X(EBUSY, "resource busy")                                                              \
+#define TM_STATUS_MAP(X)                                                                           \
+    X(OK, "success")                                                                               \
+    X(ENOMEM, "out of memory")                                                                     \
+    X(EINVAL, "invalid argument")                                                                  \
+    X(ERANGE, "value out of range")                                                                \
+    X(EEMPTY, "empty input")                                                                       \
+    X(ENOTERMS, "no terms remain")                                                                 \
+    X(ETOOBIG, "input exceeds a size limit")                                                       \
+    X(ECANCELLED, "cancelled")                                                                     \
+    X(ENOTBUILT, "compiled without this feature")                                                  \
+    X(ENODEV, "no usable device")                                                                  \
+    X(ENUMERIC, "numerical failure")                                                               \
+    X(ELAPACK, "dense linear algebra routine failed")                                              \
+    X(EIO, "input/output error")                                                                   \
+    X(EPARSE, "malformed input")                                                                   \
+    X(ENOTFOUND, "not found")                                                                      \
+    X(EBUSY, "resource busy")                                                                      \
     X(EDEVICE, "device failure")
 
 typedef enum {

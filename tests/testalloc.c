@@ -37,8 +37,7 @@ static void counting_free(void *ptr)
     free(ptr);
 }
 
-static const struct tm_alloc_methods counting = {counting_malloc, counting_realloc,
-                                                 counting_free};
+static const struct tm_alloc_methods counting = {counting_malloc, counting_realloc, counting_free};
 
 void tm_testalloc_fail_at(long n)
 {

@@ -9,10 +9,10 @@
 
 #include "core/alloc.h"
 #include "harness.h"
-#include "tmpstore.h"
 #include "server/jobs.h"
 #include "server/log.h"
 #include "server/matrix_cache.h"
+#include "tmpstore.h"
 
 struct fake {
     pthread_mutex_t lock;
@@ -203,9 +203,12 @@ TM_TEST(jobs_recovery_and_drain)
     snprintf(queued.id, sizeof(queued.id), "j_queued");
     queued.state = TM_JOB_QUEUED;
     queued.attempts = 0;
-    CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &queued, "ok", 2, NULL, NULL, err), TM_OK);
-    CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &crashed, "ok", 2, NULL, NULL, err), TM_OK);
-    CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &doomed, "ok", 2, NULL, NULL, err), TM_OK);
+    CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &queued, "ok", 2, NULL, NULL, err),
+                 TM_OK);
+    CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &crashed, "ok", 2, NULL, NULL, err),
+                 TM_OK);
+    CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &doomed, "ok", 2, NULL, NULL, err),
+                 TM_OK);
 
     struct tm_jobs_config c = config(&e, 1, 4, 2);
     struct tm_jobs *j;
@@ -284,7 +287,8 @@ TM_TEST(jobs_recovery_keeps_clients)
         snprintf(r.id, sizeof(r.id), "%s", ids[i]);
         snprintf(r.corpus_id, sizeof(r.corpus_id), "c_1");
         r.state = i == 0 ? TM_JOB_RUNNING : TM_JOB_QUEUED; /* a1 was running at the crash */
-        CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &r, "ok", 2, NULL, clients[i], err), TM_OK);
+        CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &r, "ok", 2, NULL, clients[i], err),
+                     TM_OK);
     }
     struct tm_jobs_config c = config(&e, 1, 16, 3);
     struct tm_jobs *j;

@@ -11,10 +11,10 @@
 
 #include "core/alloc.h"
 #include "harness.h"
-#include "tmpstore.h"
 #include "server/config.h"
 #include "server/jobs.h"
 #include "server/log.h"
+#include "tmpstore.h"
 
 struct fake {
     atomic_int endless_started;
