@@ -27,7 +27,7 @@ tm_status tm_mmio_write(FILE *f, const struct tm_csr *m, char *err)
         goto fail;
     return TM_OK;
 fail:
-    return tm__errf(err, TM_EIO, "writing the Matrix Market file: %s", strerror(errno));
+    return tm_errf(err, TM_EIO, "writing the Matrix Market file: %s", strerror(errno));
 }
 
 /* ---------------------------------------------------------------------- */

@@ -7,8 +7,8 @@
  * allocates starts (like cJSON's hooks); the allocation functions themselves
  * are as thread-safe as the installed methods (libc's are).
  */
-#ifndef TM_ALLOC_H
-#define TM_ALLOC_H
+#ifndef TM_CORE_ALLOC_H
+#define TM_CORE_ALLOC_H
 
 #include <stddef.h>
 

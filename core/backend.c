@@ -30,8 +30,8 @@ tm_status tm_backend_give(const struct tm_backend_ops *ops, void *ctx, struct tm
     }
     double *h = tm_mallocarray((size_t)m->rows * (size_t)m->cols + 1, sizeof(double));
     if (!h)
-        return tm__errf(err, TM_ENOMEM, "cannot allocate a %lld x %lld host matrix",
-                        (long long)m->rows, (long long)m->cols);
+        return tm_errf(err, TM_ENOMEM, "cannot allocate a %lld x %lld host matrix",
+                       (long long)m->rows, (long long)m->cols);
     tm_status st = ops->download(ctx, m, h, m->rows, err);
     if (st != TM_OK) {
         tm_free(h);

@@ -37,8 +37,8 @@
  * Thread-safety: an ops table is immutable and shared; a context has one
  * owner at a time (one worker thread); contexts share nothing.
  */
-#ifndef TM_BACKEND_H
-#define TM_BACKEND_H
+#ifndef TM_CORE_BACKEND_H
+#define TM_CORE_BACKEND_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -76,7 +76,7 @@ static tm_status par_for(const struct cpu_ctx *c, int n_chunks, size_t scratch_l
     p.scratch =
         tm_mallocarray((size_t)p.n_threads * (scratch_len ? scratch_len : 1), sizeof(double));
     if (!p.scratch)
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate loop scratch");
+        return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate loop scratch");
     if (p.n_threads == 1)
         par_member(&p, 0, 1);
     else
@@ -214,12 +214,12 @@ static tm_status cpu_create(const struct tm_backend_config *cfg, void **out, cha
 {
     struct cpu_ctx *c = tm_calloc(1, sizeof(*c));
     if (!c)
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate a context");
+        return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate a context");
     int n_threads = cfg && cfg->n_threads > 1 ? cfg->n_threads : 1;
     c->team = tm_team_new(n_threads < MAX_THREADS ? n_threads : MAX_THREADS);
     if (!c->team) {
         tm_free(c);
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate a thread team");
+        return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate a thread team");
     }
     c->n_threads = tm_team_size(c->team);
     *out = c;
@@ -271,12 +271,12 @@ static tm_status cpu_mat_alloc(void *ctx, int64_t rows, int64_t cols, struct tm_
     (void)ctx;
     memset(out, 0, sizeof(*out));
     if (rows < 0 || cols < 0)
-        return tm__errf(err, TM_ERANGE, "cpu backend: bad shape %lld x %lld", (long long)rows,
-                        (long long)cols);
+        return tm_errf(err, TM_ERANGE, "cpu backend: bad shape %lld x %lld", (long long)rows,
+                       (long long)cols);
     out->data = tm_calloc((size_t)rows * (size_t)cols + 1, sizeof(double));
     if (!out->data)
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate a %lld x %lld matrix",
-                        (long long)rows, (long long)cols);
+        return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate a %lld x %lld matrix",
+                       (long long)rows, (long long)cols);
     out->rows = rows;
     out->cols = cols;
     out->ld = rows > 0 ? rows : 1;
@@ -298,8 +298,8 @@ static tm_status cpu_mat_adopt(void *ctx, double *host, int64_t rows, int64_t co
     (void)ctx;
     memset(out, 0, sizeof(*out));
     if (rows < 0 || cols < 0 || !host)
-        return tm__errf(err, TM_EINVAL, "cpu backend: cannot adopt a %lld x %lld matrix at %p",
-                        (long long)rows, (long long)cols, (void *)host);
+        return tm_errf(err, TM_EINVAL, "cpu backend: cannot adopt a %lld x %lld matrix at %p",
+                       (long long)rows, (long long)cols, (void *)host);
     out->data = host;
     out->rows = rows;
     out->cols = cols;
@@ -391,7 +391,7 @@ static tm_status csr_transpose_par(const struct cpu_ctx *c, const struct tm_csr 
     job.slot = tm_calloc((size_t)parts * (size_t)cols + 1, sizeof(int64_t));
     if (!job.slot) {
         tm_csr_release(t);
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate the transpose's counts");
+        return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate the transpose's counts");
     }
     st = par_for(c, parts, 1, transpose_count, &job, err);
     for (int64_t col = 0; st == TM_OK && col < cols; col++) {
@@ -418,7 +418,7 @@ static tm_status cpu_sparse_upload(void *ctx, const struct tm_csr *x, struct tm_
     *out = NULL;
     struct tm_bsparse *s = tm_calloc(1, sizeof(*s));
     if (!s)
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate a sparse handle");
+        return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate a sparse handle");
     s->x = x;
     tm_status st = csr_transpose_par(c, x, &s->xt, err);
     if (st != TM_OK) {
@@ -922,8 +922,8 @@ static tm_status scatter_run(struct cpu_ctx *ctx, const struct tm_csr *xo,
     int64_t k = b->cols, r = c->rows;
     double *acc = tm_calloc((size_t)SCATTER_PARTS * (size_t)r * (size_t)k + 1, sizeof(double));
     if (!acc)
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate %d x %lld x %lld sums",
-                        SCATTER_PARTS, (long long)r, (long long)k);
+        return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate %d x %lld x %lld sums",
+                       SCATTER_PARTS, (long long)r, (long long)k);
     /* SCATTER_PARTS ranges of xo's rows balanced by non-zeros. */
     int64_t bounds[SCATTER_PARTS + 1], nnz = tm_csr_nnz(xo);
     bounds[0] = 0;
@@ -997,8 +997,8 @@ static tm_status gram_spmm_cols(struct cpu_ctx *c, const struct tm_bsparse *s, i
     if (k <= GRAM_ONE_PASS_MAX_K) {
         double *vp = tm_mallocarray((size_t)r * (size_t)k + 1, sizeof(double));
         if (!vp)
-            return tm__errf(err, TM_ENOMEM, "cpu backend: cannot pack a %lld x %lld operand",
-                            (long long)r, (long long)k);
+            return tm_errf(err, TM_ENOMEM, "cpu backend: cannot pack a %lld x %lld operand",
+                           (long long)r, (long long)k);
         pack_rows(v, vp);
         tm_status st = scatter_run(c, xo, gram_spmm_chunk, vp, 1.0, v, 0.0, av, err);
         tm_free(vp);
@@ -1014,9 +1014,9 @@ static tm_status gram_spmm_cols(struct cpu_ctx *c, const struct tm_bsparse *s, i
         tm_free(packed);
         tm_free(acc);
         tm_free(d);
-        return tm__errf(err, TM_ENOMEM,
-                        "cpu backend: cannot allocate the %lld x %lld Gram product's workspace",
-                        (long long)r, (long long)k);
+        return tm_errf(err, TM_ENOMEM,
+                       "cpu backend: cannot allocate the %lld x %lld Gram product's workspace",
+                       (long long)r, (long long)k);
     }
     pack_rows(v, packed);
     /* The splits are only a help (without them gram_scatter searches each
@@ -1075,8 +1075,8 @@ static tm_status cpu_spmm(void *ctx, const struct tm_bsparse *s, int trans, doub
     if (b->cols > 1) {
         packed = tm_mallocarray((size_t)b->rows * (size_t)b->cols + 1, sizeof(double));
         if (!packed)
-            return tm__errf(err, TM_ENOMEM, "cpu backend: cannot pack a %lld x %lld operand",
-                            (long long)b->rows, (long long)b->cols);
+            return tm_errf(err, TM_ENOMEM, "cpu backend: cannot pack a %lld x %lld operand",
+                           (long long)b->rows, (long long)b->cols);
         pack_rows(b, packed);
         bp = packed;
     }
@@ -1233,7 +1233,7 @@ static tm_status tall_gemm(struct cpu_ctx *ctx, int transa, double alpha, const 
     const size_t cells = (size_t)c->rows * (size_t)c->cols;
     struct tall_gemm_job job = {transa, a, b, c, alpha, beta, bounds, NULL};
     if (transa && !(job.partial = tm_mallocarray((size_t)nc * cells + 1, sizeof(double))))
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate %d partial products", nc);
+        return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate %d partial products", nc);
     tm_status st = par_for(ctx, nc, 1, tall_gemm_chunk, &job, err);
     if (st == TM_OK && transa)
         for (int64_t jj = 0; jj < c->cols; jj++)
@@ -1367,7 +1367,7 @@ static tm_status cpu_gram(void *ctx, const struct tm_bmat *a, const struct tm_bm
         int nc = row_chunks(a->rows, bounds);
         double *partial = tm_mallocarray((size_t)nc * (size_t)k * (size_t)k, sizeof(double));
         if (!partial)
-            return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate Gram partial sums");
+            return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate Gram partial sums");
         struct gram_job job = {a, NULL, bounds, partial};
         tm_status st = par_for(ctx, nc, 0, gram_chunk, &job, err);
         if (st != TM_OK) {
@@ -1393,7 +1393,7 @@ static tm_status qr_householder(const struct tm_bmat *a, char *err)
     int64_t m = a->rows, k = a->cols;
     double *tau = tm_mallocarray((size_t)k, sizeof(double));
     if (!tau)
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate QR workspace");
+        return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate QR workspace");
     lapack_int info = LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)k, a->data,
                                      (lapack_int)a->ld, tau);
     if (info == 0)
@@ -1401,9 +1401,9 @@ static tm_status qr_householder(const struct tm_bmat *a, char *err)
                               a->data, (lapack_int)a->ld, tau);
     tm_free(tau);
     if (info == LAPACK_WORK_MEMORY_ERROR)
-        return tm__errf(err, TM_ENOMEM, "cpu backend: QR workspace");
+        return tm_errf(err, TM_ENOMEM, "cpu backend: QR workspace");
     if (info != 0)
-        return tm__errf(err, TM_ELAPACK, "cpu backend: geqrf/orgqr failed (info %d)", (int)info);
+        return tm_errf(err, TM_ELAPACK, "cpu backend: geqrf/orgqr failed (info %d)", (int)info);
     return TM_OK;
 }
 
@@ -1523,7 +1523,7 @@ static tm_status cpu_orth_qr(void *ctx, const struct tm_bmat *a, char *err)
         return qr_householder(a, err);
     double *g = tm_mallocarray((size_t)k * (size_t)k, sizeof(double));
     if (!g)
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate QR workspace");
+        return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate QR workspace");
     int bad = cholqr_pass(ctx, a, g) || cholqr_pass(ctx, a, g);
     tm_free(g);
     return bad ? qr_householder(a, err) : TM_OK;
@@ -1537,7 +1537,7 @@ static tm_status cpu_orth_lu(void *ctx, const struct tm_bmat *a, char *err)
         return TM_OK;
     lapack_int *ipiv = tm_mallocarray((size_t)k, sizeof(*ipiv));
     if (!ipiv)
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot allocate LU pivots");
+        return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate LU pivots");
     /* The _work entry points skip LAPACKE's NaN scan of the whole matrix
      * (a pass over memory per call); NaN propagates to core's checks. */
     lapack_int info = LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)k, a->data,
@@ -1545,7 +1545,7 @@ static tm_status cpu_orth_lu(void *ctx, const struct tm_bmat *a, char *err)
     /* info > 0 is an exactly singular U: L is still well defined, as scipy. */
     if (info < 0) {
         tm_free(ipiv);
-        return tm__errf(err, TM_ELAPACK, "cpu backend: getrf failed (info %d)", (int)info);
+        return tm_errf(err, TM_ELAPACK, "cpu backend: getrf failed (info %d)", (int)info);
     }
     for (int64_t j = 0; j < k; j++) {
         for (int64_t i = 0; i < j; i++)
@@ -1577,9 +1577,9 @@ static tm_status cpu_svd_small(void *ctx, const struct tm_bmat *a, const struct 
                                      (lapack_int)a->ld, s, uu->data, (lapack_int)uu->ld, vv->data,
                                      (lapack_int)vv->ld);
     if (info == LAPACK_WORK_MEMORY_ERROR)
-        st = tm__errf(err, TM_ENOMEM, "cpu backend: gesdd workspace");
+        st = tm_errf(err, TM_ENOMEM, "cpu backend: gesdd workspace");
     else if (info != 0)
-        st = tm__errf(err, TM_ELAPACK, "cpu backend: gesdd failed (info %d)", (int)info);
+        st = tm_errf(err, TM_ELAPACK, "cpu backend: gesdd failed (info %d)", (int)info);
 out:
     cpu_mat_free(ctx, &svt);
     cpu_mat_free(ctx, &su);
@@ -2070,14 +2070,13 @@ static tm_status fused_half(void *ctx, const struct tm_bsparse *s, int side, enu
     const int64_t k = mt->rows;
     if (!whole_rows(mt, k) || !whole_rows(ft, k) || mt->cols != xo->n_rows ||
         ft->cols != xo->n_cols)
-        return tm__errf(err, TM_EINVAL,
-                        "cpu backend: the fused update needs whole k x rows Mt and Ft");
+        return tm_errf(err, TM_EINVAL,
+                       "cpu backend: the fused update needs whole k x rows Mt and Ft");
     int64_t bounds[MAX_CHUNKS + 1];
     int nc = csr_chunks(xo, bounds);
     double *partial = tm_mallocarray((size_t)nc * (size_t)k * (size_t)k + 1, sizeof(double));
     if (!partial)
-        return tm__errf(err, TM_ENOMEM,
-                        "cpu backend: cannot allocate the fused update's workspace");
+        return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate the fused update's workspace");
     struct hals_fused_job job = {xo,   ft->data, mt->data, g,       k,   l1, l2,
                                  rule, perm,     bounds,   partial, {0}, {0}};
     /* tile, xt, raw, acc (4 k), then the lanes of gram4 (4 k^2) */
@@ -2251,8 +2250,8 @@ static tm_status kl_run(void *ctx, const struct tm_csr *x, const struct tm_bmat 
     int nc = csr_chunks(x, bounds);
     double *packed = tm_mallocarray((size_t)q->rows * (size_t)q->cols + 1, sizeof(double));
     if (!packed)
-        return tm__errf(err, TM_ENOMEM, "cpu backend: cannot pack a %lld x %lld operand",
-                        (long long)q->rows, (long long)q->cols);
+        return tm_errf(err, TM_ENOMEM, "cpu backend: cannot pack a %lld x %lld operand",
+                       (long long)q->rows, (long long)q->cols);
     pack_rows(q, packed);
     struct kl_job job = {x, bounds, p, packed, q->cols, eps, c, {0}};
     tm_status st = par_for(ctx, nc, 2 * (size_t)q->cols, kl_chunk, &job, err);

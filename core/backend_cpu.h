@@ -18,8 +18,8 @@
  * are synchronous.
  * Thread-safety: as backend.h (a context has one owner at a time).
  */
-#ifndef TM_BACKEND_CPU_H
-#define TM_BACKEND_CPU_H
+#ifndef TM_CORE_BACKEND_CPU_H
+#define TM_CORE_BACKEND_CPU_H
 
 #include "backend.h"
 

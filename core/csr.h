@@ -7,8 +7,8 @@
  * The fields are public: the struct crosses into gpu/ and api/ as a view.
  * Thread-safety: one owner at a time; read-only use may be shared.
  */
-#ifndef TM_CSR_H
-#define TM_CSR_H
+#ifndef TM_CORE_CSR_H
+#define TM_CORE_CSR_H
 
 #include <stdint.h>
 

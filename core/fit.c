@@ -27,64 +27,63 @@ static double now(void)
 static tm_status validate(const struct tm_csr *x, const struct tm_model_params *p, char *err)
 {
     if (!x || !p)
-        return tm__errf(err, TM_EINVAL, "fit: no matrix or no parameters");
+        return tm_errf(err, TM_EINVAL, "fit: no matrix or no parameters");
     int64_t m = x->n_rows, n = x->n_cols, nnz = tm_csr_nnz(x);
     if (m <= 0 || n <= 0 || nnz == 0)
-        return tm__errf(err, TM_EEMPTY,
-                        "fit: the document-term matrix is empty (%lld documents x %lld terms, "
-                        "%lld non-zeros)",
-                        (long long)m, (long long)n, (long long)nnz);
+        return tm_errf(err, TM_EEMPTY,
+                       "fit: the document-term matrix is empty (%lld documents x %lld terms, "
+                       "%lld non-zeros)",
+                       (long long)m, (long long)n, (long long)nnz);
     tm_status st = tm_csr_validate(x, err);
     if (st != TM_OK)
         return st;
     int64_t mn = m < n ? m : n;
     if (p->n_topics <= 0)
-        return tm__errf(err, TM_ERANGE, "model.n_topics: must be at least 1, got %lld",
-                        (long long)p->n_topics);
+        return tm_errf(err, TM_ERANGE, "model.n_topics: must be at least 1, got %lld",
+                       (long long)p->n_topics);
     if (p->n_topics > mn)
-        return tm__errf(err, TM_ERANGE,
-                        "model.n_topics: %lld exceeds min(n_documents, n_features) = %lld",
-                        (long long)p->n_topics, (long long)mn);
+        return tm_errf(err, TM_ERANGE,
+                       "model.n_topics: %lld exceeds min(n_documents, n_features) = %lld",
+                       (long long)p->n_topics, (long long)mn);
     if (p->n_top_words < 0)
-        return tm__errf(err, TM_ERANGE, "model.n_top_words: must be >= 0, got %lld",
-                        (long long)p->n_top_words);
+        return tm_errf(err, TM_ERANGE, "model.n_top_words: must be >= 0, got %lld",
+                       (long long)p->n_top_words);
     for (int64_t q = 0; q < nnz; q++) {
         if (!isfinite(x->data[q]))
-            return tm__errf(err, TM_EINVAL, "fit: the matrix holds NaN or Inf (value %lld)",
-                            (long long)q);
+            return tm_errf(err, TM_EINVAL, "fit: the matrix holds NaN or Inf (value %lld)",
+                           (long long)q);
         if (p->method == TM_METHOD_NMF && x->data[q] < 0)
-            return tm__errf(err, TM_EINVAL,
-                            "model.method: nmf needs a non-negative matrix (value %lld is %g)",
-                            (long long)q, x->data[q]);
+            return tm_errf(err, TM_EINVAL,
+                           "model.method: nmf needs a non-negative matrix (value %lld is %g)",
+                           (long long)q, x->data[q]);
     }
     if (p->method == TM_METHOD_TRUNCATED_SVD) {
         if (p->n_oversamples < 0)
-            return tm__errf(err, TM_ERANGE, "model.n_oversamples: must be >= 0");
+            return tm_errf(err, TM_ERANGE, "model.n_oversamples: must be >= 0");
         if (p->n_iter < -1)
-            return tm__errf(err, TM_ERANGE, "model.n_iter: must be >= 0 (or -1: auto)");
+            return tm_errf(err, TM_ERANGE, "model.n_iter: must be >= 0 (or -1: auto)");
         if (!(p->svd_tol > 0 && p->svd_tol < 1))
-            return tm__errf(err, TM_ERANGE, "model.tol: the SVD tolerance must be in (0, 1)");
+            return tm_errf(err, TM_ERANGE, "model.tol: the SVD tolerance must be in (0, 1)");
         if (p->svd_max_iter < 0)
-            return tm__errf(err, TM_ERANGE, "model.max_iter: must be >= 0");
+            return tm_errf(err, TM_ERANGE, "model.max_iter: must be >= 0");
     }
     if (p->method == TM_METHOD_NMF) {
         if (!(p->tol >= 0))
-            return tm__errf(err, TM_ERANGE, "model.tol: must be >= 0, got %g", p->tol);
+            return tm_errf(err, TM_ERANGE, "model.tol: must be >= 0, got %g", p->tol);
         if (p->max_iter <= 0)
-            return tm__errf(err, TM_ERANGE, "model.max_iter: must be >= 1, got %lld",
-                            (long long)p->max_iter);
+            return tm_errf(err, TM_ERANGE, "model.max_iter: must be >= 1, got %lld",
+                           (long long)p->max_iter);
         if (!(p->alpha_W >= 0))
-            return tm__errf(err, TM_ERANGE, "model.alpha_W: must be >= 0");
+            return tm_errf(err, TM_ERANGE, "model.alpha_W: must be >= 0");
         if (!(p->l1_ratio >= 0 && p->l1_ratio <= 1))
-            return tm__errf(err, TM_ERANGE, "model.l1_ratio: must be in [0, 1]");
+            return tm_errf(err, TM_ERANGE, "model.l1_ratio: must be in [0, 1]");
         if (p->beta_loss == TM_BETA_KL && p->solver != TM_NMF_MU)
-            return tm__errf(err, TM_EINVAL,
-                            "model.beta_loss: kullback-leibler needs solver \"mu\"");
+            return tm_errf(err, TM_EINVAL, "model.beta_loss: kullback-leibler needs solver \"mu\"");
         if (p->solver == TM_NMF_PGD && !(p->learning_rate > 0 && p->learning_rate_decay >= 0 &&
                                          p->penalty >= 0 && isfinite(p->penalty_mu)))
-            return tm__errf(err, TM_ERANGE,
-                            "model.learning_rate: pgd needs learning_rate > 0, "
-                            "learning_rate_decay >= 0 and penalty >= 0");
+            return tm_errf(err, TM_ERANGE,
+                           "model.learning_rate: pgd needs learning_rate > 0, "
+                           "learning_rate_decay >= 0 and penalty >= 0");
     }
     return TM_OK;
 }
@@ -104,7 +103,7 @@ static tm_status column_sums(const struct tm_backend_ops *ops, void *ctx,
     if (!ops || ops->elem_size(ctx) != sizeof(double)) {
         double *sums = tm_calloc((size_t)n + 1, sizeof(double));
         if (!sums)
-            return tm__errf(err, TM_ENOMEM, "fit: cannot allocate the column sums");
+            return tm_errf(err, TM_ENOMEM, "fit: cannot allocate the column sums");
         int64_t nnz = tm_csr_nnz(x);
         for (int64_t q = 0; q < nnz; q++)
             sums[x->indices[q]] += x->data[q];
@@ -114,7 +113,7 @@ static tm_status column_sums(const struct tm_backend_ops *ops, void *ctx,
     struct tm_bmat ones = {0}, sums = {0};
     double *host_ones = tm_mallocarray((size_t)m + 1, sizeof(double));
     if (!host_ones)
-        return tm__errf(err, TM_ENOMEM, "fit: cannot allocate the column sums' operand");
+        return tm_errf(err, TM_ENOMEM, "fit: cannot allocate the column sums' operand");
     for (int64_t i = 0; i < m; i++)
         host_ones[i] = 1.0;
     tm_status st = tm_backend_take(ops, ctx, &host_ones, m, 1, &ones, err);
@@ -142,7 +141,7 @@ static tm_status fill_svd(const struct tm_backend_ops *ops, void *ctx, const str
     out->singular_values = tm_mallocarray((size_t)k, sizeof(double));
     out->explained_variance_ratio = tm_mallocarray((size_t)k, sizeof(double));
     if (!out->components.data || !out->singular_values || !out->explained_variance_ratio)
-        return tm__errf(err, TM_ENOMEM, "fit: cannot allocate the SVD result");
+        return tm_errf(err, TM_ENOMEM, "fit: cannot allocate the SVD result");
     out->components.rows = n;
     out->components.cols = k;
     memcpy(out->singular_values, svd->s, (size_t)k * sizeof(double));
@@ -216,7 +215,7 @@ static tm_status pick_backend(const struct tm_model_params *p, const struct tm_b
     if (p->device == TM_DEVICE_GPU) {
         *ops = tm_backend_gpu ? tm_backend_gpu() : NULL;
         if (!*ops)
-            return tm__errf(err, TM_ENODEV, "model.device: no GPU backend in this build");
+            return tm_errf(err, TM_ENODEV, "model.device: no GPU backend in this build");
     } else {
         *ops = tm_backend_cpu();
     }
@@ -285,7 +284,7 @@ tm_status tm_fit(const struct tm_csr *X, const struct tm_model_params *params,
         out->top_terms = tm_mallocarray((size_t)(k * ntw), sizeof(int64_t));
         out->top_weights = tm_mallocarray((size_t)(k * ntw), sizeof(double));
         if (!out->top_terms || !out->top_weights) {
-            st = tm__errf(err, TM_ENOMEM, "fit: cannot allocate the top words");
+            st = tm_errf(err, TM_ENOMEM, "fit: cannot allocate the top words");
             goto out;
         }
         tm_top_words(out->components.data, k, n, ntw, out->top_terms, out->top_weights);

@@ -5,8 +5,8 @@
  * the top words of each topic.
  * Thread-safety: reentrant; concurrent fits share nothing.
  */
-#ifndef TM_FIT_H
-#define TM_FIT_H
+#ifndef TM_CORE_FIT_H
+#define TM_CORE_FIT_H
 
 #include <stddef.h>
 #include <stdint.h>

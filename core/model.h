@@ -7,8 +7,8 @@
  * Dense matrices here are column-major with ld == rows.
  * Thread-safety: plain data; one owner at a time.
  */
-#ifndef TM_MODEL_H
-#define TM_MODEL_H
+#ifndef TM_CORE_MODEL_H
+#define TM_CORE_MODEL_H
 
 #include <stdint.h>
 

@@ -72,8 +72,7 @@ static tm_status alloc_factors(int64_t m, int64_t n, int64_t k, double **w, doub
     *w = tm_mallocarray((size_t)m * (size_t)k + 1, sizeof(double));
     *ht = tm_mallocarray((size_t)n * (size_t)k + 1, sizeof(double));
     if (!*w || !*ht)
-        return tm__errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic factors",
-                        (long long)k);
+        return tm_errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic factors", (long long)k);
     return TM_OK;
 }
 
@@ -97,8 +96,8 @@ static tm_status nmf_init(const struct tm_backend_ops *ops, void *ctx, const str
     if (init == TM_NMF_INIT_AUTO)
         init = k <= mn ? TM_NMF_INIT_NNDSVDA : TM_NMF_INIT_RANDOM;
     if (init != TM_NMF_INIT_RANDOM && k > mn)
-        return tm__errf(err, TM_ERANGE,
-                        "model.init: nndsvd* needs n_topics <= min(n_documents, n_features)");
+        return tm_errf(err, TM_ERANGE,
+                       "model.init: nndsvd* needs n_topics <= min(n_documents, n_features)");
     double mean = x_mean(x);
     if (init == TM_NMF_INIT_RANDOM) {
         if ((st = alloc_factors(m, n, k, w_out, ht_out, err)) != TM_OK)
@@ -200,7 +199,7 @@ static tm_status frob_error_cross(struct nmf_state *s, double cross, double *err
     double r = s->norm_x2 - 2.0 * cross + wh;
     *error = sqrt(r > 0.0 ? r : 0.0);
     if (!isfinite(*error) || !isfinite(r))
-        return tm__errf(err, TM_ENUMERIC, "nmf: the reconstruction error became NaN or Inf");
+        return tm_errf(err, TM_ENUMERIC, "nmf: the reconstruction error became NaN or Inf");
     return TM_OK;
 }
 
@@ -276,7 +275,7 @@ static tm_status kl_error(struct nmf_state *s, double *sw, double *sh, double *e
     double r = part + sum_wh;
     *error = sqrt(2.0 * (r > 0.0 ? r : 0.0));
     if (!isfinite(*error) || !isfinite(r))
-        return tm__errf(err, TM_ENUMERIC, "nmf: the KL divergence became NaN or Inf");
+        return tm_errf(err, TM_ENUMERIC, "nmf: the KL divergence became NaN or Inf");
     return TM_OK;
 }
 
@@ -284,7 +283,7 @@ static tm_status check_progress(const struct tm_progress *progress, int64_t it, 
                                 char *err)
 {
     if (tm_progress_report(progress, "nmf", (double)it / (double)max_iter) != 0)
-        return tm__errf(err, TM_ECANCELLED, "nmf: cancelled after %lld iterations", (long long)it);
+        return tm_errf(err, TM_ECANCELLED, "nmf: cancelled after %lld iterations", (long long)it);
     return TM_OK;
 }
 
@@ -320,7 +319,7 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     sh = tm_mallocarray((size_t)k, sizeof(double));
     perm = tm_mallocarray((size_t)k, sizeof(int64_t));
     if (!out->trace || !sw || !sh || !perm) {
-        st = tm__errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic factors", (long long)k);
+        st = tm_errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic factors", (long long)k);
         goto out;
     }
     TRY(nmf_init(ops, ctx, X, Xb, k, params, &out->w, &out->ht, err));
@@ -411,7 +410,7 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
             }
             double violation = v1 + v2;
             if (!isfinite(violation)) {
-                st = tm__errf(err, TM_ENUMERIC, "nmf: the cd violation became NaN or Inf");
+                st = tm_errf(err, TM_ENUMERIC, "nmf: the cd violation became NaN or Inf");
                 goto out;
             }
             if (it == 1)

@@ -28,8 +28,8 @@
  * host ((m + n) k values) and is uploaded once.
  * Thread-safety: reentrant; a call owns the backend context it is given.
  */
-#ifndef TM_NMF_H
-#define TM_NMF_H
+#ifndef TM_CORE_NMF_H
+#define TM_CORE_NMF_H
 
 #include <stdint.h>
 

@@ -8,8 +8,8 @@
  * Thread-safety: core serialises calls to one tm_progress, but they may come
  * from any of the threads a core call starts; the callback must not block.
  */
-#ifndef TM_PROGRESS_H
-#define TM_PROGRESS_H
+#ifndef TM_CORE_PROGRESS_H
+#define TM_CORE_PROGRESS_H
 
 struct tm_progress {
     /* stage: a static string such as "tokenize" or "nmf"; fraction in [0, 1]. */

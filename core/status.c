@@ -30,7 +30,7 @@ const char *tm_status_name(tm_status status)
     return names[status];
 }
 
-tm_status tm__errf(char *err, tm_status status, const char *fmt, ...)
+tm_status tm_errf(char *err, tm_status status, const char *fmt, ...)
 {
     if (err) {
         va_list ap;

@@ -6,8 +6,8 @@
  * Codes are append-only: their numbers are part of logs and stored jobs.
  * Thread-safety: all functions here are reentrant.
  */
-#ifndef TM_STATUS_H
-#define TM_STATUS_H
+#ifndef TM_CORE_STATUS_H
+#define TM_CORE_STATUS_H
 
 #include <stddef.h>
 
@@ -48,9 +48,9 @@ const char *tm_status_name(tm_status status);
 
 /*
  * Formats a detail message into err (NULL, or TM_ERR_SIZE bytes) and returns
- * status, so a failing path reads: return tm__errf(err, TM_EINVAL, "...", ...).
+ * status, so a failing path reads: return tm_errf(err, TM_EINVAL, "...", ...).
  */
-tm_status tm__errf(char *err, tm_status status, const char *fmt, ...)
+tm_status tm_errf(char *err, tm_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -14,8 +14,8 @@
  * fails with TM_ETOOBIG.
  * Thread-safety: one owner at a time.
  */
-#ifndef TM_STRMAP_H
-#define TM_STRMAP_H
+#ifndef TM_CORE_STRMAP_H
+#define TM_CORE_STRMAP_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -54,8 +54,8 @@ static tm_status result_alloc(struct tm_svd_result *out, int64_t m, int64_t n, i
     out->v = tm_mallocarray((size_t)n * (size_t)k + 1, sizeof(double));
     out->s = tm_mallocarray((size_t)k + 1, sizeof(double));
     if (!out->u || !out->v || !out->s)
-        return tm__errf(err, TM_ENOMEM, "svd: cannot allocate the %lld-component result",
-                        (long long)k);
+        return tm_errf(err, TM_ENOMEM, "svd: cannot allocate the %lld-component result",
+                       (long long)k);
     return TM_OK;
 }
 
@@ -92,7 +92,7 @@ static tm_status finite_and_flipped(struct tm_svd_result *out, char *err)
 {
     if (!all_finite(out->s, out->k) || !all_finite(out->u, out->m * out->k) ||
         !all_finite(out->v, out->n * out->k))
-        return tm__errf(err, TM_ENUMERIC, "svd: the factors contain NaN or Inf");
+        return tm_errf(err, TM_ENUMERIC, "svd: the factors contain NaN or Inf");
     tm_svd_flip(out->u, out->m, out->v, out->n, out->k);
     return TM_OK;
 }
@@ -192,8 +192,8 @@ static tm_status svd_tall_by_gram(const struct tm_backend_ops *ops, void *ctx,
     double *vh = tm_mallocarray((size_t)l * (size_t)l + 1, sizeof(double));
     tm_status st = TM_OK;
     if (!h || !ev || !vh) {
-        st = tm__errf(err, TM_ENOMEM, "svd: cannot allocate a %lld x %lld matrix", (long long)l,
-                      (long long)l);
+        st = tm_errf(err, TM_ENOMEM, "svd: cannot allocate a %lld x %lld matrix", (long long)l,
+                     (long long)l);
         goto out;
     }
     TRY(ops->mat_alloc(ctx, l, l, &g, err));
@@ -258,8 +258,8 @@ static tm_status final_by_gram(const struct tm_backend_ops *ops, void *ctx,
     TRY(ops->mat_alloc(ctx, l, l, &c, err));
     TRY(ops->gemm(ctx, TM_TRANS, TM_NOTRANS, 1.0, q, w, 0.0, &c, err));
     if (!(h = tm_mallocarray((size_t)l * (size_t)l, sizeof(double)))) {
-        st = tm__errf(err, TM_ENOMEM, "svd: cannot allocate a %lld x %lld matrix", (long long)l,
-                      (long long)l);
+        st = tm_errf(err, TM_ENOMEM, "svd: cannot allocate a %lld x %lld matrix", (long long)l,
+                     (long long)l);
         goto out;
     }
     TRY(ops->download(ctx, &c, h, l, err));
@@ -353,8 +353,8 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const s
     host = tm_mallocarray((size_t)b * (size_t)l + 1, sizeof(double));
     s = tm_mallocarray((size_t)l + 1, sizeof(double));
     if (!host || !s) {
-        st = tm__errf(err, TM_ENOMEM, "svd: cannot allocate the %lld x %lld test matrix",
-                      (long long)b, (long long)l);
+        st = tm_errf(err, TM_ENOMEM, "svd: cannot allocate the %lld x %lld test matrix",
+                     (long long)b, (long long)l);
         goto out;
     }
     struct tm_rng rng;
@@ -387,8 +387,8 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const s
         }
         TRY(normalize(ops, ctx, pin, &q, err));
         if (cancelled(progress, (double)(it + 1) / (double)(n_iter + 1))) {
-            st = tm__errf(err, TM_ECANCELLED, "svd: cancelled after %lld power iterations",
-                          (long long)(it + 1));
+            st = tm_errf(err, TM_ECANCELLED, "svd: cancelled after %lld power iterations",
+                         (long long)(it + 1));
             goto out;
         }
     }
@@ -597,7 +597,7 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
     scale = tm_mallocarray((size_t)k, sizeof(double));
     lz.host = tm_mallocarray((size_t)d, sizeof(double));
     if (!t || !s || !ev || !theta || !res || !scale || !lz.host) {
-        st = tm__errf(err, TM_ENOMEM, "svd: cannot allocate Lanczos workspace");
+        st = tm_errf(err, TM_ENOMEM, "svd: cannot allocate Lanczos workspace");
         goto out;
     }
     TRY(ops->mat_alloc(ctx, d, jmax, &lz.v, err));
@@ -669,13 +669,13 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
             LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)nv, t, (lapack_int)nv, ev);
         if (info != 0) {
             st = info == LAPACK_WORK_MEMORY_ERROR
-                     ? tm__errf(err, TM_ENOMEM, "svd: syevd workspace")
-                     : tm__errf(err, TM_ELAPACK, "svd: syevd of the projection failed (%d)",
-                                (int)info);
+                     ? tm_errf(err, TM_ENOMEM, "svd: syevd workspace")
+                     : tm_errf(err, TM_ELAPACK, "svd: syevd of the projection failed (%d)",
+                               (int)info);
             goto out;
         }
         if (!all_finite(ev, nv)) {
-            st = tm__errf(err, TM_ENUMERIC, "svd: Lanczos produced NaN or Inf");
+            st = tm_errf(err, TM_ENUMERIC, "svd: Lanczos produced NaN or Inf");
             goto out;
         }
         int64_t kk = keep < nv ? keep : nv;
@@ -723,15 +723,15 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
             nconv += res[c] <= tol * fmax(theta[c], 1e-300) || res[c] <= 1e-15 * theta[0];
         int done = nconv == k || nv >= d;
         if (!done && restarts >= max_restarts) {
-            st = tm__errf(err, TM_ENUMERIC,
-                          "svd: lanczos did not converge in %lld restarts (%lld of %lld "
-                          "singular values to tol %g); raise model.svd_max_iter",
-                          (long long)restarts, (long long)nconv, (long long)k, tol);
+            st = tm_errf(err, TM_ENUMERIC,
+                         "svd: lanczos did not converge in %lld restarts (%lld of %lld "
+                         "singular values to tol %g); raise model.svd_max_iter",
+                         (long long)restarts, (long long)nconv, (long long)k, tol);
             goto out;
         }
         if (cancelled(progress, done ? 1.0 : 0.99 * (double)nconv / (double)k)) {
-            st = tm__errf(err, TM_ECANCELLED, "svd: cancelled after %lld restarts",
-                          (long long)restarts);
+            st = tm_errf(err, TM_ECANCELLED, "svd: cancelled after %lld restarts",
+                         (long long)restarts);
             goto out;
         }
         if (done)
@@ -801,22 +801,22 @@ tm_status tm_svd_full(const struct tm_csr *X, int64_t k, int64_t max_dense_bytes
     memset(out, 0, sizeof(*out));
     double need = tm_svd_full_bytes(m, n);
     if (need > (double)max_dense_bytes)
-        return tm__errf(err, TM_ETOOBIG,
-                        "model.method: full_svd of %lld x %lld needs %.0f MiB, over the "
-                        "%.0f MiB cap (max_dense_bytes); use truncated_svd",
-                        (long long)m, (long long)n, need / 1048576.0,
-                        (double)max_dense_bytes / 1048576.0);
+        return tm_errf(err, TM_ETOOBIG,
+                       "model.method: full_svd of %lld x %lld needs %.0f MiB, over the "
+                       "%.0f MiB cap (max_dense_bytes); use truncated_svd",
+                       (long long)m, (long long)n, need / 1048576.0,
+                       (double)max_dense_bytes / 1048576.0);
     if (need > (double)SIZE_MAX / 2 || m > INT32_MAX || n > INT32_MAX)
-        return tm__errf(err, TM_ETOOBIG, "model.method: full_svd of %lld x %lld is too big",
-                        (long long)m, (long long)n);
+        return tm_errf(err, TM_ETOOBIG, "model.method: full_svd of %lld x %lld is too big",
+                       (long long)m, (long long)n);
     TRY(result_alloc(out, m, n, k, err));
     a = tm_calloc((size_t)m * (size_t)n, sizeof(double));
     u = tm_mallocarray((size_t)m * (size_t)p, sizeof(double));
     vt = tm_mallocarray((size_t)p * (size_t)n, sizeof(double));
     s = tm_mallocarray((size_t)p, sizeof(double));
     if (!a || !u || !vt || !s) {
-        st = tm__errf(err, TM_ENOMEM, "svd: cannot allocate the dense %lld x %lld matrix",
-                      (long long)m, (long long)n);
+        st = tm_errf(err, TM_ENOMEM, "svd: cannot allocate the dense %lld x %lld matrix",
+                     (long long)m, (long long)n);
         goto out;
     }
     for (int64_t i = 0; i < m; i++)
@@ -826,8 +826,8 @@ tm_status tm_svd_full(const struct tm_csr *X, int64_t k, int64_t max_dense_bytes
                                      (lapack_int)m, s, u, (lapack_int)m, vt, (lapack_int)p);
     if (info != 0) {
         st = info == LAPACK_WORK_MEMORY_ERROR
-                 ? tm__errf(err, TM_ENOMEM, "svd: gesdd workspace")
-                 : tm__errf(err, TM_ELAPACK, "svd: gesdd failed (info %d)", (int)info);
+                 ? tm_errf(err, TM_ENOMEM, "svd: gesdd workspace")
+                 : tm_errf(err, TM_ELAPACK, "svd: gesdd failed (info %d)", (int)info);
         goto out;
     }
     memcpy(out->u, u, (size_t)m * (size_t)k * sizeof(double));
@@ -836,7 +836,7 @@ tm_status tm_svd_full(const struct tm_csr *X, int64_t k, int64_t max_dense_bytes
             out->v[i + (size_t)j * n] = vt[j + (size_t)i * p];
     memcpy(out->s, s, (size_t)k * sizeof(double));
     if (!all_finite(out->s, k)) {
-        st = tm__errf(err, TM_ENUMERIC, "svd: singular values contain NaN or Inf");
+        st = tm_errf(err, TM_ENUMERIC, "svd: singular values contain NaN or Inf");
         goto out;
     }
     tm_svd_flip(out->u, m, out->v, n, k);

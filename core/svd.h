@@ -9,8 +9,8 @@
  * first such) is positive.
  * Thread-safety: reentrant; a call owns the backend context it is given.
  */
-#ifndef TM_SVD_H
-#define TM_SVD_H
+#ifndef TM_CORE_SVD_H
+#define TM_CORE_SVD_H
 
 #include <stdint.h>
 

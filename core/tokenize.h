@@ -15,8 +15,8 @@
  * tm_unicode_is_word), counted in code points.
  * Thread-safety: reentrant; a tm_textbuf has one owner at a time.
  */
-#ifndef TM_TOKENIZE_H
-#define TM_TOKENIZE_H
+#ifndef TM_CORE_TOKENIZE_H
+#define TM_CORE_TOKENIZE_H
 
 #include <stddef.h>
 

@@ -75,8 +75,8 @@ tm_status tm_transpose_inplace(double *a, int64_t rows, int64_t cols, char *err)
         tm_free(tail);
         tm_free(tile);
         tm_free(seen);
-        return tm__errf(err, TM_ENOMEM, "cannot allocate the workspace to transpose %lld x %lld",
-                        (long long)rows, (long long)cols);
+        return tm_errf(err, TM_ENOMEM, "cannot allocate the workspace to transpose %lld x %lld",
+                       (long long)rows, (long long)cols);
     }
     /* The last rem rows (fewer than a run) wait in tail; the runs of the
      * columns close up to a body x k matrix in front, which turns by runs. */

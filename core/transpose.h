@@ -6,8 +6,8 @@
  * and a second copy for the turn would add a factor's size to the fit's peak.
  * Thread-safety: none needed; the caller owns the matrix.
  */
-#ifndef TM_TRANSPOSE_H
-#define TM_TRANSPOSE_H
+#ifndef TM_CORE_TRANSPOSE_H
+#define TM_CORE_TRANSPOSE_H
 
 #include <stdint.h>
 

@@ -335,7 +335,7 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
     size_t len = w->sh->docs[d].len;
     tm_status st;
     if (len && !text)
-        return tm__errf(w->err, TM_EINVAL, "document %lld: NULL text", (long long)d);
+        return tm_errf(w->err, TM_EINVAL, "document %lld: NULL text", (long long)d);
     if (!len)
         text = ""; /* a NULL empty document must not reach memchr and friends */
     int ascii;
@@ -397,8 +397,8 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
             st = tm_strmap_intern_hashed(&w->map, base + toks[b].start, toks[b].len, hash[b], &id,
                                          &added);
             if (st == TM_ETOOBIG)
-                return tm__errf(w->err, st, "more than %lld distinct terms",
-                                (long long)w->sh->max_terms);
+                return tm_errf(w->err, st, "more than %lld distinct terms",
+                               (long long)w->sh->max_terms);
             if (st != TM_OK)
                 return st;
             if (id < n_stop)
@@ -427,8 +427,8 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
     return TM_OK;
 too_long:
     if (st == TM_ETOOBIG)
-        return tm__errf(w->err, st, "document %lld is too long (%zu bytes)", (long long)d,
-                        w->sh->docs[d].len);
+        return tm_errf(w->err, st, "document %lld is too long (%zu bytes)", (long long)d,
+                       w->sh->docs[d].len);
     return st;
 }
 
@@ -662,11 +662,11 @@ static tm_status run_pass(struct worker *ws, int n, void *(*fn)(void *), char *e
             cancelled = TM_ECANCELLED;
         } else if (ws[t].st != TM_OK && first == TM_OK) {
             first = ws[t].st;
-            tm__errf(err, first, "vectorize: %s", ws[t].err[0] ? ws[t].err : tm_strerror(first));
+            tm_errf(err, first, "vectorize: %s", ws[t].err[0] ? ws[t].err : tm_strerror(first));
         }
     }
     if (first == TM_OK && cancelled != TM_OK)
-        return tm__errf(err, TM_ECANCELLED, "vectorize: cancelled");
+        return tm_errf(err, TM_ECANCELLED, "vectorize: cancelled");
     return first;
 }
 
@@ -684,20 +684,20 @@ static int bad_df(const struct tm_df_bound *b)
 static tm_status check_params(const struct tm_vectorizer_params *p, char *err)
 {
     if (bad_df(&p->min_df))
-        return tm__errf(err, TM_EINVAL, "min_df: must be a fraction in [0, 1] or a count >= 1");
+        return tm_errf(err, TM_EINVAL, "min_df: must be a fraction in [0, 1] or a count >= 1");
     if (bad_df(&p->max_df))
-        return tm__errf(err, TM_EINVAL, "max_df: must be a fraction in [0, 1] or a count >= 1");
+        return tm_errf(err, TM_EINVAL, "max_df: must be a fraction in [0, 1] or a count >= 1");
     if (p->max_features < 0)
-        return tm__errf(err, TM_EINVAL, "max_features: must be >= 0");
+        return tm_errf(err, TM_EINVAL, "max_features: must be >= 0");
     if (p->n_threads < 0)
-        return tm__errf(err, TM_EINVAL, "n_threads: must be >= 0");
+        return tm_errf(err, TM_EINVAL, "n_threads: must be >= 0");
     if (p->max_terms < 0)
-        return tm__errf(err, TM_EINVAL, "max_terms: must be >= 0");
+        return tm_errf(err, TM_EINVAL, "max_terms: must be >= 0");
     if (p->n_stop_words && !p->stop_words)
-        return tm__errf(err, TM_EINVAL, "stop_words: NULL list");
+        return tm_errf(err, TM_EINVAL, "stop_words: NULL list");
     for (size_t i = 0; i < p->n_stop_words; i++)
         if (!p->stop_words[i])
-            return tm__errf(err, TM_EINVAL, "stop_words: NULL word");
+            return tm_errf(err, TM_EINVAL, "stop_words: NULL word");
     return TM_OK;
 }
 
@@ -754,11 +754,11 @@ static tm_status merge_vocab(struct worker *ws, int n, int64_t max_terms, struct
         head[t] = 0;
         ws[t].to_global = tm_mallocarray((size_t)ws[t].map.n + 1, sizeof(*ws[t].to_global));
         if (!ws[t].to_global)
-            return tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate term maps");
+            return tm_errf(err, TM_ENOMEM, "vectorize: cannot allocate term maps");
     }
     struct gterm *g = tm_mallocarray((size_t)total + 1, sizeof(*g));
     if (!g)
-        return tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate %lld terms", (long long)total);
+        return tm_errf(err, TM_ENOMEM, "vectorize: cannot allocate %lld terms", (long long)total);
     int64_t ng = 0;
     for (;;) {
         const struct sort_key *min = NULL;
@@ -769,8 +769,8 @@ static tm_status merge_vocab(struct worker *ws, int n, int64_t max_terms, struct
             break;
         if (ng >= max_terms || ng >= INT32_MAX) {
             tm_free(g);
-            return tm__errf(err, TM_ETOOBIG, "more than %lld distinct terms",
-                            (long long)(max_terms < INT32_MAX ? max_terms : INT32_MAX));
+            return tm_errf(err, TM_ETOOBIG, "more than %lld distinct terms",
+                           (long long)(max_terms < INT32_MAX ? max_terms : INT32_MAX));
         }
         struct gterm *gt = &g[ng];
         *gt = (struct gterm){min->key, min->len, 0, 0};
@@ -798,7 +798,7 @@ static tm_status prune(const struct tm_vectorizer_params *p, int64_t n_docs, con
     double max_count = p->max_df.is_fraction ? p->max_df.value * (double)n_docs : p->max_df.value;
     double min_count = p->min_df.is_fraction ? p->min_df.value * (double)n_docs : p->min_df.value;
     if (max_count < min_count)
-        return tm__errf(err, TM_EINVAL, "max_df corresponds to < documents than min_df");
+        return tm_errf(err, TM_EINVAL, "max_df corresponds to < documents than min_df");
     int64_t kept = 0;
     for (int64_t i = 0; i < ng; i++) {
         double df = (double)g[i].df;
@@ -811,7 +811,7 @@ static tm_status prune(const struct tm_vectorizer_params *p, int64_t n_docs, con
          * not promise (see vectorize.h). */
         struct tf_rank *r = tm_mallocarray((size_t)kept, sizeof(*r));
         if (!r)
-            return tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate max_features ranks");
+            return tm_errf(err, TM_ENOMEM, "vectorize: cannot allocate max_features ranks");
         int64_t j = 0;
         for (int64_t i = 0; i < ng; i++)
             if (col_of[i] == 0)
@@ -828,7 +828,7 @@ static tm_status prune(const struct tm_vectorizer_params *p, int64_t n_docs, con
             col_of[i] = (int32_t)c++;
     *n_kept = kept;
     if (kept == 0)
-        return tm__errf(err, TM_ENOTERMS, "%s", NO_TERMS_MSG);
+        return tm_errf(err, TM_ENOTERMS, "%s", NO_TERMS_MSG);
     return TM_OK;
 }
 
@@ -864,11 +864,11 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
     if (st != TM_OK)
         return st;
     if (n_docs < 0 || (n_docs > 0 && !docs))
-        return tm__errf(err, TM_EINVAL, "vectorize: bad document list");
+        return tm_errf(err, TM_EINVAL, "vectorize: bad document list");
     if (n_docs == 0)
-        return tm__errf(err, TM_EEMPTY, "vectorize: no documents");
+        return tm_errf(err, TM_EEMPTY, "vectorize: no documents");
     if (n_docs > INT32_MAX)
-        return tm__errf(err, TM_ETOOBIG, "vectorize: more than %d documents", INT32_MAX);
+        return tm_errf(err, TM_ETOOBIG, "vectorize: more than %d documents", INT32_MAX);
 
     double t0 = now_seconds();
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -893,12 +893,12 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
     double *idf = NULL;
     int lock_ok = pthread_mutex_init(&sh.lock, NULL) == 0;
     if (!lock_ok) {
-        st = tm__errf(err, TM_ENOMEM, "vectorize: cannot create a mutex");
+        st = tm_errf(err, TM_ENOMEM, "vectorize: cannot create a mutex");
         goto done;
     }
     ws = tm_calloc((size_t)n, sizeof(*ws));
     if (!ws) {
-        st = tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate %d workers", n);
+        st = tm_errf(err, TM_ENOMEM, "vectorize: cannot allocate %d workers", n);
         goto done;
     }
     for (int t = 0; t < n; t++)
@@ -907,7 +907,7 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
 
     /* 1. tokenize and count */
     if (tm_progress_report(progress, "tokenize", 0.0)) {
-        st = tm__errf(err, TM_ECANCELLED, "vectorize: cancelled");
+        st = tm_errf(err, TM_ECANCELLED, "vectorize: cancelled");
         goto done;
     }
     if ((st = run_pass(ws, n, pass_tokenize, err)) != TM_OK)
@@ -917,19 +917,19 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
 
     /* merge and prune */
     if (tm_progress_report(progress, "vocabulary", 0.0)) {
-        st = tm__errf(err, TM_ECANCELLED, "vectorize: cancelled");
+        st = tm_errf(err, TM_ECANCELLED, "vectorize: cancelled");
         goto done;
     }
     int64_t ng = 0, kept = 0;
     if ((st = merge_vocab(ws, n, max_terms, &g, &ng, err)) != TM_OK)
         goto done;
     if (ng == 0) {
-        st = tm__errf(err, TM_ENOTERMS, "%s", EMPTY_VOCAB_MSG);
+        st = tm_errf(err, TM_ENOTERMS, "%s", EMPTY_VOCAB_MSG);
         goto done;
     }
     col_of = tm_mallocarray((size_t)ng, sizeof(*col_of));
     if (!col_of) {
-        st = tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate the column map");
+        st = tm_errf(err, TM_ENOMEM, "vectorize: cannot allocate the column map");
         goto done;
     }
     if ((st = prune(params, n_docs, g, ng, col_of, &kept, err)) != TM_OK)
@@ -945,7 +945,7 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
     out->vocab.offsets = tm_mallocarray((size_t)kept + 1, sizeof(*out->vocab.offsets));
     out->df = tm_mallocarray((size_t)kept, sizeof(*out->df));
     if (!out->vocab.pool || !out->vocab.offsets || !out->df) {
-        st = tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate the vocabulary");
+        st = tm_errf(err, TM_ENOMEM, "vectorize: cannot allocate the vocabulary");
         goto done;
     }
     out->vocab.n_terms = kept;
@@ -963,7 +963,7 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
          * computed in float64 as numpy does (divide, log, add). */
         idf = tm_mallocarray((size_t)kept, sizeof(*idf));
         if (!idf) {
-            st = tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate idf");
+            st = tm_errf(err, TM_ENOMEM, "vectorize: cannot allocate idf");
             goto done;
         }
         double s = params->smooth_idf ? 1.0 : 0.0;
@@ -973,7 +973,7 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
     double t2 = now_seconds();
     out->seconds_vocabulary = t2 - t1;
     if (tm_progress_report(progress, "vocabulary", 1.0)) {
-        st = tm__errf(err, TM_ECANCELLED, "vectorize: cancelled");
+        st = tm_errf(err, TM_ECANCELLED, "vectorize: cancelled");
         goto done;
     }
 
@@ -993,7 +993,7 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
     out->matrix.indices = tm_mallocarray((size_t)nnz + 1, sizeof(*out->matrix.indices));
     out->matrix.data = tm_mallocarray((size_t)nnz + 1, sizeof(*out->matrix.data));
     if (!out->matrix.indices || !out->matrix.data) {
-        st = tm__errf(err, TM_ENOMEM, "vectorize: cannot allocate %lld non-zeros", (long long)nnz);
+        st = tm_errf(err, TM_ENOMEM, "vectorize: cannot allocate %lld non-zeros", (long long)nnz);
         goto done;
     }
     sh.done = 0;

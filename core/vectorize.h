@@ -30,8 +30,8 @@
  * Thread-safety: tm_vectorize is reentrant; it starts and joins its own
  * threads and shares nothing between calls.
  */
-#ifndef TM_VECTORIZE_H
-#define TM_VECTORIZE_H
+#ifndef TM_CORE_VECTORIZE_H
+#define TM_CORE_VECTORIZE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -12,8 +12,8 @@
  * Thread-safety: all functions are thread-safe; the plugin is loaded once,
  * on the first call, and never unloaded.
  */
-#ifndef TM_GPU_H
-#define TM_GPU_H
+#ifndef TM_GPU_GPU_H
+#define TM_GPU_GPU_H
 
 #include <stdint.h>
 

@@ -182,7 +182,7 @@ tm_status tm_gpu_mem_info(int ordinal, int64_t *free_bytes, int64_t *total_bytes
 {
     pthread_once(&load_once, load);
     if (!plugin)
-        return tm__errf(err, TM_ENODEV, "%.250s", load_reason);
+        return tm_errf(err, TM_ENODEV, "%.250s", load_reason);
     return plugin->mem_info(ordinal, free_bytes, total_bytes, err);
 }
 

@@ -313,13 +313,13 @@ static tm_status read_all(const char *path, size_t cap, char **out, size_t *len,
     *out = NULL;
     *len = 0;
     if (!f)
-        return tm__errf(err, TM_EIO, "%s", strerror(errno));
+        return tm_errf(err, TM_EIO, "%s", strerror(errno));
     for (;;) {
         if (alloc - n < 65536) {
             size_t a = alloc ? alloc * 2 : 1 << 20;
             char *nb = tm_realloc(buf, a + 1);
             if (!nb) {
-                st = tm__errf(err, TM_ENOMEM, "out of memory");
+                st = tm_errf(err, TM_ENOMEM, "out of memory");
                 goto out;
             }
             buf = nb;
@@ -328,12 +328,12 @@ static tm_status read_all(const char *path, size_t cap, char **out, size_t *len,
         size_t got = fread(buf + n, 1, alloc - n, f);
         n += got;
         if (n > cap) {
-            st = tm__errf(err, TM_ETOOBIG, "larger than the limit of %zu bytes", cap);
+            st = tm_errf(err, TM_ETOOBIG, "larger than the limit of %zu bytes", cap);
             goto out;
         }
         if (got == 0) {
             if (ferror(f))
-                st = tm__errf(err, TM_EIO, "%s", strerror(errno));
+                st = tm_errf(err, TM_EIO, "%s", strerror(errno));
             break;
         }
     }
@@ -345,7 +345,7 @@ out:
         return st;
     }
     if (!buf && !(buf = tm_malloc(1)))
-        return tm__errf(err, TM_ENOMEM, "out of memory");
+        return tm_errf(err, TM_ENOMEM, "out of memory");
     buf[n] = '\0';
     *out = buf;
     *len = n;
@@ -476,7 +476,7 @@ static int write_matrix(const char *path, const struct tm_csr *m)
         return fail_msg(path, strerror(errno));
     tm_status st = tm_mmio_write(f, m, err);
     if (fclose(f) != 0 && st == TM_OK)
-        st = tm__errf(err, TM_EIO, "%s", strerror(errno));
+        st = tm_errf(err, TM_EIO, "%s", strerror(errno));
     return st == TM_OK ? 0 : fail_msg(path, err);
 }
 

@@ -4,8 +4,8 @@
  * 0 success, 1 the job failed (bad input, numerical failure), 2 usage error.
  * Thread-safety: called once, from main.
  */
-#ifndef TM_CLI_H
-#define TM_CLI_H
+#ifndef TM_SERVER_CLI_H
+#define TM_SERVER_CLI_H
 
 int tm_cli_vectorize(int argc, char **argv);
 int tm_cli_fit(int argc, char **argv);

@@ -152,7 +152,7 @@ static int apply(struct tm_config *c, const struct setting *s, const char *value
     char *base = (char *)c + s->offset;
     if (s->kind == K_STR) {
         if (strlen(value) >= s->size) {
-            tm__errf(err, TM_EINVAL, "%s: longer than %zu bytes", from, s->size - 1);
+            tm_errf(err, TM_EINVAL, "%s: longer than %zu bytes", from, s->size - 1);
             return -1;
         }
         strcpy(base, value);
@@ -160,8 +160,8 @@ static int apply(struct tm_config *c, const struct setting *s, const char *value
     }
     int64_t v;
     if (parse_i64(value, &v) || v < s->min || v > s->max) {
-        tm__errf(err, TM_EINVAL, "%s: expected an integer in [%lld, %lld], got '%s'", from,
-                 (long long)s->min, (long long)s->max, value);
+        tm_errf(err, TM_EINVAL, "%s: expected an integer in [%lld, %lld], got '%s'", from,
+                (long long)s->min, (long long)s->max, value);
         return -1;
     }
     if (s->kind == K_INT)
@@ -210,7 +210,7 @@ int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *
             return 1;
         }
         if (strncmp(arg, "--", 2)) {
-            tm__errf(err, TM_EINVAL, "unexpected argument '%s'", arg);
+            tm_errf(err, TM_EINVAL, "unexpected argument '%s'", arg);
             return 2;
         }
         const char *name = arg + 2, *eq = strchr(name, '=');
@@ -220,12 +220,12 @@ int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *
             if (strlen(settings[i].flag) == nlen && !strncmp(settings[i].flag, name, nlen))
                 s = &settings[i];
         if (!s) {
-            tm__errf(err, TM_EINVAL, "unknown option '%.*s'", (int)(nlen + 2), arg);
+            tm_errf(err, TM_EINVAL, "unknown option '%.*s'", (int)(nlen + 2), arg);
             return 2;
         }
         const char *value = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
         if (!value) {
-            tm__errf(err, TM_EINVAL, "option '--%s' needs a value", s->flag);
+            tm_errf(err, TM_EINVAL, "option '--%s' needs a value", s->flag);
             return 2;
         }
         char from[64];
@@ -234,11 +234,11 @@ int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *
             return 2;
     }
     if (strcmp(c->gpu, "auto") && strcmp(c->gpu, "off")) {
-        tm__errf(err, TM_EINVAL, "--gpu: expected auto or off, got '%s'", c->gpu);
+        tm_errf(err, TM_EINVAL, "--gpu: expected auto or off, got '%s'", c->gpu);
         return 2;
     }
     if (tm_log_level_parse(c->log_level) < 0) {
-        tm__errf(err, TM_EINVAL, "--log-level: unknown level '%s'", c->log_level);
+        tm_errf(err, TM_EINVAL, "--log-level: unknown level '%s'", c->log_level);
         return 2;
     }
     return 0;

@@ -6,8 +6,8 @@
  * Thread-safety: filled once in main's thread before any other starts;
  * read-only afterwards.
  */
-#ifndef TM_CONFIG_H
-#define TM_CONFIG_H
+#ifndef TM_SERVER_CONFIG_H
+#define TM_SERVER_CONFIG_H
 
 #include <stdint.h>
 #include <stdio.h>

@@ -93,7 +93,7 @@ static tm_status real_ctx_new(void *dev, int ordinal, enum tm_dtype dtype, void 
     struct tm_backend_config cfg;
     (void)dev;
     if (!ops)
-        return tm__errf(err, TM_ENODEV, "no GPU backend");
+        return tm_errf(err, TM_ENODEV, "no GPU backend");
     memset(&cfg, 0, sizeof(cfg));
     cfg.dtype = dtype;
     cfg.device = ordinal;
@@ -148,24 +148,24 @@ tm_status tm_gpu_manager_new(const struct tm_gpu_manager_config *config,
 
     *out = NULL;
     if (config->slots_per_device < 1 || config->slots_per_device > 1024)
-        return tm__errf(err, TM_ERANGE, "gpu slots per device must be in 1..1024, got %d",
-                        config->slots_per_device);
+        return tm_errf(err, TM_ERANGE, "gpu slots per device must be in 1..1024, got %d",
+                       config->slots_per_device);
     if (config->reserve_bytes < 0)
-        return tm__errf(err, TM_ERANGE, "gpu reserve must be >= 0");
+        return tm_errf(err, TM_ERANGE, "gpu reserve must be >= 0");
     mgr = tm_calloc(1, sizeof(*mgr));
     if (!mgr)
-        return tm__errf(err, TM_ENOMEM, "gpu manager: out of memory");
+        return tm_errf(err, TM_ENOMEM, "gpu manager: out of memory");
     mgr->config = *config;
     if (!ops)
         ops = real_ops(&dev);
     mgr->ops = ops;
     mgr->dev = dev;
     if (pthread_mutex_init(&mgr->lock, NULL) != 0) {
-        st = tm__errf(err, TM_ENOMEM, "gpu manager: cannot create a mutex");
+        st = tm_errf(err, TM_ENOMEM, "gpu manager: cannot create a mutex");
         goto fail_mutex;
     }
     if (pthread_cond_init(&mgr->room, NULL) != 0) {
-        st = tm__errf(err, TM_ENOMEM, "gpu manager: cannot create a condition variable");
+        st = tm_errf(err, TM_ENOMEM, "gpu manager: cannot create a condition variable");
         goto fail_cond;
     }
 
@@ -186,7 +186,7 @@ tm_status tm_gpu_manager_new(const struct tm_gpu_manager_config *config,
             struct device *d = &mgr->devices[i];
             d->slots = tm_calloc((size_t)config->slots_per_device, sizeof(*d->slots));
             if (!d->slots) {
-                st = tm__errf(err, TM_ENOMEM, "gpu manager: out of memory");
+                st = tm_errf(err, TM_ENOMEM, "gpu manager: out of memory");
                 goto fail_slots;
             }
             d->info = infos[i];
@@ -309,7 +309,7 @@ static int try_place(struct tm_gpu_manager *mgr, int64_t bytes, enum tm_dtype dt
                                 t ? TM_DTYPE_FLOAT64 : TM_DTYPE_FLOAT32, ctx, detail);
         if (*st != TM_OK) {
             *ctx = NULL;
-            tm__errf(err, *st, "cannot set up GPU %d: %.200s", best->info.ordinal, detail);
+            tm_errf(err, *st, "cannot set up GPU %d: %.200s", best->info.ordinal, detail);
             return -1;
         }
     }
@@ -389,7 +389,7 @@ tm_status tm_gpu_manager_acquire(struct tm_gpu_manager *mgr, const struct tm_gpu
     if (p->method == TM_METHOD_FULL_SVD) {
         /* Dense LAPACK on the host: there is no GPU path. */
         if (!is_auto)
-            return tm__errf(err, TM_EINVAL, "model.device: full_svd runs on the CPU only");
+            return tm_errf(err, TM_EINVAL, "model.device: full_svd runs on the CPU only");
         pthread_mutex_lock(&mgr->lock);
         auto_on_cpu(mgr, lease, "full_svd runs on the CPU only");
         pthread_mutex_unlock(&mgr->lock);
@@ -405,8 +405,8 @@ tm_status tm_gpu_manager_acquire(struct tm_gpu_manager *mgr, const struct tm_gpu
         if (is_auto)
             st = auto_on_cpu(mgr, lease, "no GPU");
         else
-            st = tm__errf(err, TM_ENODEV, "device \"gpu\" requested but no GPU is usable: %.200s",
-                          mgr->reason);
+            st = tm_errf(err, TM_ENODEV, "device \"gpu\" requested but no GPU is usable: %.200s",
+                         mgr->reason);
         goto out;
     }
     if (is_auto && (double)job->nnz * (double)p->n_topics < mgr->config.auto_min_work) {
@@ -418,10 +418,10 @@ tm_status tm_gpu_manager_acquire(struct tm_gpu_manager *mgr, const struct tm_gpu
         if (is_auto)
             st = auto_on_cpu(mgr, lease, "job does not fit in GPU memory");
         else
-            st = tm__errf(err, TM_ETOOBIG,
-                          "job needs about %.0f MiB of GPU memory; the largest GPU can give "
-                          "%.0f MiB",
-                          mib(bytes), mib(capacity > 0 ? capacity : 0));
+            st = tm_errf(err, TM_ETOOBIG,
+                         "job needs about %.0f MiB of GPU memory; the largest GPU can give "
+                         "%.0f MiB",
+                         mib(bytes), mib(capacity > 0 ? capacity : 0));
         goto out;
     }
 
@@ -433,14 +433,14 @@ tm_status tm_gpu_manager_acquire(struct tm_gpu_manager *mgr, const struct tm_gpu
         for (;;) {
             int64_t left = WAIT_POLL_MS;
             if (wait && wait->cancelled && wait->cancelled(wait->ctx)) {
-                st = tm__errf(err, TM_ECANCELLED, "cancelled while waiting for the GPU");
+                st = tm_errf(err, TM_ECANCELLED, "cancelled while waiting for the GPU");
                 break;
             }
             if (deadline >= 0) {
                 left = deadline - now_ms();
                 if (left <= 0) {
-                    st = tm__errf(err, TM_EBUSY, "timed out waiting for GPU room (%.0f MiB needed)",
-                                  mib(bytes));
+                    st = tm_errf(err, TM_EBUSY, "timed out waiting for GPU room (%.0f MiB needed)",
+                                 mib(bytes));
                     break;
                 }
                 if (left > WAIT_POLL_MS)
@@ -448,7 +448,7 @@ tm_status tm_gpu_manager_acquire(struct tm_gpu_manager *mgr, const struct tm_gpu
             }
             wait_room(mgr, left);
             if (!mgr->available) {
-                st = tm__errf(err, TM_ENODEV, "no GPU is usable: %.200s", mgr->reason);
+                st = tm_errf(err, TM_ENODEV, "no GPU is usable: %.200s", mgr->reason);
                 break;
             }
             placed = try_place(mgr, bytes, p->dtype, lease, &st, err);

@@ -43,8 +43,8 @@
  * Thread-safety: every function is thread-safe once tm_gpu_manager_new has
  * returned; tm_gpu_manager_free must not race with the others.
  */
-#ifndef TM_GPU_MANAGER_H
-#define TM_GPU_MANAGER_H
+#ifndef TM_SERVER_GPU_MANAGER_H
+#define TM_SERVER_GPU_MANAGER_H
 
 #include <stdint.h>
 

@@ -387,10 +387,10 @@ tm_status tm_http_start(struct tm_http **out, struct tm_server *srv, char *err)
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)c->port);
     if (inet_pton(AF_INET, c->bind, &addr.sin_addr) != 1)
-        return tm__errf(err, TM_EINVAL, "--bind: '%s' is not an IPv4 address", c->bind);
+        return tm_errf(err, TM_EINVAL, "--bind: '%s' is not an IPv4 address", c->bind);
     struct tm_http *h = tm_calloc(1, sizeof(*h));
     if (!h)
-        return tm__errf(err, TM_ENOMEM, "http");
+        return tm_errf(err, TM_ENOMEM, "http");
     h->srv = srv;
     char rid[TM_ID_SIZE];
     tm_id_generate("", rid);
@@ -411,8 +411,8 @@ tm_status tm_http_start(struct tm_http **out, struct tm_server *srv, char *err)
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!h->d) {
         tm_free(h);
-        return tm__errf(err, TM_EIO, "cannot listen on %s:%d (in use, or not permitted)", c->bind,
-                        c->port);
+        return tm_errf(err, TM_EIO, "cannot listen on %s:%d (in use, or not permitted)", c->bind,
+                       c->port);
     }
     *out = h;
     return TM_OK;

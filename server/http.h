@@ -8,8 +8,8 @@
  * handlers run on libmicrohttpd's pool threads, one request per thread at a
  * time.
  */
-#ifndef TM_HTTP_H
-#define TM_HTTP_H
+#ifndef TM_SERVER_HTTP_H
+#define TM_SERVER_HTTP_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -523,7 +523,7 @@ static int recover_queued(void *ctx, const struct tm_job_record *job, const char
     if (!e || !spare) {
         tm_free(e);
         tm_free(spare);
-        rc->st = tm__errf(rc->err, TM_ENOMEM, "recovering jobs");
+        rc->st = tm_errf(rc->err, TM_ENOMEM, "recovering jobs");
         return 1;
     }
     e->rec = *job;
@@ -541,7 +541,7 @@ tm_status tm_jobs_new(struct tm_jobs **out, struct tm_store *store,
     *out = NULL;
     struct tm_jobs *j = tm_calloc(1, sizeof(*j));
     if (!j)
-        return tm__errf(err, TM_ENOMEM, "jobs");
+        return tm_errf(err, TM_ENOMEM, "jobs");
     j->store = store;
     j->cfg = *config;
     if (j->cfg.workers < 1)
@@ -564,7 +564,7 @@ tm_status tm_jobs_new(struct tm_jobs **out, struct tm_store *store,
     j->workers = tm_calloc((size_t)j->cfg.workers, sizeof(*j->workers));
     if (!j->buckets || !j->workers) {
         tm_jobs_free(j);
-        return tm__errf(err, TM_ENOMEM, "jobs");
+        return tm_errf(err, TM_ENOMEM, "jobs");
     }
 
     /* No thread runs yet: the lock is not needed, but helpers expect it. */
@@ -597,7 +597,7 @@ tm_status tm_jobs_new(struct tm_jobs **out, struct tm_store *store,
         pthread_mutex_unlock(&j->lock);
         if (rc2) {
             tm_jobs_free(j);
-            return tm__errf(err, TM_ENOMEM, "starting worker %d: %s", i, strerror(rc2));
+            return tm_errf(err, TM_ENOMEM, "starting worker %d: %s", i, strerror(rc2));
         }
     }
     *out = j;
@@ -617,7 +617,7 @@ enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, co
     if (!client)
         client = "";
     if (strlen(client) >= TM_CLIENT_SIZE) {
-        tm__errf(err, TM_EINVAL, "client key longer than %d bytes", TM_CLIENT_SIZE - 1);
+        tm_errf(err, TM_EINVAL, "client key longer than %d bytes", TM_CLIENT_SIZE - 1);
         return TM_JOBS_STORE_ERROR; /* a caller's bug: routes.c checks the length */
     }
     pthread_mutex_lock(&j->submit_lock);
@@ -630,8 +630,8 @@ enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, co
             int same = old_len == spec_len && !memcmp(old, spec, spec_len);
             tm_free(old);
             if (!same) {
-                tm__errf(err, TM_EINVAL,
-                         "this Idempotency-Key was used with a different request body");
+                tm_errf(err, TM_EINVAL,
+                        "this Idempotency-Key was used with a different request body");
                 r = TM_JOBS_KEY_MISMATCH;
                 goto out;
             }
@@ -659,20 +659,20 @@ enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, co
     int client_full = mine && mine->n_queued >= j->cfg.max_queue_per_client;
     pthread_mutex_unlock(&j->lock);
     if (draining) {
-        tm__errf(err, TM_EBUSY, "the server is shutting down");
+        tm_errf(err, TM_EBUSY, "the server is shutting down");
         r = TM_JOBS_DRAINING;
         goto out;
     }
     if (full) {
-        tm__errf(err, TM_EBUSY, "the job queue is full (%d jobs); retry later", j->cfg.max_queue);
+        tm_errf(err, TM_EBUSY, "the job queue is full (%d jobs); retry later", j->cfg.max_queue);
         r = TM_JOBS_QUEUE_FULL;
         goto out;
     }
     if (client_full) {
-        tm__errf(err, TM_EBUSY,
-                 "client '%s' already has %d queued jobs, the per-client limit "
-                 "(max-queue-per-client); retry later",
-                 client, j->cfg.max_queue_per_client);
+        tm_errf(err, TM_EBUSY,
+                "client '%s' already has %d queued jobs, the per-client limit "
+                "(max-queue-per-client); retry later",
+                client, j->cfg.max_queue_per_client);
         r = TM_JOBS_QUEUE_FULL;
         goto out;
     }
@@ -689,7 +689,7 @@ enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, co
     spare = tm_calloc(1, sizeof(*spare));
     if (!e || !spare) {
         tm_free(e);
-        tm__errf(err, TM_ENOMEM, "out of memory");
+        tm_errf(err, TM_ENOMEM, "out of memory");
         r = TM_JOBS_STORE_ERROR;
         goto out;
     }
@@ -747,15 +747,15 @@ enum tm_jobs_refusal tm_jobs_cancel(struct tm_jobs *j, const char *id, struct tm
         if (r != TM_JOBS_ACCEPTED)
             return r;
         /* Only finished jobs leave memory. */
-        tm__errf(err, TM_EBUSY, "job '%s' has already finished (%s)", id,
-                 tm_job_state_name(job->state));
+        tm_errf(err, TM_EBUSY, "job '%s' has already finished (%s)", id,
+                tm_job_state_name(job->state));
         return TM_JOBS_FINISHED;
     }
     if (tm_job_state_final(e->rec.state)) {
         *job = e->rec;
         pthread_mutex_unlock(&j->lock);
-        tm__errf(err, TM_EBUSY, "job '%s' has already finished (%s)", id,
-                 tm_job_state_name(job->state));
+        tm_errf(err, TM_EBUSY, "job '%s' has already finished (%s)", id,
+                tm_job_state_name(job->state));
         return TM_JOBS_FINISHED;
     }
     if (e->claimed && !tm_job_state_final(e->rec.state)) {
@@ -803,7 +803,7 @@ enum tm_jobs_refusal tm_jobs_delete(struct tm_jobs *j, const char *id, struct tm
     if (st == TM_ENOTFOUND)
         return TM_JOBS_NOT_FOUND; /* a concurrent DELETE or the sweeper won */
     if (st == TM_EBUSY) {
-        tm__errf(err, TM_EBUSY, "job '%s' is being cancelled; retry", id);
+        tm_errf(err, TM_EBUSY, "job '%s' is being cancelled; retry", id);
         return TM_JOBS_CHANGING;
     }
     if (st)
@@ -871,8 +871,8 @@ enum tm_jobs_refusal tm_jobs_delete_corpus(struct tm_jobs *j, const char *corpus
     if (st) {
         r = TM_JOBS_STORE_ERROR;
     } else if (active) {
-        tm__errf(err, TM_EBUSY, "corpus '%s' is used by %lld queued or running job(s)", corpus_id,
-                 (long long)active);
+        tm_errf(err, TM_EBUSY, "corpus '%s' is used by %lld queued or running job(s)", corpus_id,
+                (long long)active);
         r = TM_JOBS_CORPUS_BUSY;
     } else {
         st = j->store->m->corpus_delete(j->store->ctx, corpus_id, err);
@@ -955,10 +955,10 @@ tm_status tm_jobs_start_retention(struct tm_jobs *j, int64_t retention_s, char *
         j->retention_s = retention_s;
     pthread_mutex_unlock(&j->lock);
     if (refuse)
-        return tm__errf(err, TM_EINVAL, "the retention sweeper was started already");
+        return tm_errf(err, TM_EINVAL, "the retention sweeper was started already");
     int rc = pthread_create(&j->sweeper, NULL, sweeper_main, j);
     if (rc)
-        return tm__errf(err, TM_ENOMEM, "starting the retention sweeper: %s", strerror(rc));
+        return tm_errf(err, TM_ENOMEM, "starting the retention sweeper: %s", strerror(rc));
     pthread_mutex_lock(&j->lock);
     j->sweeper_started = 1;
     pthread_mutex_unlock(&j->lock);

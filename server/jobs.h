@@ -25,8 +25,8 @@
  * Thread-safety: every function is thread-safe once tm_jobs_new returned,
  * except tm_jobs_free.
  */
-#ifndef TM_JOBS_H
-#define TM_JOBS_H
+#ifndef TM_SERVER_JOBS_H
+#define TM_SERVER_JOBS_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -12,8 +12,8 @@
  * serverLog), so a disabled level costs one comparison.
  * Thread-safety: safe from any thread; each line is written with one write(2).
  */
-#ifndef TM_LOG_H
-#define TM_LOG_H
+#ifndef TM_SERVER_LOG_H
+#define TM_SERVER_LOG_H
 
 enum tm_log_level { TM_LOG_DEBUG, TM_LOG_INFO, TM_LOG_WARN, TM_LOG_ERROR, TM_LOG_OFF };
 

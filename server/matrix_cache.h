@@ -6,8 +6,8 @@
  * not kept. Entries are shared read-only between workers (csr.h allows it).
  * Thread-safety: every function is thread-safe.
  */
-#ifndef TM_MATRIX_CACHE_H
-#define TM_MATRIX_CACHE_H
+#ifndef TM_SERVER_MATRIX_CACHE_H
+#define TM_SERVER_MATRIX_CACHE_H
 
 #include <stddef.h>
 #include <stdint.h>

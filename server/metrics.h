@@ -8,8 +8,8 @@
  * Thread-safety: every function is thread-safe (relaxed atomics: a scrape
  * may see one counter a request ahead of another).
  */
-#ifndef TM_METRICS_H
-#define TM_METRICS_H
+#ifndef TM_SERVER_METRICS_H
+#define TM_SERVER_METRICS_H
 
 #include <stddef.h>
 #include <stdint.h>

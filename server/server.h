@@ -5,8 +5,8 @@
  * Thread-safety: the pointers are set once before threads start; the modules
  * they point to are thread-safe; draining is atomic.
  */
-#ifndef TM_SERVER_H
-#define TM_SERVER_H
+#ifndef TM_SERVER_SERVER_H
+#define TM_SERVER_SERVER_H
 
 #include <stdatomic.h>
 #include <stddef.h>

@@ -12,8 +12,8 @@
  * Thread-safety: every method is thread-safe; a driver serialises
  * internally as it must.
  */
-#ifndef TM_STORE_H
-#define TM_STORE_H
+#ifndef TM_SERVER_STORE_H
+#define TM_SERVER_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>

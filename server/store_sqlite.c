@@ -59,7 +59,7 @@ static tm_status sqerr(sqlite3 *db, char *err, const char *what)
                    : (rc & 0xff) == SQLITE_FULL ? TM_EIO
                    : (rc & 0xff) == SQLITE_BUSY ? TM_EBUSY
                                                 : TM_EIO;
-    return tm__errf(err, st, "store: %s: %s", what, sqlite3_errmsg(db));
+    return tm_errf(err, st, "store: %s: %s", what, sqlite3_errmsg(db));
 }
 
 static tm_status exec(sqlite3 *db, const char *sql, char *err)
@@ -176,7 +176,7 @@ static tm_status corpus_seq(sqlite3 *db, const char *id, int ready_only, int64_t
         if (bytes)
             *bytes = sqlite3_column_int64(s, 3);
     } else if (!st) {
-        st = tm__errf(err, TM_ENOTFOUND, "corpus '%s' not found", id);
+        st = tm_errf(err, TM_ENOTFOUND, "corpus '%s' not found", id);
     }
     sqlite3_finalize(s);
     return st;
@@ -244,7 +244,7 @@ static tm_status write1(struct sq *q, const char *sql, const char *id, const cha
         if (sqlite3_step(s) != SQLITE_DONE)
             st = sqerr(q->w, err, what);
         else if (!sqlite3_changes(q->w))
-            st = tm__errf(err, TM_ENOTFOUND, "corpus '%s' not found", id);
+            st = tm_errf(err, TM_ENOTFOUND, "corpus '%s' not found", id);
     }
     sqlite3_finalize(s);
     pthread_mutex_unlock(&q->wlock);
@@ -333,7 +333,7 @@ static tm_status sq_corpus_get(void *ctx, const char *id, struct tm_corpus_recor
     if (!st && row)
         read_corpus(s, out);
     else if (!st)
-        st = tm__errf(err, TM_ENOTFOUND, "corpus '%s' not found", id);
+        st = tm_errf(err, TM_ENOTFOUND, "corpus '%s' not found", id);
     sqlite3_finalize(s);
     pthread_mutex_unlock(&q->rlock);
     return st;
@@ -392,7 +392,7 @@ static tm_status sq_corpus_load(void *ctx, const char *id, struct tm_store_docs 
     out->pool = tm_malloc((size_t)bytes + 1);
     out->offsets = tm_calloc((size_t)n_docs + 1, sizeof(*out->offsets));
     if (!out->pool || !out->offsets) {
-        st = tm__errf(err, TM_ENOMEM, "loading corpus '%s' (%lld bytes)", id, (long long)bytes);
+        st = tm_errf(err, TM_ENOMEM, "loading corpus '%s' (%lld bytes)", id, (long long)bytes);
         goto end;
     }
     st =
@@ -404,17 +404,17 @@ static tm_status sq_corpus_load(void *ctx, const char *id, struct tm_store_docs 
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         int64_t len = sqlite3_column_bytes(s, 1);
         if (i >= n_docs || off + len > bytes) {
-            st = tm__errf(err, TM_EIO, "store: corpus '%s' changed while loading", id);
+            st = tm_errf(err, TM_EIO, "store: corpus '%s' changed while loading", id);
             goto end;
         }
         if (sqlite3_column_type(s, 0) != SQLITE_NULL) {
             if (!out->ids && !(out->ids = tm_calloc((size_t)n_docs, sizeof(char *)))) {
-                st = tm__errf(err, TM_ENOMEM, "loading document ids");
+                st = tm_errf(err, TM_ENOMEM, "loading document ids");
                 goto end;
             }
             const char *did = (const char *)sqlite3_column_text(s, 0);
             if (!(out->ids[i] = tm_strndup(did, (size_t)sqlite3_column_bytes(s, 0)))) {
-                st = tm__errf(err, TM_ENOMEM, "loading document ids");
+                st = tm_errf(err, TM_ENOMEM, "loading document ids");
                 goto end;
             }
         }
@@ -532,7 +532,7 @@ static tm_status sq_job_insert(void *ctx, struct tm_job_record *j, const char *s
         if (rc == SQLITE_DONE)
             j->seq = sqlite3_last_insert_rowid(q->w);
         else if (sqlite3_extended_errcode(q->w) == SQLITE_CONSTRAINT_UNIQUE && idem_key)
-            st = tm__errf(err, TM_EBUSY, "idempotency key already used");
+            st = tm_errf(err, TM_EBUSY, "idempotency key already used");
         else
             st = sqerr(q->w, err, "insert job");
     }
@@ -547,7 +547,7 @@ static tm_status get_blob(sqlite3_stmt *s, int col, char **out, size_t *len, cha
     const void *p = sqlite3_column_blob(s, col);
     *out = tm_malloc(n + 1);
     if (!*out)
-        return tm__errf(err, TM_ENOMEM, "store: reading %zu bytes", n);
+        return tm_errf(err, TM_ENOMEM, "store: reading %zu bytes", n);
     if (n)
         memcpy(*out, p, n);
     (*out)[n] = 0;
@@ -569,7 +569,7 @@ static tm_status sq_job_by_idem(void *ctx, const char *key, struct tm_job_record
         read_job(s, out);
         st = get_blob(s, 13, spec, spec_len, err);
     } else if (!st) {
-        st = tm__errf(err, TM_ENOTFOUND, "no job with this idempotency key");
+        st = tm_errf(err, TM_ENOTFOUND, "no job with this idempotency key");
     }
     sqlite3_finalize(s);
     pthread_mutex_unlock(&q->rlock);
@@ -598,7 +598,7 @@ static tm_status update_locked(struct sq *q, const struct tm_job_record *j, char
     if (sqlite3_step(s) != SQLITE_DONE)
         st = sqerr(q->w, err, "update job");
     else if (!sqlite3_changes(q->w))
-        st = tm__errf(err, TM_ENOTFOUND, "job '%s' not found", j->id);
+        st = tm_errf(err, TM_ENOTFOUND, "job '%s' not found", j->id);
     sqlite3_finalize(s);
     return st;
 }
@@ -621,7 +621,7 @@ static tm_status pack_ids(char *const *ids, int64_t rows, char **out, size_t *le
         n += 2 + (ids[i] ? strlen(ids[i]) : 0);
     char *b = tm_malloc(n);
     if (!b)
-        return tm__errf(err, TM_ENOMEM, "store: document ids");
+        return tm_errf(err, TM_ENOMEM, "store: document ids");
     size_t o = 0;
     for (int64_t i = 0; i < rows; i++) {
         size_t l = ids[i] ? strlen(ids[i]) : 0;
@@ -644,7 +644,7 @@ static tm_status unpack_ids(const char *b, size_t len, char **ids, int64_t rows,
         int has = b[o++];
         size_t l = strnlen(b + o, len - o);
         if (has && !(ids[i] = tm_strndup(b + o, l)))
-            return tm__errf(err, TM_ENOMEM, "store: document ids");
+            return tm_errf(err, TM_ENOMEM, "store: document ids");
         o += l + 1;
     }
     return TM_OK;
@@ -729,7 +729,7 @@ static tm_status sq_job_get(void *ctx, const char *id, struct tm_job_record *out
     if (!st && row)
         read_job(s, out);
     else if (!st)
-        st = tm__errf(err, TM_ENOTFOUND, "job '%s' not found", id);
+        st = tm_errf(err, TM_ENOTFOUND, "job '%s' not found", id);
     sqlite3_finalize(s);
     pthread_mutex_unlock(&q->rlock);
     return st;
@@ -747,7 +747,7 @@ static tm_status job_blob(struct sq *q, const char *sql, const char *id, char **
     if (!st && row && sqlite3_column_type(s, 0) != SQLITE_NULL)
         st = get_blob(s, 0, out, len, err);
     else if (!st)
-        st = tm__errf(err, TM_ENOTFOUND, "job '%s' has none", id);
+        st = tm_errf(err, TM_ENOTFOUND, "job '%s' has none", id);
     sqlite3_finalize(s);
     pthread_mutex_unlock(&q->rlock);
     return st;
@@ -783,7 +783,7 @@ static tm_status sq_job_doc_topics(void *ctx, const char *id, int64_t offset, in
         goto end;
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     if (sqlite3_step(s) != SQLITE_ROW) {
-        st = tm__errf(err, TM_ENOTFOUND, "job '%s' not found", id);
+        st = tm_errf(err, TM_ENOTFOUND, "job '%s' not found", id);
         goto end;
     }
     seq = sqlite3_column_int64(s, 0);
@@ -792,7 +792,7 @@ static tm_status sq_job_doc_topics(void *ctx, const char *id, int64_t offset, in
     sqlite3_finalize(s);
     s = NULL;
     if (*k <= 0) {
-        st = tm__errf(err, TM_ENOTFOUND, "job '%s' has no document topics", id);
+        st = tm_errf(err, TM_ENOTFOUND, "job '%s' has no document topics", id);
         goto end;
     }
     if (offset >= *n_documents || limit <= 0)
@@ -800,7 +800,7 @@ static tm_status sq_job_doc_topics(void *ctx, const char *id, int64_t offset, in
     rows = *n_documents - offset < limit ? *n_documents - offset : limit;
     *weights = tm_mallocarray((size_t)(rows * *k), sizeof(double));
     if (!*weights) {
-        st = tm__errf(err, TM_ENOMEM, "document topics page");
+        st = tm_errf(err, TM_ENOMEM, "document topics page");
         goto end;
     }
     st = prep(q->r,
@@ -827,7 +827,7 @@ static tm_status sq_job_doc_topics(void *ctx, const char *id, int64_t offset, in
             continue;
         char *chunk_ids[TM_DT_CHUNK] = {NULL};
         if (!*ids && !(*ids = tm_calloc((size_t)rows, sizeof(char *)))) {
-            st = tm__errf(err, TM_ENOMEM, "document ids");
+            st = tm_errf(err, TM_ENOMEM, "document ids");
             goto end;
         }
         st = unpack_ids(sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2), chunk_ids,
@@ -982,12 +982,12 @@ static tm_status sq_job_delete(void *ctx, const char *id, char *err)
     if (st)
         goto end;
     if (!row) {
-        st = tm__errf(err, TM_ENOTFOUND, "job '%s' not found", id);
+        st = tm_errf(err, TM_ENOTFOUND, "job '%s' not found", id);
         goto end;
     }
     enum tm_job_state state = (enum tm_job_state)sqlite3_column_int(s, 1);
     if (!tm_job_state_final(state)) {
-        st = tm__errf(err, TM_EBUSY, "job '%s' is %s", id, tm_job_state_name(state));
+        st = tm_errf(err, TM_EBUSY, "job '%s' is %s", id, tm_job_state_name(state));
         goto end;
     }
     int64_t seq = sqlite3_column_int64(s, 0);
@@ -1014,7 +1014,7 @@ static tm_status sq_job_expire(void *ctx, double before, int limit, int64_t *n, 
         return TM_OK;
     seqs = tm_mallocarray((size_t)limit, sizeof(*seqs));
     if (!seqs)
-        return tm__errf(err, TM_ENOMEM, "store: expiring jobs");
+        return tm_errf(err, TM_ENOMEM, "store: expiring jobs");
     pthread_mutex_lock(&q->wlock);
     tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
     if (st)
@@ -1090,8 +1090,8 @@ static tm_status open_db(const char *path, sqlite3 **db, char *err)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, db, flags, NULL) != SQLITE_OK) {
-        tm_status st = tm__errf(err, TM_EIO, "store: cannot open %s: %s", path,
-                                *db ? sqlite3_errmsg(*db) : "out of memory");
+        tm_status st = tm_errf(err, TM_EIO, "store: cannot open %s: %s", path,
+                               *db ? sqlite3_errmsg(*db) : "out of memory");
         sqlite3_close(*db);
         *db = NULL;
         return st;
@@ -1104,13 +1104,13 @@ tm_status tm_store_open_sqlite(struct tm_store *s, const char *dir, char *err)
 {
     memset(s, 0, sizeof(*s));
     if (mkdir(dir, 0755) && errno != EEXIST)
-        return tm__errf(err, TM_EIO, "store: cannot create %s: %s", dir, strerror(errno));
+        return tm_errf(err, TM_EIO, "store: cannot create %s: %s", dir, strerror(errno));
     char path[4096];
     if ((size_t)snprintf(path, sizeof(path), "%s/topicd.db", dir) >= sizeof(path))
-        return tm__errf(err, TM_EINVAL, "store: data directory path too long");
+        return tm_errf(err, TM_EINVAL, "store: data directory path too long");
     struct sq *q = tm_calloc(1, sizeof(*q));
     if (!q)
-        return tm__errf(err, TM_ENOMEM, "store");
+        return tm_errf(err, TM_ENOMEM, "store");
     pthread_mutex_init(&q->wlock, NULL);
     pthread_mutex_init(&q->rlock, NULL);
     tm_status st = open_db(path, &q->w, err);

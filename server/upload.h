@@ -15,8 +15,8 @@
  * refuse rather than silently replace): TM_EPARSE naming the document.
  * Thread-safety: one owner at a time.
  */
-#ifndef TM_UPLOAD_H
-#define TM_UPLOAD_H
+#ifndef TM_SERVER_UPLOAD_H
+#define TM_SERVER_UPLOAD_H
 
 #include <stddef.h>
 #include <stdint.h>

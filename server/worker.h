@@ -6,8 +6,8 @@
  * Thread-safety: tm_worker_run is reentrant; the context is read-only after
  * set-up (the store and cache are thread-safe).
  */
-#ifndef TM_WORKER_H
-#define TM_WORKER_H
+#ifndef TM_SERVER_WORKER_H
+#define TM_SERVER_WORKER_H
 
 #include "gpu_manager.h"
 #include "jobs.h"

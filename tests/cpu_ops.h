@@ -5,8 +5,8 @@
  * that those paths are tested on the CPU too.
  * Thread-safety: none; the tests call it from one thread.
  */
-#ifndef TM_TEST_CPU_OPS_H
-#define TM_TEST_CPU_OPS_H
+#ifndef TM_TESTS_CPU_OPS_H
+#define TM_TESTS_CPU_OPS_H
 
 #include <stddef.h>
 

@@ -4,8 +4,8 @@
  * arbitrary bytes (tests/fixtures/text/gen.py writes them).
  * Thread-safety: none needed; each call owns what it returns.
  */
-#ifndef TM_FIXTURE_H
-#define TM_FIXTURE_H
+#ifndef TM_TESTS_FIXTURE_H
+#define TM_TESTS_FIXTURE_H
 
 #include <stddef.h>
 

@@ -8,8 +8,8 @@
  * walks (libuv's test-list.h, generated so that no one edits it by hand).
  * A failing CHECK records the failure and the test goes on; REQUIRE returns.
  */
-#ifndef TM_HARNESS_H
-#define TM_HARNESS_H
+#ifndef TM_TESTS_HARNESS_H
+#define TM_TESTS_HARNESS_H
 
 #include <math.h>
 #include <stdio.h>

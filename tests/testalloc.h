@@ -6,8 +6,8 @@
  *     for (n = 1; ; n++) { tm_testalloc_fail_at(n); st = f(); ...;
  *                          tm_testalloc_reset(); CHECK(outstanding == 0) }
  */
-#ifndef TM_TESTALLOC_H
-#define TM_TESTALLOC_H
+#ifndef TM_TESTS_TESTALLOC_H
+#define TM_TESTS_TESTALLOC_H
 
 /* Installs the counting allocator; allocation number n (1-based) fails. */
 void tm_testalloc_fail_at(long n);

@@ -3,8 +3,8 @@
  * committed corpus "c_1", for the tests of the job queue and its retention;
  * removed with the directory when done.
  */
-#ifndef TM_TMPSTORE_H
-#define TM_TMPSTORE_H
+#ifndef TM_TESTS_TMPSTORE_H
+#define TM_TESTS_TMPSTORE_H
 
 #include <stddef.h>
 

@@ -5,8 +5,8 @@
  * stop it with a signal or kill -9, and restart it on the same data.
  * Static functions so that each test file includes what it uses.
  */
-#ifndef TM_TEST_HTTP_HELPERS_H
-#define TM_TEST_HTTP_HELPERS_H
+#ifndef TM_TESTS_INTEGRATION_HTTP_HELPERS_H
+#define TM_TESTS_INTEGRATION_HTTP_HELPERS_H
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>

@@ -34,7 +34,7 @@ static tm_status fake_probe(void *dev, struct tm_gpu_device_info *devs, int max,
     struct fake *f = dev;
     *n = f->n_devices < max ? f->n_devices : max;
     if (*n == 0)
-        return tm__errf(reason, TM_ENODEV, "fake: no CUDA-capable device is detected");
+        return tm_errf(reason, TM_ENODEV, "fake: no CUDA-capable device is detected");
     for (int i = 0; i < *n; i++) {
         devs[i].ordinal = i;
         snprintf(devs[i].name, sizeof(devs[i].name), "Fake GPU %d", i);
@@ -49,7 +49,7 @@ static tm_status fake_mem_info(void *dev, int ordinal, int64_t *free_b, int64_t 
 {
     struct fake *f = dev;
     if (f->mem_fails)
-        return tm__errf(err, TM_EDEVICE, "fake: an illegal memory access was encountered");
+        return tm_errf(err, TM_EDEVICE, "fake: an illegal memory access was encountered");
     pthread_mutex_lock(&f->lock);
     *free_b = f->free[ordinal];
     *total_b = f->total[ordinal];
@@ -70,7 +70,7 @@ static tm_status fake_ctx_new(void *dev, int ordinal, enum tm_dtype dtype, void 
 {
     struct fake *f = dev;
     if (f->fail_slot_new)
-        return tm__errf(err, TM_EDEVICE, "fake: cublasCreate failed");
+        return tm_errf(err, TM_EDEVICE, "fake: cublasCreate failed");
     f->tokens[f->slots_made % 64] = ordinal * 10 + (dtype == TM_DTYPE_FLOAT64);
     *ctx = &f->tokens[f->slots_made % 64];
     f->slots_made++;

@@ -16,12 +16,12 @@ TM_TEST(status_messages_cover_every_code)
 TM_TEST(status_errf_formats_and_truncates)
 {
     char err[TM_ERR_SIZE];
-    CHECK_INT_EQ(tm__errf(err, TM_ERANGE, "field %s: %d", "k", 7), TM_ERANGE);
+    CHECK_INT_EQ(tm_errf(err, TM_ERANGE, "field %s: %d", "k", 7), TM_ERANGE);
     CHECK_STR_EQ(err, "field k: 7");
     char big[2 * TM_ERR_SIZE];
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
-    tm__errf(err, TM_EINVAL, "%s", big);
+    tm_errf(err, TM_EINVAL, "%s", big);
     CHECK_INT_EQ(strlen(err), TM_ERR_SIZE - 1);
-    CHECK_INT_EQ(tm__errf(NULL, TM_ENOMEM, "ignored"), TM_ENOMEM);
+    CHECK_INT_EQ(tm_errf(NULL, TM_ENOMEM, "ignored"), TM_ENOMEM);
 }
