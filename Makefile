@@ -44,7 +44,7 @@ CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=a
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-CORE_SRC := $(wildcard core/*.c)
+CORE_SRC := $(wildcard core/*.c core/text/*.c core/numerics/*.c)
 API_SRC := $(wildcard api/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 GPU_HOST_SRC := $(wildcard gpu/*.c)
@@ -104,7 +104,7 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(B)/libtopicd_cuda.so: $(CUDA_SRC) $(wildcard gpu/*.h) $(wildcard core/*.h)
+$(B)/libtopicd_cuda.so: $(CUDA_SRC) $(wildcard gpu/*.h) $(wildcard core/*.h core/*/*.h)
 	@mkdir -p $(B)
 	$(NVCC) $(NVCCFLAGS) -shared -o $@ $(CUDA_SRC) -L$(CUDA_HOME)/lib64 -lcublas -lcusparse -lcusolver \
 	  -cudart static -Xlinker -rpath,$(CUDA_HOME)/lib64

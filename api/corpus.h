@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 #include "api/jsonutil.h"
-#include "core/vectorize.h"
+#include "core/text/vectorize.h"
 
 struct tm_corpus_limits {
     int64_t max_documents;     /* default 10,000,000 */

@@ -27,7 +27,7 @@
 #include "api/jsonutil.h"
 #include "api/spec.h"
 #include "core/model.h"
-#include "core/vectorize.h"
+#include "core/text/vectorize.h"
 
 /* Timings measured outside core (seconds; < 0 leaves the key out). */
 struct tm_result_timings {

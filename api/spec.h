@@ -46,7 +46,7 @@
 #include "api/corpus.h"
 #include "api/jsonutil.h"
 #include "core/model.h"
-#include "core/vectorize.h"
+#include "core/text/vectorize.h"
 
 /* Caps on what a spec may carry besides inline documents. */
 #define TM_SPEC_MAX_STOP_WORDS 100000

@@ -1,7 +1,7 @@
 /*
  * bench_kernels.c - the CPU backend's hot primitives, one at a time, on a
  * Matrix Market matrix: the numbers behind the kernel choices written in
- * core/backend_cpu.c. Each op runs --reps times; the fastest run counts (the
+ * core/numerics/backend_cpu.c. Each op runs --reps times; the fastest run counts (the
  * machine is shared). Build it at two commits to compare kernels. OpenBLAS
  * runs one thread, as `topicd fit` runs it for every method but full_svd
  * (server/cli.c), unless OPENBLAS_NUM_THREADS says otherwise.
@@ -17,10 +17,10 @@
 
 #include "api/mmio.h"
 #include "core/alloc.h"
-#include "core/backend.h"
-#include "core/backend_cpu.h"
-#include "core/rng.h"
-#include "core/transpose.h"
+#include "core/numerics/backend.h"
+#include "core/numerics/backend_cpu.h"
+#include "core/numerics/rng.h"
+#include "core/numerics/transpose.h"
 
 static double now(void)
 {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes core/stopwords.c from scikit-learn's ENGLISH_STOP_WORDS.
+"""Writes core/text/stopwords.c from scikit-learn's ENGLISH_STOP_WORDS.
 
-Run from the repository root: python3 bench/gen_stopwords.py > core/stopwords.c
+Run from the repository root: python3 bench/gen_stopwords.py > core/text/stopwords.c
 The output goes through clang-format (when installed) so that `make
 check-format` accepts the generated file as it is.
 """
@@ -42,6 +42,6 @@ with contextlib.redirect_stdout(buf):
 
 text = buf.getvalue()
 if shutil.which("clang-format"):
-    text = subprocess.run(["clang-format", "--assume-filename=core/stopwords.c"], input=text,
+    text = subprocess.run(["clang-format", "--assume-filename=core/text/stopwords.c"], input=text,
                           capture_output=True, text=True, check=True).stdout
 sys.stdout.write(text)

@@ -1,5 +1,5 @@
 /* alloc.c - the replaceable allocator (see alloc.h). */
-#include "alloc.h"
+#include "core/alloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,9 +1,9 @@
 /* csr.c - allocation, transpose and norms of CSR matrices. */
-#include "csr.h"
+#include "core/csr.h"
 
 #include <string.h>
 
-#include "alloc.h"
+#include "core/alloc.h"
 
 tm_status tm_csr_init(struct tm_csr *m, int64_t n_rows, int64_t n_cols, int64_t nnz, char *err)
 {

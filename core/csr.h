@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "status.h"
+#include "core/status.h"
 
 struct tm_csr {
     int64_t n_rows;

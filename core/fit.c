@@ -1,14 +1,14 @@
 /* fit.c - validation, backend choice, dispatch and result filling (see fit.h). */
-#include "fit.h"
+#include "core/fit.h"
 
 #include <math.h>
 #include <string.h>
 #include <time.h>
 
-#include "alloc.h"
-#include "nmf.h"
-#include "svd.h"
-#include "topwords.h"
+#include "core/alloc.h"
+#include "core/numerics/nmf.h"
+#include "core/numerics/svd.h"
+#include "core/numerics/topwords.h"
 
 /*
  * Defined in gpu/ (the CUDA plugin loader, or gpu/none.c). Weak, so that a

@@ -11,11 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backend.h"
-#include "csr.h"
-#include "model.h"
-#include "progress.h"
-#include "status.h"
+#include "core/csr.h"
+#include "core/model.h"
+#include "core/numerics/backend.h"
+#include "core/progress.h"
+#include "core/status.h"
 
 /*
  * X: borrowed, n_documents x n_features, never densified (except full_svd).

@@ -1,9 +1,9 @@
 /* model.c - fit parameter defaults and result release (see model.h). */
-#include "model.h"
+#include "core/model.h"
 
 #include <string.h>
 
-#include "alloc.h"
+#include "core/alloc.h"
 
 void tm_model_params_init(struct tm_model_params *p)
 {

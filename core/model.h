@@ -12,9 +12,9 @@
 
 #include <stdint.h>
 
-#include "status.h"
+#include "core/status.h"
 
-struct tm_backend_ops; /* core/backend.h */
+struct tm_backend_ops; /* core/numerics/backend.h */
 
 enum tm_method { TM_METHOD_NMF, TM_METHOD_TRUNCATED_SVD, TM_METHOD_FULL_SVD };
 

@@ -1,5 +1,5 @@
 /* status.c - messages and names for tm_status, generated from TM_STATUS_MAP. */
-#include "status.h"
+#include "core/status.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * cuda_backend.cu - the CUDA implementation of core/backend.h, built as the
+ * cuda_backend.cu - the CUDA implementation of core/numerics/backend.h, built as the
  * plugin libtopicd_cuda.so (see gpu/plugin.h): cuSPARSE SpMM (generic API)
  * on X and its stored transpose, cuBLAS GEMM/SYRK/GEAM, cuSOLVER
  * geqrf/orgqr/getrf/gesvd, and this file's own kernels for the elementwise

@@ -1,7 +1,7 @@
 /*
  * gpu.h - the GPU backend as the rest of topicd finds it: loads the CUDA
  * plugin (libtopicd_cuda.so) once, with dlopen, and answers device queries.
- * core/ reaches it only through tm_backend_gpu() (declared in core/backend.h,
+ * core/ reaches it only through tm_backend_gpu() (declared in core/numerics/backend.h,
  * defined in gpu/loader.c); server/'s GPU manager uses the calls below for
  * GET /v1/info and admission control.
  *
@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 
-#include "core/backend.h"
+#include "core/numerics/backend.h"
 #include "gpu/plugin.h"
 
 /*

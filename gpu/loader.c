@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/backend.h"
+#include "core/numerics/backend.h"
 #include "core/status.h"
 
 #define PLUGIN_NAME "libtopicd_cuda.so"

@@ -7,7 +7,7 @@
  * The plugin links the CUDA libraries; topicd links none of them and only
  * dlopen()s the plugin, so the same binary starts on machines with no GPU,
  * driver or CUDA libraries. Bump TM_GPU_PLUGIN_ABI whenever this file or
- * core/backend.h changes in a way that breaks an old plugin.
+ * core/numerics/backend.h changes in a way that breaks an old plugin.
  * Thread-safety: the entry point and the table's functions are thread-safe.
  */
 #ifndef TM_GPU_PLUGIN_H
@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#include "core/backend.h"
+#include "core/numerics/backend.h"
 #include "core/status.h"
 
 #define TM_GPU_PLUGIN_ABI 1

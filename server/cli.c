@@ -27,7 +27,7 @@
 #include "api/spec.h"
 #include "core/alloc.h"
 #include "core/fit.h"
-#include "core/vectorize.h"
+#include "core/text/vectorize.h"
 
 enum { EXIT_JOB = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
 

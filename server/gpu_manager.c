@@ -13,8 +13,8 @@
 #include <time.h>
 
 #include "core/alloc.h"
-#include "core/backend.h"
 #include "core/fit.h"
+#include "core/numerics/backend.h"
 #include "gpu/gpu.h"
 
 #define WAIT_POLL_MS 100

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
-#include "core/vectorize.h"
+#include "core/text/vectorize.h"
 
 struct tm_matrix_cache;
 struct tm_matrix_ref; /* a job's hold on an entry */

@@ -16,7 +16,7 @@
 
 #include "api/spec.h"
 #include "core/alloc.h"
-#include "core/utf8.h"
+#include "core/text/utf8.h"
 #include "http.h"
 #include "log.h"
 #include "worker.h"

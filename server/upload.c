@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/utf8.h"
+#include "core/text/utf8.h"
 #include "jobs.h"
 
 /* A batch is written when it holds this many bytes or documents: big enough

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "core/backend.h"
+#include "core/numerics/backend.h"
 
 static inline const struct tm_backend_ops *tm_test_cpu_ops(int without_optional_ops)
 {

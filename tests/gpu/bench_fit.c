@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include "api/mmio.h"
-#include "core/backend.h"
 #include "core/csr.h"
 #include "core/fit.h"
 #include "core/model.h"
+#include "core/numerics/backend.h"
 #include "gpu/gpu.h"
 
 static double now(void)

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
-#include "core/backend_cpu.h"
-#include "core/rng.h"
+#include "core/numerics/backend_cpu.h"
+#include "core/numerics/rng.h"
 #include "harness.h"
 
 /* A random m x n CSR with about density * m * n non-zeros in [0.1, 1.1). */

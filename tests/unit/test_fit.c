@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "core/fit.h"
-#include "core/rng.h"
+#include "core/numerics/rng.h"
 #include "harness.h"
 #include "testalloc.h"
 

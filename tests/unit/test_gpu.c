@@ -18,10 +18,10 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
-#include "core/backend.h"
 #include "core/csr.h"
 #include "core/fit.h"
 #include "core/model.h"
+#include "core/numerics/backend.h"
 #include "gpu/gpu.h"
 #include "harness.h"
 #include "server/gpu_manager.h"

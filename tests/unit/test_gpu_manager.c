@@ -5,8 +5,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/backend.h"
 #include "core/model.h"
+#include "core/numerics/backend.h"
 #include "harness.h"
 #include "server/gpu_manager.h"
 #include "testalloc.h"

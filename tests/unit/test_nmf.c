@@ -1,9 +1,9 @@
 /* test_nmf.c - the NMF solvers: non-negativity, error decrease, recovery. */
 #include <stdlib.h>
 
-#include "core/backend_cpu.h"
-#include "core/nmf.h"
-#include "core/rng.h"
+#include "core/numerics/backend_cpu.h"
+#include "core/numerics/nmf.h"
+#include "core/numerics/rng.h"
 #include "cpu_ops.h"
 #include "harness.h"
 

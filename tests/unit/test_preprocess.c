@@ -5,8 +5,8 @@
  */
 #include <stdlib.h>
 
-#include "core/preprocess.h"
-#include "core/vectorize.h"
+#include "core/text/preprocess.h"
+#include "core/text/vectorize.h"
 #include "fixture.h"
 #include "harness.h"
 

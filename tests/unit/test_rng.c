@@ -1,5 +1,5 @@
 /* test_rng.c - the generator reproduces numpy's legacy RandomState. */
-#include "core/rng.h"
+#include "core/numerics/rng.h"
 #include "harness.h"
 
 TM_TEST(rng_matches_numpy_randomstate)

@@ -1,5 +1,5 @@
 /* test_stopwords.c - the generated English stop list is scikit-learn's. */
-#include "core/stopwords.h"
+#include "core/text/stopwords.h"
 #include "harness.h"
 
 TM_TEST(stopwords_english_is_sklearns_318_sorted)

@@ -1,6 +1,6 @@
 /* test_strmap.c - the interning hash table: ids, growth, caps, failures. */
 #include "core/alloc.h"
-#include "core/strmap.h"
+#include "core/text/strmap.h"
 #include "harness.h"
 #include "testalloc.h"
 

@@ -2,9 +2,9 @@
 #include <lapacke.h>
 #include <stdlib.h>
 
-#include "core/backend_cpu.h"
-#include "core/rng.h"
-#include "core/svd.h"
+#include "core/numerics/backend_cpu.h"
+#include "core/numerics/rng.h"
+#include "core/numerics/svd.h"
 #include "cpu_ops.h"
 #include "harness.h"
 

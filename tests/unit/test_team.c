@@ -2,7 +2,7 @@
  * follow one another, and a team that cannot have its memory says so. */
 #include <stdatomic.h>
 
-#include "core/team.h"
+#include "core/numerics/team.h"
 #include "harness.h"
 #include "testalloc.h"
 

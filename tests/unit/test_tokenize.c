@@ -7,8 +7,8 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
-#include "core/tokenize.h"
-#include "core/utf8.h"
+#include "core/text/tokenize.h"
+#include "core/text/utf8.h"
 #include "fixture.h"
 #include "harness.h"
 

@@ -2,8 +2,8 @@
  * the largest non-zero weight left, the lowest term among equals. */
 #include <stdlib.h>
 
-#include "core/rng.h"
-#include "core/topwords.h"
+#include "core/numerics/rng.h"
+#include "core/numerics/topwords.h"
 #include "harness.h"
 
 static void reference_top(const double *col, int64_t n, int64_t n_top, int64_t *terms,

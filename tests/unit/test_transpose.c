@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/transpose.h"
+#include "core/numerics/transpose.h"
 #include "harness.h"
 #include "testalloc.h"
 

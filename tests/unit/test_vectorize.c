@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
-#include "core/vectorize.h"
+#include "core/text/vectorize.h"
 #include "fixture.h"
 #include "harness.h"
 #include "testalloc.h"

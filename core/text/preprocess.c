@@ -1,10 +1,10 @@
 /* preprocess.c - scikit-learn's newsgroup header, footer and quote removal. */
-#include "preprocess.h"
+#include "core/text/preprocess.h"
 
 #include <string.h>
 
-#include "utf8.h"
-#include "vectorize.h"
+#include "core/text/utf8.h"
+#include "core/text/vectorize.h"
 
 size_t tm_preprocess_strip_header(const char *s, size_t len, const char **out)
 {

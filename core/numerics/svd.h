@@ -9,16 +9,16 @@
  * first such) is positive.
  * Thread-safety: reentrant; a call owns the backend context it is given.
  */
-#ifndef TM_CORE_SVD_H
-#define TM_CORE_SVD_H
+#ifndef TM_CORE_NUMERICS_SVD_H
+#define TM_CORE_NUMERICS_SVD_H
 
 #include <stdint.h>
 
-#include "backend.h"
-#include "csr.h"
-#include "model.h"
-#include "progress.h"
-#include "status.h"
+#include "core/csr.h"
+#include "core/model.h"
+#include "core/numerics/backend.h"
+#include "core/progress.h"
+#include "core/status.h"
 
 /* X ~= U diag(s) V^T on the host: U m x k, V n x k, column-major (ld = rows),
  * s descending, all tm_malloc'd and owned by the result. */

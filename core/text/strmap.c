@@ -1,9 +1,9 @@
 /* strmap.c - the interning hash table of strmap.h. */
-#include "strmap.h"
+#include "core/text/strmap.h"
 
 #include <string.h>
 
-#include "alloc.h"
+#include "core/alloc.h"
 
 #define INITIAL_SLOTS 1024
 

@@ -1,10 +1,10 @@
 /* team.c - a team of threads that stays up between parallel loops (see team.h). */
-#include "team.h"
+#include "core/numerics/team.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "alloc.h"
+#include "core/alloc.h"
 
 #define TEAM_MAX 64
 

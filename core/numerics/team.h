@@ -10,8 +10,8 @@
  * Thread-safety: one owner at a time, who starts runs one after the other
  * (a run may not start another run of the same team).
  */
-#ifndef TM_CORE_TEAM_H
-#define TM_CORE_TEAM_H
+#ifndef TM_CORE_NUMERICS_TEAM_H
+#define TM_CORE_NUMERICS_TEAM_H
 
 struct tm_team;
 

@@ -6,8 +6,8 @@
  * scikit-learn's (np.random.RandomState(seed).normal(size=...)).
  * Thread-safety: one owner at a time; generators share nothing.
  */
-#ifndef TM_CORE_RNG_H
-#define TM_CORE_RNG_H
+#ifndef TM_CORE_NUMERICS_RNG_H
+#define TM_CORE_NUMERICS_RNG_H
 
 #include <stdint.h>
 

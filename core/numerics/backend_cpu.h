@@ -18,10 +18,10 @@
  * are synchronous.
  * Thread-safety: as backend.h (a context has one owner at a time).
  */
-#ifndef TM_CORE_BACKEND_CPU_H
-#define TM_CORE_BACKEND_CPU_H
+#ifndef TM_CORE_NUMERICS_BACKEND_CPU_H
+#define TM_CORE_NUMERICS_BACKEND_CPU_H
 
-#include "backend.h"
+#include "core/numerics/backend.h"
 
 /* Also reachable as tm_backend_cpu() from backend.h. */
 extern const struct tm_backend_ops tm__backend_cpu_ops;

@@ -30,15 +30,15 @@
  * Thread-safety: tm_vectorize is reentrant; it starts and joins its own
  * threads and shares nothing between calls.
  */
-#ifndef TM_CORE_VECTORIZE_H
-#define TM_CORE_VECTORIZE_H
+#ifndef TM_CORE_TEXT_VECTORIZE_H
+#define TM_CORE_TEXT_VECTORIZE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "csr.h"
-#include "progress.h"
-#include "status.h"
+#include "core/csr.h"
+#include "core/progress.h"
+#include "core/status.h"
 
 /* preprocess.strip flags, applied in this order (scikit-learn's). */
 enum {

@@ -1,15 +1,15 @@
 /* nmf.c - NMF by HALS (cd), multiplicative updates (mu) and pgd (see nmf.h). */
-#include "nmf.h"
+#include "core/numerics/nmf.h"
 
 #include <float.h>
 #include <math.h>
 #include <string.h>
 #include <time.h>
 
-#include "alloc.h"
-#include "rng.h"
-#include "svd.h"
-#include "transpose.h"
+#include "core/alloc.h"
+#include "core/numerics/rng.h"
+#include "core/numerics/svd.h"
+#include "core/numerics/transpose.h"
 
 /* scikit-learn's EPSILON in _nmf.py: np.finfo(np.float32).eps */
 #define NMF_EPSILON 1.1920928955078125e-07

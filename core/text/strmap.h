@@ -14,14 +14,14 @@
  * fails with TM_ETOOBIG.
  * Thread-safety: one owner at a time.
  */
-#ifndef TM_CORE_STRMAP_H
-#define TM_CORE_STRMAP_H
+#ifndef TM_CORE_TEXT_STRMAP_H
+#define TM_CORE_TEXT_STRMAP_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "status.h"
+#include "core/status.h"
 
 struct tm_strmap_slot {
     uint32_t tag; /* hash bits 63..40 << 8 | 0x100 | min(len, 255); 0 = empty slot */

@@ -1,13 +1,13 @@
 /* svd.c - randomized SVD, IRLBA and the exact dense SVD (see svd.h). */
-#include "svd.h"
+#include "core/numerics/svd.h"
 
 #include <float.h>
 #include <lapacke.h>
 #include <math.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "rng.h"
+#include "core/alloc.h"
+#include "core/numerics/rng.h"
 
 #define TRY(call)                                                                                  \
     do {                                                                                           \

@@ -3,8 +3,8 @@
  * a components matrix (n terms x k topics), as a result's `topics` lists
  * them.
  */
-#ifndef TM_CORE_TOPWORDS_H
-#define TM_CORE_TOPWORDS_H
+#ifndef TM_CORE_NUMERICS_TOPWORDS_H
+#define TM_CORE_NUMERICS_TOPWORDS_H
 
 #include <stdint.h>
 

@@ -1,5 +1,5 @@
 /* backend_cpu.c - the OpenBLAS + LAPACKE backend (see backend_cpu.h). */
-#include "backend_cpu.h"
+#include "core/numerics/backend_cpu.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -8,8 +8,8 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "team.h"
+#include "core/alloc.h"
+#include "core/numerics/team.h"
 
 /* scikit-learn's EPSILON in _nmf.py: np.finfo(np.float32).eps */
 #define NMF_EPSILON 1.1920928955078125e-07

@@ -5,8 +5,8 @@
  * ENGLISH_STOP_WORDS by bench/gen_stopwords.py: 318 lower-case ASCII words in
  * byte order. Thread-safety: read-only data.
  */
-#ifndef TM_CORE_STOPWORDS_H
-#define TM_CORE_STOPWORDS_H
+#ifndef TM_CORE_TEXT_STOPWORDS_H
+#define TM_CORE_TEXT_STOPWORDS_H
 
 #include <stddef.h>
 

@@ -14,8 +14,8 @@
  * Lines are split on "\n" only: a CR stays part of its line.
  * Thread-safety: reentrant, no state.
  */
-#ifndef TM_CORE_PREPROCESS_H
-#define TM_CORE_PREPROCESS_H
+#ifndef TM_CORE_TEXT_PREPROCESS_H
+#define TM_CORE_TEXT_PREPROCESS_H
 
 #include <stddef.h>
 

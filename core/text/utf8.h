@@ -5,8 +5,8 @@
  *
  * Thread-safety: all functions are reentrant; they touch no state.
  */
-#ifndef TM_CORE_UTF8_H
-#define TM_CORE_UTF8_H
+#ifndef TM_CORE_TEXT_UTF8_H
+#define TM_CORE_TEXT_UTF8_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* backend.c - moving host matrices into a backend and back (see backend.h). */
-#include "backend.h"
+#include "core/numerics/backend.h"
 
-#include "alloc.h"
+#include "core/alloc.h"
 
 tm_status tm_backend_take(const struct tm_backend_ops *ops, void *ctx, double **host, int64_t rows,
                           int64_t cols, struct tm_bmat *out, char *err)

@@ -28,16 +28,16 @@
  * host ((m + n) k values) and is uploaded once.
  * Thread-safety: reentrant; a call owns the backend context it is given.
  */
-#ifndef TM_CORE_NMF_H
-#define TM_CORE_NMF_H
+#ifndef TM_CORE_NUMERICS_NMF_H
+#define TM_CORE_NUMERICS_NMF_H
 
 #include <stdint.h>
 
-#include "backend.h"
-#include "csr.h"
-#include "model.h"
-#include "progress.h"
-#include "status.h"
+#include "core/csr.h"
+#include "core/model.h"
+#include "core/numerics/backend.h"
+#include "core/progress.h"
+#include "core/status.h"
 
 struct tm_nmf_result {
     int64_t m, n, k;

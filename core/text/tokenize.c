@@ -1,13 +1,13 @@
 /* tokenize.c - Python's str.lower(), sklearn's accent stripping, and the
  * (?u)\b\w\w+\b tokens. */
-#include "tokenize.h"
+#include "core/text/tokenize.h"
 
 #include <stdint.h>
 #include <string.h>
 #include <utf8proc.h>
 
-#include "alloc.h"
-#include "utf8.h"
+#include "core/alloc.h"
+#include "core/text/utf8.h"
 
 tm_status tm_textbuf_reserve(struct tm_textbuf *b, size_t n)
 {

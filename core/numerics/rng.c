@@ -1,5 +1,5 @@
 /* rng.c - MT19937 with numpy's legacy RandomState semantics (see rng.h). */
-#include "rng.h"
+#include "core/numerics/rng.h"
 
 #include <math.h>
 

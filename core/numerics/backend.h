@@ -1,7 +1,7 @@
 /*
  * backend.h - the compute backend interface: the primitives that randomized
  * SVD, Lanczos bidiagonalization and the three NMF solvers (cd/HALS, mu, pgd)
- * are written against, once (core/svd.c, core/nmf.c). core/backend_cpu.c
+ * are written against, once (core/numerics/svd.c, core/numerics/nmf.c). core/numerics/backend_cpu.c
  * implements it with OpenBLAS + LAPACKE; gpu/ implements it with CUDA
  * (cuSPARSE, cuBLAS, cuSOLVER and its own kernels), as SQLite's
  * sqlite3_mem_methods or ggml's backend interface: a struct of function
@@ -37,15 +37,15 @@
  * Thread-safety: an ops table is immutable and shared; a context has one
  * owner at a time (one worker thread); contexts share nothing.
  */
-#ifndef TM_CORE_BACKEND_H
-#define TM_CORE_BACKEND_H
+#ifndef TM_CORE_NUMERICS_BACKEND_H
+#define TM_CORE_NUMERICS_BACKEND_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "csr.h"
-#include "model.h"
-#include "status.h"
+#include "core/csr.h"
+#include "core/model.h"
+#include "core/status.h"
 
 /* A dense column-major matrix in backend memory: element (i, j) lives at
  * data + (i + j * ld) * elem_size. Fields are public so core can take views. */
@@ -282,7 +282,7 @@ struct tm_backend_ops {
 /*
  * A host matrix into the backend and back, through mat_adopt/mat_release
  * where the backend has them (no copy, so no second copy in the peak),
- * else through mat_alloc + upload / download + mat_free (core/backend.c).
+ * else through mat_alloc + upload / download + mat_free (core/numerics/backend.c).
  * take: *host (tm_malloc'd, rows x cols, column-major, ld rows) becomes *out;
  * *host is consumed (freed or adopted, and set NULL) on success and left to
  * the caller on failure. give: *m becomes *host (returned owned, ld
@@ -293,7 +293,7 @@ tm_status tm_backend_take(const struct tm_backend_ops *ops, void *ctx, double **
 tm_status tm_backend_give(const struct tm_backend_ops *ops, void *ctx, struct tm_bmat *m,
                           double **host, char *err);
 
-/* The CPU backend (core/backend_cpu.c): always available. */
+/* The CPU backend (core/numerics/backend_cpu.c): always available. */
 const struct tm_backend_ops *tm_backend_cpu(void);
 
 /*

@@ -6,12 +6,12 @@
  * and a second copy for the turn would add a factor's size to the fit's peak.
  * Thread-safety: none needed; the caller owns the matrix.
  */
-#ifndef TM_CORE_TRANSPOSE_H
-#define TM_CORE_TRANSPOSE_H
+#ifndef TM_CORE_NUMERICS_TRANSPOSE_H
+#define TM_CORE_NUMERICS_TRANSPOSE_H
 
 #include <stdint.h>
 
-#include "status.h"
+#include "core/status.h"
 
 /*
  * a (rows x cols, column-major, ld rows) becomes its transpose (cols x rows,

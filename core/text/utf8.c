@@ -1,5 +1,5 @@
 /* utf8.c - UTF-8 validation and repair, Python's whitespace and \w classes. */
-#include "utf8.h"
+#include "core/text/utf8.h"
 
 #include <string.h>
 #include <utf8proc.h>

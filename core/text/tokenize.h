@@ -15,13 +15,13 @@
  * tm_unicode_is_word), counted in code points.
  * Thread-safety: reentrant; a tm_textbuf has one owner at a time.
  */
-#ifndef TM_CORE_TOKENIZE_H
-#define TM_CORE_TOKENIZE_H
+#ifndef TM_CORE_TEXT_TOKENIZE_H
+#define TM_CORE_TEXT_TOKENIZE_H
 
 #include <stddef.h>
 
-#include "status.h"
-#include "vectorize.h"
+#include "core/status.h"
+#include "core/text/vectorize.h"
 
 /* A growable byte buffer, capped at max bytes (0: no cap but SIZE_MAX/2). */
 struct tm_textbuf {

@@ -1,5 +1,5 @@
 /* topwords.c - see topwords.h. */
-#include "topwords.h"
+#include "core/numerics/topwords.h"
 
 #include <stddef.h>
 

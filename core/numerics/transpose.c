@@ -1,9 +1,9 @@
 /* transpose.c - in-place transposition of a dense host matrix (see transpose.h). */
-#include "transpose.h"
+#include "core/numerics/transpose.h"
 
 #include <string.h>
 
-#include "alloc.h"
+#include "core/alloc.h"
 
 /*
  * Following the cycles of the transposition element by element jumps around

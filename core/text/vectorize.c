@@ -17,7 +17,7 @@
  * Nothing depends on which thread saw a document first, so the result is
  * byte-identical for any number of threads.
  */
-#include "vectorize.h"
+#include "core/text/vectorize.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -27,12 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "preprocess.h"
-#include "stopwords.h"
-#include "strmap.h"
-#include "tokenize.h"
-#include "utf8.h"
+#include "core/alloc.h"
+#include "core/text/preprocess.h"
+#include "core/text/stopwords.h"
+#include "core/text/strmap.h"
+#include "core/text/tokenize.h"
+#include "core/text/utf8.h"
 
 #define DEFAULT_MAX_TERMS (16 * 1024 * 1024)
 #define MAX_THREADS 256
