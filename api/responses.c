@@ -8,29 +8,6 @@
 #include "api/result.h"
 #include "core/alloc.h"
 
-static const char *const state_names[TM__JOB_STATE_COUNT] = {"queued", "running", "succeeded",
-                                                             "failed", "cancelled"};
-
-const char *tm_job_state_name(enum tm_job_state state)
-{
-    return (unsigned)state < TM__JOB_STATE_COUNT ? state_names[state] : "unknown";
-}
-
-int tm_job_state_parse(const char *name)
-{
-    for (int i = 0; i < TM__JOB_STATE_COUNT; i++)
-        if (name && !strcmp(name, state_names[i]))
-            return i;
-    return -1;
-}
-
-double tm_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* RFC 3339 UTC with milliseconds, or null for 0 (not yet). */
 static void put_time(struct tm_jbuf *b, double t)
 {

@@ -14,26 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/job_state.h"
 #include "api/jsonutil.h"
 
 #define TM_ID_SIZE 40
-
-enum tm_job_state {
-    TM_JOB_QUEUED,
-    TM_JOB_RUNNING,
-    TM_JOB_SUCCEEDED,
-    TM_JOB_FAILED,
-    TM_JOB_CANCELLED,
-    TM__JOB_STATE_COUNT
-};
-
-/* "queued", ...; tm_job_state_parse returns -1 for an unknown name. */
-const char *tm_job_state_name(enum tm_job_state state);
-int tm_job_state_parse(const char *name);
-static inline int tm_job_state_final(enum tm_job_state s)
-{
-    return s == TM_JOB_SUCCEEDED || s == TM_JOB_FAILED || s == TM_JOB_CANCELLED;
-}
 
 struct tm_corpus_record {
     char id[TM_ID_SIZE];
@@ -57,9 +41,6 @@ struct tm_job_record {
     char error_code[32];                        /* when failed or cancelled */
     char error_message[320];
 };
-
-/* Unix seconds now, with sub-second precision. */
-double tm_now(void);
 
 char *tm_render_corpus(const struct tm_corpus_record *c, size_t *len);
 /* next: the cursor of the next page, NULL on the last one. */

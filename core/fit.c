@@ -3,9 +3,9 @@
 
 #include <math.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/numerics/nmf.h"
 #include "core/numerics/svd.h"
 #include "core/numerics/topwords.h"
@@ -16,13 +16,6 @@
  * has no GPU backend, which is what it reads as.
  */
 extern const struct tm_backend_ops *tm_backend_gpu(void) __attribute__((weak));
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static tm_status validate(const struct tm_csr *x, const struct tm_model_params *p, char *err)
 {
@@ -236,7 +229,7 @@ tm_status tm_fit(const struct tm_csr *X, const struct tm_model_params *params,
     struct tm_bsparse *xb = NULL;
     struct tm_svd_result svd = {0};
     struct tm_nmf_result nmf = {0};
-    double t0 = now();
+    double t0 = tm_clock_monotonic();
     memset(out, 0, sizeof(*out));
     if ((st = validate(X, params, err)) != TM_OK)
         return st;
@@ -260,7 +253,7 @@ tm_status tm_fit(const struct tm_csr *X, const struct tm_model_params *params,
         if ((st = ops->sparse_upload(ctx, X, &xb, err)) != TM_OK)
             goto out;
         if (params->method == TM_METHOD_TRUNCATED_SVD) {
-            out->seconds_init = now() - t0;
+            out->seconds_init = tm_clock_monotonic() - t0;
             if (params->algorithm == TM_SVD_LANCZOS)
                 st = tm_svd_lanczos(ops, ctx, xb, X->n_rows, n, k, params, progress, &svd, err);
             else
@@ -289,7 +282,7 @@ tm_status tm_fit(const struct tm_csr *X, const struct tm_model_params *params,
         }
         tm_top_words(out->components.data, k, n, ntw, out->top_terms, out->top_weights);
     }
-    out->seconds_fit = now() - t0 - out->seconds_init;
+    out->seconds_fit = tm_clock_monotonic() - t0 - out->seconds_init;
 out:
     tm_nmf_result_release(&nmf);
     tm_svd_result_release(&svd);

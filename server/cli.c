@@ -26,6 +26,7 @@
 #include "api/result.h"
 #include "api/spec.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/fit.h"
 #include "core/text/vectorize.h"
 
@@ -98,13 +99,6 @@ static int usage_error(const char *cmd, const char *fmt, const char *arg)
     return EXIT_USAGE;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /*
  * Ctrl-C cancels through core's progress callback (core stops at its next
  * check and releases what it took); a second Ctrl-C kills as usual.
@@ -129,7 +123,7 @@ static int report_progress(void *ctx, const char *stage, double fraction)
 {
     struct cli_progress *p = ctx;
     if (p->show) {
-        double t = now();
+        double t = tm_clock_monotonic();
         if (stage != p->stage || t - p->last >= 0.5 || fraction >= 1.0) {
             fprintf(stderr, "topicd: %s %.0f%%\n", stage, 100.0 * fraction);
             p->stage = stage;
@@ -529,7 +523,7 @@ int tm_cli_vectorize(int argc, char **argv)
     struct cli_progress prog;
     struct tm_progress progress;
     int threads;
-    double t0 = now();
+    double t0 = tm_clock_monotonic();
     int rc = cli_start("vectorize", argc, argv, 0, &o, &threads, &prog, &progress);
     if (rc)
         return rc < 0 ? EXIT_USAGE : 0;
@@ -542,12 +536,12 @@ int tm_cli_vectorize(int argc, char **argv)
         goto out;
     if ((rc = get_documents("vectorize", &o, &spec, &corpus, &docs)) != 0)
         goto out;
-    timings.read = now() - t0;
+    timings.read = tm_clock_monotonic() - t0;
     if ((rc = vectorize_docs(&spec, docs, threads, &progress, &v)) != 0)
         goto out;
     if (o.mm_out && (rc = write_matrix(o.mm_out, &v.matrix)) != 0)
         goto out;
-    timings.total = now() - t0;
+    timings.total = tm_clock_monotonic() - t0;
     char *json;
     size_t len;
     tm_status st;
@@ -646,7 +640,7 @@ int tm_cli_fit(int argc, char **argv)
     struct cli_progress prog;
     struct tm_progress progress;
     int threads;
-    double t0 = now();
+    double t0 = tm_clock_monotonic();
     int rc = cli_start("fit", argc, argv, 1, &o, &threads, &prog, &progress);
     if (rc)
         return rc < 0 ? EXIT_USAGE : 0;
@@ -672,11 +666,11 @@ int tm_cli_fit(int argc, char **argv)
         if (o.vocab_file && (rc = load_vocabulary(o.vocab_file, mm.n_cols, &v.vocab)) != 0)
             goto out;
         X = &mm;
-        timings.read = now() - t0;
+        timings.read = tm_clock_monotonic() - t0;
     } else {
         if ((rc = get_documents("fit", &o, &spec, &corpus, &docs)) != 0)
             goto out;
-        timings.read = now() - t0;
+        timings.read = tm_clock_monotonic() - t0;
         if ((rc = vectorize_docs(&spec, docs, threads, &progress, &v)) != 0)
             goto out;
         X = &v.matrix;
@@ -692,7 +686,7 @@ int tm_cli_fit(int argc, char **argv)
         rc = core_error("model", st, err);
         goto out;
     }
-    timings.total = now() - t0;
+    timings.total = tm_clock_monotonic() - t0;
     char *json;
     size_t len;
     if ((st = tm_result_render_fit(&r, &v, &spec, &timings, &json, &len, &e)) != TM_OK) {

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -350,7 +351,7 @@ static void run_one(struct tm_jobs *j, struct job *e)
     snap = e->rec;
     snap.state = TM_JOB_RUNNING;
     snap.attempts++;
-    snap.started_at = tm_now();
+    snap.started_at = tm_clock_unix();
     snap.stage[0] = 0;
     snap.progress = 0;
     j->n_running++;
@@ -411,7 +412,7 @@ static void run_one(struct tm_jobs *j, struct job *e)
                  out.error_message[0] ? out.error_message : tm_strerror(out.status));
     }
     if (!requeue)
-        fin.finished_at = tm_now();
+        fin.finished_at = tm_clock_unix();
 
     struct tm_store_result res = {out.result_json, out.result_len, out.n_documents,
                                   out.n_topics,    out.doc_topics, out.doc_ids};
@@ -496,7 +497,7 @@ static int recover_running(void *ctx, const struct tm_job_record *job, const cha
     struct tm_job_record r = *job;
     if (r.attempts >= rc->j->cfg.max_attempts) {
         r.state = TM_JOB_FAILED;
-        r.finished_at = tm_now();
+        r.finished_at = tm_clock_unix();
         snprintf(r.error_code, sizeof(r.error_code), "worker_crashed");
         snprintf(r.error_message, sizeof(r.error_message),
                  "the process stopped while running this job %d times (crash, kill or out of "
@@ -697,7 +698,7 @@ enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, co
     snprintf(e->rec.corpus_id, sizeof(e->rec.corpus_id), "%s", corpus_id);
     snprintf(e->rec.method, sizeof(e->rec.method), "%s", method ? method : "");
     e->rec.state = TM_JOB_QUEUED;
-    e->rec.created_at = tm_now();
+    e->rec.created_at = tm_clock_unix();
     st = s->m->job_insert(s->ctx, &e->rec, spec, spec_len, idem_key, client, err);
     if (st) {
         tm_free(e);
@@ -773,7 +774,7 @@ enum tm_jobs_refusal tm_jobs_cancel(struct tm_jobs *j, const char *id, struct tm
         lane_release(j, l);
     }
     e->rec.state = TM_JOB_CANCELLED;
-    e->rec.finished_at = tm_now();
+    e->rec.finished_at = tm_clock_unix();
     snprintf(e->rec.error_code, sizeof(e->rec.error_code), "cancelled");
     snprintf(e->rec.error_message, sizeof(e->rec.error_message), "cancelled on request");
     *job = e->rec;
@@ -932,7 +933,7 @@ static void *sweeper_main(void *arg)
         pthread_mutex_unlock(&j->lock);
         char err[TM_ERR_SIZE] = "";
         int64_t n = 0;
-        double before = tm_now() - (double)j->retention_s;
+        double before = tm_clock_unix() - (double)j->retention_s;
         if (tm_jobs_expire(j, before, &n, err))
             TM_LOG(TM_LOG_ERROR, "expiring jobs failed", "s:error", err, "i:deleted", (long long)n,
                    NULL);

@@ -16,6 +16,7 @@
 
 #include "api/spec.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/text/utf8.h"
 #include "http.h"
 #include "log.h"
@@ -301,8 +302,8 @@ static void get_info(struct tm__req *r)
     tm_jbuf_printf(&b,
                    "{\"service\":\"topicd\",\"api\":\"v1\",\"store\":\"%s\",\"workers\":%d,"
                    "\"uptime_s\":%.3f,\"jobs\":{\"queued\":%lld,\"running\":%lld},\"gpu\":",
-                   s->store.m->name, js.workers, tm_now() - s->started_at, (long long)js.queued,
-                   (long long)js.running);
+                   s->store.m->name, js.workers, tm_clock_unix() - s->started_at,
+                   (long long)js.queued, (long long)js.running);
     struct tm_gpu_info gi;
     memset(&gi, 0, sizeof(gi));
     if (s->gpu)

@@ -27,6 +27,7 @@
 #include "api/jsonutil.h"
 #include "cli.h"
 #include "config.h"
+#include "core/clock.h"
 #include "http.h"
 #include "log.h"
 #include "server.h"
@@ -118,7 +119,7 @@ int tm_cli_serve(int argc, char **argv)
     struct tm_server srv;
     memset(&srv, 0, sizeof(srv));
     srv.cfg = &cfg;
-    srv.started_at = tm_now();
+    srv.started_at = tm_clock_unix();
     struct tm_http *http = NULL;
     struct tm_worker_ctx wctx;
     int status = 1;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/text/utf8.h"
 #include "jobs.h"
 
@@ -157,7 +158,7 @@ tm_status tm_upload_new(struct tm_upload **out, struct tm_store *store, const ch
     memset(&c, 0, sizeof(c));
     snprintf(c.id, sizeof(c.id), "%s", u->staging);
     c.hidden = u->append;
-    c.created_at = tm_now();
+    c.created_at = tm_clock_unix();
     char err[TM_ERR_SIZE] = "";
     tm_status st = store->m->corpus_create(store->ctx, &c, err);
     if (st) {

@@ -4,9 +4,9 @@
 #include <float.h>
 #include <math.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/numerics/rng.h"
 #include "core/numerics/svd.h"
 #include "core/numerics/transpose.h"
@@ -20,13 +20,6 @@
         if (st != TM_OK)                                                                           \
             goto out;                                                                              \
     } while (0)
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void tm_nmf_result_release(struct tm_nmf_result *r)
 {
@@ -296,7 +289,7 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     int64_t m = X->n_rows, n = X->n_cols;
     double *sw = NULL, *sh = NULL;
     int64_t *perm = NULL;
-    double t0 = now();
+    double t0 = tm_clock_monotonic();
     memset(out, 0, sizeof(*out));
     out->m = m;
     out->n = n;
@@ -343,7 +336,7 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         TRY(ops->mat_alloc(ctx, m, k, &s.dm, err));
         TRY(ops->mat_alloc(ctx, n, k, &s.dn, err));
     }
-    out->seconds_init = now() - t0;
+    out->seconds_init = tm_clock_monotonic() - t0;
 
     struct tm_rng rng;
     tm_rng_init(&rng, params->seed);

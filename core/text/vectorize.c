@@ -24,10 +24,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/text/preprocess.h"
 #include "core/text/stopwords.h"
 #include "core/text/strmap.h"
@@ -215,13 +215,6 @@ struct worker {
     int64_t *col_end;
     struct bucket_entry *bucket;
 };
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Adds delta finished items of total to the pass's count and reports; a
  * non-zero answer from the callback cancels every thread. */
@@ -870,7 +863,7 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
     if (n_docs > INT32_MAX)
         return tm_errf(err, TM_ETOOBIG, "vectorize: more than %d documents", INT32_MAX);
 
-    double t0 = now_seconds();
+    double t0 = tm_clock_monotonic();
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int64_t n_threads = params->n_threads > 0 ? params->n_threads : (cpus > 0 ? cpus : 1);
     if (n_threads > MAX_THREADS)
@@ -912,7 +905,7 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
     }
     if ((st = run_pass(ws, n, pass_tokenize, err)) != TM_OK)
         goto done;
-    double t1 = now_seconds();
+    double t1 = tm_clock_monotonic();
     out->seconds_tokenize = t1 - t0;
 
     /* merge and prune */
@@ -970,7 +963,7 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
         for (int64_t c = 0; c < kept; c++)
             idf[c] = log(((double)n_docs + s) / ((double)out->df[c] + s)) + 1.0;
     }
-    double t2 = now_seconds();
+    double t2 = tm_clock_monotonic();
     out->seconds_vocabulary = t2 - t1;
     if (tm_progress_report(progress, "vocabulary", 1.0)) {
         st = tm_errf(err, TM_ECANCELLED, "vectorize: cancelled");
@@ -1001,7 +994,7 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
         goto done;
     out->idf = idf;
     idf = NULL;
-    out->seconds_weighting = now_seconds() - t2;
+    out->seconds_weighting = tm_clock_monotonic() - t2;
 
 done:
     tm_free(idf);

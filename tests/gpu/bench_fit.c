@@ -14,18 +14,12 @@
 #include <unistd.h>
 
 #include "api/mmio.h"
+#include "core/clock.h"
 #include "core/csr.h"
 #include "core/fit.h"
 #include "core/model.h"
 #include "core/numerics/backend.h"
 #include "gpu/gpu.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int probe(void)
 {
@@ -150,12 +144,12 @@ int main(int argc, char **argv)
             printf("{\"error\": \"no GPU: %s\"}\n", err);
             return 3;
         }
-        t0 = now();
+        t0 = tm_clock_monotonic();
         if ((st = ops->create(&cfg, &ctx, err)) != TM_OK) {
             printf("{\"error\": \"%s\"}\n", err);
             return 1;
         }
-        t_ctx = now() - t0;
+        t_ctx = tm_clock_monotonic() - t0;
         p.backend = ops;
         p.backend_ctx = ctx;
         wp = p;
@@ -169,9 +163,9 @@ int main(int argc, char **argv)
         tm_csr_release(&w);
     }
 
-    t0 = now();
+    t0 = tm_clock_monotonic();
     st = tm_fit(&x, &p, NULL, &r, err);
-    double secs = now() - t0;
+    double secs = tm_clock_monotonic() - t0;
     if (st != TM_OK) {
         printf("{\"error\": \"%s: %s\"}\n", tm_status_name(st), err);
         return 1;
