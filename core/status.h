@@ -53,4 +53,15 @@ const char *tm_status_name(tm_status status);
 tm_status tm_errf(char *err, tm_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * For a function with a tm_status st and one cleanup label out (the goto
+ * ladder): st = call, and on failure jump to out, which returns st.
+ */
+#define TM_TRY(call)                                                                               \
+    do {                                                                                           \
+        st = (call);                                                                               \
+        if (st != TM_OK)                                                                           \
+            goto out;                                                                              \
+    } while (0)
+
 #endif

@@ -42,8 +42,6 @@ namespace
 const int RED_BLOCKS = 256;  /* blocks of every fixed-grid reduction */
 const int RED_THREADS = 256; /* threads per block; a power of two */
 const int EW_THREADS = 256;  /* threads per block of elementwise kernels */
-/* scikit-learn's EPSILON: np.finfo(np.float32).eps */
-const double SK_EPSILON = 1.1920928955078125e-07;
 
 struct cctx {
     int device;
@@ -182,13 +180,6 @@ tm_status solver_st(cusolverStatus_t s, const char *what, char *err)
     } while (0)
 /* After a kernel launch: launch errors now, execution errors at a sync. */
 #define LAUNCHED() CU(cudaGetLastError())
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        st = (expr);                                                                               \
-        if (st != TM_OK)                                                                           \
-            goto out;                                                                              \
-    } while (0)
-
 size_t dtype_size(enum tm_dtype dtype)
 {
     return dtype == TM_DTYPE_FLOAT64 ? 8 : 4;
@@ -591,7 +582,7 @@ tm_status op_create(const struct tm_backend_config *cfg, void **out, char *err)
     SO(cusolverDnCreate(&c->solver));
     SO(cusolverDnSetStream(c->solver, c->stream));
     CU(cudaMalloc(&c->info, sizeof(int)));
-    TRY(need_red(c, RED_BLOCKS + 1, err));
+    TM_TRY(need_red(c, RED_BLOCKS + 1, err));
     *out = c;
     return TM_OK;
 out:
@@ -845,8 +836,8 @@ tm_status op_sparse_upload(void *ctx, const struct tm_csr *X, struct tm_bsparse 
     CU(cudaMemcpy(s->x_ind, h_xind, (size_t)nnz * sizeof(int), cudaMemcpyHostToDevice));
     CU(cudaMemcpy(s->t_ptr, h_tptr, (size_t)(n + 1) * sizeof(int), cudaMemcpyHostToDevice));
     CU(cudaMemcpy(s->t_ind, h_tind, (size_t)nnz * sizeof(int), cudaMemcpyHostToDevice));
-    TRY(upload_values(c, X->data, nnz, &s->x_val, err));
-    TRY(upload_values(c, h_tval, nnz, &s->t_val, err));
+    TM_TRY(upload_values(c, X->data, nnz, &s->x_val, err));
+    TM_TRY(upload_values(c, h_tval, nnz, &s->t_val, err));
 
     SP(cusparseCreateCsr(&s->dx, m, n, nnz, s->x_ptr, s->x_ind, s->x_val, CUSPARSE_INDEX_32I,
                          CUSPARSE_INDEX_32I, CUSPARSE_INDEX_BASE_ZERO, vt));
@@ -913,7 +904,7 @@ tm_status spmm_desc(cctx *c, cusparseSpMatDescr_t A, double alpha, const struct 
     if (C->rows <= 0 || C->cols <= 0)
         return TM_OK;
     if (beta == 0.0)
-        TRY(fill_mat(c, C, 0.0, err)); /* so that NaN in C never leaks through 0 * C */
+        TM_TRY(fill_mat(c, C, 0.0, err)); /* so that NaN in C never leaks through 0 * C */
     if (B->rows <= 0)
         return TM_OK;
     SP(cusparseCreateDnMat(&db, B->rows, B->cols, B->ld, B->data, vt, CUSPARSE_ORDER_COL));
@@ -921,7 +912,7 @@ tm_status spmm_desc(cctx *c, cusparseSpMatDescr_t A, double alpha, const struct 
     SP(cusparseSpMM_bufferSize(c->sparse, CUSPARSE_OPERATION_NON_TRANSPOSE,
                                CUSPARSE_OPERATION_NON_TRANSPOSE, &a, A, db, &b, dc, vt,
                                CUSPARSE_SPMM_ALG_DEFAULT, &need));
-    TRY(need_work(c, need > 0 ? need : 1, err));
+    TM_TRY(need_work(c, need > 0 ? need : 1, err));
     SP(cusparseSpMM(c->sparse, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE,
                     &a, A, db, &b, dc, vt, CUSPARSE_SPMM_ALG_DEFAULT, c->work));
 out:
@@ -1038,7 +1029,7 @@ tm_status qr_in_place(cctx *c, int m, int n, void *A, int lda, char *err)
         SO(cusolverDnSorgqr_bufferSize(c->solver, m, n, n, (float *)A, lda, (float *)A, &lw2));
     }
     lw = lw1 > lw2 ? lw1 : lw2;
-    TRY(need_work(c, align_up((size_t)n * c->es) + align_up((size_t)lw * c->es) + 256, err));
+    TM_TRY(need_work(c, align_up((size_t)n * c->es) + align_up((size_t)lw * c->es) + 256, err));
     cv = {(char *)c->work, 0};
     tau = carve(&cv, (size_t)n * c->es);
     work = carve(&cv, (size_t)lw * c->es);
@@ -1091,7 +1082,8 @@ tm_status op_orth_lu(void *ctx, const struct tm_bmat *A, char *err)
         SO(cusolverDnDgetrf_bufferSize(c->solver, m, k, (double *)A->data, (int)A->ld, &lw));
     else
         SO(cusolverDnSgetrf_bufferSize(c->solver, m, k, (float *)A->data, (int)A->ld, &lw));
-    TRY(need_work(c, align_up((size_t)k * sizeof(int)) + align_up((size_t)lw * c->es) + 256, err));
+    TM_TRY(
+        need_work(c, align_up((size_t)k * sizeof(int)) + align_up((size_t)lw * c->es) + 256, err));
     cv = {(char *)c->work, 0};
     ipiv = (int *)carve(&cv, (size_t)k * sizeof(int));
     work = carve(&cv, (size_t)lw * c->es);
@@ -1196,7 +1188,7 @@ tm_status op_svd_small(void *ctx, const struct tm_bmat *A, const struct tm_bmat 
     bytes = (wide ? align_up((size_t)mt * nt * c->es) : 0) + 4 * align_up((size_t)nt * nt * c->es) +
             align_up((size_t)mt * nt * c->es) + 3 * align_up((size_t)nt * c->es) +
             align_up((size_t)lw * c->es) + 4096;
-    TRY(need_work(c, bytes, err));
+    TM_TRY(need_work(c, bytes, err));
     cv = {(char *)c->work, 0};
     T = wide ? carve(&cv, (size_t)mt * nt * c->es) : A->data;
     R = carve(&cv, (size_t)nt * nt * c->es);
@@ -1209,7 +1201,7 @@ tm_status op_svd_small(void *ctx, const struct tm_bmat *A, const struct tm_bmat 
     work = carve(&cv, (size_t)lw * c->es);
 
     if (wide)
-        TRY(transpose(c, r, cols, A->data, A->ld, T, ldt, err));
+        TM_TRY(transpose(c, r, cols, A->data, A->ld, T, ldt, err));
     if (c->f64) {
         SO(cusolverDnDgeqrf(c->solver, mt, nt, (double *)T, (int)ldt, (double *)tau, (double *)work,
                             lw, c->info));
@@ -1242,17 +1234,18 @@ tm_status op_svd_small(void *ctx, const struct tm_bmat *A, const struct tm_bmat 
         goto out;
     }
     /* QUr (mt x nt) = Q Ur */
-    TRY(gemm_raw(c, CUBLAS_OP_N, CUBLAS_OP_N, mt, nt, nt, 1.0, T, ldt, Ur, nt, 0.0, QUr, mt, err));
+    TM_TRY(
+        gemm_raw(c, CUBLAS_OP_N, CUBLAS_OP_N, mt, nt, nt, 1.0, T, ldt, Ur, nt, 0.0, QUr, mt, err));
     if (!wide) {
         if (U && U->data)
-            TRY(copy_2d(c, mt, nt, QUr, mt, U->data, U->ld, err));
+            TM_TRY(copy_2d(c, mt, nt, QUr, mt, U->data, U->ld, err));
         if (Vt && Vt->data)
-            TRY(copy_2d(c, nt, nt, Vrt, nt, Vt->data, Vt->ld, err));
+            TM_TRY(copy_2d(c, nt, nt, Vrt, nt, Vt->data, Vt->ld, err));
     } else {
         if (U && U->data) /* U = Vrt^T (r x r) */
-            TRY(transpose(c, nt, nt, Vrt, nt, U->data, U->ld, err));
+            TM_TRY(transpose(c, nt, nt, Vrt, nt, U->data, U->ld, err));
         if (Vt && Vt->data) /* Vt = QUr^T (r x cols) */
-            TRY(transpose(c, mt, nt, QUr, mt, Vt->data, Vt->ld, err));
+            TM_TRY(transpose(c, mt, nt, QUr, mt, Vt->data, Vt->ld, err));
     }
     hs = (double *)malloc((size_t)nt * sizeof(double));
     if (!hs) {
@@ -1314,7 +1307,7 @@ tm_status op_copy(void *ctx, const struct tm_bmat *src, const struct tm_bmat *ds
 tm_status stage_doubles(cctx *c, const double *v, int64_t n, double **dev, char *err)
 {
     tm_status st = TM_OK;
-    TRY(need_red(c, (size_t)RED_BLOCKS + 1 + (size_t)n, err));
+    TM_TRY(need_red(c, (size_t)RED_BLOCKS + 1 + (size_t)n, err));
     *dev = c->red + RED_BLOCKS + 1;
     CU(cudaMemcpyAsync(*dev, v, (size_t)n * sizeof(double), cudaMemcpyHostToDevice, c->stream));
     /* The runtime stages pageable sources before returning, but waiting
@@ -1333,7 +1326,7 @@ tm_status op_scale_cols(void *ctx, const struct tm_bmat *A, const double *scale,
     ENTER(c);
     if (A->rows <= 0 || A->cols <= 0)
         return TM_OK;
-    TRY(stage_doubles(c, scale, A->cols, &d, err));
+    TM_TRY(stage_doubles(c, scale, A->cols, &d, err));
     if (c->f64)
         k_scale_cols<double><<<blocks_for(n, EW_THREADS), EW_THREADS, 0, c->stream>>>(
             A->rows, A->cols, (double *)A->data, A->ld, d);
@@ -1354,7 +1347,7 @@ tm_status scale_all(cctx *c, const struct tm_bmat *C, double beta, char *err)
         return errf(err, TM_ENOMEM, "cuda: out of host memory");
     for (int64_t j = 0; j < C->cols; j++)
         col[j] = beta;
-    TRY(stage_doubles(c, col, C->cols, &d, err));
+    TM_TRY(stage_doubles(c, col, C->cols, &d, err));
     if (c->f64)
         k_scale_cols<double>
             <<<blocks_for(C->rows * C->cols, EW_THREADS), EW_THREADS, 0, c->stream>>>(
@@ -1419,7 +1412,7 @@ tm_status op_dot(void *ctx, const struct tm_bmat *A, const struct tm_bmat *B, do
         k_dot_partial<float><<<RED_BLOCKS, RED_THREADS, 0, c->stream>>>(
             A->rows, A->cols, (const float *)A->data, A->ld, (const float *)B->data, B->ld, c->red);
     LAUNCHED();
-    TRY(finish_sum(c, out, err));
+    TM_TRY(finish_sum(c, out, err));
 out:
     return st;
 }
@@ -1436,7 +1429,7 @@ tm_status col_reduce(cctx *c, const struct tm_bmat *A, int norm, double *out, ch
     }
     if (A->cols > 0x7fffffffLL)
         return errf(err, TM_ETOOBIG, "cuda: too many columns");
-    TRY(need_red(c, (size_t)A->cols, err));
+    TM_TRY(need_red(c, (size_t)A->cols, err));
     if (c->f64)
         k_col_reduce<double><<<(unsigned)A->cols, RED_THREADS, 0, c->stream>>>(
             A->rows, (const double *)A->data, A->ld, norm, c->red);
@@ -1487,7 +1480,7 @@ tm_status op_hals_sweep(void *ctx, const struct tm_bmat *M, const struct tm_bmat
     for (int64_t t = 0; t < k; t++)
         hperm[t] = perm ? (int)perm[t] : (int)t;
     /* The permutation goes after the partials in the reduction buffer. */
-    TRY(need_red(c, (size_t)RED_BLOCKS + 1 + (size_t)k, err));
+    TM_TRY(need_red(c, (size_t)RED_BLOCKS + 1 + (size_t)k, err));
     dperm = (int *)(c->red + RED_BLOCKS + 1);
     CU(cudaMemcpyAsync(dperm, hperm, (size_t)k * sizeof(int), cudaMemcpyHostToDevice, c->stream));
     if (c->f64)
@@ -1499,7 +1492,7 @@ tm_status op_hals_sweep(void *ctx, const struct tm_bmat *M, const struct tm_bmat
             M->rows, (int)k, (float *)M->data, M->ld, (const float *)G->data, G->ld,
             (const float *)XHt->data, XHt->ld, (float)l1, (float)l2, dperm, c->red);
     LAUNCHED();
-    TRY(finish_sum(c, violation, err));
+    TM_TRY(finish_sum(c, violation, err));
 out:
     free(hperm);
     return st;
@@ -1519,9 +1512,9 @@ tm_status op_mu_update(void *ctx, const struct tm_bmat *M, const struct tm_bmat 
     if (!denom) {
         /* The row goes after the partials, converted to the context's type. */
         double *staged;
-        TRY(need_red(c, (size_t)RED_BLOCKS + 1 + (size_t)M->cols, err));
+        TM_TRY(need_red(c, (size_t)RED_BLOCKS + 1 + (size_t)M->cols, err));
         if (c->f64) {
-            TRY(stage_doubles(c, denom_row, M->cols, &staged, err));
+            TM_TRY(stage_doubles(c, denom_row, M->cols, &staged, err));
             drow = staged;
         } else {
             float *hf = (float *)malloc((size_t)M->cols * sizeof(float));
@@ -1542,12 +1535,12 @@ tm_status op_mu_update(void *ctx, const struct tm_bmat *M, const struct tm_bmat 
         k_mu<double><<<blocks_for(n, EW_THREADS), EW_THREADS, 0, c->stream>>>(
             M->rows, M->cols, (double *)M->data, M->ld, (const double *)numer->data, numer->ld,
             denom ? (const double *)denom->data : NULL, denom ? denom->ld : 0, (const double *)drow,
-            l1, l2, SK_EPSILON, zero_below);
+            l1, l2, TM_NMF_EPSILON, zero_below);
     else
         k_mu<float><<<blocks_for(n, EW_THREADS), EW_THREADS, 0, c->stream>>>(
             M->rows, M->cols, (float *)M->data, M->ld, (const float *)numer->data, numer->ld,
             denom ? (const float *)denom->data : NULL, denom ? denom->ld : 0, (const float *)drow,
-            (float)l1, (float)l2, (float)SK_EPSILON, (float)zero_below);
+            (float)l1, (float)l2, (float)TM_NMF_EPSILON, (float)zero_below);
     LAUNCHED();
 out:
     return st;
@@ -1596,7 +1589,7 @@ tm_status op_kl_spmm(void *ctx, const struct tm_bsparse *X, int trans, const str
             rows, ptr, ind, (const float *)val, (const float *)P->data, P->ld,
             (const float *)Q->data, Q->ld, (int)P->cols, eps, (float *)X->r_val);
     LAUNCHED();
-    TRY(spmm_desc(c, trans ? X->dtr : X->dxr, 1.0, Q, 0.0, C, err));
+    TM_TRY(spmm_desc(c, trans ? X->dtr : X->dxr, 1.0, Q, 0.0, C, err));
 out:
     return st;
 }
@@ -1617,7 +1610,7 @@ tm_status op_kl_sum(void *ctx, const struct tm_bsparse *X, const struct tm_bmat 
             X->m, X->x_ptr, X->x_ind, (const float *)X->x_val, (const float *)W->data, W->ld,
             (const float *)Ht->data, Ht->ld, (int)W->cols, eps, c->red);
     LAUNCHED();
-    TRY(finish_sum(c, out, err));
+    TM_TRY(finish_sum(c, out, err));
 out:
     return st;
 }

@@ -85,6 +85,14 @@ struct tm_backend_config {
 /* transa/transb/trans arguments */
 enum { TM_NOTRANS = 0, TM_TRANS = 1 };
 
+/*
+ * scikit-learn's EPSILON in sklearn/decomposition/_nmf.py,
+ * np.finfo(np.float32).eps: the mu update's floor for a zero denominator
+ * and the KL loss's floor for a zero model value. Every backend and the NMF
+ * driver use this one value, whatever their element type.
+ */
+#define TM_NMF_EPSILON 1.1920928955078125e-07
+
 struct tm_backend_ops {
     const char *name; /* static: "cpu", "cuda" */
 
@@ -244,7 +252,7 @@ struct tm_backend_ops {
      * for beta in {1, 2} (gamma == 1):
      *   den = (denom ? denom[i,j] : denom_row[j]) + l1 + l2 * M[i,j]
      *         (l1 added only if > 0, l2 term only if > 0)
-     *   den == 0 -> EPSILON (float32 machine epsilon, as scikit-learn)
+     *   den == 0 -> TM_NMF_EPSILON
      *   M[i,j] *= numer[i,j] / den;  then M[i,j] = 0 if M[i,j] < zero_below
      * Exactly one of denom (rows x k, backend) and denom_row (host, k) is set.
      */

@@ -11,9 +11,6 @@
 #include "core/alloc.h"
 #include "core/numerics/team.h"
 
-/* scikit-learn's EPSILON in _nmf.py: np.finfo(np.float32).eps */
-#define NMF_EPSILON 1.1920928955078125e-07
-
 /*
  * Rows are cut into at most this many chunks of about equal work, the same
  * for any thread count, and per-chunk partial sums are added in chunk order:
@@ -1906,7 +1903,7 @@ HOT_BODY void mu_tile_update(double *tile, const double *numer, double *den,
         if (l2 > 0)
             d += l2 * tile[e];
         if (d == 0.0)
-            d = NMF_EPSILON;
+            d = TM_NMF_EPSILON;
         double v = tile[e] * (numer[e] / d);
         tile[e] = v < 0.0 ? 0.0 : v;
     }
@@ -2158,7 +2155,7 @@ HOT_BODY void mu_chunk_body(void *arg, int chunk, double *buf)
             if (j->l2 > 0)
                 d += j->l2 * mc[i];
             if (d == 0.0)
-                d = NMF_EPSILON;
+                d = TM_NMF_EPSILON;
             double v = mc[i] * (nc[i] / d);
             mc[i] = v < j->zero_below ? 0.0 : v;
         }

@@ -11,16 +11,6 @@
 #include "core/numerics/svd.h"
 #include "core/numerics/transpose.h"
 
-/* scikit-learn's EPSILON in _nmf.py: np.finfo(np.float32).eps */
-#define NMF_EPSILON 1.1920928955078125e-07
-
-#define TRY(call)                                                                                  \
-    do {                                                                                           \
-        st = (call);                                                                               \
-        if (st != TM_OK)                                                                           \
-            goto out;                                                                              \
-    } while (0)
-
 void tm_nmf_result_release(struct tm_nmf_result *r)
 {
     tm_free(r->w);
@@ -259,7 +249,7 @@ static tm_status kl_error(struct nmf_state *s, double *sw, double *sh, double *e
     double part, sum_wh = 0.0;
     int64_t k = s->w.cols;
     tm_status st;
-    if ((st = s->ops->kl_sum(s->ctx, s->xb, &s->w, &s->ht, NMF_EPSILON, &part, err)) ||
+    if ((st = s->ops->kl_sum(s->ctx, s->xb, &s->w, &s->ht, TM_NMF_EPSILON, &part, err)) ||
         (st = s->ops->col_sums(s->ctx, &s->w, sw, err)) ||
         (st = s->ops->col_sums(s->ctx, &s->ht, sh, err)))
         return st;
@@ -315,26 +305,26 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         st = tm_errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic factors", (long long)k);
         goto out;
     }
-    TRY(nmf_init(ops, ctx, X, Xb, k, params, &out->w, &out->ht, err));
+    TM_TRY(nmf_init(ops, ctx, X, Xb, k, params, &out->w, &out->ht, err));
     /* The host factors become the backend's (handed over where the
      * backend's memory is the host's, else uploaded and freed): peak memory
      * is the backend's factors and workspace, not both. */
-    TRY(tm_backend_take(ops, ctx, &out->w, m, k, &s.w, err));
-    TRY(tm_backend_take(ops, ctx, &out->ht, n, k, &s.ht, err));
-    TRY(ops->mat_alloc(ctx, k, k, &s.gh, err));
-    TRY(ops->mat_alloc(ctx, k, k, &s.gw, err));
+    TM_TRY(tm_backend_take(ops, ctx, &out->w, m, k, &s.w, err));
+    TM_TRY(tm_backend_take(ops, ctx, &out->ht, n, k, &s.ht, err));
+    TM_TRY(ops->mat_alloc(ctx, k, k, &s.gh, err));
+    TM_TRY(ops->mat_alloc(ctx, k, k, &s.gw, err));
     /* cd's and Frobenius mu's halves, fused where the backend can, never
      * store X Ht or X^T W (the latter the largest matrix of the fit after X,
      * when terms outnumber documents), nor mu's denominators W HHt, Ht WtW. */
     const int fused = params->solver == TM_NMF_CD && ops->hals_sweep_fused;
     const int fused_mu = params->solver == TM_NMF_MU && !kl && ops->mu_update_fused;
     if (!fused && !fused_mu) {
-        TRY(ops->mat_alloc(ctx, m, k, &s.xht, err));
-        TRY(ops->mat_alloc(ctx, n, k, &s.xtw, err));
+        TM_TRY(ops->mat_alloc(ctx, m, k, &s.xht, err));
+        TM_TRY(ops->mat_alloc(ctx, n, k, &s.xtw, err));
     }
     if (params->solver != TM_NMF_CD && !fused_mu) {
-        TRY(ops->mat_alloc(ctx, m, k, &s.dm, err));
-        TRY(ops->mat_alloc(ctx, n, k, &s.dn, err));
+        TM_TRY(ops->mat_alloc(ctx, m, k, &s.dm, err));
+        TM_TRY(ops->mat_alloc(ctx, n, k, &s.dn, err));
     }
     out->seconds_init = tm_clock_monotonic() - t0;
 
@@ -342,27 +332,27 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     tm_rng_init(&rng, params->seed);
     double error = 0.0, error_init = 0.0, previous = 0.0, violation_init = 0.0;
     int64_t it = 0;
-    TRY(ops->gram(ctx, &s.ht, &s.gh, err));
+    TM_TRY(ops->gram(ctx, &s.ht, &s.gh, err));
     if (params->solver == TM_NMF_MU) {
         if (kl) {
-            TRY(kl_error(&s, sw, sh, &error_init, err));
+            TM_TRY(kl_error(&s, sw, sh, &error_init, err));
         } else if (fused_mu) {
             double cross;
-            TRY(cross_by_columns(&s, &cross, err));
-            TRY(ops->gram(ctx, &s.w, &s.gw, err));
-            TRY(frob_error_cross(&s, cross, &error_init, err));
+            TM_TRY(cross_by_columns(&s, &cross, err));
+            TM_TRY(ops->gram(ctx, &s.w, &s.gw, err));
+            TM_TRY(frob_error_cross(&s, cross, &error_init, err));
         } else {
-            TRY(frob_error_fresh(&s, &error_init, err));
+            TM_TRY(frob_error_fresh(&s, &error_init, err));
         }
         previous = error_init;
     }
     if (params->solver == TM_NMF_PGD) {
-        TRY(frob_error_fresh(&s, &error_init, err));
+        TM_TRY(frob_error_fresh(&s, &error_init, err));
         previous = error_init;
     }
     if (fused || fused_mu) {
-        TRY(turn(&s, &s.w, &s.wt, err));
-        TRY(turn(&s, &s.ht, &s.htt, err));
+        TM_TRY(turn(&s, &s.w, &s.wt, err));
+        TM_TRY(turn(&s, &s.ht, &s.htt, err));
     }
     for (it = 1; it <= max_iter; it++) {
         int stop = 0;
@@ -378,12 +368,12 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
                 }
             double cross;
             if (fused) {
-                TRY(ops->hals_sweep_fused(ctx, Xb, TM_NOTRANS, &s.wt, &s.htt, &s.gh, l1w, l2w, perm,
-                                          &v1, &cross, &s.gw, err));
+                TM_TRY(ops->hals_sweep_fused(ctx, Xb, TM_NOTRANS, &s.wt, &s.htt, &s.gh, l1w, l2w,
+                                             perm, &v1, &cross, &s.gw, err));
             } else {
-                TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
-                TRY(ops->hals_sweep(ctx, &s.w, &s.gh, &s.xht, l1w, l2w, perm, &v1, err));
-                TRY(ops->gram(ctx, &s.w, &s.gw, err));
+                TM_TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
+                TM_TRY(ops->hals_sweep(ctx, &s.w, &s.gh, &s.xht, l1w, l2w, perm, &v1, err));
+                TM_TRY(ops->gram(ctx, &s.w, &s.gw, err));
             }
             if (params->shuffle)
                 for (int64_t t = k - 1; t > 0; t--) {
@@ -392,14 +382,14 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
                     perm[r] = tmp;
                 }
             if (fused) {
-                TRY(ops->hals_sweep_fused(ctx, Xb, TM_TRANS, &s.htt, &s.wt, &s.gw, l1h, l2h, perm,
-                                          &v2, &cross, &s.gh, err));
-                TRY(frob_error_cross(&s, cross, &error, err));
+                TM_TRY(ops->hals_sweep_fused(ctx, Xb, TM_TRANS, &s.htt, &s.wt, &s.gw, l1h, l2h,
+                                             perm, &v2, &cross, &s.gh, err));
+                TM_TRY(frob_error_cross(&s, cross, &error, err));
             } else {
-                TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
-                TRY(ops->hals_sweep(ctx, &s.ht, &s.gw, &s.xtw, l1h, l2h, perm, &v2, err));
-                TRY(ops->gram(ctx, &s.ht, &s.gh, err));
-                TRY(frob_error(&s, &error, err));
+                TM_TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
+                TM_TRY(ops->hals_sweep(ctx, &s.ht, &s.gw, &s.xtw, l1h, l2h, perm, &v2, err));
+                TM_TRY(ops->gram(ctx, &s.ht, &s.gh, err));
+                TM_TRY(frob_error(&s, &error, err));
             }
             double violation = v1 + v2;
             if (!isfinite(violation)) {
@@ -413,45 +403,45 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         } else if (fused_mu) {
             /* gh = Ht^T Ht is current here. */
             double cross;
-            TRY(ops->mu_update_fused(ctx, Xb, TM_NOTRANS, &s.wt, &s.htt, &s.gh, l1w, l2w, &cross,
-                                     &s.gw, err));
-            TRY(ops->mu_update_fused(ctx, Xb, TM_TRANS, &s.htt, &s.wt, &s.gw, l1h, l2h, &cross,
-                                     &s.gh, err));
-            TRY(frob_error_cross(&s, cross, &error, err));
+            TM_TRY(ops->mu_update_fused(ctx, Xb, TM_NOTRANS, &s.wt, &s.htt, &s.gh, l1w, l2w, &cross,
+                                        &s.gw, err));
+            TM_TRY(ops->mu_update_fused(ctx, Xb, TM_TRANS, &s.htt, &s.wt, &s.gw, l1h, l2h, &cross,
+                                        &s.gh, err));
+            TM_TRY(frob_error_cross(&s, cross, &error, err));
         } else if (params->solver == TM_NMF_MU && !kl) {
-            TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
-            TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.w, &s.gh, 0.0, &s.dm, err));
-            TRY(ops->mu_update(ctx, &s.w, &s.xht, &s.dm, NULL, l1w, l2w, 0.0, err));
-            TRY(ops->gram(ctx, &s.w, &s.gw, err));
-            TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
-            TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.ht, &s.gw, 0.0, &s.dn, err));
-            TRY(ops->mu_update(ctx, &s.ht, &s.xtw, &s.dn, NULL, l1h, l2h, 0.0, err));
-            TRY(ops->gram(ctx, &s.ht, &s.gh, err));
-            TRY(frob_error(&s, &error, err));
+            TM_TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
+            TM_TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.w, &s.gh, 0.0, &s.dm, err));
+            TM_TRY(ops->mu_update(ctx, &s.w, &s.xht, &s.dm, NULL, l1w, l2w, 0.0, err));
+            TM_TRY(ops->gram(ctx, &s.w, &s.gw, err));
+            TM_TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
+            TM_TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.ht, &s.gw, 0.0, &s.dn, err));
+            TM_TRY(ops->mu_update(ctx, &s.ht, &s.xtw, &s.dn, NULL, l1h, l2h, 0.0, err));
+            TM_TRY(ops->gram(ctx, &s.ht, &s.gh, err));
+            TM_TRY(frob_error(&s, &error, err));
         } else if (kl) {
-            TRY(ops->col_sums(ctx, &s.ht, sh, err));
-            TRY(ops->kl_spmm(ctx, Xb, TM_NOTRANS, &s.w, &s.ht, NMF_EPSILON, &s.xht, err));
-            TRY(ops->mu_update(ctx, &s.w, &s.xht, NULL, sh, l1w, l2w, 0.0, err));
-            TRY(ops->col_sums(ctx, &s.w, sw, err));
+            TM_TRY(ops->col_sums(ctx, &s.ht, sh, err));
+            TM_TRY(ops->kl_spmm(ctx, Xb, TM_NOTRANS, &s.w, &s.ht, TM_NMF_EPSILON, &s.xht, err));
+            TM_TRY(ops->mu_update(ctx, &s.w, &s.xht, NULL, sh, l1w, l2w, 0.0, err));
+            TM_TRY(ops->col_sums(ctx, &s.w, sw, err));
             for (int64_t t = 0; t < k; t++)
                 if (sw[t] == 0.0)
                     sw[t] = 1.0;
-            TRY(ops->kl_spmm(ctx, Xb, TM_TRANS, &s.ht, &s.w, NMF_EPSILON, &s.xtw, err));
-            TRY(ops->mu_update(ctx, &s.ht, &s.xtw, NULL, sw, l1h, l2h, DBL_EPSILON, err));
+            TM_TRY(ops->kl_spmm(ctx, Xb, TM_TRANS, &s.ht, &s.w, TM_NMF_EPSILON, &s.xtw, err));
+            TM_TRY(ops->mu_update(ctx, &s.ht, &s.xtw, NULL, sw, l1h, l2h, DBL_EPSILON, err));
             if (tol > 0 && it % 10 == 0)
-                TRY(kl_error(&s, sw, sh, &error, err));
+                TM_TRY(kl_error(&s, sw, sh, &error, err));
         } else { /* pgd */
             double lr = params->learning_rate / (1.0 + params->learning_rate_decay * (it - 1));
-            TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
-            TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.w, &s.gh, 0.0, &s.dm, err));
-            TRY(ops->gram(ctx, &s.w, &s.gw, err));
-            TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
-            TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.ht, &s.gw, 0.0, &s.dn, err));
-            TRY(ops->pgd_update(ctx, &s.w, &s.dm, &s.xht, lr, params->penalty, params->penalty_mu,
-                                err));
-            TRY(ops->pgd_update(ctx, &s.ht, &s.dn, &s.xtw, lr, params->penalty, params->penalty_mu,
-                                err));
-            TRY(frob_error_fresh(&s, &error, err));
+            TM_TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
+            TM_TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.w, &s.gh, 0.0, &s.dm, err));
+            TM_TRY(ops->gram(ctx, &s.w, &s.gw, err));
+            TM_TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
+            TM_TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.ht, &s.gw, 0.0, &s.dn, err));
+            TM_TRY(ops->pgd_update(ctx, &s.w, &s.dm, &s.xht, lr, params->penalty,
+                                   params->penalty_mu, err));
+            TM_TRY(ops->pgd_update(ctx, &s.ht, &s.dn, &s.xtw, lr, params->penalty,
+                                   params->penalty_mu, err));
+            TM_TRY(frob_error_fresh(&s, &error, err));
         }
         if (!kl || (tol > 0 && it % 10 == 0))
             out->trace[out->n_trace++] = error;
@@ -460,13 +450,13 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
                 stop = 1;
             previous = error;
         }
-        TRY(check_progress(progress, it, max_iter, err));
+        TM_TRY(check_progress(progress, it, max_iter, err));
         if (stop)
             break;
     }
     out->n_iter = it > max_iter ? max_iter : it;
     if (kl) {
-        TRY(kl_error(&s, sw, sh, &error, err));
+        TM_TRY(kl_error(&s, sw, sh, &error, err));
         if (out->n_trace == 0 || out->n_iter % 10 != 0)
             out->trace[out->n_trace++] = error;
     }
@@ -476,11 +466,11 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     ops->mat_free(ctx, &s.xtw);
     ops->mat_free(ctx, &s.xht);
     if (fused || fused_mu) {
-        TRY(turn(&s, &s.wt, &s.w, err));
-        TRY(turn(&s, &s.htt, &s.ht, err));
+        TM_TRY(turn(&s, &s.wt, &s.w, err));
+        TM_TRY(turn(&s, &s.htt, &s.ht, err));
     }
-    TRY(tm_backend_give(ops, ctx, &s.w, &out->w, err));
-    TRY(tm_backend_give(ops, ctx, &s.ht, &out->ht, err));
+    TM_TRY(tm_backend_give(ops, ctx, &s.w, &out->w, err));
+    TM_TRY(tm_backend_give(ops, ctx, &s.ht, &out->ht, err));
 out:
     ops->mat_free(ctx, &s.htt);
     ops->mat_free(ctx, &s.wt);

@@ -9,13 +9,6 @@
 #include "core/alloc.h"
 #include "core/numerics/rng.h"
 
-#define TRY(call)                                                                                  \
-    do {                                                                                           \
-        st = (call);                                                                               \
-        if (st != TM_OK)                                                                           \
-            goto out;                                                                              \
-    } while (0)
-
 void tm_svd_result_release(struct tm_svd_result *r)
 {
     tm_free(r->u);
@@ -196,9 +189,9 @@ static tm_status svd_tall_by_gram(const struct tm_backend_ops *ops, void *ctx,
                      (long long)l);
         goto out;
     }
-    TRY(ops->mat_alloc(ctx, l, l, &g, err));
-    TRY(ops->gemm(ctx, TM_TRANS, TM_NOTRANS, 1.0, bt, bt, 0.0, &g, err));
-    TRY(ops->download(ctx, &g, h, l, err));
+    TM_TRY(ops->mat_alloc(ctx, l, l, &g, err));
+    TM_TRY(ops->gemm(ctx, TM_TRANS, TM_NOTRANS, 1.0, bt, bt, 0.0, &g, err));
+    TM_TRY(ops->download(ctx, &g, h, l, err));
     if (k < 1 || !all_finite(h, l * l) ||
         LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'U', (lapack_int)l, h, (lapack_int)l, ev) != 0 ||
         !(ev[l - 1] > 0.0) || !(ev[l - k] >= 1e-6 * ev[l - 1]))
@@ -209,15 +202,15 @@ static tm_status svd_tall_by_gram(const struct tm_backend_ops *ops, void *ctx,
         for (int64_t j = 0; j < l; j++)
             vh[i + j * l] = h[j + (l - 1 - i) * l];
     }
-    TRY(ops->upload(ctx, vh, l, vt2, err));
+    TM_TRY(ops->upload(ctx, vh, l, vt2, err));
     for (int64_t i = 0; i < k; i++) /* V_k diag(1/s_k), l x k */
         for (int64_t j = 0; j < l; j++)
             vh[j + i * l] = h[j + (l - 1 - i) * l] / s[i];
-    TRY(ops->mat_alloc(ctx, l, k, &mk, err));
-    TRY(ops->upload(ctx, vh, l, &mk, err));
+    TM_TRY(ops->mat_alloc(ctx, l, k, &mk, err));
+    TM_TRY(ops->upload(ctx, vh, l, &mk, err));
     {
         struct tm_bmat u2k = tm_bmat_cols(u2, 0, k);
-        TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, bt, &mk, 0.0, &u2k, err));
+        TM_TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, bt, &mk, 0.0, &u2k, err));
     }
     *ok = 1;
 out:
@@ -253,16 +246,16 @@ static tm_status final_by_gram(const struct tm_backend_ops *ops, void *ctx,
     double *h = NULL, rcond = 0.0;
     tm_status st = TM_OK;
     *done = 0;
-    TRY(ops->orth_qr(ctx, q, err));
-    TRY(ops->gram_spmm(ctx, X, tat, q, w, err));
-    TRY(ops->mat_alloc(ctx, l, l, &c, err));
-    TRY(ops->gemm(ctx, TM_TRANS, TM_NOTRANS, 1.0, q, w, 0.0, &c, err));
+    TM_TRY(ops->orth_qr(ctx, q, err));
+    TM_TRY(ops->gram_spmm(ctx, X, tat, q, w, err));
+    TM_TRY(ops->mat_alloc(ctx, l, l, &c, err));
+    TM_TRY(ops->gemm(ctx, TM_TRANS, TM_NOTRANS, 1.0, q, w, 0.0, &c, err));
     if (!(h = tm_mallocarray((size_t)l * (size_t)l, sizeof(double)))) {
         st = tm_errf(err, TM_ENOMEM, "svd: cannot allocate a %lld x %lld matrix", (long long)l,
                      (long long)l);
         goto out;
     }
-    TRY(ops->download(ctx, &c, h, l, err));
+    TM_TRY(ops->download(ctx, &c, h, l, err));
     for (int64_t j = 0; j < l; j++)
         for (int64_t i = 0; i < j; i++) {
             h[i + j * l] = 0.5 * (h[i + j * l] + h[j + i * l]);
@@ -275,27 +268,27 @@ static tm_status final_by_gram(const struct tm_backend_ops *ops, void *ctx,
         !(rcond >= 1e-4) ||
         LAPACKE_dtrtri(LAPACK_COL_MAJOR, 'U', 'N', (lapack_int)l, h, (lapack_int)l) != 0)
         goto out; /* not done: the caller takes the long way */
-    TRY(ops->upload(ctx, h, l, &c, err));
+    TM_TRY(ops->upload(ctx, h, l, &c, err));
     rinv = c;
     c = (struct tm_bmat){0};
-    TRY(ops->mat_alloc(ctx, b, l, &bt, err));
-    TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, w, &rinv, 0.0, &bt, err));
+    TM_TRY(ops->mat_alloc(ctx, b, l, &bt, err));
+    TM_TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, w, &rinv, 0.0, &bt, err));
     ops->mat_free(ctx, w);
-    TRY(ops->mat_alloc(ctx, b, l, &u2, err));
-    TRY(ops->mat_alloc(ctx, l, l, &vt2, err));
+    TM_TRY(ops->mat_alloc(ctx, b, l, &u2, err));
+    TM_TRY(ops->mat_alloc(ctx, l, l, &vt2, err));
     {
         int by_gram;
-        TRY(svd_tall_by_gram(ops, ctx, &bt, k, &u2, s, &vt2, &by_gram, err));
+        TM_TRY(svd_tall_by_gram(ops, ctx, &bt, k, &u2, s, &vt2, &by_gram, err));
         if (!by_gram)
-            TRY(ops->svd_small(ctx, &bt, &u2, s, &vt2, err));
+            TM_TRY(ops->svd_small(ctx, &bt, &u2, s, &vt2, err));
     }
     ops->mat_free(ctx, &bt);
     {
         struct tm_bmat vt2k = tm_bmat_block(&vt2, 0, k, 0, l), u2k = tm_bmat_cols(&u2, 0, k);
-        TRY(ops->mat_alloc(ctx, l, k, &mk, err));
-        TRY(ops->gemm(ctx, TM_NOTRANS, TM_TRANS, 1.0, &rinv, &vt2k, 0.0, &mk, err));
-        TRY(ops->mat_alloc(ctx, b, k, &qm, err));
-        TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, q, &mk, 0.0, &qm, err));
+        TM_TRY(ops->mat_alloc(ctx, l, k, &mk, err));
+        TM_TRY(ops->gemm(ctx, TM_NOTRANS, TM_TRANS, 1.0, &rinv, &vt2k, 0.0, &mk, err));
+        TM_TRY(ops->mat_alloc(ctx, b, k, &qm, err));
+        TM_TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, q, &mk, 0.0, &qm, err));
         /* Only u2's first k columns and Q M are left to use; the freed
          * work goes back before the result comes. */
         ops->mat_free(ctx, q);
@@ -303,12 +296,12 @@ static tm_status final_by_gram(const struct tm_backend_ops *ops, void *ctx,
         ops->mat_free(ctx, &vt2);
         ops->mat_free(ctx, &rinv);
         tm_alloc_trim();
-        TRY(result_alloc(out, transpose ? b : a, transpose ? a : b, k, err));
+        TM_TRY(result_alloc(out, transpose ? b : a, transpose ? a : b, k, err));
         double *short_vecs = transpose ? out->u : out->v, *long_vecs = transpose ? out->v : out->u;
-        TRY(ops->download(ctx, &u2k, short_vecs, b, err));
-        TRY(long_side(ops, ctx, X, ta, &qm, NULL, a, long_vecs, err));
+        TM_TRY(ops->download(ctx, &u2k, short_vecs, b, err));
+        TM_TRY(long_side(ops, ctx, X, ta, &qm, NULL, a, long_vecs, err));
         memcpy(out->s, s, (size_t)k * sizeof(double));
-        TRY(finite_and_flipped(out, err));
+        TM_TRY(finite_and_flipped(out, err));
     }
     *done = 1;
 out:
@@ -362,7 +355,7 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const s
     for (int64_t i = 0; i < b; i++)
         for (int64_t j = 0; j < l; j++)
             host[i + (size_t)j * b] = tm_rng_normal(&rng);
-    TRY(tm_backend_take(ops, ctx, &host, b, l, &q, err));
+    TM_TRY(tm_backend_take(ops, ctx, &host, b, l, &q, err));
 
     /* With gram_spmm, Q <- normalize(A^T A Q) in one pass over X, on the
      * short side only: scikit-learn also normalizes the long side's A Q in
@@ -373,19 +366,19 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const s
      * factorizations then exist only at the end (20 Newsgroups, k = 100:
      * fit 4.1 -> 2.7 s, the same singular values to 1e-15). */
     int fused = ops->gram_spmm != NULL;
-    TRY(ops->mat_alloc(ctx, fused ? b : a, l, fused ? &qn : &y, err));
+    TM_TRY(ops->mat_alloc(ctx, fused ? b : a, l, fused ? &qn : &y, err));
     for (int64_t it = 0; it < n_iter; it++) {
         if (fused) {
-            TRY(ops->gram_spmm(ctx, X, tat, &q, &qn, err));
+            TM_TRY(ops->gram_spmm(ctx, X, tat, &q, &qn, err));
             struct tm_bmat swap = q;
             q = qn;
             qn = swap;
         } else {
-            TRY(ops->spmm(ctx, X, ta, 1.0, &q, 0.0, &y, err));
-            TRY(normalize(ops, ctx, pin, &y, err));
-            TRY(ops->spmm(ctx, X, tat, 1.0, &y, 0.0, &q, err));
+            TM_TRY(ops->spmm(ctx, X, ta, 1.0, &q, 0.0, &y, err));
+            TM_TRY(normalize(ops, ctx, pin, &y, err));
+            TM_TRY(ops->spmm(ctx, X, tat, 1.0, &y, 0.0, &q, err));
         }
-        TRY(normalize(ops, ctx, pin, &q, err));
+        TM_TRY(normalize(ops, ctx, pin, &q, err));
         if (cancelled(progress, (double)(it + 1) / (double)(n_iter + 1))) {
             st = tm_errf(err, TM_ECANCELLED, "svd: cancelled after %lld power iterations",
                          (long long)(it + 1));
@@ -394,7 +387,7 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const s
     }
     if (fused) {
         int done;
-        TRY(final_by_gram(ops, ctx, X, transpose, a, b, k, l, &q, &qn, s, out, &done, err));
+        TM_TRY(final_by_gram(ops, ctx, X, transpose, a, b, k, l, &q, &qn, s, out, &done, err));
         if (done) {
             out->n_iter = n_iter;
             goto out;
@@ -403,24 +396,24 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const s
          * under the final stage's peak (k = 100: 295 -> 329 MB). */
         ops->mat_free(ctx, &qn);
         tm_alloc_trim();
-        TRY(ops->mat_alloc(ctx, a, l, &y, err));
+        TM_TRY(ops->mat_alloc(ctx, a, l, &y, err));
     }
-    TRY(ops->spmm(ctx, X, ta, 1.0, &q, 0.0, &y, err));
-    TRY(ops->orth_qr(ctx, &y, err));
+    TM_TRY(ops->spmm(ctx, X, ta, 1.0, &q, 0.0, &y, err));
+    TM_TRY(ops->orth_qr(ctx, &y, err));
     /* B = Q^T A is l x b; its transpose A^T Q reuses q. SVD of B^T =
      * U2 S Vt2 gives B = Vt2^T S U2^T: Uhat = Vt2^T, Vt(B) = U2^T. */
-    TRY(ops->spmm(ctx, X, tat, 1.0, &y, 0.0, &q, err));
-    TRY(ops->mat_alloc(ctx, b, l, &u2, err));
-    TRY(ops->mat_alloc(ctx, l, l, &vt2, err));
-    TRY(ops->svd_small(ctx, &q, &u2, s, &vt2, err));
+    TM_TRY(ops->spmm(ctx, X, tat, 1.0, &y, 0.0, &q, err));
+    TM_TRY(ops->mat_alloc(ctx, b, l, &u2, err));
+    TM_TRY(ops->mat_alloc(ctx, l, l, &vt2, err));
+    TM_TRY(ops->svd_small(ctx, &q, &u2, s, &vt2, err));
     ops->mat_free(ctx, &q); /* destroyed by svd_small */
-    TRY(ops->mat_alloc(ctx, a, k, &ua, err));
+    TM_TRY(ops->mat_alloc(ctx, a, k, &ua, err));
     {
         struct tm_bmat vt2k = tm_bmat_block(&vt2, 0, k, 0, l), u2k = tm_bmat_cols(&u2, 0, k);
-        TRY(ops->gemm(ctx, TM_NOTRANS, TM_TRANS, 1.0, &y, &vt2k, 0.0, &ua, err));
+        TM_TRY(ops->gemm(ctx, TM_NOTRANS, TM_TRANS, 1.0, &y, &vt2k, 0.0, &ua, err));
         ops->mat_free(ctx, &y);
-        TRY(result_alloc(out, m, n, k, err));
-        TRY(finish(ops, ctx, transpose, &ua, &u2k, s, out, err));
+        TM_TRY(result_alloc(out, m, n, k, err));
+        TM_TRY(finish(ops, ctx, transpose, &ua, &u2k, s, out, err));
     }
     out->n_iter = n_iter;
 out:
@@ -600,14 +593,14 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
         st = tm_errf(err, TM_ENOMEM, "svd: cannot allocate Lanczos workspace");
         goto out;
     }
-    TRY(ops->mat_alloc(ctx, d, jmax, &lz.v, err));
-    TRY(ops->mat_alloc(ctx, d, jmax, &lz.av, err));
-    TRY(ops->mat_alloc(ctx, d, jmax, &lz.tmp, err));
-    TRY(ops->mat_alloc(ctx, d, bs, &lz.z, err));
+    TM_TRY(ops->mat_alloc(ctx, d, jmax, &lz.v, err));
+    TM_TRY(ops->mat_alloc(ctx, d, jmax, &lz.av, err));
+    TM_TRY(ops->mat_alloc(ctx, d, jmax, &lz.tmp, err));
+    TM_TRY(ops->mat_alloc(ctx, d, bs, &lz.z, err));
     if (!ops->gram_spmm) /* the intermediate of the two-product form */
-        TRY(ops->mat_alloc(ctx, len, bs, &lz.t1, err));
-    TRY(ops->mat_alloc(ctx, jmax, jmax, &lz.tm, err));
-    TRY(ops->mat_alloc(ctx, jmax, bs, &lz.h, err));
+        TM_TRY(ops->mat_alloc(ctx, len, bs, &lz.t1, err));
+    TM_TRY(ops->mat_alloc(ctx, jmax, jmax, &lz.tm, err));
+    TM_TRY(ops->mat_alloc(ctx, jmax, bs, &lz.h, err));
     tm_rng_init(&lz.rng, params->seed);
 
     /* The start block: Gaussian, orthonormalized. */
@@ -618,15 +611,15 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
             for (int64_t i = 0; i < d; i++)
                 lz.host[i] = tm_rng_normal(&lz.rng);
             struct tm_bmat col = tm_bmat_cols(&z0, c, 1);
-            TRY(ops->upload(ctx, lz.host, d, &col, err));
+            TM_TRY(ops->upload(ctx, lz.host, d, &col, err));
         }
-        TRY(orth_block(&lz, &none, &none, &z0, err));
+        TM_TRY(orth_block(&lz, &none, &none, &z0, err));
     }
     for (;;) {
         /* Expand the block Krylov basis up to jmax columns. */
         for (;;) {
             struct tm_bmat vb = tm_bmat_cols(&lz.v, nv, nb), avb = tm_bmat_cols(&lz.av, nv, nb);
-            TRY(gram_apply(&lz, &vb, &avb, err));
+            TM_TRY(gram_apply(&lz, &vb, &avb, err));
             nv += nb;
             last = nb;
             if (nv >= jmax)
@@ -643,8 +636,8 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
             struct tm_bmat src = tm_bmat_cols(&lz.av, b0, nxt), dst = tm_bmat_cols(&lz.v, nv, nxt),
                            basis = tm_bmat_cols(&lz.v, 0, nv),
                            near = tm_bmat_cols(&lz.v, lo, nv - lo);
-            TRY(ops->copy(ctx, &src, &dst, err));
-            TRY(orth_block(&lz, &near, &basis, &dst, err));
+            TM_TRY(ops->copy(ctx, &src, &dst, err));
+            TM_TRY(orth_block(&lz, &near, &basis, &dst, err));
             nb = nxt;
         }
         /* Rayleigh-Ritz: T = V^T (G V), T = S diag(theta) S^T. After a
@@ -654,8 +647,8 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
         struct tm_bmat vall = tm_bmat_cols(&lz.v, 0, nv), avall = tm_bmat_cols(&lz.av, 0, nv),
                        avnew = tm_bmat_cols(&lz.av, known, nv - known),
                        tmb = tm_bmat_block(&lz.tm, 0, nv, known, nv - known);
-        TRY(ops->gemm(ctx, TM_TRANS, TM_NOTRANS, 1.0, &vall, &avnew, 0.0, &tmb, err));
-        TRY(ops->download(ctx, &tmb, t + known * nv, nv, err));
+        TM_TRY(ops->gemm(ctx, TM_TRANS, TM_NOTRANS, 1.0, &vall, &avnew, 0.0, &tmb, err));
+        TM_TRY(ops->download(ctx, &tmb, t + known * nv, nv, err));
         for (int64_t j = 0; j < known; j++)
             for (int64_t i = 0; i < known; i++)
                 t[i + j * nv] = i == j ? theta[j] : 0.0;
@@ -693,29 +686,29 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
                        lastav = tm_bmat_cols(&lz.av, nv - last, nxt),
                        near = tm_bmat_cols(&lz.v, lo, nv - lo);
         if (nv < d) {
-            TRY(ops->copy(ctx, &lastav, &zl, err));
-            TRY(orth_block(&lz, &near, &vall, &zl, err));
+            TM_TRY(ops->copy(ctx, &lastav, &zl, err));
+            TM_TRY(orth_block(&lz, &near, &vall, &zl, err));
         }
         /* Rotate: V <- V S, G V <- (G V) S (kk columns), each made in tmp,
          * which then trades places with the matrix it replaces: the old
          * columns are not needed again, and no copy is made. */
         struct tm_bmat sb = tm_bmat_block(&lz.tm, 0, nv, 0, kk), tk = tm_bmat_cols(&lz.tmp, 0, kk),
                        swap;
-        TRY(ops->upload(ctx, s, nv, &sb, err));
-        TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &vall, &sb, 0.0, &tk, err));
+        TM_TRY(ops->upload(ctx, s, nv, &sb, err));
+        TM_TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &vall, &sb, 0.0, &tk, err));
         swap = lz.v, lz.v = lz.tmp, lz.tmp = swap;
         tk = tm_bmat_cols(&lz.tmp, 0, kk);
-        TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &avall, &sb, 0.0, &tk, err));
+        TM_TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &avall, &sb, 0.0, &tk, err));
         swap = lz.av, lz.av = lz.tmp, lz.tmp = swap;
         /* Residuals ||G y_i - theta_i y_i|| of the wanted Ritz pairs. */
         struct tm_bmat rk = tm_bmat_cols(&lz.tmp, 0, k), vkk = tm_bmat_cols(&lz.v, 0, k),
                        avkk = tm_bmat_cols(&lz.av, 0, k);
         for (int64_t c = 0; c < k; c++)
             scale[c] = -theta[c];
-        TRY(ops->copy(ctx, &vkk, &rk, err));
-        TRY(ops->scale_cols(ctx, &rk, scale, err));
-        TRY(ops->axpy(ctx, 1.0, &avkk, &rk, err));
-        TRY(ops->col_norms(ctx, &rk, res, err));
+        TM_TRY(ops->copy(ctx, &vkk, &rk, err));
+        TM_TRY(ops->scale_cols(ctx, &rk, scale, err));
+        TM_TRY(ops->axpy(ctx, 1.0, &avkk, &rk, err));
+        TM_TRY(ops->col_norms(ctx, &rk, res, err));
         /* |theta_i - lambda_i| <= res_i, and sigma = sqrt(theta): a residual
          * below tol * theta_i bounds sigma_i's relative error by tol / 2. */
         int64_t nconv = 0;
@@ -743,8 +736,8 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
         nb = nxt;
         struct tm_bmat dst = tm_bmat_cols(&lz.v, nv, nb), basis = tm_bmat_cols(&lz.v, 0, nv),
                        none = tm_bmat_cols(&lz.v, 0, 0);
-        TRY(ops->copy(ctx, &zl, &dst, err));
-        TRY(orth_block(&lz, &none, &basis, &dst, err));
+        TM_TRY(ops->copy(ctx, &zl, &dst, err));
+        TM_TRY(orth_block(&lz, &none, &basis, &dst, err));
     }
     /* Only the first k basis vectors are left to use: the rest of the
      * workspace goes before the result comes, and the long side's vectors,
@@ -755,7 +748,7 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
      * keeps it: trimmed, it goes back (k = 100: 245 -> 194 MB). */
     free_workspace(&lz);
     tm_alloc_trim();
-    TRY(result_alloc(out, m, n, k, err));
+    TM_TRY(result_alloc(out, m, n, k, err));
     out->n_iter = restarts;
     for (int64_t c = 0; c < k; c++) {
         out->s[c] = sqrt(theta[c] > 0 ? theta[c] : 0.0);
@@ -765,9 +758,9 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
         struct tm_bmat yk = tm_bmat_cols(&lz.v, 0, k);
         double *short_vecs = short_rows ? out->u : out->v,
                *long_vecs = short_rows ? out->v : out->u;
-        TRY(ops->download(ctx, &yk, short_vecs, d, err));
-        TRY(long_side(ops, ctx, X, lz.first, &yk, scale, len, long_vecs, err));
-        TRY(finite_and_flipped(out, err));
+        TM_TRY(ops->download(ctx, &yk, short_vecs, d, err));
+        TM_TRY(long_side(ops, ctx, X, lz.first, &yk, scale, len, long_vecs, err));
+        TM_TRY(finite_and_flipped(out, err));
     }
 out:
     free_workspace(&lz);
@@ -809,7 +802,7 @@ tm_status tm_svd_full(const struct tm_csr *X, int64_t k, int64_t max_dense_bytes
     if (need > (double)SIZE_MAX / 2 || m > INT32_MAX || n > INT32_MAX)
         return tm_errf(err, TM_ETOOBIG, "model.method: full_svd of %lld x %lld is too big",
                        (long long)m, (long long)n);
-    TRY(result_alloc(out, m, n, k, err));
+    TM_TRY(result_alloc(out, m, n, k, err));
     a = tm_calloc((size_t)m * (size_t)n, sizeof(double));
     u = tm_mallocarray((size_t)m * (size_t)p, sizeof(double));
     vt = tm_mallocarray((size_t)p * (size_t)n, sizeof(double));
