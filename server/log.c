@@ -10,18 +10,13 @@
 #include <unistd.h>
 
 enum tm_log_level tm__log_level = TM_LOG_INFO;
-static int log_fd = 2;
+static const int log_fd = 2; /* standard error: the container runtime collects it */
 
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
 
 void tm_log_set_level(enum tm_log_level level)
 {
     tm__log_level = level;
-}
-
-void tm_log_set_fd(int fd)
-{
-    log_fd = fd;
 }
 
 int tm_log_level_parse(const char *name)

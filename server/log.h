@@ -30,8 +30,6 @@ void tm_log_set_level(enum tm_log_level level);
 /* "debug", "info", "warn", "error", "off"; -1 when unknown. */
 int tm_log_level_parse(const char *name);
 const char *tm_log_level_name(enum tm_log_level level);
-/* Redirects output to fd (default 2); for tests. */
-void tm_log_set_fd(int fd);
 
 /* Use TM_LOG; the variadic list is "T:key", value pairs ended by NULL. */
 void tm__log_write(enum tm_log_level level, const char *msg, ...);

@@ -511,11 +511,6 @@ tm_status tm_upload_finish(struct tm_upload *u, struct tm_corpus_record *out,
     return TM_OK;
 }
 
-int64_t tm_upload_bytes(const struct tm_upload *u)
-{
-    return u->fed;
-}
-
 void tm_upload_free(struct tm_upload *u)
 {
     if (!u)

@@ -54,7 +54,4 @@ tm_status tm_upload_finish(struct tm_upload *u, struct tm_corpus_record *out,
 /* Deletes the staging corpus unless finished. NULL-safe. */
 void tm_upload_free(struct tm_upload *u);
 
-/* Body bytes fed so far. */
-int64_t tm_upload_bytes(const struct tm_upload *u);
-
 #endif
