@@ -21,6 +21,7 @@
 
 #include "core/alloc.h"
 #include "log.h"
+#include "metrics.h"
 
 /* Bytes of a failed body read and thrown away before the connection is
  * simply closed: enough for a client to get its 413 after a small overrun,
@@ -50,7 +51,7 @@ static void add_headers(struct tm__req *r, struct MHD_Response *resp, const char
         snprintf(s, sizeof(s), "%d", r->retry_after);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, s);
     }
-    if (r->allow)
+    if (r->allow[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 }
 
@@ -271,6 +272,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         r->srv = h->srv;
         r->conn = conn;
         r->method = method;
+        r->route = TM_METRICS_NO_ROUTE;
+        r->route_label = TM_METRICS_OTHER;
         clock_gettime(CLOCK_MONOTONIC, &r->t0);
         snprintf(r->path, sizeof(r->path), "%s", url);
         const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
@@ -311,8 +314,6 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     if (r->deferred) {
         r->deferred = 0;
         tm__routes_begin(r, url);
-        if (!r->responded)
-            tm__routes_finish(r);
         if (!r->responded)
             tm__respond_error(r, 500, "internal_error", "no response", NULL);
         return r->responded ? MHD_YES : MHD_NO;
@@ -355,7 +356,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int status = r->responded ? r->status : 0;
     tm_metrics_request(r->route, status, s);
     TM_LOG(TM_LOG_INFO, "request", "s:request_id", r->request_id, "s:method", r->method, "s:path",
-           r->path, "s:route", tm_route_path(r->route), "i:status", (long long)status, "i:bytes",
+           r->path, "s:route", r->route_label, "i:status", (long long)status, "i:bytes",
            (long long)r->resp_bytes, "f:duration_ms", s * 1e3, "s:end",
            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : end, NULL);
     if (r->pp)

@@ -16,7 +16,6 @@
 #include <time.h>
 
 #include "api/jsonutil.h"
-#include "metrics.h"
 #include "server.h"
 #include "upload.h"
 
@@ -42,7 +41,11 @@ struct tm__req {
     struct MHD_Connection *conn;
     const char *method; /* libmicrohttpd's, valid for the request */
     char path[256];     /* for the log, cut if longer */
-    enum tm_route route;
+    /* Set by the router when a route takes the request: its index for
+     * tm_metrics_request and its label for the log; TM_METRICS_NO_ROUTE and
+     * TM_METRICS_OTHER until then (metrics.h). */
+    int route;
+    const char *route_label;
     char id[TM_ID_SIZE]; /* the {id} of the route */
     char request_id[72];
     struct timespec t0;
@@ -55,7 +58,7 @@ struct tm__req {
     /* Extra response headers for the next respond call. */
     char location[128];
     int retry_after; /* seconds; 0: none */
-    const char *allow;
+    char allow[32];  /* "": none */
 
     /* Body. */
     enum tm__body body;

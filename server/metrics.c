@@ -6,16 +6,8 @@
 
 #include "core/alloc.h"
 
-static const char *const route_paths[] = {
-#define TM__ROUTE_PATH(name, path) path,
-    TM_ROUTE_MAP(TM__ROUTE_PATH)
-#undef TM__ROUTE_PATH
-};
-
-const char *tm_route_path(enum tm_route route)
-{
-    return (unsigned)route < TM__ROUTE_COUNT ? route_paths[route] : "other";
-}
+/* The slot of requests no route took, after the routes'. */
+#define NO_ROUTE_SLOT TM_METRICS_MAX_ROUTES
 
 /* The statuses the service answers with; anything else counts as "other". */
 static const int statuses[] = {200, 201, 202, 204, 400, 404, 405, 408,
@@ -39,8 +31,8 @@ struct histogram {
 };
 
 static struct {
-    atomic_ullong requests[TM__ROUTE_COUNT][N_STATUS];
-    struct histogram latency[TM__ROUTE_COUNT];
+    atomic_ullong requests[TM_METRICS_MAX_ROUTES + 1][N_STATUS];
+    struct histogram latency[TM_METRICS_MAX_ROUTES + 1];
     atomic_ullong jobs_finished[TM__JOB_STATE_COUNT];
     atomic_ullong jobs_deleted[TM__JOB_DELETED_COUNT];
     struct histogram job_seconds[N_METHODS];
@@ -56,10 +48,10 @@ static void observe(struct histogram *h, const double *buckets, size_t nb, doubl
     atomic_fetch_add_explicit(&h->n, 1, memory_order_relaxed);
 }
 
-void tm_metrics_request(enum tm_route route, int status, double seconds)
+void tm_metrics_request(int route, int status, double seconds)
 {
-    if ((unsigned)route >= TM__ROUTE_COUNT)
-        route = TM_ROUTE_OTHER;
+    if (route < 0 || route >= TM_METRICS_MAX_ROUTES)
+        route = NO_ROUTE_SLOT;
     size_t s = 0;
     while (s < N_STATUS - 1 && statuses[s] != status)
         s++;
@@ -105,31 +97,44 @@ static void histogram_text(struct tm_jbuf *b, const char *name, const char *labe
     tm_jbuf_printf(b, "%s_count{%s=\"%s\"} %llu\n", name, label, value, load(&h->n));
 }
 
-char *tm_metrics_render(const struct tm_metrics_gauges *g, size_t *len)
+/* The label of slot r, NULL for a slot past the router's table. */
+static const char *slot_label(int r, const char *const *labels, int n_routes)
+{
+    if (r == NO_ROUTE_SLOT)
+        return TM_METRICS_OTHER;
+    return r < n_routes ? labels[r] : NULL;
+}
+
+char *tm_metrics_render(const struct tm_metrics_gauges *g, const char *const *route_labels,
+                        int n_routes, size_t *len)
 {
     struct tm_jbuf b;
     tm_jbuf_init(&b, 0);
     tm_jbuf_puts(&b, "# HELP topicd_http_requests_total HTTP requests by route and status.\n"
                      "# TYPE topicd_http_requests_total counter\n");
-    for (int r = 0; r < TM__ROUTE_COUNT; r++)
-        for (size_t s = 0; s < N_STATUS; s++) {
+    for (int r = 0; r <= NO_ROUTE_SLOT; r++) {
+        const char *label = slot_label(r, route_labels, n_routes);
+        for (size_t s = 0; label && s < N_STATUS; s++) {
             unsigned long long v = load(&m.requests[r][s]);
             if (!v)
                 continue;
             if (statuses[s])
                 tm_jbuf_printf(&b, "topicd_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-                               route_paths[r], statuses[s], v);
+                               label, statuses[s], v);
             else
                 tm_jbuf_printf(&b,
                                "topicd_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
-                               route_paths[r], v);
+                               label, v);
         }
+    }
     tm_jbuf_puts(&b, "# HELP topicd_http_request_duration_seconds Request latency by route.\n"
                      "# TYPE topicd_http_request_duration_seconds histogram\n");
-    for (int r = 0; r < TM__ROUTE_COUNT; r++)
-        if (load(&m.latency[r].n))
-            histogram_text(&b, "topicd_http_request_duration_seconds", "route", route_paths[r],
+    for (int r = 0; r <= NO_ROUTE_SLOT; r++) {
+        const char *label = slot_label(r, route_labels, n_routes);
+        if (label && load(&m.latency[r].n))
+            histogram_text(&b, "topicd_http_request_duration_seconds", "route", label,
                            &m.latency[r], req_buckets, N_REQ_BUCKETS);
+    }
     tm_jbuf_puts(&b, "# HELP topicd_jobs Jobs now queued or running.\n"
                      "# TYPE topicd_jobs gauge\n");
     tm_jbuf_printf(&b, "topicd_jobs{state=\"queued\"} %lld\ntopicd_jobs{state=\"running\"} %lld\n",

@@ -16,33 +16,18 @@
 
 #include "api/responses.h"
 
-/* Route templates, the "route" label. */
-#define TM_ROUTE_MAP(X)                                                                            \
-    X(HEALTHZ, "/healthz")                                                                         \
-    X(READYZ, "/readyz")                                                                           \
-    X(METRICS, "/metrics")                                                                         \
-    X(OPENAPI, "/v1/openapi.yaml")                                                                 \
-    X(CORPORA, "/v1/corpora")                                                                      \
-    X(CORPUS, "/v1/corpora/{id}")                                                                  \
-    X(CORPUS_DOCS, "/v1/corpora/{id}/documents")                                                   \
-    X(JOBS, "/v1/jobs")                                                                            \
-    X(JOB, "/v1/jobs/{id}")                                                                        \
-    X(JOB_RESULT, "/v1/jobs/{id}/result")                                                          \
-    X(JOB_DOC_TOPICS, "/v1/jobs/{id}/document-topics")                                             \
-    X(JOB_CANCEL, "/v1/jobs/{id}:cancel")                                                          \
-    X(INFO, "/v1/info")                                                                            \
-    X(OTHER, "other")
+/*
+ * Requests are counted per route: route is the router's index of the route
+ * that took the request, in [0, TM_METRICS_MAX_ROUTES), or
+ * TM_METRICS_NO_ROUTE when none did. The "route" labels come with
+ * tm_metrics_render, from the router's table; a request no route took is
+ * labelled TM_METRICS_OTHER.
+ */
+#define TM_METRICS_MAX_ROUTES 32
+#define TM_METRICS_NO_ROUTE (-1)
+#define TM_METRICS_OTHER "other"
 
-enum tm_route {
-#define TM__ROUTE_ENUM(name, path) TM_ROUTE_##name,
-    TM_ROUTE_MAP(TM__ROUTE_ENUM)
-#undef TM__ROUTE_ENUM
-        TM__ROUTE_COUNT
-};
-
-const char *tm_route_path(enum tm_route route);
-
-void tm_metrics_request(enum tm_route route, int status, double seconds);
+void tm_metrics_request(int route, int status, double seconds);
 void tm_metrics_job_finished(const char *method, enum tm_job_state state, double seconds);
 
 /* Why finished jobs left the store: the "reason" label. */
@@ -60,7 +45,9 @@ struct tm_metrics_gauges {
     int64_t gpu_total_bytes[16], gpu_free_bytes[16];
 };
 
-/* The exposition text, owned (tm_free); NULL when out of memory. */
-char *tm_metrics_render(const struct tm_metrics_gauges *g, size_t *len);
+/* The exposition text, owned (tm_free); NULL when out of memory.
+ * route_labels: n_routes labels (borrowed), the one of route index i at i. */
+char *tm_metrics_render(const struct tm_metrics_gauges *g, const char *const *route_labels,
+                        int n_routes, size_t *len);
 
 #endif

@@ -1,6 +1,8 @@
 /*
- * routes.c - the REST API of `topicd serve`: the route table, and what each
- * route does with its request. The contract is api/openapi.yaml.
+ * routes.c - the REST API of `topicd serve`: what each route does with its
+ * request, and the one route table (at the end) that drives dispatch, 404,
+ * 405 with Allow, and the per-route metrics. The contract is
+ * api/openapi.yaml. Adding a route is one row and its handlers.
  *
  * HTTP threads only parse, validate, read the store and enqueue: anything
  * that computes (vectorizing, fitting) runs on the workers (jobs.h).
@@ -20,6 +22,7 @@
 #include "core/text/utf8.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "worker.h"
 
 #define PAGE_DEFAULT 100
@@ -30,90 +33,47 @@ static const char JSON[] = "application/json";
 /* ---------------------------------------------------------------------- */
 /* Matching. */
 
+static int id_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+}
+
 static int valid_id(const char *s, size_t n)
 {
     if (n == 0 || n >= TM_ID_SIZE)
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+        if (!id_char(s[i]))
             return 0;
     return 1;
 }
 
-/* Sets r->route and r->id; returns the methods the route allows ("GET,
- * HEAD"), or NULL when no route matches. */
-static const char *match(struct tm__req *r, const char *url)
+/* 1 when path matches pattern, where {id} stands for one valid_id (copied
+ * into id); with slash, path may also end in one more "/". */
+static int match_pattern(const char *pattern, int slash, const char *path, char id[TM_ID_SIZE])
 {
-    static const struct {
-        const char *path;
-        enum tm_route route;
-        const char *allow;
-    } fixed[] = {
-        {"/healthz", TM_ROUTE_HEALTHZ, "GET, HEAD"},
-        {"/readyz", TM_ROUTE_READYZ, "GET, HEAD"},
-        {"/metrics", TM_ROUTE_METRICS, "GET, HEAD"},
-        {"/v1/openapi.yaml", TM_ROUTE_OPENAPI, "GET, HEAD"},
-        {"/v1/info", TM_ROUTE_INFO, "GET, HEAD"},
-        {"/v1/corpora", TM_ROUTE_CORPORA, "GET, HEAD, POST"},
-        {"/v1/jobs", TM_ROUTE_JOBS, "GET, HEAD, POST"},
-    };
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-        if (!strcmp(url, fixed[i].path) ||
-            (fixed[i].route >= TM_ROUTE_CORPORA && strlen(url) == strlen(fixed[i].path) + 1 &&
-             !strncmp(url, fixed[i].path, strlen(fixed[i].path)) &&
-             url[strlen(fixed[i].path)] == '/')) {
-            r->route = fixed[i].route;
-            return fixed[i].allow;
+    const char *p = pattern, *u = path;
+    while (*p) {
+        if (!strncmp(p, "{id}", 4)) {
+            size_t n = 0;
+            while (id_char(u[n]))
+                n++;
+            if (!valid_id(u, n))
+                return 0;
+            memcpy(id, u, n);
+            id[n] = 0;
+            u += n;
+            p += 4;
+        } else if (*p++ != *u++) {
+            return 0;
         }
-    const char *rest;
-    int jobs;
-    if (!strncmp(url, "/v1/corpora/", 12)) {
-        rest = url + 12;
-        jobs = 0;
-    } else if (!strncmp(url, "/v1/jobs/", 9)) {
-        rest = url + 9;
-        jobs = 1;
-    } else {
-        return NULL;
     }
-    size_t n = strcspn(rest, "/:");
-    if (!valid_id(rest, n))
-        return NULL;
-    memcpy(r->id, rest, n);
-    r->id[n] = 0;
-    const char *tail = rest + n;
-    if (!*tail || !strcmp(tail, "/")) {
-        r->route = jobs ? TM_ROUTE_JOB : TM_ROUTE_CORPUS;
-        return "GET, HEAD, DELETE";
-    }
-    if (!jobs && !strcmp(tail, "/documents")) {
-        r->route = TM_ROUTE_CORPUS_DOCS;
-        return "POST";
-    }
-    if (jobs && !strcmp(tail, ":cancel")) {
-        r->route = TM_ROUTE_JOB_CANCEL;
-        return "POST";
-    }
-    if (jobs && !strcmp(tail, "/result")) {
-        r->route = TM_ROUTE_JOB_RESULT;
-        return "GET, HEAD";
-    }
-    if (jobs && !strcmp(tail, "/document-topics")) {
-        r->route = TM_ROUTE_JOB_DOC_TOPICS;
-        return "GET, HEAD";
-    }
-    return NULL;
+    return !*u || (slash && !strcmp(u, "/"));
 }
 
-static int allowed(const char *allow, const char *method)
-{
-    size_t n = strlen(method);
-    for (const char *p = allow; (p = strstr(p, method)); p += n)
-        if ((p == allow || p[-1] == ' ') && (p[n] == ',' || !p[n]))
-            return 1;
-    return 0;
-}
+/* The routes' labels for the metrics, from the table at the end. */
+static int route_labels(const char *labels[TM_METRICS_MAX_ROUTES]);
 
 /* ---------------------------------------------------------------------- */
 /* Helpers. */
@@ -283,8 +243,10 @@ static void get_metrics(struct tm__req *r)
             g.gpu_free_bytes[d] = gi.devices[d].free_bytes;
         }
     }
+    const char *labels[TM_METRICS_MAX_ROUTES];
+    int n_routes = route_labels(labels);
     size_t len;
-    char *text = tm_metrics_render(&g, &len);
+    char *text = tm_metrics_render(&g, labels, n_routes, &len);
     if (!text)
         respond_oom(r);
     else
@@ -517,6 +479,11 @@ static void begin_upload(struct tm__req *r, const char *target)
     r->body = multipart ? TM__BODY_MULTIPART : TM__BODY_UPLOAD;
 }
 
+static void begin_create(struct tm__req *r)
+{
+    begin_upload(r, NULL);
+}
+
 static void begin_append(struct tm__req *r)
 {
     struct tm_store *st = &r->srv->store;
@@ -531,29 +498,42 @@ static void begin_append(struct tm__req *r)
         begin_upload(r, r->id);
 }
 
-static void finish_upload(struct tm__req *r)
+/* The uploaded corpus's record into c: 0, or -1 after answering the error. */
+static int finish_upload(struct tm__req *r, struct tm_corpus_record *c)
 {
-    struct tm_corpus_record c;
     struct tm_api_error e;
     tm_api_error_clear(&e);
-    tm_status s = tm_upload_finish(r->upload, &c, &e);
-    if (s) {
+    if (tm_upload_finish(r->upload, c, &e)) {
         tm__respond_api_error(r, &e);
-        return;
+        return -1;
     }
+    return 0;
+}
+
+static void finish_create(struct tm__req *r)
+{
+    struct tm_corpus_record c;
+    if (finish_upload(r, &c))
+        return;
     size_t len;
     char *body = tm_render_corpus(&c, &len);
-    if (r->route == TM_ROUTE_CORPORA) {
-        snprintf(r->location, sizeof(r->location), "/v1/corpora/%s", c.id);
-        TM_LOG(TM_LOG_INFO, "corpus created", "s:corpus_id", c.id, "i:n_documents",
-               (long long)c.n_documents, "i:bytes", (long long)c.bytes, NULL);
-        respond_body(r, 201, body, len);
-    } else {
-        char prefix[TM_ID_SIZE + 2];
-        tm_worker_cache_prefix(c.id, prefix, sizeof(prefix));
-        tm_matrix_cache_invalidate(r->srv->cache, prefix);
-        respond_body(r, 200, body, len);
-    }
+    snprintf(r->location, sizeof(r->location), "/v1/corpora/%s", c.id);
+    TM_LOG(TM_LOG_INFO, "corpus created", "s:corpus_id", c.id, "i:n_documents",
+           (long long)c.n_documents, "i:bytes", (long long)c.bytes, NULL);
+    respond_body(r, 201, body, len);
+}
+
+static void finish_append(struct tm__req *r)
+{
+    struct tm_corpus_record c;
+    if (finish_upload(r, &c))
+        return;
+    size_t len;
+    char *body = tm_render_corpus(&c, &len);
+    char prefix[TM_ID_SIZE + 2];
+    tm_worker_cache_prefix(c.id, prefix, sizeof(prefix));
+    tm_matrix_cache_invalidate(r->srv->cache, prefix);
+    respond_body(r, 200, body, len);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -947,96 +927,109 @@ static void get_doc_topics(struct tm__req *r)
 }
 
 /* ---------------------------------------------------------------------- */
+/* The routes. */
+
+typedef void (*handler_fn)(struct tm__req *r);
+
+/*
+ * One row per route. pattern: the path, {id} standing for one id; it is
+ * also the route's "route" label in the metrics and the log, which
+ * dashboards select on. slash: a trailing "/" matches too. get answers GET
+ * and HEAD, del DELETE; post has the headers and answers, or takes a body
+ * (r->body) that post_body answers once it is in. A method without a
+ * handler is answered 405, Allow naming those with one. The metrics list the
+ * routes in this order.
+ */
+struct route {
+    const char *pattern;
+    int slash;
+    handler_fn get, post, post_body, del;
+};
+
+static const struct route routes[] = {
+    {"/healthz", .get = get_healthz},
+    {"/readyz", .get = get_readyz},
+    {"/metrics", .get = get_metrics},
+    {"/v1/openapi.yaml", .get = get_openapi},
+    {"/v1/corpora", .slash = 1, .get = list_corpora, .post = begin_create,
+     .post_body = finish_create},
+    {"/v1/corpora/{id}", .slash = 1, .get = get_corpus, .del = delete_corpus},
+    {"/v1/corpora/{id}/documents", .post = begin_append, .post_body = finish_append},
+    {"/v1/jobs", .slash = 1, .get = list_jobs, .post = begin_submit, .post_body = finish_submit},
+    {"/v1/jobs/{id}", .slash = 1, .get = get_job, .del = delete_job},
+    {"/v1/jobs/{id}/result", .get = get_result},
+    {"/v1/jobs/{id}/document-topics", .get = get_doc_topics},
+    {"/v1/jobs/{id}:cancel", .post = cancel_job},
+    {"/v1/info", .slash = 1, .get = get_info},
+};
+#define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
+_Static_assert(sizeof(routes) / sizeof(routes[0]) <= TM_METRICS_MAX_ROUTES,
+               "metrics.h: raise TM_METRICS_MAX_ROUTES");
+
+static int route_labels(const char *labels[TM_METRICS_MAX_ROUTES])
+{
+    for (int i = 0; i < N_ROUTES; i++)
+        labels[i] = routes[i].pattern;
+    return N_ROUTES;
+}
+
+/* The route path names, its {id} into id; NULL when none does. */
+static const struct route *route_of(const char *path, char id[TM_ID_SIZE])
+{
+    for (int i = 0; i < N_ROUTES; i++)
+        if (match_pattern(routes[i].pattern, routes[i].slash, path, id))
+            return &routes[i];
+    return NULL;
+}
+
+/* The route's handler of method; NULL when it has none (405). */
+static handler_fn handler_of(const struct route *rt, const char *method)
+{
+    if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+        return rt->get;
+    if (!strcmp(method, "POST"))
+        return rt->post;
+    if (!strcmp(method, "DELETE"))
+        return rt->del;
+    return NULL;
+}
+
+/* The route's methods as Allow lists them: "GET, HEAD, POST". */
+static void allow_of(const struct route *rt, char *out, size_t size)
+{
+    const char *methods[] = {rt->get ? "GET, HEAD" : NULL, rt->post ? "POST" : NULL,
+                             rt->del ? "DELETE" : NULL};
+    size_t n = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (methods[i] && n < size)
+            n += (size_t)snprintf(out + n, size - n, "%s%s", n ? ", " : "", methods[i]);
+}
 
 void tm__routes_begin(struct tm__req *r, const char *url)
 {
-    const char *allow = match(r, url);
-    if (!allow) {
-        r->route = TM_ROUTE_OTHER;
+    const struct route *rt = route_of(url, r->id);
+    if (!rt) {
         char msg[300];
         snprintf(msg, sizeof(msg), "no route for %.256s", r->path);
         tm__respond_error(r, 404, "not_found", msg, NULL);
         return;
     }
-    const char *m = r->method;
-    if (!allowed(allow, m)) {
-        r->allow = allow;
+    r->route = (int)(rt - routes);
+    r->route_label = rt->pattern;
+    handler_fn handler = handler_of(rt, r->method);
+    if (!handler) {
+        allow_of(rt, r->allow, sizeof(r->allow));
         char msg[160];
-        snprintf(msg, sizeof(msg), "%.20s is not allowed here; allowed: %s", m, allow);
+        snprintf(msg, sizeof(msg), "%.20s is not allowed here; allowed: %s", r->method, r->allow);
         tm__respond_error(r, 405, "method_not_allowed", msg, NULL);
         return;
     }
-    int get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
-    int del = !strcmp(m, "DELETE");
-    switch (r->route) {
-    case TM_ROUTE_HEALTHZ:
-        get_healthz(r);
-        return;
-    case TM_ROUTE_READYZ:
-        get_readyz(r);
-        return;
-    case TM_ROUTE_METRICS:
-        get_metrics(r);
-        return;
-    case TM_ROUTE_OPENAPI:
-        get_openapi(r);
-        return;
-    case TM_ROUTE_INFO:
-        get_info(r);
-        return;
-    case TM_ROUTE_CORPORA:
-        if (get)
-            list_corpora(r);
-        else
-            begin_upload(r, NULL);
-        return;
-    case TM_ROUTE_CORPUS:
-        if (del)
-            delete_corpus(r);
-        else
-            get_corpus(r);
-        return;
-    case TM_ROUTE_CORPUS_DOCS:
-        begin_append(r);
-        return;
-    case TM_ROUTE_JOBS:
-        if (get)
-            list_jobs(r);
-        else
-            begin_submit(r);
-        return;
-    case TM_ROUTE_JOB:
-        if (del)
-            delete_job(r);
-        else
-            get_job(r);
-        return;
-    case TM_ROUTE_JOB_CANCEL:
-        cancel_job(r);
-        return;
-    case TM_ROUTE_JOB_RESULT:
-        get_result(r);
-        return;
-    case TM_ROUTE_JOB_DOC_TOPICS:
-        get_doc_topics(r);
-        return;
-    default:
-        tm__respond_error(r, 404, "not_found", "no such route", NULL);
-        return;
-    }
+    handler(r);
 }
 
 void tm__routes_finish(struct tm__req *r)
 {
-    switch (r->route) {
-    case TM_ROUTE_CORPORA:
-    case TM_ROUTE_CORPUS_DOCS:
-        finish_upload(r);
-        return;
-    case TM_ROUTE_JOBS:
-        finish_submit(r);
-        return;
-    default:
-        return;
-    }
+    if (r->route >= 0 && r->route < N_ROUTES && routes[r->route].post_body)
+        routes[r->route].post_body(r);
 }
