@@ -30,10 +30,38 @@
 
 struct tm_http {
     struct tm_server *srv;
+    const struct tm_http_router *router;
     struct MHD_Daemon *d;
     char id_prefix[16];
     atomic_ullong next_id;
 };
+
+/* ---------------------------------------------------------------------- */
+/* Requests. */
+
+const char *tm__req_header(struct tm__req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *tm__req_query(struct tm__req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void tm__req_client_addr(struct tm__req *r, char *out, size_t size)
+{
+    snprintf(out, size, "unknown");
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)size);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)size);
+}
 
 /* ---------------------------------------------------------------------- */
 /* Responses. */
@@ -283,14 +311,13 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
             snprintf(r->request_id, sizeof(r->request_id), "%s-%llx", h->id_prefix,
                      (unsigned long long)atomic_fetch_add_explicit(&h->next_id, 1,
                                                                    memory_order_relaxed));
-        /* Requests without a body are answered on the next call, once the
-         * request is complete: libmicrohttpd closes a connection whose
-         * response was queued before that, and polls live on keep-alive. */
+        /* Requests without a body are begun on the next call, once the
+         * request is complete (see struct tm_http_router). */
         if (!strcmp(method, "GET") || !strcmp(method, "HEAD") || !strcmp(method, "DELETE")) {
             r->deferred = 1;
             return MHD_YES;
         }
-        tm__routes_begin(r, url);
+        h->router->begin(r, url);
         if (r->body == TM__BODY_MULTIPART && !r->responded) {
             r->pp = MHD_create_post_processor(conn, 64 * 1024, part_iterator, r);
             if (!r->pp)
@@ -313,7 +340,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     }
     if (r->deferred) {
         r->deferred = 0;
-        tm__routes_begin(r, url);
+        h->router->begin(r, url);
         if (!r->responded)
             tm__respond_error(r, 500, "internal_error", "no response", NULL);
         return r->responded ? MHD_YES : MHD_NO;
@@ -332,7 +359,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     if (r->failed)
         respond_failure(r);
     else
-        tm__routes_finish(r);
+        h->router->body_done(r);
     if (!r->responded)
         tm__respond_error(r, 500, "internal_error", "no response", NULL);
     return r->responded ? MHD_YES : MHD_NO;
@@ -379,7 +406,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---------------------------------------------------------------------- */
 
-tm_status tm_http_start(struct tm_http **out, struct tm_server *srv, char *err)
+tm_status tm_http_start(struct tm_http **out, struct tm_server *srv,
+                        const struct tm_http_router *router, char *err)
 {
     const struct tm_config *c = srv->cfg;
     *out = NULL;
@@ -393,6 +421,7 @@ tm_status tm_http_start(struct tm_http **out, struct tm_server *srv, char *err)
     if (!h)
         return tm_errf(err, TM_ENOMEM, "http");
     h->srv = srv;
+    h->router = router;
     char rid[TM_ID_SIZE];
     tm_id_generate("", rid);
     snprintf(h->id_prefix, sizeof(h->id_prefix), "%.8s", rid);

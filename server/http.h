@@ -3,10 +3,10 @@
  * pool, connection timeout, connection and per-IP limits, a per-connection
  * memory pool), the request lifecycle (request ids, body streaming with caps,
  * one JSON log line and the metrics per request in the completion callback),
- * and the response helpers routes.c answers with.
- * Thread-safety: tm_http_start/quiesce/stop from one thread (serve.c); the
- * handlers run on libmicrohttpd's pool threads, one request per thread at a
- * time.
+ * and the request and response helpers a router (routes.h) answers with.
+ * Only http.c includes libmicrohttpd.
+ * Thread-safety: tm_http_start/stop from one thread (serve.c); the router
+ * runs on libmicrohttpd's pool threads, one request per thread at a time.
  */
 #ifndef TM_SERVER_HTTP_H
 #define TM_SERVER_HTTP_H
@@ -23,16 +23,32 @@ struct MHD_Connection;
 struct MHD_PostProcessor;
 
 struct tm_http;
+struct tm__req;
 
-/* Starts listening on srv->cfg's address and port. *out owned. */
-tm_status tm_http_start(struct tm_http **out, struct tm_server *srv, char *err);
+/*
+ * What answers the requests (routes.h's tm_routes). begin has the request
+ * line and headers: it answers, or sets r->body to take a body, and then
+ * body_done runs once the body is complete (unless the body itself failed,
+ * which http.c answers). GET, HEAD and DELETE are begun only once the whole
+ * request is in: libmicrohttpd closes a connection whose response is queued
+ * before that, and status polls live on keep-alive.
+ */
+struct tm_http_router {
+    void (*begin)(struct tm__req *r, const char *url);
+    void (*body_done)(struct tm__req *r);
+};
+
+/* Starts listening on srv->cfg's address and port, requests answered by
+ * router (borrowed, must outlive the server). *out owned. */
+tm_status tm_http_start(struct tm_http **out, struct tm_server *srv,
+                        const struct tm_http_router *router, char *err);
 /* The bound port (the chosen one when the configuration says 0). */
 int tm_http_port(const struct tm_http *h);
 /* Closes every connection and frees. NULL-safe. */
 void tm_http_stop(struct tm_http *h);
 
 /* ---------------------------------------------------------------------- */
-/* Between http.c and routes.c. */
+/* For the router. */
 
 enum tm__body { TM__BODY_NONE, TM__BODY_BUFFER, TM__BODY_UPLOAD, TM__BODY_MULTIPART };
 
@@ -75,6 +91,14 @@ struct tm__req {
     char err_code[40];
 };
 
+/* The request header name (case-insensitive), NULL when absent; valid for
+ * the request. */
+const char *tm__req_header(struct tm__req *r, const char *name);
+/* The query argument name, decoded, NULL when absent; valid for the request. */
+const char *tm__req_query(struct tm__req *r, const char *name);
+/* The client's IP address as text into out ("unknown" when not known). */
+void tm__req_client_addr(struct tm__req *r, char *out, size_t size);
+
 /* Queue a response; body is taken (tm_free) and may be NULL for none. */
 void tm__respond(struct tm__req *r, int status, const char *content_type, char *body, size_t len);
 /* Static bytes (not freed). */
@@ -85,10 +109,5 @@ void tm__respond_error(struct tm__req *r, int status, const char *code, const ch
                        const char *field);
 /* An api/ error: its HTTP status, code, field and position. */
 void tm__respond_api_error(struct tm__req *r, const struct tm_api_error *e);
-
-/* routes.c: called when the request line and headers are in (may respond
- * at once or set r->body), and when the body is complete. */
-void tm__routes_begin(struct tm__req *r, const char *url);
-void tm__routes_finish(struct tm__req *r);
 
 #endif

@@ -7,9 +7,9 @@
  * HTTP threads only parse, validate, read the store and enqueue: anything
  * that computes (vectorizing, fitting) runs on the workers (jobs.h).
  */
-#include <arpa/inet.h>
+#include "routes.h"
+
 #include <errno.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +20,6 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/text/utf8.h"
-#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "worker.h"
@@ -78,16 +77,11 @@ static int route_labels(const char *labels[TM_METRICS_MAX_ROUTES]);
 /* ---------------------------------------------------------------------- */
 /* Helpers. */
 
-static const char *header(struct tm__req *r, const char *name)
-{
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
 /* A query integer in [min, max], def when absent; -1 after answering 400. */
 static int query_int(struct tm__req *r, const char *name, long long def, long long min,
                      long long max, long long *out)
 {
-    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    const char *v = tm__req_query(r, name);
     if (!v || !*v) {
         *out = def;
         return 0;
@@ -129,7 +123,7 @@ static void respond_body(struct tm__req *r, int status, char *body, size_t len)
 /* The media type of the request, lower-cased, without parameters. */
 static void media_type(struct tm__req *r, char *out, size_t size, const char **params)
 {
-    const char *ct = header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ct = tm__req_header(r, "Content-Type");
     *params = NULL;
     out[0] = 0;
     if (!ct)
@@ -164,7 +158,7 @@ static int foreign_charset(const char *params)
 /* 413 at once when Content-Length says the body is over limit. */
 static int too_long(struct tm__req *r, int64_t limit)
 {
-    const char *cl = header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl = tm__req_header(r, "Content-Length");
     if (!cl)
         return 0;
     unsigned long long n = strtoull(cl, NULL, 10);
@@ -337,7 +331,7 @@ static tm_status job_seq_of(struct tm_store *st, const char *id, int64_t *seq, c
 static int after_cursor(struct tm__req *r, seq_of_fn seq_of, int64_t *after_seq, char *err)
 {
     *after_seq = 0;
-    const char *after = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "after");
+    const char *after = tm__req_query(r, "after");
     if (!after || !*after)
         return 0;
     tm_status s = valid_id(after, strlen(after)) ? seq_of(&r->srv->store, after, after_seq, err)
@@ -583,7 +577,7 @@ static int valid_idem_key(const char *k)
  */
 static int client_key(struct tm__req *r, char out[TM_CLIENT_SIZE])
 {
-    const char *id = header(r, "X-Client-Id");
+    const char *id = tm__req_header(r, "X-Client-Id");
     if (id) {
         size_t n = strlen(id);
         int ok = n >= 1 && n <= 64;
@@ -598,16 +592,8 @@ static int client_key(struct tm__req *r, char out[TM_CLIENT_SIZE])
         snprintf(out, TM_CLIENT_SIZE, "id:%s", id);
         return 0;
     }
-    char addr[INET6_ADDRSTRLEN] = "unknown";
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-    if (sa && sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr,
-                  sizeof(addr));
-    else if (sa && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr,
-                  sizeof(addr));
+    char addr[INET6_ADDRSTRLEN];
+    tm__req_client_addr(r, addr, sizeof(addr));
     snprintf(out, TM_CLIENT_SIZE, "ip:%s", addr);
     return 0;
 }
@@ -617,7 +603,7 @@ static void finish_submit(struct tm__req *r)
     struct tm_server *s = r->srv;
     struct tm_api_error e;
     tm_api_error_clear(&e);
-    const char *key = header(r, "Idempotency-Key");
+    const char *key = tm__req_header(r, "Idempotency-Key");
     if (key && !valid_idem_key(key)) {
         tm__respond_error(r, 400, "invalid_header",
                           "Idempotency-Key must be 1 to 255 visible ASCII characters",
@@ -740,7 +726,7 @@ static void list_jobs(struct tm__req *r)
     if (query_int(r, "limit", PAGE_DEFAULT, 1, PAGE_MAX, &limit))
         return;
     int state = -1;
-    const char *sv = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "state");
+    const char *sv = tm__req_query(r, "state");
     if (sv && *sv && (state = tm_job_state_parse(sv)) < 0) {
         tm__respond_error(r, 400, "invalid_parameter",
                           "one of queued, running, succeeded, failed, cancelled", "state");
@@ -1006,7 +992,7 @@ static void allow_of(const struct route *rt, char *out, size_t size)
             n += (size_t)snprintf(out + n, size - n, "%s%s", n ? ", " : "", methods[i]);
 }
 
-void tm__routes_begin(struct tm__req *r, const char *url)
+static void routes_begin(struct tm__req *r, const char *url)
 {
     const struct route *rt = route_of(url, r->id);
     if (!rt) {
@@ -1028,8 +1014,10 @@ void tm__routes_begin(struct tm__req *r, const char *url)
     handler(r);
 }
 
-void tm__routes_finish(struct tm__req *r)
+static void routes_body_done(struct tm__req *r)
 {
     if (r->route >= 0 && r->route < N_ROUTES && routes[r->route].post_body)
         routes[r->route].post_body(r);
 }
+
+const struct tm_http_router tm_routes = {routes_begin, routes_body_done};

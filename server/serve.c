@@ -30,6 +30,7 @@
 #include "core/clock.h"
 #include "http.h"
 #include "log.h"
+#include "routes.h"
 #include "server.h"
 #include "worker.h"
 
@@ -168,7 +169,7 @@ int tm_cli_serve(int argc, char **argv)
         TM_LOG(TM_LOG_ERROR, "cannot start the retention sweeper", "s:error", err, NULL);
         goto out;
     }
-    st = tm_http_start(&http, &srv, err);
+    st = tm_http_start(&http, &srv, &tm_routes, err);
     if (st) {
         TM_LOG(TM_LOG_ERROR, "cannot start the http server", "s:error", err, NULL);
         goto out;
