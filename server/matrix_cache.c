@@ -1,7 +1,9 @@
 /* matrix_cache.c - LRU of vectorized corpora with holds (see matrix_cache.h). */
 #include "matrix_cache.h"
 
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -91,6 +93,30 @@ void tm_matrix_cache_free(struct tm_matrix_cache *c)
     tm_free(c);
 }
 
+tm_status tm_matrix_cache_key(const char *corpus_id, int64_t n_documents, const char *vec,
+                              size_t vec_len, char **key, size_t *key_len)
+{
+    *key = NULL;
+    size_t id_len = strlen(corpus_id);
+    /* id, "\n", at most 20 digits and a sign, "\n", vec, NUL */
+    size_t cap = id_len + vec_len + 24;
+    char *k = tm_malloc(cap);
+    if (!k)
+        return TM_ENOMEM;
+    int n = snprintf(k, cap, "%s\n%" PRId64 "\n", corpus_id, n_documents);
+    memcpy(k + n, vec, vec_len);
+    k[(size_t)n + vec_len] = 0;
+    *key = k;
+    *key_len = (size_t)n + vec_len;
+    return TM_OK;
+}
+
+/* 1 when key is one of corpus_id's (id_len bytes): its first line. */
+static int key_of_corpus(const char *key, size_t key_len, const char *corpus_id, size_t id_len)
+{
+    return key_len > id_len && key[id_len] == '\n' && !memcmp(key, corpus_id, id_len);
+}
+
 const struct tm_vectorized *tm_matrix_cache_get(struct tm_matrix_cache *c, const char *key,
                                                 size_t key_len, struct tm_matrix_ref **ref)
 {
@@ -178,14 +204,14 @@ void tm_matrix_cache_release(struct tm_matrix_cache *c, struct tm_matrix_ref *r)
         destroy(r);
 }
 
-void tm_matrix_cache_invalidate(struct tm_matrix_cache *c, const char *prefix)
+void tm_matrix_cache_invalidate(struct tm_matrix_cache *c, const char *corpus_id)
 {
-    size_t n = strlen(prefix);
+    size_t n = strlen(corpus_id);
     struct tm_matrix_ref *dead = NULL;
     pthread_mutex_lock(&c->lock);
     for (struct tm_matrix_ref *r = c->head, *next; r; r = next) {
         next = r->next;
-        if (r->key_len >= n && !memcmp(r->key, prefix, n)) {
+        if (key_of_corpus(r->key, r->key_len, corpus_id, n)) {
             unlink_entry(c, r);
             if (!r->refs) {
                 r->next = dead;

@@ -22,7 +22,6 @@
 #include "core/text/utf8.h"
 #include "log.h"
 #include "metrics.h"
-#include "worker.h"
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX 1000
@@ -397,13 +396,10 @@ static void delete_corpus(struct tm__req *r)
 {
     char err[TM_ERR_SIZE] = "";
     switch (tm_jobs_delete_corpus(r->srv->jobs, r->id, err)) {
-    case TM_JOBS_ACCEPTED: {
-        char prefix[TM_ID_SIZE + 2];
-        tm_worker_cache_prefix(r->id, prefix, sizeof(prefix));
-        tm_matrix_cache_invalidate(r->srv->cache, prefix);
+    case TM_JOBS_ACCEPTED:
+        tm_matrix_cache_invalidate(r->srv->cache, r->id);
         tm__respond(r, 204, NULL, NULL, 0);
         return;
-    }
     case TM_JOBS_NO_CORPUS:
         tm__respond_error(r, 404, "not_found", err, NULL);
         return;
@@ -524,9 +520,7 @@ static void finish_append(struct tm__req *r)
         return;
     size_t len;
     char *body = tm_render_corpus(&c, &len);
-    char prefix[TM_ID_SIZE + 2];
-    tm_worker_cache_prefix(c.id, prefix, sizeof(prefix));
-    tm_matrix_cache_invalidate(r->srv->cache, prefix);
+    tm_matrix_cache_invalidate(r->srv->cache, c.id);
     respond_body(r, 200, body, len);
 }
 

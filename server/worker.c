@@ -54,11 +54,6 @@ static int gpu_wait_cancelled(void *ctx)
     return tm_progress_report(&run->progress, "gpu_wait", VEC_SHARE);
 }
 
-void tm_worker_cache_prefix(const char *corpus_id, char *out, size_t size)
-{
-    snprintf(out, size, "%s\n", corpus_id);
-}
-
 void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcome *out)
 {
     struct tm_worker_ctx *w = ctx;
@@ -79,7 +74,7 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
     struct tm_fit_result fit;
     memset(&fit, 0, sizeof(fit));
     char *key = NULL, *ckey = NULL;
-    size_t key_len = 0;
+    size_t key_len = 0, ckey_len = 0;
     tm_status st;
 
     st = tm_job_spec_parse(&spec, run->spec, run->spec_len, NULL, &e);
@@ -107,17 +102,12 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
             fail(out, st, NULL, NULL);
             goto done;
         }
-        /* corpus id, document count (appends change the matrix), vectorizer. */
-        size_t cap = key_len + TM_ID_SIZE + 32;
-        ckey = tm_malloc(cap);
-        if (!ckey) {
-            fail(out, TM_ENOMEM, NULL, NULL);
+        st = tm_matrix_cache_key(c.id, c.n_documents, key, key_len, &ckey, &ckey_len);
+        if (st) {
+            fail(out, st, NULL, NULL);
             goto done;
         }
-        int n = snprintf(ckey, cap, "%s\n%lld\n", c.id, (long long)c.n_documents);
-        memcpy(ckey + n, key, key_len);
-        key_len += (size_t)n;
-        v = tm_matrix_cache_get(w->cache, ckey, key_len, &ref);
+        v = tm_matrix_cache_get(w->cache, ckey, ckey_len, &ref);
         if (v)
             TM_LOG(TM_LOG_DEBUG, "matrix cache hit", "s:job_id", run->job->id, NULL);
     }
@@ -162,7 +152,7 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
         dv = NULL;
         tm_store_docs_release(&docs);
         if (!inline_docs) {
-            v = tm_matrix_cache_put(w->cache, ckey, key_len, &fresh, &ref);
+            v = tm_matrix_cache_put(w->cache, ckey, ckey_len, &fresh, &ref);
             if (!v) {
                 fail(out, TM_ENOMEM, NULL, "caching the matrix");
                 goto done;

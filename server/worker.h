@@ -25,7 +25,4 @@ struct tm_worker_ctx {
 /* A tm_job_work_fn; ctx is a struct tm_worker_ctx. */
 void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcome *out);
 
-/* The cache key prefix of a corpus: every key of its matrices starts so. */
-void tm_worker_cache_prefix(const char *corpus_id, char *out, size_t size);
-
 #endif

@@ -343,7 +343,7 @@ TM_TEST(matrix_cache_bounds)
     tm_matrix_cache_release(c, r1);
     CHECK(tm_matrix_cache_get(c, "c_4\nA", 5, &g) == NULL);
     /* Invalidation by corpus. */
-    tm_matrix_cache_invalidate(c, "c_3\n");
+    tm_matrix_cache_invalidate(c, "c_3");
     CHECK(tm_matrix_cache_get(c, "c_3\nA", 5, &g) == NULL);
     tm_matrix_cache_stats(c, &st);
     CHECK(st.hits == 2 && st.misses == 3);
