@@ -302,7 +302,7 @@ static void get_openapi(struct tm__req *r)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Corpora. */
+/* Listings: GET /v1/corpora and /v1/jobs, in pages named by cursors. */
 
 /* The seq of a listed record, the listing cursor: corpus_seq_of, job_seq_of. */
 typedef tm_status (*seq_of_fn)(struct tm_store *st, const char *id, int64_t *seq, char *err);
@@ -325,15 +325,38 @@ static tm_status job_seq_of(struct tm_store *st, const char *id, int64_t *seq, c
     return s;
 }
 
-/* The listing's ?after= cursor as a seq (0 when absent). Responds, and
- * returns -1, when it names no record (400) or the store fails. */
-static int after_cursor(struct tm__req *r, seq_of_fn seq_of, int64_t *after_seq, char *err)
+/* One page: up to limit records listed after the record whose seq is
+ * after_seq (0: from the first). */
+struct page {
+    long long limit;
+    int64_t after_seq;
+};
+
+/*
+ * The page a listing asks for: ?limit= (PAGE_DEFAULT when absent), then
+ * ?state= for a listing that has one (state not NULL; -1 when absent), then
+ * ?after=, the id of the previous page's last record, read back as its seq
+ * with seq_of. 0, or -1 after answering 400 (a bad value, a cursor naming
+ * no record) or 503 (the store).
+ */
+static int page_query(struct tm__req *r, seq_of_fn seq_of, int *state, struct page *p, char *err)
 {
-    *after_seq = 0;
+    p->after_seq = 0;
+    if (query_int(r, "limit", PAGE_DEFAULT, 1, PAGE_MAX, &p->limit))
+        return -1;
+    if (state) {
+        *state = -1;
+        const char *sv = tm__req_query(r, "state");
+        if (sv && *sv && (*state = tm_job_state_parse(sv)) < 0) {
+            tm__respond_error(r, 400, "invalid_parameter",
+                              "one of queued, running, succeeded, failed, cancelled", "state");
+            return -1;
+        }
+    }
     const char *after = tm__req_query(r, "after");
     if (!after || !*after)
         return 0;
-    tm_status s = valid_id(after, strlen(after)) ? seq_of(&r->srv->store, after, after_seq, err)
+    tm_status s = valid_id(after, strlen(after)) ? seq_of(&r->srv->store, after, &p->after_seq, err)
                                                  : TM_ENOTFOUND;
     if (s == TM_ENOTFOUND) {
         tm__respond_error(r, 400, "invalid_parameter", "unknown cursor", "after");
@@ -346,30 +369,39 @@ static int after_cursor(struct tm__req *r, seq_of_fn seq_of, int64_t *after_seq,
     return 0;
 }
 
+/* The cursor of the next page, given the n records listed and the id of
+ * the last (NULL when n is 0): that id when the page is full, as more may
+ * follow; NULL when it is not, as the listing ends there. */
+static const char *next_cursor(const struct page *p, int n, const char *last_id)
+{
+    return n == p->limit ? last_id : NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Corpora. */
+
 static void list_corpora(struct tm__req *r)
 {
     struct tm_store *st = &r->srv->store;
-    long long limit;
-    if (query_int(r, "limit", PAGE_DEFAULT, 1, PAGE_MAX, &limit))
-        return;
-    int64_t after_seq;
+    struct page pg;
     char err[TM_ERR_SIZE] = "";
-    if (after_cursor(r, corpus_seq_of, &after_seq, err))
+    if (page_query(r, corpus_seq_of, NULL, &pg, err))
         return;
-    struct tm_corpus_record *page = tm_calloc((size_t)limit, sizeof(*page));
-    if (!page) {
+    struct tm_corpus_record *recs = tm_calloc((size_t)pg.limit, sizeof(*recs));
+    if (!recs) {
         respond_oom(r);
         return;
     }
     int n = 0;
-    if (st->m->corpus_list(st->ctx, after_seq, (int)limit, page, &n, err)) {
-        tm_free(page);
+    if (st->m->corpus_list(st->ctx, pg.after_seq, (int)pg.limit, recs, &n, err)) {
+        tm_free(recs);
         respond_store_error(r, err);
         return;
     }
     size_t len;
-    char *body = tm_render_corpus_list(page, n, n == limit ? page[n - 1].id : NULL, &len);
-    tm_free(page);
+    char *body =
+        tm_render_corpus_list(recs, n, next_cursor(&pg, n, n ? recs[n - 1].id : NULL), &len);
+    tm_free(recs);
     respond_body(r, 200, body, len);
 }
 
@@ -716,41 +748,32 @@ out:
 static void list_jobs(struct tm__req *r)
 {
     struct tm_store *st = &r->srv->store;
-    long long limit;
-    if (query_int(r, "limit", PAGE_DEFAULT, 1, PAGE_MAX, &limit))
-        return;
-    int state = -1;
-    const char *sv = tm__req_query(r, "state");
-    if (sv && *sv && (state = tm_job_state_parse(sv)) < 0) {
-        tm__respond_error(r, 400, "invalid_parameter",
-                          "one of queued, running, succeeded, failed, cancelled", "state");
-        return;
-    }
-    int64_t after_seq;
+    struct page pg;
+    int state;
     char err[TM_ERR_SIZE] = "";
-    if (after_cursor(r, job_seq_of, &after_seq, err))
+    if (page_query(r, job_seq_of, &state, &pg, err))
         return;
-    struct tm_job_record *page = tm_calloc((size_t)limit, sizeof(*page));
-    if (!page) {
+    struct tm_job_record *recs = tm_calloc((size_t)pg.limit, sizeof(*recs));
+    if (!recs) {
         respond_oom(r);
         return;
     }
     int n = 0;
-    if (st->m->job_list(st->ctx, state, after_seq, (int)limit, page, &n, err)) {
-        tm_free(page);
+    if (st->m->job_list(st->ctx, state, pg.after_seq, (int)pg.limit, recs, &n, err)) {
+        tm_free(recs);
         respond_store_error(r, err);
         return;
     }
     /* The store has the durable state; memory has the live progress. */
     for (int i = 0; i < n; i++) {
         struct tm_job_record live;
-        if (tm_jobs_get(r->srv->jobs, page[i].id, &live, err) == TM_JOBS_ACCEPTED &&
-            live.state == page[i].state)
-            page[i] = live;
+        if (tm_jobs_get(r->srv->jobs, recs[i].id, &live, err) == TM_JOBS_ACCEPTED &&
+            live.state == recs[i].state)
+            recs[i] = live;
     }
     size_t len;
-    char *body = tm_render_job_list(page, n, n == limit ? page[n - 1].id : NULL, &len);
-    tm_free(page);
+    char *body = tm_render_job_list(recs, n, next_cursor(&pg, n, n ? recs[n - 1].id : NULL), &len);
+    tm_free(recs);
     respond_body(r, 200, body, len);
 }
 
