@@ -1,11 +1,11 @@
 /* responses.c - JSON bodies of corpus and job records, lists and errors (see responses.h). */
 #include "responses.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 #include <time.h>
 
-#include "api/result.h"
 #include "core/alloc.h"
 
 /* RFC 3339 UTC with milliseconds, or null for 0 (not yet). */
@@ -161,28 +161,33 @@ tm_status tm_render_document_topics(int64_t n_documents, int64_t k, int64_t offs
                                     char **out, size_t *len)
 {
     struct tm_jbuf b;
-    /* Row-major, ids indexed from the page's first document; a document
-     * without an id gets "id":null. */
-    struct tm__doc_topics_page page = {
-        .n_documents = n_documents,
-        .n_topics = k,
-        .offset = offset,
-        .limit = limit,
-        .n = n,
-        .weights = weights,
-        .first_row = 0,
-        .row_stride = k,
-        .col_stride = 1,
-        .ids = ids,
-        .null_ids = 1,
-    };
-    tm_jbuf_init(&b, 0);
+    tm_status st;
     *out = NULL;
-    tm_status st = tm__put_doc_topics_page(&b, &page, NULL);
-    if (st != TM_OK) {
-        tm_jbuf_release(&b);
-        return st;
+    tm_jbuf_init(&b, 0);
+    tm_jbuf_printf(&b,
+                   "{\"n_documents\":%" PRId64 ",\"n_topics\":%" PRId64 ",\"offset\":%" PRId64
+                   ",\"limit\":%" PRId64 ",\"documents\":[",
+                   n_documents, k, offset, limit);
+    for (int64_t i = 0; i < n; i++) {
+        tm_jbuf_printf(&b, "%s{\"index\":%" PRId64 ",\"id\":", i ? "," : "", offset + i);
+        if (ids && ids[i])
+            tm_jbuf_string(&b, ids[i], strlen(ids[i]));
+        else
+            tm_jbuf_puts(&b, "null");
+        tm_jbuf_puts(&b, ",\"weights\":[");
+        for (int64_t t = 0; t < k; t++) {
+            double w = weights[i * k + t];
+            if (!isfinite(w)) {
+                tm_jbuf_release(&b);
+                return TM_ENUMERIC;
+            }
+            if (t)
+                tm_jbuf_put(&b, ",", 1);
+            tm_jbuf_double(&b, w);
+        }
+        tm_jbuf_puts(&b, "]}");
     }
+    tm_jbuf_puts(&b, "]}");
     *out = tm_jbuf_detach(&b, len, &st);
     return *out ? TM_OK : st;
 }

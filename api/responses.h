@@ -52,10 +52,13 @@ char *tm_render_job_list(const struct tm_job_record *j, int n, const char *next,
 char *tm_render_error(const char *code, const char *message, const char *field, size_t *len);
 
 /*
- * The document-topics page: {"n_documents","n_topics","offset","limit",
- * "documents":[{"index","id","weights":[...]}]}. weights: n rows of k values
- * each (row-major, borrowed); ids: n entries, NULL where a document has none.
- * Non-finite weights fail with TM_ENUMERIC (they have no JSON form).
+ * One page of GET /v1/jobs/{id}/document-topics, documents offset ..
+ * offset + n - 1 of n_documents: {"n_documents","n_topics","offset",
+ * "limit","documents":[{"index","id","weights":[...]}]}. weights: n rows of
+ * k values each (row-major, borrowed); ids: NULL, or n entries (borrowed);
+ * a document without one gets "id":null. *out is returned owned (tm_free),
+ * *len bytes. Errors: TM_ENUMERIC (a non-finite weight: no JSON form),
+ * TM_ENOMEM.
  */
 tm_status tm_render_document_topics(int64_t n_documents, int64_t k, int64_t offset, int64_t limit,
                                     int64_t n, const double *weights, const char *const *ids,

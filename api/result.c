@@ -1,6 +1,6 @@
 /*
- * result.c - the job result, its document-topics pages and the vectorize
- * summary as JSON (see result.h). Written straight into a tm_jbuf rather
+ * result.c - the job result and the vectorize summary as JSON (see
+ * result.h). Written straight into a tm_jbuf rather
  * than through a cJSON tree: a result with document_topics for 20,000
  * documents holds hundreds of thousands of numbers, and a tree would cost
  * ~64 bytes per number on top of the text.
@@ -195,75 +195,6 @@ tm_status tm_result_render_fit(const struct tm_fit_result *r, const struct tm_ve
         return finish(&b, st, out, len, e);
     tm_jbuf_puts(&b, "}\n");
     return finish(&b, TM_OK, out, len, e);
-}
-
-tm_status tm__put_doc_topics_page(struct tm_jbuf *b, const struct tm__doc_topics_page *p,
-                                  struct tm_api_error *e)
-{
-    tm_jbuf_printf(b,
-                   "{\"n_documents\":%" PRId64 ",\"n_topics\":%" PRId64 ",\"offset\":%" PRId64
-                   ",\"limit\":%" PRId64 ",\"documents\":[",
-                   p->n_documents, p->n_topics, p->offset, p->limit);
-    for (int64_t i = 0; i < p->n; i++) {
-        int64_t d = p->offset + i, row = p->first_row + i;
-        tm_jbuf_printf(b, "%s{\"index\":%" PRId64, i ? "," : "", d);
-        if (p->ids && p->ids[row]) {
-            tm_jbuf_puts(b, ",\"id\":");
-            tm_jbuf_string(b, p->ids[row], strlen(p->ids[row]));
-        } else if (p->null_ids) {
-            tm_jbuf_puts(b, ",\"id\":null");
-        }
-        tm_jbuf_puts(b, ",\"weights\":[");
-        for (int64_t k = 0; k < p->n_topics; k++) {
-            if (k)
-                tm_jbuf_put(b, ",", 1);
-            tm_status st = put_num(b, p->weights[row * p->row_stride + k * p->col_stride], e,
-                                   "document_topics[%" PRId64 "][%" PRId64 "]", d, k);
-            if (st != TM_OK)
-                return st;
-        }
-        tm_jbuf_puts(b, "]}");
-    }
-    tm_jbuf_puts(b, "]}");
-    return TM_OK;
-}
-
-tm_status tm_result_render_document_topics(const struct tm_fit_result *r, const char *const *ids,
-                                           int64_t offset, int64_t limit, char **out, size_t *len,
-                                           struct tm_api_error *e)
-{
-    struct tm_jbuf b;
-    const struct tm_dense_owned *w = &r->document_topics;
-    tm_api_error_clear(e);
-    *out = NULL;
-    if (offset < 0)
-        return tm_api_errorf(e, TM_EINVAL, "offset", -1, "must be an integer >= 0");
-    if (limit < 1)
-        return tm_api_errorf(e, TM_EINVAL, "limit", -1, "must be an integer >= 1");
-    if (!w->data || w->cols != r->n_topics)
-        return tm_api_errorf(e, TM_EINVAL, "document_topics", -1,
-                             "the fit has no document-topic matrix");
-    int64_t end =
-        offset < w->rows ? offset + (limit < w->rows - offset ? limit : w->rows - offset) : offset;
-    /* Column-major, and ids are indexed by document: the page starts at row offset. */
-    struct tm__doc_topics_page page = {
-        .n_documents = w->rows,
-        .n_topics = w->cols,
-        .offset = offset,
-        .limit = limit,
-        .n = end - offset,
-        .weights = w->data,
-        .first_row = offset,
-        .row_stride = 1,
-        .col_stride = w->rows,
-        .ids = ids,
-        .null_ids = 0,
-    };
-    tm_jbuf_init(&b, 0);
-    tm_status st = tm__put_doc_topics_page(&b, &page, e);
-    if (st == TM_OK)
-        tm_jbuf_puts(&b, "\n");
-    return finish(&b, st, out, len, e);
 }
 
 static void put_terms(struct tm_jbuf *b, const struct tm_vocab *vocab, int64_t from, int64_t to)

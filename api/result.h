@@ -1,8 +1,8 @@
 /*
  * result.h - results to JSON: the job result (`topicd fit`, GET
- * /v1/jobs/{id}/result), its document-topics pages, and the `topicd
- * vectorize` summary. Defined once here so the CLI and the server print the
- * same document.
+ * /v1/jobs/{id}/result) and the `topicd vectorize` summary. Defined once
+ * here so the CLI and the server print the same document. (The paginated
+ * document-topics pages are api/responses.h's.)
  *
  * Job result:
  *   {"n_documents", "n_features", "nnz", "method", "n_topics",
@@ -50,40 +50,6 @@ tm_status tm_result_render_fit(const struct tm_fit_result *r, const struct tm_ve
                                const struct tm_job_spec *spec,
                                const struct tm_result_timings *timings, char **out, size_t *len,
                                struct tm_api_error *e);
-
-/*
- * One page of document-topic weights, documents [offset, offset + limit):
- *   {"n_documents", "n_topics", "offset", "limit",
- *    "documents": [{"index", "id", "weights": [...]}, ...]}
- * (the shape of api/responses.h's page). ids: NULL, or n_documents entries
- * (NULL where a document has none). offset past the end gives an empty page;
- * offset < 0 or limit < 1 is TM_EINVAL (field "offset" / "limit").
- */
-tm_status tm_result_render_document_topics(const struct tm_fit_result *r, const char *const *ids,
-                                           int64_t offset, int64_t limit, char **out, size_t *len,
-                                           struct tm_api_error *e);
-
-/*
- * The page both tm_result_render_document_topics and api/responses.h's
- * tm_render_document_topics write: documents offset .. offset + n - 1, the
- * weight of the page's i-th document for topic t at
- * weights[(first_row + i) * row_stride + t * col_stride], its id at
- * ids[first_row + i].
- */
-struct tm__doc_topics_page {
-    int64_t n_documents, n_topics, offset, limit; /* the header's numbers */
-    int64_t n;                                    /* documents on the page */
-    const double *weights;                        /* borrowed */
-    int64_t first_row, row_stride, col_stride;
-    const char *const *ids; /* borrowed; NULL, or NULL where a document has none */
-    int null_ids;           /* 1: a missing id is written "id":null; 0: left out */
-};
-
-/* Appends the page's JSON to b (without a final newline). Non-finite weights
- * fail with TM_ENUMERIC naming "document_topics[d][t]" in e (may be NULL);
- * b is then left for the caller to release. */
-tm_status tm__put_doc_topics_page(struct tm_jbuf *b, const struct tm__doc_topics_page *p,
-                                  struct tm_api_error *e);
 
 /*
  * The `topicd vectorize` summary:

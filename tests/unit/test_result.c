@@ -1,6 +1,6 @@
 /* test_result.c - result JSON from hand-built fit results: fields, exact
- * round trip of numbers, NaN/Inf refused by name, pages, vectorize summary,
- * the output buffer and allocation failures. */
+ * round trip of numbers, NaN/Inf refused by name, vectorize summary, the
+ * output buffer and allocation failures. */
 #include <cjson/cJSON.h>
 #include <float.h>
 #include <stdlib.h>
@@ -260,45 +260,6 @@ TM_TEST(result_nonfinite_is_an_error)
     CHECK_INT_EQ(tm_result_render_fit(&f.r, &f.v, &spec, NULL, &json, &len, &e), TM_ENUMERIC);
     CHECK_STR_EQ(e.field, "timings.fit");
     tm_job_spec_release(&spec);
-}
-
-TM_TEST(result_document_topics_pages)
-{
-    struct fixture f;
-    struct tm_api_error e;
-    char *json;
-    size_t len;
-    const char *ids[4] = {"a", NULL, "c\"", NULL};
-    fixture_init(&f);
-    tm_api_init();
-    REQUIRE(tm_result_render_document_topics(&f.r, ids, 1, 2, &json, &len, &e) == TM_OK);
-    cJSON *root = cJSON_Parse(json);
-    REQUIRE(root);
-    CHECK_NEAR(num(root, "n_documents"), 4, 0);
-    CHECK_NEAR(num(root, "offset"), 1, 0);
-    const cJSON *docs = cJSON_GetObjectItem(root, "documents");
-    REQUIRE(cJSON_GetArraySize(docs) == 2);
-    CHECK_NEAR(num(cJSON_GetArrayItem(docs, 0), "index"), 1, 0);
-    CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(docs, 0), "id") == NULL);
-    CHECK_STR_EQ(cJSON_GetObjectItem(cJSON_GetArrayItem(docs, 1), "id")->valuestring, "c\"");
-    CHECK(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(docs, 1), "weights"), 1)
-              ->valuedouble == f.w[2 + 4]);
-    cJSON_Delete(root);
-    tm_free(json);
-
-    REQUIRE(tm_result_render_document_topics(&f.r, NULL, 3, 100, &json, &len, &e) == TM_OK);
-    CHECK(strstr(json, "\"documents\":[{\"index\":3,") != NULL);
-    tm_free(json);
-    REQUIRE(tm_result_render_document_topics(&f.r, NULL, 10, 5, &json, &len, &e) == TM_OK);
-    CHECK(strstr(json, "\"documents\":[]") != NULL);
-    tm_free(json);
-    CHECK_INT_EQ(tm_result_render_document_topics(&f.r, NULL, -1, 5, &json, &len, &e), TM_EINVAL);
-    CHECK_STR_EQ(e.field, "offset");
-    CHECK_INT_EQ(tm_result_render_document_topics(&f.r, NULL, 0, 0, &json, &len, &e), TM_EINVAL);
-    CHECK_STR_EQ(e.field, "limit");
-    f.w[7] = INFINITY;
-    CHECK_INT_EQ(tm_result_render_document_topics(&f.r, NULL, 0, 10, &json, &len, &e), TM_ENUMERIC);
-    CHECK_STR_EQ(e.field, "document_topics[3][1]");
 }
 
 TM_TEST(result_vectorize)
