@@ -11,7 +11,6 @@
 #include "harness.h"
 #include "server/jobs.h"
 #include "server/log.h"
-#include "server/matrix_cache.h"
 #include "tmpstore.h"
 
 struct fake {
@@ -302,50 +301,4 @@ TM_TEST(jobs_recovery_keeps_clients)
         CHECK_STR_EQ(e.fake.order[i], want[i]);
     tm_jobs_free(j);
     env_close(&e);
-}
-
-static void fake_vectorized(struct tm_vectorized *v, int64_t nnz)
-{
-    memset(v, 0, sizeof(*v));
-    char err[TM_ERR_SIZE];
-    tm_csr_init(&v->matrix, 1, 1, nnz, err);
-    v->matrix.indptr[1] = nnz;
-}
-
-TM_TEST(matrix_cache_bounds)
-{
-    struct tm_matrix_cache *c;
-    REQUIRE(tm_matrix_cache_new(&c, 4000) == TM_OK);
-    struct tm_vectorized v;
-    struct tm_matrix_ref *r1, *r2, *r3, *g;
-    fake_vectorized(&v, 100); /* ~1.2 kB */
-    const struct tm_vectorized *p1 = tm_matrix_cache_put(c, "c_1\nA", 5, &v, &r1);
-    CHECK(p1 && v.matrix.indptr == NULL);
-    CHECK(tm_matrix_cache_get(c, "c_1\nA", 5, &g) == p1);
-    tm_matrix_cache_release(c, g);
-    fake_vectorized(&v, 100);
-    tm_matrix_cache_put(c, "c_2\nA", 5, &v, &r2);
-    tm_matrix_cache_release(c, r1);
-    tm_matrix_cache_release(c, r2);
-    /* A third entry evicts the least recently used unheld one. */
-    fake_vectorized(&v, 150);
-    tm_matrix_cache_put(c, "c_3\nA", 5, &v, &r3);
-    tm_matrix_cache_release(c, r3);
-    struct tm_matrix_cache_stats st;
-    tm_matrix_cache_stats(c, &st);
-    CHECK(st.bytes <= 4000);
-    CHECK(tm_matrix_cache_get(c, "c_1\nA", 5, &g) == NULL);
-    CHECK(tm_matrix_cache_get(c, "c_3\nA", 5, &g) != NULL);
-    tm_matrix_cache_release(c, g);
-    /* Too big for the budget: handed back, not kept. */
-    fake_vectorized(&v, 1000);
-    CHECK(tm_matrix_cache_put(c, "c_4\nA", 5, &v, &r1) != NULL);
-    tm_matrix_cache_release(c, r1);
-    CHECK(tm_matrix_cache_get(c, "c_4\nA", 5, &g) == NULL);
-    /* Invalidation by corpus. */
-    tm_matrix_cache_invalidate(c, "c_3");
-    CHECK(tm_matrix_cache_get(c, "c_3\nA", 5, &g) == NULL);
-    tm_matrix_cache_stats(c, &st);
-    CHECK(st.hits == 2 && st.misses == 3);
-    tm_matrix_cache_free(c);
 }
