@@ -642,7 +642,7 @@ TM_TEST(gpu_manager_dtype_and_method)
     REQUIRE(mgr != NULL);
     job = fjob_init(&fj, TM_DEVICE_GPU, 1024, 20);
     CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &a, err), TM_OK);
-    CHECK(a.backend != NULL);
+    REQUIRE(a.backend != NULL);
     CHECK_STR_EQ(a.backend->name, "fake");
     tm_gpu_manager_release(mgr, &a, TM_OK);
     /* float64 gets its own context on the same slot, made once. */
