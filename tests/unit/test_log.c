@@ -6,48 +6,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "harness.h"
+#include "logcapture.h"
 #include "server/log.h"
-
-/* What the log writes to stderr (fd 2) between capture_start and
- * capture_end goes to a temporary file instead. */
-struct capture {
-    FILE *file;
-    int saved_fd;
-    enum tm_log_level saved_level;
-};
-
-static int capture_start(struct capture *c, enum tm_log_level level)
-{
-    c->saved_level = tm__log_level;
-    fflush(stderr);
-    c->file = tmpfile();
-    if (!c->file)
-        return -1;
-    c->saved_fd = dup(2);
-    if (c->saved_fd < 0 || dup2(fileno(c->file), 2) < 0) {
-        fclose(c->file);
-        return -1;
-    }
-    tm_log_set_level(level);
-    return 0;
-}
-
-/* Puts stderr and the level back; buf (size bytes) gets what was written,
- * NUL-terminated. Returns its length. */
-static size_t capture_end(struct capture *c, char *buf, size_t size)
-{
-    tm_log_set_level(c->saved_level);
-    dup2(c->saved_fd, 2);
-    close(c->saved_fd);
-    rewind(c->file);
-    size_t n = fread(buf, 1, size - 1, c->file);
-    buf[n] = '\0';
-    fclose(c->file);
-    return n;
-}
 
 static size_t count_lines(const char *s)
 {
@@ -66,44 +28,44 @@ static long long evaluate(void)
 
 TM_TEST(log_level_checked_before_arguments)
 {
-    struct capture c;
+    struct tm_logcapture c;
     char out[1024];
     evaluated = 0;
-    REQUIRE(capture_start(&c, TM_LOG_WARN) == 0);
+    REQUIRE(tm_logcapture_start(&c, TM_LOG_WARN) == 0);
     TM_LOG(TM_LOG_DEBUG, "hidden", "i:n", evaluate(), NULL);
     TM_LOG(TM_LOG_INFO, "hidden", "i:n", evaluate(), NULL);
-    size_t n = capture_end(&c, out, sizeof(out));
+    size_t n = tm_logcapture_end(&c, out, sizeof(out));
     CHECK_INT_EQ(n, 0);
     CHECK_INT_EQ(evaluated, 0);
 
-    REQUIRE(capture_start(&c, TM_LOG_WARN) == 0);
+    REQUIRE(tm_logcapture_start(&c, TM_LOG_WARN) == 0);
     TM_LOG(TM_LOG_WARN, "shown", "i:n", evaluate(), NULL);
     TM_LOG(TM_LOG_ERROR, "shown", "i:n", evaluate(), NULL);
-    capture_end(&c, out, sizeof(out));
+    tm_logcapture_end(&c, out, sizeof(out));
     CHECK_INT_EQ(count_lines(out), 2);
     CHECK_INT_EQ(evaluated, 2);
     CHECK(strstr(out, "\"level\":\"warn\",\"msg\":\"shown\",\"n\":1}\n") != NULL);
     CHECK(strstr(out, "\"level\":\"error\",\"msg\":\"shown\",\"n\":2}\n") != NULL);
 
     /* "off" silences errors too. */
-    REQUIRE(capture_start(&c, TM_LOG_OFF) == 0);
+    REQUIRE(tm_logcapture_start(&c, TM_LOG_OFF) == 0);
     TM_LOG(TM_LOG_ERROR, "hidden", "i:n", evaluate(), NULL);
-    n = capture_end(&c, out, sizeof(out));
+    n = tm_logcapture_end(&c, out, sizeof(out));
     CHECK_INT_EQ(n, 0);
     CHECK_INT_EQ(evaluated, 2);
 }
 
 TM_TEST(log_one_json_line_per_event)
 {
-    struct capture c;
+    struct tm_logcapture c;
     char out[2048];
-    REQUIRE(capture_start(&c, TM_LOG_DEBUG) == 0);
+    REQUIRE(tm_logcapture_start(&c, TM_LOG_DEBUG) == 0);
     errno = EDOM;
     TM_LOG(TM_LOG_INFO, "request", "s:method", "GET", "i:status", 200LL, "f:duration_ms", 0.5,
            "b:cached", 1, "b:gzip", 0, "s:client", (const char *)NULL, "f:ratio", NAN, NULL);
     int saved = errno;
     TM_LOG(TM_LOG_DEBUG, "second", NULL);
-    capture_end(&c, out, sizeof(out));
+    tm_logcapture_end(&c, out, sizeof(out));
     CHECK_INT_EQ(saved, EDOM); /* the caller's errno survives the write */
     REQUIRE(count_lines(out) == 2);
 
@@ -134,12 +96,12 @@ TM_TEST(log_one_json_line_per_event)
 
 TM_TEST(log_escapes_strings)
 {
-    struct capture c;
+    struct tm_logcapture c;
     char out[1024];
     const char text[] = "say \"hi\" \\ \n\t\x01\x7f caf\xc3\xa9";
-    REQUIRE(capture_start(&c, TM_LOG_INFO) == 0);
+    REQUIRE(tm_logcapture_start(&c, TM_LOG_INFO) == 0);
     TM_LOG(TM_LOG_INFO, "quote \"me\"", "s:text", text, "s:odd\"key", "v", NULL);
-    capture_end(&c, out, sizeof(out));
+    tm_logcapture_end(&c, out, sizeof(out));
     /* The newline inside the value is escaped: still one line. */
     CHECK_INT_EQ(count_lines(out), 1);
     CHECK(strstr(out, "\"msg\":\"quote \\\"me\\\"\"") != NULL);
@@ -156,12 +118,12 @@ TM_TEST(log_escapes_strings)
 
 TM_TEST(log_cuts_long_lines)
 {
-    struct capture c;
+    struct tm_logcapture c;
     static char big[6000], out[8192];
     memset(big, '"', sizeof(big) - 1); /* each byte escapes to two */
-    REQUIRE(capture_start(&c, TM_LOG_INFO) == 0);
+    REQUIRE(tm_logcapture_start(&c, TM_LOG_INFO) == 0);
     TM_LOG(TM_LOG_INFO, "long", "s:small", "kept?", "s:big", big, NULL);
-    size_t n = capture_end(&c, out, sizeof(out));
+    size_t n = tm_logcapture_end(&c, out, sizeof(out));
     CHECK(n <= 4096);
     CHECK_INT_EQ(count_lines(out), 1);
     CHECK(n >= 2 && out[n - 2] == '}' && out[n - 1] == '\n');
