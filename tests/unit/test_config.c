@@ -1,5 +1,6 @@
 /* test_config.c - `topicd serve` settings: defaults, TOPICD_* variables,
- * flags over variables, size suffixes, and usage errors. */
+ * flags over variables, size suffixes, usage errors, --help and the
+ * start-up line. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,4 +93,41 @@ TM_TEST(config_start_up_line)
               "\"worker_nice\":10,\"recent_jobs\":4096,\"job_retention_s\":604800,"
               "\"gpu\":\"auto\",\"gpu_slots\":2,\"gpu_reserve_bytes\":536870912,"
               "\"gpu_wait_s\":600,\"log_level\":\"info\"}\n");
+}
+
+TM_TEST(config_job_retention)
+{
+    struct tm_config c;
+    char err[TM_ERR_SIZE];
+    FILE *devnull = fopen("/dev/null", "w");
+    REQUIRE(devnull);
+    tm_config_init(&c);
+    char *a0[] = {"serve", NULL};
+    CHECK_INT_EQ(tm_config_load(&c, 1, a0, devnull, err), 0);
+    CHECK_INT_EQ(c.job_retention_s, 604800);
+    setenv("TOPICD_JOB_RETENTION", "3600", 1);
+    tm_config_init(&c);
+    CHECK_INT_EQ(tm_config_load(&c, 1, a0, devnull, err), 0);
+    CHECK_INT_EQ(c.job_retention_s, 3600);
+    char *a1[] = {"serve", "--job-retention", "0", NULL};
+    tm_config_init(&c);
+    CHECK_INT_EQ(tm_config_load(&c, 3, a1, devnull, err), 0);
+    CHECK_INT_EQ(c.job_retention_s, 0); /* the flag wins */
+    unsetenv("TOPICD_JOB_RETENTION");
+    char *a2[] = {"serve", "--job-retention", "-5", NULL};
+    tm_config_init(&c);
+    CHECK_INT_EQ(tm_config_load(&c, 3, a2, devnull, err), 2);
+    CHECK(strstr(err, "--job-retention") != NULL);
+    fclose(devnull);
+
+    /* --help lists it with its variable and default. */
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *mem = open_memstream(&buf, &size);
+    REQUIRE(mem);
+    tm_config_usage(mem);
+    fclose(mem);
+    CHECK(buf && strstr(buf, "--job-retention") && strstr(buf, "TOPICD_JOB_RETENTION") &&
+          strstr(buf, "(default 604800)"));
+    free(buf);
 }
