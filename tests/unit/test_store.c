@@ -318,6 +318,15 @@ TM_TEST(store_job_record_round_trip)
     rmdir_all(dir);
 }
 
+/* The jobs table of a store from before fairness keys and retention. */
+#define OLD_JOBS_TABLE                                                                             \
+    "CREATE TABLE jobs(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,"            \
+    " corpus_id TEXT NOT NULL, spec BLOB NOT NULL, idem_key TEXT UNIQUE, state INTEGER NOT NULL,"  \
+    " stage TEXT NOT NULL, progress REAL NOT NULL, attempts INTEGER NOT NULL,"                     \
+    " created_at REAL NOT NULL, started_at REAL NOT NULL, finished_at REAL NOT NULL,"              \
+    " method TEXT NOT NULL, error_code TEXT NOT NULL, error_message TEXT NOT NULL, result BLOB,"   \
+    " n_documents INTEGER NOT NULL DEFAULT 0, n_topics INTEGER NOT NULL DEFAULT 0);"
+
 /* Each job keeps its fairness key; a store from before keys existed opens,
  * gains the column, and its jobs get the key "". */
 TM_TEST(store_job_client_keys)
@@ -329,13 +338,7 @@ TM_TEST(store_job_client_keys)
     REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
     CHECK_INT_EQ(
         sqlite3_exec(db,
-                     "CREATE TABLE jobs(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT"
-                     " NULL, corpus_id TEXT NOT NULL, spec BLOB NOT NULL, idem_key TEXT UNIQUE,"
-                     " state INTEGER NOT NULL, stage TEXT NOT NULL, progress REAL NOT NULL,"
-                     " attempts INTEGER NOT NULL, created_at REAL NOT NULL, started_at REAL NOT"
-                     " NULL, finished_at REAL NOT NULL, method TEXT NOT NULL, error_code TEXT NOT"
-                     " NULL, error_message TEXT NOT NULL, result BLOB, n_documents INTEGER NOT"
-                     " NULL DEFAULT 0, n_topics INTEGER NOT NULL DEFAULT 0);"
+                     OLD_JOBS_TABLE
                      "INSERT INTO jobs(id, corpus_id, spec, state, stage, progress, attempts,"
                      " created_at, started_at, finished_at, method, error_code, error_message)"
                      " VALUES('j_old', 'c_1', '{}', 0, '', 0, 0, 1, 0, 0, 'nmf', '', '');",
@@ -555,18 +558,9 @@ TM_TEST(store_job_expire_index)
     snprintf(path, sizeof(path), "%s/topicd.db", dir);
     sqlite3 *db = NULL;
     REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
-    CHECK_INT_EQ(
-        sqlite3_exec(db,
-                     "CREATE TABLE jobs(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT"
-                     " NULL, corpus_id TEXT NOT NULL, spec BLOB NOT NULL, idem_key TEXT UNIQUE,"
-                     " state INTEGER NOT NULL, stage TEXT NOT NULL, progress REAL NOT NULL,"
-                     " attempts INTEGER NOT NULL, created_at REAL NOT NULL, started_at REAL NOT"
-                     " NULL, finished_at REAL NOT NULL, method TEXT NOT NULL, error_code TEXT NOT"
-                     " NULL, error_message TEXT NOT NULL, result BLOB, n_documents INTEGER NOT"
-                     " NULL DEFAULT 0, n_topics INTEGER NOT NULL DEFAULT 0);"
-                     "CREATE INDEX jobs_state ON jobs(state, seq);",
-                     NULL, NULL, NULL),
-        SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_exec(db, OLD_JOBS_TABLE "CREATE INDEX jobs_state ON jobs(state, seq);",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
     sqlite3_close(db);
     struct tm_store s;
     REQUIRE(tm_store_open_sqlite(&s, dir, err) == TM_OK);
