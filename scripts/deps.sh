@@ -1,6 +1,11 @@
 #!/bin/sh
 # Installs the Debian packages topicd builds against, when pkg-config cannot
 # find them. Prints what it installs; silent when everything is present.
+#   scripts/deps.sh         what `make` needs
+#   scripts/deps.sh lint    and the checkers: clang-format (make format,
+#                           make check-format) and cppcheck (make lint); the
+#                           versions Debian 12 ships are those the tree is
+#                           kept clean for (clang-format 14, cppcheck 2.10)
 set -e
 missing=""
 check() { pkg-config --exists "$1" 2>/dev/null || missing="$missing $2"; }
@@ -13,6 +18,10 @@ check libutf8proc libutf8proc-dev
 check sqlite3 libsqlite3-dev
 check libcurl libcurl4-openssl-dev
 command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
+if [ "${1:-}" = lint ]; then
+    command -v clang-format >/dev/null 2>&1 || missing="$missing clang-format"
+    command -v cppcheck >/dev/null 2>&1 || missing="$missing cppcheck"
+fi
 [ -z "$missing" ] && exit 0
 echo "deps: installing missing Debian packages:$missing"
 SUDO=""

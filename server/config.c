@@ -16,13 +16,15 @@ struct setting {
     const char *flag; /* without the leading "--" */
     const char *env;
     enum kind kind;
+    const char *field; /* its name in struct tm_config and in the start-up line */
     size_t offset;
     size_t size; /* K_STR: buffer size */
     int64_t min, max;
     const char *help;
 };
 
-#define F(field) offsetof(struct tm_config, field)
+/* A field's name and offset, S its size: the table names each field once. */
+#define F(field) #field, offsetof(struct tm_config, field)
 #define S(field) sizeof(((struct tm_config *)0)->field)
 
 static const struct setting settings[] = {
@@ -171,6 +173,18 @@ static int apply(struct tm_config *c, const struct setting *s, const char *value
     return 0;
 }
 
+static const char *str_value(const struct tm_config *c, const struct setting *s)
+{
+    return (const char *)c + s->offset;
+}
+
+/* The value of a K_INT or K_I64 setting. */
+static long long int_value(const struct tm_config *c, const struct setting *s)
+{
+    const void *p = (const char *)c + s->offset;
+    return s->kind == K_INT ? *(const int *)p : (long long)*(const int64_t *)p;
+}
+
 void tm_config_usage(FILE *out)
 {
     struct tm_config d;
@@ -183,14 +197,11 @@ void tm_config_usage(FILE *out)
           out);
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const struct setting *s = &settings[i];
-        const char *base = (const char *)&d + s->offset;
         char def[64];
         if (s->kind == K_STR)
-            snprintf(def, sizeof(def), "%s", base);
-        else if (s->kind == K_INT)
-            snprintf(def, sizeof(def), "%d", *(const int *)(const void *)base);
+            snprintf(def, sizeof(def), "%s", str_value(&d, s));
         else
-            snprintf(def, sizeof(def), "%lld", (long long)*(const int64_t *)(const void *)base);
+            snprintf(def, sizeof(def), "%lld", int_value(&d, s));
         fprintf(out, "  --%-20s %s\n  %22s %s (default %s)\n", s->flag, s->env, "", s->help, def);
     }
     fputs("  --help                 show this help\n", out);
@@ -246,21 +257,15 @@ int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *
 
 void tm_config_log(const struct tm_config *c)
 {
-    TM_LOG(TM_LOG_INFO, "configuration", "s:bind", c->bind, "i:port", (long long)c->port,
-           "s:data_dir", c->data_dir, "i:workers", (long long)c->workers, "i:blas_threads",
-           (long long)c->blas_threads, "i:http_threads", (long long)c->http_threads,
-           "i:max_body_bytes", (long long)c->max_body_bytes, "i:max_json_bytes",
-           (long long)c->max_json_bytes, "i:max_doc_bytes", (long long)c->max_doc_bytes,
-           "i:max_inline_docs", (long long)c->max_inline_docs, "i:max_queue",
-           (long long)c->max_queue, "i:max_queue_per_client", (long long)c->max_queue_per_client,
-           "i:max_connections", (long long)c->max_connections, "i:per_ip_connections",
-           (long long)c->per_ip_connections, "i:connection_timeout_s",
-           (long long)c->connection_timeout_s, "i:connection_memory",
-           (long long)c->connection_memory, "i:cache_bytes", (long long)c->cache_bytes,
-           "i:shutdown_grace_s", (long long)c->shutdown_grace_s, "i:max_attempts",
-           (long long)c->max_attempts, "i:worker_nice", (long long)c->worker_nice, "i:recent_jobs",
-           (long long)c->recent_jobs, "i:job_retention_s", (long long)c->job_retention_s, "s:gpu",
-           c->gpu, "i:gpu_slots", (long long)c->gpu_slots, "i:gpu_reserve_bytes",
-           (long long)c->gpu_reserve_bytes, "i:gpu_wait_s", (long long)c->gpu_wait_s, "s:log_level",
-           c->log_level, NULL);
+    struct tm_log_field f[N_SETTINGS];
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        f[i].name = s->field;
+        f[i].type = s->kind == K_STR ? 's' : 'i';
+        if (s->kind == K_STR)
+            f[i].v.s = str_value(c, s);
+        else
+            f[i].v.i = int_value(c, s);
+    }
+    tm_log_fields(TM_LOG_INFO, "configuration", f, N_SETTINGS);
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/fit.h"
 #include "core/numerics/backend.h"
 #include "gpu/gpu.h"
@@ -340,9 +341,7 @@ static int64_t largest_total(const struct tm_gpu_manager *mgr)
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)(tm_clock_monotonic() * 1000);
 }
 
 /* Waits on mgr->room for at most ms milliseconds. Locked. */

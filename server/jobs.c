@@ -227,6 +227,16 @@ static void enqueue(struct tm_jobs *j, struct job *e)
     j->n_queued++;
 }
 
+/* e, a new job, into the table and at the end of its client's lane; spare
+ * as for lane_get. Returns 1 when spare was taken for the lane. */
+static int add_queued(struct tm_jobs *j, struct job *e, const char *client, struct lane *spare)
+{
+    e->lane = lane_get(j, client, spare);
+    insert(j, e);
+    enqueue(j, e);
+    return e->lane == spare;
+}
+
 static void remove_queued(struct tm_jobs *j, struct job *e)
 {
     struct lane *l = e->lane;
@@ -318,6 +328,28 @@ static void log_transition(const struct tm_job_record *r, const char *from)
            r->error_message[0] ? r->error_message : NULL, NULL);
 }
 
+static void log_store_failed(const char *job_id, const char *err)
+{
+    TM_LOG(TM_LOG_ERROR, "store write failed", "s:job_id", job_id, "s:error", err, NULL);
+}
+
+/* r cancelled on request: its state and error. */
+static void set_cancelled(struct tm_job_record *r)
+{
+    r->state = TM_JOB_CANCELLED;
+    snprintf(r->error_code, sizeof(r->error_code), "cancelled");
+    snprintf(r->error_message, sizeof(r->error_message), "cancelled on request");
+}
+
+/* r back in the queue, as it was before it started (attempts aside). */
+static void set_requeued(struct tm_job_record *r)
+{
+    r->state = TM_JOB_QUEUED;
+    r->started_at = 0;
+    r->stage[0] = 0;
+    r->progress = 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Workers. */
 
@@ -358,7 +390,7 @@ static void run_one(struct tm_jobs *j, struct job *e)
     pthread_mutex_unlock(&j->lock);
 
     if (j->store->m->job_update(j->store->ctx, &snap, err))
-        TM_LOG(TM_LOG_ERROR, "store write failed", "s:job_id", snap.id, "s:error", err, NULL);
+        log_store_failed(snap.id, err);
     pthread_mutex_lock(&j->lock);
     e->rec.state = snap.state;
     e->rec.attempts = snap.attempts;
@@ -395,15 +427,10 @@ static void run_one(struct tm_jobs *j, struct job *e)
     } else if (out.status == TM_ECANCELLED && stop == STOP_SHUTDOWN) {
         /* Interrupted by our own shutdown: back in the queue, attempt not counted. */
         requeue = 1;
-        fin.state = TM_JOB_QUEUED;
+        set_requeued(&fin);
         fin.attempts--;
-        fin.started_at = 0;
-        fin.stage[0] = 0;
-        fin.progress = 0;
     } else if (out.status == TM_ECANCELLED && stop == STOP_CANCEL) {
-        fin.state = TM_JOB_CANCELLED;
-        snprintf(fin.error_code, sizeof(fin.error_code), "cancelled");
-        snprintf(fin.error_message, sizeof(fin.error_message), "cancelled on request");
+        set_cancelled(&fin);
     } else {
         fin.state = TM_JOB_FAILED;
         snprintf(fin.error_code, sizeof(fin.error_code), "%s",
@@ -420,13 +447,13 @@ static void run_one(struct tm_jobs *j, struct job *e)
                                  err);
     if (st && fin.state == TM_JOB_SUCCEEDED) {
         /* The result could not be stored (disk full?): the job failed. */
-        TM_LOG(TM_LOG_ERROR, "store write failed", "s:job_id", fin.id, "s:error", err, NULL);
+        log_store_failed(fin.id, err);
         fin.state = TM_JOB_FAILED;
         snprintf(fin.error_code, sizeof(fin.error_code), "store_error");
         snprintf(fin.error_message, sizeof(fin.error_message), "storing the result: %s", err);
         j->store->m->job_update(j->store->ctx, &fin, err);
     } else if (st) {
-        TM_LOG(TM_LOG_ERROR, "store write failed", "s:job_id", fin.id, "s:error", err, NULL);
+        log_store_failed(fin.id, err);
     }
     tm_free(out.result_json);
     tm_free(out.doc_topics);
@@ -504,10 +531,7 @@ static int recover_running(void *ctx, const struct tm_job_record *job, const cha
                  "memory); giving up",
                  r.attempts);
     } else {
-        r.state = TM_JOB_QUEUED;
-        r.started_at = 0;
-        r.stage[0] = 0;
-        r.progress = 0;
+        set_requeued(&r);
     }
     rc->st = rc->j->store->m->job_update(rc->j->store->ctx, &r, rc->err);
     if (!rc->st)
@@ -528,11 +552,8 @@ static int recover_queued(void *ctx, const struct tm_job_record *job, const char
         return 1;
     }
     e->rec = *job;
-    e->lane = lane_get(rc->j, client, spare);
-    if (e->lane != spare)
+    if (!add_queued(rc->j, e, client, spare))
         tm_free(spare);
-    insert(rc->j, e);
-    enqueue(rc->j, e);
     return 0;
 }
 
@@ -706,11 +727,8 @@ enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, co
         goto out;
     }
     pthread_mutex_lock(&j->lock);
-    e->lane = lane_get(j, client, spare);
-    if (e->lane == spare)
+    if (add_queued(j, e, client, spare))
         spare = NULL;
-    insert(j, e);
-    enqueue(j, e);
     *job = e->rec;
     pthread_cond_signal(&j->work_cond);
     pthread_mutex_unlock(&j->lock);
@@ -737,6 +755,13 @@ enum tm_jobs_refusal tm_jobs_get(struct tm_jobs *j, const char *id, struct tm_jo
                                 : TM_JOBS_STORE_ERROR;
 }
 
+static enum tm_jobs_refusal already_finished(const struct tm_job_record *job, char *err)
+{
+    tm_errf(err, TM_EBUSY, "job '%s' has already finished (%s)", job->id,
+            tm_job_state_name(job->state));
+    return TM_JOBS_FINISHED;
+}
+
 enum tm_jobs_refusal tm_jobs_cancel(struct tm_jobs *j, const char *id, struct tm_job_record *job,
                                     char *err)
 {
@@ -748,16 +773,12 @@ enum tm_jobs_refusal tm_jobs_cancel(struct tm_jobs *j, const char *id, struct tm
         if (r != TM_JOBS_ACCEPTED)
             return r;
         /* Only finished jobs leave memory. */
-        tm_errf(err, TM_EBUSY, "job '%s' has already finished (%s)", id,
-                tm_job_state_name(job->state));
-        return TM_JOBS_FINISHED;
+        return already_finished(job, err);
     }
     if (tm_job_state_final(e->rec.state)) {
         *job = e->rec;
         pthread_mutex_unlock(&j->lock);
-        tm_errf(err, TM_EBUSY, "job '%s' has already finished (%s)", id,
-                tm_job_state_name(job->state));
-        return TM_JOBS_FINISHED;
+        return already_finished(job, err);
     }
     if (e->claimed && !tm_job_state_final(e->rec.state)) {
         if (e->stop == STOP_NONE)
@@ -773,10 +794,8 @@ enum tm_jobs_refusal tm_jobs_cancel(struct tm_jobs *j, const char *id, struct tm
         e->lane = NULL;
         lane_release(j, l);
     }
-    e->rec.state = TM_JOB_CANCELLED;
+    set_cancelled(&e->rec);
     e->rec.finished_at = tm_clock_unix();
-    snprintf(e->rec.error_code, sizeof(e->rec.error_code), "cancelled");
-    snprintf(e->rec.error_message, sizeof(e->rec.error_message), "cancelled on request");
     *job = e->rec;
     retire(j, e);
     pthread_mutex_unlock(&j->lock);
@@ -784,7 +803,7 @@ enum tm_jobs_refusal tm_jobs_cancel(struct tm_jobs *j, const char *id, struct tm
      * the job at the next start; a cancellation is rare enough to accept it
      * rather than hold the table's lock across an fsync. */
     if (j->store->m->job_update(j->store->ctx, job, err))
-        TM_LOG(TM_LOG_ERROR, "store write failed", "s:job_id", job->id, "s:error", err, NULL);
+        log_store_failed(job->id, err);
     log_transition(job, "queued");
     tm_metrics_job_finished(job->method, TM_JOB_CANCELLED, 0);
     return TM_JOBS_CANCELLED;

@@ -83,23 +83,80 @@ static void put_string(struct line *l, const char *s)
     put(l, "\"", 1);
 }
 
-void tm__log_write(enum tm_log_level level, const char *msg, ...)
+/* Starts l with the head: time, level and message. Returns where the head
+ * ends, or 0 when even it was cut. */
+static size_t line_start(struct line *l, enum tm_log_level level, const char *msg)
 {
-    int saved_errno = errno;
-    struct line l;
-    l.len = 0;
-    l.cut = 0;
-
+    l->len = 0;
+    l->cut = 0;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     char when[40];
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    putf(&l, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":", when, ts.tv_nsec / 1000000,
+    putf(l, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":", when, ts.tv_nsec / 1000000,
          tm_log_level_name(level));
-    put_string(&l, msg);
-    size_t head = l.cut ? 0 : l.len;
+    put_string(l, msg);
+    return l->cut ? 0 : l->len;
+}
+
+/* ,"name":value for the field f. */
+static void put_field(struct line *l, const struct tm_log_field *f)
+{
+    put(l, ",", 1);
+    put_string(l, f->name);
+    put(l, ":", 1);
+    switch (f->type) {
+    case 'i':
+        putf(l, "%lld", f->v.i);
+        break;
+    case 'f':
+        if (isfinite(f->v.f))
+            putf(l, "%.6g", f->v.f);
+        else
+            put(l, "null", 4);
+        break;
+    case 'b':
+        if (f->v.b)
+            put(l, "true", 4);
+        else
+            put(l, "false", 5);
+        break;
+    default:
+        put_string(l, f->v.s);
+        break;
+    }
+}
+
+/* Ends l and writes it with one write(2); head: line_start's answer. */
+static void line_end(struct line *l, size_t head)
+{
+    if (l->cut) {
+        /* A cut line may end anywhere, even inside an escape: keep only the
+         * head, which always parses, and say so. */
+        l->len = head;
+        l->cut = 0;
+        put(l, ",\"truncated\":true", 17);
+    }
+    l->buf[l->len++] = '}';
+    l->buf[l->len++] = '\n';
+    ssize_t off = 0;
+    while ((size_t)off < l->len) {
+        ssize_t n = write(log_fd, l->buf + off, l->len - (size_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += n;
+    }
+}
+
+void tm__log_write(enum tm_log_level level, const char *msg, ...)
+{
+    int saved_errno = errno;
+    struct line l;
+    size_t head = line_start(&l, level, msg);
 
     va_list ap;
     va_start(ap, msg);
@@ -107,52 +164,40 @@ void tm__log_write(enum tm_log_level level, const char *msg, ...)
         const char *key = va_arg(ap, const char *);
         if (!key)
             break;
-        char type = key[0];
-        const char *name = key[0] && key[1] == ':' ? key + 2 : key;
-        put(&l, ",", 1);
-        put_string(&l, name);
-        put(&l, ":", 1);
-        switch (type) {
+        struct tm_log_field f;
+        f.type = key[0];
+        f.name = key[0] && key[1] == ':' ? key + 2 : key;
+        switch (f.type) {
         case 'i':
-            putf(&l, "%lld", va_arg(ap, long long));
+            f.v.i = va_arg(ap, long long);
             break;
-        case 'f': {
-            double v = va_arg(ap, double);
-            if (isfinite(v))
-                putf(&l, "%.6g", v);
-            else
-                put(&l, "null", 4);
+        case 'f':
+            f.v.f = va_arg(ap, double);
             break;
-        }
         case 'b':
-            if (va_arg(ap, int))
-                put(&l, "true", 4);
-            else
-                put(&l, "false", 5);
+            f.v.b = va_arg(ap, int);
             break;
         default:
-            put_string(&l, va_arg(ap, const char *));
+            f.v.s = va_arg(ap, const char *);
             break;
         }
+        put_field(&l, &f);
     }
     va_end(ap);
-    if (l.cut) {
-        /* A cut line may end anywhere, even inside an escape: keep only the
-         * head, which always parses, and say so. */
-        l.len = head;
-        l.cut = 0;
-        put(&l, ",\"truncated\":true", 17);
-    }
-    l.buf[l.len++] = '}';
-    l.buf[l.len++] = '\n';
-    ssize_t off = 0;
-    while ((size_t)off < l.len) {
-        ssize_t n = write(log_fd, l.buf + off, l.len - (size_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        off += n;
-    }
+    line_end(&l, head);
+    errno = saved_errno;
+}
+
+void tm_log_fields(enum tm_log_level level, const char *msg, const struct tm_log_field *fields,
+                   size_t n)
+{
+    if (level < tm__log_level)
+        return;
+    int saved_errno = errno;
+    struct line l;
+    size_t head = line_start(&l, level, msg);
+    for (size_t i = 0; i < n; i++)
+        put_field(&l, &fields[i]);
+    line_end(&l, head);
     errno = saved_errno;
 }

@@ -15,6 +15,8 @@
 #ifndef TM_SERVER_LOG_H
 #define TM_SERVER_LOG_H
 
+#include <stddef.h>
+
 enum tm_log_level { TM_LOG_DEBUG, TM_LOG_INFO, TM_LOG_WARN, TM_LOG_ERROR, TM_LOG_OFF };
 
 /* The minimum level printed; set once at start-up, before threads start. */
@@ -33,5 +35,25 @@ const char *tm_log_level_name(enum tm_log_level level);
 
 /* Use TM_LOG; the variadic list is "T:key", value pairs ended by NULL. */
 void tm__log_write(enum tm_log_level level, const char *msg, ...);
+
+/* A field of tm_log_fields: its type letter and name as a TM_LOG key
+ * gives them ('i' and "port" for "i:port"), and the value in the member
+ * the type names. */
+struct tm_log_field {
+    char type;
+    const char *name;
+    union {
+        const char *s;
+        long long i;
+        double f;
+        int b;
+    } v;
+};
+
+/* TM_LOG for fields known only at run time (a table's rows, as the
+ * configuration line): the line TM_LOG writes with those n fields. fields
+ * borrowed. Checks the level first. */
+void tm_log_fields(enum tm_log_level level, const char *msg, const struct tm_log_field *fields,
+                   size_t n);
 
 #endif

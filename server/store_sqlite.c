@@ -497,37 +497,53 @@ static void read_job(sqlite3_stmt *s, struct tm_job_record *j)
     copy_text(j->error_message, sizeof(j->error_message), s, 12);
 }
 
+/* The index of the parameter called name (":id"), 0 when s has none:
+ * sqlite3_bind_* on index 0 binds nothing. */
+static int param(sqlite3_stmt *s, const char *name)
+{
+    return sqlite3_bind_parameter_index(s, name);
+}
+
+/* Binds the fields of j to the parameters named after them (":id",
+ * ":state", ...): each statement names the fields it writes, and this is
+ * the one place that says which field goes into which column; a field the
+ * statement does not name is skipped. Borrowed: s must be stepped while j
+ * lives. */
+static void bind_job(sqlite3_stmt *s, const struct tm_job_record *j)
+{
+    sqlite3_bind_text(s, param(s, ":id"), j->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, param(s, ":corpus_id"), j->corpus_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, param(s, ":state"), (int)j->state);
+    sqlite3_bind_text(s, param(s, ":stage"), j->stage, -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, param(s, ":progress"), j->progress);
+    sqlite3_bind_int(s, param(s, ":attempts"), j->attempts);
+    sqlite3_bind_double(s, param(s, ":created_at"), j->created_at);
+    sqlite3_bind_double(s, param(s, ":started_at"), j->started_at);
+    sqlite3_bind_double(s, param(s, ":finished_at"), j->finished_at);
+    sqlite3_bind_text(s, param(s, ":method"), j->method, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, param(s, ":error_code"), j->error_code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, param(s, ":error_message"), j->error_message, -1, SQLITE_STATIC);
+}
+
 static tm_status sq_job_insert(void *ctx, struct tm_job_record *j, const char *spec,
                                size_t spec_len, const char *idem_key, const char *client, char *err)
 {
     struct sq *q = ctx;
     sqlite3_stmt *s = NULL;
     pthread_mutex_lock(&q->wlock);
-    tm_status st =
-        prep(q->w,
-             "INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage, progress,"
-             " attempts, created_at, started_at, finished_at, method, error_code,"
-             " error_message, client) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             &s, err);
+    tm_status st = prep(q->w,
+                        "INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage, progress,"
+                        " attempts, created_at, started_at, finished_at, method, error_code,"
+                        " error_message, client) VALUES(:id, :corpus_id, :spec, :idem_key, :state,"
+                        " :stage, :progress, :attempts, :created_at, :started_at, :finished_at,"
+                        " :method, :error_code, :error_message, :client)",
+                        &s, err);
     if (!st) {
-        sqlite3_bind_text(s, 1, j->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, j->corpus_id, -1, SQLITE_STATIC);
-        sqlite3_bind_blob64(s, 3, spec_len ? spec : "", spec_len, SQLITE_STATIC);
-        if (idem_key)
-            sqlite3_bind_text(s, 4, idem_key, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(s, 4);
-        sqlite3_bind_int(s, 5, (int)j->state);
-        sqlite3_bind_text(s, 6, j->stage, -1, SQLITE_STATIC);
-        sqlite3_bind_double(s, 7, j->progress);
-        sqlite3_bind_int(s, 8, j->attempts);
-        sqlite3_bind_double(s, 9, j->created_at);
-        sqlite3_bind_double(s, 10, j->started_at);
-        sqlite3_bind_double(s, 11, j->finished_at);
-        sqlite3_bind_text(s, 12, j->method, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 13, j->error_code, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 14, j->error_message, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 15, client ? client : "", -1, SQLITE_STATIC);
+        bind_job(s, j);
+        sqlite3_bind_blob64(s, param(s, ":spec"), spec_len ? spec : "", spec_len, SQLITE_STATIC);
+        /* A NULL idem_key binds NULL: UNIQUE lets any number of those in. */
+        sqlite3_bind_text(s, param(s, ":idem_key"), idem_key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, param(s, ":client"), client ? client : "", -1, SQLITE_STATIC);
         int rc = sqlite3_step(s);
         if (rc == SQLITE_DONE)
             j->seq = sqlite3_last_insert_rowid(q->w);
@@ -580,21 +596,14 @@ static tm_status update_locked(struct sq *q, const struct tm_job_record *j, char
 {
     sqlite3_stmt *s = NULL;
     tm_status st = prep(q->w,
-                        "UPDATE jobs SET state = ?, stage = ?, progress = ?, attempts = ?,"
-                        " started_at = ?, finished_at = ?, error_code = ?, error_message = ?"
-                        " WHERE id = ?",
+                        "UPDATE jobs SET state = :state, stage = :stage, progress = :progress,"
+                        " attempts = :attempts, started_at = :started_at,"
+                        " finished_at = :finished_at, error_code = :error_code,"
+                        " error_message = :error_message WHERE id = :id",
                         &s, err);
     if (st)
         return st;
-    sqlite3_bind_int(s, 1, (int)j->state);
-    sqlite3_bind_text(s, 2, j->stage, -1, SQLITE_STATIC);
-    sqlite3_bind_double(s, 3, j->progress);
-    sqlite3_bind_int(s, 4, j->attempts);
-    sqlite3_bind_double(s, 5, j->started_at);
-    sqlite3_bind_double(s, 6, j->finished_at);
-    sqlite3_bind_text(s, 7, j->error_code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 8, j->error_message, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 9, j->id, -1, SQLITE_STATIC);
+    bind_job(s, j);
     if (sqlite3_step(s) != SQLITE_DONE)
         st = sqerr(q->w, err, "update job");
     else if (!sqlite3_changes(q->w))

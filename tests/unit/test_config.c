@@ -1,11 +1,13 @@
 /* test_config.c - `topicd serve` settings: defaults, TOPICD_* variables,
- * flags over variables, size suffixes, and usage errors. */
+ * flags over variables, size suffixes, usage errors, --help and the
+ * start-up line. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/status.h"
 #include "harness.h"
+#include "logcapture.h"
 #include "server/config.h"
 #include "server/log.h"
 
@@ -63,4 +65,69 @@ TM_TEST(config_sources_and_errors)
 
     CHECK_INT_EQ(tm_log_level_parse("warn"), TM_LOG_WARN);
     CHECK_INT_EQ(tm_log_level_parse("verbose"), -1);
+}
+
+/* The start-up line names every setting by its field, in the table's
+ * order, with its value: here the defaults but two. */
+TM_TEST(config_start_up_line)
+{
+    struct tm_config c;
+    struct tm_logcapture cap;
+    char out[4096];
+    tm_config_init(&c);
+    c.workers = 3;
+    snprintf(c.data_dir, sizeof(c.data_dir), "/var/lib/\"topicd\"");
+    REQUIRE(tm_logcapture_start(&cap, TM_LOG_INFO) == 0);
+    tm_config_log(&c);
+    tm_logcapture_end(&cap, out, sizeof(out));
+    const char *head = strstr(out, ",\"level\"");
+    REQUIRE(head != NULL);
+    CHECK_STR_EQ(
+        head, ",\"level\":\"info\",\"msg\":\"configuration\",\"bind\":\"127.0.0.1\",\"port\":8080,"
+              "\"data_dir\":\"/var/lib/\\\"topicd\\\"\",\"workers\":3,\"blas_threads\":0,"
+              "\"http_threads\":2,\"max_body_bytes\":1073741824,\"max_json_bytes\":16777216,"
+              "\"max_doc_bytes\":8388608,\"max_inline_docs\":10000,\"max_queue\":1024,"
+              "\"max_queue_per_client\":0,\"max_connections\":1024,\"per_ip_connections\":256,"
+              "\"connection_timeout_s\":30,\"connection_memory\":65536,"
+              "\"cache_bytes\":536870912,\"shutdown_grace_s\":30,\"max_attempts\":3,"
+              "\"worker_nice\":10,\"recent_jobs\":4096,\"job_retention_s\":604800,"
+              "\"gpu\":\"auto\",\"gpu_slots\":2,\"gpu_reserve_bytes\":536870912,"
+              "\"gpu_wait_s\":600,\"log_level\":\"info\"}\n");
+}
+
+TM_TEST(config_job_retention)
+{
+    struct tm_config c;
+    char err[TM_ERR_SIZE];
+    FILE *devnull = fopen("/dev/null", "w");
+    REQUIRE(devnull);
+    tm_config_init(&c);
+    char *a0[] = {"serve", NULL};
+    CHECK_INT_EQ(tm_config_load(&c, 1, a0, devnull, err), 0);
+    CHECK_INT_EQ(c.job_retention_s, 604800);
+    setenv("TOPICD_JOB_RETENTION", "3600", 1);
+    tm_config_init(&c);
+    CHECK_INT_EQ(tm_config_load(&c, 1, a0, devnull, err), 0);
+    CHECK_INT_EQ(c.job_retention_s, 3600);
+    char *a1[] = {"serve", "--job-retention", "0", NULL};
+    tm_config_init(&c);
+    CHECK_INT_EQ(tm_config_load(&c, 3, a1, devnull, err), 0);
+    CHECK_INT_EQ(c.job_retention_s, 0); /* the flag wins */
+    unsetenv("TOPICD_JOB_RETENTION");
+    char *a2[] = {"serve", "--job-retention", "-5", NULL};
+    tm_config_init(&c);
+    CHECK_INT_EQ(tm_config_load(&c, 3, a2, devnull, err), 2);
+    CHECK(strstr(err, "--job-retention") != NULL);
+    fclose(devnull);
+
+    /* --help lists it with its variable and default. */
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *mem = open_memstream(&buf, &size);
+    REQUIRE(mem);
+    tm_config_usage(mem);
+    fclose(mem);
+    CHECK(buf && strstr(buf, "--job-retention") && strstr(buf, "TOPICD_JOB_RETENTION") &&
+          strstr(buf, "(default 604800)"));
+    free(buf);
 }

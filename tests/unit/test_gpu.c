@@ -13,8 +13,6 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -23,8 +21,8 @@
 #include "core/model.h"
 #include "core/numerics/backend.h"
 #include "gpu/gpu.h"
+#include "gpuchild.h"
 #include "harness.h"
-#include "server/gpu_manager.h"
 
 /* ------------------------------------------------------------ the loader */
 
@@ -50,37 +48,6 @@ static tm_status tiny_csr(struct tm_csr *x)
         x->data[2 * i + 1] = 0.5;
     }
     return TM_OK;
-}
-
-/* Runs fn(out) in a forked child with TOPICD_GPU_PLUGIN = plugin (NULL:
- * unset) and copies its out (size bytes) back. Returns 0 when the child
- * finished. */
-static int child_run(const char *plugin, void (*fn)(void *out), void *out, size_t size)
-{
-    int fds[2], status = 0;
-    pid_t pid;
-    if (pipe(fds) != 0)
-        return -1;
-    fflush(NULL);
-    pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        /* Earlier tests (a "gpu" fit) may have run the loader in the parent. */
-        tm__gpu_loader_forget();
-        close(fds[0]);
-        if (plugin)
-            setenv("TOPICD_GPU_PLUGIN", plugin, 1);
-        else
-            unsetenv("TOPICD_GPU_PLUGIN");
-        fn(out);
-        _exit(write(fds[1], out, size) == (ssize_t)size ? 0 : 2);
-    }
-    close(fds[1]);
-    ssize_t got = read(fds[0], out, size);
-    close(fds[0]);
-    waitpid(pid, &status, 0);
-    return got == (ssize_t)size && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
 static void probe_load(void *out)
@@ -112,7 +79,7 @@ static int probe_in_child(const char *plugin, int run_fit, struct probe *out)
 {
     memset(out, 0, sizeof(*out));
     out->fit_status = -1;
-    return child_run(plugin, run_fit ? probe_load_and_fit : probe_load, out, sizeof(*out));
+    return tm_gpuchild_run(plugin, run_fit ? probe_load_and_fit : probe_load, out, sizeof(*out));
 }
 
 /* The plugin this build made, or NULL. */
@@ -174,13 +141,6 @@ TM_TEST(gpu_loader_real_plugin)
     CHECK_INT_EQ(p.fit_status, TM_ENODEV);
 }
 
-static const char *fake_plugin(const char *name)
-{
-    static char path[4096];
-    snprintf(path, sizeof(path), "%s/tests/%s", tm_test_bindir(), name);
-    return access(path, R_OK) == 0 ? path : NULL;
-}
-
 struct fake_seen {
     int available, n_devices, mem_status;
     char ops_name[32], dev_name[96], reason[TM_ERR_SIZE], path[512], gpu_reason[TM_ERR_SIZE];
@@ -205,12 +165,12 @@ static void see_fake(void *arg)
 
 TM_TEST(gpu_loader_fake_plugin)
 {
-    const char *plugin = fake_plugin("fake_gpu_plugin.so");
+    const char *plugin = tm_gpuchild_fake_plugin("fake_gpu_plugin.so");
     struct fake_seen f;
     if (!plugin)
         SKIP("tests/fake_gpu_plugin.so not built (make test builds it)");
     memset(&f, 0, sizeof(f));
-    REQUIRE(child_run(plugin, see_fake, &f, sizeof(f)) == 0);
+    REQUIRE(tm_gpuchild_run(plugin, see_fake, &f, sizeof(f)) == 0);
     CHECK_INT_EQ(f.available, 1);
     CHECK_STR_EQ(f.ops_name, "fake-cuda");
     CHECK_INT_EQ(f.n_devices, 1);
@@ -223,87 +183,16 @@ TM_TEST(gpu_loader_fake_plugin)
 
 TM_TEST(gpu_loader_abi_mismatch)
 {
-    const char *plugin = fake_plugin("fake_gpu_plugin_abi0.so");
+    const char *plugin = tm_gpuchild_fake_plugin("fake_gpu_plugin_abi0.so");
     struct fake_seen f;
     if (!plugin)
         SKIP("tests/fake_gpu_plugin_abi0.so not built (make test builds it)");
     memset(&f, 0, sizeof(f));
-    REQUIRE(child_run(plugin, see_fake, &f, sizeof(f)) == 0);
+    REQUIRE(tm_gpuchild_run(plugin, see_fake, &f, sizeof(f)) == 0);
     CHECK_INT_EQ(f.available, 0);
     CHECK(strstr(f.reason, "ABI mismatch") != NULL);
     CHECK(strstr(f.gpu_reason, "ABI mismatch") != NULL);
     CHECK_STR_EQ(f.path, "");
-}
-
-struct manager_seen {
-    int available, n_devices, on_gpu, slots_total, running_during, running_after;
-    int64_t promised, estimate_ok;
-    tm_status st;
-    char backend[32], lease_backend[32], dev_name[96], err[TM_ERR_SIZE];
-};
-
-/* The GPU manager over the real adapter (gpu/gpu.h) and the fake plugin. */
-static void manage_fake(void *arg)
-{
-    struct manager_seen *m = arg;
-    struct tm_gpu_manager_config cfg;
-    struct tm_gpu_manager *mgr = NULL;
-    struct tm_gpu_info info;
-    struct tm_gpu_lease lease;
-    struct tm_model_params p;
-    struct tm_gpu_job job;
-
-    tm_gpu_manager_config_init(&cfg);
-    if ((m->st = tm_gpu_manager_new(&cfg, NULL, NULL, &mgr, m->err)) != TM_OK)
-        return;
-    tm_gpu_manager_info(mgr, &info);
-    m->available = info.available;
-    m->n_devices = info.n_devices;
-    m->slots_total = info.slots_total;
-    snprintf(m->backend, sizeof(m->backend), "%s", info.backend);
-    snprintf(m->dev_name, sizeof(m->dev_name), "%s", info.devices[0].name);
-    tm_model_params_init(&p);
-    p.device = TM_DEVICE_GPU;
-    p.n_topics = 20;
-    job.params = &p;
-    job.m = 18846;
-    job.n = 100000;
-    job.nnz = 1500000;
-    m->st = tm_gpu_manager_acquire(mgr, &job, NULL, &lease, m->err);
-    if (m->st == TM_OK) {
-        m->on_gpu = lease.on_gpu;
-        m->promised = lease.bytes;
-        m->estimate_ok = lease.bytes > 0 && lease.backend_ctx != NULL;
-        snprintf(m->lease_backend, sizeof(m->lease_backend), "%s",
-                 lease.backend ? lease.backend->name : "(none)");
-        tm_gpu_manager_info(mgr, &info);
-        m->running_during = info.jobs_running;
-        tm_gpu_manager_release(mgr, &lease, TM_OK);
-        tm_gpu_manager_info(mgr, &info);
-        m->running_after = info.jobs_running;
-    }
-    tm_gpu_manager_free(mgr);
-}
-
-TM_TEST(gpu_manager_over_fake_plugin)
-{
-    const char *plugin = fake_plugin("fake_gpu_plugin.so");
-    struct manager_seen m;
-    if (!plugin)
-        SKIP("tests/fake_gpu_plugin.so not built (make test builds it)");
-    memset(&m, 0, sizeof(m));
-    REQUIRE(child_run(plugin, manage_fake, &m, sizeof(m)) == 0);
-    CHECK_INT_EQ(m.st, TM_OK);
-    CHECK_INT_EQ(m.available, 1);
-    CHECK_INT_EQ(m.n_devices, 1);
-    CHECK_INT_EQ(m.slots_total, 2);
-    CHECK_STR_EQ(m.backend, "fake-cuda");
-    CHECK_STR_EQ(m.dev_name, "Fake H200");
-    CHECK_INT_EQ(m.on_gpu, 1);
-    CHECK_INT_EQ(m.estimate_ok, 1);
-    CHECK_STR_EQ(m.lease_backend, "fake-cuda");
-    CHECK_INT_EQ(m.running_during, 1);
-    CHECK_INT_EQ(m.running_after, 0);
 }
 
 /* --------------------------------------------- with a GPU: vs the CPU backend */

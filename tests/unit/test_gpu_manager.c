@@ -1,4 +1,8 @@
-/* test_gpu_manager.c - the GPU manager's admission rules, driven by a fake device. */
+/*
+ * test_gpu_manager.c - the GPU manager: its admission rules driven by a fake
+ * device (struct tm_gpu_device_ops), then the real adapter (gpu/gpu.h) over
+ * the stand-in plugin and over this machine's own GPU or its absence.
+ */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -7,6 +11,7 @@
 
 #include "core/model.h"
 #include "core/numerics/backend.h"
+#include "gpuchild.h"
 #include "harness.h"
 #include "server/gpu_manager.h"
 #include "testalloc.h"
@@ -131,360 +136,325 @@ static struct tm_gpu_job *fjob_init(struct fjob *f, enum tm_device device, int64
     return &f->job;
 }
 
-static struct tm_gpu_manager *manager(struct tm_gpu_manager_config *cfg, struct fake *f)
+/* What every test of the fake device sets up: the device, the manager's
+ * configuration, the manager made from both, a job, and the buffers the
+ * calls fill. fx_init puts in the defaults; a test changes f and cfg as it
+ * needs, then fx_start makes the manager. fx_teardown frees what fx_start
+ * made and leaves f readable (its counters). */
+struct fx {
+    struct fake f;
+    struct tm_gpu_manager_config cfg;
+    struct tm_gpu_manager *mgr;
+    struct fjob fj;
+    struct tm_gpu_info info;
+    char err[TM_ERR_SIZE];
+};
+
+static void fx_init(struct fx *x, int n_devices)
 {
-    struct tm_gpu_manager *mgr = NULL;
-    char err[TM_ERR_SIZE] = "";
-    if (tm_gpu_manager_new(cfg, &fake_ops, f, &mgr, err) != TM_OK)
-        fprintf(stderr, "  tm_gpu_manager_new: %s\n", err);
-    return mgr;
+    memset(x, 0, sizeof(*x));
+    fake_init(&x->f, n_devices);
+    tm_gpu_manager_config_init(&x->cfg);
+}
+
+/* 0, or -1 with the reason on stderr. */
+static int fx_start(struct fx *x)
+{
+    if (tm_gpu_manager_new(&x->cfg, &fake_ops, &x->f, &x->mgr, x->err) == TM_OK)
+        return 0;
+    fprintf(stderr, "  tm_gpu_manager_new: %s\n", x->err);
+    return -1;
+}
+
+/* fx_init and fx_start, for the tests that keep the defaults. */
+static int fx_setup(struct fx *x, int n_devices)
+{
+    fx_init(x, n_devices);
+    return fx_start(x);
+}
+
+static void fx_teardown(struct fx *x)
+{
+    tm_gpu_manager_free(x->mgr);
+    x->mgr = NULL;
+    pthread_mutex_destroy(&x->f.lock);
 }
 
 static const struct tm_gpu_wait no_wait = {.timeout_ms = 0};
 
 TM_TEST(gpu_manager_no_device)
 {
-    struct fake f;
-    struct tm_gpu_manager_config cfg;
+    struct fx x;
     struct tm_gpu_lease lease;
-    struct tm_gpu_info info;
-    char err[TM_ERR_SIZE] = "";
-    struct fjob fj;
-    struct tm_gpu_job *job;
+    REQUIRE(fx_setup(&x, 0) == 0);
 
-    fake_init(&f, 0);
-    tm_gpu_manager_config_init(&cfg);
-    struct tm_gpu_manager *mgr = manager(&cfg, &f);
-    REQUIRE(mgr != NULL);
-
-    job = fjob_init(&fj, TM_DEVICE_GPU, 1 << 20, 20);
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &lease, err), TM_ENODEV);
-    CHECK(strstr(err, "no GPU is usable") != NULL);
-    CHECK(strstr(err, "no CUDA-capable device") != NULL);
+    struct tm_gpu_job *job = fjob_init(&x.fj, TM_DEVICE_GPU, 1 << 20, 20);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &lease, x.err), TM_ENODEV);
+    CHECK(strstr(x.err, "no GPU is usable") != NULL);
+    CHECK(strstr(x.err, "no CUDA-capable device") != NULL);
     CHECK_INT_EQ(lease.on_gpu, 0);
 
-    fj.params.device = TM_DEVICE_AUTO;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &lease, err), TM_OK);
+    x.fj.params.device = TM_DEVICE_AUTO;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &lease, x.err), TM_OK);
     CHECK_INT_EQ(lease.on_gpu, 0);
     CHECK(lease.backend_ctx == NULL);
     CHECK_STR_EQ(lease.device_name, "cpu");
     CHECK_STR_EQ(lease.why_cpu, "no GPU");
-    tm_gpu_manager_release(mgr, &lease, TM_OK);
+    tm_gpu_manager_release(x.mgr, &lease, TM_OK);
 
-    fj.params.device = TM_DEVICE_CPU;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &lease, err), TM_OK);
+    x.fj.params.device = TM_DEVICE_CPU;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &lease, x.err), TM_OK);
     CHECK_INT_EQ(lease.on_gpu, 0);
 
-    tm_gpu_manager_info(mgr, &info);
-    CHECK_INT_EQ(info.available, 0);
-    CHECK_INT_EQ(info.n_devices, 0);
-    CHECK_STR_EQ(info.backend, "none");
-    CHECK(strstr(info.reason, "no CUDA-capable device") != NULL);
-    CHECK_INT_EQ(info.auto_on_cpu, 1);
-    tm_gpu_manager_free(mgr);
+    tm_gpu_manager_info(x.mgr, &x.info);
+    CHECK_INT_EQ(x.info.available, 0);
+    CHECK_INT_EQ(x.info.n_devices, 0);
+    CHECK_STR_EQ(x.info.backend, "none");
+    CHECK(strstr(x.info.reason, "no CUDA-capable device") != NULL);
+    CHECK_INT_EQ(x.info.auto_on_cpu, 1);
+    fx_teardown(&x);
 }
 
 TM_TEST(gpu_manager_disabled_by_config)
 {
-    struct fake f;
-    struct tm_gpu_manager_config cfg;
+    struct fx x;
     struct tm_gpu_lease lease;
-    char err[TM_ERR_SIZE] = "";
-    struct fjob fj;
-    struct tm_gpu_job *job = fjob_init(&fj, TM_DEVICE_GPU, 1 << 20, 20);
-
-    fake_init(&f, 1);
-    tm_gpu_manager_config_init(&cfg);
-    cfg.disabled = 1;
-    struct tm_gpu_manager *mgr = manager(&cfg, &f);
-    REQUIRE(mgr != NULL);
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &lease, err), TM_ENODEV);
-    CHECK(strstr(err, "disabled") != NULL);
-    tm_gpu_manager_free(mgr);
+    fx_init(&x, 1);
+    x.cfg.disabled = 1;
+    REQUIRE(fx_start(&x) == 0);
+    struct tm_gpu_job *job = fjob_init(&x.fj, TM_DEVICE_GPU, 1 << 20, 20);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &lease, x.err), TM_ENODEV);
+    CHECK(strstr(x.err, "disabled") != NULL);
+    fx_teardown(&x);
 }
 
 TM_TEST(gpu_manager_bad_config)
 {
-    struct fake f;
-    struct tm_gpu_manager_config cfg;
-    struct tm_gpu_manager *mgr = (struct tm_gpu_manager *)&f;
-    char err[TM_ERR_SIZE] = "";
-    fake_init(&f, 1);
-    tm_gpu_manager_config_init(&cfg);
-    cfg.slots_per_device = 0;
-    CHECK_INT_EQ(tm_gpu_manager_new(&cfg, &fake_ops, &f, &mgr, err), TM_ERANGE);
-    CHECK(mgr == NULL);
-    CHECK(strstr(err, "slots") != NULL);
+    struct fx x;
+    fx_init(&x, 1);
+    x.cfg.slots_per_device = 0;
+    x.mgr = (struct tm_gpu_manager *)&x.f; /* must come back NULL */
+    CHECK_INT_EQ(tm_gpu_manager_new(&x.cfg, &fake_ops, &x.f, &x.mgr, x.err), TM_ERANGE);
+    CHECK(x.mgr == NULL);
+    CHECK(strstr(x.err, "slots") != NULL);
+    x.mgr = NULL;
+    fx_teardown(&x);
 }
 
 TM_TEST(gpu_manager_auto_small_job_stays_on_cpu)
 {
-    struct fake f;
-    struct tm_gpu_manager_config cfg;
+    struct fx x;
     struct tm_gpu_lease lease;
-    char err[TM_ERR_SIZE] = "";
-    struct fjob fj;
-    struct tm_gpu_job *job;
+    fx_init(&x, 1);
+    x.cfg.auto_min_work = 1e6;
+    REQUIRE(fx_start(&x) == 0);
 
-    fake_init(&f, 1);
-    tm_gpu_manager_config_init(&cfg);
-    cfg.auto_min_work = 1e6;
-    struct tm_gpu_manager *mgr = manager(&cfg, &f);
-    REQUIRE(mgr != NULL);
-
-    job = fjob_init(&fj, TM_DEVICE_AUTO, 10000, 5); /* 5e4 < 1e6 */
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &lease, err), TM_OK);
+    struct tm_gpu_job *job = fjob_init(&x.fj, TM_DEVICE_AUTO, 10000, 5); /* 5e4 < 1e6 */
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &lease, x.err), TM_OK);
     CHECK_INT_EQ(lease.on_gpu, 0);
     CHECK_STR_EQ(lease.why_cpu, "job too small to gain from the GPU");
 
     /* The same small job asked explicitly for the GPU gets it. */
-    fj.params.device = TM_DEVICE_GPU;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &lease, err), TM_OK);
+    x.fj.params.device = TM_DEVICE_GPU;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &lease, x.err), TM_OK);
     CHECK_INT_EQ(lease.on_gpu, 1);
     CHECK(lease.backend_ctx != NULL);
     CHECK_STR_EQ(lease.device_name, "fake");
-    tm_gpu_manager_release(mgr, &lease, TM_OK);
+    tm_gpu_manager_release(x.mgr, &lease, TM_OK);
 
-    job = fjob_init(&fj, TM_DEVICE_AUTO, 100000, 20); /* 2e6 >= 1e6 */
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &lease, err), TM_OK);
+    job = fjob_init(&x.fj, TM_DEVICE_AUTO, 100000, 20); /* 2e6 >= 1e6 */
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &lease, x.err), TM_OK);
     CHECK_INT_EQ(lease.on_gpu, 1);
     CHECK(lease.why_cpu == NULL);
-    tm_gpu_manager_release(mgr, &lease, TM_OK);
-    tm_gpu_manager_free(mgr);
+    tm_gpu_manager_release(x.mgr, &lease, TM_OK);
+    fx_teardown(&x);
 }
 
 TM_TEST(gpu_manager_never_fits)
 {
-    struct fake f;
-    struct tm_gpu_manager_config cfg;
+    struct fx x;
     struct tm_gpu_lease lease;
-    char err[TM_ERR_SIZE] = "";
-    struct fjob fj;
-    struct tm_gpu_job *job;
-
-    fake_init(&f, 1);
-    tm_gpu_manager_config_init(&cfg);
-    struct tm_gpu_manager *mgr = manager(&cfg, &f);
-    REQUIRE(mgr != NULL);
+    REQUIRE(fx_setup(&x, 1) == 0);
 
     /* 16 GiB of estimate on a 16 GiB device with a 512 MiB reserve. */
-    job = fjob_init(&fj, TM_DEVICE_GPU, 16 * 1024 * 1024, 20);
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &lease, err), TM_ETOOBIG);
-    CHECK(strstr(err, "GPU memory") != NULL);
+    struct tm_gpu_job *job = fjob_init(&x.fj, TM_DEVICE_GPU, 16 * 1024 * 1024, 20);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &lease, x.err), TM_ETOOBIG);
+    CHECK(strstr(x.err, "GPU memory") != NULL);
     CHECK_INT_EQ(lease.on_gpu, 0);
 
-    fj.params.device = TM_DEVICE_AUTO;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &lease, err), TM_OK);
+    x.fj.params.device = TM_DEVICE_AUTO;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &lease, x.err), TM_OK);
     CHECK_INT_EQ(lease.on_gpu, 0);
     CHECK_STR_EQ(lease.why_cpu, "job does not fit in GPU memory");
-    tm_gpu_manager_free(mgr);
+    fx_teardown(&x);
 }
 
 TM_TEST(gpu_manager_slots_are_limited_and_reused)
 {
-    struct fake f;
-    struct tm_gpu_manager_config cfg;
+    struct fx x;
     struct tm_gpu_lease a, b, c;
-    struct tm_gpu_info info;
-    char err[TM_ERR_SIZE] = "";
-    struct fjob fj;
-    struct tm_gpu_job *job;
+    fx_init(&x, 1);
+    x.cfg.slots_per_device = 2;
+    REQUIRE(fx_start(&x) == 0);
 
-    fake_init(&f, 1);
-    tm_gpu_manager_config_init(&cfg);
-    cfg.slots_per_device = 2;
-    struct tm_gpu_manager *mgr = manager(&cfg, &f);
-    REQUIRE(mgr != NULL);
-
-    job = fjob_init(&fj, TM_DEVICE_GPU, 1024 * 100, 20); /* 100 MiB */
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &a, err), TM_OK);
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &b, err), TM_OK);
+    struct tm_gpu_job *job = fjob_init(&x.fj, TM_DEVICE_GPU, 1024 * 100, 20); /* 100 MiB */
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &a, x.err), TM_OK);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &b, x.err), TM_OK);
     CHECK_INT_EQ(a.on_gpu, 1);
     CHECK_INT_EQ(b.on_gpu, 1);
     CHECK(a.slot != b.slot);
     CHECK(a.backend_ctx != b.backend_ctx);
 
     /* Third "gpu" job: no slot, no waiting allowed. */
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &c, err), TM_EBUSY);
-    CHECK(strstr(err, "timed out") != NULL);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &c, x.err), TM_EBUSY);
+    CHECK(strstr(x.err, "timed out") != NULL);
     /* Third "auto" job: the CPU, at once. */
-    fj.params.device = TM_DEVICE_AUTO;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &c, err), TM_OK);
+    x.fj.params.device = TM_DEVICE_AUTO;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &c, x.err), TM_OK);
     CHECK_INT_EQ(c.on_gpu, 0);
     CHECK_STR_EQ(c.why_cpu, "GPU busy");
 
-    tm_gpu_manager_info(mgr, &info);
-    CHECK_INT_EQ(info.available, 1);
-    CHECK_INT_EQ(info.n_devices, 1);
-    CHECK_INT_EQ(info.slots_total, 2);
-    CHECK_INT_EQ(info.jobs_running, 2);
-    CHECK_INT_EQ(info.devices[0].slots_busy, 2);
-    CHECK_INT_EQ(info.devices[0].promised_bytes, 200 * MiB);
-    CHECK_STR_EQ(info.devices[0].name, "Fake GPU 0");
-    CHECK_STR_EQ(info.backend, "fake");
+    tm_gpu_manager_info(x.mgr, &x.info);
+    CHECK_INT_EQ(x.info.available, 1);
+    CHECK_INT_EQ(x.info.n_devices, 1);
+    CHECK_INT_EQ(x.info.slots_total, 2);
+    CHECK_INT_EQ(x.info.jobs_running, 2);
+    CHECK_INT_EQ(x.info.devices[0].slots_busy, 2);
+    CHECK_INT_EQ(x.info.devices[0].promised_bytes, 200 * MiB);
+    CHECK_STR_EQ(x.info.devices[0].name, "Fake GPU 0");
+    CHECK_STR_EQ(x.info.backend, "fake");
 
     void *first = a.backend_ctx;
-    tm_gpu_manager_release(mgr, &a, TM_OK);
-    tm_gpu_manager_release(mgr, &b, TM_OK);
-    CHECK_INT_EQ(f.slots_made, 2);
+    tm_gpu_manager_release(x.mgr, &a, TM_OK);
+    tm_gpu_manager_release(x.mgr, &b, TM_OK);
+    CHECK_INT_EQ(x.f.slots_made, 2);
 
     /* Contexts are made once per slot and reused by later jobs. */
-    fj.params.device = TM_DEVICE_GPU;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &a, err), TM_OK);
+    x.fj.params.device = TM_DEVICE_GPU;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &a, x.err), TM_OK);
     CHECK(a.backend_ctx == first);
-    CHECK_INT_EQ(f.slots_made, 2);
-    tm_gpu_manager_release(mgr, &a, TM_OK);
+    CHECK_INT_EQ(x.f.slots_made, 2);
+    tm_gpu_manager_release(x.mgr, &a, TM_OK);
 
-    tm_gpu_manager_info(mgr, &info);
-    CHECK_INT_EQ(info.jobs_running, 0);
-    CHECK_INT_EQ(info.jobs_started, 3);
-    CHECK_INT_EQ(info.auto_on_cpu, 1);
-    CHECK_INT_EQ(info.devices[0].promised_bytes, 0);
-    tm_gpu_manager_free(mgr);
-    CHECK_INT_EQ(f.slots_freed, 2);
+    tm_gpu_manager_info(x.mgr, &x.info);
+    CHECK_INT_EQ(x.info.jobs_running, 0);
+    CHECK_INT_EQ(x.info.jobs_started, 3);
+    CHECK_INT_EQ(x.info.auto_on_cpu, 1);
+    CHECK_INT_EQ(x.info.devices[0].promised_bytes, 0);
+    fx_teardown(&x);
+    CHECK_INT_EQ(x.f.slots_freed, 2);
 }
 
 TM_TEST(gpu_manager_memory_admission)
 {
-    struct fake f;
-    struct tm_gpu_manager_config cfg;
+    struct fx x;
     struct tm_gpu_lease a, b;
-    char err[TM_ERR_SIZE] = "";
-    struct fjob fj;
-    struct tm_gpu_job *job;
-
-    fake_init(&f, 1);
-    f.total[0] = 4 * GiB;
-    f.free[0] = 4 * GiB;
-    tm_gpu_manager_config_init(&cfg);
-    cfg.slots_per_device = 4;
-    cfg.reserve_bytes = 512 * MiB;
-    struct tm_gpu_manager *mgr = manager(&cfg, &f);
-    REQUIRE(mgr != NULL);
+    fx_init(&x, 1);
+    x.f.total[0] = 4 * GiB;
+    x.f.free[0] = 4 * GiB;
+    x.cfg.slots_per_device = 4;
+    x.cfg.reserve_bytes = 512 * MiB;
+    REQUIRE(fx_start(&x) == 0);
 
     /* 2 GiB each: the first fits, the second would pass the promise limit
      * (4 GiB - 512 MiB - 2 GiB promised) although the fake's free memory
      * has not moved: promised memory counts before it is allocated. */
-    job = fjob_init(&fj, TM_DEVICE_GPU, 2 * 1024 * 1024, 20);
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &a, err), TM_OK);
+    struct tm_gpu_job *job = fjob_init(&x.fj, TM_DEVICE_GPU, 2 * 1024 * 1024, 20);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &a, x.err), TM_OK);
     CHECK_INT_EQ(a.on_gpu, 1);
     CHECK_INT_EQ(a.bytes, 2 * GiB);
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &b, err), TM_EBUSY);
-    fj.params.device = TM_DEVICE_AUTO;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &b, err), TM_OK);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &b, x.err), TM_EBUSY);
+    x.fj.params.device = TM_DEVICE_AUTO;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &b, x.err), TM_OK);
     CHECK_INT_EQ(b.on_gpu, 0);
-    tm_gpu_manager_release(mgr, &a, TM_OK);
+    tm_gpu_manager_release(x.mgr, &a, TM_OK);
 
     /* Memory held by another process counts too (cudaMemGetInfo). */
-    f.free[0] = 2 * GiB;
-    fj.params.device = TM_DEVICE_GPU;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &a, err), TM_EBUSY);
-    f.free[0] = 3 * GiB;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &a, err), TM_OK);
-    tm_gpu_manager_release(mgr, &a, TM_OK);
+    x.f.free[0] = 2 * GiB;
+    x.fj.params.device = TM_DEVICE_GPU;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &a, x.err), TM_EBUSY);
+    x.f.free[0] = 3 * GiB;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &a, x.err), TM_OK);
+    tm_gpu_manager_release(x.mgr, &a, TM_OK);
 
     /* float64 doubles the fake's estimate: 4 GiB cannot fit 3.5 GiB usable. */
-    fj.params.dtype = TM_DTYPE_FLOAT64;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &a, err), TM_ETOOBIG);
-    tm_gpu_manager_free(mgr);
+    x.fj.params.dtype = TM_DTYPE_FLOAT64;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &a, x.err), TM_ETOOBIG);
+    fx_teardown(&x);
 }
 
 TM_TEST(gpu_manager_picks_device_with_room)
 {
-    struct fake f;
-    struct tm_gpu_manager_config cfg;
+    struct fx x;
     struct tm_gpu_lease a, b;
-    struct tm_gpu_info info;
-    char err[TM_ERR_SIZE] = "";
-    struct fjob fj;
-    struct tm_gpu_job *job;
-
-    fake_init(&f, 2);
-    f.free[0] = 2 * GiB;
-    tm_gpu_manager_config_init(&cfg);
-    cfg.slots_per_device = 1;
-    struct tm_gpu_manager *mgr = manager(&cfg, &f);
-    REQUIRE(mgr != NULL);
-    job = fjob_init(&fj, TM_DEVICE_GPU, 1024 * 1024, 20); /* 1 GiB */
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &a, err), TM_OK);
+    fx_init(&x, 2);
+    x.f.free[0] = 2 * GiB;
+    x.cfg.slots_per_device = 1;
+    REQUIRE(fx_start(&x) == 0);
+    struct tm_gpu_job *job = fjob_init(&x.fj, TM_DEVICE_GPU, 1024 * 1024, 20); /* 1 GiB */
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &a, x.err), TM_OK);
     CHECK_INT_EQ(a.ordinal, 1); /* more room there */
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &b, err), TM_OK);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &b, x.err), TM_OK);
     CHECK_INT_EQ(b.ordinal, 0); /* device 1's only slot is taken */
-    tm_gpu_manager_info(mgr, &info);
-    CHECK_INT_EQ(info.n_devices, 2);
-    CHECK_INT_EQ(info.slots_total, 2);
-    CHECK_INT_EQ(info.jobs_running, 2);
-    tm_gpu_manager_release(mgr, &a, TM_OK);
-    tm_gpu_manager_release(mgr, &b, TM_OK);
-    tm_gpu_manager_free(mgr);
+    tm_gpu_manager_info(x.mgr, &x.info);
+    CHECK_INT_EQ(x.info.n_devices, 2);
+    CHECK_INT_EQ(x.info.slots_total, 2);
+    CHECK_INT_EQ(x.info.jobs_running, 2);
+    tm_gpu_manager_release(x.mgr, &a, TM_OK);
+    tm_gpu_manager_release(x.mgr, &b, TM_OK);
+    fx_teardown(&x);
 }
 
 TM_TEST(gpu_manager_device_failure)
 {
-    struct fake f;
-    struct tm_gpu_manager_config cfg;
+    struct fx x;
     struct tm_gpu_lease a;
-    struct tm_gpu_info info;
-    char err[TM_ERR_SIZE] = "";
-    struct fjob fj;
-    struct tm_gpu_job *job;
-
-    fake_init(&f, 1);
-    tm_gpu_manager_config_init(&cfg);
-    cfg.slots_per_device = 1;
-    struct tm_gpu_manager *mgr = manager(&cfg, &f);
-    REQUIRE(mgr != NULL);
+    fx_init(&x, 1);
+    x.cfg.slots_per_device = 1;
+    REQUIRE(fx_start(&x) == 0);
 
     /* A failed fit on the GPU: its slot context is thrown away and made
      * again for the next job; "auto" retries on the CPU, "gpu" does not. */
-    job = fjob_init(&fj, TM_DEVICE_AUTO, 1024 * 1024, 20);
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &a, err), TM_OK);
+    struct tm_gpu_job *job = fjob_init(&x.fj, TM_DEVICE_AUTO, 1024 * 1024, 20);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &a, x.err), TM_OK);
     REQUIRE(a.on_gpu == 1);
-    tm_gpu_manager_release(mgr, &a, TM_EDEVICE);
-    CHECK_INT_EQ(f.slots_freed, 1);
-    CHECK_INT_EQ(tm_gpu_manager_retry_on_cpu(mgr, job, &a, TM_EDEVICE), 1);
-    CHECK_INT_EQ(tm_gpu_manager_retry_on_cpu(mgr, job, &a, TM_EINVAL), 0);
-    CHECK_INT_EQ(tm_gpu_manager_retry_on_cpu(mgr, job, &a, TM_ECANCELLED), 0);
-    fj.params.device = TM_DEVICE_GPU;
-    CHECK_INT_EQ(tm_gpu_manager_retry_on_cpu(mgr, job, &a, TM_EDEVICE), 0);
+    tm_gpu_manager_release(x.mgr, &a, TM_EDEVICE);
+    CHECK_INT_EQ(x.f.slots_freed, 1);
+    CHECK_INT_EQ(tm_gpu_manager_retry_on_cpu(x.mgr, job, &a, TM_EDEVICE), 1);
+    CHECK_INT_EQ(tm_gpu_manager_retry_on_cpu(x.mgr, job, &a, TM_EINVAL), 0);
+    CHECK_INT_EQ(tm_gpu_manager_retry_on_cpu(x.mgr, job, &a, TM_ECANCELLED), 0);
+    x.fj.params.device = TM_DEVICE_GPU;
+    CHECK_INT_EQ(tm_gpu_manager_retry_on_cpu(x.mgr, job, &a, TM_EDEVICE), 0);
 
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &a, err), TM_OK);
-    CHECK_INT_EQ(f.slots_made, 2);
-    tm_gpu_manager_release(mgr, &a, TM_OK);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &a, x.err), TM_OK);
+    CHECK_INT_EQ(x.f.slots_made, 2);
+    tm_gpu_manager_release(x.mgr, &a, TM_OK);
 
-    tm_gpu_manager_info(mgr, &info);
-    CHECK_INT_EQ(info.jobs_failed, 1);
-    CHECK_INT_EQ(info.auto_fallbacks, 1);
-    tm_gpu_manager_free(mgr);
-    CHECK_INT_EQ(f.slots_freed, 2);
+    tm_gpu_manager_info(x.mgr, &x.info);
+    CHECK_INT_EQ(x.info.jobs_failed, 1);
+    CHECK_INT_EQ(x.info.auto_fallbacks, 1);
+    fx_teardown(&x);
+    CHECK_INT_EQ(x.f.slots_freed, 2);
 }
 
 TM_TEST(gpu_manager_slot_setup_failure)
 {
-    struct fake f;
-    struct tm_gpu_manager_config cfg;
+    struct fx x;
     struct tm_gpu_lease a;
-    struct tm_gpu_info info;
-    char err[TM_ERR_SIZE] = "";
-    struct fjob fj;
-    struct tm_gpu_job *job;
-
-    fake_init(&f, 1);
-    f.fail_slot_new = 1;
-    tm_gpu_manager_config_init(&cfg);
-    struct tm_gpu_manager *mgr = manager(&cfg, &f);
-    REQUIRE(mgr != NULL);
-    job = fjob_init(&fj, TM_DEVICE_GPU, 1024 * 1024, 20);
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &a, err), TM_EDEVICE);
-    CHECK(strstr(err, "cublasCreate failed") != NULL);
+    fx_init(&x, 1);
+    x.f.fail_slot_new = 1;
+    REQUIRE(fx_start(&x) == 0);
+    struct tm_gpu_job *job = fjob_init(&x.fj, TM_DEVICE_GPU, 1024 * 1024, 20);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &a, x.err), TM_EDEVICE);
+    CHECK(strstr(x.err, "cublasCreate failed") != NULL);
     CHECK_INT_EQ(a.on_gpu, 0);
-    fj.params.device = TM_DEVICE_AUTO;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &a, err), TM_OK);
+    x.fj.params.device = TM_DEVICE_AUTO;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &a, x.err), TM_OK);
     CHECK_INT_EQ(a.on_gpu, 0);
     CHECK_STR_EQ(a.why_cpu, "GPU set-up failed");
-    tm_gpu_manager_info(mgr, &info);
-    CHECK_INT_EQ(info.jobs_running, 0);
-    tm_gpu_manager_free(mgr);
+    tm_gpu_manager_info(x.mgr, &x.info);
+    CHECK_INT_EQ(x.info.jobs_running, 0);
+    fx_teardown(&x);
 }
 
 struct waiter {
@@ -524,38 +494,33 @@ static int waiting(struct tm_gpu_manager *mgr)
 
 TM_TEST(gpu_manager_gpu_job_waits_for_a_slot)
 {
-    struct fake f;
-    struct tm_gpu_manager_config cfg;
+    struct fx x;
     struct tm_gpu_lease a;
     struct waiter w;
     pthread_t th;
-    char err[TM_ERR_SIZE] = "";
-
-    fake_init(&f, 1);
-    tm_gpu_manager_config_init(&cfg);
-    cfg.slots_per_device = 1;
-    struct tm_gpu_manager *mgr = manager(&cfg, &f);
-    REQUIRE(mgr != NULL);
+    fx_init(&x, 1);
+    x.cfg.slots_per_device = 1;
+    REQUIRE(fx_start(&x) == 0);
     memset(&w, 0, sizeof(w));
-    w.mgr = mgr;
+    w.mgr = x.mgr;
     w.job = fjob_init(&w.fj, TM_DEVICE_GPU, 1024, 20);
     w.wait.timeout_ms = -1;
 
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, w.job, &no_wait, &a, err), TM_OK);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, w.job, &no_wait, &a, x.err), TM_OK);
     REQUIRE(pthread_create(&th, NULL, waiter_main, &w) == 0);
-    CHECK(waiting(mgr));
-    tm_gpu_manager_release(mgr, &a, TM_OK);
+    CHECK(waiting(x.mgr));
+    tm_gpu_manager_release(x.mgr, &a, TM_OK);
     pthread_join(th, NULL);
     CHECK_INT_EQ(w.st, TM_OK);
     CHECK_INT_EQ(w.lease.on_gpu, 1);
-    tm_gpu_manager_release(mgr, &w.lease, TM_OK);
+    tm_gpu_manager_release(x.mgr, &w.lease, TM_OK);
 
     /* A waiter can be cancelled. */
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, w.job, &no_wait, &a, err), TM_OK);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, w.job, &no_wait, &a, x.err), TM_OK);
     w.wait.cancelled = waiter_cancelled;
     w.wait.ctx = &w;
     REQUIRE(pthread_create(&th, NULL, waiter_main, &w) == 0);
-    CHECK(waiting(mgr));
+    CHECK(waiting(x.mgr));
     atomic_store(&w.cancel, 1);
     pthread_join(th, NULL);
     CHECK_INT_EQ(w.st, TM_ECANCELLED);
@@ -564,27 +529,24 @@ TM_TEST(gpu_manager_gpu_job_waits_for_a_slot)
     /* And times out. */
     atomic_store(&w.cancel, 0);
     w.wait.timeout_ms = 50;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, w.job, &w.wait, &w.lease, w.err), TM_EBUSY);
-    tm_gpu_manager_release(mgr, &a, TM_OK);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, w.job, &w.wait, &w.lease, w.err), TM_EBUSY);
+    tm_gpu_manager_release(x.mgr, &a, TM_OK);
 
-    struct tm_gpu_info info;
-    tm_gpu_manager_info(mgr, &info);
-    CHECK_INT_EQ(info.jobs_waiting, 0);
-    CHECK_INT_EQ(info.jobs_running, 0);
-    tm_gpu_manager_free(mgr);
+    tm_gpu_manager_info(x.mgr, &x.info);
+    CHECK_INT_EQ(x.info.jobs_waiting, 0);
+    CHECK_INT_EQ(x.info.jobs_running, 0);
+    fx_teardown(&x);
 }
 
 TM_TEST(gpu_manager_allocation_failures)
 {
-    struct fake f;
-    struct tm_gpu_manager_config cfg;
-    fake_init(&f, 2);
-    tm_gpu_manager_config_init(&cfg);
+    struct fx x;
+    fx_init(&x, 2);
     for (long n = 1; n < 10; n++) {
         struct tm_gpu_manager *mgr = NULL;
         char err[TM_ERR_SIZE] = "";
         tm_testalloc_fail_at(n);
-        tm_status st = tm_gpu_manager_new(&cfg, &fake_ops, &f, &mgr, err);
+        tm_status st = tm_gpu_manager_new(&x.cfg, &fake_ops, &x.f, &mgr, err);
         long calls = tm_testalloc_calls();
         tm_gpu_manager_free(mgr);
         tm_testalloc_reset();
@@ -594,81 +556,139 @@ TM_TEST(gpu_manager_allocation_failures)
         if (st != TM_OK)
             CHECK_INT_EQ(st, TM_ENOMEM);
     }
+    fx_teardown(&x);
 }
 
 TM_TEST(gpu_manager_sticky_failure_disables_gpu)
 {
-    struct fake f;
-    struct tm_gpu_manager_config cfg;
+    struct fx x;
     struct tm_gpu_lease a;
-    struct tm_gpu_info info;
-    char err[TM_ERR_SIZE] = "";
-    struct fjob fj;
-    struct tm_gpu_job *job;
-
-    fake_init(&f, 1);
-    tm_gpu_manager_config_init(&cfg);
-    struct tm_gpu_manager *mgr = manager(&cfg, &f);
-    REQUIRE(mgr != NULL);
-    job = fjob_init(&fj, TM_DEVICE_GPU, 1024 * 1024, 20);
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &a, err), TM_OK);
+    REQUIRE(fx_setup(&x, 1) == 0);
+    struct tm_gpu_job *job = fjob_init(&x.fj, TM_DEVICE_GPU, 1024 * 1024, 20);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &a, x.err), TM_OK);
     REQUIRE(a.on_gpu == 1);
-    f.mem_fails = 1;
-    tm_gpu_manager_release(mgr, &a, TM_EDEVICE);
-    tm_gpu_manager_info(mgr, &info);
-    CHECK_INT_EQ(info.available, 0);
-    CHECK(strstr(info.reason, "illegal memory access") != NULL);
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &a, err), TM_ENODEV);
-    CHECK(strstr(err, "failed and is disabled") != NULL);
-    fj.params.device = TM_DEVICE_AUTO;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &a, err), TM_OK);
+    x.f.mem_fails = 1;
+    tm_gpu_manager_release(x.mgr, &a, TM_EDEVICE);
+    tm_gpu_manager_info(x.mgr, &x.info);
+    CHECK_INT_EQ(x.info.available, 0);
+    CHECK(strstr(x.info.reason, "illegal memory access") != NULL);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &a, x.err), TM_ENODEV);
+    CHECK(strstr(x.err, "failed and is disabled") != NULL);
+    x.fj.params.device = TM_DEVICE_AUTO;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &a, x.err), TM_OK);
     CHECK_INT_EQ(a.on_gpu, 0);
-    tm_gpu_manager_free(mgr);
+    fx_teardown(&x);
 }
 
 TM_TEST(gpu_manager_dtype_and_method)
 {
-    struct fake f;
-    struct tm_gpu_manager_config cfg;
+    struct fx x;
     struct tm_gpu_lease a, b;
-    char err[TM_ERR_SIZE] = "";
-    struct fjob fj;
-    struct tm_gpu_job *job;
-
-    fake_init(&f, 1);
-    tm_gpu_manager_config_init(&cfg);
-    cfg.slots_per_device = 1;
-    struct tm_gpu_manager *mgr = manager(&cfg, &f);
-    REQUIRE(mgr != NULL);
-    job = fjob_init(&fj, TM_DEVICE_GPU, 1024, 20);
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &a, err), TM_OK);
-    CHECK(a.backend != NULL);
+    fx_init(&x, 1);
+    x.cfg.slots_per_device = 1;
+    REQUIRE(fx_start(&x) == 0);
+    struct tm_gpu_job *job = fjob_init(&x.fj, TM_DEVICE_GPU, 1024, 20);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &a, x.err), TM_OK);
+    REQUIRE(a.backend != NULL);
     CHECK_STR_EQ(a.backend->name, "fake");
-    tm_gpu_manager_release(mgr, &a, TM_OK);
+    tm_gpu_manager_release(x.mgr, &a, TM_OK);
     /* float64 gets its own context on the same slot, made once. */
-    fj.params.dtype = TM_DTYPE_FLOAT64;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &b, err), TM_OK);
+    x.fj.params.dtype = TM_DTYPE_FLOAT64;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &b, x.err), TM_OK);
     CHECK(b.backend_ctx != a.backend_ctx);
     CHECK_INT_EQ(*(int *)b.backend_ctx, 1);
-    tm_gpu_manager_release(mgr, &b, TM_OK);
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &b, err), TM_OK);
-    tm_gpu_manager_release(mgr, &b, TM_OK);
-    CHECK_INT_EQ(f.slots_made, 2);
+    tm_gpu_manager_release(x.mgr, &b, TM_OK);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &b, x.err), TM_OK);
+    tm_gpu_manager_release(x.mgr, &b, TM_OK);
+    CHECK_INT_EQ(x.f.slots_made, 2);
 
     /* full_svd is dense LAPACK on the host. */
-    fj.params.method = TM_METHOD_FULL_SVD;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, &no_wait, &a, err), TM_EINVAL);
-    CHECK(strstr(err, "full_svd") != NULL);
-    fj.params.device = TM_DEVICE_AUTO;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &a, err), TM_OK);
+    x.fj.params.method = TM_METHOD_FULL_SVD;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, &no_wait, &a, x.err), TM_EINVAL);
+    CHECK(strstr(x.err, "full_svd") != NULL);
+    x.fj.params.device = TM_DEVICE_AUTO;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &a, x.err), TM_OK);
     CHECK_INT_EQ(a.on_gpu, 0);
-    fj.params.device = TM_DEVICE_CPU;
-    fj.params.method = TM_METHOD_NMF;
-    CHECK_INT_EQ(tm_gpu_manager_acquire(mgr, job, NULL, &a, err), TM_OK);
+    x.fj.params.device = TM_DEVICE_CPU;
+    x.fj.params.method = TM_METHOD_NMF;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &a, x.err), TM_OK);
     CHECK_INT_EQ(a.on_gpu, 0);
     CHECK(a.why_cpu == NULL);
+    fx_teardown(&x);
+    CHECK_INT_EQ(x.f.slots_freed, 2);
+}
+
+/* ------------------------------------------------------ the real adapter */
+
+struct manager_seen {
+    int available, n_devices, on_gpu, slots_total, running_during, running_after;
+    int64_t promised, estimate_ok;
+    tm_status st;
+    char backend[32], lease_backend[32], dev_name[96], err[TM_ERR_SIZE];
+};
+
+/* The GPU manager over the real adapter (gpu/gpu.h) and the fake plugin. */
+static void manage_fake(void *arg)
+{
+    struct manager_seen *m = arg;
+    struct tm_gpu_manager_config cfg;
+    struct tm_gpu_manager *mgr = NULL;
+    struct tm_gpu_info info;
+    struct tm_gpu_lease lease;
+    struct tm_model_params p;
+    struct tm_gpu_job job;
+
+    tm_gpu_manager_config_init(&cfg);
+    if ((m->st = tm_gpu_manager_new(&cfg, NULL, NULL, &mgr, m->err)) != TM_OK)
+        return;
+    tm_gpu_manager_info(mgr, &info);
+    m->available = info.available;
+    m->n_devices = info.n_devices;
+    m->slots_total = info.slots_total;
+    snprintf(m->backend, sizeof(m->backend), "%s", info.backend);
+    snprintf(m->dev_name, sizeof(m->dev_name), "%s", info.devices[0].name);
+    tm_model_params_init(&p);
+    p.device = TM_DEVICE_GPU;
+    p.n_topics = 20;
+    job.params = &p;
+    job.m = 18846;
+    job.n = 100000;
+    job.nnz = 1500000;
+    m->st = tm_gpu_manager_acquire(mgr, &job, NULL, &lease, m->err);
+    if (m->st == TM_OK) {
+        m->on_gpu = lease.on_gpu;
+        m->promised = lease.bytes;
+        m->estimate_ok = lease.bytes > 0 && lease.backend_ctx != NULL;
+        snprintf(m->lease_backend, sizeof(m->lease_backend), "%s",
+                 lease.backend ? lease.backend->name : "(none)");
+        tm_gpu_manager_info(mgr, &info);
+        m->running_during = info.jobs_running;
+        tm_gpu_manager_release(mgr, &lease, TM_OK);
+        tm_gpu_manager_info(mgr, &info);
+        m->running_after = info.jobs_running;
+    }
     tm_gpu_manager_free(mgr);
-    CHECK_INT_EQ(f.slots_freed, 2);
+}
+
+TM_TEST(gpu_manager_over_fake_plugin)
+{
+    const char *plugin = tm_gpuchild_fake_plugin("fake_gpu_plugin.so");
+    struct manager_seen m;
+    if (!plugin)
+        SKIP("tests/fake_gpu_plugin.so not built (make test builds it)");
+    memset(&m, 0, sizeof(m));
+    REQUIRE(tm_gpuchild_run(plugin, manage_fake, &m, sizeof(m)) == 0);
+    CHECK_INT_EQ(m.st, TM_OK);
+    CHECK_INT_EQ(m.available, 1);
+    CHECK_INT_EQ(m.n_devices, 1);
+    CHECK_INT_EQ(m.slots_total, 2);
+    CHECK_STR_EQ(m.backend, "fake-cuda");
+    CHECK_STR_EQ(m.dev_name, "Fake H200");
+    CHECK_INT_EQ(m.on_gpu, 1);
+    CHECK_INT_EQ(m.estimate_ok, 1);
+    CHECK_STR_EQ(m.lease_backend, "fake-cuda");
+    CHECK_INT_EQ(m.running_during, 1);
+    CHECK_INT_EQ(m.running_after, 0);
 }
 
 /* The real device on this machine: with no GPU (CI, development machines)

@@ -1,10 +1,8 @@
 /* test_jobs_retention.c - deleting finished jobs (server/jobs.h: DELETE and
- * the retention sweeper) with a fake work function over a real SQLite store,
- * and the --job-retention setting (server/config.h). */
-#include <pthread.h>
+ * the retention sweeper) with a fake work function over a real SQLite store.
+ * The --job-retention setting is tested in test_config.c. */
 #include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,9 +10,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "harness.h"
-#include "server/config.h"
 #include "server/jobs.h"
-#include "server/log.h"
 #include "tmpstore.h"
 
 struct fake {
@@ -71,18 +67,11 @@ static struct tm_jobs_config config(struct env *e)
     return c;
 }
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static enum tm_job_state wait_final(struct tm_jobs *j, const char *id)
 {
     struct tm_job_record r;
     char err[TM_ERR_SIZE];
-    for (double end = mono() + 10; mono() < end; usleep(2000))
+    for (double end = tm_clock_monotonic() + 10; tm_clock_monotonic() < end; usleep(2000))
         if (tm_jobs_get(j, id, &r, err) == TM_JOBS_ACCEPTED && tm_job_state_final(r.state))
             return r.state;
     return TM_JOB_QUEUED;
@@ -107,7 +96,8 @@ TM_TEST(jobs_delete_finished_or_cancel)
     CHECK_INT_EQ(submit(j, "ok", "key-1", &done), TM_JOBS_ACCEPTED);
     CHECK_INT_EQ(wait_final(j, done.id), TM_JOB_SUCCEEDED);
     CHECK_INT_EQ(submit(j, "endless", NULL, &run), TM_JOBS_ACCEPTED);
-    for (double end = mono() + 10; mono() < end && !atomic_load(&e.fake.endless_started);)
+    for (double end = tm_clock_monotonic() + 10;
+         tm_clock_monotonic() < end && !atomic_load(&e.fake.endless_started);)
         usleep(1000);
     CHECK_INT_EQ(submit(j, "ok", NULL, &queued), TM_JOBS_ACCEPTED);
 
@@ -159,7 +149,8 @@ TM_TEST(jobs_expire_batches)
         CHECK_INT_EQ(wait_final(j, ok[i].id), TM_JOB_SUCCEEDED);
     }
     CHECK_INT_EQ(submit(j, "endless", NULL, &run), TM_JOBS_ACCEPTED);
-    for (double end = mono() + 10; mono() < end && !atomic_load(&e.fake.endless_started);)
+    for (double end = tm_clock_monotonic() + 10;
+         tm_clock_monotonic() < end && !atomic_load(&e.fake.endless_started);)
         usleep(1000);
     /* 250 old finished jobs straight in the store: three batches. */
     for (int i = 0; i < 250; i++) {
@@ -211,12 +202,12 @@ TM_TEST(jobs_retention_sweeper)
     CHECK_INT_EQ(wait_final(j, r.id), TM_JOB_SUCCEEDED);
     /* Kept for its retention (1 s), then deleted within a sweep (0.1 s). */
     CHECK_INT_EQ(tm_jobs_get(j, r.id, &x, err), TM_JOBS_ACCEPTED);
-    double t0 = mono();
-    while (mono() < t0 + 5 && tm_jobs_get(j, r.id, &x, err) == TM_JOBS_ACCEPTED)
+    double t0 = tm_clock_monotonic();
+    while (tm_clock_monotonic() < t0 + 5 && tm_jobs_get(j, r.id, &x, err) == TM_JOBS_ACCEPTED)
         usleep(20000);
     CHECK_INT_EQ(tm_jobs_get(j, r.id, &x, err), TM_JOBS_NOT_FOUND);
     CHECK_INT_EQ(e.ts.store.m->job_get(e.ts.store.ctx, r.id, &x, err), TM_ENOTFOUND);
-    CHECK(mono() - t0 < 3);
+    CHECK(tm_clock_monotonic() - t0 < 3);
     tm_jobs_free(j);
 
     /* A week's retention sweeps every minute; stopping wakes the sweeper
@@ -224,50 +215,13 @@ TM_TEST(jobs_retention_sweeper)
     REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
     CHECK_INT_EQ(tm_jobs_start_retention(j, 604800, err), TM_OK);
     usleep(50000);
-    t0 = mono();
+    t0 = tm_clock_monotonic();
     CHECK_INT_EQ(tm_jobs_drain(j, 0), 0);
     tm_jobs_free(j);
-    CHECK(mono() - t0 < 2);
+    CHECK(tm_clock_monotonic() - t0 < 2);
     /* 0: no sweeper. */
     REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
     CHECK_INT_EQ(tm_jobs_start_retention(j, 0, err), TM_OK);
     tm_jobs_free(j);
     env_close(&e);
-}
-
-TM_TEST(config_job_retention)
-{
-    struct tm_config c;
-    char err[TM_ERR_SIZE];
-    FILE *devnull = fopen("/dev/null", "w");
-    REQUIRE(devnull);
-    tm_config_init(&c);
-    char *a0[] = {"serve", NULL};
-    CHECK_INT_EQ(tm_config_load(&c, 1, a0, devnull, err), 0);
-    CHECK_INT_EQ(c.job_retention_s, 604800);
-    setenv("TOPICD_JOB_RETENTION", "3600", 1);
-    tm_config_init(&c);
-    CHECK_INT_EQ(tm_config_load(&c, 1, a0, devnull, err), 0);
-    CHECK_INT_EQ(c.job_retention_s, 3600);
-    char *a1[] = {"serve", "--job-retention", "0", NULL};
-    tm_config_init(&c);
-    CHECK_INT_EQ(tm_config_load(&c, 3, a1, devnull, err), 0);
-    CHECK_INT_EQ(c.job_retention_s, 0); /* the flag wins */
-    unsetenv("TOPICD_JOB_RETENTION");
-    char *a2[] = {"serve", "--job-retention", "-5", NULL};
-    tm_config_init(&c);
-    CHECK_INT_EQ(tm_config_load(&c, 3, a2, devnull, err), 2);
-    CHECK(strstr(err, "--job-retention") != NULL);
-    fclose(devnull);
-
-    /* --help lists it with its variable and default. */
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *mem = open_memstream(&buf, &size);
-    REQUIRE(mem);
-    tm_config_usage(mem);
-    fclose(mem);
-    CHECK(buf && strstr(buf, "--job-retention") && strstr(buf, "TOPICD_JOB_RETENTION") &&
-          strstr(buf, "(default 604800)"));
-    free(buf);
 }

@@ -261,6 +261,72 @@ TM_TEST(store_jobs)
     rmdir_all(dir);
 }
 
+/* Every field of a job record goes to its own column and comes back: an
+ * insert writes them all, an update the state and its times and error, and
+ * leaves the corpus, method and creation time as they were. Distinct
+ * values, so that two swapped columns show. */
+static int same_job(const struct tm_job_record *a, const struct tm_job_record *b)
+{
+    return !strcmp(a->id, b->id) && a->seq == b->seq && !strcmp(a->corpus_id, b->corpus_id) &&
+           a->state == b->state && !strcmp(a->stage, b->stage) && a->progress == b->progress &&
+           a->attempts == b->attempts && a->created_at == b->created_at &&
+           a->started_at == b->started_at && a->finished_at == b->finished_at &&
+           !strcmp(a->method, b->method) && !strcmp(a->error_code, b->error_code) &&
+           !strcmp(a->error_message, b->error_message);
+}
+
+TM_TEST(store_job_record_round_trip)
+{
+    char dir[256], err[TM_ERR_SIZE];
+    REQUIRE(tmpdir(dir, sizeof(dir)) == 0);
+    struct tm_store s;
+    REQUIRE(tm_store_open_sqlite(&s, dir, err) == TM_OK);
+    struct tm_job_record a = job("j_a", "c_1"), got;
+    a.state = TM_JOB_RUNNING;
+    snprintf(a.stage, sizeof(a.stage), "tokenize");
+    a.progress = 0.25;
+    a.attempts = 2;
+    a.created_at = 1700000001.5;
+    a.started_at = 1700000002.5;
+    a.finished_at = 1700000003.5;
+    snprintf(a.error_code, sizeof(a.error_code), "code_a");
+    snprintf(a.error_message, sizeof(a.error_message), "message a");
+    CHECK_INT_EQ(s.m->job_insert(s.ctx, &a, "{}", 2, NULL, "id:a", err), TM_OK);
+    CHECK_INT_EQ(s.m->job_get(s.ctx, "j_a", &got, err), TM_OK);
+    CHECK(same_job(&got, &a));
+
+    struct tm_job_record u = a;
+    u.state = TM_JOB_FAILED;
+    snprintf(u.stage, sizeof(u.stage), "nmf");
+    u.progress = 0.75;
+    u.attempts = 3;
+    u.started_at = 1700000012.5;
+    u.finished_at = 1700000013.5;
+    snprintf(u.error_code, sizeof(u.error_code), "code_u");
+    snprintf(u.error_message, sizeof(u.error_message), "message u");
+    /* Not the update's to change. */
+    snprintf(u.corpus_id, sizeof(u.corpus_id), "c_9");
+    snprintf(u.method, sizeof(u.method), "lsa");
+    u.created_at = 1700000099;
+    CHECK_INT_EQ(s.m->job_update(s.ctx, &u, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_get(s.ctx, "j_a", &got, err), TM_OK);
+    snprintf(u.corpus_id, sizeof(u.corpus_id), "%s", a.corpus_id);
+    snprintf(u.method, sizeof(u.method), "%s", a.method);
+    u.created_at = a.created_at;
+    CHECK(same_job(&got, &u));
+    tm_store_close(&s);
+    rmdir_all(dir);
+}
+
+/* The jobs table of a store from before fairness keys and retention. */
+#define OLD_JOBS_TABLE                                                                             \
+    "CREATE TABLE jobs(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,"            \
+    " corpus_id TEXT NOT NULL, spec BLOB NOT NULL, idem_key TEXT UNIQUE, state INTEGER NOT NULL,"  \
+    " stage TEXT NOT NULL, progress REAL NOT NULL, attempts INTEGER NOT NULL,"                     \
+    " created_at REAL NOT NULL, started_at REAL NOT NULL, finished_at REAL NOT NULL,"              \
+    " method TEXT NOT NULL, error_code TEXT NOT NULL, error_message TEXT NOT NULL, result BLOB,"   \
+    " n_documents INTEGER NOT NULL DEFAULT 0, n_topics INTEGER NOT NULL DEFAULT 0);"
+
 /* Each job keeps its fairness key; a store from before keys existed opens,
  * gains the column, and its jobs get the key "". */
 TM_TEST(store_job_client_keys)
@@ -272,13 +338,7 @@ TM_TEST(store_job_client_keys)
     REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
     CHECK_INT_EQ(
         sqlite3_exec(db,
-                     "CREATE TABLE jobs(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT"
-                     " NULL, corpus_id TEXT NOT NULL, spec BLOB NOT NULL, idem_key TEXT UNIQUE,"
-                     " state INTEGER NOT NULL, stage TEXT NOT NULL, progress REAL NOT NULL,"
-                     " attempts INTEGER NOT NULL, created_at REAL NOT NULL, started_at REAL NOT"
-                     " NULL, finished_at REAL NOT NULL, method TEXT NOT NULL, error_code TEXT NOT"
-                     " NULL, error_message TEXT NOT NULL, result BLOB, n_documents INTEGER NOT"
-                     " NULL DEFAULT 0, n_topics INTEGER NOT NULL DEFAULT 0);"
+                     OLD_JOBS_TABLE
                      "INSERT INTO jobs(id, corpus_id, spec, state, stage, progress, attempts,"
                      " created_at, started_at, finished_at, method, error_code, error_message)"
                      " VALUES('j_old', 'c_1', '{}', 0, '', 0, 0, 1, 0, 0, 'nmf', '', '');",
@@ -498,18 +558,9 @@ TM_TEST(store_job_expire_index)
     snprintf(path, sizeof(path), "%s/topicd.db", dir);
     sqlite3 *db = NULL;
     REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
-    CHECK_INT_EQ(
-        sqlite3_exec(db,
-                     "CREATE TABLE jobs(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT"
-                     " NULL, corpus_id TEXT NOT NULL, spec BLOB NOT NULL, idem_key TEXT UNIQUE,"
-                     " state INTEGER NOT NULL, stage TEXT NOT NULL, progress REAL NOT NULL,"
-                     " attempts INTEGER NOT NULL, created_at REAL NOT NULL, started_at REAL NOT"
-                     " NULL, finished_at REAL NOT NULL, method TEXT NOT NULL, error_code TEXT NOT"
-                     " NULL, error_message TEXT NOT NULL, result BLOB, n_documents INTEGER NOT"
-                     " NULL DEFAULT 0, n_topics INTEGER NOT NULL DEFAULT 0);"
-                     "CREATE INDEX jobs_state ON jobs(state, seq);",
-                     NULL, NULL, NULL),
-        SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_exec(db, OLD_JOBS_TABLE "CREATE INDEX jobs_state ON jobs(state, seq);",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
     sqlite3_close(db);
     struct tm_store s;
     REQUIRE(tm_store_open_sqlite(&s, dir, err) == TM_OK);
