@@ -92,12 +92,16 @@ $(B)/libtopicd_api.a: $(API_OBJ)
 	$(AR) rcs $@ $^
 $(B)/libtopicd_server.a: $(SERVER_OBJ)
 	$(AR) rcs $@ $^
+$(B)/libtopicd_gpu.a: $(GPU_HOST_OBJ)
+	$(AR) rcs $@ $^
 
-LIBS_ORDERED := $(B)/libtopicd_server.a $(B)/libtopicd_api.a $(B)/libtopicd_core.a
+# One archive per layer, each before the ones it calls (server/ calls api/,
+# gpu/ and core/; gpu/ the plugin loader, calls core/; core/ calls nothing
+# of the others), so one pass of the linker resolves every symbol.
+LIBS_ORDERED := $(B)/libtopicd_server.a $(B)/libtopicd_api.a $(B)/libtopicd_gpu.a \
+  $(B)/libtopicd_core.a
 
-# gpu/*.o (the plugin loader, which defines core's tm_backend_gpu) link as
-# objects, not from an archive: core.a, last on the line, refers to them.
-$(B)/topicd: $(B)/server/main.o $(GPU_HOST_OBJ) $(LIBS_ORDERED)
+$(B)/topicd: $(B)/server/main.o $(LIBS_ORDERED)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/%.o: %.c
@@ -119,7 +123,7 @@ $(B)/tests/test-list.h: $(TEST_SRC) Makefile
 
 $(TEST_OBJ): $(B)/tests/test-list.h
 
-$(B)/tests/run_tests: $(TEST_OBJ) $(GPU_HOST_OBJ) $(LIBS_ORDERED)
+$(B)/tests/run_tests: $(TEST_OBJ) $(LIBS_ORDERED)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Stand-ins for the CUDA plugin (same entry point, a pretend device), so the

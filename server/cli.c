@@ -29,6 +29,7 @@
 #include "core/clock.h"
 #include "core/fit.h"
 #include "core/text/vectorize.h"
+#include "gpu/gpu.h"
 
 enum { EXIT_JOB = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
 
@@ -295,6 +296,27 @@ static void setup_blas_threads(enum tm_method method, int threads)
 {
     if (!getenv("OPENBLAS_NUM_THREADS"))
         openblas_set_num_threads(method == TM_METHOD_FULL_SVD ? threads : 1);
+}
+
+/*
+ * The backend for the spec's device, *ops NULL meaning the CPU: "gpu" gets
+ * the CUDA plugin's (gpu/gpu.h), "cpu" and "auto" the CPU (the CLI has no GPU
+ * manager to weigh a job, as the server's does for "auto"), and full_svd,
+ * dense LAPACK on the host, never asks. No GPU for "gpu" is TM_ENODEV, but a
+ * bad model is reported first, as tm_fit would.
+ */
+static tm_status fit_backend(const struct tm_csr *X, const struct tm_model_params *p,
+                             const struct tm_backend_ops **ops, char *err)
+{
+    *ops = NULL;
+    if (p->device != TM_DEVICE_GPU || p->method == TM_METHOD_FULL_SVD)
+        return TM_OK;
+    if ((*ops = tm_gpu_load(NULL)) != NULL)
+        return TM_OK;
+    tm_status st = tm_fit_validate(X, p, err);
+    if (st != TM_OK)
+        return st;
+    return tm_errf(err, TM_ENODEV, "model.device: no GPU backend in this build");
 }
 
 /* Reads all of path ("-": stdin) into *out (tm_free), up to cap bytes. */
@@ -680,7 +702,10 @@ int tm_cli_fit(int argc, char **argv)
     spec.model.n_threads = threads;
     setup_blas_threads(spec.model.method, threads);
     err[0] = '\0';
-    st = tm_fit(X, &spec.model, &progress, &r, err);
+    const struct tm_backend_ops *backend;
+    st = fit_backend(X, &spec.model, &backend, err);
+    if (st == TM_OK)
+        st = tm_fit(backend, NULL, X, &spec.model, &progress, &r, err);
     tm_csr_release(&mm); /* the result is rendered from r alone */
     if (st != TM_OK) {
         rc = core_error("model", st, err);

@@ -1,5 +1,5 @@
-/* test_fit.c - tm_fit: validation messages, result contents, allocation
- * failures without leaks, cancellation. */
+/* test_fit.c - tm_fit: validation messages, the backend it is handed,
+ * result contents, allocation failures without leaks, cancellation. */
 #include <stdlib.h>
 
 #include "core/fit.h"
@@ -33,7 +33,7 @@ static tm_status fit_with(const struct tm_csr *x, enum tm_method method, int64_t
     tm_model_params_init(&p);
     p.method = method;
     p.n_topics = k;
-    return tm_fit(x, &p, NULL, r, err);
+    return tm_fit(NULL, NULL, x, &p, NULL, r, err);
 }
 
 TM_TEST(fit_rejects_bad_requests_naming_the_parameter)
@@ -54,25 +54,26 @@ TM_TEST(fit_rejects_bad_requests_naming_the_parameter)
     p.n_topics = 2;
     p.solver = TM_NMF_CD;
     p.beta_loss = TM_BETA_KL;
-    CHECK_INT_EQ(tm_fit(&x, &p, NULL, &r, err), TM_EINVAL);
+    CHECK_INT_EQ(tm_fit(NULL, NULL, &x, &p, NULL, &r, err), TM_EINVAL);
     CHECK(strstr(err, "model.beta_loss") != NULL);
     tm_model_params_init(&p);
     p.n_topics = 2;
     p.l1_ratio = 2;
-    CHECK_INT_EQ(tm_fit(&x, &p, NULL, &r, err), TM_ERANGE);
+    CHECK_INT_EQ(tm_fit(NULL, NULL, &x, &p, NULL, &r, err), TM_ERANGE);
     CHECK(strstr(err, "model.l1_ratio") != NULL);
     tm_model_params_init(&p);
     p.n_topics = 2;
     p.method = TM_METHOD_FULL_SVD;
     p.max_dense_bytes = 100;
-    CHECK_INT_EQ(tm_fit(&x, &p, NULL, &r, err), TM_ETOOBIG);
+    CHECK_INT_EQ(tm_fit(NULL, NULL, &x, &p, NULL, &r, err), TM_ETOOBIG);
     CHECK(strstr(err, "max_dense_bytes") != NULL);
+    /* tm_fit_validate refuses what tm_fit refuses, with the same words. */
     tm_model_params_init(&p);
+    p.n_topics = 10;
+    CHECK_INT_EQ(tm_fit_validate(&x, &p, err), TM_ERANGE);
+    CHECK(strstr(err, "model.n_topics") != NULL);
     p.n_topics = 2;
-    p.device = TM_DEVICE_GPU;
-    tm_status st = tm_fit(&x, &p, NULL, &r, err);
-    CHECK(st == TM_OK || (st == TM_ENODEV && strstr(err, "model.device") != NULL));
-    tm_fit_result_release(&r);
+    CHECK_INT_EQ(tm_fit_validate(&x, &p, err), TM_OK);
 
     x.data[3] = -1.0; /* NMF needs non-negative data */
     CHECK_INT_EQ(fit_with(&x, TM_METHOD_NMF, 2, &r, err), TM_EINVAL);
@@ -119,7 +120,7 @@ TM_TEST(fit_results_of_each_method)
         p.n_top_words = 4;
         struct tm_fit_result r;
         char err[TM_ERR_SIZE] = "";
-        REQUIRE(tm_fit(&x, &p, NULL, &r, err) == TM_OK);
+        REQUIRE(tm_fit(NULL, NULL, &x, &p, NULL, &r, err) == TM_OK);
         CHECK_INT_EQ(r.n_documents, m);
         CHECK_INT_EQ(r.n_features, n);
         CHECK_INT_EQ(r.nnz, x.indptr[m]);
@@ -194,7 +195,7 @@ TM_TEST(fit_allocation_failures_release_everything)
         for (long nth = 1; nth < 5000 && !ok; nth++) {
             struct tm_fit_result r;
             tm_testalloc_fail_at(nth);
-            tm_status st = tm_fit(&x, &p, NULL, &r, NULL);
+            tm_status st = tm_fit(NULL, NULL, &x, &p, NULL, &r, NULL);
             tm_fit_result_release(&r);
             tm_testalloc_reset();
             if (st == TM_OK)
@@ -231,10 +232,47 @@ TM_TEST(fit_cancellation_leaves_a_released_result)
         p.n_topics = 2;
         struct tm_fit_result r;
         char err[TM_ERR_SIZE];
-        CHECK_INT_EQ(tm_fit(&x, &p, &prog, &r, err), TM_ECANCELLED);
+        CHECK_INT_EQ(tm_fit(NULL, NULL, &x, &p, &prog, &r, err), TM_ECANCELLED);
         CHECK(r.components.data == NULL && r.top_terms == NULL);
         tm_fit_result_release(&r);
     }
+    tm_csr_release(&x);
+}
+
+/* The backend is the caller's: NULL is the CPU, whatever params->device
+ * says (core never reads it); a context the caller made is used and left to
+ * the caller, for as many fits as it likes; a context needs its backend. */
+TM_TEST(fit_runs_on_the_backend_it_is_given)
+{
+    struct tm_csr x;
+    struct tm_model_params p;
+    struct tm_fit_result r, again;
+    char err[TM_ERR_SIZE];
+    small_matrix(&x, 30, 20, 5);
+    tm_model_params_init(&p);
+    p.n_topics = 3;
+    p.device = TM_DEVICE_GPU;
+    REQUIRE(tm_fit(NULL, NULL, &x, &p, NULL, &r, err) == TM_OK);
+    CHECK_STR_EQ(r.device_used, "cpu");
+
+    const struct tm_backend_ops *cpu = tm_backend_cpu();
+    struct tm_backend_config cfg = {TM_DTYPE_AUTO, 0, 2};
+    void *ctx = NULL;
+    REQUIRE(cpu->create(&cfg, &ctx, err) == TM_OK);
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT_EQ(tm_fit(cpu, ctx, &x, &p, NULL, &again, err), TM_OK);
+        CHECK_STR_EQ(again.device_used, "cpu");
+        /* the same fit, the same numbers, on a context of two threads */
+        CHECK(again.reconstruction_error == r.reconstruction_error);
+        tm_fit_result_release(&again);
+    }
+    cpu->destroy(ctx); /* still the caller's: a double free would show here */
+
+    int not_a_context = 0;
+    CHECK_INT_EQ(tm_fit(NULL, &not_a_context, &x, &p, NULL, &again, err), TM_EINVAL);
+    CHECK(strstr(err, "backend") != NULL);
+    tm_fit_result_release(&again);
+    tm_fit_result_release(&r);
     tm_csr_release(&x);
 }
 
