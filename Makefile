@@ -44,7 +44,7 @@ CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=a
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-CORE_SRC := $(wildcard core/*.c core/text/*.c core/numerics/*.c)
+CORE_SRC := $(wildcard core/*.c core/text/*.c core/numerics/*.c core/numerics/cpu/*.c)
 API_SRC := $(wildcard api/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 GPU_HOST_SRC := $(wildcard gpu/*.c)

@@ -1,7 +1,7 @@
 /*
  * bench_kernels.c - the CPU backend's hot primitives, one at a time, on a
- * Matrix Market matrix: the numbers behind the kernel choices written in
- * core/numerics/backend_cpu.c. Each op runs --reps times; the fastest run counts (the
+ * Matrix Market matrix: the numbers behind the kernel choices in
+ * core/numerics/cpu/. Each op runs --reps times; the fastest run counts (the
  * machine is shared). Build it at two commits to compare kernels. OpenBLAS
  * runs one thread, as `topicd fit` runs it for every method but full_svd
  * (server/cli.c), unless OPENBLAS_NUM_THREADS says otherwise.

@@ -2,7 +2,7 @@
  * backend.h - the compute backend interface: the primitives that randomized
  * SVD, Lanczos bidiagonalization and the three NMF solvers (cd/HALS, mu, pgd)
  * are written against, once (core/numerics/svd.c, core/numerics/nmf.c).
- * core/numerics/backend_cpu.c implements it with OpenBLAS + LAPACKE; gpu/
+ * core/numerics/cpu/ implements it with OpenBLAS + LAPACKE; gpu/
  * implements it with CUDA (cuSPARSE, cuBLAS, cuSOLVER and its own kernels),
  * as SQLite's sqlite3_mem_methods or ggml's backend interface: a struct of
  * function pointers plus an opaque context. Core never picks a backend:
@@ -303,7 +303,7 @@ tm_status tm_backend_take(const struct tm_backend_ops *ops, void *ctx, double **
 tm_status tm_backend_give(const struct tm_backend_ops *ops, void *ctx, struct tm_bmat *m,
                           double **host, char *err);
 
-/* The CPU backend (core/numerics/backend_cpu.c): always available. */
+/* The CPU backend (backend_cpu.h, core/numerics/cpu/): always available. */
 const struct tm_backend_ops *tm_backend_cpu(void);
 
 #endif
