@@ -86,14 +86,16 @@ all: deps $(B)/topicd $(CUDA_PLUGIN)
 deps:
 	@scripts/deps.sh
 
+# Made afresh: `ar r` on an old archive would keep the object of a source
+# file since moved or deleted.
 $(B)/libtopicd_core.a: $(CORE_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 $(B)/libtopicd_api.a: $(API_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 $(B)/libtopicd_server.a: $(SERVER_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 $(B)/libtopicd_gpu.a: $(GPU_HOST_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 # One archive per layer, each before the ones it calls (server/ calls api/,
 # gpu/ and core/; gpu/ the plugin loader, calls core/; core/ calls nothing

@@ -11,8 +11,6 @@
 
 #include "core/alloc.h"
 
-/* ---- elementwise and reductions ---- */
-
 tm_status tm__cpu_fill(void *ctx, const struct tm_bmat *a, double value, char *err)
 {
     (void)ctx;

@@ -32,7 +32,7 @@
  * that is what makes the returned scalars independent of n_threads.
  */
 #define MAX_CHUNKS 64
-#define MAX_THREADS 64
+#define MAX_THREADS 64 /* a context's team, at most */
 
 struct cpu_ctx {
     int n_threads; /* the team's size */
@@ -67,11 +67,11 @@ static inline double chunk_sum(const double *partial, int n_chunks, size_t strid
 }
 
 /*
- * The sparse kernels are the CPU path's hot loops: compiled at -O3 (the
- * build's -O2 does not vectorize loops of unknown trip count), and twice:
- * for AVX2+FMA and for the baseline, picked per call by cpuid
- * (HOT_KERNEL(name) defines name_avx2, name_base and the dispatcher name
- * around an always-inline name_body).
+ * The kernels (the sparse products first) are the CPU path's hot loops:
+ * compiled at -O3 (the build's -O2 does not vectorize loops of unknown trip
+ * count), and twice: for AVX2+FMA and for the baseline, picked per call by
+ * cpuid (HOT_KERNEL(name) defines name_avx2, name_base and the dispatcher
+ * name around an always-inline name_body).
  */
 #if defined(__clang__) /* no optimize attribute; clang contracts a*b+c by default */
 #define HOT_OPT(...)

@@ -10,8 +10,6 @@
 
 #include "core/alloc.h"
 
-/* ---- NMF ---- */
-
 struct hals_job {
     const struct tm_bmat *m, *g, *xht;
     double l1, l2;

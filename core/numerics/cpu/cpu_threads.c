@@ -8,8 +8,6 @@
 
 #include "core/alloc.h"
 
-/* ---- a tiny parallel-for over chunks, on the context's team ---- */
-
 struct par {
     void (*fn)(void *arg, int chunk, double *scratch);
     void *arg;
@@ -31,9 +29,6 @@ static void par_member(void *arg, int member, int size)
         p->fn(p->arg, c, p->scratch + (size_t)member * p->scratch_len);
 }
 
-/* Runs fn on chunks 0..n_chunks-1 with per-thread scratch of scratch_len
- * doubles; TM_ENOMEM when the scratch cannot be had. Which member runs a
- * chunk never changes what the chunk computes. */
 tm_status tm__cpu_par_for(const struct cpu_ctx *c, int n_chunks, size_t scratch_len,
                           void (*fn)(void *, int, double *), void *arg, char *err)
 {
@@ -52,7 +47,6 @@ tm_status tm__cpu_par_for(const struct cpu_ctx *c, int n_chunks, size_t scratch_
     return TM_OK;
 }
 
-/* Chunk boundaries over rows of a CSR, balanced by non-zeros plus rows. */
 int tm__cpu_csr_chunks(const struct tm_csr *x, int64_t *bounds)
 {
     int64_t n = x->n_rows, nnz = tm_csr_nnz(x);
@@ -78,8 +72,7 @@ int tm__cpu_row_chunks(int64_t n, int64_t *bounds)
     return nc;
 }
 
-/* Row-major copy of A (rows x k) into dst (rows * k), in tiles of 8 columns
- * so that both sides stream. */
+/* In tiles of 8 columns, so that both sides stream. */
 void tm__cpu_pack_rows(const struct tm_bmat *a, double *dst)
 {
     int64_t k = a->cols;
