@@ -283,12 +283,9 @@ static int setup_threads(int requested)
  * calls BLAS). The truncated SVDs and NMF do their heavy work in core's own
  * threads, and OpenBLAS's idle threads spin (sched_yield) for a while after
  * each call, so they take cores from the next sparse product: with one
- * OpenBLAS thread every such fit was as fast or faster on the 2-core
- * development VM (fastest of 3 runs of `OPENBLAS_NUM_THREADS=1` or `=2
- * topicd fit --matrix-market-in` on all of 20 Newsgroups: randomized k=10 0.60
- * against 0.62 s, k=100 4.08 against 4.28 s; lanczos k=10 0.45 against
- * 0.48 s, k=100 4.77 against 5.35 s; NMF cd k=20 10.9 against 12.8 s).
- * full_svd is LAPACK from end to end and gets every thread.
+ * OpenBLAS thread every such fit measured as fast or faster (bench/NOTES.md,
+ * "OpenBLAS on one thread"). full_svd is LAPACK from end to end and gets
+ * every thread.
  * OPENBLAS_NUM_THREADS, when set, wins (the test suite pins it to 1), as
  * OpenBLAS has applied it at load time; --threads does not override it.
  */

@@ -305,8 +305,8 @@ static tm_status qr_householder(const struct tm_bmat *a, char *err)
  * the rows (the same for any thread count): A^T A as one-thread dsyrks of
  * the chunks, added in chunk order, and A R^-1 as one dtrsm per chunk (each
  * row's solve is its own). For blocks of at least TALL_QR_MIN_COLS columns:
- * OpenBLAS runs one thread, and randomized SVD k = 100's final QR of 18,846
- * x 110 took 35 ms on one core of two.
+ * OpenBLAS runs one thread, and on its own a tall QR such as randomized
+ * SVD's final one would use one core (bench/NOTES.md, "CholQR2").
  */
 #define TALL_QR_MIN_COLS 16
 
@@ -402,10 +402,10 @@ static int cholqr_pass(struct cpu_ctx *ctx, const struct tm_bmat *a, double *g)
 
 /*
  * Thin Q. Cholesky QR twice (CholQR2: orthogonal to machine precision for
- * condition numbers below ~1e6, and BLAS-3, 10x faster here than orgqr on
- * tall matrices), falling back to Householder when the Gram matrix is too
- * ill-conditioned. Q differs from orgqr's only in column signs, which the
- * algorithms absorb (svd_flip fixes the final signs).
+ * condition numbers below ~1e6, and BLAS-3, so much faster than orgqr on
+ * tall matrices: bench/NOTES.md, "CholQR2"), falling back to Householder when the Gram matrix is
+ * too ill-conditioned. Q differs from orgqr's only in column signs, which the algorithms absorb
+ * (svd_flip fixes the final signs).
  */
 tm_status tm__cpu_orth_qr(void *ctx, const struct tm_bmat *a, char *err)
 {

@@ -160,11 +160,9 @@ HOT_BODY void axpy_row(double *row, double v, const double *d, const int64_t k)
  * kernel's dispatcher calls that body with a literal k for every k up to
  * FIXED_K_MAX (the widths the Lanczos blocks, randomized SVD's k + 10 and
  * NMF's topics usually have): with k known, the k sums live in registers
- * and the loop over them unrolls. `make bench-kernels` on 20 Newsgroups, one
- * thread, fastest of 10, against a runtime k: k = 3, X^T B 4.4-6.4 ms
- * against 13.4-14.0 and X B 5.2-8.8 against 13.7-14.5; k = 20, X^T B
- * 21.4-22.3 against 23.0-29.0, X B about the same. Wider products keep a
- * runtime k. Every width computes the same sums in the same order.
+ * and the loop over them unrolls (2-3x faster at k = 3; bench/NOTES.md,
+ * "Fixed k"). Wider products keep a runtime k. Every width computes the
+ * same sums in the same order.
  */
 #define FIXED_K_MAX 32
 /* Kept by hand: clang-format would make a staircase of the cases. */

@@ -21,12 +21,10 @@ struct hals_job {
 /*
  * Rows are independent, so HALS_ROWS of them are swept together, stored
  * column-major in a small tile: every step is a 4-wide vector operation over
- * a tile's rows (8 independent FMA chains in the gradient; with 4, `make
- * bench-kernels` K=20 gave hals_sweep on Ht 10.2 ms against 9.4, fastest of
- * 30, one thread, and the fused H half the same), and M and XHt are read in
- * runs. Per element the arithmetic is scikit-learn's, in its
- * order; only the violation's summation order is ours (per lane over the
- * sweep, then lanes in order: fixed, so deterministic).
+ * a tile's rows (8 independent FMA chains in the gradient, which measured
+ * faster than 4: bench/NOTES.md, "HALS"), and M and XHt are read in runs.
+ * Per element the arithmetic is scikit-learn's, in its order; only the violation's summation order
+ * is ours (per lane over the sweep, then lanes in order: fixed, so deterministic).
  */
 #define HALS_ROWS 32 /* eight vectors of 4, unrolled by hand below */
 #define HALS_VECS 8
@@ -257,8 +255,8 @@ HOT_BODY void mu_tile_update(double *tile, const double *numer, double *den,
 
 /* o_c = (a[c], b[c], c[c], d[c]): four rows of 4 become four columns. A
  * macro: as a function taking vectors by value it would change the ABI
- * (clang warns), and by pointer GCC spilled them (the fused halves 10%
- * slower in make bench-kernels). */
+ * (clang warns), and by pointer GCC spilled them, slowing the fused halves
+ * (bench/NOTES.md, "TRANSPOSE4"). */
 #define TRANSPOSE4(a, b, c, d, o0, o1, o2, o3)                                                     \
     do {                                                                                           \
         v4d t0_ = SHUFFLE4(a, b, 0, 4, 2, 6), t1_ = SHUFFLE4(a, b, 1, 5, 3, 7);                    \
@@ -329,12 +327,13 @@ HOT_BODY void hals_fused_chunk_body(void *arg, int chunk, double *scratch)
     double *acc = raw + HALS_ROWS * k; /* 4 gathered rows, row-major */
     /* M^T M and <P, M> summed per lane over the chunk's tiles, the lanes
      * added at the end: a horizontal sum per tile and pair cost more than
-     * the products (a fifth of the fused mu half). */
+     * the products (bench/NOTES.md, "Fused halves: lanes"). */
     double *gram4 = acc + 4 * k, cross4[4] = {0.0, 0.0, 0.0, 0.0};
     /* The tile goes in and out four rows at a time, by 4 x 4 transposes in
-     * registers, where k allows (scalar stores by stride HALS_ROWS were a
-     * seventh of the kernel's perf samples, NMF cd k = 20). The HALS sweep
-     * only reads xt, so without l1 it is also the raw P <P, M> needs. */
+     * registers, where k allows: scalar stores by stride HALS_ROWS were a
+     * large share of the kernel (bench/NOTES.md, "Fused halves: the tile").
+     * The HALS sweep only reads xt, so without l1 it is also the raw P
+     * <P, M> needs. */
     const int by4 = k % 4 == 0;
     double *rawp = j->rule == RULE_HALS && l1 == 0.0 ? xt : raw;
     double *gram = j->gram + (size_t)chunk * (size_t)k * (size_t)k;

@@ -26,9 +26,9 @@ static int64_t row_at_nnz(const int64_t *indptr, int64_t lo, int64_t hi, int64_t
  * X^T by counting sort, as tm_csr_transpose makes it (the same arrays), on
  * the context's threads: each part of X's rows counts its columns, the
  * counts become each part's first slot in every row of X^T, and each part
- * fills its slots, its rows in order after the earlier parts' (make
- * bench-kernels, 20 Newsgroups, 2 threads: sparse_upload 11.8-12.7 ms with
- * the one-thread transpose, 7.2-10.8 with this; part of every fit).
+ * fills its slots, its rows in order after the earlier parts'. Part of
+ * every fit, and faster than tm_csr_transpose from 2 threads (bench/NOTES.md,
+ * "X^T at upload").
  */
 struct csr_transpose_job {
     const struct tm_csr *x;
@@ -195,42 +195,8 @@ HOT_KERNEL(spmm_chunk)
 
 /*
  * NEEDSWORK: the sparse products are bound by the latency of the gathered (or
- * scattered) rows at float64: 20 Newsgroups, k = 20, one core, about 20-25 ms
- * per product, 15-20 ns per non-zero, with the software prefetch above and
- * the k sums in registers (FIXED_K_MAX). Tried and measured no faster on the
- * 2-core VM (2 MiB L2): column panels sized for L2 (one task per panel); X's
- * columns renumbered by descending document frequency so that X * B gathers
- * from a hot, L2-sized top of B (the 10,000 most frequent terms hold 78% of
- * the non-zeros): the gather got 7% faster, but packing B in that order
- * scatters its rows and cost as much, and the scatter path below stayed
- * faster (15-17 ms against 19-32 ms, k = 20, 2 threads); document panels of
- * X^T sized for L2, slower with every panel count (most term rows hold fewer
- * than 10 non-zeros, so the per-row cost of each pass dominates). The scatter
- * loops were scalar until axpy_row (GCC does not trust restrict on locals),
- * and gram_spmm's four private accumulators (66 MB at k = 110) gave way to
- * one shared one (gram_member): both measured faster. Still untried: a
- * float32 copy of the dense operand (30% faster in a standalone gather;
- * changes results beyond float64 rounding); the same owner-computes split
- * (row_splits) for spmm_scatter below, which would drop its accumulators and
- * reduction but make every member stream all of B; NMF's next X Ht made in
- * the H half, each new row of Ht scattered along its row of X^T into one
- * accumulator owned by document ranges (gram_spmm's two phases), which would
- * trade the W half's gather from Ht (21 MB at k = 20) for a scatter into 3
- * MB, the same sums in the same order, at the price of a barrier per block.
- * The fused NMF halves keep both factors transposed, so F's rows are gathered
- * as they lie and M's tile is one run (packing F had been 7% of an mu fit's
- * perf samples). The HALS sweeps in two 8-wide AVX-512 vectors instead of
- * four 4-wide ones gave the same bits and a slower fit (NMF cd k=20: 5.9
- * against 5.3-5.6 s). On a 2-core AMD EPYC VM (2026-12-03, make
- * bench-kernels, 2 threads, fastest of 20, A/B in turns) these were all
- * within its noise: every kernel built for AVX-512 with 512-bit
- * auto-vectorization, prefetching exactly the lines a row spans (a loop of 3
- * or 4) or dropping the prefetch of its last byte, PF_DIST 6 or 24, and
- * TEAM_SPINS 40000; without the prefetch every product took twice as long.
- * So were (2026-12-04, 6 to 10 runs in turns, medians) prefetches into L2
- * only (locality 1 or 2) at PF_DIST 12 or 24, two interleaved sums in
- * gram_rows' gather for k <= 4, and the right column of the fused halves'
- * Gram lanes held in registers.
+ * scattered) rows; what was tried, what measured no faster and what is
+ * untried: bench/NOTES.md, "Sparse products".
  *
  * When op(X) is wide (fewer output rows than B has rows), gathering rows of a
  * big B for each non-zero is bound by memory latency; instead walk the other
@@ -480,9 +446,8 @@ HOT_KERNEL(gram_gather)
 HOT_KERNEL(gram_scatter)
 
 /* Up to this width gram_spmm makes one pass with private accumulators
- * (gram_rows); wider, the two phases (make bench-kernels, 2 threads,
- * fastest of 3 runs of 10: k = 3, 5.6 against 7.6 ms; k = 16, 17.4 against
- * 22.1 for the one pass; k = 110, 140 against 160). */
+ * (gram_rows), which are small there; wider, the two phases with one shared
+ * accumulator (bench/NOTES.md, "gram_spmm: one pass"). */
 #define GRAM_ONE_PASS_MAX_K 8
 
 /* Blocks end at GRAM_BLOCK_DOUBLES of d or at GRAM_BLOCK_NNZ non-zeros,
@@ -638,9 +603,8 @@ static tm_status gram_spmm_cols(struct cpu_ctx *c, const struct tm_bsparse *s, i
 /*
  * Every column of G V is made from the same column of V alone, so wide V
  * goes GRAM_MAX_COLS columns at a time (the same bits): the packed operand
- * and the accumulator of a narrower pass stay in cache (make bench-kernels,
- * 20 Newsgroups, 2 threads: 1.14 ms a column at 110 columns, 0.42 at 30),
- * and its workspace is smaller.
+ * and the accumulator of a narrower pass stay in cache, and its workspace
+ * is smaller (bench/NOTES.md, "gram_spmm on wide V").
  */
 #define GRAM_MAX_COLS 32
 
