@@ -299,13 +299,15 @@ static void setup_blas_threads(enum tm_method method, int threads)
  * The backend for the spec's device, *ops NULL meaning the CPU: "gpu" gets
  * the CUDA plugin's (gpu/gpu.h), "cpu" and "auto" the CPU (the CLI has no GPU
  * manager to weigh a job, as the server's does for "auto"), and full_svd,
- * dense LAPACK on the host, never asks. No GPU for "gpu" is TM_ENODEV, but a
- * bad model is reported first, as tm_fit would.
+ * dense LAPACK on the host, never asks. No GPU for "gpu" is TM_ENODEV, *what
+ * "device" (the spec's top-level field), but a bad model is reported first,
+ * as tm_fit would, *what "model".
  */
 static tm_status fit_backend(const struct tm_csr *X, const struct tm_model_params *p,
-                             const struct tm_backend_ops **ops, char *err)
+                             const struct tm_backend_ops **ops, const char **what, char *err)
 {
     *ops = NULL;
+    *what = "model";
     if (p->device != TM_DEVICE_GPU || p->method == TM_METHOD_FULL_SVD)
         return TM_OK;
     if ((*ops = tm_gpu_load(NULL)) != NULL)
@@ -313,7 +315,8 @@ static tm_status fit_backend(const struct tm_csr *X, const struct tm_model_param
     tm_status st = tm_fit_validate(X, p, err);
     if (st != TM_OK)
         return st;
-    return tm_errf(err, TM_ENODEV, "model.device: no GPU backend in this build");
+    *what = "device";
+    return tm_errf(err, TM_ENODEV, "no GPU backend in this build");
 }
 
 /* Reads all of path ("-": stdin) into *out (tm_free), up to cap bytes. */
@@ -700,12 +703,13 @@ int tm_cli_fit(int argc, char **argv)
     setup_blas_threads(spec.model.method, threads);
     err[0] = '\0';
     const struct tm_backend_ops *backend;
-    st = fit_backend(X, &spec.model, &backend, err);
+    const char *what;
+    st = fit_backend(X, &spec.model, &backend, &what, err);
     if (st == TM_OK)
         st = tm_fit(backend, NULL, X, &spec.model, &progress, &r, err);
     tm_csr_release(&mm); /* the result is rendered from r alone */
     if (st != TM_OK) {
-        rc = core_error("model", st, err);
+        rc = core_error(what, st, err);
         goto out;
     }
     timings.total = tm_clock_monotonic() - t0;

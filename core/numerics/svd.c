@@ -713,7 +713,7 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
         if (!done && restarts >= max_restarts) {
             st = tm_errf(err, TM_ENUMERIC,
                          "svd: lanczos did not converge in %lld restarts (%lld of %lld "
-                         "singular values to tol %g); raise model.svd_max_iter",
+                         "singular values to tol %g); raise model.max_iter",
                          (long long)restarts, (long long)nconv, (long long)k, tol);
             goto out;
         }

@@ -477,7 +477,7 @@ TM_TEST(cli_fit_device)
         const char *out, *err; /* in stdout, and stderr exactly */
     } cases[] = {
         {"{\"device\":\"gpu\",\"model\":{\"n_topics\":2}}", 1, "",
-         "topicd: model.device: no GPU backend in this build\n"},
+         "topicd: device: no GPU backend in this build\n"},
         {"{\"device\":\"gpu\",\"model\":{\"method\":\"truncated_svd\",\"n_topics\":50}}", 1, "",
          "topicd: model.n_topics: 50 exceeds min(n_documents, n_features) = 6\n"},
         {"{\"device\":\"gpu\",\"model\":{\"method\":\"full_svd\",\"n_topics\":2}}", 0,
