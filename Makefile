@@ -45,7 +45,7 @@ CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=a
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-CORE_SRC := $(wildcard core/*.c core/text/*.c core/numerics/*.c)
+CORE_SRC := $(wildcard core/*.c core/text/*.c core/numerics/*.c core/numerics/cpu/*.c)
 API_SRC := $(wildcard api/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 GPU_HOST_SRC := $(wildcard gpu/*.c)
@@ -87,18 +87,24 @@ all: deps $(B)/topicd $(CUDA_PLUGIN)
 deps:
 	@scripts/deps.sh
 
+# Made afresh: `ar r` on an old archive would keep the object of a source
+# file since moved or deleted.
 $(B)/libtopicd_core.a: $(CORE_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 $(B)/libtopicd_api.a: $(API_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 $(B)/libtopicd_server.a: $(SERVER_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
+$(B)/libtopicd_gpu.a: $(GPU_HOST_OBJ)
+	rm -f $@ && $(AR) rcs $@ $^
 
-LIBS_ORDERED := $(B)/libtopicd_server.a $(B)/libtopicd_api.a $(B)/libtopicd_core.a
+# One archive per layer, each before the ones it calls (server/ calls api/,
+# gpu/ and core/; gpu/ the plugin loader, calls core/; core/ calls nothing
+# of the others), so one pass of the linker resolves every symbol.
+LIBS_ORDERED := $(B)/libtopicd_server.a $(B)/libtopicd_api.a $(B)/libtopicd_gpu.a \
+  $(B)/libtopicd_core.a
 
-# gpu/*.o (the plugin loader, which defines core's tm_backend_gpu) link as
-# objects, not from an archive: core.a, last on the line, refers to them.
-$(B)/topicd: $(B)/server/main.o $(GPU_HOST_OBJ) $(LIBS_ORDERED)
+$(B)/topicd: $(B)/server/main.o $(LIBS_ORDERED)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/%.o: %.c
@@ -120,7 +126,7 @@ $(B)/tests/test-list.h: $(TEST_SRC) Makefile
 
 $(TEST_OBJ): $(B)/tests/test-list.h
 
-$(B)/tests/run_tests: $(TEST_OBJ) $(GPU_HOST_OBJ) $(LIBS_ORDERED)
+$(B)/tests/run_tests: $(TEST_OBJ) $(LIBS_ORDERED)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Stand-ins for the CUDA plugin (same entry point, a pretend device), so the

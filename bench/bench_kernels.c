@@ -1,9 +1,9 @@
 /*
  * bench_kernels.c - the CPU backend's hot primitives, one at a time, on a
- * Matrix Market matrix: the numbers behind the kernel choices written in
- * core/numerics/backend_cpu.c. Each op runs --reps times; the fastest run counts (the
- * machine is shared). Build it at two commits to compare kernels. OpenBLAS
- * runs one thread, as `topicd fit` runs it for every method but full_svd
+ * Matrix Market matrix: the numbers behind the kernel choices in
+ * core/numerics/cpu/ (bench/NOTES.md). Each op runs --reps times; the
+ * fastest run counts (the machine is shared). Build it at two commits to
+ * compare kernels. OpenBLAS runs one thread, as `topicd fit` runs it for every method but full_svd
  * (server/cli.c), unless OPENBLAS_NUM_THREADS says otherwise.
  *
  * usage: bench_kernels X.mtx [k [threads [reps]]]     (k 20, threads 1, reps 10)

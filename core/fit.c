@@ -1,4 +1,4 @@
-/* fit.c - validation, backend choice, dispatch and result filling (see fit.h). */
+/* fit.c - validation, the backend context, dispatch and result filling (see fit.h). */
 #include "core/fit.h"
 
 #include <math.h>
@@ -10,14 +10,7 @@
 #include "core/numerics/svd.h"
 #include "core/numerics/topwords.h"
 
-/*
- * Defined in gpu/ (the CUDA plugin loader, or gpu/none.c). Weak, so that a
- * program linking core without gpu/ (a tool, a test) still links, and then
- * has no GPU backend, which is what it reads as.
- */
-extern const struct tm_backend_ops *tm_backend_gpu(void) __attribute__((weak));
-
-static tm_status validate(const struct tm_csr *x, const struct tm_model_params *p, char *err)
+tm_status tm_fit_validate(const struct tm_csr *x, const struct tm_model_params *p, char *err)
 {
     if (!x || !p)
         return tm_errf(err, TM_EINVAL, "fit: no matrix or no parameters");
@@ -194,36 +187,28 @@ static tm_status fill_nmf(struct tm_nmf_result *nmf, struct tm_fit_result *out, 
     return TM_OK;
 }
 
-static tm_status pick_backend(const struct tm_model_params *p, const struct tm_backend_ops **ops,
-                              void **ctx, int *owned, char *err)
+/* ctx: the caller's context of ops, or NULL: *ctx is then one made here
+ * for this fit (*owned set), from the params' dtype and threads. */
+static tm_status open_context(const struct tm_backend_ops *ops, void *caller_ctx,
+                              const struct tm_model_params *p, void **ctx, int *owned, char *err)
 {
     *owned = 0;
-    if (p->backend) {
-        *ops = p->backend;
-        *ctx = p->backend_ctx;
+    *ctx = caller_ctx;
+    if (caller_ctx)
         return TM_OK;
-    }
-    /* "auto" without a backend from the caller (the server's GPU manager
-     * decides placement) runs on the CPU. */
-    if (p->device == TM_DEVICE_GPU) {
-        *ops = tm_backend_gpu ? tm_backend_gpu() : NULL;
-        if (!*ops)
-            return tm_errf(err, TM_ENODEV, "model.device: no GPU backend in this build");
-    } else {
-        *ops = tm_backend_cpu();
-    }
     struct tm_backend_config cfg = {p->dtype, 0, p->n_threads};
-    tm_status st = (*ops)->create(&cfg, ctx, err);
+    tm_status st = ops->create(&cfg, ctx, err);
     if (st == TM_OK)
         *owned = 1;
     return st;
 }
 
-tm_status tm_fit(const struct tm_csr *X, const struct tm_model_params *params,
-                 const struct tm_progress *progress, struct tm_fit_result *out, char *err)
+tm_status tm_fit(const struct tm_backend_ops *backend, void *backend_ctx, const struct tm_csr *X,
+                 const struct tm_model_params *params, const struct tm_progress *progress,
+                 struct tm_fit_result *out, char *err)
 {
     tm_status st;
-    const struct tm_backend_ops *ops = NULL;
+    const struct tm_backend_ops *ops = backend ? backend : tm_backend_cpu();
     void *ctx = NULL;
     int owned = 0;
     struct tm_bsparse *xb = NULL;
@@ -231,7 +216,9 @@ tm_status tm_fit(const struct tm_csr *X, const struct tm_model_params *params,
     struct tm_nmf_result nmf = {0};
     double t0 = tm_clock_monotonic();
     memset(out, 0, sizeof(*out));
-    if ((st = validate(X, params, err)) != TM_OK)
+    if (!backend && backend_ctx)
+        return tm_errf(err, TM_EINVAL, "fit: a backend context without its backend");
+    if ((st = tm_fit_validate(X, params, err)) != TM_OK)
         return st;
     int64_t k = params->n_topics, n = X->n_cols;
     out->method = params->method;
@@ -247,7 +234,7 @@ tm_status tm_fit(const struct tm_csr *X, const struct tm_model_params *params,
         if (st == TM_OK)
             st = fill_svd(NULL, NULL, NULL, X, &svd, out, err);
     } else {
-        if ((st = pick_backend(params, &ops, &ctx, &owned, err)) != TM_OK)
+        if ((st = open_context(ops, backend_ctx, params, &ctx, &owned, err)) != TM_OK)
             goto out;
         out->device_used = ops->name;
         if ((st = ops->sparse_upload(ctx, X, &xb, err)) != TM_OK)

@@ -34,8 +34,6 @@ void tm_model_params_init(struct tm_model_params *p)
     p->learning_rate_decay = 0.0;
     p->penalty = 1e3;
     p->penalty_mu = 1e-6;
-    p->backend = NULL;
-    p->backend_ctx = NULL;
     p->n_threads = 0;
 }
 

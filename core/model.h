@@ -14,8 +14,6 @@
 
 #include "core/status.h"
 
-struct tm_backend_ops; /* core/numerics/backend.h */
-
 enum tm_method { TM_METHOD_NMF, TM_METHOD_TRUNCATED_SVD, TM_METHOD_FULL_SVD };
 
 enum tm_svd_algorithm {
@@ -43,7 +41,7 @@ struct tm_model_params {
     int64_t n_topics;      /* 10 */
     int64_t n_top_words;   /* 10 */
     uint64_t seed;         /* 0; every random choice derives from it */
-    enum tm_device device; /* AUTO */
+    enum tm_device device; /* AUTO; the caller picks tm_fit's backend by it */
     enum tm_dtype dtype;   /* AUTO: float64 on the CPU, float32 on a GPU */
 
     /* truncated_svd */
@@ -74,14 +72,9 @@ struct tm_model_params {
     double penalty;             /* 1e3: weight of the negative-entry penalty */
     double penalty_mu;          /* 1e-6: entries below mu are penalised */
 
-    /* Execution resources, not part of the job spec (api/ leaves them NULL,
-     * tm_model_params_init sets NULL): a backend and a context of it that the
-     * caller created and keeps, such as a GPU worker's stream and library
-     * handles created once for many jobs. With backend NULL, tm_fit picks one
-     * from device and creates its own context for the fit. Borrowed. */
-    const struct tm_backend_ops *backend;
-    void *backend_ctx;
-    /* Threads for core's own loops on the CPU (sparse products, NMF sweeps);
+    /* An execution resource, not part of the job spec (api/ leaves it as
+     * tm_model_params_init sets it; the backend is tm_fit's argument):
+     * threads for core's own loops on the CPU (sparse products, NMF sweeps);
      * 0: 1. Results do not depend on it. The caller budgets these together
      * with OpenBLAS's threads (set once at start-up, never by core). */
     int n_threads;

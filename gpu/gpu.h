@@ -1,9 +1,10 @@
 /*
  * gpu.h - the GPU backend as the rest of topicd finds it: loads the CUDA
  * plugin (libtopicd_cuda.so) once, with dlopen, and answers device queries.
- * core/ reaches it only through tm_backend_gpu() (declared in core/numerics/backend.h,
- * defined in gpu/loader.c); server/'s GPU manager uses the calls below for
- * GET /v1/info and admission control.
+ * core/ never calls it: a caller that wants a fit on the GPU gets the
+ * backend from tm_gpu_load and hands it to tm_fit (core/fit.h), as
+ * server/'s GPU manager does (which also uses the calls below for GET
+ * /v1/info and admission control) and `topicd fit` (server/cli.c).
  *
  * The plugin is searched, first match wins, at:
  *   $TOPICD_GPU_PLUGIN (a file path),
@@ -35,10 +36,9 @@ tm_status tm_gpu_devices(struct tm_gpu_device_desc *out, int max, int *n, char *
  * there is no GPU backend. */
 tm_status tm_gpu_mem_info(int ordinal, int64_t *free_bytes, int64_t *total_bytes, char *err);
 
-/* Why tm_backend_gpu() returns NULL ("" when it does not): static storage,
- * valid for the life of the process. For core, which may declare it (weak)
- * beside tm_backend_gpu to say more than "no GPU backend". */
-const char *tm_backend_gpu_reason(void);
+/* Why tm_gpu_load() returns NULL ("" when it does not): static storage,
+ * valid for the life of the process. */
+const char *tm_gpu_reason(void);
 
 /* For tests only, in a freshly forked (so single-threaded) child: forgets
  * what an earlier call in the parent loaded, so the next call searches again

@@ -1,8 +1,8 @@
 /*
- * loader.c - finds and dlopen()s the CUDA plugin, once, and defines core's
- * tm_backend_gpu() on top of it. Always built: without the plugin (make
- * GPU=0, no nvcc, or a CPU-only machine) every call reports the GPU
- * unavailable with the reason, and nothing CUDA is linked into topicd.
+ * loader.c - finds and dlopen()s the CUDA plugin, once, and answers gpu.h's
+ * calls from it. Always built: without the plugin (make GPU=0, no nvcc, or a
+ * CPU-only machine) every call reports the GPU unavailable with the reason,
+ * and nothing CUDA is linked into topicd.
  */
 #include "gpu/gpu.h"
 
@@ -192,12 +192,7 @@ const char *tm_gpu_plugin_path(void)
     return plugin_path;
 }
 
-const struct tm_backend_ops *tm_backend_gpu(void)
-{
-    return tm_gpu_load(NULL);
-}
-
-const char *tm_backend_gpu_reason(void)
+const char *tm_gpu_reason(void)
 {
     pthread_once(&load_once, load);
     return plugin && n_usable > 0 ? "" : load_reason;

@@ -29,6 +29,7 @@
 #include "core/clock.h"
 #include "core/fit.h"
 #include "core/text/vectorize.h"
+#include "gpu/gpu.h"
 
 enum { EXIT_JOB = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
 
@@ -282,12 +283,9 @@ static int setup_threads(int requested)
  * calls BLAS). The truncated SVDs and NMF do their heavy work in core's own
  * threads, and OpenBLAS's idle threads spin (sched_yield) for a while after
  * each call, so they take cores from the next sparse product: with one
- * OpenBLAS thread every such fit was as fast or faster on the 2-core
- * development VM (fastest of 3 runs of `OPENBLAS_NUM_THREADS=1` or `=2
- * topicd fit --matrix-market-in` on all of 20 Newsgroups: randomized k=10 0.60
- * against 0.62 s, k=100 4.08 against 4.28 s; lanczos k=10 0.45 against
- * 0.48 s, k=100 4.77 against 5.35 s; NMF cd k=20 10.9 against 12.8 s).
- * full_svd is LAPACK from end to end and gets every thread.
+ * OpenBLAS thread every such fit measured as fast or faster (bench/NOTES.md,
+ * "OpenBLAS on one thread"). full_svd is LAPACK from end to end and gets
+ * every thread.
  * OPENBLAS_NUM_THREADS, when set, wins (the test suite pins it to 1), as
  * OpenBLAS has applied it at load time; --threads does not override it.
  */
@@ -295,6 +293,30 @@ static void setup_blas_threads(enum tm_method method, int threads)
 {
     if (!getenv("OPENBLAS_NUM_THREADS"))
         openblas_set_num_threads(method == TM_METHOD_FULL_SVD ? threads : 1);
+}
+
+/*
+ * The backend for the spec's device, *ops NULL meaning the CPU: "gpu" gets
+ * the CUDA plugin's (gpu/gpu.h), "cpu" and "auto" the CPU (the CLI has no GPU
+ * manager to weigh a job, as the server's does for "auto"), and full_svd,
+ * dense LAPACK on the host, never asks. No GPU for "gpu" is TM_ENODEV, *what
+ * "device" (the spec's top-level field), but a bad model is reported first,
+ * as tm_fit would, *what "model".
+ */
+static tm_status fit_backend(const struct tm_csr *X, const struct tm_model_params *p,
+                             const struct tm_backend_ops **ops, const char **what, char *err)
+{
+    *ops = NULL;
+    *what = "model";
+    if (p->device != TM_DEVICE_GPU || p->method == TM_METHOD_FULL_SVD)
+        return TM_OK;
+    if ((*ops = tm_gpu_load(NULL)) != NULL)
+        return TM_OK;
+    tm_status st = tm_fit_validate(X, p, err);
+    if (st != TM_OK)
+        return st;
+    *what = "device";
+    return tm_errf(err, TM_ENODEV, "no GPU backend in this build");
 }
 
 /* Reads all of path ("-": stdin) into *out (tm_free), up to cap bytes. */
@@ -680,10 +702,14 @@ int tm_cli_fit(int argc, char **argv)
     spec.model.n_threads = threads;
     setup_blas_threads(spec.model.method, threads);
     err[0] = '\0';
-    st = tm_fit(X, &spec.model, &progress, &r, err);
+    const struct tm_backend_ops *backend;
+    const char *what;
+    st = fit_backend(X, &spec.model, &backend, &what, err);
+    if (st == TM_OK)
+        st = tm_fit(backend, NULL, X, &spec.model, &progress, &r, err);
     tm_csr_release(&mm); /* the result is rendered from r alone */
     if (st != TM_OK) {
-        rc = core_error("model", st, err);
+        rc = core_error(what, st, err);
         goto out;
     }
     timings.total = tm_clock_monotonic() - t0;

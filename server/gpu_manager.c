@@ -388,7 +388,7 @@ tm_status tm_gpu_manager_acquire(struct tm_gpu_manager *mgr, const struct tm_gpu
     if (p->method == TM_METHOD_FULL_SVD) {
         /* Dense LAPACK on the host: there is no GPU path. */
         if (!is_auto)
-            return tm_errf(err, TM_EINVAL, "model.device: full_svd runs on the CPU only");
+            return tm_errf(err, TM_EINVAL, "full_svd runs on the CPU only");
         pthread_mutex_lock(&mgr->lock);
         auto_on_cpu(mgr, lease, "full_svd runs on the CPU only");
         pthread_mutex_unlock(&mgr->lock);

@@ -11,13 +11,11 @@
  *     struct tm_gpu_lease lease;
  *     st = tm_gpu_manager_acquire(mgr, &job, &wait, &lease, err);
  *     if (st != TM_OK) fail the job with err (ENODEV/ETOOBIG -> 422, EBUSY -> 409);
- *     params.backend = lease.backend;          (both NULL on the CPU)
- *     params.backend_ctx = lease.backend_ctx;
- *     if (!lease.on_gpu) params.device = TM_DEVICE_CPU;
- *     st = tm_fit(&X, &params, ...);
+ *     st = tm_fit(lease.backend, lease.backend_ctx, &X, &params, ...);
+ *                                              (both NULL on the CPU)
  *     tm_gpu_manager_release(mgr, &lease, st);
  *     if (st != TM_OK && tm_gpu_manager_retry_on_cpu(mgr, &job, &lease, st))
- *         params.backend = NULL, params.device = TM_DEVICE_CPU, st = tm_fit(...) again;
+ *         params.device = TM_DEVICE_CPU, st = tm_fit(NULL, NULL, &X, &params, ...) again;
  *
  * Admission: a job fits a device when a slot is free and its estimated device
  * memory is at most min(free - reserve, total - reserve - bytes already
@@ -83,8 +81,8 @@ struct tm_gpu_device_ops {
      * slot makes one per dtype it meets, on first use, and keeps it. */
     tm_status (*ctx_new)(void *dev, int ordinal, enum tm_dtype dtype, void **ctx, char *err);
     void (*ctx_free)(void *dev, void *ctx);
-    /* The backend the contexts belong to (what tm_fit takes as
-     * params->backend); static. */
+    /* The backend the contexts belong to (tm_fit's backend argument);
+     * static. */
     const struct tm_backend_ops *(*backend)(void *dev);
     /* The backend's name for results ("cuda"), static. */
     const char *name;
@@ -115,8 +113,8 @@ struct tm_gpu_lease {
     int on_gpu;                           /* 0: run on the CPU */
     int ordinal;                          /* device, when on_gpu */
     int slot;                             /* slot index on that device */
-    const struct tm_backend_ops *backend; /* for params->backend; NULL on the CPU */
-    void *backend_ctx;       /* for params->backend_ctx: borrowed, the slot's context */
+    const struct tm_backend_ops *backend; /* for tm_fit's backend; NULL on the CPU */
+    void *backend_ctx;       /* for tm_fit's backend_ctx: borrowed, the slot's context */
     const char *device_name; /* static: "cpu" or the backend's name */
     int64_t bytes;           /* promised device memory */
     const char *why_cpu;     /* static: why an "auto" job runs on the CPU, else NULL */

@@ -32,11 +32,11 @@ static void usage(FILE *out)
  * starts with a 128 KiB mmap threshold and raises it (and the trim threshold,
  * to twice it) to the size of each mapped block it frees, so midway through
  * a fit the factor-sized temporaries move from mmap to the heap and fragment
- * it (NMF k=20 cd on all of 20 Newsgroups: 115 MB peak against a 101 MB live
- * set). A fixed small threshold keeps the peak but maps, faults in and
- * unmaps those temporaries every iteration (+1.5 s of system time). So: the
- * threshold fixed at its 32 MiB ceiling from the start, and the heap top kept
- * up to 64 MiB.
+ * it, raising the peak above the live set. A fixed small threshold keeps the
+ * peak but maps, faults in and unmaps those temporaries every iteration, in
+ * system time. So: the threshold fixed at its 32 MiB ceiling from the start,
+ * and the heap top kept up to 64 MiB (bench/NOTES.md, "glibc's mmap and trim
+ * thresholds").
  */
 static void set_allocator_policy(void)
 {

@@ -176,22 +176,19 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
             fail(out, st, "device", err);
             goto done;
         }
-        spec.model.backend = lease.backend;
-        spec.model.backend_ctx = lease.backend_ctx;
     }
     struct stage_map sm = {&run->progress, VEC_SHARE, 1 - VEC_SHARE};
     struct tm_progress p = {mapped_report, &sm};
-    st = tm_fit(&v->matrix, &spec.model, &p, &fit, err);
+    /* The lease's backend and context: both NULL (the CPU) without a GPU. */
+    st = tm_fit(lease.backend, lease.backend_ctx, &v->matrix, &spec.model, &p, &fit, err);
     if (w->gpu) {
         tm_gpu_manager_release(w->gpu, &lease, st);
         if (st && tm_gpu_manager_retry_on_cpu(w->gpu, &gj, &lease, st)) {
             TM_LOG(TM_LOG_WARN, "gpu fit failed; retrying on the cpu", "s:job_id", run->job->id,
                    "s:error", err, NULL);
             tm_fit_result_release(&fit);
-            spec.model.backend = NULL;
-            spec.model.backend_ctx = NULL;
             spec.model.device = TM_DEVICE_CPU;
-            st = tm_fit(&v->matrix, &spec.model, &p, &fit, err);
+            st = tm_fit(NULL, NULL, &v->matrix, &spec.model, &p, &fit, err);
         }
     }
     if (st) {

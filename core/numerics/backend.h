@@ -1,11 +1,13 @@
 /*
  * backend.h - the compute backend interface: the primitives that randomized
  * SVD, Lanczos bidiagonalization and the three NMF solvers (cd/HALS, mu, pgd)
- * are written against, once (core/numerics/svd.c, core/numerics/nmf.c). core/numerics/backend_cpu.c
- * implements it with OpenBLAS + LAPACKE; gpu/ implements it with CUDA
- * (cuSPARSE, cuBLAS, cuSOLVER and its own kernels), as SQLite's
- * sqlite3_mem_methods or ggml's backend interface: a struct of function
- * pointers plus an opaque context.
+ * are written against, once (core/numerics/svd.c, core/numerics/nmf.c).
+ * core/numerics/cpu/ implements it with OpenBLAS + LAPACKE; gpu/
+ * implements it with CUDA (cuSPARSE, cuBLAS, cuSOLVER and its own kernels),
+ * as SQLite's sqlite3_mem_methods or ggml's backend interface: a struct of
+ * function pointers plus an opaque context. Core never picks a backend:
+ * tm_fit (core/fit.h) runs on the one its caller hands in, so core knows
+ * nothing of gpu/.
  *
  * Data model
  * - A context (void *ctx) is one stream of work on one device, with one
@@ -301,15 +303,7 @@ tm_status tm_backend_take(const struct tm_backend_ops *ops, void *ctx, double **
 tm_status tm_backend_give(const struct tm_backend_ops *ops, void *ctx, struct tm_bmat *m,
                           double **host, char *err);
 
-/* The CPU backend (core/numerics/backend_cpu.c): always available. */
+/* The CPU backend (backend_cpu.h, core/numerics/cpu/): always available. */
 const struct tm_backend_ops *tm_backend_cpu(void);
-
-/*
- * The GPU backend, DEFINED in gpu/ (the CUDA plugin loader, or gpu/none.c
- * which returns NULL): NULL when this build or this machine has none. Core
- * calls it only when a fit asks for device "gpu" or "auto" without an
- * explicit backend in its params.
- */
-const struct tm_backend_ops *tm_backend_gpu(void);
 
 #endif

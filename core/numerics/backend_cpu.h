@@ -1,7 +1,9 @@
 /*
  * backend_cpu.h - the CPU implementation of backend.h: OpenBLAS (cblas) for
  * GEMM/SYRK, LAPACKE for QR, LU and gesdd, and its own loops for the sparse
- * products and the NMF updates.
+ * products and the NMF updates. Implemented in core/numerics/cpu/ (one file
+ * per kind of op, cpu_internal.h says which); this header stays beside
+ * backend.h, where the backend's users look for it.
  *
  * Precision: always float64; a float32 request is computed in float64 (more
  * accurate, and the CPU path is bandwidth-bound on the sparse products, not

@@ -161,8 +161,8 @@ static tm_status long_side(const struct tm_backend_ops *ops, void *ctx, const st
  * The thin SVD of a tall bt (rows x l), its first k triplets, by way of its
  * l x l Gram matrix: bt^T bt = V diag(s^2) V^T (syevd), U_k = bt V_k
  * diag(1/s_k). Both products are tall ones the backend spreads over its
- * threads, where gesdd's QR of bt runs on one (20 Newsgroups, k = 100: 95
- * ms of the final stage's 268). Squaring costs s_i about eps s_0^2 / s_i^2
+ * threads, where gesdd's QR of bt runs on one (bench/NOTES.md, "Randomized
+ * SVD"). Squaring costs s_i about eps s_0^2 / s_i^2
  * of relative accuracy: taken only where s_{k-1}^2 >= 1e-6 s_0^2, so that
  * the s_i are good to about 1e-10 and U_k orthonormal to about as much.
  * *ok stays 0 otherwise, and always in a float32 context, whose epsilon
@@ -363,8 +363,8 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const s
      * l x l matrix (LU: by U^-1), so both give the same subspace in exact
      * arithmetic, and the conditioning the LU after each pass sees is at
      * worst (s_1 / s_l)^2, harmless in float64. The (a x l) Y and its LU
-     * factorizations then exist only at the end (20 Newsgroups, k = 100:
-     * fit 4.1 -> 2.7 s, the same singular values to 1e-15). */
+     * factorizations then exist only at the end, and each iteration is one
+     * pass over X, not two (bench/NOTES.md, "Randomized SVD"). */
     int fused = ops->gram_spmm != NULL;
     TM_TRY(ops->mat_alloc(ctx, fused ? b : a, l, fused ? &qn : &y, err));
     for (int64_t it = 0; it < n_iter; it++) {
@@ -393,7 +393,7 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const s
             goto out;
         }
         /* gram_spmm's freed workspace would otherwise stay in the heap
-         * under the final stage's peak (k = 100: 295 -> 329 MB). */
+         * under the final stage's peak (bench/NOTES.md, "Randomized SVD"). */
         ops->mat_free(ctx, &qn);
         tm_alloc_trim();
         TM_TRY(ops->mat_alloc(ctx, a, l, &y, err));
@@ -522,8 +522,8 @@ static tm_status orth_block(struct lanczos *lz, const struct tm_bmat *first,
  * (b0 == known) couples to all the kept Ritz vectors, and in the first
  * restart's first block there is nothing before it. The second pass goes
  * against the whole basis, so the basis is read twice a block, not four
- * times (k = 100 on 20 Newsgroups: up to 212 x 18,846, and its passes were
- * 40% of the fit).
+ * times: at large k its passes are a large part of the fit (bench/NOTES.md,
+ * "Lanczos").
  */
 static int64_t near_from(int64_t b0, int64_t known, int64_t bs)
 {
@@ -550,17 +550,12 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
     lz.second = short_rows ? TM_NOTRANS : TM_TRANS;
     int64_t d = short_rows ? m : n, len = short_rows ? n : m;
     /* Blocks of at most 8 vectors, each restart adding 8 blocks or k
-     * vectors, whichever is more: on 20 Newsgroups (make bench's matrix,
-     * fastest of 3) k = 100 took 1.47-1.51 s against 1.90-2.12 s with
-     * blocks of 16 and 6 blocks a restart, k = 50 0.89-1.06 against
-     * 1.19-1.39 s. Narrow blocks are cheaper to apply per vector on the CPU
-     * (gram_spmm's one-pass path), and the longer restarts make up for
-     * their slower convergence. Up to k = 16, blocks of 2 that keep 2k Ritz
-     * vectors and add 10 blocks a restart converge in fewer vectors than
-     * blocks of 3 (k = 10: 60 against 84) at about the same cost per vector:
-     * k = 6, 8, 10, 12, 16 took 0.10, 0.13, 0.12, 0.13, 0.31 s against
-     * 0.15, 0.15, 0.18, 0.17, 0.39 s (fastest of 3; at k = 20 and 24 the
-     * two were within noise). */
+     * vectors, whichever is more: narrow blocks are cheaper to apply per
+     * vector on the CPU (gram_spmm's one-pass path), and the longer restarts
+     * make up for their slower convergence. Up to k = 16, blocks of 2 that
+     * keep 2k Ritz vectors and add 10 blocks a restart converge in fewer
+     * vectors than blocks of 3 at about the same cost per vector. Both
+     * measured faster: bench/NOTES.md, "Lanczos". */
     int64_t bs, keep, grow;
     if (k <= 16) {
         bs = 2;
@@ -718,7 +713,7 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
         if (!done && restarts >= max_restarts) {
             st = tm_errf(err, TM_ENUMERIC,
                          "svd: lanczos did not converge in %lld restarts (%lld of %lld "
-                         "singular values to tol %g); raise model.svd_max_iter",
+                         "singular values to tol %g); raise model.max_iter",
                          (long long)restarts, (long long)nconv, (long long)k, tol);
             goto out;
         }
@@ -742,10 +737,10 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
     /* Only the first k basis vectors are left to use: the rest of the
      * workspace goes before the result comes, and the long side's vectors,
      * op(X) y_i / sigma_i, are made in the result (long_side), so the peak
-     * is the basis or the result, never both (k = 100 on 20 Newsgroups:
-     * 369 MB before). The restarts trade the basis's place with tmp's, so
-     * the freed workspace can lie below the basis in the heap, where free()
-     * keeps it: trimmed, it goes back (k = 100: 245 -> 194 MB). */
+     * is the basis or the result, never both. The restarts trade the
+     * basis's place with tmp's, so the freed workspace can lie below the
+     * basis in the heap, where free() keeps it: trimmed, it goes back
+     * (bench/NOTES.md, "Lanczos"). */
     free_workspace(&lz);
     tm_alloc_trim();
     TM_TRY(result_alloc(out, m, n, k, err));

@@ -11,8 +11,7 @@
 /*
  * Waits spin this many pauses before they sleep: the gaps they bridge (a
  * barrier's phases, the serial steps between two parallel loops) are often
- * shorter than a futex wake-up on a VM (gram_spmm, k = 3: 6.5 ms with
- * pthread_barrier, 2 threads, against 3.9 ms for a one-phase kernel).
+ * shorter than a futex wake-up (bench/NOTES.md, "The thread team").
  */
 #define TEAM_SPINS 4000
 

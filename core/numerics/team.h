@@ -1,10 +1,10 @@
 /*
  * team.h - a team of threads that stays up between parallel loops.
  *
- * The CPU backend's kernels are short (a Lanczos fit on 20 Newsgroups makes
- * about 200 parallel calls of 1-5 ms each), and creating and joining their
- * threads each time, plus the page faults of fresh stacks, was a
- * measurable part of them. A team starts its threads once; a run hands the
+ * The CPU backend's kernels are short and many (hundreds of parallel calls
+ * of a few ms in a Lanczos fit), and creating and joining their threads
+ * each time, plus the page faults of fresh stacks, was a measurable part of
+ * them (bench/NOTES.md, "The thread team"). A team starts its threads once; a run hands the
  * same function to every member and returns when all are done; members can
  * meet at barriers inside a run. Idle members spin a little, then sleep.
  * Thread-safety: one owner at a time, who starts runs one after the other

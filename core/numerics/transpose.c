@@ -10,8 +10,7 @@
  * the whole matrix once per element. Here the long side is cut into runs of
  * TRANSPOSE_BLOCK: whole runs move along the cycles (a copy each), and each
  * run's short side is then turned in a small tile, so that memory is walked
- * in runs either way (make bench-kernels: 21 ms there and back for a 134101
- * x 20 factor).
+ * in runs either way (bench/NOTES.md, "In-place transpose").
  */
 #define TRANSPOSE_BLOCK 256
 

@@ -683,9 +683,9 @@ static tm_status check_params(const struct tm_vectorizer_params *p, char *err)
     if (p->max_features < 0)
         return tm_errf(err, TM_EINVAL, "max_features: must be >= 0");
     if (p->n_threads < 0)
-        return tm_errf(err, TM_EINVAL, "n_threads: must be >= 0");
+        return tm_errf(err, TM_EINVAL, "vectorize: n_threads must be >= 0");
     if (p->max_terms < 0)
-        return tm_errf(err, TM_EINVAL, "max_terms: must be >= 0");
+        return tm_errf(err, TM_EINVAL, "vectorize: max_terms must be >= 0");
     if (p->n_stop_words && !p->stop_words)
         return tm_errf(err, TM_EINVAL, "stop_words: NULL list");
     for (size_t i = 0; i < p->n_stop_words; i++)

@@ -150,12 +150,10 @@ int main(int argc, char **argv)
             return 1;
         }
         t_ctx = tm_clock_monotonic() - t0;
-        p.backend = ops;
-        p.backend_ctx = ctx;
         wp = p;
         wp.n_topics = p.n_topics < 20 ? p.n_topics : 20;
         wp.max_iter = 5;
-        if (warm_matrix(&w) != 0 || tm_fit(&w, &wp, NULL, &wr, err) != TM_OK) {
+        if (warm_matrix(&w) != 0 || tm_fit(ops, ctx, &w, &wp, NULL, &wr, err) != TM_OK) {
             printf("{\"error\": \"warm-up: %s\"}\n", err);
             return 1;
         }
@@ -164,7 +162,7 @@ int main(int argc, char **argv)
     }
 
     t0 = tm_clock_monotonic();
-    st = tm_fit(&x, &p, NULL, &r, err);
+    st = tm_fit(ops, ctx, &x, &p, NULL, &r, err);
     double secs = tm_clock_monotonic() - t0;
     if (st != TM_OK) {
         printf("{\"error\": \"%s: %s\"}\n", tm_status_name(st), err);

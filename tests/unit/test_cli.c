@@ -463,3 +463,48 @@ TM_TEST(cli_progress)
     CHECK(strstr(r.out, "\"topics\"") != NULL);
     run_free(&r);
 }
+
+/* The top-level "device" for `topicd fit`, with no usable GPU (a plugin
+ * that cannot load, named explicitly, so the search stops there): "gpu"
+ * fails naming the device, after the model's own checks; full_svd runs on
+ * the host whatever the device; "auto" and "cpu" run on the CPU. */
+TM_TEST(cli_fit_device)
+{
+    NEED_BINARY();
+    static const struct {
+        const char *spec;
+        int status;
+        const char *out, *err; /* in stdout, and stderr exactly */
+    } cases[] = {
+        {"{\"device\":\"gpu\",\"model\":{\"n_topics\":2}}", 1, "",
+         "topicd: device: no GPU backend in this build\n"},
+        {"{\"device\":\"gpu\",\"model\":{\"method\":\"truncated_svd\",\"n_topics\":50}}", 1, "",
+         "topicd: model.n_topics: 50 exceeds min(n_documents, n_features) = 6\n"},
+        {"{\"device\":\"gpu\",\"model\":{\"method\":\"full_svd\",\"n_topics\":2}}", 0,
+         "\"device\":\"cpu\"", ""},
+        {"{\"device\":\"auto\",\"model\":{\"n_topics\":2}}", 0, "\"device\":\"cpu\"", ""},
+        {"{\"device\":\"cpu\",\"model\":{\"n_topics\":2}}", 0, "\"device\":\"cpu\"", ""},
+    };
+    const char *plugin = tmp_path("broken_plugin.so");
+    char saved[4096] = "", args[1024];
+    const char *env = getenv("TOPICD_GPU_PLUGIN");
+    int had = env != NULL;
+    if (env)
+        snprintf(saved, sizeof(saved), "%s", env);
+    write_file(plugin, "not an ELF file\n");
+    setenv("TOPICD_GPU_PLUGIN", plugin, 1);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct run r;
+        snprintf(args, sizeof(args), "fit --spec '%s' '%s'", cases[i].spec, small());
+        run(&r, args, NULL);
+        if (r.status != cases[i].status || !strstr(r.out, cases[i].out) ||
+            strcmp(r.err, cases[i].err) != 0)
+            tm_test_fail(t, __FILE__, __LINE__, "%s: exit %d, stderr \"%s\", stdout %.80s",
+                         cases[i].spec, r.status, r.err, r.out);
+        run_free(&r);
+    }
+    if (had)
+        setenv("TOPICD_GPU_PLUGIN", saved, 1);
+    else
+        unsetenv("TOPICD_GPU_PLUGIN");
+}

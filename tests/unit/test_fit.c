@@ -1,7 +1,13 @@
-/* test_fit.c - tm_fit: validation messages, result contents, allocation
- * failures without leaks, cancellation. */
+/* test_fit.c - tm_fit: validation messages (and that every spec field an
+ * error names is one the parser reads), the backend it is handed, result
+ * contents, allocation failures without leaks, cancellation. */
+#include <ctype.h>
+#include <glob.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include "api/jsonutil.h"
+#include "api/spec.h"
 #include "core/fit.h"
 #include "core/numerics/rng.h"
 #include "harness.h"
@@ -33,7 +39,7 @@ static tm_status fit_with(const struct tm_csr *x, enum tm_method method, int64_t
     tm_model_params_init(&p);
     p.method = method;
     p.n_topics = k;
-    return tm_fit(x, &p, NULL, r, err);
+    return tm_fit(NULL, NULL, x, &p, NULL, r, err);
 }
 
 TM_TEST(fit_rejects_bad_requests_naming_the_parameter)
@@ -54,25 +60,26 @@ TM_TEST(fit_rejects_bad_requests_naming_the_parameter)
     p.n_topics = 2;
     p.solver = TM_NMF_CD;
     p.beta_loss = TM_BETA_KL;
-    CHECK_INT_EQ(tm_fit(&x, &p, NULL, &r, err), TM_EINVAL);
+    CHECK_INT_EQ(tm_fit(NULL, NULL, &x, &p, NULL, &r, err), TM_EINVAL);
     CHECK(strstr(err, "model.beta_loss") != NULL);
     tm_model_params_init(&p);
     p.n_topics = 2;
     p.l1_ratio = 2;
-    CHECK_INT_EQ(tm_fit(&x, &p, NULL, &r, err), TM_ERANGE);
+    CHECK_INT_EQ(tm_fit(NULL, NULL, &x, &p, NULL, &r, err), TM_ERANGE);
     CHECK(strstr(err, "model.l1_ratio") != NULL);
     tm_model_params_init(&p);
     p.n_topics = 2;
     p.method = TM_METHOD_FULL_SVD;
     p.max_dense_bytes = 100;
-    CHECK_INT_EQ(tm_fit(&x, &p, NULL, &r, err), TM_ETOOBIG);
+    CHECK_INT_EQ(tm_fit(NULL, NULL, &x, &p, NULL, &r, err), TM_ETOOBIG);
     CHECK(strstr(err, "max_dense_bytes") != NULL);
+    /* tm_fit_validate refuses what tm_fit refuses, with the same words. */
     tm_model_params_init(&p);
+    p.n_topics = 10;
+    CHECK_INT_EQ(tm_fit_validate(&x, &p, err), TM_ERANGE);
+    CHECK(strstr(err, "model.n_topics") != NULL);
     p.n_topics = 2;
-    p.device = TM_DEVICE_GPU;
-    tm_status st = tm_fit(&x, &p, NULL, &r, err);
-    CHECK(st == TM_OK || (st == TM_ENODEV && strstr(err, "model.device") != NULL));
-    tm_fit_result_release(&r);
+    CHECK_INT_EQ(tm_fit_validate(&x, &p, err), TM_OK);
 
     x.data[3] = -1.0; /* NMF needs non-negative data */
     CHECK_INT_EQ(fit_with(&x, TM_METHOD_NMF, 2, &r, err), TM_EINVAL);
@@ -119,7 +126,7 @@ TM_TEST(fit_results_of_each_method)
         p.n_top_words = 4;
         struct tm_fit_result r;
         char err[TM_ERR_SIZE] = "";
-        REQUIRE(tm_fit(&x, &p, NULL, &r, err) == TM_OK);
+        REQUIRE(tm_fit(NULL, NULL, &x, &p, NULL, &r, err) == TM_OK);
         CHECK_INT_EQ(r.n_documents, m);
         CHECK_INT_EQ(r.n_features, n);
         CHECK_INT_EQ(r.nnz, x.indptr[m]);
@@ -194,7 +201,7 @@ TM_TEST(fit_allocation_failures_release_everything)
         for (long nth = 1; nth < 5000 && !ok; nth++) {
             struct tm_fit_result r;
             tm_testalloc_fail_at(nth);
-            tm_status st = tm_fit(&x, &p, NULL, &r, NULL);
+            tm_status st = tm_fit(NULL, NULL, &x, &p, NULL, &r, NULL);
             tm_fit_result_release(&r);
             tm_testalloc_reset();
             if (st == TM_OK)
@@ -231,10 +238,47 @@ TM_TEST(fit_cancellation_leaves_a_released_result)
         p.n_topics = 2;
         struct tm_fit_result r;
         char err[TM_ERR_SIZE];
-        CHECK_INT_EQ(tm_fit(&x, &p, &prog, &r, err), TM_ECANCELLED);
+        CHECK_INT_EQ(tm_fit(NULL, NULL, &x, &p, &prog, &r, err), TM_ECANCELLED);
         CHECK(r.components.data == NULL && r.top_terms == NULL);
         tm_fit_result_release(&r);
     }
+    tm_csr_release(&x);
+}
+
+/* The backend is the caller's: NULL is the CPU, whatever params->device
+ * says (core never reads it); a context the caller made is used and left to
+ * the caller, for as many fits as it likes; a context needs its backend. */
+TM_TEST(fit_runs_on_the_backend_it_is_given)
+{
+    struct tm_csr x;
+    struct tm_model_params p;
+    struct tm_fit_result r, again;
+    char err[TM_ERR_SIZE];
+    small_matrix(&x, 30, 20, 5);
+    tm_model_params_init(&p);
+    p.n_topics = 3;
+    p.device = TM_DEVICE_GPU;
+    REQUIRE(tm_fit(NULL, NULL, &x, &p, NULL, &r, err) == TM_OK);
+    CHECK_STR_EQ(r.device_used, "cpu");
+
+    const struct tm_backend_ops *cpu = tm_backend_cpu();
+    struct tm_backend_config cfg = {TM_DTYPE_AUTO, 0, 2};
+    void *ctx = NULL;
+    REQUIRE(cpu->create(&cfg, &ctx, err) == TM_OK);
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT_EQ(tm_fit(cpu, ctx, &x, &p, NULL, &again, err), TM_OK);
+        CHECK_STR_EQ(again.device_used, "cpu");
+        /* the same fit, the same numbers, on a context of two threads */
+        CHECK(again.reconstruction_error == r.reconstruction_error);
+        tm_fit_result_release(&again);
+    }
+    cpu->destroy(ctx); /* still the caller's: a double free would show here */
+
+    int not_a_context = 0;
+    CHECK_INT_EQ(tm_fit(NULL, &not_a_context, &x, &p, NULL, &again, err), TM_EINVAL);
+    CHECK(strstr(err, "backend") != NULL);
+    tm_fit_result_release(&again);
+    tm_fit_result_release(&r);
     tm_csr_release(&x);
 }
 
@@ -251,4 +295,246 @@ TM_TEST(fit_device_bytes_grow_with_the_problem)
     p.method = TM_METHOD_TRUNCATED_SVD;
     p.algorithm = TM_SVD_LANCZOS;
     CHECK(tm_fit_device_bytes(o, &p, 1000, 5000, 20000) > 0);
+}
+
+/* ------------------------------------------- field names in error messages */
+
+/*
+ * Whether the job spec parser reads the field at path ("model.max_iter",
+ * "device"): it is known unless the parser calls it an unknown field. A
+ * known field may still be refused for its value (null here) or for the
+ * method it goes with; that is not the question.
+ */
+static int spec_knows(const char *path)
+{
+    char json[256];
+    const char *dot = strchr(path, '.');
+    struct tm_job_spec spec;
+    struct tm_api_error e;
+    if (dot)
+        snprintf(json, sizeof(json), "{\"%.*s\":{\"%s\":null}}", (int)(dot - path), path, dot + 1);
+    else
+        snprintf(json, sizeof(json), "{\"%s\":null}", path);
+    tm_api_init();
+    tm_job_spec_init(&spec);
+    memset(&e, 0, sizeof(e));
+    tm_status st = tm_job_spec_parse(&spec, json, strlen(json), NULL, &e);
+    tm_job_spec_release(&spec);
+    return st == TM_OK || strstr(e.message, "unknown field") == NULL;
+}
+
+static const char *const spec_objects[] = {"model", "vectorizer", "preprocess", "return"};
+
+/* The spec paths ("model.tol", ...) written in text, each passed to fn;
+ * returns how many. */
+static int each_spec_path(const char *text, size_t len, void (*fn)(void *, const char *), void *arg)
+{
+    int n = 0;
+    for (size_t i = 0; i < len; i++) {
+        for (size_t o = 0; o < sizeof(spec_objects) / sizeof(spec_objects[0]); o++) {
+            size_t ol = strlen(spec_objects[o]);
+            if (i + ol + 1 >= len || memcmp(text + i, spec_objects[o], ol) != 0 ||
+                text[i + ol] != '.' ||
+                (i > 0 &&
+                 (isalnum((unsigned char)text[i - 1]) || text[i - 1] == '_' || text[i - 1] == '.')))
+                continue;
+            size_t end = i + ol + 1;
+            while (end < len && (isalnum((unsigned char)text[end]) || text[end] == '_'))
+                end++;
+            if (end == i + ol + 1 || isdigit((unsigned char)text[i + ol + 1]))
+                continue;
+            char path[96];
+            snprintf(path, sizeof(path), "%.*s", (int)(end - i), text + i);
+            fn(arg, path);
+            n++;
+        }
+    }
+    return n;
+}
+
+struct path_check {
+    struct tm_test_ctx *t;
+    const char *where;
+};
+
+static void check_path(void *arg, const char *path)
+{
+    struct path_check *c = arg;
+    if (!spec_knows(path))
+        tm_test_fail(c->t, __FILE__, __LINE__, "%s names %s, which the spec parser does not read",
+                     c->where, path);
+}
+
+/* The checker itself can fail: it knows a field from one that is not. */
+TM_TEST(fit_spec_knows_tells_fields_apart)
+{
+    CHECK(spec_knows("model.max_iter"));
+    CHECK(spec_knows("model.max_dense_bytes")); /* not nmf's, but a field */
+    CHECK(spec_knows("vectorizer.min_df"));
+    CHECK(spec_knows("preprocess.strip"));
+    CHECK(spec_knows("device"));
+    CHECK(!spec_knows("model.svd_max_iter")); /* tm_model_params' name, not the spec's */
+    CHECK(!spec_knows("model.device"));       /* device is top-level */
+    CHECK(!spec_knows("vectorizer.n_threads"));
+    /* Two paths in this text, both known; sub.model.x and model.3 are none. */
+    static const char text[] = "raise model.max_iter; sub.model.x; model.3; vectorizer.norm";
+    struct path_check c = {t, "text"};
+    CHECK_INT_EQ(each_spec_path(text, sizeof(text) - 1, check_path, &c), 2);
+}
+
+/* Failing case i of tm_fit (validate's branches that name a field, full_svd
+ * over its cap, Lanczos out of restarts) into *p; 0 past the last. */
+static int failing_params(int i, struct tm_model_params *p)
+{
+    tm_model_params_init(p);
+    p->n_topics = 2;
+    switch (i) {
+    case 0:
+        p->n_topics = 0;
+        return 1;
+    case 1:
+        p->n_top_words = -1;
+        return 1;
+    case 2:
+        p->tol = -1;
+        return 1;
+    case 3:
+        p->max_iter = 0;
+        return 1;
+    case 4:
+        p->alpha_W = -1;
+        return 1;
+    case 5:
+        p->l1_ratio = 2;
+        return 1;
+    case 6:
+        p->beta_loss = TM_BETA_KL;
+        return 1;
+    case 7:
+        p->solver = TM_NMF_PGD;
+        p->learning_rate = 0;
+        return 1;
+    case 8:
+        p->method = TM_METHOD_FULL_SVD;
+        p->max_dense_bytes = 100;
+        return 1;
+    }
+    p->method = TM_METHOD_TRUNCATED_SVD;
+    switch (i) {
+    case 9:
+        p->n_oversamples = -1;
+        return 1;
+    case 10:
+        p->n_iter = -2;
+        return 1;
+    case 11:
+        p->svd_tol = 0;
+        return 1;
+    case 12:
+        p->svd_max_iter = -1;
+        return 1;
+    case 13: /* its hint names the cap to raise */
+        p->algorithm = TM_SVD_LANCZOS;
+        p->n_topics = 10;
+        p->svd_max_iter = 1;
+        p->svd_tol = 1e-15;
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * The errors of tm_fit's failing paths, run: each names the parameter as the
+ * job spec spells it, so that the user can find it ("model.max_iter", not
+ * tm_model_params' svd_max_iter).
+ */
+TM_TEST(fit_errors_name_fields_the_spec_has)
+{
+    struct tm_csr x, wide;
+    struct tm_model_params p;
+    small_matrix(&x, 12, 9, 1);
+    small_matrix(&wide, 200, 150, 2);
+    int i, named = 0;
+    for (i = 0; failing_params(i, &p); i++) {
+        struct tm_fit_result r;
+        char err[TM_ERR_SIZE] = "", where[64];
+        const struct tm_csr *m = p.algorithm == TM_SVD_LANCZOS ? &wide : &x;
+        tm_status st = tm_fit(NULL, NULL, m, &p, NULL, &r, err);
+        tm_fit_result_release(&r);
+        snprintf(where, sizeof(where), "failing fit %d (\"%.30s\")", i, err);
+        if (st == TM_OK) {
+            tm_test_fail(t, __FILE__, __LINE__, "%s: did not fail", where);
+            continue;
+        }
+        struct path_check c = {t, where};
+        int k = each_spec_path(err, strlen(err), check_path, &c);
+        if (k == 0)
+            tm_test_fail(t, __FILE__, __LINE__, "%s names no spec field: %s", where, err);
+        named += k;
+    }
+    CHECK_INT_EQ(i, 14);
+    CHECK(named >= i);
+    tm_csr_release(&wide);
+    tm_csr_release(&x);
+}
+
+/*
+ * Every spec path written in a string literal of core/, the spec parser and
+ * server/ (error messages, hints, field names for the API's errors) is one
+ * the parser reads: the messages that no test above makes fail are checked
+ * too. Reads the sources, so it runs from the source tree (as make test does).
+ */
+TM_TEST(fit_source_strings_name_fields_the_spec_has)
+{
+    static const char *const patterns[] = {"core/*.[ch]", "core/*/*.[ch]", "core/*/*/*.[ch]",
+                                           "api/spec.c", "server/*.c"};
+    if (access("core/fit.c", R_OK) != 0)
+        SKIP("not run from the source tree");
+    int files = 0, paths = 0;
+    for (size_t pi = 0; pi < sizeof(patterns) / sizeof(patterns[0]); pi++) {
+        glob_t g;
+        if (glob(patterns[pi], 0, NULL, &g) != 0)
+            continue;
+        for (size_t f = 0; f < g.gl_pathc; f++) {
+            FILE *fp = fopen(g.gl_pathv[f], "rb");
+            if (!fp)
+                continue;
+            static char src[1 << 20];
+            size_t len = fread(src, 1, sizeof(src) - 1, fp);
+            fclose(fp);
+            src[len] = '\0';
+            files++;
+            /* String literals only: code such as spec.model.device is not
+             * a message. Comments, character literals and #include lines
+             * are skipped. */
+            for (size_t i = 0; i < len; i++) {
+                if (!strncmp(src + i, "#include", 8)) {
+                    while (i < len && src[i] != '\n')
+                        i++;
+                } else if (src[i] == '/' && i + 1 < len && src[i + 1] == '*') {
+                    const char *e = strstr(src + i + 2, "*/");
+                    i = e ? (size_t)(e - src) + 1 : len;
+                } else if (src[i] == '/' && i + 1 < len && src[i + 1] == '/') {
+                    while (i < len && src[i] != '\n')
+                        i++;
+                } else if (src[i] == '\'') {
+                    for (i++; i < len && src[i] != '\''; i++)
+                        if (src[i] == '\\')
+                            i++;
+                } else if (src[i] == '"') {
+                    size_t start = ++i;
+                    for (; i < len && src[i] != '"'; i++)
+                        if (src[i] == '\\')
+                            i++;
+                    char where[160];
+                    snprintf(where, sizeof(where), "a string in %s", g.gl_pathv[f]);
+                    struct path_check c = {t, where};
+                    paths += each_spec_path(src + start, i - start, check_path, &c);
+                }
+            }
+        }
+        globfree(&g);
+    }
+    CHECK(files > 20);
+    CHECK(paths > 50); /* api/spec.c alone names every field */
 }
