@@ -190,8 +190,10 @@ HOT_BODY void gather_row_k(const struct tm_csr *x, int64_t i, const double *rest
         for (int64_t r = 0; r < k; r++)
             s[r] += v * brow[r];
     }
+    /* Through s, not by the name sums: s is restrict, so every access to
+     * the sums it wrote goes through it. */
     if (k <= FIXED_K_MAX)
-        memcpy(acc, sums, (size_t)k * sizeof(double));
+        memcpy(acc, s, (size_t)k * sizeof(double));
 }
 
 #define GATHER_ROW_CASE(K)                                                                         \

@@ -161,8 +161,8 @@ HOT_BODY void spmm_rows(const struct spmm_job *j, int chunk, double *buf, const 
                 for (int64_t r = 0; r < k; r++)
                     acc[r] += v * brow[r];
             }
-            if (k <= FIXED_K_MAX)
-                memcpy(buf + g * k, sums, (size_t)k * sizeof(double));
+            if (k <= FIXED_K_MAX) /* through acc, restrict: not by the name sums */
+                memcpy(buf + g * k, acc, (size_t)k * sizeof(double));
         }
         for (int64_t r = 0; r < k; r++) {
             double *restrict c = (double *)j->c->data + i0 + (size_t)r * j->c->ld;
