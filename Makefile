@@ -42,6 +42,8 @@ CFLAGS += -std=c11 $(WARN) -MMD -MP -fPIC -pthread
 LDLIBS += $(PKG_LIBS) -lpthread -lm -ldl
 ifneq ($(SANITIZE),)
 CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+# core/alloc.c: no malloc_trim where a sanitizer's malloc replaces glibc's.
+CPPFLAGS += -DTM_SANITIZER_MALLOC=1
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
