@@ -24,6 +24,9 @@ static const struct tm_gpu_plugin *plugin; /* NULL when not loaded */
 static int n_usable;                       /* devices seen at load time */
 static char load_reason[TM_ERR_SIZE];      /* why plugin or devices are missing */
 static char plugin_path[PATH_MAX];
+/* Loaded once and never dlclose'd: contexts and the CUDA runtime live until
+ * exit, and the driver would be loaded by the plugin anyway. */
+static void *plugin_handle, *driver_handle;
 
 /* Directory of the running executable into dir (size bytes); 0 on success. */
 static int exe_dir(char *dir, size_t size)
@@ -73,18 +76,18 @@ static int try_path(const char *path)
         dlclose(handle);
         return -1;
     }
-    /* Never dlclose'd: contexts and the CUDA runtime live until exit. */
     plugin = p;
+    plugin_handle = handle;
     if (strlen(path) < sizeof(plugin_path))
         strcpy(plugin_path, path);
     return 1;
 }
 
-/* Whether the CUDA driver library can be loaded; it stays loaded if so, as
- * the plugin would load it anyway. */
+/* Whether the CUDA driver library can be loaded; it stays loaded if so. */
 static int driver_present(void)
 {
-    return dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL) != NULL;
+    driver_handle = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    return driver_handle != NULL;
 }
 
 static void load(void)

@@ -267,7 +267,7 @@ TH_UNUSED static long th_request_h(const struct th_server *s, const char *method
                                    const char *content_type, const char *body, size_t len,
                                    const char *const *headers, struct th_resp *r)
 {
-    struct th_resp local;
+    struct th_resp local = {0};
     struct th_resp *out = r ? r : &local;
     memset(out, 0, sizeof(*out));
     CURL *c = curl_easy_init();

@@ -445,8 +445,12 @@ static char *run_fit(const char *spec, const char *file)
     size_t n;
     while (out && (n = fread(out + len, 1, cap - len - 1, p)) > 0) {
         len += n;
-        if (len + 1 == cap)
-            out = realloc(out, cap *= 2);
+        if (len + 1 == cap) {
+            char *grown = realloc(out, cap *= 2);
+            if (!grown)
+                free(out);
+            out = grown;
+        }
     }
     if (out)
         out[len] = 0;

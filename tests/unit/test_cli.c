@@ -43,12 +43,18 @@ static char *slurp(const char *path, size_t *len)
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap + 1);
     size_t got;
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
         n += got;
-        if (n == cap)
-            buf = realloc(buf, (cap *= 2) + 1);
+        if (n == cap) {
+            char *grown = realloc(buf, (cap *= 2) + 1);
+            if (!grown)
+                free(buf);
+            buf = grown;
+        }
     }
     fclose(f);
+    if (!buf)
+        return NULL;
     buf[n] = '\0';
     if (len)
         *len = n;
