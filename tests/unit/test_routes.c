@@ -149,8 +149,8 @@ TM_TEST(routes_label_the_metrics)
     char id[TM_ID_SIZE];
     const struct route *rt = route_of("/v1/jobs/j_1:cancel", id);
     REQUIRE(rt);
-    /* Only this test counts requests in this process (the HTTP tests run
-     * their own topicd). */
+    /* Only this test counts requests on these two series in this process
+     * (the HTTP tests run their own topicd; test_metrics.c uses others). */
     tm_metrics_request((int)(rt - routes), 405, 0.001);
     tm_metrics_request(TM_METRICS_NO_ROUTE, 404, 0.001);
     struct tm_metrics_gauges g;
