@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/json_scan.h"
 #include "core/alloc.h"
 
 #define MAX_ID_BYTES 256

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api/jsonutil.h"
+#include "api/json.h"
 #include "core/text/vectorize.h"
 
 struct tm_corpus_limits {

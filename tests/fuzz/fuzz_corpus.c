@@ -9,7 +9,8 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE \
  *     $(pkg-config --cflags libcjson) \
- *     tests/fuzz/fuzz_corpus.c api/corpus.c api/jsonutil.c core/alloc.c core/status.c \
+ *     tests/fuzz/fuzz_corpus.c api/corpus.c api/error.c api/jbuf.c api/json.c api/json_scan.c \
+ *     core/alloc.c core/status.c \
  *     $(pkg-config --libs libcjson) -o build/fuzz_corpus
  *   mkdir -p build/fuzz-corpus-corpus && cp tests/fixtures/api/small.jsonl
  * build/fuzz-corpus-corpus/ build/fuzz_corpus -max_len=8192 build/fuzz-corpus-corpus

@@ -8,7 +8,8 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE \
  *     $(pkg-config --cflags libcjson libutf8proc openblas lapacke) \
- *     tests/fuzz/fuzz_spec.c api/spec.c api/corpus.c api/jsonutil.c core/*.c \
+ *     tests/fuzz/fuzz_spec.c api/spec.c api/corpus.c api/error.c api/jbuf.c api/json.c \
+ *     api/json_scan.c core/*.c core/text/*.c core/numerics/*.c \
  *     $(pkg-config --libs libcjson libutf8proc openblas lapacke) -lm -lpthread \
  *     -o build/fuzz_spec
  *   mkdir -p build/fuzz-spec-corpus && cp tests/fixtures/api/*.json build/fuzz-spec-corpus/
@@ -21,7 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "api/jsonutil.h"
+#include "api/json.h"
 #include "api/spec.h"
 #include "core/alloc.h"
 

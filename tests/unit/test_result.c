@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/jsonutil.h"
+#include "api/jbuf.h"
+#include "api/json.h"
 #include "api/result.h"
 #include "api/spec.h"
 #include "core/alloc.h"

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/jsonutil.h"
+#include "api/json.h"
 #include "api/spec.h"
 #include "core/alloc.h"
 #include "harness.h"
