@@ -13,6 +13,7 @@
 #include "api/json_scan.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -462,4 +463,273 @@ size_t tm__json_unescape(const char *p, size_t len, char *out)
         }
     }
     return o;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The streaming splitter. */
+
+struct tm__json_split {
+    const char *member, *element;
+    size_t member_len, elem_max;
+    tm__json_element_fn fn;
+    void *ctx;
+    int64_t pos; /* offset of the next byte */
+    int depth;   /* open arrays and objects */
+    int in_string, escape;
+    int started, done; /* root opened; root closed */
+    int root_object;
+    int expect_key, in_key, key_member, after_colon;
+    char key[32];
+    size_t key_len;
+    int in_array, array_seen, array_depth; /* the split array */
+    int need_comma, had_comma;
+    int elem_active, elem_scalar;
+    int64_t elem_start, index;
+    char *elem; /* '[' and the element's bytes so far */
+    size_t elem_len, elem_cap;
+};
+
+/* Room for need bytes in sp->elem; 0, or -1 when out of memory. */
+static int elem_reserve(struct tm__json_split *sp, size_t need)
+{
+    if (need <= sp->elem_cap)
+        return 0;
+    size_t nc = sp->elem_cap ? sp->elem_cap : 64;
+    while (nc < need)
+        nc *= 2;
+    char *p = tm_realloc(sp->elem, nc);
+    if (!p)
+        return -1;
+    sp->elem = p;
+    sp->elem_cap = nc;
+    return 0;
+}
+
+static tm_status split_fail(struct tm__json_split *sp, struct tm_api_error *e, tm_status st,
+                            const char *msg)
+{
+    return tm_api_errorf(e, st, NULL, sp->pos, "%s (byte %lld)", msg, (long long)sp->pos);
+}
+
+/* The element is complete: hand "[" element "]" to fn. */
+static tm_status split_emit(struct tm__json_split *sp, struct tm_api_error *e)
+{
+    if (elem_reserve(sp, sp->elem_len + 2))
+        return tm_api_errorf(e, TM_ENOMEM, NULL, -1, "out of memory");
+    sp->elem[0] = '[';
+    sp->elem[sp->elem_len] = ']';
+    tm_status st = sp->fn(sp->ctx, sp->index, sp->elem, sp->elem_len + 1, sp->elem_start, e);
+    sp->elem_active = sp->elem_scalar = 0;
+    sp->elem_len = 1;
+    sp->index++;
+    sp->need_comma = 1;
+    sp->had_comma = 0;
+    return st;
+}
+
+static tm_status split_start(struct tm__json_split *sp, int scalar, struct tm_api_error *e)
+{
+    if (sp->need_comma) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "expected ',' or ']' between %s", sp->member);
+        return split_fail(sp, e, TM_EPARSE, msg);
+    }
+    sp->elem_active = 1;
+    sp->elem_scalar = scalar;
+    sp->elem_start = sp->pos;
+    sp->elem_len = 1; /* room for the '[' */
+    if (elem_reserve(sp, 4096))
+        return tm_api_errorf(e, TM_ENOMEM, NULL, -1, "out of memory");
+    return TM_OK;
+}
+
+static tm_status split_byte(struct tm__json_split *sp, char ch, struct tm_api_error *e)
+{
+    tm_status st = TM_OK;
+    char msg[96];
+    int ws = ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+    /* A scalar element ends at whitespace, ',' or a closing bracket. */
+    if (sp->elem_active && sp->elem_scalar && !sp->in_string &&
+        (ws || ch == ',' || ch == ']' || ch == '}') && (st = split_emit(sp, e)))
+        return st;
+    if (sp->elem_active) {
+        if (sp->elem_len + 2 > sp->elem_max)
+            return tm_api_errorf(e, TM_ETOOBIG, NULL, sp->elem_start,
+                                 "%s[%lld] exceeds the %s size limit", sp->member,
+                                 (long long)sp->index, sp->element);
+        if (elem_reserve(sp, sp->elem_len + 2))
+            return tm_api_errorf(e, TM_ENOMEM, NULL, -1, "out of memory");
+        sp->elem[sp->elem_len++] = ch;
+    }
+    if (sp->in_string) {
+        if (sp->escape) {
+            sp->escape = 0;
+        } else if (ch == '\\') {
+            sp->escape = 1;
+        } else if (ch == '"') {
+            sp->in_string = 0;
+            if (sp->in_key) {
+                sp->in_key = 0;
+                if (sp->key_len != sp->member_len || memcmp(sp->key, sp->member, sp->key_len)) {
+                    snprintf(msg, sizeof(msg), "a large JSON body holds only \"%s\"", sp->member);
+                    return split_fail(sp, e, TM_EINVAL, msg);
+                }
+                if (sp->array_seen) {
+                    snprintf(msg, sizeof(msg), "\"%s\" given twice", sp->member);
+                    return split_fail(sp, e, TM_EINVAL, msg);
+                }
+                sp->key_member = 1;
+            } else if (sp->elem_active && sp->depth == sp->array_depth) {
+                return split_emit(sp, e);
+            }
+        } else if (sp->in_key && sp->key_len < sizeof(sp->key)) {
+            sp->key[sp->key_len++] = ch;
+        } else if (sp->in_key) {
+            sp->key_len = sizeof(sp->key) + 1; /* too long to be member */
+        }
+        return TM_OK;
+    }
+    if (ws)
+        return TM_OK;
+    if (sp->done)
+        return split_fail(sp, e, TM_EPARSE, "unexpected data after the JSON value");
+    int at_array = sp->in_array && sp->depth == sp->array_depth;
+    switch (ch) {
+    case '"':
+        sp->in_string = 1;
+        if (sp->root_object && sp->depth == 1 && sp->expect_key) {
+            sp->in_key = 1;
+            sp->key_len = 0;
+            sp->expect_key = 0;
+        } else if (at_array && !sp->elem_active) {
+            if ((st = split_start(sp, 0, e)))
+                return st;
+            sp->elem[sp->elem_len++] = ch;
+        } else if (!sp->started) {
+            return split_fail(sp, e, TM_EPARSE, "expected a JSON array or object");
+        }
+        return TM_OK;
+    case '[':
+    case '{':
+        if (!sp->started) {
+            sp->started = 1;
+            sp->depth = 1;
+            sp->root_object = ch == '{';
+            sp->expect_key = sp->root_object;
+            if (!sp->root_object) {
+                sp->in_array = sp->array_seen = 1;
+                sp->array_depth = 1;
+            }
+            return TM_OK;
+        }
+        if (at_array && !sp->elem_active) {
+            if ((st = split_start(sp, 0, e)))
+                return st;
+            sp->elem[sp->elem_len++] = ch;
+        } else if (sp->root_object && sp->depth == 1 && sp->after_colon) {
+            sp->after_colon = 0;
+            if (ch != '[' || !sp->key_member) {
+                snprintf(msg, sizeof(msg), "\"%s\" must be an array", sp->member);
+                return split_fail(sp, e, TM_EINVAL, msg);
+            }
+            sp->in_array = sp->array_seen = 1;
+            sp->array_depth = 2;
+        }
+        sp->depth++;
+        return TM_OK;
+    case ']':
+    case '}':
+        if (!sp->started)
+            return split_fail(sp, e, TM_EPARSE, "expected a JSON array or object");
+        if (at_array && ch == ']') {
+            if (sp->had_comma)
+                return split_fail(sp, e, TM_EPARSE, "a ',' before ']'");
+            sp->in_array = 0;
+        }
+        sp->depth--;
+        if (sp->elem_active && !sp->elem_scalar && sp->depth == sp->array_depth)
+            return split_emit(sp, e);
+        if (sp->depth == 0)
+            sp->done = 1;
+        return TM_OK;
+    case ',':
+        if (at_array) {
+            if (!sp->need_comma) {
+                snprintf(msg, sizeof(msg), "a ',' without a %s before it", sp->element);
+                return split_fail(sp, e, TM_EPARSE, msg);
+            }
+            sp->need_comma = 0;
+            sp->had_comma = 1;
+        } else if (sp->root_object && sp->depth == 1) {
+            sp->expect_key = 1;
+        }
+        return TM_OK;
+    case ':':
+        if (sp->root_object && sp->depth == 1)
+            sp->after_colon = 1;
+        return TM_OK;
+    default:
+        if (!sp->started)
+            return split_fail(sp, e, TM_EPARSE, "expected a JSON array or object");
+        if (at_array && !sp->elem_active) {
+            if ((st = split_start(sp, 1, e)))
+                return st;
+            sp->elem[sp->elem_len++] = ch;
+        } else if (sp->root_object && sp->depth == 1 && sp->after_colon) {
+            snprintf(msg, sizeof(msg), "\"%s\" must be an array", sp->member);
+            return split_fail(sp, e, TM_EINVAL, msg);
+        }
+        return TM_OK;
+    }
+}
+
+tm_status tm__json_split_new(struct tm__json_split **out, const char *member, const char *element,
+                             size_t max_element, tm__json_element_fn fn, void *ctx)
+{
+    *out = NULL;
+    struct tm__json_split *sp = tm_calloc(1, sizeof(*sp));
+    if (!sp)
+        return TM_ENOMEM;
+    sp->member = member;
+    sp->member_len = strlen(member);
+    sp->element = element;
+    sp->elem_max = max_element;
+    sp->fn = fn;
+    sp->ctx = ctx;
+    *out = sp;
+    return TM_OK;
+}
+
+tm_status tm__json_split_feed(struct tm__json_split *sp, const char *data, size_t len,
+                              struct tm_api_error *e)
+{
+    for (size_t i = 0; i < len; i++) {
+        tm_status st = split_byte(sp, data[i], e);
+        sp->pos++;
+        if (st)
+            return st;
+    }
+    return TM_OK;
+}
+
+tm_status tm__json_split_finish(struct tm__json_split *sp, struct tm_api_error *e)
+{
+    if (sp->elem_active && sp->elem_scalar) {
+        tm_status st = split_emit(sp, e);
+        if (st)
+            return st;
+    }
+    if (!sp->done)
+        return split_fail(sp, e, TM_EPARSE, "the JSON body ends before its value does");
+    if (!sp->array_seen)
+        return tm_api_errorf(e, TM_EINVAL, sp->member, -1, "required");
+    return TM_OK;
+}
+
+void tm__json_split_free(struct tm__json_split *sp)
+{
+    if (!sp)
+        return;
+    tm_free(sp->elem);
+    tm_free(sp);
 }

@@ -1,12 +1,15 @@
 /*
- * json_scan.h - JSON syntax for api/'s readers: the strict RFC 8259 scanner
- * that every JSON input passes before cJSON sees it, recording where each
- * value is and its number text (cJSON keeps neither), and the JSON Lines
- * fast path that reads a plain record without building a cJSON tree.
+ * json_scan.h - JSON syntax for api/'s readers, in one place: the strict
+ * RFC 8259 scanner that every JSON input passes before cJSON sees it,
+ * recording where each value is and its number text (cJSON keeps neither);
+ * the JSON Lines fast path that reads a plain record with the same scanner
+ * and no cJSON tree; and the splitter that cuts a JSON body arriving in
+ * chunks into its array's elements, each then read by the scanner.
  *
  * Internal to api/ (the tm__ names): request parsers reach the scanner
- * through api/json.h's tm_json_parse.
- * Thread-safety: reentrant.
+ * through api/json.h's tm_json_parse, uploads through api/corpus.h's
+ * tm_doc_stream.
+ * Thread-safety: reentrant; a splitter has one owner at a time.
  */
 #ifndef TM_API_JSON_SCAN_H
 #define TM_API_JSON_SCAN_H
@@ -67,5 +70,53 @@ int tm__json_record_fast(const char *text, size_t len, const char *const *keys, 
 /* Decodes a JSON string body that the scanner accepted (span p, len) into
  * out, which needs len bytes (decoding never grows); returns the length. */
 size_t tm__json_unescape(const char *p, size_t len, char *out);
+
+/* ---------------------------------------------------------------------- */
+/* The streaming splitter. */
+
+/*
+ * Called with each element of the split array, in order: array holds len
+ * bytes, "[" element "]" (a one-element JSON array, so that a reader of the
+ * whole array reads it alone unchanged; borrowed for the call); index counts
+ * elements from 0 and offset is the element's first byte in the stream.
+ * Returns TM_OK to go on; any other status (with e filled) stops the split.
+ */
+typedef tm_status (*tm__json_element_fn)(void *ctx, int64_t index, const char *array, size_t len,
+                                         int64_t offset, struct tm_api_error *e);
+
+struct tm__json_split;
+
+/*
+ * A splitter for a JSON body too large to hold whole, arriving in chunks of
+ * any size: it cuts out each element of the body's array -- the top-level
+ * array, or the array that is the one member named member of a top-level
+ * object ({"documents": [...]}) -- and hands it, alone, to fn, which reads
+ * it with tm_json_parse. The splitter follows strings, escapes, nesting and
+ * the commas between elements, no more: an element's grammar is the
+ * scanner's. member (under 32 bytes) and element ("document") name the
+ * array and one of its elements in errors. member, element, fn and ctx are
+ * borrowed for the splitter's life. An element's text may be up to
+ * max_element bytes. Memory: one element. *out is returned owned
+ * (tm__json_split_free); TM_ENOMEM is the only failure.
+ * NEEDSWORK: outside the elements the splitter is laxer than the scanner
+ * (a stray ':' between elements, a value after the array in the object).
+ */
+tm_status tm__json_split_new(struct tm__json_split **out, const char *member, const char *element,
+                             size_t max_element, tm__json_element_fn fn, void *ctx);
+
+/* Feeds the next len bytes (borrowed; any split). Errors: TM_EPARSE for
+ * malformed JSON and TM_EINVAL for another shape (an object member other
+ * than member), with the byte offset in e and in the message; TM_ETOOBIG
+ * for an element past max_element; TM_ENOMEM; or what fn returned. */
+tm_status tm__json_split_feed(struct tm__json_split *sp, const char *data, size_t len,
+                              struct tm_api_error *e);
+
+/* End of input: hands over a last scalar element; TM_EPARSE when the value
+ * is not complete, TM_EINVAL (field member, "required") when an object had
+ * no member. */
+tm_status tm__json_split_finish(struct tm__json_split *sp, struct tm_api_error *e);
+
+/* NULL-safe. */
+void tm__json_split_free(struct tm__json_split *sp);
 
 #endif

@@ -4,8 +4,9 @@
  * out by api/corpus.h's stream reader and written in batches, so memory per
  * upload is one batch plus one document, whatever the body's size. A JSON
  * body up to max_json_bytes is parsed whole (api/'s rules and positions
- * exactly); a larger one is cut into its documents as it arrives, each
- * parsed alone by api/corpus.h, with errors naming "documents[i]".
+ * exactly); a larger one goes to the same stream reader in its JSON mode,
+ * which cuts it into its documents as they arrive and reads each alone,
+ * with errors naming "documents[i]".
  *
  * The documents go to a staging corpus that nobody sees: a new corpus is
  * committed by tm_upload_finish, an append is adopted by its target in one

@@ -365,7 +365,7 @@ TM_TEST(corpus_stream_lines_and_errors)
     tm_doc_stream_free(s);
     tm_corpus_release(&k.c);
 
-    CHECK_INT_EQ(tm_doc_stream_new(&s, TM_CORPUS_JSON, NULL, collect_sink, &k), TM_EINVAL);
+    CHECK_INT_EQ(tm_doc_stream_new(&s, TM_CORPUS_AUTO, NULL, collect_sink, &k), TM_EINVAL);
     CHECK(s == NULL);
 }
 
