@@ -8,14 +8,13 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE \
  *     $(pkg-config --cflags libcjson libutf8proc openblas lapacke) \
- *     tests/fuzz/fuzz_spec.c api/spec.c api/corpus.c api/error.c api/jbuf.c api/json.c \
- *     api/json_scan.c core/*.c core/text/*.c core/numerics/*.c \
+ *     tests/fuzz/fuzz_spec.c $(find api core -name '*.c') \
  *     $(pkg-config --libs libcjson libutf8proc openblas lapacke) -lm -lpthread \
  *     -o build/fuzz_spec
- *   mkdir -p build/fuzz-spec-corpus && cp tests/fixtures/api/*.json build/fuzz-spec-corpus/
+ *   mkdir -p build/fuzz-spec-corpus && cp tests/fixtures/api/spec_*.json build/fuzz-spec-corpus/
  *   build/fuzz_spec -max_len=4096 build/fuzz-spec-corpus
  *
- * (core/*.c because the parser fills defaults with tm_vectorizer_params_init
+ * (core/ too because the parser fills defaults with tm_vectorizer_params_init
  * and tm_model_params_init.)
  */
 #include <stddef.h>
