@@ -31,7 +31,8 @@ void tm_jbuf_release(struct tm_jbuf *b);
 /* Returns b's NUL-terminated data, owned (tm_free), and resets b; NULL (and
  * b released) when b failed, with the status in *status. */
 char *tm_jbuf_detach(struct tm_jbuf *b, size_t *len, tm_status *status);
-/* Appends n bytes of s (borrowed). */
+/* Appends n bytes of s (borrowed; NULs too), a C string, or printf's output.
+ * Each appends all of it or, past the cap or memory, nothing. */
 void tm_jbuf_put(struct tm_jbuf *b, const char *s, size_t n);
 void tm_jbuf_puts(struct tm_jbuf *b, const char *s);
 void tm_jbuf_printf(struct tm_jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -42,6 +43,7 @@ void tm_jbuf_string(struct tm_jbuf *b, const char *s, size_t n);
 /* The shortest of %.15g/%.16g/%.17g that reads back to v exactly. v must be
  * finite (the caller checks: NaN and Inf have no JSON form). */
 void tm_jbuf_double(struct tm_jbuf *b, double v);
+/* v in decimal. */
 void tm_jbuf_int(struct tm_jbuf *b, int64_t v);
 
 #endif

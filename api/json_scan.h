@@ -99,7 +99,9 @@ struct tm__json_split;
  * max_element bytes. Memory: one element. *out is returned owned
  * (tm__json_split_free); TM_ENOMEM is the only failure.
  * NEEDSWORK: outside the elements the splitter is laxer than the scanner
- * (a stray ':' between elements, a value after the array in the object).
+ * (a stray ':' between elements, a value after the array in the object)
+ * and reads a key without decoding its escapes ("docu\u006dents" is not
+ * member); tm_json_parse on a whole body has neither difference.
  */
 tm_status tm__json_split_new(struct tm__json_split **out, const char *member, const char *element,
                              size_t max_element, tm__json_element_fn fn, void *ctx);
