@@ -4,6 +4,7 @@
 #   make SANITIZE=address,undefined test   (or SANITIZE=thread) sanitizer builds, own folders
 #   make GPU=0                build without the CUDA plugin even when nvcc is present
 #   make bench                benchmarks vs scikit-learn (needs ../shared/corpora/20news)
+#   make bench-upload         upload MB/s and peak RSS (BINS=old/topicd CORPUS=x.jsonl)
 #   make run                  start the service (topicd serve) on port 8080
 #   make install PREFIX=/usr/local DESTDIR=
 #   make lint                 static analysis (cppcheck, configured in .cppcheck/)
@@ -80,7 +81,7 @@ NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=s
   -gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -O2 -std=c++17 -Xcompiler -fPIC,-Wall $(NVCC_ARCH) -I. -I$(CUDA_HOME)/include
 
-.PHONY: all deps test unit bench bench-http bench-kernels conformance run install clean format check-format gpu lint
+.PHONY: all deps test unit bench bench-http bench-upload bench-kernels conformance run install clean format check-format gpu lint
 .DEFAULT_GOAL := all
 
 all: deps $(B)/topicd $(CUDA_PLUGIN)
@@ -157,6 +158,17 @@ bench-http: all $(B)/bench_http
 	$(B)/bench_http --topicd $(B)/topicd
 
 $(B)/bench_http: bench/bench_http.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+# Corpus uploads: a JSON Lines and a JSON array body of MB (200) MB each, from
+# CORPUS, POSTed to fresh servers: MB/s and the server's peak RSS. BINS="a b"
+# adds binaries, run in turns with this one, RUNS (3) rounds.
+bench-upload: all $(B)/bench_upload
+	$(B)/bench_upload $(foreach b,$(BINS),--topicd $(b)) --topicd $(B)/topicd \
+	  --corpus $(or $(CORPUS),../shared/corpora/20news/train.jsonl) --runs $(or $(RUNS),3) \
+	  --mb $(or $(MB),200)
+
+$(B)/bench_upload: bench/bench_upload.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 # The CPU backend's hot primitives one at a time on a Matrix Market matrix

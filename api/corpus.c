@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/json_scan.h"
 #include "core/alloc.h"
 
 #define MAX_ID_BYTES 256
@@ -318,15 +319,60 @@ struct tm_doc_stream {
     int64_t count, bytes;
     char *scratch; /* decoded text and id of the fast path */
     size_t scratch_alloc;
+    struct tm__json_split *split; /* TM_CORPUS_JSON */
     tm_status failed;
     struct tm_api_error err; /* replayed after a failure */
 };
+
+/*
+ * One element of a JSON stream, as "[" element "]" (see tm__json_split_new):
+ * read by the whole-body JSON reader, so a document follows the same rules
+ * as in a small body, and its errors are renamed to the element's place in
+ * the whole body ("documents[40].text", the body's byte offset).
+ */
+static tm_status stream_element(void *ctx, int64_t index, const char *array, size_t len,
+                                int64_t offset, struct tm_api_error *e)
+{
+    struct tm_doc_stream *s = ctx;
+    struct tm_corpus c;
+    tm_corpus_init(&c, &s->limits);
+    tm_status st = tm_corpus_parse(&c, array, len, TM_CORPUS_JSON, e);
+    if (st != TM_OK && e) {
+        if (e->offset >= 0)
+            e->offset += offset - 1; /* the '[' is not in the body */
+        char where[48], rest[sizeof(e->field)];
+        snprintf(where, sizeof(where), "documents[%lld]", (long long)index);
+        const char *f = e->field;
+        if (!strncmp(f, "documents", 9))
+            f += 9;
+        snprintf(rest, sizeof(rest), "%s", !strncmp(f, "[0]", 3) ? f + 3 : "");
+        size_t wl = strlen(where), rl = strlen(rest);
+        if (wl + rl >= sizeof(e->field))
+            rl = sizeof(e->field) - 1 - wl;
+        memcpy(e->field, where, wl);
+        memcpy(e->field + wl, rest, rl);
+        e->field[wl + rl] = 0;
+        e->line = e->column = 0;
+    } else if (st == TM_OK && c.n_docs == 1) {
+        struct tm_stream_doc d = {
+            .index = index, .text = c.docs[0].text, .text_len = c.docs[0].len};
+        if (c.ids && c.ids[0]) {
+            d.id = c.ids[0];
+            d.id_len = strlen(d.id);
+        }
+        st = s->sink(s->ctx, &d, e);
+        if (st == TM_OK)
+            s->count++;
+    }
+    tm_corpus_release(&c);
+    return st;
+}
 
 tm_status tm_doc_stream_new(struct tm_doc_stream **out, enum tm_corpus_format format,
                             const struct tm_corpus_limits *limits, tm_doc_sink sink, void *ctx)
 {
     *out = NULL;
-    if (format != TM_CORPUS_JSONL && format != TM_CORPUS_LINES)
+    if (format != TM_CORPUS_JSONL && format != TM_CORPUS_LINES && format != TM_CORPUS_JSON)
         return TM_EINVAL;
     struct tm_doc_stream *s = tm_calloc(1, sizeof(*s));
     if (!s)
@@ -343,6 +389,15 @@ tm_status tm_doc_stream_new(struct tm_doc_stream **out, enum tm_corpus_format fo
     s->ctx = ctx;
     s->line_no = 1;
     tm_api_error_clear(&s->err);
+    if (format == TM_CORPUS_JSON) {
+        /* An element is JSON text: escapes take up to six bytes a byte. */
+        size_t max_element = doc > (SIZE_MAX - 4096) / 6 ? SIZE_MAX : doc * 6 + 4096;
+        if (tm__json_split_new(&s->split, "documents", "document", max_element, stream_element,
+                               s) != TM_OK) {
+            tm_free(s);
+            return TM_ENOMEM;
+        }
+    }
     *out = s;
     return TM_OK;
 }
@@ -351,6 +406,7 @@ void tm_doc_stream_free(struct tm_doc_stream *s)
 {
     if (!s)
         return;
+    tm__json_split_free(s->split);
     tm_free(s->line);
     tm_free(s->scratch);
     tm_free(s);
@@ -576,6 +632,13 @@ tm_status tm_doc_stream_feed(struct tm_doc_stream *s, const char *data, size_t l
                       s->limits.max_total_bytes);
         return stream_fail(s, TM_ETOOBIG, e);
     }
+    if (s->split) {
+        st = tm__json_split_feed(s->split, data, len, e);
+        if (st != TM_OK)
+            return stream_fail(s, st, e);
+        s->bytes += (int64_t)len;
+        return TM_OK;
+    }
     while (len) {
         const char *nl = memchr(data, '\n', len);
         size_t part = nl ? (size_t)(nl - data) : len;
@@ -618,6 +681,10 @@ tm_status tm_doc_stream_finish(struct tm_doc_stream *s, struct tm_api_error *e)
         return s->failed;
     }
     tm_api_error_clear(e);
+    if (s->split) {
+        tm_status st = tm__json_split_finish(s->split, e);
+        return st != TM_OK ? stream_fail(s, st, e) : TM_OK;
+    }
     if (s->line_len) {
         tm_status st = stream_line(s, s->line, s->line_len, e);
         if (st != TM_OK)

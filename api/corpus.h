@@ -5,14 +5,11 @@
  *
  *   - tm_corpus_parse: a whole buffer into an in-memory tm_corpus whose
  *     tm_doc array feeds tm_vectorize (the CLI, inline job documents);
- *   - tm_doc_stream: JSON Lines or plain lines fed in chunks of any size
- *     (libmicrohttpd's upload callback), each complete document handed to a
- *     sink callback (the server's store), holding at most one document's
- *     bytes in memory.
- *
- * NEEDSWORK: a JSON array body is parsed whole (cJSON has no streaming
- * parser); the server caps such bodies, and large uploads should use JSON
- * Lines. An array splitter feeding elements to the same sink would lift it.
+ *   - tm_doc_stream: JSON Lines, plain lines or a JSON body fed in chunks of
+ *     any size (libmicrohttpd's upload callback), each complete document
+ *     handed to a sink callback (the server's store), holding at most one
+ *     document's bytes in memory. A JSON body is cut into its documents by
+ *     api/json_scan.h's splitter, and each is read as in a whole body.
  *
  * Text is kept as the bytes given (after JSON unescaping); invalid UTF-8 is
  * left for core/ to replace. JSON "\u0000" in a text or id is rejected:
@@ -25,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api/jsonutil.h"
+#include "api/json.h"
 #include "core/text/vectorize.h"
 
 struct tm_corpus_limits {
@@ -109,7 +106,7 @@ struct tm_stream_doc {
     size_t text_len;
     const char *id;
     size_t id_len;
-    int64_t line; /* 1-based line of the input it came from */
+    int64_t line; /* 1-based line of the input it came from; 0 for JSON */
 };
 
 /* Returns TM_OK to go on; any other status stops the stream, and feed/finish
@@ -120,12 +117,16 @@ typedef tm_status (*tm_doc_sink)(void *ctx, const struct tm_stream_doc *doc,
 struct tm_doc_stream;
 
 /*
- * format: TM_CORPUS_JSONL or TM_CORPUS_LINES (TM_EINVAL otherwise; JSON
- * arrays need the whole body: see tm_corpus_parse). limits: copied, NULL for
- * defaults; one JSONL line (its JSON text, escapes and all) may be up to
- * 2 * max_document_bytes + 4096 bytes, its "text" max_document_bytes.
- * sink, ctx: borrowed, called once per document in order. *out is returned
- * owned; free with tm_doc_stream_free.
+ * format: TM_CORPUS_JSONL, TM_CORPUS_LINES or TM_CORPUS_JSON (TM_EINVAL
+ * otherwise). limits: copied, NULL for defaults; one JSONL line (its JSON
+ * text, escapes and all) may be up to 2 * max_document_bytes + 4096 bytes,
+ * one element of a JSON body 6 * max_document_bytes + 4096, and a "text"
+ * max_document_bytes. sink, ctx: borrowed, called once per document in
+ * order. *out is returned owned; free with tm_doc_stream_free.
+ * Errors in a JSON body name "documents[i]", with the body's byte offset
+ * and no line. A leading UTF-8 BOM is not skipped (tm_corpus_parse skips it).
+ * NEEDSWORK: the JSON mode does not check max_documents (JSON Lines does),
+ * as the server's large JSON uploads never did.
  */
 tm_status tm_doc_stream_new(struct tm_doc_stream **out, enum tm_corpus_format format,
                             const struct tm_corpus_limits *limits, tm_doc_sink sink, void *ctx);

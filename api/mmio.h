@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "api/jsonutil.h"
+#include "api/error.h"
 #include "core/csr.h"
 
 /* m: borrowed; f: borrowed, open for writing. TM_EIO on a write error (err

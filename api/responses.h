@@ -14,8 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/error.h"
+#include "api/jbuf.h"
 #include "api/job_state.h"
-#include "api/jsonutil.h"
 
 #define TM_ID_SIZE 40
 

@@ -24,7 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api/jsonutil.h"
+#include "api/error.h"
+#include "api/jbuf.h"
 #include "api/spec.h"
 #include "core/model.h"
 #include "core/text/vectorize.h"

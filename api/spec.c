@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/jbuf.h"
+#include "api/json.h"
 #include "core/alloc.h"
 
 struct pctx {

@@ -44,7 +44,7 @@
 #include <stdint.h>
 
 #include "api/corpus.h"
-#include "api/jsonutil.h"
+#include "api/error.h"
 #include "core/model.h"
 #include "core/text/vectorize.h"
 

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "api/corpus.h"
-#include "api/jsonutil.h"
+#include "api/json.h"
 #include "api/mmio.h"
 #include "api/result.h"
 #include "api/spec.h"

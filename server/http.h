@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "api/jsonutil.h"
+#include "api/error.h"
 #include "server.h"
 #include "upload.h"
 

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/jsonutil.h"
+#include "api/json.h"
 #include "cli.h"
 #include "config.h"
 #include "core/clock.h"

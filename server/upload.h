@@ -4,8 +4,9 @@
  * out by api/corpus.h's stream reader and written in batches, so memory per
  * upload is one batch plus one document, whatever the body's size. A JSON
  * body up to max_json_bytes is parsed whole (api/'s rules and positions
- * exactly); a larger one is cut into its documents as it arrives, each
- * parsed alone by api/corpus.h, with errors naming "documents[i]".
+ * exactly); a larger one goes to the same stream reader in its JSON mode,
+ * which cuts it into its documents as they arrive and reads each alone,
+ * with errors naming "documents[i]".
  *
  * The documents go to a staging corpus that nobody sees: a new corpus is
  * committed by tm_upload_finish, an append is adopted by its target in one
@@ -25,29 +26,41 @@
 #include "store.h"
 
 struct tm_upload_limits {
-    int64_t max_body_bytes;
-    int64_t max_json_bytes;
-    int64_t max_doc_bytes;
+    int64_t max_body_bytes; /* the whole body, every format */
+    int64_t max_json_bytes; /* a JSON body up to this is parsed whole, past it split */
+    int64_t max_doc_bytes;  /* the text of one document */
 };
 
 struct tm_upload;
 
 /*
- * target: NULL for a new corpus, else the committed corpus to append to.
- * format: JSONL, LINES or JSON; AUTO defers the choice to tm_upload_set_format
- * (multipart parts). store, limits: borrowed. *out owned (tm_upload_free).
+ * Creates the staging corpus. target: NULL for a new corpus, else the
+ * committed corpus to append to (checked at finish: TM_ENOTFOUND). format:
+ * JSONL, LINES or JSON; AUTO defers the choice to tm_upload_set_format
+ * (multipart parts). store: borrowed for the upload's life; limits: copied.
+ * *out owned (tm_upload_free). Errors: the store's (TM_EIO), TM_ENOMEM.
  */
 tm_status tm_upload_new(struct tm_upload **out, struct tm_store *store, const char *target,
                         enum tm_corpus_format format, const struct tm_upload_limits *limits,
                         struct tm_api_error *e);
 
-/* Before the first feed, when created with AUTO. */
+/* Chooses the format before the first feed, when created with AUTO. */
 tm_status tm_upload_set_format(struct tm_upload *u, enum tm_corpus_format format,
                                struct tm_api_error *e);
 
+/*
+ * The next len bytes of the body (borrowed; any split). Complete documents
+ * are written to the staging corpus in batches. Errors: TM_ETOOBIG past
+ * max_body_bytes or a document limit; TM_EPARSE (malformed input, invalid
+ * UTF-8) and TM_EINVAL (a wrong shape, or no format chosen), with the field
+ * naming the line or "documents[i]"; the store's; TM_ENOMEM. After an error
+ * the upload can only be freed.
+ */
 tm_status tm_upload_feed(struct tm_upload *u, const char *data, size_t len, struct tm_api_error *e);
 
-/* End of body: flushes, commits or adopts; *out the corpus as it now is. */
+/* End of body: reads what is left (a whole small JSON body, a last line),
+ * flushes, commits or adopts; *out the corpus as it now is. Errors as
+ * tm_upload_feed's, and TM_EINVAL when no format was ever chosen. */
 tm_status tm_upload_finish(struct tm_upload *u, struct tm_corpus_record *out,
                            struct tm_api_error *e);
 

@@ -8,20 +8,20 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE \
  *     $(pkg-config --cflags libcjson libutf8proc openblas lapacke) \
- *     tests/fuzz/fuzz_spec.c api/spec.c api/corpus.c api/jsonutil.c core/*.c \
+ *     tests/fuzz/fuzz_spec.c $(find api core -name '*.c') \
  *     $(pkg-config --libs libcjson libutf8proc openblas lapacke) -lm -lpthread \
  *     -o build/fuzz_spec
- *   mkdir -p build/fuzz-spec-corpus && cp tests/fixtures/api/*.json build/fuzz-spec-corpus/
+ *   mkdir -p build/fuzz-spec-corpus && cp tests/fixtures/api/spec_*.json build/fuzz-spec-corpus/
  *   build/fuzz_spec -max_len=4096 build/fuzz-spec-corpus
  *
- * (core/*.c because the parser fills defaults with tm_vectorizer_params_init
+ * (core/ too because the parser fills defaults with tm_vectorizer_params_init
  * and tm_model_params_init.)
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "api/jsonutil.h"
+#include "api/json.h"
 #include "api/spec.h"
 #include "core/alloc.h"
 

@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "api/jsonutil.h"
+#include "api/error.h"
 #include "api/mmio.h"
 #include "core/alloc.h"
 #include "harness.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "api/jsonutil.h"
+#include "api/json.h"
 #include "api/spec.h"
 #include "core/fit.h"
 #include "core/numerics/rng.h"

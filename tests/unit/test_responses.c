@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "api/jsonutil.h"
+#include "api/json.h"
 #include "api/responses.h"
 #include "core/alloc.h"
 #include "harness.h"

@@ -1,12 +1,11 @@
 /* test_result.c - result JSON from hand-built fit results: fields, exact
- * round trip of numbers, NaN/Inf refused by name, vectorize summary, the
- * output buffer and allocation failures. */
+ * round trip of numbers, NaN/Inf refused by name, vectorize summary and
+ * allocation failures. */
 #include <cjson/cJSON.h>
-#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/jsonutil.h"
+#include "api/json.h"
 #include "api/result.h"
 #include "api/spec.h"
 #include "core/alloc.h"
@@ -343,60 +342,6 @@ TM_TEST(result_vectorize_summary_head_tail)
     idf[1] = NAN;
     CHECK_INT_EQ(tm_result_render_vectorize(&v, 0, NULL, &json, &len, &e), TM_ENUMERIC);
     CHECK_STR_EQ(e.field, "idf[1]");
-}
-
-TM_TEST(result_jbuf)
-{
-    struct tm_jbuf b;
-    tm_status st;
-    size_t len;
-    tm_jbuf_init(&b, 0);
-    tm_jbuf_string(&b, "a\"\\\n\x01\xc3\xa9\xff\xe2\x82z", 11);
-    char *s = tm_jbuf_detach(&b, &len, &st);
-    REQUIRE(s);
-    /* Invalid UTF-8 (a lone 0xff, a cut 3-byte sequence) becomes U+FFFD. */
-    CHECK_STR_EQ(s, "\"a\\\"\\\\\\n\\u0001\xc3\xa9\\ufffd\\ufffd\\ufffdz\"");
-    tm_free(s);
-
-    /* Shortest text that reads back exactly. */
-    static const double vals[] = {
-        0.1, 1.0 / 3.0, 1e-300, 5e-324, DBL_MAX, -2.5, 0.0, 123456789.0, 0.30000000000000004};
-    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
-        tm_jbuf_init(&b, 0);
-        tm_jbuf_double(&b, vals[i]);
-        s = tm_jbuf_detach(&b, &len, &st);
-        REQUIRE(s);
-        CHECK(strtod(s, NULL) == vals[i]);
-        tm_free(s);
-    }
-    srand(7);
-    for (int i = 0; i < 10000; i++) {
-        double v = (double)rand() / RAND_MAX * pow(10, rand() % 40 - 20);
-        char buf[40];
-        tm_jbuf_init(&b, 0);
-        tm_jbuf_double(&b, v);
-        s = tm_jbuf_detach(&b, &len, &st);
-        REQUIRE(s);
-        snprintf(buf, sizeof(buf), "%s", s);
-        if (strtod(buf, NULL) != v)
-            tm_test_fail(t, __FILE__, __LINE__, "%.17g printed as %s", v, buf);
-        tm_free(s);
-    }
-
-    /* The cap. */
-    tm_jbuf_init(&b, 8);
-    tm_jbuf_puts(&b, "12345");
-    tm_jbuf_puts(&b, "6789");
-    tm_jbuf_puts(&b, "x");
-    CHECK(tm_jbuf_detach(&b, &len, &st) == NULL);
-    CHECK_INT_EQ(st, TM_ETOOBIG);
-
-    tm_jbuf_init(&b, 0);
-    s = tm_jbuf_detach(&b, &len, &st);
-    REQUIRE(s);
-    CHECK_STR_EQ(s, "");
-    CHECK(len == 0);
-    tm_free(s);
 }
 
 TM_TEST(result_allocation_failures)

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/jsonutil.h"
+#include "api/json.h"
 #include "api/spec.h"
 #include "core/alloc.h"
 #include "harness.h"
@@ -340,70 +340,6 @@ TM_TEST(spec_error_offsets)
     tm_job_spec_release(&s);
 }
 
-TM_TEST(spec_malformed_json)
-{
-    static const struct {
-        const char *json;
-        int64_t offset;
-        const char *message;
-    } cases[] = {
-        {"", 0, "unexpected end of input"},
-        {"{", 1, "unexpected end of input, expected a key"},
-        {"{\"model\":", 9, "unexpected end of input"},
-        {"{\"a\" 1}", 5, "expected ':'"},
-        {"{\"a\":1,}", 7, "expected a string key"},
-        {"{\"a\":1 \"b\":2}", 7, "expected ',' or '}'"},
-        {"[1 2]", 3, "expected ',' or ']'"},
-        {"{\"a\":01}", 5, "invalid number"},
-        {"{\"a\":+1}", 5, "expected a value"},
-        {"{\"a\":.5}", 5, "expected a value"},
-        {"{\"a\":1.}", 5, "invalid number"},
-        {"{\"a\":1e}", 5, "invalid number"},
-        {"{\"a\":tru}", 5, "expected a value"},
-        {"{\"a\":\"x}", 5, "unterminated string"},
-        {"{\"a\":\"\\x\"}", 6, "invalid escape"},
-        {"{\"a\":\"\\u12\"}", 6, "invalid \\u escape"},
-        {"{\"a\":\"\\ud800\"}", 6, "unpaired UTF-16 surrogate"},
-        {"{\"a\":\"\\udc00\"}", 6, "unpaired UTF-16 surrogate"},
-        {"{\"a\\u0000\":1}", 1, "\\u0000 in an object key"},
-        {"{} {}", 3, "unexpected data after the JSON value"},
-        {"{}x", 2, "unexpected data"},
-        {"\xEF\xBB\xBF{\"a\" 1}", 8, "expected ':'"},
-        {"{\"a\":1111111111111111111111111111111111111111111111111111111111111111}", 5,
-         "number longer than 63"},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct tm_job_spec s;
-        struct tm_api_error e;
-        tm_status st = parse(&s, cases[i].json, &e);
-        if (st != TM_EPARSE || e.offset != cases[i].offset || !strstr(e.message, cases[i].message))
-            tm_test_fail(t, __FILE__, __LINE__, "%s: got %s at %lld \"%s\"", cases[i].json,
-                         tm_status_name(st), (long long)e.offset, e.message);
-        CHECK_INT_EQ(e.line, 1);
-        tm_job_spec_release(&s);
-    }
-
-    /* Deep nesting is refused before cJSON's own recursion. */
-    char deep[2 * (TM_JSON_MAX_DEPTH + 10) + 1];
-    size_t n = 0;
-    for (int i = 0; i < TM_JSON_MAX_DEPTH + 10; i++)
-        deep[n++] = '[';
-    for (int i = 0; i < TM_JSON_MAX_DEPTH + 10; i++)
-        deep[n++] = ']';
-    deep[n] = '\0';
-    struct tm_job_spec s;
-    struct tm_api_error e;
-    CHECK_INT_EQ(parse(&s, deep, &e), TM_EPARSE);
-    CHECK(strstr(e.message, "nesting") != NULL);
-    tm_job_spec_release(&s);
-
-    /* A raw NUL inside a string (length-delimited input). */
-    tm_job_spec_init(&s);
-    CHECK_INT_EQ(tm_job_spec_parse(&s, "{\"seed\":\"a\0b\"}", 14, NULL, &e), TM_EPARSE);
-    CHECK_INT_EQ(e.offset, 10);
-    tm_job_spec_release(&s);
-}
-
 static const char full_spec[] =
     "{\"preprocess\":{\"strip\":[\"headers\",\"quotes\"]},"
     "\"vectorizer\":{\"stop_words\":[\"x\",\"y\\n\"],\"min_df\":0.01,\"max_df\":0.95,"
@@ -538,6 +474,4 @@ TM_TEST(spec_names)
     CHECK_STR_EQ(tm_method_name(TM_METHOD_TRUNCATED_SVD), "truncated_svd");
     CHECK_STR_EQ(tm_method_name(TM_METHOD_FULL_SVD), "full_svd");
     CHECK_STR_EQ(tm_device_name(TM_DEVICE_GPU), "gpu");
-    CHECK_INT_EQ(tm_api_error_http_status(TM_ETOOBIG), 413);
-    CHECK_STR_EQ(tm_api_error_code(TM_ENUMERIC), "numerical_failure");
 }
