@@ -87,8 +87,16 @@ static char *request(const char *method, const char *path, const char *ctype, co
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
     for (;;) {
-        if (len + 1 >= cap)
-            buf = realloc(buf, cap *= 2);
+        if (buf && len + 1 >= cap) {
+            char *grown = realloc(buf, cap *= 2);
+            if (!grown)
+                free(buf);
+            buf = grown;
+        }
+        if (!buf) {
+            close(fd);
+            return NULL;
+        }
         ssize_t r = read(fd, buf + len, cap - len - 1);
         if (r <= 0)
             break;
