@@ -437,7 +437,9 @@ __device__ double row_dot(const T *P, int64_t ldp, int64_t i, const T *Q, int64_
 }
 
 /* KL ratio on the pattern of a CSR matrix: out[e] = val[e] / max(P[i,:].Q[j,:], eps). One warp
- * per row. */
+ * per row. The floor is written d < eps ? eps : d, as the CPU backend does, so that a NaN in
+ * the factors stays NaN (and the fit fails) instead of becoming eps. e is 64-bit: e + 32 must
+ * not overflow when nnz is near INT_MAX. */
 template <typename T>
 __global__ void k_kl_ratio(int64_t rows, const int *ptr, const int *ind, const T *val, const T *P,
                            int64_t ldp, const T *Q, int64_t ldq, int k, double eps, T *out)
@@ -446,14 +448,15 @@ __global__ void k_kl_ratio(int64_t rows, const int *ptr, const int *ind, const T
     int64_t warp = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5;
     int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
     for (int64_t i = warp; i < rows; i += nwarps) {
-        for (int e = ptr[i] + lane; e < ptr[i + 1]; e += 32) {
+        for (int64_t e = (int64_t)ptr[i] + lane; e < ptr[i + 1]; e += 32) {
             double d = row_dot(P, ldp, i, Q, ldq, ind[e], k);
-            out[e] = (T)((double)val[e] / (d > eps ? d : eps));
+            out[e] = (T)((double)val[e] / (d < eps ? eps : d));
         }
     }
 }
 
-/* Partial sums of X_ij log(X_ij / max(W[i,:].Ht[j,:], eps)) - X_ij over X_ij > eps. */
+/* Partial sums of X_ij log(X_ij / max(W[i,:].Ht[j,:], eps)) - X_ij over X_ij > eps; NaN and e
+ * as in k_kl_ratio. */
 template <typename T>
 __global__ void k_kl_sum(int64_t rows, const int *ptr, const int *ind, const T *val, const T *W,
                          int64_t ldw, const T *Ht, int64_t ldh, int k, double eps, double *partials)
@@ -464,11 +467,11 @@ __global__ void k_kl_sum(int64_t rows, const int *ptr, const int *ind, const T *
     int64_t warp = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5;
     int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
     for (int64_t i = warp; i < rows; i += nwarps) {
-        for (int e = ptr[i] + lane; e < ptr[i + 1]; e += 32) {
+        for (int64_t e = (int64_t)ptr[i] + lane; e < ptr[i + 1]; e += 32) {
             double x = (double)val[e];
             if (x > eps) {
                 double d = row_dot(W, ldw, i, Ht, ldh, ind[e], k);
-                acc += x * log(x / (d > eps ? d : eps)) - x;
+                acc += x * log(x / (d < eps ? eps : d)) - x;
             }
         }
     }
@@ -519,19 +522,26 @@ out:
     return st;
 }
 
-/* Makes c->red hold at least n doubles. */
+/* Makes c->red hold at least n doubles. The new buffer is allocated before
+ * the old one is freed: on failure c->red keeps its old size, never below
+ * the RED_BLOCKS + 1 the context starts with, which the reductions use
+ * without calling this (a NULL buffer there would be an illegal address,
+ * fatal to the process's CUDA context and every job on the device). */
 tm_status need_red(cctx *c, size_t n, char *err)
 {
     tm_status st = TM_OK;
+    double *grown = NULL;
     if (n <= c->red_n)
         return TM_OK;
-    CU(cudaStreamSynchronize(c->stream));
-    CU(cudaFree(c->red));
-    c->red = NULL;
-    c->red_n = 0;
-    CU(cudaMalloc(&c->red, n * sizeof(double)));
+    CU(cudaMalloc(&grown, n * sizeof(double)));
+    CU(cudaStreamSynchronize(c->stream)); /* kernels queued may still read the old one */
+    cudaFree(c->red);
+    c->red = grown;
     c->red_n = n;
+    grown = NULL;
 out:
+    if (grown)
+        cudaFree(grown);
     return st;
 }
 
@@ -663,8 +673,8 @@ tm_status op_mat_alloc(void *ctx, int64_t rows, int64_t cols, struct tm_bmat *ou
     tm_status st = TM_OK;
     void *p = NULL;
     size_t bytes = 0;
+    memset(out, 0, sizeof(*out)); /* before ENTER, which may return: out is never left stale */
     ENTER(c);
-    memset(out, 0, sizeof(*out));
     out->rows = rows;
     out->cols = cols;
     out->ld = rows > 0 ? rows : 1;
@@ -752,6 +762,20 @@ out:
 }
 
 /* Copies n host values into a freshly allocated device array of the context's type. */
+/* Copies bytes from pageable host memory to the device on the context's
+ * stream and waits: every kernel runs on that non-blocking stream, which a
+ * plain cudaMemcpy (legacy stream, and for pageable memory possibly
+ * returning before the DMA ends) does not order against. src may be freed
+ * on return. */
+tm_status copy_to_device(cctx *c, void *dst, const void *src, size_t bytes, char *err)
+{
+    tm_status st = TM_OK;
+    CU(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream));
+    CU(cudaStreamSynchronize(c->stream));
+out:
+    return st;
+}
+
 tm_status upload_values(cctx *c, const double *v, int64_t n, void **out, char *err)
 {
     tm_status st = TM_OK;
@@ -766,7 +790,7 @@ tm_status upload_values(cctx *c, const double *v, int64_t n, void **out, char *e
             ((float *)host)[i] = (float)v[i];
     }
     CU(cudaMalloc(out, (size_t)(n > 0 ? n : 1) * c->es));
-    CU(cudaMemcpy(*out, host, (size_t)n * c->es, cudaMemcpyHostToDevice));
+    TM_TRY(copy_to_device(c, *out, host, (size_t)n * c->es, err));
 out:
     free(host);
     return st;
@@ -832,10 +856,10 @@ tm_status op_sparse_upload(void *ctx, const struct tm_csr *X, struct tm_bsparse 
     CU(cudaMalloc(&s->t_ptr, (size_t)(n + 1) * sizeof(int)));
     CU(cudaMalloc(&s->t_ind, (size_t)(nnz > 0 ? nnz : 1) * sizeof(int)));
     CU(cudaMalloc(&s->r_val, (size_t)(nnz > 0 ? nnz : 1) * c->es));
-    CU(cudaMemcpy(s->x_ptr, h_xptr, (size_t)(m + 1) * sizeof(int), cudaMemcpyHostToDevice));
-    CU(cudaMemcpy(s->x_ind, h_xind, (size_t)nnz * sizeof(int), cudaMemcpyHostToDevice));
-    CU(cudaMemcpy(s->t_ptr, h_tptr, (size_t)(n + 1) * sizeof(int), cudaMemcpyHostToDevice));
-    CU(cudaMemcpy(s->t_ind, h_tind, (size_t)nnz * sizeof(int), cudaMemcpyHostToDevice));
+    TM_TRY(copy_to_device(c, s->x_ptr, h_xptr, (size_t)(m + 1) * sizeof(int), err));
+    TM_TRY(copy_to_device(c, s->x_ind, h_xind, (size_t)nnz * sizeof(int), err));
+    TM_TRY(copy_to_device(c, s->t_ptr, h_tptr, (size_t)(n + 1) * sizeof(int), err));
+    TM_TRY(copy_to_device(c, s->t_ind, h_tind, (size_t)nnz * sizeof(int), err));
     TM_TRY(upload_values(c, X->data, nnz, &s->x_val, err));
     TM_TRY(upload_values(c, h_tval, nnz, &s->t_val, err));
 
@@ -905,8 +929,11 @@ tm_status spmm_desc(cctx *c, cusparseSpMatDescr_t A, double alpha, const struct 
         return TM_OK;
     if (beta == 0.0)
         TM_TRY(fill_mat(c, C, 0.0, err)); /* so that NaN in C never leaks through 0 * C */
-    if (B->rows <= 0)
+    if (B->rows <= 0) {                   /* op(X) has no columns: C = beta C */
+        if (beta != 0.0 && beta != 1.0)
+            TM_TRY(scale_all(c, C, beta, err));
         return TM_OK;
+    }
     SP(cusparseCreateDnMat(&db, B->rows, B->cols, B->ld, B->data, vt, CUSPARSE_ORDER_COL));
     SP(cusparseCreateDnMat(&dc, C->rows, C->cols, C->ld, C->data, vt, CUSPARSE_ORDER_COL));
     SP(cusparseSpMM_bufferSize(c->sparse, CUSPARSE_OPERATION_NON_TRANSPOSE,
@@ -1015,6 +1042,23 @@ void *carve(carver *cv, size_t bytes)
 
 /* A (m x n, m >= n) <- Q of its thin QR. tau: n elements of device scratch
  * not overlapping work (lwork elements). */
+/* Reads the devInfo of the cuSOLVER call just queued (waiting for it): info < 0 is an
+ * argument the routine refused, a bug here; info > 0 a numerical failure, unless the caller
+ * accepts it (getrf's exactly zero pivot). */
+tm_status solver_info(cctx *c, const char *what, int positive_ok, char *err)
+{
+    tm_status st = TM_OK;
+    int info = 0;
+    CU(cudaMemcpyAsync(&info, c->info, sizeof(int), cudaMemcpyDeviceToHost, c->stream));
+    CU(cudaStreamSynchronize(c->stream));
+    if (info < 0)
+        return errf(err, TM_ELAPACK, "cuda %s: argument %d refused", what, -info);
+    if (info > 0 && !positive_ok)
+        return errf(err, TM_ELAPACK, "cuda %s failed (info %d)", what, info);
+out:
+    return st;
+}
+
 tm_status qr_in_place(cctx *c, int m, int n, void *A, int lda, char *err)
 {
     tm_status st = TM_OK;
@@ -1036,13 +1080,17 @@ tm_status qr_in_place(cctx *c, int m, int n, void *A, int lda, char *err)
     if (c->f64) {
         SO(cusolverDnDgeqrf(c->solver, m, n, (double *)A, lda, (double *)tau, (double *)work, lw,
                             c->info));
+        TM_TRY(solver_info(c, "geqrf", 0, err));
         SO(cusolverDnDorgqr(c->solver, m, n, n, (double *)A, lda, (const double *)tau,
                             (double *)work, lw, c->info));
+        TM_TRY(solver_info(c, "orgqr", 0, err));
     } else {
         SO(cusolverDnSgeqrf(c->solver, m, n, (float *)A, lda, (float *)tau, (float *)work, lw,
                             c->info));
+        TM_TRY(solver_info(c, "geqrf", 0, err));
         SO(cusolverDnSorgqr(c->solver, m, n, n, (float *)A, lda, (const float *)tau, (float *)work,
                             lw, c->info));
+        TM_TRY(solver_info(c, "orgqr", 0, err));
     }
 out:
     return st;
@@ -1092,6 +1140,7 @@ tm_status op_orth_lu(void *ctx, const struct tm_bmat *A, char *err)
     if (c->f64) {
         SO(cusolverDnDgetrf(c->solver, m, k, (double *)A->data, (int)A->ld, (double *)work, ipiv,
                             c->info));
+        TM_TRY(solver_info(c, "getrf", 1, err));
         k_unit_lower<double><<<blocks_for((int64_t)m * k, EW_THREADS), EW_THREADS, 0, c->stream>>>(
             m, k, (double *)A->data, A->ld);
         LAUNCHED();
@@ -1100,6 +1149,7 @@ tm_status op_orth_lu(void *ctx, const struct tm_bmat *A, char *err)
     } else {
         SO(cusolverDnSgetrf(c->solver, m, k, (float *)A->data, (int)A->ld, (float *)work, ipiv,
                             c->info));
+        TM_TRY(solver_info(c, "getrf", 1, err));
         k_unit_lower<float><<<blocks_for((int64_t)m * k, EW_THREADS), EW_THREADS, 0, c->stream>>>(
             m, k, (float *)A->data, A->ld);
         LAUNCHED();
@@ -1205,21 +1255,25 @@ tm_status op_svd_small(void *ctx, const struct tm_bmat *A, const struct tm_bmat 
     if (c->f64) {
         SO(cusolverDnDgeqrf(c->solver, mt, nt, (double *)T, (int)ldt, (double *)tau, (double *)work,
                             lw, c->info));
+        TM_TRY(solver_info(c, "geqrf", 0, err));
         k_upper<double><<<blocks_for((int64_t)nt * nt, EW_THREADS), EW_THREADS, 0, c->stream>>>(
             nt, (const double *)T, ldt, (double *)R, nt);
         LAUNCHED();
         SO(cusolverDnDorgqr(c->solver, mt, nt, nt, (double *)T, (int)ldt, (const double *)tau,
                             (double *)work, lw, c->info));
+        TM_TRY(solver_info(c, "orgqr", 0, err));
         SO(cusolverDnDgesvd(c->solver, 'A', 'A', nt, nt, (double *)R, nt, (double *)S, (double *)Ur,
                             nt, (double *)Vrt, nt, (double *)work, lw, (double *)rwork, c->info));
     } else {
         SO(cusolverDnSgeqrf(c->solver, mt, nt, (float *)T, (int)ldt, (float *)tau, (float *)work,
                             lw, c->info));
+        TM_TRY(solver_info(c, "geqrf", 0, err));
         k_upper<float><<<blocks_for((int64_t)nt * nt, EW_THREADS), EW_THREADS, 0, c->stream>>>(
             nt, (const float *)T, ldt, (float *)R, nt);
         LAUNCHED();
         SO(cusolverDnSorgqr(c->solver, mt, nt, nt, (float *)T, (int)ldt, (const float *)tau,
                             (float *)work, lw, c->info));
+        TM_TRY(solver_info(c, "orgqr", 0, err));
         SO(cusolverDnSgesvd(c->solver, 'A', 'A', nt, nt, (float *)R, nt, (float *)S, (float *)Ur,
                             nt, (float *)Vrt, nt, (float *)work, lw, (float *)rwork, c->info));
     }
