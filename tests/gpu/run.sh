@@ -77,8 +77,19 @@ command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | sed 's/^/  
 PROBE=$(TOPICD_GPU_PLUGIN="$PLUGIN" "$B/bench_fit" --probe 2>&1)
 HAVE_GPU=$?
 printf '%s\n' "$PROBE" | sed 's/^/    /'
+NV_GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')
 if [ "$HAVE_GPU" -eq 0 ]; then
     say "GPU present: running every GPU part"
+elif [ "${NV_GPUS:-0}" -gt 0 ]; then
+    # The device is there and topicd cannot use it: the run must not pass
+    # by skipping every GPU part.
+    say "nvidia-smi lists $NV_GPUS GPU(s), but topicd's probe failed"
+    if [ -n "$PLUGIN" ]; then
+        ldd "$PLUGIN" | grep 'not found' | sed 's/^/    /'
+    else
+        say "no CUDA plugin was built in $B (is nvcc on PATH?)"
+    fi
+    fail "a GPU is present but topicd cannot use it"
 else
     say "no usable GPU here: GPU tests will skip, the GPU benchmark is skipped"
 fi

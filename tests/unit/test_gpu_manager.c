@@ -707,11 +707,14 @@ TM_TEST(gpu_manager_real_device)
     REQUIRE(tm_gpu_manager_new(&cfg, NULL, NULL, &mgr, err) == TM_OK);
     tm_gpu_manager_info(mgr, &info);
     if (info.available) {
+        /* A GPU machine checks what it can see; the no-GPU path below is
+         * checked on every machine without one (CI). No skip: tests/gpu/run.sh
+         * fails a GPU run in which any GPU test skipped. */
         CHECK(info.n_devices > 0);
         CHECK(info.devices[0].total_bytes > 0);
         CHECK_STR_EQ(info.backend, "cuda");
         tm_gpu_manager_free(mgr);
-        SKIP("a GPU is present: the no-GPU path is not reachable here");
+        return;
     }
     CHECK(info.reason[0] != '\0');
     CHECK_STR_EQ(info.backend, "none");
