@@ -320,5 +320,8 @@ size_t tm_fit_device_bytes(const struct tm_backend_ops *ops, const struct tm_mod
             body = rsvd;
         l = k > l ? k : l;
     }
-    return ops->sparse_bytes(dt, m, n, nnz, l) + body;
+    size_t corpus = ops->sparse_bytes(dt, m, n, nnz, l);
+    if (corpus == SIZE_MAX || corpus > SIZE_MAX - body)
+        return SIZE_MAX;
+    return corpus + body;
 }

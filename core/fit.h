@@ -52,6 +52,7 @@ tm_status tm_fit_validate(const struct tm_csr *X, const struct tm_model_params *
  * workspace) for params (method, n_topics, algorithm, solver, ...), with
  * dtype params->dtype. For the GPU scheduler's admission control; an upper
  * bound within a few percent, host-side result arrays not included.
+ * SIZE_MAX when the backend cannot hold the matrix at all (sparse_bytes).
  */
 size_t tm_fit_device_bytes(const struct tm_backend_ops *ops, const struct tm_model_params *params,
                            int64_t m, int64_t n, int64_t nnz);

@@ -654,6 +654,8 @@ size_t op_mat_bytes(enum tm_dtype dtype, int64_t rows, int64_t cols)
  */
 size_t op_sparse_bytes(enum tm_dtype dtype, int64_t rows, int64_t cols, int64_t nnz, int64_t k)
 {
+    if (rows > INT_MAX - 1 || cols > INT_MAX - 1 || nnz > INT_MAX)
+        return SIZE_MAX; /* cuSPARSE's 32-bit indices, as op_sparse_upload requires */
     size_t es = dtype_size(dtype), big = (size_t)(rows > cols ? rows : cols);
     size_t kk = (size_t)(k > 0 ? k : 0) + 10;
     size_t b = 0;

@@ -85,7 +85,10 @@ static int64_t real_estimate(void *dev, const struct tm_model_params *params, in
 {
     const struct tm_backend_ops *ops = tm_gpu_load(NULL);
     (void)dev;
-    return ops ? (int64_t)tm_fit_device_bytes(ops, params, m, n, nnz) : -1;
+    if (!ops)
+        return -1;
+    size_t bytes = tm_fit_device_bytes(ops, params, m, n, nnz);
+    return bytes > (size_t)INT64_MAX ? -1 : (int64_t)bytes;
 }
 
 static tm_status real_ctx_new(void *dev, int ordinal, enum tm_dtype dtype, void **ctx, char *err)
@@ -413,7 +416,17 @@ tm_status tm_gpu_manager_acquire(struct tm_gpu_manager *mgr, const struct tm_gpu
         goto out;
     }
     capacity = largest_total(mgr) - mgr->config.reserve_bytes;
-    if (bytes < 0 || bytes > capacity) {
+    if (bytes < 0) {
+        if (is_auto)
+            st = auto_on_cpu(mgr, lease, "corpus too large for the GPU backend");
+        else
+            st = tm_errf(err, TM_ETOOBIG,
+                         "the GPU backend cannot hold this corpus (%lld x %lld, %lld non-zeros: "
+                         "its indices are 32-bit); use device \"cpu\" or \"auto\"",
+                         (long long)job->m, (long long)job->n, (long long)job->nnz);
+        goto out;
+    }
+    if (bytes > capacity) {
         if (is_auto)
             st = auto_on_cpu(mgr, lease, "job does not fit in GPU memory");
         else

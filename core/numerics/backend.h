@@ -115,7 +115,9 @@ struct tm_backend_ops {
     size_t (*mat_bytes)(enum tm_dtype dtype, int64_t rows, int64_t cols);
     /* Bytes sparse_upload takes for a rows x cols matrix with nnz non-zeros
      * (both X and X^T, plus the position map the KL ops need, plus any
-     * library workspace such as cuSPARSE's SpMM buffers for k columns). */
+     * library workspace such as cuSPARSE's SpMM buffers for k columns);
+     * SIZE_MAX when the backend cannot hold such a matrix at all (its index
+     * width), so that a scheduler never admits a fit sparse_upload refuses. */
     size_t (*sparse_bytes)(enum tm_dtype dtype, int64_t rows, int64_t cols, int64_t nnz, int64_t k);
 
     /* ---- memory ---- */

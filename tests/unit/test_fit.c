@@ -297,6 +297,36 @@ TM_TEST(fit_device_bytes_grow_with_the_problem)
     CHECK(tm_fit_device_bytes(o, &p, 1000, 5000, 20000) > 0);
 }
 
+static size_t sparse_bytes_refused(enum tm_dtype dtype, int64_t rows, int64_t cols, int64_t nnz,
+                                   int64_t k)
+{
+    (void)dtype, (void)rows, (void)cols, (void)nnz, (void)k;
+    return SIZE_MAX;
+}
+
+static size_t sparse_bytes_nearly_all(enum tm_dtype dtype, int64_t rows, int64_t cols, int64_t nnz,
+                                      int64_t k)
+{
+    (void)dtype, (void)rows, (void)cols, (void)nnz, (void)k;
+    return SIZE_MAX - 16;
+}
+
+/* A backend that cannot hold the corpus (sparse_bytes SIZE_MAX) makes the
+ * whole estimate SIZE_MAX, never a small number wrapped around. */
+TM_TEST(fit_device_bytes_say_when_the_backend_cannot)
+{
+    struct tm_model_params p;
+    tm_model_params_init(&p);
+    p.n_topics = 20;
+    struct tm_backend_ops ops = *tm_backend_cpu();
+    ops.sparse_bytes = sparse_bytes_refused;
+    CHECK(tm_fit_device_bytes(&ops, &p, 1000, 5000, 20000) == SIZE_MAX);
+    ops.sparse_bytes = sparse_bytes_nearly_all;
+    CHECK(tm_fit_device_bytes(&ops, &p, 1000, 5000, 20000) == SIZE_MAX);
+    p.method = TM_METHOD_TRUNCATED_SVD;
+    CHECK(tm_fit_device_bytes(&ops, &p, 1000, 5000, 20000) == SIZE_MAX);
+}
+
 /* ------------------------------------------- field names in error messages */
 
 /*

@@ -68,6 +68,8 @@ static int64_t fake_estimate(void *dev, const struct tm_model_params *params, in
     struct fake *f = dev;
     (void)m;
     (void)n;
+    if (nnz > INT32_MAX)
+        return -1; /* as the CUDA backend: 32-bit indices */
     return nnz * f->bytes_per_nnz * (params->dtype == TM_DTYPE_FLOAT64 ? 2 : 1);
 }
 
@@ -286,6 +288,26 @@ TM_TEST(gpu_manager_never_fits)
     CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &lease, x.err), TM_OK);
     CHECK_INT_EQ(lease.on_gpu, 0);
     CHECK_STR_EQ(lease.why_cpu, "job does not fit in GPU memory");
+    fx_teardown(&x);
+}
+
+/* A corpus the backend cannot hold at all (estimate < 0) is refused before
+ * it reaches the device: "gpu" fails saying why, "auto" runs on the CPU. */
+TM_TEST(gpu_manager_corpus_beyond_the_backend)
+{
+    struct fx x;
+    struct tm_gpu_lease lease;
+    REQUIRE(fx_setup(&x, 1) == 0);
+    x.f.bytes_per_nnz = 0; /* it would fit in memory: only the index width refuses it */
+    struct tm_gpu_job *job = fjob_init(&x.fj, TM_DEVICE_GPU, (int64_t)INT32_MAX + 1, 20);
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &lease, x.err), TM_ETOOBIG);
+    CHECK(strstr(x.err, "32-bit") != NULL);
+    CHECK_INT_EQ(lease.on_gpu, 0);
+
+    x.fj.params.device = TM_DEVICE_AUTO;
+    CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &lease, x.err), TM_OK);
+    CHECK_INT_EQ(lease.on_gpu, 0);
+    CHECK_STR_EQ(lease.why_cpu, "corpus too large for the GPU backend");
     fx_teardown(&x);
 }
 
