@@ -125,8 +125,8 @@ struct tm_doc_stream;
  * order. *out is returned owned; free with tm_doc_stream_free.
  * Errors in a JSON body name "documents[i]", with the body's byte offset
  * and no line. A leading UTF-8 BOM is not skipped (tm_corpus_parse skips it).
- * NEEDSWORK: the JSON mode does not check max_documents (JSON Lines does),
- * as the server's large JSON uploads never did.
+ * Past max_documents every mode fails with TM_ETOOBIG, "more than N
+ * documents".
  */
 tm_status tm_doc_stream_new(struct tm_doc_stream **out, enum tm_corpus_format format,
                             const struct tm_corpus_limits *limits, tm_doc_sink sink, void *ctx);

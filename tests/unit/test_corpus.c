@@ -416,6 +416,45 @@ TM_TEST(corpus_stream_json_errors)
     }
 }
 
+/* max_documents holds for a JSON stream as for JSON Lines, with the error
+ * that tm_corpus_parse gives for the same body. */
+TM_TEST(corpus_stream_json_max_documents)
+{
+    static const char body[] = "[\"a\", {\"text\": \"b\"},\n \"c\", \"d\"]";
+    struct tm_corpus_limits lim;
+    tm_corpus_limits_init(&lim);
+    lim.max_documents = 2;
+    tm_api_init();
+    struct collect k = {.fail_at = 0};
+    struct tm_doc_stream *s;
+    struct tm_api_error e, whole;
+    tm_corpus_init(&k.c, NULL);
+    REQUIRE(tm_doc_stream_new(&s, TM_CORPUS_JSON, &lim, collect_sink, &k) == TM_OK);
+    CHECK_INT_EQ(tm_doc_stream_feed(s, body, strlen(body), &e), TM_ETOOBIG);
+    CHECK_STR_EQ(e.field, "documents[2]");
+    CHECK_STR_EQ(e.message, "more than 2 documents");
+    CHECK_INT_EQ(e.offset, 22);
+    CHECK_INT_EQ(tm_doc_stream_count(s), 2);
+    tm_doc_stream_free(s);
+    tm_corpus_release(&k.c);
+
+    struct tm_corpus c;
+    tm_corpus_init(&c, &lim);
+    CHECK_INT_EQ(tm_corpus_parse(&c, body, strlen(body), TM_CORPUS_JSON, &whole), TM_ETOOBIG);
+    CHECK_STR_EQ(whole.field, e.field);
+    CHECK_STR_EQ(whole.message, e.message);
+    CHECK_INT_EQ(whole.offset, e.offset);
+    tm_corpus_release(&c);
+
+    /* JSON Lines words it the same way, naming the line. */
+    static const char lines[] = "{\"text\":\"a\"}\n{\"text\":\"b\"}\n{\"text\":\"c\"}\n";
+    tm_corpus_init(&c, &lim);
+    CHECK_INT_EQ(tm_corpus_parse(&c, lines, strlen(lines), TM_CORPUS_JSONL, &e), TM_ETOOBIG);
+    CHECK_STR_EQ(e.field, "line 3");
+    CHECK_STR_EQ(e.message, "more than 2 documents");
+    tm_corpus_release(&c);
+}
+
 TM_TEST(corpus_stream_lines_and_errors)
 {
     struct collect k = {.fail_at = 0};
