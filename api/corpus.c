@@ -328,8 +328,8 @@ struct tm_doc_stream {
  * One element of a JSON stream, as "[" element "]" (see tm__json_split_new):
  * read by the whole-body JSON reader, so a document follows the same rules
  * as in a small body, and its errors are renamed to the element's place in
- * the whole body ("documents[40].text", the body's byte offset). Past
- * max_documents the element is
+ * the whole body ("documents[40].text", the body's byte offset; the
+ * splitter adds the line and column). Past max_documents the element is
  * still read first, as tm_corpus_add_json_array reads a document before
  * tm_corpus_add counts it, so both paths give the same error.
  */
