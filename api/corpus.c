@@ -328,15 +328,25 @@ struct tm_doc_stream {
  * One element of a JSON stream, as "[" element "]" (see tm__json_split_new):
  * read by the whole-body JSON reader, so a document follows the same rules
  * as in a small body, and its errors are renamed to the element's place in
- * the whole body ("documents[40].text", the body's byte offset).
+ * the whole body ("documents[40].text", the body's byte offset; the
+ * splitter adds the line and column). Past max_documents the element is
+ * still read first, as tm_corpus_add_json_array reads a document before
+ * tm_corpus_add counts it, so both paths give the same error.
  */
 static tm_status stream_element(void *ctx, int64_t index, const char *array, size_t len,
                                 int64_t offset, struct tm_api_error *e)
 {
     struct tm_doc_stream *s = ctx;
     struct tm_corpus c;
-    tm_corpus_init(&c, &s->limits);
+    struct tm_corpus_limits lim = s->limits;
+    int over = s->count >= lim.max_documents;
+    if (over)
+        lim.max_documents = 0; /* tm_corpus_add refuses it, after reading it */
+    tm_corpus_init(&c, &lim);
     tm_status st = tm_corpus_parse(&c, array, len, TM_CORPUS_JSON, e);
+    if (st == TM_ETOOBIG && over)
+        tm_api_errorf(e, TM_ETOOBIG, NULL, 1 /* the element, after the '[' */,
+                      "more than %lld documents", (long long)s->limits.max_documents);
     if (st != TM_OK && e) {
         if (e->offset >= 0)
             e->offset += offset - 1; /* the '[' is not in the body */

@@ -123,10 +123,14 @@ struct tm_doc_stream;
  * one element of a JSON body 6 * max_document_bytes + 4096, and a "text"
  * max_document_bytes. sink, ctx: borrowed, called once per document in
  * order. *out is returned owned; free with tm_doc_stream_free.
- * Errors in a JSON body name "documents[i]", with the body's byte offset
- * and no line. A leading UTF-8 BOM is not skipped (tm_corpus_parse skips it).
- * NEEDSWORK: the JSON mode does not check max_documents (JSON Lines does),
- * as the server's large JSON uploads never did.
+ * The JSON mode accepts exactly the bodies that tm_corpus_parse accepts
+ * (a leading UTF-8 BOM included), with the same documents, except an
+ * element longer than its cap; its errors name "documents[i]" or the
+ * field, with the body's byte offset, line and column. Malformed JSON is
+ * reported where and as tm_corpus_parse reports it, unless the stream
+ * refused something before it (a document, another member). JSON Lines and
+ * lines do not skip a BOM (tm_corpus_parse does). Past max_documents
+ * every mode fails with TM_ETOOBIG, "more than N documents".
  */
 tm_status tm_doc_stream_new(struct tm_doc_stream **out, enum tm_corpus_format format,
                             const struct tm_corpus_limits *limits, tm_doc_sink sink, void *ctx);

@@ -91,31 +91,43 @@ struct tm__json_split;
  * any size: it cuts out each element of the body's array -- the top-level
  * array, or the array that is the one member named member of a top-level
  * object ({"documents": [...]}) -- and hands it, alone, to fn, which reads
- * it with tm_json_parse. The splitter follows strings, escapes, nesting and
- * the commas between elements, no more: an element's grammar is the
- * scanner's. member (under 32 bytes) and element ("document") name the
- * array and one of its elements in errors. member, element, fn and ctx are
- * borrowed for the splitter's life. An element's text may be up to
- * max_element bytes. Memory: one element. *out is returned owned
- * (tm__json_split_free); TM_ENOMEM is the only failure.
- * NEEDSWORK: outside the elements the splitter is laxer than the scanner
- * (a stray ':' between elements, a value after the array in the object)
- * and reads a key without decoding its escapes ("docu\u006dents" is not
- * member); tm_json_parse on a whole body has neither difference.
+ * it with tm_json_parse. Together they accept exactly what tm__json_scan
+ * accepts of the whole body, in the same shapes as api/corpus.c's
+ * whole-body reader: outside the elements the splitter reads the
+ * scanner's grammar itself (a UTF-8 BOM, then "[" elements "]" or an
+ * object, then whitespace), keys decoded as cJSON decodes them; the
+ * object's only member is member, once, and its value an array; the
+ * scanner's nesting limit counts from the root. An element is everything
+ * from its first byte to its end (a string's closing quote, the bracket
+ * that balances its first, or before the delimiter after a scalar), so fn
+ * sees any malformed text inside it. member (under 32 bytes) and element
+ * ("document") name the array and one of its elements in errors. member,
+ * element, fn and ctx are borrowed for the splitter's life. "[" element
+ * "]" may be up to max_element bytes. Memory: one element. *out is
+ * returned owned (tm__json_split_free); TM_ENOMEM is the only failure.
  */
 tm_status tm__json_split_new(struct tm__json_split **out, const char *member, const char *element,
                              size_t max_element, tm__json_element_fn fn, void *ctx);
 
-/* Feeds the next len bytes (borrowed; any split). Errors: TM_EPARSE for
- * malformed JSON and TM_EINVAL for another shape (an object member other
- * than member), with the byte offset in e and in the message; TM_ETOOBIG
- * for an element past max_element; TM_ENOMEM; or what fn returned. */
+/*
+ * Feeds the next len bytes (borrowed; any split). Errors carry the byte
+ * offset, line and column (1-based, counted in bytes as
+ * tm_api_error_locate does): TM_EPARSE for malformed JSON, worded as the
+ * scanner words it ("malformed JSON: expected ',' or ']'"), where it
+ * would stop on the whole body; TM_EINVAL for another shape (field
+ * member: not an array, "duplicate field"; field the key: "unknown
+ * field"), at the value; TM_ETOOBIG for an element past max_element, at
+ * its start; TM_ENOMEM; or what fn returned, with the line and column
+ * added when fn's offset lies in the element. After an error the
+ * splitter can only be freed.
+ */
 tm_status tm__json_split_feed(struct tm__json_split *sp, const char *data, size_t len,
                               struct tm_api_error *e);
 
-/* End of input: hands over a last scalar element; TM_EPARSE when the value
- * is not complete, TM_EINVAL (field member, "required") when an object had
- * no member. */
+/* End of input: TM_OK when the body's value is complete; else TM_EPARSE as
+ * the scanner says it at the end of the text ("unexpected end of input,
+ * expected ..."), or TM_EINVAL (field member, "missing") for an object
+ * without it. Elements are all handed over by then. */
 tm_status tm__json_split_finish(struct tm__json_split *sp, struct tm_api_error *e);
 
 /* NULL-safe. */

@@ -6,7 +6,8 @@
  * body up to max_json_bytes is parsed whole (api/'s rules and positions
  * exactly); a larger one goes to the same stream reader in its JSON mode,
  * which cuts it into its documents as they arrive and reads each alone,
- * with errors naming "documents[i]".
+ * with errors naming "documents[i]": both accept the same bodies (see
+ * tm_doc_stream_new).
  *
  * The documents go to a staging corpus that nobody sees: a new corpus is
  * committed by tm_upload_finish, an append is adopted by its target in one

@@ -1,7 +1,8 @@
 /*
  * fuzz_json_scan.c - libFuzzer target for api/json_scan.h, the JSON syntax
- * every network body passes (job specs, corpus uploads). The first byte
- * picks a chunk size; the rest is
+ * every network body passes (job specs, corpus uploads), and a
+ * differential target for the two ways a JSON corpus is read. The first
+ * byte picks a chunk size; the rest is
  *
  *   - scanned by tm__json_scan and parsed by tm_json_parse, which must agree
  *     (status, offset, message), cJSON must build what the scanner accepted,
@@ -9,15 +10,20 @@
  *   - split by tm__json_split fed whole and in chunks, which must give the
  *     same elements and the same error: the splitter's state carries across
  *     any chunk boundary;
- *   - when the scanner accepts a top-level array, split without error into
- *     exactly its elements, each accepted by the scanner alone.
+ *   - read as a JSON corpus whole (tm_corpus_parse, the server's path up to
+ *     --max-json-bytes) and streamed in chunks (tm_doc_stream, past it),
+ *     which must accept the same bodies with the same documents and ids,
+ *     report malformed JSON at the same offset with the same message when
+ *     both do, and give the stream's errors the line and column of their
+ *     offset.
  *
  * Build and run without the Makefile (from the repository root):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE \
  *     $(pkg-config --cflags libcjson) \
- *     tests/fuzz/fuzz_json_scan.c api/error.c api/jbuf.c api/json.c api/json_scan.c \
- *     core/alloc.c core/status.c $(pkg-config --libs libcjson) -o build/fuzz_json_scan
+ *     tests/fuzz/fuzz_json_scan.c api/corpus.c api/error.c api/jbuf.c api/json.c \
+ *     api/json_scan.c core/alloc.c core/status.c $(pkg-config --libs libcjson) \
+ *     -o build/fuzz_json_scan
  *   mkdir -p build/fuzz-json-corpus && cp tests/fixtures/api/spec_*.json build/fuzz-json-corpus/
  *   build/fuzz_json_scan -max_len=4096 build/fuzz-json-corpus
  */
@@ -28,6 +34,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "api/corpus.h"
 #include "api/json.h"
 #include "api/json_scan.h"
 #include "core/alloc.h"
@@ -77,6 +84,74 @@ static tm_status split(const char *bytes, size_t len, size_t chunk, struct split
     return st;
 }
 
+static tm_status add_doc(void *ctx, const struct tm_stream_doc *d, struct tm_api_error *e)
+{
+    return tm_corpus_add(ctx, d->text, d->text_len, d->id, d->id_len, e);
+}
+
+/* The body read by tm_doc_stream in chunks of chunk bytes into c. */
+static tm_status stream_corpus(const char *bytes, size_t len, size_t chunk,
+                               const struct tm_corpus_limits *lim, struct tm_corpus *c,
+                               struct tm_api_error *e)
+{
+    struct tm_doc_stream *s;
+    tm_corpus_init(c, NULL);
+    tm_api_error_clear(e);
+    tm_status st = tm_doc_stream_new(&s, TM_CORPUS_JSON, lim, add_doc, c);
+    if (st != TM_OK)
+        return st;
+    for (size_t off = 0; off < len && st == TM_OK; off += chunk)
+        st = tm_doc_stream_feed(s, bytes + off, len - off < chunk ? len - off : chunk, e);
+    if (st == TM_OK)
+        st = tm_doc_stream_finish(s, e);
+    tm_doc_stream_free(s);
+    return st;
+}
+
+static int same_documents(const struct tm_corpus *a, const struct tm_corpus *b)
+{
+    if (a->n_docs != b->n_docs)
+        return 0;
+    for (int64_t i = 0; i < a->n_docs; i++) {
+        const char *ia = a->ids ? a->ids[i] : NULL, *ib = b->ids ? b->ids[i] : NULL;
+        if (a->docs[i].len != b->docs[i].len ||
+            memcmp(a->docs[i].text, b->docs[i].text, a->docs[i].len) || !ia != !ib ||
+            (ia && strcmp(ia, ib)))
+            return 0;
+    }
+    return 1;
+}
+
+/* The whole-body and the streamed corpus readers agree. */
+static void corpus_agree(const char *bytes, size_t len, size_t chunk)
+{
+    struct tm_corpus_limits lim;
+    tm_corpus_limits_init(&lim);
+    lim.max_documents = 8; /* reached now and then */
+    lim.max_document_bytes = 64;
+    struct tm_corpus whole, streamed;
+    struct tm_api_error ew, es;
+    tm_corpus_init(&whole, &lim);
+    tm_status sw = tm_corpus_parse(&whole, bytes, len, TM_CORPUS_JSON, &ew);
+    tm_status ss = stream_corpus(bytes, len, chunk, &lim, &streamed, &es);
+    if ((sw == TM_OK) != (ss == TM_OK) || sw == TM_ENOMEM || ss == TM_ENOMEM)
+        __builtin_trap();
+    if (sw == TM_OK && !same_documents(&whole, &streamed))
+        __builtin_trap();
+    if (sw == TM_EPARSE && ss == TM_EPARSE &&
+        (ew.offset != es.offset || strcmp(ew.message, es.message)))
+        __builtin_trap();
+    if (ss != TM_OK) {
+        struct tm_api_error at = es;
+        tm_api_error_locate(&at, bytes, len);
+        if (!es.message[0] || es.offset > (int64_t)len ||
+            (es.offset >= 0 && (es.line != at.line || es.column != at.column)))
+            __builtin_trap();
+    }
+    tm_corpus_release(&whole);
+    tm_corpus_release(&streamed);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int init;
@@ -121,11 +196,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         __builtin_trap();
 
     /* A valid top-level array splits into its elements. */
-    if (st == TM_OK && cJSON_IsArray(doc.root) &&
-        !(len >= 3 && !memcmp(bytes, "\xEF\xBB\xBF", 3))) {
+    if (st == TM_OK && cJSON_IsArray(doc.root)) {
         if (sw != TM_OK || whole.bad || whole.n != (size_t)cJSON_GetArraySize(doc.root))
             __builtin_trap();
     }
     tm_json_release(&doc);
+
+    corpus_agree(bytes, len, chunk);
     return 0;
 }

@@ -387,6 +387,8 @@ static const char *const split_bodies[] = {
     "[\"plain\", \"say \\\"hi\\\" [x] {y}\",\n {\"id\": 7, \"text\": \"a\\\\\", \"m\": [{}, []]},"
     "\t12.5e3 ,true,null, \"\\u00e9\\ud83d\\ude00\" ,[1,[2]]]",
     " {\"documents\" : [\"a,b\" , {\"text\":\"}]\"} ,-0]}\r\n",
+    /* A BOM, and the member named with an escape. */
+    "\xEF\xBB\xBF{\"docu\\u006dents\":[\"x\\\\\",2 ]}",
 };
 
 /* The elements of split_bodies[b] as one feed gives them. */
@@ -395,6 +397,7 @@ static const char *const split_want[][9] = {
      "[{\"id\": 7, \"text\": \"a\\\\\", \"m\": [{}, []]}]", "[12.5e3]", "[true]", "[null]",
      "[\"\\u00e9\\ud83d\\ude00\"]", "[[1,[2]]]", NULL},
     {"[\"a,b\"]", "[{\"text\":\"}]\"}]", "[-0]", NULL},
+    {"[\"x\\\\\"]", "[2]", NULL},
 };
 
 static void check_elements(struct tm_test_ctx *t, const struct elements *k, const char *body,
@@ -450,52 +453,72 @@ TM_TEST(json_split_every_split_point)
     }
 }
 
+/* Outside the elements the splitter reads the scanner's grammar, and
+ * words its errors as the scanner does, with the line and column. */
 TM_TEST(json_split_errors)
 {
     static const struct {
         const char *body;
         tm_status status;
-        int64_t offset; /* also "(byte N)" in the message when >= 0 */
+        int64_t offset;
+        const char *field;
         const char *message;
         int elements; /* handed to fn before the error */
     } cases[] = {
-        {"", TM_EPARSE, 0, "the JSON body ends before its value does", 0},
-        {"  \"a\"", TM_EPARSE, 2, "expected a JSON array or object", 0},
-        {"x[]", TM_EPARSE, 0, "expected a JSON array or object", 0},
-        {"]", TM_EPARSE, 0, "expected a JSON array or object", 0},
-        {"\xEF\xBB\xBF[]", TM_EPARSE, 0, "expected a JSON array or object", 0},
-        {"[\"a\" \"b\"]", TM_EPARSE, 5, "expected ',' or ']' between documents", 1},
-        {"[\"a\",,\"b\"]", TM_EPARSE, 5, "a ',' without a document before it", 1},
-        {"[,\"a\"]", TM_EPARSE, 1, "a ',' without a document before it", 0},
-        {"[\"a\",]", TM_EPARSE, 5, "a ',' before ']'", 1},
-        {"[\"a\"", TM_EPARSE, 4, "the JSON body ends before its value does", 1},
-        {"[\"a\", {\"text\": \"b\"", TM_EPARSE, 18, "the JSON body ends before its value does", 1},
-        {"[\"a\"] x", TM_EPARSE, 6, "unexpected data after the JSON value", 1},
-        {"[] []", TM_EPARSE, 3, "unexpected data after the JSON value", 0},
-        {"{\"docs\": []}", TM_EINVAL, 6, "a large JSON body holds only \"documents\"", 0},
-        {"{\"documents\": [], \"documents\": []}", TM_EINVAL, 28, "\"documents\" given twice", 0},
-        {"{\"documents\": {}}", TM_EINVAL, 14, "\"documents\" must be an array", 0},
-        {"{\"documents\": \"a\"}", TM_EINVAL, -1, "required", 0},
-        {"{\"documents\": 5}", TM_EINVAL, 14, "\"documents\" must be an array", 0},
-        {"{}", TM_EINVAL, -1, "required", 0},
+        {"", TM_EPARSE, 0, "", "malformed JSON: unexpected end of input, expected a value", 0},
+        {"  \"a\"", TM_EINVAL, 2, "documents",
+         "must be an array of documents, or an object holding one as \"documents\"", 0},
+        {"x[]", TM_EPARSE, 0, "", "malformed JSON: expected a value", 0},
+        {"]", TM_EPARSE, 0, "", "malformed JSON: expected a value", 0},
+        {"\xEF\xBB[]", TM_EPARSE, 0, "", "malformed JSON: expected a value", 0},
+        {"[\"a\" \"b\"]", TM_EPARSE, 5, "", "malformed JSON: expected ',' or ']'", 1},
+        {"[\"a\"\n  }", TM_EPARSE, 7, "", "malformed JSON: expected ',' or ']'", 1},
+        {"[\"a\",,\"b\"]", TM_EPARSE, 5, "", "malformed JSON: expected a value", 1},
+        {"[,\"a\"]", TM_EPARSE, 1, "", "malformed JSON: expected a value", 0},
+        {"[\"a\",]", TM_EPARSE, 5, "", "malformed JSON: expected a value", 1},
+        {"[\"a\"", TM_EPARSE, 4, "", "malformed JSON: unexpected end of input, expected ',' or ']'",
+         1},
+        {"[\"a\", {\"text\":\n \"b\"", TM_EPARSE, 19, "",
+         "malformed JSON: unexpected end of input, expected ',' or '}'", 1},
+        {"[\"a\", \"b", TM_EPARSE, 6, "", "malformed JSON: unterminated string", 1},
+        {"[5", TM_EPARSE, 2, "", "malformed JSON: unexpected end of input, expected ',' or ']'", 0},
+        {"[\"a\"] x", TM_EPARSE, 6, "", "malformed JSON: unexpected data after the JSON value", 1},
+        {"[] []", TM_EPARSE, 3, "", "malformed JSON: unexpected data after the JSON value", 0},
+        {"{\"documents\":[\"a\"] 5}", TM_EPARSE, 19, "", "malformed JSON: expected ',' or '}'", 1},
+        {"{\"documents\":[\"a\"], 5}", TM_EPARSE, 20, "", "malformed JSON: expected a string key",
+         1},
+        {"{\"documents\" [\"a\"]}", TM_EPARSE, 13, "", "malformed JSON: expected ':'", 0},
+        {"{\"docu", TM_EPARSE, 1, "", "malformed JSON: unterminated string", 0},
+        {"{\"a\\u0000\": []}", TM_EPARSE, 1, "", "malformed JSON: \\u0000 in an object key", 0},
+        {"{\"\\ud800x\": []}", TM_EPARSE, 2, "",
+         "malformed JSON: unpaired UTF-16 surrogate in \\u escape", 0},
+        {"{\"\\q\": []}", TM_EPARSE, 2, "", "malformed JSON: invalid escape in string", 0},
+        {"{\"\\u00\": []}", TM_EPARSE, 2, "", "malformed JSON: invalid \\u escape in string", 0},
+        {"{\"docs\": []}", TM_EINVAL, 9, "docs", "unknown field (expected only \"documents\")", 0},
+        {"{\"documents\\u0000\": []}", TM_EPARSE, 1, "", "malformed JSON: \\u0000 in an object key",
+         0},
+        {"{\"docu\\u006dents\": [\"a\"], \"documents\": []}", TM_EINVAL, 39, "documents",
+         "duplicate field", 1},
+        {"{\"documents\": {}}", TM_EINVAL, 14, "documents", "must be an array of documents", 0},
+        {"{\"documents\": \"a\"}", TM_EINVAL, 14, "documents", "must be an array of documents", 0},
+        {"{\"documents\": 5}", TM_EINVAL, 14, "documents", "must be an array of documents", 0},
+        {"{\"documents\": x}", TM_EPARSE, 14, "", "malformed JSON: expected a value", 0},
+        {"\n {}", TM_EINVAL, 2, "documents", "missing", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *body = cases[i].body;
         struct elements k = {.n = 0};
-        struct tm_api_error e;
-        char want[200];
-        if (cases[i].offset >= 0)
-            snprintf(want, sizeof(want), "%s (byte %lld)", cases[i].message,
-                     (long long)cases[i].offset);
-        else
-            snprintf(want, sizeof(want), "%s", cases[i].message);
+        struct tm_api_error e, at;
         tm_status st = split_pieces(body, strlen(body), NULL, 0, 1000, &k, &e);
-        if (st != cases[i].status || e.offset != cases[i].offset || strcmp(e.message, want) ||
-            k.n != cases[i].elements)
-            tm_test_fail(t, __FILE__, __LINE__, "case %zu: %s at %lld \"%s\", %d elements", i,
-                         tm_status_name(st), (long long)e.offset, e.message, k.n);
-        if (!strcmp(cases[i].message, "required"))
-            CHECK_STR_EQ(e.field, "documents");
+        at = e;
+        tm_api_error_locate(&at, body, strlen(body));
+        if (st != cases[i].status || e.offset != cases[i].offset ||
+            strcmp(e.message, cases[i].message) || strcmp(e.field, cases[i].field) ||
+            k.n != cases[i].elements || e.line != at.line || e.column != at.column)
+            tm_test_fail(t, __FILE__, __LINE__,
+                         "case %zu: %s at %lld (%lld:%lld) \"%s: %s\", %d elements", i,
+                         tm_status_name(st), (long long)e.offset, (long long)e.line,
+                         (long long)e.column, e.field, e.message, k.n);
         elements_clear(&k);
     }
 }
@@ -513,6 +536,7 @@ TM_TEST(json_split_limits)
     const char *big = "[\"a\", \"1234567\"]";
     CHECK_INT_EQ(split_pieces(big, strlen(big), NULL, 0, 10, &k, &e), TM_ETOOBIG);
     CHECK_INT_EQ(e.offset, 6);
+    CHECK_INT_EQ(e.column, 7);
     CHECK_STR_EQ(e.message, "documents[1] exceeds the document size limit");
     CHECK_INT_EQ(k.n, 1);
     elements_clear(&k);
@@ -523,9 +547,12 @@ TM_TEST(json_split_limits)
     CHECK_STR_EQ(e.field, "store");
     CHECK_INT_EQ(k.n, 1);
     elements_clear(&k);
-    /* A last scalar element is handed over at the end of input. */
+    /* A scalar element is handed over at its delimiter; fn's error keeps
+     * its fields. */
     k.fail_at = 1;
-    CHECK_INT_EQ(split_pieces("[5", 2, NULL, 0, 100, &k, &e), TM_EIO);
+    CHECK_INT_EQ(split_pieces("[5]", 3, NULL, 0, 100, &k, &e), TM_EIO);
+    CHECK_INT_EQ(e.offset, -1);
+    CHECK_INT_EQ(e.line, 0);
     elements_clear(&k);
 }
 
