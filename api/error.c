@@ -49,16 +49,24 @@ void tm_api_error_locate(struct tm_api_error *e, const char *text, size_t len)
         return;
     size_t end = (size_t)e->offset < len ? (size_t)e->offset : len;
     int64_t line = 1, col = 1;
-    for (size_t i = 0; i < end; i++) {
-        if (text[i] == '\n') {
-            line++;
-            col = 1;
-        } else {
-            col++;
-        }
-    }
+    tm__text_advance(text, end, &line, &col);
     e->line = line;
     e->column = col;
+}
+
+void tm__text_advance(const char *text, size_t n, int64_t *line, int64_t *column)
+{
+    int64_t l = *line, c = *column;
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '\n') {
+            l++;
+            c = 1;
+        } else {
+            c++;
+        }
+    }
+    *line = l;
+    *column = c;
 }
 
 void tm_api_error_prefix(struct tm_api_error *e, const char *prefix)

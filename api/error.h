@@ -40,6 +40,11 @@ tm_status tm_api_errorf(struct tm_api_error *e, tm_status status, const char *fi
 /* Computes e->line and e->column from e->offset over text (the parsed input). */
 void tm_api_error_locate(struct tm_api_error *e, const char *text, size_t len);
 
+/* Advances a 1-based (*line, *column) over the n bytes of text: a '\n'
+ * starts the next line, any other byte is one column. For api/'s readers,
+ * which place errors by line and column as tm_api_error_locate does. */
+void tm__text_advance(const char *text, size_t n, int64_t *line, int64_t *column);
+
 /* Prefixes e->field with prefix and a '.' (or nothing when prefix ends in
  * ']' and field starts with '['): nests an error found in a sub-document. */
 void tm_api_error_prefix(struct tm_api_error *e, const char *prefix);

@@ -626,15 +626,8 @@ static void elem_locate(const struct tm__json_split *sp, struct tm_api_error *e)
         e->offset - sp->elem_at.offset >= (int64_t)sp->elem_len)
         return;
     int64_t line = sp->elem_at.line, col = sp->elem_at.column;
-    size_t end = 1 + (size_t)(e->offset - sp->elem_at.offset);
-    for (size_t i = 1; i < end; i++) {
-        if (sp->elem[i] == '\n') {
-            line++;
-            col = 1;
-        } else {
-            col++;
-        }
-    }
+    /* elem_at is the element's first byte: count the bytes after it. */
+    tm__text_advance(sp->elem + 1, (size_t)(e->offset - sp->elem_at.offset), &line, &col);
     e->line = line;
     e->column = col;
 }
