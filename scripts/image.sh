@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds topicd's container image with podman, on a Debian machine that has
+# Builds topicd's container images with podman, on a Debian machine that has
 # no Docker engine and reaches no image registry, only a Debian mirror.
 #   scripts/image.sh           the CPU image (Dockerfile), tagged $IMAGE (topicd)
+#   scripts/image.sh cuda      the CUDA image (Dockerfile.cuda) on top of it,
+#                              tagged $CUDA_IMAGE (topicd-cuda); needs nvcc
 #   scripts/image.sh base      only the debian:bookworm-slim base
 #   scripts/image.sh setup     only steps 1 and 2 (the tests call this)
 # Run as root (apt-get, debootstrap and podman's system storage). Steps:
@@ -19,6 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 IMAGE=${IMAGE:-topicd}
+CUDA_IMAGE=${CUDA_IMAGE:-topicd-cuda}
 SUITE=bookworm
 BASE_REF=debian:$SUITE-slim
 DROPIN=/etc/containers/containers.conf.d/50-topicd.conf
@@ -225,6 +228,36 @@ build() {
     log "$tag: $(podman image inspect --format '{{.Size}}' "$tag") bytes"
 }
 
+# The CUDA image: the CPU image, the plugin built here by nvcc, and exactly
+# the libraries ldd resolves for it inside this machine's CUDA toolkit (the
+# others, libc and libstdc++, are the base image's). The staged context is
+# removed after the build.
+build_cuda() {
+    local ctx=build/image-cuda plugin=build/libtopicd_cuda.so cuda name path n=0
+    make gpu >/dev/null
+    [ -f "$plugin" ] || die "no $plugin: the CUDA image needs nvcc (the CUDA toolkit)"
+    cuda=$(readlink -f "$(dirname "$(readlink -f "$(command -v nvcc ||
+        echo /usr/local/cuda/bin/nvcc)")")/..")
+    rm -rf "$ctx"
+    mkdir -p "$ctx/cuda"
+    cp "$plugin" "$ctx/"
+    while read -r name path; do
+        case "$(readlink -f "$path")" in
+        "$cuda"/*) ;;
+        *) continue ;;
+        esac
+        # A hard link where the toolkit is on the same file system: 1 GB.
+        ln -f "$(readlink -f "$path")" "$ctx/cuda/$name" 2>/dev/null ||
+            cp -L "$path" "$ctx/cuda/$name"
+        n=$((n + 1))
+    done < <(ldd "$plugin" | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }')
+    [ "$n" -gt 0 ] || die "ldd names no CUDA library for $plugin"
+    log "CUDA libraries from $cuda: $(cd "$ctx/cuda" && echo *) ($(du -shL "$ctx/cuda" | cut -f1))"
+    build "$CUDA_IMAGE" --build-arg TOPICD_IMAGE="localhost/$IMAGE:latest" \
+        -f Dockerfile.cuda "$ctx"
+    rm -rf "$ctx"
+}
+
 build_cpu() {
     podman build --format docker --network host --target build-deps \
         -t "$IMAGE-build-deps" -f Dockerfile . >/dev/null
@@ -240,5 +273,10 @@ cpu)
     make_base
     build_cpu
     ;;
-*) die "usage: scripts/image.sh [cpu|base|setup]" ;;
+cuda)
+    make_base
+    build_cpu
+    build_cuda
+    ;;
+*) die "usage: scripts/image.sh [cpu|cuda|base|setup]" ;;
 esac

@@ -12,24 +12,31 @@
 #      in the queue, and running again after a start;
 #   6. starts it on a bind-mounted host folder owned by the documented UID
 #      (and sees a root-owned one refused with "cannot open the store").
-# usage: tests/container/run.sh [--no-build]
-#   --no-build  test the image already built (scripts/image.sh)
+# usage: tests/container/run.sh [--no-build] [--cuda]
+#   --no-build  test the images already built (scripts/image.sh [cuda])
+#   --cuda      also build (scripts/image.sh cuda; needs nvcc) and test the
+#               CUDA image: ldd finds every library of the plugin, the plugin
+#               loads, and with no GPU it serves CPU jobs and says why in
+#               /v1/info
 # Needs root, as scripts/image.sh does; skips otherwise. Everything it made
 # (containers, volumes, folders) is removed at the end; the images stay.
 # The last line is "N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 IMAGE=${IMAGE:-topicd}
+CUDA_IMAGE=${CUDA_IMAGE:-topicd-cuda}
 UID_DOC=10001 # the Dockerfile's TOPICD_UID, documented in the README
 PYTHON=${PYTHON:-python3}
 T0=$(date +%s)
 NAME=topicd-ct-$$
 BUILD=1
+CUDA=0
 for a in "$@"; do
     case "$a" in
     --no-build) BUILD=0 ;;
+    --cuda) CUDA=1 ;;
     *)
-        echo "usage: tests/container/run.sh [--no-build]" >&2
+        echo "usage: tests/container/run.sh [--no-build] [--cuda]" >&2
         exit 2
         ;;
     esac
@@ -133,15 +140,20 @@ run_job() { # run_job SPEC-FILE SECONDS -> job id on stdout once it succeeded
     return 1
 }
 
+# shellcheck disable=SC2317 # called through check
+job_succeeds() { run_job "$1" 60 >/dev/null; }
+
 # --- 1. build -----------------------------------------------------------------
 
 if [ "$BUILD" = 1 ]; then
     t=$(date +%s)
-    if scripts/image.sh >"$WORK/build.log" 2>&1; then
-        ok "scripts/image.sh ($(($(date +%s) - t)) s)"
+    target=cpu
+    [ "$CUDA" = 1 ] && target=cuda
+    if scripts/image.sh "$target" >"$WORK/build.log" 2>&1; then
+        ok "scripts/image.sh $target ($(($(date +%s) - t)) s)"
     else
         tail -n 30 "$WORK/build.log"
-        bad "scripts/image.sh"
+        bad "scripts/image.sh $target"
         finish
     fi
 else
@@ -276,6 +288,55 @@ podman run -d --name "$NAME-root" -v "$WORK/rootowned:/var/lib/topicd" "$IMAGE" 
 podman wait "$NAME-root" >/dev/null 2>&1
 check "a root-owned bind mount is refused: cannot open the store" \
     grep -q 'cannot open the store' <(podman logs "$NAME-root" 2>&1)
+
+# --- the CUDA image -----------------------------------------------------------
+
+if [ "$CUDA" = 1 ]; then
+    if podman image exists "$CUDA_IMAGE"; then
+        say "$CUDA_IMAGE: $(podman image inspect --format '{{.Size}}' "$CUDA_IMAGE") bytes"
+        podman run --rm --entrypoint ldd "$CUDA_IMAGE" /usr/local/lib/topicd/libtopicd_cuda.so \
+            >"$WORK/ldd" 2>&1
+        check "ldd on the plugin in $CUDA_IMAGE: $(grep -c '=>' "$WORK/ldd") libraries, none missing" \
+            test -s "$WORK/ldd" -a -z "$(grep 'not found' "$WORK/ldd")"
+        grep 'not found' "$WORK/ldd"
+        if podman run -d --name "$NAME-cuda" -p 127.0.0.1::8080 "$CUDA_IMAGE" >/dev/null \
+            2>"$WORK/run.err" && wait_healthy "$NAME-cuda" 30; then
+            BASE_URL="http://$(podman port "$NAME-cuda" 8080/tcp | head -n 1)"
+            reason=$(http GET /v1/info | field gpu.reason)
+            if [ -e /dev/nvidiactl ]; then
+                say "a GPU device is here: $(http GET /v1/info | field gpu)"
+            else
+                check "no GPU: /v1/info says why ($reason)" test -n "$reason"
+            fi
+            cid=$(http POST /v1/corpora text/plain "$WORK/small.txt" | field id)
+            printf '{"corpus_id":"%s","model":{"method":"nmf","n_topics":4},"device":"auto"}' \
+                "$cid" >"$WORK/auto.json"
+            check "$CUDA_IMAGE serves an \"auto\" job" job_succeeds "$WORK/auto.json"
+        else
+            podman logs "$NAME-cuda" 2>&1 | tail -n 5
+            bad "$CUDA_IMAGE starts healthy"
+        fi
+        # Without libcuda.so.1 topicd does not load the plugin (it maps
+        # 190 MB for nothing); named explicitly it does, and then the
+        # reason is the CUDA runtime's own.
+        if podman run -d --name "$NAME-plugin" -p 127.0.0.1::8080 \
+            -e TOPICD_GPU_PLUGIN=/usr/local/lib/topicd/libtopicd_cuda.so "$CUDA_IMAGE" \
+            >/dev/null 2>"$WORK/run.err" && wait_healthy "$NAME-plugin" 30; then
+            BASE_URL="http://$(podman port "$NAME-plugin" 8080/tcp | head -n 1)"
+            reason=$(http GET /v1/info | field gpu.reason)
+            if [ -e /dev/nvidiactl ]; then
+                say "a GPU device is here: $(http GET /v1/info | field gpu)"
+            else
+                check "the plugin loads in $CUDA_IMAGE ($reason)" \
+                    test -n "$reason" -a -n "${reason##cannot load*}"
+            fi
+        else
+            bad "$CUDA_IMAGE starts healthy with TOPICD_GPU_PLUGIN"
+        fi
+    else
+        bad "no image $CUDA_IMAGE"
+    fi
+fi
 
 say "done in $(($(date +%s) - T0)) s"
 finish
