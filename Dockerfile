@@ -3,7 +3,7 @@
 #   docker build -t topicd .
 #   docker run -d --name topicd -p 127.0.0.1:8080:8080 -v topicd-data:/var/lib/topicd \
 #     --stop-timeout 40 topicd
-# The README's "Container" section lists what a container user sets.
+# The README's "The container" section lists what a container user sets.
 # The compiler, make and the -dev packages scripts/deps.sh checks for
 # (libpq-dev for the PostgreSQL store), nothing else. scripts/image.sh tags
 # this stage (topicd-build-deps), so that pruning the build's leftovers
