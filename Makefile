@@ -8,6 +8,7 @@
 #   make run                  start the service (topicd serve) on port 8080
 #   make install PREFIX=/usr/local DESTDIR=
 #   make lint                 static analysis (cppcheck, configured in .cppcheck/)
+#   make image | image-cuda   container images with podman (scripts/image.sh, as root)
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -217,6 +218,13 @@ lint:
 	  -D_GNU_SOURCE -D__GLIBC__ -D__x86_64__ -I. -Itests \
 	  --library=posix,gnu,sqlite3,libcurl,.cppcheck/topicd.cfg \
 	  --suppressions-list=.cppcheck/suppressions $(LINT_SRC)
+
+# The container images, built with podman as root (scripts/image.sh says how).
+.PHONY: image image-cuda
+image:
+	scripts/image.sh
+image-cuda:
+	scripts/image.sh cuda
 
 clean:
 	rm -rf build
