@@ -29,6 +29,7 @@
 #include "core/clock.h"
 #include "core/fit.h"
 #include "core/text/vectorize.h"
+#include "cpus.h"
 #include "gpu/gpu.h"
 
 enum { EXIT_JOB = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
@@ -41,7 +42,7 @@ struct cli_opts {
     const char *mm_out;
     const char *mm_in;
     const char *vocab_file;
-    int threads;  /* 0: all online CPUs */
+    int threads;  /* 0: every CPU the process may use */
     int progress; /* --progress: stages and fractions on stderr */
     const char *input;
 };
@@ -62,7 +63,7 @@ static const char vectorize_help[] =
     "                       .json), else by content ('[' -> json, else jsonl)\n"
     "  --summary            print only the first and last 10 terms\n"
     "  --matrix-market OUT  also write the matrix to OUT (Matrix Market coordinate)\n"
-    "  --threads N          threads to use (default: all online CPUs)\n"
+    "  --threads N          threads to use (default: the CPUs it may use)\n"
     "  --progress           report stages and progress on standard error\n"
     "  --help               this help\n"
     "\n"
@@ -85,7 +86,7 @@ static const char fit_help[] =
     "  --matrix-market OUT     also write the vectorized matrix to OUT\n"
     "  --matrix-market-in FILE factorize this matrix instead of vectorizing INPUT\n"
     "  --vocabulary FILE       with --matrix-market-in: its terms, one per line\n"
-    "  --threads N             threads to use (default: all online CPUs)\n"
+    "  --threads N             threads to use (default: the CPUs it may use)\n"
     "  --progress              report stages and progress on standard error\n"
     "  --help                  this help\n"
     "\n"
@@ -271,11 +272,10 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
 }
 
 /* Threads of core's own loops (tokenizing, sparse products, NMF updates):
- * --threads, or every online CPU. */
+ * --threads, or every CPU this process may use. */
 static int setup_threads(int requested)
 {
-    long n = requested > 0 ? requested : sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : (int)n;
+    return requested > 0 ? requested : tm_cpus_available();
 }
 
 /*

@@ -16,7 +16,7 @@ struct tm_config {
     char bind[64];             /* TOPICD_BIND: listen address, "127.0.0.1" */
     int port;                  /* TOPICD_PORT: 8080; 0 picks a free port */
     char data_dir[1024];       /* TOPICD_DATA_DIR: "./data" */
-    int workers;               /* TOPICD_WORKERS: 0 = number of online CPUs */
+    int workers;               /* TOPICD_WORKERS: 0 = the CPUs it may use */
     int blas_threads;          /* TOPICD_BLAS_THREADS: 0 = max(1, cpus / workers) */
     int http_threads;          /* TOPICD_HTTP_THREADS: MHD thread pool, 2 */
     int64_t max_body_bytes;    /* TOPICD_MAX_BODY_BYTES: 1 GiB per upload */

@@ -28,17 +28,12 @@
 #include "cli.h"
 #include "config.h"
 #include "core/clock.h"
+#include "cpus.h"
 #include "http.h"
 #include "log.h"
 #include "routes.h"
 #include "server.h"
 #include "worker.h"
-
-static int cpus(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
 
 /* The self-pipe of the signal handler: [0] read here, [1] written there. */
 static int sig_pipe[2] = {-1, -1};
@@ -86,9 +81,10 @@ int tm_cli_serve(int argc, char **argv)
     }
     tm_log_set_level((enum tm_log_level)tm_log_level_parse(cfg.log_level));
     tm_api_init();
+    int cpus = tm_cpus_available();
     if (!cfg.workers)
-        cfg.workers = cpus();
-    int per_job = cpus() / cfg.workers > 1 ? cpus() / cfg.workers : 1;
+        cfg.workers = cpus;
+    int per_job = cpus / cfg.workers > 1 ? cpus / cfg.workers : 1;
     if (!cfg.blas_threads)
         cfg.blas_threads = per_job;
     openblas_set_num_threads(cfg.blas_threads);
