@@ -17,6 +17,7 @@ check lapacke liblapacke-dev
 check libutf8proc libutf8proc-dev
 check sqlite3 libsqlite3-dev
 check libcurl libcurl4-openssl-dev
+check libpq libpq-dev
 command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
 if [ "${1:-}" = lint ]; then
     command -v clang-format >/dev/null 2>&1 || missing="$missing clang-format"
