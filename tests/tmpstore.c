@@ -102,13 +102,19 @@ int tm_tmpstore_open_driver(struct tm_tmpstore *s, const char *name, enum tm_sto
         fprintf(stderr, "tmpstore: %s\n", err);
         return -1;
     }
-    if (!with_corpus)
-        return 0;
+    return with_corpus ? tm_tmpstore_add_corpus(s, "c_1") : 0;
+}
+
+int tm_tmpstore_add_corpus(struct tm_tmpstore *s, const char *id)
+{
+    char err[TM_ERR_SIZE];
     struct tm_corpus_record c;
     memset(&c, 0, sizeof(c));
-    snprintf(c.id, sizeof(c.id), "c_1");
-    s->store.m->corpus_create(s->store.ctx, &c, err);
-    return s->store.m->corpus_commit(s->store.ctx, "c_1", err) ? -1 : 0;
+    snprintf(c.id, sizeof(c.id), "%s", id);
+    if (s->store.m->corpus_create(s->store.ctx, &c, err) ||
+        s->store.m->corpus_commit(s->store.ctx, id, err))
+        return -1;
+    return 0;
 }
 
 int tm_tmpstore_open(struct tm_tmpstore *s, const char *name)

@@ -36,6 +36,9 @@ int tm_tmpstore_open(struct tm_tmpstore *s, const char *name);
 int tm_tmpstore_open_driver(struct tm_tmpstore *s, const char *name, enum tm_store_driver driver,
                             int with_corpus);
 
+/* Creates and commits an empty corpus named id: 0 or -1. */
+int tm_tmpstore_add_corpus(struct tm_tmpstore *s, const char *id);
+
 /* Why PostgreSQL tests skip (TOPICD_TEST_PG_SKIP's reason, or that
  * TOPICD_TEST_PG is unset), or NULL when there is a server. */
 const char *tm_tmpstore_pg_skip(void);
