@@ -169,13 +169,19 @@ $(B)/bench_http: bench/bench_http.c
 
 # Corpus uploads: a JSON Lines and a JSON array body of MB (200) MB each, from
 # CORPUS, POSTed to fresh servers: MB/s and the server's peak RSS. BINS="a b"
-# adds binaries, run in turns with this one, RUNS (3) rounds.
+# adds binaries, run in turns with this one, RUNS (3) rounds. STORE=URL runs
+# each on that PostgreSQL store too, beside SQLite.
 bench-upload: all $(B)/bench_upload
 	$(B)/bench_upload $(foreach b,$(BINS),--topicd $(b)) --topicd $(B)/topicd \
 	  --corpus $(or $(CORPUS),../shared/corpora/20news/train.jsonl) --runs $(or $(RUNS),3) \
-	  --mb $(or $(MB),200)
+	  --mb $(or $(MB),200) $(if $(STORE),--store '$(STORE)')
 
 $(B)/bench_upload: bench/bench_upload.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+# COPY against multi-row INSERT for an upload's batches, on a PostgreSQL
+# store: $(B)/bench_pg_insert CONNINFO [--corpus F] [--mb M] [--runs N].
+$(B)/bench_pg_insert: bench/bench_pg_insert.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 # The CPU backend's hot primitives one at a time on a Matrix Market matrix
