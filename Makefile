@@ -28,7 +28,7 @@ else
 B := build/san-$(subst $(comma),-,$(SANITIZE))
 endif
 
-PKGS := libcjson libmicrohttpd openblas lapacke libutf8proc sqlite3 libcurl
+PKGS := libcjson libmicrohttpd openblas lapacke libutf8proc sqlite3 libcurl libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -122,11 +122,14 @@ $(B)/libtopicd_cuda.so: $(CUDA_SRC) $(wildcard gpu/*.h) $(wildcard core/*.h core
 
 gpu: $(CUDA_PLUGIN)
 
-# The test table is generated from the TM_TEST(...) lines of the test files.
+# The test table is generated from the TM_TEST(...) lines of the test files;
+# a TM_STORE_TEST(name) (tests/tmpstore.h) is two tests, name_sqlite and name_pg.
 $(B)/tests/test-list.h: $(TEST_SRC) Makefile
 	@mkdir -p $(dir $@)
-	@grep -ho '^TM_TEST([a-z0-9_]*)' $(TEST_SRC) /dev/null \
-	  | sed 's/^TM_TEST(\(.*\))/TM_TEST_DECLARE(\1)/' > $@.tmp && mv $@.tmp $@
+	@grep -hoE '^TM_(STORE_)?TEST\([a-z0-9_]*\)' $(TEST_SRC) /dev/null \
+	  | sed -e 's/^TM_TEST(\(.*\))/TM_TEST_DECLARE(\1)/' \
+	    -e 's/^TM_STORE_TEST(\(.*\))/TM_TEST_DECLARE(\1_sqlite)\nTM_TEST_DECLARE(\1_pg)/' \
+	  > $@.tmp && mv $@.tmp $@
 
 $(TEST_OBJ): $(B)/tests/test-list.h
 
@@ -146,8 +149,12 @@ $(B)/tests/fake_gpu_plugin_abi0.so: tests/gpu/fake_plugin.c
 # OpenBLAS gets one thread in tests: the suite checks numbers, not speed, and
 # the sanitizers do not see inside OpenBLAS's own thread pool.
 # TOPICD_GPU_PLUGIN: the GPU tests load the plugin this build made (if any).
+# scripts/with-pg.sh starts a throwaway PostgreSQL cluster for the run (the
+# PostgreSQL tests skip, saying why, where its server binaries are missing:
+# `scripts/deps.sh test` installs them).
 test: all $(B)/tests/run_tests $(TEST_PLUGINS)
-	TM_BINDIR=$(B) OPENBLAS_NUM_THREADS=1 \
+	@scripts/deps.sh test
+	scripts/with-pg.sh env TM_BINDIR=$(B) OPENBLAS_NUM_THREADS=1 \
 	  TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp) $$TSAN_OPTIONS" \
 	  TOPICD_GPU_PLUGIN=$(if $(CUDA_PLUGIN),$(abspath $(CUDA_PLUGIN))) $(B)/tests/run_tests $(T)
 
@@ -163,13 +170,19 @@ $(B)/bench_http: bench/bench_http.c
 
 # Corpus uploads: a JSON Lines and a JSON array body of MB (200) MB each, from
 # CORPUS, POSTed to fresh servers: MB/s and the server's peak RSS. BINS="a b"
-# adds binaries, run in turns with this one, RUNS (3) rounds.
+# adds binaries, run in turns with this one, RUNS (3) rounds. STORE=URL runs
+# each on that PostgreSQL store too, beside SQLite.
 bench-upload: all $(B)/bench_upload
 	$(B)/bench_upload $(foreach b,$(BINS),--topicd $(b)) --topicd $(B)/topicd \
 	  --corpus $(or $(CORPUS),../shared/corpora/20news/train.jsonl) --runs $(or $(RUNS),3) \
-	  --mb $(or $(MB),200)
+	  --mb $(or $(MB),200) $(if $(STORE),--store '$(STORE)')
 
 $(B)/bench_upload: bench/bench_upload.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+# COPY against multi-row INSERT for an upload's batches, on a PostgreSQL
+# store: $(B)/bench_pg_insert CONNINFO [--corpus F] [--mb M] [--runs N].
+$(B)/bench_pg_insert: bench/bench_pg_insert.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 # The CPU backend's hot primitives one at a time on a Matrix Market matrix

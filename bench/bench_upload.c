@@ -9,10 +9,14 @@
  *
  * Several --topicd binaries are run in turns (A B A B ...), --runs rounds,
  * so that an old and a new binary meet the same machine load; the medians
- * close the output.
+ * close the output. Each binary runs on the SQLite store in its data
+ * directory and, for each --store URL (a PostgreSQL store, passed as
+ * TOPICD_STORE), on that store too, in the same turns; a corpus uploaded
+ * to a --store is deleted again before the server stops, so that every
+ * run starts from the same store.
  *
  * usage: bench_upload --topicd PATH [--topicd PATH ...] [--runs N] [--mb M]
- *                     [--corpus FILE.jsonl] [--dir DIR]
+ *                     [--corpus FILE.jsonl] [--dir DIR] [--store URL ...]
  * The bodies are written once to DIR (default /tmp) as
  * topicd-upload-<M>mb.jsonl and .json, and reused while their size fits.
  */
@@ -31,6 +35,7 @@
 #include <unistd.h>
 
 #define MAX_BINS 4
+#define MAX_STORES 3
 #define MAX_RUNS 32
 
 static double now(void)
@@ -143,8 +148,33 @@ struct result {
     long rss_kb;
 };
 
-/* One upload of the file at path to a fresh server; 0 on a 201. */
-static int run_one(const char *topicd, const char *path, const char *ctype, struct result *r)
+/* DELETE /v1/corpora/{the id in resp} on port; the status, 0 on failure. */
+static int delete_corpus(int port, const char *resp)
+{
+    const char *p = strstr(resp, "\"id\":\"");
+    if (!p)
+        return 0;
+    p += 6;
+    int fd = dial(port);
+    if (fd < 0)
+        return 0;
+    char req[256];
+    int n = snprintf(req, sizeof(req),
+                     "DELETE /v1/corpora/%.*s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Connection: close\r\n\r\n",
+                     (int)strcspn(p, "\""), p);
+    char buf[512] = "";
+    ssize_t got = 0;
+    if (write(fd, req, (size_t)n) == n)
+        got = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    return got > 12 ? atoi(buf + 9) : 0;
+}
+
+/* One upload of the file at path to a fresh server (on store, when not
+ * NULL); 0 on a 201. */
+static int run_one(const char *topicd, const char *store, const char *path, const char *ctype,
+                   struct result *r)
 {
     char dir[] = "/tmp/topicd-bench-upload-XXXXXX";
     if (!mkdtemp(dir))
@@ -157,6 +187,8 @@ static int run_one(const char *topicd, const char *path, const char *ctype, stru
     if (pid == 0) {
         int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 2);
+        if (store)
+            setenv("TOPICD_STORE", store, 1);
         execl(topicd, topicd, "serve", "--port", pbuf, "--data-dir", dir, "--workers", "1",
               "--log-level", "warn", "--shutdown-grace", "0", (char *)NULL);
         _exit(127);
@@ -205,10 +237,12 @@ static int run_one(const char *topicd, const char *path, const char *ctype, stru
     close(fd);
     munmap((void *)body, len);
     close(in);
+    int status = rl > 12 ? atoi(resp + 9) : 0;
+    if (store && status == 201 && delete_corpus(port, resp) != 204)
+        fprintf(stderr, "bench_upload: could not delete the corpus from %s\n", store);
     kill(pid, SIGTERM);
     int st;
     waitpid(pid, &st, 0);
-    int status = rl > 12 ? atoi(resp + 9) : 0;
     if (status != 201) {
         const char *b = strstr(resp, "\r\n\r\n");
         fprintf(stderr, "bench_upload: %s answered %d %s\n", topicd, status, b ? b + 4 : "");
@@ -234,8 +268,8 @@ static double median(double *v, int n)
 
 int main(int argc, char **argv)
 {
-    const char *bins[MAX_BINS];
-    int nbins = 0, runs = 3;
+    const char *bins[MAX_BINS], *stores[MAX_STORES + 1] = {NULL};
+    int nbins = 0, nstores = 1, runs = 3;
     long mb = 200;
     const char *corpus = "../shared/corpora/20news/train.jsonl", *dir = "/tmp";
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -249,10 +283,12 @@ int main(int argc, char **argv)
             corpus = argv[i + 1];
         else if (!strcmp(argv[i], "--dir"))
             dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--store") && nstores <= MAX_STORES)
+            stores[nstores++] = argv[i + 1];
     }
     if (!nbins || runs < 1 || runs > MAX_RUNS || mb < 1) {
         fprintf(stderr, "usage: bench_upload --topicd PATH [--topicd PATH ...] [--runs N] "
-                        "[--mb M] [--corpus FILE.jsonl] [--dir DIR]\n");
+                        "[--mb M] [--corpus FILE.jsonl] [--dir DIR] [--store URL ...]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -268,31 +304,37 @@ int main(int argc, char **argv)
         snprintf(paths[f], sizeof(paths[f]), "%s/topicd-upload-%ldmb.%s", dir, mb, formats[f].ext);
         make_body(corpus, paths[f], mb, formats[f].array);
     }
-    static struct result res[MAX_BINS][2][MAX_RUNS];
-    printf("%-40s %-10s %5s %8s %8s %12s\n", "binary", "body", "run", "seconds", "MB/s",
-           "peak RSS MB");
+    static struct result res[MAX_BINS][MAX_STORES + 1][2][MAX_RUNS];
+    printf("%-40s %-10s %-10s %5s %8s %8s %12s\n", "binary", "store", "body", "run", "seconds",
+           "MB/s", "peak RSS MB");
     for (int run = 0; run < runs; run++) {
         for (int b = 0; b < nbins; b++) {
-            for (int f = 0; f < 2; f++) {
-                struct result *r = &res[b][f][run];
-                if (run_one(bins[b], paths[f], formats[f].ctype, r))
-                    return 1;
-                printf("%-40s %-10s %5d %8.2f %8.1f %12.1f\n", bins[b], formats[f].name, run + 1,
-                       r->seconds, r->mb_s, r->rss_kb / 1024.0);
-                fflush(stdout);
+            for (int s = 0; s < nstores; s++) {
+                for (int f = 0; f < 2; f++) {
+                    struct result *r = &res[b][s][f][run];
+                    if (run_one(bins[b], stores[s], paths[f], formats[f].ctype, r))
+                        return 1;
+                    printf("%-40s %-10s %-10s %5d %8.2f %8.1f %12.1f\n", bins[b],
+                           s ? "postgresql" : "sqlite", formats[f].name, run + 1, r->seconds,
+                           r->mb_s, r->rss_kb / 1024.0);
+                    fflush(stdout);
+                }
             }
         }
     }
     printf("\nmedians of %d runs\n", runs);
     for (int b = 0; b < nbins; b++) {
-        for (int f = 0; f < 2; f++) {
-            double mbs[MAX_RUNS], rss[MAX_RUNS];
-            for (int run = 0; run < runs; run++) {
-                mbs[run] = res[b][f][run].mb_s;
-                rss[run] = res[b][f][run].rss_kb / 1024.0;
+        for (int s = 0; s < nstores; s++) {
+            for (int f = 0; f < 2; f++) {
+                double mbs[MAX_RUNS], rss[MAX_RUNS];
+                for (int run = 0; run < runs; run++) {
+                    mbs[run] = res[b][s][f][run].mb_s;
+                    rss[run] = res[b][s][f][run].rss_kb / 1024.0;
+                }
+                printf("%-40s %-10s %-10s %8.1f MB/s %8.1f MB peak RSS\n", bins[b],
+                       s ? "postgresql" : "sqlite", formats[f].name, median(mbs, runs),
+                       median(rss, runs));
             }
-            printf("%-40s %-10s %8.1f MB/s %8.1f MB peak RSS\n", bins[b], formats[f].name,
-                   median(mbs, runs), median(rss, runs));
         }
     }
     return 0;

@@ -6,6 +6,8 @@
 #                           make check-format) and cppcheck (make lint); the
 #                           versions Debian 12 ships are those the tree is
 #                           kept clean for (clang-format 14, cppcheck 2.10)
+#   scripts/deps.sh test    and PostgreSQL's server, for the store tests
+#                           (scripts/with-pg.sh runs a throwaway cluster)
 set -e
 missing=""
 check() { pkg-config --exists "$1" 2>/dev/null || missing="$missing $2"; }
@@ -17,7 +19,11 @@ check lapacke liblapacke-dev
 check libutf8proc libutf8proc-dev
 check sqlite3 libsqlite3-dev
 check libcurl libcurl4-openssl-dev
+check libpq libpq-dev
 command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
+if [ "${1:-}" = test ]; then
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+fi
 if [ "${1:-}" = lint ]; then
     command -v clang-format >/dev/null 2>&1 || missing="$missing clang-format"
     command -v cppcheck >/dev/null 2>&1 || missing="$missing cppcheck"

@@ -1,7 +1,8 @@
 /*
  * cli.c - the `topicd vectorize` and `topicd fit` subcommands: read a corpus
- * (file or stdin), a job spec, run core, print the JSON that api/ renders.
- * `topicd serve` lives in serve.c.
+ * (file or stdin), a job spec, run core, print the JSON that api/ renders;
+ * and `topicd store copy`, which moves a SQLite store into PostgreSQL
+ * (store_copy.c). `topicd serve` lives in serve.c.
  *
  * Exit status: 0 success, 1 the job failed (invalid spec or input, numerical
  * failure; one line "topicd: <field>: <message>" on stderr), 2 usage error.
@@ -31,6 +32,8 @@
 #include "core/text/vectorize.h"
 #include "cpus.h"
 #include "gpu/gpu.h"
+#include "store.h"
+#include "store_copy.h"
 
 enum { EXIT_JOB = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
 
@@ -733,4 +736,87 @@ out:
     tm_corpus_release(&corpus);
     tm_job_spec_release(&spec);
     return rc;
+}
+
+static const char store_help[] =
+    "usage: topicd store copy --from DIR [--to URL]\n"
+    "\n"
+    "Copies the SQLite store in the data directory DIR (corpora with their\n"
+    "documents, jobs with their specs, states, results, document topics and\n"
+    "idempotency keys; ids, order and times kept) into the PostgreSQL store URL\n"
+    "names (postgresql://... or a libpq conninfo; default: $TOPICD_STORE).\n"
+    "Running jobs are copied as queued. DIR must not be in use: stop its server\n"
+    "first. The target must be empty, or hold what an earlier copy of DIR put\n"
+    "there: each corpus and each batch of jobs is one transaction, and records\n"
+    "already copied are skipped, so an interrupted copy is finished by running\n"
+    "it again. The password goes where `topicd serve --help` says, never in --to.\n"
+    "\n"
+    "options:\n"
+    "  --from DIR   the data directory of the SQLite store (serve's --data-dir)\n"
+    "  --to URL     the PostgreSQL store (serve's --store)\n"
+    "  --help       this help\n"
+    "\n"
+    "Exit status: 0 copied, 1 the copy failed (nothing half-written stays), 2\n"
+    "usage error.\n";
+
+int tm_cli_store(int argc, char **argv)
+{
+    const char *from = NULL, *to = NULL;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(store_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    if (strcmp(argv[1], "copy"))
+        return usage_error("store", "unknown command '%s'", argv[1]);
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(store_help, stdout);
+            return 0;
+        }
+        const char **dst = !strcmp(a, "--from") ? &from : !strcmp(a, "--to") ? &to : NULL;
+        if (!dst)
+            return usage_error("store", "unknown option '%s'", a);
+        if (i + 1 >= argc)
+            return usage_error("store", "option '%s' needs a value", a);
+        *dst = argv[++i];
+    }
+    if (!from)
+        return usage_error("store", "%s", "--from DIR is required");
+    char err[TM_ERR_SIZE] = "";
+    int has_password = 0;
+    enum tm_store_driver driver;
+    if (to) {
+        if (tm_store_parse(to, NULL, &driver, &has_password, NULL, err))
+            return usage_error("store", "%s", err);
+        if (has_password)
+            return usage_error("store", "%s",
+                               "--to: the URL holds a password, which the command line shows to"
+                               " every user (ps): put it in a file named by"
+                               " TOPICD_STORE_PASSWORD_FILE, or in PGPASSWORD or PGPASSFILE");
+    } else {
+        to = getenv("TOPICD_STORE");
+    }
+    if (!to || !*to)
+        return usage_error("store", "%s", "--to URL (or TOPICD_STORE) is required");
+    if (tm_store_parse(to, NULL, &driver, NULL, NULL, err))
+        return usage_error("store", "%s", err);
+    if (driver != TM_STORE_PG)
+        return usage_error("store", "%s", "--to must name a PostgreSQL store");
+    char target[TM_STORE_TARGET_SIZE];
+    tm_store_parse(to, NULL, &driver, NULL, target, err);
+    struct tm_store_copy_stats cs;
+    tm_status st = tm_store_copy(from, to, &cs, err);
+    if (st) {
+        fprintf(stderr, "topicd store copy: %s\n", err);
+        if (st == TM_EBUSY && strstr(err, "data dir"))
+            fprintf(stderr, "Stop the server on %s first: a copy needs the store to itself.\n",
+                    from);
+        return EXIT_JOB;
+    }
+    printf("copied %s -> %s: %lld corpora (%lld documents), %lld jobs (%lld running jobs"
+           " queued again); already there: %lld corpora, %lld jobs\n",
+           from, target, (long long)cs.corpora, (long long)cs.documents, (long long)cs.jobs,
+           (long long)cs.requeued, (long long)cs.corpora_present, (long long)cs.jobs_present);
+    return 0;
 }

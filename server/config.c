@@ -9,6 +9,7 @@
 
 #include "core/status.h"
 #include "log.h"
+#include "store.h"
 
 enum kind { K_INT, K_I64, K_STR };
 
@@ -32,6 +33,8 @@ static const struct setting settings[] = {
     {"port", "TOPICD_PORT", K_INT, F(port), 0, 0, 65535, "TCP port (0: any free port)"},
     {"data-dir", "TOPICD_DATA_DIR", K_STR, F(data_dir), S(data_dir), 0, 0,
      "directory of the SQLite store (created if missing)"},
+    {"store", "TOPICD_STORE", K_STR, F(store), S(store), 0, 0,
+     "PostgreSQL instead of SQLite: postgresql://[user@]host[:port]/db or a libpq conninfo"},
     {"workers", "TOPICD_WORKERS", K_INT, F(workers), 0, 0, 1024,
      "worker threads running jobs (0: one per CPU)"},
     {"blas-threads", "TOPICD_BLAS_THREADS", K_INT, F(blas_threads), 0, 0, 1024,
@@ -83,6 +86,13 @@ static const struct setting settings[] = {
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+/* 1 for --store, a URL that may hold a password: checked for one on the
+ * command line, and logged redacted. */
+static int is_store(const struct setting *s)
+{
+    return s->offset == offsetof(struct tm_config, store);
+}
 
 void tm_config_init(struct tm_config *c)
 {
@@ -199,12 +209,17 @@ void tm_config_usage(FILE *out)
         const struct setting *s = &settings[i];
         char def[64];
         if (s->kind == K_STR)
-            snprintf(def, sizeof(def), "%s", str_value(&d, s));
+            snprintf(def, sizeof(def), "%s", *str_value(&d, s) ? str_value(&d, s) : "none");
         else
             snprintf(def, sizeof(def), "%lld", int_value(&d, s));
         fprintf(out, "  --%-20s %s\n  %22s %s (default %s)\n", s->flag, s->env, "", s->help, def);
     }
-    fputs("  --help                 show this help\n", out);
+    fputs("  --help                 show this help\n"
+          "\n"
+          "The PostgreSQL password never goes in --store (every user sees the command\n"
+          "line): libpq reads PGPASSWORD and PGPASSFILE, and TOPICD_STORE_PASSWORD_FILE\n"
+          "names a file holding it (its first line), as containers pass secrets.\n",
+          out);
 }
 
 int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *err)
@@ -243,7 +258,20 @@ int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *
         snprintf(from, sizeof(from), "--%s", s->flag);
         if (apply(c, s, value, from, err))
             return 2;
+        int has_password = 0;
+        enum tm_store_driver driver;
+        if (is_store(s) && !tm_store_parse(value, NULL, &driver, &has_password, NULL, err) &&
+            has_password) {
+            tm_errf(err, TM_EINVAL,
+                    "--store: the URL holds a password, which the command line shows to every"
+                    " user (ps): put the password in a file named by TOPICD_STORE_PASSWORD_FILE,"
+                    " or in PGPASSWORD or PGPASSFILE, or the whole URL in TOPICD_STORE");
+            return 2;
+        }
     }
+    enum tm_store_driver driver;
+    if (tm_store_parse(c->store, c->data_dir, &driver, NULL, NULL, err))
+        return 2;
     if (strcmp(c->gpu, "auto") && strcmp(c->gpu, "off")) {
         tm_errf(err, TM_EINVAL, "--gpu: expected auto or off, got '%s'", c->gpu);
         return 2;
@@ -257,15 +285,30 @@ int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *
 
 void tm_config_log(const struct tm_config *c)
 {
-    struct tm_log_field f[N_SETTINGS];
+    struct tm_log_field f[N_SETTINGS + 1];
+    char target[TM_STORE_TARGET_SIZE] = "";
+    enum tm_store_driver driver = TM_STORE_SQLITE;
+    size_t n = 0;
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const struct setting *s = &settings[i];
-        f[i].name = s->field;
-        f[i].type = s->kind == K_STR ? 's' : 'i';
-        if (s->kind == K_STR)
-            f[i].v.s = str_value(c, s);
-        else
-            f[i].v.i = int_value(c, s);
+        f[n].name = s->field;
+        f[n].type = s->kind == K_STR ? 's' : 'i';
+        if (is_store(s)) {
+            /* The driver, and where the store is: never the value itself. */
+            char err[TM_ERR_SIZE];
+            if (tm_store_parse(str_value(c, s), c->data_dir, &driver, NULL, target, err))
+                snprintf(target, sizeof(target), "(invalid)");
+            f[n].v.s = target;
+            n++;
+            f[n].name = "store_driver";
+            f[n].type = 's';
+            f[n].v.s = tm_store_driver_name(driver);
+        } else if (s->kind == K_STR) {
+            f[n].v.s = str_value(c, s);
+        } else {
+            f[n].v.i = int_value(c, s);
+        }
+        n++;
     }
-    tm_log_fields(TM_LOG_INFO, "configuration", f, N_SETTINGS);
+    tm_log_fields(TM_LOG_INFO, "configuration", f, n);
 }

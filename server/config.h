@@ -16,6 +16,7 @@ struct tm_config {
     char bind[64];             /* TOPICD_BIND: listen address, "127.0.0.1" */
     int port;                  /* TOPICD_PORT: 8080; 0 picks a free port */
     char data_dir[1024];       /* TOPICD_DATA_DIR: "./data" */
+    char store[1024];          /* TOPICD_STORE: "" (SQLite in data_dir) or PostgreSQL's URL */
     int workers;               /* TOPICD_WORKERS: 0 = the CPUs it may use */
     int blas_threads;          /* TOPICD_BLAS_THREADS: 0 = max(1, cpus / workers) */
     int http_threads;          /* TOPICD_HTTP_THREADS: MHD thread pool, 2 */
@@ -47,11 +48,14 @@ void tm_config_init(struct tm_config *c);
 /*
  * Applies TOPICD_* variables, then argv (argv[0] is "serve"). Returns 0 on
  * success, 1 when --help was given (help printed to out), 2 on a usage error
- * (message in err, TM_ERR_SIZE bytes).
+ * (message in err, TM_ERR_SIZE bytes). A --store that holds a password is a
+ * usage error on the command line, which every user sees (ps), and accepted
+ * from TOPICD_STORE.
  */
 int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *err);
 
-/* Writes every setting as one JSON object line (the start-up record). */
+/* Writes every setting as one JSON object line (the start-up record); the
+ * store as its driver and redacted target, never a password. */
 void tm_config_log(const struct tm_config *c);
 
 /* Prints --help. */

@@ -143,6 +143,11 @@ void tm__respond_api_error(struct tm__req *r, const struct tm_api_error *e)
     int status = tm_api_error_http_status(e->status);
     if (e->status == TM_ENOTFOUND)
         status = 404;
+    /* In the server, an I/O error is the store's (an upload's batch that
+     * could not be written, PostgreSQL out of reach): retry later, as
+     * routes.c answers every other store error. */
+    if (e->status == TM_EIO)
+        status = 503;
     if (status == 503)
         r->retry_after = 5;
     char *body = NULL;

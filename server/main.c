@@ -3,6 +3,7 @@
  *   topicd vectorize   documents -> TF-IDF, printed as JSON
  *   topicd fit         documents -> topics (the result JSON of a job)
  *   topicd serve       the HTTP job service
+ *   topicd store copy  a SQLite store into PostgreSQL
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +21,7 @@ static void usage(FILE *out)
           "  vectorize   turn documents into a TF-IDF matrix and print a JSON summary\n"
           "  fit         vectorize and factorize; print the job result JSON\n"
           "  serve       run the HTTP job service\n"
+          "  store copy  copy a SQLite store (a data dir) into PostgreSQL\n"
           "  help        show this help\n"
           "\n"
           "`topicd <command> --help` describes each command.\n",
@@ -64,6 +66,8 @@ int main(int argc, char **argv)
         return tm_cli_fit(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve"))
         return tm_cli_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "store"))
+        return tm_cli_store(argc - 1, argv + 1);
     fprintf(stderr, "topicd: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

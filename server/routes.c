@@ -254,11 +254,15 @@ static void get_info(struct tm__req *r)
     tm_jobs_stats(s->jobs, &js);
     struct tm_jbuf b;
     tm_jbuf_init(&b, 0);
+    /* The store's target is redacted (store.h): never a password. */
+    tm_jbuf_printf(&b, "{\"service\":\"topicd\",\"api\":\"v1\",\"store\":\"%s\",\"store_target\":",
+                   s->store.m->name);
+    tm_jbuf_string(&b, s->store.target, strlen(s->store.target));
     tm_jbuf_printf(&b,
-                   "{\"service\":\"topicd\",\"api\":\"v1\",\"store\":\"%s\",\"workers\":%d,"
-                   "\"uptime_s\":%.3f,\"jobs\":{\"queued\":%lld,\"running\":%lld},\"gpu\":",
-                   s->store.m->name, js.workers, tm_clock_unix() - s->started_at,
-                   (long long)js.queued, (long long)js.running);
+                   ",\"workers\":%d,\"uptime_s\":%.3f,\"jobs\":{\"queued\":%lld,\"running\":%lld},"
+                   "\"gpu\":",
+                   js.workers, tm_clock_unix() - s->started_at, (long long)js.queued,
+                   (long long)js.running);
     struct tm_gpu_info gi;
     memset(&gi, 0, sizeof(gi));
     if (s->gpu)

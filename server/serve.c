@@ -121,7 +121,7 @@ int tm_cli_serve(int argc, char **argv)
     struct tm_worker_ctx wctx;
     int status = 1;
 
-    tm_status st = tm_store_open_sqlite(&srv.store, cfg.data_dir, err);
+    tm_status st = tm_store_open(&srv.store, cfg.store, cfg.data_dir, err);
     if (st) {
         TM_LOG(TM_LOG_ERROR, "cannot open the store", "s:error", err, NULL);
         goto out;
@@ -171,8 +171,8 @@ int tm_cli_serve(int argc, char **argv)
         goto out;
     }
     TM_LOG(TM_LOG_INFO, "listening", "s:bind", cfg.bind, "i:port", (long long)tm_http_port(http),
-           "s:store", srv.store.m->name, "i:workers", (long long)cfg.workers, "i:blas_threads",
-           (long long)cfg.blas_threads, NULL);
+           "s:store", srv.store.m->name, "s:store_target", srv.store.target, "i:workers",
+           (long long)cfg.workers, "i:blas_threads", (long long)cfg.blas_threads, NULL);
 
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     int sig = next_signal();

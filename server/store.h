@@ -9,6 +9,13 @@
  * transaction, so a 200 MB upload holds one batch in memory), then commit.
  * An upload that dies half-way is deleted by abort, or by the next open.
  * Records are the plain structs of api/responses.h.
+ *
+ * Two drivers: the embedded SQLite one (store_sqlite.c, the default) and
+ * PostgreSQL (store_pg.c), chosen by tm_store_open from --store. Both keep
+ * a schema version in the store, migrate an older store at open under a
+ * lock, and refuse a newer one. Until jobs are claimed with leases (issue
+ * #14's next step), a store has one owner: the process that opened it;
+ * another open of the same store is refused (TM_EBUSY) for the owner's life.
  * Thread-safety: every method is thread-safe; a driver serialises
  * internally as it must.
  */
@@ -50,6 +57,11 @@ struct tm_store_result {
      * weights for documents that live in no corpus (inline in the spec). */
     char *const *doc_ids;
 };
+
+/* Both drivers store a job's document-topic weights (and the documents'
+ * ids, packed by tm__store_pack_ids) in chunks of this many rows, so a page
+ * reads one or two chunks and `topicd store copy` moves chunks as they are. */
+#define TM_STORE_DT_CHUNK 256
 
 /* The most bytes of a job's fairness key (its client), NUL included. */
 #define TM_CLIENT_SIZE 72
@@ -137,19 +149,82 @@ struct tm_store_methods {
     tm_status (*job_expire)(void *ctx, double before, int limit, int64_t *n, char *err);
 };
 
+/* The schema version this binary writes. Both drivers keep the version of
+ * a store in the store itself (SQLite: PRAGMA user_version; PostgreSQL: the
+ * table topicd_schema) and migrate an older store when they open it. */
+#define TM_STORE_SCHEMA_VERSION 1
+
+/* The bytes of a redacted store target, NUL included. */
+#define TM_STORE_TARGET_SIZE 512
+
 struct tm_store {
     const struct tm_store_methods *m;
     void *ctx;
+    /* Where the store lives, for logs and /v1/info: the data directory, or
+     * "host=... port=... dbname=... user=..." for PostgreSQL. Never holds a
+     * password. */
+    char target[TM_STORE_TARGET_SIZE];
 };
+
+/* The driver a --store value names (tm_store_parse). */
+enum tm_store_driver { TM_STORE_SQLITE, TM_STORE_PG };
+
+/*
+ * Reads a --store value: NULL or "" is the SQLite store in the data
+ * directory; "postgresql://...", "postgres://..." or a libpq conninfo string
+ * ("host=... dbname=...") is PostgreSQL; anything else is TM_EINVAL with a
+ * message saying what is accepted. *has_password (may be NULL): 1 when the
+ * value itself holds a password. target (may be NULL, TM_STORE_TARGET_SIZE
+ * bytes): the redacted target the value names, data_dir for SQLite.
+ * Messages never quote a password.
+ */
+tm_status tm_store_parse(const char *url_or_null, const char *data_dir,
+                         enum tm_store_driver *driver, int *has_password, char *target, char *err);
+
+/* "sqlite" or "postgresql". */
+const char *tm_store_driver_name(enum tm_store_driver driver);
+
+/*
+ * Opens the store --store names (tm_store_parse): SQLite in data_dir, or
+ * PostgreSQL. The PostgreSQL password comes from where libpq looks
+ * (PGPASSWORD, PGPASSFILE, ~/.pgpass, the URL) or, when the variable
+ * TOPICD_STORE_PASSWORD_FILE names a file, from that file (its first line;
+ * it wins over the others). s filled here; close with tm_store_close.
+ * Errors: TM_EINVAL (a bad value), TM_EBUSY (another process owns the
+ * store), TM_EIO (unreachable, or a schema newer than this binary),
+ * TM_ENOMEM. Messages never hold a password.
+ */
+tm_status tm_store_open(struct tm_store *s, const char *url_or_null, const char *data_dir,
+                        char *err);
 
 /*
  * The SQLite driver: dir/topicd.db in WAL mode (dir is created if missing).
+ * Takes dir/topicd.lock (flock, holding the pid) for the store's life: a
+ * second process on the same dir gets TM_EBUSY naming the dir and the pid.
  * Deletes corpora left "uploading" by a previous process. s filled here;
  * close with tm_store_close.
  */
 tm_status tm_store_open_sqlite(struct tm_store *s, const char *dir, char *err);
 
+/*
+ * The PostgreSQL driver (store_pg.c) on a libpq conninfo string or URL.
+ * password: NULL, or one that overrides the URL's and libpq's own sources.
+ * Migrates the schema (in the connection's current schema, the first of its
+ * search_path), then takes the store's ownership lock: another process on
+ * the same database and schema gets TM_EBUSY. Deletes corpora left
+ * "uploading". s filled here; close with tm_store_close.
+ */
+tm_status tm_store_open_pg(struct tm_store *s, const char *conninfo, const char *password,
+                           char *err);
+
 /* NULL-safe on a zeroed store. */
 void tm_store_close(struct tm_store *s);
+
+/* For the drivers: the ids of rows as one blob (per row a flag byte, 1 when
+ * the row has an id, the id, NUL; ids never hold NUL, api/corpus.h rejects
+ * it). *out owned (tm_free). */
+tm_status tm__store_pack_ids(char *const *ids, int64_t rows, char **out, size_t *len, char *err);
+/* The inverse, into ids[0 .. rows) (entries owned, tm_free; NULL for none). */
+tm_status tm__store_unpack_ids(const char *b, size_t len, char **ids, int64_t rows, char *err);
 
 #endif

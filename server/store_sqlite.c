@@ -7,24 +7,33 @@
  * because a job answered with 202 must survive a power cut as well as kill -9.
  * Documents are rows (corpus, position, id, text) so an upload appends in
  * batches and a job reads them back in order with one scan. Document-topic
- * weights are stored as blobs of TM_DT_CHUNK rows so a page reads one or two.
+ * weights are stored as blobs of TM_STORE_DT_CHUNK rows so a page reads one
+ * or two.
+ * The schema version is PRAGMA user_version (0 in stores from before
+ * versions: those are brought up to date by the same idempotent DDL). One
+ * process owns a data directory: an flock on dir/topicd.lock, held while the
+ * store is open, keeps a second one out.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "store.h"
 
-#define TM_DT_CHUNK 256
+#define TM_DT_CHUNK TM_STORE_DT_CHUNK
 
 struct sq {
     sqlite3 *w, *r;
     pthread_mutex_t wlock, rlock;
+    int lock_fd; /* dir/topicd.lock, flock'ed; -1 when not open */
 };
 
 static const char schema[] =
@@ -111,6 +120,8 @@ static void sq_close(void *ctx)
         return;
     sqlite3_close(q->r);
     sqlite3_close(q->w);
+    if (q->lock_fd >= 0)
+        close(q->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&q->wlock);
     pthread_mutex_destroy(&q->rlock);
     tm_free(q);
@@ -364,17 +375,6 @@ static tm_status sq_corpus_list(void *ctx, int64_t after_seq, int limit,
     return st;
 }
 
-void tm_store_docs_release(struct tm_store_docs *d)
-{
-    if (d->ids)
-        for (int64_t i = 0; i < d->n; i++)
-            tm_free(d->ids[i]);
-    tm_free(d->ids);
-    tm_free(d->offsets);
-    tm_free(d->pool);
-    memset(d, 0, sizeof(*d));
-}
-
 static tm_status sq_corpus_load(void *ctx, const char *id, struct tm_store_docs *out, char *err)
 {
     struct sq *q = ctx;
@@ -621,44 +621,6 @@ static tm_status sq_job_update(void *ctx, const struct tm_job_record *j, char *e
     return st;
 }
 
-/* Ids of rows as one blob: per row a flag byte (1: has an id), the id, NUL.
- * Ids never hold NUL (api/corpus.h rejects it). *out owned (tm_free). */
-static tm_status pack_ids(char *const *ids, int64_t rows, char **out, size_t *len, char *err)
-{
-    size_t n = 0;
-    for (int64_t i = 0; i < rows; i++)
-        n += 2 + (ids[i] ? strlen(ids[i]) : 0);
-    char *b = tm_malloc(n);
-    if (!b)
-        return tm_errf(err, TM_ENOMEM, "store: document ids");
-    size_t o = 0;
-    for (int64_t i = 0; i < rows; i++) {
-        size_t l = ids[i] ? strlen(ids[i]) : 0;
-        b[o++] = ids[i] ? 1 : 0;
-        if (l)
-            memcpy(b + o, ids[i], l);
-        o += l;
-        b[o++] = 0;
-    }
-    *out = b;
-    *len = n;
-    return TM_OK;
-}
-
-/* The inverse of pack_ids into ids[first ..] for up to rows rows. */
-static tm_status unpack_ids(const char *b, size_t len, char **ids, int64_t rows, char *err)
-{
-    size_t o = 0;
-    for (int64_t i = 0; i < rows && o < len; i++) {
-        int has = b[o++];
-        size_t l = strnlen(b + o, len - o);
-        if (has && !(ids[i] = tm_strndup(b + o, l)))
-            return tm_errf(err, TM_ENOMEM, "store: document ids");
-        o += l + 1;
-    }
-    return TM_OK;
-}
-
 static tm_status sq_job_finish(void *ctx, const struct tm_job_record *j,
                                const struct tm_store_result *r, char *err)
 {
@@ -705,7 +667,7 @@ static tm_status sq_job_finish(void *ctx, const struct tm_job_record *j,
             char *ids = NULL;
             size_t ids_len = 0;
             if (r->doc_ids &&
-                (st = pack_ids(r->doc_ids + c * TM_DT_CHUNK, rows, &ids, &ids_len, err)))
+                (st = tm__store_pack_ids(r->doc_ids + c * TM_DT_CHUNK, rows, &ids, &ids_len, err)))
                 break;
             if (ids)
                 sqlite3_bind_blob64(s, 4, ids, ids_len, tm_free);
@@ -839,8 +801,8 @@ static tm_status sq_job_doc_topics(void *ctx, const char *id, int64_t offset, in
             st = tm_errf(err, TM_ENOMEM, "document ids");
             goto end;
         }
-        st = unpack_ids(sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2), chunk_ids,
-                        have < TM_DT_CHUNK ? have : TM_DT_CHUNK, err);
+        st = tm__store_unpack_ids(sqlite3_column_blob(s, 2), (size_t)sqlite3_column_bytes(s, 2),
+                                  chunk_ids, have < TM_DT_CHUNK ? have : TM_DT_CHUNK, err);
         for (int64_t r = 0; r < TM_DT_CHUNK; r++) {
             int64_t row = first + r;
             if (row >= offset && row < offset + rows)
@@ -1109,6 +1071,82 @@ static tm_status open_db(const char *path, sqlite3 **db, char *err)
     return exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err);
 }
 
+/* Takes dir/topicd.lock for q (see store.h); the pid of the holder goes in
+ * the file so that a refused process can name it. */
+static tm_status take_dir_lock(struct sq *q, const char *dir, char *err)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s/topicd.lock", dir) >= sizeof(path))
+        return tm_errf(err, TM_EINVAL, "store: data directory path too long");
+    q->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (q->lock_fd < 0)
+        return tm_errf(err, TM_EIO, "store: cannot open %s: %s", path, strerror(errno));
+    if (flock(q->lock_fd, LOCK_EX | LOCK_NB)) {
+        int e = errno;
+        if (e != EWOULDBLOCK)
+            return tm_errf(err, TM_EIO, "store: cannot lock %s: %s", path, strerror(e));
+        char pid[32] = "";
+        ssize_t n = pread(q->lock_fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        return tm_errf(err, TM_EBUSY,
+                       "data dir %s is in use by another topicd (pid %s): run one process per"
+                       " data dir, or share a PostgreSQL store (--store postgresql://...)",
+                       dir, pid[0] ? pid : "unknown");
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(q->lock_fd, 0) || pwrite(q->lock_fd, pid, (size_t)len, 0) != len)
+        return tm_errf(err, TM_EIO, "store: cannot write %s: %s", path, strerror(errno));
+    return TM_OK;
+}
+
+/* Brings the schema up to TM_STORE_SCHEMA_VERSION and deletes the uploads a
+ * crash interrupted (their documents would otherwise leak), in one write
+ * transaction on q->w: BEGIN IMMEDIATE takes the write lock first, so two
+ * opens never migrate at once. */
+static tm_status migrate(struct sq *q, const char *dir, char *err)
+{
+    sqlite3_stmt *s = NULL;
+    tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
+    if (st)
+        return st;
+    st = prep(q->w, "PRAGMA user_version", &s, err);
+    if (st)
+        goto end;
+    int version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    sqlite3_finalize(s);
+    if (version > TM_STORE_SCHEMA_VERSION) {
+        st = tm_errf(err, TM_EIO,
+                     "store: %s/topicd.db has schema version %d, newer than this topicd knows"
+                     " (%d): run the newer topicd that wrote it",
+                     dir, version, TM_STORE_SCHEMA_VERSION);
+        goto end;
+    }
+    if (version < 1) {
+        /* Version 0: a new file, or a store from before versions. The DDL
+         * is idempotent, and the columns added since the first stores are
+         * added here (an error just means a column is there already). */
+        st = exec(q->w, schema, err);
+        if (st)
+            goto end;
+        sqlite3_exec(q->w, "ALTER TABLE doc_topics ADD COLUMN ids BLOB", NULL, NULL, NULL);
+        /* Older jobs all share the fairness key "". */
+        sqlite3_exec(q->w, "ALTER TABLE jobs ADD COLUMN client TEXT NOT NULL DEFAULT ''", NULL,
+                     NULL, NULL);
+        st = exec(q->w, "PRAGMA user_version = 1", err);
+        if (st)
+            goto end;
+    }
+    st = exec(q->w,
+              "DELETE FROM documents WHERE corpus_seq IN (SELECT seq FROM corpora WHERE"
+              " ready = 0);"
+              "DELETE FROM corpora WHERE ready = 0;",
+              err);
+end:
+    return end_write(q, st, err);
+}
+
 tm_status tm_store_open_sqlite(struct tm_store *s, const char *dir, char *err)
 {
     memset(s, 0, sizeof(*s));
@@ -1120,27 +1158,14 @@ tm_status tm_store_open_sqlite(struct tm_store *s, const char *dir, char *err)
     struct sq *q = tm_calloc(1, sizeof(*q));
     if (!q)
         return tm_errf(err, TM_ENOMEM, "store");
+    q->lock_fd = -1;
     pthread_mutex_init(&q->wlock, NULL);
     pthread_mutex_init(&q->rlock, NULL);
-    tm_status st = open_db(path, &q->w, err);
+    tm_status st = take_dir_lock(q, dir, err);
     if (!st)
-        st = exec(q->w, schema, err);
-    /* Databases from before the ids column: add it (an error just means it
-     * is there already). */
+        st = open_db(path, &q->w, err);
     if (!st)
-        sqlite3_exec(q->w, "ALTER TABLE doc_topics ADD COLUMN ids BLOB", NULL, NULL, NULL);
-    /* Likewise the jobs' fairness key: older jobs all share the key "". */
-    if (!st)
-        sqlite3_exec(q->w, "ALTER TABLE jobs ADD COLUMN client TEXT NOT NULL DEFAULT ''", NULL,
-                     NULL, NULL);
-    /* Uploads a crash interrupted: their documents would otherwise leak. */
-    if (!st)
-        st = exec(q->w,
-                  "BEGIN IMMEDIATE;"
-                  "DELETE FROM documents WHERE corpus_seq IN (SELECT seq FROM corpora WHERE"
-                  " ready = 0);"
-                  "DELETE FROM corpora WHERE ready = 0; COMMIT;",
-                  err);
+        st = migrate(q, dir, err);
     if (!st)
         st = open_db(path, &q->r, err);
     if (st) {
@@ -1149,12 +1174,6 @@ tm_status tm_store_open_sqlite(struct tm_store *s, const char *dir, char *err)
     }
     s->m = &sqlite_methods;
     s->ctx = q;
+    snprintf(s->target, sizeof(s->target), "%s", dir);
     return TM_OK;
-}
-
-void tm_store_close(struct tm_store *s)
-{
-    if (s->m)
-        s->m->close(s->ctx);
-    memset(s, 0, sizeof(*s));
 }

@@ -1,5 +1,6 @@
 /* test_jobs.c - the job table, queue and workers (server/jobs.h) with a fake
- * work function over a real SQLite store in a temporary directory. */
+ * work function over a real store, each test on SQLite and on PostgreSQL
+ * (TM_STORE_TEST). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -52,20 +53,21 @@ static void fake_work(void *ctx, const struct tm_job_run *run, struct tm_job_out
 }
 
 struct env {
-    struct tm_tmpstore ts;
+    struct tm_tmpstore *ts;
     struct fake fake;
 };
 
-static int env_open(struct env *e)
+/* The env of one test, on the store of the driver the test runs on. */
+static int env_open(struct env *e, struct tm_tmpstore *ts)
 {
     memset(e, 0, sizeof(*e));
+    e->ts = ts;
     pthread_mutex_init(&e->fake.lock, NULL);
-    return tm_tmpstore_open(&e->ts, "jobs");
+    return tm_tmpstore_add_corpus(ts, "c_1");
 }
 
 static void env_close(struct env *e)
 {
-    tm_tmpstore_close(&e->ts);
     pthread_mutex_destroy(&e->fake.lock);
 }
 
@@ -107,14 +109,14 @@ static void wait_started(struct env *e)
         usleep(1000);
 }
 
-TM_TEST(jobs_run_fifo_and_results)
+TM_STORE_TEST(jobs_run_fifo_and_results)
 {
     struct env e;
-    REQUIRE(env_open(&e) == 0);
+    REQUIRE(env_open(&e, ts) == 0);
     struct tm_jobs_config c = config(&e, 1, 16, 3);
     struct tm_jobs *j;
     char err[TM_ERR_SIZE];
-    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts->store, &c, err) == TM_OK);
     struct tm_job_record r[5];
     const char *what[5] = {"ok", "fail", "ok", "ok", "ok"};
     for (int i = 0; i < 5; i++)
@@ -129,7 +131,7 @@ TM_TEST(jobs_run_fifo_and_results)
      * they leave memory (recent_jobs is 2 here). */
     char *json;
     size_t len;
-    CHECK_INT_EQ(e.ts.store.m->job_result(e.ts.store.ctx, r[0].id, &json, &len, err), TM_OK);
+    CHECK_INT_EQ(e.ts->store.m->job_result(e.ts->store.ctx, r[0].id, &json, &len, err), TM_OK);
     CHECK(len == 7);
     tm_free(json);
     struct tm_job_record got;
@@ -145,14 +147,14 @@ TM_TEST(jobs_run_fifo_and_results)
     env_close(&e);
 }
 
-TM_TEST(jobs_idempotency_queue_and_cancel)
+TM_STORE_TEST(jobs_idempotency_queue_and_cancel)
 {
     struct env e;
-    REQUIRE(env_open(&e) == 0);
+    REQUIRE(env_open(&e, ts) == 0);
     struct tm_jobs_config c = config(&e, 1, 1, 3);
     struct tm_jobs *j;
     char err[TM_ERR_SIZE];
-    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts->store, &c, err) == TM_OK);
     struct tm_job_record a, b, x;
     CHECK_INT_EQ(submit(j, "endless", "k", &a), TM_JOBS_ACCEPTED);
     CHECK_INT_EQ(submit(j, "endless", "k", &x), TM_JOBS_REPLAYED);
@@ -176,7 +178,7 @@ TM_TEST(jobs_idempotency_queue_and_cancel)
     CHECK_INT_EQ(tm_jobs_delete_corpus(j, "c_1", err), TM_JOBS_NO_CORPUS);
     /* The cancellation of the queued job is durable. */
     struct tm_job_record stored;
-    CHECK_INT_EQ(e.ts.store.m->job_get(e.ts.store.ctx, b.id, &stored, err), TM_OK);
+    CHECK_INT_EQ(e.ts->store.m->job_get(e.ts->store.ctx, b.id, &stored, err), TM_OK);
     CHECK_INT_EQ(stored.state, TM_JOB_CANCELLED);
     tm_jobs_free(j);
     env_close(&e);
@@ -184,10 +186,10 @@ TM_TEST(jobs_idempotency_queue_and_cancel)
 
 /* Jobs a crash left "running" are re-queued, until max_attempts; a drain
  * puts the running job back without counting the attempt. */
-TM_TEST(jobs_recovery_and_drain)
+TM_STORE_TEST(jobs_recovery_and_drain)
 {
     struct env e;
-    REQUIRE(env_open(&e) == 0);
+    REQUIRE(env_open(&e, ts) == 0);
     char err[TM_ERR_SIZE];
     struct tm_job_record crashed, doomed, queued;
     memset(&crashed, 0, sizeof(crashed));
@@ -202,16 +204,16 @@ TM_TEST(jobs_recovery_and_drain)
     snprintf(queued.id, sizeof(queued.id), "j_queued");
     queued.state = TM_JOB_QUEUED;
     queued.attempts = 0;
-    CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &queued, "ok", 2, NULL, NULL, err),
+    CHECK_INT_EQ(e.ts->store.m->job_insert(e.ts->store.ctx, &queued, "ok", 2, NULL, NULL, err),
                  TM_OK);
-    CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &crashed, "ok", 2, NULL, NULL, err),
+    CHECK_INT_EQ(e.ts->store.m->job_insert(e.ts->store.ctx, &crashed, "ok", 2, NULL, NULL, err),
                  TM_OK);
-    CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &doomed, "ok", 2, NULL, NULL, err),
+    CHECK_INT_EQ(e.ts->store.m->job_insert(e.ts->store.ctx, &doomed, "ok", 2, NULL, NULL, err),
                  TM_OK);
 
     struct tm_jobs_config c = config(&e, 1, 4, 2);
     struct tm_jobs *j;
-    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts->store, &c, err) == TM_OK);
     CHECK_INT_EQ(wait_final(j, "j_queued"), TM_JOB_SUCCEEDED);
     CHECK_INT_EQ(wait_final(j, "j_crashed"), TM_JOB_SUCCEEDED);
     struct tm_job_record got;
@@ -229,7 +231,7 @@ TM_TEST(jobs_recovery_and_drain)
     CHECK_INT_EQ(tm_jobs_drain(j, 0), 0);
     CHECK_INT_EQ(submit(j, "ok", NULL, &got), TM_JOBS_DRAINING);
     tm_jobs_free(j);
-    CHECK_INT_EQ(e.ts.store.m->job_get(e.ts.store.ctx, a.id, &got, err), TM_OK);
+    CHECK_INT_EQ(e.ts->store.m->job_get(e.ts->store.ctx, a.id, &got, err), TM_OK);
     CHECK_INT_EQ(got.state, TM_JOB_QUEUED);
     CHECK_INT_EQ(got.attempts, 0);
     env_close(&e);
@@ -239,15 +241,15 @@ TM_TEST(jobs_recovery_and_drain)
  * a's first job and three more of a's queued, b's job submitted last starts
  * next; each client's jobs start in submission order; a client may queue
  * only max_queue_per_client jobs. */
-TM_TEST(jobs_fair_across_clients)
+TM_STORE_TEST(jobs_fair_across_clients)
 {
     struct env e;
-    REQUIRE(env_open(&e) == 0);
+    REQUIRE(env_open(&e, ts) == 0);
     struct tm_jobs_config c = config(&e, 1, 16, 3);
     c.max_queue_per_client = 3;
     struct tm_jobs *j;
     char err[TM_ERR_SIZE];
-    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts->store, &c, err) == TM_OK);
     struct tm_job_record a[4], b, x;
     CHECK_INT_EQ(submit_as(j, "id:a", "endless", NULL, &a[0], err), TM_JOBS_ACCEPTED);
     wait_started(&e);
@@ -273,10 +275,10 @@ TM_TEST(jobs_fair_across_clients)
 
 /* Recovery queues each job under the client stored with it: a's backlog,
  * inserted first, still takes turns with b and c after a restart. */
-TM_TEST(jobs_recovery_keeps_clients)
+TM_STORE_TEST(jobs_recovery_keeps_clients)
 {
     struct env e;
-    REQUIRE(env_open(&e) == 0);
+    REQUIRE(env_open(&e, ts) == 0);
     char err[TM_ERR_SIZE];
     const char *ids[8] = {"j_a1", "j_a2", "j_a3", "j_b1", "j_a4", "j_c1", "j_b2", "j_old"};
     const char *clients[8] = {"id:a", "id:a", "id:a", "id:b", "id:a", "ip:10.0.0.1", "id:b", ""};
@@ -286,12 +288,12 @@ TM_TEST(jobs_recovery_keeps_clients)
         snprintf(r.id, sizeof(r.id), "%s", ids[i]);
         snprintf(r.corpus_id, sizeof(r.corpus_id), "c_1");
         r.state = i == 0 ? TM_JOB_RUNNING : TM_JOB_QUEUED; /* a1 was running at the crash */
-        CHECK_INT_EQ(e.ts.store.m->job_insert(e.ts.store.ctx, &r, "ok", 2, NULL, clients[i], err),
+        CHECK_INT_EQ(e.ts->store.m->job_insert(e.ts->store.ctx, &r, "ok", 2, NULL, clients[i], err),
                      TM_OK);
     }
     struct tm_jobs_config c = config(&e, 1, 16, 3);
     struct tm_jobs *j;
-    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts->store, &c, err) == TM_OK);
     for (int i = 0; i < 8; i++)
         CHECK_INT_EQ(wait_final(j, ids[i]), TM_JOB_SUCCEEDED);
     /* Round-robin in order of each client's oldest job, FIFO within one. */

@@ -1,5 +1,6 @@
 /* test_jobs_retention.c - deleting finished jobs (server/jobs.h: DELETE and
- * the retention sweeper) with a fake work function over a real SQLite store.
+ * the retention sweeper) with a fake work function over a real store, each
+ * test on SQLite and on PostgreSQL (TM_STORE_TEST).
  * The --job-retention setting is tested in test_config.c. */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -44,19 +45,16 @@ static void fake_work(void *ctx, const struct tm_job_run *run, struct tm_job_out
 }
 
 struct env {
-    struct tm_tmpstore ts;
+    struct tm_tmpstore *ts;
     struct fake fake;
 };
 
-static int env_open(struct env *e)
+/* The env of one test, on the store of the driver the test runs on. */
+static int env_open(struct env *e, struct tm_tmpstore *ts)
 {
     memset(e, 0, sizeof(*e));
-    return tm_tmpstore_open(&e->ts, "retention");
-}
-
-static void env_close(struct env *e)
-{
-    tm_tmpstore_close(&e->ts);
+    e->ts = ts;
+    return tm_tmpstore_add_corpus(ts, "c_1");
 }
 
 /* One worker; recent_jobs 16, so finished jobs stay in memory and a
@@ -84,14 +82,14 @@ static enum tm_jobs_refusal submit(struct tm_jobs *j, const char *what, const ch
     return tm_jobs_submit(j, "c_1", what, strlen(what), "nmf", key, NULL, r, err);
 }
 
-TM_TEST(jobs_delete_finished_or_cancel)
+TM_STORE_TEST(jobs_delete_finished_or_cancel)
 {
     struct env e;
-    REQUIRE(env_open(&e) == 0);
+    REQUIRE(env_open(&e, ts) == 0);
     struct tm_jobs_config c = config(&e);
     struct tm_jobs *j;
     char err[TM_ERR_SIZE];
-    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts->store, &c, err) == TM_OK);
     struct tm_job_record done, run, queued, x;
     CHECK_INT_EQ(submit(j, "ok", "key-1", &done), TM_JOBS_ACCEPTED);
     CHECK_INT_EQ(wait_final(j, done.id), TM_JOB_SUCCEEDED);
@@ -110,10 +108,11 @@ TM_TEST(jobs_delete_finished_or_cancel)
     /* Finished: gone from memory and from the store, result and all. */
     CHECK_INT_EQ(tm_jobs_delete(j, done.id, &x, err), TM_JOBS_DELETED);
     CHECK_INT_EQ(tm_jobs_get(j, done.id, &x, err), TM_JOBS_NOT_FOUND);
-    CHECK_INT_EQ(e.ts.store.m->job_get(e.ts.store.ctx, done.id, &x, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(e.ts->store.m->job_get(e.ts->store.ctx, done.id, &x, err), TM_ENOTFOUND);
     char *json = NULL;
     size_t len;
-    CHECK_INT_EQ(e.ts.store.m->job_result(e.ts.store.ctx, done.id, &json, &len, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(e.ts->store.m->job_result(e.ts->store.ctx, done.id, &json, &len, err),
+                 TM_ENOTFOUND);
     CHECK_INT_EQ(tm_jobs_delete(j, done.id, &x, err), TM_JOBS_NOT_FOUND);
     CHECK_INT_EQ(tm_jobs_cancel(j, done.id, &x, err), TM_JOBS_NOT_FOUND);
     /* Its Idempotency-Key now names a new job. */
@@ -130,19 +129,18 @@ TM_TEST(jobs_delete_finished_or_cancel)
     CHECK_INT_EQ(tm_jobs_delete(j, "j_nope", &x, err), TM_JOBS_NOT_FOUND);
     /* The corpus they ran on stays. */
     struct tm_corpus_record corpus;
-    CHECK_INT_EQ(e.ts.store.m->corpus_get(e.ts.store.ctx, "c_1", &corpus, err), TM_OK);
+    CHECK_INT_EQ(e.ts->store.m->corpus_get(e.ts->store.ctx, "c_1", &corpus, err), TM_OK);
     tm_jobs_free(j);
-    env_close(&e);
 }
 
-TM_TEST(jobs_expire_batches)
+TM_STORE_TEST(jobs_expire_batches)
 {
     struct env e;
-    REQUIRE(env_open(&e) == 0);
+    REQUIRE(env_open(&e, ts) == 0);
     struct tm_jobs_config c = config(&e);
     struct tm_jobs *j;
     char err[TM_ERR_SIZE];
-    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts->store, &c, err) == TM_OK);
     struct tm_job_record ok[3], run, x;
     for (int i = 0; i < 3; i++) {
         CHECK_INT_EQ(submit(j, "ok", NULL, &ok[i]), TM_JOBS_ACCEPTED);
@@ -159,10 +157,10 @@ TM_TEST(jobs_expire_batches)
         snprintf(r.id, sizeof(r.id), "j_old%d", i);
         snprintf(r.corpus_id, sizeof(r.corpus_id), "c_1");
         r.state = TM_JOB_QUEUED;
-        REQUIRE(e.ts.store.m->job_insert(e.ts.store.ctx, &r, "{}", 2, NULL, NULL, err) == TM_OK);
+        REQUIRE(e.ts->store.m->job_insert(e.ts->store.ctx, &r, "{}", 2, NULL, NULL, err) == TM_OK);
         r.state = TM_JOB_FAILED;
         r.finished_at = 1000 + i;
-        REQUIRE(e.ts.store.m->job_update(e.ts.store.ctx, &r, err) == TM_OK);
+        REQUIRE(e.ts->store.m->job_update(e.ts->store.ctx, &r, err) == TM_OK);
     }
 
     int64_t n = -1;
@@ -170,8 +168,8 @@ TM_TEST(jobs_expire_batches)
     CHECK_INT_EQ(n, 250);
     for (int i = 0; i < 3; i++)
         CHECK_INT_EQ(tm_jobs_get(j, ok[i].id, &x, err), TM_JOBS_ACCEPTED);
-    CHECK_INT_EQ(e.ts.store.m->job_get(e.ts.store.ctx, "j_old0", &x, err), TM_ENOTFOUND);
-    CHECK_INT_EQ(e.ts.store.m->job_get(e.ts.store.ctx, "j_old249", &x, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(e.ts->store.m->job_get(e.ts->store.ctx, "j_old0", &x, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(e.ts->store.m->job_get(e.ts->store.ctx, "j_old249", &x, err), TM_ENOTFOUND);
 
     /* Everything finished before now: the running job stays. */
     CHECK_INT_EQ(tm_jobs_expire(j, tm_clock_unix() + 1, &n, err), TM_OK);
@@ -180,21 +178,20 @@ TM_TEST(jobs_expire_batches)
         CHECK_INT_EQ(tm_jobs_get(j, ok[i].id, &x, err), TM_JOBS_NOT_FOUND);
     CHECK_INT_EQ(tm_jobs_get(j, run.id, &x, err), TM_JOBS_ACCEPTED);
     CHECK_INT_EQ(x.state, TM_JOB_RUNNING);
-    CHECK_INT_EQ(e.ts.store.m->job_get(e.ts.store.ctx, run.id, &x, err), TM_OK);
+    CHECK_INT_EQ(e.ts->store.m->job_get(e.ts->store.ctx, run.id, &x, err), TM_OK);
     CHECK_INT_EQ(tm_jobs_cancel(j, run.id, &x, err), TM_JOBS_CANCELLING);
     CHECK_INT_EQ(wait_final(j, run.id), TM_JOB_CANCELLED);
     tm_jobs_free(j);
-    env_close(&e);
 }
 
-TM_TEST(jobs_retention_sweeper)
+TM_STORE_TEST(jobs_retention_sweeper)
 {
     struct env e;
-    REQUIRE(env_open(&e) == 0);
+    REQUIRE(env_open(&e, ts) == 0);
     struct tm_jobs_config c = config(&e);
     struct tm_jobs *j;
     char err[TM_ERR_SIZE];
-    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts->store, &c, err) == TM_OK);
     CHECK_INT_EQ(tm_jobs_start_retention(j, 1, err), TM_OK);
     CHECK_INT_EQ(tm_jobs_start_retention(j, 1, err), TM_EINVAL);
     struct tm_job_record r, x;
@@ -206,13 +203,13 @@ TM_TEST(jobs_retention_sweeper)
     while (tm_clock_monotonic() < t0 + 5 && tm_jobs_get(j, r.id, &x, err) == TM_JOBS_ACCEPTED)
         usleep(20000);
     CHECK_INT_EQ(tm_jobs_get(j, r.id, &x, err), TM_JOBS_NOT_FOUND);
-    CHECK_INT_EQ(e.ts.store.m->job_get(e.ts.store.ctx, r.id, &x, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(e.ts->store.m->job_get(e.ts->store.ctx, r.id, &x, err), TM_ENOTFOUND);
     CHECK(tm_clock_monotonic() - t0 < 3);
     tm_jobs_free(j);
 
     /* A week's retention sweeps every minute; stopping wakes the sweeper
      * rather than wait for it. */
-    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts->store, &c, err) == TM_OK);
     CHECK_INT_EQ(tm_jobs_start_retention(j, 604800, err), TM_OK);
     usleep(50000);
     t0 = tm_clock_monotonic();
@@ -220,8 +217,7 @@ TM_TEST(jobs_retention_sweeper)
     tm_jobs_free(j);
     CHECK(tm_clock_monotonic() - t0 < 2);
     /* 0: no sweeper. */
-    REQUIRE(tm_jobs_new(&j, &e.ts.store, &c, err) == TM_OK);
+    REQUIRE(tm_jobs_new(&j, &e.ts->store, &c, err) == TM_OK);
     CHECK_INT_EQ(tm_jobs_start_retention(j, 0, err), TM_OK);
     tm_jobs_free(j);
-    env_close(&e);
 }
