@@ -389,7 +389,7 @@ static void run_one(struct tm_jobs *j, struct job *e)
     j->n_running++;
     pthread_mutex_unlock(&j->lock);
 
-    if (j->store->m->job_update(j->store->ctx, &snap, err))
+    if (j->store->m->job_update(j->store->ctx, NULL, &snap, err))
         log_store_failed(snap.id, err);
     pthread_mutex_lock(&j->lock);
     e->rec.state = snap.state;
@@ -443,15 +443,15 @@ static void run_one(struct tm_jobs *j, struct job *e)
 
     struct tm_store_result res = {out.result_json, out.result_len, out.n_documents,
                                   out.n_topics,    out.doc_topics, out.doc_ids};
-    st = j->store->m->job_finish(j->store->ctx, &fin, fin.state == TM_JOB_SUCCEEDED ? &res : NULL,
-                                 err);
+    st = j->store->m->job_finish(j->store->ctx, NULL, &fin,
+                                 fin.state == TM_JOB_SUCCEEDED ? &res : NULL, err);
     if (st && fin.state == TM_JOB_SUCCEEDED) {
         /* The result could not be stored (disk full?): the job failed. */
         log_store_failed(fin.id, err);
         fin.state = TM_JOB_FAILED;
         snprintf(fin.error_code, sizeof(fin.error_code), "store_error");
         snprintf(fin.error_message, sizeof(fin.error_message), "storing the result: %s", err);
-        j->store->m->job_update(j->store->ctx, &fin, err);
+        j->store->m->job_update(j->store->ctx, NULL, &fin, err);
     } else if (st) {
         log_store_failed(fin.id, err);
     }
@@ -533,7 +533,7 @@ static int recover_running(void *ctx, const struct tm_job_record *job, const cha
     } else {
         set_requeued(&r);
     }
-    rc->st = rc->j->store->m->job_update(rc->j->store->ctx, &r, rc->err);
+    rc->st = rc->j->store->m->job_update(rc->j->store->ctx, NULL, &r, rc->err);
     if (!rc->st)
         TM_LOG(TM_LOG_WARN, "job recovered", "s:job_id", r.id, "s:to", tm_job_state_name(r.state),
                "i:attempts", (long long)r.attempts, NULL);
@@ -802,7 +802,7 @@ enum tm_jobs_refusal tm_jobs_cancel(struct tm_jobs *j, const char *id, struct tm
     /* NEEDSWORK: a crash between the lines above and this write re-queues
      * the job at the next start; a cancellation is rare enough to accept it
      * rather than hold the table's lock across an fsync. */
-    if (j->store->m->job_update(j->store->ctx, job, err))
+    if (j->store->m->job_update(j->store->ctx, NULL, job, err))
         log_store_failed(job->id, err);
     log_transition(job, "queued");
     tm_metrics_job_finished(job->method, TM_JOB_CANCELLED, 0);

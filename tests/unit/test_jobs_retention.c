@@ -160,7 +160,7 @@ TM_STORE_TEST(jobs_expire_batches)
         REQUIRE(e.ts->store.m->job_insert(e.ts->store.ctx, &r, "{}", 2, NULL, NULL, err) == TM_OK);
         r.state = TM_JOB_FAILED;
         r.finished_at = 1000 + i;
-        REQUIRE(e.ts->store.m->job_update(e.ts->store.ctx, &r, err) == TM_OK);
+        REQUIRE(e.ts->store.m->job_update(e.ts->store.ctx, NULL, &r, err) == TM_OK);
     }
 
     int64_t n = -1;
