@@ -26,8 +26,7 @@
  *
  * Both drivers keep a schema version in the store, migrate an older store
  * at open under a lock, and refuse a newer one. A SQLite data directory has
- * one process (an flock); so does a PostgreSQL store until the job table
- * works on claims (an advisory lock).
+ * one process (an flock); a PostgreSQL store has any number.
  * Thread-safety: every method is thread-safe; a driver serialises
  * internally as it must.
  */
@@ -320,9 +319,9 @@ const char *tm_store_driver_name(enum tm_store_driver driver);
  * (PGPASSWORD, PGPASSFILE, ~/.pgpass, the URL) or, when the variable
  * TOPICD_STORE_PASSWORD_FILE names a file, from that file (its first line;
  * it wins over the others). s filled here; close with tm_store_close.
- * Errors: TM_EINVAL (a bad value), TM_EBUSY (another process owns the
- * store), TM_EIO (unreachable, or a schema newer than this binary),
- * TM_ENOMEM. Messages never hold a password.
+ * Errors: TM_EINVAL (a bad value), TM_EBUSY (another process has the SQLite
+ * data directory), TM_EIO (unreachable, or a schema newer than this
+ * binary), TM_ENOMEM. Messages never hold a password.
  */
 tm_status tm_store_open(struct tm_store *s, const char *url_or_null, const char *data_dir,
                         char *err);
@@ -341,11 +340,10 @@ tm_status tm_store_open_sqlite(struct tm_store *s, const char *dir, char *err);
  * The PostgreSQL driver (store_pg.c) on a libpq conninfo string or URL.
  * password: NULL, or one that overrides the URL's and libpq's own sources.
  * Migrates the schema (in the connection's current schema, the first of its
- * search_path), then takes the store's ownership lock: another process on
- * the same database and schema gets TM_EBUSY. Deletes corpora left
- * "uploading" with no batch for TM_STORE_UPLOAD_IDLE_S seconds (an upload in
- * progress may belong to another replica). s filled here; close with
- * tm_store_close.
+ * search_path); any number of processes share the store. Deletes corpora
+ * left "uploading" with no batch for TM_STORE_UPLOAD_IDLE_S seconds (an
+ * upload in progress may belong to another replica). s filled here; close
+ * with tm_store_close.
  */
 tm_status tm_store_open_pg(struct tm_store *s, const char *conninfo, const char *password,
                            char *err);

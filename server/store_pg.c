@@ -22,12 +22,8 @@
  * is reset and the statement sent again: nothing of it had reached the
  * server.
  *
- * Ownership: until jobs are claimed with leases (issue #14's next step), one
- * process owns a store. A connection outside the pool holds the session
- * advisory lock (LOCK_OWNER, hashtext(current_schema())) for the store's
- * life. After a reconnect that lock is checked and, when the server lost it,
- * taken again; if another process took it meanwhile, every call fails.
- *
+ * Any number of processes (replicas) share a store: the queue's claims,
+ * leases and fences (store.h) keep each job with one owner at a time.
  * The queue: a claim is one statement (a MATERIALIZED CTE that locks the
  * next job FOR UPDATE SKIP LOCKED, then the update), committed at once, so
  * no transaction stays open while a job runs and claims at once take
@@ -51,7 +47,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,11 +62,10 @@
 #define POOL_MAX 64
 #define BACKOFF_MIN 0.1 /* seconds */
 #define BACKOFF_MAX 5.0
-/* The advisory locks' first key; the second is hashtext(current_schema()),
- * so that stores in different schemas of one database are different
- * stores. */
+/* The migration's advisory lock's first key; the second is
+ * hashtext(current_schema()), so that stores in different schemas of one
+ * database are different stores. */
 #define LOCK_MIGRATE 0x74706d31 /* "tpm1" */
-#define LOCK_OWNER 0x74706f31   /* "tpo1" */
 /* COPY data is sent in pieces of about this many bytes. */
 #define COPY_BUF ((size_t)1 << 20)
 
@@ -145,7 +139,6 @@ enum q {
     Q_MIGRATE_LOCK,
     Q_SCHEMA_VERSION,
     Q_SCHEMA_SET,
-    Q_OWNER_LOCK,
     Q_PING,
     Q_CLEAN_UPLOADS,
     Q_CORPUS_CREATE,
@@ -208,8 +201,6 @@ static const struct {
     [Q_SCHEMA_SET] = {"WITH d AS (DELETE FROM topicd_schema)"
                       " INSERT INTO topicd_schema(version) VALUES($1)",
                       "write the schema version"},
-    [Q_OWNER_LOCK] = {"SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
-                      "take the ownership lock"},
     [Q_PING] = {"SELECT pg_is_in_recovery()", "ping"},
     /* An upload in progress may belong to a live replica: only those idle
      * for $1 seconds are dead. */
@@ -604,7 +595,7 @@ static void read_job(const PGresult *r, int row, struct tm_job_record *j)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Connections: the pool and the owner's. */
+/* Connections: the pool. */
 
 struct slot {
     PGconn *conn; /* NULL until first used */
@@ -625,10 +616,6 @@ struct pg {
     /* PQconnectdbParams's arrays: conninfo expanded in place of dbname. */
     const char *keys[6], *vals[6];
     char *conninfo, *password;
-
-    pthread_mutex_t owner_lock; /* owner */
-    PGconn *owner;
-    atomic_int lost; /* another process took the ownership lock */
 
     /* The NOTIFY channels of this store (its schema's): jobs queued, and
      * cancels asked. */
@@ -737,79 +724,6 @@ static tm_status connect_paced(struct pg *q, PGconn **conn, char *err)
     return TM_OK;
 }
 
-/* Takes the ownership lock on q->owner (held: owner_lock, or no thread yet). */
-static tm_status take_ownership(struct pg *q, char *err)
-{
-    struct params p = {0};
-    p_i32(&p, LOCK_OWNER);
-    PGresult *r = PQexecParams(q->owner, sql[Q_OWNER_LOCK].sql, p.n, p.types, p.values, p.lengths,
-                               p.formats, 1);
-    tm_status st = TM_OK;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        char msg[160];
-        first_line(PQresultErrorMessage(r), msg, sizeof(msg));
-        st = tm_errf(err, TM_EIO, "store: %s: %s", sql[Q_OWNER_LOCK].what, msg);
-    } else if (!col_int(r, 0, 0)) {
-        st = tm_errf(err, TM_EBUSY,
-                     "store: another topicd owns this PostgreSQL store: several replicas on one"
-                     " PostgreSQL store need job leases, which are not built yet (issue #14);"
-                     " run one topicd per store for now");
-    }
-    PQclear(r);
-    return st;
-}
-
-/*
- * A round trip on the owner's connection (Q_PING when ping, which also says
- * whether the server is a read-only standby); a broken connection is reset
- * and the ownership lock taken again. Fails for good once another process
- * has taken it.
- */
-static tm_status owner_check(struct pg *q, int ping, char *err)
-{
-    tm_status st = TM_OK;
-    pthread_mutex_lock(&q->owner_lock);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (atomic_load(&q->lost)) {
-            st = tm_errf(err, TM_EIO,
-                         "store: another process took this store's ownership lock while the"
-                         " connection to PostgreSQL was down: restart this topicd");
-            break;
-        }
-        PGresult *r = PQexecParams(q->owner, ping ? sql[Q_PING].sql : "SELECT 1", 0, NULL, NULL,
-                                   NULL, NULL, 1);
-        int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
-        int standby = ok && ping && col_int(r, 0, 0);
-        char msg[160];
-        first_line(PQresultErrorMessage(r), msg, sizeof(msg));
-        PQclear(r);
-        if (standby) {
-            st = tm_errf(err, TM_EIO, "store: the PostgreSQL server is a read-only standby");
-            break;
-        }
-        if (ok) {
-            st = TM_OK;
-            break;
-        }
-        if (PQstatus(q->owner) != CONNECTION_BAD || attempt) {
-            st = tm_errf(err, TM_EIO, "store: %s: %s", sql[Q_PING].what, msg);
-            break;
-        }
-        /* The session ended, and its lock with it: reconnect and take it
-         * again, or learn that someone else has. */
-        st = connect_paced(q, &q->owner, err);
-        if (st)
-            break;
-        st = take_ownership(q, err);
-        if (st == TM_EBUSY)
-            atomic_store(&q->lost, 1);
-        if (st)
-            break;
-    }
-    pthread_mutex_unlock(&q->owner_lock);
-    return st;
-}
-
 /* Borrows a connection for one call: waits for a free slot, opens a new
  * one while fewer than POOL_MAX exist, and (re)connects a broken one. */
 static tm_status call_begin(struct pg *q, struct call *k, char *err)
@@ -817,8 +731,6 @@ static tm_status call_begin(struct pg *q, struct call *k, char *err)
     k->q = q;
     k->s = NULL;
     k->sent = 0;
-    if (atomic_load(&q->lost))
-        return owner_check(q, 0, err);
     pthread_mutex_lock(&q->lock);
     for (;;) {
         for (int i = 0; i < q->n && !k->s; i++)
@@ -834,12 +746,7 @@ static tm_status call_begin(struct pg *q, struct call *k, char *err)
     pthread_mutex_unlock(&q->lock);
     if (k->s->conn && !k->s->bad && PQstatus(k->s->conn) == CONNECTION_OK)
         return TM_OK;
-    int again = k->s->conn != NULL;
     tm_status st = connect_paced(q, &k->s->conn, err);
-    /* A connection that broke while in use may mean a server restart,
-     * which ends the owner's session and its lock too. */
-    if (!st && again)
-        st = owner_check(q, 0, err);
     if (!st)
         k->s->bad = 0;
     return st;
@@ -892,7 +799,7 @@ static int retry_stale(struct call *k, char *err)
     if (connect_paced(k->q, &k->s->conn, err))
         return 0;
     k->s->bad = 0;
-    return owner_check(k->q, 0, err) == TM_OK;
+    return 1;
 }
 
 /* Runs statement id with p; want: PGRES_TUPLES_OK or PGRES_COMMAND_OK. *out
@@ -1087,9 +994,19 @@ static tm_status copy_end(struct copy *c)
 
 static void pg_close(void *ctx);
 
+/* A round trip that also says whether the server is a read-only standby. */
 static tm_status pg_ping(void *ctx, char *err)
 {
-    return owner_check(ctx, 1, err);
+    struct call k;
+    PGresult *r = NULL;
+    tm_status st = call_begin(ctx, &k, err);
+    if (!st)
+        st = run(&k, Q_PING, NULL, PGRES_TUPLES_OK, &r, err);
+    if (!st && col_int(r, 0, 0))
+        st = tm_errf(err, TM_EIO, "store: the PostgreSQL server is a read-only standby");
+    PQclear(r);
+    call_end(&k);
+    return st;
 }
 
 static tm_status pg_corpus_create(void *ctx, const struct tm_corpus_record *c, char *err)
@@ -2516,10 +2433,8 @@ static void pg_close(void *ctx)
     pthread_mutex_destroy(&q->listen_lock);
     for (int i = 0; i < q->n; i++)
         PQfinish(q->pool[i].conn);
-    PQfinish(q->owner); /* ends the session, and the ownership lock with it */
     pthread_mutex_destroy(&q->lock);
     pthread_cond_destroy(&q->cond);
-    pthread_mutex_destroy(&q->owner_lock);
     if (q->password) {
         memset(q->password, 0, strlen(q->password));
         tm_free(q->password);
@@ -2612,7 +2527,6 @@ tm_status tm_store_open_pg(struct tm_store *s, const char *conninfo, const char 
         return tm_errf(err, TM_ENOMEM, "store");
     pthread_mutex_init(&q->lock, NULL);
     pthread_cond_init(&q->cond, NULL);
-    pthread_mutex_init(&q->owner_lock, NULL);
     pthread_mutex_init(&q->listen_lock, NULL);
     tm__store_listeners_init(&q->listeners);
     q->wake_pipe[0] = q->wake_pipe[1] = -1;
@@ -2648,31 +2562,20 @@ tm_status tm_store_open_pg(struct tm_store *s, const char *conninfo, const char 
     q->keys[n] = NULL;
     q->vals[n] = NULL;
 
-    char why[TM_ERR_SIZE] = "";
-    q->owner = connect_new(q, why);
-    if (!q->owner) {
-        st = tm_errf(err, TM_EIO, "store: cannot connect to PostgreSQL: %s", why);
-        goto fail;
-    }
-    describe(q->owner, s->target, sizeof(s->target));
-    /* Migrate first (it needs no ownership: every opener may, one at a
-     * time), then own the store, then clean up after its last owner. */
+    /* Migrate (every opener may, one at a time), then clean up the uploads
+     * that died. */
     struct call k;
     st = call_begin(q, &k, err);
-    if (!st)
-        st = migrate(&k, err);
-    call_end(&k);
-    if (!st)
-        st = take_ownership(q, err);
     if (!st) {
-        st = call_begin(q, &k, err);
-        if (!st) {
-            struct params p = {0};
-            p_f64(&p, TM_STORE_UPLOAD_IDLE_S);
-            st = run(&k, Q_CLEAN_UPLOADS, &p, PGRES_COMMAND_OK, NULL, err);
-        }
-        call_end(&k);
+        describe(k.s->conn, s->target, sizeof(s->target));
+        st = migrate(&k, err);
     }
+    if (!st) {
+        struct params p = {0};
+        p_f64(&p, TM_STORE_UPLOAD_IDLE_S);
+        st = run(&k, Q_CLEAN_UPLOADS, &p, PGRES_COMMAND_OK, NULL, err);
+    }
+    call_end(&k);
     if (st)
         goto fail;
     s->m = &pg_methods;

@@ -76,7 +76,8 @@ struct fleet {
 
 static const char *const names[3] = {"A", "B", "C"};
 
-/* Opens n replicas' stores; 0 or -1. */
+/* Opens n replicas' stores (PostgreSQL: the first the test's, the others
+ * handles of their own, as other processes' would be); 0 or -1. */
 static int fleet_open(struct fleet *f, struct tm_tmpstore *ts, int n)
 {
     memset(f, 0, sizeof(*f));
@@ -84,9 +85,17 @@ static int fleet_open(struct fleet *f, struct tm_tmpstore *ts, int n)
     f->n = n;
     pthread_mutex_init(&f->order.lock, NULL);
     for (int i = 0; i < n; i++) {
+        char err[TM_ERR_SIZE];
         f->fake[i].name = names[i];
         f->fake[i].order = &f->order;
         f->store[i] = &ts->store;
+        if (i && ts->driver == TM_STORE_PG) {
+            if (tm_tmpstore_open_again(ts, &f->extra[i], err)) {
+                fprintf(stderr, "replica %s: %s\n", names[i], err);
+                return -1;
+            }
+            f->store[i] = &f->extra[i];
+        }
     }
     return tm_tmpstore_add_corpus(ts, "c_1");
 }

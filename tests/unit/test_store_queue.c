@@ -130,14 +130,19 @@ TM_STORE_TEST(store_queue_fair_backlog)
     CHECK_INT_EQ(claim(s, "r_0", 30, id, NULL), TM_OK);
     CHECK_STR_EQ(id, "j_a0");
     REQUIRE(insert(s, "j_b", "id:b") == TM_OK);
+    /* PostgreSQL: three replicas' handles. */
     enum { N = 3 };
+    struct tm_store other[N];
+    int opened = 0;
+    for (; ts->driver == TM_STORE_PG && opened < N; opened++)
+        REQUIRE(tm_tmpstore_open_again(ts, &other[opened], (char[TM_ERR_SIZE]){0}) == TM_OK);
     pthread_t th[N];
     struct claimer c[N];
     pthread_barrier_t go;
     pthread_barrier_init(&go, NULL, N);
     for (int i = 0; i < N; i++) {
         memset(&c[i], 0, sizeof(c[i]));
-        c[i].s = s;
+        c[i].s = opened ? &other[i] : s;
         c[i].go = &go;
         snprintf(c[i].owner, sizeof(c[i].owner), "r_%d", i + 1);
         REQUIRE(pthread_create(&th[i], NULL, claim_one, &c[i]) == 0);
@@ -150,6 +155,8 @@ TM_STORE_TEST(store_queue_fair_backlog)
             distinct &= strcmp(c[i].got[0], c[k].got[0]) != 0 && c[i].got[0][0];
     }
     pthread_barrier_destroy(&go);
+    for (int i = 0; i < opened; i++)
+        tm_store_close(&other[i]);
     CHECK_INT_EQ(b, 1);
     CHECK(distinct);
     CHECK_INT_EQ(tm_tmpstore_sql_int(ts, "SELECT count(*) FROM jobs WHERE state = 1"), 4);
