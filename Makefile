@@ -9,6 +9,8 @@
 #   make install PREFIX=/usr/local DESTDIR=
 #   make lint                 static analysis (cppcheck, configured in .cppcheck/)
 #   make image | image-cuda   container images with podman (scripts/image.sh, as root)
+#   make compose-images       docker/compose.yaml's PostgreSQL and nginx images (as root)
+#   make check-compose        docker/compose.yaml against the Compose spec's schema
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -233,11 +235,17 @@ lint:
 	  --suppressions-list=.cppcheck/suppressions $(LINT_SRC)
 
 # The container images, built with podman as root (scripts/image.sh says how).
-.PHONY: image image-cuda
+.PHONY: image image-cuda compose-images check-compose
 image:
 	scripts/image.sh
 image-cuda:
 	scripts/image.sh cuda
+# docker/compose.yaml's PostgreSQL and nginx images, on the same base.
+compose-images:
+	scripts/image.sh compose
+# docker/compose.yaml against the Compose specification's JSON schema.
+check-compose:
+	scripts/check-compose.sh
 
 clean:
 	rm -rf build
