@@ -163,9 +163,14 @@ test: all $(B)/tests/run_tests $(TEST_PLUGINS)
 bench: all
 	$(PYTHON) bench/run.py --topicd $(B)/topicd --out bench/results.md
 
-# The HTTP load benchmark: status polls while a fit runs, jobs per minute.
+# The HTTP load benchmark: status polls while a fit runs, jobs per minute;
+# then the shipped topology on a throwaway PostgreSQL (needs nginx): one
+# replica directly, one through nginx and REPLICAS (3) through nginx, with
+# REPLICAS workers in all, in turns ROUNDS (3) times.
 bench-http: all $(B)/bench_http
 	$(B)/bench_http --topicd $(B)/topicd
+	scripts/with-pg.sh $(B)/bench_http --topicd $(B)/topicd --topology $(or $(REPLICAS),3) \
+	  --rounds $(or $(ROUNDS),3)
 
 $(B)/bench_http: bench/bench_http.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
