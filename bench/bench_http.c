@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -535,10 +536,11 @@ static int run_setup(const char *topicd, const char *nginx_bin, const char *stor
                      int workers, int via_nginx, struct figures *fig, char *why, size_t why_size)
 {
     char dir[] = "/tmp/topicd-bench-XXXXXX";
-    int ports[MAX_REPLICAS], rc = 0;
+    int ports[MAX_REPLICAS] = {0}, rc = 0;
     pid_t ngx = 0;
     char log[128], cmd[160];
-    if (!mkdtemp(dir))
+    /* nginx's workers (nobody, when it starts as root) write under it. */
+    if (!mkdtemp(dir) || chmod(dir, 0755))
         return -1;
     snprintf(log, sizeof(log), "%s/servers.log", dir);
     n_servers = 0;

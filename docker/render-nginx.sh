@@ -68,6 +68,8 @@ render() {
     # awk, not sed: the server lines hold slashes and newlines.
     LISTEN=$listen ACCESS_LOG=$access_log SERVERS=$servers awk '{
         gsub(/@LISTEN@/, ENVIRON["LISTEN"])
+        if (ENVIRON["ACCESS_LOG"] == "off")
+            gsub(/@ACCESS_LOG@ [a-z]+/, "off")
         gsub(/@ACCESS_LOG@/, ENVIRON["ACCESS_LOG"])
         gsub(/@UPSTREAM_SERVERS@/, ENVIRON["SERVERS"])
         print

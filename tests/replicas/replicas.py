@@ -505,6 +505,9 @@ def main():
         print("0 passed, 0 failed, 1 skipped")
         return 0
     work = tempfile.mkdtemp(prefix="topicd-replicas.")
+    # nginx's workers (nobody, when it starts as root) write temporary files
+    # under its prefix, in here.
+    os.chmod(work, 0o755)
     fleet = Fleet(args, work)
     refused = None
     try:
