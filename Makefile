@@ -11,6 +11,7 @@
 #   make image | image-cuda   container images with podman (scripts/image.sh, as root)
 #   make compose-images       docker/compose.yaml's PostgreSQL and nginx images (as root)
 #   make check-compose        docker/compose.yaml against the Compose spec's schema
+#   make compose-test         docker/compose.yaml up with podman-compose (as root)
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -240,7 +241,7 @@ lint:
 	  --suppressions-list=.cppcheck/suppressions $(LINT_SRC)
 
 # The container images, built with podman as root (scripts/image.sh says how).
-.PHONY: image image-cuda compose-images check-compose
+.PHONY: image image-cuda compose-images check-compose compose-test
 image:
 	scripts/image.sh
 image-cuda:
@@ -251,6 +252,10 @@ compose-images:
 # docker/compose.yaml against the Compose specification's JSON schema.
 check-compose:
 	scripts/check-compose.sh
+# docker/compose.yaml brought up with podman-compose, driven through nginx
+# (as root; TOPICD_REPLICAS, 1 until job claims land).
+compose-test:
+	tests/compose/run.sh
 
 clean:
 	rm -rf build
