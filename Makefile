@@ -9,6 +9,9 @@
 #   make install PREFIX=/usr/local DESTDIR=
 #   make lint                 static analysis (cppcheck, configured in .cppcheck/)
 #   make image | image-cuda   container images with podman (scripts/image.sh, as root)
+#   make compose-images       docker/compose.yaml's PostgreSQL and nginx images (as root)
+#   make check-compose        docker/compose.yaml against the Compose spec's schema
+#   make compose-test         docker/compose.yaml up with podman-compose (as root)
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -161,9 +164,14 @@ test: all $(B)/tests/run_tests $(TEST_PLUGINS)
 bench: all
 	$(PYTHON) bench/run.py --topicd $(B)/topicd --out bench/results.md
 
-# The HTTP load benchmark: status polls while a fit runs, jobs per minute.
+# The HTTP load benchmark: status polls while a fit runs, jobs per minute;
+# then the shipped topology on a throwaway PostgreSQL (needs nginx): one
+# replica directly, one through nginx and REPLICAS (3) through nginx, with
+# REPLICAS workers in all, in turns ROUNDS (3) times.
 bench-http: all $(B)/bench_http
 	$(B)/bench_http --topicd $(B)/topicd
+	scripts/with-pg.sh $(B)/bench_http --topicd $(B)/topicd --topology $(or $(REPLICAS),3) \
+	  --rounds $(or $(ROUNDS),3)
 
 $(B)/bench_http: bench/bench_http.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
@@ -233,11 +241,21 @@ lint:
 	  --suppressions-list=.cppcheck/suppressions $(LINT_SRC)
 
 # The container images, built with podman as root (scripts/image.sh says how).
-.PHONY: image image-cuda
+.PHONY: image image-cuda compose-images check-compose compose-test
 image:
 	scripts/image.sh
 image-cuda:
 	scripts/image.sh cuda
+# docker/compose.yaml's PostgreSQL and nginx images, on the same base.
+compose-images:
+	scripts/image.sh compose
+# docker/compose.yaml against the Compose specification's JSON schema.
+check-compose:
+	scripts/check-compose.sh
+# docker/compose.yaml brought up with podman-compose, driven through nginx
+# (as root; TOPICD_REPLICAS, 1 until job claims land).
+compose-test:
+	tests/compose/run.sh
 
 clean:
 	rm -rf build

@@ -10,8 +10,17 @@
  * The client is one epoll thread speaking HTTP/1.1 on raw sockets, so the
  * load generator costs as little CPU as possible on a small machine.
  *
+ * With --topology N it measures the shipped topology instead, in one run:
+ * both phases against one replica directly, one replica through nginx, and
+ * N replicas through nginx (docker/render-nginx.sh's configuration), all on
+ * the PostgreSQL store --store (or $TOPICD_TEST_PG), with --workers workers
+ * in all: W on the one replica, W/N on each of the N. --rounds R takes the
+ * three in turns R times. Until the store takes several replicas (job claims
+ * with leases, issue #14) the N-replica setup is skipped, saying why.
+ *
  * usage: bench_http --topicd PATH [--connections C] [--seconds D] [--jobs J]
  *                   [--workers W] [--http-threads H] [--log-level L]
+ *                   [--topology N [--store CONNINFO] [--nginx PATH] [--rounds R]]
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -25,6 +34,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,8 +65,10 @@ static int dial(void)
     return fd;
 }
 
-/* Length of a complete response in buf (headers + Content-Length), or 0. */
-static size_t complete(const char *buf, size_t len, int *status)
+/* Length of a complete response in buf (headers + Content-Length), or 0;
+ * *closing says whether the server closes the connection after it (nginx
+ * does after keepalive_requests responses on one connection). */
+static size_t complete(const char *buf, size_t len, int *status, int *closing)
 {
     const char *end = memmem(buf, len, "\r\n\r\n", 4);
     if (!end)
@@ -67,6 +79,8 @@ static size_t complete(const char *buf, size_t len, int *status)
     if (len < head + body)
         return 0;
     *status = atoi(buf + 9);
+    const char *conn = strcasestr(buf, "\r\nConnection: close");
+    *closing = conn && conn < end;
     return head + body;
 }
 
@@ -140,41 +154,55 @@ struct conn {
     double sent;
 };
 
-/* CPU seconds of the server's worker threads (named "tm-worker", as are the
+/* The servers of the setup being measured: their pids (for the fit's CPU
+ * time) and, with nginx, its pid. */
+#define MAX_REPLICAS 16
+static pid_t server_pids[MAX_REPLICAS];
+static int n_servers;
+
+/* CPU seconds of the servers' worker threads (named "tm-worker", as are the
  * threads a job starts), i.e. the fit: the report shows how much it ran. */
-static pid_t server_pid;
 static double worker_cpu(void)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/task", (int)server_pid);
-    DIR *d = opendir(path);
     double total = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char sp[512], line[1024];
-        snprintf(sp, sizeof(sp), "%s/%s/stat", path, e->d_name);
-        FILE *f = fopen(sp, "r");
-        if (!f)
-            continue;
-        size_t n = fread(line, 1, sizeof(line) - 1, f);
-        fclose(f);
-        line[n] = 0;
-        char *p = strrchr(line, ')');
-        if (!p || !strstr(line, "(tm-worker)"))
-            continue;
-        /* Fields after the command: state(3) ... utime(14) stime(15). */
-        unsigned long long ut = 0, st = 0;
-        if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
-            total += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    for (int s = 0; s < n_servers; s++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task", (int)server_pids[s]);
+        DIR *d = opendir(path);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (e->d_name[0] == '.')
+                continue;
+            char sp[512], line[1024];
+            snprintf(sp, sizeof(sp), "%s/%s/stat", path, e->d_name);
+            FILE *f = fopen(sp, "r");
+            if (!f)
+                continue;
+            size_t n = fread(line, 1, sizeof(line) - 1, f);
+            fclose(f);
+            line[n] = 0;
+            char *p = strrchr(line, ')');
+            if (!p || !strstr(line, "(tm-worker)"))
+                continue;
+            /* Fields after the command: state(3) ... utime(14) stime(15). */
+            unsigned long long ut = 0, st = 0;
+            if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) ==
+                2)
+                total += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+        }
+        if (d)
+            closedir(d);
     }
-    if (d)
-        closedir(d);
     return total;
 }
 
-static void poll_phase(const char *job_id, int nconn, double seconds)
+struct figures {
+    double polls_per_s, p50_ms, p99_ms, fit_core, jobs_per_min;
+    long poll_errors;
+    int jobs_failed;
+};
+
+static void poll_phase(const char *job_id, int nconn, double seconds, struct figures *fig)
 {
     double cpu0 = worker_cpu();
     char req[256];
@@ -211,8 +239,8 @@ static void poll_phase(const char *job_id, int nconn, double seconds)
             } else {
                 x->len += (size_t)r;
                 x->buf[x->len] = 0;
-                int status;
-                size_t used = complete(x->buf, x->len, &status);
+                int status, closing;
+                size_t used = complete(x->buf, x->len, &status, &closing);
                 if (!used)
                     continue;
                 double t = now();
@@ -225,6 +253,14 @@ static void poll_phase(const char *job_id, int nconn, double seconds)
                     lat[n++] = t - x->sent;
                 memmove(x->buf, x->buf + used, x->len - used);
                 x->len -= used;
+                if (closing) {
+                    epoll_ctl(ep, EPOLL_CTL_DEL, x->fd, NULL);
+                    close(x->fd);
+                    x->fd = dial();
+                    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = x};
+                    epoll_ctl(ep, EPOLL_CTL_ADD, x->fd, &ev);
+                    x->len = 0;
+                }
             }
             x->sent = now();
             if (write(x->fd, req, (size_t)rl) != rl)
@@ -239,6 +275,11 @@ static void poll_phase(const char *job_id, int nconn, double seconds)
            "%ld\n",
            (double)n / elapsed, n ? lat[n / 2] * 1e3 : 0, n ? lat[(size_t)(n * 0.99)] * 1e3 : 0,
            n ? lat[(size_t)(n * 0.999)] * 1e3 : 0, n ? lat[n - 1] * 1e3 : 0, errors);
+    fig->polls_per_s = (double)n / elapsed;
+    fig->p50_ms = n ? lat[n / 2] * 1e3 : 0;
+    fig->p99_ms = n ? lat[(size_t)(n * 0.99)] * 1e3 : 0;
+    fig->poll_errors = errors;
+    fig->fit_core = fit_cpu / elapsed;
     printf("  the fit (worker threads) meanwhile used %.2f CPU-seconds = %.0f%% of a core\n",
            fit_cpu, 100 * fit_cpu / elapsed);
     for (int i = 0; i < nconn; i++)
@@ -275,87 +316,116 @@ static char *docs_json(int n, int words, unsigned seed)
     return out;
 }
 
-int main(int argc, char **argv)
+static const char *log_level = "warn";
+static int nconn = 32, njobs = 60, http_threads = 2;
+static double seconds = 5;
+
+static int free_port(void)
 {
-    const char *topicd = NULL, *log_level = "warn";
-    int nconn = 32, jobs = 60, workers = 1, http_threads = 2;
-    double seconds = 5;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--topicd"))
-            topicd = argv[i + 1];
-        else if (!strcmp(argv[i], "--connections"))
-            nconn = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--seconds"))
-            seconds = atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "--jobs"))
-            jobs = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--workers"))
-            workers = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--http-threads"))
-            http_threads = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--log-level"))
-            log_level = argv[i + 1];
-    }
-    if (!topicd) {
-        fprintf(stderr, "usage: bench_http --topicd PATH [--connections C] [--seconds D] "
-                        "[--jobs J] [--workers W] [--http-threads H] [--log-level L]\n");
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    char dir[] = "/tmp/topicd-bench-XXXXXX";
-    if (!mkdtemp(dir))
-        return 1;
-    /* A free port, picked here: at --log-level warn the server does not log
-     * its "listening" line. */
-    {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int p = -1;
+    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+        !getsockname(fd, (struct sockaddr *)&a, &al))
+        p = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return p;
+}
+
+/* 0 once 127.0.0.1:p accepts a connection, -1 if pid exits first or after
+ * 10 s. (At --log-level warn the server does not log its "listening" line,
+ * so the port is picked here and tried.) */
+static int wait_up(pid_t pid, int p)
+{
+    for (int tries = 0; tries < 1000; tries++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in a;
-        socklen_t al = sizeof(a);
         memset(&a, 0, sizeof(a));
         a.sin_family = AF_INET;
+        a.sin_port = htons((uint16_t)p);
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-            getsockname(fd, (struct sockaddr *)&a, &al))
-            return 1;
-        port = ntohs(a.sin_port);
+        int up = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
         close(fd);
+        if (up)
+            return 0;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return -1;
+        usleep(10000);
     }
-    char logpath[128], wbuf[16], hbuf[16], pbuf[16];
-    snprintf(pbuf, sizeof(pbuf), "%d", port);
-    snprintf(logpath, sizeof(logpath), "%s/server.log", dir);
+    return -1;
+}
+
+/* `topicd serve` on 127.0.0.1:p, its standard error to log: the SQLite store
+ * in dir, or the PostgreSQL store (passed as TOPICD_STORE, as a container
+ * would). */
+static pid_t start_topicd(const char *topicd, int p, int workers, const char *dir,
+                          const char *store, const char *log)
+{
+    char pbuf[16], wbuf[16], hbuf[16];
+    snprintf(pbuf, sizeof(pbuf), "%d", p);
     snprintf(wbuf, sizeof(wbuf), "%d", workers);
     snprintf(hbuf, sizeof(hbuf), "%d", http_threads);
     pid_t pid = fork();
-    server_pid = pid;
     if (pid == 0) {
-        int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2(fd, 2);
+        if (store)
+            setenv("TOPICD_STORE", store, 1);
         execl(topicd, topicd, "serve", "--port", pbuf, "--data-dir", dir, "--workers", wbuf,
               "--http-threads", hbuf, "--log-level", log_level, "--shutdown-grace", "0",
               (char *)NULL);
         _exit(127);
     }
-    int up = 0;
-    for (int tries = 0; tries < 500 && !up; tries++) {
-        usleep(10000);
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a;
-        memset(&a, 0, sizeof(a));
-        a.sin_family = AF_INET;
-        a.sin_port = htons((uint16_t)port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        up = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-        close(fd);
-    }
-    if (!up) {
-        fprintf(stderr, "bench_http: the server did not start (see %s)\n", logpath);
-        kill(pid, SIGKILL);
-        return 1;
-    }
-    printf("topicd serve --workers %d --http-threads %d --log-level %s on 127.0.0.1:%d, %ld "
-           "CPUs\n",
-           workers, http_threads, log_level, port, sysconf(_SC_NPROCESSORS_ONLN));
+    return pid;
+}
 
+/* nginx on 127.0.0.1:listen in front of the ports, configured by
+ * docker/render-nginx.sh in dir (access log to dir/access.log, as a
+ * deployment would log); -1 if the rendering fails. */
+static pid_t start_nginx(const char *nginx, const char *dir, int listen, const int *ports, int n)
+{
+    char ups[MAX_REPLICAS * 24] = "", lbuf[32], conf[512];
+    for (int i = 0; i < n; i++)
+        snprintf(ups + strlen(ups), sizeof(ups) - strlen(ups), "%s127.0.0.1:%d", i ? "," : "",
+                 ports[i]);
+    snprintf(lbuf, sizeof(lbuf), "127.0.0.1:%d", listen);
+    snprintf(conf, sizeof(conf), "%s/nginx.conf", dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("docker/render-nginx.sh", "render-nginx.sh", "-l", lbuf, "-a", "access.log", ups,
+              conf, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+        return -1;
+    char errlog[512];
+    snprintf(errlog, sizeof(errlog), "%s/error.log", dir);
+    pid = fork();
+    if (pid == 0) {
+        execlp(nginx, nginx, "-p", dir, "-c", conf, "-e", errlog, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop(pid_t pid, int sig)
+{
+    int st;
+    if (pid > 0 && !kill(pid, sig))
+        waitpid(pid, &st, 0);
+}
+
+/* Both phases against 127.0.0.1:port, the servers up: 0, or -1 if the fit
+ * did not start. */
+static int measure(struct figures *fig)
+{
     /* A fit that runs until cancelled: NMF on 4000 x ~3000, tol 0. */
     size_t cap = 4000 * 60 * 8, off = 0;
     char *big = malloc(cap);
@@ -389,8 +459,12 @@ int main(int argc, char **argv)
         free(resp);
         usleep(10000);
     }
+    if (strcmp(state, "running")) {
+        fprintf(stderr, "bench_http: the fit did not start (state \"%s\")\n", state);
+        return -1;
+    }
     usleep(300000); /* into the iterations */
-    poll_phase(jid, nconn, seconds);
+    poll_phase(jid, nconn, seconds, fig);
     snprintf(path, sizeof(path), "/v1/jobs/%s:cancel", jid);
     free(request("POST", path, NULL, NULL, 0, &status));
     snprintf(path, sizeof(path), "/v1/jobs/%s", jid);
@@ -402,10 +476,10 @@ int main(int argc, char **argv)
     }
 
     /* Jobs per minute for small corpora. */
-    char **ids = calloc((size_t)jobs, sizeof(char *));
+    char **ids = calloc((size_t)njobs, sizeof(char *));
     double t0 = now();
     int accepted = 0;
-    for (int i = 0; i < jobs; i++) {
+    for (int i = 0; i < njobs; i++) {
         char *docs = docs_json(200, 30, (unsigned)i);
         size_t cap2 = strlen(docs) + 256;
         char *body = malloc(cap2);
@@ -424,7 +498,7 @@ int main(int argc, char **argv)
         free(docs);
     }
     int done = 0, failed = 0;
-    for (int i = 0; i < jobs; i++) {
+    for (int i = 0; i < njobs; i++) {
         if (!ids[i])
             continue;
         snprintf(path, sizeof(path), "/v1/jobs/%s", ids[i]);
@@ -446,16 +520,231 @@ int main(int argc, char **argv)
     }
     double el = now() - t0;
     free(ids);
+    fig->jobs_per_min = done / el * 60;
+    fig->jobs_failed = njobs - done;
     printf("small jobs (inline 200 documents x 30 words, NMF k=5): %d submitted, %d accepted, "
            "%d succeeded, %d failed in %.2f s = %.0f jobs/min\n",
-           jobs, accepted, done, failed, el, done / el * 60);
+           njobs, accepted, done, failed, el, fig->jobs_per_min);
+    return 0;
+}
 
-    kill(pid, SIGTERM);
-    int st;
-    waitpid(pid, &st, 0);
+/* One setup of --topology: `replicas` servers on the store with `workers`
+ * workers each, measured directly (one replica) or through nginx. 0, -1 on a
+ * failure, 1 when a replica refused to start because the store takes one
+ * (its message in why). */
+static int run_setup(const char *topicd, const char *nginx_bin, const char *store, int replicas,
+                     int workers, int via_nginx, struct figures *fig, char *why, size_t why_size)
+{
+    char dir[] = "/tmp/topicd-bench-XXXXXX";
+    int ports[MAX_REPLICAS] = {0}, rc = 0;
+    pid_t ngx = 0;
+    char log[128], cmd[160];
+    /* nginx's workers (nobody, when it starts as root) write under it. */
+    if (!mkdtemp(dir) || chmod(dir, 0755))
+        return -1;
+    snprintf(log, sizeof(log), "%s/servers.log", dir);
+    n_servers = 0;
+    for (int i = 0; i < replicas && !rc; i++) {
+        ports[i] = free_port();
+        pid_t pid = start_topicd(topicd, ports[i], workers, dir, store, log);
+        if (wait_up(pid, ports[i])) {
+            FILE *f = fopen(log, "r");
+            char line[2048];
+            rc = -1;
+            while (f && fgets(line, sizeof(line), f))
+                if (strstr(line, "need job leases")) {
+                    snprintf(why, why_size, "%s", line);
+                    rc = 1;
+                }
+            if (f)
+                fclose(f);
+            if (rc < 0)
+                fprintf(stderr, "bench_http: replica %d did not start (see %s)\n", i, log);
+            stop(pid, SIGKILL);
+            break;
+        }
+        server_pids[n_servers++] = pid;
+    }
+    if (!rc && via_nginx) {
+        port = free_port();
+        ngx = start_nginx(nginx_bin, dir, port, ports, replicas);
+        if (ngx < 0 || wait_up(ngx, port)) {
+            fprintf(stderr, "bench_http: nginx did not start (see %s/error.log)\n", dir);
+            rc = -1;
+        }
+    } else if (!rc) {
+        port = ports[0];
+    }
+    if (!rc) {
+        printf("-- %d replica%s x %d worker%s, %s, on PostgreSQL\n", replicas,
+               replicas > 1 ? "s" : "", workers, workers > 1 ? "s" : "",
+               via_nginx ? "through nginx" : "direct");
+        rc = measure(fig);
+    }
+    stop(ngx, SIGQUIT);
+    for (int i = 0; i < n_servers; i++)
+        stop(server_pids[i], SIGTERM);
+    n_servers = 0;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (rc >= 0 && system(cmd))
+        rc = -1;
+    return rc;
+}
+
+static int cmp_fig_jobs(const void *a, const void *b)
+{
+    return cmp_double(&((const struct figures *)a)->jobs_per_min,
+                      &((const struct figures *)b)->jobs_per_min);
+}
+static int cmp_fig_polls(const void *a, const void *b)
+{
+    return cmp_double(&((const struct figures *)a)->polls_per_s,
+                      &((const struct figures *)b)->polls_per_s);
+}
+
+/* The median of n figures (n <= 16) of one setup, field by field. */
+static struct figures median(const struct figures *f, int n)
+{
+    struct figures tmp[16], m;
+    memcpy(tmp, f, (size_t)n * sizeof(*f));
+    qsort(tmp, (size_t)n, sizeof(*tmp), cmp_fig_polls);
+    m = tmp[n / 2];
+    qsort(tmp, (size_t)n, sizeof(*tmp), cmp_fig_jobs);
+    m.jobs_per_min = tmp[n / 2].jobs_per_min;
+    return m;
+}
+
+static int topology(const char *topicd, const char *nginx_bin, const char *store, int replicas,
+                    int workers, int rounds)
+{
+    enum { DIRECT, ONE_NGINX, N_NGINX, N_SETUPS };
+    static const char *const names[N_SETUPS] = {"1 replica, direct", "1 replica, nginx",
+                                                "N replicas, nginx"};
+    struct figures fig[N_SETUPS][16];
+    int have[N_SETUPS] = {0}, refused = 0;
+    char why[2048] = "";
+    if (workers % replicas)
+        fprintf(stderr, "bench_http: %d workers do not split evenly over %d replicas\n", workers,
+                replicas);
+    int per = workers / replicas > 0 ? workers / replicas : 1;
+    for (int r = 0; r < rounds; r++)
+        for (int s = 0; s < N_SETUPS; s++) {
+            if (s == N_NGINX && refused)
+                continue;
+            int n = s == N_NGINX ? replicas : 1, w = s == N_NGINX ? per : workers;
+            int rc = run_setup(topicd, nginx_bin, store, n, w, s != DIRECT, &fig[s][have[s]], why,
+                               sizeof(why));
+            if (rc < 0)
+                return 1;
+            if (rc > 0) {
+                refused = 1;
+                printf("-- %d replicas through nginx: skipped, a second replica is refused:\n  %s",
+                       replicas, why);
+                continue;
+            }
+            have[s]++;
+        }
+    printf("\n%d round%s, medians; %d workers in all on each setup, %d poll connections\n", rounds,
+           rounds > 1 ? "s" : "", workers, nconn);
+    printf("| setup | polls/s | p50 | p99 | small jobs/min |\n|---|---|---|---|---|\n");
+    struct figures m[N_SETUPS];
+    for (int s = 0; s < N_SETUPS; s++) {
+        if (!have[s])
+            continue;
+        m[s] = median(fig[s], have[s]);
+        char name[64];
+        snprintf(name, sizeof(name), "%s", names[s]);
+        if (s == N_NGINX)
+            snprintf(name, sizeof(name), "%d replicas x %d, nginx", replicas, per);
+        printf("| %s | %.0f | %.2f ms | %.2f ms | %.0f |\n", name, m[s].polls_per_s, m[s].p50_ms,
+               m[s].p99_ms, m[s].jobs_per_min);
+    }
+    if (have[DIRECT] && have[ONE_NGINX])
+        printf("polls/s, 1 replica through nginx / direct: %.2fx (target >= 0.5x)\n",
+               m[ONE_NGINX].polls_per_s / m[DIRECT].polls_per_s);
+    if (have[DIRECT] && have[N_NGINX]) {
+        printf("polls/s, %d replicas through nginx / 1 direct: %.2fx (target >= 0.5x)\n", replicas,
+               m[N_NGINX].polls_per_s / m[DIRECT].polls_per_s);
+        printf("jobs/min, %d replicas through nginx / 1 replica direct: %.2fx (target >= 0.9x)\n",
+               replicas, m[N_NGINX].jobs_per_min / m[DIRECT].jobs_per_min);
+    } else {
+        printf("%d replicas: not measured (the store refuses a second replica until job claims "
+               "with leases land, issue #14)\n",
+               replicas);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *topicd = NULL, *store = getenv("TOPICD_TEST_PG"), *nginx_bin = "nginx";
+    int workers = 1, replicas = 0, rounds = 1, workers_set = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--topicd"))
+            topicd = argv[i + 1];
+        else if (!strcmp(argv[i], "--connections"))
+            nconn = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seconds"))
+            seconds = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--jobs"))
+            njobs = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--workers"))
+            workers = atoi(argv[i + 1]), workers_set = 1;
+        else if (!strcmp(argv[i], "--http-threads"))
+            http_threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--log-level"))
+            log_level = argv[i + 1];
+        else if (!strcmp(argv[i], "--topology"))
+            replicas = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--store"))
+            store = argv[i + 1];
+        else if (!strcmp(argv[i], "--nginx"))
+            nginx_bin = argv[i + 1];
+        else if (!strcmp(argv[i], "--rounds"))
+            rounds = atoi(argv[i + 1]);
+    }
+    if (!topicd || replicas < 0 || replicas > MAX_REPLICAS || rounds < 1 || rounds > 16) {
+        fprintf(stderr, "usage: bench_http --topicd PATH [--connections C] [--seconds D] "
+                        "[--jobs J] [--workers W] [--http-threads H] [--log-level L]\n"
+                        "       [--topology N [--store CONNINFO] [--nginx PATH] [--rounds R]]\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (replicas) {
+        if (!store || !store[0]) {
+            fprintf(stderr, "bench_http: --topology needs a PostgreSQL store: --store CONNINFO "
+                            "(make bench-http runs it in scripts/with-pg.sh)\n");
+            return 2;
+        }
+        printf("topicd serve --http-threads %d --log-level %s, %ld CPUs\n", http_threads, log_level,
+               sysconf(_SC_NPROCESSORS_ONLN));
+        return topology(topicd, nginx_bin, store, replicas, workers_set ? workers : replicas,
+                        rounds);
+    }
+
+    char dir[] = "/tmp/topicd-bench-XXXXXX";
+    if (!mkdtemp(dir))
+        return 1;
+    port = free_port();
+    char logpath[128];
+    snprintf(logpath, sizeof(logpath), "%s/server.log", dir);
+    pid_t pid = start_topicd(topicd, port, workers, dir, NULL, logpath);
+    server_pids[0] = pid;
+    n_servers = 1;
+    if (wait_up(pid, port)) {
+        fprintf(stderr, "bench_http: the server did not start (see %s)\n", logpath);
+        kill(pid, SIGKILL);
+        return 1;
+    }
+    printf("topicd serve --workers %d --http-threads %d --log-level %s on 127.0.0.1:%d, %ld "
+           "CPUs\n",
+           workers, http_threads, log_level, port, sysconf(_SC_NPROCESSORS_ONLN));
+    struct figures fig;
+    int rc = measure(&fig);
+    stop(pid, SIGTERM);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd))
         return 1;
-    return 0;
+    return rc ? 1 : 0;
 }

@@ -5,6 +5,9 @@
 #   scripts/image.sh cuda      the CUDA image (Dockerfile.cuda) on top of it,
 #                              tagged $CUDA_IMAGE (topicd-cuda); needs nvcc
 #   scripts/image.sh base      only the debian:bookworm-slim base
+#   scripts/image.sh compose   the PostgreSQL and nginx images of
+#                              docker/compose.yaml (topicd-postgres,
+#                              topicd-nginx) on the same base
 #   scripts/image.sh setup     only steps 1 and 2 (the tests call this)
 # Run as root (apt-get, debootstrap and podman's system storage). Steps:
 #  1. installs podman, runc, debootstrap and skopeo (to copy an image to an
@@ -278,5 +281,10 @@ cuda)
     build_cpu
     build_cuda
     ;;
-*) die "usage: scripts/image.sh [cpu|cuda|base|setup]" ;;
+compose)
+    make_base
+    build topicd-postgres -f docker/postgres.Dockerfile docker
+    build topicd-nginx -f docker/nginx.Dockerfile docker
+    ;;
+*) die "usage: scripts/image.sh [cpu|cuda|compose|base|setup]" ;;
 esac
