@@ -151,7 +151,7 @@ int tm_cli_serve(int argc, char **argv)
     wctx.gpu = srv.gpu;
     wctx.gpu_wait_ms = (int64_t)cfg.gpu_wait_s * 1000;
     wctx.cache = srv.cache;
-    wctx.vectorize_threads = per_job;
+    wctx.vectorize_threads = cfg.blas_threads;
     struct tm_jobs_config jc = {.workers = cfg.workers,
                                 .max_queue = cfg.max_queue,
                                 .max_attempts = cfg.max_attempts,
