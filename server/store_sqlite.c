@@ -38,6 +38,10 @@
 struct sq {
     sqlite3 *w, *r;
     pthread_mutex_t wlock, rlock;
+    /* job_get's statement on r, prepared once (under rlock): a status poll
+     * is this one read, and preparing it each time took most of the poll's
+     * store time (bench/NOTES.md, "Claims and leases"). */
+    sqlite3_stmt *get_job;
     int lock_fd; /* dir/topicd.lock, flock'ed; -1 when not open */
     struct tm__store_listeners listeners;
 };
@@ -135,6 +139,7 @@ static void sq_close(void *ctx)
     struct sq *q = ctx;
     if (!q)
         return;
+    sqlite3_finalize(q->get_job);
     sqlite3_close(q->r);
     sqlite3_close(q->w);
     if (q->lock_fd >= 0)
@@ -800,16 +805,24 @@ out:
 static tm_status sq_job_get(void *ctx, const char *id, struct tm_job_record *out, char *err)
 {
     struct sq *q = ctx;
-    sqlite3_stmt *s = NULL;
-    int row;
+    tm_status st = TM_OK;
     pthread_mutex_lock(&q->rlock);
-    tm_status st = select_by_key(q->r, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", id, "get job",
-                                 &s, &row, err);
-    if (!st && row)
-        read_job(s, out);
-    else if (!st)
-        st = tm_errf(err, TM_ENOTFOUND, "job '%s' not found", id);
-    sqlite3_finalize(s);
+    if (!q->get_job &&
+        sqlite3_prepare_v3(q->r, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", -1,
+                           SQLITE_PREPARE_PERSISTENT, &q->get_job, NULL) != SQLITE_OK)
+        st = sqerr(q->r, err, "prepare");
+    if (!st) {
+        sqlite3_bind_text(q->get_job, 1, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(q->get_job);
+        if (rc == SQLITE_ROW)
+            read_job(q->get_job, out);
+        else if (rc == SQLITE_DONE)
+            st = tm_errf(err, TM_ENOTFOUND, "job '%s' not found", id);
+        else
+            st = sqerr(q->r, err, "get job");
+        sqlite3_reset(q->get_job);
+        sqlite3_clear_bindings(q->get_job);
+    }
     pthread_mutex_unlock(&q->rlock);
     return st;
 }
