@@ -363,10 +363,18 @@ static int wait_up(pid_t pid, int p)
 /* `topicd serve` on 127.0.0.1:p, its standard error to log: the SQLite store
  * in dir, or the PostgreSQL store (passed as TOPICD_STORE, as a container
  * would). */
+/* --blas-threads of every server; 0: topicd's default, max(1, cores /
+ * workers). --topology sets 1: replicas on one host share its cores, and
+ * R replicas of one worker would each take every core (R times the threads
+ * of one replica with R workers), which measures oversubscription, not
+ * coordination. */
+static int blas_threads;
+
 static pid_t start_topicd(const char *topicd, int p, int workers, const char *dir,
                           const char *store, const char *log)
 {
-    char pbuf[16], wbuf[16], hbuf[16];
+    char pbuf[16], wbuf[16], hbuf[16], tbuf[16];
+    snprintf(tbuf, sizeof(tbuf), "%d", blas_threads);
     snprintf(pbuf, sizeof(pbuf), "%d", p);
     snprintf(wbuf, sizeof(wbuf), "%d", workers);
     snprintf(hbuf, sizeof(hbuf), "%d", http_threads);
@@ -378,7 +386,7 @@ static pid_t start_topicd(const char *topicd, int p, int workers, const char *di
             setenv("TOPICD_STORE", store, 1);
         execl(topicd, topicd, "serve", "--port", pbuf, "--data-dir", dir, "--workers", wbuf,
               "--http-threads", hbuf, "--log-level", log_level, "--shutdown-grace", "0",
-              (char *)NULL);
+              blas_threads ? "--blas-threads" : (char *)NULL, tbuf, (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -689,8 +697,9 @@ int main(int argc, char **argv)
                             "(make bench-http runs it in scripts/with-pg.sh)\n");
             return 2;
         }
-        printf("topicd serve --http-threads %d --log-level %s, %ld CPUs\n", http_threads, log_level,
-               sysconf(_SC_NPROCESSORS_ONLN));
+        blas_threads = 1;
+        printf("topicd serve --http-threads %d --log-level %s --blas-threads 1, %ld CPUs\n",
+               http_threads, log_level, sysconf(_SC_NPROCESSORS_ONLN));
         return topology(topicd, nginx_bin, store, replicas, workers_set ? workers : replicas,
                         rounds);
     }
