@@ -149,7 +149,7 @@ static int bench_claims(int workers, int replicas, int jobs, int clients, int fi
     char err[TM_ERR_SIZE];
     if (fresh())
         return -1;
-    struct tm_store stores[64];
+    struct tm_store stores[64] = {0};
     int n_stores = replicas < 1 ? 1 : replicas > 64 ? 64 : replicas;
     if (!pg_base)
         n_stores = 1; /* one process per SQLite data dir */
@@ -256,7 +256,7 @@ static int bench_idle(int workers, int replicas, int submits)
         return -1;
     if (!pg_base)
         replicas = 1;
-    struct tm_store stores[16];
+    struct tm_store stores[16] = {0};
     struct tm_jobs *jobs[16];
     if (replicas > 16)
         replicas = 16;
