@@ -327,19 +327,31 @@ static const struct {
      * that claims at once take different jobs (the second may take the
      * same client's next one); MATERIALIZED, so that the planner runs the
      * locking subquery once. The lease is timed by the server's clock. */
-    [Q_JOB_CLAIM] = {"WITH next AS MATERIALIZED (SELECT j.seq AS pick, j.client AS pick_client"
+    /* The pick reads the clients' last starts as of the statement's
+     * snapshot, so claims running at once could all pick the same client's
+     * jobs (three of A's 40 before B's one). The client's row is therefore
+     * updated only if it still holds what the pick saw (the upsert waits
+     * for a concurrent claim of that client to commit, then compares); if
+     * not, nothing is claimed, the one row answers with a NULL job and
+     * picked = 1, and pg_job_claim tries again on a fresh snapshot. */
+    [Q_JOB_CLAIM] = {"WITH next AS MATERIALIZED (SELECT j.seq AS pick, j.client AS pick_client,"
+                     " c.last_served AS seen"
                      " FROM jobs j LEFT JOIN clients c ON c.client = j.client WHERE j.state = $1"
                      " ORDER BY coalesce(c.last_served, 0), j.seq LIMIT 1"
                      " FOR UPDATE OF j SKIP LOCKED),"
                      " served AS (INSERT INTO clients(client, last_served)"
                      " SELECT pick_client, nextval('clients_served') FROM next"
-                     " ON CONFLICT (client) DO UPDATE SET last_served = excluded.last_served),"
+                     " ON CONFLICT (client) DO UPDATE SET last_served = excluded.last_served"
+                     " WHERE clients.last_served IS NOT DISTINCT FROM (SELECT seen FROM next)"
+                     " RETURNING client),"
                      " u AS (UPDATE jobs SET state = $2, attempts = attempts + 1,"
                      " started_at = $3, stage = '', progress = 0, owner = $4,"
                      " lease_until = now() + make_interval(secs => $5)"
-                     " FROM next WHERE seq = next.pick RETURNING " JOB_COLS ", cancel_requested)"
+                     " FROM next, served WHERE seq = next.pick"
+                     " RETURNING " JOB_COLS ", cancel_requested)"
                      " SELECT u.*, EXISTS (SELECT 1 FROM jobs m WHERE m.state = $1"
-                     " AND m.seq <> u.seq) FROM u",
+                     " AND m.seq <> u.seq), (SELECT count(*) FROM next)"
+                     " FROM (SELECT 1) one LEFT JOIN u ON true",
                      "claim job"},
     /* $4: the ids, a text array (in text form: ids are [a-z0-9_]). */
     [Q_JOB_RENEW] = {"UPDATE jobs SET lease_until = now() + make_interval(secs => $2)"
@@ -1845,14 +1857,18 @@ static tm_status pg_job_expire(void *ctx, double before, int limit, int64_t *n, 
 #define CRASHED_POST " times (crash, kill, out of memory or cut off); giving up"
 #define CANCELLED_MSG "cancelled on request"
 
+enum { CLAIM_RACES = 64 };
+
 static tm_status pg_job_claim(void *ctx, const char *owner, double started_at, double lease_s,
                               struct tm_store_claimed *out, char *err)
 {
     struct call k;
-    PGresult *r = NULL;
     memset(out, 0, sizeof(*out));
     tm_status st = call_begin(ctx, &k, err);
-    if (!st) {
+    /* Each lost race is a concurrent claim that committed: the queue moves,
+     * so this ends; the bound only guards against a bug. */
+    for (int race = 0; !st; race++) {
+        PGresult *r = NULL;
         struct params p = {0};
         p_i32(&p, TM_JOB_QUEUED);
         p_i32(&p, TM_JOB_RUNNING);
@@ -1860,15 +1876,20 @@ static tm_status pg_job_claim(void *ctx, const char *owner, double started_at, d
         p_text(&p, owner);
         p_f64(&p, lease_s);
         st = run(&k, Q_JOB_CLAIM, &p, PGRES_TUPLES_OK, &r, err);
+        int claimed = !st && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0);
+        int picked = !st && PQntuples(r) == 1 && col_int(r, 0, N_JOB_COLS + 2) > 0;
+        if (claimed) {
+            read_job(r, 0, &out->job);
+            out->cancel = (int)col_int(r, 0, N_JOB_COLS);
+            out->more = (int)col_int(r, 0, N_JOB_COLS + 1);
+        } else if (!st && (!picked || race >= CLAIM_RACES)) {
+            st = tm_errf(err, TM_ENOTFOUND, "no queued job");
+            out->more = picked;
+        }
+        PQclear(r);
+        if (claimed || st)
+            break;
     }
-    if (!st && PQntuples(r) == 1) {
-        read_job(r, 0, &out->job);
-        out->cancel = (int)col_int(r, 0, N_JOB_COLS);
-        out->more = (int)col_int(r, 0, N_JOB_COLS + 1);
-    } else if (!st) {
-        st = tm_errf(err, TM_ENOTFOUND, "no queued job");
-    }
-    PQclear(r);
     call_end(&k);
     return st;
 }
