@@ -137,7 +137,8 @@ static tm_status long_side(const struct tm_backend_ops *ops, void *ctx, const st
                            double *dst, char *err)
 {
     int64_t k = src->cols, bw = k < LONG_BLOCK ? k : LONG_BLOCK;
-    int in_place = ops->mat_adopt && ops->mat_release;
+    /* in place only where the backend's matrices are host doubles */
+    int in_place = ops->mat_adopt && ops->mat_release && ops->elem_size(ctx) == sizeof(double);
     struct tm_bmat lk = {0};
     tm_status st = in_place ? ops->mat_adopt(ctx, dst, len, k, &lk, err)
                             : ops->mat_alloc(ctx, len, bw, &lk, err);
