@@ -11,6 +11,9 @@
  *                      factorizations (QR, LU, small SVD)
  *   cpu_elementwise.c  fill, copy, scale, axpy, dot and column reductions
  *   cpu_nmf.c          the NMF updates: HALS, mu, pgd, the fused halves, KL
+ * Each file's typed code is a template (cpu_<kind>_t.h; the helpers':
+ * cpu_inline_t.h) that cpu_both.h compiles for float64 and float32, and the
+ * ops dispatch on the context's element size (cpu_f32).
  * Helpers that run inside a kernel's inner loop are `static inline` here
  * (HOT_BODY: always inlined, into each kernel's AVX2 and baseline copies),
  * never calls across files.
