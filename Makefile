@@ -5,6 +5,7 @@
 #   make GPU=0                build without the CUDA plugin even when nvcc is present
 #   make bench                benchmarks vs scikit-learn (needs ../shared/corpora/20news)
 #   make bench-upload         upload MB/s and peak RSS (BINS=old/topicd CORPUS=x.jsonl)
+#   make bench-claims         the job queue's claims/s and latency (STORE=postgresql://...)
 #   make run                  start the service (topicd serve) on port 8080
 #   make install PREFIX=/usr/local DESTDIR=
 #   make lint                 static analysis (cppcheck, configured in .cppcheck/)
@@ -85,7 +86,7 @@ NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=s
   -gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -O2 -std=c++17 -Xcompiler -fPIC,-Wall $(NVCC_ARCH) -I. -I$(CUDA_HOME)/include
 
-.PHONY: all deps test unit bench bench-http bench-upload bench-kernels conformance run install clean format check-format gpu lint
+.PHONY: all deps test unit bench bench-http bench-upload bench-kernels bench-claims conformance run install clean format check-format gpu lint
 .DEFAULT_GOAL := all
 
 all: deps $(B)/topicd $(CUDA_PLUGIN)
@@ -187,6 +188,20 @@ bench-upload: all $(B)/bench_upload
 
 $(B)/bench_upload: bench/bench_upload.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+# The job queue's claims on one store (bench/bench_claims.c): claims/s and
+# claim latency with W (16) workers competing, then the submit-to-start
+# latency of idle workers; on SQLite under /tmp, then on PostgreSQL: STORE
+# (a conninfo; each run in a fresh schema), else a throwaway cluster
+# (scripts/with-pg.sh). R=3: the workers spread over 3 store handles.
+CLAIMS_ARGS = --workers $(or $(W),16) --replicas $(or $(R),1) --jobs $(or $(JOBS),4000)
+bench-claims: $(B)/bench_claims
+	$(B)/bench_claims --data-dir /tmp $(CLAIMS_ARGS)
+	$(if $(STORE),$(B)/bench_claims --store '$(STORE)' $(CLAIMS_ARGS),\
+	  scripts/with-pg.sh sh -c '$(B)/bench_claims --store "$$TOPICD_TEST_PG" $(CLAIMS_ARGS)')
+
+$(B)/bench_claims: bench/bench_claims.c $(LIBS_ORDERED)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS_ORDERED) $(LDLIBS)
 
 # COPY against multi-row INSERT for an upload's batches, on a PostgreSQL
 # store: $(B)/bench_pg_insert CONNINFO [--corpus F] [--mb M] [--runs N].

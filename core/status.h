@@ -31,7 +31,8 @@
     X(EPARSE, "malformed input")                                                                   \
     X(ENOTFOUND, "not found")                                                                      \
     X(EBUSY, "resource busy")                                                                      \
-    X(EDEVICE, "device failure")
+    X(EDEVICE, "device failure")                                                                   \
+    X(ELOST, "claim lost")
 
 typedef enum {
 #define TM__STATUS_ENUM(name, msg) TM_##name,

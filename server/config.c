@@ -67,10 +67,12 @@ static const struct setting settings[] = {
      "seconds running jobs get to finish on SIGTERM before they are re-queued"},
     {"max-attempts", "TOPICD_MAX_ATTEMPTS", K_INT, F(max_attempts), 0, 1, 1000,
      "runs of a job interrupted by crashes before it is failed"},
+    {"lease-seconds", "TOPICD_LEASE_SECONDS", K_INT, F(lease_s), 0, 1, 3600,
+     "a running job's lease: renewed every third of it; a replica silent this long loses it"},
     {"worker-nice", "TOPICD_WORKER_NICE", K_INT, F(worker_nice), 0, 0, 19,
      "nice increment of worker threads, so polls preempt fits"},
     {"recent-jobs", "TOPICD_RECENT_JOBS", K_INT, F(recent_jobs), 0, 0, INT_MAX,
-     "finished jobs whose status stays in memory"},
+     "unused: job status is read from the store (accepted so that old settings load)"},
     {"job-retention", "TOPICD_JOB_RETENTION", K_I64, F(job_retention_s), 0, 0, INT64_MAX,
      "seconds a finished job (spec, result) is kept before it is deleted; 0: forever"},
     {"gpu", "TOPICD_GPU", K_STR, F(gpu), S(gpu), 0, 0,
@@ -113,6 +115,7 @@ void tm_config_init(struct tm_config *c)
     c->cache_bytes = (int64_t)512 << 20;
     c->shutdown_grace_s = 30;
     c->max_attempts = 3;
+    c->lease_s = 30;
     c->recent_jobs = 4096;
     c->job_retention_s = 7 * 24 * 3600;
     c->worker_nice = 10;

@@ -33,8 +33,9 @@ struct tm_config {
     int64_t cache_bytes;       /* TOPICD_CACHE_BYTES: 512 MiB of matrices */
     int shutdown_grace_s;      /* TOPICD_SHUTDOWN_GRACE: 30 s */
     int max_attempts;          /* TOPICD_MAX_ATTEMPTS: 3 crashes, then failed */
+    int lease_s;               /* TOPICD_LEASE_SECONDS: 30 s a job's claim lasts unrenewed */
     int worker_nice;           /* TOPICD_WORKER_NICE: 10, workers yield to HTTP threads */
-    int recent_jobs;           /* TOPICD_RECENT_JOBS: finished jobs kept in memory, 4096 */
+    int recent_jobs;           /* TOPICD_RECENT_JOBS: unused since polls read the store */
     int64_t job_retention_s;   /* TOPICD_JOB_RETENTION: finished jobs kept 7 days; 0 = forever */
     char gpu[8];               /* TOPICD_GPU: "auto" (use one when present) or "off" */
     int gpu_slots;             /* TOPICD_GPU_SLOTS: concurrent GPU jobs per device, 2 */

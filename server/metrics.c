@@ -2,6 +2,7 @@
 #include "metrics.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -30,12 +31,18 @@ struct histogram {
     atomic_ullong n;
 };
 
+static const char *const claim_outcomes[TM__CLAIM_COUNT] = {"job", "empty", "error"};
+
 static struct {
     atomic_ullong requests[TM_METRICS_MAX_ROUTES + 1][N_STATUS];
     struct histogram latency[TM_METRICS_MAX_ROUTES + 1];
     atomic_ullong jobs_finished[TM__JOB_STATE_COUNT];
     atomic_ullong jobs_deleted[TM__JOB_DELETED_COUNT];
     struct histogram job_seconds[N_METHODS];
+    atomic_ullong store_errors, store_reconnects;
+    atomic_ullong claims[TM__CLAIM_COUNT];
+    struct histogram claim_seconds;
+    atomic_ullong lease_renewals, lease_expired, claims_lost;
 } m;
 
 static void observe(struct histogram *h, const double *buckets, size_t nb, double v)
@@ -75,26 +82,67 @@ void tm_metrics_jobs_deleted(enum tm_job_deletion reason, uint64_t n)
         atomic_fetch_add_explicit(&m.jobs_deleted[reason], n, memory_order_relaxed);
 }
 
+static void count(atomic_ullong *a, uint64_t n)
+{
+    atomic_fetch_add_explicit(a, n, memory_order_relaxed);
+}
+
+void tm_metrics_store_error(void)
+{
+    count(&m.store_errors, 1);
+}
+
+void tm_metrics_store_reconnect(void)
+{
+    count(&m.store_reconnects, 1);
+}
+
+void tm_metrics_claim(enum tm_claim_outcome outcome, double seconds)
+{
+    if ((unsigned)outcome < TM__CLAIM_COUNT)
+        count(&m.claims[outcome], 1);
+    observe(&m.claim_seconds, req_buckets, N_REQ_BUCKETS, seconds);
+}
+
+void tm_metrics_lease_renewal(void)
+{
+    count(&m.lease_renewals, 1);
+}
+
+void tm_metrics_lease_expired(uint64_t n)
+{
+    count(&m.lease_expired, n);
+}
+
+void tm_metrics_claim_lost(void)
+{
+    count(&m.claims_lost, 1);
+}
+
 static unsigned long long load(atomic_ullong *a)
 {
     return atomic_load_explicit(a, memory_order_relaxed);
 }
 
+/* label NULL: a histogram without labels. */
 static void histogram_text(struct tm_jbuf *b, const char *name, const char *label,
                            const char *value, struct histogram *h, const double *buckets, size_t nb)
 {
+    char lv[160] = "", braces[170] = "";
+    if (label) {
+        snprintf(lv, sizeof(lv), "%s=\"%s\",", label, value);
+        snprintf(braces, sizeof(braces), "{%s=\"%s\"}", label, value);
+    }
     unsigned long long cum = 0;
     for (size_t i = 0; i <= nb; i++) {
         cum += load(&h->counts[i]);
         if (i < nb)
-            tm_jbuf_printf(b, "%s_bucket{%s=\"%s\",le=\"%g\"} %llu\n", name, label, value,
-                           buckets[i], cum);
+            tm_jbuf_printf(b, "%s_bucket{%sle=\"%g\"} %llu\n", name, lv, buckets[i], cum);
         else
-            tm_jbuf_printf(b, "%s_bucket{%s=\"%s\",le=\"+Inf\"} %llu\n", name, label, value, cum);
+            tm_jbuf_printf(b, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, lv, cum);
     }
-    tm_jbuf_printf(b, "%s_sum{%s=\"%s\"} %.6f\n", name, label, value,
-                   (double)load(&h->sum_us) * 1e-6);
-    tm_jbuf_printf(b, "%s_count{%s=\"%s\"} %llu\n", name, label, value, load(&h->n));
+    tm_jbuf_printf(b, "%s_sum%s %.6f\n", name, braces, (double)load(&h->sum_us) * 1e-6);
+    tm_jbuf_printf(b, "%s_count%s %llu\n", name, braces, load(&h->n));
 }
 
 /* The label of slot r, NULL for a slot past the router's table. */
@@ -167,6 +215,34 @@ char *tm_metrics_render(const struct tm_metrics_gauges *g, const char *const *ro
     for (int i = 0; i < N_METHODS; i++)
         histogram_text(&b, "topicd_job_duration_seconds", "method", methods[i], &m.job_seconds[i],
                        job_buckets, N_JOB_BUCKETS);
+    tm_jbuf_printf(&b,
+                   "# HELP topicd_store_errors_total Store statements or connections that failed.\n"
+                   "# TYPE topicd_store_errors_total counter\ntopicd_store_errors_total %llu\n"
+                   "# HELP topicd_store_reconnects_total Broken store connections opened again.\n"
+                   "# TYPE topicd_store_reconnects_total counter\n"
+                   "topicd_store_reconnects_total %llu\n"
+                   "# HELP topicd_job_claims_total Claims of the next queued job, by what they"
+                   " found.\n"
+                   "# TYPE topicd_job_claims_total counter\n",
+                   load(&m.store_errors), load(&m.store_reconnects));
+    for (int i = 0; i < TM__CLAIM_COUNT; i++)
+        tm_jbuf_printf(&b, "topicd_job_claims_total{outcome=\"%s\"} %llu\n", claim_outcomes[i],
+                       load(&m.claims[i]));
+    tm_jbuf_puts(&b, "# HELP topicd_job_claim_duration_seconds Latency of a claim (one store"
+                     " transaction).\n"
+                     "# TYPE topicd_job_claim_duration_seconds histogram\n");
+    histogram_text(&b, "topicd_job_claim_duration_seconds", NULL, NULL, &m.claim_seconds,
+                   req_buckets, N_REQ_BUCKETS);
+    tm_jbuf_printf(&b,
+                   "# HELP topicd_lease_renewals_total Renewals of this replica's job leases.\n"
+                   "# TYPE topicd_lease_renewals_total counter\ntopicd_lease_renewals_total %llu\n"
+                   "# HELP topicd_lease_expiries_total Jobs whose lease expired, handed back to the"
+                   " queue (or ended) by this replica.\n"
+                   "# TYPE topicd_lease_expiries_total counter\ntopicd_lease_expiries_total %llu\n"
+                   "# HELP topicd_claims_lost_total Jobs this replica ran that another took (its"
+                   " lease had expired); nothing of theirs was written.\n"
+                   "# TYPE topicd_claims_lost_total counter\ntopicd_claims_lost_total %llu\n",
+                   load(&m.lease_renewals), load(&m.lease_expired), load(&m.claims_lost));
     tm_jbuf_printf(&b,
                    "# HELP topicd_matrix_cache_entries Vectorized matrices cached.\n"
                    "# TYPE topicd_matrix_cache_entries gauge\ntopicd_matrix_cache_entries %lld\n"

@@ -2,8 +2,10 @@
  * metrics.h - the process's counters and histograms, rendered in the
  * Prometheus text format for GET /metrics: requests by route and status,
  * request latency by route, jobs finished by state, jobs deleted by reason,
- * job durations by method, and the gauges the caller samples at render time (queue depth, busy
- * workers, cache use).
+ * job durations by method, the store and the queue (store errors and
+ * reconnects, claim latency, lease renewals and expiries, claims lost), and
+ * the gauges the caller samples at render time (queue depth, busy workers,
+ * cache use).
  * The counters are the one process-wide metrics state of server/.
  * Thread-safety: every function is thread-safe (relaxed atomics: a scrape
  * may see one counter a request ahead of another).
@@ -33,6 +35,21 @@ void tm_metrics_job_finished(const char *method, enum tm_job_state state, double
 /* Why finished jobs left the store: the "reason" label. */
 enum tm_job_deletion { TM_JOB_DELETED_REQUEST, TM_JOB_DELETED_EXPIRED, TM__JOB_DELETED_COUNT };
 void tm_metrics_jobs_deleted(enum tm_job_deletion reason, uint64_t n);
+
+/* The store: a statement or connection that failed, and a broken
+ * connection opened again (store_sqlite.c, store_pg.c). */
+void tm_metrics_store_error(void);
+void tm_metrics_store_reconnect(void);
+
+/* What a claim of the queue's found, and its latency. */
+enum tm_claim_outcome { TM_CLAIM_JOB, TM_CLAIM_EMPTY, TM_CLAIM_ERROR, TM__CLAIM_COUNT };
+void tm_metrics_claim(enum tm_claim_outcome outcome, double seconds);
+/* A renewal of a replica's leases (one statement). */
+void tm_metrics_lease_renewal(void);
+/* Jobs whose lease expired, handed back by this replica's rescue. */
+void tm_metrics_lease_expired(uint64_t n);
+/* A job this replica ran that another took (its lease had expired). */
+void tm_metrics_claim_lost(void);
 
 /* Sampled by the caller when /metrics is asked for. */
 struct tm_metrics_gauges {

@@ -258,6 +258,7 @@ static void get_info(struct tm__req *r)
     tm_jbuf_printf(&b, "{\"service\":\"topicd\",\"api\":\"v1\",\"store\":\"%s\",\"store_target\":",
                    s->store.m->name);
     tm_jbuf_string(&b, s->store.target, strlen(s->store.target));
+    tm_jbuf_printf(&b, ",\"replica\":\"%s\"", tm_jobs_replica(s->jobs));
     tm_jbuf_printf(&b,
                    ",\"workers\":%d,\"uptime_s\":%.3f,\"jobs\":{\"queued\":%lld,\"running\":%lld},"
                    "\"gpu\":",

@@ -151,10 +151,16 @@ int tm_cli_serve(int argc, char **argv)
     wctx.gpu = srv.gpu;
     wctx.gpu_wait_ms = (int64_t)cfg.gpu_wait_s * 1000;
     wctx.cache = srv.cache;
-    wctx.vectorize_threads = per_job;
-    struct tm_jobs_config jc = {cfg.workers,     cfg.max_queue,           cfg.max_attempts,
-                                cfg.recent_jobs, cfg.worker_nice,         tm_worker_run,
-                                &wctx,           cfg.max_queue_per_client};
+    wctx.vectorize_threads = cfg.blas_threads;
+    struct tm_jobs_config jc = {.workers = cfg.workers,
+                                .max_queue = cfg.max_queue,
+                                .max_attempts = cfg.max_attempts,
+                                .recent_jobs = cfg.recent_jobs,
+                                .worker_nice = cfg.worker_nice,
+                                .work = tm_worker_run,
+                                .work_ctx = &wctx,
+                                .max_queue_per_client = cfg.max_queue_per_client,
+                                .lease_s = cfg.lease_s};
     st = tm_jobs_new(&srv.jobs, &srv.store, &jc, err);
     if (st) {
         TM_LOG(TM_LOG_ERROR, "cannot start the job queue", "s:error", err, NULL);
@@ -171,8 +177,9 @@ int tm_cli_serve(int argc, char **argv)
         goto out;
     }
     TM_LOG(TM_LOG_INFO, "listening", "s:bind", cfg.bind, "i:port", (long long)tm_http_port(http),
-           "s:store", srv.store.m->name, "s:store_target", srv.store.target, "i:workers",
-           (long long)cfg.workers, "i:blas_threads", (long long)cfg.blas_threads, NULL);
+           "s:store", srv.store.m->name, "s:store_target", srv.store.target, "s:replica",
+           tm_jobs_replica(srv.jobs), "i:workers", (long long)cfg.workers, "i:blas_threads",
+           (long long)cfg.blas_threads, NULL);
 
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     int sig = next_signal();
@@ -197,8 +204,9 @@ int tm_cli_serve(int argc, char **argv)
     tm_http_stop(http);
     http = NULL;
     if (stuck) {
-        /* Its job stays "running" in the store and is re-queued at the next
-         * start; the process must not free what that worker still uses. */
+        /* Its job stays "running" in the store, leased until the process is
+         * gone, then handed back; the process must not free what that
+         * worker still uses. */
         TM_LOG(TM_LOG_WARN, "exiting with a worker still running", NULL);
         return 0;
     }

@@ -1,7 +1,7 @@
 /*
  * store.c - choosing a store driver from --store (see store.h), and what the
  * drivers share: the redacted target, the password file, the packing of
- * document ids.
+ * document ids, the list of wake-up listeners.
  */
 #include "store.h"
 
@@ -194,4 +194,50 @@ tm_status tm__store_unpack_ids(const char *b, size_t len, char **ids, int64_t ro
         o += l + 1;
     }
     return TM_OK;
+}
+
+void tm__store_listeners_init(struct tm__store_listeners *ls)
+{
+    memset(ls, 0, sizeof(*ls));
+    pthread_mutex_init(&ls->lock, NULL);
+}
+
+void tm__store_listeners_release(struct tm__store_listeners *ls)
+{
+    pthread_mutex_destroy(&ls->lock);
+}
+
+tm_status tm__store_listeners_add(struct tm__store_listeners *ls, tm_store_wake_fn fn, void *arg,
+                                  char *err)
+{
+    tm_status st = TM_OK;
+    pthread_mutex_lock(&ls->lock);
+    if (ls->n < TM__STORE_MAX_LISTENERS) {
+        ls->l[ls->n].fn = fn;
+        ls->l[ls->n].arg = arg;
+        ls->n++;
+    } else {
+        st = tm_errf(err, TM_ENOMEM, "store: more than %d listeners", TM__STORE_MAX_LISTENERS);
+    }
+    pthread_mutex_unlock(&ls->lock);
+    return st;
+}
+
+void tm__store_listeners_remove(struct tm__store_listeners *ls, void *arg)
+{
+    pthread_mutex_lock(&ls->lock);
+    for (int i = 0; i < ls->n; i++)
+        if (ls->l[i].arg == arg) {
+            ls->l[i] = ls->l[--ls->n];
+            break;
+        }
+    pthread_mutex_unlock(&ls->lock);
+}
+
+void tm__store_listeners_wake(struct tm__store_listeners *ls, enum tm_store_wake what)
+{
+    pthread_mutex_lock(&ls->lock);
+    for (int i = 0; i < ls->n; i++)
+        ls->l[i].fn(ls->l[i].arg, what);
+    pthread_mutex_unlock(&ls->lock);
 }

@@ -1,27 +1,39 @@
 /*
  * store.h - where corpora, job specs, job states and results live durably:
  * an interface (a struct of function pointers plus an opaque context, as
- * SQLite's sqlite3_mem_methods) so that a PostgreSQL driver for several
- * replicas can follow the embedded SQLite one (store_sqlite.c).
+ * SQLite's sqlite3_mem_methods) with two drivers, the embedded SQLite one
+ * (store_sqlite.c, the default) and PostgreSQL (store_pg.c) for several
+ * replicas, chosen by tm_store_open from --store.
  *
  * Corpora are written in steps so an upload streams into the store: create
  * (the corpus is "uploading" and invisible), append batches (each its own
  * transaction, so a 200 MB upload holds one batch in memory), then commit.
- * An upload that dies half-way is deleted by abort, or by the next open.
+ * An upload that dies half-way is deleted by abort, or by a later open.
  * Records are the plain structs of api/responses.h.
  *
- * Two drivers: the embedded SQLite one (store_sqlite.c, the default) and
- * PostgreSQL (store_pg.c), chosen by tm_store_open from --store. Both keep
- * a schema version in the store, migrate an older store at open under a
- * lock, and refuse a newer one. Until jobs are claimed with leases (issue
- * #14's next step), a store has one owner: the process that opened it;
- * another open of the same store is refused (TM_EBUSY) for the owner's life.
+ * The job queue is the store's: every process on a store (every replica on
+ * one PostgreSQL) takes its jobs from it. A worker claims the next job with
+ * one short transaction (FIFO within a client, round-robin across clients:
+ * the client that least recently had a job start goes first), which makes
+ * the job running under a claim (struct tm_job_claim: the job, its attempt,
+ * the replica) with a lease. The replica renews the leases of its running
+ * jobs (job_renew); a job whose lease expired (the replica died, froze or
+ * lost the store) goes back to the queue (job_rescue). Every later write
+ * for the job names the claim and is refused (TM_ELOST) once the job is no
+ * longer running under it, so a replica that lost a job can never
+ * overwrite what the new owner writes. Leases are timed by the store's
+ * clock (PostgreSQL's now(); SQLite, one process, the process's).
+ *
+ * Both drivers keep a schema version in the store, migrate an older store
+ * at open under a lock, and refuse a newer one. A SQLite data directory has
+ * one process (an flock); a PostgreSQL store has any number.
  * Thread-safety: every method is thread-safe; a driver serialises
  * internally as it must.
  */
 #ifndef TM_SERVER_STORE_H
 #define TM_SERVER_STORE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +82,63 @@ struct tm_store_result {
  * jobs stored before keys existed); non-zero stops the scan. */
 typedef int (*tm_store_job_fn)(void *ctx, const struct tm_job_record *job, const char *client);
 
+/* The bytes of a replica's id (tm_id_generate("r_")), NUL included. */
+#define TM_OWNER_SIZE TM_ID_SIZE
+
+/*
+ * A worker's claim on a job, its fencing token: the job, the attempt the
+ * claim made (the job's attempts right after it) and the replica that made
+ * it. A write that names a claim is applied only while the job is running
+ * under it (id, attempts, state and owner all match); otherwise it changes
+ * nothing and returns TM_ELOST.
+ */
+struct tm_job_claim {
+    char id[TM_ID_SIZE];
+    int attempt;
+    char owner[TM_OWNER_SIZE];
+};
+
+/* What job_claim took: the job as it is now (running), whether a cancel
+ * was asked for it already (it was queued again with one pending), and
+ * whether other queued jobs remained when it was taken (a hint: wake
+ * another worker). */
+struct tm_store_claimed {
+    struct tm_job_record job;
+    int cancel;
+    int more;
+};
+
+/* One entry of job_renew: the claim (in), whether it is lost and whether a
+ * cancel was asked for the job (out). */
+struct tm_store_lease {
+    struct tm_job_claim claim;
+    int lost;
+    int cancel;
+};
+
+/* One entry of job_progress: the claim and what to write (in), whether the
+ * claim is lost (out). */
+struct tm_store_progress {
+    struct tm_job_claim claim;
+    char stage[32];
+    double progress;
+    int lost;
+};
+
+/* The queue caps a submission is checked against (job_submit). */
+struct tm_store_caps {
+    int64_t max_queued;     /* queued jobs in the store */
+    int64_t max_per_client; /* queued jobs of the submitting client */
+};
+
+/* job_submit's refusals. */
+enum tm_store_full { TM_STORE_NOT_FULL, TM_STORE_QUEUE_FULL, TM_STORE_CLIENT_FULL };
+
+/* What a wake-up says (listen): a job may be waiting to be claimed, or a
+ * cancel was asked for a running job (renew now to learn which). */
+enum tm_store_wake { TM_STORE_WAKE_JOBS, TM_STORE_WAKE_CANCEL };
+typedef void (*tm_store_wake_fn)(void *arg, enum tm_store_wake what);
+
 struct tm_store_methods {
     const char *name;
     void (*close)(void *ctx);
@@ -101,20 +170,36 @@ struct tm_store_methods {
     tm_status (*corpus_doc_ids)(void *ctx, const char *id, int64_t offset, int64_t n, char **ids,
                                 char *err);
 
-    /* Jobs. insert: a new queued job; job->seq is set. idem_key NULL or a
-     * key: TM_EBUSY when the key exists already. client: the fairness key
-     * (shorter than TM_CLIENT_SIZE), kept so that recovery queues the job
-     * under the same client. */
+    /* Jobs. insert: a new job as the record says (queued, for the queue);
+     * job->seq is set. idem_key NULL or a key: TM_EBUSY when the key exists
+     * already (a unique index decides, so two replicas racing one key make
+     * one job). client: the fairness key (shorter than TM_CLIENT_SIZE). */
     tm_status (*job_insert)(void *ctx, struct tm_job_record *job, const char *spec, size_t spec_len,
                             const char *idem_key, const char *client, char *err);
+    /* job_insert of a queued job, refused (*full set, TM_EBUSY) when the
+     * store holds caps->max_queued queued jobs, or caps->max_per_client of
+     * client's; the counts are read in the insert's transaction, so
+     * replicas submitting at once may overshoot a cap by one job each. A
+     * successful submission wakes the listeners. *full: TM_STORE_NOT_FULL
+     * unless refused for a cap; an idempotency key in use is TM_EBUSY with
+     * *full TM_STORE_NOT_FULL. */
+    tm_status (*job_submit)(void *ctx, struct tm_job_record *job, const char *spec, size_t spec_len,
+                            const char *idem_key, const char *client,
+                            const struct tm_store_caps *caps, enum tm_store_full *full, char *err);
     /* The job an idempotency key names, with its spec (*spec owned, tm_free). */
     tm_status (*job_by_idem)(void *ctx, const char *idem_key, struct tm_job_record *out,
                              char **spec, size_t *spec_len, char *err);
-    /* Writes the record's state, stage, progress, attempts, times and error. */
-    tm_status (*job_update)(void *ctx, const struct tm_job_record *job, char *err);
+    /* Writes the record's state, stage, progress, attempts, times and error.
+     * claim NULL: whatever the job's state (tools, tests); TM_ENOTFOUND.
+     * claim set (a worker): only while the job runs under the claim, else
+     * TM_ELOST; a state other than running ends the claim (and a queued
+     * one wakes the listeners). */
+    tm_status (*job_update)(void *ctx, const struct tm_job_claim *claim,
+                            const struct tm_job_record *job, char *err);
     /* job_update and the result, in one transaction. */
-    tm_status (*job_finish)(void *ctx, const struct tm_job_record *job,
-                            const struct tm_store_result *result, char *err);
+    tm_status (*job_finish)(void *ctx, const struct tm_job_claim *claim,
+                            const struct tm_job_record *job, const struct tm_store_result *result,
+                            char *err);
     tm_status (*job_get)(void *ctx, const char *id, struct tm_job_record *out, char *err);
     /* The spec, owned (tm_free). */
     tm_status (*job_spec)(void *ctx, const char *id, char **spec, size_t *len, char *err);
@@ -130,7 +215,7 @@ struct tm_store_methods {
     /* Up to limit jobs with seq > after_seq (state -1: any), by seq. */
     tm_status (*job_list)(void *ctx, int state, int64_t after_seq, int limit,
                           struct tm_job_record *out, int *n, char *err);
-    /* Every job in state, by seq (crash recovery). */
+    /* Every job in state, by seq. */
     tm_status (*job_scan)(void *ctx, enum tm_job_state state, tm_store_job_fn fn, void *fn_ctx,
                           char *err);
     /* Number of queued or running jobs on the corpus. */
@@ -145,14 +230,58 @@ struct tm_store_methods {
     /* Deletes, as job_delete does and in one transaction, up to limit
      * finished jobs whose finished_at is before `before` (Unix seconds);
      * *n: how many. Queued and running jobs are never touched. Callers loop
-     * while *n == limit: a small limit keeps the write lock short. */
+     * while *n == limit: a small limit keeps the write lock short. Also
+     * forgets the clients with nothing queued or running (job_claim counts
+     * them as never served again). */
     tm_status (*job_expire)(void *ctx, double before, int limit, int64_t *n, char *err);
+
+    /* The queue. claim: takes the next queued job (the oldest of the client
+     * whose last job started least recently; a client the store has not
+     * seen, or has forgotten, first) and makes it running under owner:
+     * attempts + 1, started_at, stage "", progress 0, a lease of lease_s
+     * seconds. One short transaction; claims by several processes at once
+     * each take a different job. TM_ENOTFOUND: nothing is queued. */
+    tm_status (*job_claim)(void *ctx, const char *owner, double started_at, double lease_s,
+                           struct tm_store_claimed *out, char *err);
+    /* Renews, in one statement, the leases of n claims of one owner to
+     * lease_s seconds from now; l[i].lost: the job no longer runs under
+     * l[i].claim, l[i].cancel: a cancel was asked for it. Only the claims
+     * named are renewed: a job the owner claimed and no worker of its runs
+     * (the claim's answer was lost) keeps its lease to expiry. */
+    tm_status (*job_renew)(void *ctx, struct tm_store_lease *l, int n, double lease_s, char *err);
+    /* Writes stage and progress of n running jobs, each under its claim
+     * (p[i].lost set when it is lost), in one transaction. */
+    tm_status (*job_progress)(void *ctx, struct tm_store_progress *p, int n, char *err);
+    /* Ends the claims whose lease expired, up to limit jobs: a job that
+     * was asked to cancel is cancelled, one started max_attempts times
+     * fails with worker_crashed, the others are queued again as they were
+     * (their attempt counted; listeners woken). fn (may be NULL) is called
+     * for each after the store is released, with the job as it is now; *n
+     * how many. Processes running this at once each take other jobs. */
+    tm_status (*job_rescue)(void *ctx, int max_attempts, double now, int limit, tm_store_job_fn fn,
+                            void *fn_ctx, int64_t *n, char *err);
+    /* Cancels job id in one statement: a queued one at once (cancelled,
+     * finished_at now, *applied 1); a running one is marked so that its
+     * owner learns it at its next renewal (listeners woken, *applied 1); a
+     * finished one is left alone (*applied 0). *out: the job after.
+     * TM_ENOTFOUND. */
+    tm_status (*job_cancel)(void *ctx, const char *id, double now, struct tm_job_record *out,
+                            int *applied, char *err);
+    /* Queued jobs in the store. */
+    tm_status (*job_count_queued)(void *ctx, int64_t *n, char *err);
+    /* Calls fn(arg, what) from a thread of the driver's own (or the one that
+     * committed) when a job may have become claimable or a cancel was asked,
+     * by this process or another; never while a store method of the caller's
+     * waits. A hint, which may come late or be lost (PostgreSQL: a NOTIFY):
+     * callers poll too. unlisten returns once no call of arg's runs. */
+    tm_status (*listen)(void *ctx, tm_store_wake_fn fn, void *arg, char *err);
+    void (*unlisten)(void *ctx, void *arg);
 };
 
 /* The schema version this binary writes. Both drivers keep the version of
  * a store in the store itself (SQLite: PRAGMA user_version; PostgreSQL: the
  * table topicd_schema) and migrate an older store when they open it. */
-#define TM_STORE_SCHEMA_VERSION 1
+#define TM_STORE_SCHEMA_VERSION 2
 
 /* The bytes of a redacted store target, NUL included. */
 #define TM_STORE_TARGET_SIZE 512
@@ -190,9 +319,9 @@ const char *tm_store_driver_name(enum tm_store_driver driver);
  * (PGPASSWORD, PGPASSFILE, ~/.pgpass, the URL) or, when the variable
  * TOPICD_STORE_PASSWORD_FILE names a file, from that file (its first line;
  * it wins over the others). s filled here; close with tm_store_close.
- * Errors: TM_EINVAL (a bad value), TM_EBUSY (another process owns the
- * store), TM_EIO (unreachable, or a schema newer than this binary),
- * TM_ENOMEM. Messages never hold a password.
+ * Errors: TM_EINVAL (a bad value), TM_EBUSY (another process has the SQLite
+ * data directory), TM_EIO (unreachable, or a schema newer than this
+ * binary), TM_ENOMEM. Messages never hold a password.
  */
 tm_status tm_store_open(struct tm_store *s, const char *url_or_null, const char *data_dir,
                         char *err);
@@ -201,7 +330,8 @@ tm_status tm_store_open(struct tm_store *s, const char *url_or_null, const char 
  * The SQLite driver: dir/topicd.db in WAL mode (dir is created if missing).
  * Takes dir/topicd.lock (flock, holding the pid) for the store's life: a
  * second process on the same dir gets TM_EBUSY naming the dir and the pid.
- * Deletes corpora left "uploading" by a previous process. s filled here;
+ * Being the one process, it deletes corpora left "uploading" and expires
+ * the leases of jobs left running by a previous process. s filled here;
  * close with tm_store_close.
  */
 tm_status tm_store_open_sqlite(struct tm_store *s, const char *dir, char *err);
@@ -210,12 +340,18 @@ tm_status tm_store_open_sqlite(struct tm_store *s, const char *dir, char *err);
  * The PostgreSQL driver (store_pg.c) on a libpq conninfo string or URL.
  * password: NULL, or one that overrides the URL's and libpq's own sources.
  * Migrates the schema (in the connection's current schema, the first of its
- * search_path), then takes the store's ownership lock: another process on
- * the same database and schema gets TM_EBUSY. Deletes corpora left
- * "uploading". s filled here; close with tm_store_close.
+ * search_path); any number of processes share the store. Deletes corpora
+ * left "uploading" with no batch for TM_STORE_UPLOAD_IDLE_S seconds (an
+ * upload in progress may belong to another replica). s filled here; close
+ * with tm_store_close.
  */
 tm_status tm_store_open_pg(struct tm_store *s, const char *conninfo, const char *password,
                            char *err);
+
+/* An upload with no batch for this long is dead: a later PostgreSQL open
+ * deletes it (HTTP connections idle for --connection-timeout are closed
+ * long before). */
+#define TM_STORE_UPLOAD_IDLE_S 3600
 
 /* NULL-safe on a zeroed store. */
 void tm_store_close(struct tm_store *s);
@@ -226,5 +362,25 @@ void tm_store_close(struct tm_store *s);
 tm_status tm__store_pack_ids(char *const *ids, int64_t rows, char **out, size_t *len, char *err);
 /* The inverse, into ids[0 .. rows) (entries owned, tm_free; NULL for none). */
 tm_status tm__store_unpack_ids(const char *b, size_t len, char **ids, int64_t rows, char *err);
+
+/* For the drivers: the callbacks listen registered. lock is held while
+ * one runs, so that remove returns once none of its runs. */
+#define TM__STORE_MAX_LISTENERS 16
+struct tm__store_listeners {
+    pthread_mutex_t lock;
+    struct {
+        tm_store_wake_fn fn;
+        void *arg;
+    } l[TM__STORE_MAX_LISTENERS];
+    int n;
+};
+void tm__store_listeners_init(struct tm__store_listeners *ls);
+void tm__store_listeners_release(struct tm__store_listeners *ls);
+/* TM_ENOMEM when TM__STORE_MAX_LISTENERS are registered. */
+tm_status tm__store_listeners_add(struct tm__store_listeners *ls, tm_store_wake_fn fn, void *arg,
+                                  char *err);
+void tm__store_listeners_remove(struct tm__store_listeners *ls, void *arg);
+/* Calls every listener with what; the caller holds no lock of the store's. */
+void tm__store_listeners_wake(struct tm__store_listeners *ls, enum tm_store_wake what);
 
 #endif

@@ -22,11 +22,16 @@
  * is reset and the statement sent again: nothing of it had reached the
  * server.
  *
- * Ownership: until jobs are claimed with leases (issue #14's next step), one
- * process owns a store. A connection outside the pool holds the session
- * advisory lock (LOCK_OWNER, hashtext(current_schema())) for the store's
- * life. After a reconnect that lock is checked and, when the server lost it,
- * taken again; if another process took it meanwhile, every call fails.
+ * Any number of processes (replicas) share a store: the queue's claims,
+ * leases and fences (store.h) keep each job with one owner at a time.
+ * The queue: a claim is one statement (a MATERIALIZED CTE that locks the
+ * next job FOR UPDATE SKIP LOCKED, then the update), committed at once, so
+ * no transaction stays open while a job runs and claims at once take
+ * different jobs. Leases are timed by the server's now(). Wake-ups are
+ * NOTIFYs on the store's channels (topicd_jobs_<h>, topicd_cancel_<h>, h the
+ * schema's hash) with a constant empty payload, sent in the transaction that
+ * queues a job or asks a cancel; a thread LISTENs on a connection of its own
+ * outside the pool.
  *
  * Schema versions: the table topicd_schema holds the version. open migrates
  * in one transaction under pg_advisory_xact_lock (LOCK_MIGRATE, same
@@ -36,28 +41,31 @@
  * Thread-safety: every method is thread-safe.
  */
 #include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/text/utf8.h"
+#include "metrics.h"
 #include "store.h"
 #include "store_pg.h"
 
 #define POOL_MAX 64
 #define BACKOFF_MIN 0.1 /* seconds */
 #define BACKOFF_MAX 5.0
-/* The advisory locks' first key; the second is hashtext(current_schema()),
- * so that stores in different schemas of one database are different
- * stores. */
+/* The migration's advisory lock's first key; the second is
+ * hashtext(current_schema()), so that stores in different schemas of one
+ * database are different stores. */
 #define LOCK_MIGRATE 0x74706d31 /* "tpm1" */
-#define LOCK_OWNER 0x74706f31   /* "tpo1" */
 /* COPY data is sent in pieces of about this many bytes. */
 #define COPY_BUF ((size_t)1 << 20)
 
@@ -69,7 +77,8 @@ enum {
     OID_INT2 = 21,
     OID_INT4 = 23,
     OID_TEXT = 25,
-    OID_FLOAT8 = 701
+    OID_FLOAT8 = 701,
+    OID_TEXT_ARRAY = 1009
 };
 
 /* ---------------------------------------------------------------------- */
@@ -106,6 +115,17 @@ static const char *const migrations[TM_STORE_SCHEMA_VERSION + 1] = {
     "CREATE TABLE doc_topics("
     " job_seq bigint NOT NULL, chunk bigint NOT NULL, weights bytea NOT NULL, ids bytea,"
     " PRIMARY KEY (job_seq, chunk));",
+    /* 2: the queue's claims. A running job's owner (a replica's id) and
+     * lease; a cancel asked while it runs; per client, the tick of its last
+     * start (absent: never, or forgotten). Leases and progress rewrite job
+     * rows often: room on each page lets those be HOT updates. An upload's
+     * last batch, so that only dead uploads are cleaned up. */
+    "ALTER TABLE jobs ADD COLUMN owner text, ADD COLUMN lease_until timestamptz,"
+    " ADD COLUMN cancel_requested boolean NOT NULL DEFAULT false;"
+    "ALTER TABLE jobs SET (fillfactor = 90);"
+    "ALTER TABLE corpora ADD COLUMN touched_at double precision;"
+    "CREATE TABLE clients(client text PRIMARY KEY, last_served bigint NOT NULL);"
+    "CREATE SEQUENCE clients_served;",
 };
 
 #define CORPUS_COLS "seq, id, hidden, n_documents, bytes, created_at"
@@ -119,7 +139,6 @@ enum q {
     Q_MIGRATE_LOCK,
     Q_SCHEMA_VERSION,
     Q_SCHEMA_SET,
-    Q_OWNER_LOCK,
     Q_PING,
     Q_CLEAN_UPLOADS,
     Q_CORPUS_CREATE,
@@ -150,6 +169,15 @@ enum q {
     Q_JOB_LOCK,
     Q_JOB_DELETE_SEQ,
     Q_JOB_EXPIRE,
+    Q_CLIENTS_FORGET,
+    Q_JOB_SUBMIT,
+    Q_JOB_UPDATE_CLAIMED,
+    Q_JOB_CLAIM,
+    Q_JOB_RENEW,
+    Q_JOB_PROGRESS,
+    Q_JOB_RESCUE,
+    Q_JOB_CANCEL,
+    Q_JOB_COUNT_QUEUED,
     Q_IMPORT_CORPUS_FIND,
     Q_IMPORT_CORPUS,
     Q_IMPORT_JOB_FIND,
@@ -163,7 +191,8 @@ static const struct {
     const char *sql;
     const char *what; /* for error messages */
 } sql[Q__COUNT] = {
-    [Q_SETTINGS] = {"SELECT current_setting('server_encoding'), current_schema()",
+    [Q_SETTINGS] = {"SELECT current_setting('server_encoding'), current_schema(),"
+                    " hashtext(current_schema())",
                     "read the server's settings"},
     [Q_MIGRATE_LOCK] = {"SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
                         "take the migration lock"},
@@ -172,22 +201,22 @@ static const struct {
     [Q_SCHEMA_SET] = {"WITH d AS (DELETE FROM topicd_schema)"
                       " INSERT INTO topicd_schema(version) VALUES($1)",
                       "write the schema version"},
-    [Q_OWNER_LOCK] = {"SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
-                      "take the ownership lock"},
     [Q_PING] = {"SELECT pg_is_in_recovery()", "ping"},
-    /* NEEDSWORK: with several replicas, an upload in progress belongs to a
-     * live replica; it needs an owner and a lease before this may run at
-     * every start. */
-    [Q_CLEAN_UPLOADS] = {"WITH gone AS (DELETE FROM corpora WHERE NOT ready RETURNING seq)"
+    /* An upload in progress may belong to a live replica: only those idle
+     * for $1 seconds are dead. */
+    [Q_CLEAN_UPLOADS] = {"WITH gone AS (DELETE FROM corpora WHERE NOT ready AND"
+                         " coalesce(touched_at, created_at) < extract(epoch FROM now()) - $1"
+                         " RETURNING seq)"
                          " DELETE FROM documents WHERE corpus_seq IN (SELECT seq FROM gone)",
                          "delete interrupted uploads"},
-    [Q_CORPUS_CREATE] = {"INSERT INTO corpora(id, ready, hidden, n_documents, bytes, created_at)"
-                         " VALUES($1, false, $2, 0, 0, $3)",
+    [Q_CORPUS_CREATE] = {"INSERT INTO corpora(id, ready, hidden, n_documents, bytes, created_at,"
+                         " touched_at) VALUES($1, false, $2, 0, 0, $3, extract(epoch FROM now()))",
                          "create corpus"},
     [Q_CORPUS_LOCK] = {"SELECT seq, n_documents, bytes, ready FROM corpora WHERE id = $1"
                        " FOR UPDATE",
                        "find corpus"},
-    [Q_CORPUS_SET_COUNTS] = {"UPDATE corpora SET n_documents = $2, bytes = $3 WHERE seq = $1",
+    [Q_CORPUS_SET_COUNTS] = {"UPDATE corpora SET n_documents = $2, bytes = $3,"
+                             " touched_at = extract(epoch FROM now()) WHERE seq = $1",
                              "update corpus"},
     [Q_CORPUS_COMMIT] = {"UPDATE corpora SET ready = true WHERE id = $1", "commit corpus"},
     [Q_DOCS_MOVE] = {"UPDATE documents SET corpus_seq = $1, pos = pos + $2 WHERE corpus_seq = $3",
@@ -211,11 +240,14 @@ static const struct {
     [Q_DOC_IDS] = {"SELECT pos, doc_id FROM documents WHERE corpus_seq = $1 AND pos >= $2"
                    " AND pos < $3 AND doc_id IS NOT NULL",
                    "document ids"},
-    [Q_JOB_INSERT] = {"INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage, progress,"
-                      " attempts, created_at, started_at, finished_at, method, error_code,"
-                      " error_message, client)"
+    /* A queued job wakes the replicas that LISTEN (a NOTIFY is sent at
+     * commit, with a constant payload: PostgreSQL folds duplicates). */
+    [Q_JOB_INSERT] = {"WITH ins AS (INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage,"
+                      " progress, attempts, created_at, started_at, finished_at, method,"
+                      " error_code, error_message, client)"
                       " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-                      " RETURNING seq",
+                      " RETURNING seq)"
+                      " SELECT seq, CASE WHEN $5 = $16 THEN pg_notify($17, '') END FROM ins",
                       "insert job"},
     [Q_JOB_BY_IDEM] = {"SELECT " JOB_COLS ", spec FROM jobs WHERE idem_key = $1",
                        "find idempotency key"},
@@ -256,6 +288,107 @@ static const struct {
                       " d AS (DELETE FROM doc_topics WHERE job_seq IN (SELECT seq FROM victims))"
                       " DELETE FROM jobs WHERE seq IN (SELECT seq FROM victims)",
                       "expire jobs"},
+    /* Clients with nothing queued or running are forgotten: they count as
+     * never served, as today's lanes did. SKIP LOCKED: a claim serving one
+     * keeps it, and sweepers of several replicas never wait for each other. */
+    [Q_CLIENTS_FORGET] = {"DELETE FROM clients WHERE client IN (SELECT client FROM clients c"
+                          " WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.client = c.client"
+                          " AND j.state IN ($1, $2)) FOR UPDATE SKIP LOCKED)",
+                          "forget clients"},
+    /* The counts are read in the insert's statement: replicas submitting
+     * at once each see the other's job only once committed, so a cap may be
+     * overshot by one job per replica racing. */
+    [Q_JOB_SUBMIT] = {"WITH n AS (SELECT count(*) AS total, count(*) FILTER (WHERE client = $15)"
+                      " AS mine FROM jobs WHERE state = $5),"
+                      " ins AS (INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage,"
+                      " progress, attempts, created_at, started_at, finished_at, method,"
+                      " error_code, error_message, client)"
+                      " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15"
+                      " FROM n WHERE n.total < $16 AND n.mine < $17 RETURNING seq)"
+                      " SELECT n.total, n.mine, ins.seq,"
+                      " CASE WHEN ins.seq IS NOT NULL THEN pg_notify($18, '') END"
+                      " FROM n LEFT JOIN ins ON true",
+                      "submit job"},
+    /* A worker's write: only while the job runs under its claim ($10,
+     * $11). A state other than running ends the claim; queued wakes the
+     * replicas. */
+    [Q_JOB_UPDATE_CLAIMED] = {"WITH u AS (UPDATE jobs SET state = $2, stage = $3, progress = $4,"
+                              " attempts = $5, started_at = $6, finished_at = $7,"
+                              " error_code = $8, error_message = $9,"
+                              " owner = CASE WHEN $2 = $12 THEN owner END,"
+                              " lease_until = CASE WHEN $2 = $12 THEN lease_until END"
+                              " WHERE id = $1 AND attempts = $10 AND owner = $11 AND state = $12"
+                              " RETURNING state)"
+                              " SELECT count(*), CASE WHEN bool_or(state = $13)"
+                              " THEN pg_notify($14, '') END FROM u",
+                              "update job"},
+    /* The next job: the oldest queued one of the client served least
+     * recently (a client without a row: never, tick 0). SKIP LOCKED, so
+     * that claims at once take different jobs (the second may take the
+     * same client's next one); MATERIALIZED, so that the planner runs the
+     * locking subquery once. The lease is timed by the server's clock. */
+    [Q_JOB_CLAIM] = {"WITH next AS MATERIALIZED (SELECT j.seq AS pick, j.client AS pick_client"
+                     " FROM jobs j LEFT JOIN clients c ON c.client = j.client WHERE j.state = $1"
+                     " ORDER BY coalesce(c.last_served, 0), j.seq LIMIT 1"
+                     " FOR UPDATE OF j SKIP LOCKED),"
+                     " served AS (INSERT INTO clients(client, last_served)"
+                     " SELECT pick_client, nextval('clients_served') FROM next"
+                     " ON CONFLICT (client) DO UPDATE SET last_served = excluded.last_served),"
+                     " u AS (UPDATE jobs SET state = $2, attempts = attempts + 1,"
+                     " started_at = $3, stage = '', progress = 0, owner = $4,"
+                     " lease_until = now() + make_interval(secs => $5)"
+                     " FROM next WHERE seq = next.pick RETURNING " JOB_COLS ", cancel_requested)"
+                     " SELECT u.*, EXISTS (SELECT 1 FROM jobs m WHERE m.state = $1"
+                     " AND m.seq <> u.seq) FROM u",
+                     "claim job"},
+    /* $4: the ids, a text array (in text form: ids are [a-z0-9_]). */
+    [Q_JOB_RENEW] = {"UPDATE jobs SET lease_until = now() + make_interval(secs => $2)"
+                     " WHERE owner = $1 AND state = $3 AND id = ANY($4)"
+                     " RETURNING id, attempts, cancel_requested",
+                     "renew leases"},
+    [Q_JOB_PROGRESS] = {"UPDATE jobs SET stage = $1, progress = $2 WHERE id = $3"
+                        " AND attempts = $4 AND owner = $5 AND state = $6",
+                        "write progress"},
+    /* Expired leases ($1 running), oldest first, SKIP LOCKED so that
+     * replicas rescuing at once take different jobs. Every SET term reads
+     * the row as it was: a cancel asked ends it cancelled ($3), the last
+     * attempt allowed ($4) failed ($5), the others queued ($6) as before
+     * they started. */
+    [Q_JOB_RESCUE] = {"WITH dead AS MATERIALIZED (SELECT seq AS pick FROM jobs WHERE state = $1"
+                      " AND (lease_until IS NULL OR lease_until < now()) ORDER BY seq LIMIT $2"
+                      " FOR UPDATE SKIP LOCKED),"
+                      " u AS (UPDATE jobs SET"
+                      " state = CASE WHEN cancel_requested THEN $3 WHEN attempts >= $4 THEN $5"
+                      " ELSE $6 END,"
+                      " finished_at = CASE WHEN cancel_requested OR attempts >= $4 THEN $7"
+                      " ELSE 0 END,"
+                      " started_at = CASE WHEN cancel_requested OR attempts >= $4"
+                      " THEN started_at ELSE 0 END,"
+                      " stage = CASE WHEN cancel_requested OR attempts >= $4 THEN stage"
+                      " ELSE '' END,"
+                      " progress = CASE WHEN cancel_requested OR attempts >= $4 THEN progress"
+                      " ELSE 0 END,"
+                      " error_code = CASE WHEN cancel_requested THEN 'cancelled'"
+                      " WHEN attempts >= $4 THEN 'worker_crashed' ELSE '' END,"
+                      " error_message = CASE WHEN cancel_requested THEN $8"
+                      " WHEN attempts >= $4 THEN $9 || attempts || $10 ELSE '' END,"
+                      " owner = NULL, lease_until = NULL"
+                      " FROM dead WHERE seq = dead.pick RETURNING " JOB_COLS ", client)"
+                      " SELECT u.*, CASE WHEN state = $6 THEN pg_notify($11, '') END FROM u"
+                      " ORDER BY seq",
+                      "rescue jobs"},
+    /* Queued ($3): cancelled ($6) at once; running ($2): asked, and its
+     * owner told (NOTIFY). */
+    [Q_JOB_CANCEL] = {"WITH u AS (UPDATE jobs SET"
+                      " cancel_requested = cancel_requested OR state = $2,"
+                      " finished_at = CASE WHEN state = $3 THEN $4 ELSE finished_at END,"
+                      " error_code = CASE WHEN state = $3 THEN 'cancelled' ELSE error_code END,"
+                      " error_message = CASE WHEN state = $3 THEN $5 ELSE error_message END,"
+                      " state = CASE WHEN state = $3 THEN $6 ELSE state END"
+                      " WHERE id = $1 AND state IN ($2, $3) RETURNING " JOB_COLS ")"
+                      " SELECT u.*, CASE WHEN state = $2 THEN pg_notify($7, '') END FROM u",
+                      "cancel job"},
+    [Q_JOB_COUNT_QUEUED] = {"SELECT count(*) FROM jobs WHERE state = $1", "count jobs"},
     [Q_IMPORT_CORPUS_FIND] = {"SELECT " CORPUS_COLS ", ready FROM corpora WHERE id = $1"
                               " OR seq = $2",
                               "find corpus"},
@@ -462,7 +595,7 @@ static void read_job(const PGresult *r, int row, struct tm_job_record *j)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Connections: the pool and the owner's. */
+/* Connections: the pool. */
 
 struct slot {
     PGconn *conn; /* NULL until first used */
@@ -484,9 +617,16 @@ struct pg {
     const char *keys[6], *vals[6];
     char *conninfo, *password;
 
-    pthread_mutex_t owner_lock; /* owner */
-    PGconn *owner;
-    atomic_int lost; /* another process took the ownership lock */
+    /* The NOTIFY channels of this store (its schema's): jobs queued, and
+     * cancels asked. */
+    char chan_jobs[48], chan_cancel[48];
+    /* Wake-ups: the thread that LISTENs on a connection of its own, started
+     * by the first listen; closing wake_pipe[1] stops it. */
+    struct tm__store_listeners listeners;
+    pthread_mutex_t listen_lock; /* listen_started */
+    pthread_t listen_thread;
+    int listen_started;
+    int wake_pipe[2];
 };
 
 /* One call's borrowed connection. */
@@ -551,7 +691,7 @@ static tm_status connect_paced(struct pg *q, PGconn **conn, char *err)
     pthread_mutex_unlock(&q->lock);
 
     char why[TM_ERR_SIZE] = "";
-    int ok;
+    int ok, reset = *conn != NULL;
     if (*conn) {
         PQreset(*conn);
         ok = PQstatus(*conn) == CONNECTION_OK;
@@ -575,82 +715,13 @@ static tm_status connect_paced(struct pg *q, PGconn **conn, char *err)
         snprintf(q->last_error, sizeof(q->last_error), "%s", why);
     }
     pthread_mutex_unlock(&q->lock);
-    if (!ok)
+    if (!ok) {
+        tm_metrics_store_error();
         return tm_errf(err, TM_EIO, "store: cannot connect to PostgreSQL: %s", why);
+    }
+    if (reset)
+        tm_metrics_store_reconnect();
     return TM_OK;
-}
-
-/* Takes the ownership lock on q->owner (held: owner_lock, or no thread yet). */
-static tm_status take_ownership(struct pg *q, char *err)
-{
-    struct params p = {0};
-    p_i32(&p, LOCK_OWNER);
-    PGresult *r = PQexecParams(q->owner, sql[Q_OWNER_LOCK].sql, p.n, p.types, p.values, p.lengths,
-                               p.formats, 1);
-    tm_status st = TM_OK;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        char msg[160];
-        first_line(PQresultErrorMessage(r), msg, sizeof(msg));
-        st = tm_errf(err, TM_EIO, "store: %s: %s", sql[Q_OWNER_LOCK].what, msg);
-    } else if (!col_int(r, 0, 0)) {
-        st = tm_errf(err, TM_EBUSY,
-                     "store: another topicd owns this PostgreSQL store: several replicas on one"
-                     " PostgreSQL store need job leases, which are not built yet (issue #14);"
-                     " run one topicd per store for now");
-    }
-    PQclear(r);
-    return st;
-}
-
-/*
- * A round trip on the owner's connection (Q_PING when ping, which also says
- * whether the server is a read-only standby); a broken connection is reset
- * and the ownership lock taken again. Fails for good once another process
- * has taken it.
- */
-static tm_status owner_check(struct pg *q, int ping, char *err)
-{
-    tm_status st = TM_OK;
-    pthread_mutex_lock(&q->owner_lock);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (atomic_load(&q->lost)) {
-            st = tm_errf(err, TM_EIO,
-                         "store: another process took this store's ownership lock while the"
-                         " connection to PostgreSQL was down: restart this topicd");
-            break;
-        }
-        PGresult *r = PQexecParams(q->owner, ping ? sql[Q_PING].sql : "SELECT 1", 0, NULL, NULL,
-                                   NULL, NULL, 1);
-        int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
-        int standby = ok && ping && col_int(r, 0, 0);
-        char msg[160];
-        first_line(PQresultErrorMessage(r), msg, sizeof(msg));
-        PQclear(r);
-        if (standby) {
-            st = tm_errf(err, TM_EIO, "store: the PostgreSQL server is a read-only standby");
-            break;
-        }
-        if (ok) {
-            st = TM_OK;
-            break;
-        }
-        if (PQstatus(q->owner) != CONNECTION_BAD || attempt) {
-            st = tm_errf(err, TM_EIO, "store: %s: %s", sql[Q_PING].what, msg);
-            break;
-        }
-        /* The session ended, and its lock with it: reconnect and take it
-         * again, or learn that someone else has. */
-        st = connect_paced(q, &q->owner, err);
-        if (st)
-            break;
-        st = take_ownership(q, err);
-        if (st == TM_EBUSY)
-            atomic_store(&q->lost, 1);
-        if (st)
-            break;
-    }
-    pthread_mutex_unlock(&q->owner_lock);
-    return st;
 }
 
 /* Borrows a connection for one call: waits for a free slot, opens a new
@@ -660,8 +731,6 @@ static tm_status call_begin(struct pg *q, struct call *k, char *err)
     k->q = q;
     k->s = NULL;
     k->sent = 0;
-    if (atomic_load(&q->lost))
-        return owner_check(q, 0, err);
     pthread_mutex_lock(&q->lock);
     for (;;) {
         for (int i = 0; i < q->n && !k->s; i++)
@@ -677,12 +746,7 @@ static tm_status call_begin(struct pg *q, struct call *k, char *err)
     pthread_mutex_unlock(&q->lock);
     if (k->s->conn && !k->s->bad && PQstatus(k->s->conn) == CONNECTION_OK)
         return TM_OK;
-    int again = k->s->conn != NULL;
     tm_status st = connect_paced(q, &k->s->conn, err);
-    /* A connection that broke while in use may mean a server restart,
-     * which ends the owner's session and its lock too. */
-    if (!st && again)
-        st = owner_check(q, 0, err);
     if (!st)
         k->s->bad = 0;
     return st;
@@ -721,6 +785,7 @@ static tm_status fail(struct call *k, const PGresult *r, const char *what, char 
         first_line(PQerrorMessage(k->s->conn), msg, sizeof(msg));
     if (PQstatus(k->s->conn) != CONNECTION_OK)
         k->s->bad = 1;
+    tm_metrics_store_error();
     return tm_errf(err, TM_EIO, "store: %s: %s", what, msg);
 }
 
@@ -734,7 +799,7 @@ static int retry_stale(struct call *k, char *err)
     if (connect_paced(k->q, &k->s->conn, err))
         return 0;
     k->s->bad = 0;
-    return owner_check(k->q, 0, err) == TM_OK;
+    return 1;
 }
 
 /* Runs statement id with p; want: PGRES_TUPLES_OK or PGRES_COMMAND_OK. *out
@@ -929,9 +994,19 @@ static tm_status copy_end(struct copy *c)
 
 static void pg_close(void *ctx);
 
+/* A round trip that also says whether the server is a read-only standby. */
 static tm_status pg_ping(void *ctx, char *err)
 {
-    return owner_check(ctx, 1, err);
+    struct call k;
+    PGresult *r = NULL;
+    tm_status st = call_begin(ctx, &k, err);
+    if (!st)
+        st = run(&k, Q_PING, NULL, PGRES_TUPLES_OK, &r, err);
+    if (!st && col_int(r, 0, 0))
+        st = tm_errf(err, TM_EIO, "store: the PostgreSQL server is a read-only standby");
+    PQclear(r);
+    call_end(&k);
+    return st;
 }
 
 static tm_status pg_corpus_create(void *ctx, const struct tm_corpus_record *c, char *err)
@@ -1264,46 +1339,96 @@ static void p_message(struct params *p, const char *msg, char *buf, size_t size)
 
 #define MSG_BUF (3 * sizeof(((struct tm_job_record *)0)->error_message) + 16)
 
-static tm_status pg_job_insert(void *ctx, struct tm_job_record *j, const char *spec,
-                               size_t spec_len, const char *idem_key, const char *client, char *err)
+/* The parameters $1 .. $15 of Q_JOB_INSERT and Q_JOB_SUBMIT; msg: MSG_BUF bytes. */
+static void job_params(struct params *p, const struct tm_job_record *j, const char *spec,
+                       size_t spec_len, const char *idem_key, const char *client, char *msg)
 {
-    struct call k;
-    PGresult *r = NULL;
-    char msg[MSG_BUF];
-    tm_status st = call_begin(ctx, &k, err);
-    if (st)
-        goto out;
-    struct params p = {0};
-    p_text(&p, j->id);
-    p_text(&p, j->corpus_id);
-    p_bytea(&p, spec_len ? spec : "", spec_len);
-    p_text(&p, idem_key);
-    p_i32(&p, (int32_t)j->state);
-    p_text(&p, j->stage);
-    p_f64(&p, j->progress);
-    p_i32(&p, j->attempts);
-    p_f64(&p, j->created_at);
-    p_f64(&p, j->started_at);
-    p_f64(&p, j->finished_at);
-    p_text(&p, j->method);
-    p_text(&p, j->error_code);
-    p_message(&p, j->error_message, msg, sizeof(msg));
-    p_text(&p, client ? client : "");
-    r = PQexecParams(k.s->conn, sql[Q_JOB_INSERT].sql, p.n, p.types, p.values, p.lengths, p.formats,
-                     1);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-        j->seq = col_int(r, 0, 0);
-        goto out;
-    }
-    /* The unique index on idem_key decides, not a read before the write:
-     * two inserts of one key at once make one job. */
+    p_text(p, j->id);
+    p_text(p, j->corpus_id);
+    p_bytea(p, spec_len ? spec : "", spec_len);
+    p_text(p, idem_key);
+    p_i32(p, (int32_t)j->state);
+    p_text(p, j->stage);
+    p_f64(p, j->progress);
+    p_i32(p, j->attempts);
+    p_f64(p, j->created_at);
+    p_f64(p, j->started_at);
+    p_f64(p, j->finished_at);
+    p_text(p, j->method);
+    p_text(p, j->error_code);
+    p_message(p, j->error_message, msg, MSG_BUF);
+    p_text(p, client ? client : "");
+}
+
+/* The status of a failed insert of a job: the unique index on idem_key
+ * decides, not a read before the write, so two inserts of one key at once
+ * make one job. */
+static tm_status insert_failed(struct call *k, PGresult *r, const char *idem_key, enum q id,
+                               char *err)
+{
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     const char *constraint = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
     if (idem_key && state && !strcmp(state, "23505") && constraint &&
         !strcmp(constraint, "jobs_idem"))
-        st = tm_errf(err, TM_EBUSY, "idempotency key already used");
+        return tm_errf(err, TM_EBUSY, "idempotency key already used");
+    return fail(k, r, sql[id].what, err);
+}
+
+static tm_status pg_job_insert(void *ctx, struct tm_job_record *j, const char *spec,
+                               size_t spec_len, const char *idem_key, const char *client, char *err)
+{
+    struct pg *q = ctx;
+    struct call k;
+    PGresult *r = NULL;
+    char msg[MSG_BUF];
+    tm_status st = call_begin(q, &k, err);
+    if (st)
+        goto out;
+    struct params p = {0};
+    job_params(&p, j, spec, spec_len, idem_key, client, msg);
+    p_i32(&p, TM_JOB_QUEUED);
+    p_text(&p, q->chan_jobs);
+    r = PQexecParams(k.s->conn, sql[Q_JOB_INSERT].sql, p.n, p.types, p.values, p.lengths, p.formats,
+                     1);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        j->seq = col_int(r, 0, 0);
     else
-        st = fail(&k, r, sql[Q_JOB_INSERT].what, err);
+        st = insert_failed(&k, r, idem_key, Q_JOB_INSERT, err);
+out:
+    PQclear(r);
+    call_end(&k);
+    return st;
+}
+
+static tm_status pg_job_submit(void *ctx, struct tm_job_record *j, const char *spec,
+                               size_t spec_len, const char *idem_key, const char *client,
+                               const struct tm_store_caps *caps, enum tm_store_full *full,
+                               char *err)
+{
+    struct pg *q = ctx;
+    struct call k;
+    PGresult *r = NULL;
+    char msg[MSG_BUF];
+    *full = TM_STORE_NOT_FULL;
+    tm_status st = call_begin(q, &k, err);
+    if (st)
+        goto out;
+    struct params p = {0};
+    job_params(&p, j, spec, spec_len, idem_key, client, msg);
+    p_i64(&p, caps ? caps->max_queued : INT64_MAX);
+    p_i64(&p, caps ? caps->max_per_client : INT64_MAX);
+    p_text(&p, q->chan_jobs);
+    r = PQexecParams(k.s->conn, sql[Q_JOB_SUBMIT].sql, p.n, p.types, p.values, p.lengths, p.formats,
+                     1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        st = insert_failed(&k, r, idem_key, Q_JOB_SUBMIT, err);
+    } else if (!PQgetisnull(r, 0, 2)) {
+        j->seq = col_int(r, 0, 2);
+    } else {
+        *full = caps && col_int(r, 0, 0) >= caps->max_queued ? TM_STORE_QUEUE_FULL
+                                                             : TM_STORE_CLIENT_FULL;
+        st = tm_errf(err, TM_EBUSY, "the queue is full");
+    }
 out:
     PQclear(r);
     call_end(&k);
@@ -1330,7 +1455,9 @@ static tm_status pg_job_by_idem(void *ctx, const char *key, struct tm_job_record
     return st;
 }
 
-static tm_status update_job(struct call *k, const struct tm_job_record *j, char *err)
+/* Writes j's fields, under claim c when not NULL (store.h's job_update). */
+static tm_status update_job(struct call *k, const struct tm_job_claim *c,
+                            const struct tm_job_record *j, char *err)
 {
     char msg[MSG_BUF];
     struct params p = {0};
@@ -1343,26 +1470,39 @@ static tm_status update_job(struct call *k, const struct tm_job_record *j, char 
     p_f64(&p, j->finished_at);
     p_text(&p, j->error_code);
     p_message(&p, j->error_message, msg, sizeof(msg));
+    if (c) {
+        p_i32(&p, c->attempt);
+        p_text(&p, c->owner);
+        p_i32(&p, TM_JOB_RUNNING);
+        p_i32(&p, TM_JOB_QUEUED);
+        p_text(&p, k->q->chan_jobs);
+    }
     PGresult *r = NULL;
-    tm_status st = run(k, Q_JOB_UPDATE, &p, PGRES_COMMAND_OK, &r, err);
-    if (!st && changed(r) == 0)
+    tm_status st = c ? run(k, Q_JOB_UPDATE_CLAIMED, &p, PGRES_TUPLES_OK, &r, err)
+                     : run(k, Q_JOB_UPDATE, &p, PGRES_COMMAND_OK, &r, err);
+    if (!st && c && col_int(r, 0, 0) == 0)
+        st = tm_errf(err, TM_ELOST, "job '%s': attempt %d of %s is no longer running", j->id,
+                     c->attempt, c->owner);
+    else if (!st && !c && changed(r) == 0)
         st = tm_errf(err, TM_ENOTFOUND, "job '%s' not found", j->id);
     PQclear(r);
     return st;
 }
 
-static tm_status pg_job_update(void *ctx, const struct tm_job_record *j, char *err)
+static tm_status pg_job_update(void *ctx, const struct tm_job_claim *c,
+                               const struct tm_job_record *j, char *err)
 {
     struct call k;
     tm_status st = call_begin(ctx, &k, err);
     if (!st)
-        st = update_job(&k, j, err);
+        st = update_job(&k, c, j, err);
     call_end(&k);
     return st;
 }
 
-static tm_status pg_job_finish(void *ctx, const struct tm_job_record *j,
-                               const struct tm_store_result *res, char *err)
+static tm_status pg_job_finish(void *ctx, const struct tm_job_claim *claim,
+                               const struct tm_job_record *j, const struct tm_store_result *res,
+                               char *err)
 {
     struct call k;
     struct copy c = {0};
@@ -1372,7 +1512,7 @@ static tm_status pg_job_finish(void *ctx, const struct tm_job_record *j,
     if (!st)
         st = begin(&k, err);
     if (!st)
-        st = update_job(&k, j, err);
+        st = update_job(&k, claim, j, err);
     if (st || !res)
         goto commit;
     int weights = res->doc_topics && res->n_documents > 0 && res->n_topics > 0;
@@ -1686,9 +1826,332 @@ static tm_status pg_job_expire(void *ctx, double before, int limit, int64_t *n, 
     }
     if (!st)
         *n = changed(r);
+    if (!st) {
+        struct params p = {0};
+        p_i32(&p, TM_JOB_QUEUED);
+        p_i32(&p, TM_JOB_RUNNING);
+        st = run(&k, Q_CLIENTS_FORGET, &p, PGRES_COMMAND_OK, NULL, err);
+    }
     PQclear(r);
     call_end(&k);
     return st;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The queue (store.h). */
+
+/* The message of a job failed for its crashes, before and after the count. */
+#define CRASHED_PRE "the process stopped or lost the store while running this job "
+#define CRASHED_POST " times (crash, kill, out of memory or cut off); giving up"
+#define CANCELLED_MSG "cancelled on request"
+
+static tm_status pg_job_claim(void *ctx, const char *owner, double started_at, double lease_s,
+                              struct tm_store_claimed *out, char *err)
+{
+    struct call k;
+    PGresult *r = NULL;
+    memset(out, 0, sizeof(*out));
+    tm_status st = call_begin(ctx, &k, err);
+    if (!st) {
+        struct params p = {0};
+        p_i32(&p, TM_JOB_QUEUED);
+        p_i32(&p, TM_JOB_RUNNING);
+        p_f64(&p, started_at);
+        p_text(&p, owner);
+        p_f64(&p, lease_s);
+        st = run(&k, Q_JOB_CLAIM, &p, PGRES_TUPLES_OK, &r, err);
+    }
+    if (!st && PQntuples(r) == 1) {
+        read_job(r, 0, &out->job);
+        out->cancel = (int)col_int(r, 0, N_JOB_COLS);
+        out->more = (int)col_int(r, 0, N_JOB_COLS + 1);
+    } else if (!st) {
+        st = tm_errf(err, TM_ENOTFOUND, "no queued job");
+    }
+    PQclear(r);
+    call_end(&k);
+    return st;
+}
+
+static tm_status pg_job_renew(void *ctx, struct tm_store_lease *l, int n, double lease_s, char *err)
+{
+    struct call k;
+    PGresult *r = NULL;
+    if (n <= 0)
+        return TM_OK;
+    /* The array literal {"j_1","j_2"}: ids never hold quotes or backslashes. */
+    size_t cap = (size_t)n * (TM_ID_SIZE + 3) + 3, len = 0;
+    char *ids = tm_malloc(cap);
+    if (!ids)
+        return tm_errf(err, TM_ENOMEM, "store: renewing leases");
+    ids[len++] = '{';
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(ids + len, cap - len, "%s\"%s\"", i ? "," : "", l[i].claim.id);
+    ids[len++] = '}';
+    ids[len] = 0;
+    tm_status st = call_begin(ctx, &k, err);
+    if (!st) {
+        struct params p = {0};
+        p_text(&p, l[0].claim.owner);
+        p_f64(&p, lease_s);
+        p_i32(&p, TM_JOB_RUNNING);
+        p_add(&p, OID_TEXT_ARRAY, ids, len);
+        p.formats[p.n - 1] = 0;
+        st = run(&k, Q_JOB_RENEW, &p, PGRES_TUPLES_OK, &r, err);
+    }
+    call_end(&k);
+    for (int i = 0; !st && i < n; i++) {
+        l[i].lost = 1;
+        l[i].cancel = 0;
+        for (int row = 0; row < PQntuples(r); row++) {
+            char id[TM_ID_SIZE];
+            col_text(r, row, 0, id, sizeof(id));
+            if (!strcmp(id, l[i].claim.id) && col_int(r, row, 1) == l[i].claim.attempt) {
+                l[i].lost = 0;
+                l[i].cancel = (int)col_int(r, row, 2);
+            }
+        }
+    }
+    PQclear(r);
+    tm_free(ids);
+    return st;
+}
+
+static tm_status pg_job_progress(void *ctx, struct tm_store_progress *p, int n, char *err)
+{
+    if (n <= 0)
+        return TM_OK;
+    struct call k;
+    tm_status st = call_begin(ctx, &k, err);
+    /* One transaction: one commit (and fsync) for all. */
+    if (!st && n > 1)
+        st = begin(&k, err);
+    for (int i = 0; !st && i < n; i++) {
+        struct params a = {0};
+        p_text(&a, p[i].stage);
+        p_f64(&a, p[i].progress);
+        p_text(&a, p[i].claim.id);
+        p_i32(&a, p[i].claim.attempt);
+        p_text(&a, p[i].claim.owner);
+        p_i32(&a, TM_JOB_RUNNING);
+        PGresult *r = NULL;
+        st = run(&k, Q_JOB_PROGRESS, &a, PGRES_COMMAND_OK, &r, err);
+        if (!st)
+            p[i].lost = changed(r) == 0;
+        PQclear(r);
+    }
+    if (!st && n > 1)
+        st = commit(&k, err);
+    call_end(&k);
+    return st;
+}
+
+static tm_status pg_job_rescue(void *ctx, int max_attempts, double now, int limit,
+                               tm_store_job_fn fn, void *fn_ctx, int64_t *n, char *err)
+{
+    struct pg *q = ctx;
+    struct call k;
+    PGresult *r = NULL;
+    *n = 0;
+    if (limit <= 0)
+        return TM_OK;
+    tm_status st = call_begin(q, &k, err);
+    if (!st) {
+        struct params p = {0};
+        p_i32(&p, TM_JOB_RUNNING);
+        p_i32(&p, limit);
+        p_i32(&p, TM_JOB_CANCELLED);
+        p_i32(&p, max_attempts);
+        p_i32(&p, TM_JOB_FAILED);
+        p_i32(&p, TM_JOB_QUEUED);
+        p_f64(&p, now);
+        p_text(&p, CANCELLED_MSG);
+        p_text(&p, CRASHED_PRE);
+        p_text(&p, CRASHED_POST);
+        p_text(&p, q->chan_jobs);
+        st = run(&k, Q_JOB_RESCUE, &p, PGRES_TUPLES_OK, &r, err);
+    }
+    call_end(&k);
+    for (int i = 0; !st && i < PQntuples(r); i++) {
+        struct tm_job_record j;
+        char client[TM_CLIENT_SIZE];
+        read_job(r, i, &j);
+        col_text(r, i, N_JOB_COLS, client, sizeof(client));
+        ++*n;
+        if (fn)
+            fn(fn_ctx, &j, client);
+    }
+    PQclear(r);
+    return st;
+}
+
+static tm_status pg_job_cancel(void *ctx, const char *id, double now, struct tm_job_record *out,
+                               int *applied, char *err)
+{
+    struct pg *q = ctx;
+    struct call k;
+    PGresult *r = NULL;
+    *applied = 0;
+    tm_status st = call_begin(q, &k, err);
+    if (!st) {
+        struct params p = {0};
+        p_text(&p, id);
+        p_i32(&p, TM_JOB_RUNNING);
+        p_i32(&p, TM_JOB_QUEUED);
+        p_f64(&p, now);
+        p_text(&p, CANCELLED_MSG);
+        p_i32(&p, TM_JOB_CANCELLED);
+        p_text(&p, q->chan_cancel);
+        st = run(&k, Q_JOB_CANCEL, &p, PGRES_TUPLES_OK, &r, err);
+    }
+    if (!st && PQntuples(r) == 1) {
+        read_job(r, 0, out);
+        *applied = 1;
+    } else if (!st) {
+        /* Finished (or gone): as it is. */
+        PQclear(r);
+        r = NULL;
+        st = by_key(&k, Q_JOB_GET, id, &r, err);
+        if (!st && PQntuples(r) == 1)
+            read_job(r, 0, out);
+        else if (!st)
+            st = tm_errf(err, TM_ENOTFOUND, "job '%s' not found", id);
+    }
+    PQclear(r);
+    call_end(&k);
+    return st;
+}
+
+static tm_status pg_job_count_queued(void *ctx, int64_t *n, char *err)
+{
+    struct call k;
+    PGresult *r = NULL;
+    *n = 0;
+    tm_status st = call_begin(ctx, &k, err);
+    if (!st) {
+        struct params p = {0};
+        p_i32(&p, TM_JOB_QUEUED);
+        st = run(&k, Q_JOB_COUNT_QUEUED, &p, PGRES_TUPLES_OK, &r, err);
+    }
+    if (!st)
+        *n = col_int(r, 0, 0);
+    PQclear(r);
+    call_end(&k);
+    return st;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Wake-ups: LISTEN on a connection of its own, outside the pool. */
+
+/* Waits up to s seconds for the stop; 1 when stopped. */
+static int listen_wait(struct pg *q, double s)
+{
+    struct pollfd f = {q->wake_pipe[0], POLLIN, 0};
+    int rc = poll(&f, 1, (int)(s * 1000));
+    return rc > 0;
+}
+
+/* LISTENs on both channels of the store: 0, or -1 (c is then broken or
+ * refused it). */
+static int listen_on(struct pg *q, PGconn *c)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "LISTEN %s; LISTEN %s", q->chan_jobs, q->chan_cancel);
+    PGresult *r = PQexec(c, cmd);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+/*
+ * The listener: tells the listeners of each notification. A notification
+ * sent while it had no connection is lost, so after every (re)connect it
+ * tells them of both kinds at once: they look themselves. Reconnects pace
+ * themselves as the pool does.
+ */
+static void *listen_main(void *arg)
+{
+    struct pg *q = arg;
+    PGconn *c = NULL;
+    double backoff = BACKOFF_MIN;
+    int lost = 0; /* the connection broke: the next one is a reconnect */
+    pthread_setname_np(pthread_self(), "tm-pg-listen");
+    for (;;) {
+        if (!c) {
+            char why[TM_ERR_SIZE];
+            c = connect_new(q, why);
+            if (c && listen_on(q, c)) {
+                PQfinish(c);
+                c = NULL;
+            }
+            if (!c) {
+                if (listen_wait(q, backoff))
+                    break;
+                backoff = backoff * 2 < BACKOFF_MAX ? backoff * 2 : BACKOFF_MAX;
+                continue;
+            }
+            if (backoff > BACKOFF_MIN || lost)
+                tm_metrics_store_reconnect();
+            backoff = BACKOFF_MIN;
+            lost = 0;
+            tm__store_listeners_wake(&q->listeners, TM_STORE_WAKE_JOBS);
+            tm__store_listeners_wake(&q->listeners, TM_STORE_WAKE_CANCEL);
+        }
+        struct pollfd f[2] = {{PQsocket(c), POLLIN, 0}, {q->wake_pipe[0], POLLIN, 0}};
+        int rc = poll(f, 2, -1);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc < 0 || f[1].revents)
+            break;
+        if (!PQconsumeInput(c)) {
+            tm_metrics_store_error();
+            PQfinish(c);
+            c = NULL;
+            lost = 1;
+            continue;
+        }
+        int jobs = 0, cancel = 0;
+        PGnotify *n;
+        while ((n = PQnotifies(c))) {
+            if (!strcmp(n->relname, q->chan_cancel))
+                cancel = 1;
+            else
+                jobs = 1;
+            PQfreemem(n);
+        }
+        if (jobs)
+            tm__store_listeners_wake(&q->listeners, TM_STORE_WAKE_JOBS);
+        if (cancel)
+            tm__store_listeners_wake(&q->listeners, TM_STORE_WAKE_CANCEL);
+    }
+    PQfinish(c);
+    return NULL;
+}
+
+static tm_status pg_listen(void *ctx, tm_store_wake_fn fn, void *arg, char *err)
+{
+    struct pg *q = ctx;
+    tm_status st = tm__store_listeners_add(&q->listeners, fn, arg, err);
+    if (st)
+        return st;
+    pthread_mutex_lock(&q->listen_lock);
+    if (!q->listen_started) {
+        int rc = pthread_create(&q->listen_thread, NULL, listen_main, q);
+        if (rc)
+            st = tm_errf(err, TM_ENOMEM, "store: starting the listener: %s", strerror(rc));
+        else
+            q->listen_started = 1;
+    }
+    pthread_mutex_unlock(&q->listen_lock);
+    if (st)
+        tm__store_listeners_remove(&q->listeners, arg);
+    return st;
+}
+
+static void pg_unlisten(void *ctx, void *arg)
+{
+    struct pg *q = ctx;
+    tm__store_listeners_remove(&q->listeners, arg);
 }
 
 static const struct tm_store_methods pg_methods = {
@@ -1717,6 +2180,15 @@ static const struct tm_store_methods pg_methods = {
     .corpus_jobs_active = pg_corpus_jobs_active,
     .job_delete = pg_job_delete,
     .job_expire = pg_job_expire,
+    .job_submit = pg_job_submit,
+    .job_claim = pg_job_claim,
+    .job_renew = pg_job_renew,
+    .job_progress = pg_job_progress,
+    .job_rescue = pg_job_rescue,
+    .job_cancel = pg_job_cancel,
+    .job_count_queued = pg_job_count_queued,
+    .listen = pg_listen,
+    .unlisten = pg_unlisten,
 };
 
 /* ---------------------------------------------------------------------- */
@@ -1951,12 +2423,18 @@ static void pg_close(void *ctx)
     struct pg *q = ctx;
     if (!q)
         return;
+    if (q->wake_pipe[1] >= 0)
+        close(q->wake_pipe[1]); /* stops the listener */
+    if (q->listen_started)
+        pthread_join(q->listen_thread, NULL);
+    if (q->wake_pipe[0] >= 0)
+        close(q->wake_pipe[0]);
+    tm__store_listeners_release(&q->listeners);
+    pthread_mutex_destroy(&q->listen_lock);
     for (int i = 0; i < q->n; i++)
         PQfinish(q->pool[i].conn);
-    PQfinish(q->owner); /* ends the session, and the ownership lock with it */
     pthread_mutex_destroy(&q->lock);
     pthread_cond_destroy(&q->cond);
-    pthread_mutex_destroy(&q->owner_lock);
     if (q->password) {
         memset(q->password, 0, strlen(q->password));
         tm_free(q->password);
@@ -1978,6 +2456,11 @@ static tm_status migrate(struct call *k, char *err)
     col_text(r, 0, 0, enc, sizeof(enc));
     col_text(r, 0, 1, schema, sizeof(schema));
     int no_schema = PQgetisnull(r, 0, 1);
+    /* Channels are per database: the schema's hash keeps the stores of one
+     * database apart (an identifier of digits and underscores). */
+    uint32_t h = (uint32_t)col_int(r, 0, 2);
+    snprintf(k->q->chan_jobs, sizeof(k->q->chan_jobs), "topicd_jobs_%u", (unsigned)h);
+    snprintf(k->q->chan_cancel, sizeof(k->q->chan_cancel), "topicd_cancel_%u", (unsigned)h);
     PQclear(r);
     r = NULL;
     /* Texts go in as UTF-8; SQL_ASCII takes bytes as they come. */
@@ -2044,9 +2527,15 @@ tm_status tm_store_open_pg(struct tm_store *s, const char *conninfo, const char 
         return tm_errf(err, TM_ENOMEM, "store");
     pthread_mutex_init(&q->lock, NULL);
     pthread_cond_init(&q->cond, NULL);
-    pthread_mutex_init(&q->owner_lock, NULL);
+    pthread_mutex_init(&q->listen_lock, NULL);
+    tm__store_listeners_init(&q->listeners);
+    q->wake_pipe[0] = q->wake_pipe[1] = -1;
     q->backoff = BACKOFF_MIN;
     tm_status st = TM_OK;
+    if (pipe2(q->wake_pipe, O_CLOEXEC)) {
+        st = tm_errf(err, TM_EIO, "store: pipe: %s", strerror(errno));
+        goto fail;
+    }
     q->conninfo = tm_strndup(conninfo, strlen(conninfo));
     if (password)
         q->password = tm_strndup(password, strlen(password));
@@ -2073,28 +2562,20 @@ tm_status tm_store_open_pg(struct tm_store *s, const char *conninfo, const char 
     q->keys[n] = NULL;
     q->vals[n] = NULL;
 
-    char why[TM_ERR_SIZE] = "";
-    q->owner = connect_new(q, why);
-    if (!q->owner) {
-        st = tm_errf(err, TM_EIO, "store: cannot connect to PostgreSQL: %s", why);
-        goto fail;
-    }
-    describe(q->owner, s->target, sizeof(s->target));
-    /* Migrate first (it needs no ownership: every opener may, one at a
-     * time), then own the store, then clean up after its last owner. */
+    /* Migrate (every opener may, one at a time), then clean up the uploads
+     * that died. */
     struct call k;
     st = call_begin(q, &k, err);
-    if (!st)
-        st = migrate(&k, err);
-    call_end(&k);
-    if (!st)
-        st = take_ownership(q, err);
     if (!st) {
-        st = call_begin(q, &k, err);
-        if (!st)
-            st = run(&k, Q_CLEAN_UPLOADS, NULL, PGRES_COMMAND_OK, NULL, err);
-        call_end(&k);
+        describe(k.s->conn, s->target, sizeof(s->target));
+        st = migrate(&k, err);
     }
+    if (!st) {
+        struct params p = {0};
+        p_f64(&p, TM_STORE_UPLOAD_IDLE_S);
+        st = run(&k, Q_CLEAN_UPLOADS, &p, PGRES_COMMAND_OK, NULL, err);
+    }
+    call_end(&k);
     if (st)
         goto fail;
     s->m = &pg_methods;

@@ -12,7 +12,10 @@
  * The schema version is PRAGMA user_version (0 in stores from before
  * versions: those are brought up to date by the same idempotent DDL). One
  * process owns a data directory: an flock on dir/topicd.lock, held while the
- * store is open, keeps a second one out.
+ * store is open, keeps a second one out. So the queue's claims, leases and
+ * fences (store.h) serve the process's own workers here, and its clock times
+ * the leases; at open every lease left by a previous process has expired.
+ * Wake-ups (listen) are calls from the committing thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +29,8 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
+#include "metrics.h"
 #include "store.h"
 
 #define TM_DT_CHUNK TM_STORE_DT_CHUNK
@@ -33,7 +38,12 @@
 struct sq {
     sqlite3 *w, *r;
     pthread_mutex_t wlock, rlock;
+    /* job_get's statement on r, prepared once (under rlock): a status poll
+     * is this one read, and preparing it each time took most of the poll's
+     * store time (bench/NOTES.md, "Claims and leases"). */
+    sqlite3_stmt *get_job;
     int lock_fd; /* dir/topicd.lock, flock'ed; -1 when not open */
+    struct tm__store_listeners listeners;
 };
 
 static const char schema[] =
@@ -61,6 +71,16 @@ static const char schema[] =
     " job_seq INTEGER NOT NULL, chunk INTEGER NOT NULL, weights BLOB NOT NULL, ids BLOB,"
     " PRIMARY KEY(job_seq, chunk));";
 
+/* Version 2: the queue's claims. A running job's owner (the replica's id)
+ * and lease (Unix seconds); a cancel asked while it runs; per client, the
+ * tick of the last job that started (absent: never, or forgotten). */
+static const char schema_v2[] = "ALTER TABLE jobs ADD COLUMN owner TEXT;"
+                                "ALTER TABLE jobs ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;"
+                                "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL"
+                                " DEFAULT 0;"
+                                "CREATE TABLE clients(client TEXT PRIMARY KEY,"
+                                " last_served INTEGER NOT NULL);";
+
 static tm_status sqerr(sqlite3 *db, char *err, const char *what)
 {
     int rc = sqlite3_extended_errcode(db);
@@ -68,6 +88,7 @@ static tm_status sqerr(sqlite3 *db, char *err, const char *what)
                    : (rc & 0xff) == SQLITE_FULL ? TM_EIO
                    : (rc & 0xff) == SQLITE_BUSY ? TM_EBUSY
                                                 : TM_EIO;
+    tm_metrics_store_error();
     return tm_errf(err, st, "store: %s: %s", what, sqlite3_errmsg(db));
 }
 
@@ -118,12 +139,14 @@ static void sq_close(void *ctx)
     struct sq *q = ctx;
     if (!q)
         return;
+    sqlite3_finalize(q->get_job);
     sqlite3_close(q->r);
     sqlite3_close(q->w);
     if (q->lock_fd >= 0)
         close(q->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&q->wlock);
     pthread_mutex_destroy(&q->rlock);
+    tm__store_listeners_release(&q->listeners);
     tm_free(q);
 }
 
@@ -525,12 +548,11 @@ static void bind_job(sqlite3_stmt *s, const struct tm_job_record *j)
     sqlite3_bind_text(s, param(s, ":error_message"), j->error_message, -1, SQLITE_STATIC);
 }
 
-static tm_status sq_job_insert(void *ctx, struct tm_job_record *j, const char *spec,
+/* Inserts job j; the caller holds wlock. */
+static tm_status insert_locked(struct sq *q, struct tm_job_record *j, const char *spec,
                                size_t spec_len, const char *idem_key, const char *client, char *err)
 {
-    struct sq *q = ctx;
     sqlite3_stmt *s = NULL;
-    pthread_mutex_lock(&q->wlock);
     tm_status st = prep(q->w,
                         "INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage, progress,"
                         " attempts, created_at, started_at, finished_at, method, error_code,"
@@ -553,7 +575,73 @@ static tm_status sq_job_insert(void *ctx, struct tm_job_record *j, const char *s
             st = sqerr(q->w, err, "insert job");
     }
     sqlite3_finalize(s);
+    return st;
+}
+
+static tm_status sq_job_insert(void *ctx, struct tm_job_record *j, const char *spec,
+                               size_t spec_len, const char *idem_key, const char *client, char *err)
+{
+    struct sq *q = ctx;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = insert_locked(q, j, spec, spec_len, idem_key, client, err);
     pthread_mutex_unlock(&q->wlock);
+    if (!st && j->state == TM_JOB_QUEUED)
+        tm__store_listeners_wake(&q->listeners, TM_STORE_WAKE_JOBS);
+    return st;
+}
+
+/* Queued jobs, all and client's, read on db (the caller holds its lock). */
+static tm_status count_queued(sqlite3 *db, const char *client, int64_t *all, int64_t *mine,
+                              char *err)
+{
+    sqlite3_stmt *s = NULL;
+    tm_status st = prep(db,
+                        "SELECT count(*), coalesce(sum(client = ?2), 0) FROM jobs"
+                        " WHERE state = ?1",
+                        &s, err);
+    if (!st) {
+        sqlite3_bind_int(s, 1, TM_JOB_QUEUED);
+        sqlite3_bind_text(s, 2, client ? client : "", -1, SQLITE_STATIC);
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            *all = sqlite3_column_int64(s, 0);
+            if (mine)
+                *mine = sqlite3_column_int64(s, 1);
+        } else {
+            st = sqerr(db, err, "count jobs");
+        }
+    }
+    sqlite3_finalize(s);
+    return st;
+}
+
+static tm_status sq_job_submit(void *ctx, struct tm_job_record *j, const char *spec,
+                               size_t spec_len, const char *idem_key, const char *client,
+                               const struct tm_store_caps *caps, enum tm_store_full *full,
+                               char *err)
+{
+    struct sq *q = ctx;
+    int64_t all = 0, mine = 0;
+    *full = TM_STORE_NOT_FULL;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
+    if (st)
+        goto out;
+    if (caps) {
+        st = count_queued(q->w, client, &all, &mine, err);
+        if (!st && all >= caps->max_queued)
+            *full = TM_STORE_QUEUE_FULL;
+        else if (!st && mine >= caps->max_per_client)
+            *full = TM_STORE_CLIENT_FULL;
+        if (*full)
+            st = tm_errf(err, TM_EBUSY, "the queue is full");
+    }
+    if (!st)
+        st = insert_locked(q, j, spec, spec_len, idem_key, client, err);
+    st = end_write(q, st, err);
+out:
+    pthread_mutex_unlock(&q->wlock);
+    if (!st)
+        tm__store_listeners_wake(&q->listeners, TM_STORE_WAKE_JOBS);
     return st;
 }
 
@@ -592,37 +680,60 @@ static tm_status sq_job_by_idem(void *ctx, const char *key, struct tm_job_record
     return st;
 }
 
-static tm_status update_locked(struct sq *q, const struct tm_job_record *j, char *err)
+/* Writes j's fields, under claim c when not NULL (store.h's job_update);
+ * the caller holds wlock. */
+static tm_status update_locked(struct sq *q, const struct tm_job_claim *c,
+                               const struct tm_job_record *j, char *err)
 {
     sqlite3_stmt *s = NULL;
     tm_status st = prep(q->w,
-                        "UPDATE jobs SET state = :state, stage = :stage, progress = :progress,"
-                        " attempts = :attempts, started_at = :started_at,"
-                        " finished_at = :finished_at, error_code = :error_code,"
-                        " error_message = :error_message WHERE id = :id",
+                        c ? "UPDATE jobs SET state = :state, stage = :stage, progress = :progress,"
+                            " attempts = :attempts, started_at = :started_at,"
+                            " finished_at = :finished_at, error_code = :error_code,"
+                            " error_message = :error_message,"
+                            " owner = CASE WHEN :state = :running THEN owner END,"
+                            " lease_until = CASE WHEN :state = :running THEN lease_until ELSE 0 END"
+                            " WHERE id = :id AND attempts = :claim_attempt AND owner = :owner"
+                            " AND state = :running"
+                          : "UPDATE jobs SET state = :state, stage = :stage, progress = :progress,"
+                            " attempts = :attempts, started_at = :started_at,"
+                            " finished_at = :finished_at, error_code = :error_code,"
+                            " error_message = :error_message WHERE id = :id",
                         &s, err);
     if (st)
         return st;
     bind_job(s, j);
+    if (c) {
+        sqlite3_bind_int(s, param(s, ":running"), TM_JOB_RUNNING);
+        sqlite3_bind_int(s, param(s, ":claim_attempt"), c->attempt);
+        sqlite3_bind_text(s, param(s, ":owner"), c->owner, -1, SQLITE_STATIC);
+    }
     if (sqlite3_step(s) != SQLITE_DONE)
         st = sqerr(q->w, err, "update job");
+    else if (!sqlite3_changes(q->w) && c)
+        st = tm_errf(err, TM_ELOST, "job '%s': attempt %d of %s is no longer running", j->id,
+                     c->attempt, c->owner);
     else if (!sqlite3_changes(q->w))
         st = tm_errf(err, TM_ENOTFOUND, "job '%s' not found", j->id);
     sqlite3_finalize(s);
     return st;
 }
 
-static tm_status sq_job_update(void *ctx, const struct tm_job_record *j, char *err)
+static tm_status sq_job_update(void *ctx, const struct tm_job_claim *c,
+                               const struct tm_job_record *j, char *err)
 {
     struct sq *q = ctx;
     pthread_mutex_lock(&q->wlock);
-    tm_status st = update_locked(q, j, err);
+    tm_status st = update_locked(q, c, j, err);
     pthread_mutex_unlock(&q->wlock);
+    if (!st && c && j->state == TM_JOB_QUEUED)
+        tm__store_listeners_wake(&q->listeners, TM_STORE_WAKE_JOBS);
     return st;
 }
 
-static tm_status sq_job_finish(void *ctx, const struct tm_job_record *j,
-                               const struct tm_store_result *r, char *err)
+static tm_status sq_job_finish(void *ctx, const struct tm_job_claim *c,
+                               const struct tm_job_record *j, const struct tm_store_result *r,
+                               char *err)
 {
     struct sq *q = ctx;
     sqlite3_stmt *s = NULL;
@@ -630,7 +741,7 @@ static tm_status sq_job_finish(void *ctx, const struct tm_job_record *j,
     tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
     if (st)
         goto out;
-    st = update_locked(q, j, err);
+    st = update_locked(q, c, j, err);
     if (st || !r)
         goto commit;
     st = prep(q->w, "UPDATE jobs SET result = ?, n_documents = ?, n_topics = ? WHERE id = ?", &s,
@@ -655,19 +766,19 @@ static tm_status sq_job_finish(void *ctx, const struct tm_job_record *j,
         if (st)
             goto commit;
         size_t row_bytes = (size_t)r->n_topics * sizeof(double);
-        for (int64_t c = 0; c * TM_DT_CHUNK < r->n_documents; c++) {
-            int64_t rows = r->n_documents - c * TM_DT_CHUNK;
+        for (int64_t ch = 0; ch * TM_DT_CHUNK < r->n_documents; ch++) {
+            int64_t rows = r->n_documents - ch * TM_DT_CHUNK;
             if (rows > TM_DT_CHUNK)
                 rows = TM_DT_CHUNK;
             sqlite3_reset(s);
             sqlite3_bind_int64(s, 1, j->seq);
-            sqlite3_bind_int64(s, 2, c);
-            sqlite3_bind_blob64(s, 3, r->doc_topics + c * TM_DT_CHUNK * r->n_topics,
+            sqlite3_bind_int64(s, 2, ch);
+            sqlite3_bind_blob64(s, 3, r->doc_topics + ch * TM_DT_CHUNK * r->n_topics,
                                 (sqlite3_uint64)rows * row_bytes, SQLITE_STATIC);
             char *ids = NULL;
             size_t ids_len = 0;
             if (r->doc_ids &&
-                (st = tm__store_pack_ids(r->doc_ids + c * TM_DT_CHUNK, rows, &ids, &ids_len, err)))
+                (st = tm__store_pack_ids(r->doc_ids + ch * TM_DT_CHUNK, rows, &ids, &ids_len, err)))
                 break;
             if (ids)
                 sqlite3_bind_blob64(s, 4, ids, ids_len, tm_free);
@@ -686,22 +797,32 @@ commit:
 out:
     sqlite3_finalize(s);
     pthread_mutex_unlock(&q->wlock);
+    if (!st && c && j->state == TM_JOB_QUEUED)
+        tm__store_listeners_wake(&q->listeners, TM_STORE_WAKE_JOBS);
     return st;
 }
 
 static tm_status sq_job_get(void *ctx, const char *id, struct tm_job_record *out, char *err)
 {
     struct sq *q = ctx;
-    sqlite3_stmt *s = NULL;
-    int row;
+    tm_status st = TM_OK;
     pthread_mutex_lock(&q->rlock);
-    tm_status st = select_by_key(q->r, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", id, "get job",
-                                 &s, &row, err);
-    if (!st && row)
-        read_job(s, out);
-    else if (!st)
-        st = tm_errf(err, TM_ENOTFOUND, "job '%s' not found", id);
-    sqlite3_finalize(s);
+    if (!q->get_job &&
+        sqlite3_prepare_v3(q->r, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", -1,
+                           SQLITE_PREPARE_PERSISTENT, &q->get_job, NULL) != SQLITE_OK)
+        st = sqerr(q->r, err, "prepare");
+    if (!st) {
+        sqlite3_bind_text(q->get_job, 1, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(q->get_job);
+        if (rc == SQLITE_ROW)
+            read_job(q->get_job, out);
+        else if (rc == SQLITE_DONE)
+            st = tm_errf(err, TM_ENOTFOUND, "job '%s' not found", id);
+        else
+            st = sqerr(q->r, err, "get job");
+        sqlite3_reset(q->get_job);
+        sqlite3_clear_bindings(q->get_job);
+    }
     pthread_mutex_unlock(&q->rlock);
     return st;
 }
@@ -1016,6 +1137,16 @@ static tm_status sq_job_expire(void *ctx, double before, int limit, int64_t *n, 
         st = job_delete_stmts(q, del, err);
     for (int64_t i = 0; !st && i < found; i++)
         st = delete_job_seq(q, del, seqs[i], err);
+    if (!st) {
+        /* Clients with nothing queued or running are forgotten: they count
+         * as never served, as a client with nothing queued always has. */
+        char forget[160];
+        snprintf(forget, sizeof(forget),
+                 "DELETE FROM clients WHERE client NOT IN (SELECT client FROM jobs"
+                 " WHERE state IN (%d, %d))",
+                 (int)TM_JOB_QUEUED, (int)TM_JOB_RUNNING);
+        st = exec(q->w, forget, err);
+    }
 end:
     st = end_write(q, st, err);
     if (!st)
@@ -1027,6 +1158,327 @@ out:
     pthread_mutex_unlock(&q->wlock);
     tm_free(seqs);
     return st;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The queue (store.h). */
+
+static tm_status sq_job_claim(void *ctx, const char *owner, double started_at, double lease_s,
+                              struct tm_store_claimed *out, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *pick = NULL, *upd = NULL, *served = NULL;
+    char client[TM_CLIENT_SIZE];
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
+    if (st)
+        goto out;
+    /* A client absent from clients (never served, or forgotten) counts as
+     * served at tick 0: first, and the older head job first among those. */
+    st = prep(q->w,
+              "SELECT j.seq, j.client FROM jobs j LEFT JOIN clients c ON c.client = j.client"
+              " WHERE j.state = ?1 ORDER BY coalesce(c.last_served, 0), j.seq LIMIT 2",
+              &pick, err);
+    if (st)
+        goto end;
+    sqlite3_bind_int(pick, 1, TM_JOB_QUEUED);
+    int rc = sqlite3_step(pick);
+    if (rc == SQLITE_DONE) {
+        st = tm_errf(err, TM_ENOTFOUND, "no queued job");
+        goto end;
+    }
+    if (rc != SQLITE_ROW) {
+        st = sqerr(q->w, err, "claim job");
+        goto end;
+    }
+    int64_t seq = sqlite3_column_int64(pick, 0);
+    copy_text(client, sizeof(client), pick, 1);
+    out->more = sqlite3_step(pick) == SQLITE_ROW;
+    sqlite3_finalize(pick);
+    pick = NULL;
+    st = prep(q->w,
+              "UPDATE jobs SET state = ?1, attempts = attempts + 1, started_at = ?2, stage = '',"
+              " progress = 0, owner = ?3, lease_until = ?4 WHERE seq = ?5"
+              " RETURNING " JOB_COLS ", cancel_requested",
+              &upd, err);
+    if (st)
+        goto end;
+    sqlite3_bind_int(upd, 1, TM_JOB_RUNNING);
+    sqlite3_bind_double(upd, 2, started_at);
+    sqlite3_bind_text(upd, 3, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_double(upd, 4, tm_clock_unix() + lease_s);
+    sqlite3_bind_int64(upd, 5, seq);
+    if (sqlite3_step(upd) != SQLITE_ROW) {
+        st = sqerr(q->w, err, "claim job");
+        goto end;
+    }
+    read_job(upd, &out->job);
+    out->cancel = sqlite3_column_int(upd, 13);
+    while ((rc = sqlite3_step(upd)) == SQLITE_ROW)
+        ;
+    if (rc != SQLITE_DONE) {
+        st = sqerr(q->w, err, "claim job");
+        goto end;
+    }
+    st = prep(q->w,
+              "INSERT INTO clients(client, last_served) VALUES(?1, (SELECT coalesce(max("
+              "last_served), 0) + 1 FROM clients)) ON CONFLICT(client) DO UPDATE SET"
+              " last_served = excluded.last_served",
+              &served, err);
+    if (st)
+        goto end;
+    sqlite3_bind_text(served, 1, client, -1, SQLITE_STATIC);
+    if (sqlite3_step(served) != SQLITE_DONE)
+        st = sqerr(q->w, err, "claim job");
+end:
+    st = end_write(q, st, err);
+out:
+    sqlite3_finalize(served);
+    sqlite3_finalize(upd);
+    sqlite3_finalize(pick);
+    pthread_mutex_unlock(&q->wlock);
+    if (st)
+        memset(out, 0, sizeof(*out));
+    return st;
+}
+
+static tm_status sq_job_renew(void *ctx, struct tm_store_lease *l, int n, double lease_s, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    if (n <= 0)
+        return TM_OK;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
+    if (st)
+        goto out;
+    st = prep(q->w,
+              "UPDATE jobs SET lease_until = ?1 WHERE id = ?2 AND attempts = ?3 AND owner = ?4"
+              " AND state = ?5 RETURNING cancel_requested",
+              &s, err);
+    double until = tm_clock_unix() + lease_s;
+    for (int i = 0; !st && i < n; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_double(s, 1, until);
+        sqlite3_bind_text(s, 2, l[i].claim.id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 3, l[i].claim.attempt);
+        sqlite3_bind_text(s, 4, l[i].claim.owner, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 5, TM_JOB_RUNNING);
+        int rc = sqlite3_step(s);
+        l[i].lost = rc != SQLITE_ROW;
+        l[i].cancel = rc == SQLITE_ROW && sqlite3_column_int(s, 0);
+        while (rc == SQLITE_ROW)
+            rc = sqlite3_step(s);
+        if (rc != SQLITE_DONE)
+            st = sqerr(q->w, err, "renew leases");
+    }
+    st = end_write(q, st, err);
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
+static tm_status sq_job_progress(void *ctx, struct tm_store_progress *p, int n, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    if (n <= 0)
+        return TM_OK;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
+    if (st)
+        goto out;
+    st = prep(q->w,
+              "UPDATE jobs SET stage = ?1, progress = ?2 WHERE id = ?3 AND attempts = ?4"
+              " AND owner = ?5 AND state = ?6",
+              &s, err);
+    for (int i = 0; !st && i < n; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, p[i].stage, -1, SQLITE_STATIC);
+        sqlite3_bind_double(s, 2, p[i].progress);
+        sqlite3_bind_text(s, 3, p[i].claim.id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 4, p[i].claim.attempt);
+        sqlite3_bind_text(s, 5, p[i].claim.owner, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 6, TM_JOB_RUNNING);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            st = sqerr(q->w, err, "write progress");
+        else
+            p[i].lost = sqlite3_changes(q->w) == 0;
+    }
+    st = end_write(q, st, err);
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
+/* The message of a job failed for its crashes, before and after the count. */
+#define CRASHED_PRE "the process stopped or lost the store while running this job "
+#define CRASHED_POST " times (crash, kill, out of memory or cut off); giving up"
+#define CANCELLED_MSG "cancelled on request"
+
+static tm_status sq_job_rescue(void *ctx, int max_attempts, double now, int limit,
+                               tm_store_job_fn fn, void *fn_ctx, int64_t *n, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    struct tm_job_record *got = NULL;
+    char(*clients)[TM_CLIENT_SIZE] = NULL;
+    int64_t found = 0, requeued = 0;
+    *n = 0;
+    if (limit <= 0)
+        return TM_OK;
+    got = tm_mallocarray((size_t)limit, sizeof(*got));
+    clients = tm_mallocarray((size_t)limit, sizeof(*clients));
+    if (!got || !clients) {
+        tm_free(got);
+        tm_free(clients);
+        return tm_errf(err, TM_ENOMEM, "store: rescuing jobs");
+    }
+    pthread_mutex_lock(&q->wlock);
+    /* Every SET term reads the row as it was: "ended" is a cancel asked,
+     * or the last attempt allowed. */
+    tm_status st = prep(
+        q->w,
+        "UPDATE jobs SET"
+        " state = CASE WHEN cancel_requested THEN :cancelled WHEN attempts >= :max THEN :failed"
+        " ELSE :queued END,"
+        " finished_at = CASE WHEN cancel_requested OR attempts >= :max THEN :now ELSE 0 END,"
+        " started_at = CASE WHEN cancel_requested OR attempts >= :max THEN started_at ELSE 0 END,"
+        " stage = CASE WHEN cancel_requested OR attempts >= :max THEN stage ELSE '' END,"
+        " progress = CASE WHEN cancel_requested OR attempts >= :max THEN progress ELSE 0 END,"
+        " error_code = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempts >= :max"
+        " THEN 'worker_crashed' ELSE '' END,"
+        " error_message = CASE WHEN cancel_requested THEN :cmsg WHEN attempts >= :max"
+        " THEN :pre || attempts || :post ELSE '' END,"
+        " owner = NULL, lease_until = 0"
+        " WHERE seq IN (SELECT seq FROM jobs WHERE state = :running AND lease_until < :lease_now"
+        " ORDER BY seq LIMIT :limit)"
+        " RETURNING " JOB_COLS ", client",
+        &s, err);
+    if (!st) {
+        sqlite3_bind_int(s, param(s, ":cancelled"), TM_JOB_CANCELLED);
+        sqlite3_bind_int(s, param(s, ":failed"), TM_JOB_FAILED);
+        sqlite3_bind_int(s, param(s, ":queued"), TM_JOB_QUEUED);
+        sqlite3_bind_int(s, param(s, ":running"), TM_JOB_RUNNING);
+        sqlite3_bind_int(s, param(s, ":max"), max_attempts);
+        sqlite3_bind_double(s, param(s, ":now"), now);
+        sqlite3_bind_double(s, param(s, ":lease_now"), tm_clock_unix());
+        sqlite3_bind_int(s, param(s, ":limit"), limit);
+        sqlite3_bind_text(s, param(s, ":cmsg"), CANCELLED_MSG, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, param(s, ":pre"), CRASHED_PRE, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, param(s, ":post"), CRASHED_POST, -1, SQLITE_STATIC);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+            if (found < limit) {
+                read_job(s, &got[found]);
+                copy_text(clients[found], TM_CLIENT_SIZE, s, 13);
+                requeued += got[found].state == TM_JOB_QUEUED;
+                found++;
+            }
+        if (rc != SQLITE_DONE)
+            st = sqerr(q->w, err, "rescue jobs");
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->wlock);
+    if (!st) {
+        *n = found;
+        /* RETURNING's order is SQLite's choice: the callbacks go by seq. */
+        for (int64_t i = 1; i < found; i++)
+            for (int64_t k = i; k > 0 && got[k].seq < got[k - 1].seq; k--) {
+                struct tm_job_record tj = got[k];
+                got[k] = got[k - 1];
+                got[k - 1] = tj;
+                char tc[TM_CLIENT_SIZE];
+                memcpy(tc, clients[k], sizeof(tc));
+                memcpy(clients[k], clients[k - 1], sizeof(tc));
+                memcpy(clients[k - 1], tc, sizeof(tc));
+            }
+        for (int64_t i = 0; fn && i < found; i++)
+            fn(fn_ctx, &got[i], clients[i]);
+        if (requeued)
+            tm__store_listeners_wake(&q->listeners, TM_STORE_WAKE_JOBS);
+    }
+    tm_free(got);
+    tm_free(clients);
+    return st;
+}
+
+static tm_status sq_job_cancel(void *ctx, const char *id, double now, struct tm_job_record *out,
+                               int *applied, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    int row = 0;
+    *applied = 0;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = prep(q->w,
+                        "UPDATE jobs SET"
+                        " cancel_requested = CASE WHEN state = :running THEN 1"
+                        " ELSE cancel_requested END,"
+                        " finished_at = CASE WHEN state = :queued THEN :now ELSE finished_at END,"
+                        " error_code = CASE WHEN state = :queued THEN 'cancelled'"
+                        " ELSE error_code END,"
+                        " error_message = CASE WHEN state = :queued THEN :msg"
+                        " ELSE error_message END,"
+                        " state = CASE WHEN state = :queued THEN :cancelled ELSE state END"
+                        " WHERE id = :id AND state IN (:queued, :running) RETURNING " JOB_COLS,
+                        &s, err);
+    if (!st) {
+        sqlite3_bind_int(s, param(s, ":running"), TM_JOB_RUNNING);
+        sqlite3_bind_int(s, param(s, ":queued"), TM_JOB_QUEUED);
+        sqlite3_bind_int(s, param(s, ":cancelled"), TM_JOB_CANCELLED);
+        sqlite3_bind_double(s, param(s, ":now"), now);
+        sqlite3_bind_text(s, param(s, ":msg"), CANCELLED_MSG, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, param(s, ":id"), id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            read_job(s, out);
+            *applied = 1;
+            while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+                ;
+        }
+        if (rc != SQLITE_DONE)
+            st = sqerr(q->w, err, "cancel job");
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (!st && !*applied) {
+        st = select_by_key(q->w, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", id, "get job", &s,
+                           &row, err);
+        if (!st && row)
+            read_job(s, out);
+        else if (!st)
+            st = tm_errf(err, TM_ENOTFOUND, "job '%s' not found", id);
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&q->wlock);
+    if (!st && *applied && out->state == TM_JOB_RUNNING)
+        tm__store_listeners_wake(&q->listeners, TM_STORE_WAKE_CANCEL);
+    return st;
+}
+
+static tm_status sq_job_count_queued(void *ctx, int64_t *n, char *err)
+{
+    struct sq *q = ctx;
+    pthread_mutex_lock(&q->rlock);
+    tm_status st = count_queued(q->r, NULL, n, NULL, err);
+    pthread_mutex_unlock(&q->rlock);
+    return st;
+}
+
+static tm_status sq_listen(void *ctx, tm_store_wake_fn fn, void *arg, char *err)
+{
+    struct sq *q = ctx;
+    return tm__store_listeners_add(&q->listeners, fn, arg, err);
+}
+
+static void sq_unlisten(void *ctx, void *arg)
+{
+    struct sq *q = ctx;
+    tm__store_listeners_remove(&q->listeners, arg);
 }
 
 static const struct tm_store_methods sqlite_methods = {
@@ -1055,6 +1507,15 @@ static const struct tm_store_methods sqlite_methods = {
     .corpus_jobs_active = sq_corpus_jobs_active,
     .job_delete = sq_job_delete,
     .job_expire = sq_job_expire,
+    .job_submit = sq_job_submit,
+    .job_claim = sq_job_claim,
+    .job_renew = sq_job_renew,
+    .job_progress = sq_job_progress,
+    .job_rescue = sq_job_rescue,
+    .job_cancel = sq_job_cancel,
+    .job_count_queued = sq_job_count_queued,
+    .listen = sq_listen,
+    .unlisten = sq_unlisten,
 };
 
 static tm_status open_db(const char *path, sqlite3 **db, char *err)
@@ -1101,10 +1562,10 @@ static tm_status take_dir_lock(struct sq *q, const char *dir, char *err)
     return TM_OK;
 }
 
-/* Brings the schema up to TM_STORE_SCHEMA_VERSION and deletes the uploads a
- * crash interrupted (their documents would otherwise leak), in one write
- * transaction on q->w: BEGIN IMMEDIATE takes the write lock first, so two
- * opens never migrate at once. */
+/* Brings the schema up to TM_STORE_SCHEMA_VERSION, expires the leases of
+ * jobs left running and deletes the uploads a crash interrupted (their
+ * documents would otherwise leak), in one write transaction on q->w: BEGIN
+ * IMMEDIATE takes the write lock first, so two opens never migrate at once. */
 static tm_status migrate(struct sq *q, const char *dir, char *err)
 {
     sqlite3_stmt *s = NULL;
@@ -1134,15 +1595,31 @@ static tm_status migrate(struct sq *q, const char *dir, char *err)
         /* Older jobs all share the fairness key "". */
         sqlite3_exec(q->w, "ALTER TABLE jobs ADD COLUMN client TEXT NOT NULL DEFAULT ''", NULL,
                      NULL, NULL);
-        st = exec(q->w, "PRAGMA user_version = 1", err);
+    }
+    if (version < 2) {
+        st = exec(q->w, schema_v2, err);
         if (st)
             goto end;
     }
-    st = exec(q->w,
-              "DELETE FROM documents WHERE corpus_seq IN (SELECT seq FROM corpora WHERE"
-              " ready = 0);"
-              "DELETE FROM corpora WHERE ready = 0;",
-              err);
+    if (version < TM_STORE_SCHEMA_VERSION) {
+        char set[64];
+        snprintf(set, sizeof(set), "PRAGMA user_version = %d", TM_STORE_SCHEMA_VERSION);
+        st = exec(q->w, set, err);
+        if (st)
+            goto end;
+    }
+    /* This process holds the data directory: whoever left jobs running
+     * is gone, and their leases are over. */
+    char expire[96];
+    snprintf(expire, sizeof(expire), "UPDATE jobs SET lease_until = 0 WHERE state = %d",
+             (int)TM_JOB_RUNNING);
+    st = exec(q->w, expire, err);
+    if (!st)
+        st = exec(q->w,
+                  "DELETE FROM documents WHERE corpus_seq IN (SELECT seq FROM corpora WHERE"
+                  " ready = 0);"
+                  "DELETE FROM corpora WHERE ready = 0;",
+                  err);
 end:
     return end_write(q, st, err);
 }
@@ -1161,6 +1638,7 @@ tm_status tm_store_open_sqlite(struct tm_store *s, const char *dir, char *err)
     q->lock_fd = -1;
     pthread_mutex_init(&q->wlock, NULL);
     pthread_mutex_init(&q->rlock, NULL);
+    tm__store_listeners_init(&q->listeners);
     tm_status st = take_dir_lock(q, dir, err);
     if (!st)
         st = open_db(path, &q->w, err);

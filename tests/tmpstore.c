@@ -133,6 +133,10 @@ int tm_tmpstore_reopen(struct tm_tmpstore *s, char *err)
     return open_store(s, &s->store, err) ? -1 : 0;
 }
 
+/* A test's own connection to a live SQLite store waits this long for the
+ * store's writers (workers, the lease thread) instead of failing BUSY. */
+#define BUSY_MS 5000
+
 long long tm_tmpstore_sql_int(struct tm_tmpstore *s, const char *sql)
 {
     long long v = -1;
@@ -150,6 +154,7 @@ long long tm_tmpstore_sql_int(struct tm_tmpstore *s, const char *sql)
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_busy_timeout(db, BUSY_MS) == SQLITE_OK &&
         sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
         v = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -164,10 +169,11 @@ int tm_tmpstore_sql_exec(struct tm_tmpstore *s, const char *sql)
     char path[300];
     snprintf(path, sizeof(path), "%s/topicd.db", s->dir);
     sqlite3 *db = NULL;
-    int rc =
-        sqlite3_open(path, &db) == SQLITE_OK && sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
-            ? 0
-            : -1;
+    int rc = sqlite3_open(path, &db) == SQLITE_OK &&
+                     sqlite3_busy_timeout(db, BUSY_MS) == SQLITE_OK &&
+                     sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+                 ? 0
+                 : -1;
     sqlite3_close(db);
     return rc;
 }

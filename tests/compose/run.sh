@@ -4,14 +4,13 @@
 # built here (scripts/image.sh and scripts/image.sh compose: no registry),
 # then, through nginx only: /readyz, the PostgreSQL store in /v1/info, an
 # upload and an NMF job to success; then `down -v`.
-# TOPICD_REPLICAS (1 until job claims with leases land, issue #14; then 3)
-# is the replica count. Needs root, as scripts/image.sh does; skips
+# TOPICD_REPLICAS (3) is the replica count. Needs root, as scripts/image.sh does; skips
 # otherwise. The last line is "N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 T0=$(date +%s)
 PROJECT=topicd-ct-$$
-export TOPICD_REPLICAS=${TOPICD_REPLICAS:-1}
+export TOPICD_REPLICAS=${TOPICD_REPLICAS:-3}
 pass=0
 failed=0
 say() { printf 'compose [%3ds] %s\n' $(($(date +%s) - T0)) "$*"; }

@@ -187,17 +187,20 @@ out:
         tm_test_pg_schema_drop(schema);
 }
 
-/* One server on PostgreSQL: a job end to end, a restart of topicd (the
- * job, its result and its key are still there), a second server on the
- * same store refused, and PostgreSQL stopped under it: 503 with
- * Retry-After and /readyz 503, then, once it is back, 200. */
+/* One server on PostgreSQL: a job end to end, a second server (replica)
+ * on the same store answering for that job and its key, a restart of
+ * topicd (the job, its result and its key are still there), and
+ * PostgreSQL stopped under it: 503 with Retry-After and /readyz 503, then,
+ * once it is back, 200. */
 TM_TEST(http_pg_store)
 {
     SKIP_WITHOUT_PG();
     struct th_server s;
     memset(&s, 0, sizeof(s));
-    char schema[40] = "", conninfo[1024], cid[40], jid[40], again[40], log2[300];
+    char schema[40] = "", conninfo[1024], cid[40], jid[40], again[40];
     char *result = NULL, *r2 = NULL;
+    struct th_server s2;
+    memset(&s2, 0, sizeof(s2));
     REQUIRE(tm_test_pg_schema_new(schema, conninfo, sizeof(conninfo)) == 0);
     setenv("TOPICD_STORE", conninfo, 1);
     if (th_tmpdir(&s) || th_start(&s, "--workers", "1", NULL)) {
@@ -210,9 +213,20 @@ TM_TEST(http_pg_store)
         goto out;
     CHECK_INT_EQ(get_body(&s, "/v1/jobs/%s/result", jid, &result), 200);
 
-    snprintf(log2, sizeof(log2), "%s/second.log", s.dir);
-    CHECK_INT_EQ(run_topicd(log2, "serve", "--port", "0", "--gpu", "off", NULL), 1);
-    CHECK(file_has(log2, "job leases") && file_has(log2, "issue #14"));
+    memset(&s2, 0, sizeof(s2));
+    if (th_tmpdir(&s2) || th_start(&s2, "--workers", "1", NULL)) {
+        tm_test_fail(t, __FILE__, __LINE__, "the second replica did not start");
+        goto out;
+    }
+    CHECK_INT_EQ(get_body(&s2, "/v1/jobs/%s/result", jid, &r2), 200);
+    CHECK(result && r2 && !strcmp(result, r2));
+    free(r2);
+    r2 = NULL;
+    CHECK_INT_EQ(th_submit_model(&s2, cid, "{\"method\":\"nmf\",\"n_topics\":2}", "pg-key", again),
+                 202);
+    CHECK_STR_EQ(again, jid);
+    CHECK_INT_EQ(body_has(&s2, "/v1/info", "\"replica\":\"r_"), 1);
+    CHECK_INT_EQ(th_stop(&s2), 0);
 
     CHECK_INT_EQ(th_stop(&s), 0);
     if (th_start(&s, "--workers", "1", NULL)) {
@@ -255,6 +269,7 @@ out:
     unsetenv("TOPICD_STORE");
     free(result);
     free(r2);
+    th_cleanup(&s2);
     th_cleanup(&s);
     tm_test_pg_schema_drop(schema);
 }

@@ -16,8 +16,6 @@ scripts/with-pg.sh (TOPICD_TEST_PG, TOPICD_TEST_PG_CTL).
      attempt only for the jobs that were running on the killed replica. No
      poll answers 404, nor a 5xx other than 503 with Retry-After.
 
-A second replica that refuses to start because the store has no job leases
-yet (today's main) ends the run with a message saying so and exit status 1.
 The last line is "N passed, N failed".
 """
 import argparse
@@ -431,20 +429,10 @@ def test_load(fleet, stats, args):
     states = {}
     for j in stats.ends.values():
         states[j["state"]] = states.get(j["state"], 0) + 1
-    # Today's main fails a job that starts or finishes while the store is
-    # down (store_error) instead of running it again once the store is back:
-    # the store-outage part of issue #14, which comes with the job claims.
-    # Tolerated, and said, only where the claims cannot be there (N = 1).
-    outage = set(j["id"] for j in stats.ends.values() if j["state"] == "failed"
-                 and (j.get("error") or {}).get("code") == "store_error")
-    if outage and fleet.n == 1:
-        say("KNOWN GAP (issue #14, store outages): %d jobs failed with store_error during the "
-            "PostgreSQL restart; an error with N >= 2" % len(outage))
-    else:
-        outage = set()
-    check("load: all %d jobs succeeded%s (%s)"
-          % (total, ", but the known gap's %d" % len(outage) if outage else "", states),
-          states.get("succeeded", 0) + len(outage) == total and len(stats.ends) == total)
+    # A job that starts or finishes while PostgreSQL restarts must still
+    # succeed: its last write is tried again once the store is back.
+    check("load: all %d jobs succeeded (%s)" % (total, states),
+          states.get("succeeded", 0) == total and len(stats.ends) == total)
     check("load: the victim succeeded after a second attempt (%s, attempts %s)"
           % (vj and vj["state"], vj and vj["attempts"]),
           vj is not None and vj["state"] == "succeeded" and vj["attempts"] == 2)
@@ -461,7 +449,7 @@ def test_load(fleet, stats, args):
             wins.setdefault(e["job_id"], []).append(i)
     ids = set(jid for v in stats.ids.values() for jid in v) | ({victim} if victim else set())
     twice = {jid: w for jid, w in wins.items() if jid in ids and len(w) != 1}
-    missing = [jid for jid in ids if jid not in wins and jid not in outage]
+    missing = [jid for jid in ids if jid not in wins]
     check("load: each job succeeded once in the replicas' logs together (%d twice, %d missing)"
           % (len(twice), len(missing)), not twice and not missing)
     was_running = set()
@@ -509,26 +497,13 @@ def main():
     # under its prefix, in here.
     os.chmod(work, 0o755)
     fleet = Fleet(args, work)
-    refused = None
     try:
         for i in range(fleet.n):
             fleet.start_replica(i)
             why = fleet.wait_ready(i)
-            if why and i > 0:
-                with open(fleet.logs[i], errors="replace") as f:
-                    log = f.read()
-                if "need job leases" in log:
-                    refused = log.strip().splitlines()[-1]
-                    break
             if not check("replica %d ready on 127.0.0.1:%d (%s)"
                          % (i, fleet.ports[i], why or "ready"), why is None):
                 return 1
-        if refused:
-            say("replica 1 refused to start: %s" % refused)
-            say("the %d-replica run awaits the job claims with leases (issue #14); "
-                "today only N=1 runs (tests/replicas/run.sh 1)" % fleet.n)
-            check("%d replicas on one PostgreSQL store" % fleet.n, False)
-            return 1
         if not check("nginx on 127.0.0.1:%d in front of %d replicas"
                      % (fleet.nginx_port, fleet.n), fleet.start_nginx()):
             return 1

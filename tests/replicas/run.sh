@@ -6,9 +6,7 @@
 # file is; tests/replicas/replicas.py says what it checks. Extra arguments
 # after N go to replicas.py (--help lists them).
 # Needs build/topicd (make) and python3; installs nginx from Debian when
-# missing. Until job claims with leases are built (issue #14), a second
-# replica on one PostgreSQL store refuses to start: N > 1 then fails saying
-# so, and N = 1 runs everything but the cross-replica checks.
+# missing. N = 1 runs everything but the cross-replica checks.
 # The last line is "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/../.."

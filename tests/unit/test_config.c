@@ -91,6 +91,7 @@ TM_TEST(config_start_up_line)
               "\"max_queue_per_client\":0,\"max_connections\":1024,\"per_ip_connections\":256,"
               "\"connection_timeout_s\":30,\"connection_memory\":65536,"
               "\"cache_bytes\":536870912,\"shutdown_grace_s\":30,\"max_attempts\":3,"
+              "\"lease_s\":30,"
               "\"worker_nice\":10,\"recent_jobs\":4096,\"job_retention_s\":604800,"
               "\"gpu\":\"auto\",\"gpu_slots\":2,\"gpu_reserve_bytes\":536870912,"
               "\"gpu_wait_s\":600,\"log_level\":\"info\"}\n");

@@ -73,7 +73,8 @@ static void env_close(struct env *e)
 
 static struct tm_jobs_config config(struct env *e, int workers, int max_queue, int max_attempts)
 {
-    struct tm_jobs_config c = {workers, max_queue, max_attempts, 2, 5, fake_work, &e->fake, 0};
+    struct tm_jobs_config c = {workers, max_queue, max_attempts, 2, 5, fake_work, &e->fake, 0,
+                               0,       0};
     return c;
 }
 

@@ -61,7 +61,7 @@ static int env_open(struct env *e, struct tm_tmpstore *ts)
  * deletion that forgot memory would still be seen by tm_jobs_get. */
 static struct tm_jobs_config config(struct env *e)
 {
-    struct tm_jobs_config c = {1, 16, 3, 16, 0, fake_work, &e->fake, 0};
+    struct tm_jobs_config c = {1, 16, 3, 16, 0, fake_work, &e->fake, 0, 0, 0};
     return c;
 }
 
@@ -160,7 +160,7 @@ TM_STORE_TEST(jobs_expire_batches)
         REQUIRE(e.ts->store.m->job_insert(e.ts->store.ctx, &r, "{}", 2, NULL, NULL, err) == TM_OK);
         r.state = TM_JOB_FAILED;
         r.finished_at = 1000 + i;
-        REQUIRE(e.ts->store.m->job_update(e.ts->store.ctx, &r, err) == TM_OK);
+        REQUIRE(e.ts->store.m->job_update(e.ts->store.ctx, NULL, &r, err) == TM_OK);
     }
 
     int64_t n = -1;

@@ -75,7 +75,7 @@ static int fill(struct tm_test_ctx *t, struct tm_store *s)
     OK(s->m->job_insert(s->ctx, &j5, "{\"documents\":[\"x\"]}", 19, NULL, "", err));
     OK(s->m->job_insert(s->ctx, &j6, "{}", 2, NULL, "id:x", err));
     j0.state = TM_JOB_FAILED;
-    OK(s->m->job_finish(s->ctx, &j0, NULL, err));
+    OK(s->m->job_finish(s->ctx, NULL, &j0, NULL, err));
     OK(s->m->job_delete(s->ctx, "j_0", err));
     enum { N = 600, K = 3 };
     static double w[N * K];
@@ -93,26 +93,26 @@ static int fill(struct tm_test_ctx *t, struct tm_store *s)
     j1.started_at = 1700000100.5;
     j1.finished_at = 1700000101.75;
     struct tm_store_result r1 = {"{\"topics\":[1,2,3]}", 18, N, K, w, dids};
-    OK(s->m->job_finish(s->ctx, &j1, &r1, err));
+    OK(s->m->job_finish(s->ctx, NULL, &j1, &r1, err));
     j2.state = TM_JOB_FAILED;
     j2.attempts = 3;
     snprintf(j2.error_code, sizeof(j2.error_code), "worker_crashed");
     snprintf(j2.error_message, sizeof(j2.error_message), "gave up \xc3\xa9");
     j2.finished_at = 1700000102.5;
-    OK(s->m->job_finish(s->ctx, &j2, NULL, err));
+    OK(s->m->job_finish(s->ctx, NULL, &j2, NULL, err));
     j4.state = TM_JOB_RUNNING;
     j4.attempts = 2;
     j4.progress = 0.5;
     j4.started_at = 1700000103.5;
     snprintf(j4.stage, sizeof(j4.stage), "tokenize");
-    OK(s->m->job_update(s->ctx, &j4, err));
+    OK(s->m->job_update(s->ctx, NULL, &j4, err));
     j5.state = TM_JOB_SUCCEEDED;
     j5.finished_at = 1700000104.5;
     struct tm_store_result r5 = {"{\"inline\":true}", 15, 0, 0, NULL, NULL};
-    OK(s->m->job_finish(s->ctx, &j5, &r5, err));
+    OK(s->m->job_finish(s->ctx, NULL, &j5, &r5, err));
     j6.state = TM_JOB_CANCELLED;
     j6.finished_at = 1700000105.5;
-    OK(s->m->job_update(s->ctx, &j6, err));
+    OK(s->m->job_update(s->ctx, NULL, &j6, err));
     return 0;
 }
 
@@ -327,12 +327,12 @@ TM_TEST(store_copy_sqlite_to_pg)
     CHECK_INT_EQ(dst.m->corpus_delete(dst.ctx, "c_new", err), TM_OK);
     CHECK_INT_EQ(dst.m->job_delete(dst.ctx, "j_new", err), TM_EBUSY); /* queued */
     n.state = TM_JOB_CANCELLED;
-    CHECK_INT_EQ(dst.m->job_update(dst.ctx, &n, err), TM_OK);
+    CHECK_INT_EQ(dst.m->job_update(dst.ctx, NULL, &n, err), TM_OK);
     CHECK_INT_EQ(dst.m->job_delete(dst.ctx, "j_new", err), TM_OK);
     struct tm_job_record j3;
     CHECK_INT_EQ(dst.m->job_get(dst.ctx, "j_3", &j3, err), TM_OK);
     j3.attempts = 5;
-    CHECK_INT_EQ(dst.m->job_update(dst.ctx, &j3, err), TM_OK);
+    CHECK_INT_EQ(dst.m->job_update(dst.ctx, NULL, &j3, err), TM_OK);
     tm_store_close(&dst);
     CHECK_INT_EQ(tm_store_copy(src.dir, conninfo, &cs, err), TM_EBUSY);
     CHECK(strstr(err, "'j_3'") && strstr(err, "differs"));
