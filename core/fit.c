@@ -247,6 +247,8 @@ tm_status tm_fit(const struct tm_backend_ops *backend, void *backend_ctx, const 
                 st = tm_svd_randomized(ops, ctx, xb, X->n_rows, n, k, params, progress, &svd, err);
             if (st == TM_OK)
                 st = fill_svd(ops, ctx, xb, X, &svd, out, err);
+            if (st == TM_OK && svd.tol != params->svd_tol)
+                out->svd_tol = svd.tol; /* raised for the element type */
         } else {
             st = tm_nmf_fit(ops, ctx, X, xb, k, params, progress, &nmf, err);
             if (st == TM_OK)

@@ -106,7 +106,9 @@ struct tm_fit_result {
     double *explained_variance_ratio; /* n_topics, SVD only, else NULL */
     double reconstruction_error;      /* ||X - WH||_F or ||X - U S V^T||_F */
     int64_t n_iter;                   /* iterations (power iterations / restarts for SVD) */
-    double *error_trace;              /* n_trace per-iteration errors, may be NULL */
+    double svd_tol;      /* lanczos: the residual tolerance used where it is not model.tol, raised
+                          * for a float32 fit (tm_svd_lanczos_tol); else 0 */
+    double *error_trace; /* n_trace per-iteration errors, may be NULL */
     int64_t n_trace;
     /* static string: "cpu" or the GPU backend's name */
     const char *device_used;

@@ -440,6 +440,7 @@ tm_status tm_gpu_manager_acquire(struct tm_gpu_manager *mgr, const struct tm_gpu
     placed = try_place(mgr, bytes, p->dtype, lease, &st, err);
     if (placed == 0 && is_auto) {
         st = auto_on_cpu(mgr, lease, "GPU busy");
+        lease->gpu_bound = 1;
     } else if (placed == 0) {
         mgr->jobs_waiting++;
         for (;;) {
@@ -474,6 +475,7 @@ tm_status tm_gpu_manager_acquire(struct tm_gpu_manager *mgr, const struct tm_gpu
         if (err)
             err[0] = '\0';
         st = auto_on_cpu(mgr, lease, "GPU set-up failed");
+        lease->gpu_bound = 1;
     } else if (placed < 0) {
         lease_cpu(lease, NULL);
     }
@@ -541,6 +543,15 @@ int tm_gpu_manager_retry_on_cpu(struct tm_gpu_manager *mgr, const struct tm_gpu_
     mgr->auto_fallbacks++;
     pthread_mutex_unlock(&mgr->lock);
     return 1;
+}
+
+enum tm_dtype tm_gpu_manager_cpu_dtype(const struct tm_gpu_job *job,
+                                       const struct tm_gpu_lease *lease)
+{
+    enum tm_dtype d = job->params->dtype;
+    int bound = lease->on_gpu || lease->gpu_bound;
+    return job->params->device == TM_DEVICE_AUTO && bound && d == TM_DTYPE_AUTO ? TM_DTYPE_FLOAT32
+                                                                                : d;
 }
 
 void tm_gpu_manager_info(struct tm_gpu_manager *mgr, struct tm_gpu_info *out)

@@ -15,7 +15,8 @@
  *                                              (both NULL on the CPU)
  *     tm_gpu_manager_release(mgr, &lease, st);
  *     if (st != TM_OK && tm_gpu_manager_retry_on_cpu(mgr, &job, &lease, st))
- *         params.device = TM_DEVICE_CPU, st = tm_fit(NULL, NULL, &X, &params, ...) again;
+ *         params.device = TM_DEVICE_CPU, params.dtype = tm_gpu_manager_cpu_dtype(&job, &lease),
+ *         st = tm_fit(NULL, NULL, &X, &params, ...) again;
  *
  * Admission: a job fits a device when a slot is free and its estimated device
  * memory is at most min(free - reserve, total - reserve - bytes already
@@ -118,6 +119,8 @@ struct tm_gpu_lease {
     const char *device_name; /* static: "cpu" or the backend's name */
     int64_t bytes;           /* promised device memory */
     const char *why_cpu;     /* static: why an "auto" job runs on the CPU, else NULL */
+    int gpu_bound;           /* 1: placed on a GPU, or kept off one only because it was busy
+                              * or its set-up failed (tm_gpu_manager_cpu_dtype) */
 };
 
 struct tm_gpu_info {
@@ -171,6 +174,16 @@ void tm_gpu_manager_release(struct tm_gpu_manager *mgr, struct tm_gpu_lease *lea
  * again on the CPU (device failures and device out-of-memory); counts it. */
 int tm_gpu_manager_retry_on_cpu(struct tm_gpu_manager *mgr, const struct tm_gpu_job *job,
                                 const struct tm_gpu_lease *lease, tm_status status);
+
+/*
+ * The dtype to fit a job with on the CPU, after tm_gpu_manager_acquire gave
+ * it a CPU lease or tm_gpu_manager_retry_on_cpu said to retry it there: an
+ * "auto" job that was bound for a GPU keeps the dtype it would have had
+ * there (AUTO: float32), so that where it runs does not change its numbers;
+ * any other job keeps its own (AUTO: float64 on the CPU).
+ */
+enum tm_dtype tm_gpu_manager_cpu_dtype(const struct tm_gpu_job *job,
+                                       const struct tm_gpu_lease *lease);
 
 /* A snapshot for GET /v1/info and /metrics; refreshes free memory. */
 void tm_gpu_manager_info(struct tm_gpu_manager *mgr, struct tm_gpu_info *out);

@@ -176,6 +176,8 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
             fail(out, st, "device", err);
             goto done;
         }
+        if (!lease.on_gpu)
+            spec.model.dtype = tm_gpu_manager_cpu_dtype(&gj, &lease);
     }
     struct stage_map sm = {&run->progress, VEC_SHARE, 1 - VEC_SHARE};
     struct tm_progress p = {mapped_report, &sm};
@@ -187,6 +189,7 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
             TM_LOG(TM_LOG_WARN, "gpu fit failed; retrying on the cpu", "s:job_id", run->job->id,
                    "s:error", err, NULL);
             tm_fit_result_release(&fit);
+            spec.model.dtype = tm_gpu_manager_cpu_dtype(&gj, &lease);
             spec.model.device = TM_DEVICE_CPU;
             st = tm_fit(NULL, NULL, &v->matrix, &spec.model, &p, &fit, err);
         }

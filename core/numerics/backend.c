@@ -24,10 +24,8 @@ tm_status tm_backend_take(const struct tm_backend_ops *ops, void *ctx, double **
 tm_status tm_backend_give(const struct tm_backend_ops *ops, void *ctx, struct tm_bmat *m,
                           double **host, char *err)
 {
-    if (ops->mat_release && m->ld == m->rows) {
-        *host = ops->mat_release(ctx, m);
+    if (ops->mat_release && m->ld == m->rows && (*host = ops->mat_release(ctx, m)))
         return TM_OK;
-    }
     double *h = tm_mallocarray((size_t)m->rows * (size_t)m->cols + 1, sizeof(double));
     if (!h)
         return tm_errf(err, TM_ENOMEM, "cannot allocate a %lld x %lld host matrix",

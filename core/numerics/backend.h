@@ -106,7 +106,8 @@ struct tm_backend_ops {
     void (*destroy)(void *ctx);
     /* Waits for queued work; returns the first deferred error. */
     tm_status (*sync)(void *ctx, char *err);
-    /* Element size (4 or 8) of the context's matrices. */
+    /* Element size (4 or 8) of the context's matrices: the dtype it was
+     * created with (cpu and cuda both honour float32 and float64). */
     size_t (*elem_size)(void *ctx);
 
     /* ---- footprint queries (no context: the GPU scheduler asks before it
@@ -139,7 +140,9 @@ struct tm_backend_ops {
      * and tm_backend_give): mat_adopt makes *out (rows x cols, ld rows) of
      * the tm_malloc'd host buffer itself, which the matrix then owns, without
      * a copy; mat_release takes a mat_alloc'd or adopted matrix's buffer back
-     * (owned by the caller, column-major, ld m->ld) and zeroes *m.
+     * (owned by the caller, column-major, ld m->ld) and zeroes *m, or returns
+     * NULL and leaves *m as it was where the buffer does not hold doubles (a
+     * float32 context): core then downloads instead.
      */
     tm_status (*mat_adopt)(void *ctx, double *host, int64_t rows, int64_t cols, struct tm_bmat *out,
                            char *err);

@@ -5,9 +5,13 @@
  * per kind of op, cpu_internal.h says which); this header stays beside
  * backend.h, where the backend's users look for it.
  *
- * Precision: always float64; a float32 request is computed in float64 (more
- * accurate, and the CPU path is bandwidth-bound on the sparse products, not
- * on the dense ones).
+ * Precision: the context's dtype, float64 by default (TM_DTYPE_AUTO) or
+ * float32 on request. A float32 context is the CPU's stand-in for the CUDA
+ * backend: its matrices, products (sgemm, its own sparse kernels) and
+ * factorizations (LAPACKE_s*) are float32, and its reductions (dot, norms,
+ * sums, the HALS violation, the KL row dots and sum) accumulate in double,
+ * as the CUDA backend's do. Every kernel is written once and compiled for
+ * both types (cpu_real.h).
  * Threads: core never calls openblas_set_num_threads; the process sets
  * OpenBLAS's thread count once at start-up (server/, or OPENBLAS_NUM_THREADS)
  * so that BLAS threads and worker threads do not oversubscribe the cores.

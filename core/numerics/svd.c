@@ -137,7 +137,8 @@ static tm_status long_side(const struct tm_backend_ops *ops, void *ctx, const st
                            double *dst, char *err)
 {
     int64_t k = src->cols, bw = k < LONG_BLOCK ? k : LONG_BLOCK;
-    int in_place = ops->mat_adopt && ops->mat_release;
+    /* in place only where the backend's matrices are host doubles */
+    int in_place = ops->mat_adopt && ops->mat_release && ops->elem_size(ctx) == sizeof(double);
     struct tm_bmat lk = {0};
     tm_status st = in_place ? ops->mat_adopt(ctx, dst, len, k, &lk, err)
                             : ops->mat_alloc(ctx, len, bw, &lk, err);
@@ -532,6 +533,12 @@ static int64_t near_from(int64_t b0, int64_t known, int64_t bs)
     return b0 - bs > known ? b0 - bs : known;
 }
 
+double tm_svd_lanczos_tol(double tol, size_t elem_size)
+{
+    double eps = elem_size == sizeof(float) ? FLT_EPSILON : DBL_EPSILON;
+    return tol > TM_SVD_TOL_ULPS * eps ? tol : TM_SVD_TOL_ULPS * eps;
+}
+
 tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const struct tm_bsparse *X,
                          int64_t m, int64_t n, int64_t k, const struct tm_model_params *params,
                          const struct tm_progress *progress, struct tm_svd_result *out, char *err)
@@ -574,7 +581,12 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
     if (keep > d)
         keep = d;
     int64_t jmax = keep + grow < d ? keep + grow : d;
-    double tol = params->svd_tol > 0 ? params->svd_tol : 1e-6;
+    double tol =
+        tm_svd_lanczos_tol(params->svd_tol > 0 ? params->svd_tol : 1e-6, ops->elem_size(ctx));
+    /* Residuals below this many units of theta_0 are rounding: 1e-15 (about
+     * 4.5 eps) in float64, as many ulps in float32. */
+    const double floor_rel =
+        ops->elem_size(ctx) == sizeof(double) ? 1e-15 : 1e-15 * (FLT_EPSILON / DBL_EPSILON);
     int64_t max_restarts = params->svd_max_iter > 0 ? params->svd_max_iter : 1000;
 
     t = tm_mallocarray((size_t)jmax * (size_t)jmax, sizeof(double));
@@ -708,7 +720,7 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
          * below tol * theta_i bounds sigma_i's relative error by tol / 2. */
         int64_t nconv = 0;
         for (int64_t c = 0; c < k; c++)
-            nconv += res[c] <= tol * fmax(theta[c], 1e-300) || res[c] <= 1e-15 * theta[0];
+            nconv += res[c] <= tol * fmax(theta[c], 1e-300) || res[c] <= floor_rel * theta[0];
         int done = nconv == k || nv >= d;
         if (!done && restarts >= max_restarts) {
             st = tm_errf(err, TM_ENUMERIC,
@@ -745,6 +757,7 @@ tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const stru
     tm_alloc_trim();
     TM_TRY(result_alloc(out, m, n, k, err));
     out->n_iter = restarts;
+    out->tol = tol;
     for (int64_t c = 0; c < k; c++) {
         out->s[c] = sqrt(theta[c] > 0 ? theta[c] : 0.0);
         scale[c] = out->s[c] > 0 ? 1.0 / out->s[c] : 0.0;

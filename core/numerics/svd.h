@@ -26,6 +26,7 @@ struct tm_svd_result {
     int64_t m, n, k;
     double *u, *s, *v;
     int64_t n_iter; /* power iterations (randomized) or restarts (lanczos) */
+    double tol;     /* lanczos: the residual tolerance it used (tm_svd_lanczos_tol); else 0 */
 };
 
 void tm_svd_result_release(struct tm_svd_result *r);
@@ -55,8 +56,10 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const s
  * bs = min(ceil(k / 4), 8) vectors, k + bs Ritz vectors kept over a basis
  * that grows by max(8 bs, k) (k rounded up to whole blocks) between
  * restarts. Stops when every Ritz residual ||G y_i - theta_i y_i|| <=
- * params->svd_tol * theta_i, which bounds each |sigma_i - sigma_i(exact)| /
- * sigma_i by svd_tol / 2; after params->svd_max_iter restarts (0: 1000) it
+ * tol * theta_i, which bounds each |sigma_i - sigma_i(exact)| / sigma_i by
+ * tol / 2, tol = tm_svd_lanczos_tol(params->svd_tol, the context's element
+ * size), or when a residual is at the rounding floor (about 4.5 eps
+ * theta_0); after params->svd_max_iter restarts (0: 1000) it
  * fails with TM_ENUMERIC. The long-side vectors are op(X) y_i / sigma_i.
  * Memory: 3 short-side blocks of as many vectors as the basis holds (at
  * most 2 k + 10 bs + 1) plus (m + n) k, never m * n. The start block comes
@@ -65,6 +68,19 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const s
 tm_status tm_svd_lanczos(const struct tm_backend_ops *ops, void *ctx, const struct tm_bsparse *X,
                          int64_t m, int64_t n, int64_t k, const struct tm_model_params *params,
                          const struct tm_progress *progress, struct tm_svd_result *out, char *err);
+
+/*
+ * Lanczos's residual tolerance for a requested one and an element size (4 or
+ * 8): tol, raised to TM_SVD_TOL_ULPS units of the element type's epsilon.
+ * The residuals are computed in that type, so they cannot go much below
+ * eps * theta_0; 512 eps leaves them room for a theta_0 / theta_i of a few
+ * hundred, and in float32 it is 6.1e-5, a relative error of the singular
+ * values of at most 3.1e-5, inside the 1e-4 of float32 against float64 that
+ * README promises for the GPU. In float64 (1.1e-13) it is below any
+ * tolerance a fit asks for in practice (the default is 1e-6).
+ */
+#define TM_SVD_TOL_ULPS 512.0
+double tm_svd_lanczos_tol(double tol, size_t elem_size);
 
 /*
  * Bytes tm_svd_full needs on the host for an m x n matrix: the dense copy,

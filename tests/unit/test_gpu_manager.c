@@ -255,6 +255,7 @@ TM_TEST(gpu_manager_auto_small_job_stays_on_cpu)
     CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &lease, x.err), TM_OK);
     CHECK_INT_EQ(lease.on_gpu, 0);
     CHECK_STR_EQ(lease.why_cpu, "job too small to gain from the GPU");
+    CHECK_INT_EQ(tm_gpu_manager_cpu_dtype(job, &lease), TM_DTYPE_AUTO); /* the CPU's own */
 
     /* The same small job asked explicitly for the GPU gets it. */
     x.fj.params.device = TM_DEVICE_GPU;
@@ -335,6 +336,7 @@ TM_TEST(gpu_manager_slots_are_limited_and_reused)
     CHECK_INT_EQ(tm_gpu_manager_acquire(x.mgr, job, NULL, &c, x.err), TM_OK);
     CHECK_INT_EQ(c.on_gpu, 0);
     CHECK_STR_EQ(c.why_cpu, "GPU busy");
+    CHECK_INT_EQ(tm_gpu_manager_cpu_dtype(job, &c), TM_DTYPE_FLOAT32); /* bound for the GPU */
 
     tm_gpu_manager_info(x.mgr, &x.info);
     CHECK_INT_EQ(x.info.available, 1);
@@ -443,6 +445,11 @@ TM_TEST(gpu_manager_device_failure)
     tm_gpu_manager_release(x.mgr, &a, TM_EDEVICE);
     CHECK_INT_EQ(x.f.slots_freed, 1);
     CHECK_INT_EQ(tm_gpu_manager_retry_on_cpu(x.mgr, job, &a, TM_EDEVICE), 1);
+    /* the retry keeps the GPU's dtype: AUTO is float32 there */
+    CHECK_INT_EQ(tm_gpu_manager_cpu_dtype(job, &a), TM_DTYPE_FLOAT32);
+    x.fj.params.dtype = TM_DTYPE_FLOAT64;
+    CHECK_INT_EQ(tm_gpu_manager_cpu_dtype(job, &a), TM_DTYPE_FLOAT64);
+    x.fj.params.dtype = TM_DTYPE_AUTO;
     CHECK_INT_EQ(tm_gpu_manager_retry_on_cpu(x.mgr, job, &a, TM_EINVAL), 0);
     CHECK_INT_EQ(tm_gpu_manager_retry_on_cpu(x.mgr, job, &a, TM_ECANCELLED), 0);
     x.fj.params.device = TM_DEVICE_GPU;

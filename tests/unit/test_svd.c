@@ -7,34 +7,12 @@
 #include "core/numerics/svd.h"
 #include "cpu_ops.h"
 #include "harness.h"
+#include "planted.h"
 
-/* A sparse m x n matrix with a decaying spectrum: a planted rank-r part
- * (singular values about 10 * 0.7^i) sampled on a random pattern. */
+/* A sparse m x n matrix with a decaying spectrum (planted.h). */
 static void planted(struct tm_csr *x, int64_t m, int64_t n, double density, uint64_t seed)
 {
-    struct tm_rng g;
-    tm_rng_init(&g, seed);
-    int64_t r = 12, nnz = 0;
-    double *a = malloc((size_t)(m * r) * sizeof(double)), *b = malloc((size_t)(n * r) * 8);
-    for (int64_t i = 0; i < m * r; i++)
-        a[i] = tm_rng_normal(&g);
-    for (int64_t i = 0; i < n * r; i++)
-        b[i] = tm_rng_normal(&g);
-    tm_csr_init(x, m, n, m * n, NULL);
-    for (int64_t i = 0; i < m; i++) {
-        for (int64_t j = 0; j < n; j++) {
-            if (tm_rng_uniform(&g) >= density)
-                continue;
-            double v = 0, w = 1;
-            for (int64_t p = 0; p < r; p++, w *= 0.7)
-                v += w * a[i + p * m] * b[j + p * n];
-            x->indices[nnz] = (int32_t)j;
-            x->data[nnz++] = v;
-        }
-        x->indptr[i + 1] = nnz;
-    }
-    free(a);
-    free(b);
+    tm_test_planted(x, m, n, density, 0, seed);
 }
 
 /* All singular values of x by LAPACK on the dense copy. */

@@ -15,6 +15,9 @@
 
 static tm_status cpu_create(const struct tm_backend_config *cfg, void **out, char *err)
 {
+    if (cfg && cfg->dtype != TM_DTYPE_AUTO && cfg->dtype != TM_DTYPE_FLOAT32 &&
+        cfg->dtype != TM_DTYPE_FLOAT64)
+        return tm_errf(err, TM_EINVAL, "cpu backend: unknown dtype %d", (int)cfg->dtype);
     struct cpu_ctx *c = tm_calloc(1, sizeof(*c));
     if (!c)
         return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate a context");
@@ -25,6 +28,7 @@ static tm_status cpu_create(const struct tm_backend_config *cfg, void **out, cha
         return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate a thread team");
     }
     c->n_threads = tm_team_size(c->team);
+    c->es = cfg && cfg->dtype == TM_DTYPE_FLOAT32 ? sizeof(float) : sizeof(double);
     *out = c;
     return TM_OK;
 }
@@ -46,43 +50,48 @@ static tm_status cpu_sync(void *ctx, char *err)
 
 static size_t cpu_elem_size(void *ctx)
 {
-    (void)ctx;
-    return sizeof(double);
+    return ((const struct cpu_ctx *)ctx)->es;
+}
+
+static size_t dtype_size(enum tm_dtype dtype)
+{
+    return dtype == TM_DTYPE_FLOAT32 ? sizeof(float) : sizeof(double);
 }
 
 static size_t cpu_mat_bytes(enum tm_dtype dtype, int64_t rows, int64_t cols)
 {
-    (void)dtype;
-    return (size_t)rows * (size_t)cols * sizeof(double);
+    return (size_t)rows * (size_t)cols * dtype_size(dtype);
 }
 
 static size_t cpu_sparse_bytes(enum tm_dtype dtype, int64_t rows, int64_t cols, int64_t nnz,
                                int64_t k)
 {
-    (void)dtype;
-    (void)rows;
-    /* X itself is borrowed; X^T is built, and spmm packs its dense operand. */
-    return (size_t)nnz * (sizeof(double) + sizeof(int32_t)) + (size_t)(cols + 1) * sizeof(int64_t) +
-           (size_t)(rows > cols ? rows : cols) * (size_t)k * sizeof(double);
+    const size_t es = dtype_size(dtype);
+    /* X itself is borrowed; X^T is built, and spmm packs its dense operand.
+     * float32 keeps float copies of X's values too, and X^T's are built as
+     * double before they become float. */
+    size_t values = es == sizeof(double) ? sizeof(double) : sizeof(double) + 2 * sizeof(float);
+    return (size_t)nnz * (values + sizeof(int32_t)) + (size_t)(cols + 1) * sizeof(int64_t) +
+           (size_t)(rows > cols ? rows : cols) * (size_t)k * es;
 }
 
 /* ---- memory ---- */
 
 tm_status tm__cpu_mat_alloc(void *ctx, int64_t rows, int64_t cols, struct tm_bmat *out, char *err)
 {
-    (void)ctx;
+    const size_t es = ((const struct cpu_ctx *)ctx)->es;
     memset(out, 0, sizeof(*out));
     if (rows < 0 || cols < 0)
         return tm_errf(err, TM_ERANGE, "cpu backend: bad shape %lld x %lld", (long long)rows,
                        (long long)cols);
-    out->data = tm_calloc((size_t)rows * (size_t)cols + 1, sizeof(double));
+    out->data = tm_calloc((size_t)rows * (size_t)cols + 1, es);
     if (!out->data)
         return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate a %lld x %lld matrix",
                        (long long)rows, (long long)cols);
     out->rows = rows;
     out->cols = cols;
     out->ld = rows > 0 ? rows : 1;
-    out->elem_size = sizeof(double);
+    out->elem_size = es;
     return TM_OK;
 }
 
@@ -93,26 +102,38 @@ void tm__cpu_mat_free(void *ctx, struct tm_bmat *m)
     memset(m, 0, sizeof(*m));
 }
 
-/* Host memory is the backend's: a buffer changes hands, never copies. */
+/* Host memory is the backend's: a buffer changes hands, never copies. A
+ * float32 context adopts it converted in place (its floats in the first
+ * half of the buffer), and cannot give it back (mat_release returns NULL:
+ * the caller downloads). */
 static tm_status cpu_mat_adopt(void *ctx, double *host, int64_t rows, int64_t cols,
                                struct tm_bmat *out, char *err)
 {
-    (void)ctx;
+    const size_t es = ((const struct cpu_ctx *)ctx)->es;
     memset(out, 0, sizeof(*out));
     if (rows < 0 || cols < 0 || !host)
         return tm_errf(err, TM_EINVAL, "cpu backend: cannot adopt a %lld x %lld matrix at %p",
                        (long long)rows, (long long)cols, (void *)host);
+    if (es == sizeof(float)) {
+        /* Element i is read before the floats up to it are written over. */
+        float *f = (float *)(void *)host;
+        for (size_t i = 0, n = (size_t)rows * (size_t)cols; i < n; i++) {
+            float v = (float)host[i];
+            f[i] = v;
+        }
+    }
     out->data = host;
     out->rows = rows;
     out->cols = cols;
     out->ld = rows > 0 ? rows : 1;
-    out->elem_size = sizeof(double);
+    out->elem_size = es;
     return TM_OK;
 }
 
 static double *cpu_mat_release(void *ctx, struct tm_bmat *m)
 {
-    (void)ctx;
+    if (cpu_f32(ctx))
+        return NULL;
     double *host = m->data;
     memset(m, 0, sizeof(*m));
     return host;
@@ -121,20 +142,36 @@ static double *cpu_mat_release(void *ctx, struct tm_bmat *m)
 static tm_status cpu_upload(void *ctx, const double *src, int64_t ld_src, const struct tm_bmat *dst,
                             char *err)
 {
-    (void)ctx;
     (void)err;
-    for (int64_t j = 0; j < dst->cols; j++)
-        memcpy(&AT(dst, 0, j), src + (size_t)j * ld_src, (size_t)dst->rows * sizeof(double));
+    for (int64_t j = 0; j < dst->cols; j++) {
+        const double *s = src + (size_t)j * ld_src;
+        if (cpu_f32(ctx)) {
+            float *d = (float *)dst->data + (size_t)j * dst->ld;
+            for (int64_t i = 0; i < dst->rows; i++)
+                d[i] = (float)s[i];
+        } else {
+            memcpy((double *)dst->data + (size_t)j * dst->ld, s,
+                   (size_t)dst->rows * sizeof(double));
+        }
+    }
     return TM_OK;
 }
 
 static tm_status cpu_download(void *ctx, const struct tm_bmat *src, double *dst, int64_t ld_dst,
                               char *err)
 {
-    (void)ctx;
     (void)err;
-    for (int64_t j = 0; j < src->cols; j++)
-        memcpy(dst + (size_t)j * ld_dst, &AT(src, 0, j), (size_t)src->rows * sizeof(double));
+    for (int64_t j = 0; j < src->cols; j++) {
+        double *d = dst + (size_t)j * ld_dst;
+        if (cpu_f32(ctx)) {
+            const float *s = (const float *)src->data + (size_t)j * src->ld;
+            for (int64_t i = 0; i < src->rows; i++)
+                d[i] = s[i];
+        } else {
+            memcpy(d, (const double *)src->data + (size_t)j * src->ld,
+                   (size_t)src->rows * sizeof(double));
+        }
+    }
     return TM_OK;
 }
 

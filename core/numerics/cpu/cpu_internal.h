@@ -11,6 +11,9 @@
  *                      factorizations (QR, LU, small SVD)
  *   cpu_elementwise.c  fill, copy, scale, axpy, dot and column reductions
  *   cpu_nmf.c          the NMF updates: HALS, mu, pgd, the fused halves, KL
+ * Each file's typed code is a template (cpu_<kind>_t.h; the helpers':
+ * cpu_inline_t.h) that cpu_both.h compiles for float64 and float32, and the
+ * ops dispatch on the context's element size (cpu_f32).
  * Helpers that run inside a kernel's inner loop are `static inline` here
  * (HOT_BODY: always inlined, into each kernel's AVX2 and baseline copies),
  * never calls across files.
@@ -37,7 +40,14 @@
 struct cpu_ctx {
     int n_threads; /* the team's size */
     struct tm_team *team;
+    size_t es; /* element size: 8 (float64) or 4 (float32) */
 };
+
+/* Whether a context's matrices are float32. */
+static inline int cpu_f32(const void *ctx)
+{
+    return ((const struct cpu_ctx *)ctx)->es == sizeof(float);
+}
 
 /* Where each team member's range of output rows starts in every row of a
  * CSR (gram_spmm's scatter phase): splits[r * (size - 1) + t - 1] for
@@ -47,24 +57,25 @@ struct row_splits {
     int64_t *at;
 };
 
+/*
+ * The kernels read the values of x and xt as the context's element type:
+ * in a float64 context x is the caller's X and xt's values are double; in a
+ * float32 context x points at x32, which shares X's indptr and indices, and
+ * the data pointers of x32 and xt hold floats (owned here), read through
+ * CSR_VALS only.
+ */
 struct tm_bsparse {
-    const struct tm_csr *x; /* borrowed */
+    const struct tm_csr *x; /* borrowed (float64), or &x32 */
     struct tm_csr xt;       /* owned */
+    struct tm_csr x32;      /* float32: X's arrays, its own float values */
     struct row_splits split_x, split_xt;
 };
 
-#define AT(m, i, j) (((double *)(m)->data)[(i) + (size_t)(j) * (m)->ld])
+/* A CSR's values as the element type of the code that reads them. */
+#define CSR_VALS(x) ((const real_t *)(const void *)(x)->data)
 
-/* Element `at` of n_chunks per-chunk partial matrices (each `stride`
- * doubles), added in chunk order: the order that makes a parallel sum the
- * same for any thread count. */
-static inline double chunk_sum(const double *partial, int n_chunks, size_t stride, size_t at)
-{
-    double sum = 0.0;
-    for (int q = 0; q < n_chunks; q++)
-        sum += partial[(size_t)q * stride + at];
-    return sum;
-}
+/* Element (i, j) of a tm_bmat, as the element type of the code at hand. */
+#define AT(m, i, j) (((real_t *)(m)->data)[(i) + (size_t)(j) * (m)->ld])
 
 /*
  * The kernels (the sparse products first) are the CPU path's hot loops:
@@ -79,7 +90,10 @@ static inline double chunk_sum(const double *partial, int n_chunks, size_t strid
 #define HOT_OPT(...) __attribute__((optimize(__VA_ARGS__)))
 #endif
 #define HOT_BODY static inline __attribute__((always_inline))
-#define HOT_KERNEL(name)                                                                           \
+/* Through a second macro, so that a name made by R() is expanded before it
+ * is pasted. */
+#define HOT_KERNEL(name) HOT_KERNEL_(name)
+#define HOT_KERNEL_(name)                                                                          \
     HOT_OPT("O3", "fp-contract=fast")                                                              \
     __attribute__((target("avx2,fma"))) static void name##_avx2(void *arg, int chunk, double *buf) \
     {                                                                                              \
@@ -106,11 +120,13 @@ static inline int have_avx2_fma(void)
 #endif
 }
 
-/* 4 doubles in a vector register (GCC/clang vector extension; on the
- * baseline target it becomes SSE2 pairs). Loads and stores go through memcpy,
- * so nothing needs more than double alignment. */
+/* 4 doubles (or floats) in a vector register (GCC/clang vector extension;
+ * on the baseline target it becomes SSE2 pairs). Loads and stores go through
+ * memcpy, so nothing needs more than element alignment. */
 typedef double v4d __attribute__((vector_size(32)));
 typedef int64_t v4i __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4fi __attribute__((vector_size(16)));
 
 #define LOAD4(v, p) memcpy(&(v), (p), sizeof(v))
 #define STORE4(p, v) memcpy((p), &(v), sizeof(v))
@@ -118,42 +134,11 @@ typedef int64_t v4i __attribute__((vector_size(32)));
 #if defined(__clang__)
 #define SHUFFLE4(a, b, i, j, k, l) __builtin_shufflevector((a), (b), i, j, k, l)
 #else
-#define SHUFFLE4(a, b, i, j, k, l) __builtin_shuffle((a), (b), (v4i){i, j, k, l})
+#define SHUFFLE4(a, b, i, j, k, l) __builtin_shuffle((a), (b), (vmask){i, j, k, l})
 #endif
 
-/* Software prefetch of the operand row that non-zero p will touch: the rows
- * are gathered (or scattered) in index order, which no hardware prefetcher
- * follows, and the operand outgrows L2. Only a hint: results are unchanged. */
+/* Prefetch distance, in non-zeros, of prefetch_row (cpu_inline_t.h). */
 #define PF_DIST 12
-HOT_BODY void prefetch_row(const double *base, const int32_t *indices, int64_t p, int64_t pend,
-                           int64_t k)
-{
-    if (p < pend) {
-        const char *row = (const char *)(base + (size_t)indices[p] * k);
-        for (int64_t o = 0; o < k * (int64_t)sizeof(double); o += 64)
-            __builtin_prefetch(row + o, 0, 3);
-        __builtin_prefetch(row + k * (int64_t)sizeof(double) - 1, 0, 3);
-    }
-}
-
-/* row += v * d (k doubles), as explicit 4-wide vectors: GCC keeps the plain
- * loop scalar when it cannot rule out that row and d overlap (it does not
- * trust restrict on locals), and the scatter kernels are those loops. Each
- * element is one fused multiply-add either way. */
-HOT_BODY void axpy_row(double *row, double v, const double *d, const int64_t k)
-{
-    const v4d vv = {v, v, v, v};
-    int64_t c = 0;
-    for (; c + 4 <= k; c += 4) {
-        v4d a, b;
-        LOAD4(a, row + c);
-        LOAD4(b, d + c);
-        a += vv * b;
-        STORE4(row + c, a);
-    }
-    for (; c < k; c++)
-        row[c] += v * d[c];
-}
 
 /*
  * The kernels below take k as an argument of an always-inline body, and each
@@ -174,62 +159,10 @@ HOT_BODY void axpy_row(double *row, double v, const double *d, const int64_t k)
     CALL(32)
 /* clang-format on */
 
-/* acc (k) = row i of x times the row-major b, as spmm_rows sums it. */
-HOT_BODY void gather_row_k(const struct tm_csr *x, int64_t i, const double *restrict b,
-                           int64_t pend_all, double *restrict acc, const int64_t k)
-{
-    double sums[FIXED_K_MAX];
-    double *restrict s = k <= FIXED_K_MAX ? sums : acc;
-    for (int64_t r = 0; r < k; r++)
-        s[r] = 0.0;
-    const int64_t pend = x->indptr[i + 1];
-    for (int64_t p = x->indptr[i]; p < pend; p++) {
-        const double v = x->data[p];
-        const double *restrict brow = b + (size_t)x->indices[p] * k;
-        prefetch_row(b, x->indices, p + PF_DIST, pend_all, k);
-        for (int64_t r = 0; r < k; r++)
-            s[r] += v * brow[r];
-    }
-    /* Through s, not by the name sums: s is restrict, so every access to
-     * the sums it wrote goes through it. */
-    if (k <= FIXED_K_MAX)
-        memcpy(acc, s, (size_t)k * sizeof(double));
-}
-
-#define GATHER_ROW_CASE(K)                                                                         \
-    case K:                                                                                        \
-        gather_row_k(x, i, b, pend_all, acc, K);                                                   \
-        return;
-
-HOT_BODY void gather_row(const struct tm_csr *x, int64_t i, const double *restrict b,
-                         int64_t pend_all, double *restrict acc, const int64_t k)
-{
-    switch (k) {
-        FIXED_K_CASES(GATHER_ROW_CASE)
-    default:
-        gather_row_k(x, i, b, pend_all, acc, k);
-    }
-}
-
-/* sum over rows [lo, hi) of x[i] * y[i], 4 lanes then in order */
-HOT_BODY double dot_range(const double *x, const double *y, int64_t lo, int64_t hi)
-{
-    v4d s0 = {0, 0, 0, 0}, s1 = s0, a, b;
-    int64_t i = lo;
-    for (; i + 8 <= hi; i += 8) {
-        LOAD4(a, x + i);
-        LOAD4(b, y + i);
-        s0 += a * b;
-        LOAD4(a, x + i + 4);
-        LOAD4(b, y + i + 4);
-        s1 += a * b;
-    }
-    s0 += s1;
-    double sum = ((s0[0] + s0[1]) + (s0[2] + s0[3]));
-    for (; i < hi; i++)
-        sum += x[i] * y[i];
-    return sum;
-}
+/* The typed helpers the kernels of several files inline (the row gather,
+ * the prefetch, the 4-wide dot), once per element type. */
+#define CPU_TEMPLATE "core/numerics/cpu/cpu_inline_t.h"
+#include "core/numerics/cpu/cpu_both.h"
 
 /* ---- cpu_threads.c ---- */
 
@@ -243,8 +176,8 @@ tm_status tm__cpu_par_for(const struct cpu_ctx *c, int n_chunks, size_t scratch_
 int tm__cpu_csr_chunks(const struct tm_csr *x, int64_t *bounds);
 /* The same over n rows of equal work. */
 int tm__cpu_row_chunks(int64_t n, int64_t *bounds);
-/* Row-major copy of A (rows x k) into dst (rows * k). */
-void tm__cpu_pack_rows(const struct tm_bmat *a, double *dst);
+/* Row-major copy of A (rows x k) into dst (rows * k elements of A's type). */
+void tm__cpu_pack_rows(const struct tm_bmat *a, void *dst);
 
 /* ---- the ops, as backend.h describes them ---- */
 

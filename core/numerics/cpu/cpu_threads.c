@@ -73,16 +73,22 @@ int tm__cpu_row_chunks(int64_t n, int64_t *bounds)
 }
 
 /* In tiles of 8 columns, so that both sides stream. */
-void tm__cpu_pack_rows(const struct tm_bmat *a, double *dst)
+#define PACK_ROWS(T)                                                                               \
+    for (int64_t j0 = 0; j0 < k; j0 += 8) {                                                        \
+        int64_t nj = k - j0 < 8 ? k - j0 : 8;                                                      \
+        for (int64_t i = 0; i < a->rows; i++) {                                                    \
+            const T *src = (const T *)a->data + i + (size_t)j0 * a->ld;                            \
+            T *d = (T *)dst + (size_t)i * k + j0;                                                  \
+            for (int64_t j = 0; j < nj; j++)                                                       \
+                d[j] = src[(size_t)j * a->ld];                                                     \
+        }                                                                                          \
+    }
+
+void tm__cpu_pack_rows(const struct tm_bmat *a, void *dst)
 {
     int64_t k = a->cols;
-    for (int64_t j0 = 0; j0 < k; j0 += 8) {
-        int64_t nj = k - j0 < 8 ? k - j0 : 8;
-        for (int64_t i = 0; i < a->rows; i++) {
-            const double *src = (const double *)a->data + i + (size_t)j0 * a->ld;
-            double *d = dst + (size_t)i * k + j0;
-            for (int64_t j = 0; j < nj; j++)
-                d[j] = src[(size_t)j * a->ld];
-        }
-    }
+    if (a->elem_size == sizeof(float))
+        PACK_ROWS(float)
+    else
+        PACK_ROWS(double)
 }
