@@ -398,7 +398,7 @@ static void list_corpora(struct tm__req *r)
         return;
     }
     int n = 0;
-    if (st->m->corpus_list(st->ctx, pg.after_seq, (int)pg.limit, recs, &n, err)) {
+    if (st->m->corpus_list(st->ctx, NULL, pg.after_seq, (int)pg.limit, recs, &n, err)) {
         tm_free(recs);
         respond_store_error(r, err);
         return;
@@ -764,7 +764,7 @@ static void list_jobs(struct tm__req *r)
         return;
     }
     int n = 0;
-    if (st->m->job_list(st->ctx, state, pg.after_seq, (int)pg.limit, recs, &n, err)) {
+    if (st->m->job_list(st->ctx, NULL, state, pg.after_seq, (int)pg.limit, recs, &n, err)) {
         tm_free(recs);
         respond_store_error(r, err);
         return;

@@ -141,7 +141,7 @@ static tm_status check_target(struct src *s, struct tm_store *dst, char *err)
     struct tm_job_record js[64];
     after = 0;
     for (int n = 64; n == 64;) {
-        tm_status st = dst->m->job_list(dst->ctx, -1, after, 64, js, &n, err);
+        tm_status st = dst->m->job_list(dst->ctx, NULL, -1, after, 64, js, &n, err);
         if (st)
             return st;
         for (int i = 0; i < n; i++) {

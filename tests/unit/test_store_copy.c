@@ -193,8 +193,8 @@ static void compare(struct tm_test_ctx *t, struct tm_store *src, struct tm_store
     char err[TM_ERR_SIZE];
     struct tm_corpus_record ca[16], cb[16];
     int na = 0, nb = 0;
-    CHECK_INT_EQ(src->m->corpus_list(src->ctx, 0, 16, ca, &na, err), TM_OK);
-    CHECK_INT_EQ(dst->m->corpus_list(dst->ctx, 0, 16, cb, &nb, err), TM_OK);
+    CHECK_INT_EQ(src->m->corpus_list(src->ctx, NULL, 0, 16, ca, &na, err), TM_OK);
+    CHECK_INT_EQ(dst->m->corpus_list(dst->ctx, NULL, 0, 16, cb, &nb, err), TM_OK);
     CHECK_INT_EQ(na, 2);
     CHECK_INT_EQ(nb, na);
     for (int i = 0; i < na && i < nb; i++) {
@@ -212,8 +212,8 @@ static void compare(struct tm_test_ctx *t, struct tm_store *src, struct tm_store
         tm_store_docs_release(&db);
     }
     struct tm_job_record ja[16], jb[16];
-    CHECK_INT_EQ(src->m->job_list(src->ctx, -1, 0, 16, ja, &na, err), TM_OK);
-    CHECK_INT_EQ(dst->m->job_list(dst->ctx, -1, 0, 16, jb, &nb, err), TM_OK);
+    CHECK_INT_EQ(src->m->job_list(src->ctx, NULL, -1, 0, 16, ja, &na, err), TM_OK);
+    CHECK_INT_EQ(dst->m->job_list(dst->ctx, NULL, -1, 0, 16, jb, &nb, err), TM_OK);
     CHECK_INT_EQ(na, 6);
     CHECK_INT_EQ(nb, na);
     for (int i = 0; i < na && i < nb; i++) {
@@ -311,7 +311,7 @@ TM_TEST(store_copy_sqlite_to_pg)
     CHECK_INT_EQ(dst.m->corpus_commit(dst.ctx, "c_new", err), TM_OK);
     struct tm_corpus_record cl[8];
     int ncl = 0;
-    CHECK_INT_EQ(dst.m->corpus_list(dst.ctx, 0, 8, cl, &ncl, err), TM_OK);
+    CHECK_INT_EQ(dst.m->corpus_list(dst.ctx, NULL, 0, 8, cl, &ncl, err), TM_OK);
     CHECK(ncl == 3 && !strcmp(cl[2].id, "c_new") && cl[2].seq > cl[1].seq);
     /* A job the source never had: the target is someone else's now. */
     CHECK_INT_EQ(dst.m->job_delete(dst.ctx, "j_2", err), TM_OK);

@@ -73,7 +73,7 @@ static int n_corpora(struct tm_store *store)
     struct tm_corpus_record rec[16];
     int n = -1;
     char err[TM_ERR_SIZE];
-    store->m->corpus_list(store->ctx, 0, 16, rec, &n, err);
+    store->m->corpus_list(store->ctx, NULL, 0, 16, rec, &n, err);
     return n;
 }
 
