@@ -745,7 +745,8 @@ static const char store_help[] =
     "\n"
     "Copies the SQLite store in the data directory DIR (corpora with their\n"
     "documents, jobs with their specs, states, results, document topics and\n"
-    "idempotency keys; ids, order and times kept) into the PostgreSQL store URL\n"
+    "idempotency keys, each with its tenant, and the API keys' hashes; ids,\n"
+    "order and times kept) into the PostgreSQL store URL\n"
     "names (postgresql://... or a libpq conninfo; default: $TOPICD_STORE).\n"
     "Running jobs are copied as queued. DIR must not be in use: stop its server\n"
     "first. The target must be empty, or hold what an earlier copy of DIR put\n"
@@ -817,9 +818,10 @@ int tm_cli_store(int argc, char **argv)
         return EXIT_JOB;
     }
     printf("copied %s -> %s: %lld corpora (%lld documents), %lld jobs (%lld running jobs"
-           " queued again); already there: %lld corpora, %lld jobs\n",
+           " queued again), %lld API keys; already there: %lld corpora, %lld jobs, %lld keys\n",
            from, target, (long long)cs.corpora, (long long)cs.documents, (long long)cs.jobs,
-           (long long)cs.requeued, (long long)cs.corpora_present, (long long)cs.jobs_present);
+           (long long)cs.requeued, (long long)cs.keys, (long long)cs.corpora_present,
+           (long long)cs.jobs_present, (long long)cs.keys_present);
     return 0;
 }
 

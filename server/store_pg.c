@@ -414,7 +414,7 @@ static const struct {
                               " OR seq = $2",
                               "find corpus"},
     [Q_IMPORT_CORPUS] = {"INSERT INTO corpora(seq, id, ready, hidden, n_documents, bytes,"
-                         " created_at) VALUES($1, $2, true, $3, $4, $5, $6)",
+                         " created_at, tenant) VALUES($1, $2, true, $3, $4, $5, $6, $7)",
                          "copy corpus"},
     [Q_IMPORT_JOB_FIND] = {"SELECT " JOB_COLS ", idem_key, length(spec), length(result),"
                            " n_documents, n_topics FROM jobs"
@@ -422,9 +422,9 @@ static const struct {
                            "find job"},
     [Q_IMPORT_JOB] = {"INSERT INTO jobs(seq, id, corpus_id, spec, idem_key, state, stage,"
                       " progress, attempts, created_at, started_at, finished_at, method,"
-                      " error_code, error_message, client, result, n_documents, n_topics)"
-                      " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-                      " $16, $17, $18, $19)",
+                      " error_code, error_message, client, result, n_documents, n_topics,"
+                      " tenant) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+                      " $14, $15, $16, $17, $18, $19, $20)",
                       "copy job"},
     /* Past the largest seq and never back: rows inserted with their own
      * seqs do not move an identity's sequence. */
@@ -2426,6 +2426,7 @@ tm_status tm__store_pg_import_corpus(struct tm_store *s, const struct tm_corpus_
     p_i64(&p, c->n_documents);
     p_i64(&p, c->bytes);
     p_f64(&p, c->created_at);
+    p_text(&p, tenant_of(c->tenant));
     st = run(&k, Q_IMPORT_CORPUS, &p, PGRES_COMMAND_OK, NULL, err);
     if (!st)
         st = copy_begin(&cp, &k, COPY_DOCS, err);
@@ -2538,6 +2539,7 @@ static tm_status import_job(struct call *k, const struct tm_store_job_row *j,
     p_bytea(&p, j->result ? (j->result_len ? j->result : "") : NULL, j->result_len);
     p_i64(&p, j->n_documents);
     p_i64(&p, j->n_topics);
+    p_text(&p, tenant_of(w->tenant));
     st = run(k, Q_IMPORT_JOB, &p, PGRES_COMMAND_OK, NULL, err);
     if (st || j->n_topics <= 0)
         return st;
