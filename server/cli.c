@@ -848,10 +848,11 @@ static const char keys_help[] =
     "\n"
     "Exit status: 0 done, 1 the store failed or ID is unknown, 2 usage error.\n";
 
-static void print_time(double t)
+/* t as UTC ISO 8601 ("-" for never), padded to width. */
+static void print_time(double t, int width)
 {
     if (t <= 0) {
-        printf("%-21s", "-");
+        printf("%-*s", width, "-");
         return;
     }
     time_t s = (time_t)t;
@@ -859,7 +860,7 @@ static void print_time(double t)
     char buf[32];
     gmtime_r(&s, &tm);
     strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    printf("%-21s", buf);
+    printf("%-*s", width, buf);
 }
 
 static int keys_list(struct tm_store *st, char *err)
@@ -876,11 +877,11 @@ static int keys_list(struct tm_store *st, char *err)
            "REVOKED");
     for (int i = 0; i < n; i++) {
         printf("%-14s %-24s %-5s ", k[i].id, k[i].tenant, k[i].admin ? "yes" : "no");
-        print_time(k[i].created_at);
+        print_time(k[i].created_at, 21);
         putchar(' ');
-        print_time(k[i].last_used_at);
+        print_time(k[i].last_used_at, 21);
         putchar(' ');
-        print_time(k[i].revoked_at);
+        print_time(k[i].revoked_at, 0);
         putchar('\n');
     }
     tm_free(k);
