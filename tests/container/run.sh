@@ -11,7 +11,9 @@
 #   5. `podman stop` while a job runs: exit 0, within the grace, the job back
 #      in the queue, and running again after a start;
 #   6. starts it on a bind-mounted host folder owned by the documented UID
-#      (and sees a root-owned one refused with "cannot open the store").
+#      (and sees a root-owned one refused with "cannot open the store");
+#   7. sees it refuse to start on 0.0.0.0 with no API key and no
+#      TOPICD_AUTH=off (every other start sets TOPICD_AUTH=off).
 # usage: tests/container/run.sh [--no-build] [--cuda]
 #   --no-build  test the images already built (scripts/image.sh [cuda])
 #   --cuda      also build (scripts/image.sh cuda; needs nvcc) and test the
@@ -290,6 +292,14 @@ podman run -d --name "$NAME-root" -e TOPICD_AUTH=off -v "$WORK/rootowned:/var/li
 podman wait "$NAME-root" >/dev/null 2>&1
 check "a root-owned bind mount is refused: cannot open the store" \
     grep -q 'cannot open the store' <(podman logs "$NAME-root" 2>&1)
+podman rm -f -t 5 "$NAME-root" >/dev/null 2>&1
+# The image binds 0.0.0.0: with no API key and no TOPICD_AUTH=off, it stops
+# at start and says what to do (README, "Security").
+podman run -d --name "$NAME-open" "$IMAGE" >/dev/null 2>&1
+# A regression that starts it would leave it running: wait 30 s at most.
+timeout 30 podman wait "$NAME-open" >/dev/null 2>&1
+check "without a key or TOPICD_AUTH=off it refuses 0.0.0.0 and says so" \
+    grep -q 'not a loopback address.*TOPICD_AUTH=off' <(podman logs "$NAME-open" 2>&1)
 
 # --- the CUDA image -----------------------------------------------------------
 
