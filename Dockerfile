@@ -12,7 +12,7 @@ FROM debian:bookworm-slim AS build-deps
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev make pkg-config libcjson-dev libmicrohttpd-dev libopenblas-dev \
-      liblapacke-dev libutf8proc-dev libsqlite3-dev libcurl4-openssl-dev libpq-dev \
+      liblapacke-dev libutf8proc-dev libsqlite3-dev libcurl4-openssl-dev libpq-dev libssl-dev \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 
@@ -34,7 +34,7 @@ ARG TOPICD_GID=10001
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libcjson1 libmicrohttpd12 libopenblas0-pthread liblapacke libutf8proc2 libsqlite3-0 \
-      libpq5 curl \
+      libpq5 libssl3 curl \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt/* /var/log/dpkg.log \
  && groupadd --gid "$TOPICD_GID" topicd \

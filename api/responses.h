@@ -20,6 +20,11 @@
 
 #define TM_ID_SIZE 40
 
+/* The bytes of a tenant's name (server/keys.h), NUL included. The tenant
+ * owns a corpus or job; "" in a record to be stored means "default". It is
+ * not rendered. */
+#define TM_TENANT_SIZE 64
+
 struct tm_corpus_record {
     char id[TM_ID_SIZE];
     int64_t seq; /* creation order, the listing cursor */
@@ -27,6 +32,7 @@ struct tm_corpus_record {
     int64_t bytes;     /* text bytes stored */
     double created_at; /* Unix seconds */
     int hidden;        /* 1: inline documents of one job, not listed */
+    char tenant[TM_TENANT_SIZE];
 };
 
 struct tm_job_record {
@@ -41,6 +47,7 @@ struct tm_job_record {
     char method[24];                            /* "nmf", ...: for metrics and listings */
     char error_code[32];                        /* when failed or cancelled */
     char error_message[320];
+    char tenant[TM_TENANT_SIZE];
 };
 
 char *tm_render_corpus(const struct tm_corpus_record *c, size_t *len);

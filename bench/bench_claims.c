@@ -287,8 +287,8 @@ static int bench_idle(int workers, int replicas, int submits)
     for (int i = 0; i < submits; i++) {
         struct tm_job_record r;
         double t = tm_clock_monotonic();
-        if (tm_jobs_submit(jobs[i % replicas], "c_1", "{}", 2, "nmf", NULL, "id:bench", &r, err) !=
-            TM_JOBS_ACCEPTED) {
+        if (tm_jobs_submit(jobs[i % replicas], "c_1", "{}", 2, "nmf", NULL, "id:bench", NULL, &r,
+                           err) != TM_JOBS_ACCEPTED) {
             fprintf(stderr, "submit: %s\n", err);
             return -1;
         }

@@ -20,6 +20,7 @@ check libutf8proc libutf8proc-dev
 check sqlite3 libsqlite3-dev
 check libcurl libcurl4-openssl-dev
 check libpq libpq-dev
+check libcrypto libssl-dev
 command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
 if [ "${1:-}" = test ]; then
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"

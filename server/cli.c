@@ -2,7 +2,8 @@
  * cli.c - the `topicd vectorize` and `topicd fit` subcommands: read a corpus
  * (file or stdin), a job spec, run core, print the JSON that api/ renders;
  * and `topicd store copy`, which moves a SQLite store into PostgreSQL
- * (store_copy.c). `topicd serve` lives in serve.c.
+ * (store_copy.c); `topicd keys`, the API keys (keys.h). `topicd serve`
+ * lives in serve.c.
  *
  * Exit status: 0 success, 1 the job failed (invalid spec or input, numerical
  * failure; one line "topicd: <field>: <message>" on stderr), 2 usage error.
@@ -32,6 +33,7 @@
 #include "core/text/vectorize.h"
 #include "cpus.h"
 #include "gpu/gpu.h"
+#include "keys.h"
 #include "store.h"
 #include "store_copy.h"
 
@@ -743,7 +745,8 @@ static const char store_help[] =
     "\n"
     "Copies the SQLite store in the data directory DIR (corpora with their\n"
     "documents, jobs with their specs, states, results, document topics and\n"
-    "idempotency keys; ids, order and times kept) into the PostgreSQL store URL\n"
+    "idempotency keys, each with its tenant, and the API keys' hashes; ids,\n"
+    "order and times kept) into the PostgreSQL store URL\n"
     "names (postgresql://... or a libpq conninfo; default: $TOPICD_STORE).\n"
     "Running jobs are copied as queued. DIR must not be in use: stop its server\n"
     "first. The target must be empty, or hold what an earlier copy of DIR put\n"
@@ -815,8 +818,167 @@ int tm_cli_store(int argc, char **argv)
         return EXIT_JOB;
     }
     printf("copied %s -> %s: %lld corpora (%lld documents), %lld jobs (%lld running jobs"
-           " queued again); already there: %lld corpora, %lld jobs\n",
+           " queued again), %lld API keys; already there: %lld corpora, %lld jobs, %lld keys\n",
            from, target, (long long)cs.corpora, (long long)cs.documents, (long long)cs.jobs,
-           (long long)cs.requeued, (long long)cs.corpora_present, (long long)cs.jobs_present);
+           (long long)cs.requeued, (long long)cs.keys, (long long)cs.corpora_present,
+           (long long)cs.jobs_present, (long long)cs.keys_present);
     return 0;
+}
+
+static const char keys_help[] =
+    "usage: topicd keys create --tenant NAME [--admin] [STORE]\n"
+    "       topicd keys list [STORE]\n"
+    "       topicd keys revoke ID [STORE]\n"
+    "\n"
+    "API keys for `topicd serve` (clients send Authorization: Bearer KEY).\n"
+    "create prints a new key once, on standard output: the store keeps only its\n"
+    "SHA-256, so a lost key cannot be shown again (revoke it, create another).\n"
+    "A key belongs to a tenant: the corpora and jobs it makes are the tenant's,\n"
+    "and other tenants' keys cannot see them; an --admin key sees every tenant's.\n"
+    "list shows id, tenant, admin, created, last used and revoked, never keys.\n"
+    "revoke ID stops the key: every server on the store refuses it within a few\n"
+    "seconds (their caches). Once the store holds a key that is not revoked,\n"
+    "`topicd serve` requires keys (see its --auth).\n"
+    "\n"
+    "STORE, as serve takes it:\n"
+    "  --data-dir DIR  the SQLite store (default $TOPICD_DATA_DIR, else ./data); a\n"
+    "                  SQLite store has one process: stop its server first\n"
+    "  --store URL     the PostgreSQL store (default $TOPICD_STORE); the password\n"
+    "                  goes where `topicd serve --help` says, never in the URL\n"
+    "\n"
+    "Exit status: 0 done, 1 the store failed or ID is unknown, 2 usage error.\n";
+
+/* t as UTC ISO 8601 ("-" for never), padded to width. */
+static void print_time(double t, int width)
+{
+    if (t <= 0) {
+        printf("%-*s", width, "-");
+        return;
+    }
+    time_t s = (time_t)t;
+    struct tm tm;
+    char buf[32];
+    gmtime_r(&s, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf("%-*s", width, buf);
+}
+
+static int keys_list(struct tm_store *st, char *err)
+{
+    enum { MAX = 4096 };
+    struct tm_key_record *k = tm_calloc(MAX, sizeof(*k));
+    int n = 0;
+    if (!k || st->m->key_list(st->ctx, k, MAX, &n, err)) {
+        fprintf(stderr, "topicd keys list: %s\n", k ? err : "out of memory");
+        tm_free(k);
+        return EXIT_JOB;
+    }
+    printf("%-14s %-24s %-5s %-21s %-21s %s\n", "ID", "TENANT", "ADMIN", "CREATED", "LAST USED",
+           "REVOKED");
+    for (int i = 0; i < n; i++) {
+        printf("%-14s %-24s %-5s ", k[i].id, k[i].tenant, k[i].admin ? "yes" : "no");
+        print_time(k[i].created_at, 21);
+        putchar(' ');
+        print_time(k[i].last_used_at, 21);
+        putchar(' ');
+        print_time(k[i].revoked_at, 0);
+        putchar('\n');
+    }
+    tm_free(k);
+    return 0;
+}
+
+int tm_cli_keys(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(keys_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    const char *cmd = argv[1], *tenant = NULL, *id = NULL;
+    const char *data_dir = getenv("TOPICD_DATA_DIR"), *store = getenv("TOPICD_STORE");
+    int admin = 0, store_flag = 0;
+    if (strcmp(cmd, "create") && strcmp(cmd, "list") && strcmp(cmd, "revoke"))
+        return usage_error("keys", "unknown command '%s'", cmd);
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(keys_help, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--admin") && !strcmp(cmd, "create")) {
+            admin = 1;
+            continue;
+        }
+        if (a[0] != '-' && !strcmp(cmd, "revoke") && !id) {
+            id = a;
+            continue;
+        }
+        const char **dst = !strcmp(a, "--data-dir")                           ? &data_dir
+                           : !strcmp(a, "--store")                            ? &store
+                           : !strcmp(a, "--tenant") && !strcmp(cmd, "create") ? &tenant
+                                                                              : NULL;
+        if (!dst)
+            return usage_error("keys", "unknown option '%s'", a);
+        if (i + 1 >= argc)
+            return usage_error("keys", "option '%s' needs a value", a);
+        store_flag |= dst == &store;
+        *dst = argv[++i];
+    }
+    if (!strcmp(cmd, "create") && !tenant)
+        return usage_error("keys", "%s", "create needs --tenant NAME");
+    if (tenant && !tm_tenant_valid(tenant))
+        return usage_error("keys", "--tenant: '%s' is not 1 to 63 of [A-Za-z0-9_.-]", tenant);
+    if (!strcmp(cmd, "revoke") && !id)
+        return usage_error("keys", "%s", "revoke needs the key's ID (topicd keys list)");
+    if (!data_dir || !*data_dir)
+        data_dir = "./data";
+    char err[TM_ERR_SIZE] = "";
+    enum tm_store_driver driver;
+    int has_password = 0;
+    if (tm_store_parse(store, data_dir, &driver, &has_password, NULL, err))
+        return usage_error("keys", "%s", err);
+    if (store_flag && has_password)
+        return usage_error("keys", "%s",
+                           "--store: the URL holds a password, which the command line shows to"
+                           " every user (ps): put it in a file named by"
+                           " TOPICD_STORE_PASSWORD_FILE, or in PGPASSWORD or PGPASSFILE");
+    struct tm_store st;
+    if (tm_store_open(&st, store, data_dir, err)) {
+        fprintf(stderr, "topicd keys: %s\n", err);
+        if (driver == TM_STORE_SQLITE && strstr(err, "data dir"))
+            fprintf(stderr, "A SQLite store has one process: stop the server on %s first.\n",
+                    data_dir);
+        return EXIT_JOB;
+    }
+    int rc = 0;
+    if (!strcmp(cmd, "list")) {
+        rc = keys_list(&st, err);
+    } else if (!strcmp(cmd, "revoke")) {
+        if (st.m->key_revoke(st.ctx, id, tm_clock_unix(), err)) {
+            fprintf(stderr, "topicd keys revoke: %s\n", err);
+            rc = EXIT_JOB;
+        } else {
+            printf("revoked %s\n", id);
+        }
+    } else {
+        char key[TM_KEY_SIZE];
+        struct tm_key_record rec;
+        tm_status s = tm_key_generate(tenant, admin, tm_clock_unix(), key, &rec, err);
+        if (!s)
+            s = st.m->key_create(st.ctx, &rec, err);
+        if (s) {
+            fprintf(stderr, "topicd keys create: %s\n", err);
+            rc = EXIT_JOB;
+        } else {
+            /* The key on stdout alone, so that scripts can capture it; the
+             * rest on stderr. */
+            printf("%s\n", key);
+            fprintf(stderr,
+                    "created key %s for tenant %s%s: it is shown this once; keep it secret\n",
+                    rec.id, rec.tenant, rec.admin ? " (admin)" : "");
+        }
+        memset(key, 0, sizeof(key));
+    }
+    tm_store_close(&st);
+    return rc;
 }

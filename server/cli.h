@@ -12,5 +12,7 @@ int tm_cli_fit(int argc, char **argv);
 int tm_cli_serve(int argc, char **argv);
 /* `topicd store copy`: 0 copied, 1 the copy failed, 2 usage error. */
 int tm_cli_store(int argc, char **argv);
+/* `topicd keys create|list|revoke`: 0 done, 1 the store failed, 2 usage error. */
+int tm_cli_keys(int argc, char **argv);
 
 #endif

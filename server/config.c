@@ -85,6 +85,11 @@ static const struct setting settings[] = {
      "seconds a \"device\": \"gpu\" job waits for room before it fails"},
     {"log-level", "TOPICD_LOG_LEVEL", K_STR, F(log_level), S(log_level), 0, 0,
      "debug, info, warn, error or off"},
+    {"auth", "TOPICD_AUTH", K_STR, F(auth), S(auth), 0, 0,
+     "API keys: auto (required once the store holds a key; without one, serving on a"
+     " non-loopback address is refused), on (always required), off (never; says so)"},
+    {"metrics-auth", "TOPICD_METRICS_AUTH", K_INT, F(metrics_auth), 0, 0, 1,
+     "1: /metrics needs a key as /v1 does; 0: open"},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -124,6 +129,7 @@ void tm_config_init(struct tm_config *c)
     c->gpu_reserve_bytes = (int64_t)512 << 20;
     c->gpu_wait_s = 600;
     strcpy(c->log_level, "info");
+    strcpy(c->auth, "auto");
 }
 
 static int parse_i64(const char *s, int64_t *out)
@@ -275,6 +281,10 @@ int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *
     enum tm_store_driver driver;
     if (tm_store_parse(c->store, c->data_dir, &driver, NULL, NULL, err))
         return 2;
+    if (strcmp(c->auth, "auto") && strcmp(c->auth, "on") && strcmp(c->auth, "off")) {
+        tm_errf(err, TM_EINVAL, "--auth: expected auto, on or off, got '%s'", c->auth);
+        return 2;
+    }
     if (strcmp(c->gpu, "auto") && strcmp(c->gpu, "off")) {
         tm_errf(err, TM_EINVAL, "--gpu: expected auto or off, got '%s'", c->gpu);
         return 2;

@@ -42,6 +42,8 @@ struct tm_config {
     int64_t gpu_reserve_bytes; /* TOPICD_GPU_RESERVE_BYTES: kept free per device, 512 MiB */
     int gpu_wait_s;            /* TOPICD_GPU_WAIT: how long a "gpu" job waits for room, 600 */
     char log_level[16];        /* TOPICD_LOG_LEVEL: "info" */
+    char auth[8];              /* TOPICD_AUTH: "auto" (keys when the store has any), "on", "off" */
+    int metrics_auth;          /* TOPICD_METRICS_AUTH: 1 = /metrics needs a key too; 0 */
 };
 
 void tm_config_init(struct tm_config *c);

@@ -81,6 +81,8 @@ static void add_headers(struct tm__req *r, struct MHD_Response *resp, const char
     }
     if (r->allow[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->www_authenticate)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"topicd\"");
 }
 
 static void queue(struct tm__req *r, int status, struct MHD_Response *resp, size_t len,

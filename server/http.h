@@ -73,8 +73,14 @@ struct tm__req {
     uint64_t resp_bytes;
     /* Extra response headers for the next respond call. */
     char location[128];
-    int retry_after; /* seconds; 0: none */
-    char allow[32];  /* "": none */
+    int retry_after;      /* seconds; 0: none */
+    char allow[32];       /* "": none */
+    int www_authenticate; /* 1: "WWW-Authenticate: Bearer" (a 401) */
+
+    /* Who asked (routes.c's auth): the key's tenant, or "default" and admin
+     * when no key is required. keyed: a key was required and given. */
+    char tenant[TM_TENANT_SIZE];
+    int admin, keyed;
 
     /* Body. */
     enum tm__body body;

@@ -802,7 +802,8 @@ static enum tm_jobs_refusal by_key(struct tm_jobs *j, const char *idem_key, cons
 
 enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, const char *spec,
                                     size_t spec_len, const char *method, const char *idem_key,
-                                    const char *client, struct tm_job_record *job, char *err)
+                                    const char *client, const char *tenant,
+                                    struct tm_job_record *job, char *err)
 {
     enum tm_jobs_refusal r = TM_JOBS_ACCEPTED;
     struct tm_store *s = j->store;
@@ -841,6 +842,7 @@ enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, co
     tm_id_generate("j_", job->id);
     snprintf(job->corpus_id, sizeof(job->corpus_id), "%s", corpus_id);
     snprintf(job->method, sizeof(job->method), "%s", method ? method : "");
+    snprintf(job->tenant, sizeof(job->tenant), "%s", tenant ? tenant : "");
     job->state = TM_JOB_QUEUED;
     job->created_at = tm_clock_unix();
     struct tm_store_caps caps = {j->cfg.max_queue, j->cfg.max_queue_per_client};

@@ -133,12 +133,14 @@ const char *tm_jobs_replica(const struct tm_jobs *j);
  * given: the idempotency comparison is on these bytes). method: for metrics
  * and listings. idem_key: NULL or the Idempotency-Key (the same key sent
  * through two replicas at once makes one job). client: the fairness key,
- * shorter than TM_CLIENT_SIZE (NULL: ""); TM_JOBS_QUEUE_FULL when the
- * store's queue, or this client's share of it, is full (checked in the
- * insert's transaction). *job: the record. */
+ * shorter than TM_CLIENT_SIZE (NULL: ""). tenant: the job's owner (NULL or
+ * "": "default"). TM_JOBS_QUEUE_FULL when the store's queue, or this
+ * client's share of it, is full (checked in the insert's transaction).
+ * *job: the record. */
 enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, const char *spec,
                                     size_t spec_len, const char *method, const char *idem_key,
-                                    const char *client, struct tm_job_record *job, char *err);
+                                    const char *client, const char *tenant,
+                                    struct tm_job_record *job, char *err);
 
 /* The record of job id, from the store (with the live progress when this
  * replica runs it): TM_JOBS_ACCEPTED, TM_JOBS_NOT_FOUND or a store error. */

@@ -4,6 +4,7 @@
  *   topicd fit         documents -> topics (the result JSON of a job)
  *   topicd serve       the HTTP job service
  *   topicd store copy  a SQLite store into PostgreSQL
+ *   topicd keys        API keys: create, list, revoke
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +23,7 @@ static void usage(FILE *out)
           "  fit         vectorize and factorize; print the job result JSON\n"
           "  serve       run the HTTP job service\n"
           "  store copy  copy a SQLite store (a data dir) into PostgreSQL\n"
+          "  keys        create, list and revoke API keys\n"
           "  help        show this help\n"
           "\n"
           "`topicd <command> --help` describes each command.\n",
@@ -68,6 +70,8 @@ int main(int argc, char **argv)
         return tm_cli_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "store"))
         return tm_cli_store(argc - 1, argv + 1);
+    if (!strcmp(cmd, "keys"))
+        return tm_cli_keys(argc - 1, argv + 1);
     fprintf(stderr, "topicd: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -98,6 +98,20 @@ static int query_int(struct tm__req *r, const char *name, long long def, long lo
     return 0;
 }
 
+/* 1 when r may see a record of tenant: its own, or any for an admin.
+ * Another tenant's record is answered 404, as one that does not exist, so
+ * that its existence is not revealed. */
+static int owns(const struct tm__req *r, const char *tenant)
+{
+    return r->admin || !strcmp(r->tenant, tenant);
+}
+
+/* The tenant whose records r may see: NULL (all) for an admin. */
+static const char *visible_tenant(const struct tm__req *r)
+{
+    return r->admin ? NULL : r->tenant;
+}
+
 static void respond_store_error(struct tm__req *r, const char *err)
 {
     TM_LOG(TM_LOG_ERROR, "store error", "s:request_id", r->request_id, "s:error", err, NULL);
@@ -398,7 +412,8 @@ static void list_corpora(struct tm__req *r)
         return;
     }
     int n = 0;
-    if (st->m->corpus_list(st->ctx, pg.after_seq, (int)pg.limit, recs, &n, err)) {
+    if (st->m->corpus_list(st->ctx, visible_tenant(r), pg.after_seq, (int)pg.limit, recs, &n,
+                           err)) {
         tm_free(recs);
         respond_store_error(r, err);
         return;
@@ -410,20 +425,26 @@ static void list_corpora(struct tm__req *r)
     respond_body(r, 200, body, len);
 }
 
-static void get_corpus(struct tm__req *r)
+/* The corpus r->id names, when r may see it: 0, or -1 after answering. */
+static int get_corpus_or_respond(struct tm__req *r, struct tm_corpus_record *c)
 {
     struct tm_store *st = &r->srv->store;
-    struct tm_corpus_record c;
     char err[TM_ERR_SIZE] = "";
-    tm_status s = st->m->corpus_get(st->ctx, r->id, &c, err);
-    if (s == TM_ENOTFOUND) {
+    tm_status s = st->m->corpus_get(st->ctx, r->id, c, err);
+    if (!s && !owns(r, c->tenant))
+        s = tm_errf(err, TM_ENOTFOUND, "corpus '%s' not found", r->id);
+    if (s == TM_ENOTFOUND)
         tm__respond_error(r, 404, "not_found", err, NULL);
-        return;
-    }
-    if (s) {
+    else if (s)
         respond_store_error(r, err);
+    return s ? -1 : 0;
+}
+
+static void get_corpus(struct tm__req *r)
+{
+    struct tm_corpus_record c;
+    if (get_corpus_or_respond(r, &c))
         return;
-    }
     size_t len;
     char *body = tm_render_corpus(&c, &len);
     respond_body(r, 200, body, len);
@@ -432,6 +453,9 @@ static void get_corpus(struct tm__req *r)
 static void delete_corpus(struct tm__req *r)
 {
     char err[TM_ERR_SIZE] = "";
+    struct tm_corpus_record c;
+    if (!r->admin && get_corpus_or_respond(r, &c))
+        return;
     switch (tm_jobs_delete_corpus(r->srv->jobs, r->id, err)) {
     case TM_JOBS_ACCEPTED:
         tm_matrix_cache_invalidate(r->srv->cache, r->id);
@@ -499,7 +523,7 @@ static void begin_upload(struct tm__req *r, const char *target)
     struct tm_upload_limits lim = {cfg->max_body_bytes, cfg->max_json_bytes, cfg->max_doc_bytes};
     struct tm_api_error e;
     tm_api_error_clear(&e);
-    if (tm_upload_new(&r->upload, &r->srv->store, target, f, &lim, &e)) {
+    if (tm_upload_new(&r->upload, &r->srv->store, target, r->tenant, f, &lim, &e)) {
         tm__respond_api_error(r, &e);
         return;
     }
@@ -513,15 +537,8 @@ static void begin_create(struct tm__req *r)
 
 static void begin_append(struct tm__req *r)
 {
-    struct tm_store *st = &r->srv->store;
     struct tm_corpus_record c;
-    char err[TM_ERR_SIZE] = "";
-    tm_status s = st->m->corpus_get(st->ctx, r->id, &c, err);
-    if (s == TM_ENOTFOUND)
-        tm__respond_error(r, 404, "not_found", err, NULL);
-    else if (s)
-        respond_store_error(r, err);
-    else
+    if (!get_corpus_or_respond(r, &c))
         begin_upload(r, r->id);
 }
 
@@ -601,13 +618,19 @@ static int valid_idem_key(const char *k)
 }
 
 /*
- * The fairness key of a submission (see jobs.h): "id:" and the X-Client-Id
- * header when there is one (a gateway or a web app names its users), else
- * "ip:" and the remote address. The prefixes keep a header from posing as
- * another client's address. 0, or -1 after answering 400.
+ * The fairness key of a submission (see jobs.h): with API keys, "t:" and
+ * the key's tenant, which the client cannot choose. Without, "id:" and the
+ * X-Client-Id header when there is one (a gateway or a web app names its
+ * users), else "ip:" and the remote address. The prefixes keep a header
+ * from posing as another client's address or a tenant. 0, or -1 after
+ * answering 400.
  */
 static int client_key(struct tm__req *r, char out[TM_CLIENT_SIZE])
 {
+    if (r->keyed) {
+        snprintf(out, TM_CLIENT_SIZE, "t:%s", r->tenant);
+        return 0;
+    }
     const char *id = tm__req_header(r, "X-Client-Id");
     if (id) {
         size_t n = strlen(id);
@@ -644,6 +667,13 @@ static void finish_submit(struct tm__req *r)
     char client[TM_CLIENT_SIZE];
     if (client_key(r, client))
         return;
+    /* Idempotency keys are the tenant's own: another tenant's same key
+     * makes another job, and never answers with this tenant's. */
+    char scoped[TM_TENANT_SIZE + 300];
+    if (key && r->keyed) {
+        snprintf(scoped, sizeof(scoped), "t/%s/%s", r->tenant, key);
+        key = scoped;
+    }
     struct tm_corpus_limits lim;
     tm_corpus_limits_init(&lim);
     lim.max_documents = s->cfg->max_inline_docs;
@@ -672,6 +702,8 @@ static void finish_submit(struct tm__req *r)
         tm_status st = valid_id(spec.corpus_id, strlen(spec.corpus_id))
                            ? s->store.m->corpus_get(s->store.ctx, spec.corpus_id, &c, err)
                            : TM_ENOTFOUND;
+        if (!st && !owns(r, c.tenant))
+            st = TM_ENOTFOUND;
         if (st == TM_ENOTFOUND) {
             tm__respond_error(r, 404, "not_found", "no such corpus", "corpus_id");
             goto out;
@@ -720,7 +752,7 @@ static void finish_submit(struct tm__req *r)
     char err[TM_ERR_SIZE] = "";
     enum tm_jobs_refusal res =
         tm_jobs_submit(s->jobs, spec.corpus_id ? spec.corpus_id : "", body, r->len,
-                       tm_method_name(spec.model.method), key, client, &job, err);
+                       tm_method_name(spec.model.method), key, client, r->tenant, &job, err);
     switch (res) {
     case TM_JOBS_ACCEPTED:
     case TM_JOBS_REPLAYED:
@@ -764,7 +796,8 @@ static void list_jobs(struct tm__req *r)
         return;
     }
     int n = 0;
-    if (st->m->job_list(st->ctx, state, pg.after_seq, (int)pg.limit, recs, &n, err)) {
+    if (st->m->job_list(st->ctx, visible_tenant(r), state, pg.after_seq, (int)pg.limit, recs, &n,
+                        err)) {
         tm_free(recs);
         respond_store_error(r, err);
         return;
@@ -787,7 +820,10 @@ static int get_job_or_respond(struct tm__req *r, struct tm_job_record *j)
     char err[TM_ERR_SIZE] = "";
     switch (tm_jobs_get(r->srv->jobs, r->id, j, err)) {
     case TM_JOBS_ACCEPTED:
-        return 0;
+        if (owns(r, j->tenant))
+            return 0;
+        tm__respond_error(r, 404, "not_found", "no such job", NULL);
+        return -1;
     case TM_JOBS_NOT_FOUND:
         tm__respond_error(r, 404, "not_found", "no such job", NULL);
         return -1;
@@ -843,6 +879,8 @@ static void cancel_job(struct tm__req *r)
 {
     struct tm_job_record j;
     char err[TM_ERR_SIZE] = "";
+    if (!r->admin && get_job_or_respond(r, &j))
+        return;
     enum tm_jobs_refusal outcome = tm_jobs_cancel(r->srv->jobs, r->id, &j, err);
     respond_cancel_or_delete(r, outcome, &j, err);
 }
@@ -853,6 +891,8 @@ static void delete_job(struct tm__req *r)
 {
     struct tm_job_record j;
     char err[TM_ERR_SIZE] = "";
+    if (!r->admin && get_job_or_respond(r, &j))
+        return;
     enum tm_jobs_refusal outcome = tm_jobs_delete(r->srv->jobs, r->id, &j, err);
     respond_cancel_or_delete(r, outcome, &j, err);
 }
@@ -948,17 +988,23 @@ typedef void (*handler_fn)(struct tm__req *r);
  * handler is answered 405, Allow naming those with one. The metrics list the
  * routes in this order.
  */
+/* Who may call a route. KEYED, the default, so that a new route needs a
+ * key unless its row says otherwise: an API key when keys are on (auth). */
+enum access { KEYED, OPEN, METRICS /* KEYED with --metrics-auth, else OPEN */ };
+
 struct route {
     const char *pattern;
     int slash;
     handler_fn get, post, post_body, del;
+    enum access access;
 };
 
 static const struct route routes[] = {
-    {"/healthz", .get = get_healthz},
-    {"/readyz", .get = get_readyz},
-    {"/metrics", .get = get_metrics},
-    {"/v1/openapi.yaml", .get = get_openapi},
+    {"/healthz", .get = get_healthz, .access = OPEN},
+    {"/readyz", .get = get_readyz, .access = OPEN},
+    {"/metrics", .get = get_metrics, .access = METRICS},
+    /* The public contract. */
+    {"/v1/openapi.yaml", .get = get_openapi, .access = OPEN},
     {"/v1/corpora", .slash = 1, .get = list_corpora, .post = begin_create,
      .post_body = finish_create},
     {"/v1/corpora/{id}", .slash = 1, .get = get_corpus, .del = delete_corpus},
@@ -1014,6 +1060,72 @@ static void allow_of(const struct route *rt, char *out, size_t size)
             n += (size_t)snprintf(out + n, size - n, "%s%s", n ? ", " : "", methods[i]);
 }
 
+/* The Bearer token of the request into *tok (*len bytes, borrowed); -1
+ * when there is none. */
+static int bearer(struct tm__req *r, const char **tok, size_t *len)
+{
+    const char *h = tm__req_header(r, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7))
+        return -1;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t n = strlen(h);
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+        n--;
+    *tok = h;
+    *len = n;
+    return n ? 0 : -1;
+}
+
+/*
+ * Decides who r is, before its handler runs (and before a body is read).
+ * Keys are required on KEYED routes (and METRICS with --metrics-auth)
+ * with --auth on, and with --auth auto once the store holds a key (keys.h:
+ * known within TM_KEYS_TTL_S on every replica). Without them the caller is
+ * the "default" tenant with an admin's view, as before keys existed.
+ * 0: go on; -1 after answering 401 (or 503 when the store cannot say).
+ */
+static int authorize(struct tm__req *r, enum access access)
+{
+    const struct tm_config *cfg = r->srv->cfg;
+    snprintf(r->tenant, sizeof(r->tenant), "default");
+    r->admin = 1;
+    r->keyed = 0;
+    int open = access == OPEN || (access == METRICS && !cfg->metrics_auth);
+    if (open || !strcmp(cfg->auth, "off") || !r->srv->keys)
+        return 0;
+    char err[TM_ERR_SIZE];
+    if (strcmp(cfg->auth, "on")) {
+        int any = 0;
+        if (tm_keys_any(r->srv->keys, &any, err)) {
+            respond_store_error(r, err);
+            return -1;
+        }
+        if (!any)
+            return 0;
+    }
+    const char *tok;
+    size_t len;
+    int ok = 0;
+    struct tm_principal who;
+    if (bearer(r, &tok, &len) == 0 && tm_keys_check(r->srv->keys, tok, len, &ok, &who, err)) {
+        respond_store_error(r, err);
+        return -1;
+    }
+    if (!ok) {
+        /* The key is never logged nor echoed. */
+        r->www_authenticate = 1;
+        tm__respond_error(r, 401, "unauthorized",
+                          "this route needs an API key: Authorization: Bearer KEY", NULL);
+        return -1;
+    }
+    snprintf(r->tenant, sizeof(r->tenant), "%s", who.tenant);
+    r->admin = who.admin;
+    r->keyed = 1;
+    return 0;
+}
+
 static void routes_begin(struct tm__req *r, const char *url)
 {
     const struct route *rt = route_of(url, r->id);
@@ -1025,6 +1137,8 @@ static void routes_begin(struct tm__req *r, const char *url)
     }
     r->route = (int)(rt - routes);
     r->route_label = rt->pattern;
+    if (authorize(r, rt->access))
+        return;
     handler_fn handler = handler_of(rt, r->method);
     if (!handler) {
         allow_of(rt, r->allow, sizeof(r->allow));

@@ -15,6 +15,7 @@
  * threads before main, so they cannot all block them); main reads the
  * first, a helper thread a second one.
  */
+#include <arpa/inet.h>
 #include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +65,46 @@ static void *hurry_main(void *arg)
         tm_jobs_hurry(jobs);
     }
     return NULL;
+}
+
+/* 1 when bind is a loopback address: 127.0.0.0/8, ::1, "localhost". */
+static int is_loopback(const char *bind)
+{
+    unsigned char a[16];
+    if (!strcmp(bind, "localhost"))
+        return 1;
+    if (inet_pton(AF_INET, bind, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, bind, a) == 1) {
+        static const unsigned char one[16] = {[15] = 1};
+        return !memcmp(a, one, sizeof(one));
+    }
+    return 0;
+}
+
+/*
+ * The secure default (--auth auto): with a key in the store, keys are
+ * required (routes.c); without one, a server on a loopback address runs
+ * open, as a developer's does, but one that others can reach refuses to
+ * start rather than serve every tenant's data to whoever connects.
+ */
+static tm_status check_auth(const struct tm_config *cfg, struct tm_keys *keys, char *err)
+{
+    if (!strcmp(cfg->auth, "off")) {
+        TM_LOG(TM_LOG_WARN, "auth is off: every client may read and delete every corpus and job",
+               "s:bind", cfg->bind, NULL);
+        return TM_OK;
+    }
+    int any = 0;
+    tm_status st = tm_keys_any(keys, &any, err);
+    if (st || any || !strcmp(cfg->auth, "on") || is_loopback(cfg->bind))
+        return st;
+    /* Under TM_ERR_SIZE bytes with the longest bind. */
+    return tm_errf(err, TM_EINVAL,
+                   "no API key in the store and %s is not a loopback address: create one"
+                   " (topicd keys create --tenant NAME, same --data-dir or --store), or"
+                   " serve without keys with --auth off (TOPICD_AUTH=off)",
+                   cfg->bind);
 }
 
 int tm_cli_serve(int argc, char **argv)
@@ -124,6 +165,14 @@ int tm_cli_serve(int argc, char **argv)
     tm_status st = tm_store_open(&srv.store, cfg.store, cfg.data_dir, err);
     if (st) {
         TM_LOG(TM_LOG_ERROR, "cannot open the store", "s:error", err, NULL);
+        goto out;
+    }
+    st = tm_keys_new(&srv.keys, &srv.store, TM_KEYS_TTL_S, err);
+    if (!st)
+        st = check_auth(&cfg, srv.keys, err);
+    if (st) {
+        TM_LOG(TM_LOG_ERROR, "refusing to start", "s:error", err, NULL);
+        fprintf(stderr, "topicd serve: %s\n", err);
         goto out;
     }
     if (tm_matrix_cache_new(&srv.cache, cfg.cache_bytes)) {
@@ -216,6 +265,7 @@ out:
     tm_jobs_free(srv.jobs);
     tm_matrix_cache_free(srv.cache);
     tm_gpu_manager_free(srv.gpu);
+    tm_keys_free(srv.keys);
     tm_store_close(&srv.store);
     if (!status)
         TM_LOG(TM_LOG_INFO, "stopped", NULL);

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "gpu_manager.h"
 #include "jobs.h"
+#include "keys.h"
 #include "matrix_cache.h"
 #include "store.h"
 
@@ -23,7 +24,8 @@ struct tm_server {
     struct tm_jobs *jobs;
     struct tm_matrix_cache *cache;
     struct tm_gpu_manager *gpu;
-    atomic_int draining; /* 1 after SIGTERM: /readyz answers 503 */
+    struct tm_keys *keys; /* API keys' cache; auth mode in cfg->auth */
+    atomic_int draining;  /* 1 after SIGTERM: /readyz answers 503 */
     double started_at;
 };
 

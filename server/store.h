@@ -139,6 +139,20 @@ enum tm_store_full { TM_STORE_NOT_FULL, TM_STORE_QUEUE_FULL, TM_STORE_CLIENT_FUL
 enum tm_store_wake { TM_STORE_WAKE_JOBS, TM_STORE_WAKE_CANCEL };
 typedef void (*tm_store_wake_fn)(void *arg, enum tm_store_wake what);
 
+/* API keys (keys.h): the bytes of a key's id and of its SHA-256, and of a
+ * tenant's name, NUL included. */
+#define TM_KEY_ID_SIZE 16
+#define TM_KEY_HASH_SIZE 32
+
+/* An API key as stored: never the key itself, only its hash. */
+struct tm_key_record {
+    char id[TM_KEY_ID_SIZE];
+    char tenant[TM_TENANT_SIZE];
+    int admin;
+    unsigned char hash[TM_KEY_HASH_SIZE];
+    double created_at, revoked_at, last_used_at; /* Unix seconds, 0 = never */
+};
+
 struct tm_store_methods {
     const char *name;
     void (*close)(void *ctx);
@@ -160,9 +174,10 @@ struct tm_store_methods {
     tm_status (*corpus_delete)(void *ctx, const char *id, char *err);
     /* A committed corpus; TM_ENOTFOUND otherwise. */
     tm_status (*corpus_get)(void *ctx, const char *id, struct tm_corpus_record *out, char *err);
-    /* Up to limit visible corpora with seq > after_seq, by seq; *n found. */
-    tm_status (*corpus_list)(void *ctx, int64_t after_seq, int limit, struct tm_corpus_record *out,
-                             int *n, char *err);
+    /* Up to limit visible corpora with seq > after_seq, by seq; *n found;
+     * only tenant's (NULL: every tenant's). */
+    tm_status (*corpus_list)(void *ctx, const char *tenant, int64_t after_seq, int limit,
+                             struct tm_corpus_record *out, int *n, char *err);
     /* All documents of a committed corpus, in order. out initialised here. */
     tm_status (*corpus_load)(void *ctx, const char *id, struct tm_store_docs *out, char *err);
     /* ids of documents [offset, offset + n) (NULL entries when none): for
@@ -212,8 +227,9 @@ struct tm_store_methods {
     tm_status (*job_doc_topics)(void *ctx, const char *id, int64_t offset, int64_t limit,
                                 double **weights, char ***ids, int64_t *n, int64_t *k,
                                 int64_t *n_documents, char *err);
-    /* Up to limit jobs with seq > after_seq (state -1: any), by seq. */
-    tm_status (*job_list)(void *ctx, int state, int64_t after_seq, int limit,
+    /* Up to limit jobs with seq > after_seq (state -1: any), by seq; only
+     * tenant's (NULL: every tenant's). */
+    tm_status (*job_list)(void *ctx, const char *tenant, int state, int64_t after_seq, int limit,
                           struct tm_job_record *out, int *n, char *err);
     /* Every job in state, by seq. */
     tm_status (*job_scan)(void *ctx, enum tm_job_state state, tm_store_job_fn fn, void *fn_ctx,
@@ -276,12 +292,23 @@ struct tm_store_methods {
      * callers poll too. unlisten returns once no call of arg's runs. */
     tm_status (*listen)(void *ctx, tm_store_wake_fn fn, void *arg, char *err);
     void (*unlisten)(void *ctx, void *arg);
+
+    /* API keys (keys.h). create: TM_EBUSY when the id exists. get: the key
+     * with its hash, revoked or not; TM_ENOTFOUND. list: up to limit keys,
+     * revoked ones too, oldest first. revoke: sets revoked_at (once);
+     * TM_ENOTFOUND. count: keys not revoked. touch: last_used_at. */
+    tm_status (*key_create)(void *ctx, const struct tm_key_record *k, char *err);
+    tm_status (*key_get)(void *ctx, const char *id, struct tm_key_record *out, char *err);
+    tm_status (*key_list)(void *ctx, struct tm_key_record *out, int limit, int *n, char *err);
+    tm_status (*key_revoke)(void *ctx, const char *id, double now, char *err);
+    tm_status (*key_count)(void *ctx, int64_t *n, char *err);
+    tm_status (*key_touch)(void *ctx, const char *id, double now, char *err);
 };
 
 /* The schema version this binary writes. Both drivers keep the version of
  * a store in the store itself (SQLite: PRAGMA user_version; PostgreSQL: the
  * table topicd_schema) and migrate an older store when they open it. */
-#define TM_STORE_SCHEMA_VERSION 2
+#define TM_STORE_SCHEMA_VERSION 3
 
 /* The bytes of a redacted store target, NUL included. */
 #define TM_STORE_TARGET_SIZE 512

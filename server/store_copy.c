@@ -141,7 +141,7 @@ static tm_status check_target(struct src *s, struct tm_store *dst, char *err)
     struct tm_job_record js[64];
     after = 0;
     for (int n = 64; n == 64;) {
-        tm_status st = dst->m->job_list(dst->ctx, -1, after, 64, js, &n, err);
+        tm_status st = dst->m->job_list(dst->ctx, NULL, -1, after, 64, js, &n, err);
         if (st)
             return st;
         for (int i = 0; i < n; i++) {
@@ -166,8 +166,8 @@ static tm_status copy_corpora(struct src *s, struct tm_store *dst,
     sqlite3_stmt *list = NULL;
     tm_status st = TM_OK;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT seq, id, hidden, n_documents, bytes, created_at FROM corpora"
-                           " WHERE ready = 1 ORDER BY seq",
+                           "SELECT seq, id, hidden, n_documents, bytes, created_at, tenant"
+                           " FROM corpora WHERE ready = 1 ORDER BY seq",
                            -1, &list, NULL) != SQLITE_OK)
         return sqerr(s, "list corpora", err);
     int rc;
@@ -180,6 +180,7 @@ static tm_status copy_corpora(struct src *s, struct tm_store *dst,
         c.n_documents = sqlite3_column_int64(list, 3);
         c.bytes = sqlite3_column_int64(list, 4);
         c.created_at = sqlite3_column_double(list, 5);
+        copy_text(c.tenant, sizeof(c.tenant), list, 6);
         sqlite3_reset(s->docs);
         sqlite3_bind_int64(s->docs, 1, c.seq);
         int present = 0;
@@ -261,7 +262,7 @@ static tm_status copy_jobs(struct src *s, struct tm_store *dst, struct tm_store_
                            "SELECT seq, id, corpus_id, state, stage, progress, attempts,"
                            " created_at, started_at, finished_at, method, error_code,"
                            " error_message, spec, result, idem_key, client, n_documents,"
-                           " n_topics FROM jobs ORDER BY seq",
+                           " n_topics, tenant FROM jobs ORDER BY seq",
                            -1, &list, NULL) != SQLITE_OK) {
         st = sqerr(s, "list jobs", err);
         goto out;
@@ -286,6 +287,7 @@ static tm_status copy_jobs(struct src *s, struct tm_store *dst, struct tm_store_
         copy_text(j->method, sizeof(j->method), list, 10);
         copy_text(j->error_code, sizeof(j->error_code), list, 11);
         copy_text(j->error_message, sizeof(j->error_message), list, 12);
+        copy_text(j->tenant, sizeof(j->tenant), list, 19);
         if (j->state == TM_JOB_RUNNING) {
             /* Its process is gone (the lock says so): back in the queue, as
              * a server's start-up recovery puts it, the attempt counted. */
@@ -326,6 +328,40 @@ out:
     batch_clear(b);
     tm_free(b);
     sqlite3_finalize(list);
+    return st;
+}
+
+/* The API keys (their hashes; revoked ones too, as revoked): a key the
+ * target holds already, by id, is skipped. */
+static tm_status copy_keys(struct tm_store *src, struct tm_store *dst,
+                           struct tm_store_copy_stats *stats, char *err)
+{
+    enum { MAX_KEYS = 4096 };
+    struct tm_key_record *k = tm_calloc(MAX_KEYS, sizeof(*k));
+    if (!k)
+        return tm_errf(err, TM_ENOMEM, "store copy");
+    int n = 0;
+    tm_status st = src->m->key_list(src->ctx, k, MAX_KEYS, &n, err);
+    if (!st && n == MAX_KEYS)
+        st = tm_errf(err, TM_ETOOBIG, "store copy: more than %d API keys", MAX_KEYS);
+    for (int i = 0; !st && i < n; i++) {
+        struct tm_key_record have;
+        st = dst->m->key_get(dst->ctx, k[i].id, &have, err);
+        if (!st) {
+            stats->keys_present++;
+            continue;
+        }
+        if (st != TM_ENOTFOUND)
+            break;
+        st = dst->m->key_create(dst->ctx, &k[i], err);
+        if (!st && k[i].revoked_at > 0)
+            st = dst->m->key_revoke(dst->ctx, k[i].id, k[i].revoked_at, err);
+        if (!st && k[i].last_used_at > 0)
+            st = dst->m->key_touch(dst->ctx, k[i].id, k[i].last_used_at, err);
+        if (!st)
+            stats->keys++;
+    }
+    tm_free(k);
     return st;
 }
 
@@ -377,6 +413,8 @@ tm_status tm_store_copy(const char *data_dir, const char *url, struct tm_store_c
         st = copy_corpora(&s, &dst, stats, err);
     if (!st)
         st = copy_jobs(&s, &dst, stats, err);
+    if (!st)
+        st = copy_keys(&src_store, &dst, stats, err);
 out:
     tm_store_close(&dst);
     sqlite3_finalize(s.docs);

@@ -16,12 +16,14 @@ struct tm_store_copy_stats {
     int64_t corpora, documents, jobs;      /* copied by this run */
     int64_t corpora_present, jobs_present; /* in the target already, identical */
     int64_t requeued;                      /* running jobs copied as queued */
+    int64_t keys, keys_present;            /* API keys copied, in the target already */
 };
 
 /*
  * Copies every committed corpus (documents in order) and every job (spec,
  * state, times, result, document-topic chunks, idempotency key, fairness
- * key) of the SQLite store in data_dir into the PostgreSQL store url names,
+ * key, tenant) and every API key (its hash, revoked or not) of the SQLite
+ * store in data_dir into the PostgreSQL store url names,
  * keeping ids, seqs and timestamps; a running job is copied as queued (its
  * process is gone). Takes data_dir's lock, so a server running on it makes
  * this TM_EBUSY, as does a server running on the target.

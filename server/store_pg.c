@@ -126,13 +126,24 @@ static const char *const migrations[TM_STORE_SCHEMA_VERSION + 1] = {
     "ALTER TABLE corpora ADD COLUMN touched_at double precision;"
     "CREATE TABLE clients(client text PRIMARY KEY, last_served bigint NOT NULL);"
     "CREATE SEQUENCE clients_served;",
+    /* 3: tenants and API keys (keys.h). What was stored before belongs to
+     * the tenant "default". A key's hash is its SHA-256, never the key. */
+    "ALTER TABLE corpora ADD COLUMN tenant text NOT NULL DEFAULT 'default';"
+    "ALTER TABLE jobs ADD COLUMN tenant text NOT NULL DEFAULT 'default';"
+    "CREATE INDEX corpora_tenant ON corpora(tenant, seq);"
+    "CREATE INDEX jobs_tenant ON jobs(tenant, seq);"
+    "CREATE TABLE api_keys(id text PRIMARY KEY, tenant text NOT NULL, admin boolean NOT NULL,"
+    " hash bytea NOT NULL, created_at double precision NOT NULL,"
+    " revoked_at double precision NOT NULL DEFAULT 0,"
+    " last_used_at double precision NOT NULL DEFAULT 0);",
 };
 
-#define CORPUS_COLS "seq, id, hidden, n_documents, bytes, created_at"
+#define CORPUS_COLS "seq, id, hidden, n_documents, bytes, created_at, tenant"
+#define N_CORPUS_COLS 7
 #define JOB_COLS                                                                                   \
     "seq, id, corpus_id, state, stage, progress, attempts, created_at, started_at,"                \
-    " finished_at, method, error_code, error_message"
-#define N_JOB_COLS 13
+    " finished_at, method, error_code, error_message, tenant"
+#define N_JOB_COLS 14
 
 enum q {
     Q_SETTINGS,
@@ -184,6 +195,12 @@ enum q {
     Q_IMPORT_JOB,
     Q_IMPORT_SETVAL_CORPORA,
     Q_IMPORT_SETVAL_JOBS,
+    Q_KEY_CREATE,
+    Q_KEY_GET,
+    Q_KEY_LIST,
+    Q_KEY_REVOKE,
+    Q_KEY_COUNT,
+    Q_KEY_TOUCH,
     Q__COUNT
 };
 
@@ -210,7 +227,8 @@ static const struct {
                          " DELETE FROM documents WHERE corpus_seq IN (SELECT seq FROM gone)",
                          "delete interrupted uploads"},
     [Q_CORPUS_CREATE] = {"INSERT INTO corpora(id, ready, hidden, n_documents, bytes, created_at,"
-                         " touched_at) VALUES($1, false, $2, 0, 0, $3, extract(epoch FROM now()))",
+                         " touched_at, tenant) VALUES($1, false, $2, 0, 0, $3,"
+                         " extract(epoch FROM now()), $4)",
                          "create corpus"},
     [Q_CORPUS_LOCK] = {"SELECT seq, n_documents, bytes, ready FROM corpora WHERE id = $1"
                        " FOR UPDATE",
@@ -228,7 +246,7 @@ static const struct {
                          "delete corpus"},
     [Q_CORPUS_GET] = {"SELECT " CORPUS_COLS " FROM corpora WHERE id = $1 AND ready", "get corpus"},
     [Q_CORPUS_LIST] = {"SELECT " CORPUS_COLS " FROM corpora WHERE ready AND NOT hidden"
-                       " AND seq > $1 ORDER BY seq LIMIT $2",
+                       " AND seq > $1 AND ($3::text IS NULL OR tenant = $3) ORDER BY seq LIMIT $2",
                        "list corpora"},
     [Q_CORPUS_LIST_ALL] = {"SELECT " CORPUS_COLS " FROM corpora WHERE seq > $1"
                            " ORDER BY seq LIMIT $2",
@@ -244,8 +262,9 @@ static const struct {
      * commit, with a constant payload: PostgreSQL folds duplicates). */
     [Q_JOB_INSERT] = {"WITH ins AS (INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage,"
                       " progress, attempts, created_at, started_at, finished_at, method,"
-                      " error_code, error_message, client)"
-                      " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                      " error_code, error_message, client, tenant)"
+                      " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+                      " $18)"
                       " RETURNING seq)"
                       " SELECT seq, CASE WHEN $5 = $16 THEN pg_notify($17, '') END FROM ins",
                       "insert job"},
@@ -267,10 +286,11 @@ static const struct {
                        " LEFT JOIN doc_topics d ON d.job_seq = j.seq AND d.chunk >= $2"
                        " AND d.chunk <= $3 WHERE j.id = $1 ORDER BY d.chunk",
                        "document topics"},
-    [Q_JOB_LIST] = {"SELECT " JOB_COLS ", client FROM jobs WHERE seq > $1 ORDER BY seq LIMIT $2",
+    [Q_JOB_LIST] = {"SELECT " JOB_COLS ", client FROM jobs WHERE seq > $1"
+                    " AND ($3::text IS NULL OR tenant = $3) ORDER BY seq LIMIT $2",
                     "list jobs"},
     [Q_JOB_LIST_STATE] = {"SELECT " JOB_COLS ", client FROM jobs WHERE seq > $1 AND state = $3"
-                          " ORDER BY seq LIMIT $2",
+                          " AND ($4::text IS NULL OR tenant = $4) ORDER BY seq LIMIT $2",
                           "list jobs"},
     [Q_CORPUS_JOBS_ACTIVE] = {"SELECT count(*) FROM jobs WHERE corpus_id = $1"
                               " AND state IN ($2, $3)",
@@ -302,8 +322,9 @@ static const struct {
                       " AS mine FROM jobs WHERE state = $5),"
                       " ins AS (INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage,"
                       " progress, attempts, created_at, started_at, finished_at, method,"
-                      " error_code, error_message, client)"
-                      " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15"
+                      " error_code, error_message, client, tenant)"
+                      " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+                      " $19"
                       " FROM n WHERE n.total < $16 AND n.mine < $17 RETURNING seq)"
                       " SELECT n.total, n.mine, ins.seq,"
                       " CASE WHEN ins.seq IS NOT NULL THEN pg_notify($18, '') END"
@@ -405,7 +426,7 @@ static const struct {
                               " OR seq = $2",
                               "find corpus"},
     [Q_IMPORT_CORPUS] = {"INSERT INTO corpora(seq, id, ready, hidden, n_documents, bytes,"
-                         " created_at) VALUES($1, $2, true, $3, $4, $5, $6)",
+                         " created_at, tenant) VALUES($1, $2, true, $3, $4, $5, $6, $7)",
                          "copy corpus"},
     [Q_IMPORT_JOB_FIND] = {"SELECT " JOB_COLS ", idem_key, length(spec), length(result),"
                            " n_documents, n_topics FROM jobs"
@@ -413,9 +434,9 @@ static const struct {
                            "find job"},
     [Q_IMPORT_JOB] = {"INSERT INTO jobs(seq, id, corpus_id, spec, idem_key, state, stage,"
                       " progress, attempts, created_at, started_at, finished_at, method,"
-                      " error_code, error_message, client, result, n_documents, n_topics)"
-                      " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-                      " $16, $17, $18, $19)",
+                      " error_code, error_message, client, result, n_documents, n_topics,"
+                      " tenant) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+                      " $14, $15, $16, $17, $18, $19, $20)",
                       "copy job"},
     /* Past the largest seq and never back: rows inserted with their own
      * seqs do not move an identity's sequence. */
@@ -429,6 +450,19 @@ static const struct {
                               "::regclass AS s, (SELECT max(seq) FROM jobs) AS m) x"
                               " WHERE m IS NOT NULL",
                               "move the jobs' seq"},
+#define KEY_COLS "id, tenant, admin, hash, created_at, revoked_at, last_used_at"
+    [Q_KEY_CREATE] = {"INSERT INTO api_keys(id, tenant, admin, hash, created_at)"
+                      " VALUES($1, $2, $3, $4, $5)",
+                      "create key"},
+    [Q_KEY_GET] = {"SELECT " KEY_COLS " FROM api_keys WHERE id = $1", "get key"},
+    [Q_KEY_LIST] = {"SELECT " KEY_COLS " FROM api_keys ORDER BY created_at, id LIMIT $1",
+                    "list keys"},
+    /* A key revoked twice keeps its first revocation time. */
+    [Q_KEY_REVOKE] = {"UPDATE api_keys SET revoked_at = CASE WHEN revoked_at > 0 THEN revoked_at"
+                      " ELSE $2 END WHERE id = $1",
+                      "revoke key"},
+    [Q_KEY_COUNT] = {"SELECT count(*) FROM api_keys WHERE revoked_at = 0", "count keys"},
+    [Q_KEY_TOUCH] = {"UPDATE api_keys SET last_used_at = $2 WHERE id = $1", "update key"},
 };
 
 #define COPY_DOCS "COPY documents(corpus_seq, pos, doc_id, text) FROM STDIN (FORMAT binary)"
@@ -586,6 +620,7 @@ static void read_corpus(const PGresult *r, int row, struct tm_corpus_record *c)
     c->n_documents = col_int(r, row, 3);
     c->bytes = col_int(r, row, 4);
     c->created_at = col_f64(r, row, 5);
+    col_text(r, row, 6, c->tenant, sizeof(c->tenant));
 }
 
 static void read_job(const PGresult *r, int row, struct tm_job_record *j)
@@ -604,6 +639,13 @@ static void read_job(const PGresult *r, int row, struct tm_job_record *j)
     col_text(r, row, 10, j->method, sizeof(j->method));
     col_text(r, row, 11, j->error_code, sizeof(j->error_code));
     col_text(r, row, 12, j->error_message, sizeof(j->error_message));
+    col_text(r, row, 13, j->tenant, sizeof(j->tenant));
+}
+
+/* The tenant a record to be stored names: "" is "default". */
+static const char *tenant_of(const char *t)
+{
+    return t && *t ? t : "default";
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1030,6 +1072,7 @@ static tm_status pg_corpus_create(void *ctx, const struct tm_corpus_record *c, c
         p_text(&p, c->id);
         p_bool(&p, c->hidden);
         p_f64(&p, c->created_at);
+        p_text(&p, tenant_of(c->tenant));
         st = run(&k, Q_CORPUS_CREATE, &p, PGRES_COMMAND_OK, NULL, err);
     }
     call_end(&k);
@@ -1192,8 +1235,8 @@ static tm_status pg_corpus_get(void *ctx, const char *id, struct tm_corpus_recor
     return st;
 }
 
-static tm_status list_corpora(struct pg *q, enum q id, int64_t after_seq, int limit,
-                              struct tm_corpus_record *out, int *n, char *err)
+static tm_status list_corpora(struct pg *q, enum q id, const char *tenant, int64_t after_seq,
+                              int limit, struct tm_corpus_record *out, int *n, char *err)
 {
     struct call k;
     PGresult *r = NULL;
@@ -1203,6 +1246,8 @@ static tm_status list_corpora(struct pg *q, enum q id, int64_t after_seq, int li
         struct params p = {0};
         p_i64(&p, after_seq);
         p_i32(&p, limit);
+        if (id == Q_CORPUS_LIST)
+            p_text(&p, tenant);
         st = run(&k, id, &p, PGRES_TUPLES_OK, &r, err);
     }
     for (int i = 0; !st && i < PQntuples(r) && i < limit; i++)
@@ -1212,10 +1257,10 @@ static tm_status list_corpora(struct pg *q, enum q id, int64_t after_seq, int li
     return st;
 }
 
-static tm_status pg_corpus_list(void *ctx, int64_t after_seq, int limit,
+static tm_status pg_corpus_list(void *ctx, const char *tenant, int64_t after_seq, int limit,
                                 struct tm_corpus_record *out, int *n, char *err)
 {
-    return list_corpora(ctx, Q_CORPUS_LIST, after_seq, limit, out, n, err);
+    return list_corpora(ctx, Q_CORPUS_LIST, tenant, after_seq, limit, out, n, err);
 }
 
 static tm_status pg_corpus_load(void *ctx, const char *id, struct tm_store_docs *out, char *err)
@@ -1400,6 +1445,7 @@ static tm_status pg_job_insert(void *ctx, struct tm_job_record *j, const char *s
     job_params(&p, j, spec, spec_len, idem_key, client, msg);
     p_i32(&p, TM_JOB_QUEUED);
     p_text(&p, q->chan_jobs);
+    p_text(&p, tenant_of(j->tenant));
     r = PQexecParams(k.s->conn, sql[Q_JOB_INSERT].sql, p.n, p.types, p.values, p.lengths, p.formats,
                      1);
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
@@ -1430,6 +1476,7 @@ static tm_status pg_job_submit(void *ctx, struct tm_job_record *j, const char *s
     p_i64(&p, caps ? caps->max_queued : INT64_MAX);
     p_i64(&p, caps ? caps->max_per_client : INT64_MAX);
     p_text(&p, q->chan_jobs);
+    p_text(&p, tenant_of(j->tenant));
     r = PQexecParams(k.s->conn, sql[Q_JOB_SUBMIT].sql, p.n, p.types, p.values, p.lengths, p.formats,
                      1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
@@ -1713,9 +1760,9 @@ out:
 
 /* pg_job_list, and each job's fairness key into clients[i] when clients is
  * not NULL. */
-static tm_status list_jobs(struct pg *q, int state, int64_t after_seq, int limit,
-                           struct tm_job_record *out, char (*clients)[TM_CLIENT_SIZE], int *n,
-                           char *err)
+static tm_status list_jobs(struct pg *q, const char *tenant, int state, int64_t after_seq,
+                           int limit, struct tm_job_record *out, char (*clients)[TM_CLIENT_SIZE],
+                           int *n, char *err)
 {
     struct call k;
     PGresult *r = NULL;
@@ -1727,6 +1774,7 @@ static tm_status list_jobs(struct pg *q, int state, int64_t after_seq, int limit
         p_i32(&p, limit);
         if (state >= 0)
             p_i32(&p, state);
+        p_text(&p, tenant);
         st = run(&k, state < 0 ? Q_JOB_LIST : Q_JOB_LIST_STATE, &p, PGRES_TUPLES_OK, &r, err);
     }
     for (int i = 0; !st && i < PQntuples(r) && i < limit; i++) {
@@ -1739,10 +1787,10 @@ static tm_status list_jobs(struct pg *q, int state, int64_t after_seq, int limit
     return st;
 }
 
-static tm_status pg_job_list(void *ctx, int state, int64_t after_seq, int limit,
+static tm_status pg_job_list(void *ctx, const char *tenant, int state, int64_t after_seq, int limit,
                              struct tm_job_record *out, int *n, char *err)
 {
-    return list_jobs(ctx, state, after_seq, limit, out, NULL, n, err);
+    return list_jobs(ctx, tenant, state, after_seq, limit, out, NULL, n, err);
 }
 
 static tm_status pg_job_scan(void *ctx, enum tm_job_state state, tm_store_job_fn fn, void *fn_ctx,
@@ -1754,7 +1802,7 @@ static tm_status pg_job_scan(void *ctx, enum tm_job_state state, tm_store_job_fn
     int64_t after = 0;
     for (;;) {
         int n = 0;
-        tm_status st = list_jobs(ctx, (int)state, after, 64, page, clients, &n, err);
+        tm_status st = list_jobs(ctx, NULL, (int)state, after, 64, page, clients, &n, err);
         if (st)
             return st;
         for (int i = 0; i < n; i++)
@@ -2175,6 +2223,127 @@ static void pg_unlisten(void *ctx, void *arg)
     tm__store_listeners_remove(&q->listeners, arg);
 }
 
+/* ---------------------------------------------------------------------- */
+/* API keys. */
+
+static void read_key(const PGresult *r, int row, struct tm_key_record *k)
+{
+    memset(k, 0, sizeof(*k));
+    col_text(r, row, 0, k->id, sizeof(k->id));
+    col_text(r, row, 1, k->tenant, sizeof(k->tenant));
+    k->admin = (int)col_int(r, row, 2);
+    if (PQgetlength(r, row, 3) == TM_KEY_HASH_SIZE)
+        memcpy(k->hash, PQgetvalue(r, row, 3), TM_KEY_HASH_SIZE);
+    k->created_at = col_f64(r, row, 4);
+    k->revoked_at = col_f64(r, row, 5);
+    k->last_used_at = col_f64(r, row, 6);
+}
+
+static tm_status pg_key_create(void *ctx, const struct tm_key_record *key, char *err)
+{
+    struct call k;
+    PGresult *r = NULL;
+    tm_status st = call_begin(ctx, &k, err);
+    if (st)
+        goto out;
+    struct params p = {0};
+    p_text(&p, key->id);
+    p_text(&p, key->tenant);
+    p_bool(&p, key->admin);
+    p_bytea(&p, key->hash, TM_KEY_HASH_SIZE);
+    p_f64(&p, key->created_at);
+    r = PQexecParams(k.s->conn, sql[Q_KEY_CREATE].sql, p.n, p.types, p.values, p.lengths, p.formats,
+                     1);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        st = state && !strcmp(state, "23505")
+                 ? tm_errf(err, TM_EBUSY, "key id '%s' exists", key->id)
+                 : fail(&k, r, sql[Q_KEY_CREATE].what, err);
+    }
+out:
+    PQclear(r);
+    call_end(&k);
+    return st;
+}
+
+static tm_status pg_key_get(void *ctx, const char *id, struct tm_key_record *out, char *err)
+{
+    struct call k;
+    PGresult *r = NULL;
+    tm_status st = call_begin(ctx, &k, err);
+    if (!st)
+        st = by_key(&k, Q_KEY_GET, id, &r, err);
+    if (!st && PQntuples(r) == 1)
+        read_key(r, 0, out);
+    else if (!st)
+        st = tm_errf(err, TM_ENOTFOUND, "key '%s' not found", id);
+    PQclear(r);
+    call_end(&k);
+    return st;
+}
+
+static tm_status pg_key_list(void *ctx, struct tm_key_record *out, int limit, int *n, char *err)
+{
+    struct call k;
+    PGresult *r = NULL;
+    *n = 0;
+    tm_status st = call_begin(ctx, &k, err);
+    if (!st) {
+        struct params p = {0};
+        p_i32(&p, limit);
+        st = run(&k, Q_KEY_LIST, &p, PGRES_TUPLES_OK, &r, err);
+    }
+    for (int i = 0; !st && i < PQntuples(r) && i < limit; i++)
+        read_key(r, i, &out[(*n)++]);
+    PQclear(r);
+    call_end(&k);
+    return st;
+}
+
+/* Q_KEY_REVOKE or Q_KEY_TOUCH on key id; TM_ENOTFOUND without it. */
+static tm_status key_write(struct pg *q, enum q id, const char *key, double now, char *err)
+{
+    struct call k;
+    PGresult *r = NULL;
+    tm_status st = call_begin(q, &k, err);
+    if (!st) {
+        struct params p = {0};
+        p_text(&p, key);
+        p_f64(&p, now);
+        st = run(&k, id, &p, PGRES_COMMAND_OK, &r, err);
+    }
+    if (!st && changed(r) == 0)
+        st = tm_errf(err, TM_ENOTFOUND, "key '%s' not found", key);
+    PQclear(r);
+    call_end(&k);
+    return st;
+}
+
+static tm_status pg_key_revoke(void *ctx, const char *id, double now, char *err)
+{
+    return key_write(ctx, Q_KEY_REVOKE, id, now, err);
+}
+
+static tm_status pg_key_touch(void *ctx, const char *id, double now, char *err)
+{
+    return key_write(ctx, Q_KEY_TOUCH, id, now, err);
+}
+
+static tm_status pg_key_count(void *ctx, int64_t *n, char *err)
+{
+    struct call k;
+    PGresult *r = NULL;
+    *n = 0;
+    tm_status st = call_begin(ctx, &k, err);
+    if (!st)
+        st = run(&k, Q_KEY_COUNT, NULL, PGRES_TUPLES_OK, &r, err);
+    if (!st)
+        *n = col_int(r, 0, 0);
+    PQclear(r);
+    call_end(&k);
+    return st;
+}
+
 static const struct tm_store_methods pg_methods = {
     .name = "postgresql",
     .close = pg_close,
@@ -2210,6 +2379,12 @@ static const struct tm_store_methods pg_methods = {
     .job_count_queued = pg_job_count_queued,
     .listen = pg_listen,
     .unlisten = pg_unlisten,
+    .key_create = pg_key_create,
+    .key_get = pg_key_get,
+    .key_list = pg_key_list,
+    .key_revoke = pg_key_revoke,
+    .key_count = pg_key_count,
+    .key_touch = pg_key_touch,
 };
 
 /* ---------------------------------------------------------------------- */
@@ -2227,7 +2402,7 @@ tm_status tm__store_pg_corpus_list_all(struct tm_store *s, int64_t after_seq, in
 {
     *n = 0;
     tm_status st = import_check(s, err);
-    return st ? st : list_corpora(s->ctx, Q_CORPUS_LIST_ALL, after_seq, limit, out, n, err);
+    return st ? st : list_corpora(s->ctx, Q_CORPUS_LIST_ALL, NULL, after_seq, limit, out, n, err);
 }
 
 tm_status tm__store_pg_import_corpus(struct tm_store *s, const struct tm_corpus_record *c,
@@ -2254,7 +2429,7 @@ tm_status tm__store_pg_import_corpus(struct tm_store *s, const struct tm_corpus_
     if (PQntuples(r) > 0) {
         struct tm_corpus_record have;
         read_corpus(r, 0, &have);
-        if (PQntuples(r) == 1 && col_int(r, 0, 6) && !strcmp(have.id, c->id) &&
+        if (PQntuples(r) == 1 && col_int(r, 0, N_CORPUS_COLS) && !strcmp(have.id, c->id) &&
             have.seq == c->seq && have.n_documents == c->n_documents && have.bytes == c->bytes &&
             !have.hidden == !c->hidden && have.created_at == c->created_at)
             *present = 1;
@@ -2272,6 +2447,7 @@ tm_status tm__store_pg_import_corpus(struct tm_store *s, const struct tm_corpus_
     p_i64(&p, c->n_documents);
     p_i64(&p, c->bytes);
     p_f64(&p, c->created_at);
+    p_text(&p, tenant_of(c->tenant));
     st = run(&k, Q_IMPORT_CORPUS, &p, PGRES_COMMAND_OK, NULL, err);
     if (!st)
         st = copy_begin(&cp, &k, COPY_DOCS, err);
@@ -2384,6 +2560,7 @@ static tm_status import_job(struct call *k, const struct tm_store_job_row *j,
     p_bytea(&p, j->result ? (j->result_len ? j->result : "") : NULL, j->result_len);
     p_i64(&p, j->n_documents);
     p_i64(&p, j->n_topics);
+    p_text(&p, tenant_of(w->tenant));
     st = run(k, Q_IMPORT_JOB, &p, PGRES_COMMAND_OK, NULL, err);
     if (st || j->n_topics <= 0)
         return st;

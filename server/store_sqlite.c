@@ -81,6 +81,23 @@ static const char schema_v2[] = "ALTER TABLE jobs ADD COLUMN owner TEXT;"
                                 "CREATE TABLE clients(client TEXT PRIMARY KEY,"
                                 " last_served INTEGER NOT NULL);";
 
+/* Version 3: tenants and API keys (keys.h). What was stored before belongs
+ * to the tenant "default". A key's hash is its SHA-256, never the key. */
+static const char schema_v3[] =
+    "ALTER TABLE corpora ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';"
+    "ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';"
+    "CREATE INDEX corpora_tenant ON corpora(tenant, seq);"
+    "CREATE INDEX jobs_tenant ON jobs(tenant, seq);"
+    "CREATE TABLE api_keys(id TEXT PRIMARY KEY, tenant TEXT NOT NULL, admin INTEGER NOT NULL,"
+    " hash BLOB NOT NULL, created_at REAL NOT NULL, revoked_at REAL NOT NULL DEFAULT 0,"
+    " last_used_at REAL NOT NULL DEFAULT 0);";
+
+/* The tenant a record to be stored names: "" is "default". */
+static const char *tenant_of(const char *t)
+{
+    return t && *t ? t : "default";
+}
+
 static tm_status sqerr(sqlite3 *db, char *err, const char *what)
 {
     int rc = sqlite3_extended_errcode(db);
@@ -179,13 +196,14 @@ static tm_status sq_corpus_create(void *ctx, const struct tm_corpus_record *c, c
     sqlite3_stmt *s = NULL;
     pthread_mutex_lock(&q->wlock);
     tm_status st = prep(q->w,
-                        "INSERT INTO corpora(id, ready, hidden, n_documents, bytes, created_at)"
-                        " VALUES(?, 0, ?, 0, 0, ?)",
+                        "INSERT INTO corpora(id, ready, hidden, n_documents, bytes, created_at,"
+                        " tenant) VALUES(?, 0, ?, 0, 0, ?, ?)",
                         &s, err);
     if (!st) {
         sqlite3_bind_text(s, 1, c->id, -1, SQLITE_STATIC);
         sqlite3_bind_int(s, 2, c->hidden);
         sqlite3_bind_double(s, 3, c->created_at);
+        sqlite3_bind_text(s, 4, tenant_of(c->tenant), -1, SQLITE_STATIC);
         if (sqlite3_step(s) != SQLITE_DONE)
             st = sqerr(q->w, err, "create corpus");
     }
@@ -351,9 +369,10 @@ static void read_corpus(sqlite3_stmt *s, struct tm_corpus_record *c)
     c->n_documents = sqlite3_column_int64(s, 3);
     c->bytes = sqlite3_column_int64(s, 4);
     c->created_at = sqlite3_column_double(s, 5);
+    copy_text(c->tenant, sizeof(c->tenant), s, 6);
 }
 
-#define CORPUS_COLS "seq, id, hidden, n_documents, bytes, created_at"
+#define CORPUS_COLS "seq, id, hidden, n_documents, bytes, created_at, tenant"
 
 static tm_status sq_corpus_get(void *ctx, const char *id, struct tm_corpus_record *out, char *err)
 {
@@ -373,7 +392,7 @@ static tm_status sq_corpus_get(void *ctx, const char *id, struct tm_corpus_recor
     return st;
 }
 
-static tm_status sq_corpus_list(void *ctx, int64_t after_seq, int limit,
+static tm_status sq_corpus_list(void *ctx, const char *tenant, int64_t after_seq, int limit,
                                 struct tm_corpus_record *out, int *n, char *err)
 {
     struct sq *q = ctx;
@@ -382,11 +401,12 @@ static tm_status sq_corpus_list(void *ctx, int64_t after_seq, int limit,
     pthread_mutex_lock(&q->rlock);
     tm_status st = prep(q->r,
                         "SELECT " CORPUS_COLS " FROM corpora WHERE ready = 1 AND hidden = 0"
-                        " AND seq > ? ORDER BY seq LIMIT ?",
+                        " AND seq > ?1 AND (?3 IS NULL OR tenant = ?3) ORDER BY seq LIMIT ?2",
                         &s, err);
     if (!st) {
         sqlite3_bind_int64(s, 1, after_seq);
         sqlite3_bind_int(s, 2, limit);
+        sqlite3_bind_text(s, 3, tenant, -1, SQLITE_STATIC);
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < limit)
             read_corpus(s, &out[(*n)++]);
@@ -500,7 +520,8 @@ out:
 
 #define JOB_COLS                                                                                   \
     "seq, id, corpus_id, state, stage, progress, attempts, created_at, started_at,"                \
-    " finished_at, method, error_code, error_message"
+    " finished_at, method, error_code, error_message, tenant"
+#define N_JOB_COLS 14
 
 static void read_job(sqlite3_stmt *s, struct tm_job_record *j)
 {
@@ -518,6 +539,7 @@ static void read_job(sqlite3_stmt *s, struct tm_job_record *j)
     copy_text(j->method, sizeof(j->method), s, 10);
     copy_text(j->error_code, sizeof(j->error_code), s, 11);
     copy_text(j->error_message, sizeof(j->error_message), s, 12);
+    copy_text(j->tenant, sizeof(j->tenant), s, 13);
 }
 
 /* The index of the parameter called name (":id"), 0 when s has none:
@@ -546,6 +568,7 @@ static void bind_job(sqlite3_stmt *s, const struct tm_job_record *j)
     sqlite3_bind_text(s, param(s, ":method"), j->method, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, param(s, ":error_code"), j->error_code, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, param(s, ":error_message"), j->error_message, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, param(s, ":tenant"), tenant_of(j->tenant), -1, SQLITE_STATIC);
 }
 
 /* Inserts job j; the caller holds wlock. */
@@ -556,9 +579,9 @@ static tm_status insert_locked(struct sq *q, struct tm_job_record *j, const char
     tm_status st = prep(q->w,
                         "INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage, progress,"
                         " attempts, created_at, started_at, finished_at, method, error_code,"
-                        " error_message, client) VALUES(:id, :corpus_id, :spec, :idem_key, :state,"
-                        " :stage, :progress, :attempts, :created_at, :started_at, :finished_at,"
-                        " :method, :error_code, :error_message, :client)",
+                        " error_message, client, tenant) VALUES(:id, :corpus_id, :spec, :idem_key,"
+                        " :state, :stage, :progress, :attempts, :created_at, :started_at,"
+                        " :finished_at, :method, :error_code, :error_message, :client, :tenant)",
                         &s, err);
     if (!st) {
         bind_job(s, j);
@@ -671,7 +694,7 @@ static tm_status sq_job_by_idem(void *ctx, const char *key, struct tm_job_record
                                  key, "find idempotency key", &s, &row, err);
     if (!st && row) {
         read_job(s, out);
-        st = get_blob(s, 13, spec, spec_len, err);
+        st = get_blob(s, N_JOB_COLS, spec, spec_len, err);
     } else if (!st) {
         st = tm_errf(err, TM_ENOTFOUND, "no job with this idempotency key");
     }
@@ -953,28 +976,30 @@ out:
 }
 
 /* sq_job_list, and each job's fairness key into clients[i] when clients is not NULL. */
-static tm_status list_jobs(struct sq *q, int state, int64_t after_seq, int limit,
-                           struct tm_job_record *out, char (*clients)[TM_CLIENT_SIZE], int *n,
-                           char *err)
+static tm_status list_jobs(struct sq *q, const char *tenant, int state, int64_t after_seq,
+                           int limit, struct tm_job_record *out, char (*clients)[TM_CLIENT_SIZE],
+                           int *n, char *err)
 {
     sqlite3_stmt *s = NULL;
     *n = 0;
     pthread_mutex_lock(&q->rlock);
-    tm_status st = prep(
-        q->r,
-        state < 0 ? "SELECT " JOB_COLS ", client FROM jobs WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-                  : "SELECT " JOB_COLS ", client FROM jobs WHERE seq > ?1 AND state = ?3"
-                    " ORDER BY seq LIMIT ?2",
-        &s, err);
+    tm_status st =
+        prep(q->r,
+             state < 0 ? "SELECT " JOB_COLS ", client FROM jobs WHERE seq > ?1"
+                         " AND (?4 IS NULL OR tenant = ?4) ORDER BY seq LIMIT ?2"
+                       : "SELECT " JOB_COLS ", client FROM jobs WHERE seq > ?1 AND state = ?3"
+                         " AND (?4 IS NULL OR tenant = ?4) ORDER BY seq LIMIT ?2",
+             &s, err);
     if (!st) {
         sqlite3_bind_int64(s, 1, after_seq);
         sqlite3_bind_int(s, 2, limit);
         if (state >= 0)
             sqlite3_bind_int(s, 3, state);
+        sqlite3_bind_text(s, 4, tenant, -1, SQLITE_STATIC);
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < limit) {
             if (clients)
-                copy_text(clients[*n], TM_CLIENT_SIZE, s, 13);
+                copy_text(clients[*n], TM_CLIENT_SIZE, s, N_JOB_COLS);
             read_job(s, &out[(*n)++]);
         }
         if (rc != SQLITE_DONE && rc != SQLITE_ROW)
@@ -985,10 +1010,10 @@ static tm_status list_jobs(struct sq *q, int state, int64_t after_seq, int limit
     return st;
 }
 
-static tm_status sq_job_list(void *ctx, int state, int64_t after_seq, int limit,
+static tm_status sq_job_list(void *ctx, const char *tenant, int state, int64_t after_seq, int limit,
                              struct tm_job_record *out, int *n, char *err)
 {
-    return list_jobs(ctx, state, after_seq, limit, out, NULL, n, err);
+    return list_jobs(ctx, tenant, state, after_seq, limit, out, NULL, n, err);
 }
 
 static tm_status sq_job_scan(void *ctx, enum tm_job_state state, tm_store_job_fn fn, void *fn_ctx,
@@ -1000,7 +1025,7 @@ static tm_status sq_job_scan(void *ctx, enum tm_job_state state, tm_store_job_fn
     int64_t after = 0;
     for (;;) {
         int n = 0;
-        tm_status st = list_jobs(ctx, (int)state, after, 64, page, clients, &n, err);
+        tm_status st = list_jobs(ctx, NULL, (int)state, after, 64, page, clients, &n, err);
         if (st)
             return st;
         for (int i = 0; i < n; i++)
@@ -1214,7 +1239,7 @@ static tm_status sq_job_claim(void *ctx, const char *owner, double started_at, d
         goto end;
     }
     read_job(upd, &out->job);
-    out->cancel = sqlite3_column_int(upd, 13);
+    out->cancel = sqlite3_column_int(upd, N_JOB_COLS);
     while ((rc = sqlite3_step(upd)) == SQLITE_ROW)
         ;
     if (rc != SQLITE_DONE) {
@@ -1374,7 +1399,7 @@ static tm_status sq_job_rescue(void *ctx, int max_attempts, double now, int limi
         while ((rc = sqlite3_step(s)) == SQLITE_ROW)
             if (found < limit) {
                 read_job(s, &got[found]);
-                copy_text(clients[found], TM_CLIENT_SIZE, s, 13);
+                copy_text(clients[found], TM_CLIENT_SIZE, s, N_JOB_COLS);
                 requeued += got[found].state == TM_JOB_QUEUED;
                 found++;
             }
@@ -1481,6 +1506,139 @@ static void sq_unlisten(void *ctx, void *arg)
     tm__store_listeners_remove(&q->listeners, arg);
 }
 
+/* ---------------------------------------------------------------------- */
+/* API keys. */
+
+#define KEY_COLS "id, tenant, admin, hash, created_at, revoked_at, last_used_at"
+
+static void read_key(sqlite3_stmt *s, struct tm_key_record *k)
+{
+    memset(k, 0, sizeof(*k));
+    copy_text(k->id, sizeof(k->id), s, 0);
+    copy_text(k->tenant, sizeof(k->tenant), s, 1);
+    k->admin = sqlite3_column_int(s, 2);
+    const void *h = sqlite3_column_blob(s, 3);
+    if (h && sqlite3_column_bytes(s, 3) == TM_KEY_HASH_SIZE)
+        memcpy(k->hash, h, TM_KEY_HASH_SIZE);
+    k->created_at = sqlite3_column_double(s, 4);
+    k->revoked_at = sqlite3_column_double(s, 5);
+    k->last_used_at = sqlite3_column_double(s, 6);
+}
+
+static tm_status sq_key_create(void *ctx, const struct tm_key_record *k, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = prep(q->w,
+                        "INSERT INTO api_keys(id, tenant, admin, hash, created_at)"
+                        " VALUES(?, ?, ?, ?, ?)",
+                        &s, err);
+    if (!st) {
+        sqlite3_bind_text(s, 1, k->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, k->tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 3, k->admin);
+        sqlite3_bind_blob(s, 4, k->hash, TM_KEY_HASH_SIZE, SQLITE_STATIC);
+        sqlite3_bind_double(s, 5, k->created_at);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            st = sqlite3_extended_errcode(q->w) == SQLITE_CONSTRAINT_PRIMARYKEY
+                     ? tm_errf(err, TM_EBUSY, "key id '%s' exists", k->id)
+                     : sqerr(q->w, err, "create key");
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
+static tm_status sq_key_get(void *ctx, const char *id, struct tm_key_record *out, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    int row;
+    pthread_mutex_lock(&q->rlock);
+    tm_status st = select_by_key(q->r, "SELECT " KEY_COLS " FROM api_keys WHERE id = ?", id,
+                                 "get key", &s, &row, err);
+    if (!st && row)
+        read_key(s, out);
+    else if (!st)
+        st = tm_errf(err, TM_ENOTFOUND, "key '%s' not found", id);
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->rlock);
+    return st;
+}
+
+static tm_status sq_key_list(void *ctx, struct tm_key_record *out, int limit, int *n, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    *n = 0;
+    pthread_mutex_lock(&q->rlock);
+    tm_status st =
+        prep(q->r, "SELECT " KEY_COLS " FROM api_keys ORDER BY created_at, id LIMIT ?", &s, err);
+    if (!st) {
+        sqlite3_bind_int(s, 1, limit);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < limit)
+            read_key(s, &out[(*n)++]);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+            st = sqerr(q->r, err, "list keys");
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->rlock);
+    return st;
+}
+
+/* UPDATE api_keys SET <set> WHERE id; TM_ENOTFOUND when no key has id. */
+static tm_status key_write(struct sq *q, const char *sql, const char *id, double now, char *err)
+{
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = prep(q->w, sql, &s, err);
+    if (!st) {
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_double(s, 2, now);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            st = sqerr(q->w, err, "update key");
+        else if (sqlite3_changes(q->w) == 0)
+            st = tm_errf(err, TM_ENOTFOUND, "key '%s' not found", id);
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
+static tm_status sq_key_revoke(void *ctx, const char *id, double now, char *err)
+{
+    /* A key revoked twice keeps its first revocation time. */
+    return key_write(ctx,
+                     "UPDATE api_keys SET revoked_at = CASE WHEN revoked_at > 0 THEN revoked_at"
+                     " ELSE ?2 END WHERE id = ?1",
+                     id, now, err);
+}
+
+static tm_status sq_key_touch(void *ctx, const char *id, double now, char *err)
+{
+    return key_write(ctx, "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1", id, now, err);
+}
+
+static tm_status sq_key_count(void *ctx, int64_t *n, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    *n = 0;
+    pthread_mutex_lock(&q->rlock);
+    tm_status st = prep(q->r, "SELECT count(*) FROM api_keys WHERE revoked_at = 0", &s, err);
+    if (!st) {
+        if (sqlite3_step(s) == SQLITE_ROW)
+            *n = sqlite3_column_int64(s, 0);
+        else
+            st = sqerr(q->r, err, "count keys");
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->rlock);
+    return st;
+}
+
 static const struct tm_store_methods sqlite_methods = {
     .name = "sqlite",
     .close = sq_close,
@@ -1516,6 +1674,12 @@ static const struct tm_store_methods sqlite_methods = {
     .job_count_queued = sq_job_count_queued,
     .listen = sq_listen,
     .unlisten = sq_unlisten,
+    .key_create = sq_key_create,
+    .key_get = sq_key_get,
+    .key_list = sq_key_list,
+    .key_revoke = sq_key_revoke,
+    .key_count = sq_key_count,
+    .key_touch = sq_key_touch,
 };
 
 static tm_status open_db(const char *path, sqlite3 **db, char *err)
@@ -1598,6 +1762,11 @@ static tm_status migrate(struct sq *q, const char *dir, char *err)
     }
     if (version < 2) {
         st = exec(q->w, schema_v2, err);
+        if (st)
+            goto end;
+    }
+    if (version < 3) {
+        st = exec(q->w, schema_v3, err);
         if (st)
             goto end;
     }

@@ -143,8 +143,8 @@ tm_status tm_upload_set_format(struct tm_upload *u, enum tm_corpus_format format
 }
 
 tm_status tm_upload_new(struct tm_upload **out, struct tm_store *store, const char *target,
-                        enum tm_corpus_format format, const struct tm_upload_limits *limits,
-                        struct tm_api_error *e)
+                        const char *tenant, enum tm_corpus_format format,
+                        const struct tm_upload_limits *limits, struct tm_api_error *e)
 {
     *out = NULL;
     struct tm_upload *u = tm_calloc(1, sizeof(*u));
@@ -161,6 +161,7 @@ tm_status tm_upload_new(struct tm_upload **out, struct tm_store *store, const ch
     memset(&c, 0, sizeof(c));
     snprintf(c.id, sizeof(c.id), "%s", u->staging);
     c.hidden = u->append;
+    snprintf(c.tenant, sizeof(c.tenant), "%s", tenant ? tenant : "");
     c.created_at = tm_clock_unix();
     char err[TM_ERR_SIZE] = "";
     tm_status st = store->m->corpus_create(store->ctx, &c, err);

@@ -36,14 +36,15 @@ struct tm_upload;
 
 /*
  * Creates the staging corpus. target: NULL for a new corpus, else the
- * committed corpus to append to (checked at finish: TM_ENOTFOUND). format:
+ * committed corpus to append to (checked at finish: TM_ENOTFOUND). tenant:
+ * the new corpus's owner (NULL or "": "default"). format:
  * JSONL, LINES or JSON; AUTO defers the choice to tm_upload_set_format
  * (multipart parts). store: borrowed for the upload's life; limits: copied.
  * *out owned (tm_upload_free). Errors: the store's (TM_EIO), TM_ENOMEM.
  */
 tm_status tm_upload_new(struct tm_upload **out, struct tm_store *store, const char *target,
-                        enum tm_corpus_format format, const struct tm_upload_limits *limits,
-                        struct tm_api_error *e);
+                        const char *tenant, enum tm_corpus_format format,
+                        const struct tm_upload_limits *limits, struct tm_api_error *e);
 
 /* Chooses the format before the first feed, when created with AUTO. */
 tm_status tm_upload_set_format(struct tm_upload *u, enum tm_corpus_format format,

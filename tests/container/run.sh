@@ -11,7 +11,9 @@
 #   5. `podman stop` while a job runs: exit 0, within the grace, the job back
 #      in the queue, and running again after a start;
 #   6. starts it on a bind-mounted host folder owned by the documented UID
-#      (and sees a root-owned one refused with "cannot open the store").
+#      (and sees a root-owned one refused with "cannot open the store");
+#   7. sees it refuse to start on 0.0.0.0 with no API key and no
+#      TOPICD_AUTH=off (every other start sets TOPICD_AUTH=off).
 # usage: tests/container/run.sh [--no-build] [--cuda]
 #   --no-build  test the images already built (scripts/image.sh [cuda])
 #   --cuda      also build (scripts/image.sh cuda; needs nvcc) and test the
@@ -168,8 +170,10 @@ say "$IMAGE: $(podman image inspect --format '{{.Size}}' "$IMAGE") bytes"
 # --- 2. start: named volume, port, health, user -------------------------------
 
 PORT=9090
+# The image binds 0.0.0.0: without API keys in its store, topicd refuses to
+# start there unless TOPICD_AUTH=off says it runs open (README, "Security").
 start_main() {
-    podman run -d --name "$NAME" -e TOPICD_PORT=$PORT -e TOPICD_SHUTDOWN_GRACE=2 \
+    podman run -d --name "$NAME" -e TOPICD_AUTH=off -e TOPICD_PORT=$PORT -e TOPICD_SHUTDOWN_GRACE=2 \
         -e TOPICD_WORKERS=1 --stop-timeout 20 -p 127.0.0.1::$PORT \
         -v "$NAME-data:/var/lib/topicd" "$IMAGE" >/dev/null 2>"$WORK/run.err"
 }
@@ -272,7 +276,7 @@ podman rm "$NAME" >/dev/null 2>&1
 
 mkdir -p "$WORK/store" "$WORK/rootowned"
 chown "$UID_DOC:$UID_DOC" "$WORK/store"
-if podman run -d --name "$NAME-bind" -p 127.0.0.1::8080 -v "$WORK/store:/var/lib/topicd" \
+if podman run -d --name "$NAME-bind" -e TOPICD_AUTH=off -p 127.0.0.1::8080 -v "$WORK/store:/var/lib/topicd" \
     "$IMAGE" >/dev/null 2>"$WORK/run.err" && wait_healthy "$NAME-bind" 30; then
     BASE_URL="http://$(podman port "$NAME-bind" 8080/tcp | head -n 1)"
     http POST /v1/corpora text/plain "$WORK/small.txt" >/dev/null
@@ -284,10 +288,18 @@ else
     bad "start on a bind mount owned by $UID_DOC"
 fi
 podman rm -f -t 5 "$NAME-bind" >/dev/null 2>&1
-podman run -d --name "$NAME-root" -v "$WORK/rootowned:/var/lib/topicd" "$IMAGE" >/dev/null 2>&1
+podman run -d --name "$NAME-root" -e TOPICD_AUTH=off -v "$WORK/rootowned:/var/lib/topicd" "$IMAGE" >/dev/null 2>&1
 podman wait "$NAME-root" >/dev/null 2>&1
 check "a root-owned bind mount is refused: cannot open the store" \
     grep -q 'cannot open the store' <(podman logs "$NAME-root" 2>&1)
+podman rm -f -t 5 "$NAME-root" >/dev/null 2>&1
+# The image binds 0.0.0.0: with no API key and no TOPICD_AUTH=off, it stops
+# at start and says what to do (README, "Security").
+podman run -d --name "$NAME-open" "$IMAGE" >/dev/null 2>&1
+# A regression that starts it would leave it running: wait 30 s at most.
+timeout 30 podman wait "$NAME-open" >/dev/null 2>&1
+check "without a key or TOPICD_AUTH=off it refuses 0.0.0.0 and says so" \
+    grep -q 'not a loopback address.*TOPICD_AUTH=off' <(podman logs "$NAME-open" 2>&1)
 
 # --- the CUDA image -----------------------------------------------------------
 
@@ -299,7 +311,7 @@ if [ "$CUDA" = 1 ]; then
         check "ldd on the plugin in $CUDA_IMAGE: $(grep -c '=>' "$WORK/ldd") libraries, none missing" \
             test -s "$WORK/ldd" -a -z "$(grep 'not found' "$WORK/ldd")"
         grep 'not found' "$WORK/ldd"
-        if podman run -d --name "$NAME-cuda" -p 127.0.0.1::8080 "$CUDA_IMAGE" >/dev/null \
+        if podman run -d --name "$NAME-cuda" -e TOPICD_AUTH=off -p 127.0.0.1::8080 "$CUDA_IMAGE" >/dev/null \
             2>"$WORK/run.err" && wait_healthy "$NAME-cuda" 30; then
             BASE_URL="http://$(podman port "$NAME-cuda" 8080/tcp | head -n 1)"
             reason=$(http GET /v1/info | field gpu.reason)
@@ -319,7 +331,7 @@ if [ "$CUDA" = 1 ]; then
         # Without libcuda.so.1 topicd does not load the plugin (it maps
         # 190 MB for nothing); named explicitly it does, and then the
         # reason is the CUDA runtime's own.
-        if podman run -d --name "$NAME-plugin" -p 127.0.0.1::8080 \
+        if podman run -d --name "$NAME-plugin" -e TOPICD_AUTH=off -p 127.0.0.1::8080 \
             -e TOPICD_GPU_PLUGIN=/usr/local/lib/topicd/libtopicd_cuda.so "$CUDA_IMAGE" \
             >/dev/null 2>"$WORK/run.err" && wait_healthy "$NAME-plugin" 30; then
             BASE_URL="http://$(podman port "$NAME-plugin" 8080/tcp | head -n 1)"

@@ -45,6 +45,7 @@ struct th_resp {
     char allow[128];
     char request_id[128];
     char content_type[128];
+    char www_authenticate[128];
 };
 
 TH_UNUSED static double th_now(void)
@@ -249,6 +250,7 @@ static size_t th_header(char *p, size_t size, size_t n, void *ud)
     th_header_value(p, len, "Allow", r->allow, sizeof(r->allow));
     th_header_value(p, len, "X-Request-Id", r->request_id, sizeof(r->request_id));
     th_header_value(p, len, "Content-Type", r->content_type, sizeof(r->content_type));
+    th_header_value(p, len, "WWW-Authenticate", r->www_authenticate, sizeof(r->www_authenticate));
     return len;
 }
 

@@ -94,7 +94,8 @@ TM_TEST(config_start_up_line)
               "\"lease_s\":30,"
               "\"worker_nice\":10,\"recent_jobs\":4096,\"job_retention_s\":604800,"
               "\"gpu\":\"auto\",\"gpu_slots\":2,\"gpu_reserve_bytes\":536870912,"
-              "\"gpu_wait_s\":600,\"log_level\":\"info\"}\n");
+              "\"gpu_wait_s\":600,\"log_level\":\"info\",\"auth\":\"auto\","
+              "\"metrics_auth\":0}\n");
 }
 
 TM_TEST(config_job_retention)

@@ -94,7 +94,7 @@ static enum tm_job_state wait_final(struct tm_jobs *j, const char *id)
 static enum tm_jobs_refusal submit_as(struct tm_jobs *j, const char *client, const char *what,
                                       const char *key, struct tm_job_record *r, char *err)
 {
-    return tm_jobs_submit(j, "c_1", what, strlen(what), "nmf", key, client, r, err);
+    return tm_jobs_submit(j, "c_1", what, strlen(what), "nmf", key, client, NULL, r, err);
 }
 
 static enum tm_jobs_refusal submit(struct tm_jobs *j, const char *what, const char *key,
@@ -142,7 +142,7 @@ TM_STORE_TEST(jobs_run_fifo_and_results)
     CHECK(got.finished_at >= got.started_at && got.started_at >= got.created_at);
     CHECK_INT_EQ(tm_jobs_get(j, "j_nope", &got, err), TM_JOBS_NOT_FOUND);
     /* Unknown corpus. */
-    CHECK_INT_EQ(tm_jobs_submit(j, "c_nope", "ok", 2, "nmf", NULL, NULL, &got, err),
+    CHECK_INT_EQ(tm_jobs_submit(j, "c_nope", "ok", 2, "nmf", NULL, NULL, NULL, &got, err),
                  TM_JOBS_NO_CORPUS);
     tm_jobs_free(j);
     env_close(&e);

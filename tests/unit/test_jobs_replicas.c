@@ -133,7 +133,7 @@ static enum tm_jobs_refusal submit(struct tm_jobs *j, const char *what, const ch
                                    const char *key, struct tm_job_record *r)
 {
     char err[TM_ERR_SIZE];
-    return tm_jobs_submit(j, "c_1", what, strlen(what), "nmf", key, client, r, err);
+    return tm_jobs_submit(j, "c_1", what, strlen(what), "nmf", key, client, NULL, r, err);
 }
 
 /* The job as replica j reads it, once cond holds (within limit_s); 1 then. */

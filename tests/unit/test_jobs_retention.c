@@ -79,7 +79,7 @@ static enum tm_jobs_refusal submit(struct tm_jobs *j, const char *what, const ch
                                    struct tm_job_record *r)
 {
     char err[TM_ERR_SIZE];
-    return tm_jobs_submit(j, "c_1", what, strlen(what), "nmf", key, NULL, r, err);
+    return tm_jobs_submit(j, "c_1", what, strlen(what), "nmf", key, NULL, NULL, r, err);
 }
 
 TM_STORE_TEST(jobs_delete_finished_or_cancel)

@@ -112,11 +112,11 @@ TM_STORE_TEST(store_corpora)
     s.m->corpus_commit(s.ctx, "c_hidden", err);
     struct tm_corpus_record page[10];
     int n = 0;
-    CHECK_INT_EQ(s.m->corpus_list(s.ctx, 0, 2, page, &n, err), TM_OK);
+    CHECK_INT_EQ(s.m->corpus_list(s.ctx, NULL, 0, 2, page, &n, err), TM_OK);
     CHECK_INT_EQ(n, 2);
     CHECK_STR_EQ(page[0].id, "c_a");
     CHECK_STR_EQ(page[1].id, "c_l0");
-    CHECK_INT_EQ(s.m->corpus_list(s.ctx, page[1].seq, 10, page, &n, err), TM_OK);
+    CHECK_INT_EQ(s.m->corpus_list(s.ctx, NULL, page[1].seq, 10, page, &n, err), TM_OK);
     CHECK_INT_EQ(n, 2); /* c_l1, c_l2; not the hidden one */
 
     /* An upload left half-way is gone after a reopen: at once for SQLite
@@ -268,11 +268,11 @@ TM_STORE_TEST(store_jobs)
     CHECK_INT_EQ(active, 1);
     struct tm_job_record list[10];
     int m = 0;
-    CHECK_INT_EQ(s.m->job_list(s.ctx, -1, 0, 10, list, &m, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_list(s.ctx, NULL, -1, 0, 10, list, &m, err), TM_OK);
     CHECK_INT_EQ(m, 3);
-    CHECK_INT_EQ(s.m->job_list(s.ctx, TM_JOB_QUEUED, 0, 10, list, &m, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_list(s.ctx, NULL, TM_JOB_QUEUED, 0, 10, list, &m, err), TM_OK);
     CHECK_INT_EQ(m, 2);
-    CHECK_INT_EQ(s.m->job_list(s.ctx, TM_JOB_QUEUED, b.seq, 10, list, &m, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_list(s.ctx, NULL, TM_JOB_QUEUED, b.seq, 10, list, &m, err), TM_OK);
     CHECK_INT_EQ(m, 1);
     CHECK_STR_EQ(list[0].id, "j_c");
     int count = 0;

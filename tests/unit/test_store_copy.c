@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "harness.h"
+#include "server/keys.h"
 #include "server/store.h"
 #include "server/store_copy.h"
 #include "tmpstore.h"
@@ -45,6 +46,7 @@ static int fill(struct tm_test_ctx *t, struct tm_store *s)
         memset(&c, 0, sizeof(c));
         snprintf(c.id, sizeof(c.id), "%s", ids[i]);
         c.created_at = 1700000000.25 + i;
+        snprintf(c.tenant, sizeof(c.tenant), "%s", i == 1 ? "acme" : "");
         OK(s->m->corpus_create(s->ctx, &c, err));
         OK(s->m->corpus_append(s->ctx, ids[i], docs, 2, err));
         OK(s->m->corpus_append(s->ctx, ids[i], docs + 2, 1, err));
@@ -67,6 +69,7 @@ static int fill(struct tm_test_ctx *t, struct tm_store *s)
                          j2 = job("j_2", "c_b", 3), j3 = job("j_3", "c_b", 4),
                          j4 = job("j_4", "c_a", 5), j5 = job("j_5", "", 6),
                          j6 = job("j_6", "c_a", 7);
+    snprintf(j2.tenant, sizeof(j2.tenant), "acme");
     OK(s->m->job_insert(s->ctx, &j0, "{}", 2, "key0", "id:x", err));
     OK(s->m->job_insert(s->ctx, &j1, "{\"j\":1}", 7, "key1", "id:alice", err));
     OK(s->m->job_insert(s->ctx, &j2, "{\"j\":2}", 7, NULL, "id:bob", err));
@@ -113,13 +116,23 @@ static int fill(struct tm_test_ctx *t, struct tm_store *s)
     j6.state = TM_JOB_CANCELLED;
     j6.finished_at = 1700000105.5;
     OK(s->m->job_update(s->ctx, NULL, &j6, err));
+    /* API keys: one in use, one revoked. */
+    struct tm_key_record k1, k2;
+    char key[TM_KEY_SIZE];
+    OK(tm_key_generate("acme", 0, 1700000200.5, key, &k1, err));
+    OK(tm_key_generate("ops", 1, 1700000201.5, key, &k2, err));
+    OK(s->m->key_create(s->ctx, &k1, err));
+    OK(s->m->key_create(s->ctx, &k2, err));
+    OK(s->m->key_touch(s->ctx, k1.id, 1700000202.5, err));
+    OK(s->m->key_revoke(s->ctx, k2.id, 1700000203.5, err));
     return 0;
 }
 
 static int same_corpus(const struct tm_corpus_record *a, const struct tm_corpus_record *b)
 {
     return !strcmp(a->id, b->id) && a->seq == b->seq && a->n_documents == b->n_documents &&
-           a->bytes == b->bytes && a->created_at == b->created_at && a->hidden == b->hidden;
+           a->bytes == b->bytes && a->created_at == b->created_at && a->hidden == b->hidden &&
+           !strcmp(a->tenant, b->tenant);
 }
 
 static int same_job(const struct tm_job_record *a, const struct tm_job_record *b)
@@ -129,7 +142,7 @@ static int same_job(const struct tm_job_record *a, const struct tm_job_record *b
            a->attempts == b->attempts && a->created_at == b->created_at &&
            a->started_at == b->started_at && a->finished_at == b->finished_at &&
            !strcmp(a->method, b->method) && !strcmp(a->error_code, b->error_code) &&
-           !strcmp(a->error_message, b->error_message);
+           !strcmp(a->error_message, b->error_message) && !strcmp(a->tenant, b->tenant);
 }
 
 /* Both stores' answers to one blob method, compared. */
@@ -193,8 +206,8 @@ static void compare(struct tm_test_ctx *t, struct tm_store *src, struct tm_store
     char err[TM_ERR_SIZE];
     struct tm_corpus_record ca[16], cb[16];
     int na = 0, nb = 0;
-    CHECK_INT_EQ(src->m->corpus_list(src->ctx, 0, 16, ca, &na, err), TM_OK);
-    CHECK_INT_EQ(dst->m->corpus_list(dst->ctx, 0, 16, cb, &nb, err), TM_OK);
+    CHECK_INT_EQ(src->m->corpus_list(src->ctx, NULL, 0, 16, ca, &na, err), TM_OK);
+    CHECK_INT_EQ(dst->m->corpus_list(dst->ctx, NULL, 0, 16, cb, &nb, err), TM_OK);
     CHECK_INT_EQ(na, 2);
     CHECK_INT_EQ(nb, na);
     for (int i = 0; i < na && i < nb; i++) {
@@ -212,8 +225,8 @@ static void compare(struct tm_test_ctx *t, struct tm_store *src, struct tm_store
         tm_store_docs_release(&db);
     }
     struct tm_job_record ja[16], jb[16];
-    CHECK_INT_EQ(src->m->job_list(src->ctx, -1, 0, 16, ja, &na, err), TM_OK);
-    CHECK_INT_EQ(dst->m->job_list(dst->ctx, -1, 0, 16, jb, &nb, err), TM_OK);
+    CHECK_INT_EQ(src->m->job_list(src->ctx, NULL, -1, 0, 16, ja, &na, err), TM_OK);
+    CHECK_INT_EQ(dst->m->job_list(dst->ctx, NULL, -1, 0, 16, jb, &nb, err), TM_OK);
     CHECK_INT_EQ(na, 6);
     CHECK_INT_EQ(nb, na);
     for (int i = 0; i < na && i < nb; i++) {
@@ -253,6 +266,17 @@ static void compare(struct tm_test_ctx *t, struct tm_store *src, struct tm_store
     qb[0] = 0;
     CHECK_INT_EQ(dst->m->job_scan(dst->ctx, TM_JOB_FAILED, collect_clients, qb, err), TM_OK);
     CHECK_STR_EQ(qa, qb);
+    struct tm_key_record ka[4], kb[4];
+    CHECK_INT_EQ(src->m->key_list(src->ctx, ka, 4, &na, err), TM_OK);
+    CHECK_INT_EQ(dst->m->key_list(dst->ctx, kb, 4, &nb, err), TM_OK);
+    CHECK_INT_EQ(na, 2);
+    CHECK_INT_EQ(nb, na);
+    for (int i = 0; i < na && i < nb; i++)
+        CHECK(!strcmp(ka[i].id, kb[i].id) && !strcmp(ka[i].tenant, kb[i].tenant) &&
+              ka[i].admin == kb[i].admin && !memcmp(ka[i].hash, kb[i].hash, TM_KEY_HASH_SIZE) &&
+              ka[i].created_at == kb[i].created_at && ka[i].revoked_at == kb[i].revoked_at &&
+              ka[i].last_used_at == kb[i].last_used_at);
+    CHECK_STR_EQ(cb[1].tenant, "acme");
 }
 
 TM_TEST(store_copy_sqlite_to_pg)
@@ -279,9 +303,11 @@ TM_TEST(store_copy_sqlite_to_pg)
     CHECK_INT_EQ(tm_store_copy(src.dir, conninfo, &cs, err), TM_OK);
     CHECK(cs.corpora == 2 && cs.documents == 7 && cs.jobs == 6 && cs.requeued == 1);
     CHECK(cs.corpora_present == 0 && cs.jobs_present == 0);
+    CHECK(cs.keys == 2 && cs.keys_present == 0);
     /* Again: everything is there already. */
     CHECK_INT_EQ(tm_store_copy(src.dir, conninfo, &cs, err), TM_OK);
     CHECK(cs.corpora == 0 && cs.jobs == 0 && cs.corpora_present == 2 && cs.jobs_present == 6);
+    CHECK(cs.keys == 0 && cs.keys_present == 2);
 
     struct tm_store dst;
     REQUIRE(tm_store_open_pg(&dst, conninfo, NULL, err) == TM_OK);
@@ -311,7 +337,7 @@ TM_TEST(store_copy_sqlite_to_pg)
     CHECK_INT_EQ(dst.m->corpus_commit(dst.ctx, "c_new", err), TM_OK);
     struct tm_corpus_record cl[8];
     int ncl = 0;
-    CHECK_INT_EQ(dst.m->corpus_list(dst.ctx, 0, 8, cl, &ncl, err), TM_OK);
+    CHECK_INT_EQ(dst.m->corpus_list(dst.ctx, NULL, 0, 8, cl, &ncl, err), TM_OK);
     CHECK(ncl == 3 && !strcmp(cl[2].id, "c_new") && cl[2].seq > cl[1].seq);
     /* A job the source never had: the target is someone else's now. */
     CHECK_INT_EQ(dst.m->job_delete(dst.ctx, "j_2", err), TM_OK);

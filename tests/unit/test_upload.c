@@ -21,7 +21,7 @@ static tm_status upload(struct tm_store *store, const char *target, enum tm_corp
 {
     struct tm_upload *u;
     tm_api_error_clear(e);
-    tm_status st = tm_upload_new(&u, store, target, f, lim, e);
+    tm_status st = tm_upload_new(&u, store, target, NULL, f, lim, e);
     if (st != TM_OK)
         return st;
     size_t bounds[3] = {0, cut, len};
@@ -73,7 +73,7 @@ static int n_corpora(struct tm_store *store)
     struct tm_corpus_record rec[16];
     int n = -1;
     char err[TM_ERR_SIZE];
-    store->m->corpus_list(store->ctx, 0, 16, rec, &n, err);
+    store->m->corpus_list(store->ctx, NULL, 0, 16, rec, &n, err);
     return n;
 }
 
@@ -146,14 +146,14 @@ TM_TEST(upload_format_chosen_late)
     struct tm_api_error e;
     struct tm_corpus_record c;
     REQUIRE(tm_tmpstore_open(&ts, "upload") == 0);
-    REQUIRE(tm_upload_new(&u, &ts.store, NULL, TM_CORPUS_AUTO, &default_limits, &e) == TM_OK);
+    REQUIRE(tm_upload_new(&u, &ts.store, NULL, NULL, TM_CORPUS_AUTO, &default_limits, &e) == TM_OK);
     CHECK_INT_EQ(tm_upload_feed(u, "x\n", 2, &e), TM_EINVAL);
     CHECK_STR_EQ(e.message, "no format chosen for the upload");
     CHECK_INT_EQ(tm_upload_finish(u, &c, &e), TM_EINVAL);
     CHECK_STR_EQ(e.message, "the upload holds no file");
     tm_upload_free(u);
 
-    REQUIRE(tm_upload_new(&u, &ts.store, NULL, TM_CORPUS_AUTO, &default_limits, &e) == TM_OK);
+    REQUIRE(tm_upload_new(&u, &ts.store, NULL, NULL, TM_CORPUS_AUTO, &default_limits, &e) == TM_OK);
     REQUIRE(tm_upload_set_format(u, TM_CORPUS_JSONL, &e) == TM_OK);
     CHECK_INT_EQ(tm_upload_feed(u, "{\"text\":\"one\"}\n{\"te", 19, &e), TM_OK);
     CHECK_INT_EQ(tm_upload_feed(u, "xt\":\"two\"}", 10, &e), TM_OK);
@@ -301,7 +301,8 @@ TM_TEST(upload_errors)
     for (int f = TM_CORPUS_JSONL; f <= TM_CORPUS_LINES; f++) {
         struct tm_upload *u;
         struct tm_api_error e;
-        REQUIRE(tm_upload_new(&u, &ts.store, NULL, (enum tm_corpus_format)f, &lim, &e) == TM_OK);
+        REQUIRE(tm_upload_new(&u, &ts.store, NULL, NULL, (enum tm_corpus_format)f, &lim, &e) ==
+                TM_OK);
         CHECK_INT_EQ(tm_upload_feed(u, "[\"123", 5, &e), TM_OK);
         CHECK_INT_EQ(tm_upload_feed(u, "45\"", 3, &e), TM_OK);
         CHECK_INT_EQ(tm_upload_feed(u, ",\"6\"", 4, &e), TM_ETOOBIG);
