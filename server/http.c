@@ -241,14 +241,17 @@ static enum MHD_Result part_iterator(void *cls, enum MHD_ValueKind kind, const c
     (void)transfer_encoding;
     if (r->failed)
         return MHD_NO;
-    if (!filename)
-        return MHD_YES; /* ordinary form fields carry nothing we use */
+    /* The file is a part with a file name, or the part named "file" (the
+     * form field api/openapi.yaml names; a client that fills it from a
+     * string sends no file name). Other fields carry nothing we use. */
+    if (!filename && strcmp(key ? key : "", "file"))
+        return MHD_YES;
     if (!r->part_seen) {
         r->part_seen = 1;
         snprintf(r->part_name, sizeof(r->part_name), "%s", key ? key : "");
         /* The part's type, else its file name's extension, else lines. */
         enum tm_corpus_format f = TM_CORPUS_LINES;
-        const char *dot = strrchr(filename, '.');
+        const char *dot = filename ? strrchr(filename, '.') : NULL;
         if (content_type && (strstr(content_type, "ndjson") || strstr(content_type, "jsonl") ||
                              strstr(content_type, "json-lines")))
             f = TM_CORPUS_JSONL;
