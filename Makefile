@@ -12,6 +12,7 @@
 #   make image | image-cuda   container images with podman (scripts/image.sh, as root)
 #   make compose-images       docker/compose.yaml's PostgreSQL and nginx images (as root)
 #   make check-compose        docker/compose.yaml against the Compose spec's schema
+#   make check-openapi        api/openapi.yaml against the OpenAPI specification
 #   make compose-test         docker/compose.yaml up with podman-compose (as root)
 
 PREFIX ?= /usr/local
@@ -271,6 +272,11 @@ check-compose:
 # (as root; TOPICD_REPLICAS, 1 until job claims land).
 compose-test:
 	tests/compose/run.sh
+
+# api/openapi.yaml, the served contract, against the OpenAPI specification.
+.PHONY: check-openapi
+check-openapi:
+	scripts/check-openapi.sh
 
 clean:
 	rm -rf build

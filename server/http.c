@@ -23,10 +23,23 @@
 #include "log.h"
 #include "metrics.h"
 
-/* Bytes of a failed body read and thrown away before the connection is
- * simply closed: enough for a client to get its 413 after a small overrun,
- * not enough to let it stream gigabytes into the void. */
-#define DISCARD_LIMIT ((uint64_t)64 << 20)
+/*
+ * Lingering: a request refused before its body was read (413, 415, 404, 429,
+ * 503 from the headers) or whose body failed half-way is not answered and
+ * closed at once, as a client that writes its whole body before it reads
+ * (Python's urllib, most HTTP libraries but curl) would then fail its write
+ * with a broken pipe or a reset and never see the answer. The rest of the
+ * body is read and thrown away, and the answer goes out when the body ends,
+ * as nginx's lingering close does. Both bounds keep a refused client from
+ * holding a connection and a pool thread for long: past LINGER_BYTES
+ * discarded or LINGER_SECONDS since the refusal, the answer is sent at once
+ * and the connection closed on the rest. The byte bound lets a client get
+ * its 413 after overrunning the limit many times (the uploads the limit is
+ * there for) without streaming gigabytes into the void; the time bound is
+ * nginx's lingering_timeout.
+ */
+#define LINGER_BYTES ((uint64_t)64 << 20)
+#define LINGER_SECONDS 5.0
 
 struct tm_http {
     struct tm_server *srv;
@@ -85,18 +98,48 @@ static void add_headers(struct tm__req *r, struct MHD_Response *resp, const char
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"topicd\"");
 }
 
+static double since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
 static void queue(struct tm__req *r, int status, struct MHD_Response *resp, size_t len,
                   const char *content_type)
 {
     if (!resp)
         return;
     add_headers(r, resp, content_type);
+    if (r->beginning) {
+        /* Held until the body is drained (see LINGER_BYTES). */
+        r->held = resp;
+        r->responded = 1;
+        r->status = status;
+        r->resp_bytes = len;
+        clock_gettime(CLOCK_MONOTONIC, &r->refused_at);
+        return;
+    }
     if (MHD_queue_response(r->conn, (unsigned)status, resp) == MHD_YES) {
         r->responded = 1;
         r->status = status;
         r->resp_bytes = len;
     }
     MHD_destroy_response(resp);
+}
+
+/* Queues the answer held by queue(); 0, or -1 when libmicrohttpd refused it. */
+static int release_held(struct tm__req *r)
+{
+    struct MHD_Response *resp = r->held;
+    r->held = NULL;
+    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    if (ok != MHD_YES) {
+        r->responded = 0;
+        return -1;
+    }
+    return 0;
 }
 
 void tm__respond(struct tm__req *r, int status, const char *content_type, char *body, size_t len)
@@ -173,6 +216,7 @@ static void body_failed(struct tm__req *r, int status, const char *code,
     r->err = *e;
     r->err_status = status;
     snprintf(r->err_code, sizeof(r->err_code), "%s", code ? code : "");
+    clock_gettime(CLOCK_MONOTONIC, &r->refused_at);
     /* Drop what the upload wrote so far now, not when the client is done. */
     tm_upload_free(r->upload);
     r->upload = NULL;
@@ -199,14 +243,17 @@ static enum MHD_Result part_iterator(void *cls, enum MHD_ValueKind kind, const c
     (void)transfer_encoding;
     if (r->failed)
         return MHD_NO;
-    if (!filename)
-        return MHD_YES; /* ordinary form fields carry nothing we use */
+    /* The file is a part with a file name, or the part named "file" (the
+     * form field api/openapi.yaml names; a client that fills it from a
+     * string sends no file name). Other fields carry nothing we use. */
+    if (!filename && strcmp(key ? key : "", "file"))
+        return MHD_YES;
     if (!r->part_seen) {
         r->part_seen = 1;
         snprintf(r->part_name, sizeof(r->part_name), "%s", key ? key : "");
         /* The part's type, else its file name's extension, else lines. */
         enum tm_corpus_format f = TM_CORPUS_LINES;
-        const char *dot = strrchr(filename, '.');
+        const char *dot = filename ? strrchr(filename, '.') : NULL;
         if (content_type && (strstr(content_type, "ndjson") || strstr(content_type, "jsonl") ||
                              strstr(content_type, "json-lines")))
             f = TM_CORPUS_JSONL;
@@ -324,6 +371,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
             r->deferred = 1;
             return MHD_YES;
         }
+        r->beginning = 1;
         h->router->begin(r, url);
         if (r->body == TM__BODY_MULTIPART && !r->responded) {
             r->pp = MHD_create_post_processor(conn, 64 * 1024, part_iterator, r);
@@ -331,20 +379,34 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                 tm__respond_error(r, 415, "unsupported_media_type",
                                   "multipart/form-data needs a boundary", NULL);
         }
+        r->beginning = 0;
+        /* A client that sent "Expect: 100-continue" waits for the answer
+         * before it sends the body: no body to drain, answer now. */
+        const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+        if (r->held && expect && strcasestr(expect, "100-continue"))
+            return release_held(r) ? MHD_NO : MHD_YES;
         return MHD_YES;
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (r->held || (r->failed && !r->responded)) {
+            /* Refused: drain within the lingering bounds, then answer. */
+            r->discarded += n;
+            if (r->discarded <= LINGER_BYTES && since(&r->refused_at) <= LINGER_SECONDS)
+                return MHD_YES;
+            if (r->held)
+                return release_held(r) ? MHD_NO : MHD_YES;
+            respond_failure(r);
+            return r->responded ? MHD_YES : MHD_NO;
+        }
         if (r->responded)
             return MHD_YES;
-        if (r->failed) {
-            r->len += n; /* counts discarded bytes */
-            return r->len > DISCARD_LIMIT ? MHD_NO : MHD_YES;
-        }
         feed(r, upload_data, n);
         return MHD_YES;
     }
+    if (r->held)
+        return release_held(r) ? MHD_NO : MHD_YES;
     if (r->deferred) {
         r->deferred = 0;
         h->router->begin(r, url);
@@ -381,9 +443,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     *con_cls = NULL;
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double s = (double)(t1.tv_sec - r->t0.tv_sec) + (double)(t1.tv_nsec - r->t0.tv_nsec) * 1e-9;
+    double s = since(&r->t0);
     static const char *const ends[] = {"ok",       "error",      "timeout",
                                        "shutdown", "read_error", "client_abort"};
     const char *end = (unsigned)toe < sizeof(ends) / sizeof(ends[0]) ? ends[toe] : "unknown";
@@ -393,6 +453,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
            r->path, "s:route", r->route_label, "i:status", (long long)status, "i:bytes",
            (long long)r->resp_bytes, "f:duration_ms", s * 1e3, "s:end",
            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : end, NULL);
+    if (r->held)
+        MHD_destroy_response(r->held);
     if (r->pp)
         MHD_destroy_post_processor(r->pp);
     tm_upload_free(r->upload);

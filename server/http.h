@@ -21,6 +21,7 @@
 
 struct MHD_Connection;
 struct MHD_PostProcessor;
+struct MHD_Response;
 
 struct tm_http;
 struct tm__req;
@@ -67,10 +68,18 @@ struct tm__req {
     struct timespec t0;
     int deferred; /* no body expected: routed once the request is complete */
 
-    /* Response, once queued. */
+    /* Response, once queued (or held: see below). */
     int responded;
     int status;
     uint64_t resp_bytes;
+    /* An answer given by the router's begin is held here and queued once
+     * the body is drained, within http.c's lingering bounds; beginning is
+     * set while begin runs. refused_at: when the answer was held or the
+     * body failed; discarded: body bytes thrown away since. */
+    int beginning;
+    struct MHD_Response *held;
+    struct timespec refused_at;
+    uint64_t discarded;
     /* Extra response headers for the next respond call. */
     char location[128];
     int retry_after;      /* seconds; 0: none */

@@ -81,14 +81,14 @@ static int query_int(struct tm__req *r, const char *name, long long def, long lo
                      long long max, long long *out)
 {
     const char *v = tm__req_query(r, name);
-    if (!v || !*v) {
+    if (!v) {
         *out = def;
         return 0;
     }
     char *end;
     errno = 0;
     long long x = strtoll(v, &end, 10);
-    if (errno || *end || x < min || x > max) {
+    if (errno || !*v || *end || x < min || x > max) {
         char msg[128];
         snprintf(msg, sizeof(msg), "must be an integer in [%lld, %lld]", min, max);
         tm__respond_error(r, 400, "invalid_parameter", msg, name);
@@ -355,8 +355,9 @@ struct page {
  * The page a listing asks for: ?limit= (PAGE_DEFAULT when absent), then
  * ?state= for a listing that has one (state not NULL; -1 when absent), then
  * ?after=, the id of the previous page's last record, read back as its seq
- * with seq_of. 0, or -1 after answering 400 (a bad value, a cursor naming
- * no record) or 503 (the store).
+ * with seq_of. A parameter given empty is a bad value, as api/openapi.yaml
+ * says. 0, or -1 after answering 400 (a bad value), 404 (a cursor naming no
+ * record: deleted since, or never listed) or 503 (the store).
  */
 static int page_query(struct tm__req *r, seq_of_fn seq_of, int *state, struct page *p, char *err)
 {
@@ -366,19 +367,22 @@ static int page_query(struct tm__req *r, seq_of_fn seq_of, int *state, struct pa
     if (state) {
         *state = -1;
         const char *sv = tm__req_query(r, "state");
-        if (sv && *sv && (*state = tm_job_state_parse(sv)) < 0) {
+        if (sv && (*state = tm_job_state_parse(sv)) < 0) {
             tm__respond_error(r, 400, "invalid_parameter",
                               "one of queued, running, succeeded, failed, cancelled", "state");
             return -1;
         }
     }
     const char *after = tm__req_query(r, "after");
-    if (!after || !*after)
+    if (!after)
         return 0;
-    tm_status s = valid_id(after, strlen(after)) ? seq_of(&r->srv->store, after, &p->after_seq, err)
-                                                 : TM_ENOTFOUND;
+    if (!valid_id(after, strlen(after))) {
+        tm__respond_error(r, 400, "invalid_parameter", "not an id", "after");
+        return -1;
+    }
+    tm_status s = seq_of(&r->srv->store, after, &p->after_seq, err);
     if (s == TM_ENOTFOUND) {
-        tm__respond_error(r, 400, "invalid_parameter", "unknown cursor", "after");
+        tm__respond_error(r, 404, "not_found", "unknown cursor: no record has this id", "after");
         return -1;
     }
     if (s) {
