@@ -1,13 +1,16 @@
 /* tmpstore.c - see tmpstore.h. */
 #include "tmpstore.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
+#include "fixture.h"
 #include "server/log.h"
 
 const char *tm_tmpstore_pg_skip(void)
@@ -131,6 +134,40 @@ int tm_tmpstore_reopen(struct tm_tmpstore *s, char *err)
 {
     tm_store_close(&s->store);
     return open_store(s, &s->store, err) ? -1 : 0;
+}
+
+int tm_tmpstore_open_release(struct tm_tmpstore *s, int version, char *err)
+{
+    int pg = s->driver == TM_STORE_PG;
+    char name[64], path[300];
+    tm_store_close(&s->store);
+    if (pg) {
+        char sql[160];
+        snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE; CREATE SCHEMA %s", s->schema,
+                 s->schema);
+        if (tm_tmpstore_sql_exec(s, sql))
+            return tm_errf(err, TM_EIO, "cannot empty schema %s", s->schema), -1;
+    } else {
+        static const char *const files[] = {"topicd.db", "topicd.db-wal", "topicd.db-shm"};
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+            snprintf(path, sizeof(path), "%s/%s", s->dir, files[i]);
+            if (unlink(path) && errno != ENOENT)
+                return tm_errf(err, TM_EIO, "cannot remove %s", path), -1;
+        }
+    }
+    snprintf(name, sizeof(name), "store/v%d_%s.sql", version, pg ? "pg" : "sqlite");
+    char *fixture = tm_test_read_fixture(name, NULL);
+    if (!fixture)
+        return tm_errf(err, TM_EIO, "cannot read fixture %s", name), -1;
+    int made = tm_tmpstore_sql_exec(s, fixture);
+    free(fixture);
+    if (made)
+        return tm_errf(err, TM_EIO, "fixture %s does not load", name), -1;
+    long long was = tm_tmpstore_sql_int(s, pg ? "SELECT max(version) FROM topicd_schema"
+                                              : "PRAGMA user_version");
+    if (was != version)
+        return tm_errf(err, TM_EINVAL, "fixture %s says version %lld", name, was), -1;
+    return tm_tmpstore_reopen(s, err);
 }
 
 /* A test's own connection to a live SQLite store waits this long for the

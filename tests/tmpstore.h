@@ -50,6 +50,12 @@ tm_status tm_tmpstore_open_again(struct tm_tmpstore *s, struct tm_store *other, 
 /* Closes the store and opens it again: 0, or -1 (err says why). */
 int tm_tmpstore_reopen(struct tm_tmpstore *s, char *err);
 
+/* Replaces the store with what the release of schema `version` left
+ * (tests/fixtures/store/v<version>_{sqlite,pg}.sql: its schema and rows as
+ * that binary made them), checks that it says `version`, then opens it as
+ * this binary, which migrates it: 0, or -1 (err says why). */
+int tm_tmpstore_open_release(struct tm_tmpstore *s, int version, char *err);
+
 /* One integer from a query on the store, read with a connection of the
  * test's own (what the store left, not what it says); -1 on an error.
  * The tables have the same names in both drivers. */

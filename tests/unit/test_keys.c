@@ -204,21 +204,6 @@ TM_STORE_TEST(store_tenants)
     CHECK(cl1.job.tenant[0] != 0);
 }
 
-/* The whole of a fixture file (malloc'd), or NULL. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *b = calloc(1, 1 << 16);
-    if (b && fread(b, 1, (1 << 16) - 1, f) == 0) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    return b;
-}
-
 /* A store the release before keys wrote (tests/fixtures/store/v2_*.sql)
  * opens: it is migrated to this version, what it held belongs to the
  * tenant "default", it has no keys, and keys can be made. */
@@ -226,29 +211,8 @@ TM_STORE_TEST(store_keys_migrate_v2)
 {
     char err[TM_ERR_SIZE], key[TM_KEY_SIZE];
     int pg = ts->driver == TM_STORE_PG;
-    tm_store_close(&ts->store);
-    if (pg) {
-        char sql[160];
-        snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE; CREATE SCHEMA %s", ts->schema,
-                 ts->schema);
-        REQUIRE(tm_tmpstore_sql_exec(ts, sql) == 0);
-    } else {
-        char path[300];
-        snprintf(path, sizeof(path), "%s/topicd.db", ts->dir);
-        REQUIRE(unlink(path) == 0);
-        snprintf(path, sizeof(path), "%s/topicd.db-wal", ts->dir);
-        unlink(path);
-        snprintf(path, sizeof(path), "%s/topicd.db-shm", ts->dir);
-        unlink(path);
-    }
-    char *fixture = slurp(tm_test_fixture(pg ? "store/v2_pg.sql" : "store/v2_sqlite.sql"));
-    REQUIRE(fixture != NULL);
-    int made = tm_tmpstore_sql_exec(ts, fixture);
-    free(fixture);
-    REQUIRE(made == 0);
+    REQUIRE(tm_tmpstore_open_release(ts, 2, err) == 0);
     const char *version = pg ? "SELECT max(version) FROM topicd_schema" : "PRAGMA user_version";
-    REQUIRE(tm_tmpstore_sql_int(ts, version) == 2);
-    REQUIRE(tm_tmpstore_reopen(ts, err) == 0);
     struct tm_store *s = &ts->store;
     CHECK_INT_EQ(tm_tmpstore_sql_int(ts, version), TM_STORE_SCHEMA_VERSION);
     struct tm_corpus_record c;

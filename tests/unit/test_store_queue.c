@@ -484,21 +484,6 @@ TM_STORE_TEST(store_queue_forget_clients)
     CHECK_INT_EQ(tm_tmpstore_sql_int(ts, "SELECT count(*) FROM clients WHERE client = 'id:b'"), 1);
 }
 
-/* The whole of a fixture file (malloc'd), or NULL. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *b = calloc(1, 1 << 16);
-    if (b && fread(b, 1, (1 << 16) - 1, f) == 0) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    return b;
-}
-
 /* A store the release before claims wrote (tests/fixtures/store/: its
  * schema as that binary made it, version 1, with a queued, a running and a
  * finished job) opens: it is migrated to this version, the job left
@@ -507,29 +492,8 @@ TM_STORE_TEST(store_queue_migrate_v1)
 {
     char err[TM_ERR_SIZE], id[TM_ID_SIZE];
     int pg = ts->driver == TM_STORE_PG;
-    tm_store_close(&ts->store);
-    if (pg) {
-        char sql[160];
-        snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE; CREATE SCHEMA %s", ts->schema,
-                 ts->schema);
-        REQUIRE(tm_tmpstore_sql_exec(ts, sql) == 0);
-    } else {
-        char path[300];
-        snprintf(path, sizeof(path), "%s/topicd.db", ts->dir);
-        REQUIRE(unlink(path) == 0);
-        snprintf(path, sizeof(path), "%s/topicd.db-wal", ts->dir);
-        unlink(path);
-        snprintf(path, sizeof(path), "%s/topicd.db-shm", ts->dir);
-        unlink(path);
-    }
-    char *fixture = slurp(tm_test_fixture(pg ? "store/v1_pg.sql" : "store/v1_sqlite.sql"));
-    REQUIRE(fixture != NULL);
-    int made = tm_tmpstore_sql_exec(ts, fixture);
-    free(fixture);
-    REQUIRE(made == 0);
+    REQUIRE(tm_tmpstore_open_release(ts, 1, err) == 0);
     const char *version = pg ? "SELECT max(version) FROM topicd_schema" : "PRAGMA user_version";
-    REQUIRE(tm_tmpstore_sql_int(ts, version) == 1);
-    REQUIRE(tm_tmpstore_reopen(ts, err) == 0);
     struct tm_store *s = &ts->store;
     CHECK_INT_EQ(tm_tmpstore_sql_int(ts, version), TM_STORE_SCHEMA_VERSION);
 
