@@ -512,10 +512,8 @@ TH_UNUSED static char *th_corpus_big(int n, int words, int vocab, size_t *len)
     return out;
 }
 
-/* Sends raw bytes on a fresh connection and reads the reply (or until the
- * server closes); returns bytes read into buf, -1 on connect failure. */
-TH_UNUSED static int th_raw(const struct th_server *s, const char *req, size_t len, int close_write,
-                            char *buf, size_t size, double timeout)
+/* A TCP connection to the server, or -1. */
+TH_UNUSED static int th_connect(const struct th_server *s)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -529,6 +527,17 @@ TH_UNUSED static int th_raw(const struct th_server *s, const char *req, size_t l
         close(fd);
         return -1;
     }
+    return fd;
+}
+
+/* Sends raw bytes on a fresh connection and reads the reply (or until the
+ * server closes); returns bytes read into buf, -1 on connect failure. */
+TH_UNUSED static int th_raw(const struct th_server *s, const char *req, size_t len, int close_write,
+                            char *buf, size_t size, double timeout)
+{
+    int fd = th_connect(s);
+    if (fd < 0)
+        return -1;
     if (len && send(fd, req, len, MSG_NOSIGNAL) < 0) {
         close(fd);
         return -1;

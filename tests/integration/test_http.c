@@ -461,19 +461,14 @@ out:
 static int send_then_read(const struct th_server *s, const char *head, const char *body, size_t len,
                           char *buf, size_t size)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = th_connect(s);
     if (fd < 0)
         return -1;
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)s->port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     struct timeval tv = {10, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    int rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
-    if (!rc && send(fd, head, strlen(head), MSG_NOSIGNAL) < 0)
+    int rc = 0;
+    if (send(fd, head, strlen(head), MSG_NOSIGNAL) < 0)
         rc = -1;
     for (size_t off = 0; !rc && off < len;) {
         size_t n = len - off < 65536 ? len - off : 65536;
