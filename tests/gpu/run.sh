@@ -207,7 +207,7 @@ for tool in memcheck racecheck; do
         end SKIP "compute-sanitizer not found (PATH, /usr/local/cuda/bin)"
     else
         TOPICD_GPU_PLUGIN="$PLUGIN" timeout 120 "$CS" --tool "$tool" --error-exitcode 9 \
-            "$B/oracle" --sizes tiny >"$OUT/$tool.log" 2>&1
+            "$B/oracle" --sizes tiny --no-oom >"$OUT/$tool.log" 2>&1
         RC=$?
         grep -E '^(FAIL|oracle:)|^=+ (ERROR|Invalid|Race|.*error)' "$OUT/$tool.log" | head -40 | sed 's/^/    /'
         SUMMARY=$(grep -E '^=+ (ERROR SUMMARY|RACECHECK SUMMARY)' "$OUT/$tool.log" | tail -1)
