@@ -151,14 +151,27 @@ $(B)/tests/fake_gpu_plugin_abi0.so: tests/gpu/fake_plugin.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -DFAKE_ABI=0 -shared -o $@ $<
 
+# tests/gpu/oracle.c: every backend op on the CUDA backend against the CPU
+# backend (tests/gpu/run.sh), or CPU against CPU as its own self-test here.
+$(B)/oracle: tests/gpu/oracle.c $(B)/libtopicd_gpu.a $(B)/libtopicd_core.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libtopicd_gpu.a $(B)/libtopicd_core.a $(LDLIBS)
+
 # OpenBLAS gets one thread in tests: the suite checks numbers, not speed, and
 # the sanitizers do not see inside OpenBLAS's own thread pool.
 # TOPICD_GPU_PLUGIN: the GPU tests load the plugin this build made (if any).
 # scripts/with-pg.sh starts a throwaway PostgreSQL cluster for the run (the
 # PostgreSQL tests skip, saying why, where its server binaries are missing:
 # `scripts/deps.sh test` installs them).
-test: all $(B)/tests/run_tests $(TEST_PLUGINS)
+# The oracle's self-test runs first (not with T=): tiny sizes in sanitizer
+# builds, tiny plus --quick's shrunk medium and grid sizes otherwise (a few
+# seconds; tests/gpu/run.sh runs the real ones on a GPU); its PASS lines go
+# to $(B)/oracle.log, anything else is shown.
+ORACLE_SIZES := $(if $(SANITIZE),tiny,tiny$(comma)medium$(comma)grid)
+test: all $(B)/tests/run_tests $(TEST_PLUGINS) $(B)/oracle
 	@scripts/deps.sh test
+	$(if $(T),,@OPENBLAS_NUM_THREADS=1 $(B)/oracle --quick --sizes $(ORACLE_SIZES) \
+	  >$(B)/oracle.log 2>&1 && grep -v '^PASS' $(B)/oracle.log \
+	  || { grep -v '^PASS' $(B)/oracle.log; exit 1; })
 	scripts/with-pg.sh env TM_BINDIR=$(B) OPENBLAS_NUM_THREADS=1 \
 	  TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp) $$TSAN_OPTIONS" \
 	  TOPICD_GPU_PLUGIN=$(if $(CUDA_PLUGIN),$(abspath $(CUDA_PLUGIN))) $(B)/tests/run_tests $(T)

@@ -51,8 +51,9 @@ struct cctx {
     cublasHandle_t blas;
     cusparseHandle_t sparse;
     cusolverDnHandle_t solver;
-    void *work; /* scratch, grows on demand */
+    void *work; /* scratch, grows on demand; freed with the corpus (op_sparse_free) */
     size_t work_bytes;
+    int pools;   /* matrices come from the stream-ordered allocator (cudaMallocAsync) */
     double *red; /* RED_BLOCKS partials + results of reductions */
     size_t red_n;
     int *info; /* cuSOLVER's devInfo */
@@ -582,6 +583,11 @@ tm_status op_create(const struct tm_backend_config *cfg, void **out, char *err)
     c->f64 = cfg->dtype == TM_DTYPE_FLOAT64;
     c->es = c->f64 ? 8 : 4;
     CU(cudaSetDevice(c->device));
+    if (cudaDeviceGetAttribute(&c->pools, cudaDevAttrMemoryPoolsSupported, c->device) !=
+        cudaSuccess) {
+        c->pools = 0;
+        clear_last_error();
+    }
     CU(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     BL(cublasCreate(&c->blas));
     BL(cublasSetStream(c->blas, c->stream));
@@ -684,12 +690,17 @@ tm_status op_mat_alloc(void *ctx, int64_t rows, int64_t cols, struct tm_bmat *ou
     if (rows <= 0 || cols <= 0)
         return TM_OK;
     bytes = (size_t)rows * (size_t)cols * c->es;
-    CU(cudaMalloc(&p, bytes));
+    if (c->pools)
+        CU(cudaMallocAsync(&p, bytes, c->stream));
+    else
+        CU(cudaMalloc(&p, bytes));
     CU(cudaMemsetAsync(p, 0, bytes, c->stream));
     out->data = p;
     return TM_OK;
 out:
-    if (p)
+    if (p && c->pools)
+        cudaFreeAsync(p, c->stream);
+    else if (p)
         cudaFree(p);
     if (st == TM_ENOMEM)
         errf(err, TM_ENOMEM, "GPU out of memory allocating a %lld x %lld matrix (%.1f MiB)",
@@ -702,8 +713,16 @@ void op_mat_free(void *ctx, struct tm_bmat *m)
     cctx *c = (cctx *)ctx;
     if (m->data) {
         cudaSetDevice(c->device);
-        /* cudaFree waits for the device; the stream's work on m is done. */
-        cudaFree(m->data);
+        /* Every op on m was queued on c->stream, so a free ordered after
+         * them on that stream is safe, and waits for nothing: cudaFree would
+         * synchronise the whole device, and so stall the other slots' jobs.
+         * The pool gives the memory back at the stream's next
+         * synchronisation (its release threshold stays 0), where
+         * cudaMemGetInfo, and so admission, sees it. */
+        if (c->pools)
+            cudaFreeAsync(m->data, c->stream);
+        else
+            cudaFree(m->data);
         clear_last_error(); /* nothing to report from a free */
     }
     memset(m, 0, sizeof(*m));
@@ -908,6 +927,12 @@ void op_sparse_free(void *ctx, struct tm_bsparse *s)
     cudaFree(s->t_ind);
     cudaFree(s->t_val);
     cudaFree(s->r_val);
+    /* The scratch grew for this corpus's fit, whose admission counted it
+     * (op_sparse_bytes); a context the manager keeps between jobs must not
+     * hold it outside any job's promise. The stream was synchronised above. */
+    cudaFree(c->work);
+    c->work = NULL;
+    c->work_bytes = 0;
     clear_last_error();
     free(s);
 }

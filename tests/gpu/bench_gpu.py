@@ -76,6 +76,11 @@ def sklearn_job(X, method, k, solver):
             "n_iter": int(nmf.n_iter_)}
 
 
+HEADER = ("| job | scikit-learn (s) | topicd CPU (s) | topicd GPU (s) | GPU vs sklearn "
+          "| GPU vs topicd CPU | agreement / error |\n|---|---|---|---|---|---|---|")
+ROW = "| %s | %s | %s | %s | %s | %s | %s |"
+
+
 def fmt_s(r):
     return "%.3f" % r["seconds"] if r and "seconds" in r else "-"
 
@@ -99,6 +104,8 @@ def main():
                     help="seconds; scikit-learn runs are skipped once this is spent")
     ap.add_argument("--svd-k", type=int, default=100)
     ap.add_argument("--nmf-k", type=int, default=20)
+    ap.add_argument("--job-timeout", type=float, default=90.0,
+                    help="seconds each topicd job may take before it counts as failed")
     a = ap.parse_args()
     start = time.time()
     os.makedirs(a.work, exist_ok=True)
@@ -119,6 +126,7 @@ def main():
         X = scipy.io.mmread(mtx).tocsr()
         X.sort_indices()
     print("corpus: %d documents, vectorized by topicd in %.2f s" % (len(docs), vec_s))
+    print(HEADER, flush=True)
 
     cases = [("randomized SVD k=%d" % a.svd_k, "svd", a.svd_k, None),
              ("NMF k=%d (cd)" % a.nmf_k, "nmf", a.nmf_k, "cd"),
@@ -128,13 +136,13 @@ def main():
     for name, method, k, solver in cases:
         gpu = cpu = sk = None
         try:
-            cpu = topicd_job(a.bench_fit, mtx, "cpu", method, k, solver, 300)
+            cpu = topicd_job(a.bench_fit, mtx, "cpu", method, k, solver, a.job_timeout)
             shape = (cpu["n_documents"], cpu["n_features"], cpu["nnz"])
         except Exception as e:  # noqa: BLE001
             problems.append("%s: topicd cpu: %s" % (name, e))
         if not a.no_gpu:
             try:
-                gpu = topicd_job(a.bench_fit, mtx, "gpu", method, k, solver, 300)
+                gpu = topicd_job(a.bench_fit, mtx, "gpu", method, k, solver, a.job_timeout)
             except Exception as e:  # noqa: BLE001
                 problems.append("%s: topicd gpu: %s" % (name, e))
         if X is not None and time.time() - start < a.budget:
@@ -164,7 +172,9 @@ def main():
         if sk and sk.get("error") is not None:
             err_txt += ", sklearn %.4f" % sk["error"]
         rows.append((name, sk, cpu, gpu, err_txt))
-        print("  %s done (%.0f s elapsed)" % (name, time.time() - start), flush=True)
+        # Each row as it finishes, so that a run cut short still has it.
+        print(ROW % (name, fmt_s(sk), fmt_s(cpu), fmt_s(gpu), ratio(sk, gpu), ratio(cpu, gpu),
+                     err_txt) + "  (%.0f s elapsed)" % (time.time() - start), flush=True)
 
     print()
     if shape:
@@ -173,12 +183,10 @@ def main():
                                                       "-" if not rows or not rows[0][3] else
                                                       "%.2f" % rows[0][3].get("seconds_context", 0)))
     print()
-    print("| job | scikit-learn (s) | topicd CPU (s) | topicd GPU (s) | GPU vs sklearn "
-          "| GPU vs topicd CPU | agreement / error |")
-    print("|---|---|---|---|---|---|---|")
+    print(HEADER)
     for name, sk, cpu, gpu, err_txt in rows:
-        print("| %s | %s | %s | %s | %s | %s | %s |" % (name, fmt_s(sk), fmt_s(cpu), fmt_s(gpu),
-                                                   ratio(sk, gpu), ratio(cpu, gpu), err_txt))
+        print(ROW % (name, fmt_s(sk), fmt_s(cpu), fmt_s(gpu), ratio(sk, gpu), ratio(cpu, gpu),
+                     err_txt))
     print()
     for p in problems:
         print("PROBLEM: " + p)

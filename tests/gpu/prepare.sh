@@ -26,7 +26,7 @@ for f in train.jsonl test.jsonl sklearn_order.json README.md; do
     fi
 done
 
-make -j"${JOBS:-2}" BUILD_DIR="$B" all "$B/tests/run_tests" "$B/tests/fake_gpu_plugin.so" \
+make -j"${JOBS:-2}" BUILD_DIR="$B" all "$B/tests/run_tests" "$B/oracle" "$B/tests/fake_gpu_plugin.so" \
     "$B/tests/fake_gpu_plugin_abi0.so"
 [ -f "$B/libtopicd_cuda.so" ] || { echo "prepare.sh: no CUDA plugin was built (nvcc?)" >&2; exit 1; }
 cc -O2 -std=c11 -D_GNU_SOURCE -I. $(pkg-config --cflags $PKGS) -o "$B/bench_fit" \
@@ -36,11 +36,11 @@ cc -O2 -std=c11 -D_GNU_SOURCE -I. $(pkg-config --cflags $PKGS) -o "$B/bench_fit"
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/lib" "$STAGE/tests"
-cp "$B/topicd" "$B/libtopicd_cuda.so" "$B/bench_fit" "$STAGE/"
+cp "$B/topicd" "$B/libtopicd_cuda.so" "$B/bench_fit" "$B/oracle" "$STAGE/"
 cp "$B/tests/run_tests" "$B"/tests/fake_gpu_plugin*.so "$STAGE/tests/"
 # Every shared library the programs use except glibc's own and the C++
 # runtime, which every Linux with an NVIDIA driver has.
-ldd "$B/topicd" "$B/tests/run_tests" "$B/bench_fit" | awk '/=> \//{print $3}' | sort -u |
+ldd "$B/topicd" "$B/tests/run_tests" "$B/bench_fit" "$B/oracle" | awk '/=> \//{print $3}' | sort -u |
     grep -Ev '/(libc|libm|libdl|librt|libpthread|libresolv|libutil|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so' |
     while read -r lib; do cp -L "$lib" "$STAGE/lib/"; done
 tar -cJf .corpus/prebuilt.tar.xz -C "$STAGE" .
