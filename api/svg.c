@@ -89,12 +89,11 @@ void tm_svg_tick_label(const struct tm_svg_scale *s, double v, char *out, size_t
 
 void tm_svg_open(struct tm_jbuf *b, int width, int height, const char *title, const char *desc)
 {
-    tm_jbuf_printf(
-        b,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-        "viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"t\" "
-        "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n<title id=\"t\">",
-        width, height, width, height);
+    tm_jbuf_printf(b,
+                   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+                   "viewBox=\"0 0 %d %d\" role=\"img\" "
+                   "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n<title>",
+                   width, height, width, height);
     tm_svg_escape(b, title, strlen(title));
     tm_jbuf_puts(b, "</title>\n");
     if (desc) {

@@ -38,7 +38,8 @@ struct tm_svg_frame {
 };
 
 /* <svg> with width x height, its viewBox, role="img", and <title> (the
- * accessible name) and <desc> (may be NULL); fonts and stroke defaults. */
+ * accessible name) and <desc> (may be NULL); font defaults. No id
+ * attributes: several charts share one page (the report). */
 void tm_svg_open(struct tm_jbuf *b, int width, int height, const char *title, const char *desc);
 void tm_svg_close(struct tm_jbuf *b);
 

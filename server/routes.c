@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "api/plots.h"
+#include "api/report.h"
 #include "api/spec.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -939,9 +940,10 @@ static void get_result(struct tm__req *r)
 
 /* A page of job j's document-topic weights as job_doc_topics gives it,
  * with the documents' ids: inline documents' are stored with the weights,
- * an uploaded corpus's are read from it while it exists. Answers 404 (no
- * weights) or the store's error itself and returns -1; else the caller
- * frees with free_doc_topics. */
+ * an uploaded corpus's are read from it while it exists. A job without
+ * weights is an empty page with missing_ok, else answered 404; a store
+ * error is answered. -1 when answered; else the caller frees with
+ * free_doc_topics. */
 struct doc_topics_page {
     double *w;
     char **ids;
@@ -949,13 +951,17 @@ struct doc_topics_page {
 };
 
 static int read_doc_topics(struct tm__req *r, const struct tm_job_record *j, int64_t offset,
-                           int64_t limit, struct doc_topics_page *p)
+                           int64_t limit, int missing_ok, struct doc_topics_page *p)
 {
     struct tm_store *st = &r->srv->store;
     char err[TM_ERR_SIZE] = "";
     memset(p, 0, sizeof(*p));
     tm_status s = st->m->job_doc_topics(st->ctx, j->id, offset, limit, &p->w, &p->ids, &p->n, &p->k,
                                         &p->total, err);
+    if (s == TM_ENOTFOUND && missing_ok) {
+        memset(p, 0, sizeof(*p));
+        return 0;
+    }
     if (s == TM_ENOTFOUND) {
         tm__respond_error(r, 404, "not_found", "this job has no document topics", NULL);
         return -1;
@@ -987,7 +993,7 @@ static void get_doc_topics(struct tm__req *r)
         query_int(r, "limit", PAGE_DEFAULT, 1, PAGE_MAX, &limit))
         return;
     struct doc_topics_page p;
-    if (read_doc_topics(r, &j, offset, limit, &p))
+    if (read_doc_topics(r, &j, offset, limit, 0, &p))
         return;
     char *body = NULL;
     size_t len = 0;
@@ -1000,6 +1006,38 @@ static void get_doc_topics(struct tm__req *r)
         tm__respond(r, 200, JSON, body, len);
 }
 
+/* The stored result of job r->id into *json (owned, tm_free); answers 404
+ * or the store's error itself and returns -1. */
+static int read_result(struct tm__req *r, char **json, size_t *len)
+{
+    struct tm_store *st = &r->srv->store;
+    char err[TM_ERR_SIZE] = "";
+    tm_status s = st->m->job_result(st->ctx, r->id, json, len, err);
+    if (s == TM_ENOTFOUND) /* deleted since it was looked up */
+        tm__respond_error(r, 404, "not_found", "no such job", NULL);
+    else if (s)
+        respond_store_error(r, err);
+    return s ? -1 : 0;
+}
+
+/* Answers what api/plots.h or api/report.h said, or body as content_type. */
+static void respond_drawn(struct tm__req *r, const char *what, tm_status s,
+                          const struct tm_api_error *e, const char *content_type, char *body,
+                          size_t len)
+{
+    if (s == TM_ENOTFOUND)
+        tm__respond_error(r, 404, "no_plot_data", e->message, NULL);
+    else if (s == TM_ENOMEM)
+        respond_oom(r);
+    else if (s) {
+        TM_LOG(TM_LOG_ERROR, "stored result unreadable", "s:job_id", r->id, "s:drawing", what,
+               "s:error", e->message, NULL);
+        tm__respond_error(r, 500, "internal", "the stored result could not be read", NULL);
+    } else {
+        tm__respond(r, 200, content_type, body, len);
+    }
+}
+
 /* GET /v1/jobs/{id}/plots/NAME.svg: one row per plot, the name read back
  * from the row's pattern. */
 static void get_plot(struct tm__req *r)
@@ -1010,41 +1048,53 @@ static void get_plot(struct tm__req *r)
     char name[32];
     const char *slash = strrchr(r->route_label, '/');
     snprintf(name, sizeof(name), "%.*s", (int)strcspn(slash + 1, "."), slash + 1);
-    struct tm_store *st = &r->srv->store;
-    char err[TM_ERR_SIZE] = "";
     char *json = NULL, *svg = NULL;
     size_t len = 0, svg_len = 0;
-    tm_status s = st->m->job_result(st->ctx, r->id, &json, &len, err);
-    if (s == TM_ENOTFOUND) { /* deleted since it was looked up */
-        tm__respond_error(r, 404, "not_found", "no such job", NULL);
+    if (read_result(r, &json, &len))
         return;
-    }
-    if (s) {
-        respond_store_error(r, err);
-        return;
-    }
     struct doc_topics_page p = {0};
     struct tm_plot_doc_topics dt = {0};
     if (!strcmp(name, "document_topics")) {
-        if (read_doc_topics(r, &j, 0, TM_PLOT_MAX_DOCUMENTS, &p))
+        if (read_doc_topics(r, &j, 0, TM_PLOT_MAX_DOCUMENTS, 0, &p))
             goto out;
         dt = (struct tm_plot_doc_topics){p.w, (const char *const *)p.ids, p.n, p.k, p.total};
     }
     struct tm_api_error e;
-    s = tm_plot_render(name, json, len, &dt, &svg, &svg_len, &e);
-    if (s == TM_ENOTFOUND)
-        tm__respond_error(r, 404, "no_plot_data", e.message, NULL);
-    else if (s == TM_ENOMEM)
-        respond_oom(r);
-    else if (s) {
-        TM_LOG(TM_LOG_ERROR, "stored result unreadable", "s:job_id", j.id, "s:plot", name,
-               "s:error", e.message, NULL);
-        tm__respond_error(r, 500, "internal", "the stored result could not be read", NULL);
-    } else {
-        tm__respond(r, 200, "image/svg+xml", svg, svg_len);
-    }
+    tm_status s = tm_plot_render(name, json, len, &dt, &svg, &svg_len, &e);
+    respond_drawn(r, name, s, &e, "image/svg+xml", svg, svg_len);
 out:
     free_doc_topics(&p);
+    tm_free(json);
+}
+
+/* GET /v1/jobs/{id}/report.html: api/report.h's page. */
+static void get_report(struct tm__req *r)
+{
+    struct tm_job_record j;
+    if (get_job_or_respond(r, &j) || require_succeeded(r, &j))
+        return;
+    char *json = NULL, *spec = NULL, *html = NULL;
+    size_t len = 0, spec_len = 0, html_len = 0;
+    if (read_result(r, &json, &len))
+        return;
+    struct tm_store *st = &r->srv->store;
+    char err[TM_ERR_SIZE] = "";
+    if (st->m->job_spec(st->ctx, r->id, &spec, &spec_len, err)) {
+        respond_store_error(r, err);
+        goto out;
+    }
+    /* A job without document-topic weights still has a report. */
+    struct doc_topics_page p;
+    if (read_doc_topics(r, &j, 0, TM_PLOT_MAX_DOCUMENTS, 1, &p))
+        goto out;
+    struct tm_plot_doc_topics dt = {p.w, (const char *const *)p.ids, p.n, p.k, p.total};
+    struct tm_api_error e;
+    tm_status s =
+        tm_report_render(&j, spec, spec_len, json, len, p.n ? &dt : NULL, &html, &html_len, &e);
+    respond_drawn(r, "report", s, &e, "text/html; charset=utf-8", html, html_len);
+    free_doc_topics(&p);
+out:
+    tm_free(spec);
     tm_free(json);
 }
 
@@ -1092,6 +1142,7 @@ static const struct route routes[] = {
     {"/v1/jobs/{id}/plots/error_trace.svg", .get = get_plot},
     {"/v1/jobs/{id}/plots/topics.svg", .get = get_plot},
     {"/v1/jobs/{id}/plots/document_topics.svg", .get = get_plot},
+    {"/v1/jobs/{id}/report.html", .get = get_report},
     {"/v1/jobs/{id}:cancel", .post = cancel_job},
     {"/v1/info", .slash = 1, .get = get_info},
 };

@@ -3,7 +3,8 @@
  * each plot of a finished NMF and SVD job is SVG (image/svg+xml) drawn from
  * that job's own result (its top words appear in the topics plot, its
  * documents' ids in the heat map); a plot the job has no data for is a 404
- * that says so, an unfinished job's a 409, an unknown plot a 404.
+ * that says so, an unfinished job's a 409, an unknown plot a 404; the
+ * report page holds them.
  */
 #include "http_helpers.h"
 
@@ -76,6 +77,17 @@ TM_TEST(http_plots)
     th_resp_free(&r);
     CHECK_INT_EQ(get_svg(&s, svd, "singular_values", &r), 200);
     CHECK(is_svg(&r));
+    th_resp_free(&r);
+
+    /* The report: one HTML page with the topics and the charts inline. */
+    snprintf(path, sizeof(path), "/v1/jobs/%s/report.html", nmf);
+    CHECK_INT_EQ(th_get(&s, path, &r), 200);
+    CHECK_STR_EQ(r.content_type, "text/html; charset=utf-8");
+    CHECK(r.body && !strncmp(r.body, "<!DOCTYPE html>", 15));
+    CHECK(r.body && strstr(r.body, "<figure>\n<svg xmlns="));
+    CHECK(r.body && strstr(r.body, ">d0</text>")); /* the heat map, with the corpus's ids */
+    CHECK(r.body && strstr(r.body, "&quot;corpus_id&quot;:"));
+    CHECK(r.body && !strstr(r.body, "<script"));
     th_resp_free(&r);
 
     /* What a job has no data for, and what is no plot. */

@@ -29,6 +29,7 @@ static const struct {
     {"/v1/jobs/{id}/plots/error_trace.svg", "GET, HEAD", 0},
     {"/v1/jobs/{id}/plots/topics.svg", "GET, HEAD", 0},
     {"/v1/jobs/{id}/plots/document_topics.svg", "GET, HEAD", 0},
+    {"/v1/jobs/{id}/report.html", "GET, HEAD", 0},
     {"/v1/jobs/{id}:cancel", "POST", 0},
     {"/v1/info", "GET, HEAD", 1},
 };
