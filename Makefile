@@ -138,8 +138,10 @@ $(B)/tests/test-list.h: $(TEST_SRC) Makefile
 
 $(TEST_OBJ): $(B)/tests/test-list.h
 
+# The tests alone read XML (the plots' SVG), with expat.
+TEST_LIBS := $(shell pkg-config --libs expat 2>/dev/null)
 $(B)/tests/run_tests: $(TEST_OBJ) $(LIBS_ORDERED)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
 
 # Stand-ins for the CUDA plugin (same entry point, a pretend device), so the
 # loader's success and ABI-mismatch paths run without a GPU.

@@ -21,6 +21,7 @@ check sqlite3 libsqlite3-dev
 check libcurl libcurl4-openssl-dev
 check libpq libpq-dev
 check libcrypto libssl-dev
+check expat libexpat1-dev  # the tests read the plots' SVG back with it
 command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
 if [ "${1:-}" = test ]; then
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"

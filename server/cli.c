@@ -34,6 +34,7 @@
 #include "cpus.h"
 #include "gpu/gpu.h"
 #include "keys.h"
+#include "progress_bar.h"
 #include "store.h"
 #include "store_copy.h"
 
@@ -48,7 +49,8 @@ struct cli_opts {
     const char *mm_in;
     const char *vocab_file;
     int threads;  /* 0: every CPU the process may use */
-    int progress; /* --progress: stages and fractions on stderr */
+    int progress; /* --progress: stages and fractions on stderr, also to a log */
+    int quiet;    /* --quiet: no progress at all */
     const char *input;
 };
 
@@ -69,7 +71,9 @@ static const char vectorize_help[] =
     "  --summary            print only the first and last 10 terms\n"
     "  --matrix-market OUT  also write the matrix to OUT (Matrix Market coordinate)\n"
     "  --threads N          threads to use (default: the CPUs it may use)\n"
-    "  --progress           report stages and progress on standard error\n"
+    "  --progress           progress lines on standard error when it is not a\n"
+    "                       terminal (a terminal always gets a progress bar)\n"
+    "  --quiet              no progress at all\n"
     "  --help               this help\n"
     "\n"
     "INPUT '-' reads standard input. Without INPUT, the spec's \"documents\" are used.\n"
@@ -92,14 +96,27 @@ static const char fit_help[] =
     "  --matrix-market-in FILE factorize this matrix instead of vectorizing INPUT\n"
     "  --vocabulary FILE       with --matrix-market-in: its terms, one per line\n"
     "  --threads N             threads to use (default: the CPUs it may use)\n"
-    "  --progress              report stages and progress on standard error\n"
+    "  --progress              progress lines on standard error when it is not a\n"
+    "                          terminal (a terminal always gets a progress bar)\n"
+    "  --quiet                 no progress at all\n"
     "  --help                  this help\n"
     "\n"
     "Exit status: 0 ok, 1 the job failed, 2 usage error, 130 interrupted (SIGINT\n"
     "stops the job at its next progress check).\n";
 
+/* The command's progress bar, ended before any other line is written to
+ * standard error or the result to standard output (a bar has no newline). */
+static struct tm_progress_bar *active_bar;
+
+static void end_progress(void)
+{
+    if (active_bar)
+        tm_progress_bar_finish(active_bar);
+}
+
 static int usage_error(const char *cmd, const char *fmt, const char *arg)
 {
+    end_progress();
     fprintf(stderr, "topicd %s: ", cmd);
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\n(see topicd %s --help)\n", cmd);
@@ -119,29 +136,16 @@ static void on_sigint(int sig)
     signal(SIGINT, SIG_DFL);
 }
 
-struct cli_progress {
-    int show;
-    const char *stage;
-    double last;
-};
-
 /* Core serialises calls to one tm_progress, so no lock is needed here. */
 static int report_progress(void *ctx, const char *stage, double fraction)
 {
-    struct cli_progress *p = ctx;
-    if (p->show) {
-        double t = tm_clock_monotonic();
-        if (stage != p->stage || t - p->last >= 0.5 || fraction >= 1.0) {
-            fprintf(stderr, "topicd: %s %.0f%%\n", stage, 100.0 * fraction);
-            p->stage = stage;
-            p->last = t;
-        }
-    }
+    tm_progress_bar_update(ctx, stage, fraction, tm_clock_monotonic());
     return interrupted ? 1 : 0;
 }
 
 static int job_error(const struct tm_api_error *e)
 {
+    end_progress();
     char buf[512];
     fprintf(stderr, "topicd: %s\n", tm_api_error_format(e, buf, sizeof(buf)));
     return EXIT_JOB;
@@ -150,12 +154,14 @@ static int job_error(const struct tm_api_error *e)
 /* "topicd: <what>: <message>" for errors outside a spec or corpus. */
 static int fail_msg(const char *what, const char *msg)
 {
+    end_progress();
     fprintf(stderr, "topicd: %s: %s\n", what, msg);
     return EXIT_JOB;
 }
 
 static int core_error(const char *what, tm_status st, const char *err)
 {
+    end_progress();
     if (st == TM_ECANCELLED) {
         fprintf(stderr, "topicd: interrupted\n");
         return EXIT_INTERRUPTED;
@@ -207,6 +213,10 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
         }
         if (!strcmp(a, "--progress")) {
             o->progress = 1;
+            continue;
+        }
+        if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            o->quiet = 1;
             continue;
         }
         /* --name VALUE or --name=VALUE */
@@ -503,6 +513,7 @@ static int write_matrix(const char *path, const struct tm_csr *m)
 
 static int print_json(char *json, size_t len)
 {
+    end_progress();
     size_t put = fwrite(json, 1, len, stdout);
     tm_free(json);
     if (put != len || fflush(stdout) != 0)
@@ -514,14 +525,17 @@ static int print_json(char *json, size_t len)
  * reporting into prog (progress calls it) and Ctrl-C. Returns as parse_args
  * does: < 0 on a usage error, > 0 when help was printed, 0 to go on. */
 static int cli_start(const char *cmd, int argc, char **argv, int is_fit, struct cli_opts *o,
-                     int *threads, struct cli_progress *prog, struct tm_progress *progress)
+                     int *threads, struct tm_progress_bar *prog, struct tm_progress *progress)
 {
     int rc = parse_args(cmd, argc, argv, o, is_fit);
     if (rc)
         return rc;
     tm_api_init();
     *threads = setup_threads(o->threads);
-    *prog = (struct cli_progress){o->progress, NULL, 0.0};
+    int terminal = isatty(STDERR_FILENO);
+    tm_progress_bar_init(prog, stderr, tm_progress_style_for(o->quiet, o->progress, terminal),
+                         terminal ? tm_progress_bar_columns(STDERR_FILENO) : 80);
+    active_bar = prog;
     *progress = (struct tm_progress){report_progress, prog};
     signal(SIGINT, on_sigint);
     return 0;
@@ -547,7 +561,7 @@ int tm_cli_vectorize(int argc, char **argv)
     struct tm_result_timings timings;
     struct tm_api_error e;
     const struct tm_corpus *docs = NULL;
-    struct cli_progress prog;
+    struct tm_progress_bar prog;
     struct tm_progress progress;
     int threads;
     double t0 = tm_clock_monotonic();
@@ -645,6 +659,7 @@ static int load_matrix(const char *path, struct tm_csr *mm)
     if (f != stdin)
         fclose(f);
     if (st != TM_OK) {
+        end_progress();
         fprintf(stderr, "topicd: %s: %s\n", path, tm_api_error_format(&e, buf, sizeof(buf)));
         return EXIT_JOB;
     }
@@ -664,7 +679,7 @@ int tm_cli_fit(int argc, char **argv)
     const struct tm_corpus *docs = NULL;
     const struct tm_csr *X;
     char err[TM_ERR_SIZE];
-    struct cli_progress prog;
+    struct tm_progress_bar prog;
     struct tm_progress progress;
     int threads;
     double t0 = tm_clock_monotonic();

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/plots.h"
+#include "api/report.h"
 #include "api/spec.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -936,6 +938,51 @@ static void get_result(struct tm__req *r)
         tm__respond(r, 200, JSON, json, len);
 }
 
+/* A page of job j's document-topic weights as job_doc_topics gives it,
+ * with the documents' ids: inline documents' are stored with the weights,
+ * an uploaded corpus's are read from it while it exists. A job without
+ * weights is an empty page with missing_ok, else answered 404; a store
+ * error is answered. -1 when answered; else the caller frees with
+ * free_doc_topics. */
+struct doc_topics_page {
+    double *w;
+    char **ids;
+    int64_t n, k, total;
+};
+
+static int read_doc_topics(struct tm__req *r, const struct tm_job_record *j, int64_t offset,
+                           int64_t limit, int missing_ok, struct doc_topics_page *p)
+{
+    struct tm_store *st = &r->srv->store;
+    char err[TM_ERR_SIZE] = "";
+    memset(p, 0, sizeof(*p));
+    tm_status s = st->m->job_doc_topics(st->ctx, j->id, offset, limit, &p->w, &p->ids, &p->n, &p->k,
+                                        &p->total, err);
+    if (s == TM_ENOTFOUND && missing_ok) {
+        memset(p, 0, sizeof(*p));
+        return 0;
+    }
+    if (s == TM_ENOTFOUND) {
+        tm__respond_error(r, 404, "not_found", "this job has no document topics", NULL);
+        return -1;
+    }
+    if (s) {
+        respond_store_error(r, err);
+        return -1;
+    }
+    if (!p->ids && p->n && j->corpus_id[0] && (p->ids = tm_calloc((size_t)p->n, sizeof(char *))))
+        st->m->corpus_doc_ids(st->ctx, j->corpus_id, offset, p->n, p->ids, err);
+    return 0;
+}
+
+static void free_doc_topics(struct doc_topics_page *p)
+{
+    for (int64_t i = 0; p->ids && i < p->n; i++)
+        tm_free(p->ids[i]);
+    tm_free(p->ids);
+    tm_free(p->w);
+}
+
 static void get_doc_topics(struct tm__req *r)
 {
     struct tm_job_record j;
@@ -945,37 +992,110 @@ static void get_doc_topics(struct tm__req *r)
     if (query_int(r, "offset", 0, 0, INT64_MAX / 2, &offset) ||
         query_int(r, "limit", PAGE_DEFAULT, 1, PAGE_MAX, &limit))
         return;
-    struct tm_store *st = &r->srv->store;
-    double *w = NULL;
-    char **ids = NULL;
-    int64_t n = 0, k = 0, total = 0;
-    char err[TM_ERR_SIZE] = "";
-    tm_status s =
-        st->m->job_doc_topics(st->ctx, r->id, offset, limit, &w, &ids, &n, &k, &total, err);
-    if (s == TM_ENOTFOUND) {
-        tm__respond_error(r, 404, "not_found", "this job has no document topics", NULL);
+    struct doc_topics_page p;
+    if (read_doc_topics(r, &j, offset, limit, 0, &p))
         return;
-    }
-    if (s) {
-        respond_store_error(r, err);
-        return;
-    }
-    /* Inline documents' ids are stored with the weights; an uploaded
-     * corpus's are read from it while it exists. */
-    if (!ids && n && j.corpus_id[0] && (ids = tm_calloc((size_t)n, sizeof(char *))))
-        st->m->corpus_doc_ids(st->ctx, j.corpus_id, offset, n, ids, err);
     char *body = NULL;
     size_t len = 0;
-    s = tm_render_document_topics(total, k, offset, limit, n, w, (const char *const *)ids, &body,
-                                  &len);
-    for (int64_t i = 0; ids && i < n; i++)
-        tm_free(ids[i]);
-    tm_free(ids);
-    tm_free(w);
+    tm_status s = tm_render_document_topics(p.total, p.k, offset, limit, p.n, p.w,
+                                            (const char *const *)p.ids, &body, &len);
+    free_doc_topics(&p);
     if (s)
         respond_oom(r);
     else
         tm__respond(r, 200, JSON, body, len);
+}
+
+/* The stored result of job r->id into *json (owned, tm_free); answers 404
+ * or the store's error itself and returns -1. */
+static int read_result(struct tm__req *r, char **json, size_t *len)
+{
+    struct tm_store *st = &r->srv->store;
+    char err[TM_ERR_SIZE] = "";
+    tm_status s = st->m->job_result(st->ctx, r->id, json, len, err);
+    if (s == TM_ENOTFOUND) /* deleted since it was looked up */
+        tm__respond_error(r, 404, "not_found", "no such job", NULL);
+    else if (s)
+        respond_store_error(r, err);
+    return s ? -1 : 0;
+}
+
+/* Answers what api/plots.h or api/report.h said, or body as content_type. */
+static void respond_drawn(struct tm__req *r, const char *what, tm_status s,
+                          const struct tm_api_error *e, const char *content_type, char *body,
+                          size_t len)
+{
+    if (s == TM_ENOTFOUND)
+        tm__respond_error(r, 404, "no_plot_data", e->message, NULL);
+    else if (s == TM_ENOMEM)
+        respond_oom(r);
+    else if (s) {
+        TM_LOG(TM_LOG_ERROR, "stored result unreadable", "s:job_id", r->id, "s:drawing", what,
+               "s:error", e->message, NULL);
+        tm__respond_error(r, 500, "internal", "the stored result could not be read", NULL);
+    } else {
+        tm__respond(r, 200, content_type, body, len);
+    }
+}
+
+/* GET /v1/jobs/{id}/plots/NAME.svg: one row per plot, the name read back
+ * from the row's pattern. */
+static void get_plot(struct tm__req *r)
+{
+    struct tm_job_record j;
+    if (get_job_or_respond(r, &j) || require_succeeded(r, &j))
+        return;
+    char name[32];
+    const char *slash = strrchr(r->route_label, '/');
+    snprintf(name, sizeof(name), "%.*s", (int)strcspn(slash + 1, "."), slash + 1);
+    char *json = NULL, *svg = NULL;
+    size_t len = 0, svg_len = 0;
+    if (read_result(r, &json, &len))
+        return;
+    struct doc_topics_page p = {0};
+    struct tm_plot_doc_topics dt = {0};
+    if (!strcmp(name, "document_topics")) {
+        if (read_doc_topics(r, &j, 0, TM_PLOT_MAX_DOCUMENTS, 0, &p))
+            goto out;
+        dt = (struct tm_plot_doc_topics){p.w, (const char *const *)p.ids, p.n, p.k, p.total};
+    }
+    struct tm_api_error e;
+    tm_status s = tm_plot_render(name, json, len, &dt, &svg, &svg_len, &e);
+    respond_drawn(r, name, s, &e, "image/svg+xml", svg, svg_len);
+out:
+    free_doc_topics(&p);
+    tm_free(json);
+}
+
+/* GET /v1/jobs/{id}/report.html: api/report.h's page. */
+static void get_report(struct tm__req *r)
+{
+    struct tm_job_record j;
+    if (get_job_or_respond(r, &j) || require_succeeded(r, &j))
+        return;
+    char *json = NULL, *spec = NULL, *html = NULL;
+    size_t len = 0, spec_len = 0, html_len = 0;
+    if (read_result(r, &json, &len))
+        return;
+    struct tm_store *st = &r->srv->store;
+    char err[TM_ERR_SIZE] = "";
+    if (st->m->job_spec(st->ctx, r->id, &spec, &spec_len, err)) {
+        respond_store_error(r, err);
+        goto out;
+    }
+    /* A job without document-topic weights still has a report. */
+    struct doc_topics_page p;
+    if (read_doc_topics(r, &j, 0, TM_PLOT_MAX_DOCUMENTS, 1, &p))
+        goto out;
+    struct tm_plot_doc_topics dt = {p.w, (const char *const *)p.ids, p.n, p.k, p.total};
+    struct tm_api_error e;
+    tm_status s =
+        tm_report_render(&j, spec, spec_len, json, len, p.n ? &dt : NULL, &html, &html_len, &e);
+    respond_drawn(r, "report", s, &e, "text/html; charset=utf-8", html, html_len);
+    free_doc_topics(&p);
+out:
+    tm_free(spec);
+    tm_free(json);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1017,6 +1137,12 @@ static const struct route routes[] = {
     {"/v1/jobs/{id}", .slash = 1, .get = get_job, .del = delete_job},
     {"/v1/jobs/{id}/result", .get = get_result},
     {"/v1/jobs/{id}/document-topics", .get = get_doc_topics},
+    /* api/plots.h's plots, one row each (get_plot reads the name back). */
+    {"/v1/jobs/{id}/plots/singular_values.svg", .get = get_plot},
+    {"/v1/jobs/{id}/plots/error_trace.svg", .get = get_plot},
+    {"/v1/jobs/{id}/plots/topics.svg", .get = get_plot},
+    {"/v1/jobs/{id}/plots/document_topics.svg", .get = get_plot},
+    {"/v1/jobs/{id}/report.html", .get = get_report},
     {"/v1/jobs/{id}:cancel", .post = cancel_job},
     {"/v1/info", .slash = 1, .get = get_info},
 };

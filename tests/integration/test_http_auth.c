@@ -269,8 +269,8 @@ TM_TEST(http_auth_tenants)
     id_of(&r, jb);
     th_resp_free(&r);
     CHECK(ja[0] && jb[0] && strcmp(ja, jb) != 0);
-    const char *const sub[] = {"", "/result", "/document-topics"};
-    for (int i = 0; i < 3; i++) {
+    const char *const sub[] = {"", "/result", "/document-topics", "/plots/topics.svg"};
+    for (int i = 0; i < 4; i++) {
         snprintf(path, sizeof(path), "/v1/jobs/%s%s", ja, sub[i]);
         CHECK_INT_EQ(req(&s, "GET", path, b, NULL, NULL, NULL), 404);
     }

@@ -2,6 +2,7 @@
  * them: a subprocess of the built binary (tm_test_bindir()), checking exit
  * status, stdout JSON and the one-line error on stderr. */
 #include <cjson/cJSON.h>
+#include <pty.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -468,6 +469,59 @@ TM_TEST(cli_progress)
     CHECK(strstr(r.err, "topicd: tokenize ") != NULL);
     CHECK(strstr(r.out, "\"topics\"") != NULL);
     run_free(&r);
+    /* --quiet wins over --progress; without either, a log gets nothing. */
+    snprintf(args, sizeof(args),
+             "fit --progress --quiet --spec '{\"model\":{\"method\":\"truncated_svd\","
+             "\"n_topics\":2}}' '%s'",
+             small());
+    run(&r, args, NULL);
+    CHECK_INT_EQ(r.status, 0);
+    CHECK_STR_EQ(r.err, "");
+    run_free(&r);
+    snprintf(args, sizeof(args), "vectorize --summary '%s'", small());
+    run(&r, args, NULL);
+    CHECK_INT_EQ(r.status, 0);
+    CHECK_STR_EQ(r.err, "");
+    run_free(&r);
+}
+
+/* On a terminal (a pseudo-terminal as standard error), a bar redrawn in
+ * place, each stage's line ended before the result is written. */
+TM_TEST(cli_progress_bar_on_a_terminal)
+{
+    NEED_BINARY();
+    int master, slave;
+    if (openpty(&master, &slave, NULL, NULL, NULL) != 0)
+        SKIP("no pseudo-terminal (openpty failed)");
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "'%s/topicd' fit --spec '{\"model\":{\"method\":\"nmf\",\"n_topics\":2}}' '%s' "
+             ">/dev/null </dev/null",
+             tm_test_bindir(), small());
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(master);
+        dup2(slave, STDERR_FILENO);
+        close(slave);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(slave);
+    char buf[65536];
+    size_t len = 0;
+    ssize_t n;
+    /* The master reads EIO once the child has closed the terminal. */
+    while (len + 1 < sizeof(buf) && (n = read(master, buf + len, sizeof(buf) - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = 0;
+    close(master);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(strstr(buf, "\rtokenize") != NULL);
+    CHECK(strstr(buf, "\rnmf") != NULL);
+    CHECK(strstr(buf, " ETA ") != NULL);
+    CHECK(len > 0 && buf[len - 1] == '\n'); /* the bar's line was ended */
 }
 
 /* The top-level "device" for `topicd fit`, with no usable GPU (a plugin

@@ -25,6 +25,11 @@ static const struct {
     {"/v1/jobs/{id}", "GET, HEAD, DELETE", 1},
     {"/v1/jobs/{id}/result", "GET, HEAD", 0},
     {"/v1/jobs/{id}/document-topics", "GET, HEAD", 0},
+    {"/v1/jobs/{id}/plots/singular_values.svg", "GET, HEAD", 0},
+    {"/v1/jobs/{id}/plots/error_trace.svg", "GET, HEAD", 0},
+    {"/v1/jobs/{id}/plots/topics.svg", "GET, HEAD", 0},
+    {"/v1/jobs/{id}/plots/document_topics.svg", "GET, HEAD", 0},
+    {"/v1/jobs/{id}/report.html", "GET, HEAD", 0},
     {"/v1/jobs/{id}:cancel", "POST", 0},
     {"/v1/info", "GET, HEAD", 1},
 };
@@ -112,6 +117,9 @@ TM_TEST(routes_unknown_paths)
         "/v1/corpora/c_1:cancel",
         "/v1/corpora/c_1/result",
         "/v1/corpora/c_1/document-topics",
+        "/v1/jobs/j_1/plots/topics",
+        "/v1/jobs/j_1/plots/pie.svg",
+        "/v1/jobs/j_1/plots/",
         "/v1/info/x",
     };
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
