@@ -15,7 +15,7 @@ topicd_start() {
     topicd_pids="$topicd_pids $_pid"
     _port= _i=0
     while [ -z "$_port" ] && [ $_i -lt 100 ]; do
-        _port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$_data.log" | tail -1)
+        _port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$_data.log" 2>/dev/null | tail -1)
         [ -n "$_port" ] && break
         kill -0 "$_pid" 2>/dev/null || { cat "$_data.log" >&2; exit 1; }
         sleep 0.1
