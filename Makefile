@@ -9,6 +9,8 @@
 #   make run                  start the service (topicd serve) on port 8080
 #   make install PREFIX=/usr/local DESTDIR=
 #   make lint                 static analysis (cppcheck, configured in .cppcheck/)
+#   make browser-test         the web page in headless Chromium (Selenium)
+#   make screenshots          the same, keeping each page's PNG at desktop and phone width
 #   make image | image-cuda   container images with podman (scripts/image.sh, as root)
 #   make compose-images       docker/compose.yaml's PostgreSQL and nginx images (as root)
 #   make check-compose        docker/compose.yaml against the Compose spec's schema
@@ -64,8 +66,10 @@ obj = $(patsubst %.c,$(B)/%.o,$(1))
 CORE_OBJ := $(call obj,$(CORE_SRC))
 API_OBJ := $(call obj,$(API_SRC))
 SERVER_OBJ := $(call obj,$(SERVER_SRC))
-# api/openapi.yaml, served at /v1/openapi.yaml, is compiled in as a C array.
-SERVER_OBJ += $(B)/gen/openapi_data.o
+# api/openapi.yaml, served at /v1/openapi.yaml, is compiled in as a C array;
+# so is the web page of api/ui/, served at / and /ui/ (tm_ui_<name>_<ext>).
+SERVER_OBJ += $(B)/gen/openapi_data.o $(B)/gen/ui_data.o
+UI_FILES := api/ui/index.html api/ui/app.js api/ui/app.css
 GPU_HOST_OBJ := $(call obj,$(GPU_HOST_SRC))
 TEST_OBJ := $(call obj,$(TEST_SRC))
 
@@ -87,7 +91,7 @@ NVCC_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=s
   -gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -O2 -std=c++17 -Xcompiler -fPIC,-Wall $(NVCC_ARCH) -I. -I$(CUDA_HOME)/include
 
-.PHONY: all deps test unit bench bench-http bench-upload bench-kernels bench-claims conformance run install clean format check-format gpu lint
+.PHONY: all deps test unit browser-test screenshots bench bench-http bench-upload bench-kernels bench-claims conformance run install clean format check-format gpu lint
 .DEFAULT_GOAL := all
 
 all: deps $(B)/topicd $(CUDA_PLUGIN)
@@ -241,6 +245,25 @@ $(B)/gen/openapi_data.c: api/openapi.yaml
 
 $(B)/gen/openapi_data.o: $(B)/gen/openapi_data.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/gen/ui_data.c: $(UI_FILES) Makefile
+	@mkdir -p $(dir $@)
+	@{ printf '#include <stddef.h>\n'; \
+	  for f in $(UI_FILES); do s=tm_ui_$$(basename $$f | tr . _); \
+	    printf 'const unsigned char %s[] = {\n' $$s; \
+	    od -An -v -tx1 $$f | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	    printf '0x00};\nconst size_t %s_len = sizeof(%s) - 1;\n' $$s $$s; \
+	  done; } > $@.tmp && mv $@.tmp $@
+
+$(B)/gen/ui_data.o: $(B)/gen/ui_data.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The web page in a real browser; screenshots of each page into SHOTS.
+SHOTS ?= build/screenshots
+browser-test screenshots: all
+	@scripts/deps.sh browser
+	SHOTS=$(SHOTS) TOPICD=$(B)/topicd tests/browser/run.sh
+	@echo "screenshots: $(SHOTS)/*.png"
 
 conformance: all
 	$(PYTHON) bench/conformance.py --topicd $(B)/topicd

@@ -8,6 +8,8 @@
 #                           kept clean for (clang-format 14, cppcheck 2.10)
 #   scripts/deps.sh test    and PostgreSQL's server, for the store tests
 #                           (scripts/with-pg.sh runs a throwaway cluster)
+#   scripts/deps.sh browser and Chromium with its driver, for the web page's
+#                           tests (tests/browser/run.sh)
 set -e
 missing=""
 check() { pkg-config --exists "$1" 2>/dev/null || missing="$missing $2"; }
@@ -25,6 +27,10 @@ check expat libexpat1-dev  # the tests read the plots' SVG back with it
 command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
 if [ "${1:-}" = test ]; then
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+fi
+if [ "${1:-}" = browser ]; then
+    command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+    command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
 fi
 if [ "${1:-}" = lint ]; then
     command -v clang-format >/dev/null 2>&1 || missing="$missing clang-format"

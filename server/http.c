@@ -85,6 +85,17 @@ static void add_headers(struct tm__req *r, struct MHD_Response *resp, const char
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    /* Pages (the web page, a job's report) run only this server's scripts
+     * and show only its images; SVG charts run none at all. */
+    if (content_type && !strncmp(content_type, "text/html", 9))
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' blob: data:; "
+                                "style-src 'self' 'unsafe-inline'; object-src 'none'; "
+                                "base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
+    else if (content_type && !strncmp(content_type, "image/svg+xml", 13))
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'none'; style-src 'unsafe-inline'");
     if (r->location[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
     if (r->retry_after > 0) {

@@ -317,6 +317,23 @@ static void get_info(struct tm__req *r)
     respond_body(r, 200, body, len);
 }
 
+/* The web page (api/ui/): open, as the API's contract is; what it shows
+ * comes from the keyed /v1 routes. */
+static void get_ui_index(struct tm__req *r)
+{
+    tm__respond_static(r, 200, "text/html; charset=utf-8", tm_ui_index_html, tm_ui_index_html_len);
+}
+
+static void get_ui_js(struct tm__req *r)
+{
+    tm__respond_static(r, 200, "text/javascript; charset=utf-8", tm_ui_app_js, tm_ui_app_js_len);
+}
+
+static void get_ui_css(struct tm__req *r)
+{
+    tm__respond_static(r, 200, "text/css; charset=utf-8", tm_ui_app_css, tm_ui_app_css_len);
+}
+
 static void get_openapi(struct tm__req *r)
 {
     tm__respond_static(r, 200, "application/yaml", tm_openapi_yaml, tm_openapi_yaml_len);
@@ -1145,6 +1162,10 @@ static const struct route routes[] = {
     {"/v1/jobs/{id}/report.html", .get = get_report},
     {"/v1/jobs/{id}:cancel", .post = cancel_job},
     {"/v1/info", .slash = 1, .get = get_info},
+    /* The web page. */
+    {"/", .get = get_ui_index, .access = OPEN},
+    {"/ui/app.js", .get = get_ui_js, .access = OPEN},
+    {"/ui/app.css", .get = get_ui_css, .access = OPEN},
 };
 #define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
 _Static_assert(sizeof(routes) / sizeof(routes[0]) <= TM_METRICS_MAX_ROUTES,

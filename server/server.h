@@ -33,4 +33,8 @@ struct tm_server {
 extern const unsigned char tm_openapi_yaml[];
 extern const size_t tm_openapi_yaml_len;
 
+/* The web page's files (api/ui/), embedded the same way ($(B)/gen/ui_data.c). */
+extern const unsigned char tm_ui_index_html[], tm_ui_app_js[], tm_ui_app_css[];
+extern const size_t tm_ui_index_html_len, tm_ui_app_js_len, tm_ui_app_css_len;
+
 #endif

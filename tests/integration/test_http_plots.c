@@ -113,3 +113,34 @@ TM_TEST(http_plots)
 out:
     th_cleanup(&s);
 }
+
+/* The web page: open (no key needed even with keys on: it holds no data),
+ * its files with their types, embedded as they are in api/ui/. */
+TM_TEST(http_web_page)
+{
+    struct th_server s;
+    memset(&s, 0, sizeof(s));
+    if (th_tmpdir(&s) || th_start(&s, "--workers", "1", "--auth", "on", NULL)) {
+        tm_test_fail(t, __FILE__, __LINE__, "server did not start");
+        goto out;
+    }
+    static const struct {
+        const char *path, *type, *has;
+    } files[] = {
+        {"/", "text/html; charset=utf-8", "<script src=\"/ui/app.js\" defer></script>"},
+        {"/ui/app.js", "text/javascript; charset=utf-8", "'use strict';"},
+        {"/ui/app.css", "text/css; charset=utf-8", ".topic-card"},
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        struct th_resp r;
+        CHECK_INT_EQ(th_get(&s, files[i].path, &r), 200);
+        CHECK_STR_EQ(r.content_type, files[i].type);
+        CHECK(r.body && strstr(r.body, files[i].has));
+        th_resp_free(&r);
+    }
+    /* The data behind it still needs a key. */
+    CHECK_INT_EQ(th_request(&s, "GET", "/v1/jobs", NULL, NULL, NULL), 401);
+    CHECK_INT_EQ(th_request(&s, "POST", "/", "text/plain", "x", NULL), 405);
+out:
+    th_cleanup(&s);
+}

@@ -25,13 +25,10 @@ fi
 topicd=${TOPICD:-build/topicd}
 [ -x "$topicd" ] || { echo "schemathesis: no $topicd (make first)" >&2; exit 2; }
 
+. tests/lib/topicd.sh
 dir=$(mktemp -d "${TMPDIR:-/tmp}/topicd-schemathesis-XXXXXX")
-pid=
 cleanup() {
-    if [ -n "$pid" ]; then
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
+    topicd_stop_all
     rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
@@ -47,20 +44,8 @@ case "$key" in tpk_*) ;; *)
     ;;
 esac
 
-# --port 0: the kernel picks a free port, read back from the "listening" line.
-"$topicd" serve --bind 127.0.0.1 --port 0 --data-dir "$dir/data" --gpu off --workers 2 \
-    >"$dir/server.log" 2>&1 &
-pid=$!
-port=
-i=0
-while [ -z "$port" ] && [ $i -lt 100 ]; do
-    port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$dir/server.log" | tail -1)
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$dir/server.log" >&2; exit 1; }
-    sleep 0.1
-    i=$((i + 1))
-done
-[ -n "$port" ] || { echo "schemathesis: topicd did not start" >&2; cat "$dir/server.log" >&2; exit 1; }
+topicd_start server "$dir/data" --workers 2
+port=$server_port
 
 # Run from the temporary folder: schemathesis's and Hypothesis's caches
 # (.schemathesis/, .hypothesis/) go there and away with it, so that every
@@ -76,16 +61,16 @@ root=$(pwd)
 # What the server answered, per route and status, from its request log lines:
 # shows that the stateful phase reached results and deletions.
 echo "schemathesis: topicd's answers (count, route, status):"
-sed -n 's/.*"msg":"request".*"route":"\([^"]*\)","status":\([0-9]*\).*/\1 \2/p' "$dir/server.log" |
+sed -n 's/.*"msg":"request".*"route":"\([^"]*\)","status":\([0-9]*\).*/\1 \2/p' "$dir/data.log" |
     sort | uniq -c | sort -k2,2 -k3,3n
-if grep -q '"status":5[0-9][0-9]' "$dir/server.log"; then
+if grep -q '"status":5[0-9][0-9]' "$dir/data.log"; then
     echo "schemathesis: topicd answered 5xx" >&2
     rc=1
 fi
 # A server that died under the run fails it too, whatever schemathesis said.
-if ! kill -0 "$pid" 2>/dev/null; then
+if ! kill -0 "$server_pid" 2>/dev/null; then
     echo "schemathesis: topicd died during the run" >&2
-    tail -20 "$dir/server.log" >&2
+    tail -20 "$dir/data.log" >&2
     rc=1
 fi
 exit $rc

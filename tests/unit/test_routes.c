@@ -32,6 +32,9 @@ static const struct {
     {"/v1/jobs/{id}/report.html", "GET, HEAD", 0},
     {"/v1/jobs/{id}:cancel", "POST", 0},
     {"/v1/info", "GET, HEAD", 1},
+    {"/", "GET, HEAD", 0},
+    {"/ui/app.js", "GET, HEAD", 0},
+    {"/ui/app.css", "GET, HEAD", 0},
 };
 #define N_WANT ((int)(sizeof(want) / sizeof(want[0])))
 
@@ -99,8 +102,11 @@ TM_TEST(routes_unknown_paths)
 {
     static const char *const paths[] = {
         "",
-        "/",
         "/v1",
+        "/ui",
+        "/ui/",
+        "/ui/app.js/",
+        "/index.html",
         "/v1/",
         "/healthz/x",
         "/healthzz",

@@ -1,0 +1,234 @@
+"""The web page in a real browser (headless Chromium through Selenium).
+
+tests/browser/run.sh starts the servers and calls this with their URLs:
+
+    test_ui.py --open URL --keyed URL --key KEY --fixture FILE --shots DIR
+
+Against the open server: upload the fixture through the page, submit an NMF
+job with k = 3, watch the list reach 100 %, and check that the topic cards
+show the words of GET /v1/jobs/{id}/result in its order; submit n_topics 0
+and check the server's message beside that field; cancel a running job from
+the list; reach the upload and the submit button with the keyboard alone.
+Against the keyed server: the page asks for the key, signs in, and the same
+flow runs. Screenshots of each page at desktop and phone width go to DIR.
+Exits non-zero, naming the check, on the first failure.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+WAIT_S = 60
+SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+    print("ok  ", what)
+
+
+def api(base, path, key=None, method="GET", body=None):
+    req = urllib.request.Request(base + path, method=method, data=body)
+    if key:
+        req.add_header("Authorization", "Bearer " + key)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read() or b"null")
+
+
+def browser():
+    opts = webdriver.ChromeOptions()
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        opts.add_argument(a)
+    if os.environ.get("CHROMIUM"):
+        opts.binary_location = os.environ["CHROMIUM"]
+    service = webdriver.ChromeService(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+    d = webdriver.Chrome(options=opts, service=service)
+    d.set_window_size(*SIZES["desktop"])
+    return d
+
+
+def shoot(d, shots, name):
+    for size, (w, h) in SIZES.items():
+        d.set_window_size(w, h)
+        time.sleep(0.3)
+        path = os.path.join(shots, f"{name}-{size}.png")
+        # The whole page, not just the window: its height as laid out.
+        height = d.execute_script("return document.documentElement.scrollHeight")
+        d.set_window_size(w, max(h, min(height, 4000)))
+        time.sleep(0.2)
+        d.save_screenshot(path)
+    d.set_window_size(*SIZES["desktop"])
+
+
+def upload(d, fixture):
+    d.find_element(By.ID, "upload-file").send_keys(os.path.abspath(fixture))
+    WebDriverWait(d, WAIT_S).until(
+        EC.text_to_be_present_in_element((By.ID, "upload-status"), "documents"))
+    status = d.find_element(By.ID, "upload-status").text
+    n = sum(1 for line in open(fixture, encoding="utf-8") if line.strip())
+    check(f": {n} documents" in status, f"upload through the page: {status!r}")
+    return status.split("corpus ")[1].rstrip(").")
+
+
+def set_value(d, field_id, value):
+    e = d.find_element(By.ID, field_id)
+    e.clear()
+    e.send_keys(str(value))
+
+
+def submit_nmf(d, corpus, k):
+    from selenium.webdriver.support.ui import Select
+    Select(d.find_element(By.ID, "f-corpus_id")).select_by_value(corpus)
+    Select(d.find_element(By.ID, "f-model-method")).select_by_value("nmf")
+    set_value(d, "f-model-n_topics", k)
+    before = {r.get_attribute("data-job-id") for r in d.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")}
+    d.find_element(By.ID, "submit-job").click()
+
+    def new_row(drv):
+        rows = drv.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")
+        ids = [r.get_attribute("data-job-id") for r in rows if r.get_attribute("data-job-id") not in before]
+        return ids[0] if ids else False
+    return WebDriverWait(d, WAIT_S).until(new_row)
+
+
+def wait_done(d, job):
+    row = f'#jobs tbody tr[data-job-id="{job}"]'
+    WebDriverWait(d, WAIT_S).until(
+        lambda drv: drv.find_element(By.CSS_SELECTOR, row + " progress").get_attribute("value") == "100")
+    state = d.find_element(By.CSS_SELECTOR, row + " .state").text
+    check(state.startswith("succeeded"), f"job {job} reaches 100 % and succeeds ({state!r})")
+
+
+def check_cards(d, base, key, job):
+    d.get(base + "/#/jobs/" + job)
+    WebDriverWait(d, WAIT_S).until(
+        lambda drv: len(drv.find_elements(By.CSS_SELECTOR, ".topic-card")) > 0)
+    result = api(base, f"/v1/jobs/{job}/result", key)
+    cards = d.find_elements(By.CSS_SELECTOR, ".topic-card")
+    check(len(cards) == len(result["topics"]), f"one card per topic ({len(cards)})")
+    for card, topic in zip(cards, result["topics"]):
+        shown = [t.get_attribute("textContent") for t in card.find_elements(By.CSS_SELECTOR, ".term")]
+        want = [w["term"] for w in topic["words"]]
+        check(shown == want, f"topic {topic['index']}'s card shows the result's words in order")
+    WebDriverWait(d, WAIT_S).until(
+        lambda drv: len(drv.find_elements(By.CSS_SELECTOR, "#plots img")) >= 3)
+    loaded = d.execute_script(
+        "return [...document.querySelectorAll('#plots img')].every(i => i.complete && i.naturalWidth > 0)")
+    check(loaded, "the plots load as images (topics, error trace, document topics)")
+    rows = d.find_elements(By.CSS_SELECTOR, "#doc-topics tbody tr")
+    check(len(rows) == 20, f"the document-topic table shows a page of 20 ({len(rows)})")
+
+
+def open_server(d, base, fixture, shots):
+    d.get(base + "/")
+    WebDriverWait(d, WAIT_S).until(EC.presence_of_element_located((By.ID, "upload-file")))
+    shoot(d, shots, "home-empty")
+    corpus = upload(d, fixture)
+    job = submit_nmf(d, corpus, 3)
+    wait_done(d, job)
+    shoot(d, shots, "home-jobs")
+    check_cards(d, base, None, job)
+    shoot(d, shots, "job")
+
+    # The server's validation message beside the field it names.
+    d.get(base + "/")
+    WebDriverWait(d, WAIT_S).until(
+        lambda drv: drv.find_element(By.CSS_SELECTOR, f'#f-corpus_id option[value="{corpus}"]'))
+    set_value(d, "f-model-n_topics", 0)
+    d.find_element(By.ID, "submit-job").click()
+    WebDriverWait(d, WAIT_S).until(lambda drv: drv.find_element(By.ID, "e-model-n_topics").text)
+    msg = d.find_element(By.ID, "e-model-n_topics").text
+    check("n_topics" in msg or "must be" in msg, f"n_topics 0: the server's message beside the field ({msg!r})")
+    check(d.find_element(By.ID, "f-model-n_topics").get_attribute("aria-invalid") == "true",
+          "the field is marked invalid")
+    shoot(d, shots, "form-error")
+
+    # Cancel a running job from the list: one that only stops when asked.
+    body = json.dumps({"corpus_id": corpus, "model": {"method": "nmf", "n_topics": 3, "tol": 0,
+                                                      "max_iter": 1000000000}}).encode()
+    endless = api(base, "/v1/jobs", None, "POST", body)["id"]
+    row = f'#jobs tbody tr[data-job-id="{endless}"]'
+    WebDriverWait(d, WAIT_S).until(lambda drv: "running" in drv.find_element(By.CSS_SELECTOR, row + " .state").text)
+    d.find_element(By.CSS_SELECTOR, row + ' button[data-action="cancel"]').click()
+    WebDriverWait(d, WAIT_S).until(
+        lambda drv: drv.find_element(By.CSS_SELECTOR, row + " .state").text.startswith("cancelled"))
+    check(api(base, f"/v1/jobs/{endless}")["state"] == "cancelled", "cancel from the list cancels the job")
+
+    # The keyboard alone: Tab reaches the upload and, past the form's fields,
+    # the submit button; Enter there submits.
+    d.get(base + "/")
+    WebDriverWait(d, WAIT_S).until(
+        lambda drv: drv.find_element(By.CSS_SELECTOR, f'#f-corpus_id option[value="{corpus}"]'))
+    # Keys go to whatever has the focus (ActionChains), as a person's would:
+    # send_keys on the file input would be taken as a file name.
+    keys = ActionChains(d)
+    reached = []
+    for _ in range(40):
+        keys.send_keys(Keys.TAB).perform()
+        active = d.switch_to.active_element
+        reached.append(active.get_attribute("id") or active.tag_name)
+        if reached[-1] == "submit-job":
+            break
+    check("upload-file" in reached, "Tab reaches the file picker")
+    check(reached[-1] == "submit-job", f"Tab reaches the submit button ({len(reached)} stops)")
+    before = len(d.find_elements(By.CSS_SELECTOR, "#jobs tbody tr"))
+    ActionChains(d).send_keys(Keys.ENTER).perform()
+    WebDriverWait(d, WAIT_S).until(
+        lambda drv: len(drv.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")) > before)
+    check(True, "Enter on the submit button submits the job")
+
+
+def keyed_server(d, base, key, fixture, shots):
+    d.get(base + "/")
+    WebDriverWait(d, WAIT_S).until(EC.visibility_of_element_located((By.ID, "signin")))
+    check(d.find_element(By.ID, "signin").is_displayed(), "with keys on, the page asks for a key")
+    shoot(d, shots, "signin")
+    d.find_element(By.ID, "key").send_keys("tpk_000000000000_" + "0" * 64 + Keys.ENTER)
+    WebDriverWait(d, WAIT_S).until(lambda drv: drv.find_element(By.ID, "signin-error").text)
+    check("refused" in d.find_element(By.ID, "signin-error").text, "a wrong key is refused")
+    d.find_element(By.ID, "key").clear()
+    d.find_element(By.ID, "key").send_keys(key + Keys.ENTER)
+    WebDriverWait(d, WAIT_S).until(EC.invisibility_of_element_located((By.ID, "signin")))
+    check(True, "the right key signs in")
+    corpus = upload(d, fixture)
+    job = submit_nmf(d, corpus, 3)
+    wait_done(d, job)
+    check_cards(d, base, key, job)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--open", required=True)
+    p.add_argument("--keyed", required=True)
+    p.add_argument("--key", required=True)
+    p.add_argument("--fixture", required=True)
+    p.add_argument("--shots", required=True)
+    a = p.parse_args()
+    os.makedirs(a.shots, exist_ok=True)
+    d = browser()
+    try:
+        open_server(d, a.open, a.fixture, a.shots)
+        keyed_server(d, a.keyed, a.key, a.fixture, a.shots)
+    except Exception:
+        d.save_screenshot(os.path.join(a.shots, "failure.png"))
+        print("browser console:", d.get_log("browser") if hasattr(d, "get_log") else "", file=sys.stderr)
+        raise
+    finally:
+        d.quit()
+    print(f"browser: all checks passed; screenshots in {a.shots}")
+
+
+if __name__ == "__main__":
+    main()
