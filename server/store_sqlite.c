@@ -100,12 +100,15 @@ static const char *tenant_of(const char *t)
 
 static tm_status sqerr(sqlite3 *db, char *err, const char *what)
 {
-    int rc = sqlite3_extended_errcode(db);
-    tm_status st = (rc & 0xff) == SQLITE_NOMEM  ? TM_ENOMEM
-                   : (rc & 0xff) == SQLITE_FULL ? TM_EIO
-                   : (rc & 0xff) == SQLITE_BUSY ? TM_EBUSY
-                                                : TM_EIO;
+    int rc = sqlite3_extended_errcode(db) & 0xff;
     tm_metrics_store_error();
+    /* A full disk is the client's 507 (SQLite rolls the statement back). */
+    if (rc == SQLITE_FULL)
+        return tm_errf(err, TM_ENOSPC,
+                       "store: %s: the disk of the data directory is full: free space there and"
+                       " retry",
+                       what);
+    tm_status st = rc == SQLITE_NOMEM ? TM_ENOMEM : rc == SQLITE_BUSY ? TM_EBUSY : TM_EIO;
     return tm_errf(err, st, "store: %s: %s", what, sqlite3_errmsg(db));
 }
 

@@ -1,0 +1,218 @@
+/*
+ * test_http_disk.c - `topicd serve` on a full disk and on a damaged store
+ * (issue 16), SQLite store.
+ *
+ * Full disk: the data directory is a small tmpfs (mount needs root and a
+ * kernel that lets this process mount; the tests skip, saying so, where it
+ * cannot). An upload that hits ENOSPC answers 507 with a JSON error and
+ * leaves no corpus listed but those answered 201; reads go on; once the
+ * tmpfs is grown, uploads work again. A job whose result cannot be stored
+ * fails with a message that says the disk is full, and a new one succeeds
+ * once there is room.
+ */
+#include "http_helpers.h"
+
+/* Mounts a tmpfs of size (mount's syntax) on dir; 0, or -1 with why. */
+static int mount_tmpfs(const char *dir, const char *size, char *why, size_t why_size)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "mount -t tmpfs -o size=%s tmpfs '%s' 2>/dev/null", size, dir);
+    if (geteuid() != 0) {
+        snprintf(why, why_size, "mounting a tmpfs needs root");
+        return -1;
+    }
+    if (system(cmd) != 0) {
+        snprintf(why, why_size, "cannot mount a tmpfs here (no CAP_SYS_ADMIN in a container?)");
+        return -1;
+    }
+    return 0;
+}
+
+static int resize_tmpfs(const char *dir, const char *size)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "mount -o remount,size=%s '%s'", size, dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void umount_dir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "umount '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not unmount %s\n", dir);
+}
+
+/* The ids of GET /v1/corpora?limit=1000 into ids (n of them); -1 on error. */
+static int list_corpora(const struct th_server *s, char ids[][40], int max)
+{
+    struct th_resp r;
+    if (th_get(s, "/v1/corpora?limit=1000", &r) != 200) {
+        th_resp_free(&r);
+        return -1;
+    }
+    cJSON *j = th_json(&r);
+    const cJSON *arr = j ? cJSON_GetObjectItemCaseSensitive(j, "corpora") : NULL;
+    int n = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, arr)
+    {
+        const char *id = th_str(c, "id");
+        if (n < max)
+            snprintf(ids[n], 40, "%s", id ? id : "");
+        n++;
+    }
+    cJSON_Delete(j);
+    th_resp_free(&r);
+    return n;
+}
+
+/* The error code and message of r into code and msg. */
+static void error_of(const struct th_resp *r, char *code, char *msg, size_t msg_size)
+{
+    cJSON *j = th_json(r);
+    const char *c = j ? th_str(j, "error.code") : NULL;
+    const char *m = j ? th_str(j, "error.message") : NULL;
+    snprintf(code, 40, "%s", c ? c : "(none)");
+    snprintf(msg, msg_size, "%s", m ? m : "(none)");
+    cJSON_Delete(j);
+}
+
+TM_TEST(http_disk_full_upload)
+{
+    struct th_server s = {0};
+    char data[300], why[128];
+    REQUIRE(th_tmpdir(&s) == 0);
+    snprintf(data, sizeof(data), "%s/data", s.dir);
+    REQUIRE(mkdir(data, 0755) == 0);
+    if (mount_tmpfs(data, "3m", why, sizeof(why))) {
+        th_cleanup(&s);
+        SKIP(why);
+    }
+    if (th_start(&s, "--data-dir", data, NULL)) {
+        umount_dir(data);
+        th_cleanup(&s);
+        REQUIRE(!"the server started on the tmpfs");
+    }
+    /* Uploads of about 200 kB until the 3 MB are full. */
+    char ok[64][40];
+    int n_ok = 0;
+    long st = 0;
+    struct th_resp r = {0};
+    for (int i = 0; i < 40; i++) {
+        size_t len;
+        char *body = th_corpus_jsonl(1500, 20, (unsigned)i + 1, &len);
+        th_resp_free(&r);
+        st = th_request_h(&s, "POST", "/v1/corpora", "application/x-ndjson", body, len, NULL, &r);
+        free(body);
+        if (st != 201)
+            break;
+        cJSON *j = th_json(&r);
+        const char *id = j ? th_str(j, "id") : NULL;
+        snprintf(ok[n_ok++], 40, "%s", id ? id : "");
+        cJSON_Delete(j);
+    }
+    char code[40], msg[512];
+    error_of(&r, code, msg, sizeof(msg));
+    th_resp_free(&r);
+    CHECK_INT_EQ(st, 507);
+    CHECK_STR_EQ(code, "insufficient_storage");
+    CHECK(strstr(msg, "full") != NULL);
+    CHECK(n_ok > 0);
+    /* Nothing half-made is listed: exactly the corpora answered 201. */
+    char listed[64][40];
+    int n_listed = list_corpora(&s, listed, 64);
+    CHECK_INT_EQ(n_listed, n_ok);
+    for (int i = 0; i < n_ok && i < n_listed; i++)
+        CHECK_STR_EQ(listed[i], ok[i]);
+    /* Reads go on. */
+    for (int i = 0; i < n_ok; i++) {
+        char path[80];
+        snprintf(path, sizeof(path), "/v1/corpora/%.40s", ok[i]);
+        CHECK_INT_EQ(th_get(&s, path, NULL), 200);
+    }
+    CHECK_INT_EQ(th_get(&s, "/healthz", NULL), 200);
+    /* Room again: uploads work. */
+    CHECK(resize_tmpfs(data, "64m") == 0);
+    size_t len;
+    char *body = th_corpus_jsonl(1500, 20, 99, &len);
+    char id[40];
+    CHECK_INT_EQ(th_upload(&s, "application/x-ndjson", body, len, id), 201);
+    free(body);
+    CHECK_INT_EQ(list_corpora(&s, listed, 64), n_ok + 1);
+    CHECK_INT_EQ(th_stop(&s), 0);
+    umount_dir(data);
+    th_cleanup(&s);
+}
+
+/* Fills the file system of dir to leave about keep bytes free, with the
+ * file dir/filler; 0 or -1. */
+static int fill_disk(const char *dir, long long keep)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/filler", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -1;
+    static char block[65536];
+    off_t size = 0;
+    for (;;) {
+        ssize_t n = write(fd, block, sizeof(block));
+        if (n <= 0)
+            break;
+        size += n;
+    }
+    int rc = ftruncate(fd, size > keep ? size - keep : 0);
+    close(fd);
+    return rc;
+}
+
+TM_TEST(http_disk_full_job_result)
+{
+    struct th_server s = {0};
+    char data[300], why[128], path[400];
+    REQUIRE(th_tmpdir(&s) == 0);
+    snprintf(data, sizeof(data), "%s/data", s.dir);
+    REQUIRE(mkdir(data, 0755) == 0);
+    if (mount_tmpfs(data, "64m", why, sizeof(why))) {
+        th_cleanup(&s);
+        SKIP(why);
+    }
+    if (th_start(&s, "--data-dir", data, NULL)) {
+        umount_dir(data);
+        th_cleanup(&s);
+        REQUIRE(!"the server started on the tmpfs");
+    }
+    /* 8000 documents x 50 topics: 3.2 MB of weights to store, more than
+     * the WAL the upload left and the room left below. */
+    size_t len;
+    char *body = th_corpus_big(8000, 8, 2000, &len);
+    char cid[40], jid[40], state[32];
+    CHECK_INT_EQ(th_upload(&s, "application/x-ndjson", body, len, cid), 201);
+    free(body);
+    static const char model[] = "{\"method\":\"nmf\",\"n_topics\":50,\"max_iter\":3}";
+    REQUIRE(fill_disk(data, 256 << 10) == 0);
+    REQUIRE(th_submit_model(&s, cid, model, NULL, jid) == 202);
+    CHECK_STR_EQ(th_wait_job(&s, jid, 120, state), "failed");
+    struct th_resp r;
+    snprintf(path, sizeof(path), "/v1/jobs/%s", jid);
+    CHECK_INT_EQ(th_get(&s, path, &r), 200);
+    cJSON *j = th_json(&r);
+    const char *code = j ? th_str(j, "error.code") : NULL;
+    const char *msg = j ? th_str(j, "error.message") : NULL;
+    CHECK_STR_EQ(code, "store_error");
+    CHECK(msg && strstr(msg, "full"));
+    cJSON_Delete(j);
+    th_resp_free(&r);
+    /* Its result was not stored half. */
+    CHECK_INT_EQ(th_request_id(&s, "GET", "/v1/jobs/%s/result", jid), 409);
+    /* Room again: the same job succeeds. */
+    snprintf(path, sizeof(path), "%s/filler", data);
+    CHECK(unlink(path) == 0);
+    REQUIRE(th_submit_model(&s, cid, model, NULL, jid) == 202);
+    CHECK_STR_EQ(th_wait_job(&s, jid, 120, state), "succeeded");
+    CHECK_INT_EQ(th_request_id(&s, "GET", "/v1/jobs/%s/result", jid), 200);
+    CHECK_INT_EQ(th_stop(&s), 0);
+    umount_dir(data);
+    th_cleanup(&s);
+}
