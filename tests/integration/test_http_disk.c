@@ -9,6 +9,9 @@
  * tmpfs is grown, uploads work again. A job whose result cannot be stored
  * fails with a message that says the disk is full, and a new one succeeds
  * once there is room.
+ * Damaged store: a truncated file, random bytes over its header and over a
+ * page in the middle each stop `topicd serve` at start, non-zero, with a
+ * message on stderr that says what to do, and the file left as it was.
  */
 #include "http_helpers.h"
 
@@ -214,5 +217,161 @@ TM_TEST(http_disk_full_job_result)
     CHECK_INT_EQ(th_request_id(&s, "GET", "/v1/jobs/%s/result", jid), 200);
     CHECK_INT_EQ(th_stop(&s), 0);
     umount_dir(data);
+    th_cleanup(&s);
+}
+
+/*
+ * Runs `topicd serve` on dir until it listens (then stops it: -2) or exits
+ * (its exit status); its stderr into err (size bytes).
+ */
+static int serve_outcome(const char *dir, char *err, size_t size)
+{
+    char bin[1024], log[400];
+    snprintf(bin, sizeof(bin), "%s/topicd", tm_test_bindir());
+    snprintf(log, sizeof(log), "%s.log", dir);
+    unlink(log);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+            close(fd);
+        }
+        execl(bin, bin, "serve", "--port", "0", "--bind", "127.0.0.1", "--data-dir", dir, "--gpu",
+              "off", (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0)
+        return -1;
+    int rc = -1;
+    double end = th_now() + 60;
+    while (th_now() < end) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            break;
+        }
+        FILE *f = fopen(log, "r");
+        char line[4096];
+        int listening = 0;
+        while (f && fgets(line, sizeof(line), f))
+            listening |= strstr(line, "\"msg\":\"listening\"") != NULL;
+        if (f)
+            fclose(f);
+        if (listening) {
+            kill(pid, SIGTERM);
+            waitpid(pid, &st, 0);
+            rc = -2;
+            break;
+        }
+        th_sleep_ms(20);
+    }
+    if (rc == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    err[0] = 0;
+    FILE *f = fopen(log, "r");
+    if (f) {
+        size_t n = fread(err, 1, size - 1, f);
+        err[n] = 0;
+        fclose(f);
+    }
+    unlink(log);
+    return rc;
+}
+
+/* The bytes of path into a malloc'd buffer (*len); NULL when unreadable. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static int spit(const char *path, const char *b, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    int ok = fwrite(b, 1, len, f) == len;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* Deterministic noise. */
+static void noise(char *b, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        b[i] = (char)(seed >> 16);
+    }
+}
+
+TM_TEST(http_damaged_store_refused)
+{
+    /* A store with a corpus in it, closed cleanly (no WAL left). */
+    struct th_server s = {0};
+    REQUIRE(th_tmpdir(&s) == 0);
+    REQUIRE(th_start(&s, NULL) == 0);
+    size_t len;
+    char *body = th_corpus_jsonl(3000, 20, 5, &len);
+    char cid[40];
+    CHECK_INT_EQ(th_upload(&s, "application/x-ndjson", body, len, cid), 201);
+    free(body);
+    REQUIRE(th_stop(&s) == 0);
+    char db[400], damaged[400], path[600];
+    snprintf(db, sizeof(db), "%s/topicd.db", s.dir);
+    size_t size;
+    char *good = slurp(db, &size);
+    REQUIRE(good && size > 64 * 4096);
+    static const char *const cases[] = {"truncated to half", "noise over the header",
+                                        "noise over a page in the middle"};
+    for (int c = 0; c < 3; c++) {
+        size_t n = size;
+        char *bad = malloc(size);
+        REQUIRE(bad);
+        memcpy(bad, good, size);
+        if (c == 0)
+            n = size / 2;
+        else if (c == 1)
+            noise(bad, 100, 1);
+        else
+            noise(bad + (size / 4096 / 2) * 4096, 4096, 2);
+        snprintf(damaged, sizeof(damaged), "%s/damaged%d", s.dir, c);
+        snprintf(path, sizeof(path), "%s/topicd.db", damaged);
+        CHECK(mkdir(damaged, 0755) == 0);
+        CHECK(spit(path, bad, n) == 0);
+        char err[8192];
+        int rc = serve_outcome(damaged, err, sizeof(err));
+        if (rc <= 0)
+            tm_test_fail(t, __FILE__, __LINE__, "%s: serve ended %d, want a non-zero exit: %s",
+                         cases[c], rc, err);
+        if (!strstr(err, "topicd serve: store: ") || !strstr(err, "is damaged") ||
+            !strstr(err, "backup") || !strstr(err, ".recover"))
+            tm_test_fail(t, __FILE__, __LINE__, "%s: stderr does not say what to do: %s", cases[c],
+                         err);
+        /* Left as it was: never rewritten as a fresh store. */
+        size_t after_len;
+        char *after = slurp(path, &after_len);
+        CHECK(after && after_len == n && !memcmp(after, bad, n));
+        free(after);
+        free(bad);
+    }
+    /* The undamaged file starts. */
+    char err[8192];
+    CHECK_INT_EQ(serve_outcome(s.dir, err, sizeof(err)), -2);
+    free(good);
     th_cleanup(&s);
 }
