@@ -11,9 +11,12 @@
  * once there is room.
  * Damaged store: a truncated file, random bytes over its header and over a
  * page in the middle each stop `topicd serve` at start, non-zero, with a
- * message on stderr that says what to do, and the file left as it was.
+ * message on stderr that says what to do, and the file left as it was;
+ * damage that appears while the store is open is reported with the same
+ * advice.
  */
 #include "http_helpers.h"
+#include "server/store.h"
 
 /* Mounts a tmpfs of size (mount's syntax) on dir; 0, or -1 with why. */
 static int mount_tmpfs(const char *dir, const char *size, char *why, size_t why_size)
@@ -368,6 +371,29 @@ TM_TEST(http_damaged_store_refused)
         CHECK(after && after_len == n && !memcmp(after, bad, n));
         free(after);
         free(bad);
+    }
+    /* Damage after the start-up checks: the read that meets it says so. */
+    snprintf(damaged, sizeof(damaged), "%s/damaged_later", s.dir);
+    snprintf(path, sizeof(path), "%s/topicd.db", damaged);
+    CHECK(mkdir(damaged, 0755) == 0);
+    CHECK(spit(path, good, size) == 0);
+    struct tm_store st;
+    char serr[TM_ERR_SIZE] = "";
+    if (tm_store_open(&st, NULL, damaged, serr) == TM_OK) {
+        char page[4096];
+        noise(page, sizeof(page), 3);
+        int fd = open(path, O_WRONLY);
+        CHECK(fd >= 0 && pwrite(fd, page, sizeof(page), (off_t)(size / 4096 / 2) * 4096) == 4096);
+        if (fd >= 0)
+            close(fd);
+        struct tm_store_docs docs;
+        memset(&docs, 0, sizeof(docs));
+        CHECK_INT_EQ(st.m->corpus_load(st.ctx, cid, &docs, serr), TM_EIO);
+        CHECK(strstr(serr, "damaged") && strstr(serr, "backup"));
+        tm_store_docs_release(&docs);
+        tm_store_close(&st);
+    } else {
+        tm_test_fail(t, __FILE__, __LINE__, "the undamaged copy did not open: %s", serr);
     }
     /* The undamaged file starts. */
     char err[8192];
