@@ -98,10 +98,12 @@ static const char *tenant_of(const char *t)
     return t && *t ? t : "default";
 }
 
-/* What to do about a damaged store file (README, "A damaged store"). */
+/* What to do about a damaged store file (README, "A damaged store"). It
+ * comes before the detail of the damage in the messages, which TM_ERR_SIZE
+ * may cut. */
 #define DAMAGED_HINT                                                                               \
-    "restore it from a backup, or recover what is left with sqlite3's .recover, or move it"        \
-    " aside to start with an empty store"
+    "restore it from a backup, save what is left with sqlite3's .dump (see the README), or move"   \
+    " it aside to start empty"
 
 static tm_status sqerr(sqlite3 *db, char *err, const char *what)
 {
@@ -116,7 +118,7 @@ static tm_status sqerr(sqlite3 *db, char *err, const char *what)
                        " retry",
                        what);
     if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
-        return tm_errf(err, TM_EIO, "store: %s: the store's file is damaged (%s): " DAMAGED_HINT,
+        return tm_errf(err, TM_EIO, "store: %s: the store's file is damaged: " DAMAGED_HINT " (%s)",
                        what, sqlite3_errmsg(db));
     tm_status st = rc == SQLITE_NOMEM ? TM_ENOMEM : rc == SQLITE_BUSY ? TM_EBUSY : TM_EIO;
     return tm_errf(err, st, "store: %s: %s", what, sqlite3_errmsg(db));
@@ -1731,7 +1733,7 @@ static tm_status open_db(const char *path, sqlite3 **db, char *err)
 
 static tm_status damaged(char *err, const char *path, const char *why)
 {
-    return tm_errf(err, TM_EIO, "store: %s is damaged (%s): " DAMAGED_HINT, path, why);
+    return tm_errf(err, TM_EIO, "store: %s is damaged: " DAMAGED_HINT " (%s)", path, why);
 }
 
 static tm_status check_header(const char *path, int64_t *size, char *err)
@@ -1785,6 +1787,9 @@ static tm_status quick_check(struct sq *q, const char *path, int64_t size, char 
         const char *res = (const char *)sqlite3_column_text(s, 0);
         if (!res || strcmp(res, "ok")) {
             char why[160];
+            const char *banner = "*** in database main ***\n";
+            if (res && !strncmp(res, banner, strlen(banner)))
+                res += strlen(banner);
             snprintf(why, sizeof(why), "PRAGMA quick_check: %s", res ? res : "no answer");
             for (char *c = why; *c; c++)
                 if (*c == '\n')

@@ -362,7 +362,7 @@ TM_TEST(http_damaged_store_refused)
             tm_test_fail(t, __FILE__, __LINE__, "%s: serve ended %d, want a non-zero exit: %s",
                          cases[c], rc, err);
         if (!strstr(err, "topicd serve: store: ") || !strstr(err, "is damaged") ||
-            !strstr(err, "backup") || !strstr(err, ".recover"))
+            !strstr(err, "backup") || !strstr(err, ".dump"))
             tm_test_fail(t, __FILE__, __LINE__, "%s: stderr does not say what to do: %s", cases[c],
                          err);
         /* Left as it was: never rewritten as a fresh store. */
