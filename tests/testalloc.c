@@ -24,7 +24,8 @@ static int fails_now(void)
      * stderr (addr2line or gdb turn the addresses into lines). */
     if (getenv("TM_TESTALLOC_TRACE")) {
         void *frames[16];
-        backtrace_symbols_fd(frames, backtrace(frames, 16), 2);
+        int depth = backtrace(frames, 16);
+        backtrace_symbols_fd(frames, depth, 2);
         if (write(2, "--\n", 3) != 3)
             return 1;
     }
