@@ -197,8 +197,11 @@ TM_TEST(http_disk_full_job_result)
     CHECK_INT_EQ(th_upload(&s, "application/x-ndjson", body, len, cid), 201);
     free(body);
     static const char model[] = "{\"method\":\"nmf\",\"n_topics\":50,\"max_iter\":3}";
-    REQUIRE(fill_disk(data, 256 << 10) == 0);
-    REQUIRE(th_submit_model(&s, cid, model, NULL, jid) == 202);
+    /* On failure: out, to stop the server and unmount. */
+    if (fill_disk(data, 256 << 10) || th_submit_model(&s, cid, model, NULL, jid) != 202) {
+        tm_test_fail(t, __FILE__, __LINE__, "cannot fill the disk, then submit a job");
+        goto out;
+    }
     CHECK_STR_EQ(th_wait_job(&s, jid, 120, state), "failed");
     struct th_resp r;
     snprintf(path, sizeof(path), "/v1/jobs/%s", jid);
@@ -215,9 +218,10 @@ TM_TEST(http_disk_full_job_result)
     /* Room again: the same job succeeds. */
     snprintf(path, sizeof(path), "%s/filler", data);
     CHECK(unlink(path) == 0);
-    REQUIRE(th_submit_model(&s, cid, model, NULL, jid) == 202);
+    CHECK_INT_EQ(th_submit_model(&s, cid, model, NULL, jid), 202);
     CHECK_STR_EQ(th_wait_job(&s, jid, 120, state), "succeeded");
     CHECK_INT_EQ(th_request_id(&s, "GET", "/v1/jobs/%s/result", jid), 200);
+out:
     CHECK_INT_EQ(th_stop(&s), 0);
     umount_dir(data);
     th_cleanup(&s);
