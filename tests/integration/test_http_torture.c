@@ -152,13 +152,14 @@ static long settled_outstanding(void)
     return v;
 }
 
-/* Waits for the outstanding count to come back to base (a leak never
- * does); the last count. */
+/* Waits for the outstanding count to come back to base or below (a leak
+ * never does; below: a block of another thread's, such as the job queue's
+ * periodic rescue pass, was held when base was read); the last count. */
 static long back_to(long base)
 {
     double end = th_now() + 2.0;
     long v;
-    while ((v = tm_testalloc_outstanding()) != base && th_now() < end)
+    while ((v = tm_testalloc_outstanding()) > base && th_now() < end)
         th_sleep_ms(1);
     return v;
 }
@@ -296,7 +297,7 @@ static void torture_req(struct tm_test_ctx *t, struct torture *T, const struct t
                          q->name, n, calls, st, q->want, r.body ? r.body : "(no body)");
         th_resp_free(&r);
         long left = back_to(base);
-        if (left != base)
+        if (left > base)
             tm_test_fail(t, __FILE__, __LINE__, "%s: allocation %ld failed: %ld blocks leaked",
                          q->name, n, left - base);
         snapshot(T, after, sizeof(after));
