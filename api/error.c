@@ -148,6 +148,8 @@ const char *tm_api_error_code(tm_status status)
         return "busy";
     case TM_EDEVICE:
         return "device_failure";
+    case TM_ENOSPC:
+        return "insufficient_storage";
     default:
         return "internal_error";
     }
@@ -176,6 +178,8 @@ int tm_api_error_http_status(tm_status status)
         return 409;
     case TM_ENOMEM:
         return 503;
+    case TM_ENOSPC:
+        return 507;
     default:
         return 500;
     }

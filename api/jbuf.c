@@ -16,6 +16,17 @@ void tm_jbuf_init(struct tm_jbuf *b, size_t cap)
     b->status = TM_OK;
 }
 
+void tm_jbuf_init_fixed(struct tm_jbuf *b, char *buf, size_t size)
+{
+    memset(b, 0, sizeof(*b));
+    /* alloc == cap + 1: jbuf_reserve refuses before it would grow. */
+    b->data = buf;
+    b->alloc = size;
+    b->cap = size - 1;
+    b->status = TM_OK;
+    buf[0] = '\0';
+}
+
 void tm_jbuf_release(struct tm_jbuf *b)
 {
     tm_free(b->data);

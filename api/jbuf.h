@@ -26,6 +26,11 @@ struct tm_jbuf {
 
 /* An empty buffer that holds at most cap bytes (cap 0: SIZE_MAX / 2). */
 void tm_jbuf_init(struct tm_jbuf *b, size_t cap);
+/* An empty buffer over the caller's size bytes of buf (size >= 1), which it
+ * never reallocates: an append that does not fit fails with TM_ETOOBIG.
+ * For text that must be written without allocating; neither released nor
+ * detached (buf stays the caller's). */
+void tm_jbuf_init_fixed(struct tm_jbuf *b, char *buf, size_t size);
 /* Frees the data; b can be appended to again (its cap and status stay). */
 void tm_jbuf_release(struct tm_jbuf *b);
 /* Returns b's NUL-terminated data, owned (tm_free), and resets b; NULL (and

@@ -66,6 +66,20 @@ char *tm_render_corpus(const struct tm_corpus_record *c, size_t *len)
     return finish(&b, len);
 }
 
+/* The length of what b holds, 0 when it failed. */
+static size_t fixed_len(const struct tm_jbuf *b)
+{
+    return b->status == TM_OK ? b->len : 0;
+}
+
+size_t tm_render_corpus_to(const struct tm_corpus_record *c, char *out, size_t size)
+{
+    struct tm_jbuf b;
+    tm_jbuf_init_fixed(&b, out, size);
+    corpus_body(&b, c);
+    return fixed_len(&b);
+}
+
 static void put_next(struct tm_jbuf *b, const char *next)
 {
     tm_jbuf_puts(b, "],\"next\":");
@@ -131,6 +145,14 @@ char *tm_render_job(const struct tm_job_record *j, size_t *len)
     tm_jbuf_init(&b, 0);
     job_body(&b, j);
     return finish(&b, len);
+}
+
+size_t tm_render_job_to(const struct tm_job_record *j, char *out, size_t size)
+{
+    struct tm_jbuf b;
+    tm_jbuf_init_fixed(&b, out, size);
+    job_body(&b, j);
+    return fixed_len(&b);
 }
 
 char *tm_render_job_list(const struct tm_job_record *j, int n, const char *next, size_t *len)

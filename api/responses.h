@@ -51,6 +51,13 @@ struct tm_job_record {
 };
 
 char *tm_render_corpus(const struct tm_corpus_record *c, size_t *len);
+/* A record's body rendered into out (size bytes, borrowed) without
+ * allocating, for the answer to a change already committed, which must not
+ * fail for want of memory: its length, 0 when it does not fit.
+ * TM_RECORD_BODY_SIZE holds any corpus record and any job record. */
+#define TM_RECORD_BODY_SIZE 4096
+size_t tm_render_corpus_to(const struct tm_corpus_record *c, char *out, size_t size);
+size_t tm_render_job_to(const struct tm_job_record *j, char *out, size_t size);
 /* next: the cursor of the next page, NULL on the last one. */
 char *tm_render_corpus_list(const struct tm_corpus_record *c, int n, const char *next, size_t *len);
 char *tm_render_job(const struct tm_job_record *j, size_t *len);

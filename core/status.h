@@ -32,7 +32,8 @@
     X(ENOTFOUND, "not found")                                                                      \
     X(EBUSY, "resource busy")                                                                      \
     X(EDEVICE, "device failure")                                                                   \
-    X(ELOST, "claim lost")
+    X(ELOST, "claim lost")                                                                         \
+    X(ENOSPC, "no space left on the store's disk")
 
 typedef enum {
 #define TM__STATUS_ENUM(name, msg) TM_##name,

@@ -359,8 +359,21 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     (void)version;
     if (!r) {
         r = tm_calloc(1, sizeof(*r));
-        if (!r)
-            return MHD_NO;
+        if (!r) {
+            /* Answered without a request of ours (libmicrohttpd's memory),
+             * then the connection closes: nothing to log it with. */
+            static const char oom[] =
+                "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
+            struct MHD_Response *resp = MHD_create_response_from_buffer(
+                sizeof(oom) - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
+            if (!resp)
+                return MHD_NO;
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+            enum MHD_Result ok = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+            MHD_destroy_response(resp);
+            return ok;
+        }
         *con_cls = r;
         r->srv = h->srv;
         r->conn = conn;

@@ -135,6 +135,30 @@ static void respond_body(struct tm__req *r, int status, char *body, size_t len)
         tm__respond(r, status, JSON, body, len);
 }
 
+/* The memory of the answer to a change (TM_RECORD_BODY_SIZE), taken before
+ * the change is committed: once it is, the answer must not fail for want
+ * of memory, as a 503 would have the client make the change again. NULL
+ * after answering 503. */
+static char *change_answer(struct tm__req *r)
+{
+    char *body = tm_malloc(TM_RECORD_BODY_SIZE);
+    if (!body)
+        respond_oom(r);
+    return body;
+}
+
+/* Answers with change_answer's body (taken), len bytes of a record
+ * rendered into it; 0 cannot happen (the size holds any record). */
+static void respond_change(struct tm__req *r, int status, char *body, size_t len)
+{
+    if (!len) {
+        tm_free(body);
+        respond_oom(r);
+        return;
+    }
+    tm__respond(r, status, JSON, body, len);
+}
+
 /* The media type of the request, lower-cased, without parameters. */
 static void media_type(struct tm__req *r, char *out, size_t size, const char **params)
 {
@@ -580,25 +604,33 @@ static int finish_upload(struct tm__req *r, struct tm_corpus_record *c)
 static void finish_create(struct tm__req *r)
 {
     struct tm_corpus_record c;
-    if (finish_upload(r, &c))
+    char *body = change_answer(r);
+    if (!body)
         return;
-    size_t len;
-    char *body = tm_render_corpus(&c, &len);
+    if (finish_upload(r, &c)) {
+        tm_free(body);
+        return;
+    }
+    size_t len = tm_render_corpus_to(&c, body, TM_RECORD_BODY_SIZE);
     snprintf(r->location, sizeof(r->location), "/v1/corpora/%s", c.id);
     TM_LOG(TM_LOG_INFO, "corpus created", "s:corpus_id", c.id, "i:n_documents",
            (long long)c.n_documents, "i:bytes", (long long)c.bytes, NULL);
-    respond_body(r, 201, body, len);
+    respond_change(r, 201, body, len);
 }
 
 static void finish_append(struct tm__req *r)
 {
     struct tm_corpus_record c;
-    if (finish_upload(r, &c))
+    char *body = change_answer(r);
+    if (!body)
         return;
-    size_t len;
-    char *body = tm_render_corpus(&c, &len);
+    if (finish_upload(r, &c)) {
+        tm_free(body);
+        return;
+    }
+    size_t len = tm_render_corpus_to(&c, body, TM_RECORD_BODY_SIZE);
     tm_matrix_cache_invalidate(r->srv->cache, c.id);
-    respond_body(r, 200, body, len);
+    respond_change(r, 200, body, len);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -773,6 +805,9 @@ static void finish_submit(struct tm__req *r)
 
     struct tm_job_record job;
     char err[TM_ERR_SIZE] = "";
+    char *answer = change_answer(r);
+    if (!answer)
+        goto out;
     enum tm_jobs_refusal res =
         tm_jobs_submit(s->jobs, spec.corpus_id ? spec.corpus_id : "", body, r->len,
                        tm_method_name(spec.model.method), key, client, r->tenant, &job, err);
@@ -781,7 +816,8 @@ static void finish_submit(struct tm__req *r)
     case TM_JOBS_REPLAYED:
         snprintf(r->location, sizeof(r->location), "/v1/jobs/%s", job.id);
         r->retry_after = 1;
-        respond_job(r, 202, &job);
+        respond_change(r, 202, answer, tm_render_job_to(&job, answer, TM_RECORD_BODY_SIZE));
+        answer = NULL;
         break;
     case TM_JOBS_QUEUE_FULL:
         r->retry_after = 5;
@@ -801,6 +837,7 @@ static void finish_submit(struct tm__req *r)
         respond_store_error(r, err);
         break;
     }
+    tm_free(answer);
 out:
     tm_job_spec_release(&spec);
 }

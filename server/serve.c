@@ -165,6 +165,7 @@ int tm_cli_serve(int argc, char **argv)
     tm_status st = tm_store_open(&srv.store, cfg.store, cfg.data_dir, err);
     if (st) {
         TM_LOG(TM_LOG_ERROR, "cannot open the store", "s:error", err, NULL);
+        fprintf(stderr, "topicd serve: %s\n", err);
         goto out;
     }
     st = tm_keys_new(&srv.keys, &srv.store, TM_KEYS_TTL_S, err);

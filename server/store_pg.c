@@ -830,7 +830,9 @@ static void call_end(struct call *k)
 
 /* The status and message of a failed statement: TM_EIO for everything the
  * server or the network says (a broken connection included), so that the
- * HTTP layer answers 503 with Retry-After. */
+ * HTTP layer answers 503 with Retry-After; but TM_ENOSPC for the database
+ * server's full disk (SQLSTATE 53100, disk_full), answered 507 as SQLite's
+ * SQLITE_FULL is. */
 static tm_status fail(struct call *k, const PGresult *r, const char *what, char *err)
 {
     char msg[200];
@@ -840,6 +842,10 @@ static tm_status fail(struct call *k, const PGresult *r, const char *what, char 
     if (PQstatus(k->s->conn) != CONNECTION_OK)
         k->s->bad = 1;
     tm_metrics_store_error();
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (state && !strcmp(state, "53100"))
+        return tm_errf(err, TM_ENOSPC, "store: %s: the database server's disk is full: %s", what,
+                       msg);
     return tm_errf(err, TM_EIO, "store: %s: %s", what, msg);
 }
 

@@ -98,14 +98,29 @@ static const char *tenant_of(const char *t)
     return t && *t ? t : "default";
 }
 
+/* What to do about a damaged store file (README, "A damaged store"). It
+ * comes before the detail of the damage in the messages, which TM_ERR_SIZE
+ * may cut. */
+#define DAMAGED_HINT                                                                               \
+    "restore it from a backup, save what is left with sqlite3's .dump (see the README), or move"   \
+    " it aside to start empty"
+
 static tm_status sqerr(sqlite3 *db, char *err, const char *what)
 {
-    int rc = sqlite3_extended_errcode(db);
-    tm_status st = (rc & 0xff) == SQLITE_NOMEM  ? TM_ENOMEM
-                   : (rc & 0xff) == SQLITE_FULL ? TM_EIO
-                   : (rc & 0xff) == SQLITE_BUSY ? TM_EBUSY
-                                                : TM_EIO;
+    int rc = sqlite3_extended_errcode(db) & 0xff;
     tm_metrics_store_error();
+    /* A full disk is the client's 507 (SQLite rolls the statement back);
+     * a damaged file (SQLite's "malformed", "not a database") is this
+     * server's 503, said plainly, and logged where it is answered. */
+    if (rc == SQLITE_FULL)
+        return tm_errf(err, TM_ENOSPC,
+                       "store: %s: the disk of the data directory is full: free space there and"
+                       " retry",
+                       what);
+    if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
+        return tm_errf(err, TM_EIO, "store: %s: the store's file is damaged: " DAMAGED_HINT " (%s)",
+                       what, sqlite3_errmsg(db));
+    tm_status st = rc == SQLITE_NOMEM ? TM_ENOMEM : rc == SQLITE_BUSY ? TM_EBUSY : TM_EIO;
     return tm_errf(err, st, "store: %s: %s", what, sqlite3_errmsg(db));
 }
 
@@ -1693,7 +1708,97 @@ static tm_status open_db(const char *path, sqlite3 **db, char *err)
         return st;
     }
     sqlite3_busy_timeout(*db, 10000);
-    return exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err);
+    /* The first read of the file: a damaged one fails here, named. */
+    if (sqlite3_exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL))
+        return sqerr(*db, err, path);
+    return TM_OK;
+}
+
+/*
+ * Start-up checks of an existing store file, so that a damaged one stops
+ * the server with a message that says what to do, and is never answered
+ * with errors request after request, nor replaced by an empty store.
+ * check_header, before SQLite opens the file: SQLite's magic string, and
+ * a file shorter than the page count its header states (truncated; only
+ * without a WAL file, as a checkpoint a crash interrupted may have written
+ * page 1 before the pages that extend the file, which the WAL still
+ * holds). Then quick_check, once SQLite has opened the file: SQLite's
+ * PRAGMA quick_check over every page, O(file size), so only up to
+ * QUICK_CHECK_MAX_BYTES (seconds from a cold disk); a larger store is
+ * checked by its header and schema only, and damage found later is
+ * answered 503 with DAMAGED_HINT. Both run before the migration, which
+ * writes.
+ */
+#define QUICK_CHECK_MAX_BYTES ((int64_t)256 << 20)
+
+static tm_status damaged(char *err, const char *path, const char *why)
+{
+    return tm_errf(err, TM_EIO, "store: %s is damaged: " DAMAGED_HINT " (%s)", path, why);
+}
+
+static tm_status check_header(const char *path, int64_t *size, char *err)
+{
+    struct stat sb;
+    *size = 0;
+    if (stat(path, &sb) || sb.st_size == 0)
+        return TM_OK; /* a new store; an empty file is one SQLite never wrote to */
+    *size = (int64_t)sb.st_size;
+    unsigned char h[100];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tm_errf(err, TM_EIO, "store: cannot open %s: %s", path, strerror(errno));
+    ssize_t n = pread(fd, h, sizeof(h), 0);
+    close(fd);
+    if (n != (ssize_t)sizeof(h) || memcmp(h, "SQLite format 3", 16))
+        return damaged(err, path, "its header is not an SQLite database's");
+    int64_t page = h[16] << 8 | h[17];
+    if (page == 1)
+        page = 65536;
+    uint32_t change = (uint32_t)h[24] << 24 | (uint32_t)h[25] << 16 | (uint32_t)h[26] << 8 | h[27];
+    uint32_t pages = (uint32_t)h[28] << 24 | (uint32_t)h[29] << 16 | (uint32_t)h[30] << 8 | h[31];
+    uint32_t valid_for =
+        (uint32_t)h[92] << 24 | (uint32_t)h[93] << 16 | (uint32_t)h[94] << 8 | h[95];
+    if (page < 512 || (page & (page - 1)))
+        return damaged(err, path, "its header states no valid page size");
+    char wal[4200];
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    int has_wal = !stat(wal, &sb) && sb.st_size > 0;
+    if (!has_wal && change == valid_for && (int64_t)pages * page > *size) {
+        char why[128];
+        snprintf(why, sizeof(why), "truncated: %lld of the %lld bytes its header states",
+                 (long long)*size, (long long)pages * page);
+        return damaged(err, path, why);
+    }
+    return TM_OK;
+}
+
+static tm_status quick_check(struct sq *q, const char *path, int64_t size, char *err)
+{
+    if (size > QUICK_CHECK_MAX_BYTES)
+        return TM_OK;
+    sqlite3_stmt *s = NULL;
+    tm_status st = prep(q->w, "PRAGMA quick_check(1)", &s, err);
+    if (st)
+        return st;
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        st = sqerr(q->w, err, "quick_check");
+    } else {
+        const char *res = (const char *)sqlite3_column_text(s, 0);
+        if (!res || strcmp(res, "ok")) {
+            char why[160];
+            const char *banner = "*** in database main ***\n";
+            if (res && !strncmp(res, banner, strlen(banner)))
+                res += strlen(banner);
+            snprintf(why, sizeof(why), "PRAGMA quick_check: %s", res ? res : "no answer");
+            for (char *c = why; *c; c++)
+                if (*c == '\n')
+                    *c = ' ';
+            st = damaged(err, path, why);
+        }
+    }
+    sqlite3_finalize(s);
+    return st;
 }
 
 /* Takes dir/topicd.lock for q (see store.h); the pid of the holder goes in
@@ -1808,9 +1913,14 @@ tm_status tm_store_open_sqlite(struct tm_store *s, const char *dir, char *err)
     pthread_mutex_init(&q->wlock, NULL);
     pthread_mutex_init(&q->rlock, NULL);
     tm__store_listeners_init(&q->listeners);
+    int64_t size = 0;
     tm_status st = take_dir_lock(q, dir, err);
     if (!st)
+        st = check_header(path, &size, err);
+    if (!st)
         st = open_db(path, &q->w, err);
+    if (!st)
+        st = quick_check(q, path, size, err);
     if (!st)
         st = migrate(q, dir, err);
     if (!st)

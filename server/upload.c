@@ -37,9 +37,11 @@ struct tm_upload {
     int64_t fed;
 };
 
+/* The store's failure as the client sees it: out of memory (503), disk
+ * full (507), anything else the store's (503, see http.c). */
 static tm_status store_err(struct tm_api_error *e, tm_status st, const char *err)
 {
-    return tm_api_errorf(e, st == TM_ENOMEM ? TM_ENOMEM : TM_EIO, NULL, -1, "%s", err);
+    return tm_api_errorf(e, st == TM_ENOMEM || st == TM_ENOSPC ? st : TM_EIO, NULL, -1, "%s", err);
 }
 
 static tm_status flush(struct tm_upload *u, struct tm_api_error *e)

@@ -19,4 +19,19 @@ long tm_testalloc_outstanding(void);
 /* Allocations attempted since the last tm_testalloc_fail_at. */
 long tm_testalloc_calls(void);
 
+/*
+ * For a server whose threads run while the test fails allocations (the
+ * HTTP torture): tm_testalloc_fail_at(0) installs the allocator before any
+ * thread starts; then tm_testalloc_arm(n) fails the nth allocation counted
+ * from now and restarts tm_testalloc_calls, without reinstalling (a write
+ * other threads would race with) or touching the outstanding count. With
+ * tm_testalloc_marked_only(1), only the allocations of threads that called
+ * tm_testalloc_mark_thread() are numbered and failed; every thread's blocks
+ * are still counted in tm_testalloc_outstanding, as a block may be freed on
+ * another thread than the one that took it.
+ */
+void tm_testalloc_arm(long n);
+void tm_testalloc_marked_only(int on);
+void tm_testalloc_mark_thread(void);
+
 #endif
