@@ -221,11 +221,15 @@ struct tm_store_methods {
     /* Appends n documents after the existing ones, atomically. */
     tm_status (*corpus_append)(void *ctx, const char *id, const struct tm_store_doc *docs, size_t n,
                                char *err);
-    /* Makes an uploaded corpus visible. */
+    /* Makes an uploaded corpus visible, and counts its bytes for its
+     * tenant: TM_ETOOBIG (it stays uploading) when that would pass the
+     * tenant's stored-bytes quota. Appends to an uncommitted corpus are
+     * refused with TM_ETOOBIG once its bytes alone would. */
     tm_status (*corpus_commit)(void *ctx, const char *id, char *err);
     /* Moves the documents of the uploading corpus staging after those of the
      * committed corpus target and deletes staging, in one transaction: an
-     * append becomes visible whole or not at all. */
+     * append becomes visible whole or not at all. Counted for target's
+     * tenant: TM_ETOOBIG when that would pass its stored-bytes quota. */
     tm_status (*corpus_adopt)(void *ctx, const char *target, const char *staging, char *err);
     /* Deletes a corpus and its documents (any state). TM_ENOTFOUND. */
     tm_status (*corpus_delete)(void *ctx, const char *id, char *err);
@@ -250,7 +254,9 @@ struct tm_store_methods {
                             const char *idem_key, const char *client, char *err);
     /* job_insert of a queued job, refused (*full set, TM_EBUSY) when the
      * store holds caps->max_queued queued jobs, or caps->max_per_client of
-     * client's; the counts are read in the insert's transaction, so
+     * client's, or when the spec's bytes would pass the tenant's
+     * stored-bytes quota (err says its use); the counts are read in the
+     * insert's transaction, so
      * replicas submitting at once may overshoot a cap by one job each. A
      * successful submission wakes the listeners. *full: TM_STORE_NOT_FULL
      * unless refused for a cap; an idempotency key in use is TM_EBUSY with
@@ -310,7 +316,8 @@ struct tm_store_methods {
 
     /* The queue. claim: takes the next queued job (the oldest of the client
      * whose last job started least recently; a client the store has not
-     * seen, or has forgotten, first) and makes it running under owner:
+     * seen, or has forgotten, first; a tenant at its running quota
+     * skipped) and makes it running under owner:
      * attempts + 1, started_at, stage "", progress 0, a lease of lease_s
      * seconds. One short transaction; claims by several processes at once
      * each take a different job. TM_ENOTFOUND: nothing is queued. */
