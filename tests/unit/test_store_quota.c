@@ -338,3 +338,67 @@ TM_STORE_TEST(store_quota_migrate_v2)
     CHECK_INT_EQ(count_drift(ts), 0);
     CHECK(stored(&ts->store, "default") > 0);
 }
+
+/* The running cap across replicas: THREADS stores claim at once from one
+ * tenant's queue (its jobs all under its fairness key, as with API keys)
+ * with a cap of 1: exactly one job starts. */
+struct claimer {
+    struct tm_store *s;
+    int claimed;
+    pthread_barrier_t *go;
+};
+
+static void *claim_once(void *arg)
+{
+    struct claimer *c = arg;
+    char err[TM_ERR_SIZE];
+    struct tm_store_claimed got;
+    pthread_barrier_wait(c->go);
+    c->claimed = c->s->m->job_claim(c->s->ctx, "r_x", tm_clock_unix(), 30, &got, err) == TM_OK;
+    return NULL;
+}
+
+TM_STORE_TEST(store_quota_running_race)
+{
+    char err[TM_ERR_SIZE];
+    struct tm_store others[THREADS];
+    struct tm_store_quotas q = {0, 1};
+    int pg = ts->driver == TM_STORE_PG, opened = 0;
+    for (int i = 0; i < 20; i++) {
+        char id[TM_ID_SIZE];
+        snprintf(id, sizeof(id), "j_%d", i);
+        struct tm_job_record j = job(id, "a");
+        CHECK_INT_EQ(ts->store.m->job_insert(ts->store.ctx, &j, "{}", 2, NULL, "t:a", err), TM_OK);
+    }
+    for (int round = 0; round < 5; round++) {
+        for (; opened < THREADS; opened++) {
+            if (!pg) {
+                others[opened] = ts->store;
+            } else if (tm_tmpstore_open_again(ts, &others[opened], err)) {
+                tm_test_fail(t, __FILE__, __LINE__, err);
+                break;
+            }
+            others[opened].m->set_quotas(others[opened].ctx, &q);
+        }
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, (unsigned)opened);
+        pthread_t th[THREADS];
+        struct claimer c[THREADS];
+        for (int i = 0; i < opened; i++) {
+            c[i] = (struct claimer){&others[i], 0, &go};
+            pthread_create(&th[i], NULL, claim_once, &c[i]);
+        }
+        int claimed = 0;
+        for (int i = 0; i < opened; i++) {
+            pthread_join(th[i], NULL);
+            claimed += c[i].claimed;
+        }
+        pthread_barrier_destroy(&go);
+        CHECK_INT_EQ(claimed, round == 0 ? 1 : 0);
+        struct tm_store_use u;
+        CHECK_INT_EQ(ts->store.m->tenant_use(ts->store.ctx, "a", &u, err), TM_OK);
+        CHECK_INT_EQ(u.running, 1);
+    }
+    for (int i = 0; pg && i < opened; i++)
+        tm_store_close(&others[i]);
+}
