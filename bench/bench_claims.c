@@ -15,6 +15,10 @@
  *
  * usage: bench_claims (--store CONNINFO | --data-dir DIR) [--workers W]
  *                     [--replicas R] [--jobs J] [--clients C] [--submits N]
+ *                     [--quota-running Q]
+ * Q: the stores' per-tenant running cap (store.h's quotas; 0: none): with
+ * one far above W, the claims pay for the cap's check without being held
+ * by it.
  * Each run uses a fresh PostgreSQL schema (CONNINFO's database must let
  * the user create one) or a fresh SQLite directory under DIR.
  */
@@ -92,9 +96,16 @@ static void drop(void)
     }
 }
 
+static int64_t quota_running;
+
 static tm_status open_store(struct tm_store *s, char *err)
 {
-    return pg_base ? tm_store_open_pg(s, conninfo, NULL, err) : tm_store_open_sqlite(s, dir, err);
+    tm_status st =
+        pg_base ? tm_store_open_pg(s, conninfo, NULL, err) : tm_store_open_sqlite(s, dir, err);
+    struct tm_store_quotas q = {0, quota_running};
+    if (!st)
+        s->m->set_quotas(s->ctx, &q);
+    return st;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -270,7 +281,8 @@ static int bench_idle(int workers, int replicas, int submits)
                                      .max_queue = 100000,
                                      .max_attempts = 3,
                                      .work = note_start,
-                                     .lease_s = 30};
+                                     .lease_s = 30,
+                                     .quota_running = (int)quota_running};
         if (tm_jobs_new(&jobs[i], &stores[i], &cfg, err)) {
             fprintf(stderr, "%s\n", err);
             return -1;
@@ -346,10 +358,13 @@ int main(int argc, char **argv)
             clients = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--submits"))
             submits = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--quota-running"))
+            quota_running = atoll(argv[i + 1]);
     }
     if (!pg_base == !sqlite_base || workers < 1 || jobs < 1 || clients < 1 || replicas < 1) {
         fprintf(stderr, "usage: bench_claims (--store CONNINFO | --data-dir DIR) [--workers W]"
-                        " [--replicas R] [--jobs J] [--clients C] [--submits N]\n");
+                        " [--replicas R] [--jobs J] [--clients C] [--submits N]"
+                        " [--quota-running Q]\n");
         return 2;
     }
     tm_log_set_level(TM_LOG_WARN);

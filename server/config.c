@@ -51,8 +51,15 @@ static const struct setting settings[] = {
      "most documents inline in a job spec"},
     {"max-queue", "TOPICD_MAX_QUEUE", K_INT, F(max_queue), 0, 1, INT_MAX,
      "queued jobs before POST /v1/jobs answers 429"},
-    {"max-queue-per-client", "TOPICD_MAX_QUEUE_PER_CLIENT", K_INT, F(max_queue_per_client), 0, 0,
-     INT_MAX, "queued jobs of one client (X-Client-Id, else address) before 429; 0: max-queue"},
+    {"quota-queued", "TOPICD_QUOTA_QUEUED", K_INT, F(max_queue_per_client), 0, 0, INT_MAX,
+     "queued jobs of one tenant (with API keys; without, of one client: X-Client-Id, else"
+     " address) before 429; 0: max-queue. Formerly --max-queue-per-client,"
+     " TOPICD_MAX_QUEUE_PER_CLIENT (still accepted)"},
+    {"quota-stored-bytes", "TOPICD_QUOTA_STORED_BYTES", K_I64, F(quota_stored), 0, 0, INT64_MAX,
+     "bytes one tenant may keep (corpus text, job specs, results) before uploads and jobs get"
+     " 413; 0: no quota"},
+    {"quota-running", "TOPICD_QUOTA_RUNNING", K_INT, F(quota_running), 0, 0, INT_MAX,
+     "jobs of one tenant running at once, across replicas; more wait queued; 0: no cap"},
     {"max-connections", "TOPICD_MAX_CONNECTIONS", K_INT, F(max_connections), 0, 1, 1000000,
      "concurrent HTTP connections"},
     {"per-ip-connections", "TOPICD_PER_IP_CONNECTIONS", K_INT, F(per_ip_connections), 0, 1, 1000000,
@@ -94,6 +101,39 @@ static const struct setting settings[] = {
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
+/* Former names of settings, still accepted: the setting's flag, its old
+ * flag and old variable. The new name wins when both are set. */
+static const struct {
+    const char *flag, *old_flag, *old_env;
+} aliases[] = {
+    {"quota-queued", "max-queue-per-client", "TOPICD_MAX_QUEUE_PER_CLIENT"},
+};
+
+#define N_ALIASES (sizeof(aliases) / sizeof(aliases[0]))
+
+/* The setting whose flag is the n bytes at name, or whose former flag is
+ * (NULL: none); old_env: the setting's former variable (NULL: none). */
+static const struct setting *find_setting(const char *name, size_t n, const char **old_env)
+{
+    if (old_env)
+        *old_env = NULL;
+    const char *flag = NULL;
+    for (size_t a = 0; a < N_ALIASES; a++)
+        if (strlen(aliases[a].old_flag) == n && !strncmp(aliases[a].old_flag, name, n))
+            flag = aliases[a].flag;
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const char *f = flag ? flag : name;
+        size_t fn = flag ? strlen(flag) : n;
+        if (strlen(settings[i].flag) == fn && !strncmp(settings[i].flag, f, fn)) {
+            for (size_t a = 0; old_env && a < N_ALIASES; a++)
+                if (!strcmp(aliases[a].flag, settings[i].flag))
+                    *old_env = aliases[a].old_env;
+            return &settings[i];
+        }
+    }
+    return NULL;
+}
+
 /* 1 for --store, a URL that may hold a password: checked for one on the
  * command line, and logged redacted. */
 static int is_store(const struct setting *s)
@@ -113,6 +153,7 @@ void tm_config_init(struct tm_config *c)
     c->max_doc_bytes = (int64_t)8 << 20;
     c->max_inline_docs = 10000;
     c->max_queue = 1024;
+    c->quota_stored = (int64_t)10 << 30;
     c->max_connections = 1024;
     c->per_ip_connections = 256;
     c->connection_timeout_s = 30;
@@ -234,6 +275,11 @@ void tm_config_usage(FILE *out)
 int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *err)
 {
     for (size_t i = 0; i < N_SETTINGS; i++) {
+        const char *old_env;
+        find_setting(settings[i].flag, strlen(settings[i].flag), &old_env);
+        const char *old = old_env ? getenv(old_env) : NULL;
+        if (old && *old && apply(c, &settings[i], old, old_env, err))
+            return 2;
         const char *v = getenv(settings[i].env);
         if (v && *v && apply(c, &settings[i], v, settings[i].env, err))
             return 2;
@@ -250,10 +296,7 @@ int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *
         }
         const char *name = arg + 2, *eq = strchr(name, '=');
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-        const struct setting *s = NULL;
-        for (size_t i = 0; i < N_SETTINGS; i++)
-            if (strlen(settings[i].flag) == nlen && !strncmp(settings[i].flag, name, nlen))
-                s = &settings[i];
+        const struct setting *s = find_setting(name, nlen, NULL);
         if (!s) {
             tm_errf(err, TM_EINVAL, "unknown option '%.*s'", (int)(nlen + 2), arg);
             return 2;
@@ -264,7 +307,7 @@ int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *
             return 2;
         }
         char from[64];
-        snprintf(from, sizeof(from), "--%s", s->flag);
+        snprintf(from, sizeof(from), "--%.*s", (int)nlen, name);
         if (apply(c, s, value, from, err))
             return 2;
         int has_password = 0;

@@ -25,7 +25,9 @@ struct tm_config {
     int64_t max_doc_bytes;     /* TOPICD_MAX_DOC_BYTES: 8 MiB per document */
     int64_t max_inline_docs;   /* TOPICD_MAX_INLINE_DOCS: 10000 in a job spec */
     int max_queue;             /* TOPICD_MAX_QUEUE: 1024 queued jobs, then 429 */
-    int max_queue_per_client;  /* TOPICD_MAX_QUEUE_PER_CLIENT: 0 = max_queue, then 429 */
+    int max_queue_per_client;  /* TOPICD_QUOTA_QUEUED: per tenant (client); 0 = max_queue */
+    int64_t quota_stored;      /* TOPICD_QUOTA_STORED_BYTES: 10 GiB per tenant; 0 = none */
+    int quota_running;         /* TOPICD_QUOTA_RUNNING: per tenant; 0 = no cap */
     int max_connections;       /* TOPICD_MAX_CONNECTIONS: 1024 */
     int per_ip_connections;    /* TOPICD_PER_IP_CONNECTIONS: 256 */
     int connection_timeout_s;  /* TOPICD_CONNECTION_TIMEOUT: 30 s idle */

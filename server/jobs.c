@@ -707,6 +707,8 @@ tm_status tm_jobs_new(struct tm_jobs **out, struct tm_store *store,
         j->cfg.max_queue_per_client = j->cfg.max_queue;
     if (j->cfg.lease_s <= 0)
         j->cfg.lease_s = TM_JOBS_LEASE_S;
+    struct tm_store_quotas quotas = {j->cfg.quota_stored_bytes, j->cfg.quota_running};
+    store->m->set_quotas(store->ctx, &quotas);
     if (j->cfg.poll_s <= 0)
         j->cfg.poll_s = TM_JOBS_POLL_S;
     tm_id_generate("r_", j->replica);
@@ -852,11 +854,16 @@ enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, co
         tm_errf(err, TM_EBUSY, "the job queue is full (%d jobs); retry later", j->cfg.max_queue);
         r = TM_JOBS_QUEUE_FULL;
     } else if (st == TM_EBUSY && full == TM_STORE_CLIENT_FULL) {
+        /* "t:" is a tenant (routes.c's client keys). */
+        int tenant_key = !strncmp(client, "t:", 2);
         tm_errf(err, TM_EBUSY,
-                "client '%s' already has %d queued jobs, the per-client limit "
-                "(max-queue-per-client); retry later",
-                client, j->cfg.max_queue_per_client);
-        r = TM_JOBS_QUEUE_FULL;
+                "%s '%s' already has %d queued jobs, its queued-jobs quota (--quota-queued,"
+                " formerly --max-queue-per-client); retry later",
+                tenant_key ? "tenant" : "client", tenant_key ? client + 2 : client,
+                j->cfg.max_queue_per_client);
+        r = TM_JOBS_QUOTA_QUEUED;
+    } else if (st == TM_EBUSY && full == TM_STORE_STORED_FULL) {
+        r = TM_JOBS_QUOTA_STORED; /* err: the store's message, with the tenant's use */
     } else if (st == TM_EBUSY && idem_key) {
         /* Another replica committed the key first: its job is the answer. */
         r = by_key(j, idem_key, spec, spec_len, job, err);

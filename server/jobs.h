@@ -76,7 +76,8 @@ struct tm_jobs_config {
     tm_job_work_fn work;
     void *work_ctx; /* borrowed */
     /* Queued jobs of one client before its submissions are refused; 0 (or
-     * more than max_queue): max_queue. */
+     * more than max_queue): max_queue. With API keys the client is the
+     * tenant: this is the tenant's queued-jobs quota. */
     int max_queue_per_client;
     /* A claim's lease in seconds (0: TM_JOBS_LEASE_S): renewed every third
      * of it; a replica silent for that long loses its jobs. */
@@ -84,6 +85,10 @@ struct tm_jobs_config {
     /* How often an idle worker looks at the queue without a wake-up, in
      * seconds, jittered by a fifth (0: TM_JOBS_POLL_S). */
     double poll_s;
+    /* The store's per-tenant quotas (store.h's struct tm_store_quotas, 0:
+     * none), set on the store by tm_jobs_new. */
+    int64_t quota_stored_bytes;
+    int quota_running;
 };
 
 #define TM_JOBS_LEASE_S 30.0
@@ -107,7 +112,9 @@ enum tm_jobs_refusal {
     TM_JOBS_CORPUS_BUSY,  /* corpus delete: a job uses it, 409 */
     TM_JOBS_STORE_ERROR,  /* 500/503 with err */
     TM_JOBS_DELETED,      /* delete: was finished, now deleted (204) */
-    TM_JOBS_CHANGING      /* delete: its cancellation is being written; 409, retry */
+    TM_JOBS_CHANGING,     /* delete: its cancellation is being written; 409, retry */
+    TM_JOBS_QUOTA_QUEUED, /* the client's (tenant's) queued-jobs quota: 429 */
+    TM_JOBS_QUOTA_STORED  /* the spec would pass the tenant's stored-bytes quota: 413 */
 };
 
 struct tm_jobs;
@@ -134,9 +141,10 @@ const char *tm_jobs_replica(const struct tm_jobs *j);
  * and listings. idem_key: NULL or the Idempotency-Key (the same key sent
  * through two replicas at once makes one job). client: the fairness key,
  * shorter than TM_CLIENT_SIZE (NULL: ""). tenant: the job's owner (NULL or
- * "": "default"). TM_JOBS_QUEUE_FULL when the store's queue, or this
- * client's share of it, is full (checked in the insert's transaction).
- * *job: the record. */
+ * "": "default"). TM_JOBS_QUEUE_FULL when the store's queue is full,
+ * TM_JOBS_QUOTA_QUEUED when this client's share of it is (both checked in
+ * the insert's transaction), TM_JOBS_QUOTA_STORED when the spec's bytes
+ * would take the tenant past its stored-bytes quota. *job: the record. */
 enum tm_jobs_refusal tm_jobs_submit(struct tm_jobs *j, const char *corpus_id, const char *spec,
                                     size_t spec_len, const char *method, const char *idem_key,
                                     const char *client, const char *tenant,

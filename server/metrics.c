@@ -1,11 +1,13 @@
 /* metrics.c - Prometheus counters and histograms (see metrics.h). */
 #include "metrics.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 
 /* The slot of requests no route took, after the routes'. */
 #define NO_ROUTE_SLOT TM_METRICS_MAX_ROUTES
@@ -117,6 +119,74 @@ void tm_metrics_lease_expired(uint64_t n)
 void tm_metrics_claim_lost(void)
 {
     count(&m.claims_lost, 1);
+}
+
+/* The last reading of the store's per-tenant use and when it was made
+ * (monotonic seconds; 0: never). */
+static struct {
+    pthread_mutex_t lock;
+    double at;
+    struct tm_store_usage u;
+} usage = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+int tm_metrics_tenant_usage(struct tm_store *s, struct tm_store_usage *out)
+{
+    int rc = 0;
+    /* One scrape reads the store while the others wait for its reading. */
+    pthread_mutex_lock(&usage.lock);
+    double now = tm_clock_monotonic();
+    if (!usage.at || now - usage.at >= TM_METRICS_USAGE_TTL_S) {
+        struct tm_store_usage u;
+        char err[TM_ERR_SIZE];
+        if (s->m->usage_top(s->ctx, &u, err) == TM_OK) {
+            usage.u = u;
+            usage.at = now;
+        } else {
+            rc = -1;
+        }
+    }
+    *out = usage.u;
+    pthread_mutex_unlock(&usage.lock);
+    return rc;
+}
+
+/* topicd_tenant_* of u: its tenants, then "other" (a tenant named so
+ * included). */
+static void tenant_text(struct tm_jbuf *b, const struct tm_store_usage *u)
+{
+    int64_t other = u->stored_other, queued = u->queued_other, running = u->running_other;
+    tm_jbuf_puts(b, "# HELP topicd_tenant_stored_bytes Bytes a tenant keeps (corpus text, job"
+                    " specs, results), as its stored-bytes quota counts them; the tenants with"
+                    " the most, the rest as tenant=\"other\".\n"
+                    "# TYPE topicd_tenant_stored_bytes gauge\n");
+    for (int i = 0; i < u->n_stored; i++) {
+        if (!strcmp(u->stored[i].tenant, TM_METRICS_OTHER))
+            other += u->stored[i].stored_bytes;
+        else
+            tm_jbuf_printf(b, "topicd_tenant_stored_bytes{tenant=\"%s\"} %lld\n",
+                           u->stored[i].tenant, (long long)u->stored[i].stored_bytes);
+    }
+    tm_jbuf_printf(b, "topicd_tenant_stored_bytes{tenant=\"%s\"} %lld\n", TM_METRICS_OTHER,
+                   (long long)other);
+    tm_jbuf_puts(b, "# HELP topicd_tenant_jobs Jobs of a tenant queued or running, in the whole"
+                    " store; the tenants with the most, the rest as tenant=\"other\".\n"
+                    "# TYPE topicd_tenant_jobs gauge\n");
+    for (int i = 0; i < u->n_jobs; i++) {
+        if (!strcmp(u->jobs[i].tenant, TM_METRICS_OTHER)) {
+            queued += u->jobs[i].queued;
+            running += u->jobs[i].running;
+            continue;
+        }
+        tm_jbuf_printf(b,
+                       "topicd_tenant_jobs{tenant=\"%s\",state=\"queued\"} %lld\n"
+                       "topicd_tenant_jobs{tenant=\"%s\",state=\"running\"} %lld\n",
+                       u->jobs[i].tenant, (long long)u->jobs[i].queued, u->jobs[i].tenant,
+                       (long long)u->jobs[i].running);
+    }
+    tm_jbuf_printf(b,
+                   "topicd_tenant_jobs{tenant=\"%s\",state=\"queued\"} %lld\n"
+                   "topicd_tenant_jobs{tenant=\"%s\",state=\"running\"} %lld\n",
+                   TM_METRICS_OTHER, (long long)queued, TM_METRICS_OTHER, (long long)running);
 }
 
 static unsigned long long load(atomic_ullong *a)
@@ -288,6 +358,8 @@ char *tm_metrics_render(const struct tm_metrics_gauges *g, const char *const *ro
                        "topicd_gpu_memory_bytes{device=\"%d\",kind=\"total\"} %lld\n"
                        "topicd_gpu_memory_bytes{device=\"%d\",kind=\"free\"} %lld\n",
                        d, (long long)g->gpu_total_bytes[d], d, (long long)g->gpu_free_bytes[d]);
+    if (g->usage)
+        tenant_text(&b, g->usage);
     tm_status st;
     return tm_jbuf_detach(&b, len, &st);
 }

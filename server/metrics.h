@@ -5,7 +5,8 @@
  * job durations by method, the store and the queue (store errors and
  * reconnects, claim latency, lease renewals and expiries, claims lost), and
  * the gauges the caller samples at render time (queue depth, busy workers,
- * cache use).
+ * cache use), and each tenant's use of its quotas as the store counts it
+ * (read at most every TM_METRICS_USAGE_TTL_S seconds).
  * The counters are the one process-wide metrics state of server/.
  * Thread-safety: every function is thread-safe (relaxed atomics: a scrape
  * may see one counter a request ahead of another).
@@ -17,6 +18,7 @@
 #include <stdint.h>
 
 #include "api/responses.h"
+#include "store.h"
 
 /*
  * Requests are counted per route: route is the router's index of the route
@@ -60,7 +62,22 @@ struct tm_metrics_gauges {
     int gpu_available, gpu_devices, gpu_slots, gpu_jobs_running, gpu_jobs_waiting;
     uint64_t gpu_jobs_started, gpu_jobs_failed, gpu_auto_on_cpu, gpu_auto_fallbacks;
     int64_t gpu_total_bytes[16], gpu_free_bytes[16];
+    /* Per-tenant use (tm_metrics_tenant_usage); NULL: not rendered. */
+    const struct tm_store_usage *usage;
 };
+
+/*
+ * Per-tenant use for topicd_tenant_stored_bytes and topicd_tenant_jobs:
+ * the store's usage_top, read at most once per TM_METRICS_USAGE_TTL_S
+ * seconds and shared by the scrapes in between, so that scrapes (several
+ * Prometheus servers, a short interval) cost the store one pair of reads
+ * per period. The labels are bounded: the TM_STORE_USAGE_TOP tenants with
+ * the most get their own, the rest are summed as tenant="other" (a tenant
+ * named "other" is counted there too). 0, or -1 when the store could not be
+ * read (*out then holds the last good reading, or nothing).
+ */
+#define TM_METRICS_USAGE_TTL_S 5.0
+int tm_metrics_tenant_usage(struct tm_store *s, struct tm_store_usage *out);
 
 /* The exposition text, owned (tm_free); NULL when out of memory.
  * route_labels: n_routes labels (borrowed), the one of route index i at i. */

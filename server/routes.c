@@ -211,6 +211,79 @@ static int too_long(struct tm__req *r, int64_t limit)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Quotas (store.h's struct tm_store_quotas). */
+
+/*
+ * A tenant's quota reached: 413 (stored bytes) or 429 with Retry-After
+ * (queued jobs), {"error":{"code":"quota_exceeded","message":..,"quota":..,
+ * "tenant":..,"limit":..,"used":..}}: quota is "stored_bytes" or
+ * "queued_jobs", used the tenant's use as the store counts it.
+ */
+static void respond_quota(struct tm__req *r, int status, const char *quota, const char *tenant,
+                          int64_t limit, int64_t used, const char *message)
+{
+    struct tm_jbuf b;
+    tm_jbuf_init(&b, 0);
+    tm__jbuf_error_open(&b, "quota_exceeded", message, NULL);
+    tm_jbuf_printf(&b, ",\"quota\":\"%s\",\"tenant\":", quota);
+    tm_jbuf_string(&b, tenant, strlen(tenant));
+    tm_jbuf_printf(&b, ",\"limit\":%lld,\"used\":%lld}}", (long long)limit, (long long)used);
+    size_t len;
+    tm_status st;
+    char *body = tm_jbuf_detach(&b, &len, &st);
+    if (status == 429)
+        r->retry_after = 5;
+    TM_LOG(TM_LOG_INFO, "quota reached", "s:request_id", r->request_id, "s:tenant", tenant,
+           "s:quota", quota, "i:limit", (long long)limit, "i:used", (long long)used, NULL);
+    respond_body(r, status, body, len);
+}
+
+/* The stored-bytes quota refused what tenant would store (message: the
+ * store's): 413 with the tenant's use as counted now. */
+static void respond_stored_quota(struct tm__req *r, const char *tenant, const char *message)
+{
+    struct tm_store *st = &r->srv->store;
+    struct tm_store_use use;
+    char err[TM_ERR_SIZE] = "";
+    if (st->m->tenant_use(st->ctx, tenant, &use, err)) {
+        respond_store_error(r, err);
+        return;
+    }
+    respond_quota(r, 413, "stored_bytes", tenant, r->srv->cfg->quota_stored, use.stored_bytes,
+                  message);
+}
+
+/* An upload of a Content-Length known up front that would take tenant
+ * past its stored-bytes quota is refused before a byte is read: its
+ * documents' text is never larger than the body, and rarely much smaller
+ * (the JSON around it), so this refuses little that would fit. 0, or -1
+ * after answering. */
+static int upload_over_quota(struct tm__req *r, const char *tenant)
+{
+    int64_t limit = r->srv->cfg->quota_stored;
+    const char *cl = tm__req_header(r, "Content-Length");
+    if (limit <= 0 || !cl)
+        return 0;
+    int64_t n = (int64_t)strtoull(cl, NULL, 10);
+    struct tm_store *st = &r->srv->store;
+    struct tm_store_use use;
+    char err[TM_ERR_SIZE] = "";
+    if (st->m->tenant_use(st->ctx, tenant, &use, err)) {
+        respond_store_error(r, err);
+        return -1;
+    }
+    if (use.stored_bytes + n <= limit)
+        return 0;
+    char msg[TM_ERR_SIZE + 64];
+    snprintf(msg, sizeof(msg),
+             "tenant '%s' stores %lld bytes; this upload of %lld bytes would pass its"
+             " stored-bytes quota of %lld bytes",
+             tenant, (long long)use.stored_bytes, (long long)n, (long long)limit);
+    respond_quota(r, 413, "stored_bytes", tenant, limit, use.stored_bytes, msg);
+    return -1;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Health, metrics, contract. */
 
 static void get_healthz(struct tm__req *r)
@@ -276,6 +349,11 @@ static void get_metrics(struct tm__req *r)
             g.gpu_free_bytes[d] = gi.devices[d].free_bytes;
         }
     }
+    /* A store that cannot be read leaves the last reading (or none): the
+     * rest of the scrape still answers. */
+    struct tm_store_usage usage;
+    tm_metrics_tenant_usage(&r->srv->store, &usage);
+    g.usage = &usage;
     const char *labels[TM_METRICS_MAX_ROUTES];
     int n_routes = route_labels(labels);
     size_t len;
@@ -531,7 +609,9 @@ static int refuse_draining(struct tm__req *r)
     return 1;
 }
 
-static void begin_upload(struct tm__req *r, const char *target)
+/* An upload into a new corpus (target NULL) or onto target, stored under
+ * tenant (the corpus's: its quota counts it). */
+static void begin_upload(struct tm__req *r, const char *target, const char *tenant)
 {
     const struct tm_config *cfg = r->srv->cfg;
     if (refuse_draining(r))
@@ -565,12 +645,12 @@ static void begin_upload(struct tm__req *r, const char *target)
         tm__respond_error(r, 415, "unsupported_media_type", "only UTF-8 text is accepted", NULL);
         return;
     }
-    if (too_long(r, cfg->max_body_bytes))
+    if (too_long(r, cfg->max_body_bytes) || upload_over_quota(r, tenant))
         return;
     struct tm_upload_limits lim = {cfg->max_body_bytes, cfg->max_json_bytes, cfg->max_doc_bytes};
     struct tm_api_error e;
     tm_api_error_clear(&e);
-    if (tm_upload_new(&r->upload, &r->srv->store, target, r->tenant, f, &lim, &e)) {
+    if (tm_upload_new(&r->upload, &r->srv->store, target, tenant, f, &lim, &e)) {
         tm__respond_api_error(r, &e);
         return;
     }
@@ -579,14 +659,14 @@ static void begin_upload(struct tm__req *r, const char *target)
 
 static void begin_create(struct tm__req *r)
 {
-    begin_upload(r, NULL);
+    begin_upload(r, NULL, r->tenant);
 }
 
 static void begin_append(struct tm__req *r)
 {
     struct tm_corpus_record c;
     if (!get_corpus_or_respond(r, &c))
-        begin_upload(r, r->id);
+        begin_upload(r, r->id, c.tenant);
 }
 
 /* The uploaded corpus's record into c: 0, or -1 after answering the error. */
@@ -595,7 +675,10 @@ static int finish_upload(struct tm__req *r, struct tm_corpus_record *c)
     struct tm_api_error e;
     tm_api_error_clear(&e);
     if (tm_upload_finish(r->upload, c, &e)) {
-        tm__respond_api_error(r, &e);
+        if (tm_upload_over_quota(r->upload))
+            respond_stored_quota(r, tm_upload_tenant(r->upload), e.message);
+        else
+            tm__respond_api_error(r, &e);
         return -1;
     }
     return 0;
@@ -822,6 +905,21 @@ static void finish_submit(struct tm__req *r)
     case TM_JOBS_QUEUE_FULL:
         r->retry_after = 5;
         tm__respond_error(r, 429, "queue_full", err, NULL);
+        break;
+    case TM_JOBS_QUOTA_QUEUED: {
+        /* The per-client cap, which is the tenant's quota with keys on. */
+        int limit = s->cfg->max_queue_per_client;
+        if (limit <= 0 || limit > s->cfg->max_queue)
+            limit = s->cfg->max_queue;
+        struct tm_store_use use = {0, limit, 0};
+        char uerr[TM_ERR_SIZE];
+        if (r->keyed && s->store.m->tenant_use(s->store.ctx, r->tenant, &use, uerr))
+            use.queued = limit;
+        respond_quota(r, 429, "queued_jobs", r->tenant, limit, use.queued, err);
+        break;
+    }
+    case TM_JOBS_QUOTA_STORED:
+        respond_stored_quota(r, r->tenant, err);
         break;
     case TM_JOBS_DRAINING:
         r->retry_after = 5;

@@ -210,7 +210,9 @@ int tm_cli_serve(int argc, char **argv)
                                 .work = tm_worker_run,
                                 .work_ctx = &wctx,
                                 .max_queue_per_client = cfg.max_queue_per_client,
-                                .lease_s = cfg.lease_s};
+                                .lease_s = cfg.lease_s,
+                                .quota_stored_bytes = cfg.quota_stored,
+                                .quota_running = cfg.quota_running};
     st = tm_jobs_new(&srv.jobs, &srv.store, &jc, err);
     if (st) {
         TM_LOG(TM_LOG_ERROR, "cannot start the job queue", "s:error", err, NULL);

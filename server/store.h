@@ -131,8 +131,65 @@ struct tm_store_caps {
     int64_t max_per_client; /* queued jobs of the submitting client */
 };
 
-/* job_submit's refusals. */
-enum tm_store_full { TM_STORE_NOT_FULL, TM_STORE_QUEUE_FULL, TM_STORE_CLIENT_FULL };
+/* job_submit's refusals. STORED_FULL: the spec (inline documents and
+ * all) would take the job's tenant past its stored-bytes quota. */
+enum tm_store_full {
+    TM_STORE_NOT_FULL,
+    TM_STORE_QUEUE_FULL,
+    TM_STORE_CLIENT_FULL,
+    TM_STORE_STORED_FULL
+};
+
+/*
+ * The per-tenant quotas a store enforces (set_quotas); 0: none.
+ * stored_bytes: what a tenant keeps in the store, counted in the store
+ * (a table of use per tenant, written in the transaction that changes it):
+ * the text of its committed corpora, and its jobs' specs (inline documents
+ * live there), results and document-topic weights. A corpus's commit or
+ * adoption and a job's submission that would take the tenant past it are
+ * refused (TM_ETOOBIG; job_submit: TM_STORE_STORED_FULL); the check and
+ * the count are one conditional write on the tenant's row, so replicas
+ * committing at once are serialised there and the quota is never passed.
+ * A batch of an upload in progress is refused once the tenant's use plus
+ * the upload so far would pass it (an early no; uploads in progress are
+ * not counted, so only the commit is exact). A job's result is counted but
+ * never refused: the tenant is over until it deletes, and new uploads and
+ * jobs are refused meanwhile.
+ * running: jobs of one tenant running at once; job_claim skips a tenant at
+ * it, so its further jobs wait queued. Claims by several processes at once
+ * are serialised per fairness key (the clients row, see job_claim), which
+ * is the tenant when API keys are on: exact then; when jobs of one tenant
+ * have several fairness keys (auth off: addresses), concurrent claims may
+ * each start one job past it.
+ */
+struct tm_store_quotas {
+    int64_t stored_bytes;
+    int64_t running;
+};
+
+/* A tenant's use (tenant_use). */
+struct tm_store_use {
+    int64_t stored_bytes, queued, running;
+};
+
+/* The use of the tenants with the most, for /metrics (usage_top): up to
+ * TM_STORE_USAGE_TOP tenants by stored bytes and, separately, by queued
+ * plus running jobs, each list with the sum of every other tenant's. */
+#define TM_STORE_USAGE_TOP 10
+struct tm_store_usage {
+    struct {
+        char tenant[TM_TENANT_SIZE];
+        int64_t stored_bytes;
+    } stored[TM_STORE_USAGE_TOP];
+    int n_stored;
+    int64_t stored_other;
+    struct {
+        char tenant[TM_TENANT_SIZE];
+        int64_t queued, running;
+    } jobs[TM_STORE_USAGE_TOP];
+    int n_jobs;
+    int64_t queued_other, running_other;
+};
 
 /* What a wake-up says (listen): a job may be waiting to be claimed, or a
  * cancel was asked for a running job (renew now to learn which). */
@@ -164,11 +221,15 @@ struct tm_store_methods {
     /* Appends n documents after the existing ones, atomically. */
     tm_status (*corpus_append)(void *ctx, const char *id, const struct tm_store_doc *docs, size_t n,
                                char *err);
-    /* Makes an uploaded corpus visible. */
+    /* Makes an uploaded corpus visible, and counts its bytes for its
+     * tenant: TM_ETOOBIG (it stays uploading) when that would pass the
+     * tenant's stored-bytes quota. Appends to an uncommitted corpus are
+     * refused with TM_ETOOBIG once its bytes alone would. */
     tm_status (*corpus_commit)(void *ctx, const char *id, char *err);
     /* Moves the documents of the uploading corpus staging after those of the
      * committed corpus target and deletes staging, in one transaction: an
-     * append becomes visible whole or not at all. */
+     * append becomes visible whole or not at all. Counted for target's
+     * tenant: TM_ETOOBIG when that would pass its stored-bytes quota. */
     tm_status (*corpus_adopt)(void *ctx, const char *target, const char *staging, char *err);
     /* Deletes a corpus and its documents (any state). TM_ENOTFOUND. */
     tm_status (*corpus_delete)(void *ctx, const char *id, char *err);
@@ -193,7 +254,9 @@ struct tm_store_methods {
                             const char *idem_key, const char *client, char *err);
     /* job_insert of a queued job, refused (*full set, TM_EBUSY) when the
      * store holds caps->max_queued queued jobs, or caps->max_per_client of
-     * client's; the counts are read in the insert's transaction, so
+     * client's, or when the spec's bytes would pass the tenant's
+     * stored-bytes quota (err says its use); the counts are read in the
+     * insert's transaction, so
      * replicas submitting at once may overshoot a cap by one job each. A
      * successful submission wakes the listeners. *full: TM_STORE_NOT_FULL
      * unless refused for a cap; an idempotency key in use is TM_EBUSY with
@@ -253,7 +316,8 @@ struct tm_store_methods {
 
     /* The queue. claim: takes the next queued job (the oldest of the client
      * whose last job started least recently; a client the store has not
-     * seen, or has forgotten, first) and makes it running under owner:
+     * seen, or has forgotten, first; a tenant at its running quota
+     * skipped) and makes it running under owner:
      * attempts + 1, started_at, stage "", progress 0, a lease of lease_s
      * seconds. One short transaction; claims by several processes at once
      * each take a different job. TM_ENOTFOUND: nothing is queued. */
@@ -303,12 +367,21 @@ struct tm_store_methods {
     tm_status (*key_revoke)(void *ctx, const char *id, double now, char *err);
     tm_status (*key_count)(void *ctx, int64_t *n, char *err);
     tm_status (*key_touch)(void *ctx, const char *id, double now, char *err);
+
+    /* Quotas (struct tm_store_quotas). set_quotas: the quotas from now on,
+     * copied; call before other threads use the store (a store starts with
+     * none). tenant_use: one tenant's use (stored bytes as counted, queued
+     * and running jobs); a tenant never seen has none. usage_top: *out
+     * filled (see struct tm_store_usage), two reads of indexed tables. */
+    void (*set_quotas)(void *ctx, const struct tm_store_quotas *q);
+    tm_status (*tenant_use)(void *ctx, const char *tenant, struct tm_store_use *out, char *err);
+    tm_status (*usage_top)(void *ctx, struct tm_store_usage *out, char *err);
 };
 
 /* The schema version this binary writes. Both drivers keep the version of
  * a store in the store itself (SQLite: PRAGMA user_version; PostgreSQL: the
  * table topicd_schema) and migrate an older store when they open it. */
-#define TM_STORE_SCHEMA_VERSION 3
+#define TM_STORE_SCHEMA_VERSION 4
 
 /* The bytes of a redacted store target, NUL included. */
 #define TM_STORE_TARGET_SIZE 512

@@ -136,6 +136,19 @@ static const char *const migrations[TM_STORE_SCHEMA_VERSION + 1] = {
     " hash bytea NOT NULL, created_at double precision NOT NULL,"
     " revoked_at double precision NOT NULL DEFAULT 0,"
     " last_used_at double precision NOT NULL DEFAULT 0);",
+    /* 4: per-tenant quotas (store.h's struct tm_store_quotas). What a job
+     * keeps (spec, result, weights) in bytes, and each tenant's stored
+     * bytes as counted: its committed corpora and its jobs' stored_bytes,
+     * computed here from what the store holds already. A tenant's row is
+     * where replicas charging it at once are serialised. */
+    "ALTER TABLE jobs ADD COLUMN stored_bytes bigint NOT NULL DEFAULT 0;"
+    "UPDATE jobs SET stored_bytes = octet_length(spec) + coalesce(octet_length(result), 0)"
+    " + coalesce((SELECT sum(octet_length(weights) + coalesce(octet_length(ids), 0))"
+    " FROM doc_topics WHERE job_seq = jobs.seq), 0);"
+    "CREATE TABLE tenant_usage(tenant text PRIMARY KEY, stored_bytes bigint NOT NULL);"
+    "INSERT INTO tenant_usage(tenant, stored_bytes) SELECT tenant, sum(b) FROM"
+    " (SELECT tenant, bytes AS b FROM corpora WHERE ready"
+    " UNION ALL SELECT tenant, stored_bytes FROM jobs) x GROUP BY tenant;",
 };
 
 #define CORPUS_COLS "seq, id, hidden, n_documents, bytes, created_at, tenant"
@@ -201,6 +214,12 @@ enum q {
     Q_KEY_REVOKE,
     Q_KEY_COUNT,
     Q_KEY_TOUCH,
+    Q_USAGE_CHARGE,
+    Q_USAGE_GET,
+    Q_JOB_RECOUNT,
+    Q_TENANT_JOBS,
+    Q_USAGE_JOBS,
+    Q_USAGE_ALL,
     Q__COUNT
 };
 
@@ -230,7 +249,7 @@ static const struct {
                          " touched_at, tenant) VALUES($1, false, $2, 0, 0, $3,"
                          " extract(epoch FROM now()), $4)",
                          "create corpus"},
-    [Q_CORPUS_LOCK] = {"SELECT seq, n_documents, bytes, ready FROM corpora WHERE id = $1"
+    [Q_CORPUS_LOCK] = {"SELECT seq, n_documents, bytes, ready, tenant FROM corpora WHERE id = $1"
                        " FOR UPDATE",
                        "find corpus"},
     [Q_CORPUS_SET_COUNTS] = {"UPDATE corpora SET n_documents = $2, bytes = $3,"
@@ -240,8 +259,12 @@ static const struct {
     [Q_DOCS_MOVE] = {"UPDATE documents SET corpus_seq = $1, pos = pos + $2 WHERE corpus_seq = $3",
                      "move documents"},
     [Q_CORPUS_DROP_SEQ] = {"DELETE FROM corpora WHERE seq = $1", "delete corpus"},
-    [Q_CORPUS_DELETE] = {"WITH c AS (DELETE FROM corpora WHERE id = $1 RETURNING seq),"
-                         " d AS (DELETE FROM documents WHERE corpus_seq IN (SELECT seq FROM c))"
+    /* A committed corpus leaves its tenant's count. */
+    [Q_CORPUS_DELETE] = {"WITH c AS (DELETE FROM corpora WHERE id = $1"
+                         " RETURNING seq, ready, bytes, tenant),"
+                         " d AS (DELETE FROM documents WHERE corpus_seq IN (SELECT seq FROM c)),"
+                         " u AS (UPDATE tenant_usage t SET stored_bytes = t.stored_bytes - c.bytes"
+                         " FROM c WHERE c.ready AND t.tenant = c.tenant)"
                          " SELECT count(*) FROM c",
                          "delete corpus"},
     [Q_CORPUS_GET] = {"SELECT " CORPUS_COLS " FROM corpora WHERE id = $1 AND ready", "get corpus"},
@@ -262,10 +285,13 @@ static const struct {
      * commit, with a constant payload: PostgreSQL folds duplicates). */
     [Q_JOB_INSERT] = {"WITH ins AS (INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage,"
                       " progress, attempts, created_at, started_at, finished_at, method,"
-                      " error_code, error_message, client, tenant)"
+                      " error_code, error_message, client, tenant, stored_bytes)"
                       " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-                      " $18)"
-                      " RETURNING seq)"
+                      " $18, octet_length($3))"
+                      " RETURNING seq, tenant, stored_bytes),"
+                      " c AS (INSERT INTO tenant_usage(tenant, stored_bytes)"
+                      " SELECT tenant, stored_bytes FROM ins ON CONFLICT (tenant) DO UPDATE"
+                      " SET stored_bytes = tenant_usage.stored_bytes + excluded.stored_bytes)"
                       " SELECT seq, CASE WHEN $5 = $16 THEN pg_notify($17, '') END FROM ins",
                       "insert job"},
     [Q_JOB_BY_IDEM] = {"SELECT " JOB_COLS ", spec FROM jobs WHERE idem_key = $1",
@@ -277,6 +303,20 @@ static const struct {
     [Q_JOB_SET_RESULT] = {"UPDATE jobs SET result = $2, n_documents = $3, n_topics = $4"
                           " WHERE id = $1 RETURNING seq",
                           "store result"},
+    /* What job $1 keeps, counted again from its rows (octet_length reads a
+     * stored value's size without fetching it), and its tenant's count
+     * moved by the difference. */
+    [Q_JOB_RECOUNT] =
+        {"WITH o AS (SELECT seq, stored_bytes AS old FROM jobs WHERE seq = $1),"
+         " u AS (UPDATE jobs j SET stored_bytes = octet_length(j.spec)"
+         " + coalesce(octet_length(j.result), 0) + coalesce((SELECT"
+         " sum(octet_length(d.weights) + coalesce(octet_length(d.ids), 0))"
+         " FROM doc_topics d WHERE d.job_seq = $1), 0)"
+         " FROM o WHERE j.seq = o.seq RETURNING j.tenant, j.stored_bytes - o.old AS b)"
+         " INSERT INTO tenant_usage(tenant, stored_bytes) SELECT tenant, b FROM u"
+         " ON CONFLICT (tenant) DO UPDATE"
+         " SET stored_bytes = tenant_usage.stored_bytes + excluded.stored_bytes",
+         "count the job's bytes"},
     [Q_DT_DELETE] = {"DELETE FROM doc_topics WHERE job_seq = $1", "store document topics"},
     [Q_JOB_GET] = {"SELECT " JOB_COLS " FROM jobs WHERE id = $1", "get job"},
     [Q_JOB_SPEC] = {"SELECT spec FROM jobs WHERE id = $1", "read job"},
@@ -296,17 +336,25 @@ static const struct {
                               " AND state IN ($2, $3)",
                               "count jobs"},
     [Q_JOB_LOCK] = {"SELECT seq, state FROM jobs WHERE id = $1 FOR UPDATE", "find job"},
-    [Q_JOB_DELETE_SEQ] = {"WITH d AS (DELETE FROM doc_topics WHERE job_seq = $1)"
-                          " DELETE FROM jobs WHERE seq = $1",
-                          "delete job"},
+    [Q_JOB_DELETE_SEQ] =
+        {"WITH d AS (DELETE FROM doc_topics WHERE job_seq = $1),"
+         " j AS (DELETE FROM jobs WHERE seq = $1 RETURNING tenant, stored_bytes)"
+         " UPDATE tenant_usage t SET stored_bytes = t.stored_bytes - j.stored_bytes"
+         " FROM j WHERE t.tenant = j.tenant",
+         "delete job"},
     /* SKIP LOCKED: sweepers of several replicas each take other jobs, and
      * none waits for or fails on another's. MATERIALIZED so that the
      * planner cannot run the LIMIT subquery more than once. */
     [Q_JOB_EXPIRE] = {"WITH victims AS MATERIALIZED (SELECT seq FROM jobs"
                       " WHERE state IN ($1, $2, $3) AND finished_at < $4 LIMIT $5"
                       " FOR UPDATE SKIP LOCKED),"
-                      " d AS (DELETE FROM doc_topics WHERE job_seq IN (SELECT seq FROM victims))"
-                      " DELETE FROM jobs WHERE seq IN (SELECT seq FROM victims)",
+                      " d AS (DELETE FROM doc_topics WHERE job_seq IN (SELECT seq FROM victims)),"
+                      " j AS (DELETE FROM jobs WHERE seq IN (SELECT seq FROM victims)"
+                      " RETURNING tenant, stored_bytes),"
+                      " u AS (UPDATE tenant_usage t SET stored_bytes = t.stored_bytes - g.b"
+                      " FROM (SELECT tenant, sum(stored_bytes) AS b FROM j GROUP BY tenant) g"
+                      " WHERE t.tenant = g.tenant)"
+                      " SELECT count(*) FROM j",
                       "expire jobs"},
     /* Clients with nothing queued or running are forgotten: they count as
      * never served, as today's lanes did. SKIP LOCKED: a claim serving one
@@ -317,15 +365,27 @@ static const struct {
                           "forget clients"},
     /* The counts are read in the insert's statement: replicas submitting
      * at once each see the other's job only once committed, so a cap may be
-     * overshot by one job per replica racing. */
+     * overshot by one job per replica racing. The spec's bytes are charged
+     * to the tenant ($19) under its stored-bytes quota ($20, 0: none) by a
+     * conditional upsert of its row (a second charge at once waits for the
+     * first and sees its count: never past the quota), and the job goes in
+     * only when the charge did. */
     [Q_JOB_SUBMIT] = {"WITH n AS (SELECT count(*) AS total, count(*) FILTER (WHERE client = $15)"
                       " AS mine FROM jobs WHERE state = $5),"
+                      " c AS (INSERT INTO tenant_usage(tenant, stored_bytes)"
+                      " SELECT $19, octet_length($3) FROM n WHERE n.total < $16 AND n.mine < $17"
+                      " AND ($20 <= 0 OR octet_length($3) <= $20)"
+                      " ON CONFLICT (tenant) DO UPDATE"
+                      " SET stored_bytes = tenant_usage.stored_bytes + excluded.stored_bytes"
+                      " WHERE $20 <= 0"
+                      " OR tenant_usage.stored_bytes + excluded.stored_bytes <= $20"
+                      " RETURNING stored_bytes),"
                       " ins AS (INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage,"
                       " progress, attempts, created_at, started_at, finished_at, method,"
-                      " error_code, error_message, client, tenant)"
+                      " error_code, error_message, client, tenant, stored_bytes)"
                       " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-                      " $19"
-                      " FROM n WHERE n.total < $16 AND n.mine < $17 RETURNING seq)"
+                      " $19, octet_length($3)"
+                      " FROM c RETURNING seq)"
                       " SELECT n.total, n.mine, ins.seq,"
                       " CASE WHEN ins.seq IS NOT NULL THEN pg_notify($18, '') END"
                       " FROM n LEFT JOIN ins ON true",
@@ -358,6 +418,8 @@ static const struct {
     [Q_JOB_CLAIM] = {"WITH next AS MATERIALIZED (SELECT j.seq AS pick, j.client AS pick_client,"
                      " c.last_served AS seen"
                      " FROM jobs j LEFT JOIN clients c ON c.client = j.client WHERE j.state = $1"
+                     " AND ($6 <= 0 OR j.tenant NOT IN (SELECT tenant FROM jobs WHERE state = $2"
+                     " GROUP BY tenant HAVING count(*) >= $6))"
                      " ORDER BY coalesce(c.last_served, 0), j.seq LIMIT 1"
                      " FOR UPDATE OF j SKIP LOCKED),"
                      " served AS (INSERT INTO clients(client, last_served)"
@@ -463,6 +525,26 @@ static const struct {
                       "revoke key"},
     [Q_KEY_COUNT] = {"SELECT count(*) FROM api_keys WHERE revoked_at = 0", "count keys"},
     [Q_KEY_TOUCH] = {"UPDATE api_keys SET last_used_at = $2 WHERE id = $1", "update key"},
+    /* Adds $2 to tenant $1's stored bytes unless that passes $3 (0: no
+     * quota): no row back means refused. The conflict path locks the row
+     * and tests the count a concurrent charge left, so charges at once are
+     * serialised and never pass the quota together. */
+    [Q_USAGE_CHARGE] = {"INSERT INTO tenant_usage(tenant, stored_bytes) SELECT $1, $2"
+                        " WHERE $3 <= 0 OR $2 <= $3 ON CONFLICT (tenant) DO UPDATE"
+                        " SET stored_bytes = tenant_usage.stored_bytes + excluded.stored_bytes"
+                        " WHERE $3 <= 0 OR tenant_usage.stored_bytes + excluded.stored_bytes <= $3"
+                        " RETURNING stored_bytes",
+                        "count stored bytes"},
+    [Q_USAGE_GET] = {"SELECT stored_bytes FROM tenant_usage WHERE tenant = $1", "read tenant use"},
+    [Q_TENANT_JOBS] = {"SELECT count(*) FILTER (WHERE state = $2), count(*) FILTER (WHERE state"
+                       " = $3) FROM jobs WHERE tenant = $1 AND state IN ($2, $3)",
+                       "count jobs"},
+    [Q_USAGE_JOBS] = {"SELECT tenant, count(*) FILTER (WHERE state = $1), count(*) FILTER (WHERE"
+                      " state = $2) FROM jobs WHERE state IN ($1, $2) GROUP BY tenant"
+                      " ORDER BY count(*) DESC, tenant",
+                      "count jobs"},
+    [Q_USAGE_ALL] = {"SELECT tenant, stored_bytes FROM tenant_usage ORDER BY stored_bytes DESC",
+                     "read tenant use"},
 };
 
 #define COPY_DOCS "COPY documents(corpus_seq, pos, doc_id, text) FROM STDIN (FORMAT binary)"
@@ -681,6 +763,7 @@ struct pg {
     pthread_t listen_thread;
     int listen_started;
     int wake_pipe[2];
+    struct tm_store_quotas quotas; /* set before other threads start */
 };
 
 /* One call's borrowed connection. */
@@ -1085,10 +1168,11 @@ static tm_status pg_corpus_create(void *ctx, const struct tm_corpus_record *c, c
     return st;
 }
 
-/* Locks corpus id's row for the transaction k holds: seq, counts; ready_only
- * makes an uploading corpus TM_ENOTFOUND. */
+/* Locks corpus id's row for the transaction k holds: seq, counts, whether
+ * it is committed and its tenant (ready, tenant: may be NULL; tenant
+ * TM_TENANT_SIZE bytes); ready_only makes an uploading corpus TM_ENOTFOUND. */
 static tm_status lock_corpus(struct call *k, const char *id, int ready_only, int64_t *seq,
-                             int64_t *n_docs, int64_t *bytes, char *err)
+                             int64_t *n_docs, int64_t *bytes, int *ready, char *tenant, char *err)
 {
     struct params p = {0};
     p_text(&p, id);
@@ -1100,6 +1184,10 @@ static tm_status lock_corpus(struct call *k, const char *id, int ready_only, int
         *seq = col_int(r, 0, 0);
         *n_docs = col_int(r, 0, 1);
         *bytes = col_int(r, 0, 2);
+        if (ready)
+            *ready = (int)col_int(r, 0, 3);
+        if (tenant)
+            col_text(r, 0, 4, tenant, TM_TENANT_SIZE);
     } else {
         st = tm_errf(err, TM_ENOTFOUND, "corpus '%s' not found", id);
     }
@@ -1107,19 +1195,80 @@ static tm_status lock_corpus(struct call *k, const char *id, int ready_only, int
     return st;
 }
 
+/* Runs a statement whose one parameter is the text key: *r the result. */
+static tm_status by_key(struct call *k, enum q id, const char *key, PGresult **r, char *err)
+{
+    struct params p = {0};
+    p_text(&p, key);
+    return run(k, id, &p, PGRES_TUPLES_OK, r, err);
+}
+
+/* The stored bytes counted for tenant. */
+static tm_status stored_of(struct call *k, const char *tenant, int64_t *used, char *err)
+{
+    PGresult *r = NULL;
+    *used = 0;
+    tm_status st = by_key(k, Q_USAGE_GET, tenant, &r, err);
+    if (!st && PQntuples(r) == 1)
+        *used = col_int(r, 0, 0);
+    PQclear(r);
+    return st;
+}
+
+/* The message of a refusal: tenant stores used bytes, more would pass limit. */
+static tm_status over_quota(const char *tenant, int64_t used, const char *what, int64_t more,
+                            int64_t limit, char *err)
+{
+    return tm_errf(err, TM_ETOOBIG,
+                   "tenant '%s' stores %lld bytes; %s of %lld bytes would pass its stored-bytes"
+                   " quota of %lld bytes",
+                   tenant, (long long)used, what, (long long)more, (long long)limit);
+}
+
+/* Adds delta (may be negative) to tenant's stored bytes in k's transaction;
+ * with check, under the quota: TM_ETOOBIG, nothing added, when it would
+ * pass it (what names the bytes in the message). Exact across replicas:
+ * see Q_USAGE_CHARGE. */
+static tm_status charge(struct call *k, const char *tenant, int64_t delta, int check,
+                        const char *what, char *err)
+{
+    if (!delta)
+        return TM_OK;
+    int64_t limit = check && delta > 0 ? k->q->quotas.stored_bytes : 0;
+    struct params p = {0};
+    p_text(&p, tenant);
+    p_i64(&p, delta);
+    p_i64(&p, limit);
+    PGresult *r = NULL;
+    tm_status st = run(k, Q_USAGE_CHARGE, &p, PGRES_TUPLES_OK, &r, err);
+    int refused = !st && PQntuples(r) == 0;
+    PQclear(r);
+    if (refused) {
+        int64_t used = 0;
+        st = stored_of(k, tenant, &used, err);
+        if (!st)
+            st = over_quota(tenant, used, what, delta, limit, err);
+    }
+    return st;
+}
+
 static tm_status pg_corpus_append(void *ctx, const char *id, const struct tm_store_doc *docs,
                                   size_t n, char *err)
 {
+    struct pg *q = ctx;
     struct call k;
     struct copy c = {0};
     int64_t seq = 0, n_docs = 0, bytes = 0;
+    int ready = 0;
+    char tenant[TM_TENANT_SIZE];
     tm_status st = call_begin(ctx, &k, err);
     if (!st)
         st = begin(&k, err);
     if (!st)
-        st = lock_corpus(&k, id, 0, &seq, &n_docs, &bytes, err);
+        st = lock_corpus(&k, id, 0, &seq, &n_docs, &bytes, &ready, tenant, err);
     if (st)
         goto out;
+    int64_t old_bytes = bytes;
     if (n) {
         st = copy_begin(&c, &k, COPY_DOCS, err);
         for (size_t i = 0; !st && i < n; i++) {
@@ -1135,6 +1284,18 @@ static tm_status pg_corpus_append(void *ctx, const char *id, const struct tm_sto
         if (st)
             goto out;
     }
+    /* An upload in progress is not counted, only checked (an early no,
+     * store.h); a committed corpus's new documents are counted at once. */
+    if (!ready && q->quotas.stored_bytes > 0 && bytes > 0) {
+        int64_t used = 0;
+        st = stored_of(&k, tenant, &used, err);
+        if (!st && used + bytes > q->quotas.stored_bytes)
+            st = over_quota(tenant, used, "an upload", bytes, q->quotas.stored_bytes, err);
+    } else if (ready) {
+        st = charge(&k, tenant, bytes - old_bytes, 0, "", err);
+    }
+    if (st)
+        goto out;
     struct params p = {0};
     p_i64(&p, seq);
     p_i64(&p, n_docs + (int64_t)n);
@@ -1150,16 +1311,24 @@ out:
 static tm_status pg_corpus_commit(void *ctx, const char *id, char *err)
 {
     struct call k;
-    PGresult *r = NULL;
+    int64_t seq, n_docs, bytes;
+    int ready = 0;
+    char tenant[TM_TENANT_SIZE];
     tm_status st = call_begin(ctx, &k, err);
-    if (!st) {
+    if (!st)
+        st = begin(&k, err);
+    if (!st)
+        st = lock_corpus(&k, id, 0, &seq, &n_docs, &bytes, &ready, tenant, err);
+    /* Committed already: counted then. */
+    if (!st && !ready)
+        st = charge(&k, tenant, bytes, 1, "this corpus", err);
+    if (!st && !ready) {
         struct params p = {0};
         p_text(&p, id);
-        st = run(&k, Q_CORPUS_COMMIT, &p, PGRES_COMMAND_OK, &r, err);
+        st = run(&k, Q_CORPUS_COMMIT, &p, PGRES_COMMAND_OK, NULL, err);
     }
-    if (!st && changed(r) == 0)
-        st = tm_errf(err, TM_ENOTFOUND, "corpus '%s' not found", id);
-    PQclear(r);
+    if (!st)
+        st = commit(&k, err);
     call_end(&k);
     return st;
 }
@@ -1171,10 +1340,14 @@ static tm_status pg_corpus_adopt(void *ctx, const char *target, const char *stag
     tm_status st = call_begin(ctx, &k, err);
     if (!st)
         st = begin(&k, err);
+    char tenant[TM_TENANT_SIZE];
     if (!st)
-        st = lock_corpus(&k, target, 1, &tseq, &tn, &tbytes, err);
+        st = lock_corpus(&k, target, 1, &tseq, &tn, &tbytes, NULL, tenant, err);
     if (!st)
-        st = lock_corpus(&k, staging, 0, &sseq, &sn, &sbytes, err);
+        st = lock_corpus(&k, staging, 0, &sseq, &sn, &sbytes, NULL, NULL, err);
+    /* The documents join the target's tenant's count. */
+    if (!st)
+        st = charge(&k, tenant, sbytes, 1, "this append", err);
     if (!st) {
         struct params p = {0};
         p_i64(&p, tseq);
@@ -1215,14 +1388,6 @@ static tm_status pg_corpus_delete(void *ctx, const char *id, char *err)
     PQclear(r);
     call_end(&k);
     return st;
-}
-
-/* Runs a statement whose one parameter is the text key: *r the result. */
-static tm_status by_key(struct call *k, enum q id, const char *key, PGresult **r, char *err)
-{
-    struct params p = {0};
-    p_text(&p, key);
-    return run(k, id, &p, PGRES_TUPLES_OK, r, err);
 }
 
 static tm_status pg_corpus_get(void *ctx, const char *id, struct tm_corpus_record *out, char *err)
@@ -1483,16 +1648,31 @@ static tm_status pg_job_submit(void *ctx, struct tm_job_record *j, const char *s
     p_i64(&p, caps ? caps->max_per_client : INT64_MAX);
     p_text(&p, q->chan_jobs);
     p_text(&p, tenant_of(j->tenant));
+    p_i64(&p, q->quotas.stored_bytes);
     r = PQexecParams(k.s->conn, sql[Q_JOB_SUBMIT].sql, p.n, p.types, p.values, p.lengths, p.formats,
                      1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         st = insert_failed(&k, r, idem_key, Q_JOB_SUBMIT, err);
     } else if (!PQgetisnull(r, 0, 2)) {
         j->seq = col_int(r, 0, 2);
-    } else {
-        *full = caps && col_int(r, 0, 0) >= caps->max_queued ? TM_STORE_QUEUE_FULL
-                                                             : TM_STORE_CLIENT_FULL;
+    } else if (caps && col_int(r, 0, 0) >= caps->max_queued) {
+        *full = TM_STORE_QUEUE_FULL;
         st = tm_errf(err, TM_EBUSY, "the queue is full");
+    } else if (caps && col_int(r, 0, 1) >= caps->max_per_client) {
+        *full = TM_STORE_CLIENT_FULL;
+        st = tm_errf(err, TM_EBUSY, "the queue is full");
+    } else {
+        /* Refused by the stored-bytes quota: its use, for the message. */
+        int64_t used = 0;
+        PQclear(r);
+        r = NULL;
+        *full = TM_STORE_STORED_FULL;
+        st = stored_of(&k, tenant_of(j->tenant), &used, err);
+        if (!st) {
+            over_quota(tenant_of(j->tenant), used, "this job's spec", (int64_t)spec_len,
+                       q->quotas.stored_bytes, err);
+            st = TM_EBUSY;
+        }
     }
 out:
     PQclear(r);
@@ -1587,9 +1767,11 @@ static tm_status pg_job_finish(void *ctx, const struct tm_job_claim *claim,
     p_i64(&p, res->doc_topics ? res->n_documents : 0);
     p_i64(&p, res->doc_topics ? res->n_topics : 0);
     st = run(&k, Q_JOB_SET_RESULT, &p, PGRES_TUPLES_OK, &r, err);
-    if (st || !weights || PQntuples(r) != 1)
+    if (st || PQntuples(r) != 1)
         goto commit;
     int64_t seq = col_int(r, 0, 0);
+    if (!weights)
+        goto count;
     struct params d = {0};
     p_i64(&d, seq);
     st = run(&k, Q_DT_DELETE, &d, PGRES_COMMAND_OK, NULL, err);
@@ -1620,6 +1802,13 @@ static tm_status pg_job_finish(void *ctx, const struct tm_job_claim *claim,
         st = c.st;
     }
     st = copy_end(&c);
+count:
+    /* The result is counted, never refused (store.h). */
+    if (!st) {
+        struct params n = {0};
+        p_i64(&n, seq);
+        st = run(&k, Q_JOB_RECOUNT, &n, PGRES_COMMAND_OK, NULL, err);
+    }
 commit:
     if (!st)
         st = commit(&k, err);
@@ -1888,10 +2077,10 @@ static tm_status pg_job_expire(void *ctx, double before, int limit, int64_t *n, 
         p_i32(&p, TM_JOB_CANCELLED);
         p_f64(&p, before);
         p_i32(&p, limit);
-        st = run(&k, Q_JOB_EXPIRE, &p, PGRES_COMMAND_OK, &r, err);
+        st = run(&k, Q_JOB_EXPIRE, &p, PGRES_TUPLES_OK, &r, err);
     }
     if (!st)
-        *n = changed(r);
+        *n = col_int(r, 0, 0);
     if (!st) {
         struct params p = {0};
         p_i32(&p, TM_JOB_QUEUED);
@@ -1929,6 +2118,7 @@ static tm_status pg_job_claim(void *ctx, const char *owner, double started_at, d
         p_f64(&p, started_at);
         p_text(&p, owner);
         p_f64(&p, lease_s);
+        p_i64(&p, k.q->quotas.running);
         st = run(&k, Q_JOB_CLAIM, &p, PGRES_TUPLES_OK, &r, err);
         int claimed = !st && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0);
         int picked = !st && PQntuples(r) == 1 && col_int(r, 0, N_JOB_COLS + 2) > 0;
@@ -2350,6 +2540,78 @@ static tm_status pg_key_count(void *ctx, int64_t *n, char *err)
     return st;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Quotas (store.h). */
+
+static void pg_set_quotas(void *ctx, const struct tm_store_quotas *qs)
+{
+    struct pg *q = ctx;
+    q->quotas = *qs;
+}
+
+static tm_status pg_tenant_use(void *ctx, const char *tenant, struct tm_store_use *out, char *err)
+{
+    struct call k;
+    PGresult *r = NULL;
+    memset(out, 0, sizeof(*out));
+    tm_status st = call_begin(ctx, &k, err);
+    if (!st)
+        st = stored_of(&k, tenant, &out->stored_bytes, err);
+    if (!st) {
+        struct params p = {0};
+        p_text(&p, tenant);
+        p_i32(&p, TM_JOB_QUEUED);
+        p_i32(&p, TM_JOB_RUNNING);
+        st = run(&k, Q_TENANT_JOBS, &p, PGRES_TUPLES_OK, &r, err);
+    }
+    if (!st && PQntuples(r) == 1) {
+        out->queued = col_int(r, 0, 0);
+        out->running = col_int(r, 0, 1);
+    }
+    PQclear(r);
+    call_end(&k);
+    return st;
+}
+
+static tm_status pg_usage_top(void *ctx, struct tm_store_usage *out, char *err)
+{
+    struct call k;
+    PGresult *r = NULL;
+    memset(out, 0, sizeof(*out));
+    tm_status st = call_begin(ctx, &k, err);
+    if (!st)
+        st = run(&k, Q_USAGE_ALL, NULL, PGRES_TUPLES_OK, &r, err);
+    for (int i = 0; !st && i < PQntuples(r); i++) {
+        if (out->n_stored < TM_STORE_USAGE_TOP) {
+            col_text(r, i, 0, out->stored[out->n_stored].tenant, TM_TENANT_SIZE);
+            out->stored[out->n_stored++].stored_bytes = col_int(r, i, 1);
+        } else {
+            out->stored_other += col_int(r, i, 1);
+        }
+    }
+    PQclear(r);
+    r = NULL;
+    if (!st) {
+        struct params p = {0};
+        p_i32(&p, TM_JOB_QUEUED);
+        p_i32(&p, TM_JOB_RUNNING);
+        st = run(&k, Q_USAGE_JOBS, &p, PGRES_TUPLES_OK, &r, err);
+    }
+    for (int i = 0; !st && i < PQntuples(r); i++) {
+        if (out->n_jobs < TM_STORE_USAGE_TOP) {
+            col_text(r, i, 0, out->jobs[out->n_jobs].tenant, TM_TENANT_SIZE);
+            out->jobs[out->n_jobs].queued = col_int(r, i, 1);
+            out->jobs[out->n_jobs++].running = col_int(r, i, 2);
+        } else {
+            out->queued_other += col_int(r, i, 1);
+            out->running_other += col_int(r, i, 2);
+        }
+    }
+    PQclear(r);
+    call_end(&k);
+    return st;
+}
+
 static const struct tm_store_methods pg_methods = {
     .name = "postgresql",
     .close = pg_close,
@@ -2391,6 +2653,9 @@ static const struct tm_store_methods pg_methods = {
     .key_revoke = pg_key_revoke,
     .key_count = pg_key_count,
     .key_touch = pg_key_touch,
+    .set_quotas = pg_set_quotas,
+    .tenant_use = pg_tenant_use,
+    .usage_top = pg_usage_top,
 };
 
 /* ---------------------------------------------------------------------- */
@@ -2486,6 +2751,8 @@ tm_status tm__store_pg_import_corpus(struct tm_store *s, const struct tm_corpus_
                      c->id, (long long)pos, (long long)bytes, (long long)c->n_documents,
                      (long long)c->bytes);
     if (!st)
+        st = charge(&k, tenant_of(c->tenant), c->bytes, 0, "", err);
+    if (!st)
         st = run(&k, Q_IMPORT_SETVAL_CORPORA, NULL, PGRES_TUPLES_OK, NULL, err);
     if (!st)
         st = commit(&k, err);
@@ -2519,11 +2786,13 @@ static int same_import_job(const PGresult *r, const struct tm_store_job_row *j)
 
 /* Copies one job's row and chunks in the transaction k holds; *skipped
  * counts it when present. */
+static tm_status import_chunks(struct call *k, const struct tm_store_job_row *j,
+                               tm_store_chunk_fn chunks, void *ctx, char *err);
+
 static tm_status import_job(struct call *k, const struct tm_store_job_row *j,
                             tm_store_chunk_fn chunks, void *ctx, int *skipped, char *err)
 {
     PGresult *r = NULL;
-    struct copy cp = {0};
     char msg[MSG_BUF];
     struct params f = {0};
     p_text(&f, j->rec.id);
@@ -2568,9 +2837,23 @@ static tm_status import_job(struct call *k, const struct tm_store_job_row *j,
     p_i64(&p, j->n_topics);
     p_text(&p, tenant_of(w->tenant));
     st = run(k, Q_IMPORT_JOB, &p, PGRES_COMMAND_OK, NULL, err);
-    if (st || j->n_topics <= 0)
-        return st;
-    st = copy_begin(&cp, k, COPY_DT, err);
+    if (!st && j->n_topics > 0)
+        st = import_chunks(k, j, chunks, ctx, err);
+    if (!st) {
+        struct params n = {0};
+        p_i64(&n, w->seq);
+        st = run(k, Q_JOB_RECOUNT, &n, PGRES_COMMAND_OK, NULL, err);
+    }
+    return st;
+}
+
+/* The document-topic chunks of job j, as chunks gives them. */
+static tm_status import_chunks(struct call *k, const struct tm_store_job_row *j,
+                               tm_store_chunk_fn chunks, void *ctx, char *err)
+{
+    const struct tm_job_record *w = &j->rec;
+    struct copy cp = {0};
+    tm_status st = copy_begin(&cp, k, COPY_DT, err);
     while (!st) {
         int64_t chunk = 0;
         const void *wts = NULL, *ids = NULL;

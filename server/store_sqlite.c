@@ -44,6 +44,7 @@ struct sq {
     sqlite3_stmt *get_job;
     int lock_fd; /* dir/topicd.lock, flock'ed; -1 when not open */
     struct tm__store_listeners listeners;
+    struct tm_store_quotas quotas; /* set before other threads start */
 };
 
 static const char schema[] =
@@ -91,6 +92,20 @@ static const char schema_v3[] =
     "CREATE TABLE api_keys(id TEXT PRIMARY KEY, tenant TEXT NOT NULL, admin INTEGER NOT NULL,"
     " hash BLOB NOT NULL, created_at REAL NOT NULL, revoked_at REAL NOT NULL DEFAULT 0,"
     " last_used_at REAL NOT NULL DEFAULT 0);";
+
+/* Version 4: per-tenant quotas (store.h's struct tm_store_quotas). What a
+ * job keeps (spec, result, weights) in bytes, and each tenant's stored
+ * bytes as counted: its committed corpora and its jobs' stored_bytes. Both
+ * are computed here from what the store holds already. */
+static const char schema_v4[] =
+    "ALTER TABLE jobs ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE jobs SET stored_bytes = length(spec) + coalesce(length(result), 0)"
+    " + coalesce((SELECT sum(length(weights) + coalesce(length(ids), 0)) FROM doc_topics"
+    " WHERE job_seq = jobs.seq), 0);"
+    "CREATE TABLE tenant_usage(tenant TEXT PRIMARY KEY, stored_bytes INTEGER NOT NULL);"
+    "INSERT INTO tenant_usage(tenant, stored_bytes) SELECT tenant, sum(b) FROM"
+    " (SELECT tenant, bytes AS b FROM corpora WHERE ready = 1"
+    " UNION ALL SELECT tenant, stored_bytes FROM jobs) GROUP BY tenant;";
 
 /* The tenant a record to be stored names: "" is "default". */
 static const char *tenant_of(const char *t)
@@ -205,6 +220,80 @@ static tm_status end_write(struct sq *q, tm_status st, char *err)
     return st;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Stored bytes per tenant (store.h's quotas). The caller holds wlock and a
+ * write transaction on q->w, so a read and the write after it are atomic:
+ * the one process's writes are serialised by the transaction. */
+
+/* The stored bytes counted for tenant on db (0: never counted). */
+static tm_status stored_of(sqlite3 *db, const char *tenant, int64_t *used, char *err)
+{
+    sqlite3_stmt *s = NULL;
+    int row;
+    *used = 0;
+    tm_status st = select_by_key(db, "SELECT stored_bytes FROM tenant_usage WHERE tenant = ?",
+                                 tenant, "read tenant use", &s, &row, err);
+    if (!st && row)
+        *used = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return st;
+}
+
+/* TM_ETOOBIG when tenant's stored bytes plus more would pass the quota
+ * (a message saying so, naming what), else TM_OK. */
+static tm_status check_stored(struct sq *q, const char *tenant, int64_t more, const char *what,
+                              char *err)
+{
+    int64_t limit = q->quotas.stored_bytes, used = 0;
+    if (limit <= 0 || more <= 0)
+        return TM_OK;
+    tm_status st = stored_of(q->w, tenant, &used, err);
+    if (!st && used + more > limit)
+        st = tm_errf(err, TM_ETOOBIG,
+                     "tenant '%s' stores %lld bytes; %s of %lld bytes would pass its"
+                     " stored-bytes quota of %lld bytes",
+                     tenant, (long long)used, what, (long long)more, (long long)limit);
+    return st;
+}
+
+/* Adds delta (may be negative) to tenant's stored bytes. */
+static tm_status charge(struct sq *q, const char *tenant, int64_t delta, char *err)
+{
+    if (!delta)
+        return TM_OK;
+    sqlite3_stmt *s = NULL;
+    tm_status st = prep(q->w,
+                        "INSERT INTO tenant_usage(tenant, stored_bytes) VALUES(?1, ?2)"
+                        " ON CONFLICT(tenant) DO UPDATE SET stored_bytes = stored_bytes + ?2",
+                        &s, err);
+    if (!st) {
+        sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, delta);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            st = sqerr(q->w, err, "count stored bytes");
+    }
+    sqlite3_finalize(s);
+    return st;
+}
+
+/* A corpus's readiness and tenant, by seq, on q->w. */
+static tm_status corpus_owner(struct sq *q, int64_t seq, int *ready, char *tenant, char *err)
+{
+    sqlite3_stmt *s = NULL;
+    tm_status st = prep(q->w, "SELECT ready, tenant FROM corpora WHERE seq = ?", &s, err);
+    if (!st) {
+        sqlite3_bind_int64(s, 1, seq);
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            *ready = sqlite3_column_int(s, 0);
+            copy_text(tenant, TM_TENANT_SIZE, s, 1);
+        } else {
+            st = sqerr(q->w, err, "find corpus");
+        }
+    }
+    sqlite3_finalize(s);
+    return st;
+}
+
 static tm_status sq_corpus_create(void *ctx, const struct tm_corpus_record *c, char *err)
 {
     struct sq *q = ctx;
@@ -262,6 +351,7 @@ static tm_status sq_corpus_append(void *ctx, const char *id, const struct tm_sto
     st = corpus_seq(q->w, id, 0, &seq, &n_docs, &bytes, err);
     if (st)
         goto end;
+    int64_t old_bytes = bytes;
     st = prep(q->w, "INSERT INTO documents(corpus_seq, pos, doc_id, text) VALUES(?, ?, ?, ?)", &ins,
               err);
     if (st)
@@ -281,6 +371,17 @@ static tm_status sq_corpus_append(void *ctx, const char *id, const struct tm_sto
         }
         bytes += (int64_t)docs[i].len;
     }
+    /* An upload in progress is not counted, only checked (an early no); a
+     * committed corpus's new documents are counted at once. */
+    int ready = 0;
+    char tenant[TM_TENANT_SIZE];
+    st = corpus_owner(q, seq, &ready, tenant, err);
+    if (!st && !ready)
+        st = check_stored(q, tenant, bytes, "an upload", err);
+    else if (!st)
+        st = charge(q, tenant, bytes - old_bytes, err);
+    if (st)
+        goto end;
     st = prep(q->w, "UPDATE corpora SET n_documents = ?, bytes = ? WHERE seq = ?", &upd, err);
     if (st)
         goto end;
@@ -300,27 +401,34 @@ out:
     return st;
 }
 
-/* Runs one statement with a single text parameter; TM_ENOTFOUND when it changed nothing. */
-static tm_status write1(struct sq *q, const char *sql, const char *id, const char *what, char *err)
-{
-    sqlite3_stmt *s = NULL;
-    pthread_mutex_lock(&q->wlock);
-    tm_status st = prep(q->w, sql, &s, err);
-    if (!st) {
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        if (sqlite3_step(s) != SQLITE_DONE)
-            st = sqerr(q->w, err, what);
-        else if (!sqlite3_changes(q->w))
-            st = tm_errf(err, TM_ENOTFOUND, "corpus '%s' not found", id);
-    }
-    sqlite3_finalize(s);
-    pthread_mutex_unlock(&q->wlock);
-    return st;
-}
-
 static tm_status sq_corpus_commit(void *ctx, const char *id, char *err)
 {
-    return write1(ctx, "UPDATE corpora SET ready = 1 WHERE id = ?", id, "commit corpus", err);
+    struct sq *q = ctx;
+    int64_t seq, bytes;
+    int ready = 0;
+    char tenant[TM_TENANT_SIZE];
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
+    if (st)
+        goto out;
+    st = corpus_seq(q->w, id, 0, &seq, NULL, &bytes, err);
+    if (!st)
+        st = corpus_owner(q, seq, &ready, tenant, err);
+    if (st || ready) /* committed already: counted then */
+        goto end;
+    st = check_stored(q, tenant, bytes, "this corpus", err);
+    if (!st)
+        st = charge(q, tenant, bytes, err);
+    if (!st) {
+        char sql[80];
+        snprintf(sql, sizeof(sql), "UPDATE corpora SET ready = 1 WHERE seq = %lld", (long long)seq);
+        st = exec(q->w, sql, err);
+    }
+end:
+    st = end_write(q, st, err);
+out:
+    pthread_mutex_unlock(&q->wlock);
+    return st;
 }
 
 static tm_status sq_corpus_adopt(void *ctx, const char *target, const char *staging, char *err)
@@ -334,6 +442,15 @@ static tm_status sq_corpus_adopt(void *ctx, const char *target, const char *stag
     st = corpus_seq(q->w, target, 1, &tseq, &tn, &tbytes, err);
     if (!st)
         st = corpus_seq(q->w, staging, 0, &sseq, &sn, &sbytes, err);
+    /* The documents join the target's tenant's count. */
+    int ready = 0;
+    char tenant[TM_TENANT_SIZE];
+    if (!st)
+        st = corpus_owner(q, tseq, &ready, tenant, err);
+    if (!st)
+        st = check_stored(q, tenant, sbytes, "this append", err);
+    if (!st)
+        st = charge(q, tenant, sbytes, err);
     if (st)
         goto end;
     char sql[400];
@@ -359,7 +476,14 @@ static tm_status sq_corpus_delete(void *ctx, const char *id, char *err)
     tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
     if (st)
         goto out;
-    st = corpus_seq(q->w, id, 0, &seq, NULL, NULL, err);
+    int64_t bytes = 0;
+    int ready = 0;
+    char tenant[TM_TENANT_SIZE];
+    st = corpus_seq(q->w, id, 0, &seq, NULL, &bytes, err);
+    if (!st)
+        st = corpus_owner(q, seq, &ready, tenant, err);
+    if (!st && ready)
+        st = charge(q, tenant, -bytes, err);
     if (st)
         goto end;
     char sql[160];
@@ -586,7 +710,8 @@ static void bind_job(sqlite3_stmt *s, const struct tm_job_record *j)
     sqlite3_bind_text(s, param(s, ":tenant"), tenant_of(j->tenant), -1, SQLITE_STATIC);
 }
 
-/* Inserts job j; the caller holds wlock. */
+/* Inserts job j and counts its spec's bytes; the caller holds wlock and a
+ * write transaction. */
 static tm_status insert_locked(struct sq *q, struct tm_job_record *j, const char *spec,
                                size_t spec_len, const char *idem_key, const char *client, char *err)
 {
@@ -594,9 +719,10 @@ static tm_status insert_locked(struct sq *q, struct tm_job_record *j, const char
     tm_status st = prep(q->w,
                         "INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage, progress,"
                         " attempts, created_at, started_at, finished_at, method, error_code,"
-                        " error_message, client, tenant) VALUES(:id, :corpus_id, :spec, :idem_key,"
-                        " :state, :stage, :progress, :attempts, :created_at, :started_at,"
-                        " :finished_at, :method, :error_code, :error_message, :client, :tenant)",
+                        " error_message, client, tenant, stored_bytes) VALUES(:id, :corpus_id,"
+                        " :spec, :idem_key, :state, :stage, :progress, :attempts, :created_at,"
+                        " :started_at, :finished_at, :method, :error_code, :error_message, :client,"
+                        " :tenant, :stored_bytes)",
                         &s, err);
     if (!st) {
         bind_job(s, j);
@@ -604,6 +730,7 @@ static tm_status insert_locked(struct sq *q, struct tm_job_record *j, const char
         /* A NULL idem_key binds NULL: UNIQUE lets any number of those in. */
         sqlite3_bind_text(s, param(s, ":idem_key"), idem_key, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, param(s, ":client"), client ? client : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, param(s, ":stored_bytes"), (int64_t)spec_len);
         int rc = sqlite3_step(s);
         if (rc == SQLITE_DONE)
             j->seq = sqlite3_last_insert_rowid(q->w);
@@ -613,6 +740,8 @@ static tm_status insert_locked(struct sq *q, struct tm_job_record *j, const char
             st = sqerr(q->w, err, "insert job");
     }
     sqlite3_finalize(s);
+    if (!st)
+        st = charge(q, tenant_of(j->tenant), (int64_t)spec_len, err);
     return st;
 }
 
@@ -621,7 +750,11 @@ static tm_status sq_job_insert(void *ctx, struct tm_job_record *j, const char *s
 {
     struct sq *q = ctx;
     pthread_mutex_lock(&q->wlock);
-    tm_status st = insert_locked(q, j, spec, spec_len, idem_key, client, err);
+    tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
+    if (!st) {
+        st = insert_locked(q, j, spec, spec_len, idem_key, client, err);
+        st = end_write(q, st, err);
+    }
     pthread_mutex_unlock(&q->wlock);
     if (!st && j->state == TM_JOB_QUEUED)
         tm__store_listeners_wake(&q->listeners, TM_STORE_WAKE_JOBS);
@@ -672,6 +805,11 @@ static tm_status sq_job_submit(void *ctx, struct tm_job_record *j, const char *s
             *full = TM_STORE_CLIENT_FULL;
         if (*full)
             st = tm_errf(err, TM_EBUSY, "the queue is full");
+    }
+    if (!st && (st = check_stored(q, tenant_of(j->tenant), (int64_t)spec_len, "this job's spec",
+                                  err)) == TM_ETOOBIG) {
+        *full = TM_STORE_STORED_FULL;
+        st = TM_EBUSY;
     }
     if (!st)
         st = insert_locked(q, j, spec, spec_len, idem_key, client, err);
@@ -769,6 +907,39 @@ static tm_status sq_job_update(void *ctx, const struct tm_job_claim *c,
     return st;
 }
 
+/* Counts a job's result of kept bytes (never refused: the result of a job
+ * accepted under the quota is kept, see store.h): the job's stored bytes
+ * become its spec's and kept, and its tenant's count moves by the
+ * difference (a result written again replaces the first). */
+static tm_status count_result(struct sq *q, const char *id, int64_t kept, char *err)
+{
+    sqlite3_stmt *s = NULL;
+    int row;
+    tm_status st = select_by_key(q->w,
+                                 "SELECT tenant, stored_bytes, length(spec) FROM jobs"
+                                 " WHERE id = ?",
+                                 id, "find job", &s, &row, err);
+    if (st || !row) {
+        sqlite3_finalize(s);
+        return st;
+    }
+    char tenant[TM_TENANT_SIZE];
+    copy_text(tenant, sizeof(tenant), s, 0);
+    int64_t old = sqlite3_column_int64(s, 1), now = sqlite3_column_int64(s, 2) + kept;
+    sqlite3_finalize(s);
+    st = prep(q->w, "UPDATE jobs SET stored_bytes = ? WHERE id = ?", &s, err);
+    if (!st) {
+        sqlite3_bind_int64(s, 1, now);
+        sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            st = sqerr(q->w, err, "count result");
+    }
+    sqlite3_finalize(s);
+    if (!st)
+        st = charge(q, tenant, now - old, err);
+    return st;
+}
+
 static tm_status sq_job_finish(void *ctx, const struct tm_job_claim *c,
                                const struct tm_job_record *j, const struct tm_store_result *r,
                                char *err)
@@ -796,6 +967,7 @@ static tm_status sq_job_finish(void *ctx, const struct tm_job_claim *c,
     }
     sqlite3_finalize(s);
     s = NULL;
+    int64_t kept = (int64_t)r->json_len; /* the result's bytes, weights and ids included */
     if (r->doc_topics && r->n_documents > 0 && r->n_topics > 0) {
         st = prep(q->w,
                   "INSERT OR REPLACE INTO doc_topics(job_seq, chunk, weights, ids)"
@@ -818,6 +990,7 @@ static tm_status sq_job_finish(void *ctx, const struct tm_job_claim *c,
             if (r->doc_ids &&
                 (st = tm__store_pack_ids(r->doc_ids + ch * TM_DT_CHUNK, rows, &ids, &ids_len, err)))
                 break;
+            kept += rows * (int64_t)row_bytes + (int64_t)ids_len;
             if (ids)
                 sqlite3_bind_blob64(s, 4, ids, ids_len, tm_free);
             else
@@ -828,6 +1001,8 @@ static tm_status sq_job_finish(void *ctx, const struct tm_job_claim *c,
             }
         }
     }
+    if (!st)
+        st = count_result(q, j->id, kept, err);
 commit:
     /* A failed COMMIT must roll back too, or the open transaction would make
      * every later BEGIN on this connection fail. */
@@ -1074,12 +1249,17 @@ static tm_status sq_corpus_jobs_active(void *ctx, const char *id, int64_t *n, ch
     return st;
 }
 
-/* Deletes job seq and its document-topic weights: the caller holds a write
- * transaction and passes the two DELETE statements of job_delete_stmts,
- * which are reset here. */
-static tm_status delete_job_seq(struct sq *q, sqlite3_stmt *const del[2], int64_t seq, char *err)
+/* The statements of a job's deletion. */
+#define DEL_STMTS 3
+
+/* Deletes job seq and its document-topic weights, and takes its stored
+ * bytes off its tenant's count: the caller holds a write transaction and
+ * passes the DEL_STMTS statements of job_delete_stmts, which are reset
+ * here. */
+static tm_status delete_job_seq(struct sq *q, sqlite3_stmt *const del[DEL_STMTS], int64_t seq,
+                                char *err)
 {
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < DEL_STMTS; i++) {
         sqlite3_reset(del[i]);
         sqlite3_bind_int64(del[i], 1, seq);
         if (sqlite3_step(del[i]) != SQLITE_DONE)
@@ -1088,19 +1268,25 @@ static tm_status delete_job_seq(struct sq *q, sqlite3_stmt *const del[2], int64_
     return TM_OK;
 }
 
-/* Prepares del[0..1] for delete_job_seq; the caller finalizes both. */
-static tm_status job_delete_stmts(struct sq *q, sqlite3_stmt *del[2], char *err)
+/* Prepares del[0 .. DEL_STMTS) for delete_job_seq; the caller finalizes them. */
+static tm_status job_delete_stmts(struct sq *q, sqlite3_stmt *del[DEL_STMTS], char *err)
 {
-    tm_status st = prep(q->w, "DELETE FROM doc_topics WHERE job_seq = ?", &del[0], err);
+    tm_status st = prep(q->w,
+                        "UPDATE tenant_usage SET stored_bytes = stored_bytes - (SELECT stored_bytes"
+                        " FROM jobs WHERE seq = ?1) WHERE tenant = (SELECT tenant FROM jobs"
+                        " WHERE seq = ?1)",
+                        &del[0], err);
     if (!st)
-        st = prep(q->w, "DELETE FROM jobs WHERE seq = ?", &del[1], err);
+        st = prep(q->w, "DELETE FROM doc_topics WHERE job_seq = ?", &del[1], err);
+    if (!st)
+        st = prep(q->w, "DELETE FROM jobs WHERE seq = ?", &del[2], err);
     return st;
 }
 
 static tm_status sq_job_delete(void *ctx, const char *id, char *err)
 {
     struct sq *q = ctx;
-    sqlite3_stmt *s = NULL, *del[2] = {NULL, NULL};
+    sqlite3_stmt *s = NULL, *del[DEL_STMTS] = {NULL, NULL, NULL};
     int row;
     pthread_mutex_lock(&q->wlock);
     tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
@@ -1129,8 +1315,8 @@ static tm_status sq_job_delete(void *ctx, const char *id, char *err)
 end:
     st = end_write(q, st, err);
 out:
-    sqlite3_finalize(del[1]);
-    sqlite3_finalize(del[0]);
+    for (int i = 0; i < DEL_STMTS; i++)
+        sqlite3_finalize(del[i]);
     sqlite3_finalize(s);
     pthread_mutex_unlock(&q->wlock);
     return st;
@@ -1139,7 +1325,7 @@ out:
 static tm_status sq_job_expire(void *ctx, double before, int limit, int64_t *n, char *err)
 {
     struct sq *q = ctx;
-    sqlite3_stmt *sel = NULL, *del[2] = {NULL, NULL};
+    sqlite3_stmt *sel = NULL, *del[DEL_STMTS] = {NULL, NULL, NULL};
     int64_t *seqs = NULL, found = 0;
     *n = 0;
     if (limit <= 0)
@@ -1192,8 +1378,8 @@ end:
     if (!st)
         *n = found;
 out:
-    sqlite3_finalize(del[1]);
-    sqlite3_finalize(del[0]);
+    for (int i = 0; i < DEL_STMTS; i++)
+        sqlite3_finalize(del[i]);
     sqlite3_finalize(sel);
     pthread_mutex_unlock(&q->wlock);
     tm_free(seqs);
@@ -1215,14 +1401,21 @@ static tm_status sq_job_claim(void *ctx, const char *owner, double started_at, d
     if (st)
         goto out;
     /* A client absent from clients (never served, or forgotten) counts as
-     * served at tick 0: first, and the older head job first among those. */
+     * served at tick 0: first, and the older head job first among those.
+     * A tenant with quotas.running jobs running is skipped (its jobs wait);
+     * the tenants at the cap are found once, from the running jobs, and
+     * not at all without a cap (?2 <= 0 short-circuits). */
     st = prep(q->w,
               "SELECT j.seq, j.client FROM jobs j LEFT JOIN clients c ON c.client = j.client"
-              " WHERE j.state = ?1 ORDER BY coalesce(c.last_served, 0), j.seq LIMIT 2",
+              " WHERE j.state = ?1 AND (?2 <= 0 OR j.tenant NOT IN (SELECT tenant FROM jobs"
+              " WHERE state = ?3 GROUP BY tenant HAVING count(*) >= ?2))"
+              " ORDER BY coalesce(c.last_served, 0), j.seq LIMIT 2",
               &pick, err);
     if (st)
         goto end;
     sqlite3_bind_int(pick, 1, TM_JOB_QUEUED);
+    sqlite3_bind_int64(pick, 2, q->quotas.running);
+    sqlite3_bind_int(pick, 3, TM_JOB_RUNNING);
     int rc = sqlite3_step(pick);
     if (rc == SQLITE_DONE) {
         st = tm_errf(err, TM_ENOTFOUND, "no queued job");
@@ -1654,6 +1847,98 @@ static tm_status sq_key_count(void *ctx, int64_t *n, char *err)
     return st;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Quotas (store.h). */
+
+static void sq_set_quotas(void *ctx, const struct tm_store_quotas *qs)
+{
+    struct sq *q = ctx;
+    q->quotas = *qs;
+}
+
+static tm_status sq_tenant_use(void *ctx, const char *tenant, struct tm_store_use *out, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&q->rlock);
+    tm_status st = stored_of(q->r, tenant, &out->stored_bytes, err);
+    if (!st)
+        st = prep(q->r,
+                  "SELECT coalesce(sum(state = ?2), 0), coalesce(sum(state = ?3), 0) FROM jobs"
+                  " WHERE tenant = ?1 AND state IN (?2, ?3)",
+                  &s, err);
+    if (!st) {
+        sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 2, TM_JOB_QUEUED);
+        sqlite3_bind_int(s, 3, TM_JOB_RUNNING);
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            out->queued = sqlite3_column_int64(s, 0);
+            out->running = sqlite3_column_int64(s, 1);
+        } else {
+            st = sqerr(q->r, err, "count jobs");
+        }
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->rlock);
+    return st;
+}
+
+static tm_status sq_usage_top(void *ctx, struct tm_store_usage *out, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&q->rlock);
+    /* One read transaction: both lists from one snapshot. */
+    tm_status st = exec(q->r, "BEGIN", err);
+    if (st)
+        goto out;
+    st = prep(q->r, "SELECT tenant, stored_bytes FROM tenant_usage ORDER BY stored_bytes DESC", &s,
+              err);
+    int rc = SQLITE_DONE;
+    while (!st && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t v = sqlite3_column_int64(s, 1);
+        if (out->n_stored < TM_STORE_USAGE_TOP) {
+            copy_text(out->stored[out->n_stored].tenant, TM_TENANT_SIZE, s, 0);
+            out->stored[out->n_stored++].stored_bytes = v;
+        } else {
+            out->stored_other += v;
+        }
+    }
+    if (!st && rc != SQLITE_DONE)
+        st = sqerr(q->r, err, "read tenant use");
+    sqlite3_finalize(s);
+    s = NULL;
+    if (!st)
+        st = prep(q->r,
+                  "SELECT tenant, sum(state = ?1), sum(state = ?2) FROM jobs"
+                  " WHERE state IN (?1, ?2) GROUP BY tenant ORDER BY count(*) DESC, tenant",
+                  &s, err);
+    if (!st) {
+        sqlite3_bind_int(s, 1, TM_JOB_QUEUED);
+        sqlite3_bind_int(s, 2, TM_JOB_RUNNING);
+    }
+    while (!st && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t qd = sqlite3_column_int64(s, 1), rn = sqlite3_column_int64(s, 2);
+        if (out->n_jobs < TM_STORE_USAGE_TOP) {
+            copy_text(out->jobs[out->n_jobs].tenant, TM_TENANT_SIZE, s, 0);
+            out->jobs[out->n_jobs].queued = qd;
+            out->jobs[out->n_jobs++].running = rn;
+        } else {
+            out->queued_other += qd;
+            out->running_other += rn;
+        }
+    }
+    if (!st && rc != SQLITE_DONE)
+        st = sqerr(q->r, err, "count jobs");
+    sqlite3_finalize(s);
+    sqlite3_exec(q->r, "COMMIT", NULL, NULL, NULL);
+out:
+    pthread_mutex_unlock(&q->rlock);
+    return st;
+}
+
 static const struct tm_store_methods sqlite_methods = {
     .name = "sqlite",
     .close = sq_close,
@@ -1695,6 +1980,9 @@ static const struct tm_store_methods sqlite_methods = {
     .key_revoke = sq_key_revoke,
     .key_count = sq_key_count,
     .key_touch = sq_key_touch,
+    .set_quotas = sq_set_quotas,
+    .tenant_use = sq_tenant_use,
+    .usage_top = sq_usage_top,
 };
 
 static tm_status open_db(const char *path, sqlite3 **db, char *err)
@@ -1872,6 +2160,11 @@ static tm_status migrate(struct sq *q, const char *dir, char *err)
     }
     if (version < 3) {
         st = exec(q->w, schema_v3, err);
+        if (st)
+            goto end;
+    }
+    if (version < 4) {
+        st = exec(q->w, schema_v4, err);
         if (st)
             goto end;
     }

@@ -35,6 +35,11 @@ struct tm_upload {
     char *arena;
     size_t arena_len, arena_cap;
     int64_t fed;
+    /* The store refused a batch for the tenant's stored-bytes quota: the
+     * rest of the body is read and dropped, and finish refuses with why. */
+    int over_quota;
+    char quota_msg[TM_ERR_SIZE];
+    char tenant[TM_TENANT_SIZE];
 };
 
 /* The store's failure as the client sees it: out of memory (503), disk
@@ -46,6 +51,10 @@ static tm_status store_err(struct tm_api_error *e, tm_status st, const char *err
 
 static tm_status flush(struct tm_upload *u, struct tm_api_error *e)
 {
+    if (u->n && u->over_quota) {
+        u->n = 0;
+        u->arena_len = 0;
+    }
     if (!u->n)
         return TM_OK;
     struct tm_store_doc *sd = tm_mallocarray(u->n, sizeof(*sd));
@@ -62,6 +71,13 @@ static tm_status flush(struct tm_upload *u, struct tm_api_error *e)
     tm_free(sd);
     u->n = 0;
     u->arena_len = 0;
+    if (st == TM_ETOOBIG) {
+        /* What was stored goes now, not when the body ends. */
+        u->over_quota = 1;
+        snprintf(u->quota_msg, sizeof(u->quota_msg), "%s", err);
+        u->store->m->corpus_delete(u->store->ctx, u->staging, err);
+        return TM_OK;
+    }
     return st ? store_err(e, st, err) : TM_OK;
 }
 
@@ -163,7 +179,8 @@ tm_status tm_upload_new(struct tm_upload **out, struct tm_store *store, const ch
     memset(&c, 0, sizeof(c));
     snprintf(c.id, sizeof(c.id), "%s", u->staging);
     c.hidden = u->append;
-    snprintf(c.tenant, sizeof(c.tenant), "%s", tenant ? tenant : "");
+    snprintf(c.tenant, sizeof(c.tenant), "%s", tenant && *tenant ? tenant : "default");
+    snprintf(u->tenant, sizeof(u->tenant), "%s", c.tenant);
     c.created_at = tm_clock_unix();
     char err[TM_ERR_SIZE] = "";
     tm_status st = store->m->corpus_create(store->ctx, &c, err);
@@ -253,6 +270,8 @@ tm_status tm_upload_finish(struct tm_upload *u, struct tm_corpus_record *out,
         st = flush(u, e);
     if (st)
         return st;
+    if (u->over_quota)
+        return tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "%s", u->quota_msg);
     char err[TM_ERR_SIZE] = "";
     const char *id = u->append ? u->target : u->staging;
     st = u->append ? u->store->m->corpus_adopt(u->store->ctx, u->target, u->staging, err)
@@ -261,10 +280,24 @@ tm_status tm_upload_finish(struct tm_upload *u, struct tm_corpus_record *out,
         st = u->store->m->corpus_get(u->store->ctx, id, out, err);
     if (st == TM_ENOTFOUND)
         return tm_api_errorf(e, TM_ENOTFOUND, NULL, -1, "corpus '%s' not found", id);
+    if (st == TM_ETOOBIG) {
+        u->over_quota = 1;
+        return tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "%s", err);
+    }
     if (st)
         return store_err(e, st, err);
     u->finished = 1;
     return TM_OK;
+}
+
+int tm_upload_over_quota(const struct tm_upload *u)
+{
+    return u && u->over_quota;
+}
+
+const char *tm_upload_tenant(const struct tm_upload *u)
+{
+    return u->tenant;
 }
 
 void tm_upload_free(struct tm_upload *u)

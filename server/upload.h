@@ -66,6 +66,15 @@ tm_status tm_upload_feed(struct tm_upload *u, const char *data, size_t len, stru
 tm_status tm_upload_finish(struct tm_upload *u, struct tm_corpus_record *out,
                            struct tm_api_error *e);
 
+/* 1 when the store refused the upload for its tenant's stored-bytes quota
+ * (store.h): a batch, then the rest of the body is read and dropped, or
+ * the commit; tm_upload_finish then fails with TM_ETOOBIG and the store's
+ * message, and nothing of the upload stays stored. */
+int tm_upload_over_quota(const struct tm_upload *u);
+
+/* The tenant the upload is stored under ("default" for none given). */
+const char *tm_upload_tenant(const struct tm_upload *u);
+
 /* Deletes the staging corpus unless finished. NULL-safe. */
 void tm_upload_free(struct tm_upload *u);
 

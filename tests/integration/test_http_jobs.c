@@ -162,8 +162,9 @@ TM_TEST(http_fair_queue)
         th_request_h(&s, "POST", "/v1/jobs", "application/json", spec, strlen(spec), alice, &r),
         429);
     CHECK(r.retry_after[0] != 0);
-    CHECK_STR_EQ(th_error_code(&r, code, sizeof(code)), "queue_full");
-    CHECK(r.body && strstr(r.body, "max-queue-per-client"));
+    /* The old flag's name still works, and the answer names the quota. */
+    CHECK_STR_EQ(th_error_code(&r, code, sizeof(code)), "quota_exceeded");
+    CHECK(r.body && strstr(r.body, "\"quota\":\"queued_jobs\"") && strstr(r.body, "\"limit\":2"));
     th_resp_free(&r);
     CHECK_INT_EQ(submit_as(&s, "bob", cid, small, b), 202);
     /* A malformed client id is refused. */

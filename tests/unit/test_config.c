@@ -88,7 +88,8 @@ TM_TEST(config_start_up_line)
               "\"store_driver\":\"sqlite\",\"workers\":3,\"blas_threads\":0,"
               "\"http_threads\":2,\"max_body_bytes\":1073741824,\"max_json_bytes\":16777216,"
               "\"max_doc_bytes\":8388608,\"max_inline_docs\":10000,\"max_queue\":1024,"
-              "\"max_queue_per_client\":0,\"max_connections\":1024,\"per_ip_connections\":256,"
+              "\"max_queue_per_client\":0,\"quota_stored\":10737418240,"
+              "\"quota_running\":0,\"max_connections\":1024,\"per_ip_connections\":256,"
               "\"connection_timeout_s\":30,\"connection_memory\":65536,"
               "\"cache_bytes\":536870912,\"shutdown_grace_s\":30,\"max_attempts\":3,"
               "\"lease_s\":30,"
@@ -195,4 +196,56 @@ TM_TEST(config_store)
     CHECK(buf && strstr(buf, "--store") && strstr(buf, "TOPICD_STORE\n") &&
           strstr(buf, "TOPICD_STORE_PASSWORD_FILE") && strstr(buf, "PGPASSWORD"));
     free(buf);
+}
+
+/* The quotas: defaults, and --quota-queued's former name still accepted
+ * (flag and variable), the new name winning when both are set. */
+TM_TEST(config_quotas_and_old_names)
+{
+    struct tm_config c;
+    char err[TM_ERR_SIZE];
+    FILE *devnull = fopen("/dev/null", "w");
+    REQUIRE(devnull);
+    tm_config_init(&c);
+    char *a0[] = {"serve", NULL};
+    CHECK_INT_EQ(tm_config_load(&c, 1, a0, devnull, err), 0);
+    CHECK_INT_EQ(c.quota_stored, (int64_t)10 << 30);
+    CHECK_INT_EQ(c.quota_running, 0);
+    CHECK_INT_EQ(c.max_queue_per_client, 0);
+
+    char *a1[] = {"serve", "--max-queue-per-client", "7", "--quota-stored-bytes",
+                  "2g",    "--quota-running=3",      NULL};
+    CHECK_INT_EQ(tm_config_load(&c, 6, a1, devnull, err), 0);
+    CHECK_INT_EQ(c.max_queue_per_client, 7);
+    CHECK_INT_EQ(c.quota_stored, (int64_t)2 << 30);
+    CHECK_INT_EQ(c.quota_running, 3);
+    char *a2[] = {"serve", "--quota-queued", "9", NULL};
+    CHECK_INT_EQ(tm_config_load(&c, 3, a2, devnull, err), 0);
+    CHECK_INT_EQ(c.max_queue_per_client, 9);
+    /* An old name's bad value is reported under the name given. */
+    char *a3[] = {"serve", "--max-queue-per-client", "x", NULL};
+    CHECK_INT_EQ(tm_config_load(&c, 3, a3, devnull, err), 2);
+    CHECK(strstr(err, "--max-queue-per-client") != NULL);
+
+    setenv("TOPICD_MAX_QUEUE_PER_CLIENT", "4", 1);
+    tm_config_init(&c);
+    CHECK_INT_EQ(tm_config_load(&c, 1, a0, devnull, err), 0);
+    CHECK_INT_EQ(c.max_queue_per_client, 4);
+    setenv("TOPICD_QUOTA_QUEUED", "5", 1);
+    tm_config_init(&c);
+    CHECK_INT_EQ(tm_config_load(&c, 1, a0, devnull, err), 0);
+    CHECK_INT_EQ(c.max_queue_per_client, 5);
+    unsetenv("TOPICD_QUOTA_QUEUED");
+    unsetenv("TOPICD_MAX_QUEUE_PER_CLIENT");
+
+    /* --help lists the quotas with their variables, and the old name. */
+    char buf[16384] = "";
+    FILE *mem = fmemopen(buf, sizeof(buf) - 1, "w");
+    REQUIRE(mem);
+    tm_config_usage(mem);
+    fclose(mem);
+    CHECK(strstr(buf, "--quota-stored-bytes") && strstr(buf, "TOPICD_QUOTA_STORED_BYTES"));
+    CHECK(strstr(buf, "--quota-running") && strstr(buf, "TOPICD_QUOTA_RUNNING"));
+    CHECK(strstr(buf, "--quota-queued") && strstr(buf, "--max-queue-per-client"));
+    fclose(devnull);
 }

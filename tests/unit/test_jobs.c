@@ -73,7 +73,7 @@ static void env_close(struct env *e)
 
 static struct tm_jobs_config config(struct env *e, int workers, int max_queue, int max_attempts)
 {
-    struct tm_jobs_config c = {workers, max_queue, max_attempts, 2, 5, fake_work, &e->fake, 0,
+    struct tm_jobs_config c = {workers, max_queue, max_attempts, 2, 5, fake_work, &e->fake, 0, 0, 0,
                                0,       0};
     return c;
 }
@@ -256,8 +256,8 @@ TM_STORE_TEST(jobs_fair_across_clients)
     wait_started(&e);
     for (int i = 1; i < 4; i++)
         CHECK_INT_EQ(submit_as(j, "id:a", "ok", NULL, &a[i], err), TM_JOBS_ACCEPTED);
-    CHECK_INT_EQ(submit_as(j, "id:a", "ok", NULL, &x, err), TM_JOBS_QUEUE_FULL);
-    CHECK(strstr(err, "per-client") && strstr(err, "id:a"));
+    CHECK_INT_EQ(submit_as(j, "id:a", "ok", NULL, &x, err), TM_JOBS_QUOTA_QUEUED);
+    CHECK(strstr(err, "queued-jobs quota") && strstr(err, "id:a"));
     CHECK_INT_EQ(submit_as(j, "id:b", "ok", NULL, &b, err), TM_JOBS_ACCEPTED);
     CHECK_INT_EQ(tm_jobs_cancel(j, a[0].id, &x, err), TM_JOBS_CANCELLING);
     for (int i = 1; i < 4; i++)

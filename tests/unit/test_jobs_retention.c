@@ -61,7 +61,7 @@ static int env_open(struct env *e, struct tm_tmpstore *ts)
  * deletion that forgot memory would still be seen by tm_jobs_get. */
 static struct tm_jobs_config config(struct env *e)
 {
-    struct tm_jobs_config c = {1, 16, 3, 16, 0, fake_work, &e->fake, 0, 0, 0};
+    struct tm_jobs_config c = {1, 16, 3, 16, 0, fake_work, &e->fake, 0, 0, 0, 0, 0};
     return c;
 }
 

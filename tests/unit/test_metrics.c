@@ -106,3 +106,41 @@ TM_TEST(metrics_gauges_are_rendered_as_sampled)
     CHECK(text[len - 1] == '\n');
     tm_free(text);
 }
+
+/* Per-tenant use: one series per listed tenant, the rest (and a tenant
+ * named "other") summed as tenant="other"; none without a reading. */
+TM_TEST(metrics_tenant_usage_bounded)
+{
+    struct tm_store_usage u;
+    memset(&u, 0, sizeof(u));
+    snprintf(u.stored[0].tenant, sizeof(u.stored[0].tenant), "acme");
+    u.stored[0].stored_bytes = 500;
+    snprintf(u.stored[1].tenant, sizeof(u.stored[1].tenant), "other");
+    u.stored[1].stored_bytes = 7;
+    u.n_stored = 2;
+    u.stored_other = 30;
+    snprintf(u.jobs[0].tenant, sizeof(u.jobs[0].tenant), "acme");
+    u.jobs[0].queued = 3;
+    u.jobs[0].running = 1;
+    u.n_jobs = 1;
+    u.queued_other = 4;
+    u.running_other = 2;
+    struct tm_metrics_gauges g = {0};
+    size_t len;
+    char *text = tm_metrics_render(&g, labels, 2, &len);
+    REQUIRE(text != NULL);
+    CHECK(strstr(text, "topicd_tenant_") == NULL);
+    tm_free(text);
+    g.usage = &u;
+    text = tm_metrics_render(&g, labels, 2, &len);
+    REQUIRE(text != NULL);
+    CHECK(strstr(text, "\ntopicd_tenant_stored_bytes{tenant=\"acme\"} 500\n") != NULL);
+    CHECK(strstr(text, "\ntopicd_tenant_stored_bytes{tenant=\"other\"} 37\n") != NULL);
+    CHECK(strstr(text, "{tenant=\"other\"} 7\n") == NULL);
+    CHECK(strstr(text, "\ntopicd_tenant_jobs{tenant=\"acme\",state=\"queued\"} 3\n") != NULL);
+    CHECK(strstr(text, "\ntopicd_tenant_jobs{tenant=\"acme\",state=\"running\"} 1\n") != NULL);
+    CHECK(strstr(text, "\ntopicd_tenant_jobs{tenant=\"other\",state=\"queued\"} 4\n") != NULL);
+    CHECK(strstr(text, "\ntopicd_tenant_jobs{tenant=\"other\",state=\"running\"} 2\n") != NULL);
+    CHECK(strstr(text, "# TYPE topicd_tenant_stored_bytes gauge\n") != NULL);
+    tm_free(text);
+}
