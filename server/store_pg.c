@@ -136,6 +136,9 @@ static const char *const migrations[TM_STORE_SCHEMA_VERSION + 1] = {
     " hash bytea NOT NULL, created_at double precision NOT NULL,"
     " revoked_at double precision NOT NULL DEFAULT 0,"
     " last_used_at double precision NOT NULL DEFAULT 0);",
+    /* 4: the server's signing secrets (session.h), one row per name. */
+    "CREATE TABLE secrets(name text PRIMARY KEY, value bytea NOT NULL,"
+    " created_at double precision NOT NULL);",
 };
 
 #define CORPUS_COLS "seq, id, hidden, n_documents, bytes, created_at, tenant"
@@ -201,6 +204,8 @@ enum q {
     Q_KEY_REVOKE,
     Q_KEY_COUNT,
     Q_KEY_TOUCH,
+    Q_SECRET_PUT,
+    Q_SECRET_GET,
     Q__COUNT
 };
 
@@ -463,6 +468,12 @@ static const struct {
                       "revoke key"},
     [Q_KEY_COUNT] = {"SELECT count(*) FROM api_keys WHERE revoked_at = 0", "count keys"},
     [Q_KEY_TOUCH] = {"UPDATE api_keys SET last_used_at = $2 WHERE id = $1", "update key"},
+    /* Two statements, not one: a conflicting insert waits for the other
+     * transaction, and only a later statement's snapshot sees its row. */
+    [Q_SECRET_PUT] = {"INSERT INTO secrets(name, value, created_at)"
+                      " VALUES($1, $2, extract(epoch FROM now())) ON CONFLICT (name) DO NOTHING",
+                      "store secret"},
+    [Q_SECRET_GET] = {"SELECT value FROM secrets WHERE name = $1", "read secret"},
 };
 
 #define COPY_DOCS "COPY documents(corpus_seq, pos, doc_id, text) FROM STDIN (FORMAT binary)"
@@ -2344,6 +2355,34 @@ static tm_status pg_key_count(void *ctx, int64_t *n, char *err)
     return st;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Secrets. */
+
+static tm_status pg_secret(void *ctx, const char *name, const unsigned char *fresh,
+                           unsigned char *out, char *err)
+{
+    struct call k;
+    PGresult *r = NULL;
+    tm_status st = call_begin(ctx, &k, err);
+    if (!st) {
+        struct params p = {0};
+        p_text(&p, name);
+        p_bytea(&p, fresh, TM_STORE_SECRET_SIZE);
+        st = run(&k, Q_SECRET_PUT, &p, PGRES_COMMAND_OK, &r, err);
+    }
+    PQclear(r);
+    r = NULL;
+    if (!st)
+        st = by_key(&k, Q_SECRET_GET, name, &r, err);
+    if (!st && (PQntuples(r) != 1 || PQgetlength(r, 0, 0) != TM_STORE_SECRET_SIZE))
+        st = tm_errf(err, TM_EIO, "store: the secret '%s' is missing or damaged", name);
+    if (!st)
+        memcpy(out, PQgetvalue(r, 0, 0), TM_STORE_SECRET_SIZE);
+    PQclear(r);
+    call_end(&k);
+    return st;
+}
+
 static const struct tm_store_methods pg_methods = {
     .name = "postgresql",
     .close = pg_close,
@@ -2385,6 +2424,7 @@ static const struct tm_store_methods pg_methods = {
     .key_revoke = pg_key_revoke,
     .key_count = pg_key_count,
     .key_touch = pg_key_touch,
+    .secret = pg_secret,
 };
 
 /* ---------------------------------------------------------------------- */

@@ -92,6 +92,10 @@ static const char schema_v3[] =
     " hash BLOB NOT NULL, created_at REAL NOT NULL, revoked_at REAL NOT NULL DEFAULT 0,"
     " last_used_at REAL NOT NULL DEFAULT 0);";
 
+/* Version 4: the server's signing secrets (session.h), one row per name. */
+static const char schema_v4[] = "CREATE TABLE secrets(name TEXT PRIMARY KEY, value BLOB NOT NULL,"
+                                " created_at REAL NOT NULL);";
+
 /* The tenant a record to be stored names: "" is "default". */
 static const char *tenant_of(const char *t)
 {
@@ -1639,6 +1643,41 @@ static tm_status sq_key_count(void *ctx, int64_t *n, char *err)
     return st;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Secrets. */
+
+/* INSERT OR IGNORE then read back, both under the write lock: the one
+ * process of a data directory decides alone. */
+static tm_status sq_secret(void *ctx, const char *name, const unsigned char *fresh,
+                           unsigned char *out, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = prep(
+        q->w, "INSERT OR IGNORE INTO secrets(name, value, created_at) VALUES(?, ?, ?)", &s, err);
+    if (!st) {
+        sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 2, fresh, TM_STORE_SECRET_SIZE, SQLITE_STATIC);
+        sqlite3_bind_double(s, 3, tm_clock_unix());
+        if (sqlite3_step(s) != SQLITE_DONE)
+            st = sqerr(q->w, err, "store secret");
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    int row = 0;
+    if (!st)
+        st = select_by_key(q->w, "SELECT value FROM secrets WHERE name = ?", name, "read secret",
+                           &s, &row, err);
+    if (!st && (!row || sqlite3_column_bytes(s, 0) != TM_STORE_SECRET_SIZE))
+        st = tm_errf(err, TM_EIO, "store: the secret '%s' is missing or damaged", name);
+    if (!st)
+        memcpy(out, sqlite3_column_blob(s, 0), TM_STORE_SECRET_SIZE);
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
 static const struct tm_store_methods sqlite_methods = {
     .name = "sqlite",
     .close = sq_close,
@@ -1680,6 +1719,7 @@ static const struct tm_store_methods sqlite_methods = {
     .key_revoke = sq_key_revoke,
     .key_count = sq_key_count,
     .key_touch = sq_key_touch,
+    .secret = sq_secret,
 };
 
 static tm_status open_db(const char *path, sqlite3 **db, char *err)
@@ -1767,6 +1807,11 @@ static tm_status migrate(struct sq *q, const char *dir, char *err)
     }
     if (version < 3) {
         st = exec(q->w, schema_v3, err);
+        if (st)
+            goto end;
+    }
+    if (version < 4) {
+        st = exec(q->w, schema_v4, err);
         if (st)
             goto end;
     }
