@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/status.h"
 #include "log.h"
@@ -97,6 +98,16 @@ static const struct setting settings[] = {
      " non-loopback address is refused), on (always required), off (never; says so)"},
     {"metrics-auth", "TOPICD_METRICS_AUTH", K_INT, F(metrics_auth), 0, 0, 1,
      "1: /metrics needs a key as /v1 does; 0: open"},
+    {"cors-origin", "TOPICD_CORS_ORIGIN", K_STR, F(cors_origin), S(cors_origin), 0, 0,
+     "web origins allowed to call from a browser, with credentials: exact"
+     " scheme://host[:port], comma-separated (never *)"},
+    {"secure-cookies", "TOPICD_SECURE_COOKIES", K_INT, F(secure_cookies), 0, 0, 1,
+     "1: session cookies always Secure; 0: Secure when X-Forwarded-Proto says https"},
+    {"session-ttl", "TOPICD_SESSION_TTL", K_INT, F(session_ttl_s), 0, 60, 30 * 86400,
+     "seconds a session cookie (POST /v1/session) lasts"},
+    {"secret-file", "TOPICD_SECRET_FILE", K_STR, F(secret_file), S(secret_file), 0, 0,
+     "file holding the secret that signs session cookies and links (>= 32 bytes, the same"
+     " on every replica); default: one made once and kept in the store"},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -171,6 +182,57 @@ void tm_config_init(struct tm_config *c)
     c->gpu_wait_s = 600;
     strcpy(c->log_level, "info");
     strcpy(c->auth, "auto");
+    c->session_ttl_s = 12 * 3600;
+}
+
+/* The next origin of a --cors-origin list at *p (spaces around it
+ * skipped) into *o, *n bytes; 0 at the end of the list. */
+static int next_origin(const char **p, const char **o, size_t *n)
+{
+    const char *s = *p;
+    while (*s == ' ' || *s == ',')
+        s++;
+    if (!*s)
+        return 0;
+    size_t len = strcspn(s, ",");
+    *p = s + len;
+    while (len && s[len - 1] == ' ')
+        len--;
+    *o = s;
+    *n = len;
+    return 1;
+}
+
+/* 0 when the n bytes at o are an origin as a browser sends it:
+ * http(s)://host[:port], nothing after; -1 with err filled. */
+static int check_origin(const char *o, size_t n, char *err)
+{
+    size_t scheme = !strncmp(o, "https://", 8) ? 8 : !strncmp(o, "http://", 7) ? 7 : 0;
+    const char *why = NULL;
+    if (n == 1 && o[0] == '*')
+        why = "a wildcard cannot go with credentials (cookies, Authorization): list each origin";
+    else if (!scheme || n <= scheme)
+        why = "an origin is http:// or https:// and a host";
+    for (size_t i = scheme; !why && i < n; i++) {
+        char ch = o[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']'))
+            why = "an origin has no path, query, wildcard or spaces: scheme://host[:port]";
+    }
+    if (!why)
+        return 0;
+    tm_errf(err, TM_EINVAL, "--cors-origin: '%.*s': %s", (int)(n > 200 ? 200 : n), o, why);
+    return -1;
+}
+
+int tm_config_cors_allows(const struct tm_config *c, const char *origin, size_t len)
+{
+    const char *p = c->cors_origin, *o;
+    size_t n;
+    while (next_origin(&p, &o, &n))
+        if (n == len && !strncasecmp(o, origin, n))
+            return 1;
+    return 0;
 }
 
 static int parse_i64(const char *s, int64_t *out)
@@ -328,6 +390,11 @@ int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *
         tm_errf(err, TM_EINVAL, "--auth: expected auto, on or off, got '%s'", c->auth);
         return 2;
     }
+    const char *p = c->cors_origin, *o;
+    size_t n;
+    while (next_origin(&p, &o, &n))
+        if (check_origin(o, n, err))
+            return 2;
     if (strcmp(c->gpu, "auto") && strcmp(c->gpu, "off")) {
         tm_errf(err, TM_EINVAL, "--gpu: expected auto or off, got '%s'", c->gpu);
         return 2;

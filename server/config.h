@@ -46,6 +46,10 @@ struct tm_config {
     char log_level[16];        /* TOPICD_LOG_LEVEL: "info" */
     char auth[8];              /* TOPICD_AUTH: "auto" (keys when the store has any), "on", "off" */
     int metrics_auth;          /* TOPICD_METRICS_AUTH: 1 = /metrics needs a key too; 0 */
+    char cors_origin[1024];    /* TOPICD_CORS_ORIGIN: exact origins, comma-separated; "" none */
+    int secure_cookies;        /* TOPICD_SECURE_COOKIES: 1 = always Secure; 0 = by X-F-Proto */
+    int session_ttl_s;         /* TOPICD_SESSION_TTL: 12 h a session cookie lasts */
+    char secret_file[1024];    /* TOPICD_SECRET_FILE: signing secret; "" = the store's */
 };
 
 void tm_config_init(struct tm_config *c);
@@ -58,6 +62,11 @@ void tm_config_init(struct tm_config *c);
  * from TOPICD_STORE.
  */
 int tm_config_load(struct tm_config *c, int argc, char **argv, FILE *out, char *err);
+
+/* 1 when the len bytes of origin (an Origin header) are one of
+ * --cors-origin's, compared as browsers serialise origins: scheme and host
+ * without case. */
+int tm_config_cors_allows(const struct tm_config *c, const char *origin, size_t len);
 
 /* Writes every setting as one JSON object line (the start-up record); the
  * store as its driver and redacted target, never a password. */

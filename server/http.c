@@ -57,6 +57,11 @@ const char *tm__req_header(struct tm__req *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+const char *tm__req_cookie(struct tm__req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
 const char *tm__req_query(struct tm__req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
@@ -107,6 +112,27 @@ static void add_headers(struct tm__req *r, struct MHD_Response *resp, const char
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->www_authenticate)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"topicd\"");
+    if (r->set_cookie[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
+    /* A cache between must not give one origin's answer to another. */
+    if (r->cors)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+    if (!r->cors_origin[0])
+        return;
+    /* The origin itself, never "*": browsers refuse "*" with credentials,
+     * and cookies and Authorization are what this API takes. */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, r->cors_origin);
+    MHD_add_response_header(resp, "Access-Control-Allow-Credentials", "true");
+    if (r->preflight[0]) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", r->preflight);
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                "Authorization, Content-Type, Idempotency-Key, X-Request-Id,"
+                                " X-Client-Id");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    } else {
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "Location, Retry-After, X-Request-Id, WWW-Authenticate, Allow");
+    }
 }
 
 static double since(const struct timespec *t0)

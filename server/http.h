@@ -85,6 +85,16 @@ struct tm__req {
     int retry_after;      /* seconds; 0: none */
     char allow[32];       /* "": none */
     int www_authenticate; /* 1: "WWW-Authenticate: Bearer" (a 401) */
+    /* CORS (routes.c decides): cors, --cors-origin is set, so every answer
+     * says Vary: Origin; cors_origin, the request's Origin when the list
+     * has it, echoed in Access-Control-Allow-Origin with credentials
+     * allowed and the headers a client reads exposed ("" otherwise);
+     * preflight, the methods a preflight's answer allows ("": none). */
+    int cors;
+    char cors_origin[256];
+    char preflight[32];
+    /* A Set-Cookie header for the answer (the session's); "": none. */
+    char set_cookie[256];
 
     /* Who asked (routes.c's auth): the key's tenant, or "default" and admin
      * when no key is required. keyed: a key was required and given. */
@@ -109,6 +119,8 @@ struct tm__req {
 /* The request header name (case-insensitive), NULL when absent; valid for
  * the request. */
 const char *tm__req_header(struct tm__req *r, const char *name);
+/* The cookie name, NULL when absent; valid for the request. */
+const char *tm__req_cookie(struct tm__req *r, const char *name);
 /* The query argument name, decoded, NULL when absent; valid for the request. */
 const char *tm__req_query(struct tm__req *r, const char *name);
 /* The client's IP address as text into out ("unknown" when not known). */

@@ -170,17 +170,13 @@ static struct slot *cache_victim(struct tm_keys *k, double now)
     return v;
 }
 
-tm_status tm_keys_check(struct tm_keys *k, const char *key, size_t len, int *ok,
-                        struct tm_principal *who, char *err)
+/* What the store says of key id, through the cache under hash (what was
+ * presented: the key's hash, or id_hash's); full: the key itself was
+ * presented and its hash must match the stored one. */
+static tm_status check_cached(struct tm_keys *k, const char *id,
+                              const unsigned char hash[TM_KEY_HASH_SIZE], int full, int *ok,
+                              struct tm_principal *who, char *err)
 {
-    *ok = 0;
-    memset(who, 0, sizeof(*who));
-    char id[TM_KEY_ID_SIZE];
-    if (parse_id(key, len, id))
-        return TM_OK;
-    unsigned char hash[TM_KEY_HASH_SIZE];
-    if (tm_key_hash(key, len, hash))
-        return tm_errf(err, TM_EIO, "SHA-256 failed");
     double now = tm_clock_monotonic();
     pthread_mutex_lock(&k->lock);
     struct slot *s = cache_find(k, hash, now);
@@ -198,7 +194,7 @@ tm_status tm_keys_check(struct tm_keys *k, const char *key, size_t len, int *ok,
         return st;
     /* The hash is compared in constant time, so that the time taken says
      * nothing of how much of a guessed key was right. */
-    if (!st && rec.revoked_at == 0 && !CRYPTO_memcmp(rec.hash, hash, TM_KEY_HASH_SIZE)) {
+    if (!st && rec.revoked_at == 0 && (!full || !CRYPTO_memcmp(rec.hash, hash, TM_KEY_HASH_SIZE))) {
         *ok = 1;
         snprintf(who->tenant, sizeof(who->tenant), "%s", rec.tenant);
         who->admin = rec.admin;
@@ -209,12 +205,47 @@ tm_status tm_keys_check(struct tm_keys *k, const char *key, size_t len, int *ok,
     }
     pthread_mutex_lock(&k->lock);
     s = cache_victim(k, now);
-    memcpy(s->hash, hash, sizeof(hash));
+    memcpy(s->hash, hash, TM_KEY_HASH_SIZE);
     s->until = now + k->ttl_s;
     s->ok = *ok;
     s->who = *who;
     pthread_mutex_unlock(&k->lock);
     return TM_OK;
+}
+
+tm_status tm_keys_check(struct tm_keys *k, const char *key, size_t len, int *ok,
+                        struct tm_principal *who, char *err)
+{
+    *ok = 0;
+    memset(who, 0, sizeof(*who));
+    char id[TM_KEY_ID_SIZE];
+    if (parse_id(key, len, id))
+        return TM_OK;
+    unsigned char hash[TM_KEY_HASH_SIZE];
+    if (tm_key_hash(key, len, hash))
+        return tm_errf(err, TM_EIO, "SHA-256 failed");
+    return check_cached(k, id, hash, 1, ok, who, err);
+}
+
+tm_status tm_keys_check_id(struct tm_keys *k, const char *id, int *ok, struct tm_principal *who,
+                           char *err)
+{
+    *ok = 0;
+    memset(who, 0, sizeof(*who));
+    size_t n = strlen(id);
+    if (n != ID_HEX)
+        return TM_OK;
+    for (size_t i = 0; i < n; i++)
+        if (!is_hex(id[i]))
+            return TM_OK;
+    /* Cached under the hash of "id:" + id: no key (82 bytes, "tpk_...")
+     * hashes to it, so an id's slot and a key's never meet. */
+    char tagged[3 + ID_HEX + 1];
+    snprintf(tagged, sizeof(tagged), "id:%s", id);
+    unsigned char hash[TM_KEY_HASH_SIZE];
+    if (tm_key_hash(tagged, strlen(tagged), hash))
+        return tm_errf(err, TM_EIO, "SHA-256 failed");
+    return check_cached(k, id, hash, 0, ok, who, err);
 }
 
 tm_status tm_keys_any(struct tm_keys *k, int *any, char *err)

@@ -68,6 +68,13 @@ void tm_keys_free(struct tm_keys *k);
 tm_status tm_keys_check(struct tm_keys *k, const char *key, size_t len, int *ok,
                         struct tm_principal *who, char *err);
 
+/* As tm_keys_check, for the key whose id is id (a session made with it,
+ * session.h): *ok 1 while the store holds it, not revoked. Cached as
+ * tm_keys_check caches, so revoking a key ends its sessions on every
+ * replica within TM_KEYS_TTL_S seconds. */
+tm_status tm_keys_check_id(struct tm_keys *k, const char *id, int *ok, struct tm_principal *who,
+                           char *err);
+
 /* *any: 1 when the store holds a key that is not revoked. */
 tm_status tm_keys_any(struct tm_keys *k, int *any, char *err);
 

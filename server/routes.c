@@ -11,11 +11,13 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "api/auth_body.h"
 #include "api/plots.h"
 #include "api/report.h"
 #include "api/spec.h"
@@ -24,6 +26,7 @@
 #include "core/text/utf8.h"
 #include "log.h"
 #include "metrics.h"
+#include "session.h"
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX 1000
@@ -1251,6 +1254,396 @@ out:
 }
 
 /* ---------------------------------------------------------------------- */
+/* Sessions (the browser's cookie) and signed links (session.h). */
+
+/* authorize() for a KEYED route, from a handler of an OPEN one. */
+static int authorize_keyed(struct tm__req *r);
+
+/* The most seconds a signed link lasts, and how long when not asked. */
+#define LINK_MAX_S 86400
+#define LINK_DEFAULT_S 3600
+
+/* 1 when the request came over HTTPS: --secure-cookies, or the load
+ * balancer's X-Forwarded-Proto. The header is trusted though a client can
+ * send it: all it can do is mark its own cookie Secure, which its browser
+ * then keeps off plain HTTP. */
+static int over_tls(struct tm__req *r)
+{
+    const char *p = tm__req_header(r, "X-Forwarded-Proto");
+    return r->srv->cfg->secure_cookies ||
+           (p && !strncasecmp(p, "https", 5) && (p[5] == 0 || p[5] == ',' || p[5] == ' '));
+}
+
+/* The session cookie for the answer: token, or cleared when NULL. */
+static void set_session_cookie(struct tm__req *r, const char *token)
+{
+    snprintf(r->set_cookie, sizeof(r->set_cookie),
+             TM_SESSION_COOKIE "=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict%s",
+             token ? token : "", token ? r->srv->cfg->session_ttl_s : 0,
+             over_tls(r) ? "; Secure" : "");
+}
+
+/*
+ * Cross-site request forgery: a browser sends the cookie with any request
+ * to this host, so a request it authenticates that changes something must
+ * come from a page of this server's own origin or of --cors-origin's. The
+ * cookie is SameSite=Strict, so browsers do not send it from other sites at
+ * all; the Origin check covers the sites that share a registrable domain
+ * with this one (another subdomain is same-site). Browsers send Origin on
+ * every cross-origin request and on every same-origin one but GET and HEAD:
+ * a request without one is no cross-origin browser request. 1 when r may
+ * go on.
+ */
+static int origin_trusted(struct tm__req *r)
+{
+    const char *o = tm__req_header(r, "Origin");
+    if (!o || r->cors_origin[0])
+        return 1;
+    const char *host = tm__req_header(r, "Host"), *p = strstr(o, "://");
+    return host && p && !strcasecmp(p + 3, host);
+}
+
+static int safe_method(const char *m)
+{
+    return !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS");
+}
+
+static void respond_cross_origin(struct tm__req *r)
+{
+    tm__respond_error(r, 403, "cross_origin_refused",
+                      "a request with the session cookie that changes something must come from"
+                      " this server's origin or one of --cors-origin's",
+                      "Origin");
+}
+
+/* Authenticates r by its session cookie: 0, or -1 after answering. */
+static int auth_session(struct tm__req *r, const char *token)
+{
+    char err[TM_ERR_SIZE];
+    enum tm_session_verdict v;
+    struct tm_principal who;
+    int64_t expires;
+    if (tm_session_check(r->srv->secret, r->srv->keys, token, strlen(token),
+                         (int64_t)tm_clock_unix(), &v, &who, &expires, err)) {
+        respond_store_error(r, err);
+        return -1;
+    }
+    if (v != TM_SESSION_OK) {
+        static const char *const why[] = {
+            [TM_SESSION_MALFORMED] = "the session cookie is not one of this server's",
+            [TM_SESSION_FORGED] = "the session cookie is not one of this server's",
+            [TM_SESSION_EXPIRED] = "the session has expired",
+            [TM_SESSION_REVOKED] = "the API key of this session was revoked",
+        };
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "%s: sign in again (POST /v1/session) or send Authorization:"
+                 " Bearer KEY",
+                 why[v]);
+        /* The browser drops what it cannot use. */
+        set_session_cookie(r, NULL);
+        r->www_authenticate = 1;
+        tm__respond_error(r, 401, "unauthorized", msg, NULL);
+        return -1;
+    }
+    if (!safe_method(r->method) && !origin_trusted(r)) {
+        respond_cross_origin(r);
+        return -1;
+    }
+    snprintf(r->tenant, sizeof(r->tenant), "%s", who.tenant);
+    r->admin = who.admin;
+    r->keyed = 1;
+    return 0;
+}
+
+/* The path of route pattern for id: "/v1/jobs/{id}/result" -> out. */
+static void route_path(const char *pattern, const char *id, char *out, size_t size)
+{
+    const char *at = strstr(pattern, "{id}");
+    if (!at)
+        snprintf(out, size, "%s", pattern);
+    else
+        snprintf(out, size, "%.*s%s%s", (int)(at - pattern), pattern, id, at + 4);
+}
+
+/* Authenticates r by its signed link (?expires=&sig=) to the job r->id:
+ * r sees that path of that job's tenant, as that tenant, and nothing else.
+ * A link to a job that is gone is refused as a bad one, so that links
+ * tell nothing of which jobs exist. 0, or -1 after answering. */
+static int auth_link(struct tm__req *r, const char *pattern)
+{
+    char err[TM_ERR_SIZE] = "";
+    struct tm_job_record j;
+    enum tm_session_verdict v = TM_SESSION_FORGED;
+    switch (tm_jobs_get(r->srv->jobs, r->id, &j, err)) {
+    case TM_JOBS_ACCEPTED: {
+        char path[TM_ID_SIZE + 64];
+        route_path(pattern, r->id, path, sizeof(path));
+        v = tm_session_link_verify(r->srv->secret, j.tenant, path, tm__req_query(r, "expires"),
+                                   tm__req_query(r, "sig"), (int64_t)tm_clock_unix());
+        break;
+    }
+    case TM_JOBS_NOT_FOUND:
+        break;
+    default:
+        respond_store_error(r, err);
+        return -1;
+    }
+    if (v == TM_SESSION_EXPIRED) {
+        tm__respond_error(r, 403, "link_expired",
+                          "this signed link has expired: ask its owner for a new one (POST"
+                          " /v1/jobs/{id}/links)",
+                          "expires");
+        return -1;
+    }
+    if (v != TM_SESSION_OK) {
+        tm__respond_error(r, 403, "link_invalid",
+                          "this signed link is not valid: its signature does not match its path"
+                          " and expiry, or its job no longer exists",
+                          "sig");
+        return -1;
+    }
+    snprintf(r->tenant, sizeof(r->tenant), "%s", j.tenant);
+    r->admin = 0;
+    r->keyed = 1;
+    return 0;
+}
+
+/* Signs in with key (len bytes, borrowed): the session cookie and who. */
+static void sign_in(struct tm__req *r, const char *key, size_t len)
+{
+    char err[TM_ERR_SIZE], id[TM_KEY_ID_SIZE], token[TM_SESSION_TOKEN_SIZE];
+    int ok = 0;
+    struct tm_principal who;
+    if (tm_keys_check(r->srv->keys, key, len, &ok, &who, err)) {
+        respond_store_error(r, err);
+        return;
+    }
+    char copy[TM_KEY_SIZE];
+    if (!ok || len >= sizeof(copy)) {
+        r->www_authenticate = 1;
+        tm__respond_error(r, 401, "unauthorized",
+                          "signing in needs a valid API key: Authorization: Bearer KEY, or"
+                          " {\"key\": KEY}",
+                          NULL);
+        return;
+    }
+    memcpy(copy, key, len);
+    copy[len] = 0;
+    int64_t expires = (int64_t)tm_clock_unix() + r->srv->cfg->session_ttl_s;
+    int bad = tm_key_parse(copy, id) || tm_session_issue(r->srv->secret, id, expires, token, err);
+    OPENSSL_cleanse(copy, sizeof(copy));
+    if (bad) {
+        tm__respond_error(r, 500, "internal_error", "could not make a session", NULL);
+        return;
+    }
+    set_session_cookie(r, token);
+    struct tm_jbuf b;
+    tm_jbuf_init(&b, 0);
+    tm_jbuf_puts(&b, "{\"tenant\":");
+    tm_jbuf_string(&b, who.tenant, strlen(who.tenant));
+    tm_jbuf_printf(&b, ",\"admin\":%s,\"expires_at\":%lld}", who.admin ? "true" : "false",
+                   (long long)expires);
+    size_t blen;
+    tm_status st;
+    char *body = tm_jbuf_detach(&b, &blen, &st);
+    respond_body(r, 200, body, blen);
+}
+
+/* The Bearer token of the request into *tok (*len bytes, borrowed); -1
+ * when there is none. */
+static int bearer(struct tm__req *r, const char **tok, size_t *len);
+
+/* 1 when the request says it has a body. */
+static int has_body(struct tm__req *r)
+{
+    const char *cl = tm__req_header(r, "Content-Length");
+    return (cl && strtoull(cl, NULL, 10) > 0) || tm__req_header(r, "Transfer-Encoding");
+}
+
+/* 1 when the body holds more than white space. */
+static int body_given(const struct tm__req *r)
+{
+    for (size_t i = 0; r->buf && i < r->len; i++)
+        if (r->buf[i] != ' ' && r->buf[i] != '\t' && r->buf[i] != '\r' && r->buf[i] != '\n')
+            return 1;
+    return 0;
+}
+
+/* Signs in with the key of Authorization: Bearer, else body_key (NULL:
+ * none, a 401). */
+static void sign_in_with(struct tm__req *r, const char *body_key)
+{
+    const char *tok = "";
+    size_t len = 0;
+    if (tm__req_header(r, "Authorization")) {
+        if (bearer(r, &tok, &len)) {
+            tok = "";
+            len = 0;
+        }
+    } else if (body_key) {
+        tok = body_key;
+        len = strlen(body_key);
+    }
+    sign_in(r, tok, len);
+}
+
+/* POST /v1/session: the key from Authorization: Bearer, else the body. A
+ * body, when sent, is read and must be valid either way. */
+static void begin_session(struct tm__req *r)
+{
+    if (!origin_trusted(r)) {
+        respond_cross_origin(r);
+        return;
+    }
+    char mt[96];
+    const char *params;
+    media_type(r, mt, sizeof(mt), &params);
+    if (!mt[0] && !has_body(r)) {
+        sign_in_with(r, NULL);
+        return;
+    }
+    if (strcmp(mt, "application/json")) {
+        tm__respond_error(r, 415, "unsupported_media_type",
+                          "send the key as Authorization: Bearer KEY, or as {\"key\": KEY} with"
+                          " Content-Type: application/json",
+                          NULL);
+        return;
+    }
+    if (too_long(r, 4096))
+        return;
+    r->body = TM__BODY_BUFFER;
+    r->limit = 4096;
+}
+
+static void finish_session(struct tm__req *r)
+{
+    char key[TM_KEY_SIZE + 8];
+    struct tm_api_error e;
+    tm_api_error_clear(&e);
+    int given = body_given(r);
+    if (given && tm_session_body_parse(r->buf, r->len, key, sizeof(key), &e)) {
+        tm__respond_api_error(r, &e);
+        return;
+    }
+    sign_in_with(r, given ? key : NULL);
+    OPENSSL_cleanse(key, sizeof(key));
+}
+
+/* GET /v1/session: who the caller is, and how it authenticated. */
+static void get_session(struct tm__req *r)
+{
+    if (authorize_keyed(r))
+        return;
+    const char *via = "none";
+    int64_t expires = 0;
+    const char *cookie = tm__req_cookie(r, TM_SESSION_COOKIE);
+    if (r->keyed && tm__req_header(r, "Authorization")) {
+        via = "key";
+    } else if (r->keyed && cookie) {
+        char id[TM_KEY_ID_SIZE];
+        via = "cookie";
+        tm_session_verify(r->srv->secret, cookie, strlen(cookie), (int64_t)tm_clock_unix(), id,
+                          &expires);
+    }
+    struct tm_jbuf b;
+    tm_jbuf_init(&b, 0);
+    tm_jbuf_puts(&b, "{\"tenant\":");
+    tm_jbuf_string(&b, r->tenant, strlen(r->tenant));
+    tm_jbuf_printf(&b, ",\"admin\":%s,\"via\":\"%s\",\"expires_at\":", r->admin ? "true" : "false",
+                   via);
+    if (expires)
+        tm_jbuf_printf(&b, "%lld}", (long long)expires);
+    else
+        tm_jbuf_puts(&b, "null}");
+    size_t len;
+    tm_status st;
+    char *body = tm_jbuf_detach(&b, &len, &st);
+    respond_body(r, 200, body, len);
+}
+
+/* DELETE /v1/session: signs out (the cookie is cleared; the token itself
+ * stays valid until it expires or its key is revoked: it is stateless). */
+static void delete_session(struct tm__req *r)
+{
+    set_session_cookie(r, NULL);
+    tm__respond(r, 204, NULL, NULL, 0);
+}
+
+static int routes_linked(const char *names[], const char *patterns[], int max);
+
+/* The links of the job r->id, valid for expires_in seconds. */
+static void make_links(struct tm__req *r, int64_t expires_in)
+{
+    struct tm_job_record j;
+    if (get_job_or_respond(r, &j))
+        return;
+    const char *names[8], *patterns[8];
+    int n = routes_linked(names, patterns, 8);
+    int64_t expires = (int64_t)tm_clock_unix() + expires_in;
+    struct tm_jbuf b;
+    tm_jbuf_init(&b, 0);
+    tm_jbuf_puts(&b, "{\"job_id\":");
+    tm_jbuf_string(&b, j.id, strlen(j.id));
+    tm_jbuf_printf(&b, ",\"expires_at\":%lld,\"links\":{", (long long)expires);
+    for (int i = 0; i < n; i++) {
+        char path[TM_ID_SIZE + 64], sig[TM_SESSION_SIG_SIZE], url[TM_ID_SIZE + 160],
+            err[TM_ERR_SIZE];
+        route_path(patterns[i], j.id, path, sizeof(path));
+        /* The job's tenant, not the caller's: an admin's link is checked
+         * as the owner's. */
+        if (tm_session_link_sign(r->srv->secret, j.tenant, path, expires, sig, err)) {
+            tm_jbuf_release(&b);
+            tm__respond_error(r, 500, "internal_error", err, NULL);
+            return;
+        }
+        snprintf(url, sizeof(url), "%s?expires=%lld&sig=%s", path, (long long)expires, sig);
+        tm_jbuf_printf(&b, "%s\"%s\":", i ? "," : "", names[i]);
+        tm_jbuf_string(&b, url, strlen(url));
+    }
+    tm_jbuf_puts(&b, "}}");
+    size_t len;
+    tm_status st;
+    char *body = tm_jbuf_detach(&b, &len, &st);
+    respond_body(r, 200, body, len);
+}
+
+/* POST /v1/jobs/{id}/links: the body is optional ({"expires_in": n}). */
+static void begin_links(struct tm__req *r)
+{
+    char mt[96];
+    const char *params;
+    media_type(r, mt, sizeof(mt), &params);
+    if (!strcmp(mt, "application/json")) {
+        if (too_long(r, 4096))
+            return;
+        r->body = TM__BODY_BUFFER;
+        r->limit = 4096;
+        return;
+    }
+    if (has_body(r)) {
+        tm__respond_error(r, 415, "unsupported_media_type",
+                          "the body, when there is one, is JSON: Content-Type: application/json",
+                          NULL);
+        return;
+    }
+    make_links(r, LINK_DEFAULT_S);
+}
+
+static void finish_links(struct tm__req *r)
+{
+    struct tm_api_error e;
+    tm_api_error_clear(&e);
+    int64_t expires_in;
+    if (tm_links_body_parse(r->buf ? r->buf : "", r->len, LINK_DEFAULT_S, 1, LINK_MAX_S,
+                            &expires_in, &e)) {
+        tm__respond_api_error(r, &e);
+        return;
+    }
+    make_links(r, expires_in);
+}
+
+/* ---------------------------------------------------------------------- */
 /* The routes. */
 
 typedef void (*handler_fn)(struct tm__req *r);
@@ -1268,11 +1661,15 @@ typedef void (*handler_fn)(struct tm__req *r);
  * key unless its row says otherwise: an API key when keys are on (auth). */
 enum access { KEYED, OPEN, METRICS /* KEYED with --metrics-auth, else OPEN */ };
 
+/* link: the route's name in the signed links of a job (POST
+ * /v1/jobs/{id}/links), for a read-only route whose {id} is a job's; a
+ * GET of it with a good ?expires=&sig= needs no key. */
 struct route {
     const char *pattern;
     int slash;
     handler_fn get, post, post_body, del;
     enum access access;
+    const char *link;
 };
 
 static const struct route routes[] = {
@@ -1286,17 +1683,22 @@ static const struct route routes[] = {
     {"/v1/corpora/{id}", .slash = 1, .get = get_corpus, .del = delete_corpus},
     {"/v1/corpora/{id}/documents", .post = begin_append, .post_body = finish_append},
     {"/v1/jobs", .slash = 1, .get = list_jobs, .post = begin_submit, .post_body = finish_submit},
-    {"/v1/jobs/{id}", .slash = 1, .get = get_job, .del = delete_job},
-    {"/v1/jobs/{id}/result", .get = get_result},
-    {"/v1/jobs/{id}/document-topics", .get = get_doc_topics},
+    {"/v1/jobs/{id}", .slash = 1, .get = get_job, .del = delete_job, .link = "job"},
+    {"/v1/jobs/{id}/result", .get = get_result, .link = "result"},
+    {"/v1/jobs/{id}/document-topics", .get = get_doc_topics, .link = "document_topics"},
     /* api/plots.h's plots, one row each (get_plot reads the name back). */
-    {"/v1/jobs/{id}/plots/singular_values.svg", .get = get_plot},
-    {"/v1/jobs/{id}/plots/error_trace.svg", .get = get_plot},
-    {"/v1/jobs/{id}/plots/topics.svg", .get = get_plot},
-    {"/v1/jobs/{id}/plots/document_topics.svg", .get = get_plot},
-    {"/v1/jobs/{id}/report.html", .get = get_report},
+    {"/v1/jobs/{id}/plots/singular_values.svg", .get = get_plot, .link = "plot_singular_values"},
+    {"/v1/jobs/{id}/plots/error_trace.svg", .get = get_plot, .link = "plot_error_trace"},
+    {"/v1/jobs/{id}/plots/topics.svg", .get = get_plot, .link = "plot_topics"},
+    {"/v1/jobs/{id}/plots/document_topics.svg", .get = get_plot, .link = "plot_document_topics"},
+    {"/v1/jobs/{id}/report.html", .get = get_report, .link = "report"},
     {"/v1/jobs/{id}:cancel", .post = cancel_job},
     {"/v1/info", .slash = 1, .get = get_info},
+    /* Sessions check the key themselves: signing in takes it from the
+     * body too, signing out needs none. */
+    {"/v1/session", .get = get_session, .post = begin_session, .post_body = finish_session,
+     .del = delete_session, .access = OPEN},
+    {"/v1/jobs/{id}/links", .post = begin_links, .post_body = finish_links},
     /* The web page. */
     {"/", .get = get_ui_index, .access = OPEN},
     {"/ui/app.js", .get = get_ui_js, .access = OPEN},
@@ -1311,6 +1713,18 @@ static int route_labels(const char *labels[TM_METRICS_MAX_ROUTES])
     for (int i = 0; i < N_ROUTES; i++)
         labels[i] = routes[i].pattern;
     return N_ROUTES;
+}
+
+/* The routes with signed links: their names and patterns, up to max. */
+static int routes_linked(const char *names[], const char *patterns[], int max)
+{
+    int n = 0;
+    for (int i = 0; i < N_ROUTES && n < max; i++)
+        if (routes[i].link) {
+            names[n] = routes[i].link;
+            patterns[n++] = routes[i].pattern;
+        }
+    return n;
 }
 
 /* The route path names, its {id} into id; NULL when none does. */
@@ -1346,8 +1760,6 @@ static void allow_of(const struct route *rt, char *out, size_t size)
             n += (size_t)snprintf(out + n, size - n, "%s%s", n ? ", " : "", methods[i]);
 }
 
-/* The Bearer token of the request into *tok (*len bytes, borrowed); -1
- * when there is none. */
 static int bearer(struct tm__req *r, const char **tok, size_t *len)
 {
     const char *h = tm__req_header(r, "Authorization");
@@ -1370,9 +1782,13 @@ static int bearer(struct tm__req *r, const char **tok, size_t *len)
  * with --auth on, and with --auth auto once the store holds a key (keys.h:
  * known within TM_KEYS_TTL_S on every replica). Without them the caller is
  * the "default" tenant with an admin's view, as before keys existed.
- * 0: go on; -1 after answering 401 (or 503 when the store cannot say).
+ * Where a key is required, the Authorization header decides when there is
+ * one; without, a signed link does on a GET of a route that has them (rt
+ * not NULL), else the session cookie (session.h).
+ * 0: go on; -1 after answering 401, 403 (a bad link, a cross-origin
+ * request with the cookie) or 503 (the store cannot say).
  */
-static int authorize(struct tm__req *r, enum access access)
+static int authorize(struct tm__req *r, enum access access, const struct route *rt)
 {
     const struct tm_config *cfg = r->srv->cfg;
     snprintf(r->tenant, sizeof(r->tenant), "default");
@@ -1391,6 +1807,13 @@ static int authorize(struct tm__req *r, enum access access)
         if (!any)
             return 0;
     }
+    const char *authz = tm__req_header(r, "Authorization");
+    if (!authz && rt && rt->link && (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD")) &&
+        tm__req_query(r, "sig"))
+        return auth_link(r, rt->pattern);
+    const char *cookie = authz ? NULL : tm__req_cookie(r, TM_SESSION_COOKIE);
+    if (cookie)
+        return auth_session(r, cookie);
     const char *tok;
     size_t len;
     int ok = 0;
@@ -1412,8 +1835,27 @@ static int authorize(struct tm__req *r, enum access access)
     return 0;
 }
 
+static int authorize_keyed(struct tm__req *r)
+{
+    return authorize(r, KEYED, NULL);
+}
+
+/* CORS: with --cors-origin set, every answer varies by Origin, and a
+ * listed Origin is echoed (http.c adds the headers). */
+static void cors(struct tm__req *r)
+{
+    const struct tm_config *cfg = r->srv->cfg;
+    if (!cfg->cors_origin[0])
+        return;
+    r->cors = 1;
+    const char *o = tm__req_header(r, "Origin");
+    if (o && strlen(o) < sizeof(r->cors_origin) && tm_config_cors_allows(cfg, o, strlen(o)))
+        snprintf(r->cors_origin, sizeof(r->cors_origin), "%s", o);
+}
+
 static void routes_begin(struct tm__req *r, const char *url)
 {
+    cors(r);
     const struct route *rt = route_of(url, r->id);
     if (!rt) {
         char msg[300];
@@ -1423,7 +1865,17 @@ static void routes_begin(struct tm__req *r, const char *url)
     }
     r->route = (int)(rt - routes);
     r->route_label = rt->pattern;
-    if (authorize(r, rt->access))
+    /* A CORS preflight from a listed origin: answered with no key, as
+     * browsers send none with it. Any other OPTIONS (no Origin, another
+     * origin, CORS off) is served as any method without a handler: a key
+     * where one is required, then 405 with Allow. */
+    if (!strcmp(r->method, "OPTIONS") && r->cors_origin[0] &&
+        tm__req_header(r, "Access-Control-Request-Method")) {
+        allow_of(rt, r->preflight, sizeof(r->preflight));
+        tm__respond(r, 204, NULL, NULL, 0);
+        return;
+    }
+    if (authorize(r, rt->access, rt))
         return;
     handler_fn handler = handler_of(rt, r->method);
     if (!handler) {

@@ -19,6 +19,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -171,6 +172,9 @@ int tm_cli_serve(int argc, char **argv)
     st = tm_keys_new(&srv.keys, &srv.store, TM_KEYS_TTL_S, err);
     if (!st)
         st = check_auth(&cfg, srv.keys, err);
+    if (!st)
+        st = cfg.secret_file[0] ? tm_session_secret_file(cfg.secret_file, srv.secret, err)
+                                : tm_session_secret_store(&srv.store, srv.secret, err);
     if (st) {
         TM_LOG(TM_LOG_ERROR, "refusing to start", "s:error", err, NULL);
         fprintf(stderr, "topicd serve: %s\n", err);
@@ -269,6 +273,7 @@ out:
     tm_matrix_cache_free(srv.cache);
     tm_gpu_manager_free(srv.gpu);
     tm_keys_free(srv.keys);
+    OPENSSL_cleanse(srv.secret, sizeof(srv.secret));
     tm_store_close(&srv.store);
     if (!status)
         TM_LOG(TM_LOG_INFO, "stopped", NULL);

@@ -16,6 +16,7 @@
 #include "jobs.h"
 #include "keys.h"
 #include "matrix_cache.h"
+#include "session.h"
 #include "store.h"
 
 struct tm_server {
@@ -25,7 +26,10 @@ struct tm_server {
     struct tm_matrix_cache *cache;
     struct tm_gpu_manager *gpu;
     struct tm_keys *keys; /* API keys' cache; auth mode in cfg->auth */
-    atomic_int draining;  /* 1 after SIGTERM: /readyz answers 503 */
+    /* Signs session cookies and links (session.h): the same on every
+     * replica, from --secret-file or the store. */
+    unsigned char secret[TM_SESSION_KEY_SIZE];
+    atomic_int draining; /* 1 after SIGTERM: /readyz answers 503 */
     double started_at;
 };
 

@@ -376,12 +376,21 @@ struct tm_store_methods {
     void (*set_quotas)(void *ctx, const struct tm_store_quotas *q);
     tm_status (*tenant_use)(void *ctx, const char *tenant, struct tm_store_use *out, char *err);
     tm_status (*usage_top)(void *ctx, struct tm_store_usage *out, char *err);
+    /* The server's signing secret named name (session.h): when the store
+     * holds none, fresh (TM_STORE_SECRET_SIZE bytes) is stored under it,
+     * unless another process stored one first; out gets what the store then
+     * holds, so every replica of a store signs with the same secret. */
+    tm_status (*secret)(void *ctx, const char *name, const unsigned char *fresh, unsigned char *out,
+                        char *err);
 };
+
+/* The bytes of a stored secret. */
+#define TM_STORE_SECRET_SIZE 32
 
 /* The schema version this binary writes. Both drivers keep the version of
  * a store in the store itself (SQLite: PRAGMA user_version; PostgreSQL: the
  * table topicd_schema) and migrate an older store when they open it. */
-#define TM_STORE_SCHEMA_VERSION 4
+#define TM_STORE_SCHEMA_VERSION 5
 
 /* The bytes of a redacted store target, NUL included. */
 #define TM_STORE_TARGET_SIZE 512

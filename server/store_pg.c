@@ -149,6 +149,9 @@ static const char *const migrations[TM_STORE_SCHEMA_VERSION + 1] = {
     "INSERT INTO tenant_usage(tenant, stored_bytes) SELECT tenant, sum(b) FROM"
     " (SELECT tenant, bytes AS b FROM corpora WHERE ready"
     " UNION ALL SELECT tenant, stored_bytes FROM jobs) x GROUP BY tenant;",
+    /* 5: the server's signing secrets (session.h), one row per name. */
+    "CREATE TABLE secrets(name text PRIMARY KEY, value bytea NOT NULL,"
+    " created_at double precision NOT NULL);",
 };
 
 #define CORPUS_COLS "seq, id, hidden, n_documents, bytes, created_at, tenant"
@@ -220,6 +223,8 @@ enum q {
     Q_TENANT_JOBS,
     Q_USAGE_JOBS,
     Q_USAGE_ALL,
+    Q_SECRET_PUT,
+    Q_SECRET_GET,
     Q__COUNT
 };
 
@@ -545,6 +550,12 @@ static const struct {
                       "count jobs"},
     [Q_USAGE_ALL] = {"SELECT tenant, stored_bytes FROM tenant_usage ORDER BY stored_bytes DESC",
                      "read tenant use"},
+    /* Two statements, not one: a conflicting insert waits for the other
+     * transaction, and only a later statement's snapshot sees its row. */
+    [Q_SECRET_PUT] = {"INSERT INTO secrets(name, value, created_at)"
+                      " VALUES($1, $2, extract(epoch FROM now())) ON CONFLICT (name) DO NOTHING",
+                      "store secret"},
+    [Q_SECRET_GET] = {"SELECT value FROM secrets WHERE name = $1", "read secret"},
 };
 
 #define COPY_DOCS "COPY documents(corpus_seq, pos, doc_id, text) FROM STDIN (FORMAT binary)"
@@ -2612,6 +2623,34 @@ static tm_status pg_usage_top(void *ctx, struct tm_store_usage *out, char *err)
     return st;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Secrets. */
+
+static tm_status pg_secret(void *ctx, const char *name, const unsigned char *fresh,
+                           unsigned char *out, char *err)
+{
+    struct call k;
+    PGresult *r = NULL;
+    tm_status st = call_begin(ctx, &k, err);
+    if (!st) {
+        struct params p = {0};
+        p_text(&p, name);
+        p_bytea(&p, fresh, TM_STORE_SECRET_SIZE);
+        st = run(&k, Q_SECRET_PUT, &p, PGRES_COMMAND_OK, &r, err);
+    }
+    PQclear(r);
+    r = NULL;
+    if (!st)
+        st = by_key(&k, Q_SECRET_GET, name, &r, err);
+    if (!st && (PQntuples(r) != 1 || PQgetlength(r, 0, 0) != TM_STORE_SECRET_SIZE))
+        st = tm_errf(err, TM_EIO, "store: the secret '%s' is missing or damaged", name);
+    if (!st)
+        memcpy(out, PQgetvalue(r, 0, 0), TM_STORE_SECRET_SIZE);
+    PQclear(r);
+    call_end(&k);
+    return st;
+}
+
 static const struct tm_store_methods pg_methods = {
     .name = "postgresql",
     .close = pg_close,
@@ -2656,6 +2695,7 @@ static const struct tm_store_methods pg_methods = {
     .set_quotas = pg_set_quotas,
     .tenant_use = pg_tenant_use,
     .usage_top = pg_usage_top,
+    .secret = pg_secret,
 };
 
 /* ---------------------------------------------------------------------- */

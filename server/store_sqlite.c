@@ -107,6 +107,10 @@ static const char schema_v4[] =
     " (SELECT tenant, bytes AS b FROM corpora WHERE ready = 1"
     " UNION ALL SELECT tenant, stored_bytes FROM jobs) GROUP BY tenant;";
 
+/* Version 5: the server's signing secrets (session.h), one row per name. */
+static const char schema_v5[] = "CREATE TABLE secrets(name TEXT PRIMARY KEY, value BLOB NOT NULL,"
+                                " created_at REAL NOT NULL);";
+
 /* The tenant a record to be stored names: "" is "default". */
 static const char *tenant_of(const char *t)
 {
@@ -1939,6 +1943,41 @@ out:
     return st;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Secrets. */
+
+/* INSERT OR IGNORE then read back, both under the write lock: the one
+ * process of a data directory decides alone. */
+static tm_status sq_secret(void *ctx, const char *name, const unsigned char *fresh,
+                           unsigned char *out, char *err)
+{
+    struct sq *q = ctx;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&q->wlock);
+    tm_status st = prep(
+        q->w, "INSERT OR IGNORE INTO secrets(name, value, created_at) VALUES(?, ?, ?)", &s, err);
+    if (!st) {
+        sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 2, fresh, TM_STORE_SECRET_SIZE, SQLITE_STATIC);
+        sqlite3_bind_double(s, 3, tm_clock_unix());
+        if (sqlite3_step(s) != SQLITE_DONE)
+            st = sqerr(q->w, err, "store secret");
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    int row = 0;
+    if (!st)
+        st = select_by_key(q->w, "SELECT value FROM secrets WHERE name = ?", name, "read secret",
+                           &s, &row, err);
+    if (!st && (!row || sqlite3_column_bytes(s, 0) != TM_STORE_SECRET_SIZE))
+        st = tm_errf(err, TM_EIO, "store: the secret '%s' is missing or damaged", name);
+    if (!st)
+        memcpy(out, sqlite3_column_blob(s, 0), TM_STORE_SECRET_SIZE);
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&q->wlock);
+    return st;
+}
+
 static const struct tm_store_methods sqlite_methods = {
     .name = "sqlite",
     .close = sq_close,
@@ -1983,6 +2022,7 @@ static const struct tm_store_methods sqlite_methods = {
     .set_quotas = sq_set_quotas,
     .tenant_use = sq_tenant_use,
     .usage_top = sq_usage_top,
+    .secret = sq_secret,
 };
 
 static tm_status open_db(const char *path, sqlite3 **db, char *err)
@@ -2165,6 +2205,11 @@ static tm_status migrate(struct sq *q, const char *dir, char *err)
     }
     if (version < 4) {
         st = exec(q->w, schema_v4, err);
+        if (st)
+            goto end;
+    }
+    if (version < 5) {
+        st = exec(q->w, schema_v5, err);
         if (st)
             goto end;
     }

@@ -96,7 +96,8 @@ TM_TEST(config_start_up_line)
               "\"worker_nice\":10,\"recent_jobs\":4096,\"job_retention_s\":604800,"
               "\"gpu\":\"auto\",\"gpu_slots\":2,\"gpu_reserve_bytes\":536870912,"
               "\"gpu_wait_s\":600,\"log_level\":\"info\",\"auth\":\"auto\","
-              "\"metrics_auth\":0}\n");
+              "\"metrics_auth\":0,\"cors_origin\":\"\",\"secure_cookies\":0,"
+              "\"session_ttl_s\":43200,\"secret_file\":\"\"}\n");
 }
 
 TM_TEST(config_job_retention)
@@ -247,5 +248,50 @@ TM_TEST(config_quotas_and_old_names)
     CHECK(strstr(buf, "--quota-stored-bytes") && strstr(buf, "TOPICD_QUOTA_STORED_BYTES"));
     CHECK(strstr(buf, "--quota-running") && strstr(buf, "TOPICD_QUOTA_RUNNING"));
     CHECK(strstr(buf, "--quota-queued") && strstr(buf, "--max-queue-per-client"));
+    fclose(devnull);
+}
+
+/* --cors-origin: exact origins, compared as browsers send them; a
+ * wildcard, a path or a missing scheme is refused, saying why. */
+TM_TEST(config_cors_origin)
+{
+    struct tm_config c;
+    char err[TM_ERR_SIZE];
+    FILE *devnull = fopen("/dev/null", "w");
+    REQUIRE(devnull != NULL);
+    char *ok[] = {"serve", "--cors-origin", "https://app.example.com, http://localhost:3000,"};
+    tm_config_init(&c);
+    CHECK_INT_EQ(tm_config_load(&c, 3, ok, devnull, err), 0);
+    static const struct {
+        const char *origin;
+        int allowed;
+    } cases[] = {{"https://app.example.com", 1},
+                 {"HTTPS://APP.example.com", 1},
+                 {"http://localhost:3000", 1},
+                 {"http://localhost:300", 0},
+                 {"https://app.example.com.", 0},
+                 {"https://app.example.co", 0},
+                 {"http://app.example.com", 0},
+                 {"null", 0},
+                 {"", 0}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CHECK_INT_EQ(tm_config_cors_allows(&c, cases[i].origin, strlen(cases[i].origin)),
+                     cases[i].allowed);
+    tm_config_init(&c);
+    CHECK_INT_EQ(tm_config_cors_allows(&c, "https://app.example.com", 23), 0);
+    static const struct {
+        const char *value, *why;
+    } bad[] = {{"*", "wildcard"},
+               {"https://a.example, *", "wildcard"},
+               {"https://a.example/", "no path"},
+               {"https://*.example.com", "no path, query, wildcard"},
+               {"a.example", "http:// or https://"},
+               {"https://", "http:// or https://"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *argv[] = {"serve", "--cors-origin", (char *)bad[i].value};
+        tm_config_init(&c);
+        CHECK_INT_EQ(tm_config_load(&c, 3, argv, devnull, err), 2);
+        CHECK(strstr(err, "--cors-origin") && strstr(err, bad[i].why));
+    }
     fclose(devnull);
 }

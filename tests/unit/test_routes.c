@@ -32,6 +32,8 @@ static const struct {
     {"/v1/jobs/{id}/report.html", "GET, HEAD", 0},
     {"/v1/jobs/{id}:cancel", "POST", 0},
     {"/v1/info", "GET, HEAD", 1},
+    {"/v1/session", "GET, HEAD, POST, DELETE", 0},
+    {"/v1/jobs/{id}/links", "POST", 0},
     {"/", "GET, HEAD", 0},
     {"/ui/app.js", "GET, HEAD", 0},
     {"/ui/app.css", "GET, HEAD", 0},
@@ -178,4 +180,28 @@ TM_TEST(routes_label_the_metrics)
     CHECK(strstr(text, "topicd_http_request_duration_seconds_count{route=\"/v1/jobs/{id}:cancel\"} "
                        "1\n") != NULL);
     tm_free(text);
+}
+
+/* Signed links go to a job's read-only routes only: a GET, under
+ * /v1/jobs/{id} (auth_link reads the tenant from that job), each name once. */
+TM_TEST(routes_links)
+{
+    const char *names[8], *patterns[8];
+    int n = routes_linked(names, patterns, 8);
+    CHECK_INT_EQ(n, 3);
+    for (int i = 0; i < n; i++) {
+        char id[TM_ID_SIZE], sample[128];
+        CHECK(!strncmp(patterns[i], "/v1/jobs/{id}", 13));
+        sample_path(patterns[i], "j_1", "", sample, sizeof(sample));
+        const struct route *rt = route_of(sample, id);
+        REQUIRE(rt != NULL);
+        CHECK(rt->get != NULL);
+        for (int j = 0; j < i; j++)
+            CHECK(strcmp(names[i], names[j]) != 0);
+    }
+    char path[80];
+    route_path("/v1/jobs/{id}/result", "j_1", path, sizeof(path));
+    CHECK_STR_EQ(path, "/v1/jobs/j_1/result");
+    route_path("/v1/session", "j_1", path, sizeof(path));
+    CHECK_STR_EQ(path, "/v1/session");
 }

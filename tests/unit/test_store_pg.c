@@ -78,8 +78,8 @@ TM_TEST(store_pg_migrate_race)
                      TM_STORE_SCHEMA_VERSION);
         CHECK_INT_EQ(tm_tmpstore_sql_int(&view, "SELECT count(*) FROM pg_tables WHERE"
                                                 " schemaname = current_schema()"),
-                     8); /* corpora, documents, jobs, doc_topics, topicd_schema, clients,
-                            api_keys, tenant_usage */
+                     9); /* corpora, documents, jobs, doc_topics, topicd_schema, clients,
+                            api_keys, tenant_usage, secrets */
         for (int i = 0; i < N; i++)
             tm_store_close(&o[i].store);
         tm_test_pg_schema_drop(schema);
