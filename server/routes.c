@@ -1570,6 +1570,8 @@ static void delete_session(struct tm__req *r)
     tm__respond(r, 204, NULL, NULL, 0);
 }
 
+/* The most routes with signed links (the route table's .link rows). */
+#define LINKED_MAX 16
 static int routes_linked(const char *names[], const char *patterns[], int max);
 
 /* The links of the job r->id, valid for expires_in seconds. */
@@ -1578,8 +1580,8 @@ static void make_links(struct tm__req *r, int64_t expires_in)
     struct tm_job_record j;
     if (get_job_or_respond(r, &j))
         return;
-    const char *names[8], *patterns[8];
-    int n = routes_linked(names, patterns, 8);
+    const char *names[LINKED_MAX], *patterns[LINKED_MAX];
+    int n = routes_linked(names, patterns, LINKED_MAX);
     int64_t expires = (int64_t)tm_clock_unix() + expires_in;
     struct tm_jbuf b;
     tm_jbuf_init(&b, 0);

@@ -563,12 +563,18 @@ TM_TEST(http_signed_links)
     /* Default: an hour. */
     CHECK(exp > tm_clock_unix() + 3500 && exp < tm_clock_unix() + 3700);
     /* Each link works without a key, for its one path. */
-    const char *const names[] = {"result", "document_topics", "job"};
-    for (int i = 0; i < 3; i++) {
-        REQUIRE(link_of(&lr, names[i], v, sizeof(v)) == 0);
+    static const struct {
+        const char *name, *has;
+    } linked[] = {{"result", "\"topics\""},
+                  {"document_topics", "\"weights\""},
+                  {"job", "\"state\""},
+                  {"plot_topics", "<svg xmlns="},
+                  {"report", "<!DOCTYPE html>"}};
+    for (size_t i = 0; i < sizeof(linked) / sizeof(linked[0]); i++) {
+        REQUIRE(link_of(&lr, linked[i].name, v, sizeof(v)) == 0);
         CHECK(strstr(v, ja) != NULL && strstr(v, "?expires=") && strstr(v, "&sig="));
         CHECK_INT_EQ(sreq(&s, "GET", v, NULL, NULL, NULL, &r), 200);
-        CHECK(r.body && strstr(r.body, i == 0 ? "\"topics\"" : i == 1 ? "\"weights\"" : ja));
+        CHECK(r.body && strstr(r.body, linked[i].has));
         sresp_free(&r);
         CHECK_INT_EQ(sreq(&s, "HEAD", v, NULL, NULL, NULL, NULL), 200);
     }
