@@ -95,7 +95,7 @@ static void add_headers(struct tm__req *r, struct MHD_Response *resp, const char
      * and show only its images; SVG charts run none at all. */
     if (content_type && !strncmp(content_type, "text/html", 9))
         MHD_add_response_header(resp, "Content-Security-Policy",
-                                "default-src 'self'; img-src 'self' blob: data:; "
+                                "default-src 'self'; img-src 'self' data:; "
                                 "style-src 'self' 'unsafe-inline'; object-src 'none'; "
                                 "base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
     else if (content_type && !strncmp(content_type, "image/svg+xml", 13))

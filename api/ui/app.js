@@ -2,9 +2,10 @@
 // topics, plots and document topics. Plain JavaScript against the public API
 // (/v1, api/openapi.yaml); nothing is fetched from another site.
 //
-// With keys on, the key typed at sign-in is kept in sessionStorage (this tab
-// only) and sent as a Bearer header; plots and downloads are fetched with it
-// and shown from blob: URLs, so they work without cookies.
+// With keys on, the page signs in once with a key (POST /v1/session): the
+// server answers with an HttpOnly session cookie, which the browser then
+// sends with every request of this origin, <img> and download links too.
+// The key itself is never stored by the page.
 'use strict';
 
 const $ = (sel) => document.querySelector(sel);
@@ -16,18 +17,11 @@ const PLOTS = [
 ];
 const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
-let key = sessionStorage.getItem('topicd-key') || '';
 let pollTimer = null;
-
-function headers(extra) {
-  const h = Object.assign({}, extra || {});
-  if (key) h.Authorization = 'Bearer ' + key;
-  return h;
-}
 
 // fetch that answers {status, body (parsed JSON or null), text}.
 async function api(method, path, body, contentType) {
-  const init = { method, headers: headers(contentType ? { 'Content-Type': contentType } : {}) };
+  const init = { method, headers: contentType ? { 'Content-Type': contentType } : {} };
   if (body !== undefined) init.body = body;
   const res = await fetch(path, init);
   const text = await res.text();
@@ -62,17 +56,20 @@ function showSignin(message) {
 
 async function signIn(ev) {
   ev.preventDefault();
-  key = $('#key').value.trim();
-  const r = await api('GET', '/v1/jobs?limit=1');
+  const r = await api('POST', '/v1/session', JSON.stringify({ key: $('#key').value.trim() }),
+    'application/json');
+  $('#key').value = '';
   if (r.status === 200) {
-    sessionStorage.setItem('topicd-key', key);
     $('#signin').hidden = true;
-    $('#key').value = '';
     start();
   } else {
-    key = '';
     showSignin(r.status === 401 ? 'That key was refused.' : errorMessage(r));
   }
+}
+
+async function signOut() {
+  await api('DELETE', '/v1/session');
+  location.reload();
 }
 
 // ---------------------------------------------------------------- upload
@@ -93,7 +90,6 @@ function upload(file) {
   const xhr = new XMLHttpRequest();
   xhr.open('POST', '/v1/corpora');
   xhr.setRequestHeader('Content-Type', contentTypeOf(file));
-  if (key) xhr.setRequestHeader('Authorization', 'Bearer ' + key);
   xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = e.loaded / e.total; };
   xhr.onload = async () => {
     let body = null;
@@ -250,12 +246,6 @@ async function refreshJobs() {
 
 // ---------------------------------------------------------------- a job's page
 
-async function blobUrl(path) {
-  const res = await fetch(path, { headers: headers() });
-  if (!res.ok) return null;
-  return URL.createObjectURL(await res.blob());
-}
-
 function topicCard(topic, onTopDocs) {
   const words = topic.words || [];
   const max = Math.max(...words.map((w) => Math.abs(w.weight)), 1e-300);
@@ -336,15 +326,17 @@ async function showJob(id) {
     (res.n_iter !== undefined ? ` after ${res.n_iter} iterations` : '') +
     (t.total !== undefined ? `; ${t.total.toFixed(2)} s in all (fit ${(t.fit || 0).toFixed(2)} s)` : '') + '.';
   for (const topic of res.topics) $('#topic-cards').append(topicCard(topic, (k) => showTopDocs(id, k)));
+  // The plots this job has data for: an image whose answer is a 404 (an NMF
+  // job's singular values) takes its figure away.
   for (const [name, title] of PLOTS) {
-    const url = await blobUrl(`/v1/jobs/${id}/plots/${name}.svg`);
-    if (url) $('#plots').append(el('figure', {}, el('img', { src: url, alt: title, 'data-plot': name })));
+    const img = el('img', { src: `/v1/jobs/${id}/plots/${name}.svg`, alt: title, 'data-plot': name });
+    const fig = el('figure', {}, img);
+    img.addEventListener('error', () => fig.remove());
+    $('#plots').append(fig);
   }
   for (const [path, label, file] of [['result', 'Result (JSON)', id + '.json'],
-    ['report.html', 'Report (HTML)', id + '-report.html']]) {
-    const url = await blobUrl(`/v1/jobs/${id}/${path}`);
-    if (url) $('#job-downloads').append(el('a', { href: url, download: file, text: label }), ' ');
-  }
+    ['report.html', 'Report (HTML)', id + '-report.html']])
+    $('#job-downloads').append(el('a', { href: `/v1/jobs/${id}/${path}`, download: file, text: label }), ' ');
   await showDocTopics(id, 0);
 }
 
@@ -358,9 +350,14 @@ function route() {
 }
 
 async function start() {
-  const r = await api('GET', '/v1/jobs?limit=1');
-  if (r.status === 401) return;
-  $('#who').textContent = key ? 'signed in with a key' : '';
+  const r = await api('GET', '/v1/session');
+  if (r.status !== 200) return;
+  const who = $('#who');
+  who.replaceChildren();
+  if (r.body.via === 'cookie') {
+    who.append(`signed in as ${r.body.tenant}${r.body.admin ? ' (admin)' : ''} `,
+      el('button', { type: 'button', class: 'secondary', id: 'sign-out', text: 'Sign out', onclick: signOut }));
+  }
   await loadCorpora();
   await refreshJobs();
   clearInterval(pollTimer);
