@@ -133,9 +133,10 @@ static int start(struct fuzz_server *s, int keyed)
     c->max_doc_bytes = 4 * 1024;
     c->max_inline_docs = 100;
     c->max_queue = 64;
-    /* libmicrohttpd notices that a client closed its side during a request
-     * only at the connection's timeout: at hundreds of inputs a second the
-     * incomplete ones would reach the per-IP limit within seconds. */
+    /* libmicrohttpd notices that a client closed its side before the end
+     * of the headers only at the connection's timeout (a body cut short it
+     * notices at once): at hundreds of inputs a second such inputs would
+     * reach the per-IP limit within seconds. */
     c->connection_timeout_s = 1;
     c->max_connections = 4096;
     c->per_ip_connections = 4096;
@@ -265,9 +266,9 @@ static int looks_complete(const char *req, size_t len)
  * (or the server closed), 1 when nothing came within first_ms, -1 when an
  * answer begun did not end within 10 s. The connection is closed after
  * the first answer: libmicrohttpd would keep it open for pipelined
- * requests, and it notices a client's half-close of an incomplete request
- * only at its connection timeout, so waiting for its close would cost
- * seconds an input. */
+ * requests, and it notices a client's half-close before the end of the
+ * headers only at its connection timeout, so waiting for its close would
+ * cost seconds an input. */
 static int exchange(int port, const char *req, size_t len, int first_ms, char **out,
                     size_t *out_len)
 {
