@@ -13,7 +13,7 @@
  * admin key and a tenant's: FUZZ_ADMIN_KEY, FUZZ_TENANT_KEY below, which
  * the seeds use). The first byte of an input picks the server (its low
  * bit: '0' open, '1' keyed); the rest is sent as it is on one connection,
- * which is then half-closed, and the answer read to its end. Jobs are
+ * which is then half-closed, and its first answer read. Jobs are
  * "run" by a stand-in that succeeds at once with a one-topic result, so
  * that results and document topics can be asked for.
  *
@@ -24,8 +24,8 @@
  *
  * `make fuzz` builds and runs it (tests/fuzz/README.md); the state of the
  * servers carries from one input to the next (corpora, jobs), so a crash
- * may need the inputs before it: libFuzzer's -runs on the crash file alone
- * says whether it does.
+ * may need the inputs before it: running the crash file alone
+ * (build/fuzz/fuzz_http FILE) says whether it does.
  */
 #include <arpa/inet.h>
 #include <errno.h>
