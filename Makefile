@@ -60,7 +60,11 @@ CORE_SRC := $(wildcard core/*.c core/text/*.c core/numerics/*.c core/numerics/cp
 API_SRC := $(wildcard api/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 GPU_HOST_SRC := $(wildcard gpu/*.c)
-TEST_SRC := tests/runner.c tests/testalloc.c tests/fixture.c tests/tmpstore.c $(wildcard tests/unit/test_*.c) $(wildcard tests/integration/test_*.c)
+TEST_SRC := tests/runner.c tests/testalloc.c tests/fixture.c tests/tmpstore.c $(wildcard tests/unit/test_*.c) $(wildcard tests/integration/test_*.c) \
+  tests/fuzz/test_replay.c
+# The fuzz targets' entry points, each renamed tm_fuzz_NAME, for
+# tests/fuzz/test_replay.c: `make test` replays the kept inputs through them.
+FUZZ_REPLAY_OBJ := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/%.o,$(wildcard tests/fuzz/fuzz_*.c))
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 CORE_OBJ := $(call obj,$(CORE_SRC))
@@ -142,9 +146,13 @@ $(B)/tests/test-list.h: $(TEST_SRC) Makefile
 
 $(TEST_OBJ): $(B)/tests/test-list.h
 
+$(B)/tests/fuzz/fuzz_%.o: tests/fuzz/fuzz_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DLLVMFuzzerTestOneInput=tm_fuzz_$* -c -o $@ $<
+
 # The tests alone read XML (the plots' SVG), with expat.
 TEST_LIBS := $(shell pkg-config --libs expat 2>/dev/null)
-$(B)/tests/run_tests: $(TEST_OBJ) $(LIBS_ORDERED)
+$(B)/tests/run_tests: $(TEST_OBJ) $(FUZZ_REPLAY_OBJ) $(LIBS_ORDERED)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
 
 # Stand-ins for the CUDA plugin (same entry point, a pretend device), so the
@@ -181,6 +189,33 @@ test: all $(B)/tests/run_tests $(TEST_PLUGINS) $(B)/oracle
 	scripts/with-pg.sh env TM_BINDIR=$(B) OPENBLAS_NUM_THREADS=1 \
 	  TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp) $$TSAN_OPTIONS" \
 	  TOPICD_GPU_PLUGIN=$(if $(CUDA_PLUGIN),$(abspath $(CUDA_PLUGIN))) $(B)/tests/run_tests $(T)
+
+# libFuzzer targets for every parser of request bytes (tests/fuzz/README.md):
+# the tree built with clang, -fsanitize=fuzzer-no-link,address,undefined, in
+# build/fuzz/, each target linked with libFuzzer and run FUZZ_SECONDS (30)
+# from its seeds (tests/fuzz/run.sh); a crash fails the target and make.
+# FUZZ=fuzz_spec runs one target. `make test` replays every seed and
+# regression input through the same entry points without libFuzzer.
+FUZZ_SECONDS ?= 30
+FUZZ_CC ?= clang
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+.PHONY: fuzz fuzz-build
+fuzz:
+	@scripts/deps.sh fuzz
+	$(MAKE) BUILD_DIR=build/fuzz CC=$(FUZZ_CC) SANITIZE=fuzzer-no-link,address,undefined \
+	  fuzz-build
+	tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS) $(or $(FUZZ),$(FUZZ_TARGETS))
+
+fuzz-build: $(addprefix $(B)/,$(FUZZ_TARGETS))
+
+# core/numerics parses nothing, and its kernel templates take minutes each
+# to compile instrumented: built plain in the fuzz build.
+ifeq ($(B),build/fuzz)
+$(B)/core/numerics/%.o: CFLAGS := $(filter-out -fsanitize=% -fno-sanitize-recover=all,$(CFLAGS))
+endif
+
+$(B)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBS_ORDERED)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LIBS_ORDERED) $(LDLIBS)
 
 bench: all
 	$(PYTHON) bench/run.py --topicd $(B)/topicd --out bench/results.md

@@ -318,8 +318,10 @@ static void sort_row(int32_t *idx, double *val, int64_t n)
 
 /* Turns the counts into row pointers, brings entries into row order (when
  * they did not arrive so), sorts each row by column and sums duplicates
- * (as SciPy's tocsr()). Moves the arrays into out; 0 when out of memory. */
-static int build_finish(struct build *b, int64_t cols, struct tm_csr *out)
+ * (as SciPy's tocsr()). Moves the arrays into out; 0 when out of memory,
+ * -1 (the entry's row and column, 0-based, in *bad) when duplicates sum to
+ * a value that is not finite: each was, their sum need not be. */
+static int build_finish(struct build *b, int64_t cols, struct tm_csr *out, int64_t bad[2])
 {
     int64_t rows = b->rows;
     for (int64_t i = 0; i < rows; i++)
@@ -360,6 +362,11 @@ static int build_finish(struct build *b, int64_t cols, struct tm_csr *out)
         for (int64_t p = start; p < end; p++) {
             if (q > first && b->indices[q - 1] == b->indices[p]) {
                 b->data[q - 1] += b->data[p]; /* duplicates are summed */
+                if (!isfinite(b->data[q - 1])) {
+                    bad[0] = r;
+                    bad[1] = b->indices[p];
+                    return -1;
+                }
                 continue;
             }
             b->indices[q] = b->indices[p];
@@ -493,7 +500,18 @@ static tm_status read_mm(struct reader *r, int64_t size, struct tm_csr *out)
         st = r->st;
         goto fail;
     }
-    if (!build_finish(&b, cols, out))
+    int64_t bad[2];
+    int done = build_finish(&b, cols, out, bad);
+    if (done < 0) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "the entries at row %" PRId64 ", column %" PRId64 " sum to a value that is not "
+                 "finite",
+                 bad[0] + 1, bad[1] + 1);
+        st = rfail(r, TM_ERANGE, msg);
+        goto fail;
+    }
+    if (!done)
         goto nomem;
     return TM_OK;
 nomem:

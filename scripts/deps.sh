@@ -10,6 +10,8 @@
 #                           (scripts/with-pg.sh runs a throwaway cluster)
 #   scripts/deps.sh browser and Chromium with its driver, for the web page's
 #                           tests (tests/browser/run.sh)
+#   scripts/deps.sh fuzz    and clang with its libFuzzer runtime (make fuzz;
+#                           libclang-rt-dev is only recommended by clang)
 set -e
 missing=""
 check() { pkg-config --exists "$1" 2>/dev/null || missing="$missing $2"; }
@@ -35,6 +37,11 @@ fi
 if [ "${1:-}" = lint ]; then
     command -v clang-format >/dev/null 2>&1 || missing="$missing clang-format"
     command -v cppcheck >/dev/null 2>&1 || missing="$missing cppcheck"
+fi
+if [ "${1:-}" = fuzz ]; then
+    command -v clang >/dev/null 2>&1 || missing="$missing clang"
+    ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-"$(uname -m)".a >/dev/null 2>&1 ||
+        missing="$missing libclang-rt-dev"
 fi
 [ -z "$missing" ] && exit 0
 echo "deps: installing missing Debian packages:$missing"

@@ -7,14 +7,7 @@
  * whenever the whole parse succeeds (the stream's splitter is laxer outside
  * the documents: see api/json_scan.h).
  *
- * Build and run without the Makefile (from the repository root):
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE \
- *     $(pkg-config --cflags libcjson) \
- *     tests/fuzz/fuzz_corpus.c api/corpus.c api/error.c api/jbuf.c api/json.c api/json_scan.c \
- *     core/alloc.c core/status.c $(pkg-config --libs libcjson) -o build/fuzz_corpus
- *   mkdir -p build/fuzz-corpus-corpus && cp tests/fixtures/api/small.jsonl
- * build/fuzz-corpus-corpus/ build/fuzz_corpus -max_len=8192 build/fuzz-corpus-corpus
+ * `make fuzz` builds and runs it (tests/fuzz/README.md).
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -17,15 +17,7 @@
  *     both do, and give the stream's errors the line and column of their
  *     offset.
  *
- * Build and run without the Makefile (from the repository root):
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE \
- *     $(pkg-config --cflags libcjson) \
- *     tests/fuzz/fuzz_json_scan.c api/corpus.c api/error.c api/jbuf.c api/json.c \
- *     api/json_scan.c core/alloc.c core/status.c $(pkg-config --libs libcjson) \
- *     -o build/fuzz_json_scan
- *   mkdir -p build/fuzz-json-corpus && cp tests/fixtures/api/spec_*.json build/fuzz-json-corpus/
- *   build/fuzz_json_scan -max_len=4096 build/fuzz-json-corpus
+ * `make fuzz` builds and runs it (tests/fuzz/README.md).
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,21 +1,12 @@
 /*
  * fuzz_spec.c - libFuzzer target for the job spec parser (network bytes:
  * the body of POST /v1/jobs). Any input must give TM_OK or an error with a
- * status and message, never a crash, leak or sanitizer report; on success the
- * vectorizer cache key must render too.
+ * status, a message and a position inside the input, never a crash, leak or
+ * sanitizer report; on success the vectorizer cache key must render as JSON, and a
+ * second parse of the same bytes must give the same key (no state leaks
+ * from one parse to the next).
  *
- * Build and run without the Makefile (from the repository root):
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -D_GNU_SOURCE \
- *     $(pkg-config --cflags libcjson libutf8proc openblas lapacke) \
- *     tests/fuzz/fuzz_spec.c $(find api core -name '*.c') \
- *     $(pkg-config --libs libcjson libutf8proc openblas lapacke) -lm -lpthread \
- *     -o build/fuzz_spec
- *   mkdir -p build/fuzz-spec-corpus && cp tests/fixtures/api/spec_*.json build/fuzz-spec-corpus/
- *   build/fuzz_spec -max_len=4096 build/fuzz-spec-corpus
- *
- * (core/ too because the parser fills defaults with tm_vectorizer_params_init
- * and tm_model_params_init.)
+ * `make fuzz` builds and runs it (tests/fuzz/README.md).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -42,16 +33,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tm_job_spec_init(&spec);
     tm_status st = tm_job_spec_parse(&spec, (const char *)data, size, &limits, &e);
     if (st == TM_OK) {
-        char *key;
-        size_t len;
-        if (tm_job_spec_vectorizer_key(&spec, &key, &len) == TM_OK)
-            tm_free(key);
+        char *key, *key2;
+        size_t len, len2;
+        if (tm_job_spec_vectorizer_key(&spec, &key, &len) != TM_OK)
+            __builtin_trap();
+        struct tm_job_spec again;
+        tm_job_spec_init(&again);
+        if (tm_job_spec_parse(&again, (const char *)data, size, &limits, &e) != TM_OK ||
+            tm_job_spec_vectorizer_key(&again, &key2, &len2) != TM_OK || len != len2 ||
+            memcmp(key, key2, len))
+            __builtin_trap();
+        /* The key is canonical JSON text. */
+        struct tm_json_doc doc;
+        if (tm_json_parse(&doc, key, len, &e) != TM_OK)
+            __builtin_trap();
+        tm_json_release(&doc);
+        tm_free(key);
+        tm_free(key2);
+        tm_job_spec_release(&again);
     } else {
         char *body;
         size_t len;
         /* Nothing fails to allocate here, and cJSON must accept whatever
          * the strict scanner accepted (else this reads as ENOMEM). */
-        if (e.status != st || !e.message[0] || st == TM_ENOMEM || strstr(e.message, "internal"))
+        if (e.status != st || !e.message[0] || st == TM_ENOMEM || strstr(e.message, "internal") ||
+            e.offset > (int64_t)size)
             __builtin_trap();
         if (tm_api_error_render(&e, &body, &len) == TM_OK)
             tm_free(body);

@@ -117,6 +117,9 @@ TM_TEST(mmio_read_errors)
         {"%%MatrixMarket matrix coordinate real general\n2 2 1\n1 0 1\n", TM_ERANGE, 3, "outside"},
         {"%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1 nan\n", TM_ERANGE, 3,
          "not finite"},
+        /* Each finite, their sum not (found by tests/fuzz/fuzz_mmio.c). */
+        {"%%MatrixMarket matrix coordinate real general\n2 2 3\n1 2 1e308\n2 1 1\n1 2 1e308\n",
+         TM_ERANGE, 5, "row 1, column 2 sum to a value that is not finite"},
         {"%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1 1x\n", TM_EPARSE, 3,
          "invalid value"},
         {"%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1\n", TM_EPARSE, 3,
