@@ -369,8 +369,8 @@ struct tm_store_methods {
     tm_status (*key_touch)(void *ctx, const char *id, double now, char *err);
 
     /* Quotas (struct tm_store_quotas). set_quotas: the quotas from now on,
-     * copied; call before other threads use the store (a store starts with
-     * none). tenant_use: one tenant's use (stored bytes as counted, queued
+     * copied (a store starts with none); a write or claim in progress at
+     * the time uses the ones it read. tenant_use: one tenant's use (stored bytes as counted, queued
      * and running jobs); a tenant never seen has none. usage_top: *out
      * filled (see struct tm_store_usage), two reads of indexed tables. */
     void (*set_quotas)(void *ctx, const struct tm_store_quotas *q);

@@ -47,6 +47,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -774,8 +775,15 @@ struct pg {
     pthread_t listen_thread;
     int listen_started;
     int wake_pipe[2];
-    struct tm_store_quotas quotas; /* set before other threads start */
+    /* store.h's quotas (0: none): set_quotas may run while workers claim
+     * (tm_jobs_new of a second replica on one store), hence atomics. */
+    atomic_llong quota_stored, quota_running;
 };
+
+static int64_t quota_stored(struct pg *q)
+{
+    return atomic_load_explicit(&q->quota_stored, memory_order_relaxed);
+}
 
 /* One call's borrowed connection. */
 struct call {
@@ -1245,7 +1253,7 @@ static tm_status charge(struct call *k, const char *tenant, int64_t delta, int c
 {
     if (!delta)
         return TM_OK;
-    int64_t limit = check && delta > 0 ? k->q->quotas.stored_bytes : 0;
+    int64_t limit = check && delta > 0 ? quota_stored(k->q) : 0;
     struct params p = {0};
     p_text(&p, tenant);
     p_i64(&p, delta);
@@ -1297,11 +1305,11 @@ static tm_status pg_corpus_append(void *ctx, const char *id, const struct tm_sto
     }
     /* An upload in progress is not counted, only checked (an early no,
      * store.h); a committed corpus's new documents are counted at once. */
-    if (!ready && q->quotas.stored_bytes > 0 && bytes > 0) {
+    if (!ready && quota_stored(q) > 0 && bytes > 0) {
         int64_t used = 0;
         st = stored_of(&k, tenant, &used, err);
-        if (!st && used + bytes > q->quotas.stored_bytes)
-            st = over_quota(tenant, used, "an upload", bytes, q->quotas.stored_bytes, err);
+        if (!st && used + bytes > quota_stored(q))
+            st = over_quota(tenant, used, "an upload", bytes, quota_stored(q), err);
     } else if (ready) {
         st = charge(&k, tenant, bytes - old_bytes, 0, "", err);
     }
@@ -1659,7 +1667,7 @@ static tm_status pg_job_submit(void *ctx, struct tm_job_record *j, const char *s
     p_i64(&p, caps ? caps->max_per_client : INT64_MAX);
     p_text(&p, q->chan_jobs);
     p_text(&p, tenant_of(j->tenant));
-    p_i64(&p, q->quotas.stored_bytes);
+    p_i64(&p, quota_stored(q));
     r = PQexecParams(k.s->conn, sql[Q_JOB_SUBMIT].sql, p.n, p.types, p.values, p.lengths, p.formats,
                      1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
@@ -1681,7 +1689,7 @@ static tm_status pg_job_submit(void *ctx, struct tm_job_record *j, const char *s
         st = stored_of(&k, tenant_of(j->tenant), &used, err);
         if (!st) {
             over_quota(tenant_of(j->tenant), used, "this job's spec", (int64_t)spec_len,
-                       q->quotas.stored_bytes, err);
+                       quota_stored(q), err);
             st = TM_EBUSY;
         }
     }
@@ -2129,7 +2137,7 @@ static tm_status pg_job_claim(void *ctx, const char *owner, double started_at, d
         p_f64(&p, started_at);
         p_text(&p, owner);
         p_f64(&p, lease_s);
-        p_i64(&p, k.q->quotas.running);
+        p_i64(&p, atomic_load_explicit(&k.q->quota_running, memory_order_relaxed));
         st = run(&k, Q_JOB_CLAIM, &p, PGRES_TUPLES_OK, &r, err);
         int claimed = !st && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0);
         int picked = !st && PQntuples(r) == 1 && col_int(r, 0, N_JOB_COLS + 2) > 0;
@@ -2557,7 +2565,8 @@ static tm_status pg_key_count(void *ctx, int64_t *n, char *err)
 static void pg_set_quotas(void *ctx, const struct tm_store_quotas *qs)
 {
     struct pg *q = ctx;
-    q->quotas = *qs;
+    atomic_store_explicit(&q->quota_stored, qs->stored_bytes, memory_order_relaxed);
+    atomic_store_explicit(&q->quota_running, qs->running, memory_order_relaxed);
 }
 
 static tm_status pg_tenant_use(void *ctx, const char *tenant, struct tm_store_use *out, char *err)

@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,9 @@ struct sq {
     sqlite3_stmt *get_job;
     int lock_fd; /* dir/topicd.lock, flock'ed; -1 when not open */
     struct tm__store_listeners listeners;
-    struct tm_store_quotas quotas; /* set before other threads start */
+    /* store.h's quotas (0: none): set_quotas may run while workers claim
+     * (tm_jobs_new of a second replica on one store), hence atomics. */
+    atomic_llong quota_stored, quota_running;
 };
 
 static const char schema[] =
@@ -248,7 +251,7 @@ static tm_status stored_of(sqlite3 *db, const char *tenant, int64_t *used, char 
 static tm_status check_stored(struct sq *q, const char *tenant, int64_t more, const char *what,
                               char *err)
 {
-    int64_t limit = q->quotas.stored_bytes, used = 0;
+    int64_t limit = atomic_load_explicit(&q->quota_stored, memory_order_relaxed), used = 0;
     if (limit <= 0 || more <= 0)
         return TM_OK;
     tm_status st = stored_of(q->w, tenant, &used, err);
@@ -1406,7 +1409,7 @@ static tm_status sq_job_claim(void *ctx, const char *owner, double started_at, d
         goto out;
     /* A client absent from clients (never served, or forgotten) counts as
      * served at tick 0: first, and the older head job first among those.
-     * A tenant with quotas.running jobs running is skipped (its jobs wait);
+     * A tenant with quota_running jobs running is skipped (its jobs wait);
      * the tenants at the cap are found once, from the running jobs, and
      * not at all without a cap (?2 <= 0 short-circuits). */
     st = prep(q->w,
@@ -1418,7 +1421,7 @@ static tm_status sq_job_claim(void *ctx, const char *owner, double started_at, d
     if (st)
         goto end;
     sqlite3_bind_int(pick, 1, TM_JOB_QUEUED);
-    sqlite3_bind_int64(pick, 2, q->quotas.running);
+    sqlite3_bind_int64(pick, 2, atomic_load_explicit(&q->quota_running, memory_order_relaxed));
     sqlite3_bind_int(pick, 3, TM_JOB_RUNNING);
     int rc = sqlite3_step(pick);
     if (rc == SQLITE_DONE) {
@@ -1857,7 +1860,8 @@ static tm_status sq_key_count(void *ctx, int64_t *n, char *err)
 static void sq_set_quotas(void *ctx, const struct tm_store_quotas *qs)
 {
     struct sq *q = ctx;
-    q->quotas = *qs;
+    atomic_store_explicit(&q->quota_stored, qs->stored_bytes, memory_order_relaxed);
+    atomic_store_explicit(&q->quota_running, qs->running, memory_order_relaxed);
 }
 
 static tm_status sq_tenant_use(void *ctx, const char *tenant, struct tm_store_use *out, char *err)
