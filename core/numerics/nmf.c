@@ -283,9 +283,11 @@ static tm_status kl_error(struct nmf_state *s, double *sw, double *sh, double *e
  * its first iteration's over the last HALS_WINDOW iterations (scikit-learn's
  * mu rule, checked every iteration and tighter): it reaches cd's error in a
  * fraction of cd's iterations and then creeps, where cd's violation rule
- * would keep it going to max_iter (bench/NOTES.md, "accelerated HALS"). */
+ * would keep it going to max_iter; at tol / 10 it stopped short of cd's
+ * error where both converge to one minimum (bench/NOTES.md, "accelerated
+ * HALS"). */
 #define HALS_WINDOW 10
-#define HALS_TOL_DIV 10.0
+#define HALS_TOL_DIV 100.0
 
 /* Ang & Gillis's extrapolation parameters (their recommended values): the
  * first beta, its cut on a restart (eta), its growth after a step that

@@ -14,7 +14,7 @@
  *   fraction of the first's, each half's new iterate then pushed along its
  *   last step (projected on >= 0; undone, with a smaller step, when the
  *   error rose). Stops on cd's violation rule, or when the error fell by
- *   less than tol / 10 of the first iteration's over the last 10 (nmf.c);
+ *   less than tol / 100 of the first iteration's over the last 10 (nmf.c);
  *   cd's regularization and shuffle. Not scikit-learn's iterates: fewer
  *   products to its error, though from the same init it may settle in
  *   another local minimum, above or below cd's (bench/NOTES.md).
