@@ -519,15 +519,15 @@ static tm_status parse_model(struct pctx *c, struct tm_job_spec *spec, const cJS
 
     /* nmf */
     if ((it = get(f, "solver"))) {
-        static const char *const names[] = {"cd", "mu", "pgd", NULL};
-        static const enum tm_nmf_solver solvers[] = {TM_NMF_CD, TM_NMF_MU, TM_NMF_PGD};
+        static const char *const names[] = {"cd", "mu", "pgd", "hals", NULL};
+        static const enum tm_nmf_solver solvers[] = {TM_NMF_CD, TM_NMF_MU, TM_NMF_PGD, TM_NMF_HALS};
         if ((st = get_enum(c, "model.solver", it, names, -1, &e)) != TM_OK)
             return st;
         p->solver = solvers[e];
     }
-    if (p->solver != TM_NMF_CD) {
+    if (p->solver != TM_NMF_CD && p->solver != TM_NMF_HALS) {
         static const char *const cd_only[] = {"shuffle", NULL};
-        if ((st = refuse_any(c, obj, cd_only, "only used with solver \"cd\"")) != TM_OK)
+        if ((st = refuse_any(c, obj, cd_only, "only used with solver \"cd\" or \"hals\"")) != TM_OK)
             return st;
     }
     if (p->solver != TM_NMF_PGD) {
@@ -537,7 +537,8 @@ static tm_status parse_model(struct pctx *c, struct tm_job_spec *spec, const cJS
             return st;
     } else {
         static const char *const not_pgd[] = {"alpha_W", "alpha_H", "l1_ratio", NULL};
-        if ((st = refuse_any(c, obj, not_pgd, "only used with solver \"cd\" or \"mu\"")) != TM_OK)
+        if ((st = refuse_any(c, obj, not_pgd,
+                             "only used with solver \"cd\", \"hals\" or \"mu\"")) != TM_OK)
             return st;
     }
     if ((it = get(f, "init"))) {
@@ -560,7 +561,9 @@ static tm_status parse_model(struct pctx *c, struct tm_job_spec *spec, const cJS
             return fail(c, TM_EINVAL, "model.beta_loss", it,
                         "\"kullback-leibler\" needs solver \"mu\" (solver \"%s\" handles only "
                         "\"frobenius\")",
-                        p->solver == TM_NMF_CD ? "cd" : "pgd");
+                        p->solver == TM_NMF_CD     ? "cd"
+                        : p->solver == TM_NMF_HALS ? "hals"
+                                                   : "pgd");
     }
     if ((it = get(f, "tol")) &&
         (st = get_number(c, "model.tol", it, 0.0, INFINITY, CLOSED, &p->tol)))

@@ -183,6 +183,7 @@ static tm_status fill_nmf(struct tm_nmf_result *nmf, struct tm_fit_result *out, 
     nmf->trace = NULL;
     out->reconstruction_error = nmf->error;
     out->n_iter = nmf->n_iter;
+    out->passes_over_x = nmf->passes_over_x;
     out->seconds_init = nmf->seconds_init;
     return TM_OK;
 }
@@ -315,6 +316,7 @@ size_t tm_fit_device_bytes(const struct tm_backend_ops *ops, const struct tm_mod
         body = rsvd;
     } else {
         body = 2 * mats(ops, dt, m, k) + 2 * mats(ops, dt, n, k) + 2 * mats(ops, dt, k, k);
+        /* mu, pgd: their denominators; hals: its last iterates (extrapolation) */
         if (p->solver != TM_NMF_CD)
             body += mats(ops, dt, m, k) + mats(ops, dt, n, k);
         int random = p->init == TM_NMF_INIT_RANDOM || (p->init == TM_NMF_INIT_AUTO && k > mn);

@@ -31,7 +31,8 @@ enum tm_nmf_init {
     TM_NMF_INIT_RANDOM
 };
 
-enum tm_nmf_solver { TM_NMF_CD, TM_NMF_MU, TM_NMF_PGD };
+/* HALS: accelerated HALS (nmf.h), appended so the others keep their values. */
+enum tm_nmf_solver { TM_NMF_CD, TM_NMF_MU, TM_NMF_PGD, TM_NMF_HALS };
 enum tm_beta_loss { TM_BETA_FROBENIUS, TM_BETA_KL };
 enum tm_device { TM_DEVICE_AUTO, TM_DEVICE_CPU, TM_DEVICE_GPU };
 enum tm_dtype { TM_DTYPE_AUTO, TM_DTYPE_FLOAT32, TM_DTYPE_FLOAT64 };
@@ -65,7 +66,7 @@ struct tm_model_params {
     double alpha_W;              /* 0 */
     double alpha_H;              /* < 0: "same" as alpha_W (the default) */
     double l1_ratio;             /* 0 */
-    int shuffle;                 /* 0; cd only */
+    int shuffle;                 /* 0; cd and hals only */
     /* pgd: the course notebook's projected gradient descent */
     double learning_rate;       /* 1e-2 */
     double learning_rate_decay; /* 0.0: lr_t = learning_rate / (1 + decay * t) */
@@ -106,9 +107,10 @@ struct tm_fit_result {
     double *explained_variance_ratio; /* n_topics, SVD only, else NULL */
     double reconstruction_error;      /* ||X - WH||_F or ||X - U S V^T||_F */
     int64_t n_iter;                   /* iterations (power iterations / restarts for SVD) */
-    double svd_tol;      /* lanczos: the residual tolerance used where it is not model.tol, raised
-                          * for a float32 fit (tm_svd_lanczos_tol); else 0 */
-    double *error_trace; /* n_trace per-iteration errors, may be NULL */
+    int64_t passes_over_x; /* NMF: products with X or X^T its iterations made (nmf.h); SVD: 0 */
+    double svd_tol;        /* lanczos: the residual tolerance used where it is not model.tol, raised
+                            * for a float32 fit (tm_svd_lanczos_tol); else 0 */
+    double *error_trace;   /* n_trace per-iteration errors, may be NULL */
     int64_t n_trace;
     /* static string: "cpu" or the GPU backend's name */
     const char *device_used;

@@ -271,6 +271,9 @@ struct tm_backend_ops {
      * the whole matrix): with MG = M * G (the caller's gemm) and XHt,
      *   g = MG - XHt + penalty * (M[i,j] >= mu ? 0 : M[i,j] - mu)
      *   M[i,j] = max(M[i,j] - lr * g, 0)
+     * lr == 0 with finite MG and XHt is the projection M = max(M, 0) (NaN
+     * and -0 become +0), which hals's extrapolation uses; a backend may then
+     * skip reading MG and XHt.
      */
     tm_status (*pgd_update)(void *ctx, const struct tm_bmat *M, const struct tm_bmat *MG,
                             const struct tm_bmat *XHt, double lr, double penalty, double mu,

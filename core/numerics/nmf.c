@@ -1,4 +1,4 @@
-/* nmf.c - NMF by HALS (cd), multiplicative updates (mu) and pgd (see nmf.h). */
+/* nmf.c - NMF by HALS (cd, hals), multiplicative updates (mu) and pgd (see nmf.h). */
 #include "core/numerics/nmf.h"
 
 #include <float.h>
@@ -169,6 +169,10 @@ struct nmf_state {
     /* The fused halves' factors: W and Ht transposed, which take the place
      * of w and ht (turn) while those halves run. */
     struct tm_bmat wt, htt;
+    /* hals's extrapolation: the last iterates before extrapolation */
+    struct tm_bmat wp, htp;
+    double *betas;  /* k host values, scale_cols's argument */
+    int64_t passes; /* products with X or X^T so far (tm_nmf_result's passes_over_x) */
 };
 
 /* sqrt(max(||X||^2 - 2 cross + <W^T W, Ht^T Ht>, 0)), cross = <X^T W, Ht>,
@@ -198,6 +202,7 @@ static tm_status frob_error(struct nmf_state *s, double *error, char *err)
 static tm_status frob_error_fresh(struct nmf_state *s, double *error, char *err)
 {
     tm_status st;
+    s->passes++;
     if ((st = s->ops->spmm(s->ctx, s->xb, TM_TRANS, 1.0, &s->w, 0.0, &s->xtw, err)) ||
         (st = s->ops->gram(s->ctx, &s->w, &s->gw, err)) ||
         (st = s->ops->gram(s->ctx, &s->ht, &s->gh, err)))
@@ -219,6 +224,7 @@ static tm_status cross_by_columns(struct nmf_state *s, double *cross, char *err)
         struct tm_bmat wb = tm_bmat_cols(&s->w, c0, w), pb = tm_bmat_cols(&p, 0, w),
                        hb = tm_bmat_cols(&s->ht, c0, w);
         double part = 0.0;
+        s->passes++;
         st = s->ops->spmm(s->ctx, s->xb, TM_TRANS, 1.0, &wb, 0.0, &pb, err);
         if (st == TM_OK)
             st = s->ops->dot(s->ctx, &pb, &hb, &part, err);
@@ -249,6 +255,7 @@ static tm_status kl_error(struct nmf_state *s, double *sw, double *sh, double *e
     double part, sum_wh = 0.0;
     int64_t k = s->w.cols;
     tm_status st;
+    s->passes++;
     if ((st = s->ops->kl_sum(s->ctx, s->xb, &s->w, &s->ht, TM_NMF_EPSILON, &part, err)) ||
         (st = s->ops->col_sums(s->ctx, &s->w, sw, err)) ||
         (st = s->ops->col_sums(s->ctx, &s->ht, sh, err)))
@@ -260,6 +267,91 @@ static tm_status kl_error(struct nmf_state *s, double *sw, double *sh, double *e
     if (!isfinite(*error) || !isfinite(r))
         return tm_errf(err, TM_ENUMERIC, "nmf: the KL divergence became NaN or Inf");
     return TM_OK;
+}
+
+/* hals's inner loop (Gillis & Glineur 2012): the cap on the sweeps of a half
+ * is 1 + alpha rho, with rho = 1 + (nnz + other k) / (rows (k + 1)), their
+ * cost of the product and Gram (X Ht and H H^T for W) over a sweep's, so that
+ * sweeps never cost much more than the product they reuse; the loop stops
+ * earlier once a sweep's violation falls to HALS_INNER_RHO of the first's.
+ * Both values were measured on 20 Newsgroups (bench/NOTES.md, "accelerated
+ * HALS"). */
+#define HALS_INNER_ALPHA 0.5
+#define HALS_INNER_RHO 0.1
+
+/* hals also stops when its error fell by less than tol / HALS_TOL_DIV times
+ * its first iteration's over the last HALS_WINDOW iterations (scikit-learn's
+ * mu rule, checked every iteration and tighter): it reaches cd's error in a
+ * fraction of cd's iterations and then creeps, where cd's violation rule
+ * would keep it going to max_iter; at tol / 10 it stopped short of cd's
+ * error where both converge to one minimum (bench/NOTES.md, "accelerated
+ * HALS"). */
+#define HALS_WINDOW 10
+#define HALS_TOL_DIV 100.0
+
+/* Ang & Gillis's extrapolation parameters (their recommended values): the
+ * first beta, its cut on a restart (eta), its growth after a step that
+ * lowered the error (gamma) and its cap's growth (gamma_bar, cap <= 1). */
+#define EXTRA_BETA0 0.5
+#define EXTRA_ETA 1.5
+#define EXTRA_GAMMA 1.01
+#define EXTRA_GAMMA_BAR 1.005
+
+static int64_t hals_inner_cap(int64_t nnz, int64_t rows, int64_t other, int64_t k)
+{
+    double rho = 1.0 + ((double)nnz + (double)other * (double)k) / ((double)rows * (double)(k + 1));
+    return 1 + (int64_t)(HALS_INNER_ALPHA * rho);
+}
+
+/*
+ * Up to cap HALS sweeps of m against the same g and p (cd: cap 1, one sweep
+ * per product). A sweep's violation is its projected gradient's at the
+ * sweep's start, so *first, the first sweep's, is the half's violation at
+ * its start point, as cd reports it; after sweep q > 1 the loop stops when
+ * q's violation is within HALS_INNER_RHO of the first's: the subproblem is
+ * nearly solved and more sweeps would not pay for themselves.
+ */
+static tm_status hals_sweeps(struct nmf_state *s, const struct tm_bmat *m, const struct tm_bmat *g,
+                             const struct tm_bmat *p, double l1, double l2, const int64_t *perm,
+                             int64_t cap, double *first, char *err)
+{
+    for (int64_t q = 0; q < cap; q++) {
+        double v;
+        tm_status st = s->ops->hals_sweep(s->ctx, m, g, p, l1, l2, perm, &v, err);
+        if (st != TM_OK)
+            return st;
+        if (q == 0)
+            *first = v;
+        else if (!(v > HALS_INNER_RHO * *first)) /* NaN stops too: the caller checks first */
+            break;
+    }
+    return TM_OK;
+}
+
+/*
+ * Extrapolation between outer iterations (Ang & Gillis 2019): on entry m
+ * holds the new iterate M_n and mp the previous M_{n-1}; on return
+ * m = max(M_n + beta (M_n - M_{n-1}), 0) (projected, so that every error
+ * hals reports is a non-negative factorization's) and mp = M_n, exactly (the
+ * buffers swap, not a copy). The clamp is pgd_update with lr 0 (M = max(M -
+ * 0 g, 0), g finite), rather than a new backend op.
+ */
+static tm_status extrapolate(struct nmf_state *s, struct tm_bmat *m, struct tm_bmat *mp,
+                             double beta, char *err)
+{
+    tm_status st;
+    int64_t k = m->cols;
+    for (int64_t t = 0; t < k; t++)
+        s->betas[t] = -beta;
+    if ((st = s->ops->axpy(s->ctx, -1.0, m, mp, err)) != TM_OK) /* mp = -(M_n - M_{n-1}) */
+        return st;
+    struct tm_bmat tmp = *m;
+    *m = *mp;
+    *mp = tmp;
+    if ((st = s->ops->scale_cols(s->ctx, m, s->betas, err)) ||
+        (st = s->ops->axpy(s->ctx, 1.0, mp, m, err)))
+        return st;
+    return s->ops->pgd_update(s->ctx, m, mp, mp, 0.0, 0.0, 0.0, err);
 }
 
 static tm_status check_progress(const struct tm_progress *progress, int64_t it, int64_t max_iter,
@@ -296,6 +388,12 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     double l2w = (double)n * alpha_w * (1.0 - params->l1_ratio);
     double l2h = (double)m * alpha_h * (1.0 - params->l1_ratio);
     int kl = params->solver == TM_NMF_MU && params->beta_loss == TM_BETA_KL;
+    /* hals: cd with several sweeps per product, never fused (the fused
+     * halves do not keep the product for a second sweep). */
+    const int hals = params->solver == TM_NMF_HALS, cd = params->solver == TM_NMF_CD || hals;
+    const int64_t nnz = tm_csr_nnz(X);
+    const int64_t cap_w = hals ? hals_inner_cap(nnz, m, n, k) : 1;
+    const int64_t cap_h = hals ? hals_inner_cap(nnz, n, m, k) : 1;
 
     out->trace = tm_mallocarray((size_t)max_iter + 1, sizeof(double));
     sw = tm_mallocarray((size_t)k, sizeof(double));
@@ -322,9 +420,23 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         TM_TRY(ops->mat_alloc(ctx, m, k, &s.xht, err));
         TM_TRY(ops->mat_alloc(ctx, n, k, &s.xtw, err));
     }
-    if (params->solver != TM_NMF_CD && !fused_mu) {
+    if (!cd && !fused_mu) {
         TM_TRY(ops->mat_alloc(ctx, m, k, &s.dm, err));
         TM_TRY(ops->mat_alloc(ctx, n, k, &s.dn, err));
+    }
+    const int extra = hals;
+    double beta = EXTRA_BETA0, beta_bar = 1.0, previous_hals = 0.0;
+    if (extra) {
+        s.betas = tm_mallocarray((size_t)k, sizeof(double));
+        if (!s.betas) {
+            st = tm_errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic factors",
+                         (long long)k);
+            goto out;
+        }
+        TM_TRY(ops->mat_alloc(ctx, m, k, &s.wp, err));
+        TM_TRY(ops->mat_alloc(ctx, n, k, &s.htp, err));
+        TM_TRY(ops->copy(ctx, &s.w, &s.wp, err));
+        TM_TRY(ops->copy(ctx, &s.ht, &s.htp, err));
     }
     out->seconds_init = tm_clock_monotonic() - t0;
 
@@ -356,7 +468,7 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     }
     for (it = 1; it <= max_iter; it++) {
         int stop = 0;
-        if (params->solver == TM_NMF_CD) {
+        if (cd) {
             double v1, v2;
             for (int64_t t = 0; t < k; t++)
                 perm[t] = t;
@@ -367,12 +479,15 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
                     perm[r] = tmp;
                 }
             double cross;
+            s.passes++;
             if (fused) {
                 TM_TRY(ops->hals_sweep_fused(ctx, Xb, TM_NOTRANS, &s.wt, &s.htt, &s.gh, l1w, l2w,
                                              perm, &v1, &cross, &s.gw, err));
             } else {
                 TM_TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
-                TM_TRY(ops->hals_sweep(ctx, &s.w, &s.gh, &s.xht, l1w, l2w, perm, &v1, err));
+                TM_TRY(hals_sweeps(&s, &s.w, &s.gh, &s.xht, l1w, l2w, perm, cap_w, &v1, err));
+                if (extra)
+                    TM_TRY(extrapolate(&s, &s.w, &s.wp, beta, err));
                 TM_TRY(ops->gram(ctx, &s.w, &s.gw, err));
             }
             if (params->shuffle)
@@ -381,13 +496,14 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
                     perm[t] = perm[r];
                     perm[r] = tmp;
                 }
+            s.passes++;
             if (fused) {
                 TM_TRY(ops->hals_sweep_fused(ctx, Xb, TM_TRANS, &s.htt, &s.wt, &s.gw, l1h, l2h,
                                              perm, &v2, &cross, &s.gh, err));
                 TM_TRY(frob_error_cross(&s, cross, &error, err));
             } else {
                 TM_TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
-                TM_TRY(ops->hals_sweep(ctx, &s.ht, &s.gw, &s.xtw, l1h, l2h, perm, &v2, err));
+                TM_TRY(hals_sweeps(&s, &s.ht, &s.gw, &s.xtw, l1h, l2h, perm, cap_h, &v2, err));
                 TM_TRY(ops->gram(ctx, &s.ht, &s.gh, err));
                 TM_TRY(frob_error(&s, &error, err));
             }
@@ -403,12 +519,14 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         } else if (fused_mu) {
             /* gh = Ht^T Ht is current here. */
             double cross;
+            s.passes += 2;
             TM_TRY(ops->mu_update_fused(ctx, Xb, TM_NOTRANS, &s.wt, &s.htt, &s.gh, l1w, l2w, &cross,
                                         &s.gw, err));
             TM_TRY(ops->mu_update_fused(ctx, Xb, TM_TRANS, &s.htt, &s.wt, &s.gw, l1h, l2h, &cross,
                                         &s.gh, err));
             TM_TRY(frob_error_cross(&s, cross, &error, err));
         } else if (params->solver == TM_NMF_MU && !kl) {
+            s.passes += 2;
             TM_TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
             TM_TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.w, &s.gh, 0.0, &s.dm, err));
             TM_TRY(ops->mu_update(ctx, &s.w, &s.xht, &s.dm, NULL, l1w, l2w, 0.0, err));
@@ -419,6 +537,7 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
             TM_TRY(ops->gram(ctx, &s.ht, &s.gh, err));
             TM_TRY(frob_error(&s, &error, err));
         } else if (kl) {
+            s.passes += 2;
             TM_TRY(ops->col_sums(ctx, &s.ht, sh, err));
             TM_TRY(ops->kl_spmm(ctx, Xb, TM_NOTRANS, &s.w, &s.ht, TM_NMF_EPSILON, &s.xht, err));
             TM_TRY(ops->mu_update(ctx, &s.w, &s.xht, NULL, sh, l1w, l2w, 0.0, err));
@@ -431,6 +550,7 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
             if (tol > 0 && it % 10 == 0)
                 TM_TRY(kl_error(&s, sw, sh, &error, err));
         } else { /* pgd */
+            s.passes += 2;
             double lr = params->learning_rate / (1.0 + params->learning_rate_decay * (it - 1));
             TM_TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
             TM_TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.w, &s.gh, 0.0, &s.dm, err));
@@ -445,7 +565,26 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         }
         if (!kl || (tol > 0 && it % 10 == 0))
             out->trace[out->n_trace++] = error;
-        if (params->solver != TM_NMF_CD && tol > 0 && it % 10 == 0) {
+        if (hals && tol > 0 && it > HALS_WINDOW &&
+            (out->trace[it - 1 - HALS_WINDOW] - error) / out->trace[0] < tol / HALS_TOL_DIV)
+            stop = 1;
+        /* The error is (W extrapolated, Ht swept)'s, the pair returned when
+         * the loop ends here: Ht is extrapolated only when it goes on. */
+        if (extra && !stop && it < max_iter) {
+            if (it > 1 && error > previous_hals) { /* restart from the last iterates */
+                TM_TRY(ops->copy(ctx, &s.wp, &s.w, err));
+                TM_TRY(ops->copy(ctx, &s.ht, &s.htp, err));
+                beta_bar = beta;
+                beta /= EXTRA_ETA;
+            } else {
+                TM_TRY(extrapolate(&s, &s.ht, &s.htp, beta, err));
+                TM_TRY(ops->gram(ctx, &s.ht, &s.gh, err));
+                beta = fmin(beta_bar, EXTRA_GAMMA * beta);
+                beta_bar = fmin(1.0, EXTRA_GAMMA_BAR * beta_bar);
+            }
+            previous_hals = error;
+        }
+        if (!cd && tol > 0 && it % 10 == 0) {
             if ((previous - error) / error_init < tol)
                 stop = 1;
             previous = error;
@@ -461,6 +600,7 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
             out->trace[out->n_trace++] = error;
     }
     out->error = error;
+    out->passes_over_x = s.passes;
     ops->mat_free(ctx, &s.dn);
     ops->mat_free(ctx, &s.dm);
     ops->mat_free(ctx, &s.xtw);
@@ -472,6 +612,9 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
     TM_TRY(tm_backend_give(ops, ctx, &s.w, &out->w, err));
     TM_TRY(tm_backend_give(ops, ctx, &s.ht, &out->ht, err));
 out:
+    tm_free(s.betas);
+    ops->mat_free(ctx, &s.htp);
+    ops->mat_free(ctx, &s.wp);
     ops->mat_free(ctx, &s.htt);
     ops->mat_free(ctx, &s.wt);
     ops->mat_free(ctx, &s.dn);

@@ -1,13 +1,23 @@
 /*
  * nmf.h - non-negative matrix factorization X ~= W H, scikit-learn's
  * sklearn.decomposition.NMF (init, solvers "cd" and "mu", the same stopping
- * rules and regularization scaling) plus "pgd", the projected gradient
- * descent of the fast.ai course notebook, all written once against the
- * backend interface (backend.h), never densifying X.
+ * rules and regularization scaling) plus "hals", cd accelerated, and "pgd",
+ * the projected gradient descent of the fast.ai course notebook, all written
+ * once against the backend interface (backend.h), never densifying X.
  *
  * Solvers (params->solver):
  * - cd: HALS coordinate descent, _fit_coordinate_descent: W then H each
  *   iteration; stops when violation / violation_at_iteration_1 <= tol.
+ * - hals: accelerated HALS (Gillis & Glineur 2012) with extrapolation (Ang &
+ *   Gillis 2019): cd with up to several sweeps of W (then of H) per product
+ *   with X, the inner loop stopping when a sweep's violation falls to a
+ *   fraction of the first's, each half's new iterate then pushed along its
+ *   last step (projected on >= 0; undone, with a smaller step, when the
+ *   error rose). Stops on cd's violation rule, or when the error fell by
+ *   less than tol / 100 of the first iteration's over the last 10 (nmf.c);
+ *   cd's regularization and shuffle. Not scikit-learn's iterates: fewer
+ *   products to its error, though from the same init it may settle in
+ *   another local minimum, above or below cd's (bench/NOTES.md).
  * - mu: multiplicative update, _fit_multiplicative_update, beta_loss
  *   frobenius or kullback-leibler; every 10 iterations stops when
  *   (previous_error - error) / error_at_init < tol.
@@ -51,6 +61,10 @@ struct tm_nmf_result {
      * frobenius, every 10th for KL (where it costs a pass over X). */
     double *trace;
     int64_t n_trace;
+    /* Products with X or X^T (each a pass over its non-zeros) that the
+     * iterations and the error checks made, the init's SVD not counted:
+     * cd, hals 2 per iteration; mu 2 (KL: 2, and 1 per error); pgd 3. */
+    int64_t passes_over_x;
     double seconds_init;
 };
 

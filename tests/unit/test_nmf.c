@@ -6,6 +6,7 @@
 #include "core/numerics/rng.h"
 #include "cpu_ops.h"
 #include "harness.h"
+#include "planted.h"
 
 /* X = W0 H0 with sparse non-negative rank-r factors (so X is sparse too). */
 static void planted_nn(struct tm_csr *x, int64_t m, int64_t n, int64_t r, uint64_t seed)
@@ -42,12 +43,14 @@ static void planted_nn(struct tm_csr *x, int64_t m, int64_t n, int64_t r, uint64
 /* Set: fit() hands tm_nmf_fit the CPU backend without its optional fused
  * ops, as a backend that lacks them (CUDA) does. */
 static int without_optional_ops;
+/* The element type of fit()'s context. */
+static enum tm_dtype fit_dtype = TM_DTYPE_AUTO;
 
 static tm_status fit(const struct tm_csr *x, int64_t k, const struct tm_model_params *p,
                      const struct tm_progress *prog, struct tm_nmf_result *r)
 {
     const struct tm_backend_ops *o = tm_test_cpu_ops(without_optional_ops);
-    struct tm_backend_config cfg = {TM_DTYPE_AUTO, 0, 2};
+    struct tm_backend_config cfg = {fit_dtype, 0, 2};
     void *ctx;
     struct tm_bsparse *xb;
     o->create(&cfg, &ctx, NULL);
@@ -244,5 +247,84 @@ TM_TEST(nmf_cancellation)
     CHECK_INT_EQ(fit(&x, 3, &p, &prog, &r), TM_ECANCELLED);
     CHECK_INT_EQ(calls, 3);
     tm_nmf_result_release(&r);
+    tm_csr_release(&x);
+}
+
+/* hals (cd with several sweeps per product) on planted non-negative
+ * matrices, at cd's defaults (nndsvda, tol 1e-4) and max_iter: an error at or
+ * below cd's with fewer products with X, non-negative factors, and the
+ * passes counted as the products made (2 per iteration for both). */
+TM_TEST(nmf_hals_reaches_cd_error_in_fewer_passes)
+{
+    static const struct {
+        int64_t m, n, k;
+        double density;
+        int64_t max_iter;
+    } cases[] = {{300, 200, 6, 0.3, 200}, {120, 400, 10, 0.5, 200}, {200, 150, 4, 0.2, 40}};
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct tm_csr x;
+        tm_test_planted(&x, cases[c].m, cases[c].n, cases[c].density, 1, 40 + c);
+        struct tm_model_params p;
+        tm_model_params_init(&p);
+        p.init = TM_NMF_INIT_NNDSVDA;
+        p.max_iter = cases[c].max_iter;
+        struct tm_nmf_result cd, hals;
+        REQUIRE(fit(&x, cases[c].k, &p, NULL, &cd) == TM_OK);
+        p.solver = TM_NMF_HALS;
+        REQUIRE(fit(&x, cases[c].k, &p, NULL, &hals) == TM_OK);
+        if (!(hals.error <= cd.error && hals.passes_over_x < cd.passes_over_x))
+            fprintf(stderr, "  case %zu: cd %.9g in %lld passes, hals %.9g in %lld\n", c, cd.error,
+                    (long long)cd.passes_over_x, hals.error, (long long)hals.passes_over_x);
+        CHECK(hals.error <= cd.error);
+        CHECK(hals.passes_over_x < cd.passes_over_x);
+        CHECK_INT_EQ(cd.passes_over_x, 2 * cd.n_iter);
+        CHECK_INT_EQ(hals.passes_over_x, 2 * hals.n_iter);
+        CHECK(nonneg(&hals));
+        CHECK(fabs(hals.error - dense_error(&x, &hals)) < 1e-8 * hals.error);
+        CHECK(hals.error == hals.trace[hals.n_trace - 1]);
+        tm_nmf_result_release(&cd);
+        tm_nmf_result_release(&hals);
+        tm_csr_release(&x);
+    }
+}
+
+/* hals with regularization and shuffle, and in a float32 context, run to
+ * max_iter: the factors stay non-negative, the error falls, the reported
+ * error is the returned factors' (extrapolation keeps the pair it measured),
+ * and float32 lands within rounding of float64. */
+TM_TEST(nmf_hals_regularized_shuffled_float32)
+{
+    struct tm_csr x;
+    tm_test_planted(&x, 90, 120, 0.4, 1, 7);
+    for (int c = 0; c < 3; c++) {
+        struct tm_model_params p;
+        tm_model_params_init(&p);
+        p.solver = TM_NMF_HALS;
+        p.init = TM_NMF_INIT_RANDOM;
+        p.seed = 5;
+        p.max_iter = 60;
+        p.tol = 0;
+        if (c == 1) {
+            p.alpha_W = 0.002;
+            p.l1_ratio = 0.5;
+            p.shuffle = 1;
+        }
+        struct tm_nmf_result r, r32;
+        REQUIRE(fit(&x, 5, &p, NULL, &r) == TM_OK);
+        CHECK(nonneg(&r));
+        CHECK_INT_EQ(r.n_iter, 60);
+        CHECK(r.trace[r.n_trace - 1] < r.trace[0]);
+        CHECK(fabs(r.error - dense_error(&x, &r)) < 1e-8 * r.error);
+        if (c == 2) {
+            fit_dtype = TM_DTYPE_FLOAT32;
+            tm_status st = fit(&x, 5, &p, NULL, &r32);
+            fit_dtype = TM_DTYPE_AUTO;
+            REQUIRE(st == TM_OK);
+            CHECK(nonneg(&r32));
+            CHECK(fabs(r32.error - r.error) <= 1e-4 * r.error);
+            tm_nmf_result_release(&r32);
+        }
+        tm_nmf_result_release(&r);
+    }
     tm_csr_release(&x);
 }

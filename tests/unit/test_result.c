@@ -70,6 +70,7 @@ static void fixture_init(struct fixture *f)
     r->document_topics.data = f->w;
     r->reconstruction_error = 43.71;
     r->n_iter = 3;
+    r->passes_over_x = 6;
     f->trace[0] = 50.0;
     f->trace[1] = 45.0;
     f->trace[2] = 43.71;
@@ -123,6 +124,7 @@ TM_TEST(result_fit_fields)
     CHECK_STR_EQ(cJSON_GetObjectItem(root, "device")->valuestring, "cpu");
     CHECK_NEAR(num(root, "reconstruction_error"), 43.71, 0);
     CHECK_NEAR(num(root, "n_iter"), 3, 0);
+    CHECK_NEAR(num(root, "passes_over_x"), 6, 0);
     CHECK(cJSON_GetObjectItem(root, "singular_values") == NULL);
     CHECK(cJSON_GetObjectItem(root, "document_topics") == NULL);
     CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(root, "error_trace")), 3);

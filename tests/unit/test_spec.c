@@ -150,6 +150,17 @@ TM_TEST(spec_svd_params)
     CHECK_INT_EQ(s.model.shuffle, 1);
     CHECK_INT_EQ(s.model.init, TM_NMF_INIT_AUTO);
     tm_job_spec_release(&s);
+
+    /* hals takes cd's parameters, shuffle and regularization included */
+    REQUIRE(parse(&s,
+                  "{\"model\":{\"solver\":\"hals\",\"shuffle\":true,\"alpha_W\":0.1,"
+                  "\"l1_ratio\":0.5,\"max_iter\":50}}",
+                  &e) == TM_OK);
+    CHECK_INT_EQ(s.model.solver, TM_NMF_HALS);
+    CHECK_INT_EQ(s.model.shuffle, 1);
+    CHECK_NEAR(s.model.alpha_W, 0.1, 0);
+    CHECK_INT_EQ(s.model.max_iter, 50);
+    tm_job_spec_release(&s);
 }
 
 /* 1 and 1.0 differ, as int and float do in scikit-learn. */
@@ -269,13 +280,21 @@ static const struct {
      "model.beta_loss", "needs solver \"mu\""},
     {"{\"model\":{\"beta_loss\":\"itakura-saito\",\"solver\":\"mu\"}}", TM_EINVAL,
      "model.beta_loss", "must be one of"},
-    {"{\"model\":{\"solver\":\"als\"}}", TM_EINVAL, "model.solver", "\"cd\", \"mu\", \"pgd\""},
+    {"{\"model\":{\"solver\":\"als\"}}", TM_EINVAL, "model.solver",
+     "\"cd\", \"mu\", \"pgd\", \"hals\""},
+    {"{\"model\":{\"solver\":\"HALS\"}}", TM_EINVAL, "model.solver", "must be one of"},
+    {"{\"model\":{\"solver\":1}}", TM_EINVAL, "model.solver", "must be one of"},
     {"{\"model\":{\"solver\":\"mu\",\"shuffle\":false}}", TM_EINVAL, "model.shuffle",
-     "only used with solver \"cd\""},
+     "only used with solver \"cd\" or \"hals\""},
+    {"{\"model\":{\"solver\":\"hals\",\"beta_loss\":\"kullback-leibler\"}}", TM_EINVAL,
+     "model.beta_loss", "solver \"hals\" handles only"},
+    {"{\"model\":{\"solver\":\"hals\",\"learning_rate\":0.1}}", TM_EINVAL, "model.learning_rate",
+     "only used with solver \"pgd\""},
+    {"{\"model\":{\"solver\":\"hals\",\"max_iter\":0}}", TM_ERANGE, "model.max_iter", ">= 1"},
     {"{\"model\":{\"learning_rate\":0.1}}", TM_EINVAL, "model.learning_rate",
      "only used with solver \"pgd\""},
     {"{\"model\":{\"solver\":\"pgd\",\"alpha_W\":0.1}}", TM_EINVAL, "model.alpha_W",
-     "only used with solver \"cd\" or \"mu\""},
+     "only used with solver \"cd\", \"hals\" or \"mu\""},
     {"{\"model\":{\"solver\":\"pgd\",\"learning_rate\":0}}", TM_ERANGE, "model.learning_rate",
      "must be a number > 0"},
     {"{\"model\":{\"init\":\"svd\"}}", TM_EINVAL, "model.init", "null, \"nndsvd\""},

@@ -518,6 +518,14 @@ static tm_status R(pgd_update)(void *ctx, const struct tm_bmat *m, const struct 
 {
     (void)ctx;
     (void)err;
+    if (lr == 0.0) { /* the projection M = max(M, 0) (backend.h): mg and xht unread */
+        for (int64_t j = 0; j < m->cols; j++) {
+            real_t *restrict mc = &AT(m, 0, j);
+            for (int64_t i = 0; i < m->rows; i++)
+                mc[i] = mc[i] > 0.0 ? mc[i] : 0.0;
+        }
+        return TM_OK;
+    }
     for (int64_t j = 0; j < m->cols; j++) {
         for (int64_t i = 0; i < m->rows; i++) {
             real_t v = AT(m, i, j);
