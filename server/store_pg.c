@@ -374,27 +374,30 @@ static const struct {
      * overshot by one job per replica racing. The spec's bytes are charged
      * to the tenant ($19) under its stored-bytes quota ($20, 0: none) by a
      * conditional upsert of its row (a second charge at once waits for the
-     * first and sees its count: never past the quota), and the job goes in
-     * only when the charge did. */
+     * first and sees its count: never past the quota); pg_job_submit runs
+     * it in a transaction and rolls the job back when the charge was
+     * refused (no stored_bytes returned). The job goes in before the
+     * tenant's row is locked, as a job's finish and delete take them (its
+     * row, then the tenant's): taken the other way round, a submit reusing
+     * the Idempotency-Key of a job being finished deadlocked with it. */
     [Q_JOB_SUBMIT] = {"WITH n AS (SELECT count(*) AS total, count(*) FILTER (WHERE client = $15)"
                       " AS mine FROM jobs WHERE state = $5),"
-                      " c AS (INSERT INTO tenant_usage(tenant, stored_bytes)"
-                      " SELECT $19, octet_length($3) FROM n WHERE n.total < $16 AND n.mine < $17"
-                      " AND ($20 <= 0 OR octet_length($3) <= $20)"
-                      " ON CONFLICT (tenant) DO UPDATE"
-                      " SET stored_bytes = tenant_usage.stored_bytes + excluded.stored_bytes"
-                      " WHERE $20 <= 0"
-                      " OR tenant_usage.stored_bytes + excluded.stored_bytes <= $20"
-                      " RETURNING stored_bytes),"
                       " ins AS (INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage,"
                       " progress, attempts, created_at, started_at, finished_at, method,"
                       " error_code, error_message, client, tenant, stored_bytes)"
                       " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-                      " $19, octet_length($3)"
-                      " FROM c RETURNING seq)"
-                      " SELECT n.total, n.mine, ins.seq,"
-                      " CASE WHEN ins.seq IS NOT NULL THEN pg_notify($18, '') END"
-                      " FROM n LEFT JOIN ins ON true",
+                      " $19, octet_length($3) FROM n WHERE n.total < $16 AND n.mine < $17"
+                      " AND ($20 <= 0 OR octet_length($3) <= $20) RETURNING seq),"
+                      " c AS (INSERT INTO tenant_usage(tenant, stored_bytes)"
+                      " SELECT $19, octet_length($3) FROM ins"
+                      " ON CONFLICT (tenant) DO UPDATE"
+                      " SET stored_bytes = tenant_usage.stored_bytes + excluded.stored_bytes"
+                      " WHERE $20 <= 0"
+                      " OR tenant_usage.stored_bytes + excluded.stored_bytes <= $20"
+                      " RETURNING stored_bytes)"
+                      " SELECT n.total, n.mine, ins.seq, c.stored_bytes,"
+                      " CASE WHEN c.stored_bytes IS NOT NULL THEN pg_notify($18, '') END"
+                      " FROM n LEFT JOIN ins ON true LEFT JOIN c ON true",
                       "submit job"},
     /* A worker's write: only while the job runs under its claim ($10,
      * $11). A state other than running ends the claim; queued wakes the
@@ -1659,6 +1662,8 @@ static tm_status pg_job_submit(void *ctx, struct tm_job_record *j, const char *s
     char msg[MSG_BUF];
     *full = TM_STORE_NOT_FULL;
     tm_status st = call_begin(q, &k, err);
+    if (!st)
+        st = begin(&k, err);
     if (st)
         goto out;
     struct params p = {0};
@@ -1670,10 +1675,15 @@ static tm_status pg_job_submit(void *ctx, struct tm_job_record *j, const char *s
     p_i64(&p, quota_stored(q));
     r = PQexecParams(k.s->conn, sql[Q_JOB_SUBMIT].sql, p.n, p.types, p.values, p.lengths, p.formats,
                      1);
+    /* Anything but an accepted job leaves the transaction to call_end's
+     * rollback: a job whose charge was refused goes with it. */
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         st = insert_failed(&k, r, idem_key, Q_JOB_SUBMIT, err);
-    } else if (!PQgetisnull(r, 0, 2)) {
+    } else if (!PQgetisnull(r, 0, 2) && !PQgetisnull(r, 0, 3)) {
         j->seq = col_int(r, 0, 2);
+        st = commit(&k, err);
+    } else if (!PQgetisnull(r, 0, 2)) {
+        goto stored_full; /* in, but its charge was refused */
     } else if (caps && col_int(r, 0, 0) >= caps->max_queued) {
         *full = TM_STORE_QUEUE_FULL;
         st = tm_errf(err, TM_EBUSY, "the queue is full");
@@ -1682,9 +1692,11 @@ static tm_status pg_job_submit(void *ctx, struct tm_job_record *j, const char *s
         st = tm_errf(err, TM_EBUSY, "the queue is full");
     } else {
         /* Refused by the stored-bytes quota: its use, for the message. */
+    stored_full:;
         int64_t used = 0;
         PQclear(r);
         r = NULL;
+        run_cmd(&k, "ROLLBACK", "rollback", NULL);
         *full = TM_STORE_STORED_FULL;
         st = stored_of(&k, tenant_of(j->tenant), &used, err);
         if (!st) {
