@@ -131,3 +131,14 @@ const char *tm_json_number_text(const struct tm_json_doc *doc, const cJSON *item
     *len = v->len;
     return doc->text + v->offset;
 }
+
+tm_status tm_json_parse_stored_object(struct tm_json_doc *doc, const char *text, size_t len,
+                                      const char *name, struct tm_api_error *e)
+{
+    tm_status s = tm_json_parse(doc, text, len, e);
+    if (!s && !cJSON_IsObject(doc->root))
+        s = tm_api_errorf(e, TM_EPARSE, NULL, -1, "the stored %s is not a JSON object", name);
+    if (s)
+        tm_json_release(doc);
+    return s;
+}

@@ -47,6 +47,12 @@ struct tm_json_doc {
  */
 tm_status tm_json_parse(struct tm_json_doc *doc, const char *text, size_t len,
                         struct tm_api_error *e);
+/* tm_json_parse of a document topicd stored itself (a result, a spec),
+ * which must be an object: TM_EPARSE "the stored NAME is not a JSON
+ * object" otherwise. doc is released on failure, so the caller releases
+ * it only after TM_OK. */
+tm_status tm_json_parse_stored_object(struct tm_json_doc *doc, const char *text, size_t len,
+                                      const char *name, struct tm_api_error *e);
 /* Frees the tree and the side table (NULL-safe); the text stays the caller's. */
 void tm_json_release(struct tm_json_doc *doc);
 

@@ -399,13 +399,9 @@ tm_status tm_plot_render(const char *name, const char *result, size_t len,
         return tm_api_errorf(e, TM_ENOTFOUND, NULL, -1, "no plot named \"%.40s\"; plots: %s", name,
                              tm_plot_names());
     struct tm_json_doc doc;
-    tm_status s = tm_json_parse(&doc, result, len, e);
-    if (!s && !cJSON_IsObject(doc.root))
-        s = tm_api_errorf(e, TM_EPARSE, NULL, -1, "the stored result is not a JSON object");
-    if (s) {
-        tm_json_release(&doc);
+    tm_status s = tm_json_parse_stored_object(&doc, result, len, "result", e);
+    if (s)
         return s;
-    }
     const cJSON *root = doc.root;
     struct tm_jbuf b;
     tm_jbuf_init(&b, SVG_CAP);

@@ -194,13 +194,9 @@ tm_status tm_report_render(const struct tm_job_record *job, const char *spec, si
     *html_len = 0;
     tm_api_error_clear(e);
     struct tm_json_doc doc;
-    tm_status s = tm_json_parse(&doc, result, result_len, e);
-    if (!s && !cJSON_IsObject(doc.root))
-        s = tm_api_errorf(e, TM_EPARSE, NULL, -1, "the stored result is not a JSON object");
-    if (s) {
-        tm_json_release(&doc);
+    tm_status s = tm_json_parse_stored_object(&doc, result, result_len, "result", e);
+    if (s)
         return s;
-    }
     const cJSON *root = doc.root;
     const cJSON *method = cJSON_GetObjectItemCaseSensitive(root, "method");
     const char *m = cJSON_IsString(method) ? method->valuestring : job->method;

@@ -178,6 +178,48 @@ char *tm_render_error(const char *code, const char *message, const char *field, 
     return finish(&b, len);
 }
 
+/* The bytes of the first max_chars characters of s (UTF-8; a stray byte
+ * counts as one, as tm_jbuf_string repairs it to one). */
+static size_t chars_prefix(const char *s, size_t len, int64_t max_chars)
+{
+    size_t i = 0;
+    for (int64_t c = 0; i < len && c < max_chars; c++) {
+        i++;
+        while (i < len && ((unsigned char)s[i] & 0xC0) == 0x80)
+            i++;
+    }
+    return i;
+}
+
+tm_status tm_render_documents(int64_t n_documents, int64_t offset, int64_t limit, int64_t n,
+                              const char *const *ids, const char *const *texts, int64_t max_chars,
+                              char **out, size_t *len)
+{
+    struct tm_jbuf b;
+    tm_status st;
+    *out = NULL;
+    tm_jbuf_init(&b, 0);
+    tm_jbuf_printf(&b,
+                   "{\"n_documents\":%" PRId64 ",\"offset\":%" PRId64 ",\"limit\":%" PRId64
+                   ",\"documents\":[",
+                   n_documents, offset, limit);
+    for (int64_t i = 0; i < n; i++) {
+        tm_jbuf_printf(&b, "%s{\"index\":%" PRId64 ",\"id\":", i ? "," : "", offset + i);
+        if (ids && ids[i])
+            tm_jbuf_string(&b, ids[i], strlen(ids[i]));
+        else
+            tm_jbuf_puts(&b, "null");
+        const char *t = texts[i] ? texts[i] : "";
+        size_t tlen = strlen(t), keep = max_chars > 0 ? chars_prefix(t, tlen, max_chars) : tlen;
+        tm_jbuf_puts(&b, ",\"text\":");
+        tm_jbuf_string(&b, t, keep);
+        tm_jbuf_printf(&b, ",\"truncated\":%s}", keep < tlen ? "true" : "false");
+    }
+    tm_jbuf_puts(&b, "]}");
+    *out = tm_jbuf_detach(&b, len, &st);
+    return *out ? TM_OK : st;
+}
+
 tm_status tm_render_document_topics(int64_t n_documents, int64_t k, int64_t offset, int64_t limit,
                                     int64_t n, const double *weights, const char *const *ids,
                                     char **out, size_t *len)

@@ -67,6 +67,18 @@ char *tm_render_job_list(const struct tm_job_record *j, int n, const char *next,
 char *tm_render_error(const char *code, const char *message, const char *field, size_t *len);
 
 /*
+ * One page of GET /v1/corpora/{id}/documents, documents offset .. offset +
+ * n - 1 of n_documents: {"n_documents","offset","limit","documents":
+ * [{"index","id","text","truncated"}]}. ids: NULL, or n entries (NULL for
+ * none: "id":null); texts: n entries (borrowed). max_chars > 0 keeps the
+ * first max_chars characters of each text ("truncated": true when that
+ * cut it). *out is returned owned (tm_free), *len bytes. TM_ENOMEM only.
+ */
+tm_status tm_render_documents(int64_t n_documents, int64_t offset, int64_t limit, int64_t n,
+                              const char *const *ids, const char *const *texts, int64_t max_chars,
+                              char **out, size_t *len);
+
+/*
  * One page of GET /v1/jobs/{id}/document-topics, documents offset ..
  * offset + n - 1 of n_documents: {"n_documents","n_topics","offset",
  * "limit","documents":[{"index","id","weights":[...]}]}. weights: n rows of

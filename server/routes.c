@@ -568,6 +568,51 @@ static int get_corpus_or_respond(struct tm__req *r, struct tm_corpus_record *c)
     return s ? -1 : 0;
 }
 
+/* GET /v1/corpora/{id}/documents: a page of the corpus's documents, for a
+ * person reading them (the web page's snippets); max_chars cuts each. */
+#define DOCS_PAGE_DEFAULT 20
+#define DOCS_PAGE_MAX 100
+
+static void get_documents(struct tm__req *r)
+{
+    struct tm_corpus_record c;
+    if (get_corpus_or_respond(r, &c))
+        return;
+    long long offset, limit, max_chars;
+    if (query_int(r, "offset", 0, 0, INT64_MAX / 2, &offset) ||
+        query_int(r, "limit", DOCS_PAGE_DEFAULT, 1, DOCS_PAGE_MAX, &limit) ||
+        query_int(r, "max_chars", 0, 0, INT32_MAX, &max_chars))
+        return;
+    int64_t n = offset < c.n_documents ? c.n_documents - offset : 0;
+    if (n > limit)
+        n = limit;
+    char **ids = tm_calloc((size_t)(n ? n : 1), sizeof(char *));
+    char **texts = tm_calloc((size_t)(n ? n : 1), sizeof(char *));
+    char err[TM_ERR_SIZE] = "";
+    struct tm_store *st = &r->srv->store;
+    tm_status s = ids && texts ? st->m->corpus_docs_page(st->ctx, c.id, offset, n, ids, texts, err)
+                               : TM_ENOMEM;
+    char *body = NULL;
+    size_t len = 0;
+    if (!s)
+        s = tm_render_documents(c.n_documents, offset, limit, n, (const char *const *)ids,
+                                (const char *const *)texts, max_chars, &body, &len);
+    for (int64_t i = 0; ids && texts && i < n; i++) {
+        tm_free(ids[i]);
+        tm_free(texts[i]);
+    }
+    tm_free(ids);
+    tm_free(texts);
+    if (s == TM_ENOTFOUND) /* deleted since it was looked up */
+        tm__respond_error(r, 404, "not_found", "no such corpus", NULL);
+    else if (s == TM_ENOMEM)
+        respond_oom(r);
+    else if (s)
+        respond_store_error(r, err);
+    else
+        respond_body(r, 200, body, len);
+}
+
 static void get_corpus(struct tm__req *r)
 {
     struct tm_corpus_record c;
@@ -1126,7 +1171,7 @@ static int read_doc_topics(struct tm__req *r, const struct tm_job_record *j, int
         return -1;
     }
     if (!p->ids && p->n && j->corpus_id[0] && (p->ids = tm_calloc((size_t)p->n, sizeof(char *))))
-        st->m->corpus_doc_ids(st->ctx, j->corpus_id, offset, p->n, p->ids, err);
+        st->m->corpus_docs_page(st->ctx, j->corpus_id, offset, p->n, p->ids, NULL, err);
     return 0;
 }
 
@@ -1683,7 +1728,8 @@ static const struct route routes[] = {
     {"/v1/corpora", .slash = 1, .get = list_corpora, .post = begin_create,
      .post_body = finish_create},
     {"/v1/corpora/{id}", .slash = 1, .get = get_corpus, .del = delete_corpus},
-    {"/v1/corpora/{id}/documents", .post = begin_append, .post_body = finish_append},
+    {"/v1/corpora/{id}/documents", .get = get_documents, .post = begin_append,
+     .post_body = finish_append},
     {"/v1/jobs", .slash = 1, .get = list_jobs, .post = begin_submit, .post_body = finish_submit},
     {"/v1/jobs/{id}", .slash = 1, .get = get_job, .del = delete_job, .link = "job"},
     {"/v1/jobs/{id}/result", .get = get_result, .link = "result"},

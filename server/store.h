@@ -241,10 +241,13 @@ struct tm_store_methods {
                              struct tm_corpus_record *out, int *n, char *err);
     /* All documents of a committed corpus, in order. out initialised here. */
     tm_status (*corpus_load)(void *ctx, const char *id, struct tm_store_docs *out, char *err);
-    /* ids of documents [offset, offset + n) (NULL entries when none): for
-     * document-topics pages. ids[i] owned, tm_free each. */
-    tm_status (*corpus_doc_ids)(void *ctx, const char *id, int64_t offset, int64_t n, char **ids,
-                                char *err);
+    /* Documents [offset, offset + n) of a committed corpus: their ids into
+     * ids (NULL entries when none) and their texts into texts, each array
+     * of n entries or NULL when not wanted (the text is not read then);
+     * entries past the corpus's end stay NULL. Every entry owned, tm_free
+     * each (all NULL after a failure). TM_ENOTFOUND: no such corpus. */
+    tm_status (*corpus_docs_page)(void *ctx, const char *id, int64_t offset, int64_t n, char **ids,
+                                  char **texts, char *err);
 
     /* Jobs. insert: a new job as the record says (queued, for the queue);
      * job->seq is set. idem_key NULL or a key: TM_EBUSY when the key exists

@@ -182,6 +182,7 @@ enum q {
     Q_CORPUS_FIND,
     Q_DOCS_LOAD,
     Q_DOC_IDS,
+    Q_DOC_TEXTS,
     Q_JOB_INSERT,
     Q_JOB_BY_IDEM,
     Q_JOB_UPDATE,
@@ -287,6 +288,9 @@ static const struct {
     [Q_DOC_IDS] = {"SELECT pos, doc_id FROM documents WHERE corpus_seq = $1 AND pos >= $2"
                    " AND pos < $3 AND doc_id IS NOT NULL",
                    "document ids"},
+    [Q_DOC_TEXTS] = {"SELECT pos, doc_id, text FROM documents WHERE corpus_seq = $1 AND pos >= $2"
+                     " AND pos < $3",
+                     "documents"},
     /* A queued job wakes the replicas that LISTEN (a NOTIFY is sent at
      * commit, with a constant payload: PostgreSQL folds duplicates). */
     [Q_JOB_INSERT] = {"WITH ins AS (INSERT INTO jobs(id, corpus_id, spec, idem_key, state, stage,"
@@ -1535,13 +1539,17 @@ out:
     return st;
 }
 
-static tm_status pg_corpus_doc_ids(void *ctx, const char *id, int64_t offset, int64_t n, char **ids,
-                                   char *err)
+static tm_status pg_corpus_docs_page(void *ctx, const char *id, int64_t offset, int64_t n,
+                                     char **ids, char **texts, char *err)
 {
     struct call k;
     PGresult *r = NULL;
-    for (int64_t i = 0; i < n; i++)
-        ids[i] = NULL;
+    for (int64_t i = 0; i < n; i++) {
+        if (ids)
+            ids[i] = NULL;
+        if (texts)
+            texts[i] = NULL;
+    }
     tm_status st = call_begin(ctx, &k, err);
     if (!st)
         st = by_key(&k, Q_CORPUS_FIND, id, &r, err);
@@ -1554,21 +1562,32 @@ static tm_status pg_corpus_doc_ids(void *ctx, const char *id, int64_t offset, in
         p_i64(&p, offset + n);
         PQclear(r);
         r = NULL;
-        st = run(&k, Q_DOC_IDS, &p, PGRES_TUPLES_OK, &r, err);
+        /* The text only when asked: a document-topics page wants the ids. */
+        st = run(&k, texts ? Q_DOC_TEXTS : Q_DOC_IDS, &p, PGRES_TUPLES_OK, &r, err);
     }
     for (int row = 0; !st && row < PQntuples(r); row++) {
         int64_t pos = col_int(r, row, 0) - offset;
-        if (pos >= 0 && pos < n && !ids[pos] &&
+        if (pos < 0 || pos >= n)
+            continue;
+        if (ids && !ids[pos] && !PQgetisnull(r, row, 1) &&
             !(ids[pos] = tm_strndup(PQgetvalue(r, row, 1), (size_t)PQgetlength(r, row, 1))))
             st = tm_errf(err, TM_ENOMEM, "document ids");
+        if (texts && !st && !texts[pos] &&
+            !(texts[pos] = tm_strndup(PQgetvalue(r, row, 2), (size_t)PQgetlength(r, row, 2))))
+            st = tm_errf(err, TM_ENOMEM, "document texts");
     }
     PQclear(r);
     call_end(&k);
-    if (st)
-        for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; st && i < n; i++) {
+        if (ids) {
             tm_free(ids[i]);
             ids[i] = NULL;
         }
+        if (texts) {
+            tm_free(texts[i]);
+            texts[i] = NULL;
+        }
+    }
     return st;
 }
 
@@ -2684,7 +2703,7 @@ static const struct tm_store_methods pg_methods = {
     .corpus_get = pg_corpus_get,
     .corpus_list = pg_corpus_list,
     .corpus_load = pg_corpus_load,
-    .corpus_doc_ids = pg_corpus_doc_ids,
+    .corpus_docs_page = pg_corpus_docs_page,
     .job_insert = pg_job_insert,
     .job_by_idem = pg_job_by_idem,
     .job_update = pg_job_update,

@@ -625,39 +625,64 @@ out:
     return st;
 }
 
-static tm_status sq_corpus_doc_ids(void *ctx, const char *id, int64_t offset, int64_t n, char **ids,
-                                   char *err)
+static tm_status sq_corpus_docs_page(void *ctx, const char *id, int64_t offset, int64_t n,
+                                     char **ids, char **texts, char *err)
 {
     struct sq *q = ctx;
     sqlite3_stmt *s = NULL;
     int64_t seq;
-    for (int64_t i = 0; i < n; i++)
-        ids[i] = NULL;
+    for (int64_t i = 0; i < n; i++) {
+        if (ids)
+            ids[i] = NULL;
+        if (texts)
+            texts[i] = NULL;
+    }
     pthread_mutex_lock(&q->rlock);
     tm_status st = corpus_seq(q->r, id, 0, &seq, NULL, NULL, err);
     if (st)
         goto out;
-    st = prep(q->r,
-              "SELECT pos, doc_id FROM documents WHERE corpus_seq = ? AND pos >= ? AND pos < ?"
-              " AND doc_id IS NOT NULL",
-              &s, err);
+    /* The text only when asked: a document-topics page wants the ids. */
+    st = prep(
+        q->r,
+        texts ? "SELECT pos, doc_id, text FROM documents WHERE corpus_seq = ? AND pos >= ?"
+                " AND pos < ?"
+              : "SELECT pos, doc_id FROM documents WHERE corpus_seq = ? AND pos >= ? AND pos < ?"
+                " AND doc_id IS NOT NULL",
+        &s, err);
     if (st)
         goto out;
     sqlite3_bind_int64(s, 1, seq);
     sqlite3_bind_int64(s, 2, offset);
     sqlite3_bind_int64(s, 3, offset + n);
     int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while (!st && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         int64_t pos = sqlite3_column_int64(s, 0) - offset;
-        if (pos >= 0 && pos < n && !ids[pos])
-            ids[pos] = tm_strndup((const char *)sqlite3_column_text(s, 1),
-                                  (size_t)sqlite3_column_bytes(s, 1));
+        if (pos < 0 || pos >= n)
+            continue;
+        if (ids && !ids[pos] && sqlite3_column_type(s, 1) != SQLITE_NULL &&
+            !(ids[pos] = tm_strndup((const char *)sqlite3_column_text(s, 1),
+                                    (size_t)sqlite3_column_bytes(s, 1))))
+            st = tm_errf(err, TM_ENOMEM, "document ids");
+        if (texts && !st && !texts[pos] &&
+            !(texts[pos] = tm_strndup((const char *)sqlite3_column_text(s, 2),
+                                      (size_t)sqlite3_column_bytes(s, 2))))
+            st = tm_errf(err, TM_ENOMEM, "document texts");
     }
-    if (rc != SQLITE_DONE)
-        st = sqerr(q->r, err, "document ids");
+    if (!st && rc != SQLITE_DONE)
+        st = sqerr(q->r, err, "documents");
 out:
     sqlite3_finalize(s);
     pthread_mutex_unlock(&q->rlock);
+    for (int64_t i = 0; st && i < n; i++) {
+        if (ids) {
+            tm_free(ids[i]);
+            ids[i] = NULL;
+        }
+        if (texts) {
+            tm_free(texts[i]);
+            texts[i] = NULL;
+        }
+    }
     return st;
 }
 
@@ -1994,7 +2019,7 @@ static const struct tm_store_methods sqlite_methods = {
     .corpus_get = sq_corpus_get,
     .corpus_list = sq_corpus_list,
     .corpus_load = sq_corpus_load,
-    .corpus_doc_ids = sq_corpus_doc_ids,
+    .corpus_docs_page = sq_corpus_docs_page,
     .job_insert = sq_job_insert,
     .job_by_idem = sq_job_by_idem,
     .job_update = sq_job_update,

@@ -263,6 +263,7 @@ function topicCard(topic, onTopDocs) {
 }
 
 let docPage = { id: null, offset: 0, limit: 20, total: 0 };
+let currentCorpus = null; // the shown job's corpus, for snippets
 
 async function showDocTopics(id, offset) {
   const r = await api('GET', `/v1/jobs/${id}/document-topics?offset=${offset}&limit=${docPage.limit}`);
@@ -287,17 +288,26 @@ async function showDocTopics(id, offset) {
   $('#doc-topic-note').textContent = '';
 }
 
-// The documents with the most weight on topic t among the first 1000.
+// The documents with the most weight on topic t among the first 1000, each
+// with the start of its text when the job ran on an uploaded corpus.
 async function showTopDocs(id, t) {
   const r = await api('GET', `/v1/jobs/${id}/document-topics?offset=0&limit=1000`);
   if (r.status !== 200) return;
   const docs = r.body.documents.slice().sort((a, b) => b.weights[t] - a.weights[t]).slice(0, 10);
+  const corpus = currentCorpus;
+  const snippets = await Promise.all(docs.map(async (d) => {
+    if (!corpus) return '';
+    const s = await api('GET', `/v1/corpora/${corpus}/documents?offset=${d.index}&limit=1&max_chars=160`);
+    const doc = s.status === 200 && s.body.documents[0];
+    return doc ? doc.text + (doc.truncated ? '…' : '') : '';
+  }));
   const head = $('#doc-topics thead'), body = $('#doc-topics tbody');
   head.replaceChildren(el('tr', {}, el('th', { scope: 'col', text: 'Document' }),
-    el('th', { scope: 'col', text: 'Weight on topic ' + t })));
-  body.replaceChildren(...docs.map((d) => el('tr', {},
+    el('th', { scope: 'col', text: 'Weight on topic ' + t }), el('th', { scope: 'col', text: 'Text' })));
+  body.replaceChildren(...docs.map((d, i) => el('tr', {},
     el('th', { scope: 'row', text: d.id !== null ? d.id : '#' + d.index }),
-    el('td', { class: 'num', text: d.weights[t].toFixed(4) }))));
+    el('td', { class: 'num', text: d.weights[t].toFixed(4) }),
+    el('td', { class: 'snippet', text: snippets[i] }))));
   $('#doc-topic-note').textContent = `The 10 documents with the most weight on topic ${t}` +
     (r.body.n_documents > 1000 ? ' among the first 1000.' : '.');
   $('#doc-page').textContent = '';
@@ -311,6 +321,7 @@ async function showJob(id) {
   for (const s of ['#topic-cards', '#plots', '#job-downloads']) $(s).replaceChildren();
   const j = await api('GET', '/v1/jobs/' + id);
   if (j.status !== 200) { $('#job-summary').textContent = errorMessage(j); return; }
+  currentCorpus = j.body.corpus_id || null;
   if (j.body.state !== 'succeeded') {
     $('#job-summary').textContent = `This job is ${j.body.state}` +
       (FINAL.has(j.body.state) ? '.' : ` (${Math.round(100 * j.body.progress)}%); this page updates when it finishes.`);

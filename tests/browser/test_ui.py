@@ -132,6 +132,13 @@ def check_cards(d, base, key, job):
           f"the plots load as images, an NMF job's three ({shown})")
     rows = d.find_elements(By.CSS_SELECTOR, "#doc-topics tbody tr")
     check(len(rows) == 20, f"the document-topic table shows a page of 20 ({len(rows)})")
+    # A topic's top documents, each with the start of its text.
+    d.find_element(By.CSS_SELECTOR, '.topic-card[data-topic="0"] button').click()
+    WebDriverWait(d, WAIT_S).until(lambda drv: drv.find_elements(By.CSS_SELECTOR, "#doc-topics td.snippet"))
+    top_word = result["topics"][0]["words"][0]["term"]
+    snippets = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#doc-topics td.snippet")]
+    check(len(snippets) == 10 and top_word in snippets[0],
+          f"topic 0's top documents with their text (the first has {top_word!r})")
 
 
 def open_server(d, base, fixture, shots):

@@ -831,3 +831,49 @@ TM_TEST(http_large_json_upload)
 out:
     th_cleanup(&s);
 }
+
+/* GET /v1/corpora/{id}/documents: pages of the documents as uploaded, with
+ * their ids, cut to max_chars characters on request. */
+TM_TEST(http_corpus_documents)
+{
+    struct th_server s;
+    if (start(t, &s))
+        return;
+    static const char body[] = "{\"id\":\"a\",\"text\":\"caf\xc3\xa9 au lait\"}\n"
+                               "{\"text\":\"second\"}\n"
+                               "{\"id\":\"c\",\"text\":\"third one\"}\n";
+    char cid[40], path[200];
+    CHECK_INT_EQ(th_upload(&s, "application/x-ndjson", body, strlen(body), cid), 201);
+    struct th_resp r;
+    snprintf(path, sizeof(path), "/v1/corpora/%s/documents?offset=0&limit=2&max_chars=4", cid);
+    CHECK_INT_EQ(th_get(&s, path, &r), 200);
+    cJSON *j = th_json(&r);
+    CHECK(j && th_num(j, "n_documents") == 3 && th_num(j, "limit") == 2);
+    cJSON *docs = cJSON_GetObjectItem(j, "documents");
+    REQUIRE(cJSON_GetArraySize(docs) == 2);
+    cJSON *d0 = cJSON_GetArrayItem(docs, 0), *d1 = cJSON_GetArrayItem(docs, 1);
+    CHECK_STR_EQ(th_str(d0, "id"), "a");
+    CHECK_STR_EQ(th_str(d0, "text"), "caf\xc3\xa9"); /* four characters, five bytes */
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(d0, "truncated")));
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(d1, "id")));
+    CHECK_STR_EQ(th_str(d1, "text"), "seco");
+    cJSON_Delete(j);
+    th_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/corpora/%s/documents?offset=2", cid);
+    CHECK_INT_EQ(th_get(&s, path, &r), 200);
+    j = th_json(&r);
+    docs = cJSON_GetObjectItem(j, "documents");
+    REQUIRE(cJSON_GetArraySize(docs) == 1);
+    CHECK_STR_EQ(th_str(cJSON_GetArrayItem(docs, 0), "text"), "third one");
+    CHECK(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetArrayItem(docs, 0), "truncated")));
+    cJSON_Delete(j);
+    th_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/corpora/%s/documents?offset=9", cid); /* past the end */
+    CHECK_INT_EQ(th_get(&s, path, &r), 200);
+    CHECK(r.body && strstr(r.body, "\"documents\":[]"));
+    th_resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/corpora/%s/documents?limit=101", cid);
+    CHECK_INT_EQ(th_request(&s, "GET", path, NULL, NULL, NULL), 400);
+    CHECK_INT_EQ(th_request(&s, "GET", "/v1/corpora/c_none/documents", NULL, NULL, NULL), 404);
+    th_cleanup(&s);
+}

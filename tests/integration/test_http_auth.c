@@ -240,6 +240,8 @@ TM_TEST(http_auth_tenants)
     CHECK_INT_EQ(req(&s, "DELETE", path, b, NULL, NULL, NULL), 404);
     snprintf(path, sizeof(path), "/v1/corpora/%s/documents", ca);
     CHECK_INT_EQ(req(&s, "POST", path, b, "text/plain", "more text\n", NULL), 404);
+    CHECK_INT_EQ(req(&s, "GET", path, b, NULL, NULL, NULL), 404); /* its texts too */
+    CHECK_INT_EQ(req(&s, "GET", path, a, NULL, NULL, NULL), 200);
     snprintf(path, sizeof(path), "/v1/corpora/%s", old);
     CHECK_INT_EQ(req(&s, "GET", path, a, NULL, NULL, NULL), 404);
     CHECK_INT_EQ(req(&s, "GET", path, adm, NULL, NULL, NULL), 200);

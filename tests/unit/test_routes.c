@@ -20,7 +20,7 @@ static const struct {
     {"/v1/openapi.yaml", "GET, HEAD", 0},
     {"/v1/corpora", "GET, HEAD, POST", 1},
     {"/v1/corpora/{id}", "GET, HEAD, DELETE", 1},
-    {"/v1/corpora/{id}/documents", "POST", 0},
+    {"/v1/corpora/{id}/documents", "GET, HEAD, POST", 0},
     {"/v1/jobs", "GET, HEAD, POST", 1},
     {"/v1/jobs/{id}", "GET, HEAD, DELETE", 1},
     {"/v1/jobs/{id}/result", "GET, HEAD", 0},

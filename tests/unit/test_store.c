@@ -81,10 +81,19 @@ TM_STORE_TEST(store_corpora)
     CHECK(!memcmp(d.pool, "hello worldsecond batch", 23));
     CHECK(d.ids && d.ids[0] && !strcmp(d.ids[0], "x1") && !d.ids[1] && !d.ids[2]);
     tm_store_docs_release(&d);
-    char *ids[2];
-    CHECK_INT_EQ(s.m->corpus_doc_ids(s.ctx, "c_a", 0, 2, ids, err), TM_OK);
+    char *ids[4], *texts[4];
+    CHECK_INT_EQ(s.m->corpus_docs_page(s.ctx, "c_a", 0, 2, ids, NULL, err), TM_OK);
     CHECK(ids[0] && !strcmp(ids[0], "x1") && !ids[1]);
     tm_free(ids[0]);
+    /* With the texts, from an offset, past the end. */
+    CHECK_INT_EQ(s.m->corpus_docs_page(s.ctx, "c_a", 1, 4, ids, texts, err), TM_OK);
+    CHECK(!ids[0] && !ids[1] && !ids[2] && !ids[3]);
+    CHECK(texts[0] && !strcmp(texts[0], ""));
+    CHECK(texts[1] && !strcmp(texts[1], "second batch"));
+    CHECK(!texts[2] && !texts[3]);
+    for (int i = 0; i < 4; i++)
+        tm_free(texts[i]);
+    CHECK_INT_EQ(s.m->corpus_docs_page(s.ctx, "c_none", 0, 1, NULL, texts, err), TM_ENOTFOUND);
 
     /* An append staged in a hidden corpus, adopted in one step. */
     struct tm_corpus_record st = corpus("c_stage", 1);
