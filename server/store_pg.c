@@ -1698,20 +1698,18 @@ static tm_status pg_job_submit(void *ctx, struct tm_job_record *j, const char *s
      * rollback: a job whose charge was refused goes with it. */
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         st = insert_failed(&k, r, idem_key, Q_JOB_SUBMIT, err);
-    } else if (!PQgetisnull(r, 0, 2) && !PQgetisnull(r, 0, 3)) {
+    } else if (!PQgetisnull(r, 0, 3)) { /* charged, so in (c reads ins) */
         j->seq = col_int(r, 0, 2);
         st = commit(&k, err);
-    } else if (!PQgetisnull(r, 0, 2)) {
-        goto stored_full; /* in, but its charge was refused */
-    } else if (caps && col_int(r, 0, 0) >= caps->max_queued) {
+    } else if (PQgetisnull(r, 0, 2) && caps && col_int(r, 0, 0) >= caps->max_queued) {
         *full = TM_STORE_QUEUE_FULL;
         st = tm_errf(err, TM_EBUSY, "the queue is full");
-    } else if (caps && col_int(r, 0, 1) >= caps->max_per_client) {
+    } else if (PQgetisnull(r, 0, 2) && caps && col_int(r, 0, 1) >= caps->max_per_client) {
         *full = TM_STORE_CLIENT_FULL;
         st = tm_errf(err, TM_EBUSY, "the queue is full");
     } else {
-        /* Refused by the stored-bytes quota: its use, for the message. */
-    stored_full:;
+        /* Refused by the stored-bytes quota (the job, if in, is rolled
+         * back first): the tenant's use, for the message. */
         int64_t used = 0;
         PQclear(r);
         r = NULL;
