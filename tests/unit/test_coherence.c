@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "api/result.h"
 #include "api/spec.h"
@@ -351,4 +352,65 @@ TM_TEST(coherence_result_json)
                       "\"c_v\":{\"mean\":0.5,\"per_topic\":[0.25,0.75]}}") != NULL);
     CHECK(strstr(out, "\"coherence\":0.125") != NULL);
     tm_free(out);
+}
+
+/* Runs "topicd ARGS" in dir; stdout and stderr into dir/out and dir/err.
+ * Returns the exit status. */
+static int run_topicd(const char *dir, const char *args)
+{
+    char cmd[8192], bin[4096];
+    if (!realpath(tm_test_bindir(), bin))
+        return -1;
+    snprintf(cmd, sizeof(cmd), "cd '%s' && '%s/topicd' %s >out 2>err", dir, bin, args);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *read_in(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 1 << 16);
+    if (buf)
+        (void)!fread(buf, 1, (1 << 16) - 1, f);
+    fclose(f);
+    return buf;
+}
+
+TM_TEST(coherence_cli)
+{
+    char dir[] = "/tmp/tm_coherence_XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    char path[512];
+    snprintf(path, sizeof(path), "%s/docs.txt", dir);
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    fputs("the shuttle reached orbit\nnasa launch orbit shuttle\nimage graphics render\n"
+          "graphics image file format\n",
+          f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/x.mtx", dir);
+    f = fopen(path, "w");
+    REQUIRE(f);
+    fputs("%%MatrixMarket matrix coordinate real general\n2 2 2\n1 1 1.0\n2 2 1.0\n", f);
+    fclose(f);
+    CHECK_INT_EQ(run_topicd(dir, "fit --quiet --format lines --spec "
+                                 "'{\"model\":{\"n_topics\":2,\"n_top_words\":3,"
+                                 "\"coherence\":\"c_npmi\"},\"seed\":1}' docs.txt"),
+                 0);
+    char *out = read_in(dir, "out");
+    CHECK(out && strstr(out, "\"coherence\":{\"c_npmi\":{\"mean\":"));
+    free(out);
+    CHECK_INT_EQ(run_topicd(dir, "fit --quiet --matrix-market-in x.mtx --spec "
+                                 "'{\"model\":{\"n_topics\":1,\"coherence\":\"c_v\"}}'"),
+                 1);
+    char *err = read_in(dir, "err");
+    CHECK(err && strstr(err, "model.coherence: needs the documents' texts"));
+    free(err);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    (void)!system(cmd);
 }
