@@ -7,10 +7,12 @@
  * pages, the corpus's ids; inline documents' ids with commas, quotes, line
  * breaks and any Unicode round-trip, and a document without an id is named
  * by its index. Headers (type, attachment name), HEAD, 404 and 409 as the
- * other result routes, and the signed links list both files.
+ * other result routes, and the signed links list both files. On each store
+ * driver (PostgreSQL's skips without scripts/with-pg.sh).
  */
 #include "csvread.h"
 #include "http_helpers.h"
+#include "tmpstore.h"
 
 static long get_csv(struct th_server *s, const char *jid, const char *name, struct th_resp *r)
 {
@@ -163,7 +165,18 @@ static void dt_check_free(struct dt_check *c)
     free(c->w);
 }
 
-TM_TEST(http_exports_csv)
+/* REQUIRE for exports_checks: the server is stopped on the way out. */
+#define NEED(cond)                                                                                 \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            tm_test_fail(t, __FILE__, __LINE__, "required: %s", #cond);                            \
+            goto out;                                                                              \
+        }                                                                                          \
+    } while (0)
+
+/* The checks, on a server started on the store TOPICD_STORE names (or the
+ * data directory's SQLite). */
+static void exports_checks(struct tm_test_ctx *t)
 {
     struct th_server s;
     memset(&s, 0, sizeof(s));
@@ -183,7 +196,7 @@ TM_TEST(http_exports_csv)
     /* topic-terms.csv: the result's words, in order, with its digits. */
     struct th_resp r;
     snprintf(path, sizeof(path), "/v1/jobs/%s/result", jid);
-    REQUIRE(th_get(&s, path, &r) == 200);
+    NEED(th_get(&s, path, &r) == 200);
     cJSON *res = th_json(&r);
     char *result_text = r.body;
     r.body = NULL;
@@ -207,7 +220,7 @@ TM_TEST(http_exports_csv)
 
     /* document-topics.csv: every row, the JSON pages' weights and ids. */
     struct dt_check dc = {.t = t};
-    REQUIRE(json_doc_topics(&s, jid, &dc) == 0);
+    NEED(json_doc_topics(&s, jid, &dc) == 0);
     CHECK_INT_EQ(dc.n, 3000);
     CHECK_INT_EQ(get_csv(&s, jid, "document-topics", &r), 200);
     CHECK_STR_EQ(r.content_type, "text/csv; charset=utf-8");
@@ -244,7 +257,7 @@ TM_TEST(http_exports_csv)
     CHECK_INT_EQ(th_submit(&s, inline_spec, NULL, inl), 202);
     CHECK_STR_EQ(th_wait_job(&s, inl, 60, state), "succeeded");
     struct dt_check ic = {.t = t};
-    REQUIRE(json_doc_topics(&s, inl, &ic) == 0);
+    NEED(json_doc_topics(&s, inl, &ic) == 0);
     CHECK_INT_EQ(ic.n, 5);
     CHECK(ic.ids[3] == NULL);
     CHECK_STR_EQ(ic.ids[4], "naïve 日本 ✓");
@@ -283,4 +296,23 @@ TM_TEST(http_exports_csv)
     th_resp_free(&r);
 out:
     th_cleanup(&s);
+}
+
+TM_TEST(http_exports_csv_sqlite)
+{
+    exports_checks(t);
+}
+
+TM_TEST(http_exports_csv_pg)
+{
+    if (tm_tmpstore_pg_skip()) {
+        tm_test_skip(t, tm_tmpstore_pg_skip());
+        return;
+    }
+    char schema[40] = "", conninfo[1024];
+    REQUIRE(tm_test_pg_schema_new(schema, conninfo, sizeof(conninfo)) == 0);
+    setenv("TOPICD_STORE", conninfo, 1);
+    exports_checks(t);
+    unsetenv("TOPICD_STORE");
+    tm_test_pg_schema_drop(schema);
 }
