@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "api/corpus.h"
+#include "api/exports.h"
 #include "api/json.h"
 #include "api/mmio.h"
 #include "api/result.h"
@@ -49,9 +50,10 @@ struct cli_opts {
     const char *mm_out;
     const char *mm_in;
     const char *vocab_file;
-    int threads;  /* 0: every CPU the process may use */
-    int progress; /* --progress: stages and fractions on stderr, also to a log */
-    int quiet;    /* --quiet: no progress at all */
+    const char *csv_dir; /* fit --csv-dir: api/exports.h's files go there */
+    int threads;         /* 0: every CPU the process may use */
+    int progress;        /* --progress: stages and fractions on stderr, also to a log */
+    int quiet;           /* --quiet: no progress at all */
     const char *input;
 };
 
@@ -96,6 +98,13 @@ static const char fit_help[] =
     "  --matrix-market OUT     also write the vectorized matrix to OUT\n"
     "  --matrix-market-in FILE factorize this matrix instead of vectorizing INPUT\n"
     "  --vocabulary FILE       with --matrix-market-in: its terms, one per line\n"
+    "  --csv-dir DIR           also write DIR/topic-terms.csv (topic,term,weight:\n"
+    "                          each topic's top n_top_words terms, in order) and\n"
+    "                          DIR/document-topics.csv (document_id,topic,weight:\n"
+    "                          a row per document and topic; a document without\n"
+    "                          an id is named by its index), as the server's\n"
+    "                          GET /v1/jobs/{id}/topic-terms.csv and\n"
+    "                          document-topics.csv; DIR is made if missing\n"
     "  --threads N             threads to use (default: the CPUs it may use)\n"
     "  --progress              progress lines on standard error when it is not a\n"
     "                          terminal (a terminal always gets a progress bar)\n"
@@ -229,10 +238,11 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
         }
         memcpy(name, a, nlen);
         name[nlen] = '\0';
-        int takes =
-            !strcmp(name, "--spec") || !strcmp(name, "--spec-file") || !strcmp(name, "--format") ||
-            !strcmp(name, "--matrix-market") || !strcmp(name, "--threads") ||
-            (is_fit && (!strcmp(name, "--matrix-market-in") || !strcmp(name, "--vocabulary")));
+        int takes = !strcmp(name, "--spec") || !strcmp(name, "--spec-file") ||
+                    !strcmp(name, "--format") || !strcmp(name, "--matrix-market") ||
+                    !strcmp(name, "--threads") ||
+                    (is_fit && (!strcmp(name, "--matrix-market-in") ||
+                                !strcmp(name, "--vocabulary") || !strcmp(name, "--csv-dir")));
         if (!takes) {
             usage_error(cmd, "unknown option '%s'", a);
             return -1;
@@ -261,6 +271,8 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
             o->mm_in = val;
         } else if (!strcmp(name, "--vocabulary")) {
             o->vocab_file = val;
+        } else if (!strcmp(name, "--csv-dir")) {
+            o->csv_dir = val;
         } else if (!strcmp(name, "--threads")) {
             char *end;
             errno = 0;
@@ -687,6 +699,107 @@ static int score_coherence(const struct tm_job_spec *spec, const struct tm_corpu
     return 0;
 }
 
+/* --csv-dir: document-topics.csv reads the fit's weights (column-major, m
+ * x k) a page at a time, as the server reads the store's, with the
+ * documents' ids (m entries, or NULL: every document by its index). */
+struct csv_weights {
+    const struct tm_dense_owned *w;
+    char *const *ids;
+};
+
+/* api/exports.h's tm_export_page_fn over struct csv_weights. */
+static tm_status csv_page(void *ctx, int64_t offset, int64_t limit, double **w, char ***ids,
+                          int64_t *n, int64_t *k, int64_t *total, char *err)
+{
+    const struct csv_weights *c = ctx;
+    int64_t m = c->w->rows;
+    *k = c->w->cols;
+    *total = m;
+    *n = offset < m ? (m - offset < limit ? m - offset : limit) : 0;
+    *ids = NULL;
+    if (!(*w = tm_mallocarray((size_t)(*n ? *n * *k : 1), sizeof(double))))
+        return tm_errf(err, TM_ENOMEM, "document topics");
+    for (int64_t i = 0; i < *n; i++)
+        for (int64_t t = 0; t < *k; t++)
+            (*w)[i * *k + t] = c->w->data[offset + i + t * m];
+    if (!c->ids || !*n)
+        return TM_OK;
+    int ok = (*ids = tm_calloc((size_t)*n, sizeof(char *))) != NULL;
+    for (int64_t i = 0; ok && i < *n; i++) {
+        const char *id = c->ids[offset + i];
+        ok = !id || ((*ids)[i] = tm_strndup(id, strlen(id))) != NULL;
+    }
+    if (ok)
+        return TM_OK;
+    for (int64_t i = 0; *ids && i < *n; i++)
+        tm_free((*ids)[i]);
+    tm_free(*ids);
+    tm_free(*w);
+    *ids = NULL;
+    *w = NULL;
+    return tm_errf(err, TM_ENOMEM, "document ids");
+}
+
+/* Writes DIR/name: text (len bytes), or what dt streams when text is NULL.
+ * Through DIR/name.tmp, renamed once complete, so that a write that fails
+ * never leaves a file that looks whole. */
+static int write_csv_file(const char *dir, const char *name, const char *text, size_t len,
+                          struct tm_export_dt *dt)
+{
+    char path[4096], tmp[4100], err[TM_ERR_SIZE] = "";
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return fail_msg(tmp, strerror(errno));
+    tm_status st = TM_OK;
+    if (text && fwrite(text, 1, len, f) != len)
+        st = tm_errf(err, TM_EIO, "%s", strerror(errno));
+    char buf[1 << 16];
+    for (size_t got = 1; !text && !st && got;)
+        if (!(st = tm_export_dt_read(dt, buf, sizeof(buf), &got, err)) &&
+            fwrite(buf, 1, got, f) != got)
+            st = tm_errf(err, TM_EIO, "%s", strerror(errno));
+    if (fclose(f) != 0 && !st)
+        st = tm_errf(err, TM_EIO, "%s", strerror(errno));
+    if (!st && rename(tmp, path) != 0)
+        st = tm_errf(err, TM_EIO, "%s", strerror(errno));
+    if (st) {
+        unlink(tmp);
+        return fail_msg(path, err);
+    }
+    return 0;
+}
+
+/* --csv-dir DIR: topic-terms.csv from the result's JSON (len bytes) and
+ * document-topics.csv from the fit's weights, with docs' ids (docs NULL
+ * for a matrix given without documents). */
+static int write_csv_dir(const char *dir, const char *json, size_t len,
+                         const struct tm_fit_result *r, const struct tm_corpus *docs)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return fail_msg(dir, strerror(errno));
+    char *csv = NULL;
+    size_t csv_len = 0;
+    struct tm_api_error e;
+    if (tm_export_topic_terms(json, len, &csv, &csv_len, &e))
+        return job_error(&e);
+    int rc = write_csv_file(dir, "topic-terms.csv", csv, csv_len, NULL);
+    tm_free(csv);
+    if (rc)
+        return rc;
+    int has_ids = docs && docs->ids && docs->n_docs == r->document_topics.rows;
+    struct csv_weights c = {&r->document_topics, has_ids ? docs->ids : NULL};
+    struct tm_export_dt *dt = NULL;
+    char err[TM_ERR_SIZE] = "";
+    tm_status st = tm_export_dt_new(&dt, csv_page, &c, 1024, err);
+    if (st)
+        return fail_msg("document-topics.csv", err);
+    rc = write_csv_file(dir, "document-topics.csv", NULL, 0, dt);
+    tm_export_dt_free(dt);
+    return rc;
+}
+
 int tm_cli_fit(int argc, char **argv)
 {
     struct cli_opts o;
@@ -765,6 +878,10 @@ int tm_cli_fit(int argc, char **argv)
     size_t len;
     if ((st = tm_result_render_fit(&r, &v, &spec, &timings, &json, &len, &e)) != TM_OK) {
         rc = job_error(&e);
+        goto out;
+    }
+    if (o.csv_dir && (rc = write_csv_dir(o.csv_dir, json, len, &r, o.mm_in ? NULL : docs)) != 0) {
+        tm_free(json);
         goto out;
     }
     rc = print_json(json, len);

@@ -114,6 +114,8 @@ static void add_headers(struct tm__req *r, struct MHD_Response *resp, const char
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"topicd\"");
     if (r->set_cookie[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
+    if (r->content_disposition[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, r->content_disposition);
     /* A cache between must not give one origin's answer to another. */
     if (r->cors)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
@@ -204,6 +206,58 @@ void tm__respond_static(struct tm__req *r, int status, const char *content_type,
         return;
     queue(r, status, MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT),
           len, content_type);
+}
+
+/* A streamed answer's reader and its state (tm__respond_stream). r is
+ * read only by stream_read, which libmicrohttpd calls before the request
+ * completes; stream_done may run after r is freed. */
+struct stream {
+    struct tm__req *r;
+    tm__stream_fn read;
+    void (*done)(void *cls);
+    void *cls;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct stream *st = cls;
+    size_t got = 0;
+    (void)pos;
+    if (st->read(st->cls, buf, max, &got))
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (!got)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    st->r->resp_bytes += got;
+    return (ssize_t)got;
+}
+
+static void stream_done(void *cls)
+{
+    struct stream *st = cls;
+    st->done(st->cls);
+    tm_free(st);
+}
+
+void tm__respond_stream(struct tm__req *r, int status, const char *content_type, tm__stream_fn read,
+                        void (*done)(void *cls), void *cls)
+{
+    struct stream *st = r->responded ? NULL : tm_malloc(sizeof(*st));
+    if (!st) {
+        done(cls);
+        if (!r->responded)
+            tm__respond_error(r, 503, "out_of_memory", "out of memory", NULL);
+        return;
+    }
+    *st = (struct stream){r, read, done, cls};
+    /* 32 KiB: a read's worth of rows, within the connection's memory. */
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024,
+                                                                  stream_read, st, stream_done);
+    if (!resp) {
+        stream_done(st);
+        tm__respond_error(r, 503, "out_of_memory", "out of memory", NULL);
+        return;
+    }
+    queue(r, status, resp, 0, content_type);
 }
 
 void tm__respond_error(struct tm__req *r, int status, const char *code, const char *message,

@@ -95,6 +95,8 @@ struct tm__req {
     char preflight[32];
     /* A Set-Cookie header for the answer (the session's); "": none. */
     char set_cookie[256];
+    /* A Content-Disposition header (a download's file name); "": none. */
+    char content_disposition[128];
 
     /* Who asked (routes.c's auth): the key's tenant, or "default" and admin
      * when no key is required. keyed: a key was required and given. */
@@ -131,6 +133,18 @@ void tm__respond(struct tm__req *r, int status, const char *content_type, char *
 /* Static bytes (not freed). */
 void tm__respond_static(struct tm__req *r, int status, const char *content_type, const void *body,
                         size_t len);
+/*
+ * A streamed answer of unknown length (chunked in HTTP/1.1), for bodies too
+ * large to hold: libmicrohttpd calls read(cls, buf, max, &got) whenever the
+ * connection can take more, on the request's thread; *got bytes go out, 0
+ * ends the answer, a non-zero status ends it by closing the connection (so
+ * the client sees it incomplete: the status line has gone out already).
+ * done(cls) runs once the answer is over or could not be queued (always,
+ * exactly once). HEAD sends the headers and never calls read.
+ */
+typedef tm_status (*tm__stream_fn)(void *cls, char *buf, size_t max, size_t *got);
+void tm__respond_stream(struct tm__req *r, int status, const char *content_type, tm__stream_fn read,
+                        void (*done)(void *cls), void *cls);
 /* {"error":{...}} with status. */
 void tm__respond_error(struct tm__req *r, int status, const char *code, const char *message,
                        const char *field);

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "api/auth_body.h"
+#include "api/exports.h"
 #include "api/plots.h"
 #include "api/report.h"
 #include "api/spec.h"
@@ -1299,6 +1300,134 @@ out:
 }
 
 /* ---------------------------------------------------------------------- */
+/* Exports: the CSV files of api/exports.h. */
+
+static const char CSV[] = "text/csv; charset=utf-8";
+
+/* Names the answer a download: <job id>-<name>. */
+static void set_download(struct tm__req *r, const char *name)
+{
+    snprintf(r->content_disposition, sizeof(r->content_disposition),
+             "attachment; filename=\"%s-%s\"", r->id, name);
+}
+
+/* GET /v1/jobs/{id}/topic-terms.csv: from the stored result, whose size
+ * bounds it (n_topics x n_top_words rows). */
+static void get_topic_terms_csv(struct tm__req *r)
+{
+    struct tm_job_record j;
+    if (get_job_or_respond(r, &j) || require_succeeded(r, &j))
+        return;
+    char *json = NULL, *csv = NULL;
+    size_t len = 0, csv_len = 0;
+    if (read_result(r, &json, &len))
+        return;
+    struct tm_api_error e;
+    tm_status s = tm_export_topic_terms(json, len, &csv, &csv_len, &e);
+    tm_free(json);
+    if (!s)
+        set_download(r, "topic-terms.csv");
+    respond_drawn(r, "topic-terms.csv", s, &e, CSV, csv, csv_len);
+}
+
+/* A document-topics.csv being sent: its stream reads the job's weights
+ * from the store a chunk (TM_STORE_DT_CHUNK rows) at a time, on the
+ * request's thread, as the connection takes the text. */
+struct dt_export {
+    struct tm_store *store;
+    char job[TM_ID_SIZE], corpus[TM_ID_SIZE];
+    char request_id[72];
+    struct tm_export_dt *csv;
+};
+
+/* api/exports.h's page: job_doc_topics, with an uploaded corpus's ids read
+ * from it (inline documents' are stored with the weights). A corpus
+ * deleted since leaves the documents named by their index, as the JSON
+ * pages leave them null. On failure nothing is left owned. */
+static tm_status dt_page(void *ctx, int64_t offset, int64_t limit, double **w, char ***ids,
+                         int64_t *n, int64_t *k, int64_t *total, char *err)
+{
+    struct dt_export *x = ctx;
+    struct tm_store *st = x->store;
+    tm_status s = st->m->job_doc_topics(st->ctx, x->job, offset, limit, w, ids, n, k, total, err);
+    if (s || *ids || !*n || !x->corpus[0])
+        return s;
+    if (!(*ids = tm_calloc((size_t)*n, sizeof(char *))))
+        s = tm_errf(err, TM_ENOMEM, "document ids");
+    else if ((s = st->m->corpus_docs_page(st->ctx, x->corpus, offset, *n, *ids, NULL, err)) ==
+             TM_ENOTFOUND)
+        s = TM_OK;
+    if (s || !**ids) { /* no ids (or no corpus): by index */
+        for (int64_t i = 0; *ids && i < *n; i++)
+            tm_free((*ids)[i]);
+        tm_free(*ids);
+        *ids = NULL;
+    }
+    if (s) {
+        tm_free(*w);
+        *w = NULL;
+    }
+    return s;
+}
+
+static tm_status dt_read(void *cls, char *buf, size_t max, size_t *got)
+{
+    struct dt_export *x = cls;
+    char err[TM_ERR_SIZE] = "";
+    tm_status s = tm_export_dt_read(x->csv, buf, max, got, err);
+    if (s)
+        TM_LOG(TM_LOG_ERROR, "document-topics.csv cut short", "s:request_id", x->request_id,
+               "s:job_id", x->job, "s:error", err, NULL);
+    return s;
+}
+
+static void dt_done(void *cls)
+{
+    struct dt_export *x = cls;
+    tm_export_dt_free(x->csv);
+    tm_free(x);
+}
+
+/* GET /v1/jobs/{id}/document-topics.csv: streamed, so that any number of
+ * documents goes out in the memory of one chunk of weights. The first
+ * chunk is read before the answer starts, so that a job without weights
+ * is a 404 and a store failure a 503; a later failure can only cut the
+ * text short (http.h). */
+static void get_doc_topics_csv(struct tm__req *r)
+{
+    struct tm_job_record j;
+    if (get_job_or_respond(r, &j) || require_succeeded(r, &j))
+        return;
+    struct dt_export *x = tm_calloc(1, sizeof(*x));
+    if (!x) {
+        respond_oom(r);
+        return;
+    }
+    x->store = &r->srv->store;
+    snprintf(x->job, sizeof(x->job), "%s", j.id);
+    snprintf(x->corpus, sizeof(x->corpus), "%s", j.corpus_id);
+    snprintf(x->request_id, sizeof(x->request_id), "%s", r->request_id);
+    char err[TM_ERR_SIZE] = "";
+    tm_status s = tm_export_dt_new(&x->csv, dt_page, x, TM_STORE_DT_CHUNK, err);
+    if (s) {
+        tm_free(x);
+        if (s == TM_ENOTFOUND)
+            tm__respond_error(r, 404, "no_document_topics",
+                              "this job stored no document-topic weights to export (a fit "
+                              "stores them whatever \"return\" says; \"return\": "
+                              "{\"document_topics\": true} adds them to /result as well)",
+                              NULL);
+        else if (s == TM_ENOMEM)
+            respond_oom(r);
+        else
+            respond_store_error(r, err);
+        return;
+    }
+    set_download(r, "document-topics.csv");
+    tm__respond_stream(r, 200, CSV, dt_read, dt_done, x);
+}
+
+/* ---------------------------------------------------------------------- */
 /* Sessions (the browser's cookie) and signed links (session.h). */
 
 /* authorize() for a KEYED route, from a handler of an OPEN one. */
@@ -1740,6 +1869,9 @@ static const struct route routes[] = {
     {"/v1/jobs/{id}/plots/topics.svg", .get = get_plot, .link = "plot_topics"},
     {"/v1/jobs/{id}/plots/document_topics.svg", .get = get_plot, .link = "plot_document_topics"},
     {"/v1/jobs/{id}/report.html", .get = get_report, .link = "report"},
+    /* api/exports.h's CSV files. */
+    {"/v1/jobs/{id}/topic-terms.csv", .get = get_topic_terms_csv, .link = "topic_terms_csv"},
+    {"/v1/jobs/{id}/document-topics.csv", .get = get_doc_topics_csv, .link = "document_topics_csv"},
     {"/v1/jobs/{id}:cancel", .post = cancel_job},
     {"/v1/info", .slash = 1, .get = get_info},
     /* Sessions check the key themselves: signing in takes it from the

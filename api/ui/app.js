@@ -346,7 +346,9 @@ async function showJob(id) {
     $('#plots').append(fig);
   }
   for (const [path, label, file] of [['result', 'Result (JSON)', id + '.json'],
-    ['report.html', 'Report (HTML)', id + '-report.html']])
+    ['report.html', 'Report (HTML)', id + '-report.html'],
+    ['topic-terms.csv', 'Topic terms (CSV)', id + '-topic-terms.csv'],
+    ['document-topics.csv', 'Document topics (CSV)', id + '-document-topics.csv']])
     $('#job-downloads').append(el('a', { href: `/v1/jobs/${id}/${path}`, download: file, text: label }), ' ');
   await showDocTopics(id, 0);
 }

@@ -11,10 +11,14 @@ and check the server's message beside that field; cancel a running job from
 the list; reach the upload and the submit button with the keyboard alone.
 Against the keyed server: the page asks for the key, signs in (a session
 cookie; the page keeps no copy of the key), the same flow runs with the
-plots as plain <img> tags, and signing out asks for the key again. Screenshots of each page at desktop and phone width go to DIR.
+plots as plain <img> tags, and signing out asks for the key again. On
+both, the job page's CSV download links fetch (as the page would, its
+cookie with them) files whose rows match the result and the JSON pages. Screenshots of each page at desktop and phone width go to DIR.
 Exits non-zero, naming the check, on the first failure.
 """
 import argparse
+import csv
+import io
 import json
 import os
 import sys
@@ -130,6 +134,7 @@ def check_cards(d, base, key, job):
     shown = [i.get_attribute("data-plot") for i in d.find_elements(By.CSS_SELECTOR, "#plots img")]
     check(shown == ["topics", "error_trace", "document_topics"],
           f"the plots load as images, an NMF job's three ({shown})")
+    check_csv_links(d, base, key, job, result)
     rows = d.find_elements(By.CSS_SELECTOR, "#doc-topics tbody tr")
     check(len(rows) == 20, f"the document-topic table shows a page of 20 ({len(rows)})")
     # A topic's top documents, each with the start of its text.
@@ -139,6 +144,43 @@ def check_cards(d, base, key, job):
     snippets = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#doc-topics td.snippet")]
     check(len(snippets) == 10 and top_word in snippets[0],
           f"topic 0's top documents with their text (the first has {top_word!r})")
+
+
+def fetch_in_page(d, href):
+    """GET href from the page, as a click on the link would: the status, the
+    Content-Type and the text."""
+    d.set_script_timeout(WAIT_S)
+    return d.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(arguments[0]).then(r => r.text().then(t => done([r.status, r.headers.get('Content-Type'), t])))"
+        ".catch(e => done([0, '', String(e)]));", href)
+
+
+def check_csv_links(d, base, key, job, result):
+    links = {a.get_attribute("download"): a.get_attribute("href")
+             for a in d.find_elements(By.CSS_SELECTOR, "#job-downloads a")}
+    for name in ("topic-terms", "document-topics"):
+        check(f"{job}-{name}.csv" in links and links[f"{job}-{name}.csv"].endswith(f"/v1/jobs/{job}/{name}.csv"),
+              f"the job page links {name}.csv beside the other downloads")
+    status, ctype, text = fetch_in_page(d, links[f"{job}-topic-terms.csv"])
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    check(status == 200 and ctype.startswith("text/csv") and rows[0] == ["topic", "term", "weight"],
+          f"topic-terms.csv downloads as CSV ({status}, {ctype!r})")
+    want = [[str(t["index"]), w["term"], w["weight"]] for t in result["topics"] for w in t["words"]]
+    got = [[r[0], r[1], float(r[2])] for r in rows[1:]]
+    check(got == want, f"topic-terms.csv holds the result's {len(want)} words, in order, with their weights")
+    page = api(base, f"/v1/jobs/{job}/document-topics?limit=5", key)
+    status, ctype, text = fetch_in_page(d, links[f"{job}-document-topics.csv"])
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    check(status == 200 and ctype.startswith("text/csv") and rows[0] == ["document_id", "topic", "weight"],
+          f"document-topics.csv downloads as CSV ({status}, {ctype!r})")
+    k = result["n_topics"]
+    check(len(rows) == 1 + result["n_documents"] * k,
+          f"document-topics.csv has a row per document and topic ({len(rows) - 1})")
+    want = [[doc["id"] if doc["id"] is not None else str(doc["index"]), str(t), w]
+            for doc in page["documents"] for t, w in enumerate(doc["weights"])]
+    got = [[r[0], r[1], float(r[2])] for r in rows[1:1 + len(want)]]
+    check(got == want, "document-topics.csv's first rows are the JSON page's weights")
 
 
 def open_server(d, base, fixture, shots):

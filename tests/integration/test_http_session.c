@@ -553,6 +553,11 @@ TM_TEST(http_signed_links)
     struct sresp r, lr;
     const char *ha[] = {auth_a, NULL}, *hb[] = {auth_b, NULL};
     snprintf(path, sizeof(path), "/v1/jobs/%s/links", ja);
+    /* Another tenant cannot read the job's files. */
+    snprintf(moved, sizeof(moved), "/v1/jobs/%s/document-topics.csv", ja);
+    CHECK_INT_EQ(sreq(&s, "GET", moved, hb, NULL, NULL, NULL), 404);
+    CHECK_INT_EQ(sreq(&s, "GET", moved, NULL, NULL, NULL, NULL), 401);
+    CHECK_INT_EQ(sreq(&s, "GET", moved, ha, NULL, NULL, NULL), 200);
     /* Another tenant cannot make links to the job. */
     CHECK_INT_EQ(sreq(&s, "POST", path, hb, NULL, NULL, NULL), 404);
     CHECK_INT_EQ(sreq(&s, "POST", path, NULL, NULL, NULL, NULL), 401);
@@ -569,7 +574,9 @@ TM_TEST(http_signed_links)
                   {"document_topics", "\"weights\""},
                   {"job", "\"state\""},
                   {"plot_topics", "<svg xmlns="},
-                  {"report", "<!DOCTYPE html>"}};
+                  {"report", "<!DOCTYPE html>"},
+                  {"topic_terms_csv", "topic,term,weight\r\n"},
+                  {"document_topics_csv", "document_id,topic,weight\r\n"}};
     for (size_t i = 0; i < sizeof(linked) / sizeof(linked[0]); i++) {
         REQUIRE(link_of(&lr, linked[i].name, v, sizeof(v)) == 0);
         CHECK(strstr(v, ja) != NULL && strstr(v, "?expires=") && strstr(v, "&sig="));

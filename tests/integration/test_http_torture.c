@@ -331,6 +331,10 @@ TM_TEST(http_torture_allocations)
         {"job status", "GET", "{job}", NULL, NULL, 200, 0},
         {"job result", "GET", "{job}/result", NULL, NULL, 200, 0},
         {"document topics", "GET", "{job}/document-topics?offset=1&limit=3", NULL, NULL, 200, 0},
+        /* document-topics.csv is left out: a failure once its status line
+         * is out can only cut the stream short (http.h), which
+         * test_exports.c's allocation test covers. */
+        {"topic terms CSV", "GET", "{job}/topic-terms.csv", NULL, NULL, 200, 0},
         {"list corpora", "GET", "/v1/corpora?limit=2", NULL, NULL, 200, 0},
         {"list jobs", "GET", "/v1/jobs?state=succeeded", NULL, NULL, 200, 0},
         {"get corpus", "GET", "/v1/corpora/%s", NULL, NULL, 200, 0},

@@ -12,6 +12,7 @@
 #include "api/error.h"
 #include "api/mmio.h"
 #include "core/alloc.h"
+#include "csvread.h"
 #include "harness.h"
 
 struct run {
@@ -567,4 +568,96 @@ TM_TEST(cli_fit_device)
         setenv("TOPICD_GPU_PLUGIN", saved, 1);
     else
         unsetenv("TOPICD_GPU_PLUGIN");
+}
+
+/* fit --csv-dir: the server's two CSV files, read back (tests/csvread.h)
+ * against the result the command prints. */
+struct csv_rows {
+    struct tm_csvrow rows[64];
+    int n;
+};
+
+static int keep_row(void *ctx, const struct tm_csvrow *r)
+{
+    struct csv_rows *c = ctx;
+    if (c->n == 64)
+        return -1;
+    c->rows[c->n++] = *r;
+    return 0;
+}
+
+TM_TEST(cli_fit_csv_dir)
+{
+    NEED_BINARY();
+    static const char docs[] =
+        "{\"id\":\"a,b\",\"text\":\"cat dog pet fur\"}\n"
+        "{\"id\":\"say \\\"hi\\\"\",\"text\":\"stock bond market yield\"}\n"
+        "{\"text\":\"cat pet vet paw\"}\n"
+        "{\"id\":\"two\\nlines \xe2\x9c\x93\",\"text\":\"bond yield fund\"}\n";
+    static const char *const ids[] = {"a,b", "say \"hi\"", "2", "two\nlines \xe2\x9c\x93"};
+    char args[1024], dir[512], path[600];
+    snprintf(dir, sizeof(dir), "%s", tmp_path("csv"));
+    snprintf(args, sizeof(args),
+             "fit --quiet --csv-dir '%s' --spec '{\"model\":{\"method\":\"nmf\",\"n_topics\":2,"
+             "\"n_top_words\":4},\"return\":{\"document_topics\":true},\"seed\":1}' -",
+             dir);
+    struct run r;
+    run(&r, args, docs);
+    REQUIRE(r.status == 0);
+    cJSON *root = cJSON_Parse(r.out);
+    REQUIRE(root);
+
+    size_t len;
+    snprintf(path, sizeof(path), "%s/topic-terms.csv", dir);
+    char *text = slurp(path, &len);
+    REQUIRE(text);
+    struct csv_rows c = {.n = 0};
+    CHECK_INT_EQ(tm_csvread(text, len, keep_row, &c), 1 + 2 * 4);
+    CHECK(!strcmp(c.rows[0].f[0], "topic") && !strcmp(c.rows[0].f[1], "term"));
+    int row = 1;
+    const cJSON *topic, *word;
+    cJSON_ArrayForEach(topic, cJSON_GetObjectItem(root, "topics"))
+    {
+        cJSON_ArrayForEach(word, cJSON_GetObjectItem(topic, "words"))
+        {
+            CHECK_INT_EQ(atoi(c.rows[row].f[0]), cJSON_GetObjectItem(topic, "index")->valueint);
+            CHECK_STR_EQ(c.rows[row].f[1], cJSON_GetObjectItem(word, "term")->valuestring);
+            CHECK(strtod(c.rows[row].f[2], NULL) ==
+                  cJSON_GetObjectItem(word, "weight")->valuedouble);
+            row++;
+        }
+    }
+    CHECK_INT_EQ(row, 9);
+    free(text);
+
+    snprintf(path, sizeof(path), "%s/document-topics.csv", dir);
+    text = slurp(path, &len);
+    REQUIRE(text);
+    c.n = 0;
+    CHECK_INT_EQ(tm_csvread(text, len, keep_row, &c), 1 + 4 * 2);
+    CHECK(!strcmp(c.rows[0].f[0], "document_id") && !strcmp(c.rows[0].f[2], "weight"));
+    const cJSON *dt = cJSON_GetObjectItem(root, "document_topics");
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 2; j++) {
+            const struct tm_csvrow *x = &c.rows[1 + i * 2 + j];
+            CHECK_STR_EQ(x->f[0], ids[i]);
+            CHECK_INT_EQ(atoi(x->f[1]), j);
+            CHECK(strtod(x->f[2], NULL) ==
+                  cJSON_GetArrayItem(cJSON_GetArrayItem(dt, i), j)->valuedouble);
+        }
+    free(text);
+    cJSON_Delete(root);
+    run_free(&r);
+
+    /* A directory that cannot be made: exit 1 naming it, no result printed. */
+    snprintf(path, sizeof(path), "%s/topic-terms.csv/sub", dir);
+    snprintf(
+        args, sizeof(args),
+        "fit --quiet --csv-dir '%s' --spec '{\"model\":{\"method\":\"nmf\",\"n_topics\":2}}' -",
+        path);
+    run(&r, args, docs);
+    CHECK_INT_EQ(r.status, 1);
+    CHECK(strstr(r.err, "topic-terms.csv/sub") != NULL);
+    CHECK_INT_EQ(r.out_len, 0);
+    run_free(&r);
 }

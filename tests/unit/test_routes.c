@@ -30,6 +30,8 @@ static const struct {
     {"/v1/jobs/{id}/plots/topics.svg", "GET, HEAD", 0},
     {"/v1/jobs/{id}/plots/document_topics.svg", "GET, HEAD", 0},
     {"/v1/jobs/{id}/report.html", "GET, HEAD", 0},
+    {"/v1/jobs/{id}/topic-terms.csv", "GET, HEAD", 0},
+    {"/v1/jobs/{id}/document-topics.csv", "GET, HEAD", 0},
     {"/v1/jobs/{id}:cancel", "POST", 0},
     {"/v1/info", "GET, HEAD", 1},
     {"/v1/session", "GET, HEAD, POST, DELETE", 0},
@@ -188,7 +190,8 @@ TM_TEST(routes_links)
 {
     const char *names[LINKED_MAX], *patterns[LINKED_MAX];
     int n = routes_linked(names, patterns, LINKED_MAX);
-    CHECK_INT_EQ(n, 8); /* the job, result, document topics, 4 plots, the report */
+    /* the job, result, document topics, 4 plots, the report, 2 CSV files */
+    CHECK_INT_EQ(n, 10);
     for (int i = 0; i < n; i++) {
         char id[TM_ID_SIZE], sample[128];
         CHECK(!strncmp(patterns[i], "/v1/jobs/{id}", 13));
