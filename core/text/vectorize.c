@@ -386,10 +386,13 @@ static tm_status too_many_terms(struct worker *w)
  * are not stop words, joined by single spaces into w->joined, so that the
  * n-gram of tokens i .. i+n-1 is one slice of it (no copy per n-gram);
  * with ngram_min == 1 the tokens are counted as they come, then the n-grams
- * of each n >= 2, hashed and prefetched in batches as tokens are.
+ * of each n >= 2, hashed and prefetched in batches as tokens are. Never
+ * inlined: it would only grow tokenize_doc, whose unigram loop is the hot
+ * one (see tm_strmap_intern_hashed's always_inline).
  */
-static tm_status tokenize_ngrams(struct worker *w, int64_t d, int ascii, const char *text,
-                                 size_t len, const char *base)
+static __attribute__((noinline)) tm_status tokenize_ngrams(struct worker *w, int64_t d, int ascii,
+                                                           const char *text, size_t len,
+                                                           const char *base)
 {
     const struct tm_vectorizer_params *p = w->sh->params;
     int64_t n_stop = w->n_stop;
