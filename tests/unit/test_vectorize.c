@@ -429,6 +429,23 @@ TM_TEST(vectorize_errors)
     tm_vectorizer_params_init(&p);
     p.max_features = -1;
     CHECK_INT_EQ(tm_vectorize(&p, docs, N_MIXED, NULL, &v, err), TM_EINVAL);
+    tm_vectorizer_params_init(&p);
+    p.ngram_min = 0;
+    CHECK_INT_EQ(tm_vectorize(&p, docs, N_MIXED, NULL, &v, err), TM_EINVAL);
+    CHECK(strstr(err, "ngram_range: min_n must be >= 1") != NULL);
+    p.ngram_min = 3;
+    p.ngram_max = 2;
+    CHECK_INT_EQ(tm_vectorize(&p, docs, N_MIXED, NULL, &v, err), TM_EINVAL);
+    CHECK(strstr(err, "ngram_range: min_n must be <= max_n") != NULL);
+    /* max_terms counts n-grams: these documents hold fewer than 40 distinct
+     * unigrams, and more than 40 terms with the bigrams */
+    tm_vectorizer_params_init(&p);
+    p.max_terms = 40;
+    CHECK_INT_EQ(tm_vectorize(&p, docs, N_MIXED, NULL, &v, err), TM_OK);
+    tm_vectorized_release(&v);
+    p.ngram_max = 2;
+    CHECK_INT_EQ(tm_vectorize(&p, docs, N_MIXED, NULL, &v, err), TM_ETOOBIG);
+    CHECK(strstr(err, "more than 40 distinct terms") != NULL);
     /* every document empty */
     struct tm_doc empty[3] = {{"", 0}, {NULL, 0}, {"a", 1}};
     tm_vectorizer_params_init(&p);
@@ -524,7 +541,7 @@ TM_TEST(vectorize_one_megabyte_document)
 
 /* Fails allocation 1, 2, ... N of a small vectorization: each must report
  * TM_ENOMEM (never crash) and leave nothing allocated. */
-static void fail_every_allocation(struct tm_test_ctx *t, int n_threads)
+static void fail_every_allocation(struct tm_test_ctx *t, int n_threads, int64_t ngram_max)
 {
     struct tm_doc docs[N_MIXED];
     mixed_docs(docs);
@@ -535,6 +552,7 @@ static void fail_every_allocation(struct tm_test_ctx *t, int n_threads)
     p.max_features = 5;
     p.strip_accents = TM_ACCENTS_UNICODE;
     p.n_threads = n_threads;
+    p.ngram_max = ngram_max;
     int ok = 0;
     long n;
     for (n = 1; n < 10000 && !ok; n++) {
@@ -594,8 +612,9 @@ static void fail_every_allocation(struct tm_test_ctx *t, int n_threads)
 
 TM_TEST(vectorize_fails_cleanly_at_every_allocation)
 {
-    fail_every_allocation(t, 1);
-    fail_every_allocation(t, 3);
+    fail_every_allocation(t, 1, 1);
+    fail_every_allocation(t, 3, 1);
+    fail_every_allocation(t, 2, 3);
 }
 
 TM_TEST(vectorize_row_fill_paths_agree)
