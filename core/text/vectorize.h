@@ -28,8 +28,8 @@
  *   Python.
  * Progress stages (progress.h): "tokenize" (0..1 by documents),
  * "vocabulary" (0 and 1), "weighting" (0..1 by rows).
- * Thread-safety: tm_vectorize is reentrant; it starts and joins its own
- * threads and shares nothing between calls.
+ * Thread-safety: tm_vectorize and tm_vectorize_fixed are reentrant; each
+ * starts and joins its own threads and shares nothing between calls.
  */
 #ifndef TM_CORE_TEXT_VECTORIZE_H
 #define TM_CORE_TEXT_VECTORIZE_H
