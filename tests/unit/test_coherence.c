@@ -320,6 +320,14 @@ TM_TEST(coherence_spec)
     CHECK_INT_EQ(parse("{\"model\":{\"n_top_words\":5000,\"coherence\":\"c_v\"}}", &s, &e),
                  TM_ERANGE);
     tm_job_spec_release(&s);
+    /* Bigram topic words never occur among the unigram tokens it counts. */
+    CHECK_INT_EQ(parse("{\"vectorizer\":{\"ngram_range\":[1,2]},\"model\":{\"coherence\":"
+                       "\"c_v\"}}",
+                       &s, &e),
+                 TM_EINVAL);
+    CHECK_STR_EQ(e.field, "model.coherence");
+    CHECK(strstr(e.message, "ngram_range") != NULL);
+    tm_job_spec_release(&s);
 }
 
 TM_TEST(coherence_result_json)
