@@ -35,7 +35,7 @@ else
 B := build/san-$(subst $(comma),-,$(SANITIZE))
 endif
 
-PKGS := libcjson libmicrohttpd openblas lapacke libutf8proc sqlite3 libcurl libpq libcrypto
+PKGS := libcjson libmicrohttpd openblas lapacke libutf8proc sqlite3 libcurl libpq libcrypto zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
