@@ -1138,6 +1138,33 @@ static void get_result(struct tm__req *r)
         tm__respond(r, 200, JSON, json, len);
 }
 
+/* GET /v1/jobs/{id}/model: the model file kept with a succeeded job
+ * (api/model_file.h), an attachment named <job id>.npz. */
+static void get_model(struct tm__req *r)
+{
+    struct tm_job_record j;
+    if (get_job_or_respond(r, &j) || require_succeeded(r, &j))
+        return;
+    char *bytes = NULL;
+    size_t len = 0;
+    char err[TM_ERR_SIZE] = "";
+    struct tm_store *st = &r->srv->store;
+    tm_status s = st->m->job_model(st->ctx, r->id, &bytes, &len, err);
+    if (s == TM_ENOTFOUND) {
+        /* Deleted since it was looked up, or finished before models were
+         * kept. */
+        tm__respond_error(r, 404, "no_model",
+                          "this job has no model: it was deleted, or it finished before topicd"
+                          " kept models",
+                          NULL);
+    } else if (s) {
+        respond_store_error(r, err);
+    } else {
+        snprintf(r->disposition, sizeof(r->disposition), "attachment; filename=\"%s.npz\"", j.id);
+        tm__respond(r, 200, "application/octet-stream", bytes, len);
+    }
+}
+
 /* A page of job j's document-topic weights as job_doc_topics gives it,
  * with the documents' ids: inline documents' are stored with the weights,
  * an uploaded corpus's are read from it while it exists. A job without
@@ -1734,6 +1761,7 @@ static const struct route routes[] = {
     {"/v1/jobs/{id}", .slash = 1, .get = get_job, .del = delete_job, .link = "job"},
     {"/v1/jobs/{id}/result", .get = get_result, .link = "result"},
     {"/v1/jobs/{id}/document-topics", .get = get_doc_topics, .link = "document_topics"},
+    {"/v1/jobs/{id}/model", .get = get_model, .link = "model"},
     /* api/plots.h's plots, one row each (get_plot reads the name back). */
     {"/v1/jobs/{id}/plots/singular_values.svg", .get = get_plot, .link = "plot_singular_values"},
     {"/v1/jobs/{id}/plots/error_trace.svg", .get = get_plot, .link = "plot_error_trace"},
