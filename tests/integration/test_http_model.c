@@ -79,9 +79,57 @@ TM_TEST(http_model_download)
         cJSON_Delete(res);
     }
 
-    /* A failed job has none: 409; an unknown job 404, both JSON. */
+    /* pyldavis.json: pyLDAvis.prepare's arguments, rows summing to 1 and
+     * sizes agreeing; an SVD job's is a 422. */
     struct th_resp r;
     char path[160];
+    snprintf(path, sizeof(path), "/v1/jobs/%s/pyldavis.json", nmf);
+    CHECK_INT_EQ(th_get(&s, path, &r), 200);
+    cJSON *lda = th_json(&r);
+    th_resp_free(&r);
+    REQUIRE(lda);
+    const cJSON *ttd = cJSON_GetObjectItem(lda, "topic_term_dists"),
+                *dtd = cJSON_GetObjectItem(lda, "doc_topic_dists"),
+                *dl = cJSON_GetObjectItem(lda, "doc_lengths"),
+                *vocab = cJSON_GetObjectItem(lda, "vocab"),
+                *tf = cJSON_GetObjectItem(lda, "term_frequency");
+    CHECK_INT_EQ(cJSON_GetArraySize(ttd), 3);
+    CHECK_INT_EQ(cJSON_GetArraySize(dtd), 60);
+    CHECK_INT_EQ(cJSON_GetArraySize(dl), 60);
+    int n_vocab = cJSON_GetArraySize(vocab);
+    CHECK(n_vocab > 10);
+    CHECK_INT_EQ(cJSON_GetArraySize(tf), n_vocab);
+    const cJSON *row;
+    int rows_ok = 1;
+    cJSON_ArrayForEach(row, ttd)
+    {
+        double sum = 0;
+        const cJSON *x;
+        cJSON_ArrayForEach(x, row) sum += x->valuedouble;
+        rows_ok &= cJSON_GetArraySize(row) == n_vocab && fabs(sum - 1) < 1e-9;
+    }
+    cJSON_ArrayForEach(row, dtd)
+    {
+        double sum = 0;
+        const cJSON *x;
+        cJSON_ArrayForEach(x, row) sum += x->valuedouble;
+        rows_ok &= cJSON_GetArraySize(row) == 3 && fabs(sum - 1) < 1e-9;
+    }
+    CHECK(rows_ok);
+    /* Each document's length is at least its number of distinct terms:
+     * the corpus's documents have 14 words each. */
+    const cJSON *x;
+    double total = 0, total_tf = 0;
+    cJSON_ArrayForEach(x, dl) total += x->valuedouble;
+    cJSON_ArrayForEach(x, tf) total_tf += x->valuedouble;
+    CHECK(total > 0 && total == total_tf);
+    cJSON_Delete(lda);
+    snprintf(path, sizeof(path), "/v1/jobs/%s/pyldavis.json", svd);
+    CHECK_INT_EQ(th_get(&s, path, &r), 422);
+    CHECK(r.body && strstr(r.body, "\"not_nmf\"") && strstr(r.body, "negative"));
+    th_resp_free(&r);
+
+    /* A failed job has none: 409; an unknown job 404, both JSON. */
     snprintf(path, sizeof(path), "/v1/jobs/%s/model", bad);
     CHECK_INT_EQ(th_get(&s, path, &r), 409);
     CHECK(r.body && strstr(r.body, "\"job_not_finished\""));
