@@ -848,6 +848,11 @@ tm_status tm_npz_read(const void *bytes, size_t len, size_t max_bytes, struct tm
                 }
         } else {
             snprintf(m->name, sizeof(m->name), "%s", name);
+            for (unsigned j = 0; j < i; j++)
+                if (!strcmp(z->m[j].name, m->name)) {
+                    st = tm_errf(err, TM_EPARSE, "npz: member %s appears twice", m->name);
+                    goto fail;
+                }
             m->dtype = TM_NPZ_RAW;
             m->ndim = 1;
             m->shape[0] = m->count = (int64_t)ent[i].usize;
