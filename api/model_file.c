@@ -159,7 +159,7 @@ tm_status tm_model_file_write(const struct tm_model_file_parts *parts, unsigned 
     if (!meta_text)
         goto out;
 
-    TM_TRY(tm_npz_writer_new(MODEL_LEVEL, 0, &w, err));
+    TM_TRY(tm_npz_writer_new(MODEL_LEVEL, parts->max_bytes, &w, err));
     int64_t shape[2] = {k, n};
     /* components_ is k x n row-major: the fit's n x k column-major as it is. */
     if (parts->components_float32) {

@@ -54,12 +54,13 @@ struct tm_model_file_parts {
     const double *term_frequency;    /* n_features, or NULL */
     const int64_t *doc_lengths;      /* fit->n_documents, or NULL */
     int components_float32;          /* 1: components stored as float32 */
+    size_t max_bytes;                /* the most bytes of the file; 0: 4 GiB - 1 (zip's) */
 };
 
 /*
  * The .npz bytes of a model: *out owned (tm_free). Errors: TM_EINVAL (the
  * parts disagree: a vocabulary of another size, no vocabulary), TM_ETOOBIG
- * (past 4 GiB), TM_ENOMEM; err says which.
+ * (past parts->max_bytes), TM_ENOMEM; err says which.
  */
 tm_status tm_model_file_write(const struct tm_model_file_parts *parts, unsigned char **out,
                               size_t *len, char *err);

@@ -685,7 +685,12 @@ static int save_model(const char *path, const struct tm_fit_result *r,
                       const struct tm_vectorized *v, const struct tm_job_spec *spec,
                       struct tm_result_timings *timings)
 {
-    struct tm_model_file_parts parts = {r, v, spec, v->term_frequency, v->doc_lengths, 1};
+    struct tm_model_file_parts parts = {.fit = r,
+                                        .v = v,
+                                        .spec = spec,
+                                        .term_frequency = v->term_frequency,
+                                        .doc_lengths = v->doc_lengths,
+                                        .components_float32 = 1};
     unsigned char *bytes = NULL;
     size_t len = 0;
     char err[TM_ERR_SIZE] = "";

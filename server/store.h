@@ -74,6 +74,11 @@ struct tm_store_result {
     size_t model_len;
 };
 
+/* The most bytes of a model file a store keeps (job_finish): under both
+ * drivers' limit on one value (SQLite's default SQLITE_MAX_LENGTH, 1e9
+ * bytes; PostgreSQL's bytea, 1 GiB), with room for the rest of the row. */
+#define TM_STORE_MAX_MODEL_BYTES ((size_t)960 * 1000 * 1000)
+
 /* Both drivers store a job's document-topic weights (and the documents'
  * ids, packed by tm__store_pack_ids) in chunks of this many rows, so a page
  * reads one or two chunks and `topicd store copy` moves chunks as they are. */

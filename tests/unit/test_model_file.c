@@ -66,7 +66,12 @@ static void built_release(struct built *b)
 static tm_status write_model(const struct built *b, int f32, const double *tf,
                              const int64_t *lengths, unsigned char **out, size_t *len, char *err)
 {
-    struct tm_model_file_parts p = {&b->fit, &b->v, &b->spec, tf, lengths, f32};
+    struct tm_model_file_parts p = {.fit = &b->fit,
+                                    .v = &b->v,
+                                    .spec = &b->spec,
+                                    .term_frequency = tf,
+                                    .doc_lengths = lengths,
+                                    .components_float32 = f32};
     return tm_model_file_write(&p, out, len, err);
 }
 
@@ -250,6 +255,13 @@ TM_TEST(model_file_refusals)
     char err[TM_ERR_SIZE];
     REQUIRE(write_model(&b, 0, NULL, NULL, &bytes, &len, err) == TM_OK);
     int64_t n = b.fit.n_features, k = b.fit.n_topics;
+    /* A cap on the file's size. */
+    struct tm_model_file_parts capped = {
+        .fit = &b.fit, .v = &b.v, .spec = &b.spec, .max_bytes = 500};
+    unsigned char *small = NULL;
+    size_t small_len = 0;
+    CHECK(tm_model_file_write(&capped, &small, &small_len, err) == TM_ETOOBIG);
+    CHECK(small == NULL);
     struct {
         const char *from, *to, *want;
         tm_status st;
