@@ -278,13 +278,43 @@ static tm_status parse_stop_words(struct pctx *c, struct tm_job_spec *spec, cons
     return TM_OK;
 }
 
+/*
+ * vectorizer.ngram_range: [min_n, max_n], 1 <= min_n <= max_n <=
+ * TM_SPEC_MAX_NGRAM. scikit-learn sets no upper bound; topicd does because
+ * every n adds about one term per token of the corpus (a corpus of T tokens
+ * holds up to T * (max_n - min_n + 1) distinct n-grams), and past five
+ * tokens nearly every n-gram occurs once: the vocabulary grows towards the
+ * max_terms cap while adding nothing a topic model can use.
+ */
+static tm_status parse_ngram_range(struct pctx *c, const cJSON *item,
+                                   struct tm_vectorizer_params *v)
+{
+    const char *field = "vectorizer.ngram_range";
+    if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) != 2)
+        return fail(c, TM_EINVAL, field, item, "must be an array of two integers [min_n, max_n]");
+    int64_t n[2] = {0, 0};
+    int i = 0;
+    for (const cJSON *el = item->child; el; el = el->next, i++) {
+        char where[64];
+        snprintf(where, sizeof(where), "%s[%d]", field, i);
+        tm_status st = get_int(c, where, el, 1, TM_SPEC_MAX_NGRAM, &n[i]);
+        if (st != TM_OK)
+            return st;
+    }
+    if (n[0] > n[1])
+        return fail(c, TM_EINVAL, field, item, "min_n must be <= max_n");
+    v->ngram_min = n[0];
+    v->ngram_max = n[1];
+    return TM_OK;
+}
+
 static tm_status parse_vectorizer(struct pctx *c, struct tm_job_spec *spec, const cJSON *obj)
 {
     struct field f[] = {
-        {"weighting", NULL}, {"lowercase", NULL},  {"strip_accents", NULL}, {"stop_words", NULL},
-        {"min_df", NULL},    {"max_df", NULL},     {"max_features", NULL},  {"binary", NULL},
-        {"use_idf", NULL},   {"smooth_idf", NULL}, {"sublinear_tf", NULL},  {"norm", NULL},
-        {NULL, NULL}};
+        {"weighting", NULL},   {"lowercase", NULL},  {"strip_accents", NULL}, {"stop_words", NULL},
+        {"min_df", NULL},      {"max_df", NULL},     {"max_features", NULL},  {"binary", NULL},
+        {"use_idf", NULL},     {"smooth_idf", NULL}, {"sublinear_tf", NULL},  {"norm", NULL},
+        {"ngram_range", NULL}, {NULL, NULL}};
     struct tm_vectorizer_params *v = &spec->vectorizer;
     tm_status st = collect(c, obj, "vectorizer", f, NULL);
     const cJSON *it;
@@ -357,6 +387,8 @@ static tm_status parse_vectorizer(struct pctx *c, struct tm_job_spec *spec, cons
             return st;
         v->norm = e == 0 ? TM_NORM_L2 : e == 1 ? TM_NORM_L1 : TM_NORM_NONE;
     }
+    if ((it = get(f, "ngram_range")) && (st = parse_ngram_range(c, it, v)) != TM_OK)
+        return st;
     return TM_OK;
 }
 
@@ -762,9 +794,14 @@ tm_status tm_job_spec_vectorizer_key(const struct tm_job_spec *spec, char **out,
     key_df(&b, "max_df", &v->max_df);
     tm_jbuf_printf(&b,
                    ",\"max_features\":%" PRId64 ",\"binary\":%d,\"use_idf\":%d,\"smooth_idf\":%d,"
-                   "\"sublinear_tf\":%d,\"norm\":%d,\"max_terms\":%" PRId64 "}",
+                   "\"sublinear_tf\":%d,\"norm\":%d,\"max_terms\":%" PRId64,
                    v->max_features, v->binary ? 1 : 0, v->use_idf ? 1 : 0, v->smooth_idf ? 1 : 0,
                    v->sublinear_tf ? 1 : 0, (int)v->norm, v->max_terms);
+    /* Only when not [1, 1], so that unigram keys stay as they were. */
+    if (v->ngram_min != 1 || v->ngram_max != 1)
+        tm_jbuf_printf(&b, ",\"ngram_range\":[%" PRId64 ",%" PRId64 "]", v->ngram_min,
+                       v->ngram_max);
+    tm_jbuf_puts(&b, "}");
     *out = tm_jbuf_detach(&b, len, &st);
     return st;
 }

@@ -51,6 +51,8 @@
 /* Caps on what a spec may carry besides inline documents. */
 #define TM_SPEC_MAX_STOP_WORDS 100000
 #define TM_SPEC_MAX_ID_BYTES 256
+/* vectorizer.ngram_range's largest max_n (why: api/spec.c, parse_ngram_range). */
+#define TM_SPEC_MAX_NGRAM 5
 
 struct tm_job_spec {
     /* Resolved vectorizer parameters; stop_words points into owned storage

@@ -9,6 +9,12 @@ identical, term by term, the document frequencies too, and that every matrix
 value agrees to 1e-12. It also checks the published facts:
   4-category train subset, stripped, stop_words="english": 2034 x 26576, 133634 nnz
   all 18,846 documents (train + test), stripped:          18846 x 134101, 1229435 nnz
+The n-gram cases (vectorizer.ngram_range) run scikit-learn with the same
+ngram_range. Where max_features cuts among terms tied on total count,
+scikit-learn's choice is arbitrary (numpy's default argsort is not stable)
+and topicd keeps the earlier terms: those cases compare against the stable
+choice, refitted with vocabulary= (as tests/fixtures/text/gen.py does), and
+say how many terms scikit-learn's own pick differs by.
 
 usage: python3 bench/conformance_text.py [--topicd build/topicd]
        [--corpus ../shared/corpora/20news] [--quick]
@@ -68,11 +74,38 @@ def run_sklearn(docs, strip, vec):
     if count:
         for k in ("norm", "use_idf", "smooth_idf", "sublinear_tf"):
             kw.pop(k, None)
+    if "ngram_range" in kw:
+        kw["ngram_range"] = tuple(kw["ngram_range"])
+    texts = sk_strip(docs, strip)
     v = cls(**kw)
-    X = v.fit_transform(sk_strip(docs, strip))
+    X = v.fit_transform(texts)
+    names = list(v.get_feature_names_out())
+    if "max_features" in kw:
+        stable = stable_max_features(kw, texts)
+        if stable != names:
+            print("     max_features ties: scikit-learn's pick differs from the stable one by %d terms"
+                  % len(set(stable) ^ set(names)))
+            kw2 = dict(kw)
+            kw2.pop("max_features")
+            kw2["vocabulary"] = stable
+            v = cls(**kw2)
+            X = v.fit_transform(texts)
+            names = stable
     X = sp.csr_matrix(X, dtype=np.float64)
     X.sort_indices()
-    return list(v.get_feature_names_out()), X
+    return names, X
+
+
+def stable_max_features(kw, texts):
+    """The max_features vocabulary when ties are broken by term order."""
+    ckw = {k: v for k, v in kw.items() if k in ("lowercase", "strip_accents", "stop_words",
+                                                "ngram_range", "min_df", "max_df", "binary")}
+    cv = CountVectorizer(**ckw)
+    X = cv.fit_transform(texts)
+    tfs = np.asarray(X.sum(axis=0)).ravel()
+    order = np.argsort(-tfs, kind="stable")[:kw["max_features"]]
+    names = cv.get_feature_names_out()
+    return sorted(names[i] for i in order)
 
 
 def run_topicd(topicd, docs, strip, vec, tmp):
@@ -155,11 +188,26 @@ def main():
          {"strip_accents": "ascii", "norm": "l1", "smooth_idf": False, "lowercase": False}, None),
         ("fastai4 count binary max_df int", fast, STRIP_ALL,
          {"weighting": "count", "binary": True, "max_df": 100, "min_df": 0.001}, None),
+        ("fastai4 english ngram [1,2]", fast, STRIP_ALL,
+         {"stop_words": "english", "ngram_range": [1, 2]}, None),
+        ("fastai4 english ngram [2,2] min_df 2", fast, STRIP_ALL,
+         {"stop_words": "english", "ngram_range": [2, 2], "min_df": 2}, None),
+        ("fastai4 english [1,2] max_features", fast, STRIP_ALL,
+         {"stop_words": "english", "ngram_range": [1, 2], "max_features": 20000}, None),
+        ("fastai4 raw [1,3] df limits sublinear", fast, [],
+         {"ngram_range": [1, 3], "min_df": 2, "max_df": 0.5, "sublinear_tf": True}, None),
+        ("fastai4 count binary [2,2] max_feat", fast, STRIP_ALL,
+         {"weighting": "count", "binary": True, "ngram_range": [2, 2], "max_features": 5000,
+          "stop_words": "english"}, None),
     ]
     if not args.quick:
         everything = load(args.corpus, ["train.jsonl", "test.jsonl"])
         cases.append(("all 18846 stripped english", everything, STRIP_ALL, eng, (18846, 134101, 1229435)))
         cases.append(("all 18846 raw no idf", everything, [], {"use_idf": False, "norm": None}, None))
+        train = load(args.corpus, ["train.jsonl"])
+        cases.append(("train english [1,2] min_df 2 max_f", train, STRIP_ALL,
+                      {"stop_words": "english", "ngram_range": [1, 2], "min_df": 2,
+                       "max_features": 100000}, None))
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         for name, docs, strip, vec, expect in cases:

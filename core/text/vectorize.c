@@ -65,6 +65,8 @@ void tm_vectorizer_params_init(struct tm_vectorizer_params *p)
     p->use_idf = 1;
     p->smooth_idf = 1;
     p->norm = TM_NORM_L2;
+    p->ngram_min = 1;
+    p->ngram_max = 1;
 }
 
 /* A local term in sort order: first 8 bytes big-endian, then the rest. */
@@ -205,6 +207,9 @@ struct worker {
     int64_t n_ent, ent_cap;
     int64_t *row_end; /* hi - lo: end of each document's entries */
     struct tm_textbuf repair, quotes, norm;
+    /* n-grams: a document's kept tokens joined by single spaces, and where
+     * each starts (one more entry: the end + 1) */
+    struct tm_textbuf joined, starts;
     struct sort_key *order; /* sorted non-stop local terms */
     int64_t n_order;
     int32_t *to_global; /* local id -> global term */
@@ -279,6 +284,11 @@ static tm_status intern_stop_words(struct worker *w)
     for (size_t i = 0; i < n; i++) {
         uint32_t id;
         int added;
+        /* No token holds a space, so such a stop word never matches one;
+         * interned, it would hide the n-gram of the same spelling, which
+         * scikit-learn keeps (it removes stop words from tokens only). */
+        if (strchr(words[i], ' '))
+            continue;
         tm_status st = tm_strmap_intern(&w->map, words[i], strlen(words[i]), &id, &added);
         if (st != TM_OK)
             return st;
@@ -325,6 +335,153 @@ static tm_status sort_local_terms(struct worker *w)
     return TM_OK;
 }
 
+/* Counts one occurrence of local term id (not a stop word) in the current
+ * document (doc_tag, its entries from row_start): one more of its entry, or
+ * a new entry (see struct worker). */
+static inline tm_status count_term(struct worker *w, uint32_t id, int added, uint64_t doc_tag,
+                                   int64_t row_start)
+{
+    uint64_t *user = &w->map.user[id];
+    if ((*user & 0xFFFFFFFF00000000ull) == doc_tag) {
+        w->ent_count[row_start + (int64_t)(*user & 0xFFFFFFFFull)]++;
+        return TM_OK;
+    }
+    tm_status st;
+    if (added && (st = grow_df(w, (int64_t)id + 1)) != TM_OK)
+        return st;
+    if (w->n_ent == w->ent_cap && (st = grow_entries(w)) != TM_OK)
+        return st;
+    if (added)
+        w->df[id] = 0;
+    w->df[id]++;
+    *user = doc_tag | (uint64_t)(w->n_ent - row_start);
+    w->ent_id[w->n_ent] = id;
+    w->ent_count[w->n_ent] = 1;
+    w->n_ent++;
+    return TM_OK;
+}
+
+/* Up to TOKEN_BATCH next tokens of a normalised document (tokenize_doc's
+ * text, len and ascii), from *pos; fewer means the document is done. */
+static inline int next_tokens(struct worker *w, int ascii, const char *text, size_t len,
+                              size_t *pos, struct tm_token *toks)
+{
+    if (ascii)
+        return (int)tm_tokenize_ascii(text, len, w->sh->params->lowercase, pos, w->norm.data, toks,
+                                      TOKEN_BATCH);
+    int nb = 0;
+    while (nb < TOKEN_BATCH && tm_tokenize_next(text, len, pos, &toks[nb].start, &toks[nb].len))
+        nb++;
+    return nb;
+}
+
+static tm_status too_many_terms(struct worker *w)
+{
+    return tm_errf(w->err, TM_ETOOBIG, "more than %lld distinct terms",
+                   (long long)w->sh->max_terms);
+}
+
+/*
+ * scikit-learn's _word_ngrams for one normalised document: the tokens that
+ * are not stop words, joined by single spaces into w->joined, so that the
+ * n-gram of tokens i .. i+n-1 is one slice of it (no copy per n-gram);
+ * with ngram_min == 1 the tokens are counted as they come, then the n-grams
+ * of each n >= 2, hashed and prefetched in batches as tokens are. Never
+ * inlined: it would only grow tokenize_doc, whose unigram loop is the hot
+ * one (see tm_strmap_intern_hashed's always_inline).
+ */
+static __attribute__((noinline)) tm_status tokenize_ngrams(struct worker *w, int64_t d, int ascii,
+                                                           const char *text, size_t len,
+                                                           const char *base)
+{
+    const struct tm_vectorizer_params *p = w->sh->params;
+    int64_t n_stop = w->n_stop;
+    uint64_t doc_tag = (uint64_t)(d - w->lo + 1) << 32;
+    int64_t row_start = w->n_ent;
+    int unigrams = p->ngram_min == 1;
+    /* Tokens are at least two bytes with a byte between them: at most
+     * len / 2 + 1 of them, and the joined text is at most 1.5 len + 1. */
+    size_t max_tokens = len / 2 + 2;
+    tm_status st;
+    if ((st = tm_textbuf_reserve(&w->joined, len + max_tokens)) != TM_OK ||
+        (st = tm_textbuf_reserve(&w->starts, max_tokens * sizeof(size_t))) != TM_OK) {
+        if (st == TM_ETOOBIG)
+            return tm_errf(w->err, st, "document %lld is too long (%zu bytes)", (long long)d,
+                           w->sh->docs[d].len);
+        return st;
+    }
+    char *joined = w->joined.data;
+    size_t *starts = (size_t *)(void *)w->starts.data;
+    size_t jlen = 0;
+    int64_t nt = 0;
+    struct tm_token toks[TOKEN_BATCH];
+    uint64_t hash[TOKEN_BATCH];
+    size_t pos = 0;
+    for (;;) {
+        int nb = next_tokens(w, ascii, text, len, &pos, toks);
+        for (int b = 0; b < nb; b++) {
+            hash[b] = tm_strmap_hash(base + toks[b].start, toks[b].len);
+            TM_STRMAP_PREFETCH(&w->map, hash[b]);
+        }
+        for (int b = 0; b < nb; b++) {
+            const char *tok = base + toks[b].start;
+            size_t tlen = toks[b].len;
+            if (unigrams) {
+                uint32_t id;
+                int added;
+                st = tm_strmap_intern_hashed(&w->map, tok, tlen, hash[b], &id, &added);
+                if (st == TM_ETOOBIG)
+                    return too_many_terms(w);
+                if (st != TM_OK)
+                    return st;
+                if (id < n_stop)
+                    continue;
+                if ((st = count_term(w, id, added, doc_tag, row_start)) != TM_OK)
+                    return st;
+            } else {
+                /* the map holds stop words and n-grams, which have a space */
+                int64_t id = tm_strmap_find(&w->map, tok, tlen);
+                if (id >= 0 && id < n_stop)
+                    continue;
+            }
+            starts[nt++] = jlen;
+            memcpy(joined + jlen, tok, tlen);
+            jlen += tlen;
+            joined[jlen++] = ' ';
+        }
+        if (nb < TOKEN_BATCH)
+            break;
+    }
+    starts[nt] = jlen; /* n-gram i .. i+n-1 is joined[starts[i] .. starts[i+n] - 1) */
+    for (int64_t n = p->ngram_min > 2 ? p->ngram_min : 2; n <= p->ngram_max; n++) {
+        for (int64_t i0 = 0; i0 + n <= nt; i0 += TOKEN_BATCH) {
+            int nb = (int)(nt - n + 1 - i0 < TOKEN_BATCH ? nt - n + 1 - i0 : TOKEN_BATCH);
+            for (int b = 0; b < nb; b++) {
+                size_t at = starts[i0 + b];
+                hash[b] = tm_strmap_hash(joined + at, starts[i0 + b + n] - 1 - at);
+                TM_STRMAP_PREFETCH(&w->map, hash[b]);
+            }
+            for (int b = 0; b < nb; b++)
+                TM_STRMAP_PREFETCH_ID(&w->map, hash[b]);
+            for (int b = 0; b < nb; b++) {
+                size_t at = starts[i0 + b];
+                uint32_t id;
+                int added;
+                st = tm_strmap_intern_hashed(&w->map, joined + at, starts[i0 + b + n] - 1 - at,
+                                             hash[b], &id, &added);
+                if (st == TM_ETOOBIG)
+                    return too_many_terms(w);
+                if (st != TM_OK)
+                    return st;
+                if ((st = count_term(w, id, added, doc_tag, row_start)) != TM_OK)
+                    return st;
+            }
+        }
+    }
+    w->row_end[d - w->lo] = w->n_ent;
+    return TM_OK;
+}
+
 static tm_status tokenize_doc(struct worker *w, int64_t d)
 {
     const struct tm_vectorizer_params *p = w->sh->params;
@@ -364,6 +521,8 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
         base = text;
     }
 
+    if (p->ngram_max > 1)
+        return tokenize_ngrams(w, d, ascii, text, len, base);
     int64_t n_stop = w->n_stop;
     uint64_t doc_tag = (uint64_t)(d - w->lo + 1) << 32;
     int64_t row_start = w->n_ent;
@@ -373,15 +532,7 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
     uint64_t hash[TOKEN_BATCH];
     size_t pos = 0;
     for (;;) {
-        int nb = 0;
-        if (ascii) {
-            nb = (int)tm_tokenize_ascii(text, len, p->lowercase, &pos, w->norm.data, toks,
-                                        TOKEN_BATCH);
-        } else {
-            while (nb < TOKEN_BATCH &&
-                   tm_tokenize_next(text, len, &pos, &toks[nb].start, &toks[nb].len))
-                nb++;
-        }
+        int nb = next_tokens(w, ascii, text, len, &pos, toks);
         for (int b = 0; b < nb; b++) {
             hash[b] = tm_strmap_hash(base + toks[b].start, toks[b].len);
             TM_STRMAP_PREFETCH(&w->map, hash[b]);
@@ -394,28 +545,13 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
             st = tm_strmap_intern_hashed(&w->map, base + toks[b].start, toks[b].len, hash[b], &id,
                                          &added);
             if (st == TM_ETOOBIG)
-                return tm_errf(w->err, st, "more than %lld distinct terms",
-                               (long long)w->sh->max_terms);
+                return too_many_terms(w);
             if (st != TM_OK)
                 return st;
             if (id < n_stop)
                 continue;
-            uint64_t *user = &w->map.user[id];
-            if ((*user & 0xFFFFFFFF00000000ull) == doc_tag) {
-                w->ent_count[row_start + (int64_t)(*user & 0xFFFFFFFFull)]++;
-                continue;
-            }
-            if (added && (st = grow_df(w, (int64_t)id + 1)) != TM_OK)
+            if ((st = count_term(w, id, added, doc_tag, row_start)) != TM_OK)
                 return st;
-            if (w->n_ent == w->ent_cap && (st = grow_entries(w)) != TM_OK)
-                return st;
-            if (added)
-                w->df[id] = 0;
-            w->df[id]++;
-            *user = doc_tag | (uint64_t)(w->n_ent - row_start);
-            w->ent_id[w->n_ent] = id;
-            w->ent_count[w->n_ent] = 1;
-            w->n_ent++;
         }
         if (nb < TOKEN_BATCH)
             break;
@@ -436,7 +572,7 @@ static void *pass_tokenize(void *arg)
     tm_status st;
     if ((st = tm_strmap_init(&w->map, sh->max_keys)) != TM_OK)
         goto done;
-    w->repair.max = w->quotes.max = w->norm.max = TEXTBUF_MAX;
+    w->repair.max = w->quotes.max = w->norm.max = w->joined.max = w->starts.max = TEXTBUF_MAX;
     w->row_end = tm_mallocarray((size_t)(w->hi - w->lo) + 1, sizeof(*w->row_end));
     if (!w->row_end) {
         st = TM_ENOMEM;
@@ -711,6 +847,10 @@ static tm_status check_params(const struct tm_vectorizer_params *p, char *err)
         return tm_errf(err, TM_EINVAL, "vectorize: n_threads must be >= 0");
     if (p->max_terms < 0)
         return tm_errf(err, TM_EINVAL, "vectorize: max_terms must be >= 0");
+    if (p->ngram_min < 1)
+        return tm_errf(err, TM_EINVAL, "ngram_range: min_n must be >= 1");
+    if (p->ngram_min > p->ngram_max)
+        return tm_errf(err, TM_EINVAL, "ngram_range: min_n must be <= max_n");
     if (p->n_stop_words && !p->stop_words)
         return tm_errf(err, TM_EINVAL, "stop_words: NULL list");
     for (size_t i = 0; i < p->n_stop_words; i++)
@@ -863,6 +1003,8 @@ static void release_workers(struct worker *ws, int n)
         tm_textbuf_release(&w->repair);
         tm_textbuf_release(&w->quotes);
         tm_textbuf_release(&w->norm);
+        tm_textbuf_release(&w->joined);
+        tm_textbuf_release(&w->starts);
         tm_free(w->order);
         tm_free(w->to_global);
         tm_free(w->col);

@@ -4,9 +4,10 @@
  *
  * Pipeline: optional newsgroup cleanup (preprocess.h), lower-casing and
  * accent stripping, tokens = maximal runs of >= 2 Unicode word characters
- * (Python's (?u)\b\w\w+\b), stop words, vocabulary in code-point order,
- * min_df / max_df / max_features pruning, then tf-idf weighting and row
- * normalisation. Documents are split across threads and merged so that the
+ * (Python's (?u)\b\w\w+\b), stop words, word n-grams (scikit-learn's
+ * _word_ngrams: made after stop-word removal), vocabulary in code-point
+ * order, min_df / max_df / max_features pruning (over the n-grams), then
+ * tf-idf weighting and row normalisation. Documents are split across threads and merged so that the
  * result is identical for any thread count.
  *
  * Text is UTF-8. Invalid sequences are replaced by U+FFFD (as Python's
@@ -75,6 +76,10 @@ struct tm_vectorizer_params {
     enum tm_norm norm;         /* L2 */
     int n_threads;             /* 0: one per online CPU; at most 256, and at most n_docs */
     int64_t max_terms;         /* cap on distinct terms seen before pruning; 0: 16M */
+    /* scikit-learn's ngram_range: terms are the runs of ngram_min ..
+     * ngram_max consecutive tokens left after stop-word removal, joined by
+     * one space; 1 <= ngram_min <= ngram_max. Default 1, 1. */
+    int64_t ngram_min, ngram_max;
 };
 
 /* A document: borrowed bytes, not NUL-terminated. */

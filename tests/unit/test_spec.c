@@ -31,6 +31,8 @@ TM_TEST(spec_defaults)
     CHECK_NEAR(s.vectorizer.min_df.value, 1.0, 0);
     CHECK_INT_EQ(s.vectorizer.max_df.is_fraction, 1);
     CHECK_NEAR(s.vectorizer.max_df.value, 1.0, 0);
+    CHECK_INT_EQ(s.vectorizer.ngram_min, 1);
+    CHECK_INT_EQ(s.vectorizer.ngram_max, 1);
     CHECK_INT_EQ(s.model.device, TM_DEVICE_AUTO);
     CHECK_INT_EQ(s.model.n_top_words, 10);
     CHECK_NEAR(s.model.tol, 1e-4, 0);
@@ -45,7 +47,7 @@ TM_TEST(spec_full)
         "\"vectorizer\":{\"weighting\":\"tfidf\",\"lowercase\":false,\"strip_accents\":\"unicode\","
         "\"stop_words\":[\"the\",\"caf\\u00e9\"],\"min_df\":2,\"max_df\":0.5,\"max_features\":1000,"
         "\"binary\":true,\"use_idf\":false,\"smooth_idf\":false,\"sublinear_tf\":true,\"norm\":"
-        "null},"
+        "null,\"ngram_range\":[2,3]},"
         "\"model\":{\"method\":\"nmf\",\"n_topics\":20,\"n_top_words\":7,\"solver\":\"mu\","
         "\"beta_loss\":\"kullback-leibler\",\"init\":\"nndsvdar\",\"tol\":1e-3,\"max_iter\":50,"
         "\"alpha_W\":0.1,\"alpha_H\":\"same\",\"l1_ratio\":0.5,\"dtype\":\"float32\"},"
@@ -74,6 +76,8 @@ TM_TEST(spec_full)
     CHECK_INT_EQ(s.vectorizer.smooth_idf, 0);
     CHECK_INT_EQ(s.vectorizer.sublinear_tf, 1);
     CHECK_INT_EQ(s.vectorizer.norm, TM_NORM_NONE);
+    CHECK_INT_EQ(s.vectorizer.ngram_min, 2);
+    CHECK_INT_EQ(s.vectorizer.ngram_max, 3);
     CHECK(s.has_model);
     CHECK_INT_EQ(s.model.method, TM_METHOD_NMF);
     CHECK_INT_EQ(s.model.n_topics, 20);
@@ -224,6 +228,18 @@ static const struct {
     {"{\"vectorizer\":{\"max_features\":10.0}}", TM_EINVAL, "vectorizer.max_features",
      "must be an integer"},
     {"{\"vectorizer\":{\"lowercase\":1}}", TM_EINVAL, "vectorizer.lowercase", "true or false"},
+    {"{\"vectorizer\":{\"ngram_range\":[2,1]}}", TM_EINVAL, "vectorizer.ngram_range",
+     "min_n must be <= max_n"},
+    {"{\"vectorizer\":{\"ngram_range\":[0,2]}}", TM_ERANGE, "vectorizer.ngram_range[0]",
+     "integer in [1, 5]"},
+    {"{\"vectorizer\":{\"ngram_range\":[1,6]}}", TM_ERANGE, "vectorizer.ngram_range[1]",
+     "integer in [1, 5]"},
+    {"{\"vectorizer\":{\"ngram_range\":[1,2.5]}}", TM_EINVAL, "vectorizer.ngram_range[1]",
+     "integer"},
+    {"{\"vectorizer\":{\"ngram_range\":[1]}}", TM_EINVAL, "vectorizer.ngram_range", "two integers"},
+    {"{\"vectorizer\":{\"ngram_range\":2}}", TM_EINVAL, "vectorizer.ngram_range", "two integers"},
+    {"{\"vectorizer\":{\"ngram_range\":[1,2,3]}}", TM_EINVAL, "vectorizer.ngram_range",
+     "two integers"},
     {"{\"vectorizer\":{\"weighting\":\"bm25\"}}", TM_EINVAL, "vectorizer.weighting",
      "\"tfidf\", \"count\""},
     {"{\"vectorizer\":{\"strip_accents\":\"latin\"}}", TM_EINVAL, "vectorizer.strip_accents",
@@ -454,6 +470,24 @@ TM_TEST(spec_vectorizer_key)
     CHECK_STR_EQ(ka, kb); /* defaults spelled out or not, model aside: same matrix */
     CHECK(strcmp(ka, kc) != 0);
     CHECK(la == strlen(ka));
+    /* ngram_range: [1, 1] is the default's key; any other range its own */
+    const char *ranges[] = {"[1,1]", "[1,2]", "[2,2]", "[1,3]"};
+    char *kr[4];
+    for (int i = 0; i < 4; i++) {
+        char json[128];
+        struct tm_job_spec r;
+        size_t lr;
+        snprintf(json, sizeof(json), "{\"vectorizer\":{\"ngram_range\":%s}}", ranges[i]);
+        REQUIRE(parse(&r, json, &e) == TM_OK);
+        REQUIRE(tm_job_spec_vectorizer_key(&r, &kr[i], &lr) == TM_OK);
+        tm_job_spec_release(&r);
+    }
+    CHECK_STR_EQ(kr[0], kb);
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
+            CHECK(strcmp(kr[i], kr[j]) != 0);
+    for (int i = 0; i < 4; i++)
+        tm_free(kr[i]);
     tm_free(ka);
     tm_free(kb);
     tm_free(kc);

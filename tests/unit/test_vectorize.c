@@ -7,6 +7,8 @@
  * have: identical results for any thread count, progress and cancellation,
  * caps, and clean failure at every allocation.
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "core/alloc.h"
@@ -98,6 +100,8 @@ static void parse_params(const char *p, struct fcase *c)
                                                  : TM_NORM_NONE;
         else if (KEY("strip"))
             q->strip = (unsigned)atoi(v);
+        else if (KEY("ngram_range"))
+            sscanf(v, "%" SCNd64 ",%" SCNd64, &q->ngram_min, &q->ngram_max);
 #undef KEY
         p = v + strcspn(v, " \n");
     }
@@ -299,7 +303,7 @@ TM_TEST(vectorize_matches_sklearn_fixture)
         cases++;
         p--; /* back onto the "\n" before the next case */
     }
-    CHECK(cases >= 40);
+    CHECK(cases >= 60);
     free(text);
 }
 
@@ -425,6 +429,23 @@ TM_TEST(vectorize_errors)
     tm_vectorizer_params_init(&p);
     p.max_features = -1;
     CHECK_INT_EQ(tm_vectorize(&p, docs, N_MIXED, NULL, &v, err), TM_EINVAL);
+    tm_vectorizer_params_init(&p);
+    p.ngram_min = 0;
+    CHECK_INT_EQ(tm_vectorize(&p, docs, N_MIXED, NULL, &v, err), TM_EINVAL);
+    CHECK(strstr(err, "ngram_range: min_n must be >= 1") != NULL);
+    p.ngram_min = 3;
+    p.ngram_max = 2;
+    CHECK_INT_EQ(tm_vectorize(&p, docs, N_MIXED, NULL, &v, err), TM_EINVAL);
+    CHECK(strstr(err, "ngram_range: min_n must be <= max_n") != NULL);
+    /* max_terms counts n-grams: these documents hold fewer than 40 distinct
+     * unigrams, and more than 40 terms with the bigrams */
+    tm_vectorizer_params_init(&p);
+    p.max_terms = 40;
+    CHECK_INT_EQ(tm_vectorize(&p, docs, N_MIXED, NULL, &v, err), TM_OK);
+    tm_vectorized_release(&v);
+    p.ngram_max = 2;
+    CHECK_INT_EQ(tm_vectorize(&p, docs, N_MIXED, NULL, &v, err), TM_ETOOBIG);
+    CHECK(strstr(err, "more than 40 distinct terms") != NULL);
     /* every document empty */
     struct tm_doc empty[3] = {{"", 0}, {NULL, 0}, {"a", 1}};
     tm_vectorizer_params_init(&p);
@@ -520,7 +541,7 @@ TM_TEST(vectorize_one_megabyte_document)
 
 /* Fails allocation 1, 2, ... N of a small vectorization: each must report
  * TM_ENOMEM (never crash) and leave nothing allocated. */
-static void fail_every_allocation(struct tm_test_ctx *t, int n_threads)
+static void fail_every_allocation(struct tm_test_ctx *t, int n_threads, int64_t ngram_max)
 {
     struct tm_doc docs[N_MIXED];
     mixed_docs(docs);
@@ -531,6 +552,7 @@ static void fail_every_allocation(struct tm_test_ctx *t, int n_threads)
     p.max_features = 5;
     p.strip_accents = TM_ACCENTS_UNICODE;
     p.n_threads = n_threads;
+    p.ngram_max = ngram_max;
     int ok = 0;
     long n;
     for (n = 1; n < 10000 && !ok; n++) {
@@ -590,8 +612,9 @@ static void fail_every_allocation(struct tm_test_ctx *t, int n_threads)
 
 TM_TEST(vectorize_fails_cleanly_at_every_allocation)
 {
-    fail_every_allocation(t, 1);
-    fail_every_allocation(t, 3);
+    fail_every_allocation(t, 1, 1);
+    fail_every_allocation(t, 3, 1);
+    fail_every_allocation(t, 2, 3);
 }
 
 TM_TEST(vectorize_row_fill_paths_agree)
