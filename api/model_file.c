@@ -265,9 +265,10 @@ static int get_i64(const cJSON *obj, const char *name, int64_t lo, int64_t hi, i
 /* The vectorizer key's fields, in the order tm_job_spec_vectorizer_key
  * writes them. */
 static const char *const key_fields[] = {
-    "strip",      "weighting",  "lowercase",    "strip_accents", "english_stop_words",
-    "stop_words", "min_df",     "max_df",       "max_features",  "binary",
-    "use_idf",    "smooth_idf", "sublinear_tf", "norm",          "max_terms",
+    "strip",       "weighting",  "lowercase",    "strip_accents", "english_stop_words",
+    "stop_words",  "min_df",     "max_df",       "max_features",  "binary",
+    "use_idf",     "smooth_idf", "sublinear_tf", "norm",          "max_terms",
+    "ngram_range",
 };
 
 static int get_df(const cJSON *obj, const char *name, struct tm_df_bound *d)
@@ -375,6 +376,20 @@ tm_status tm_model_file_vectorizer_from_key(const char *key, size_t len,
         bad = "min_df";
     if (!bad && !get_df(o, "max_df", &p->max_df))
         bad = "max_df";
+    /* Written only when not [1, 1]. */
+    const cJSON *ng = field(o, "ngram_range");
+    if (!bad && ng) {
+        const cJSON *a = cJSON_GetArrayItem(ng, 0), *b = cJSON_GetArrayItem(ng, 1);
+        if (!cJSON_IsArray(ng) || cJSON_GetArraySize(ng) != 2 || !cJSON_IsNumber(a) ||
+            !cJSON_IsNumber(b) || a->valuedouble != floor(a->valuedouble) ||
+            b->valuedouble != floor(b->valuedouble) || !(a->valuedouble >= 1) ||
+            !(a->valuedouble <= b->valuedouble) || !(b->valuedouble <= TM_SPEC_MAX_NGRAM)) {
+            bad = "ngram_range";
+        } else {
+            p->ngram_min = (int64_t)a->valuedouble;
+            p->ngram_max = (int64_t)b->valuedouble;
+        }
+    }
     const cJSON *sw = field(o, "stop_words");
     if (!bad && cJSON_IsArray(sw)) {
         int n = cJSON_GetArraySize(sw);

@@ -1,7 +1,8 @@
 """conformance_model.py - a topicd model file against scikit-learn, on the
 20 Newsgroups' four categories (bench/fitcorpus.py 'fastai4'):
 
-1. `topicd fit --save-model` writes NMF and truncated-SVD models; the
+1. `topicd fit --save-model` writes NMF (unigrams, and unigrams plus
+   bigrams) and truncated-SVD models; the
    README's snippet (bench/model_sklearn.py) rebuilds TfidfVectorizer from
    each, and its matrix of the documents must be topicd vectorize's (same
    entries, values to 1e-12).
@@ -51,13 +52,15 @@ def main():
         with open(path, "w", encoding="utf-8") as f:
             for d in docs:
                 f.write(json.dumps({"text": d}) + "\n")
-        vec_spec = {"stop_words": "english"}
-        mtx = os.path.join(tmp, "X.mtx")
-        topicd(args.topicd, "vectorize", "--quiet", "--spec", json.dumps({"vectorizer": vec_spec}),
-               "--matrix-market", mtx, path)
-        Xt = sp.csr_matrix(scipy.io.mmread(mtx), dtype=np.float64)
-        Xt.sort_indices()
-        for method in ("nmf", "truncated_svd"):
+        cases = [("nmf", {"stop_words": "english"}),
+                 ("truncated_svd", {"stop_words": "english"}),
+                 ("nmf", {"stop_words": "english", "ngram_range": [1, 2], "min_df": 2})]
+        for method, vec_spec in cases:
+            mtx = os.path.join(tmp, "X.mtx")
+            topicd(args.topicd, "vectorize", "--quiet", "--spec",
+                   json.dumps({"vectorizer": vec_spec}), "--matrix-market", mtx, path)
+            Xt = sp.csr_matrix(scipy.io.mmread(mtx), dtype=np.float64)
+            Xt.sort_indices()
             npz = os.path.join(tmp, method + ".npz")
             spec = {"vectorizer": vec_spec, "model": {"method": method, "n_topics": 10},
                     "return": {"document_topics": True}}
@@ -71,7 +74,7 @@ def main():
             dv = float(np.abs(X.data - Xt.data).max()) if same and X.nnz else float("inf")
             good = same and dv <= 1e-12
             ok &= good
-            print(f"model {method}: {os.path.getsize(npz)} bytes (model_bytes"
+            print(f"model {method} {json.dumps(vec_spec)}: {os.path.getsize(npz)} bytes (model_bytes"
                   f" {res['model_bytes']}); rebuilt TfidfVectorizer {X.shape}, nnz {X.nnz},"
                   f" same structure {same}, max |diff| {dv:.2e}: {'ok' if good else 'FAIL'}")
             T = model.transform(X)

@@ -24,7 +24,8 @@ def load(path):
     b, o = z["vocabulary_utf8"].tobytes(), z["vocabulary_offsets"]
     vec = TfidfVectorizer(vocabulary=[b[o[i]:o[i + 1]].decode() for i in range(len(o) - 1)], lowercase=bool(v["lowercase"]),
                           strip_accents=[None, "ascii", "unicode"][v["strip_accents"]], norm=["l2", "l1", None][v["norm"]],
-                          use_idf=bool(v["use_idf"]), smooth_idf=bool(v["smooth_idf"]), sublinear_tf=bool(v["sublinear_tf"]), binary=bool(v["binary"]))
+                          use_idf=bool(v["use_idf"]), smooth_idf=bool(v["smooth_idf"]), sublinear_tf=bool(v["sublinear_tf"]), binary=bool(v["binary"]),
+                      ngram_range=tuple(v.get("ngram_range", (1, 1))), stop_words="english" if v["english_stop_words"] else v["stop_words"])
     vec.idf_ = z["idf"]
     model = NMF(m["n_topics"], solver="mu" if m["solver"] == "mu" else "cd", beta_loss=m["beta_loss"], tol=m["tol"], max_iter=m["max_iter"],
                 alpha_W=m["alpha_W"], alpha_H=m["alpha_H"], l1_ratio=m["l1_ratio"]) if meta["method"] == "nmf" else TruncatedSVD(m["n_topics"])

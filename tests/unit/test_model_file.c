@@ -140,6 +140,8 @@ TM_TEST(model_file_round_trip)
         " \"vectorizer\": {\"weighting\": \"count\"}}",
         "{\"model\": {\"method\": \"nmf\", \"n_topics\": 3, \"solver\": \"mu\", \"beta_loss\":"
         " \"kullback-leibler\", \"init\": \"random\", \"max_iter\": 50}}",
+        "{\"model\": {\"method\": \"nmf\", \"n_topics\": 2}, \"vectorizer\": {\"ngram_range\": [1, "
+        "2]}}",
     };
     for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++) {
         for (int f32 = 0; f32 <= 1; f32++) {
@@ -173,6 +175,10 @@ TM_TEST(model_file_round_trip)
                 }
                 REQUIRE(m.doc_lengths);
                 CHECK_INT_EQ(m.doc_lengths[5], 8);
+                if (s == 4) {
+                    CHECK_INT_EQ(m.vectorizer.ngram_min, 1);
+                    CHECK_INT_EQ(m.vectorizer.ngram_max, 2);
+                }
                 if (s == 0) {
                     CHECK_INT_EQ(m.vectorizer.n_stop_words, 2);
                     CHECK_STR_EQ(m.vectorizer.stop_words[1], "and");
