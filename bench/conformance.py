@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """`make conformance`: topicd against scikit-learn/SciPy on 20 Newsgroups.
 
-Runs bench/conformance_text.py (vocabulary and TF-IDF values to 1e-12) and
-bench/conformance_fit.py (singular values, NMF reconstruction error), then
-bench/coherence_gensim.py (model.coherence against gensim, run with
---gensim-python: a Python that has gensim); exits non-zero when any case
-disagrees.
+Runs bench/conformance_text.py (vocabulary and TF-IDF values to 1e-12),
+bench/conformance_fit.py (singular values, NMF reconstruction error),
+bench/conformance_model.py (a model file rebuilt as scikit-learn objects;
+pyLDAvis.prepare on pyldavis.json), then bench/coherence_gensim.py
+(model.coherence against gensim, run with --gensim-python: a Python that has
+gensim); exits non-zero when any case disagrees.
 
 usage: python3 bench/conformance.py [--topicd build/topicd] [--corpus DIR] [--quick]
        [--gensim-python PYTHON]
@@ -27,7 +28,7 @@ def main():
                     help="the Python that runs coherence_gensim.py (needs gensim)")
     args = ap.parse_args()
     status = 0
-    for script in ("conformance_text.py", "conformance_fit.py"):
+    for script in ("conformance_text.py", "conformance_fit.py", "conformance_model.py"):
         path = os.path.join(HERE, script)
         if not os.path.exists(path):
             print(f"conformance: {script} missing", file=sys.stderr)

@@ -26,6 +26,7 @@
 #include "api/exports.h"
 #include "api/json.h"
 #include "api/mmio.h"
+#include "api/model_file.h"
 #include "api/result.h"
 #include "api/spec.h"
 #include "core/alloc.h"
@@ -50,10 +51,11 @@ struct cli_opts {
     const char *mm_out;
     const char *mm_in;
     const char *vocab_file;
-    const char *csv_dir; /* fit --csv-dir: api/exports.h's files go there */
-    int threads;         /* 0: every CPU the process may use */
-    int progress;        /* --progress: stages and fractions on stderr, also to a log */
-    int quiet;           /* --quiet: no progress at all */
+    const char *csv_dir;    /* fit --csv-dir: api/exports.h's files go there */
+    const char *save_model; /* fit --save-model FILE */
+    int threads;            /* 0: every CPU the process may use */
+    int progress;           /* --progress: stages and fractions on stderr, also to a log */
+    int quiet;              /* --quiet: no progress at all */
     const char *input;
 };
 
@@ -105,6 +107,8 @@ static const char fit_help[] =
     "                          an id is named by its index), as the server's\n"
     "                          GET /v1/jobs/{id}/topic-terms.csv and\n"
     "                          document-topics.csv; DIR is made if missing\n"
+    "  --save-model FILE       also write the fitted model to FILE, the .npz GET\n"
+    "                          /v1/jobs/{id}/model serves (numpy.load opens it)\n"
     "  --threads N             threads to use (default: the CPUs it may use)\n"
     "  --progress              progress lines on standard error when it is not a\n"
     "                          terminal (a terminal always gets a progress bar)\n"
@@ -238,11 +242,11 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
         }
         memcpy(name, a, nlen);
         name[nlen] = '\0';
-        int takes = !strcmp(name, "--spec") || !strcmp(name, "--spec-file") ||
-                    !strcmp(name, "--format") || !strcmp(name, "--matrix-market") ||
-                    !strcmp(name, "--threads") ||
-                    (is_fit && (!strcmp(name, "--matrix-market-in") ||
-                                !strcmp(name, "--vocabulary") || !strcmp(name, "--csv-dir")));
+        int takes =
+            !strcmp(name, "--spec") || !strcmp(name, "--spec-file") || !strcmp(name, "--format") ||
+            !strcmp(name, "--matrix-market") || !strcmp(name, "--threads") ||
+            (is_fit && (!strcmp(name, "--matrix-market-in") || !strcmp(name, "--vocabulary") ||
+                        !strcmp(name, "--csv-dir") || !strcmp(name, "--save-model")));
         if (!takes) {
             usage_error(cmd, "unknown option '%s'", a);
             return -1;
@@ -273,6 +277,8 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
             o->vocab_file = val;
         } else if (!strcmp(name, "--csv-dir")) {
             o->csv_dir = val;
+        } else if (!strcmp(name, "--save-model")) {
+            o->save_model = val;
         } else if (!strcmp(name, "--threads")) {
             char *end;
             errno = 0;
@@ -294,6 +300,12 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
     }
     if (o->mm_in && o->input) {
         usage_error(cmd, "%s", "give INPUT or --matrix-market-in, not both");
+        return -1;
+    }
+    if (o->save_model && o->mm_in) {
+        usage_error(cmd, "%s",
+                    "--save-model needs documents: a --matrix-market-in matrix has no vectorizer"
+                    " to save");
         return -1;
     }
     return 0;
@@ -800,6 +812,35 @@ static int write_csv_dir(const char *dir, const char *json, size_t len,
     return rc;
 }
 
+/* --save-model: the model file (api/model_file.h) the server keeps for a
+ * job, written to path; its size goes into the result. */
+static int save_model(const char *path, const struct tm_fit_result *r,
+                      const struct tm_vectorized *v, const struct tm_job_spec *spec,
+                      struct tm_result_timings *timings)
+{
+    struct tm_model_file_parts parts = {.fit = r,
+                                        .v = v,
+                                        .spec = spec,
+                                        .term_frequency = v->term_frequency,
+                                        .doc_lengths = v->doc_lengths,
+                                        .components_float32 = 1};
+    unsigned char *bytes = NULL;
+    size_t len = 0;
+    char err[TM_ERR_SIZE] = "";
+    tm_status st = tm_model_file_write(&parts, &bytes, &len, err);
+    if (st)
+        return core_error("--save-model", st, err);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(bytes, 1, len, f) == len;
+    if (f && fclose(f))
+        ok = 0;
+    tm_free(bytes);
+    if (!ok)
+        return fail_msg(path, strerror(errno));
+    timings->model_bytes = (int64_t)len;
+    return 0;
+}
+
 int tm_cli_fit(int argc, char **argv)
 {
     struct cli_opts o;
@@ -872,6 +913,8 @@ int tm_cli_fit(int argc, char **argv)
         goto out;
     }
     if (spec.model.coherence && (rc = score_coherence(&spec, docs, &v, threads, &r)) != 0)
+        goto out;
+    if (o.save_model && (rc = save_model(o.save_model, &r, &v, &spec, &timings)) != 0)
         goto out;
     timings.total = tm_clock_monotonic() - t0;
     char *json;

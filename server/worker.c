@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/model_file.h"
 #include "api/result.h"
 #include "api/spec.h"
 #include "core/alloc.h"
@@ -256,10 +257,30 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
         cc = NULL;
     }
 
+    /* The model kept with the job (GET /v1/jobs/{id}/model), before the
+     * result so that the result says its size. One larger than a store
+     * keeps is not kept: the job succeeds without it (404 no_model). */
+    struct tm_model_file_parts mp = {.fit = &fit,
+                                     .v = v,
+                                     .spec = &spec,
+                                     .term_frequency = v->term_frequency,
+                                     .doc_lengths = v->doc_lengths,
+                                     .components_float32 = 1,
+                                     .max_bytes = TM_STORE_MAX_MODEL_BYTES};
+    st = tm_model_file_write(&mp, &out->model, &out->model_len, err);
+    if (st == TM_ETOOBIG) {
+        TM_LOG(TM_LOG_WARN, "model not kept", "s:job_id", run->job->id, "s:error", err, NULL);
+        out->model = NULL;
+        out->model_len = 0;
+    } else if (st) {
+        fail(out, st, "model", err);
+        goto done;
+    }
     struct tm_result_timings tt;
     tm_result_timings_init(&tt);
     tt.read = read_s;
     tt.total = seconds_since(&t0);
+    tt.model_bytes = out->model ? (int64_t)out->model_len : -1;
     st = tm_result_render_fit(&fit, v, &spec, &tt, &out->result_json, &out->result_len, &e);
     if (st) {
         fail(out, st, e.field, e.message);

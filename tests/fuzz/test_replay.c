@@ -23,6 +23,7 @@ int tm_fuzz_corpus(const uint8_t *data, size_t size);
 int tm_fuzz_http(const uint8_t *data, size_t size);
 int tm_fuzz_json_scan(const uint8_t *data, size_t size);
 int tm_fuzz_mmio(const uint8_t *data, size_t size);
+int tm_fuzz_npz(const uint8_t *data, size_t size);
 int tm_fuzz_request(const uint8_t *data, size_t size);
 int tm_fuzz_spec(const uint8_t *data, size_t size);
 
@@ -30,9 +31,13 @@ static const struct {
     const char *name;
     fuzz_fn fn;
 } targets[] = {
-    {"fuzz_corpus", tm_fuzz_corpus},       {"fuzz_http", tm_fuzz_http},
-    {"fuzz_json_scan", tm_fuzz_json_scan}, {"fuzz_mmio", tm_fuzz_mmio},
-    {"fuzz_request", tm_fuzz_request},     {"fuzz_spec", tm_fuzz_spec},
+    {"fuzz_corpus", tm_fuzz_corpus},
+    {"fuzz_http", tm_fuzz_http},
+    {"fuzz_json_scan", tm_fuzz_json_scan},
+    {"fuzz_mmio", tm_fuzz_mmio},
+    {"fuzz_npz", tm_fuzz_npz},
+    {"fuzz_request", tm_fuzz_request},
+    {"fuzz_spec", tm_fuzz_spec},
 };
 #define N_TARGETS ((int)(sizeof(targets) / sizeof(targets[0])))
 
