@@ -12,7 +12,7 @@ FROM debian:bookworm-slim AS build-deps
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev make pkg-config libcjson-dev libmicrohttpd-dev libopenblas-dev \
-      liblapacke-dev libutf8proc-dev libsqlite3-dev libcurl4-openssl-dev libpq-dev libssl-dev \
+      liblapacke-dev libutf8proc-dev libsqlite3-dev libcurl4-openssl-dev libpq-dev libssl-dev zlib1g-dev \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 

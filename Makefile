@@ -35,7 +35,7 @@ else
 B := build/san-$(subst $(comma),-,$(SANITIZE))
 endif
 
-PKGS := libcjson libmicrohttpd openblas lapacke libutf8proc sqlite3 libcurl libpq libcrypto
+PKGS := libcjson libmicrohttpd openblas lapacke libutf8proc sqlite3 libcurl libpq libcrypto zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -123,6 +123,11 @@ LIBS_ORDERED := $(B)/libtopicd_server.a $(B)/libtopicd_api.a $(B)/libtopicd_gpu.
 
 $(B)/topicd: $(B)/server/main.o $(LIBS_ORDERED)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The version a model file records (api/model_file.c): what git describe
+# said when that file was compiled.
+TM_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(B)/api/model_file.o: CPPFLAGS += -DTM_VERSION='"$(TM_VERSION)"'
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -25,6 +25,7 @@ check sqlite3 libsqlite3-dev
 check libcurl libcurl4-openssl-dev
 check libpq libpq-dev
 check libcrypto libssl-dev
+check zlib zlib1g-dev  # api/npz.c deflates the models it writes
 check expat libexpat1-dev  # the tests read the plots' SVG back with it
 command -v cc >/dev/null 2>&1 || missing="$missing build-essential"
 if [ "${1:-}" = test ]; then
