@@ -30,7 +30,9 @@ int64_t tm_vectorized_bytes(const struct tm_vectorized *v)
     return nnz * (int64_t)(sizeof(double) + sizeof(int32_t)) +
            (v->matrix.n_rows + 1) * (int64_t)sizeof(int64_t) +
            (terms ? v->vocab.offsets[terms] : 0) + (terms + 1) * (int64_t)sizeof(int64_t) +
-           terms * (int64_t)(sizeof(int64_t) + (v->idf ? sizeof(double) : 0));
+           terms * (int64_t)(sizeof(int64_t) + (v->idf ? sizeof(double) : 0)) +
+           (v->term_frequency ? terms * (int64_t)sizeof(double) : 0) +
+           (v->doc_lengths ? v->matrix.n_rows * (int64_t)sizeof(int64_t) : 0);
 }
 
 tm_status tm_matrix_cache_new(struct tm_matrix_cache **out, int64_t max_bytes)

@@ -179,10 +179,12 @@ struct shared {
     pthread_mutex_t lock;
     atomic_int cancelled;
     int64_t done; /* under lock: documents or rows finished in this pass */
+    int fixed;    /* tm_vectorize_fixed: no term ranks, no sorted local terms */
     /* passes 2 and 3 */
     const int32_t *col_of; /* global term -> column, or -1 when pruned */
     const double *idf;
     struct tm_csr *matrix;
+    int64_t *doc_lengths; /* tm_vectorize only: pass 2 fills it, and raw_tf */
 };
 
 struct worker {
@@ -207,6 +209,8 @@ struct worker {
     int64_t n_order;
     int32_t *to_global; /* local id -> global term */
     int64_t n_kept;     /* pass 2: entries whose term is kept */
+    uint32_t *col;      /* pass 2: local id -> column, UINT32_MAX when pruned */
+    int64_t *raw_tf;    /* pass 2, with doc_lengths: raw count per local id */
     /* Pass 3 fills rows either by buckets (col_end: kept entries per column,
      * then bucket ends; bucket: the entries by column) or, when columns far
      * outnumber this thread's entries, by sorting each row (bucket holds one
@@ -456,6 +460,10 @@ static void *pass_tokenize(void *arg)
         }
     }
     report(sh, "tokenize", since, sh->n_docs);
+    if (sh->fixed) {
+        st = TM_OK;
+        goto done;
+    }
     if (sh->params->max_features > 0) {
         /* Total counts rank terms for max_features; binary ranks by df. */
         w->tf = tm_calloc((size_t)w->map.n + 1, sizeof(*w->tf));
@@ -482,10 +490,17 @@ static void *pass_count(void *arg)
     int64_t *indptr = sh->matrix->indptr;
     /* local id -> column, through a table of this thread's size, so the
      * loop over entries makes one lookup in a cache-sized array */
-    uint32_t *col = tm_mallocarray((size_t)w->map.n + 1, sizeof(*col));
+    uint32_t *col = w->col = tm_mallocarray((size_t)w->map.n + 1, sizeof(*col));
     if (!col) {
         w->st = TM_ENOMEM;
         return NULL;
+    }
+    if (sh->doc_lengths) {
+        w->raw_tf = tm_calloc((size_t)w->map.n + 1, sizeof(*w->raw_tf));
+        if (!w->raw_tf) {
+            w->st = TM_ENOMEM;
+            return NULL;
+        }
     }
     for (int64_t i = w->n_stop; i < w->map.n; i++) {
         int32_t c = sh->col_of[w->to_global[i]];
@@ -495,7 +510,18 @@ static void *pass_count(void *arg)
     w->n_kept = 0;
     for (int64_t d = w->lo; d < w->hi; d++) {
         int64_t n = 0;
-        for (int64_t end = w->row_end[d - w->lo]; k < end; k++) {
+        int64_t end = w->row_end[d - w->lo];
+        if (w->raw_tf) {
+            int64_t len = 0;
+            for (int64_t j = k; j < end; j++) {
+                if (col[w->ent_id[j]] != UINT32_MAX) {
+                    w->raw_tf[w->ent_id[j]] += w->ent_count[j];
+                    len += w->ent_count[j];
+                }
+            }
+            sh->doc_lengths[d] = len;
+        }
+        for (; k < end; k++) {
             uint32_t c = col[w->ent_id[k]];
             w->ent_id[k] = c;
             n += c != UINT32_MAX;
@@ -505,7 +531,6 @@ static void *pass_count(void *arg)
         if (n > longest)
             longest = n;
     }
-    tm_free(col);
     /* Buckets cost memory and time per column: with a huge vocabulary and
      * few entries per thread, sort rows instead. */
     int64_t n_cols = sh->matrix->n_cols;
@@ -840,10 +865,111 @@ static void release_workers(struct worker *ws, int n)
         tm_textbuf_release(&w->norm);
         tm_free(w->order);
         tm_free(w->to_global);
+        tm_free(w->col);
+        tm_free(w->raw_tf);
         tm_free(w->col_end);
         tm_free(w->bucket);
     }
     tm_free(ws);
+}
+
+/* What tm_vectorize and tm_vectorize_fixed share: the documents' split into
+ * threads and the state of the passes. */
+struct run {
+    struct shared sh;
+    struct worker *ws;
+    int n;
+    int lock_ok;
+};
+
+/* Checks the common arguments (n_docs >= 1 here) and splits the documents;
+ * run_end releases r also after a failure. */
+static tm_status run_begin(struct run *r, const struct tm_vectorizer_params *params,
+                           const struct tm_doc *docs, int64_t n_docs,
+                           const struct tm_progress *progress, char *err)
+{
+    memset(r, 0, sizeof(*r));
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t n_threads = params->n_threads > 0 ? params->n_threads : (cpus > 0 ? cpus : 1);
+    if (n_threads > MAX_THREADS)
+        n_threads = MAX_THREADS;
+    if (n_threads > n_docs)
+        n_threads = n_docs;
+    r->n = (int)n_threads;
+
+    struct shared *sh = &r->sh;
+    sh->params = params;
+    sh->docs = docs;
+    sh->n_docs = n_docs;
+    sh->progress = progress;
+    const char *const *sw = NULL;
+    int64_t n_listed =
+        (int64_t)(params->english_stop_words ? tm_stopwords_english(&sw) : params->n_stop_words);
+    sh->max_terms = params->max_terms > 0 ? params->max_terms : DEFAULT_MAX_TERMS;
+    sh->max_keys = sh->max_terms + n_listed;
+    atomic_init(&sh->cancelled, 0);
+    r->lock_ok = pthread_mutex_init(&sh->lock, NULL) == 0;
+    if (!r->lock_ok)
+        return tm_errf(err, TM_ENOMEM, "vectorize: cannot create a mutex");
+    r->ws = tm_calloc((size_t)r->n, sizeof(*r->ws));
+    if (!r->ws)
+        return tm_errf(err, TM_ENOMEM, "vectorize: cannot allocate %d workers", r->n);
+    for (int t = 0; t < r->n; t++)
+        r->ws[t].sh = sh;
+    split_docs(r->ws, r->n, docs, n_docs);
+    return TM_OK;
+}
+
+static void run_end(struct run *r)
+{
+    if (r->ws)
+        release_workers(r->ws, r->n);
+    if (r->lock_ok)
+        pthread_mutex_destroy(&r->sh.lock);
+    r->ws = NULL;
+    r->lock_ok = 0;
+}
+
+/* Pass 1, with its progress report and cancellation check. */
+static tm_status run_tokenize(struct run *r, char *err)
+{
+    if (tm_progress_report(r->sh.progress, "tokenize", 0.0))
+        return tm_errf(err, TM_ECANCELLED, "vectorize: cancelled");
+    return run_pass(r->ws, r->n, pass_tokenize, err);
+}
+
+/* Passes 2 and 3, once sh.col_of and sh.idf are set and every worker's
+ * to_global is filled: the matrix into m (initialised here, n_cols wide). */
+static tm_status run_matrix(struct run *r, int64_t n_cols, struct tm_csr *m, char *err)
+{
+    struct shared *sh = &r->sh;
+    int64_t n_docs = sh->n_docs;
+    tm_status st = tm_csr_init(m, n_docs, n_cols, 0, err);
+    if (st != TM_OK)
+        return st;
+    sh->matrix = m;
+    if ((st = run_pass(r->ws, r->n, pass_count, err)) != TM_OK)
+        return st;
+    for (int64_t d = 0; d < n_docs; d++)
+        m->indptr[d + 1] += m->indptr[d];
+    int64_t nnz = m->indptr[n_docs];
+    tm_free(m->indices);
+    tm_free(m->data);
+    m->indices = tm_mallocarray((size_t)nnz + 1, sizeof(*m->indices));
+    m->data = tm_mallocarray((size_t)nnz + 1, sizeof(*m->data));
+    if (!m->indices || !m->data)
+        return tm_errf(err, TM_ENOMEM, "vectorize: cannot allocate %lld non-zeros", (long long)nnz);
+    sh->done = 0;
+    return run_pass(r->ws, r->n, pass_fill, err);
+}
+
+static tm_status check_docs(const struct tm_doc *docs, int64_t n_docs, char *err)
+{
+    if (n_docs < 0 || (n_docs > 0 && !docs))
+        return tm_errf(err, TM_EINVAL, "vectorize: bad document list");
+    if (n_docs > INT32_MAX)
+        return tm_errf(err, TM_ETOOBIG, "vectorize: more than %d documents", INT32_MAX);
+    return TM_OK;
 }
 
 tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct tm_doc *docs,
@@ -854,56 +980,25 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
     if (err)
         err[0] = '\0';
     tm_status st = check_params(params, err);
+    if (st == TM_OK)
+        st = check_docs(docs, n_docs, err);
     if (st != TM_OK)
         return st;
-    if (n_docs < 0 || (n_docs > 0 && !docs))
-        return tm_errf(err, TM_EINVAL, "vectorize: bad document list");
     if (n_docs == 0)
         return tm_errf(err, TM_EEMPTY, "vectorize: no documents");
-    if (n_docs > INT32_MAX)
-        return tm_errf(err, TM_ETOOBIG, "vectorize: more than %d documents", INT32_MAX);
 
     double t0 = tm_clock_monotonic();
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int64_t n_threads = params->n_threads > 0 ? params->n_threads : (cpus > 0 ? cpus : 1);
-    if (n_threads > MAX_THREADS)
-        n_threads = MAX_THREADS;
-    if (n_threads > n_docs)
-        n_threads = n_docs;
-    int n = (int)n_threads;
-
-    struct shared sh = {.params = params, .docs = docs, .n_docs = n_docs, .progress = progress};
-    const char *const *sw = NULL;
-    int64_t n_listed =
-        (int64_t)(params->english_stop_words ? tm_stopwords_english(&sw) : params->n_stop_words);
-    int64_t max_terms = params->max_terms > 0 ? params->max_terms : DEFAULT_MAX_TERMS;
-    sh.max_terms = max_terms;
-    sh.max_keys = max_terms + n_listed;
-    atomic_init(&sh.cancelled, 0);
-    struct worker *ws = NULL;
+    struct run r;
     struct gterm *g = NULL;
     int32_t *col_of = NULL;
     double *idf = NULL;
-    int lock_ok = pthread_mutex_init(&sh.lock, NULL) == 0;
-    if (!lock_ok) {
-        st = tm_errf(err, TM_ENOMEM, "vectorize: cannot create a mutex");
+    if ((st = run_begin(&r, params, docs, n_docs, progress, err)) != TM_OK)
         goto done;
-    }
-    ws = tm_calloc((size_t)n, sizeof(*ws));
-    if (!ws) {
-        st = tm_errf(err, TM_ENOMEM, "vectorize: cannot allocate %d workers", n);
-        goto done;
-    }
-    for (int t = 0; t < n; t++)
-        ws[t].sh = &sh;
-    split_docs(ws, n, docs, n_docs);
+    int n = r.n;
+    struct worker *ws = r.ws;
 
     /* 1. tokenize and count */
-    if (tm_progress_report(progress, "tokenize", 0.0)) {
-        st = tm_errf(err, TM_ECANCELLED, "vectorize: cancelled");
-        goto done;
-    }
-    if ((st = run_pass(ws, n, pass_tokenize, err)) != TM_OK)
+    if ((st = run_tokenize(&r, err)) != TM_OK)
         goto done;
     double t1 = tm_clock_monotonic();
     out->seconds_tokenize = t1 - t0;
@@ -914,7 +1009,7 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
         goto done;
     }
     int64_t ng = 0, kept = 0;
-    if ((st = merge_vocab(ws, n, max_terms, &g, &ng, err)) != TM_OK)
+    if ((st = merge_vocab(ws, n, r.sh.max_terms, &g, &ng, err)) != TM_OK)
         goto done;
     if (ng == 0) {
         st = tm_errf(err, TM_ENOTERMS, "%s", EMPTY_VOCAB_MSG);
@@ -937,7 +1032,10 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
     out->vocab.pool = tm_malloc(pool_len + 1);
     out->vocab.offsets = tm_mallocarray((size_t)kept + 1, sizeof(*out->vocab.offsets));
     out->df = tm_mallocarray((size_t)kept, sizeof(*out->df));
-    if (!out->vocab.pool || !out->vocab.offsets || !out->df) {
+    out->term_frequency = tm_calloc((size_t)kept, sizeof(*out->term_frequency));
+    out->doc_lengths = tm_mallocarray((size_t)n_docs, sizeof(*out->doc_lengths));
+    if (!out->vocab.pool || !out->vocab.offsets || !out->df || !out->term_frequency ||
+        !out->doc_lengths) {
         st = tm_errf(err, TM_ENOMEM, "vectorize: cannot allocate the vocabulary");
         goto done;
     }
@@ -971,27 +1069,17 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
     }
 
     /* 2. row lengths, 3. rows */
-    if ((st = tm_csr_init(&out->matrix, n_docs, kept, 0, err)) != TM_OK)
+    r.sh.col_of = col_of;
+    r.sh.idf = idf;
+    r.sh.doc_lengths = out->doc_lengths;
+    if ((st = run_matrix(&r, kept, &out->matrix, err)) != TM_OK)
         goto done;
-    sh.col_of = col_of;
-    sh.idf = idf;
-    sh.matrix = &out->matrix;
-    if ((st = run_pass(ws, n, pass_count, err)) != TM_OK)
-        goto done;
-    for (int64_t d = 0; d < n_docs; d++)
-        out->matrix.indptr[d + 1] += out->matrix.indptr[d];
-    int64_t nnz = out->matrix.indptr[n_docs];
-    tm_free(out->matrix.indices);
-    tm_free(out->matrix.data);
-    out->matrix.indices = tm_mallocarray((size_t)nnz + 1, sizeof(*out->matrix.indices));
-    out->matrix.data = tm_mallocarray((size_t)nnz + 1, sizeof(*out->matrix.data));
-    if (!out->matrix.indices || !out->matrix.data) {
-        st = tm_errf(err, TM_ENOMEM, "vectorize: cannot allocate %lld non-zeros", (long long)nnz);
-        goto done;
-    }
-    sh.done = 0;
-    if ((st = run_pass(ws, n, pass_fill, err)) != TM_OK)
-        goto done;
+    /* The corpus counts of the kept terms, from each thread's local counts
+     * (pass 2): one add per local term rather than per entry. */
+    for (int t = 0; t < n; t++)
+        for (int64_t i = ws[t].n_stop; i < ws[t].map.n; i++)
+            if (ws[t].col[i] != UINT32_MAX)
+                out->term_frequency[ws[t].col[i]] += (double)ws[t].raw_tf[i];
     out->idf = idf;
     idf = NULL;
     out->seconds_weighting = tm_clock_monotonic() - t2;
@@ -1000,10 +1088,7 @@ done:
     tm_free(idf);
     tm_free(col_of);
     tm_free(g);
-    if (ws)
-        release_workers(ws, n);
-    if (lock_ok)
-        pthread_mutex_destroy(&sh.lock);
+    run_end(&r);
     if (st != TM_OK)
         tm_vectorized_release(out);
     return st;
@@ -1016,5 +1101,104 @@ void tm_vectorized_release(struct tm_vectorized *v)
     tm_free(v->vocab.offsets);
     tm_free(v->df);
     tm_free(v->idf);
+    tm_free(v->term_frequency);
+    tm_free(v->doc_lengths);
     memset(v, 0, sizeof(*v));
+}
+
+/* Maps every thread's local terms to their column in vocab (through a hash
+ * of the vocabulary), or to n_terms, whose col_of entry is -1, when the term
+ * is not in it. */
+static tm_status map_to_vocab(struct run *r, const struct tm_vocab *vocab, char *err)
+{
+    struct tm_strmap vm;
+    int64_t n_terms = vocab->n_terms;
+    tm_status st = tm_strmap_init(&vm, n_terms > 0 ? n_terms : 1);
+    if (st != TM_OK) {
+        st = tm_errf(err, st, "vectorize: cannot allocate the vocabulary map");
+        goto done;
+    }
+    for (int64_t i = 0; i < n_terms; i++) {
+        size_t len;
+        const char *term = tm_vocab_term(vocab, i, &len);
+        uint32_t id;
+        int added;
+        if ((st = tm_strmap_intern(&vm, term, len, &id, &added)) != TM_OK) {
+            st = tm_errf(err, st, "vectorize: cannot allocate the vocabulary map");
+            goto done;
+        }
+        if (!added) {
+            st = tm_errf(err, TM_EINVAL, "vocabulary: term %lld repeats term %lu", (long long)i,
+                         (unsigned long)id);
+            goto done;
+        }
+    }
+    for (int t = 0; t < r->n; t++) {
+        struct worker *w = &r->ws[t];
+        w->to_global = tm_mallocarray((size_t)w->map.n + 1, sizeof(*w->to_global));
+        if (!w->to_global) {
+            st = tm_errf(err, TM_ENOMEM, "vectorize: cannot allocate term maps");
+            goto done;
+        }
+        for (int64_t i = w->n_stop; i < w->map.n; i++) {
+            size_t len;
+            const char *key = tm_strmap_key(&w->map, i, &len);
+            int64_t id = tm_strmap_find(&vm, key, len);
+            w->to_global[i] = (int32_t)(id >= 0 ? id : n_terms);
+        }
+    }
+done:
+    tm_strmap_release(&vm);
+    return st;
+}
+
+tm_status tm_vectorize_fixed(const struct tm_vectorizer_params *params,
+                             const struct tm_vocab *vocab, const double *idf,
+                             const struct tm_doc *docs, int64_t n_docs,
+                             const struct tm_progress *progress, struct tm_csr *out, char *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (err)
+        err[0] = '\0';
+    tm_status st = check_params(params, err);
+    if (st == TM_OK)
+        st = check_docs(docs, n_docs, err);
+    if (st != TM_OK)
+        return st;
+    if (!vocab || vocab->n_terms < 0 || (vocab->n_terms > 0 && (!vocab->pool || !vocab->offsets)))
+        return tm_errf(err, TM_EINVAL, "vocabulary: missing");
+    if (vocab->n_terms > INT32_MAX)
+        return tm_errf(err, TM_ETOOBIG, "vocabulary: more than %d terms", INT32_MAX);
+    int use_idf = params->weighting == TM_WEIGHTING_TFIDF && params->use_idf;
+    if (use_idf && !idf && vocab->n_terms > 0)
+        return tm_errf(err, TM_EINVAL, "idf: missing for a TF-IDF vectorizer");
+    if (n_docs == 0)
+        return tm_csr_init(out, 0, vocab->n_terms, 0, err);
+
+    struct run r;
+    int32_t *col_of = NULL;
+    if ((st = run_begin(&r, params, docs, n_docs, progress, err)) != TM_OK)
+        goto done;
+    r.sh.fixed = 1;
+    if ((st = run_tokenize(&r, err)) != TM_OK)
+        goto done;
+    if ((st = map_to_vocab(&r, vocab, err)) != TM_OK)
+        goto done;
+    col_of = tm_mallocarray((size_t)vocab->n_terms + 1, sizeof(*col_of));
+    if (!col_of) {
+        st = tm_errf(err, TM_ENOMEM, "vectorize: cannot allocate the column map");
+        goto done;
+    }
+    for (int64_t i = 0; i < vocab->n_terms; i++)
+        col_of[i] = (int32_t)i;
+    col_of[vocab->n_terms] = -1;
+    r.sh.col_of = col_of;
+    r.sh.idf = use_idf ? idf : NULL;
+    st = run_matrix(&r, vocab->n_terms, out, err);
+done:
+    tm_free(col_of);
+    run_end(&r);
+    if (st != TM_OK)
+        tm_csr_release(out);
+    return st;
 }

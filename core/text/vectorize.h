@@ -93,8 +93,14 @@ struct tm_vocab {
 struct tm_vectorized {
     struct tm_csr matrix; /* n_docs x n_terms */
     struct tm_vocab vocab;
-    int64_t *df;               /* n_terms document frequencies */
-    double *idf;               /* n_terms, or NULL when weighting is count or use_idf is 0 */
+    int64_t *df; /* n_terms document frequencies */
+    double *idf; /* n_terms, or NULL when weighting is count or use_idf is 0 */
+    /* Raw counts, whatever the weighting and binary say (pyLDAvis's inputs):
+     * each kept term's occurrences over the corpus (n_terms), and each
+     * document's occurrences of kept terms (n_docs), i.e. the column and
+     * row sums of CountVectorizer(binary=False) over the same vocabulary. */
+    double *term_frequency;
+    int64_t *doc_lengths;
     int64_t n_pruned_terms;    /* terms removed by min_df/max_df/max_features */
     double seconds_tokenize;   /* preprocessing + tokenizing + counting */
     double seconds_vocabulary; /* merge, sort, prune */
@@ -122,6 +128,26 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
                        struct tm_vectorized *out, char *err);
 
 void tm_vectorized_release(struct tm_vectorized *v);
+
+/*
+ * scikit-learn's fitted vectorizer.transform(docs): the rows of docs over a
+ * fixed vocabulary (sorted as tm_vectorize leaves it), counted, weighted with
+ * idf (n_terms entries, or NULL when the fit had none) and params' weighting,
+ * binary, sublinear_tf and norm; tokens (and n-grams) not in vocab are
+ * ignored, as scikit-learn ignores them. out: n_docs x vocab->n_terms,
+ * initialised here, release with tm_csr_release (also after a failure).
+ * params' min_df, max_df and max_features do not apply; max_terms caps the
+ * distinct tokens seen (known or not) per thread. idf is used only when
+ * params ask for TF-IDF with use_idf (and must then be given). n_docs may
+ * be 0 (a 0-row matrix). Errors: TM_EINVAL (bad params, a NULL vocabulary or
+ * one with a repeated term, a missing idf), TM_ETOOBIG, TM_ECANCELLED,
+ * TM_ENOMEM.
+ * Progress stages: "tokenize" and "weighting", as tm_vectorize's.
+ */
+tm_status tm_vectorize_fixed(const struct tm_vectorizer_params *params,
+                             const struct tm_vocab *vocab, const double *idf,
+                             const struct tm_doc *docs, int64_t n_docs,
+                             const struct tm_progress *progress, struct tm_csr *out, char *err);
 
 /* Term i as a pointer and length into the pool (not NUL-terminated). */
 static inline const char *tm_vocab_term(const struct tm_vocab *v, int64_t i, size_t *len)

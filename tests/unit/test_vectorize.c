@@ -1,7 +1,9 @@
 /*
  * test_vectorize.c - tm_vectorize against scikit-learn on small corpora
  * (tests/fixtures/text/vectorize.txt, written by tests/fixtures/text/gen.py
- * from TfidfVectorizer / CountVectorizer), and the properties sklearn does not
+ * from TfidfVectorizer / CountVectorizer: matrices, raw term frequencies and
+ * document lengths, and the fitted transform of new documents, checked with
+ * tm_vectorize_fixed), and the properties sklearn does not
  * have: identical results for any thread count, progress and cancellation,
  * caps, and clean failure at every allocation.
  */
@@ -35,6 +37,8 @@ struct fcase {
     char **stop;
     struct tm_doc docs[16];
     int n_docs;
+    struct tm_doc new_docs[16];
+    int n_new;
 };
 
 static void parse_df(const char *v, struct tm_df_bound *b)
@@ -103,10 +107,53 @@ static void free_case(struct fcase *c)
 {
     for (int i = 0; i < c->n_docs; i++)
         free((char *)c->docs[i].text);
+    for (int i = 0; i < c->n_new; i++)
+        free((char *)c->new_docs[i].text);
     for (size_t i = 0; c->stop && i < c->params.n_stop_words; i++)
         free(c->stop[i]);
     free(c->stop);
     memset(c, 0, sizeof(*c));
+}
+
+static int same_csr(const struct tm_csr *a, const struct tm_csr *b)
+{
+    int64_t nnz = tm_csr_nnz(a);
+    return a->n_rows == b->n_rows && a->n_cols == b->n_cols && nnz == tm_csr_nnz(b) &&
+           memcmp(a->indptr, b->indptr, sizeof(int64_t) * (size_t)(a->n_rows + 1)) == 0 &&
+           memcmp(a->indices, b->indices, sizeof(int32_t) * (size_t)nnz) == 0 &&
+           memcmp(a->data, b->data, sizeof(double) * (size_t)nnz) == 0;
+}
+
+/* Checks the fixture's "<tag><i> <col>:<value> ..." lines at p against m;
+ * returns p past them. */
+static const char *check_rows(struct tm_test_ctx *t, const char *name, const char *tag,
+                              const struct tm_csr *m, const char *p)
+{
+    size_t tl = strlen(tag);
+    while (strncmp(p, tag, tl) == 0) {
+        char *e;
+        long r = strtol(p + tl, &e, 10);
+        p = e;
+        int64_t start = r < m->n_rows ? m->indptr[r] : 0;
+        int64_t k = start, end = r < m->n_rows ? m->indptr[r + 1] : 0;
+        while (*p == ' ') {
+            long col = strtol(p + 1, &e, 10);
+            double val = strtod(e + 1, &e);
+            p = e;
+            if (k >= end || m->indices[k] != col) {
+                tm_test_fail(t, __FILE__, __LINE__, "%s: %s%ld lacks column %ld", name, tag, r,
+                             col);
+            } else {
+                CHECK_NEAR(m->data[k], val, 1e-12);
+            }
+            k++;
+        }
+        if (k != end)
+            tm_test_fail(t, __FILE__, __LINE__, "%s: %s%ld has %lld entries, want %lld", name, tag,
+                         r, (long long)(end - start), (long long)(k - start));
+        p++;
+    }
+    return p;
 }
 
 /* Checks one fixture case whose expectations start at *pp; moves past "end". */
@@ -169,29 +216,49 @@ static void check_case(struct tm_test_ctx *t, struct fcase *c, const char **pp)
         free(term);
         p = strchr(p, '\n') + 1;
     }
-    while (strncmp(p, "row ", 4) == 0) {
-        char *e;
-        long r = strtol(p + 4, &e, 10);
-        p = e;
-        int64_t k = r < v1.matrix.n_rows ? v1.matrix.indptr[r] : 0;
-        int64_t end = r < v1.matrix.n_rows ? v1.matrix.indptr[r + 1] : 0;
-        while (*p == ' ') {
-            long col = strtol(p + 1, &e, 10);
-            double val = strtod(e + 1, &e);
-            p = e;
-            if (k >= end || v1.matrix.indices[k] != col) {
-                tm_test_fail(t, __FILE__, __LINE__, "%s: row %ld lacks column %ld", c->name, r,
-                             col);
-            } else {
-                CHECK_NEAR(v1.matrix.data[k], val, 1e-12);
-            }
-            k++;
-        }
-        if (k != end)
-            tm_test_fail(t, __FILE__, __LINE__, "%s: row %ld has %lld entries, want %lld", c->name,
-                         r, (long long)(end - (r < v1.matrix.n_rows ? v1.matrix.indptr[r] : 0)),
-                         (long long)(k - (r < v1.matrix.n_rows ? v1.matrix.indptr[r] : 0)));
-        p++;
+    p = check_rows(t, c->name, "row ", &v1.matrix, p);
+    /* tm_vectorize_fixed over the fitted vocabulary gives the same matrix */
+    struct tm_csr fx;
+    c->params.n_threads = 2;
+    CHECK_INT_EQ(
+        tm_vectorize_fixed(&c->params, &v1.vocab, v1.idf, c->docs, c->n_docs, NULL, &fx, err),
+        TM_OK);
+    CHECK(same_csr(&v1.matrix, &fx));
+    tm_csr_release(&fx);
+    REQUIRE(strncmp(p, "tfreq", 5) == 0);
+    p += 5;
+    for (int64_t i = 0; *p == ' '; i++) {
+        double want = strtod(p, (char **)&p);
+        if (i >= v1.vocab.n_terms || v1.term_frequency[i] != want)
+            tm_test_fail(t, __FILE__, __LINE__, "%s: term_frequency[%lld] is %g, want %g", c->name,
+                         (long long)i, i < v1.vocab.n_terms ? v1.term_frequency[i] : -1, want);
+    }
+    REQUIRE(strncmp(p, "\ndlen", 5) == 0);
+    p += 5;
+    for (int64_t i = 0; *p == ' '; i++) {
+        long long want = strtoll(p, (char **)&p, 10);
+        if (i >= c->n_docs || v1.doc_lengths[i] != want)
+            tm_test_fail(t, __FILE__, __LINE__, "%s: doc_lengths[%lld] is %lld, want %lld", c->name,
+                         (long long)i, i < c->n_docs ? (long long)v1.doc_lengths[i] : -1, want);
+    }
+    p++;
+    while (strncmp(p, "newdoc ", 7) == 0 && c->n_new < 16) {
+        p += 7;
+        size_t len;
+        c->new_docs[c->n_new].text = tm_test_unhex(&p, " ,", &len);
+        c->new_docs[c->n_new++].len = len;
+        p = strchr(p, '\n') + 1;
+    }
+    if (c->n_new) {
+        c->params.n_threads = 1;
+        CHECK_INT_EQ(tm_vectorize_fixed(&c->params, &v1.vocab, v1.idf, c->new_docs, c->n_new, NULL,
+                                        &fx, err),
+                     TM_OK);
+        CHECK_INT_EQ(fx.n_rows, c->n_new);
+        CHECK_INT_EQ(fx.n_cols, v1.vocab.n_terms);
+        CHECK_INT_EQ(tm_csr_validate(&fx, NULL), TM_OK);
+        p = check_rows(t, c->name, "trow ", &fx, p);
+        tm_csr_release(&fx);
     }
     if (c->params.weighting == TM_WEIGHTING_TFIDF && c->params.use_idf)
         CHECK(v1.idf != NULL);
@@ -365,6 +432,47 @@ TM_TEST(vectorize_errors)
     CHECK(strstr(err, "empty vocabulary; perhaps the documents only contain stop words") != NULL);
 }
 
+TM_TEST(vectorize_fixed_errors_and_edges)
+{
+    struct tm_doc docs[N_MIXED];
+    mixed_docs(docs);
+    struct tm_vectorizer_params p;
+    tm_vectorizer_params_init(&p);
+    struct tm_vectorized v;
+    struct tm_csr m;
+    char err[TM_ERR_SIZE];
+    REQUIRE(tm_vectorize(&p, docs, N_MIXED, NULL, &v, err) == TM_OK);
+    CHECK_INT_EQ(tm_vectorize_fixed(&p, NULL, v.idf, docs, N_MIXED, NULL, &m, err), TM_EINVAL);
+    CHECK(strstr(err, "vocabulary") != NULL);
+    CHECK_INT_EQ(tm_vectorize_fixed(&p, &v.vocab, NULL, docs, N_MIXED, NULL, &m, err), TM_EINVAL);
+    CHECK(strstr(err, "idf") != NULL);
+    /* no documents: a 0-row matrix, as sklearn's transform([]) */
+    CHECK_INT_EQ(tm_vectorize_fixed(&p, &v.vocab, v.idf, docs, 0, NULL, &m, err), TM_OK);
+    CHECK_INT_EQ(m.n_rows, 0);
+    CHECK_INT_EQ(m.n_cols, v.vocab.n_terms);
+    CHECK_INT_EQ(tm_csr_nnz(&m), 0);
+    tm_csr_release(&m);
+    /* counts need no idf */
+    p.weighting = TM_WEIGHTING_COUNT;
+    CHECK_INT_EQ(tm_vectorize_fixed(&p, &v.vocab, NULL, docs, 2, NULL, &m, err), TM_OK);
+    tm_csr_release(&m);
+    /* a repeated term */
+    char pool[] = "aabbaa";
+    int64_t offs[] = {0, 2, 4, 6};
+    struct tm_vocab dup = {3, pool, offs};
+    CHECK_INT_EQ(tm_vectorize_fixed(&p, &dup, NULL, docs, 2, NULL, &m, err), TM_EINVAL);
+    CHECK(strstr(err, "vocabulary: term 2 repeats term 0") != NULL);
+    /* a vocabulary that shares nothing with the documents: empty rows */
+    struct tm_vocab other = {2, pool, offs};
+    p.max_terms = 3; /* caps the distinct tokens seen, known or not */
+    CHECK_INT_EQ(tm_vectorize_fixed(&p, &other, NULL, docs, N_MIXED, NULL, &m, err), TM_ETOOBIG);
+    p.max_terms = 0;
+    CHECK_INT_EQ(tm_vectorize_fixed(&p, &other, NULL, docs, N_MIXED, NULL, &m, err), TM_OK);
+    CHECK_INT_EQ(tm_csr_nnz(&m), 0);
+    tm_csr_release(&m);
+    tm_vectorized_release(&v);
+}
+
 TM_TEST(vectorize_one_megabyte_document)
 {
     /* 1 MiB of "w0 w1 ... w999 " repeated, plus a second short document;
@@ -448,6 +556,36 @@ static void fail_every_allocation(struct tm_test_ctx *t, int n_threads)
     tm_alloc_set_methods(NULL);
     CHECK(ok);
     CHECK(n > 20);
+
+    /* the same for tm_vectorize_fixed over the fitted vocabulary (fitted
+     * with the plain allocator, and released with it after the loop) */
+    struct tm_vectorized fit;
+    REQUIRE(tm_vectorize(&p, docs, N_MIXED, NULL, &fit, NULL) == TM_OK);
+    ok = 0;
+    for (n = 1; n < 10000 && !ok; n++) {
+        struct tm_csr m;
+        char err[TM_ERR_SIZE];
+        tm_testalloc_fail_at(n);
+        tm_status st = tm_vectorize_fixed(&p, &fit.vocab, fit.idf, docs, N_MIXED, NULL, &m, err);
+        tm_testalloc_reset();
+        if (st == TM_OK) {
+            ok = 1;
+            CHECK(same_csr(&m, &fit.matrix));
+        } else if (st != TM_ENOMEM) {
+            tm_test_fail(t, __FILE__, __LINE__, "fixed, allocation %ld: %s (%s)", n,
+                         tm_status_name(st), err);
+        }
+        tm_csr_release(&m);
+        if (tm_testalloc_outstanding() != 0) {
+            tm_test_fail(t, __FILE__, __LINE__, "fixed, allocation %ld: %ld blocks leaked", n,
+                         tm_testalloc_outstanding());
+            break;
+        }
+    }
+    tm_alloc_set_methods(NULL);
+    CHECK(ok);
+    CHECK(n > 10);
+    tm_vectorized_release(&fit);
 }
 
 TM_TEST(vectorize_fails_cleanly_at_every_allocation)
