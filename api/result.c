@@ -19,6 +19,7 @@ void tm_result_timings_init(struct tm_result_timings *t)
 {
     t->read = -1.0;
     t->total = -1.0;
+    t->model_bytes = -1;
 }
 
 /* Appends v, or fails the render naming field (a printf-style path). */
@@ -198,6 +199,8 @@ tm_status tm_result_render_fit(const struct tm_fit_result *r, const struct tm_ve
     tm_jbuf_puts(&b, ",\"device\":");
     const char *dev = r->device_used ? r->device_used : "cpu";
     tm_jbuf_string(&b, dev, strlen(dev));
+    if (timings && timings->model_bytes >= 0)
+        tm_jbuf_printf(&b, ",\"model_bytes\":%" PRId64, timings->model_bytes);
     if ((st = put_timings(&b, v, r, timings, e)) != TM_OK)
         return finish(&b, st, out, len, e);
     tm_jbuf_puts(&b, "}\n");

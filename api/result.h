@@ -10,8 +10,9 @@
  *    "singular_values", "explained_variance_ratio"       (SVD only),
  *    "reconstruction_error", "n_iter", "error_trace": [...],
  *    "document_topics": [[w_0, ..., w_k-1], ...]          (when asked for),
- *    "device", "timings": {"read", "tokenize", "vocabulary", "weighting",
- *                          "init", "fit", "total"}        (seconds)}
+ *    "device", "model_bytes"                           (when a model is kept),
+ *    "timings": {"read", "tokenize", "vocabulary", "weighting",
+ *                "init", "fit", "total"}                (seconds)}
  * "term" is left out when no vocabulary is known (a Matrix Market input).
  * Numbers that are data print with enough digits to read back exactly.
  * NaN and Inf have no JSON form (cJSON would print null): rendering fails
@@ -34,9 +35,13 @@
 struct tm_result_timings {
     double read;  /* reading and parsing the input */
     double total; /* the whole job */
+    /* Not a timing, but likewise known only outside core: the bytes of the
+     * model file kept with the job (api/model_file.h), "model_bytes" beside
+     * "device"; < 0 leaves it out. */
+    int64_t model_bytes;
 };
 
-/* Sets both timings to -1 (left out). */
+/* Sets both timings and model_bytes to -1 (left out). */
 void tm_result_timings_init(struct tm_result_timings *t);
 
 /*

@@ -397,7 +397,8 @@ static void run_one(struct tm_jobs *j, struct job *e, const struct tm_store_clai
     /* A lost claim writes nothing: the job is another replica's now. */
     if (!lost) {
         struct tm_store_result res = {out.result_json, out.result_len, out.n_documents,
-                                      out.n_topics,    out.doc_topics, out.doc_ids};
+                                      out.n_topics,    out.doc_topics, out.doc_ids,
+                                      out.model,       out.model_len};
         st = write_end(j, e, &fin, &res, err);
         if (st == TM_ELOST)
             lost = 1;
@@ -405,6 +406,7 @@ static void run_one(struct tm_jobs *j, struct job *e, const struct tm_store_clai
             log_store_failed(fin.id, err);
     }
     tm_free(out.result_json);
+    tm_free(out.model);
     tm_free(out.doc_topics);
     for (int64_t i = 0; out.doc_ids && i < out.n_documents; i++)
         tm_free(out.doc_ids[i]);

@@ -62,7 +62,9 @@ struct tm_job_outcome {
     size_t result_len;
     double *doc_topics; /* n_documents x n_topics, row-major */
     int64_t n_documents, n_topics;
-    char **doc_ids; /* taken: n_documents ids (entries may be NULL), or NULL */
+    char **doc_ids;       /* taken: n_documents ids (entries may be NULL), or NULL */
+    unsigned char *model; /* taken: the model file (api/model_file.h), or NULL */
+    size_t model_len;
 };
 
 typedef void (*tm_job_work_fn)(void *ctx, const struct tm_job_run *run, struct tm_job_outcome *out);

@@ -68,6 +68,10 @@ struct tm_store_result {
     /* n_documents ids (NULL entries for none), or NULL: stored with the
      * weights for documents that live in no corpus (inline in the spec). */
     char *const *doc_ids;
+    /* The fitted model's file (api/model_file.h), kept with the job and
+     * counted in its stored bytes; NULL: none (a vectorize-only job). */
+    const unsigned char *model;
+    size_t model_len;
 };
 
 /* Both drivers store a job's document-topic weights (and the documents'
@@ -145,7 +149,7 @@ enum tm_store_full {
  * stored_bytes: what a tenant keeps in the store, counted in the store
  * (a table of use per tenant, written in the transaction that changes it):
  * the text of its committed corpora, and its jobs' specs (inline documents
- * live there), results and document-topic weights. A corpus's commit or
+ * live there), results, document-topic weights and models. A corpus's commit or
  * adoption and a job's submission that would take the tenant past it are
  * refused (TM_ETOOBIG; job_submit: TM_STORE_STORED_FULL); the check and
  * the count are one conditional write on the tenant's row, so replicas
@@ -286,6 +290,9 @@ struct tm_store_methods {
     tm_status (*job_spec)(void *ctx, const char *id, char **spec, size_t *len, char *err);
     /* The result JSON, owned (tm_free); TM_ENOTFOUND without one. */
     tm_status (*job_result)(void *ctx, const char *id, char **json, size_t *len, char *err);
+    /* The model file job_finish kept, owned (tm_free); TM_ENOTFOUND without
+     * the job or a model. */
+    tm_status (*job_model)(void *ctx, const char *id, char **bytes, size_t *len, char *err);
     /* Rows [offset, offset + limit) of the document-topic weights: *weights
      * owned (tm_free), *n rows of *k; *n_documents the total. *ids: NULL when
      * the job stored no ids, else *n entries (NULL for none), each and the
@@ -393,7 +400,7 @@ struct tm_store_methods {
 /* The schema version this binary writes. Both drivers keep the version of
  * a store in the store itself (SQLite: PRAGMA user_version; PostgreSQL: the
  * table topicd_schema) and migrate an older store when they open it. */
-#define TM_STORE_SCHEMA_VERSION 5
+#define TM_STORE_SCHEMA_VERSION 6
 
 /* The bytes of a redacted store target, NUL included. */
 #define TM_STORE_TARGET_SIZE 512

@@ -201,7 +201,7 @@ static tm_status copy_corpora(struct src *s, struct tm_store *dst,
 /* One batch of jobs, owning the bytes its rows point to. */
 struct batch {
     struct tm_store_job_row rows[COPY_BATCH_JOBS];
-    char *owned[COPY_BATCH_JOBS][4]; /* spec, result, idem_key, client */
+    char *owned[COPY_BATCH_JOBS][5]; /* spec, result, idem_key, client, model */
     int n;
     size_t bytes;
 };
@@ -209,7 +209,7 @@ struct batch {
 static void batch_clear(struct batch *b)
 {
     for (int i = 0; i < b->n; i++)
-        for (int j = 0; j < 4; j++)
+        for (int j = 0; j < 5; j++)
             tm_free(b->owned[i][j]);
     b->n = 0;
     b->bytes = 0;
@@ -262,7 +262,8 @@ static tm_status copy_jobs(struct src *s, struct tm_store *dst, struct tm_store_
                            "SELECT seq, id, corpus_id, state, stage, progress, attempts,"
                            " created_at, started_at, finished_at, method, error_code,"
                            " error_message, spec, result, idem_key, client, n_documents,"
-                           " n_topics, tenant FROM jobs ORDER BY seq",
+                           " n_topics, tenant, (SELECT model FROM job_models"
+                           " WHERE job_seq = jobs.seq) FROM jobs ORDER BY seq",
                            -1, &list, NULL) != SQLITE_OK) {
         st = sqerr(s, "list jobs", err);
         goto out;
@@ -272,7 +273,7 @@ static tm_status copy_jobs(struct src *s, struct tm_store *dst, struct tm_store_
         struct tm_store_job_row *r = &b->rows[b->n];
         char **own = b->owned[b->n];
         memset(r, 0, sizeof(*r));
-        memset(own, 0, 4 * sizeof(*own));
+        memset(own, 0, 5 * sizeof(*own));
         struct tm_job_record *j = &r->rec;
         j->seq = sqlite3_column_int64(list, 0);
         copy_text(j->id, sizeof(j->id), list, 1);
@@ -297,7 +298,7 @@ static tm_status copy_jobs(struct src *s, struct tm_store *dst, struct tm_store_
             j->progress = 0;
             stats->requeued++;
         }
-        size_t spec_len = 0, result_len = 0;
+        size_t spec_len = 0, result_len = 0, model_len = 0;
         st = dup_col(list, 13, &own[0], &spec_len, err);
         if (!st)
             st = dup_col(list, 14, &own[1], &result_len, err);
@@ -305,6 +306,8 @@ static tm_status copy_jobs(struct src *s, struct tm_store *dst, struct tm_store_
             st = dup_col(list, 15, &own[2], NULL, err);
         if (!st)
             st = dup_col(list, 16, &own[3], NULL, err);
+        if (!st)
+            st = dup_col(list, 20, &own[4], &model_len, err);
         b->n++;
         if (st)
             break;
@@ -316,7 +319,9 @@ static tm_status copy_jobs(struct src *s, struct tm_store *dst, struct tm_store_
         r->client = own[3] ? own[3] : "";
         r->n_documents = sqlite3_column_int64(list, 17);
         r->n_topics = sqlite3_column_int64(list, 18);
-        b->bytes += spec_len + result_len;
+        r->model = own[4];
+        r->model_len = model_len;
+        b->bytes += spec_len + result_len + model_len;
         if (b->n == COPY_BATCH_JOBS || b->bytes >= COPY_BATCH_BYTES)
             st = flush_jobs(s, dst, b, stats, err);
     }

@@ -153,6 +153,11 @@ static const char *const migrations[TM_STORE_SCHEMA_VERSION + 1] = {
     /* 5: the server's signing secrets (session.h), one row per name. */
     "CREATE TABLE secrets(name text PRIMARY KEY, value bytea NOT NULL,"
     " created_at double precision NOT NULL);",
+    /* 6: a succeeded job's model file (api/model_file.h), one row per job,
+     * deleted with it and counted in its stored_bytes. Deflated already:
+     * stored out of line without pglz. */
+    "CREATE TABLE job_models(job_seq bigint PRIMARY KEY, model bytea NOT NULL);"
+    "ALTER TABLE job_models ALTER COLUMN model SET STORAGE EXTERNAL;",
 };
 
 #define CORPUS_COLS "seq, id, hidden, n_documents, bytes, created_at, tenant"
@@ -188,6 +193,9 @@ enum q {
     Q_JOB_UPDATE,
     Q_JOB_SET_RESULT,
     Q_DT_DELETE,
+    Q_MODEL_DELETE,
+    Q_MODEL_PUT,
+    Q_JOB_MODEL,
     Q_JOB_GET,
     Q_JOB_SPEC,
     Q_JOB_RESULT,
@@ -322,12 +330,18 @@ static const struct {
          " + coalesce(octet_length(j.result), 0) + coalesce((SELECT"
          " sum(octet_length(d.weights) + coalesce(octet_length(d.ids), 0))"
          " FROM doc_topics d WHERE d.job_seq = $1), 0)"
+         " + coalesce((SELECT octet_length(m.model) FROM job_models m WHERE m.job_seq = $1), 0)"
          " FROM o WHERE j.seq = o.seq RETURNING j.tenant, j.stored_bytes - o.old AS b)"
          " INSERT INTO tenant_usage(tenant, stored_bytes) SELECT tenant, b FROM u"
          " ON CONFLICT (tenant) DO UPDATE"
          " SET stored_bytes = tenant_usage.stored_bytes + excluded.stored_bytes",
          "count the job's bytes"},
     [Q_DT_DELETE] = {"DELETE FROM doc_topics WHERE job_seq = $1", "store document topics"},
+    [Q_MODEL_DELETE] = {"DELETE FROM job_models WHERE job_seq = $1", "store model"},
+    [Q_MODEL_PUT] = {"INSERT INTO job_models(job_seq, model) VALUES($1, $2)", "store model"},
+    [Q_JOB_MODEL] = {"SELECT m.model FROM jobs j JOIN job_models m ON m.job_seq = j.seq"
+                     " WHERE j.id = $1",
+                     "read model"},
     [Q_JOB_GET] = {"SELECT " JOB_COLS " FROM jobs WHERE id = $1", "get job"},
     [Q_JOB_SPEC] = {"SELECT spec FROM jobs WHERE id = $1", "read job"},
     [Q_JOB_RESULT] = {"SELECT result FROM jobs WHERE id = $1", "read job"},
@@ -348,6 +362,7 @@ static const struct {
     [Q_JOB_LOCK] = {"SELECT seq, state FROM jobs WHERE id = $1 FOR UPDATE", "find job"},
     [Q_JOB_DELETE_SEQ] =
         {"WITH d AS (DELETE FROM doc_topics WHERE job_seq = $1),"
+         " m AS (DELETE FROM job_models WHERE job_seq = $1),"
          " j AS (DELETE FROM jobs WHERE seq = $1 RETURNING tenant, stored_bytes)"
          " UPDATE tenant_usage t SET stored_bytes = t.stored_bytes - j.stored_bytes"
          " FROM j WHERE t.tenant = j.tenant",
@@ -359,6 +374,7 @@ static const struct {
                       " WHERE state IN ($1, $2, $3) AND finished_at < $4 LIMIT $5"
                       " FOR UPDATE SKIP LOCKED),"
                       " d AS (DELETE FROM doc_topics WHERE job_seq IN (SELECT seq FROM victims)),"
+                      " m AS (DELETE FROM job_models WHERE job_seq IN (SELECT seq FROM victims)),"
                       " j AS (DELETE FROM jobs WHERE seq IN (SELECT seq FROM victims)"
                       " RETURNING tenant, stored_bytes),"
                       " u AS (UPDATE tenant_usage t SET stored_bytes = t.stored_bytes - g.b"
@@ -1818,6 +1834,18 @@ static tm_status pg_job_finish(void *ctx, const struct tm_job_claim *claim,
     if (st || PQntuples(r) != 1)
         goto commit;
     int64_t seq = col_int(r, 0, 0);
+    /* The model, replacing any a previous finish left. */
+    struct params md = {0};
+    p_i64(&md, seq);
+    st = run(&k, Q_MODEL_DELETE, &md, PGRES_COMMAND_OK, NULL, err);
+    if (!st && res->model) {
+        struct params mp = {0};
+        p_i64(&mp, seq);
+        p_bytea(&mp, res->model_len ? (const void *)res->model : "", res->model_len);
+        st = run(&k, Q_MODEL_PUT, &mp, PGRES_COMMAND_OK, NULL, err);
+    }
+    if (st)
+        goto commit;
     if (!weights)
         goto count;
     struct params d = {0};
@@ -1909,6 +1937,11 @@ static tm_status pg_job_spec(void *ctx, const char *id, char **spec, size_t *len
 static tm_status pg_job_result(void *ctx, const char *id, char **json, size_t *len, char *err)
 {
     return job_blob(ctx, Q_JOB_RESULT, id, json, len, err);
+}
+
+static tm_status pg_job_model(void *ctx, const char *id, char **bytes, size_t *len, char *err)
+{
+    return job_blob(ctx, Q_JOB_MODEL, id, bytes, len, err);
 }
 
 static tm_status pg_job_doc_topics(void *ctx, const char *id, int64_t offset, int64_t limit,
@@ -2710,6 +2743,7 @@ static const struct tm_store_methods pg_methods = {
     .job_spec = pg_job_spec,
     .job_result = pg_job_result,
     .job_doc_topics = pg_job_doc_topics,
+    .job_model = pg_job_model,
     .job_list = pg_job_list,
     .job_scan = pg_job_scan,
     .corpus_jobs_active = pg_corpus_jobs_active,
@@ -2917,6 +2951,12 @@ static tm_status import_job(struct call *k, const struct tm_store_job_row *j,
     st = run(k, Q_IMPORT_JOB, &p, PGRES_COMMAND_OK, NULL, err);
     if (!st && j->n_topics > 0)
         st = import_chunks(k, j, chunks, ctx, err);
+    if (!st && j->model) {
+        struct params mp = {0};
+        p_i64(&mp, w->seq);
+        p_bytea(&mp, j->model_len ? j->model : "", j->model_len);
+        st = run(k, Q_MODEL_PUT, &mp, PGRES_COMMAND_OK, NULL, err);
+    }
     if (!st) {
         struct params n = {0};
         p_i64(&n, w->seq);

@@ -26,6 +26,8 @@ struct tm_store_job_row {
     const char *client;
     const char *result; /* NULL: none */
     size_t result_len;
+    const char *model; /* the job's model file (store.h, job_model); NULL: none */
+    size_t model_len;
     int64_t n_documents, n_topics; /* of the document-topic weights; 0 without */
 };
 

@@ -114,6 +114,11 @@ static const char schema_v4[] =
 static const char schema_v5[] = "CREATE TABLE secrets(name TEXT PRIMARY KEY, value BLOB NOT NULL,"
                                 " created_at REAL NOT NULL);";
 
+/* Version 6: a succeeded job's model file (api/model_file.h), one row per
+ * job, deleted with it and counted in its stored_bytes. */
+static const char schema_v6[] = "CREATE TABLE job_models(job_seq INTEGER PRIMARY KEY,"
+                                " model BLOB NOT NULL);";
+
 /* The tenant a record to be stored names: "" is "default". */
 static const char *tenant_of(const char *t)
 {
@@ -1033,6 +1038,29 @@ static tm_status sq_job_finish(void *ctx, const struct tm_job_claim *c,
             }
         }
     }
+    sqlite3_finalize(s);
+    s = NULL;
+    /* The model, replacing any a previous finish left. */
+    if (!st)
+        st = prep(q->w, "DELETE FROM job_models WHERE job_seq = ?", &s, err);
+    if (!st) {
+        sqlite3_bind_int64(s, 1, j->seq);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            st = sqerr(q->w, err, "store model");
+        sqlite3_finalize(s);
+        s = NULL;
+    }
+    if (!st && r->model) {
+        st = prep(q->w, "INSERT INTO job_models(job_seq, model) VALUES(?, ?)", &s, err);
+        if (!st) {
+            sqlite3_bind_int64(s, 1, j->seq);
+            sqlite3_bind_blob64(s, 2, r->model_len ? (const void *)r->model : "", r->model_len,
+                                SQLITE_STATIC);
+            if (sqlite3_step(s) != SQLITE_DONE)
+                st = sqerr(q->w, err, "store model");
+            kept += (int64_t)r->model_len;
+        }
+    }
     if (!st)
         st = count_result(q, j->id, kept, err);
 commit:
@@ -1098,6 +1126,14 @@ static tm_status sq_job_spec(void *ctx, const char *id, char **spec, size_t *len
 static tm_status sq_job_result(void *ctx, const char *id, char **json, size_t *len, char *err)
 {
     return job_blob(ctx, "SELECT result FROM jobs WHERE id = ?", id, json, len, err);
+}
+
+static tm_status sq_job_model(void *ctx, const char *id, char **bytes, size_t *len, char *err)
+{
+    return job_blob(ctx,
+                    "SELECT m.model FROM jobs j JOIN job_models m ON m.job_seq = j.seq"
+                    " WHERE j.id = ?",
+                    id, bytes, len, err);
 }
 
 static tm_status sq_job_doc_topics(void *ctx, const char *id, int64_t offset, int64_t limit,
@@ -1282,7 +1318,7 @@ static tm_status sq_corpus_jobs_active(void *ctx, const char *id, int64_t *n, ch
 }
 
 /* The statements of a job's deletion. */
-#define DEL_STMTS 3
+#define DEL_STMTS 4
 
 /* Deletes job seq and its document-topic weights, and takes its stored
  * bytes off its tenant's count: the caller holds a write transaction and
@@ -1311,14 +1347,16 @@ static tm_status job_delete_stmts(struct sq *q, sqlite3_stmt *del[DEL_STMTS], ch
     if (!st)
         st = prep(q->w, "DELETE FROM doc_topics WHERE job_seq = ?", &del[1], err);
     if (!st)
-        st = prep(q->w, "DELETE FROM jobs WHERE seq = ?", &del[2], err);
+        st = prep(q->w, "DELETE FROM job_models WHERE job_seq = ?", &del[2], err);
+    if (!st)
+        st = prep(q->w, "DELETE FROM jobs WHERE seq = ?", &del[3], err);
     return st;
 }
 
 static tm_status sq_job_delete(void *ctx, const char *id, char *err)
 {
     struct sq *q = ctx;
-    sqlite3_stmt *s = NULL, *del[DEL_STMTS] = {NULL, NULL, NULL};
+    sqlite3_stmt *s = NULL, *del[DEL_STMTS] = {NULL};
     int row;
     pthread_mutex_lock(&q->wlock);
     tm_status st = exec(q->w, "BEGIN IMMEDIATE", err);
@@ -1357,7 +1395,7 @@ out:
 static tm_status sq_job_expire(void *ctx, double before, int limit, int64_t *n, char *err)
 {
     struct sq *q = ctx;
-    sqlite3_stmt *sel = NULL, *del[DEL_STMTS] = {NULL, NULL, NULL};
+    sqlite3_stmt *sel = NULL, *del[DEL_STMTS] = {NULL};
     int64_t *seqs = NULL, found = 0;
     *n = 0;
     if (limit <= 0)
@@ -2028,6 +2066,7 @@ static const struct tm_store_methods sqlite_methods = {
     .job_spec = sq_job_spec,
     .job_result = sq_job_result,
     .job_doc_topics = sq_job_doc_topics,
+    .job_model = sq_job_model,
     .job_list = sq_job_list,
     .job_scan = sq_job_scan,
     .corpus_jobs_active = sq_corpus_jobs_active,
@@ -2239,6 +2278,11 @@ static tm_status migrate(struct sq *q, const char *dir, char *err)
     }
     if (version < 5) {
         st = exec(q->w, schema_v5, err);
+        if (st)
+            goto end;
+    }
+    if (version < 6) {
+        st = exec(q->w, schema_v6, err);
         if (st)
             goto end;
     }

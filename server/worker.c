@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/model_file.h"
 #include "api/result.h"
 #include "api/spec.h"
 #include "core/alloc.h"
@@ -199,10 +200,19 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
         goto done;
     }
 
+    /* The model kept with the job (GET /v1/jobs/{id}/model), before the
+     * result so that the result says its size. */
+    struct tm_model_file_parts mp = {&fit, v, &spec, NULL, NULL, 0};
+    st = tm_model_file_write(&mp, &out->model, &out->model_len, err);
+    if (st) {
+        fail(out, st, "model", err);
+        goto done;
+    }
     struct tm_result_timings tt;
     tm_result_timings_init(&tt);
     tt.read = read_s;
     tt.total = seconds_since(&t0);
+    tt.model_bytes = (int64_t)out->model_len;
     st = tm_result_render_fit(&fit, v, &spec, &tt, &out->result_json, &out->result_len, &e);
     if (st) {
         fail(out, st, e.field, e.message);

@@ -234,8 +234,16 @@ TM_STORE_TEST(store_jobs)
         snprintf(idbuf[i], sizeof(idbuf[i]), "d%d", i);
         dids[i] = i % 3 ? idbuf[i] : NULL;
     }
-    struct tm_store_result res = {"{\"ok\":1}", 8, N, K, w, dids};
+    CHECK_INT_EQ(s.m->job_model(s.ctx, "j_a", &sp, &len, err), TM_ENOTFOUND);
+    /* A model with a NUL and high bytes: a blob, not text. */
+    static const unsigned char model[6] = {'P', 'K', 0, 0xff, 0x80, 'z'};
+    struct tm_store_result res = {"{\"ok\":1}", 8, N, K, w, dids, model, sizeof(model)};
     CHECK_INT_EQ(s.m->job_finish(s.ctx, NULL, &a, &res, err), TM_OK);
+    CHECK_INT_EQ(s.m->job_model(s.ctx, "j_a", &sp, &len, err), TM_OK);
+    CHECK(len == sizeof(model) && !memcmp(sp, model, len));
+    tm_free(sp);
+    CHECK_INT_EQ(s.m->job_model(s.ctx, "j_b", &sp, &len, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(s.m->job_model(s.ctx, "j_none", &sp, &len, err), TM_ENOTFOUND);
     CHECK_INT_EQ(s.m->job_result(s.ctx, "j_a", &sp, &len, err), TM_OK);
     CHECK(len == 8 && !strcmp(sp, "{\"ok\":1}"));
     tm_free(sp);
@@ -430,7 +438,8 @@ TM_TEST(store_open_failures)
     rmdir_all(dir);
 }
 
-/* A job finished at `at` with a result and n x 2 document-topic weights. */
+/* A job finished at `at` with a result, n x 2 document-topic weights and
+ * a model. */
 static tm_status finish_job(struct tm_store *s, struct tm_job_record *j, enum tm_job_state state,
                             double at, int n, char *err)
 {
@@ -439,7 +448,8 @@ static tm_status finish_job(struct tm_store *s, struct tm_job_record *j, enum tm
         w[i] = i;
     j->state = state;
     j->finished_at = at;
-    struct tm_store_result res = {"{}", 2, n, 2, w, NULL};
+    static const unsigned char model[3] = {'n', 'p', 'z'};
+    struct tm_store_result res = {"{}", 2, n, 2, w, NULL, model, sizeof(model)};
     return s->m->job_finish(s->ctx, NULL, j, state == TM_JOB_SUCCEEDED ? &res : NULL, err);
 }
 
@@ -484,8 +494,12 @@ TM_STORE_TEST(store_job_delete)
     int64_t n, k, total;
     CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_a", 0, 10, &w, &ids, &n, &k, &total, err),
                  TM_ENOTFOUND);
-    /* The weights went with it; the other job's stayed. */
+    /* The weights and the model went with it; the other job's stayed. */
     CHECK_INT_EQ(tm_tmpstore_sql_int(ts, "SELECT count(*) FROM doc_topics"), 1);
+    CHECK_INT_EQ(tm_tmpstore_sql_int(ts, "SELECT count(*) FROM job_models"), 1);
+    CHECK_INT_EQ(s.m->job_model(s.ctx, "j_a", &sp, &len, err), TM_ENOTFOUND);
+    CHECK_INT_EQ(s.m->job_model(s.ctx, "j_other", &sp, &len, err), TM_OK);
+    tm_free(sp);
     CHECK_INT_EQ(s.m->job_doc_topics(s.ctx, "j_other", 0, 10, &w, &ids, &n, &k, &total, err),
                  TM_OK);
     CHECK_INT_EQ(n, 10);
@@ -561,6 +575,7 @@ TM_STORE_TEST(store_job_expire)
     CHECK_INT_EQ(s.m->job_get(s.ctx, "j_queued", &got, err), TM_OK);
     /* Two chunks of weights per job: only the young job's are left. */
     CHECK_INT_EQ(tm_tmpstore_sql_int(ts, "SELECT count(*) FROM doc_topics"), 2);
+    CHECK_INT_EQ(tm_tmpstore_sql_int(ts, "SELECT count(*) FROM job_models"), 1);
     /* finished_at exactly at the cut-off is not before it. */
     CHECK_INT_EQ(s.m->job_expire(s.ctx, 1000, 100, &n, err), TM_OK);
     CHECK_INT_EQ(n, 0);
@@ -568,6 +583,7 @@ TM_STORE_TEST(store_job_expire)
     CHECK_INT_EQ(n, 1);
     CHECK_INT_EQ(tm_tmpstore_sql_int(ts, "SELECT count(*) FROM jobs"), 2);
     CHECK_INT_EQ(tm_tmpstore_sql_int(ts, "SELECT count(*) FROM doc_topics"), 0);
+    CHECK_INT_EQ(tm_tmpstore_sql_int(ts, "SELECT count(*) FROM job_models"), 0);
 }
 
 /* A store from before retention gains the index, and the expiry query

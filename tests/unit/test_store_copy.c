@@ -95,7 +95,8 @@ static int fill(struct tm_test_ctx *t, struct tm_store *s)
     snprintf(j1.stage, sizeof(j1.stage), "nmf");
     j1.started_at = 1700000100.5;
     j1.finished_at = 1700000101.75;
-    struct tm_store_result r1 = {"{\"topics\":[1,2,3]}", 18, N, K, w, dids};
+    static const unsigned char model[5] = {'P', 'K', 0, 0xfe, 1};
+    struct tm_store_result r1 = {"{\"topics\":[1,2,3]}", 18, N, K, w, dids, model, sizeof(model)};
     OK(s->m->job_finish(s->ctx, NULL, &j1, &r1, err));
     j2.state = TM_JOB_FAILED;
     j2.attempts = 3;
@@ -111,7 +112,7 @@ static int fill(struct tm_test_ctx *t, struct tm_store *s)
     OK(s->m->job_update(s->ctx, NULL, &j4, err));
     j5.state = TM_JOB_SUCCEEDED;
     j5.finished_at = 1700000104.5;
-    struct tm_store_result r5 = {"{\"inline\":true}", 15, 0, 0, NULL, NULL};
+    struct tm_store_result r5 = {"{\"inline\":true}", 15, 0, 0, NULL, NULL, NULL, 0};
     OK(s->m->job_finish(s->ctx, NULL, &j5, &r5, err));
     j6.state = TM_JOB_CANCELLED;
     j6.finished_at = 1700000105.5;
@@ -145,16 +146,21 @@ static int same_job(const struct tm_job_record *a, const struct tm_job_record *b
            !strcmp(a->error_message, b->error_message) && !strcmp(a->tenant, b->tenant);
 }
 
-/* Both stores' answers to one blob method, compared. */
+/* Both stores' answers to one blob method (0: spec, 1: result, 2: model),
+ * compared. */
 static void same_blob(struct tm_test_ctx *t, struct tm_store *a, struct tm_store *b, const char *id,
-                      int result)
+                      int which)
 {
     char err[TM_ERR_SIZE], *x = NULL, *y = NULL;
     size_t xl = 0, yl = 0;
-    tm_status sa = result ? a->m->job_result(a->ctx, id, &x, &xl, err)
-                          : a->m->job_spec(a->ctx, id, &x, &xl, err);
-    tm_status sb = result ? b->m->job_result(b->ctx, id, &y, &yl, err)
-                          : b->m->job_spec(b->ctx, id, &y, &yl, err);
+    tm_status sa = which == 2   ? a->m->job_model(a->ctx, id, &x, &xl, err)
+                   : which == 1 ? a->m->job_result(a->ctx, id, &x, &xl, err)
+                                : a->m->job_spec(a->ctx, id, &x, &xl, err);
+    tm_status sb = which == 2   ? b->m->job_model(b->ctx, id, &y, &yl, err)
+                   : which == 1 ? b->m->job_result(b->ctx, id, &y, &yl, err)
+                                : b->m->job_spec(b->ctx, id, &y, &yl, err);
+    if (which == 2 && !strcmp(id, "j_1"))
+        CHECK(sa == TM_OK && xl == 5);
     CHECK_INT_EQ(sa, sb);
     CHECK(xl == yl && (!xl || !memcmp(x, y, xl)));
     tm_free(x);
@@ -243,6 +249,7 @@ static void compare(struct tm_test_ctx *t, struct tm_store *src, struct tm_store
             fprintf(stderr, "job %s differs\n", want.id);
         same_blob(t, src, dst, want.id, 0);
         same_blob(t, src, dst, want.id, 1);
+        same_blob(t, src, dst, want.id, 2);
         same_page(t, src, dst, want.id, 0, 1000);
         same_page(t, src, dst, want.id, 250, 300);
         same_page(t, src, dst, want.id, 599, 10);

@@ -78,8 +78,8 @@ TM_TEST(store_pg_migrate_race)
                      TM_STORE_SCHEMA_VERSION);
         CHECK_INT_EQ(tm_tmpstore_sql_int(&view, "SELECT count(*) FROM pg_tables WHERE"
                                                 " schemaname = current_schema()"),
-                     9); /* corpora, documents, jobs, doc_topics, topicd_schema, clients,
-                            api_keys, tenant_usage, secrets */
+                     10); /* corpora, documents, jobs, doc_topics, topicd_schema, clients,
+                             api_keys, tenant_usage, secrets, job_models */
         for (int i = 0; i < N; i++)
             tm_store_close(&o[i].store);
         tm_test_pg_schema_drop(schema);
@@ -130,7 +130,7 @@ TM_TEST(store_pg_restart)
     snprintf(j.corpus_id, sizeof(j.corpus_id), "c_1");
     CHECK_INT_EQ(s->m->job_insert(s->ctx, &j, "{}", 2, "key-before", "id:a", err), TM_OK);
     j.state = TM_JOB_SUCCEEDED;
-    struct tm_store_result res = {"{\"r\":1}", 7, 0, 0, NULL, NULL};
+    struct tm_store_result res = {"{\"r\":1}", 7, 0, 0, NULL, NULL, NULL, 0};
     CHECK_INT_EQ(s->m->job_finish(s->ctx, NULL, &j, &res, err), TM_OK);
     struct wakes w = {0};
     REQUIRE(s->m->listen(s->ctx, on_wake, &w, err) == TM_OK);

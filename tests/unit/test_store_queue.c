@@ -195,7 +195,7 @@ TM_STORE_TEST(store_queue_fencing)
     struct tm_job_record fin = c1.job;
     fin.state = TM_JOB_SUCCEEDED;
     fin.finished_at = tm_clock_unix();
-    struct tm_store_result stale = {"{\"by\":\"old\"}", 12, 0, 0, NULL, NULL};
+    struct tm_store_result stale = {"{\"by\":\"old\"}", 12, 0, 0, NULL, NULL, NULL, 0};
     CHECK_INT_EQ(s->m->job_finish(s->ctx, &old, &fin, &stale, err), TM_ELOST);
     CHECK_INT_EQ(s->m->job_finish(s->ctx, &wrong_owner, &fin, &stale, err), TM_ELOST);
     CHECK_INT_EQ(s->m->job_update(s->ctx, &old, &fin, err), TM_ELOST);
@@ -212,7 +212,7 @@ TM_STORE_TEST(store_queue_fencing)
     fin.state = TM_JOB_SUCCEEDED;
     fin.progress = 1;
     fin.finished_at = tm_clock_unix();
-    struct tm_store_result mine = {"{\"by\":\"new\"}", 12, 0, 0, NULL, NULL};
+    struct tm_store_result mine = {"{\"by\":\"new\"}", 12, 0, 0, NULL, NULL, NULL, 0};
     CHECK_INT_EQ(s->m->job_finish(s->ctx, &cur, &fin, &mine, err), TM_OK);
     /* Finished: the claim is over, for its owner too. */
     CHECK_INT_EQ(s->m->job_finish(s->ctx, &cur, &fin, &mine, err), TM_ELOST);

@@ -23,7 +23,8 @@ static long long count_drift(struct tm_tmpstore *ts)
             " - (SELECT coalesce(sum(bytes), 0) FROM corpora WHERE ready)"
             " - (SELECT coalesce(sum(length(spec) + coalesce(length(result), 0)), 0) FROM jobs)"
             " - (SELECT coalesce(sum(length(weights) + coalesce(length(ids), 0)), 0)"
-            " FROM doc_topics)");
+            " FROM doc_topics)"
+            " - (SELECT coalesce(sum(length(model)), 0) FROM job_models)");
 }
 
 static int64_t stored(struct tm_store *s, const char *tenant)
@@ -134,9 +135,11 @@ TM_STORE_TEST(store_quota_stored_bytes)
     done.state = TM_JOB_SUCCEEDED;
     done.finished_at = tm_clock_unix();
     double w[6] = {1, 2, 3, 4, 5, 6};
-    struct tm_store_result res = {"{\"r\":1}", 7, 3, 2, w, NULL};
+    static const unsigned char model[11] = "model bytes";
+    struct tm_store_result res = {"{\"r\":1}", 7, 3, 2, w, NULL, model, sizeof(model)};
     CHECK_INT_EQ(s->m->job_finish(s->ctx, &tok, &done, &res, err), TM_OK);
-    CHECK_INT_EQ(stored(s, "a"), 100 + 7 + 6 * 8);
+    /* The model counts too. */
+    CHECK_INT_EQ(stored(s, "a"), 100 + 7 + 6 * 8 + 11);
     CHECK_INT_EQ(count_drift(ts), 0);
     CHECK_INT_EQ(submit(s, "j_a2", "a", 1, &full, err), TM_EBUSY);
     CHECK_INT_EQ(full, TM_STORE_STORED_FULL);
