@@ -31,6 +31,7 @@ static const struct {
     {"/v1/jobs/{id}/plots/document_topics.svg", "GET, HEAD", 0},
     {"/v1/jobs/{id}/report.html", "GET, HEAD", 0},
     {"/v1/jobs/{id}:cancel", "POST", 0},
+    {"/v1/jobs/{id}:transform", "POST", 0},
     {"/v1/info", "GET, HEAD", 1},
     {"/v1/session", "GET, HEAD, POST, DELETE", 0},
     {"/v1/jobs/{id}/links", "POST", 0},
