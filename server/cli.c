@@ -26,6 +26,7 @@
 #include "api/corpus.h"
 #include "api/json.h"
 #include "api/mmio.h"
+#include "api/model_file.h"
 #include "api/result.h"
 #include "api/spec.h"
 #include "core/alloc.h"
@@ -49,9 +50,10 @@ struct cli_opts {
     const char *mm_out;
     const char *mm_in;
     const char *vocab_file;
-    int threads;  /* 0: every CPU the process may use */
-    int progress; /* --progress: stages and fractions on stderr, also to a log */
-    int quiet;    /* --quiet: no progress at all */
+    const char *save_model; /* fit --save-model FILE */
+    int threads;            /* 0: every CPU the process may use */
+    int progress;           /* --progress: stages and fractions on stderr, also to a log */
+    int quiet;              /* --quiet: no progress at all */
     const char *input;
 };
 
@@ -96,6 +98,8 @@ static const char fit_help[] =
     "  --matrix-market OUT     also write the vectorized matrix to OUT\n"
     "  --matrix-market-in FILE factorize this matrix instead of vectorizing INPUT\n"
     "  --vocabulary FILE       with --matrix-market-in: its terms, one per line\n"
+    "  --save-model FILE       also write the fitted model to FILE, the .npz GET\n"
+    "                          /v1/jobs/{id}/model serves (numpy.load opens it)\n"
     "  --threads N             threads to use (default: the CPUs it may use)\n"
     "  --progress              progress lines on standard error when it is not a\n"
     "                          terminal (a terminal always gets a progress bar)\n"
@@ -229,10 +233,11 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
         }
         memcpy(name, a, nlen);
         name[nlen] = '\0';
-        int takes =
-            !strcmp(name, "--spec") || !strcmp(name, "--spec-file") || !strcmp(name, "--format") ||
-            !strcmp(name, "--matrix-market") || !strcmp(name, "--threads") ||
-            (is_fit && (!strcmp(name, "--matrix-market-in") || !strcmp(name, "--vocabulary")));
+        int takes = !strcmp(name, "--spec") || !strcmp(name, "--spec-file") ||
+                    !strcmp(name, "--format") || !strcmp(name, "--matrix-market") ||
+                    !strcmp(name, "--threads") ||
+                    (is_fit && (!strcmp(name, "--matrix-market-in") ||
+                                !strcmp(name, "--vocabulary") || !strcmp(name, "--save-model")));
         if (!takes) {
             usage_error(cmd, "unknown option '%s'", a);
             return -1;
@@ -261,6 +266,8 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
             o->mm_in = val;
         } else if (!strcmp(name, "--vocabulary")) {
             o->vocab_file = val;
+        } else if (!strcmp(name, "--save-model")) {
+            o->save_model = val;
         } else if (!strcmp(name, "--threads")) {
             char *end;
             errno = 0;
@@ -282,6 +289,12 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
     }
     if (o->mm_in && o->input) {
         usage_error(cmd, "%s", "give INPUT or --matrix-market-in, not both");
+        return -1;
+    }
+    if (o->save_model && o->mm_in) {
+        usage_error(cmd, "%s",
+                    "--save-model needs documents: a --matrix-market-in matrix has no vectorizer"
+                    " to save");
         return -1;
     }
     return 0;
@@ -667,6 +680,30 @@ static int load_matrix(const char *path, struct tm_csr *mm)
     return 0;
 }
 
+/* --save-model: the model file (api/model_file.h) the server keeps for a
+ * job, written to path; its size goes into the result. */
+static int save_model(const char *path, const struct tm_fit_result *r,
+                      const struct tm_vectorized *v, const struct tm_job_spec *spec,
+                      struct tm_result_timings *timings)
+{
+    struct tm_model_file_parts parts = {r, v, spec, v->term_frequency, v->doc_lengths, 1};
+    unsigned char *bytes = NULL;
+    size_t len = 0;
+    char err[TM_ERR_SIZE] = "";
+    tm_status st = tm_model_file_write(&parts, &bytes, &len, err);
+    if (st)
+        return core_error("--save-model", st, err);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(bytes, 1, len, f) == len;
+    if (f && fclose(f))
+        ok = 0;
+    tm_free(bytes);
+    if (!ok)
+        return fail_msg(path, strerror(errno));
+    timings->model_bytes = (int64_t)len;
+    return 0;
+}
+
 int tm_cli_fit(int argc, char **argv)
 {
     struct cli_opts o;
@@ -733,6 +770,8 @@ int tm_cli_fit(int argc, char **argv)
         rc = core_error(what, st, err);
         goto out;
     }
+    if (o.save_model && (rc = save_model(o.save_model, &r, &v, &spec, &timings)) != 0)
+        goto out;
     timings.total = tm_clock_monotonic() - t0;
     char *json;
     size_t len;

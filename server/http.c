@@ -114,6 +114,8 @@ static void add_headers(struct tm__req *r, struct MHD_Response *resp, const char
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"topicd\"");
     if (r->set_cookie[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
+    if (r->disposition[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, r->disposition);
     /* A cache between must not give one origin's answer to another. */
     if (r->cors)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");

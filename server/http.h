@@ -95,6 +95,8 @@ struct tm__req {
     char preflight[32];
     /* A Set-Cookie header for the answer (the session's); "": none. */
     char set_cookie[256];
+    /* A Content-Disposition header (a download's); "": none. */
+    char disposition[128];
 
     /* Who asked (routes.c's auth): the key's tenant, or "default" and admin
      * when no key is required. keyed: a key was required and given. */

@@ -19,7 +19,9 @@
 
 #include "api/apply.h"
 #include "api/auth_body.h"
+#include "api/model_file.h"
 #include "api/plots.h"
+#include "api/pyldavis.h"
 #include "api/report.h"
 #include "api/spec.h"
 #include "core/alloc.h"
@@ -1139,6 +1141,33 @@ static void get_result(struct tm__req *r)
         tm__respond(r, 200, JSON, json, len);
 }
 
+/* GET /v1/jobs/{id}/model: the model file kept with a succeeded job
+ * (api/model_file.h), an attachment named <job id>.npz. */
+static void get_model(struct tm__req *r)
+{
+    struct tm_job_record j;
+    if (get_job_or_respond(r, &j) || require_succeeded(r, &j))
+        return;
+    char *bytes = NULL;
+    size_t len = 0;
+    char err[TM_ERR_SIZE] = "";
+    struct tm_store *st = &r->srv->store;
+    tm_status s = st->m->job_model(st->ctx, r->id, &bytes, &len, err);
+    if (s == TM_ENOTFOUND) {
+        /* Deleted since it was looked up, or finished before models were
+         * kept. */
+        tm__respond_error(r, 404, "no_model",
+                          "this job has no model: it was deleted, or it finished before topicd"
+                          " kept models",
+                          NULL);
+    } else if (s) {
+        respond_store_error(r, err);
+    } else {
+        snprintf(r->disposition, sizeof(r->disposition), "attachment; filename=\"%s.npz\"", j.id);
+        tm__respond(r, 200, "application/octet-stream", bytes, len);
+    }
+}
+
 /* A page of job j's document-topic weights as job_doc_topics gives it,
  * with the documents' ids: inline documents' are stored with the weights,
  * an uploaded corpus's are read from it while it exists. A job without
@@ -1182,6 +1211,67 @@ static void free_doc_topics(struct doc_topics_page *p)
         tm_free(p->ids[i]);
     tm_free(p->ids);
     tm_free(p->w);
+}
+
+/* GET /v1/jobs/{id}/pyldavis.json: api/pyldavis.h's document, from the
+ * job's model and all its document-topic weights. */
+static void get_pyldavis(struct tm__req *r)
+{
+    struct tm_job_record j;
+    if (get_job_or_respond(r, &j) || require_succeeded(r, &j))
+        return;
+    if (strcmp(j.method, "nmf")) {
+        tm__respond_error(r, 422, "not_nmf",
+                          "pyLDAvis reads topics as probability distributions: only an NMF job"
+                          " has them (an SVD job's components can be negative)",
+                          "model.method");
+        return;
+    }
+    struct tm_store *st = &r->srv->store;
+    char err[TM_ERR_SIZE] = "";
+    char *bytes = NULL, *body = NULL;
+    size_t len = 0, body_len = 0;
+    struct tm_model_file m;
+    memset(&m, 0, sizeof(m));
+    struct doc_topics_page p = {0};
+    tm_status s = st->m->job_model(st->ctx, r->id, &bytes, &len, err);
+    if (s == TM_ENOTFOUND) {
+        tm__respond_error(r, 404, "no_model",
+                          "this job has no model: it was deleted, or it finished before topicd"
+                          " kept models",
+                          NULL);
+        goto out;
+    }
+    if (s) {
+        respond_store_error(r, err);
+        goto out;
+    }
+    s = tm_model_file_read(bytes, len, &m, err);
+    tm_free(bytes);
+    bytes = NULL;
+    if (s == TM_ENOMEM) {
+        respond_oom(r);
+        goto out;
+    }
+    if (s) {
+        TM_LOG(TM_LOG_ERROR, "stored model unreadable", "s:job_id", r->id, "s:error", err, NULL);
+        tm__respond_error(r, 500, "internal", "the stored model could not be read", NULL);
+        goto out;
+    }
+    if (read_doc_topics(r, &j, 0, m.n_documents, 0, &p))
+        goto out;
+    struct tm_api_error e;
+    s = tm_pyldavis_render(&m, p.w, p.n, p.k, &body, &body_len, &e);
+    if (s == TM_ENOMEM)
+        respond_oom(r);
+    else if (s)
+        tm__respond_api_error(r, &e);
+    else
+        tm__respond(r, 200, JSON, body, body_len);
+out:
+    free_doc_topics(&p);
+    tm_model_file_release(&m);
+    tm_free(bytes);
 }
 
 static void get_doc_topics(struct tm__req *r)
@@ -1873,6 +1963,8 @@ static const struct route routes[] = {
     {"/v1/jobs/{id}", .slash = 1, .get = get_job, .del = delete_job, .link = "job"},
     {"/v1/jobs/{id}/result", .get = get_result, .link = "result"},
     {"/v1/jobs/{id}/document-topics", .get = get_doc_topics, .link = "document_topics"},
+    {"/v1/jobs/{id}/model", .get = get_model, .link = "model"},
+    {"/v1/jobs/{id}/pyldavis.json", .get = get_pyldavis, .link = "pyldavis"},
     /* api/plots.h's plots, one row each (get_plot reads the name back). */
     {"/v1/jobs/{id}/plots/singular_values.svg", .get = get_plot, .link = "plot_singular_values"},
     {"/v1/jobs/{id}/plots/error_trace.svg", .get = get_plot, .link = "plot_error_trace"},

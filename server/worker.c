@@ -202,7 +202,7 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
 
     /* The model kept with the job (GET /v1/jobs/{id}/model), before the
      * result so that the result says its size. */
-    struct tm_model_file_parts mp = {&fit, v, &spec, NULL, NULL, 0};
+    struct tm_model_file_parts mp = {&fit, v, &spec, v->term_frequency, v->doc_lengths, 1};
     st = tm_model_file_write(&mp, &out->model, &out->model_len, err);
     if (st) {
         fail(out, st, "model", err);

@@ -46,6 +46,7 @@ struct th_resp {
     char request_id[128];
     char content_type[128];
     char www_authenticate[128];
+    char content_disposition[160];
 };
 
 TH_UNUSED static double th_now(void)
@@ -251,6 +252,8 @@ static size_t th_header(char *p, size_t size, size_t n, void *ud)
     th_header_value(p, len, "X-Request-Id", r->request_id, sizeof(r->request_id));
     th_header_value(p, len, "Content-Type", r->content_type, sizeof(r->content_type));
     th_header_value(p, len, "WWW-Authenticate", r->www_authenticate, sizeof(r->www_authenticate));
+    th_header_value(p, len, "Content-Disposition", r->content_disposition,
+                    sizeof(r->content_disposition));
     return len;
 }
 

@@ -11,6 +11,7 @@
 
 #include "api/error.h"
 #include "api/mmio.h"
+#include "api/model_file.h"
 #include "core/alloc.h"
 #include "harness.h"
 
@@ -453,6 +454,58 @@ TM_TEST(cli_fit_result)
     CHECK(ea - ta == eb - tb && memcmp(ta, tb, (size_t)(ea - ta)) == 0);
     run_free(&a);
     run_free(&b);
+}
+
+/* --save-model writes the model file the server keeps; the result says its
+ * size; a Matrix Market input has no vectorizer to save. */
+TM_TEST(cli_fit_save_model)
+{
+    NEED_BINARY();
+    struct run r;
+    char args[1024];
+    char path[512];
+    snprintf(path, sizeof(path), "%s", tmp_path("model.npz")); /* run() reuses its buffers */
+    unlink(path);
+    snprintf(args, sizeof(args),
+             "fit --quiet --spec '{\"model\":{\"method\":\"nmf\",\"n_topics\":2}}'"
+             " --save-model '%s' '%s'",
+             path, small());
+    run(&r, args, NULL);
+    REQUIRE(r.status == 0);
+    cJSON *root = cJSON_Parse(r.out);
+    REQUIRE(root);
+    size_t len = 0;
+    char *bytes = slurp(path, &len);
+    REQUIRE(bytes);
+    const cJSON *mb = cJSON_GetObjectItem(root, "model_bytes");
+    CHECK(cJSON_IsNumber(mb) && mb->valuedouble == (double)len);
+    struct tm_model_file m;
+    char err[TM_ERR_SIZE];
+    CHECK_INT_EQ(tm_model_file_read(bytes, len, &m, err), TM_OK);
+    CHECK_INT_EQ(m.n_topics, 2);
+    CHECK_INT_EQ(m.n_documents, 6);
+    CHECK(cJSON_GetObjectItem(root, "n_features")->valuedouble == (double)m.n_features);
+    CHECK(m.term_frequency && m.doc_lengths);
+    tm_model_file_release(&m);
+    free(bytes);
+    cJSON_Delete(root);
+    run_free(&r);
+
+    /* Not with a matrix, and an unwritable path is the job's failure. */
+    snprintf(args, sizeof(args),
+             "fit --spec '{\"model\":{}}' --matrix-market-in x.mtx --save-model m.npz");
+    run(&r, args, NULL);
+    CHECK_INT_EQ(r.status, 2);
+    CHECK(r.err && strstr(r.err, "--save-model needs documents"));
+    run_free(&r);
+    snprintf(args, sizeof(args),
+             "fit --quiet --spec '{\"model\":{\"n_topics\":2}}' --save-model /nonexistent/m.npz"
+             " '%s'",
+             small());
+    run(&r, args, NULL);
+    CHECK_INT_EQ(r.status, 1);
+    CHECK(r.err && strstr(r.err, "/nonexistent/m.npz"));
+    run_free(&r);
 }
 
 TM_TEST(cli_progress)

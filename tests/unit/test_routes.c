@@ -25,6 +25,8 @@ static const struct {
     {"/v1/jobs/{id}", "GET, HEAD, DELETE", 1},
     {"/v1/jobs/{id}/result", "GET, HEAD", 0},
     {"/v1/jobs/{id}/document-topics", "GET, HEAD", 0},
+    {"/v1/jobs/{id}/model", "GET, HEAD", 0},
+    {"/v1/jobs/{id}/pyldavis.json", "GET, HEAD", 0},
     {"/v1/jobs/{id}/plots/singular_values.svg", "GET, HEAD", 0},
     {"/v1/jobs/{id}/plots/error_trace.svg", "GET, HEAD", 0},
     {"/v1/jobs/{id}/plots/topics.svg", "GET, HEAD", 0},
@@ -189,7 +191,8 @@ TM_TEST(routes_links)
 {
     const char *names[LINKED_MAX], *patterns[LINKED_MAX];
     int n = routes_linked(names, patterns, LINKED_MAX);
-    CHECK_INT_EQ(n, 8); /* the job, result, document topics, 4 plots, the report */
+    CHECK_INT_EQ(n, 10); /* the job, result, document topics, model, pyldavis.json, 4 plots,
+                            the report */
     for (int i = 0; i < n; i++) {
         char id[TM_ID_SIZE], sample[128];
         CHECK(!strncmp(patterns[i], "/v1/jobs/{id}", 13));
