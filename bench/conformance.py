@@ -2,7 +2,9 @@
 """`make conformance`: topicd against scikit-learn/SciPy on 20 Newsgroups.
 
 Runs bench/conformance_text.py (vocabulary and TF-IDF values to 1e-12) and
-bench/conformance_fit.py (singular values, NMF reconstruction error); exits
+bench/conformance_fit.py (singular values, NMF reconstruction error) and
+bench/conformance_transform.py (a kept model's transform of new documents,
+to 1e-6 of scikit-learn's); exits
 non-zero when any case disagrees.
 
 usage: python3 bench/conformance.py [--topicd build/topicd] [--corpus DIR] [--quick]
@@ -22,7 +24,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     status = 0
-    for script in ("conformance_text.py", "conformance_fit.py"):
+    for script in ("conformance_text.py", "conformance_fit.py", "conformance_transform.py"):
         path = os.path.join(HERE, script)
         if not os.path.exists(path):
             print(f"conformance: {script} missing", file=sys.stderr)
