@@ -245,3 +245,37 @@ TM_TEST(transform_rejects_bad_input)
     free(ht);
     tm_csr_release(&x);
 }
+
+/* float32, a GPU's default element type (the CPU backend honours it too):
+ * the same weights to float32's precision, for each method. */
+TM_TEST(transform_float32)
+{
+    struct tm_csr x;
+    double *ht;
+    const int64_t m = 9, n = 24, k = 3;
+    planted(&x, &ht, m, n, k);
+    for (int c = 0; c < 4; c++) {
+        struct tm_model_params p;
+        tm_model_params_init(&p);
+        p.method = c == 3 ? TM_METHOD_TRUNCATED_SVD : TM_METHOD_NMF;
+        p.solver = c == 0 ? TM_NMF_CD : TM_NMF_MU;
+        p.beta_loss = c == 2 ? TM_BETA_KL : TM_BETA_FROBENIUS;
+        p.max_iter = 50;
+        p.tol = 0;
+        struct tm_transform_result a, b;
+        REQUIRE(tm_transform(NULL, NULL, &x, &p, ht, k, NULL, &a, NULL) == TM_OK);
+        p.dtype = TM_DTYPE_FLOAT32;
+        REQUIRE(tm_transform(NULL, NULL, &x, &p, ht, k, NULL, &b, NULL) == TM_OK);
+        double d = 0, s = 0;
+        for (int64_t i = 0; i < m * k; i++) {
+            d = fmax(d, fabs(a.document_topics.data[i] - b.document_topics.data[i]));
+            s = fmax(s, fabs(a.document_topics.data[i]));
+        }
+        if (!(s > 0 && d <= 1e-4 * s))
+            tm_test_fail(t, __FILE__, __LINE__, "case %d: %g of %g", c, d, s);
+        tm_transform_result_release(&a);
+        tm_transform_result_release(&b);
+    }
+    free(ht);
+    tm_csr_release(&x);
+}
