@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/fit.h"
 #include "harness.h"
+#include "testalloc.h"
 
 static const char *const texts[] = {
     "From: a@b.c\nSubject: pets\n\nthe cat sat on the mat with another cat",
@@ -191,4 +192,49 @@ TM_TEST(apply_run_matches_the_fit_matrix)
         tm_fit_result_release(&fit);
         tm_vectorized_release(&v);
     }
+}
+
+/* Every allocation of a body's parse, a run and its answer failed in turn:
+ * TM_ENOMEM (or success), and nothing leaks. */
+TM_TEST(apply_allocation_failures)
+{
+    struct tm_model_file m;
+    struct tm_vectorized v;
+    struct tm_fit_result fit;
+    memset(&v, 0, sizeof(v));
+    memset(&fit, 0, sizeof(fit));
+    REQUIRE(kept_model("{\"vectorizer\":{\"stop_words\":\"english\"},\"model\":{\"method\":"
+                       "\"nmf\",\"n_topics\":2,\"solver\":\"mu\"}}",
+                       &m, &v, &fit) == TM_OK);
+    const char *json = "{\"documents\":[\"a cat on a mat\",{\"id\":\"x\",\"text\":\"the moon\"}]}";
+    for (long n = 1; n < 2000; n++) {
+        tm_testalloc_fail_at(n);
+        struct tm_apply_body b;
+        struct tm_api_error e;
+        struct tm_transform_result r;
+        char err[TM_ERR_SIZE], *out = NULL;
+        size_t len;
+        tm_status s1 = tm_apply_body_parse(&b, json, strlen(json), NULL, &e), s2 = TM_OK,
+                  s3 = TM_OK;
+        if (!s1)
+            s2 = tm_apply_run(&m, b.documents.docs, b.documents.n_docs, NULL, NULL, 1, NULL, &r,
+                              err);
+        if (!s1 && !s2)
+            s3 = tm_apply_render(&r, (const char *const *)b.documents.ids, &out, &len);
+        tm_free(out);
+        if (!s1 && !s2)
+            tm_transform_result_release(&r);
+        tm_apply_body_release(&b);
+        long calls = tm_testalloc_calls();
+        tm_testalloc_reset();
+        if ((s1 && s1 != TM_ENOMEM) || (s2 && s2 != TM_ENOMEM) || (s3 && s3 != TM_ENOMEM))
+            tm_test_fail(t, __FILE__, __LINE__, "allocation %ld: %d %d %d", n, (int)s1, (int)s2,
+                         (int)s3);
+        CHECK_INT_EQ(tm_testalloc_outstanding(), 0);
+        if (n > calls)
+            break;
+    }
+    tm_model_file_release(&m);
+    tm_fit_result_release(&fit);
+    tm_vectorized_release(&v);
 }
