@@ -4,9 +4,11 @@
 Runs bench/conformance_text.py (vocabulary and TF-IDF values to 1e-12),
 bench/conformance_fit.py (singular values, NMF reconstruction error),
 bench/conformance_model.py (a model file rebuilt as scikit-learn objects;
-pyLDAvis.prepare on pyldavis.json), then bench/coherence_gensim.py
-(model.coherence against gensim, run with --gensim-python: a Python that has
-gensim); exits non-zero when any case disagrees.
+pyLDAvis.prepare on pyldavis.json), bench/conformance_transform.py (a kept
+model's transform of new documents, to 1e-6 of scikit-learn's), then
+bench/coherence_gensim.py (model.coherence against gensim, run with
+--gensim-python: a Python that has gensim); exits non-zero when any case
+disagrees.
 
 usage: python3 bench/conformance.py [--topicd build/topicd] [--corpus DIR] [--quick]
        [--gensim-python PYTHON]
@@ -28,7 +30,8 @@ def main():
                     help="the Python that runs coherence_gensim.py (needs gensim)")
     args = ap.parse_args()
     status = 0
-    for script in ("conformance_text.py", "conformance_fit.py", "conformance_model.py"):
+    for script in ("conformance_text.py", "conformance_fit.py", "conformance_model.py",
+                   "conformance_transform.py"):
         path = os.path.join(HERE, script)
         if not os.path.exists(path):
             print(f"conformance: {script} missing", file=sys.stderr)

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/apply.h"
 #include "api/corpus.h"
 #include "api/exports.h"
 #include "api/json.h"
@@ -940,6 +941,165 @@ out:
     tm_csr_release(&mm);
     tm_corpus_release(&corpus);
     tm_job_spec_release(&spec);
+    return rc;
+}
+
+static const char transform_help[] =
+    "usage: topicd transform --model FILE [options] INPUT|-\n"
+    "\n"
+    "Apply a fitted model to new documents: vectorize them with the model's own\n"
+    "vocabulary and idf (words it does not know are ignored) and solve for their\n"
+    "topic weights with the fit's components fixed, as scikit-learn's fitted\n"
+    "vectorizer and model transform them; print\n"
+    "{\"n_documents\", \"n_topics\", \"document_topics\": [[...], ...]} in the\n"
+    "documents' order, with \"ids\" when the input has them.\n"
+    "\n"
+    "options:\n"
+    "  --model FILE         the model: an .npz of `topicd fit --save-model` or of\n"
+    "                       GET /v1/jobs/{id}/model (required)\n"
+    "  --format FMT         jsonl, json or lines (see topicd vectorize --help)\n"
+    "  --threads N          threads to use (default: the CPUs it may use)\n"
+    "  --progress           progress lines on standard error when it is not a\n"
+    "                       terminal (a terminal always gets a progress bar)\n"
+    "  --quiet              no progress at all\n"
+    "  --help               this help\n"
+    "\n"
+    "INPUT '-' reads standard input. NMF models run the fit's solver with H fixed\n"
+    "(hals and pgd models run cd's); SVD models give X V. A model's device \"gpu\"\n"
+    "runs it on the GPU plugin.\n"
+    "Exit status: 0 ok, 1 the job failed, 2 usage error, 130 interrupted (SIGINT\n"
+    "stops the job at its next progress check).\n";
+
+/* transform's options into o (its model path in *model); as parse_args. */
+static int parse_transform_args(int argc, char **argv, struct cli_opts *o, const char **model)
+{
+    const char *cmd = "transform";
+    memset(o, 0, sizeof(*o));
+    o->format = TM_CORPUS_AUTO;
+    *model = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = NULL;
+        if (a[0] != '-' || !strcmp(a, "-")) {
+            if (o->input) {
+                usage_error(cmd, "more than one INPUT ('%s')", a);
+                return -1;
+            }
+            o->input = a;
+            continue;
+        }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(transform_help, stdout);
+            return 1;
+        }
+        if (!strcmp(a, "--progress") || !strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            o->progress |= !strcmp(a, "--progress");
+            o->quiet |= strcmp(a, "--progress") != 0;
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+        const char *names[] = {"--model", "--format", "--threads"};
+        int which = -1;
+        for (int q = 0; q < 3; q++)
+            if (nlen == strlen(names[q]) && !strncmp(a, names[q], nlen))
+                which = q;
+        if (which < 0) {
+            usage_error(cmd, "unknown option '%s'", a);
+            return -1;
+        }
+        if (eq) {
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            usage_error(cmd, "option '%s' needs a value", a);
+            return -1;
+        }
+        if (which == 0) {
+            *model = val;
+        } else if (which == 1) {
+            o->format = tm_corpus_format_from_name(val);
+            if (o->format < 0) {
+                usage_error(cmd, "--format must be jsonl, json or lines, not '%s'", val);
+                return -1;
+            }
+        } else {
+            char *end;
+            errno = 0;
+            long n = strtol(val, &end, 10);
+            if (*end || errno || n < 1 || n > 1024) {
+                usage_error(cmd, "--threads must be an integer in [1, 1024], not '%s'", val);
+                return -1;
+            }
+            o->threads = (int)n;
+        }
+    }
+    if (!*model) {
+        usage_error(cmd, "%s", "--model FILE is required");
+        return -1;
+    }
+    if (!o->input) {
+        usage_error(cmd, "%s", "no INPUT (use '-' for standard input)");
+        return -1;
+    }
+    return 0;
+}
+
+int tm_cli_transform(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct tm_corpus corpus;
+    struct tm_model_file model;
+    struct tm_transform_result r;
+    struct tm_progress_bar prog;
+    struct tm_progress progress;
+    char err[TM_ERR_SIZE] = "";
+    const char *path;
+    int rc = parse_transform_args(argc, argv, &o, &path);
+    if (rc)
+        return rc < 0 ? EXIT_USAGE : 0;
+    tm_api_init();
+    int threads = setup_threads(o.threads);
+    int terminal = isatty(STDERR_FILENO);
+    tm_progress_bar_init(&prog, stderr, tm_progress_style_for(o.quiet, o.progress, terminal),
+                         terminal ? tm_progress_bar_columns(STDERR_FILENO) : 80);
+    active_bar = &prog;
+    progress = (struct tm_progress){report_progress, &prog};
+    signal(SIGINT, on_sigint);
+
+    tm_corpus_init(&corpus, NULL);
+    memset(&r, 0, sizeof(r));
+    tm_status st = tm_model_file_load(path, &model, err);
+    if (st != TM_OK) {
+        rc = fail_msg("model", err); /* err names the path */
+        goto out;
+    }
+    if ((rc = load_corpus(&o, &corpus)) != 0)
+        goto out;
+    const struct tm_backend_ops *backend = NULL;
+    if (model.params.device == TM_DEVICE_GPU && model.params.method != TM_METHOD_FULL_SVD &&
+        !(backend = tm_gpu_load(NULL))) {
+        rc = fail_msg("device", "the model asks for a GPU and this build has no GPU backend");
+        goto out;
+    }
+    setup_blas_threads(TM_METHOD_NMF, threads);
+    st = tm_apply_run(&model, corpus.docs, corpus.n_docs, backend, NULL, threads, &progress, &r,
+                      err);
+    if (st != TM_OK) {
+        rc = core_error("transform", st, err);
+        goto out;
+    }
+    char *json;
+    size_t len;
+    if ((st = tm_apply_render(&r, (const char *const *)corpus.ids, &json, &len)) != TM_OK) {
+        rc = fail_msg("transform", tm_strerror(st));
+        goto out;
+    }
+    rc = print_json(json, len);
+out:
+    tm_transform_result_release(&r);
+    tm_model_file_release(&model);
+    tm_corpus_release(&corpus);
     return rc;
 }
 

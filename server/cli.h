@@ -9,6 +9,8 @@
 
 int tm_cli_vectorize(int argc, char **argv);
 int tm_cli_fit(int argc, char **argv);
+/* `topicd transform --model FILE INPUT`: a kept model applied to new documents. */
+int tm_cli_transform(int argc, char **argv);
 int tm_cli_serve(int argc, char **argv);
 /* `topicd store copy`: 0 copied, 1 the copy failed, 2 usage error. */
 int tm_cli_store(int argc, char **argv);

@@ -2,6 +2,7 @@
  * main.c - the topicd binary: one program, several subcommands.
  *   topicd vectorize   documents -> TF-IDF, printed as JSON
  *   topicd fit         documents -> topics (the result JSON of a job)
+ *   topicd transform   new documents -> their topic weights under a kept model
  *   topicd serve       the HTTP job service
  *   topicd store copy  a SQLite store into PostgreSQL
  *   topicd keys        API keys: create, list, revoke
@@ -21,6 +22,7 @@ static void usage(FILE *out)
           "commands:\n"
           "  vectorize   turn documents into a TF-IDF matrix and print a JSON summary\n"
           "  fit         vectorize and factorize; print the job result JSON\n"
+          "  transform   apply a fitted model (.npz) to new documents\n"
           "  serve       run the HTTP job service\n"
           "  store copy  copy a SQLite store (a data dir) into PostgreSQL\n"
           "  keys        create, list and revoke API keys\n"
@@ -66,6 +68,8 @@ int main(int argc, char **argv)
         return tm_cli_vectorize(argc - 1, argv + 1);
     if (!strcmp(cmd, "fit"))
         return tm_cli_fit(argc - 1, argv + 1);
+    if (!strcmp(cmd, "transform"))
+        return tm_cli_transform(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve"))
         return tm_cli_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "store"))

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/apply.h"
 #include "api/auth_body.h"
 #include "api/exports.h"
 #include "api/model_file.h"
@@ -1298,6 +1299,144 @@ static void get_doc_topics(struct tm__req *r)
         tm__respond(r, 200, JSON, body, len);
 }
 
+/* POST /v1/jobs/{id}:transform: the job's kept model applied to new
+ * documents (api/apply.h). The body is JSON, read whole, as a job spec. */
+static void begin_transform(struct tm__req *r)
+{
+    char mt[96];
+    const char *params;
+    media_type(r, mt, sizeof(mt), &params);
+    if (strcmp(mt, "application/json")) {
+        tm__respond_error(r, 415, "unsupported_media_type",
+                          "a transform is sent as Content-Type: application/json", NULL);
+        return;
+    }
+    if (too_long(r, r->srv->cfg->max_json_bytes))
+        return;
+    r->body = TM__BODY_BUFFER;
+    r->limit = (size_t)r->srv->cfg->max_json_bytes;
+}
+
+/*
+ * The job's model, read back and checked, into *m (released by the caller
+ * after 0); -1 after answering: 409 no_model when the job kept none (it
+ * finished before models were kept), 409 model_unreadable when this topicd
+ * cannot read it (another format version), or the store's error.
+ */
+static int read_model(struct tm__req *r, struct tm_model_file *m)
+{
+    struct tm_store *st = &r->srv->store;
+    char err[TM_ERR_SIZE] = "", msg[TM_ERR_SIZE + 64];
+    char *bytes = NULL;
+    size_t len = 0;
+    tm_status s = st->m->job_model(st->ctx, r->id, &bytes, &len, err);
+    if (s == TM_ENOTFOUND) {
+        tm__respond_error(r, 409, "no_model",
+                          "the job kept no model to transform with (it finished before this "
+                          "topicd kept models); fit it again",
+                          NULL);
+        return -1;
+    }
+    if (s) {
+        respond_store_error(r, err);
+        return -1;
+    }
+    s = tm_model_file_read(bytes, len, m, err);
+    tm_free(bytes);
+    if (s == TM_ENOMEM) {
+        tm_model_file_release(m);
+        respond_oom(r);
+        return -1;
+    }
+    if (s) {
+        tm_model_file_release(m);
+        snprintf(msg, sizeof(msg), "the job's model cannot be read: %s", err);
+        tm__respond_error(r, 409, "model_unreadable", msg, "model");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Up to TM_APPLY_MAX_INLINE inline documents are answered here, on the
+ * HTTP thread, against the rule that workers compute: a fixed vocabulary
+ * and a solve in k unknowns per document cost far less than reading the
+ * model, and the caller waits for the answer as for any read.
+ * NEEDSWORK: more documents, or a corpus_id, should become a job (202).
+ * NEEDSWORK: each call reads and inflates the model; a small cache of
+ * parsed models by job would serve repeated calls.
+ */
+static void finish_transform(struct tm__req *r)
+{
+    struct tm_job_record j;
+    struct tm_api_error e;
+    struct tm_apply_body body;
+    struct tm_model_file model;
+    struct tm_transform_result res;
+    int have_model = 0;
+    char err[TM_ERR_SIZE] = "";
+    memset(&body, 0, sizeof(body));
+    memset(&res, 0, sizeof(res));
+    if (get_job_or_respond(r, &j) || require_succeeded(r, &j))
+        return;
+    struct tm_corpus_limits lim;
+    tm_corpus_limits_init(&lim);
+    lim.max_document_bytes = (size_t)r->srv->cfg->max_doc_bytes;
+    if (tm_apply_body_parse(&body, r->buf ? r->buf : "", r->len, &lim, &e)) {
+        tm__respond_api_error(r, &e);
+        goto out;
+    }
+    if (body.corpus_id || body.documents.n_docs > TM_APPLY_MAX_INLINE) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "a transform answers up to %d inline documents at once; a larger one, or "
+                 "one of a corpus, as a job is not available yet",
+                 TM_APPLY_MAX_INLINE);
+        tm__respond_error(r, 501, "not_implemented", msg,
+                          body.corpus_id ? "corpus_id" : "documents");
+        goto out;
+    }
+    for (int64_t i = 0; i < body.documents.n_docs; i++)
+        if (tm_utf8_valid_prefix(body.documents.docs[i].text, body.documents.docs[i].len) !=
+            body.documents.docs[i].len) {
+            char field[48];
+            snprintf(field, sizeof(field), "documents[%lld]", (long long)i);
+            tm__respond_error(r, 400, "malformed_input", "text is not valid UTF-8", field);
+            goto out;
+        }
+    if (read_model(r, &model))
+        goto out;
+    have_model = 1;
+    tm_status s = tm_apply_run(&model, body.documents.docs, body.documents.n_docs, NULL, NULL, 1,
+                               NULL, &res, err);
+    if (s == TM_ENOMEM) {
+        respond_oom(r);
+        goto out;
+    }
+    if (s) {
+        tm_api_errorf(&e, s, "documents", -1, "%s", err);
+        tm__respond_api_error(r, &e);
+        goto out;
+    }
+    char *json = NULL;
+    size_t len = 0;
+    s = tm_apply_render(&res, (const char *const *)body.documents.ids, &json, &len);
+    if (s == TM_ENUMERIC) {
+        tm__respond_error(r, 500, "numerical_failure", "a topic weight is NaN or Inf", NULL);
+        goto out;
+    }
+    if (s) {
+        respond_oom(r);
+        goto out;
+    }
+    tm__respond(r, 200, JSON, json, len);
+out:
+    tm_transform_result_release(&res);
+    if (have_model)
+        tm_model_file_release(&model);
+    tm_apply_body_release(&body);
+}
+
 /* The stored result of job r->id into *json (owned, tm_free); answers 404
  * or the store's error itself and returns -1. */
 static int read_result(struct tm__req *r, char **json, size_t *len)
@@ -1966,6 +2105,7 @@ static const struct route routes[] = {
     {"/v1/jobs/{id}/topic-terms.csv", .get = get_topic_terms_csv, .link = "topic_terms_csv"},
     {"/v1/jobs/{id}/document-topics.csv", .get = get_doc_topics_csv, .link = "document_topics_csv"},
     {"/v1/jobs/{id}:cancel", .post = cancel_job},
+    {"/v1/jobs/{id}:transform", .post = begin_transform, .post_body = finish_transform},
     {"/v1/info", .slash = 1, .get = get_info},
     /* Sessions check the key themselves: signing in takes it from the
      * body too, signing out needs none. */

@@ -630,3 +630,136 @@ out:
     tm_free(sw);
     return st;
 }
+
+/* W's error with the fixed H (the fit's measure) into *error: Frobenius from
+ * xht (X Ht, made once) and the grams, KL by a pass over X. */
+static tm_status transform_error(struct nmf_state *s, int kl, double *sw, double *sh, double *error,
+                                 char *err)
+{
+    if (kl)
+        return kl_error(s, sw, sh, error, err);
+    double cross;
+    tm_status st;
+    if ((st = s->ops->dot(s->ctx, &s->xht, &s->w, &cross, err)) ||
+        (st = s->ops->gram(s->ctx, &s->w, &s->gw, err)))
+        return st;
+    return frob_error_cross(s, cross, error, err);
+}
+
+tm_status tm_nmf_transform(const struct tm_backend_ops *ops, void *ctx, const struct tm_csr *X,
+                           const struct tm_bsparse *Xb, const double *ht, int64_t k,
+                           const struct tm_model_params *params, const struct tm_progress *progress,
+                           struct tm_nmf_result *out, char *err)
+{
+    tm_status st = TM_OK;
+    struct nmf_state s = {0};
+    int64_t m = X->n_rows, n = X->n_cols;
+    double *sw = NULL, *sh = NULL;
+    int64_t *perm = NULL;
+    memset(out, 0, sizeof(*out));
+    out->m = m;
+    out->n = n;
+    out->k = k;
+    s.ops = ops;
+    s.ctx = ctx;
+    s.xb = Xb;
+    s.norm_x2 = tm_csr_frobenius_sq(X);
+    int64_t max_iter = params->max_iter > 0 ? params->max_iter : 200;
+    double tol = params->tol;
+    double l1w = (double)n * params->alpha_W * params->l1_ratio;
+    double l2w = (double)n * params->alpha_W * (1.0 - params->l1_ratio);
+    const int mu = params->solver == TM_NMF_MU, kl = mu && params->beta_loss == TM_BETA_KL;
+
+    sw = tm_mallocarray((size_t)k, sizeof(double));
+    sh = tm_mallocarray((size_t)k, sizeof(double));
+    perm = tm_mallocarray((size_t)k, sizeof(int64_t));
+    out->w = tm_mallocarray((size_t)m * (size_t)k + 1, sizeof(double));
+    if (!sw || !sh || !perm || !out->w) {
+        st = tm_errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic transform", (long long)k);
+        goto out;
+    }
+    /* scikit-learn's _check_w_h with update_H=False: zeros, except for mu,
+     * which a zero W would leave at zero. */
+    double w0 = mu ? sqrt(x_mean(X) / (double)k) : 0.0;
+    for (size_t i = 0; i < (size_t)m * (size_t)k; i++)
+        out->w[i] = w0;
+    TM_TRY(tm_backend_take(ops, ctx, &out->w, m, k, &s.w, err));
+    TM_TRY(ops->mat_alloc(ctx, n, k, &s.ht, err));
+    TM_TRY(ops->upload(ctx, ht, n, &s.ht, err));
+    TM_TRY(ops->mat_alloc(ctx, k, k, &s.gh, err));
+    TM_TRY(ops->mat_alloc(ctx, k, k, &s.gw, err));
+    TM_TRY(ops->mat_alloc(ctx, m, k, &s.xht, err));
+    TM_TRY(ops->gram(ctx, &s.ht, &s.gh, err));
+    if (!kl) {
+        s.passes++;
+        TM_TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
+    }
+    if (mu && !kl)
+        TM_TRY(ops->mat_alloc(ctx, m, k, &s.dm, err));
+    if (kl)
+        TM_TRY(ops->col_sums(ctx, &s.ht, sh, err));
+
+    struct tm_rng rng;
+    tm_rng_init(&rng, params->seed);
+    double error = 0.0, error_init = 0.0, previous = 0.0, violation_init = 0.0;
+    if (mu) {
+        TM_TRY(transform_error(&s, kl, sw, sh, &error_init, err));
+        previous = error_init;
+    }
+    int64_t it;
+    for (it = 1; it <= max_iter; it++) {
+        int stop = 0;
+        if (!mu) {
+            double v;
+            for (int64_t t = 0; t < k; t++)
+                perm[t] = t;
+            if (params->shuffle)
+                for (int64_t t = k - 1; t > 0; t--) {
+                    int64_t r = (int64_t)tm_rng_below(&rng, (uint64_t)t + 1), tmp = perm[t];
+                    perm[t] = perm[r];
+                    perm[r] = tmp;
+                }
+            TM_TRY(ops->hals_sweep(ctx, &s.w, &s.gh, &s.xht, l1w, l2w, perm, &v, err));
+            if (!isfinite(v)) {
+                st = tm_errf(err, TM_ENUMERIC, "nmf: the cd violation became NaN or Inf");
+                goto out;
+            }
+            if (it == 1)
+                violation_init = v;
+            if (violation_init == 0.0 || v / violation_init <= tol)
+                stop = 1;
+        } else if (!kl) {
+            TM_TRY(ops->gemm(ctx, TM_NOTRANS, TM_NOTRANS, 1.0, &s.w, &s.gh, 0.0, &s.dm, err));
+            TM_TRY(ops->mu_update(ctx, &s.w, &s.xht, &s.dm, NULL, l1w, l2w, 0.0, err));
+        } else {
+            s.passes++;
+            TM_TRY(ops->kl_spmm(ctx, Xb, TM_NOTRANS, &s.w, &s.ht, TM_NMF_EPSILON, &s.xht, err));
+            TM_TRY(ops->mu_update(ctx, &s.w, &s.xht, NULL, sh, l1w, l2w, 0.0, err));
+        }
+        if (mu && tol > 0 && it % 10 == 0) {
+            TM_TRY(transform_error(&s, kl, sw, sh, &error, err));
+            if ((previous - error) / error_init < tol)
+                stop = 1;
+            previous = error;
+        }
+        TM_TRY(check_progress(progress, it, max_iter, err));
+        if (stop)
+            break;
+    }
+    out->n_iter = it > max_iter ? max_iter : it;
+    TM_TRY(transform_error(&s, kl, sw, sh, &error, err));
+    out->error = error;
+    out->passes_over_x = s.passes;
+    TM_TRY(tm_backend_give(ops, ctx, &s.w, &out->w, err));
+out:
+    ops->mat_free(ctx, &s.dm);
+    ops->mat_free(ctx, &s.xht);
+    ops->mat_free(ctx, &s.gw);
+    ops->mat_free(ctx, &s.gh);
+    ops->mat_free(ctx, &s.ht);
+    ops->mat_free(ctx, &s.w);
+    tm_free(perm);
+    tm_free(sh);
+    tm_free(sw);
+    return st;
+}

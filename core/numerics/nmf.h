@@ -81,4 +81,38 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
                      const struct tm_bsparse *Xb, int64_t k, const struct tm_model_params *params,
                      const struct tm_progress *progress, struct tm_nmf_result *out, char *err);
 
+/*
+ * The document-topic weights W (m x k) of new documents X under fixed
+ * components: scikit-learn's NMF.transform, _fit_transform(X,
+ * H=components_, update_H=False), on the backend:
+ * - cd: W starts at zeros and takes one HALS sweep per iteration against
+ *   X Ht and H H^T, made once (H does not move); stops when the sweep's
+ *   violation / the first sweep's <= tol (or the first is 0), or at
+ *   max_iter. With shuffle, a permutation per sweep from seed, as the fit's
+ *   (not numpy's draws).
+ * - mu: W starts at the constant sqrt(mean(X) / k) (mean of the new X);
+ *   scikit-learn's W update (X Ht once for frobenius; the KL numerator
+ *   each iteration); every 10 iterations stops when (previous - error) /
+ *   error_at_init < tol, with the fit's errors.
+ * - hals and pgd, which scikit-learn lacks: cd's transform. Both fits
+ *   minimise the Frobenius loss (pgd's penalty only pushes entries to >= 0,
+ *   which the transform's W is by construction), and with H fixed that is a
+ *   convex non-negative least squares problem in each row of W, whose
+ *   optimum cd reaches to tol; hals would reach the same one.
+ * Regularisation as the fit's W half: l1 = n_features * alpha_W * l1_ratio,
+ * l2 = n_features * alpha_W * (1 - l1_ratio) (scikit-learn scales by the
+ * new X's n_features, which are the model's).
+ * X: the host matrix (borrowed; read for its mean and norm), Xb: the same
+ * matrix uploaded to (ops, ctx), n_features == the model's. ht: the fit's
+ * components (n x k, column-major, ld n; borrowed, uploaded here), non-negative.
+ * out: out->w (m x k, ld m), n_iter, error (the fit's measure of W with the
+ * fixed H), passes_over_x; ht and trace stay NULL. Release with
+ * tm_nmf_result_release (also after a failure). progress: "nmf" after each
+ * iteration; non-zero cancels (TM_ECANCELLED).
+ */
+tm_status tm_nmf_transform(const struct tm_backend_ops *ops, void *ctx, const struct tm_csr *X,
+                           const struct tm_bsparse *Xb, const double *ht, int64_t k,
+                           const struct tm_model_params *params, const struct tm_progress *progress,
+                           struct tm_nmf_result *out, char *err);
+
 #endif

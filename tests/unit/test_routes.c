@@ -35,6 +35,7 @@ static const struct {
     {"/v1/jobs/{id}/topic-terms.csv", "GET, HEAD", 0},
     {"/v1/jobs/{id}/document-topics.csv", "GET, HEAD", 0},
     {"/v1/jobs/{id}:cancel", "POST", 0},
+    {"/v1/jobs/{id}:transform", "POST", 0},
     {"/v1/info", "GET, HEAD", 1},
     {"/v1/session", "GET, HEAD, POST, DELETE", 0},
     {"/v1/jobs/{id}/links", "POST", 0},
