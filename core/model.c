@@ -46,5 +46,6 @@ void tm_fit_result_release(struct tm_fit_result *r)
     tm_free(r->singular_values);
     tm_free(r->explained_variance_ratio);
     tm_free(r->error_trace);
+    tm_free(r->sweep);
     memset(r, 0, sizeof(*r));
 }

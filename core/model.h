@@ -87,6 +87,16 @@ struct tm_dense_owned {
     double *data;
 };
 
+/* One number of topics of a sweep (core/sweep.h). */
+struct tm_sweep_point {
+    int64_t n_topics;
+    double reconstruction_error; /* as tm_fit_result's, for this k */
+    double explained_variance;   /* SVD: sum of explained_variance_ratio[0..k); NaN for NMF */
+    double coherence;            /* NaN: not asked for (NEEDSWORK in core/sweep.h) */
+    int64_t n_iter;              /* this k's fit; SVD: the one factorization's */
+    double seconds;              /* this k's share of the sweep's time (sweep.h) */
+};
+
 struct tm_fit_result {
     enum tm_method method;
     int64_t n_documents, n_features, nnz;
@@ -115,6 +125,12 @@ struct tm_fit_result {
     /* static string: "cpu" or the GPU backend's name */
     const char *device_used;
     double seconds_init, seconds_fit;
+    /* A sweep over n_topics (core/sweep.h): n_sweep points by increasing k,
+     * owned; the fit above is that of the suggested k, chosen by sweep_rule
+     * (a static string). NULL, 0 and NULL for a single fit. */
+    struct tm_sweep_point *sweep;
+    int64_t n_sweep;
+    const char *sweep_rule;
 };
 
 /* Defaults as documented above. */
