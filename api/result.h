@@ -9,6 +9,9 @@
  *    "topics": [{"index", "words": [{"term", "index", "weight"}, ...]}, ...],
  *    "singular_values", "explained_variance_ratio"       (SVD only),
  *    "reconstruction_error", "n_iter", "error_trace": [...],
+ *    "sweep": [{"n_topics", "reconstruction_error", "explained_variance" (SVD),
+ *               "coherence" (when measured), "n_iter", "seconds"}, ...],
+ *    "sweep_rule"                  (a sweep: the fit above is the suggested k's),
  *    "document_topics": [[w_0, ..., w_k-1], ...]          (when asked for),
  *    "device", "timings": {"read", "tokenize", "vocabulary", "weighting",
  *                          "init", "fit", "total"}        (seconds)}

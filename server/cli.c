@@ -30,6 +30,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/fit.h"
+#include "core/sweep.h"
 #include "core/text/vectorize.h"
 #include "cpus.h"
 #include "gpu/gpu.h"
@@ -725,8 +726,12 @@ int tm_cli_fit(int argc, char **argv)
     const struct tm_backend_ops *backend;
     const char *what;
     st = fit_backend(X, &spec.model, &backend, &what, err);
-    if (st == TM_OK)
+    if (st == TM_OK && spec.n_sweep) {
+        struct tm_sweep_params sw = {spec.sweep_topics, spec.n_sweep, spec.sweep_warm_start};
+        st = tm_sweep_fit(backend, NULL, X, &spec.model, &sw, &progress, &r, err);
+    } else if (st == TM_OK) {
         st = tm_fit(backend, NULL, X, &spec.model, &progress, &r, err);
+    }
     tm_csr_release(&mm); /* the result is rendered from r alone */
     if (st != TM_OK) {
         rc = core_error(what, st, err);

@@ -14,6 +14,7 @@ const PLOTS = [
   ['singular_values', 'Singular values (scree plot)'],
   ['error_trace', 'Reconstruction error by iteration'],
   ['document_topics', 'Topic weights of the first documents'],
+  ['sweep', 'Reconstruction error by number of topics (the suggested k marked)'],
 ];
 const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
