@@ -123,11 +123,13 @@ static int share_report(void *ctx, const char *stage, double fraction)
     return tm_progress_report(s->sweep, stage, s->base + s->scale * fraction);
 }
 
-/* fits: sw->n zeroed results, filled here (the caller releases them). */
+/* fits: sw->n zeroed results, filled here (the caller releases them);
+ * *init_s: the seconds their inits took, summed. */
 static tm_status sweep_nmf(const struct tm_backend_ops *backend, void *backend_ctx,
                            const struct tm_csr *X, const struct tm_model_params *params,
                            const struct tm_sweep_params *sw, const struct tm_progress *progress,
-                           struct tm_fit_result *fits, struct tm_sweep_point *pts, char *err)
+                           struct tm_fit_result *fits, struct tm_sweep_point *pts, double *init_s,
+                           char *err)
 {
     const struct tm_backend_ops *ops = backend ? backend : tm_backend_cpu();
     void *ctx = backend_ctx;
@@ -174,6 +176,7 @@ static tm_status sweep_nmf(const struct tm_backend_ops *backend, void *backend_c
         pts[i].coherence = NAN;
         pts[i].n_iter = fits[i].n_iter;
         pts[i].seconds = tm_clock_monotonic() - t0;
+        *init_s += fits[i].seconds_init;
         done += k;
     }
     if (owned)
@@ -208,12 +211,13 @@ tm_status tm_sweep_fit(const struct tm_backend_ops *backend, void *backend_ctx,
         goto out;
     }
     int nmf = params->method == TM_METHOD_NMF;
+    double t0 = tm_clock_monotonic(), init_s = 0.0;
     if (nmf) {
         if (!(fits = tm_calloc((size_t)sweep->n, sizeof(*fits)))) {
             st = tm_errf(err, TM_ENOMEM, "sweep: cannot allocate %lld fits", (long long)sweep->n);
             goto out;
         }
-        st = sweep_nmf(backend, backend_ctx, X, params, sweep, progress, fits, pts, err);
+        st = sweep_nmf(backend, backend_ctx, X, params, sweep, progress, fits, pts, &init_s, err);
     } else {
         st = sweep_svd(backend, backend_ctx, X, params, sweep, progress, out, pts, err);
     }
@@ -233,7 +237,11 @@ tm_status tm_sweep_fit(const struct tm_backend_ops *backend, void *backend_ctx,
     } else {
         svd_truncate(out, sweep->n_topics[pick]);
         out->reconstruction_error = pts[pick].reconstruction_error;
+        init_s = out->seconds_init;
     }
+    /* The job's timings are the whole sweep's: its inits, and the rest. */
+    out->seconds_init = init_s;
+    out->seconds_fit = tm_clock_monotonic() - t0 - init_s;
     out->sweep = pts;
     out->n_sweep = sweep->n;
     out->sweep_rule = rule;

@@ -31,6 +31,8 @@
  * model.coherence is asked) waits for the coherence module; each point has
  * its coherence field, NaN until then.
  *
+ * The result's seconds_init and seconds_fit are the whole sweep's (NMF: its
+ * inits summed, and the rest), so its timings say what the sweep cost.
  * Progress: the SVD's own ("svd") over the whole sweep; NMF's "nmf" mapped
  * so the sweep goes from 0 to 1, each k's share proportional to k (an
  * iteration costs about k passes' work), "sweep" at each k's start and at its end.

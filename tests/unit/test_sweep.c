@@ -180,6 +180,12 @@ TM_TEST(sweep_nmf_cold_fits_are_separate_fits)
         tm_fit_result_release(&one);
     }
     CHECK(warm_differs);
+    /* The result's timings are the whole sweep's, not the suggested k's. */
+    double sum = 0;
+    for (int64_t i = 0; i < 3; i++)
+        sum += r.sweep[i].seconds;
+    CHECK(r.seconds_init + r.seconds_fit >= sum);
+    CHECK(r.seconds_init >= 0 && r.seconds_fit >= 0);
     tm_fit_result_release(&w);
     tm_fit_result_release(&r);
     tm_csr_release(&x);
