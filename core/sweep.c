@@ -181,10 +181,6 @@ static tm_status sweep_nmf(const struct tm_backend_ops *backend, void *backend_c
     }
     if (owned)
         ops->destroy(ctx);
-    /* A fit that converged early left its share short of its end. The
-     * answer is not read: the work is done. */
-    if (st == TM_OK)
-        tm_progress_report(progress, "sweep", 1.0);
     return st;
 }
 

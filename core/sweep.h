@@ -35,8 +35,10 @@
  * inits summed, and the rest), so its timings say what the sweep cost.
  * Progress: the SVD's own ("svd") over the whole sweep; NMF's "nmf" mapped
  * so the sweep goes from 0 to 1, each k's share proportional to k (an
- * iteration costs about k passes' work), "sweep" at each k's start and at its end.
- * A non-zero answer cancels the sweep (TM_ECANCELLED), between or inside fits.
+ * iteration costs about k passes' work), and "sweep" as each k starts. A fit
+ * that converges early leaves its share short: 1 is the job's end, as with
+ * tm_fit. A non-zero answer cancels the sweep (TM_ECANCELLED), between or
+ * inside fits.
  * Thread-safety: reentrant, as tm_fit.
  */
 #ifndef TM_CORE_SWEEP_H
