@@ -6,7 +6,7 @@ on the 20 Newsgroups corpus, each printing a markdown table, and writes them
 together with the date, the machine and the commands to --out.
 
 usage: python3 bench/run.py [--topicd build/topicd] [--corpus ../shared/corpora/20news]
-       [--out bench/results.md] [--only text|fit]
+       [--out bench/results.md] [--only text|fit|sweep]
 """
 import argparse
 import datetime
@@ -36,7 +36,7 @@ def main():
     ap.add_argument("--topicd", default="build/topicd")
     ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "shared", "corpora", "20news"))
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
-    ap.add_argument("--only", choices=["text", "fit"])
+    ap.add_argument("--only", choices=["text", "fit", "sweep"])
     args = ap.parse_args()
     if not os.path.exists(os.path.join(args.corpus, "train.jsonl")):
         sys.exit(f"bench: no 20 Newsgroups corpus at {args.corpus} (pass --corpus)")
@@ -44,6 +44,7 @@ def main():
     parts = [
         ("text", "Vectorization (all 18,846 documents, stripped, stop_words=english)", "bench_text.py"),
         ("fit", "Factorizations (all 18,846 documents, stripped, TF-IDF)", "bench_fit.py"),
+        ("sweep", "Sweeps over n_topics against separate fits", "bench_sweep.py"),
     ]
     out = [f"# topicd benchmarks\n",
            f"Run {datetime.datetime.now().isoformat(timespec='seconds')} on {machine()}.\n",
