@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/text/coherence.h"
 
 void tm_result_timings_init(struct tm_result_timings *t)
 {
@@ -69,6 +70,41 @@ static tm_status finish(struct tm_jbuf *b, tm_status st, char **out, size_t *len
     return TM_OK;
 }
 
+/* A coherence score: null where gensim's would be NaN or Inf (a topic of
+ * fewer than two words, a top word that never occurs; see
+ * core/text/coherence.h), which JSON cannot hold. */
+static void put_score(struct tm_jbuf *b, double v)
+{
+    if (isfinite(v))
+        tm_jbuf_double(b, v);
+    else
+        tm_jbuf_puts(b, "null");
+}
+
+/* "coherence": {"u_mass": {"mean": x, "per_topic": [...]}, ...} for the
+ * measures scored, in measure order. */
+static void put_coherence(struct tm_jbuf *b, const struct tm_fit_result *r)
+{
+    int first = 1;
+    tm_jbuf_puts(b, ",\"coherence\":{");
+    for (int m = 0; m < TM_COHERENCE_N_MEASURES; m++) {
+        if (!(r->coherence & TM_COHERENCE_BIT(m)))
+            continue;
+        tm_jbuf_printf(b, "%s\"%s\":{\"mean\":", first ? "" : ",",
+                       tm_coherence_name((enum tm_coherence_measure)m));
+        first = 0;
+        put_score(b, r->coherence_mean[m]);
+        tm_jbuf_puts(b, ",\"per_topic\":[");
+        for (int64_t t = 0; t < r->n_topics; t++) {
+            if (t)
+                tm_jbuf_put(b, ",", 1);
+            put_score(b, r->coherence_per_topic[m * r->n_topics + t]);
+        }
+        tm_jbuf_puts(b, "]}");
+    }
+    tm_jbuf_put(b, "}", 1);
+}
+
 /* The "timings" object; the first key has no comma before it. */
 static tm_status put_timings(struct tm_jbuf *b, const struct tm_vectorized *v,
                              const struct tm_fit_result *r, const struct tm_result_timings *t,
@@ -85,6 +121,7 @@ static tm_status put_timings(struct tm_jbuf *b, const struct tm_vectorized *v,
         {"weighting", v ? v->seconds_weighting : 0, v != NULL},
         {"init", r ? r->seconds_init : 0, r != NULL},
         {"fit", r ? r->seconds_fit : 0, r != NULL},
+        {"coherence", r ? r->seconds_coherence : 0, r && r->coherence},
         {"total", t ? t->total : -1, t && t->total >= 0},
     };
     int first = 1;
@@ -205,6 +242,8 @@ tm_status tm_result_render_fit(const struct tm_fit_result *r, const struct tm_ve
     }
     if ((st = put_array(&b, "error_trace", r->error_trace, r->error_trace ? r->n_trace : 0, e)))
         return finish(&b, st, out, len, e);
+    if (r->coherence && r->coherence_per_topic)
+        put_coherence(&b, r);
 
     if (r->sweep && (st = put_sweep(&b, r, e)) != TM_OK)
         return finish(&b, st, out, len, e);

@@ -12,9 +12,11 @@
  *    "sweep": [{"n_topics", "reconstruction_error", "explained_variance" (SVD),
  *               "coherence" (when measured), "n_iter", "seconds"}, ...],
  *    "sweep_rule"                  (a sweep: the fit above is the suggested k's),
+ *    "coherence": {"c_v": {"mean", "per_topic": [...]}, ...}  (when asked for;
+ *                  a score gensim would give as NaN or Inf is null),
  *    "document_topics": [[w_0, ..., w_k-1], ...]          (when asked for),
  *    "device", "timings": {"read", "tokenize", "vocabulary", "weighting",
- *                          "init", "fit", "total"}        (seconds)}
+ *                          "init", "fit", "coherence", "total"}        (seconds)}
  * "term" is left out when no vocabulary is known (a Matrix Market input).
  * Numbers that are data print with enough digits to read back exactly.
  * NaN and Inf have no JSON form (cJSON would print null): rendering fails

@@ -383,6 +383,7 @@ static const struct model_field model_fields[] = {
     {"learning_rate", M_NMF},    {"learning_rate_decay", M_NMF},
     {"penalty", M_NMF},          {"penalty_mu", M_NMF},
     {"warm_start", M_NMF},
+    {"coherence", M_ALL},
 };
 #define N_MODEL_FIELDS (sizeof(model_fields) / sizeof(model_fields[0]))
 
@@ -469,6 +470,47 @@ static tm_status parse_n_topics(struct pctx *c, struct tm_job_spec *spec, const 
     return TM_OK;
 }
 
+/* Largest n_top_words coherence takes: its counts grow as n_topics x
+ * n_top_words^2, and gensim's scores are read at 5 to 20 words. */
+#define COHERENCE_MAX_TOP_WORDS 1000
+
+/* "coherence": a measure's name or an array of distinct names. Checked
+ * against n_top_words, so called after it is parsed. */
+static tm_status parse_coherence(struct pctx *c, struct tm_model_params *p, const cJSON *item)
+{
+    static const char *const names[] = {"u_mass", "c_uci", "c_npmi", "c_v", NULL};
+    const char *field = "model.coherence";
+    char where[64];
+    unsigned mask = 0;
+    int e;
+    tm_status st;
+    if (cJSON_IsString(item)) {
+        if ((st = get_enum(c, field, item, names, -1, &e)) != TM_OK)
+            return st;
+        mask = TM_COHERENCE_BIT(e);
+    } else if (cJSON_IsArray(item)) {
+        size_t i = 0;
+        for (const cJSON *el = item->child; el; el = el->next, i++) {
+            snprintf(where, sizeof(where), "%s[%zu]", field, i);
+            if ((st = get_enum(c, where, el, names, -1, &e)) != TM_OK)
+                return st;
+            if (mask & TM_COHERENCE_BIT(e))
+                return fail(c, TM_EINVAL, where, el, "\"%s\" is listed twice", names[e]);
+            mask |= TM_COHERENCE_BIT(e);
+        }
+    } else {
+        return fail(c, TM_EINVAL, field, item,
+                    "must be one of \"u_mass\", \"c_uci\", \"c_npmi\", \"c_v\" or an array "
+                    "of them");
+    }
+    if (mask && p->n_top_words < 2)
+        return fail(c, TM_EINVAL, field, item, "needs n_top_words >= 2");
+    if (mask && p->n_top_words > COHERENCE_MAX_TOP_WORDS)
+        return fail(c, TM_ERANGE, field, item, "needs n_top_words <= %d", COHERENCE_MAX_TOP_WORDS);
+    p->coherence = mask;
+    return TM_OK;
+}
+
 static tm_status parse_model(struct pctx *c, struct tm_job_spec *spec, const cJSON *obj)
 {
     struct field f[N_MODEL_FIELDS + 1];
@@ -533,6 +575,9 @@ static tm_status parse_model(struct pctx *c, struct tm_job_spec *spec, const cJS
             return st;
         p->dtype = e == 0 ? TM_DTYPE_FLOAT32 : TM_DTYPE_FLOAT64;
     }
+
+    if ((it = get(f, "coherence")) && (st = parse_coherence(c, p, it)) != TM_OK)
+        return st;
 
     if (p->method == TM_METHOD_TRUNCATED_SVD) {
         if ((it = get(f, "algorithm"))) {

@@ -11,6 +11,7 @@
  *     "model": {"method": "nmf" | "truncated_svd" | "full_svd",
  *               "n_topics": 10 | [5, 10, 20] | {"start": 2, "stop": 50, "step": 4},
  *               "n_top_words": 10, "dtype": "float32" | "float64",
+ *               "coherence": "c_v" | ["u_mass", "c_uci", "c_npmi", "c_v"],
  *               ...the method's parameters, flat (see below)},
  *     "return": {"document_topics": false},
  *     "seed": 0, "device": "auto" | "cpu" | "gpu",

@@ -2,10 +2,13 @@
 """`make conformance`: topicd against scikit-learn/SciPy on 20 Newsgroups.
 
 Runs bench/conformance_text.py (vocabulary and TF-IDF values to 1e-12) and
-bench/conformance_fit.py (singular values, NMF reconstruction error); exits
-non-zero when any case disagrees.
+bench/conformance_fit.py (singular values, NMF reconstruction error), then
+bench/coherence_gensim.py (model.coherence against gensim, run with
+--gensim-python: a Python that has gensim); exits non-zero when any case
+disagrees.
 
 usage: python3 bench/conformance.py [--topicd build/topicd] [--corpus DIR] [--quick]
+       [--gensim-python PYTHON]
 """
 import argparse
 import os
@@ -20,6 +23,8 @@ def main():
     ap.add_argument("--topicd", default="build/topicd")
     ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "shared", "corpora", "20news"))
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--gensim-python", default=os.environ.get("GENSIM_PYTHON", sys.executable),
+                    help="the Python that runs coherence_gensim.py (needs gensim)")
     args = ap.parse_args()
     status = 0
     for script in ("conformance_text.py", "conformance_fit.py"):
@@ -37,6 +42,10 @@ def main():
             cmd.append("--all")
         print("conformance: " + " ".join(cmd), flush=True)
         status |= subprocess.run(cmd).returncode != 0
+    cmd = [args.gensim_python, os.path.join(HERE, "coherence_gensim.py"), "--topicd", args.topicd,
+           "--corpus", args.corpus]
+    print("conformance: " + " ".join(cmd), flush=True)
+    status |= subprocess.run(cmd).returncode != 0
     sys.exit(status)
 
 

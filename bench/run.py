@@ -6,7 +6,8 @@ on the 20 Newsgroups corpus, each printing a markdown table, and writes them
 together with the date, the machine and the commands to --out.
 
 usage: python3 bench/run.py [--topicd build/topicd] [--corpus ../shared/corpora/20news]
-       [--out bench/results.md] [--only text|fit|sweep]
+       [--out bench/results.md] [--only text|fit|sweep|coherence] [--gensim-python PYTHON]
+(coherence_gensim.py, topic coherence beside gensim's, runs with --gensim-python.)
 """
 import argparse
 import datetime
@@ -36,7 +37,9 @@ def main():
     ap.add_argument("--topicd", default="build/topicd")
     ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "shared", "corpora", "20news"))
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
-    ap.add_argument("--only", choices=["text", "fit", "sweep"])
+    ap.add_argument("--only", choices=["text", "fit", "sweep", "coherence"])
+    ap.add_argument("--gensim-python", default=os.environ.get("GENSIM_PYTHON", sys.executable),
+                    help="the Python that runs coherence_gensim.py (needs gensim)")
     args = ap.parse_args()
     if not os.path.exists(os.path.join(args.corpus, "train.jsonl")):
         sys.exit(f"bench: no 20 Newsgroups corpus at {args.corpus} (pass --corpus)")
@@ -45,6 +48,8 @@ def main():
         ("text", "Vectorization (all 18,846 documents, stripped, stop_words=english)", "bench_text.py"),
         ("fit", "Factorizations (all 18,846 documents, stripped, TF-IDF)", "bench_fit.py"),
         ("sweep", "Sweeps over n_topics against separate fits", "bench_sweep.py"),
+        ("coherence", "Topic coherence beside gensim (all 18,846 documents, stripped)",
+         "coherence_gensim.py"),
     ]
     out = [f"# topicd benchmarks\n",
            f"Run {datetime.datetime.now().isoformat(timespec='seconds')} on {machine()}.\n",
@@ -59,13 +64,17 @@ def main():
             print(f"bench: {script} missing, skipped", file=sys.stderr)
             continue
         cmd = [sys.executable, path, "--topicd", args.topicd, "--corpus", args.corpus]
+        if key == "coherence":
+            cmd = [args.gensim_python, path, "--mode", "bench", "--topicd", args.topicd,
+                   "--corpus", args.corpus]
         print("bench: " + " ".join(cmd), file=sys.stderr, flush=True)
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
         sys.stdout.write(proc.stdout)
         if proc.returncode != 0:
             failed = True
             print(f"bench: {script} exited {proc.returncode}", file=sys.stderr)
-        out.append(f"\n## {title}\n\nCommand: `python3 bench/{script} --topicd {args.topicd}`\n\n")
+        extra = " --mode bench" if key == "coherence" else ""
+        out.append(f"\n## {title}\n\nCommand: `python3 bench/{script}{extra} --topicd {args.topicd}`\n\n")
         out.append(proc.stdout)
     with open(args.out, "w") as f:
         f.write("".join(out))

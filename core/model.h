@@ -37,6 +37,17 @@ enum tm_beta_loss { TM_BETA_FROBENIUS, TM_BETA_KL };
 enum tm_device { TM_DEVICE_AUTO, TM_DEVICE_CPU, TM_DEVICE_GPU };
 enum tm_dtype { TM_DTYPE_AUTO, TM_DTYPE_FLOAT32, TM_DTYPE_FLOAT64 };
 
+/* Topic coherence measures (core/text/coherence.h), gensim's names; a set
+ * of them is a mask of TM_COHERENCE_BIT(m). */
+enum tm_coherence_measure {
+    TM_COHERENCE_U_MASS,
+    TM_COHERENCE_C_UCI,
+    TM_COHERENCE_C_NPMI,
+    TM_COHERENCE_C_V,
+    TM_COHERENCE_N_MEASURES
+};
+#define TM_COHERENCE_BIT(m) (1u << (m))
+
 struct tm_model_params {
     enum tm_method method; /* NMF */
     int64_t n_topics;      /* 10 */
@@ -79,6 +90,11 @@ struct tm_model_params {
      * 0: 1. Results do not depend on it. The caller budgets these together
      * with OpenBLAS's threads (set once at start-up, never by core). */
     int n_threads;
+
+    /* Coherence measures to score the topics with (a TM_COHERENCE_BIT mask;
+     * 0: none). tm_fit ignores it: the caller, which has the texts, runs
+     * core/text/coherence.h after the fit. */
+    unsigned coherence;
 };
 
 /* A column-major dense matrix owned by a result; ld == rows. */
@@ -131,6 +147,16 @@ struct tm_fit_result {
     struct tm_sweep_point *sweep;
     int64_t n_sweep;
     const char *sweep_rule;
+    /* Filled by tm_coherence_score_result when model.coherence asks:
+     * coherence is the mask of measures scored; coherence_per_topic holds
+     * TM_COHERENCE_N_MEASURES rows of n_topics (measure m's at
+     * m * n_topics; NaN or Inf where gensim's would be, see coherence.h),
+     * rows of unscored measures unset; coherence_mean the arithmetic mean of
+     * each measure's finite per-topic scores (NaN when none is finite). */
+    unsigned coherence;
+    double *coherence_per_topic;
+    double coherence_mean[TM_COHERENCE_N_MEASURES];
+    double seconds_coherence;
 };
 
 /* Defaults as documented above. */

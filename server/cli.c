@@ -31,6 +31,7 @@
 #include "core/clock.h"
 #include "core/fit.h"
 #include "core/sweep.h"
+#include "core/text/coherence.h"
 #include "core/text/vectorize.h"
 #include "cpus.h"
 #include "gpu/gpu.h"
@@ -667,6 +668,26 @@ static int load_matrix(const char *path, struct tm_csr *mm)
     return 0;
 }
 
+/* model.coherence: the documents' token streams, then the fit's topics
+ * scored against them. Returns an exit status. */
+static int score_coherence(const struct tm_job_spec *spec, const struct tm_corpus *docs,
+                           const struct tm_vectorized *v, int threads, struct tm_fit_result *r)
+{
+    char err[TM_ERR_SIZE] = "";
+    struct tm_coherence_corpus *cc = NULL;
+    struct tm_vectorizer_params vp = spec->vectorizer;
+    vp.n_threads = threads;
+    double t0 = tm_clock_monotonic();
+    tm_status st = tm_coherence_corpus_new(&vp, docs->docs, docs->n_docs, &v->vocab, &cc, err);
+    if (st == TM_OK)
+        st = tm_coherence_score_result(cc, spec->model.coherence, threads, r, err);
+    tm_coherence_corpus_free(cc);
+    if (st != TM_OK)
+        return core_error("model.coherence", st, err);
+    r->seconds_coherence = tm_clock_monotonic() - t0; /* the tokens' pass included */
+    return 0;
+}
+
 int tm_cli_fit(int argc, char **argv)
 {
     struct cli_opts o;
@@ -703,6 +724,11 @@ int tm_cli_fit(int argc, char **argv)
                          "\"nmf\",\"n_topics\":10}}'); topicd vectorize needs none");
         goto out;
     }
+    if (o.mm_in && spec.model.coherence) {
+        rc = fail_msg("model.coherence",
+                      "needs the documents' texts, which a --matrix-market-in input lacks");
+        goto out;
+    }
     if (o.mm_in) {
         if ((rc = load_matrix(o.mm_in, &mm)) != 0)
             goto out;
@@ -737,6 +763,8 @@ int tm_cli_fit(int argc, char **argv)
         rc = core_error(what, st, err);
         goto out;
     }
+    if (spec.model.coherence && (rc = score_coherence(&spec, docs, &v, threads, &r)) != 0)
+        goto out;
     timings.total = tm_clock_monotonic() - t0;
     char *json;
     size_t len;

@@ -8,8 +8,10 @@
 #include "api/result.h"
 #include "api/spec.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/fit.h"
 #include "core/sweep.h"
+#include "core/text/coherence.h"
 #include "log.h"
 
 /* The job's progress is vectorizing for the first VEC_SHARE, fitting after. */
@@ -88,6 +90,8 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
     memset(&fit, 0, sizeof(fit));
     char *key = NULL, *ckey = NULL;
     size_t key_len = 0, ckey_len = 0;
+    struct tm_coherence_corpus *cc = NULL; /* model.coherence's token streams */
+    double coherence_s = 0;
     tm_status st;
 
     st = tm_job_spec_parse(&spec, run->spec, run->spec_len, NULL, &e);
@@ -160,6 +164,15 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
             fail(out, st, "vectorizer", err);
             goto done;
         }
+        if (spec.model.coherence) {
+            double tc = tm_clock_monotonic();
+            st = tm_coherence_corpus_new(&spec.vectorizer, input, n_docs, &fresh.vocab, &cc, err);
+            if (st) {
+                fail(out, st, "model.coherence", err);
+                goto done;
+            }
+            coherence_s = tm_clock_monotonic() - tc;
+        }
         /* The texts are not needed any more: free them before the fit. */
         tm_free(dv);
         dv = NULL;
@@ -173,6 +186,40 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
         } else {
             v = &fresh;
         }
+    }
+
+    if (spec.model.coherence && !cc) {
+        /* A cached matrix comes without its texts: read them again. */
+        double tc = tm_clock_monotonic();
+        const struct tm_doc *input = spec.documents.docs;
+        int64_t n_docs = spec.documents.n_docs;
+        if (!inline_docs) {
+            st = w->store->m->corpus_load(w->store->ctx, run->job->corpus_id, &docs, err);
+            if (st) {
+                fail(out, st, "corpus_id", err);
+                goto done;
+            }
+            dv = tm_mallocarray((size_t)(docs.n ? docs.n : 1), sizeof(*dv));
+            if (!dv) {
+                fail(out, TM_ENOMEM, NULL, NULL);
+                goto done;
+            }
+            for (int64_t i = 0; i < docs.n; i++) {
+                dv[i].text = docs.pool + docs.offsets[i];
+                dv[i].len = (size_t)(docs.offsets[i + 1] - docs.offsets[i]);
+            }
+            input = dv;
+            n_docs = docs.n;
+        }
+        st = tm_coherence_corpus_new(&spec.vectorizer, input, n_docs, &v->vocab, &cc, err);
+        tm_free(dv);
+        dv = NULL;
+        tm_store_docs_release(&docs);
+        if (st) {
+            fail(out, st, "model.coherence", err);
+            goto done;
+        }
+        coherence_s = tm_clock_monotonic() - tc;
     }
 
     /* CPU or GPU: the manager decides (and "gpu" jobs may wait for room,
@@ -211,6 +258,16 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
         fail(out, st, "model", err);
         goto done;
     }
+    if (cc) {
+        st = tm_coherence_score_result(cc, spec.model.coherence, w->vectorize_threads, &fit, err);
+        if (st) {
+            fail(out, st, "model.coherence", err);
+            goto done;
+        }
+        fit.seconds_coherence += coherence_s; /* the token streams included */
+        tm_coherence_corpus_free(cc);
+        cc = NULL;
+    }
 
     struct tm_result_timings tt;
     tm_result_timings_init(&tt);
@@ -248,6 +305,7 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
     out->status = TM_OK;
 
 done:
+    tm_coherence_corpus_free(cc);
     tm_fit_result_release(&fit);
     if (ref)
         tm_matrix_cache_release(w->cache, ref);
