@@ -172,6 +172,10 @@ static tm_status put_sweep(struct tm_jbuf *b, const struct tm_fit_result *r, str
     tm_jbuf_puts(b, "],\"sweep_rule\":");
     const char *rule = r->sweep_rule ? r->sweep_rule : "";
     tm_jbuf_string(b, rule, strlen(rule));
+    if (r->sweep_coherence) { /* the measure of the points' coherence */
+        tm_jbuf_puts(b, ",\"sweep_coherence\":");
+        tm_jbuf_string(b, r->sweep_coherence, strlen(r->sweep_coherence));
+    }
     return TM_OK;
 }
 

@@ -108,7 +108,7 @@ struct tm_sweep_point {
     int64_t n_topics;
     double reconstruction_error; /* as tm_fit_result's, for this k */
     double explained_variance;   /* SVD: sum of explained_variance_ratio[0..k); NaN for NMF */
-    double coherence;            /* NaN: not asked for (NEEDSWORK in core/sweep.h) */
+    double coherence;            /* mean coherence (sweep.h says which measure); NaN: none */
     int64_t n_iter;              /* this k's fit; SVD: the one factorization's */
     double seconds;              /* this k's share of the sweep's time (sweep.h) */
 };
@@ -147,6 +147,7 @@ struct tm_fit_result {
     struct tm_sweep_point *sweep;
     int64_t n_sweep;
     const char *sweep_rule;
+    const char *sweep_coherence; /* static: the measure of the points' coherence, or NULL */
     /* Filled by tm_coherence_score_result when model.coherence asks:
      * coherence is the mask of measures scored; coherence_per_topic holds
      * TM_COHERENCE_N_MEASURES rows of n_topics (measure m's at

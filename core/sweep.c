@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/fit.h"
 #include "core/numerics/nmf.h"
+#include "core/text/coherence.h"
 
 /* A point this far below the chord (in the [0, 1] scaled plot) is a knee;
  * closer, it is rounding on a straight line. */
@@ -39,6 +40,37 @@ int64_t tm_sweep_knee(const int64_t *k, const double *error, int64_t n)
         }
     }
     return best;
+}
+
+/* The measure a sweep scores its points with: the first asked of c_v,
+ * c_npmi, c_uci, u_mass; -1 for none. */
+static int sweep_measure(const struct tm_sweep_params *sw)
+{
+    static const enum tm_coherence_measure order[] = {TM_COHERENCE_C_V, TM_COHERENCE_C_NPMI,
+                                                      TM_COHERENCE_C_UCI, TM_COHERENCE_U_MASS};
+    if (!sw->coherence)
+        return -1;
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+        if (sw->measures & TM_COHERENCE_BIT(order[i]))
+            return (int)order[i];
+    return -1;
+}
+
+/* The mean coherence of the first k topics of r (its top words) by measure
+ * m into *out. */
+static tm_status score_k(const struct tm_sweep_params *sw, int m, const struct tm_fit_result *r,
+                         int64_t k, double *out, char *err)
+{
+    double mean[TM_COHERENCE_N_MEASURES];
+    double *per_topic = tm_mallocarray((size_t)k * TM_COHERENCE_N_MEASURES, sizeof(double));
+    if (!per_topic)
+        return tm_errf(err, TM_ENOMEM, "sweep: cannot allocate the coherence scores");
+    tm_status st = tm_coherence_score(sw->coherence, TM_COHERENCE_BIT(m), r->top_terms, k,
+                                      r->n_top_words, sw->n_threads, per_topic, mean, err);
+    tm_free(per_topic);
+    if (st == TM_OK)
+        *out = mean[m];
+    return st;
 }
 
 static tm_status check_list(const struct tm_sweep_params *sw, char *err)
@@ -107,6 +139,14 @@ static tm_status sweep_svd(const struct tm_backend_ops *backend, void *backend_c
     }
     /* The factorization's time goes to the k it was made for. */
     pts[sw->n - 1].seconds += t1 - t0;
+    /* Each k's topics are the first k of the factorization's. */
+    int m = sweep_measure(sw);
+    for (int64_t i = 0; m >= 0 && out->top_terms && i < sw->n; i++) {
+        double ti = tm_clock_monotonic();
+        if ((st = score_k(sw, m, out, sw->n_topics[i], &pts[i].coherence, err)) != TM_OK)
+            return st;
+        pts[i].seconds += tm_clock_monotonic() - ti;
+    }
     return TM_OK;
 }
 
@@ -153,6 +193,7 @@ static tm_status sweep_nmf(const struct tm_backend_ops *backend, void *backend_c
     }
     struct tm_model_params p = *params;
     int64_t done = 0;
+    int measure = sweep_measure(sw);
     for (int64_t i = 0; i < sw->n; i++) {
         int64_t k = sw->n_topics[i];
         struct share sh = {progress, (double)done / (double)total, (double)k / (double)total};
@@ -175,6 +216,9 @@ static tm_status sweep_nmf(const struct tm_backend_ops *backend, void *backend_c
         pts[i].explained_variance = NAN;
         pts[i].coherence = NAN;
         pts[i].n_iter = fits[i].n_iter;
+        if (measure >= 0 && fits[i].top_terms &&
+            (st = score_k(sw, measure, &fits[i], k, &pts[i].coherence, err)) != TM_OK)
+            break;
         pts[i].seconds = tm_clock_monotonic() - t0;
         *init_s += fits[i].seconds_init;
         done += k;
@@ -221,8 +265,15 @@ tm_status tm_sweep_fit(const struct tm_backend_ops *backend, void *backend_ctx,
         goto out;
     for (int64_t i = 0; i < sweep->n; i++)
         errors[i] = pts[i].reconstruction_error;
-    int64_t pick = tm_sweep_knee(sweep->n_topics, errors, sweep->n);
-    const char *rule = "knee";
+    int64_t pick = -1;
+    const char *rule = "best_coherence";
+    for (int64_t i = 0; i < sweep->n; i++)
+        if (isfinite(pts[i].coherence) && (pick < 0 || pts[i].coherence > pts[pick].coherence))
+            pick = i;
+    if (pick < 0) {
+        pick = tm_sweep_knee(sweep->n_topics, errors, sweep->n);
+        rule = "knee";
+    }
     if (pick < 0) {
         pick = sweep->n - 1;
         rule = "largest";
@@ -241,6 +292,8 @@ tm_status tm_sweep_fit(const struct tm_backend_ops *backend, void *backend_ctx,
     out->sweep = pts;
     out->n_sweep = sweep->n;
     out->sweep_rule = rule;
+    int m = sweep_measure(sweep);
+    out->sweep_coherence = m >= 0 ? tm_coherence_name((enum tm_coherence_measure)m) : NULL;
     pts = NULL;
 out:
     for (int64_t i = 0; fits && i < sweep->n; i++)

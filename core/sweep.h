@@ -27,9 +27,13 @@
  *   "largest"  when there is no knee (fewer than three values of k, or no
  *              point below the chord: the error falls as fast at the end as
  *              at the start), the largest k, the lowest error.
- * NEEDSWORK: "best_coherence" (the k with the best mean coherence, when
- * model.coherence is asked) waits for the coherence module; each point has
- * its coherence field, NaN until then.
+ *   "best_coherence"  with coherence asked for (sweep->coherence and
+ *              measures): the k whose topics have the best mean coherence
+ *              (higher is better for all four measures), scored with one
+ *              measure, the first asked of c_v, c_npmi, c_uci, u_mass (c_v
+ *              agrees best with human judgement, Roder et al. 2015); ties go
+ *              to the smaller k. Each point's coherence is that mean. When
+ *              no k has a finite score, the knee rule decides.
  *
  * The result's seconds_init and seconds_fit are the whole sweep's (NMF: its
  * inits summed, and the rest), so its timings say what the sweep cost.
@@ -57,10 +61,18 @@
 /* The most bytes an NMF sweep keeps of its fits' factors. */
 #define TM_SWEEP_KEEP_BYTES ((int64_t)4 << 30)
 
+struct tm_coherence_corpus;
+
 struct tm_sweep_params {
     const int64_t *n_topics; /* n values, strictly increasing, each >= 1; borrowed */
     int64_t n;               /* 1..TM_SWEEP_MAX */
     int warm_start;          /* NMF: start each k from the previous k's factors */
+    /* model.coherence: the documents' token streams (core/text/coherence.h;
+     * borrowed, NULL: none), the measures (a TM_COHERENCE_BIT mask) and the
+     * threads to score each k's topics with. */
+    const struct tm_coherence_corpus *coherence;
+    unsigned measures;
+    int n_threads;
 };
 
 /*

@@ -55,11 +55,13 @@ static void fail(struct tm_job_outcome *out, tm_status st, const char *field, co
  * way an ordinary fit of one k comes back. */
 static tm_status fit_spec(const struct tm_backend_ops *backend, void *backend_ctx,
                           const struct tm_csr *X, const struct tm_job_spec *spec,
+                          const struct tm_coherence_corpus *cc, int threads,
                           const struct tm_progress *p, struct tm_fit_result *fit, char *err)
 {
     if (!spec->n_sweep)
         return tm_fit(backend, backend_ctx, X, &spec->model, p, fit, err);
-    struct tm_sweep_params sw = {spec->sweep_topics, spec->n_sweep, spec->sweep_warm_start};
+    struct tm_sweep_params sw = {spec->sweep_topics,    spec->n_sweep, spec->sweep_warm_start, cc,
+                                 spec->model.coherence, threads};
     return tm_sweep_fit(backend, backend_ctx, X, &spec->model, &sw, p, fit, err);
 }
 
@@ -242,7 +244,8 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
     struct stage_map sm = {&run->progress, VEC_SHARE, 1 - VEC_SHARE};
     struct tm_progress p = {mapped_report, &sm};
     /* The lease's backend and context: both NULL (the CPU) without a GPU. */
-    st = fit_spec(lease.backend, lease.backend_ctx, &v->matrix, &spec, &p, &fit, err);
+    st = fit_spec(lease.backend, lease.backend_ctx, &v->matrix, &spec, cc, w->vectorize_threads, &p,
+                  &fit, err);
     if (w->gpu) {
         tm_gpu_manager_release(w->gpu, &lease, st);
         if (st && tm_gpu_manager_retry_on_cpu(w->gpu, &gj, &lease, st)) {
@@ -251,7 +254,7 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
             tm_fit_result_release(&fit);
             spec.model.dtype = tm_gpu_manager_cpu_dtype(&gj, &lease);
             spec.model.device = TM_DEVICE_CPU;
-            st = fit_spec(NULL, NULL, &v->matrix, &spec, &p, &fit, err);
+            st = fit_spec(NULL, NULL, &v->matrix, &spec, cc, w->vectorize_threads, &p, &fit, err);
         }
     }
     if (st) {

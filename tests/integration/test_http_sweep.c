@@ -100,6 +100,47 @@ TM_TEST(http_sweep)
         CHECK(r.body && strstr(r.body, "Reconstruction error by number of topics"));
         th_resp_free(&r);
     }
+    /* With coherence asked for: each k scored, the best one suggested, and
+     * the plot draws the coherence too. */
+    char coh[40];
+    CHECK_INT_EQ(th_submit_model(&s, cid,
+                                 "{\"method\":\"nmf\",\"n_topics\":[2,3,4,5,6],"
+                                 "\"coherence\":[\"u_mass\",\"c_v\"]}",
+                                 NULL, coh),
+                 202);
+    CHECK_STR_EQ(th_wait_job(&s, coh, 60, state), "succeeded");
+    snprintf(path, sizeof(path), "/v1/jobs/%s/result", coh);
+    {
+        struct th_resp cr;
+        CHECK_INT_EQ(th_get(&s, path, &cr), 200);
+        cJSON *res = th_json(&cr);
+        th_resp_free(&cr);
+        REQUIRE(res);
+        CHECK_STR_EQ(th_str(res, "sweep_rule"), "best_coherence");
+        CHECK_STR_EQ(th_str(res, "sweep_coherence"), "c_v");
+        double best = -1e300;
+        int best_k = 0;
+        const cJSON *p;
+        cJSON_ArrayForEach(p, cJSON_GetObjectItem(res, "sweep"))
+        {
+            const cJSON *c = cJSON_GetObjectItem(p, "coherence");
+            CHECK(cJSON_IsNumber(c));
+            if (cJSON_IsNumber(c) && c->valuedouble > best) {
+                best = c->valuedouble;
+                best_k = (int)th_num(p, "n_topics");
+            }
+        }
+        CHECK_INT_EQ((int)th_num(res, "n_topics"), best_k);
+        /* The suggested k's own coherence is the point's. */
+        const cJSON *cv = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "coherence"), "c_v");
+        CHECK(cv && fabs(th_num(cv, "mean") - best) < 1e-12);
+        cJSON_Delete(res);
+        snprintf(path, sizeof(path), "/v1/jobs/%s/plots/sweep.svg", coh);
+        CHECK_INT_EQ(th_get(&s, path, &cr), 200);
+        CHECK(cr.body && strstr(cr.body, "mean coherence") && strstr(cr.body, "(best_coherence)"));
+        th_resp_free(&cr);
+    }
+
     /* A job that is not a sweep has no sweep plot, and says why. */
     struct th_resp r;
     snprintf(path, sizeof(path), "/v1/jobs/%s/plots/sweep.svg", plain);

@@ -7,6 +7,7 @@
 #include "core/fit.h"
 #include "core/numerics/rng.h"
 #include "core/sweep.h"
+#include "core/text/coherence.h"
 #include "harness.h"
 #include "planted.h"
 #include "testalloc.h"
@@ -69,7 +70,7 @@ static tm_status sweep_with(const struct tm_csr *x, const struct tm_model_params
                             const int64_t *ks, int64_t n, int warm, struct tm_fit_result *r,
                             char *err)
 {
-    struct tm_sweep_params sw = {ks, n, warm};
+    struct tm_sweep_params sw = {ks, n, warm, NULL, 0, 0};
     return tm_sweep_fit(NULL, NULL, x, p, &sw, NULL, r, err);
 }
 
@@ -239,7 +240,7 @@ TM_TEST(sweep_progress_covers_the_sweep_and_cancels_mid_way)
     struct tm_model_params p;
     tm_model_params_init(&p);
     const int64_t ks[] = {2, 5, 8};
-    struct tm_sweep_params sw = {ks, 3, 0};
+    struct tm_sweep_params sw = {ks, 3, 0, NULL, 0, 0};
     struct tm_fit_result r;
     char err[TM_ERR_SIZE];
     struct watch w = {0};
@@ -292,4 +293,72 @@ TM_TEST(sweep_allocation_failures_leak_nothing)
         CHECK_INT_EQ(bad, 0);
     }
     tm_csr_release(&x);
+}
+
+/* With coherence asked for, each point has its k's mean coherence (the
+ * first asked of c_v, c_npmi, c_uci, u_mass) and the best one is the
+ * suggestion: on documents drawn from 4 disjoint word sets, k = 4. */
+TM_TEST(sweep_best_coherence_scores_each_k_and_picks_the_best)
+{
+    static const char *const words[4][8] = {
+        {"cat", "dog", "pet", "fur", "vet", "leash", "bark", "purr"},
+        {"car", "road", "engine", "wheel", "fuel", "drive", "brake", "tire"},
+        {"stock", "market", "trade", "price", "share", "bond", "fund", "bank"},
+        {"rain", "cloud", "storm", "wind", "snow", "sun", "weather", "fog"}};
+    enum { N_DOCS = 80, N_WORDS = 12 };
+    static char texts[N_DOCS][N_WORDS * 8];
+    struct tm_doc docs[N_DOCS];
+    struct tm_rng g;
+    tm_rng_init(&g, 4);
+    for (int d = 0; d < N_DOCS; d++) {
+        size_t at = 0;
+        for (int w = 0; w < N_WORDS; w++)
+            at += (size_t)snprintf(texts[d] + at, sizeof(texts[d]) - at, "%s%s", w ? " " : "",
+                                   words[d % 4][tm_rng_below(&g, 8)]);
+        docs[d] = (struct tm_doc){texts[d], at};
+    }
+    struct tm_vectorizer_params vp;
+    tm_vectorizer_params_init(&vp);
+    struct tm_vectorized v;
+    char err[TM_ERR_SIZE] = "";
+    REQUIRE(tm_vectorize(&vp, docs, N_DOCS, NULL, &v, err) == TM_OK);
+    struct tm_coherence_corpus *cc = NULL;
+    REQUIRE(tm_coherence_corpus_new(&vp, docs, N_DOCS, &v.vocab, &cc, err) == TM_OK);
+    const int64_t ks[] = {2, 3, 4, 5, 6};
+    const unsigned both =
+        TM_COHERENCE_BIT(TM_COHERENCE_U_MASS) | TM_COHERENCE_BIT(TM_COHERENCE_C_V);
+    struct tm_sweep_params sw = {ks, 5, 0, cc, both, 1};
+    struct tm_model_params p;
+    tm_model_params_init(&p);
+    struct tm_fit_result r;
+    tm_status st = tm_sweep_fit(NULL, NULL, &v.matrix, &p, &sw, NULL, &r, err);
+    if (st != TM_OK)
+        fprintf(stderr, "  %s\n", err);
+    REQUIRE(st == TM_OK);
+    CHECK_STR_EQ(r.sweep_rule, "best_coherence");
+    CHECK_STR_EQ(r.sweep_coherence, "c_v");
+    CHECK_INT_EQ(r.n_topics, 4);
+    int64_t best = 0;
+    for (int64_t i = 0; i < 5; i++) {
+        CHECK(isfinite(r.sweep[i].coherence));
+        if (r.sweep[i].coherence > r.sweep[best].coherence)
+            best = i;
+    }
+    CHECK_INT_EQ(ks[best], r.n_topics);
+    /* A point's score is its k's fit scored alone. */
+    double per[TM_COHERENCE_N_MEASURES * 6], mean[TM_COHERENCE_N_MEASURES];
+    REQUIRE(tm_coherence_score(cc, TM_COHERENCE_BIT(TM_COHERENCE_C_V), r.top_terms, r.n_topics,
+                               r.n_top_words, 1, per, mean, err) == TM_OK);
+    CHECK_NEAR(r.sweep[best].coherence, mean[TM_COHERENCE_C_V], 1e-12);
+    tm_fit_result_release(&r);
+    /* The same for SVD, whose k's topics are the first k of one fit. */
+    p.method = TM_METHOD_TRUNCATED_SVD;
+    p.algorithm = TM_SVD_LANCZOS;
+    REQUIRE(tm_sweep_fit(NULL, NULL, &v.matrix, &p, &sw, NULL, &r, err) == TM_OK);
+    CHECK_STR_EQ(r.sweep_rule, "best_coherence");
+    for (int64_t i = 0; i < 5; i++)
+        CHECK(isfinite(r.sweep[i].coherence));
+    tm_fit_result_release(&r);
+    tm_coherence_corpus_free(cc);
+    tm_vectorized_release(&v);
 }
