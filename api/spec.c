@@ -382,8 +382,7 @@ static const struct model_field model_fields[] = {
     {"l1_ratio", M_NMF},         {"shuffle", M_NMF},
     {"learning_rate", M_NMF},    {"learning_rate_decay", M_NMF},
     {"penalty", M_NMF},          {"penalty_mu", M_NMF},
-    {"warm_start", M_NMF},
-    {"coherence", M_ALL},
+    {"warm_start", M_NMF},       {"coherence", M_ALL},
 };
 #define N_MODEL_FIELDS (sizeof(model_fields) / sizeof(model_fields[0]))
 

@@ -29,6 +29,7 @@ static const struct {
     {"/v1/jobs/{id}/plots/error_trace.svg", "GET, HEAD", 0},
     {"/v1/jobs/{id}/plots/topics.svg", "GET, HEAD", 0},
     {"/v1/jobs/{id}/plots/document_topics.svg", "GET, HEAD", 0},
+    {"/v1/jobs/{id}/plots/sweep.svg", "GET, HEAD", 0},
     {"/v1/jobs/{id}/report.html", "GET, HEAD", 0},
     {"/v1/jobs/{id}:cancel", "POST", 0},
     {"/v1/info", "GET, HEAD", 1},
@@ -188,7 +189,7 @@ TM_TEST(routes_links)
 {
     const char *names[LINKED_MAX], *patterns[LINKED_MAX];
     int n = routes_linked(names, patterns, LINKED_MAX);
-    CHECK_INT_EQ(n, 8); /* the job, result, document topics, 4 plots, the report */
+    CHECK_INT_EQ(n, 9); /* the job, result, document topics, 5 plots, the report */
     for (int i = 0; i < n; i++) {
         char id[TM_ID_SIZE], sample[128];
         CHECK(!strncmp(patterns[i], "/v1/jobs/{id}", 13));
