@@ -22,7 +22,7 @@
 #define SVG_CAP (8u << 20)
 
 static const char *const plot_names[] = {"singular_values", "error_trace", "topics",
-                                         "document_topics"};
+                                         "document_topics", "sweep"};
 
 int tm_plot_known(const char *name)
 {
@@ -34,7 +34,7 @@ int tm_plot_known(const char *name)
 
 const char *tm_plot_names(void)
 {
-    return "singular_values, error_trace, topics, document_topics";
+    return "singular_values, error_trace, topics, document_topics, sweep";
 }
 
 /* The numbers of array member key of root into *v (owned, tm_free), *n of
@@ -388,6 +388,129 @@ static tm_status plot_document_topics(struct tm_jbuf *b, const struct tm_plot_do
     return TM_OK;
 }
 
+/* A polyline through (x[i], y[i]) with a dot at each point. */
+static void xy_series(struct tm_jbuf *b, const struct tm_svg_frame *f,
+                      const struct tm_svg_scale *sx, const struct tm_svg_scale *sy, const double *x,
+                      const double *y, int64_t n, const char *colour, int dashed)
+{
+    double x0 = f->left, x1 = f->left + f->width, y0 = f->top + f->height, y1 = f->top;
+    tm_jbuf_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"",
+                   colour, dashed ? " stroke-dasharray=\"6 4\"" : "");
+    for (int64_t i = 0; i < n; i++)
+        tm_jbuf_printf(b, "%s%.1f,%.1f", i ? " " : "", tm_svg_scale_map(sx, x[i], x0, x1),
+                       tm_svg_scale_map(sy, y[i], y0, y1));
+    tm_jbuf_puts(b, "\"/>\n");
+    for (int64_t i = 0; i < n; i++)
+        circle(b, tm_svg_scale_map(sx, x[i], x0, x1), tm_svg_scale_map(sy, y[i], y0, y1), colour);
+}
+
+/* The sweep's member key of each point into v (n entries); 0 when a point
+ * lacks it or it is not a number. */
+static int sweep_member(const cJSON *sweep, const char *key, double *v)
+{
+    const cJSON *p;
+    int64_t i = 0;
+    cJSON_ArrayForEach(p, sweep)
+    {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(p, key);
+        if (!cJSON_IsNumber(x))
+            return 0;
+        v[i++] = x->valuedouble;
+    }
+    return 1;
+}
+
+static tm_status plot_sweep(struct tm_jbuf *b, const cJSON *root, struct tm_api_error *e)
+{
+    const cJSON *sweep = cJSON_GetObjectItemCaseSensitive(root, "sweep");
+    if (!sweep)
+        return tm_api_errorf(e, TM_ENOTFOUND, NULL, -1,
+                             "this job (%s) is not a sweep: only a job whose model.n_topics is a "
+                             "list or a range has one",
+                             method_of(root));
+    int n = cJSON_IsArray(sweep) ? cJSON_GetArraySize(sweep) : 0;
+    const cJSON *chosen = cJSON_GetObjectItemCaseSensitive(root, "n_topics");
+    const cJSON *rule = cJSON_GetObjectItemCaseSensitive(root, "sweep_rule");
+    if (!n || !cJSON_IsNumber(chosen))
+        return tm_api_errorf(e, TM_EPARSE, "sweep", -1, "the stored result's sweep is damaged");
+    double *k = tm_mallocarray((size_t)n, 3 * sizeof(double));
+    if (!k)
+        return tm_api_errorf(e, TM_ENOMEM, NULL, -1, "out of memory");
+    double *err = k + n, *coh = k + 2 * n;
+    tm_status s = TM_OK;
+    if (!sweep_member(sweep, "n_topics", k) || !sweep_member(sweep, "reconstruction_error", err)) {
+        s = tm_api_errorf(e, TM_EPARSE, "sweep", -1, "the stored result's sweep is damaged");
+        goto out;
+    }
+    int has_coh = sweep_member(sweep, "coherence", coh);
+    double lo = err[0], hi = err[0], clo = coh[0], chi = coh[0], pick_err = NAN;
+    for (int i = 0; i < n; i++) {
+        lo = fmin(lo, err[i]);
+        hi = fmax(hi, err[i]);
+        if (has_coh) {
+            clo = fmin(clo, coh[i]);
+            chi = fmax(chi, coh[i]);
+        }
+        if (k[i] == chosen->valuedouble)
+            pick_err = err[i];
+    }
+    const char *rule_name = cJSON_IsString(rule) ? rule->valuestring : "?";
+    char desc[320];
+    snprintf(desc, sizeof(desc),
+             "Reconstruction error for %d numbers of topics, from k = %.0f (%.6g) to k = %.0f "
+             "(%.6g)%s; suggested k = %.0f by the rule \"%s\"",
+             n, k[0], err[0], k[n - 1], err[n - 1], has_coh ? ", with each k's coherence" : "",
+             chosen->valuedouble, rule_name);
+    const int height = 400;
+    struct tm_svg_frame f = {90, 50, 470, 280};
+    struct tm_svg_scale sx, sy, sc;
+    tm_svg_scale_nice(&sx, k[0], k[n - 1] > k[0] ? k[n - 1] : k[0] + 1, n < 10 ? n + 1 : 10);
+    tm_svg_scale_nice(&sy, lo, hi, 6);
+    tm_svg_open(b, WIDTH, height, "Reconstruction error by number of topics", desc);
+    tm_svg_axes(b, &f, &sx, &sy, "number of topics k", "reconstruction error");
+    double y0 = f.top + f.height;
+    /* The suggested k: a dashed vertical line, a ring on its point. */
+    double px = tm_svg_scale_map(&sx, chosen->valuedouble, f.left, f.left + f.width);
+    tm_jbuf_printf(b,
+                   "<g class=\"suggested\"><title>suggested k = %.0f (%s)</title>"
+                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                   "stroke-width=\"1.5\" stroke-dasharray=\"3 3\"/>\n",
+                   chosen->valuedouble, rule_name, px, f.top, px, y0, tm_svg_colours[5]);
+    if (isfinite(pick_err))
+        tm_jbuf_printf(b,
+                       "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"7\" fill=\"none\" stroke=\"%s\" "
+                       "stroke-width=\"2\"/>\n",
+                       px, tm_svg_scale_map(&sy, pick_err, y0, f.top), tm_svg_colours[5]);
+    char label[64];
+    snprintf(label, sizeof(label), "suggested k = %.0f (%s)", chosen->valuedouble, rule_name);
+    tm_svg_text(b, px + 4, f.top + 12, "fill=\"#222222\" font-size=\"12\"", label, 0);
+    tm_jbuf_puts(b, "</g>\n");
+    xy_series(b, &f, &sx, &sy, k, err, n, tm_svg_colours[0], 0);
+    legend(b, f.left, 24, tm_svg_colours[0], 0, "reconstruction error");
+    if (has_coh) {
+        tm_svg_scale_nice(&sc, clo, chi, 6);
+        double xr = f.left + f.width;
+        tm_jbuf_printf(
+            b, "<path d=\"M%.1f %.1fV%.1f\" stroke=\"%s\" stroke-width=\"1\" fill=\"none\"/>\n", xr,
+            f.top, y0, tm_svg_colours[1]);
+        for (int i = 0; i < sc.n_ticks; i++) {
+            char tick[32];
+            double py = tm_svg_scale_map(&sc, sc.ticks[i], y0, f.top);
+            tm_jbuf_printf(
+                b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", xr,
+                py, xr + 5, py, tm_svg_colours[1]);
+            tm_svg_tick_label(&sc, sc.ticks[i], tick, sizeof(tick));
+            tm_svg_text(b, xr + 8, py + 4, "fill=\"#222222\"", tick, 0);
+        }
+        xy_series(b, &f, &sx, &sc, k, coh, n, tm_svg_colours[1], 1);
+        legend(b, f.left + 200, 24, tm_svg_colours[1], 1, "mean coherence (right axis)");
+    }
+    tm_svg_close(b);
+out:
+    tm_free(k);
+    return s;
+}
+
 tm_status tm_plot_render(const char *name, const char *result, size_t len,
                          const struct tm_plot_doc_topics *dt, char **svg, size_t *svg_len,
                          struct tm_api_error *e)
@@ -411,6 +534,8 @@ tm_status tm_plot_render(const char *name, const char *result, size_t len,
         s = plot_error_trace(&b, root, e);
     else if (!strcmp(name, "topics"))
         s = plot_topics(&b, root, e);
+    else if (!strcmp(name, "sweep"))
+        s = plot_sweep(&b, root, e);
     else
         s = plot_document_topics(&b, dt, e);
     tm_json_release(&doc);

@@ -9,6 +9,9 @@
  *   topics           each topic's top words as horizontal bars, one small
  *                    panel per topic
  *   document_topics  a heat map of the first documents' topic weights
+ *   sweep            a sweep's reconstruction error against k (and its
+ *                    coherence on a second axis when measured), the
+ *                    suggested k marked (core/sweep.h)
  *
  * Each is 640 px wide, with axes, ticks and labels, Okabe & Ito's colours
  * (a viridis ramp for the heat map), a <title> naming it for screen readers

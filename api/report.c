@@ -99,6 +99,8 @@ static const struct {
                         "variance they explain."},
     {"error_trace", "Reconstruction error after each iteration of the solver."},
     {"document_topics", "Topic weights of the first documents (rows) for each topic (columns)."},
+    {"sweep", "Reconstruction error for each number of topics the job tried; the dashed line "
+              "marks the suggested one, whose model this report shows."},
 };
 
 static tm_status plots_section(struct tm_jbuf *b, const char *result, size_t len,

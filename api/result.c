@@ -141,6 +141,45 @@ static tm_status put_timings(struct tm_jbuf *b, const struct tm_vectorized *v,
     return TM_OK;
 }
 
+/* "sweep": one object per k (core/sweep.h), NaN members (not measured)
+ * left out; "sweep_rule". */
+static tm_status put_sweep(struct tm_jbuf *b, const struct tm_fit_result *r, struct tm_api_error *e)
+{
+    tm_status st;
+    tm_jbuf_puts(b, ",\"sweep\":[");
+    for (int64_t i = 0; i < r->n_sweep; i++) {
+        const struct tm_sweep_point *p = &r->sweep[i];
+        tm_jbuf_printf(b, "%s{\"n_topics\":%" PRId64 ",\"reconstruction_error\":", i ? "," : "",
+                       p->n_topics);
+        if ((st = put_num(b, p->reconstruction_error, e, "sweep[%" PRId64 "].reconstruction_error",
+                          i)) != TM_OK)
+            return st;
+        if (!isnan(p->explained_variance)) {
+            tm_jbuf_puts(b, ",\"explained_variance\":");
+            if ((st = put_num(b, p->explained_variance, e, "sweep[%" PRId64 "].explained_variance",
+                              i)) != TM_OK)
+                return st;
+        }
+        if (!isnan(p->coherence)) {
+            tm_jbuf_puts(b, ",\"coherence\":");
+            if ((st = put_num(b, p->coherence, e, "sweep[%" PRId64 "].coherence", i)) != TM_OK)
+                return st;
+        }
+        tm_jbuf_printf(b, ",\"n_iter\":%" PRId64 ",\"seconds\":", p->n_iter);
+        if (!isfinite(p->seconds))
+            return put_num(b, p->seconds, e, "sweep[%" PRId64 "].seconds", i);
+        tm_jbuf_printf(b, "%.6g}", p->seconds);
+    }
+    tm_jbuf_puts(b, "],\"sweep_rule\":");
+    const char *rule = r->sweep_rule ? r->sweep_rule : "";
+    tm_jbuf_string(b, rule, strlen(rule));
+    if (r->sweep_coherence) { /* the measure of the points' coherence */
+        tm_jbuf_puts(b, ",\"sweep_coherence\":");
+        tm_jbuf_string(b, r->sweep_coherence, strlen(r->sweep_coherence));
+    }
+    return TM_OK;
+}
+
 tm_status tm_result_render_fit(const struct tm_fit_result *r, const struct tm_vectorized *v,
                                const struct tm_job_spec *spec,
                                const struct tm_result_timings *timings, char **out, size_t *len,
@@ -210,6 +249,9 @@ tm_status tm_result_render_fit(const struct tm_fit_result *r, const struct tm_ve
         return finish(&b, st, out, len, e);
     if (r->coherence && r->coherence_per_topic)
         put_coherence(&b, r);
+
+    if (r->sweep && (st = put_sweep(&b, r, e)) != TM_OK)
+        return finish(&b, st, out, len, e);
 
     if (spec && spec->return_document_topics) {
         const struct tm_dense_owned *w = &r->document_topics;

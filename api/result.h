@@ -9,6 +9,10 @@
  *    "topics": [{"index", "words": [{"term", "index", "weight"}, ...]}, ...],
  *    "singular_values", "explained_variance_ratio"       (SVD only),
  *    "reconstruction_error", "n_iter", "error_trace": [...],
+ *    "sweep": [{"n_topics", "reconstruction_error", "explained_variance" (SVD),
+ *               "coherence" (when measured), "n_iter", "seconds"}, ...],
+ *    "sweep_rule", "sweep_coherence" (a sweep: the fit above is the suggested k's;
+ *                  the measure of the points' coherence, with coherence),
  *    "coherence": {"c_v": {"mean", "per_topic": [...]}, ...}  (when asked for;
  *                  a score gensim would give as NaN or Inf is null),
  *    "document_topics": [[w_0, ..., w_k-1], ...]          (when asked for),

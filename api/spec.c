@@ -414,7 +414,7 @@ static const struct model_field model_fields[] = {
     {"l1_ratio", M_NMF},         {"shuffle", M_NMF},
     {"learning_rate", M_NMF},    {"learning_rate_decay", M_NMF},
     {"penalty", M_NMF},          {"penalty_mu", M_NMF},
-    {"coherence", M_ALL},
+    {"warm_start", M_NMF},       {"coherence", M_ALL},
 };
 #define N_MODEL_FIELDS (sizeof(model_fields) / sizeof(model_fields[0]))
 
@@ -435,6 +435,71 @@ static tm_status refuse_any(struct pctx *c, const cJSON *obj, const char *const 
 }
 
 #define MODEL_PATH(name) "model." name
+
+static int cmp_k(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* model.n_topics: an integer, a list of them or a range object. */
+static tm_status parse_n_topics(struct pctx *c, struct tm_job_spec *spec, const cJSON *it)
+{
+    const char *field = "model.n_topics";
+    char where[48];
+    tm_status st;
+    int64_t *ks = spec->sweep_topics, n = 0;
+    if (cJSON_IsNumber(it))
+        return get_int(c, field, it, 1, INT64_MAX, &spec->model.n_topics);
+    if (cJSON_IsArray(it)) {
+        const cJSON *x;
+        cJSON_ArrayForEach(x, it)
+        {
+            snprintf(where, sizeof(where), "model.n_topics[%lld]", (long long)n);
+            if (n == TM_SWEEP_MAX)
+                return fail(c, TM_ERANGE, field, it, "at most %d values of k, got %d", TM_SWEEP_MAX,
+                            cJSON_GetArraySize(it));
+            if ((st = get_int(c, where, x, 1, INT64_MAX, &ks[n])) != TM_OK)
+                return st;
+            n++;
+        }
+        if (n == 0)
+            return fail(c, TM_EINVAL, field, it, "the list of k is empty");
+        qsort(ks, (size_t)n, sizeof(*ks), cmp_k);
+        for (int64_t i = 1; i < n; i++)
+            if (ks[i] == ks[i - 1])
+                return fail(c, TM_EINVAL, field, it, "k = %lld is listed twice", (long long)ks[i]);
+    } else if (cJSON_IsObject(it)) {
+        struct field f[] = {{"start", NULL}, {"stop", NULL}, {"step", NULL}, {NULL, NULL}};
+        int64_t start, stop, step = 1;
+        if ((st = collect(c, it, field, f, " (a range has start, stop and step)")) != TM_OK)
+            return st;
+        if (!f[0].item || !f[1].item)
+            return fail(c, TM_EINVAL, !f[0].item ? "model.n_topics.start" : "model.n_topics.stop",
+                        it, "required in a range");
+        if ((st = get_int(c, "model.n_topics.start", f[0].item, 1, INT64_MAX, &start)) ||
+            (st = get_int(c, "model.n_topics.stop", f[1].item, 1, INT64_MAX, &stop)) ||
+            (f[2].item && (st = get_int(c, "model.n_topics.step", f[2].item, 1, INT64_MAX, &step))))
+            return st;
+        if (stop <= start)
+            return fail(c, TM_EINVAL, field, it,
+                        "the range is empty (stop %lld is excluded, start %lld)", (long long)stop,
+                        (long long)start);
+        int64_t count = (stop - start - 1) / step + 1;
+        if (count > TM_SWEEP_MAX)
+            return fail(c, TM_ERANGE, field, it, "at most %d values of k, this range has %lld",
+                        TM_SWEEP_MAX, (long long)count);
+        for (int64_t k = start; k < stop && n < count; k += step)
+            ks[n++] = k;
+    } else {
+        return fail(c, TM_EINVAL, field, it,
+                    "must be an integer >= 1, a list of them, or a range "
+                    "{\"start\", \"stop\", \"step\"}");
+    }
+    spec->n_sweep = n;
+    spec->model.n_topics = ks[n - 1];
+    return TM_OK;
+}
 
 /* Largest n_top_words coherence takes: its counts grow as n_topics x
  * n_top_words^2, and gensim's scores are read at 5 to 20 words. */
@@ -523,9 +588,15 @@ static tm_status parse_model(struct pctx *c, struct tm_job_spec *spec, const cJS
         }
     }
 
-    if ((it = get(f, "n_topics")) &&
-        (st = get_int(c, "model.n_topics", it, 1, INT64_MAX, &p->n_topics)))
+    if ((it = get(f, "n_topics")) && (st = parse_n_topics(c, spec, it)))
         return st;
+    if ((it = get(f, "warm_start"))) {
+        if ((st = get_bool(c, "model.warm_start", it, &spec->sweep_warm_start)) != TM_OK)
+            return st;
+        if (!spec->n_sweep)
+            return fail(c, TM_EINVAL, "model.warm_start", it,
+                        "only for a sweep: n_topics a list or a range");
+    }
     if ((it = get(f, "n_top_words")) &&
         (st = get_int(c, "model.n_top_words", it, 1, 1000000, &p->n_top_words)))
         return st;

@@ -8,7 +8,8 @@
  *                    "max_df": 1.0, "max_features": null, "binary": false,
  *                    "use_idf": true, "smooth_idf": true, "sublinear_tf": false,
  *                    "norm": "l2" | "l1" | null},
- *     "model": {"method": "nmf" | "truncated_svd" | "full_svd", "n_topics": 10,
+ *     "model": {"method": "nmf" | "truncated_svd" | "full_svd",
+ *               "n_topics": 10 | [5, 10, 20] | {"start": 2, "stop": 50, "step": 4},
  *               "n_top_words": 10, "dtype": "float32" | "float64",
  *               "coherence": "c_v" | ["u_mass", "c_uci", "c_npmi", "c_v"],
  *               ...the method's parameters, flat (see below)},
@@ -33,6 +34,10 @@
  *                  max_iter, alpha_W, alpha_H (number | "same"), l1_ratio
  *                  (cd and mu); shuffle (cd); learning_rate,
  *                  learning_rate_decay, penalty, penalty_mu (pgd)
+ * n_topics as a list (any order, sorted here; no duplicates) or a range
+ * (Python's range: stop excluded, step 1 by default, start >= 1): a sweep of
+ * 1 to TM_SWEEP_MAX values of k, each >= 1; warm_start (false; nmf with a
+ * sweep only) starts each k from the last (core/sweep.h).
  * Every unknown field, duplicate field, wrong type, out-of-range value and
  * parameter that the chosen method/solver/algorithm does not use is an
  * error naming the field: "model.solver: not a parameter of truncated_svd".
@@ -47,6 +52,7 @@
 #include "api/corpus.h"
 #include "api/error.h"
 #include "core/model.h"
+#include "core/sweep.h"
 #include "core/text/vectorize.h"
 
 /* Caps on what a spec may carry besides inline documents. */
@@ -67,6 +73,12 @@ struct tm_job_spec {
     struct tm_model_params model;
 
     int return_document_topics; /* "return": {"document_topics": true} */
+
+    /* model.n_topics as a list or a range (core/sweep.h): n_sweep values of
+     * k, increasing; model.n_topics then holds the largest. 0: one k. */
+    int64_t n_sweep;
+    int64_t sweep_topics[TM_SWEEP_MAX];
+    int sweep_warm_start; /* model.warm_start */
 
     char *corpus_id;            /* owned, or NULL */
     int has_documents;          /* "documents" was present (possibly empty) */

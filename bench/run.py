@@ -6,7 +6,7 @@ on the 20 Newsgroups corpus, each printing a markdown table, and writes them
 together with the date, the machine and the commands to --out.
 
 usage: python3 bench/run.py [--topicd build/topicd] [--corpus ../shared/corpora/20news]
-       [--out bench/results.md] [--only text|fit|coherence] [--gensim-python PYTHON]
+       [--out bench/results.md] [--only text|fit|sweep|coherence] [--gensim-python PYTHON]
 (coherence_gensim.py, topic coherence beside gensim's, runs with --gensim-python.)
 """
 import argparse
@@ -37,7 +37,7 @@ def main():
     ap.add_argument("--topicd", default="build/topicd")
     ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "shared", "corpora", "20news"))
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
-    ap.add_argument("--only", choices=["text", "fit", "coherence"])
+    ap.add_argument("--only", choices=["text", "fit", "sweep", "coherence"])
     ap.add_argument("--gensim-python", default=os.environ.get("GENSIM_PYTHON", sys.executable),
                     help="the Python that runs coherence_gensim.py (needs gensim)")
     args = ap.parse_args()
@@ -47,6 +47,7 @@ def main():
     parts = [
         ("text", "Vectorization (all 18,846 documents, stripped, stop_words=english)", "bench_text.py"),
         ("fit", "Factorizations (all 18,846 documents, stripped, TF-IDF)", "bench_fit.py"),
+        ("sweep", "Sweeps over n_topics against separate fits", "bench_sweep.py"),
         ("coherence", "Topic coherence beside gensim (all 18,846 documents, stripped)",
          "coherence_gensim.py"),
     ]

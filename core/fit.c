@@ -208,6 +208,14 @@ tm_status tm_fit(const struct tm_backend_ops *backend, void *backend_ctx, const 
                  const struct tm_model_params *params, const struct tm_progress *progress,
                  struct tm_fit_result *out, char *err)
 {
+    return tm__fit_from(backend, backend_ctx, X, params, NULL, progress, out, err);
+}
+
+tm_status tm__fit_from(const struct tm_backend_ops *backend, void *backend_ctx,
+                       const struct tm_csr *X, const struct tm_model_params *params,
+                       const struct tm_nmf_start *start, const struct tm_progress *progress,
+                       struct tm_fit_result *out, char *err)
+{
     tm_status st;
     const struct tm_backend_ops *ops = backend ? backend : tm_backend_cpu();
     void *ctx = NULL;
@@ -251,7 +259,7 @@ tm_status tm_fit(const struct tm_backend_ops *backend, void *backend_ctx, const 
             if (st == TM_OK && svd.tol != params->svd_tol)
                 out->svd_tol = svd.tol; /* raised for the element type */
         } else {
-            st = tm_nmf_fit(ops, ctx, X, xb, k, params, progress, &nmf, err);
+            st = tm_nmf_fit_from(ops, ctx, X, xb, k, params, start, progress, &nmf, err);
             if (st == TM_OK)
                 st = fill_nmf(&nmf, out, err);
         }

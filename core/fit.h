@@ -38,6 +38,16 @@ tm_status tm_fit(const struct tm_backend_ops *backend, void *backend_ctx, const 
                  struct tm_fit_result *out, char *err);
 
 /*
+ * tm_fit, for core/sweep.c: an NMF fit started from start (nmf.h's warm
+ * start; NULL: tm_fit). start is ignored by the SVD methods.
+ */
+struct tm_nmf_start;
+tm_status tm__fit_from(const struct tm_backend_ops *backend, void *backend_ctx,
+                       const struct tm_csr *X, const struct tm_model_params *params,
+                       const struct tm_nmf_start *start, const struct tm_progress *progress,
+                       struct tm_fit_result *out, char *err);
+
+/*
  * The checks tm_fit makes before anything else, with the same errors:
  * TM_EINVAL / TM_ERANGE naming the parameter (n_topics <= 0 or > min(m, n),
  * ...), TM_EEMPTY for an empty matrix. For a caller that has its own reason

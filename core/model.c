@@ -46,6 +46,7 @@ void tm_fit_result_release(struct tm_fit_result *r)
     tm_free(r->singular_values);
     tm_free(r->explained_variance_ratio);
     tm_free(r->error_trace);
+    tm_free(r->sweep);
     tm_free(r->coherence_per_topic);
     memset(r, 0, sizeof(*r));
 }

@@ -103,6 +103,16 @@ struct tm_dense_owned {
     double *data;
 };
 
+/* One number of topics of a sweep (core/sweep.h). */
+struct tm_sweep_point {
+    int64_t n_topics;
+    double reconstruction_error; /* as tm_fit_result's, for this k */
+    double explained_variance;   /* SVD: sum of explained_variance_ratio[0..k); NaN for NMF */
+    double coherence;            /* mean coherence (sweep.h says which measure); NaN: none */
+    int64_t n_iter;              /* this k's fit; SVD: the one factorization's */
+    double seconds;              /* this k's share of the sweep's time (sweep.h) */
+};
+
 struct tm_fit_result {
     enum tm_method method;
     int64_t n_documents, n_features, nnz;
@@ -131,6 +141,13 @@ struct tm_fit_result {
     /* static string: "cpu" or the GPU backend's name */
     const char *device_used;
     double seconds_init, seconds_fit;
+    /* A sweep over n_topics (core/sweep.h): n_sweep points by increasing k,
+     * owned; the fit above is that of the suggested k, chosen by sweep_rule
+     * (a static string). NULL, 0 and NULL for a single fit. */
+    struct tm_sweep_point *sweep;
+    int64_t n_sweep;
+    const char *sweep_rule;
+    const char *sweep_coherence; /* static: the measure of the points' coherence, or NULL */
     /* Filled by tm_coherence_score_result when model.coherence asks:
      * coherence is the mask of measures scored; coherence_per_topic holds
      * TM_COHERENCE_N_MEASURES rows of n_topics (measure m's at

@@ -33,6 +33,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/fit.h"
+#include "core/sweep.h"
 #include "core/text/coherence.h"
 #include "core/text/vectorize.h"
 #include "cpus.h"
@@ -695,14 +696,16 @@ static int load_matrix(const char *path, struct tm_csr *mm)
 /* model.coherence: the documents' token streams, then the fit's topics
  * scored against them. Returns an exit status. */
 static int score_coherence(const struct tm_job_spec *spec, const struct tm_corpus *docs,
-                           const struct tm_vectorized *v, int threads, struct tm_fit_result *r)
+                           const struct tm_vectorized *v, int threads,
+                           struct tm_coherence_corpus *cc, struct tm_fit_result *r)
 {
     char err[TM_ERR_SIZE] = "";
-    struct tm_coherence_corpus *cc = NULL;
     struct tm_vectorizer_params vp = spec->vectorizer;
     vp.n_threads = threads;
     double t0 = tm_clock_monotonic();
-    tm_status st = tm_coherence_corpus_new(&vp, docs->docs, docs->n_docs, &v->vocab, &cc, err);
+    tm_status st = TM_OK;
+    if (!cc) /* a sweep made it before the fits */
+        st = tm_coherence_corpus_new(&vp, docs->docs, docs->n_docs, &v->vocab, &cc, err);
     if (st == TM_OK)
         st = tm_coherence_score_result(cc, spec->model.coherence, threads, r, err);
     tm_coherence_corpus_free(cc);
@@ -854,6 +857,7 @@ int tm_cli_fit(int argc, char **argv)
     struct tm_csr mm;
     const struct tm_corpus *docs = NULL;
     const struct tm_csr *X;
+    struct tm_coherence_corpus *cc = NULL; /* a sweep's model.coherence token streams */
     char err[TM_ERR_SIZE];
     struct tm_progress_bar prog;
     struct tm_progress progress;
@@ -906,15 +910,33 @@ int tm_cli_fit(int argc, char **argv)
     const struct tm_backend_ops *backend;
     const char *what;
     st = fit_backend(X, &spec.model, &backend, &what, err);
-    if (st == TM_OK)
+    /* A sweep scores each k's topics: the token streams come first. */
+    if (st == TM_OK && spec.n_sweep && spec.model.coherence) {
+        struct tm_vectorizer_params vp = spec.vectorizer;
+        vp.n_threads = threads;
+        if ((st = tm_coherence_corpus_new(&vp, docs->docs, docs->n_docs, &v.vocab, &cc, err))) {
+            rc = core_error("model.coherence", st, err);
+            goto out;
+        }
+    }
+    if (st == TM_OK && spec.n_sweep) {
+        struct tm_sweep_params sw = {spec.sweep_topics,    spec.n_sweep, spec.sweep_warm_start, cc,
+                                     spec.model.coherence, threads};
+        st = tm_sweep_fit(backend, NULL, X, &spec.model, &sw, &progress, &r, err);
+    } else if (st == TM_OK) {
         st = tm_fit(backend, NULL, X, &spec.model, &progress, &r, err);
+    }
     tm_csr_release(&mm); /* the result is rendered from r alone */
     if (st != TM_OK) {
         rc = core_error(what, st, err);
         goto out;
     }
-    if (spec.model.coherence && (rc = score_coherence(&spec, docs, &v, threads, &r)) != 0)
-        goto out;
+    if (spec.model.coherence) {
+        rc = score_coherence(&spec, docs, &v, threads, cc, &r);
+        cc = NULL; /* score_coherence freed it */
+        if (rc != 0)
+            goto out;
+    }
     if (o.save_model && (rc = save_model(o.save_model, &r, &v, &spec, &timings)) != 0)
         goto out;
     timings.total = tm_clock_monotonic() - t0;
@@ -930,6 +952,7 @@ int tm_cli_fit(int argc, char **argv)
     }
     rc = print_json(json, len);
 out:
+    tm_coherence_corpus_free(cc);
     tm_fit_result_release(&r);
     if (o.mm_in) {
         /* v holds only the --vocabulary terms, allocated here. */

@@ -930,10 +930,11 @@ static void finish_submit(struct tm__req *r)
     }
     if (spec.model.n_topics > n_docs) {
         char msg[160];
+        /* A sweep's largest k is model.n_topics (api/spec.h). */
         snprintf(msg, sizeof(msg),
                  "must be <= min(n_documents, n_features); the corpus has %lld "
-                 "documents",
-                 (long long)n_docs);
+                 "documents%s",
+                 (long long)n_docs, spec.n_sweep ? " (the sweep's largest k is above)" : "");
         tm__respond_error(r, 422, "invalid_spec", msg, "model.n_topics");
         goto out;
     }
@@ -2100,6 +2101,7 @@ static const struct route routes[] = {
     {"/v1/jobs/{id}/plots/error_trace.svg", .get = get_plot, .link = "plot_error_trace"},
     {"/v1/jobs/{id}/plots/topics.svg", .get = get_plot, .link = "plot_topics"},
     {"/v1/jobs/{id}/plots/document_topics.svg", .get = get_plot, .link = "plot_document_topics"},
+    {"/v1/jobs/{id}/plots/sweep.svg", .get = get_plot, .link = "plot_sweep"},
     {"/v1/jobs/{id}/report.html", .get = get_report, .link = "report"},
     /* api/exports.h's CSV files. */
     {"/v1/jobs/{id}/topic-terms.csv", .get = get_topic_terms_csv, .link = "topic_terms_csv"},

@@ -11,6 +11,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/fit.h"
+#include "core/sweep.h"
 #include "core/text/coherence.h"
 #include "log.h"
 
@@ -49,6 +50,20 @@ static void fail(struct tm_job_outcome *out, tm_status st, const char *field, co
     else
         snprintf(out->error_message, sizeof(out->error_message), "%s",
                  msg && *msg ? msg : tm_strerror(st));
+}
+
+/* tm_fit, or tm_sweep_fit when model.n_topics is a list or a range: either
+ * way an ordinary fit of one k comes back. */
+static tm_status fit_spec(const struct tm_backend_ops *backend, void *backend_ctx,
+                          const struct tm_csr *X, const struct tm_job_spec *spec,
+                          const struct tm_coherence_corpus *cc, int threads,
+                          const struct tm_progress *p, struct tm_fit_result *fit, char *err)
+{
+    if (!spec->n_sweep)
+        return tm_fit(backend, backend_ctx, X, &spec->model, p, fit, err);
+    struct tm_sweep_params sw = {spec->sweep_topics,    spec->n_sweep, spec->sweep_warm_start, cc,
+                                 spec->model.coherence, threads};
+    return tm_sweep_fit(backend, backend_ctx, X, &spec->model, &sw, p, fit, err);
 }
 
 static int gpu_wait_cancelled(void *ctx)
@@ -230,7 +245,8 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
     struct stage_map sm = {&run->progress, VEC_SHARE, 1 - VEC_SHARE};
     struct tm_progress p = {mapped_report, &sm};
     /* The lease's backend and context: both NULL (the CPU) without a GPU. */
-    st = tm_fit(lease.backend, lease.backend_ctx, &v->matrix, &spec.model, &p, &fit, err);
+    st = fit_spec(lease.backend, lease.backend_ctx, &v->matrix, &spec, cc, w->vectorize_threads, &p,
+                  &fit, err);
     if (w->gpu) {
         tm_gpu_manager_release(w->gpu, &lease, st);
         if (st && tm_gpu_manager_retry_on_cpu(w->gpu, &gj, &lease, st)) {
@@ -239,7 +255,7 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
             tm_fit_result_release(&fit);
             spec.model.dtype = tm_gpu_manager_cpu_dtype(&gj, &lease);
             spec.model.device = TM_DEVICE_CPU;
-            st = tm_fit(NULL, NULL, &v->matrix, &spec.model, &p, &fit, err);
+            st = fit_spec(NULL, NULL, &v->matrix, &spec, cc, w->vectorize_threads, &p, &fit, err);
         }
     }
     if (st) {

@@ -14,6 +14,7 @@ const PLOTS = [
   ['singular_values', 'Singular values (scree plot)'],
   ['error_trace', 'Reconstruction error by iteration'],
   ['document_topics', 'Topic weights of the first documents'],
+  ['sweep', 'Reconstruction error by number of topics (the suggested k marked)'],
 ];
 const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
@@ -123,11 +124,26 @@ async function loadCorpora(select) {
 
 const NUMBER = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
 
+// model.n_topics as typed: a number, a list "5, 10, 20" or a range
+// "start:stop" / "start:stop:step" (stop excluded), both a sweep. Anything
+// else goes as typed or as null: the server says what is wrong with it.
+function nTopics(text) {
+  const t = text.trim();
+  const range = t.match(/^(\d+)\s*:\s*(\d+)(?:\s*:\s*(\d+))?$/);
+  if (range) {
+    const r = { start: Number(range[1]), stop: Number(range[2]) };
+    if (range[3]) r.step = Number(range[3]);
+    return r;
+  }
+  if (t.includes(',')) return t.split(',').map((x) => Number(x.trim() || NaN));
+  return Number(t || NaN);
+}
+
 // The spec as JSON text. Document frequencies keep the number as typed: the
 // API reads 1 as one document and 1.0 as every document, as scikit-learn does.
 function specText() {
   const method = $('#f-model-method').value;
-  const model = { method, n_topics: Number($('#f-model-n_topics').value || NaN) };
+  const model = { method, n_topics: nTopics($('#f-model-n_topics').value) };
   if (method === 'nmf') {
     model.solver = $('#f-model-solver').value;
     model.max_iter = Number($('#f-model-max_iter').value || NaN);

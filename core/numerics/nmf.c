@@ -366,6 +366,14 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
                      const struct tm_bsparse *Xb, int64_t k, const struct tm_model_params *params,
                      const struct tm_progress *progress, struct tm_nmf_result *out, char *err)
 {
+    return tm_nmf_fit_from(ops, ctx, X, Xb, k, params, NULL, progress, out, err);
+}
+
+tm_status tm_nmf_fit_from(const struct tm_backend_ops *ops, void *ctx, const struct tm_csr *X,
+                          const struct tm_bsparse *Xb, int64_t k,
+                          const struct tm_model_params *params, const struct tm_nmf_start *start,
+                          const struct tm_progress *progress, struct tm_nmf_result *out, char *err)
+{
     tm_status st = TM_OK;
     struct nmf_state s = {0};
     int64_t m = X->n_rows, n = X->n_cols;
@@ -403,7 +411,16 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
         st = tm_errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic factors", (long long)k);
         goto out;
     }
+    if (start && (start->k < 1 || start->k >= k || !start->w || !start->ht)) {
+        st = tm_errf(err, TM_EINVAL, "nmf: a warm start of %lld topics for %lld",
+                     (long long)start->k, (long long)k);
+        goto out;
+    }
     TM_TRY(nmf_init(ops, ctx, X, Xb, k, params, &out->w, &out->ht, err));
+    if (start) { /* column-major: the first k0 columns are one block */
+        memcpy(out->w, start->w, (size_t)m * (size_t)start->k * sizeof(double));
+        memcpy(out->ht, start->ht, (size_t)n * (size_t)start->k * sizeof(double));
+    }
     /* The host factors become the backend's (handed over where the
      * backend's memory is the host's, else uploaded and freed): peak memory
      * is the backend's factors and workspace, not both. */

@@ -115,4 +115,21 @@ tm_status tm_nmf_transform(const struct tm_backend_ops *ops, void *ctx, const st
                            const struct tm_model_params *params, const struct tm_progress *progress,
                            struct tm_nmf_result *out, char *err);
 
+/*
+ * A warm start: w (m x k0) and ht (n x k0), column-major, borrowed, a fit
+ * with fewer topics k0 < k (core/sweep.h). They replace the first k0 columns
+ * of the init params->init makes for k; its other columns stay.
+ */
+struct tm_nmf_start {
+    const double *w, *ht;
+    int64_t k;
+};
+
+/* tm_nmf_fit from start (NULL: tm_nmf_fit itself); TM_EINVAL when start->k
+ * is not in [1, k). */
+tm_status tm_nmf_fit_from(const struct tm_backend_ops *ops, void *ctx, const struct tm_csr *X,
+                          const struct tm_bsparse *Xb, int64_t k,
+                          const struct tm_model_params *params, const struct tm_nmf_start *start,
+                          const struct tm_progress *progress, struct tm_nmf_result *out, char *err);
+
 #endif

@@ -8,7 +8,8 @@ Against the open server: upload the fixture through the page, submit an NMF
 job with k = 3, watch the list reach 100 %, and check that the topic cards
 show the words of GET /v1/jobs/{id}/result in its order; submit n_topics 0
 and check the server's message beside that field; cancel a running job from
-the list; reach the upload and the submit button with the keyboard alone.
+the list; submit a sweep (n_topics "2, 3, 4") and check its page loads the
+sweep plot; reach the upload and the submit button with the keyboard alone.
 Against the keyed server: the page asks for the key, signs in (a session
 cookie; the page keeps no copy of the key), the same flow runs with the
 plots as plain <img> tags, and signing out asks for the key again. On
@@ -193,6 +194,22 @@ def open_server(d, base, fixture, shots):
     shoot(d, shots, "home-jobs")
     check_cards(d, base, None, job)
     shoot(d, shots, "job")
+
+    # A sweep (n_topics a list): its job page shows the sweep plot.
+    d.get(base + "/")
+    WebDriverWait(d, WAIT_S).until(
+        lambda drv: drv.find_element(By.CSS_SELECTOR, f'#f-corpus_id option[value="{corpus}"]'))
+    sweep = submit_nmf(d, corpus, "2, 3, 4")
+    wait_done(d, sweep)
+    result = api(base, f"/v1/jobs/{sweep}/result")
+    check([p["n_topics"] for p in result.get("sweep", [])] == [2, 3, 4],
+          "n_topics typed as a list submits a sweep")
+    d.get(base + "/#/jobs/" + sweep)
+    WebDriverWait(d, WAIT_S).until(lambda drv: drv.execute_script(
+        "const i = document.querySelector('#plots img[data-plot=sweep]');"
+        "return i !== null && i.complete && i.naturalWidth > 0"))
+    check(True, "a sweep's job page loads the sweep plot")
+    shoot(d, shots, "sweep")
 
     # The server's validation message beside the field it names.
     d.get(base + "/")

@@ -373,3 +373,66 @@ TM_TEST(plots_allocation_failures_fail_cleanly)
     }
     tm_alloc_set_methods(NULL);
 }
+
+/* A sweep (core/sweep.h) as api/result.c writes one. */
+static const char sweep_result[] =
+    "{\"method\":\"nmf\",\"n_topics\":4,\"topics\":[],\"reconstruction_error\":2.0,"
+    "\"sweep\":[{\"n_topics\":2,\"reconstruction_error\":9.0,\"n_iter\":5,\"seconds\":0.1},"
+    "{\"n_topics\":3,\"reconstruction_error\":6.0,\"n_iter\":5,\"seconds\":0.1},"
+    "{\"n_topics\":4,\"reconstruction_error\":2.0,\"n_iter\":5,\"seconds\":0.1},"
+    "{\"n_topics\":6,\"reconstruction_error\":1.5,\"n_iter\":5,\"seconds\":0.1},"
+    "{\"n_topics\":8,\"reconstruction_error\":1.0,\"n_iter\":5,\"seconds\":0.1}],"
+    "\"sweep_rule\":\"knee\"}";
+
+TM_TEST(plots_sweep_draws_the_error_by_k_and_marks_the_suggestion)
+{
+    tm_api_init();
+    struct tm_api_error e;
+    size_t len;
+    char *svg = render("sweep", sweep_result, NULL, &len, &e);
+    REQUIRE(svg);
+    struct svg_seen s;
+    CHECK(read_svg(svg, len, &s));
+    CHECK(strstr(s.title, "number of topics") != NULL);
+    CHECK(strstr(svg, "suggested k = 4 by the rule &quot;knee&quot;") != NULL); /* the desc */
+    CHECK(strstr(s.text, "suggested k = 4 (knee)") != NULL);
+    CHECK(strstr(s.text, "number of topics k") != NULL);
+    CHECK_INT_EQ(s.n_polylines, 1);
+    CHECK_INT_EQ(s.n_circles, 6); /* a dot per k, a ring on the suggested one */
+    REQUIRE(s.n_polyline_y == 5);
+    for (int i = 1; i < 5; i++) /* a falling error is a falling line */
+        CHECK(s.polyline_y[i] > s.polyline_y[i - 1]);
+    /* Heights in proportion to the errors: (9 - 6) / (9 - 1). */
+    CHECK_NEAR((s.polyline_y[1] - s.polyline_y[0]) / (s.polyline_y[4] - s.polyline_y[0]), 3.0 / 8.0,
+               0.01);
+    tm_free(svg);
+
+    /* Coherence, when each k has it, is a second series. */
+    const char coh[] = "{\"method\":\"nmf\",\"n_topics\":3,\"sweep\":["
+                       "{\"n_topics\":2,\"reconstruction_error\":3.0,\"coherence\":0.1,\"n_iter\":"
+                       "1,\"seconds\":0},"
+                       "{\"n_topics\":3,\"reconstruction_error\":2.0,\"coherence\":0.4,\"n_iter\":"
+                       "1,\"seconds\":0},"
+                       "{\"n_topics\":4,\"reconstruction_error\":1.5,\"coherence\":0.2,\"n_iter\":"
+                       "1,\"seconds\":0}],"
+                       "\"sweep_rule\":\"best_coherence\"}";
+    svg = render("sweep", coh, NULL, &len, &e);
+    REQUIRE(svg);
+    CHECK(read_svg(svg, len, &s));
+    CHECK_INT_EQ(s.n_polylines, 2);
+    CHECK_INT_EQ(s.n_circles, 3 + 3 + 1);
+    CHECK(strstr(s.text, "mean coherence") != NULL);
+    CHECK(strstr(s.text, "suggested k = 3 (best_coherence)") != NULL);
+    tm_free(svg);
+
+    /* Not a sweep: no data (404 no_plot_data); a damaged one: EPARSE. */
+    CHECK(render("sweep", nmf_result, NULL, &len, &e) == NULL);
+    CHECK_INT_EQ(e.status, TM_ENOTFOUND);
+    CHECK(strstr(e.message, "not a sweep") != NULL);
+    CHECK(render("sweep", "{\"n_topics\":2,\"sweep\":[{\"n_topics\":\"2\"}]}", NULL, &len, &e) ==
+          NULL);
+    CHECK_INT_EQ(e.status, TM_EPARSE);
+    CHECK(render("sweep", "{\"n_topics\":2,\"sweep\":{}}", NULL, &len, &e) == NULL);
+    CHECK_INT_EQ(e.status, TM_EPARSE);
+    CHECK(tm_plot_known("sweep"));
+}

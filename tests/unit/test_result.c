@@ -382,3 +382,48 @@ TM_TEST(result_allocation_failures)
     tm_alloc_set_methods(NULL);
     tm_job_spec_release(&spec);
 }
+
+/* A sweep's points and rule (core/sweep.h); unmeasured members left out,
+ * a non-finite error refused by name. */
+TM_TEST(result_sweep_points_and_rule)
+{
+    struct fixture f;
+    fixture_init(&f);
+    struct tm_sweep_point pts[2] = {{1, 3.5, 0.25, NAN, 7, 0.5}, {2, 2.0, NAN, 0.125, 9, 1.5}};
+    f.r.sweep = pts;
+    f.r.n_sweep = 2;
+    f.r.sweep_rule = "knee";
+    cJSON *root = render(t, &f, 0);
+    REQUIRE(root != NULL);
+    const cJSON *sw = cJSON_GetObjectItemCaseSensitive(root, "sweep");
+    REQUIRE(cJSON_IsArray(sw) && cJSON_GetArraySize(sw) == 2);
+    const cJSON *p0 = cJSON_GetArrayItem(sw, 0), *p1 = cJSON_GetArrayItem(sw, 1);
+    CHECK_NEAR(num(p0, "n_topics"), 1, 0);
+    CHECK_NEAR(num(p0, "reconstruction_error"), 3.5, 0);
+    CHECK_NEAR(num(p0, "explained_variance"), 0.25, 0);
+    CHECK(!cJSON_GetObjectItemCaseSensitive(p0, "coherence"));
+    CHECK(!cJSON_GetObjectItemCaseSensitive(p1, "explained_variance"));
+    CHECK_NEAR(num(p1, "coherence"), 0.125, 0);
+    CHECK_NEAR(num(p1, "n_iter"), 9, 0);
+    CHECK_NEAR(num(p1, "seconds"), 1.5, 0);
+    CHECK_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "sweep_rule")),
+                 "knee");
+    cJSON_Delete(root);
+    /* No sweep: no members. */
+    f.r.sweep = NULL;
+    f.r.n_sweep = 0;
+    root = render(t, &f, 0);
+    REQUIRE(root != NULL);
+    CHECK(!cJSON_GetObjectItemCaseSensitive(root, "sweep"));
+    CHECK(!cJSON_GetObjectItemCaseSensitive(root, "sweep_rule"));
+    cJSON_Delete(root);
+    f.r.sweep = pts;
+    f.r.n_sweep = 2;
+    pts[1].reconstruction_error = NAN;
+    char *json = NULL;
+    size_t len;
+    struct tm_api_error e;
+    CHECK_INT_EQ(tm_result_render_fit(&f.r, &f.v, NULL, NULL, &json, &len, &e), TM_ENUMERIC);
+    CHECK_STR_EQ(e.field, "sweep[1].reconstruction_error");
+    CHECK(json == NULL);
+}

@@ -31,6 +31,7 @@ static const struct {
     {"/v1/jobs/{id}/plots/error_trace.svg", "GET, HEAD", 0},
     {"/v1/jobs/{id}/plots/topics.svg", "GET, HEAD", 0},
     {"/v1/jobs/{id}/plots/document_topics.svg", "GET, HEAD", 0},
+    {"/v1/jobs/{id}/plots/sweep.svg", "GET, HEAD", 0},
     {"/v1/jobs/{id}/report.html", "GET, HEAD", 0},
     {"/v1/jobs/{id}/topic-terms.csv", "GET, HEAD", 0},
     {"/v1/jobs/{id}/document-topics.csv", "GET, HEAD", 0},
@@ -193,9 +194,9 @@ TM_TEST(routes_links)
 {
     const char *names[LINKED_MAX], *patterns[LINKED_MAX];
     int n = routes_linked(names, patterns, LINKED_MAX);
-    /* the job, result, document topics, model, pyldavis.json, 4 plots, the
+    /* the job, result, document topics, model, pyldavis.json, 5 plots, the
      * report, 2 CSV files */
-    CHECK_INT_EQ(n, 12);
+    CHECK_INT_EQ(n, 13);
     for (int i = 0; i < n; i++) {
         char id[TM_ID_SIZE], sample[128];
         CHECK(!strncmp(patterns[i], "/v1/jobs/{id}", 13));

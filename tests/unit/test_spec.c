@@ -528,3 +528,78 @@ TM_TEST(spec_names)
     CHECK_STR_EQ(tm_method_name(TM_METHOD_FULL_SVD), "full_svd");
     CHECK_STR_EQ(tm_device_name(TM_DEVICE_GPU), "gpu");
 }
+
+/* model.n_topics as a list or a range (core/sweep.h). */
+TM_TEST(spec_n_topics_sweeps)
+{
+    struct tm_job_spec s;
+    struct tm_api_error e;
+    REQUIRE(parse(&s, "{\"model\":{\"n_topics\":[20,5,10,40]}}", &e) == TM_OK);
+    CHECK_INT_EQ(s.n_sweep, 4);
+    CHECK_INT_EQ(s.sweep_topics[0], 5);
+    CHECK_INT_EQ(s.sweep_topics[3], 40);
+    CHECK_INT_EQ(s.model.n_topics, 40); /* the largest, for every size check */
+    CHECK_INT_EQ(s.sweep_warm_start, 0);
+    tm_job_spec_release(&s);
+    REQUIRE(parse(&s, "{\"model\":{\"n_topics\":{\"start\":2,\"stop\":50,\"step\":4}}}", &e) ==
+            TM_OK);
+    CHECK_INT_EQ(s.n_sweep, 12); /* 2, 6, ..., 46: stop excluded */
+    CHECK_INT_EQ(s.sweep_topics[11], 46);
+    tm_job_spec_release(&s);
+    REQUIRE(parse(&s, "{\"model\":{\"n_topics\":{\"stop\":9,\"start\":8},\"warm_start\":true}}",
+                  &e) == TM_OK);
+    CHECK_INT_EQ(s.n_sweep, 1);
+    CHECK_INT_EQ(s.sweep_topics[0], 8);
+    CHECK_INT_EQ(s.sweep_warm_start, 1);
+    tm_job_spec_release(&s);
+    REQUIRE(parse(&s, "{\"model\":{\"n_topics\":7}}", &e) == TM_OK);
+    CHECK_INT_EQ(s.n_sweep, 0);
+    CHECK_INT_EQ(s.model.n_topics, 7);
+    tm_job_spec_release(&s);
+
+    static const struct {
+        const char *json, *field, *message;
+        tm_status status;
+    } cases[] = {
+        {"{\"model\":{\"n_topics\":[]}}", "model.n_topics", "empty", TM_EINVAL},
+        {"{\"model\":{\"n_topics\":[3,0]}}", "model.n_topics[1]", ">= 1", TM_ERANGE},
+        {"{\"model\":{\"n_topics\":[3,2.5]}}", "model.n_topics[1]", "integer", TM_EINVAL},
+        {"{\"model\":{\"n_topics\":[3,\"4\"]}}", "model.n_topics[1]", "integer", TM_EINVAL},
+        {"{\"model\":{\"n_topics\":[3,5,3]}}", "model.n_topics", "listed twice", TM_EINVAL},
+        {"{\"model\":{\"n_topics\":{\"start\":5,\"stop\":5}}}", "model.n_topics", "empty",
+         TM_EINVAL},
+        {"{\"model\":{\"n_topics\":{\"start\":0,\"stop\":5}}}", "model.n_topics.start", ">= 1",
+         TM_ERANGE},
+        {"{\"model\":{\"n_topics\":{\"start\":2,\"stop\":9,\"step\":0}}}", "model.n_topics.step",
+         ">= 1", TM_ERANGE},
+        {"{\"model\":{\"n_topics\":{\"start\":2,\"stop\":9,\"by\":2}}}", "model.n_topics.by",
+         "unknown field", TM_EINVAL},
+        {"{\"model\":{\"n_topics\":{\"start\":2}}}", "model.n_topics.stop", "required", TM_EINVAL},
+        {"{\"model\":{\"n_topics\":{\"start\":1,\"stop\":200}}}", "model.n_topics",
+         "at most 50 values of k, this range has 199", TM_ERANGE},
+        {"{\"model\":{\"n_topics\":\"10\"}}", "model.n_topics", "a range", TM_EINVAL},
+        {"{\"model\":{\"n_topics\":5,\"warm_start\":true}}", "model.warm_start", "only for a sweep",
+         TM_EINVAL},
+        {"{\"model\":{\"method\":\"truncated_svd\",\"n_topics\":[2,3],\"warm_start\":true}}",
+         "model.warm_start", "not a parameter of truncated_svd", TM_EINVAL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tm_status st = parse(&s, cases[i].json, &e);
+        if (st != cases[i].status || strcmp(e.field, cases[i].field) != 0 ||
+            !strstr(e.message, cases[i].message))
+            tm_test_fail(t, __FILE__, __LINE__, "%s: got %s \"%s: %s\"", cases[i].json,
+                         tm_status_name(st), e.field, e.message);
+        CHECK(e.offset >= 0);
+        tm_job_spec_release(&s);
+    }
+    /* 200 values of k in a list. */
+    char json[2048];
+    size_t at = (size_t)snprintf(json, sizeof(json), "{\"model\":{\"n_topics\":[");
+    for (int k = 1; k <= 200; k++)
+        at += (size_t)snprintf(json + at, sizeof(json) - at, "%s%d", k > 1 ? "," : "", k);
+    snprintf(json + at, sizeof(json) - at, "]}}");
+    CHECK_INT_EQ(parse(&s, json, &e), TM_ERANGE);
+    CHECK_STR_EQ(e.field, "model.n_topics");
+    CHECK(strstr(e.message, "at most 50 values of k, got 200") != NULL);
+    tm_job_spec_release(&s);
+}
