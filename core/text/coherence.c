@@ -17,11 +17,9 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
-#include "core/text/preprocess.h"
 #include "core/text/stopwords.h"
 #include "core/text/strmap.h"
 #include "core/text/tokenize.h"
-#include "core/text/utf8.h"
 
 #define MAX_THREADS 64
 #define TOKEN_BATCH 32
@@ -87,7 +85,8 @@ static tm_status push_token(struct tok_worker *w, int32_t v)
 }
 
 /* Appends the tokens of document d, the steps of vectorize.c's tokenize_doc:
- * UTF-8 repair, preprocess, normalisation, tokens, stop words. */
+ * tm__vectorize_prepare (UTF-8 repair, preprocess, normalisation), tokens,
+ * stop words. */
 static tm_status tokenize_doc(struct tok_worker *w, int64_t d)
 {
     const struct tm_vectorizer_params *p = w->params;
@@ -98,32 +97,11 @@ static tm_status tokenize_doc(struct tok_worker *w, int64_t d)
         return tm_errf(w->err, TM_EINVAL, "document %lld: NULL text", (long long)d);
     if (!len)
         return TM_OK;
-    int ascii;
-    if (tm_utf8_valid_prefix_ascii(text, len, &ascii) < len) {
-        if ((st = tm_textbuf_reserve(&w->repair, tm_utf8_repair_bound(len))) != TM_OK)
-            goto too_long;
-        len = tm_utf8_repair(text, len, w->repair.data);
-        text = w->repair.data;
-    }
-    if (p->strip) {
-        if ((p->strip & TM_STRIP_QUOTES) && (st = tm_textbuf_reserve(&w->quotes, len + 1)) != TM_OK)
-            goto too_long;
-        len = tm_preprocess(p->strip, text, len, w->quotes.data, &text);
-    }
-    if (!ascii)
-        ascii = tm_utf8_is_ascii(text, len);
     const char *base;
-    if (ascii) {
-        if ((st = tm_textbuf_reserve(&w->norm, len + 1)) != TM_OK)
-            goto too_long;
-        base = w->norm.data;
-    } else {
-        st =
-            tm_tokenize_normalize(p->lowercase, p->strip_accents, text, len, &w->norm, &text, &len);
-        if (st != TM_OK)
-            goto too_long;
-        base = text;
-    }
+    int ascii;
+    st = tm__vectorize_prepare(p, &w->repair, &w->quotes, &w->norm, &text, &len, &base, &ascii);
+    if (st != TM_OK)
+        goto too_long;
     struct tm_token toks[TOKEN_BATCH];
     size_t pos = 0;
     for (;;) {

@@ -482,6 +482,39 @@ static __attribute__((noinline)) tm_status tokenize_ngrams(struct worker *w, int
     return TM_OK;
 }
 
+tm_status tm__vectorize_prepare(const struct tm_vectorizer_params *p, struct tm_textbuf *repair,
+                                struct tm_textbuf *quotes, struct tm_textbuf *norm,
+                                const char **text, size_t *len, const char **base, int *ascii)
+{
+    tm_status st;
+    if (!*len)
+        *text = ""; /* a NULL empty document must not reach memchr and friends */
+    if (tm_utf8_valid_prefix_ascii(*text, *len, ascii) < *len) {
+        if ((st = tm_textbuf_reserve(repair, tm_utf8_repair_bound(*len))) != TM_OK)
+            return st;
+        *len = tm_utf8_repair(*text, *len, repair->data);
+        *text = repair->data;
+    }
+    if (p->strip) {
+        if ((p->strip & TM_STRIP_QUOTES) && (st = tm_textbuf_reserve(quotes, *len + 1)) != TM_OK)
+            return st;
+        *len = tm_preprocess(p->strip, *text, *len, quotes->data, text);
+    }
+    /* Pure ASCII, most documents, takes the one-pass path; anything else is
+     * normalised (lower-case, accents) first and then tokenized. */
+    if (!*ascii) /* stripping may have left only ASCII */
+        *ascii = tm_utf8_is_ascii(*text, *len);
+    if (*ascii) {
+        if ((st = tm_textbuf_reserve(norm, *len + 1)) != TM_OK)
+            return st;
+        *base = norm->data;
+        return TM_OK;
+    }
+    st = tm_tokenize_normalize(p->lowercase, p->strip_accents, *text, *len, norm, text, len);
+    *base = *text;
+    return st;
+}
+
 static tm_status tokenize_doc(struct worker *w, int64_t d)
 {
     const struct tm_vectorizer_params *p = w->sh->params;
@@ -490,36 +523,11 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
     tm_status st;
     if (len && !text)
         return tm_errf(w->err, TM_EINVAL, "document %lld: NULL text", (long long)d);
-    if (!len)
-        text = ""; /* a NULL empty document must not reach memchr and friends */
+    const char *base; /* the tokens' bytes are base[start .. start + len) */
     int ascii;
-    if (tm_utf8_valid_prefix_ascii(text, len, &ascii) < len) {
-        if ((st = tm_textbuf_reserve(&w->repair, tm_utf8_repair_bound(len))) != TM_OK)
-            goto too_long;
-        len = tm_utf8_repair(text, len, w->repair.data);
-        text = w->repair.data;
-    }
-    if (p->strip) {
-        if ((p->strip & TM_STRIP_QUOTES) && (st = tm_textbuf_reserve(&w->quotes, len + 1)) != TM_OK)
-            return st;
-        len = tm_preprocess(p->strip, text, len, w->quotes.data, &text);
-    }
-    /* Pure ASCII, most documents, takes the one-pass path; anything else is
-     * normalised (lower-case, accents) first and then tokenized. */
-    if (!ascii) /* stripping may have left only ASCII */
-        ascii = tm_utf8_is_ascii(text, len);
-    const char *base = text; /* the tokens' bytes are base[start .. start + len) */
-    if (ascii) {
-        if ((st = tm_textbuf_reserve(&w->norm, len + 1)) != TM_OK)
-            goto too_long;
-        base = w->norm.data;
-    } else {
-        st =
-            tm_tokenize_normalize(p->lowercase, p->strip_accents, text, len, &w->norm, &text, &len);
-        if (st != TM_OK)
-            goto too_long;
-        base = text;
-    }
+    st = tm__vectorize_prepare(p, &w->repair, &w->quotes, &w->norm, &text, &len, &base, &ascii);
+    if (st != TM_OK)
+        goto too_long;
 
     if (p->ngram_max > 1)
         return tokenize_ngrams(w, d, ascii, text, len, base);

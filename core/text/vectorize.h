@@ -134,6 +134,23 @@ tm_status tm_vectorize(const struct tm_vectorizer_params *params, const struct t
 
 void tm_vectorized_release(struct tm_vectorized *v);
 
+struct tm_textbuf;
+
+/*
+ * For core/text's own modules (coherence.c), so that they see a document's
+ * tokens as tm_vectorize does: the steps before the tokens. In: *text,
+ * *len the document (*text may be NULL when *len is 0). UTF-8 repair (into
+ * repair), params->strip (into quotes), then, unless the text is ASCII,
+ * lower-casing and accents (into norm). Out: *text, *len what to tokenize;
+ * *base what the tokens' starts count from; *ascii set when the one-pass
+ * tm_tokenize_ascii applies (it lower-cases into norm, reserved here).
+ * Errors: TM_ETOOBIG when a buffer would pass its max.
+ */
+tm_status tm__vectorize_prepare(const struct tm_vectorizer_params *params,
+                                struct tm_textbuf *repair, struct tm_textbuf *quotes,
+                                struct tm_textbuf *norm, const char **text, size_t *len,
+                                const char **base, int *ascii);
+
 /*
  * scikit-learn's fitted vectorizer.transform(docs): the rows of docs over a
  * fixed vocabulary (sorted as tm_vectorize leaves it), counted, weighted with
