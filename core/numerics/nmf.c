@@ -175,6 +175,28 @@ struct nmf_state {
     int64_t passes; /* products with X or X^T so far (tm_nmf_result's passes_over_x) */
 };
 
+/* What a fit and a transform start from: out zeroed with its sizes, s on
+ * (ops, ctx) with X's squared norm, and k host scalars for the sweeps'
+ * scales (*sw, *sh) and order (*perm), owned by the caller (tm_free). */
+static tm_status nmf_begin(struct nmf_state *s, struct tm_nmf_result *out,
+                           const struct tm_backend_ops *ops, void *ctx, const struct tm_csr *X,
+                           const struct tm_bsparse *Xb, int64_t k, double **sw, double **sh,
+                           int64_t **perm)
+{
+    memset(out, 0, sizeof(*out));
+    out->m = X->n_rows;
+    out->n = X->n_cols;
+    out->k = k;
+    s->ops = ops;
+    s->ctx = ctx;
+    s->xb = Xb;
+    s->norm_x2 = tm_csr_frobenius_sq(X);
+    *sw = tm_mallocarray((size_t)k, sizeof(double));
+    *sh = tm_mallocarray((size_t)k, sizeof(double));
+    *perm = tm_mallocarray((size_t)k, sizeof(int64_t));
+    return *sw && *sh && *perm ? TM_OK : TM_ENOMEM;
+}
+
 /* sqrt(max(||X||^2 - 2 cross + <W^T W, Ht^T Ht>, 0)), cross = <X^T W, Ht>,
  * from cross, gw and gh. */
 static tm_status frob_error_cross(struct nmf_state *s, double cross, double *error, char *err)
@@ -380,14 +402,7 @@ tm_status tm_nmf_fit_from(const struct tm_backend_ops *ops, void *ctx, const str
     double *sw = NULL, *sh = NULL;
     int64_t *perm = NULL;
     double t0 = tm_clock_monotonic();
-    memset(out, 0, sizeof(*out));
-    out->m = m;
-    out->n = n;
-    out->k = k;
-    s.ops = ops;
-    s.ctx = ctx;
-    s.xb = Xb;
-    s.norm_x2 = tm_csr_frobenius_sq(X);
+    tm_status began = nmf_begin(&s, out, ops, ctx, X, Xb, k, &sw, &sh, &perm);
     int64_t max_iter = params->max_iter > 0 ? params->max_iter : 200;
     double tol = params->tol;
     double alpha_w = params->alpha_W, alpha_h = params->alpha_H < 0 ? alpha_w : params->alpha_H;
@@ -404,10 +419,7 @@ tm_status tm_nmf_fit_from(const struct tm_backend_ops *ops, void *ctx, const str
     const int64_t cap_h = hals ? hals_inner_cap(nnz, n, m, k) : 1;
 
     out->trace = tm_mallocarray((size_t)max_iter + 1, sizeof(double));
-    sw = tm_mallocarray((size_t)k, sizeof(double));
-    sh = tm_mallocarray((size_t)k, sizeof(double));
-    perm = tm_mallocarray((size_t)k, sizeof(int64_t));
-    if (!out->trace || !sw || !sh || !perm) {
+    if (!out->trace || began != TM_OK) {
         st = tm_errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic factors", (long long)k);
         goto out;
     }
@@ -673,25 +685,15 @@ tm_status tm_nmf_transform(const struct tm_backend_ops *ops, void *ctx, const st
     int64_t m = X->n_rows, n = X->n_cols;
     double *sw = NULL, *sh = NULL;
     int64_t *perm = NULL;
-    memset(out, 0, sizeof(*out));
-    out->m = m;
-    out->n = n;
-    out->k = k;
-    s.ops = ops;
-    s.ctx = ctx;
-    s.xb = Xb;
-    s.norm_x2 = tm_csr_frobenius_sq(X);
+    tm_status began = nmf_begin(&s, out, ops, ctx, X, Xb, k, &sw, &sh, &perm);
     int64_t max_iter = params->max_iter > 0 ? params->max_iter : 200;
     double tol = params->tol;
     double l1w = (double)n * params->alpha_W * params->l1_ratio;
     double l2w = (double)n * params->alpha_W * (1.0 - params->l1_ratio);
     const int mu = params->solver == TM_NMF_MU, kl = mu && params->beta_loss == TM_BETA_KL;
 
-    sw = tm_mallocarray((size_t)k, sizeof(double));
-    sh = tm_mallocarray((size_t)k, sizeof(double));
-    perm = tm_mallocarray((size_t)k, sizeof(int64_t));
     out->w = tm_mallocarray((size_t)m * (size_t)k + 1, sizeof(double));
-    if (!sw || !sh || !perm || !out->w) {
+    if (began != TM_OK || !out->w) {
         st = tm_errf(err, TM_ENOMEM, "nmf: cannot allocate the %lld-topic transform", (long long)k);
         goto out;
     }
