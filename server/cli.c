@@ -55,6 +55,7 @@ struct cli_opts {
     const char *vocab_file;
     const char *csv_dir;    /* fit --csv-dir: api/exports.h's files go there */
     const char *save_model; /* fit --save-model FILE */
+    const char *model_file; /* transform --model FILE */
     int threads;            /* 0: every CPU the process may use */
     int progress;           /* --progress: stages and fractions on stderr, also to a log */
     int quiet;              /* --quiet: no progress at all */
@@ -193,9 +194,40 @@ static int core_error(const char *what, tm_status st, const char *err)
     return fail_msg(what, err);
 }
 
-/* Options common to both commands; -1 on a usage error (already printed). */
-static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o, int is_fit)
+static const char transform_help[] =
+    "usage: topicd transform --model FILE [options] INPUT|-\n"
+    "\n"
+    "Apply a fitted model to new documents: vectorize them with the model's own\n"
+    "vocabulary and idf (words it does not know are ignored) and solve for their\n"
+    "topic weights with the fit's components fixed, as scikit-learn's fitted\n"
+    "vectorizer and model transform them; print\n"
+    "{\"n_documents\", \"n_topics\", \"document_topics\": [[...], ...]} in the\n"
+    "documents' order, with \"ids\" when the input has them.\n"
+    "\n"
+    "options:\n"
+    "  --model FILE         the model: an .npz of `topicd fit --save-model` or of\n"
+    "                       GET /v1/jobs/{id}/model (required)\n"
+    "  --format FMT         jsonl, json or lines (see topicd vectorize --help)\n"
+    "  --threads N          threads to use (default: the CPUs it may use)\n"
+    "  --progress           progress lines on standard error when it is not a\n"
+    "                       terminal (a terminal always gets a progress bar)\n"
+    "  --quiet              no progress at all\n"
+    "  --help               this help\n"
+    "\n"
+    "INPUT '-' reads standard input. NMF models run the fit's solver with H fixed\n"
+    "(hals and pgd models run cd's); SVD models give X V. A model's device \"gpu\"\n"
+    "runs it on the GPU plugin.\n"
+    "Exit status: 0 ok, 1 the job failed, 2 usage error, 130 interrupted (SIGINT\n"
+    "stops the job at its next progress check).\n";
+
+enum cli_command { CLI_VECTORIZE, CLI_FIT, CLI_TRANSFORM };
+
+/* The commands' options (each takes its own); -1 on a usage error (already
+ * printed), 1 when help was printed. */
+static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o,
+                      enum cli_command which)
 {
+    const int is_fit = which == CLI_FIT, is_transform = which == CLI_TRANSFORM;
     memset(o, 0, sizeof(*o));
     o->format = TM_CORPUS_AUTO;
     for (int i = 1; i < argc; i++) {
@@ -220,10 +252,10 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
             break;
         }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(is_fit ? fit_help : vectorize_help, stdout);
+            fputs(is_fit ? fit_help : is_transform ? transform_help : vectorize_help, stdout);
             return 1;
         }
-        if (!strcmp(a, "--summary") && !is_fit) {
+        if (!strcmp(a, "--summary") && which == CLI_VECTORIZE) {
             o->summary = 1;
             continue;
         }
@@ -245,10 +277,12 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
         memcpy(name, a, nlen);
         name[nlen] = '\0';
         int takes =
-            !strcmp(name, "--spec") || !strcmp(name, "--spec-file") || !strcmp(name, "--format") ||
-            !strcmp(name, "--matrix-market") || !strcmp(name, "--threads") ||
+            !strcmp(name, "--format") || !strcmp(name, "--threads") ||
+            (!is_transform && (!strcmp(name, "--spec") || !strcmp(name, "--spec-file") ||
+                               !strcmp(name, "--matrix-market"))) ||
             (is_fit && (!strcmp(name, "--matrix-market-in") || !strcmp(name, "--vocabulary") ||
-                        !strcmp(name, "--csv-dir") || !strcmp(name, "--save-model")));
+                        !strcmp(name, "--csv-dir") || !strcmp(name, "--save-model"))) ||
+            (is_transform && !strcmp(name, "--model"));
         if (!takes) {
             usage_error(cmd, "unknown option '%s'", a);
             return -1;
@@ -281,6 +315,8 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
             o->csv_dir = val;
         } else if (!strcmp(name, "--save-model")) {
             o->save_model = val;
+        } else if (!strcmp(name, "--model")) {
+            o->model_file = val;
         } else if (!strcmp(name, "--threads")) {
             char *end;
             errno = 0;
@@ -308,6 +344,14 @@ static int parse_args(const char *cmd, int argc, char **argv, struct cli_opts *o
         usage_error(cmd, "%s",
                     "--save-model needs documents: a --matrix-market-in matrix has no vectorizer"
                     " to save");
+        return -1;
+    }
+    if (is_transform && !o->model_file) {
+        usage_error(cmd, "%s", "--model FILE is required");
+        return -1;
+    }
+    if (is_transform && !o->input) {
+        usage_error(cmd, "%s", "no INPUT (use '-' for standard input)");
         return -1;
     }
     return 0;
@@ -551,10 +595,11 @@ static int print_json(char *json, size_t len)
 /* The start both commands share: options, the API, threads, progress
  * reporting into prog (progress calls it) and Ctrl-C. Returns as parse_args
  * does: < 0 on a usage error, > 0 when help was printed, 0 to go on. */
-static int cli_start(const char *cmd, int argc, char **argv, int is_fit, struct cli_opts *o,
-                     int *threads, struct tm_progress_bar *prog, struct tm_progress *progress)
+static int cli_start(const char *cmd, int argc, char **argv, enum cli_command which,
+                     struct cli_opts *o, int *threads, struct tm_progress_bar *prog,
+                     struct tm_progress *progress)
 {
-    int rc = parse_args(cmd, argc, argv, o, is_fit);
+    int rc = parse_args(cmd, argc, argv, o, which);
     if (rc)
         return rc;
     tm_api_init();
@@ -592,7 +637,7 @@ int tm_cli_vectorize(int argc, char **argv)
     struct tm_progress progress;
     int threads;
     double t0 = tm_clock_monotonic();
-    int rc = cli_start("vectorize", argc, argv, 0, &o, &threads, &prog, &progress);
+    int rc = cli_start("vectorize", argc, argv, CLI_VECTORIZE, &o, &threads, &prog, &progress);
     if (rc)
         return rc < 0 ? EXIT_USAGE : 0;
 
@@ -863,7 +908,7 @@ int tm_cli_fit(int argc, char **argv)
     struct tm_progress progress;
     int threads;
     double t0 = tm_clock_monotonic();
-    int rc = cli_start("fit", argc, argv, 1, &o, &threads, &prog, &progress);
+    int rc = cli_start("fit", argc, argv, CLI_FIT, &o, &threads, &prog, &progress);
     if (rc)
         return rc < 0 ? EXIT_USAGE : 0;
 
@@ -967,107 +1012,6 @@ out:
     return rc;
 }
 
-static const char transform_help[] =
-    "usage: topicd transform --model FILE [options] INPUT|-\n"
-    "\n"
-    "Apply a fitted model to new documents: vectorize them with the model's own\n"
-    "vocabulary and idf (words it does not know are ignored) and solve for their\n"
-    "topic weights with the fit's components fixed, as scikit-learn's fitted\n"
-    "vectorizer and model transform them; print\n"
-    "{\"n_documents\", \"n_topics\", \"document_topics\": [[...], ...]} in the\n"
-    "documents' order, with \"ids\" when the input has them.\n"
-    "\n"
-    "options:\n"
-    "  --model FILE         the model: an .npz of `topicd fit --save-model` or of\n"
-    "                       GET /v1/jobs/{id}/model (required)\n"
-    "  --format FMT         jsonl, json or lines (see topicd vectorize --help)\n"
-    "  --threads N          threads to use (default: the CPUs it may use)\n"
-    "  --progress           progress lines on standard error when it is not a\n"
-    "                       terminal (a terminal always gets a progress bar)\n"
-    "  --quiet              no progress at all\n"
-    "  --help               this help\n"
-    "\n"
-    "INPUT '-' reads standard input. NMF models run the fit's solver with H fixed\n"
-    "(hals and pgd models run cd's); SVD models give X V. A model's device \"gpu\"\n"
-    "runs it on the GPU plugin.\n"
-    "Exit status: 0 ok, 1 the job failed, 2 usage error, 130 interrupted (SIGINT\n"
-    "stops the job at its next progress check).\n";
-
-/* transform's options into o (its model path in *model); as parse_args. */
-static int parse_transform_args(int argc, char **argv, struct cli_opts *o, const char **model)
-{
-    const char *cmd = "transform";
-    memset(o, 0, sizeof(*o));
-    o->format = TM_CORPUS_AUTO;
-    *model = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = NULL;
-        if (a[0] != '-' || !strcmp(a, "-")) {
-            if (o->input) {
-                usage_error(cmd, "more than one INPUT ('%s')", a);
-                return -1;
-            }
-            o->input = a;
-            continue;
-        }
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(transform_help, stdout);
-            return 1;
-        }
-        if (!strcmp(a, "--progress") || !strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            o->progress |= !strcmp(a, "--progress");
-            o->quiet |= strcmp(a, "--progress") != 0;
-            continue;
-        }
-        const char *eq = strchr(a, '=');
-        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
-        const char *names[] = {"--model", "--format", "--threads"};
-        int which = -1;
-        for (int q = 0; q < 3; q++)
-            if (nlen == strlen(names[q]) && !strncmp(a, names[q], nlen))
-                which = q;
-        if (which < 0) {
-            usage_error(cmd, "unknown option '%s'", a);
-            return -1;
-        }
-        if (eq) {
-            val = eq + 1;
-        } else if (i + 1 < argc) {
-            val = argv[++i];
-        } else {
-            usage_error(cmd, "option '%s' needs a value", a);
-            return -1;
-        }
-        if (which == 0) {
-            *model = val;
-        } else if (which == 1) {
-            o->format = tm_corpus_format_from_name(val);
-            if (o->format < 0) {
-                usage_error(cmd, "--format must be jsonl, json or lines, not '%s'", val);
-                return -1;
-            }
-        } else {
-            char *end;
-            errno = 0;
-            long n = strtol(val, &end, 10);
-            if (*end || errno || n < 1 || n > 1024) {
-                usage_error(cmd, "--threads must be an integer in [1, 1024], not '%s'", val);
-                return -1;
-            }
-            o->threads = (int)n;
-        }
-    }
-    if (!*model) {
-        usage_error(cmd, "%s", "--model FILE is required");
-        return -1;
-    }
-    if (!o->input) {
-        usage_error(cmd, "%s", "no INPUT (use '-' for standard input)");
-        return -1;
-    }
-    return 0;
-}
-
 int tm_cli_transform(int argc, char **argv)
 {
     struct cli_opts o;
@@ -1077,22 +1021,14 @@ int tm_cli_transform(int argc, char **argv)
     struct tm_progress_bar prog;
     struct tm_progress progress;
     char err[TM_ERR_SIZE] = "";
-    const char *path;
-    int rc = parse_transform_args(argc, argv, &o, &path);
+    int threads;
+    int rc = cli_start("transform", argc, argv, CLI_TRANSFORM, &o, &threads, &prog, &progress);
     if (rc)
         return rc < 0 ? EXIT_USAGE : 0;
-    tm_api_init();
-    int threads = setup_threads(o.threads);
-    int terminal = isatty(STDERR_FILENO);
-    tm_progress_bar_init(&prog, stderr, tm_progress_style_for(o.quiet, o.progress, terminal),
-                         terminal ? tm_progress_bar_columns(STDERR_FILENO) : 80);
-    active_bar = &prog;
-    progress = (struct tm_progress){report_progress, &prog};
-    signal(SIGINT, on_sigint);
 
     tm_corpus_init(&corpus, NULL);
     memset(&r, 0, sizeof(r));
-    tm_status st = tm_model_file_load(path, &model, err);
+    tm_status st = tm_model_file_load(o.model_file, &model, err);
     if (st != TM_OK) {
         rc = fail_msg("model", err); /* err names the path */
         goto out;
