@@ -128,7 +128,7 @@ static tm_status kept_model(const char *spec_json, struct tm_model_file *m, stru
     if (!st)
         st = tm_fit(NULL, NULL, &v->matrix, &spec.model, NULL, fit, err);
     if (!st) {
-        struct tm_model_file_parts p = {fit, v, &spec, NULL, NULL, 0};
+        struct tm_model_file_parts p = {.fit = fit, .v = v, .spec = &spec};
         st = tm_model_file_write(&p, &bytes, &len, err);
     }
     if (!st)

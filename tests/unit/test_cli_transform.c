@@ -95,7 +95,7 @@ static tm_status make_model(const char *spec_json, const char *file, struct tm_m
         st = tm_vectorize(&spec.vectorizer, docs, 6, NULL, &v, err);
     if (!st)
         st = tm_fit(NULL, NULL, &v.matrix, &spec.model, NULL, &fit, err);
-    struct tm_model_file_parts p = {&fit, &v, &spec, NULL, NULL, 0};
+    struct tm_model_file_parts p = {.fit = &fit, .v = &v, .spec = &spec};
     if (!st)
         st = tm_model_file_write(&p, &bytes, &len, err);
     if (!st)
