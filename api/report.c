@@ -91,6 +91,54 @@ static void topics_table(struct tm_jbuf *b, const cJSON *root)
     tm_jbuf_puts(b, "</tbody></table>\n");
 }
 
+/* A coherence score, or "n/a" for null (gensim's NaN or Inf). */
+static void put_score(struct tm_jbuf *b, const cJSON *x)
+{
+    if (cJSON_IsNumber(x))
+        tm_jbuf_printf(b, "%.4f", x->valuedouble);
+    else
+        tm_jbuf_puts(b, "n/a");
+}
+
+/* The result's "coherence" ({"u_mass": {"mean", "per_topic"}, ...}), when
+ * the spec asked for it: a row of means, then a row per topic, a column
+ * per measure. */
+static void coherence_section(struct tm_jbuf *b, const cJSON *root)
+{
+    const cJSON *coh = cJSON_GetObjectItemCaseSensitive(root, "coherence"), *m;
+    if (!cJSON_IsObject(coh) || !coh->child)
+        return;
+    tm_jbuf_puts(b, "<h2>Coherence</h2>\n<p class=\"meta\">gensim's measures over the "
+                    "vectorizer's tokens; higher is more coherent, n/a where the score is "
+                    "undefined.</p>\n<table><thead><tr><th scope=\"col\">Topic</th>");
+    cJSON_ArrayForEach(m, coh)
+    {
+        tm_jbuf_puts(b, "<th scope=\"col\">");
+        text(b, m->string ? m->string : "?");
+        tm_jbuf_puts(b, "</th>");
+    }
+    tm_jbuf_puts(b, "</tr></thead><tbody>\n<tr><th scope=\"row\">mean</th>");
+    cJSON_ArrayForEach(m, coh)
+    {
+        tm_jbuf_puts(b, "<td class=\"num\">");
+        put_score(b, cJSON_GetObjectItemCaseSensitive(m, "mean"));
+        tm_jbuf_puts(b, "</td>");
+    }
+    tm_jbuf_puts(b, "</tr>\n");
+    int k = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(coh->child, "per_topic"));
+    for (int t = 0; t < k; t++) {
+        tm_jbuf_printf(b, "<tr><th scope=\"row\">%d</th>", t);
+        cJSON_ArrayForEach(m, coh)
+        {
+            tm_jbuf_puts(b, "<td class=\"num\">");
+            put_score(b, cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(m, "per_topic"), t));
+            tm_jbuf_puts(b, "</td>");
+        }
+        tm_jbuf_puts(b, "</tr>\n");
+    }
+    tm_jbuf_puts(b, "</tbody></table>\n");
+}
+
 static const struct {
     const char *name, *caption;
 } charts[] = {
@@ -229,6 +277,7 @@ tm_status tm_report_render(const struct tm_job_record *job, const char *spec, si
     }
     tm_jbuf_puts(&b, "</p>\n");
     topics_table(&b, root);
+    coherence_section(&b, root);
     s = plots_section(&b, result, result_len, dt, e);
     if (!s) {
         fit_section(&b, root);

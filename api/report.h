@@ -1,9 +1,10 @@
 /*
  * report.h - a finished job as one self-contained HTML page (GET
  * /v1/jobs/{id}/report.html) that a user can save or mail: the job, its
- * spec, the corpus's size, the topics, every plot the result has data for
- * (api/plots.h, inline SVG), the errors and the timings; what the notebook
- * this project grew from shows, for the user's own corpus.
+ * spec, the corpus's size, the topics (with their coherence when the job
+ * scored it), every plot the result has data for (api/plots.h, inline
+ * SVG), the errors and the timings; what the notebook this project grew
+ * from shows, for the user's own corpus.
  *
  * Self-contained: no script, and nothing fetched from anywhere (styles
  * inline, charts inline). Written as well-formed XML too (polyglot

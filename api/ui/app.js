@@ -156,6 +156,10 @@ function specText() {
     if (NUMBER.test(text)) { raw[name] = text; vectorizer[name] = '@' + name + '@'; }
     else vectorizer[name] = text; // a string: the server says what is wrong with it
   }
+  const ngrams = $('#f-vectorizer-ngram_range').value; // "1,1" (the default), "1,2", "2,2"
+  if (ngrams !== '1,1') vectorizer.ngram_range = ngrams.split(',').map(Number);
+  const coherence = [...document.querySelectorAll('input[name=coherence]:checked')].map((c) => c.value);
+  if (coherence.length) model.coherence = coherence;
   const strip = [...document.querySelectorAll('input[name=strip]:checked')].map((c) => c.value);
   const spec = { corpus_id: $('#f-corpus_id').value, vectorizer, model, seed: Number($('#f-seed').value || 0) };
   if (strip.length) spec.preprocess = { strip };
@@ -169,17 +173,19 @@ function clearErrors() {
   for (const i of document.querySelectorAll('#job-form [aria-invalid]')) i.removeAttribute('aria-invalid');
 }
 
-// The server's message beside the field it names, or under the form.
+// The server's message beside the field it names, or under the form. An
+// element of a list ("model.coherence[1]") goes beside the list's field.
 function showFieldError(field, message) {
-  const id = (field || '').replace(/\./g, '-');
+  const id = (field || '').replace(/\[[0-9]+\]$/, '').replace(/\./g, '-');
   const where = id && document.getElementById('e-' + id);
   const input = id && document.getElementById('f-' + id);
   if (where) {
-    where.textContent = message;
+    where.textContent = (field.includes('[') ? field + ': ' : '') + message;
     if (input) {
       input.setAttribute('aria-invalid', 'true');
       input.setAttribute('aria-describedby', 'e-' + id);
-      input.focus();
+      // A group of checkboxes: the focus goes to its first box.
+      (input.tagName === 'FIELDSET' ? input.querySelector('input') : input).focus();
     }
   } else {
     $('#job-error').textContent = (field ? field + ': ' : '') + message;
@@ -262,11 +268,27 @@ async function refreshJobs() {
 
 // ---------------------------------------------------------------- a job's page
 
-function topicCard(topic, onTopDocs) {
+// A coherence score as shown: null (gensim's NaN or Inf) as "n/a".
+function score(x) {
+  return typeof x === 'number' ? x.toFixed(3) : 'n/a';
+}
+
+// coherence: the result's {"u_mass": {"mean", "per_topic"}, ...} or undefined;
+// each measure's score of this topic goes under the card's title.
+function topicCard(topic, onTopDocs, coherence) {
   const words = topic.words || [];
   const max = Math.max(...words.map((w) => Math.abs(w.weight)), 1e-300);
   const card = el('article', { class: 'topic-card', 'data-topic': String(topic.index) },
     el('h4', { text: 'Topic ' + topic.index }));
+  if (coherence) {
+    const p = el('p', { class: 'coherence' });
+    for (const [m, c] of Object.entries(coherence)) {
+      const x = (c.per_topic || [])[topic.index];
+      p.append(el('span', { 'data-measure': m, title: `${m} coherence of topic ${topic.index}`,
+        text: `${m} ${score(x)}` }), ' ');
+    }
+    card.append(p);
+  }
   for (const w of words) {
     const term = w.term !== undefined ? w.term : '#' + w.index;
     card.append(el('div', { class: 'word', title: `${term}: ${w.weight}` },
@@ -334,7 +356,7 @@ async function showJob(id) {
   $('#home').hidden = true;
   $('#job-view').hidden = false;
   $('#job-view-h').textContent = 'Job ' + id;
-  for (const s of ['#topic-cards', '#plots', '#job-downloads']) $(s).replaceChildren();
+  for (const s of ['#topic-cards', '#plots', '#job-downloads', '#job-coherence']) $(s).replaceChildren();
   const j = await api('GET', '/v1/jobs/' + id);
   if (j.status !== 200) { $('#job-summary').textContent = errorMessage(j); return; }
   currentCorpus = j.body.corpus_id || null;
@@ -352,7 +374,16 @@ async function showJob(id) {
     (res.reconstruction_error !== undefined ? `; reconstruction error ${res.reconstruction_error.toPrecision(6)}` : '') +
     (res.n_iter !== undefined ? ` after ${res.n_iter} iterations` : '') +
     (t.total !== undefined ? `; ${t.total.toFixed(2)} s in all (fit ${(t.fit || 0).toFixed(2)} s)` : '') + '.';
-  for (const topic of res.topics) $('#topic-cards').append(topicCard(topic, (k) => showTopDocs(id, k)));
+  const coh = $('#job-coherence');
+  coh.replaceChildren();
+  coh.hidden = !res.coherence;
+  if (res.coherence) {
+    coh.append('Coherence (mean over topics; higher is better): ');
+    for (const [m, c] of Object.entries(res.coherence))
+      coh.append(el('span', { 'data-measure': m, text: `${m} ${score(c.mean)}` }), ' ');
+  }
+  for (const topic of res.topics)
+    $('#topic-cards').append(topicCard(topic, (k) => showTopDocs(id, k), res.coherence));
   // The plots this job has data for: an image whose answer is a 404 (an NMF
   // job's singular values) takes its figure away.
   for (const [name, title] of PLOTS) {
@@ -361,10 +392,18 @@ async function showJob(id) {
     img.addEventListener('error', () => fig.remove());
     $('#plots').append(fig);
   }
-  for (const [path, label, file] of [['result', 'Result (JSON)', id + '.json'],
+  // Plain same-origin links: with keys on, the session cookie goes with them.
+  // The model only when the job kept one (model_bytes), pyldavis.json only
+  // for NMF (an SVD job's has negative weights: the server answers 422).
+  const downloads = [['result', 'Result (JSON)', id + '.json'],
     ['report.html', 'Report (HTML)', id + '-report.html'],
     ['topic-terms.csv', 'Topic terms (CSV)', id + '-topic-terms.csv'],
-    ['document-topics.csv', 'Document topics (CSV)', id + '-document-topics.csv']])
+    ['document-topics.csv', 'Document topics (CSV)', id + '-document-topics.csv']];
+  if (res.model_bytes !== undefined)
+    downloads.push(['model', 'Model (.npz, for numpy/scikit-learn)', id + '.npz']);
+  if (res.method === 'nmf' && res.model_bytes !== undefined)
+    downloads.push(['pyldavis.json', 'pyLDAvis data (JSON)', id + '-pyldavis.json']);
+  for (const [path, label, file] of downloads)
     $('#job-downloads').append(el('a', { href: `/v1/jobs/${id}/${path}`, download: file, text: label }), ' ');
   await showDocTopics(id, 0);
 }

@@ -14,7 +14,12 @@ Against the keyed server: the page asks for the key, signs in (a session
 cookie; the page keeps no copy of the key), the same flow runs with the
 plots as plain <img> tags, and signing out asks for the key again. On
 both, the job page's CSV download links fetch (as the page would, its
-cookie with them) files whose rows match the result and the JSON pages. Screenshots of each page at desktop and phone width go to DIR.
+cookie with them) files whose rows match the result and the JSON pages, the
+model link a zip ("PK") of the result's model_bytes, and pyldavis.json (an
+NMF job's; a truncated SVD job's page does not offer it). Coherence checked
+in the form shows on the cards and in the summary as the result has it, and
+asked with word pairs the server's message goes beside the checkboxes.
+Screenshots of each page at desktop and phone width go to DIR.
 Exits non-zero, naming the check, on the first failure.
 """
 import argparse
@@ -94,11 +99,13 @@ def set_value(d, field_id, value):
     e.send_keys(str(value))
 
 
-def submit_nmf(d, corpus, k):
+def submit_nmf(d, corpus, k, method="nmf", coherence=()):
     from selenium.webdriver.support.ui import Select
     Select(d.find_element(By.ID, "f-corpus_id")).select_by_value(corpus)
-    Select(d.find_element(By.ID, "f-model-method")).select_by_value("nmf")
+    Select(d.find_element(By.ID, "f-model-method")).select_by_value(method)
     set_value(d, "f-model-n_topics", k)
+    for m in coherence:
+        d.find_element(By.CSS_SELECTOR, f'input[name=coherence][value="{m}"]').click()
     before = {r.get_attribute("data-job-id") for r in d.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")}
     d.find_element(By.ID, "submit-job").click()
 
@@ -136,6 +143,7 @@ def check_cards(d, base, key, job):
     check(shown == ["topics", "error_trace", "document_topics"],
           f"the plots load as images, an NMF job's three ({shown})")
     check_csv_links(d, base, key, job, result)
+    check_model_links(d, job, result)
     rows = d.find_elements(By.CSS_SELECTOR, "#doc-topics tbody tr")
     check(len(rows) == 20, f"the document-topic table shows a page of 20 ({len(rows)})")
     # A topic's top documents, each with the start of its text.
@@ -184,6 +192,99 @@ def check_csv_links(d, base, key, job, result):
     check(got == want, "document-topics.csv's first rows are the JSON page's weights")
 
 
+def fetch_bytes_in_page(d, href):
+    """GET href from the page as a click would: the status, the size and
+    the first two bytes as text."""
+    d.set_script_timeout(WAIT_S)
+    return d.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(arguments[0]).then(r => r.arrayBuffer().then(b => done([r.status, b.byteLength,"
+        " String.fromCharCode(...new Uint8Array(b.slice(0, 2)))])))"
+        ".catch(e => done([0, 0, String(e)]));", href)
+
+
+def download_links(d):
+    return {a.get_attribute("download"): a.get_attribute("href")
+            for a in d.find_elements(By.CSS_SELECTOR, "#job-downloads a")}
+
+
+def check_model_links(d, job, result):
+    """The model (.npz) downloads, a zip of model_bytes bytes; an NMF job
+    offers pyldavis.json too, and it loads."""
+    links = download_links(d)
+    check(f"{job}.npz" in links and links[f"{job}.npz"].endswith(f"/v1/jobs/{job}/model"),
+          "the job page links the model (.npz)")
+    status, size, magic = fetch_bytes_in_page(d, links[f"{job}.npz"])
+    check(status == 200 and magic == "PK" and size == result["model_bytes"],
+          f"the model link downloads a zip of model_bytes bytes ({status}, {magic!r}, {size} vs {result['model_bytes']})")
+    name = f"{job}-pyldavis.json"
+    check(name in links and links[name].endswith(f"/v1/jobs/{job}/pyldavis.json"),
+          "an NMF job's page offers pyldavis.json")
+    status, ctype, text = fetch_in_page(d, links[name])
+    vis = json.loads(text) if status == 200 else {}
+    check(status == 200 and len(vis.get("topic_term_dists", [])) == result["n_topics"],
+          f"pyldavis.json downloads, one distribution per topic ({status})")
+
+
+def check_svd_page(d, base, corpus):
+    """A truncated SVD job: the model link, but no pyldavis.json (the
+    server answers 422 for it)."""
+    d.get(base + "/")
+    WebDriverWait(d, WAIT_S).until(
+        lambda drv: drv.find_element(By.CSS_SELECTOR, f'#f-corpus_id option[value="{corpus}"]'))
+    job = submit_nmf(d, corpus, 3, method="truncated_svd")
+    wait_done(d, job)
+    d.get(base + "/#/jobs/" + job)
+    WebDriverWait(d, WAIT_S).until(lambda drv: drv.find_elements(By.CSS_SELECTOR, "#job-downloads a"))
+    links = download_links(d)
+    check(f"{job}.npz" in links, "an SVD job's page links its model")
+    check(not any("pyldavis" in h for h in links.values()), "an SVD job's page offers no pyldavis.json")
+    status, _, _ = fetch_in_page(d, f"/v1/jobs/{job}/pyldavis.json")
+    check(status == 422, f"(and the server refuses it: {status})")
+
+
+def check_coherence(d, base, corpus, shots):
+    """Coherence asked in the form: each card shows its topic's score per
+    measure, the summary each measure's mean, as the result has them. Asked
+    with word pairs, the server's message goes beside the checkboxes."""
+    d.get(base + "/")
+    WebDriverWait(d, WAIT_S).until(
+        lambda drv: drv.find_element(By.CSS_SELECTOR, f'#f-corpus_id option[value="{corpus}"]'))
+    from selenium.webdriver.support.ui import Select
+    Select(d.find_element(By.ID, "f-vectorizer-ngram_range")).select_by_value("2,2")
+    d.find_element(By.CSS_SELECTOR, 'input[name=coherence][value="u_mass"]').click()
+    d.find_element(By.ID, "submit-job").click()
+    WebDriverWait(d, WAIT_S).until(lambda drv: drv.find_element(By.ID, "e-model-coherence").text)
+    msg = d.find_element(By.ID, "e-model-coherence").text
+    check("ngram_range" in msg, f"coherence with word pairs: the message beside the checkboxes ({msg!r})")
+    d.get(base + "/")
+    WebDriverWait(d, WAIT_S).until(
+        lambda drv: drv.find_element(By.CSS_SELECTOR, f'#f-corpus_id option[value="{corpus}"]'))
+    job = submit_nmf(d, corpus, 3, coherence=("u_mass", "c_npmi"))
+    wait_done(d, job)
+    result = api(base, f"/v1/jobs/{job}/result")
+    coh = result.get("coherence", {})
+    check(sorted(coh) == ["c_npmi", "u_mass"], f"the form's checkboxes ask for coherence ({sorted(coh)})")
+    d.get(base + "/#/jobs/" + job)
+    WebDriverWait(d, WAIT_S).until(lambda drv: drv.find_elements(By.CSS_SELECTOR, ".topic-card .coherence"))
+
+    def shown(text):
+        x = text.split()[-1]
+        return None if x == "n/a" else float(x)
+
+    def same(a, b):
+        return (a is None and b is None) or (a is not None and b is not None and abs(a - b) <= 0.0005001)
+    for card in d.find_elements(By.CSS_SELECTOR, ".topic-card"):
+        t = int(card.get_attribute("data-topic"))
+        for m in ("u_mass", "c_npmi"):
+            got = shown(card.find_element(By.CSS_SELECTOR, f'.coherence [data-measure="{m}"]').text)
+            check(same(got, coh[m]["per_topic"][t]), f"topic {t}'s card shows its {m} ({got})")
+    for m in ("u_mass", "c_npmi"):
+        got = shown(d.find_element(By.CSS_SELECTOR, f'#job-coherence [data-measure="{m}"]').text)
+        check(same(got, coh[m]["mean"]), f"the job's summary shows the mean {m} ({got})")
+    shoot(d, shots, "coherence")
+
+
 def open_server(d, base, fixture, shots):
     d.get(base + "/")
     WebDriverWait(d, WAIT_S).until(EC.presence_of_element_located((By.ID, "upload-file")))
@@ -210,6 +311,8 @@ def open_server(d, base, fixture, shots):
         "return i !== null && i.complete && i.naturalWidth > 0"))
     check(True, "a sweep's job page loads the sweep plot")
     shoot(d, shots, "sweep")
+    check_svd_page(d, base, corpus)
+    check_coherence(d, base, corpus, shots)
 
     # The server's validation message beside the field it names.
     d.get(base + "/")

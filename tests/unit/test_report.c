@@ -132,6 +132,41 @@ TM_TEST(report_is_one_self_contained_page)
     CHECK(html == NULL);
 }
 
+/* The result's coherence: a table with each measure's mean and a row per
+ * topic, null (gensim's NaN) as n/a; none without it (checked above: the
+ * result there has no coherence). */
+TM_TEST(report_shows_coherence)
+{
+    tm_api_init();
+    struct tm_job_record j;
+    job_init(&j);
+    static const char with[] =
+        "{\"n_documents\":120,\"n_features\":45,\"method\":\"nmf\",\"n_topics\":2,"
+        "\"topics\":[{\"index\":0,\"words\":[{\"term\":\"cat\",\"index\":1,\"weight\":1}]},"
+        "{\"index\":1,\"words\":[{\"term\":\"stock\",\"index\":2,\"weight\":3}]}],"
+        "\"coherence\":{\"u_mass\":{\"mean\":-1.25,\"per_topic\":[-0.5,-2]},"
+        "\"c_v\":{\"mean\":0.625,\"per_topic\":[0.75,null]}},\"timings\":{\"total\":1}}";
+    char *html = NULL;
+    size_t len = 0;
+    struct tm_api_error e;
+    REQUIRE(tm_report_render(&j, NULL, 0, with, strlen(with), NULL, &html, &len, &e) == TM_OK);
+    struct page_seen p;
+    CHECK(read_page(html, len, &p));
+    CHECK(strstr(html, "<h2>Coherence</h2>") != NULL);
+    CHECK(strstr(html, "<th scope=\"col\">u_mass</th><th scope=\"col\">c_v</th>") != NULL);
+    CHECK(strstr(html, "<th scope=\"row\">mean</th><td class=\"num\">-1.2500</td>"
+                       "<td class=\"num\">0.6250</td>") != NULL);
+    CHECK(strstr(html, "<th scope=\"row\">0</th><td class=\"num\">-0.5000</td>"
+                       "<td class=\"num\">0.7500</td>") != NULL);
+    CHECK(strstr(html, "<th scope=\"row\">1</th><td class=\"num\">-2.0000</td>"
+                       "<td class=\"num\">n/a</td>") != NULL);
+    tm_free(html);
+
+    REQUIRE(tm_report_render(&j, NULL, 0, result, strlen(result), NULL, &html, &len, &e) == TM_OK);
+    CHECK(strstr(html, "Coherence") == NULL);
+    tm_free(html);
+}
+
 TM_TEST(report_allocation_failures_fail_cleanly)
 {
     tm_api_init();
