@@ -434,12 +434,17 @@ static tm_status read_mm(struct reader *r, int64_t size, struct tm_csr *out)
     if (split(s, n, tok, 3) != 3 || !parse_i64(tok[0], &rows) || !parse_i64(tok[1], &cols) ||
         !parse_i64(tok[2], &nnz))
         return rfail(r, TM_EPARSE, "expected \"rows columns entries\"");
+    /* Before any of them sizes an allocation: a negative row count became
+     * a calloc of SIZE_MAX (out of memory) where the input's size was not
+     * known up front (tests/fuzz/regressions/fuzz_mmio/negative-rows). */
+    if (rows < 0 || cols < 0 || nnz < 0)
+        return rfail(r, TM_EPARSE, "rows, columns and entries must be >= 0");
     if (cols > INT32_MAX)
         return rfail(r, TM_ETOOBIG, "more than 2^31 - 1 columns");
     /* Row pointers are allocated up front: a sane bound keeps a tiny input
      * from asking for gigabytes. */
-    if (rows > 100000000)
-        return rfail(r, TM_ETOOBIG, "more than 100,000,000 rows");
+    if (rows > 10000000) /* a corpus's max_documents default (api/corpus.h) */
+        return rfail(r, TM_ETOOBIG, "more than 10,000,000 rows");
     if (symmetric && rows != cols)
         return rfail(r, TM_EPARSE, "a symmetric matrix must be square");
     /* An entry takes at least 4 bytes ("1 1\n"): a count the input cannot

@@ -32,7 +32,7 @@ tm_status tm_mmio_write(FILE *f, const struct tm_csr *m, char *err);
  * Errors: TM_EPARSE with the line in e->line and field "line N"; TM_ERANGE for
  * an index outside the declared size or a non-finite value (or duplicates
  * that sum to one: then the line is the last); TM_ETOOBIG for
- * more than 2^31 - 1 columns or 10^8 rows; TM_ENOMEM.
+ * more than 2^31 - 1 columns or 10^7 rows (a corpus's max_documents default); TM_ENOMEM.
  */
 tm_status tm_mmio_read(const char *bytes, size_t len, struct tm_csr *out, struct tm_api_error *e);
 
