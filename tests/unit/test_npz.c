@@ -168,6 +168,44 @@ TM_TEST(npz_damage_refused)
     }
 }
 
+/* A member's declared size its data cannot give (stored data is its own
+ * size; deflate expands at most 1032:1) is refused before it sizes an
+ * allocation: make fuzz found a 2.9 GB malloc from a 100-byte input. */
+TM_TEST(npz_impossible_sizes_refused)
+{
+    char err[TM_ERR_SIZE];
+    for (int level = 0; level <= 6; level += 6) {
+        unsigned char *b;
+        size_t len;
+        REQUIRE(write_sample(level, &b, &len, err) == TM_OK);
+        /* Every local (PK\3\4, size at +22) and central (PK\1\2, at +24)
+         * header's uncompressed size: for level 6, 2000 x the compressed. */
+        for (size_t i = 0; i + 46 <= len; i++) {
+            size_t at = 0, csize_at = 0;
+            if (!memcmp(b + i, "PK\3\4", 4)) {
+                at = i + 22;
+                csize_at = i + 18;
+            } else if (!memcmp(b + i, "PK\1\2", 4)) {
+                at = i + 24;
+                csize_at = i + 20;
+            } else {
+                continue;
+            }
+            uint32_t csize = (uint32_t)b[csize_at] | (uint32_t)b[csize_at + 1] << 8 |
+                             (uint32_t)b[csize_at + 2] << 16 | (uint32_t)b[csize_at + 3] << 24;
+            uint32_t usize = level ? csize * 2000 + 4096 : csize + 100;
+            for (int k = 0; k < 4; k++)
+                b[at + (size_t)k] = (unsigned char)(usize >> (8 * k));
+        }
+        struct tm_npz *z = NULL;
+        err[0] = '\0';
+        CHECK_INT_EQ(tm_npz_read(b, len, (size_t)1 << 40, &z, err), TM_EPARSE);
+        /* Stored: the sizes disagree, refused as before; deflate: this. */
+        CHECK(strstr(err, level ? "cannot come from" : "stored with two sizes") != NULL);
+        tm_free(b);
+    }
+}
+
 TM_TEST(npz_bad_headers)
 {
     /* A hand-made stored .npy with a given header dict. */
