@@ -272,19 +272,34 @@ static int looks_complete(const char *req, size_t len)
 static int exchange(int port, const char *req, size_t len, int first_ms, char **out,
                     size_t *out_len)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        abort();
     struct sockaddr_in a;
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)))
-        abort();
+    /* Each socket is closed with a reset, so that no TIME_WAIT is left: a
+     * clean-clone make fuzz aborted here after 16,396 inputs in 30 s,
+     * about the loopback's 28,000 ephemeral ports at two connections an
+     * input. Should ports still run short, wait for them. */
+    int fd = -1;
+    for (int tries = 0;; tries++) {
+        if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+            abort();
+        struct timeval tv = {10, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        struct linger lg = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        if (!connect(fd, (struct sockaddr *)&a, sizeof(a)))
+            break;
+        int e = errno;
+        close(fd);
+        if (e != EADDRNOTAVAIL || tries == 200) {
+            fprintf(stderr, "fuzz_http: connect: %s\n", strerror(e));
+            abort();
+        }
+        poll(NULL, 0, 10);
+    }
     /* The server may answer and close before it has read everything
      * (an early 413 or 415): a failed send is not an error. */
     for (size_t off = 0; off < len;) {
