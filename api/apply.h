@@ -63,4 +63,17 @@ tm_status tm_apply_run(const struct tm_model_file *model, const struct tm_doc *d
 tm_status tm_apply_render(const struct tm_transform_result *r, const char *const *ids, char **out,
                           size_t *len);
 
+/*
+ * The result of a transform job (POST /v1/jobs/{id}:transform past
+ * TM_APPLY_MAX_INLINE documents, or of a corpus), whose weights go to the
+ * document-topics pages as a fit's do: {"transform_of": source (borrowed),
+ * "method": model's, "n_documents": m, "n_features", "n_topics": k,
+ * "n_iter", "reconstruction_error", "device_used", "timings": {"read",
+ * "transform", "total"}} (seconds). *out owned (tm_free). TM_ENUMERIC for
+ * a NaN or Inf, TM_ENOMEM.
+ */
+tm_status tm_apply_render_job(const char *source, const struct tm_model_file *model,
+                              const struct tm_transform_result *r, double read_s, double total_s,
+                              char **out, size_t *len);
+
 #endif
