@@ -179,3 +179,9 @@ tm_status tm_apply_render_job(const char *source, const struct tm_model_file *mo
     *out = tm_jbuf_detach(&b, len, &st);
     return *out ? TM_OK : st;
 }
+
+int tm_apply_is_job_result(const char *json, size_t len)
+{
+    static const char head[] = "{\"transform_of\":";
+    return len >= sizeof(head) - 1 && !memcmp(json, head, sizeof(head) - 1);
+}

@@ -76,4 +76,8 @@ tm_status tm_apply_render_job(const char *source, const struct tm_model_file *mo
                               const struct tm_transform_result *r, double read_s, double total_s,
                               char **out, size_t *len);
 
+/* Whether a stored result (len bytes, borrowed) is tm_apply_render_job's,
+ * which begins with "transform_of": one without topics of its own. */
+int tm_apply_is_job_result(const char *json, size_t len);
+
 #endif

@@ -1532,6 +1532,19 @@ static int read_result(struct tm__req *r, char **json, size_t *len)
     return s ? -1 : 0;
 }
 
+/* A transform job's result (api/apply.h) has no topics, terms or fit to
+ * draw: 404 no_plot_data naming its source, and -1; else 0. */
+static int refuse_transform_result(struct tm__req *r, const char *json, size_t len)
+{
+    if (!tm_apply_is_job_result(json, len))
+        return 0;
+    tm__respond_error(r, 404, "no_plot_data",
+                      "this is a transform job: it has document topics only; the topics and "
+                      "the fit are its source job's (the result's transform_of)",
+                      NULL);
+    return -1;
+}
+
 /* Answers what api/plots.h or api/report.h said, or body as content_type. */
 static void respond_drawn(struct tm__req *r, const char *what, tm_status s,
                           const struct tm_api_error *e, const char *content_type, char *body,
@@ -1566,6 +1579,8 @@ static void get_plot(struct tm__req *r)
         return;
     struct doc_topics_page p = {0};
     struct tm_plot_doc_topics dt = {0};
+    if (strcmp(name, "document_topics") && refuse_transform_result(r, json, len))
+        goto out;
     if (!strcmp(name, "document_topics")) {
         if (read_doc_topics(r, &j, 0, TM_PLOT_MAX_DOCUMENTS, 0, &p))
             goto out;
@@ -1589,6 +1604,8 @@ static void get_report(struct tm__req *r)
     size_t len = 0, spec_len = 0, html_len = 0;
     if (read_result(r, &json, &len))
         return;
+    if (refuse_transform_result(r, json, len))
+        goto out;
     struct tm_store *st = &r->srv->store;
     char err[TM_ERR_SIZE] = "";
     if (st->m->job_spec(st->ctx, r->id, &spec, &spec_len, err)) {
@@ -1633,6 +1650,10 @@ static void get_topic_terms_csv(struct tm__req *r)
     size_t len = 0, csv_len = 0;
     if (read_result(r, &json, &len))
         return;
+    if (refuse_transform_result(r, json, len)) {
+        tm_free(json);
+        return;
+    }
     struct tm_api_error e;
     tm_status s = tm_export_topic_terms(json, len, &csv, &csv_len, &e);
     tm_free(json);

@@ -198,6 +198,25 @@ static void transform_job_checks(struct tm_test_ctx *t)
     CHECK(r.body && strstr(r.body, "\nd1000,2,"));
     th_resp_free(&r);
 
+    /* What a fit has and a transform job has not: a clear 404, no 5xx
+     * (document_topics.svg draws its weights). */
+    static const char *const others[] = {"model",
+                                         "pyldavis.json",
+                                         "plots/singular_values.svg",
+                                         "plots/error_trace.svg",
+                                         "plots/topics.svg",
+                                         "plots/document_topics.svg",
+                                         "plots/sweep.svg",
+                                         "report.html",
+                                         "topic-terms.csv"};
+    for (size_t i = 0; i < sizeof(others) / sizeof(*others); i++) {
+        snprintf(path, sizeof(path), "/v1/jobs/%s/%s", tid, others[i]);
+        long st = th_get(&s, path, &r);
+        if (st != (strstr(others[i], "document_topics") ? 200 : 404))
+            tm_test_fail(t, __FILE__, __LINE__, "%s: %ld %s", others[i], st, r.body ? r.body : "");
+        th_resp_free(&r);
+    }
+
     /* A corpus: its ids come from the corpus. */
     CHECK_INT_EQ(th_upload(&s, "application/json", DOCS, strlen(DOCS), cid), 201);
     char body[200];
