@@ -146,3 +146,42 @@ tm_status tm_apply_render(const struct tm_transform_result *r, const char *const
     *out = tm_jbuf_detach(&b, len, &st);
     return *out ? TM_OK : st;
 }
+
+tm_status tm_apply_render_job(const char *source, const struct tm_model_file *model,
+                              const struct tm_transform_result *r, double read_s, double total_s,
+                              char **out, size_t *len)
+{
+    struct tm_jbuf b;
+    tm_status st;
+    *out = NULL;
+    if (!isfinite(r->reconstruction_error) || !isfinite(r->seconds) || !isfinite(read_s) ||
+        !isfinite(total_s))
+        return TM_ENUMERIC;
+    tm_jbuf_init(&b, 0);
+    tm_jbuf_puts(&b, "{\"transform_of\":");
+    tm_jbuf_string(&b, source, strlen(source));
+    tm_jbuf_printf(&b,
+                   ",\"method\":\"%s\",\"n_documents\":%" PRId64 ",\"n_features\":%" PRId64
+                   ",\"n_topics\":%" PRId64 ",\"n_iter\":%" PRId64 ",\"reconstruction_error\":",
+                   tm_method_name(model->method), r->document_topics.rows, model->n_features,
+                   model->n_topics, r->n_iter);
+    tm_jbuf_double(&b, r->reconstruction_error);
+    tm_jbuf_puts(&b, ",\"device_used\":");
+    const char *dev = r->device_used ? r->device_used : "cpu";
+    tm_jbuf_string(&b, dev, strlen(dev));
+    tm_jbuf_puts(&b, ",\"timings\":{\"read\":");
+    tm_jbuf_double(&b, read_s);
+    tm_jbuf_puts(&b, ",\"transform\":");
+    tm_jbuf_double(&b, r->seconds);
+    tm_jbuf_puts(&b, ",\"total\":");
+    tm_jbuf_double(&b, total_s);
+    tm_jbuf_puts(&b, "}}");
+    *out = tm_jbuf_detach(&b, len, &st);
+    return *out ? TM_OK : st;
+}
+
+int tm_apply_is_job_result(const char *json, size_t len)
+{
+    static const char head[] = "{\"transform_of\":";
+    return len >= sizeof(head) - 1 && !memcmp(json, head, sizeof(head) - 1);
+}

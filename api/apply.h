@@ -63,4 +63,21 @@ tm_status tm_apply_run(const struct tm_model_file *model, const struct tm_doc *d
 tm_status tm_apply_render(const struct tm_transform_result *r, const char *const *ids, char **out,
                           size_t *len);
 
+/*
+ * The result of a transform job (POST /v1/jobs/{id}:transform past
+ * TM_APPLY_MAX_INLINE documents, or of a corpus), whose weights go to the
+ * document-topics pages as a fit's do: {"transform_of": source (borrowed),
+ * "method": model's, "n_documents": m, "n_features", "n_topics": k,
+ * "n_iter", "reconstruction_error", "device_used", "timings": {"read",
+ * "transform", "total"}} (seconds). *out owned (tm_free). TM_ENUMERIC for
+ * a NaN or Inf, TM_ENOMEM.
+ */
+tm_status tm_apply_render_job(const char *source, const struct tm_model_file *model,
+                              const struct tm_transform_result *r, double read_s, double total_s,
+                              char **out, size_t *len);
+
+/* Whether a stored result (len bytes, borrowed) is tm_apply_render_job's,
+ * which begins with "transform_of": one without topics of its own. */
+int tm_apply_is_job_result(const char *json, size_t len);
+
 #endif

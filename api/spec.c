@@ -772,6 +772,8 @@ void tm_job_spec_release(struct tm_job_spec *spec)
 {
     tm_free(spec->stop_words);
     tm_free(spec->corpus_id);
+    tm_free(spec->transform_of);
+    spec->transform_of = NULL;
     tm_corpus_release(&spec->documents);
     spec->stop_words = NULL;
     spec->vectorizer.stop_words = NULL;
@@ -811,7 +813,8 @@ tm_status tm_job_spec_parse(struct tm_job_spec *spec, const char *json, size_t l
 
     struct field f[] = {{"preprocess", NULL}, {"vectorizer", NULL}, {"model", NULL},
                         {"return", NULL},     {"seed", NULL},       {"device", NULL},
-                        {"corpus_id", NULL},  {"documents", NULL},  {NULL, NULL}};
+                        {"corpus_id", NULL},  {"documents", NULL},  {"transform_of", NULL},
+                        {NULL, NULL}};
     if (!cJSON_IsObject(doc.root)) {
         st = fail(&c, TM_EINVAL, NULL, doc.root, "the job spec must be a JSON object");
         goto out;
@@ -853,6 +856,20 @@ tm_status tm_job_spec_parse(struct tm_job_spec *spec, const char *json, size_t l
         spec->corpus_id = tm_strndup(it->valuestring, strlen(it->valuestring));
         if (!spec->corpus_id) {
             st = fail(&c, TM_ENOMEM, "corpus_id", NULL, "out of memory");
+            goto out;
+        }
+    }
+    if ((it = get(f, "transform_of"))) {
+        if (!cJSON_IsString(it) || !it->valuestring[0] ||
+            (tm_json_flags(&doc, it) & TM_JSON_STR_NUL) ||
+            strlen(it->valuestring) > TM_SPEC_MAX_ID_BYTES) {
+            st = fail(&c, TM_EINVAL, "transform_of", it,
+                      "must be a non-empty string of at most %d bytes", TM_SPEC_MAX_ID_BYTES);
+            goto out;
+        }
+        spec->transform_of = tm_strndup(it->valuestring, strlen(it->valuestring));
+        if (!spec->transform_of) {
+            st = fail(&c, TM_ENOMEM, "transform_of", NULL, "out of memory");
             goto out;
         }
     }

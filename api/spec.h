@@ -16,6 +16,7 @@
  *     "return": {"document_topics": false},
  *     "seed": 0, "device": "auto" | "cpu" | "gpu",
  *     "corpus_id": "...",                    (server)
+ *     "transform_of": "<job id>",            (server: a transform job, no model)
  *     "documents": ["...", {"id": "...", "text": "..."}, ...]   (server, small corpora)
  *   }
  *
@@ -80,7 +81,10 @@ struct tm_job_spec {
     int64_t sweep_topics[TM_SWEEP_MAX];
     int sweep_warm_start; /* model.warm_start */
 
-    char *corpus_id;            /* owned, or NULL */
+    char *corpus_id; /* owned, or NULL */
+    /* A transform job's source job (POST /v1/jobs/{id}:transform makes it;
+     * POST /v1/jobs refuses it): owned, or NULL. */
+    char *transform_of;
     int has_documents;          /* "documents" was present (possibly empty) */
     struct tm_corpus documents; /* inline documents; initialised always */
 };

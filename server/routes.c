@@ -842,28 +842,103 @@ static int client_key(struct tm__req *r, char out[TM_CLIENT_SIZE])
     return 0;
 }
 
+/*
+ * A submission's Idempotency-Key into *key (NULL without one) and its
+ * fairness key into client: 0, or -1 after answering 400. scoped: room
+ * (SCOPED_SIZE bytes) for the key with its tenant, which *key may point to.
+ */
+#define SCOPED_SIZE (TM_TENANT_SIZE + 300)
+static int submission_keys(struct tm__req *r, const char **key, char client[TM_CLIENT_SIZE],
+                           char scoped[SCOPED_SIZE])
+{
+    *key = tm__req_header(r, "Idempotency-Key");
+    if (*key && !valid_idem_key(*key)) {
+        tm__respond_error(r, 400, "invalid_header",
+                          "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                          "Idempotency-Key");
+        return -1;
+    }
+    if (client_key(r, client))
+        return -1;
+    /* Idempotency keys are the tenant's own: another tenant's same key
+     * makes another job, and never answers with this tenant's. */
+    if (*key && r->keyed) {
+        snprintf(scoped, SCOPED_SIZE, "t/%s/%s", r->tenant, *key);
+        *key = scoped;
+    }
+    return 0;
+}
+
+/*
+ * Submits spec (len bytes, borrowed) as a job of tenant on corpus_id ("":
+ * none) and answers: 202 with the job's record and Location, or why not
+ * (429 queue or quota, 503 draining, 422 a reused key, 404 no corpus).
+ */
+static void submit_and_respond(struct tm__req *r, const char *corpus_id, const char *spec,
+                               size_t len, const char *method, const char *key, const char *client,
+                               const char *tenant)
+{
+    struct tm_server *s = r->srv;
+    struct tm_job_record job;
+    char err[TM_ERR_SIZE] = "";
+    char *answer = change_answer(r);
+    if (!answer)
+        return;
+    enum tm_jobs_refusal res =
+        tm_jobs_submit(s->jobs, corpus_id, spec, len, method, key, client, tenant, &job, err);
+    switch (res) {
+    case TM_JOBS_ACCEPTED:
+    case TM_JOBS_REPLAYED:
+        snprintf(r->location, sizeof(r->location), "/v1/jobs/%s", job.id);
+        r->retry_after = 1;
+        respond_change(r, 202, answer, tm_render_job_to(&job, answer, TM_RECORD_BODY_SIZE));
+        answer = NULL;
+        break;
+    case TM_JOBS_QUEUE_FULL:
+        r->retry_after = 5;
+        tm__respond_error(r, 429, "queue_full", err, NULL);
+        break;
+    case TM_JOBS_QUOTA_QUEUED: {
+        /* The per-client cap, which is the tenant's quota with keys on. */
+        int limit = s->cfg->max_queue_per_client;
+        if (limit <= 0 || limit > s->cfg->max_queue)
+            limit = s->cfg->max_queue;
+        struct tm_store_use use = {0, limit, 0};
+        char uerr[TM_ERR_SIZE];
+        if (r->keyed && s->store.m->tenant_use(s->store.ctx, r->tenant, &use, uerr))
+            use.queued = limit;
+        respond_quota(r, 429, "queued_jobs", r->tenant, limit, use.queued, err);
+        break;
+    }
+    case TM_JOBS_QUOTA_STORED:
+        respond_stored_quota(r, r->tenant, err);
+        break;
+    case TM_JOBS_DRAINING:
+        r->retry_after = 5;
+        tm__respond_error(r, 503, "draining", err, NULL);
+        break;
+    case TM_JOBS_KEY_MISMATCH:
+        tm__respond_error(r, 422, "idempotency_key_reused", err, "Idempotency-Key");
+        break;
+    case TM_JOBS_NO_CORPUS:
+        tm__respond_error(r, 404, "not_found", "no such corpus", "corpus_id");
+        break;
+    default:
+        respond_store_error(r, err);
+        break;
+    }
+    tm_free(answer);
+}
+
 static void finish_submit(struct tm__req *r)
 {
     struct tm_server *s = r->srv;
     struct tm_api_error e;
     tm_api_error_clear(&e);
-    const char *key = tm__req_header(r, "Idempotency-Key");
-    if (key && !valid_idem_key(key)) {
-        tm__respond_error(r, 400, "invalid_header",
-                          "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                          "Idempotency-Key");
+    const char *key;
+    char client[TM_CLIENT_SIZE], scoped[SCOPED_SIZE];
+    if (submission_keys(r, &key, client, scoped))
         return;
-    }
-    char client[TM_CLIENT_SIZE];
-    if (client_key(r, client))
-        return;
-    /* Idempotency keys are the tenant's own: another tenant's same key
-     * makes another job, and never answers with this tenant's. */
-    char scoped[TM_TENANT_SIZE + 300];
-    if (key && r->keyed) {
-        snprintf(scoped, sizeof(scoped), "t/%s/%s", r->tenant, key);
-        key = scoped;
-    }
     struct tm_corpus_limits lim;
     tm_corpus_limits_init(&lim);
     lim.max_documents = s->cfg->max_inline_docs;
@@ -873,6 +948,12 @@ static void finish_submit(struct tm__req *r)
     const char *body = r->buf ? r->buf : "";
     if (tm_job_spec_parse(&spec, body, r->len, &lim, &e)) {
         tm__respond_api_error(r, &e);
+        goto out;
+    }
+    if (spec.transform_of) {
+        tm__respond_error(r, 422, "invalid_spec",
+                          "a transform job is made by POST /v1/jobs/{id}:transform, not here",
+                          "transform_of");
         goto out;
     }
     if (!spec.has_model) {
@@ -939,56 +1020,8 @@ static void finish_submit(struct tm__req *r)
         goto out;
     }
 
-    struct tm_job_record job;
-    char err[TM_ERR_SIZE] = "";
-    char *answer = change_answer(r);
-    if (!answer)
-        goto out;
-    enum tm_jobs_refusal res =
-        tm_jobs_submit(s->jobs, spec.corpus_id ? spec.corpus_id : "", body, r->len,
-                       tm_method_name(spec.model.method), key, client, r->tenant, &job, err);
-    switch (res) {
-    case TM_JOBS_ACCEPTED:
-    case TM_JOBS_REPLAYED:
-        snprintf(r->location, sizeof(r->location), "/v1/jobs/%s", job.id);
-        r->retry_after = 1;
-        respond_change(r, 202, answer, tm_render_job_to(&job, answer, TM_RECORD_BODY_SIZE));
-        answer = NULL;
-        break;
-    case TM_JOBS_QUEUE_FULL:
-        r->retry_after = 5;
-        tm__respond_error(r, 429, "queue_full", err, NULL);
-        break;
-    case TM_JOBS_QUOTA_QUEUED: {
-        /* The per-client cap, which is the tenant's quota with keys on. */
-        int limit = s->cfg->max_queue_per_client;
-        if (limit <= 0 || limit > s->cfg->max_queue)
-            limit = s->cfg->max_queue;
-        struct tm_store_use use = {0, limit, 0};
-        char uerr[TM_ERR_SIZE];
-        if (r->keyed && s->store.m->tenant_use(s->store.ctx, r->tenant, &use, uerr))
-            use.queued = limit;
-        respond_quota(r, 429, "queued_jobs", r->tenant, limit, use.queued, err);
-        break;
-    }
-    case TM_JOBS_QUOTA_STORED:
-        respond_stored_quota(r, r->tenant, err);
-        break;
-    case TM_JOBS_DRAINING:
-        r->retry_after = 5;
-        tm__respond_error(r, 503, "draining", err, NULL);
-        break;
-    case TM_JOBS_KEY_MISMATCH:
-        tm__respond_error(r, 422, "idempotency_key_reused", err, "Idempotency-Key");
-        break;
-    case TM_JOBS_NO_CORPUS:
-        tm__respond_error(r, 404, "not_found", "no such corpus", "corpus_id");
-        break;
-    default:
-        respond_store_error(r, err);
-        break;
-    }
-    tm_free(answer);
+    submit_and_respond(r, spec.corpus_id ? spec.corpus_id : "", body, r->len,
+                       tm_method_name(spec.model.method), key, client, r->tenant);
 out:
     tm_job_spec_release(&spec);
 }
@@ -1359,11 +1392,60 @@ static int read_model(struct tm__req *r, struct tm_model_file *m)
 }
 
 /*
+ * A transform past TM_APPLY_MAX_INLINE documents, or of a corpus, becomes a
+ * job like a fit (server/worker.c runs it): the spec is the body with
+ * "transform_of" (the source job j) added, submitted as POST /v1/jobs
+ * submits, so queues, quotas, Idempotency-Key and replicas apply. The job is
+ * the source's tenant's (an admin's transform of another tenant's job too).
+ */
+static void submit_transform(struct tm__req *r, const struct tm_job_record *j,
+                             const struct tm_apply_body *body)
+{
+    struct tm_server *s = r->srv;
+    const char *key;
+    char client[TM_CLIENT_SIZE], scoped[SCOPED_SIZE];
+    if (submission_keys(r, &key, client, scoped))
+        return;
+    if (body->corpus_id) {
+        struct tm_corpus_record c;
+        char err[TM_ERR_SIZE] = "";
+        tm_status st = valid_id(body->corpus_id, strlen(body->corpus_id))
+                           ? s->store.m->corpus_get(s->store.ctx, body->corpus_id, &c, err)
+                           : TM_ENOTFOUND;
+        if (!st && strcmp(c.tenant, j->tenant))
+            st = TM_ENOTFOUND;
+        if (st == TM_ENOTFOUND) {
+            tm__respond_error(r, 404, "not_found", "no such corpus", "corpus_id");
+            return;
+        }
+        if (st) {
+            respond_store_error(r, err);
+            return;
+        }
+    }
+    /* The body is one JSON object holding only "documents" or "corpus_id"
+     * (tm_apply_body_parse); a job id needs no escaping (valid_id). */
+    const char *open = memchr(r->buf, '{', r->len);
+    size_t rest = r->len - (size_t)(open + 1 - r->buf);
+    char head[TM_ID_SIZE + 32];
+    int n = snprintf(head, sizeof(head), "{\"transform_of\":\"%s\",", j->id);
+    char *spec = tm_malloc((size_t)n + rest);
+    if (!spec) {
+        respond_oom(r);
+        return;
+    }
+    memcpy(spec, head, (size_t)n);
+    memcpy(spec + n, open + 1, rest);
+    submit_and_respond(r, body->corpus_id ? body->corpus_id : "", spec, (size_t)n + rest, j->method,
+                       key, client, j->tenant);
+    tm_free(spec);
+}
+
+/*
  * Up to TM_APPLY_MAX_INLINE inline documents are answered here, on the
  * HTTP thread, against the rule that workers compute: a fixed vocabulary
  * and a solve in k unknowns per document cost far less than reading the
  * model, and the caller waits for the answer as for any read.
- * NEEDSWORK: more documents, or a corpus_id, should become a job (202).
  * NEEDSWORK: each call reads and inflates the model; a small cache of
  * parsed models by job would serve repeated calls.
  */
@@ -1383,18 +1465,12 @@ static void finish_transform(struct tm__req *r)
     struct tm_corpus_limits lim;
     tm_corpus_limits_init(&lim);
     lim.max_document_bytes = (size_t)r->srv->cfg->max_doc_bytes;
+    /* As many inline documents as a job takes (and at least those answered
+     * at once). */
+    if (r->srv->cfg->max_inline_docs > TM_APPLY_MAX_INLINE)
+        lim.max_documents = r->srv->cfg->max_inline_docs;
     if (tm_apply_body_parse(&body, r->buf ? r->buf : "", r->len, &lim, &e)) {
         tm__respond_api_error(r, &e);
-        goto out;
-    }
-    if (body.corpus_id || body.documents.n_docs > TM_APPLY_MAX_INLINE) {
-        char msg[200];
-        snprintf(msg, sizeof(msg),
-                 "a transform answers up to %d inline documents at once; a larger one, or "
-                 "one of a corpus, as a job is not available yet",
-                 TM_APPLY_MAX_INLINE);
-        tm__respond_error(r, 501, "not_implemented", msg,
-                          body.corpus_id ? "corpus_id" : "documents");
         goto out;
     }
     for (int64_t i = 0; i < body.documents.n_docs; i++)
@@ -1405,6 +1481,10 @@ static void finish_transform(struct tm__req *r)
             tm__respond_error(r, 400, "malformed_input", "text is not valid UTF-8", field);
             goto out;
         }
+    if (body.corpus_id || body.documents.n_docs > TM_APPLY_MAX_INLINE) {
+        submit_transform(r, &j, &body);
+        goto out;
+    }
     if (read_model(r, &model))
         goto out;
     have_model = 1;
@@ -1452,6 +1532,19 @@ static int read_result(struct tm__req *r, char **json, size_t *len)
     return s ? -1 : 0;
 }
 
+/* A transform job's result (api/apply.h) has no topics, terms or fit to
+ * draw: 404 no_plot_data naming its source, and -1; else 0. */
+static int refuse_transform_result(struct tm__req *r, const char *json, size_t len)
+{
+    if (!tm_apply_is_job_result(json, len))
+        return 0;
+    tm__respond_error(r, 404, "no_plot_data",
+                      "this is a transform job: it has document topics only; the topics and "
+                      "the fit are its source job's (the result's transform_of)",
+                      NULL);
+    return -1;
+}
+
 /* Answers what api/plots.h or api/report.h said, or body as content_type. */
 static void respond_drawn(struct tm__req *r, const char *what, tm_status s,
                           const struct tm_api_error *e, const char *content_type, char *body,
@@ -1486,6 +1579,8 @@ static void get_plot(struct tm__req *r)
         return;
     struct doc_topics_page p = {0};
     struct tm_plot_doc_topics dt = {0};
+    if (strcmp(name, "document_topics") && refuse_transform_result(r, json, len))
+        goto out;
     if (!strcmp(name, "document_topics")) {
         if (read_doc_topics(r, &j, 0, TM_PLOT_MAX_DOCUMENTS, 0, &p))
             goto out;
@@ -1509,6 +1604,8 @@ static void get_report(struct tm__req *r)
     size_t len = 0, spec_len = 0, html_len = 0;
     if (read_result(r, &json, &len))
         return;
+    if (refuse_transform_result(r, json, len))
+        goto out;
     struct tm_store *st = &r->srv->store;
     char err[TM_ERR_SIZE] = "";
     if (st->m->job_spec(st->ctx, r->id, &spec, &spec_len, err)) {
@@ -1553,6 +1650,10 @@ static void get_topic_terms_csv(struct tm__req *r)
     size_t len = 0, csv_len = 0;
     if (read_result(r, &json, &len))
         return;
+    if (refuse_transform_result(r, json, len)) {
+        tm_free(json);
+        return;
+    }
     struct tm_api_error e;
     tm_status s = tm_export_topic_terms(json, len, &csv, &csv_len, &e);
     tm_free(json);

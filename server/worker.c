@@ -1,10 +1,12 @@
 /* worker.c - one job, start to finish, on a worker thread (see worker.h). */
 #include "worker.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "api/apply.h"
 #include "api/model_file.h"
 #include "api/result.h"
 #include "api/spec.h"
@@ -72,6 +74,141 @@ static int gpu_wait_cancelled(void *ctx)
     return tm_progress_report(&run->progress, "gpu_wait", VEC_SHARE);
 }
 
+/*
+ * A transform job (POST /v1/jobs/{id}:transform, api/apply.h): the source
+ * job's kept model, read again here because it may have been deleted since
+ * the route checked it, applied to the spec's documents or the job's corpus;
+ * the weights are stored as a fit's are.
+ */
+static void run_transform(struct tm_worker_ctx *w, const struct tm_job_run *run,
+                          const struct tm_job_spec *spec, const struct timespec *t0,
+                          struct tm_job_outcome *out)
+{
+    struct tm_store *store = w->store;
+    char err[TM_ERR_SIZE] = "", msg[TM_ERR_SIZE + 96];
+    struct tm_job_record src;
+    struct tm_model_file model;
+    struct tm_transform_result res;
+    struct tm_store_docs docs;
+    struct tm_doc *dv = NULL;
+    char *bytes = NULL;
+    size_t len = 0;
+    int have_model = 0;
+    double read_s = 0;
+    memset(&res, 0, sizeof(res));
+    memset(&docs, 0, sizeof(docs));
+    tm_status st = store->m->job_get(store->ctx, spec->transform_of, &src, err);
+    if (st == TM_OK && strcmp(src.tenant, run->job->tenant))
+        st = TM_ENOTFOUND; /* another tenant's job is no job to this one */
+    if (st == TM_ENOTFOUND) {
+        fail(out, st, "transform_of", "the source job no longer exists (deleted meanwhile)");
+        goto out;
+    }
+    if (st) {
+        fail(out, st, "transform_of", err);
+        goto out;
+    }
+    if (src.state != TM_JOB_SUCCEEDED) {
+        fail(out, TM_EINVAL, "transform_of", "the source job has not succeeded");
+        goto out;
+    }
+    st = store->m->job_model(store->ctx, src.id, &bytes, &len, err);
+    if (st == TM_ENOTFOUND) {
+        fail(out, st, "transform_of",
+             "the source job has no model (deleted meanwhile, or fitted before models were kept)");
+        goto out;
+    }
+    if (st) {
+        fail(out, st, "transform_of", err);
+        goto out;
+    }
+    st = tm_model_file_read(bytes, len, &model, err);
+    tm_free(bytes);
+    bytes = NULL;
+    if (st) {
+        tm_model_file_release(&model);
+        snprintf(msg, sizeof(msg), "the source job's model cannot be read: %s", err);
+        fail(out, st, "transform_of", msg);
+        goto out;
+    }
+    have_model = 1;
+    const struct tm_doc *input = spec->documents.docs;
+    int64_t n_docs = spec->documents.n_docs;
+    int inline_docs = !run->job->corpus_id[0];
+    if (!inline_docs) {
+        struct timespec tr;
+        clock_gettime(CLOCK_MONOTONIC, &tr);
+        tm_progress_report(&run->progress, "load", 0);
+        st = store->m->corpus_load(store->ctx, run->job->corpus_id, &docs, err);
+        if (st) {
+            fail(out, st, "corpus_id", err);
+            goto out;
+        }
+        dv = tm_mallocarray((size_t)(docs.n ? docs.n : 1), sizeof(*dv));
+        if (!dv) {
+            fail(out, TM_ENOMEM, NULL, NULL);
+            goto out;
+        }
+        for (int64_t i = 0; i < docs.n; i++) {
+            dv[i].text = docs.pool + docs.offsets[i];
+            dv[i].len = (size_t)(docs.offsets[i + 1] - docs.offsets[i]);
+        }
+        input = dv;
+        n_docs = docs.n;
+        read_s = seconds_since(&tr);
+    }
+    st = tm_apply_run(&model, input, n_docs, NULL, NULL, w->vectorize_threads, &run->progress, &res,
+                      err);
+    if (st) {
+        fail(out, st, "documents", err);
+        goto out;
+    }
+    st = tm_apply_render_job(src.id, &model, &res, read_s, seconds_since(t0), &out->result_json,
+                             &out->result_len);
+    if (st) {
+        fail(out, st, NULL, st == TM_ENUMERIC ? "a number is NaN or Inf" : NULL);
+        goto out;
+    }
+    int64_t m = res.document_topics.rows, k = res.document_topics.cols;
+    if (m > 0 && k > 0) {
+        out->doc_topics = tm_mallocarray((size_t)(m * k), sizeof(double));
+        if (!out->doc_topics) {
+            fail(out, TM_ENOMEM, NULL, "document topics");
+            tm_free(out->result_json);
+            out->result_json = NULL;
+            goto out;
+        }
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t t = 0; t < k; t++) {
+                double v = res.document_topics.data[i + t * m];
+                if (!isfinite(v)) {
+                    fail(out, TM_ENUMERIC, NULL, "a topic weight is NaN or Inf");
+                    tm_free(out->result_json);
+                    out->result_json = NULL;
+                    goto out;
+                }
+                out->doc_topics[i * k + t] = v;
+            }
+        out->n_documents = m;
+        out->n_topics = k;
+        if (inline_docs && spec->documents.ids && spec->documents.n_docs == m) {
+            out->doc_ids = tm_calloc((size_t)m, sizeof(char *));
+            for (int64_t i = 0; out->doc_ids && i < m; i++)
+                if (spec->documents.ids[i])
+                    out->doc_ids[i] =
+                        tm_strndup(spec->documents.ids[i], strlen(spec->documents.ids[i]));
+        }
+    }
+    out->status = TM_OK;
+out:
+    tm_transform_result_release(&res);
+    if (have_model)
+        tm_model_file_release(&model);
+    tm_free(dv);
+    tm_store_docs_release(&docs);
+    tm_free(bytes);
+}
+
 void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcome *out)
 {
     struct tm_worker_ctx *w = ctx;
@@ -100,6 +237,10 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
     st = tm_job_spec_parse(&spec, run->spec, run->spec_len, NULL, &e);
     if (st) {
         fail(out, st, e.field, e.message);
+        goto done;
+    }
+    if (spec.transform_of) {
+        run_transform(w, run, &spec, &t0, out);
         goto done;
     }
     if (!spec.has_model) {

@@ -4,7 +4,8 @@
  * document-topics (X V = U S, to the kept
  * float32 components' rounding), ids and unknown words, and the errors, each
  * naming its field or the job's state: no such job, a job that is running
- * or failed, bad bodies, more than the inline limit, another tenant's job.
+ * or failed, bad bodies, another tenant's job. More than the inline limit,
+ * or a corpus, become a job: test_http_transform_job.c.
  */
 #include <stdio.h>
 
@@ -114,19 +115,8 @@ TM_TEST(http_transform)
     CHECK_STR_EQ(field, "model");
     CHECK_INT_EQ(post_error(&s, jid, "{\"documents\":[\"a\"", code, field), 400);
     CHECK_INT_EQ(post_error(&s, jid, "{\"documents\":[\"\\u00e9\\udc00\"]}", code, field), 400);
-    CHECK_INT_EQ(post_error(&s, jid, "{\"corpus_id\":\"c_x\"}", code, field), 501);
+    CHECK_INT_EQ(post_error(&s, jid, "{\"corpus_id\":\"c_x\"}", code, field), 404);
     CHECK_STR_EQ(field, "corpus_id");
-    {
-        size_t n = 1001 * 4 + 32;
-        char *many = malloc(n);
-        size_t off = (size_t)snprintf(many, n, "{\"documents\":[");
-        for (int i = 0; i < 1001; i++)
-            off += (size_t)snprintf(many + off, n - off, "%s\"x\"", i ? "," : "");
-        snprintf(many + off, n - off, "]}");
-        CHECK_INT_EQ(post_error(&s, jid, many, code, field), 501);
-        CHECK_STR_EQ(field, "documents");
-        free(many);
-    }
     snprintf(path, sizeof(path), "/v1/jobs/%s:transform", jid);
     CHECK_INT_EQ(th_request(&s, "POST", path, "text/plain", "hello", NULL), 415);
     CHECK_INT_EQ(th_request(&s, "GET", path, NULL, NULL, NULL), 405);
@@ -212,6 +202,27 @@ TM_TEST(http_transform_tenants)
     CHECK_INT_EQ(post(&s, jid, a, body, &r), 200);
     CHECK(r.body && strstr(r.body, "\"n_documents\":1"));
     th_resp_free(&r);
+
+    /* As a job: another tenant's corpus is no corpus; one's own is. */
+    char bauth[200], cb[40], ca[40], cbody[100], tid[40];
+    snprintf(bauth, sizeof(bauth), "Authorization: Bearer %s", b);
+    const char *bhs[] = {bauth, NULL};
+    CHECK_INT_EQ(th_post_for_id(&s, "/v1/corpora", "application/json", DOCS, strlen(DOCS), bhs, cb),
+                 201);
+    CHECK_INT_EQ(th_post_for_id(&s, "/v1/corpora", "application/json", DOCS, strlen(DOCS), hs, ca),
+                 201);
+    snprintf(cbody, sizeof(cbody), "{\"corpus_id\":\"%s\"}", cb);
+    CHECK_INT_EQ(post(&s, jid, a, cbody, &r), 404);
+    CHECK(r.body && strstr(r.body, "\"field\":\"corpus_id\""));
+    th_resp_free(&r);
+    CHECK_INT_EQ(post(&s, jid, b, cbody, NULL), 404); /* b's corpus, a's job */
+    snprintf(cbody, sizeof(cbody), "{\"corpus_id\":\"%s\"}", ca);
+    CHECK_INT_EQ(post(&s, jid, b, cbody, NULL), 404);
+    snprintf(path, sizeof(path), "/v1/jobs/%s:transform", jid);
+    CHECK_INT_EQ(th_post_for_id(&s, path, "application/json", cbody, strlen(cbody), hs, tid), 202);
+    snprintf(path, sizeof(path), "/v1/jobs/%s", tid);
+    CHECK_INT_EQ(th_request_h(&s, "GET", path, NULL, NULL, 0, bhs, NULL), 404);
+    CHECK_INT_EQ(th_request_h(&s, "GET", path, NULL, NULL, 0, hs, NULL), 200);
 out:
     th_cleanup(&s);
 }

@@ -25,6 +25,7 @@ TM_TEST(spec_defaults)
     CHECK(!s.has_documents);
     CHECK(!s.return_document_topics);
     CHECK(s.corpus_id == NULL);
+    CHECK(s.transform_of == NULL);
     CHECK_INT_EQ(s.vectorizer.weighting, TM_WEIGHTING_TFIDF);
     CHECK_INT_EQ(s.vectorizer.lowercase, 1);
     CHECK_INT_EQ(s.vectorizer.min_df.is_fraction, 0);
@@ -332,6 +333,8 @@ static const struct {
     {"{\"corpus_id\":\"\"}", TM_EINVAL, "corpus_id", "non-empty string"},
     {"{\"corpus_id\":5}", TM_EINVAL, "corpus_id", "string"},
     {"{\"corpus_id\":\"c1\",\"documents\":[\"a\"]}", TM_EINVAL, "documents", "not both"},
+    {"{\"transform_of\":\"\"}", TM_EINVAL, "transform_of", "non-empty string"},
+    {"{\"transform_of\":[\"j_1\"]}", TM_EINVAL, "transform_of", "string"},
     {"{\"documents\":\"a b c\"}", TM_EINVAL, "documents", "must be an array"},
     {"{\"documents\":[\"a\",5]}", TM_EINVAL, "documents[1]", "must be a string or an object"},
     {"{\"documents\":[{\"id\":\"x\"}]}", TM_EINVAL, "documents[0].text", "missing"},
@@ -602,4 +605,17 @@ TM_TEST(spec_n_topics_sweeps)
     CHECK_STR_EQ(e.field, "model.n_topics");
     CHECK(strstr(e.message, "at most 50 values of k, got 200") != NULL);
     tm_job_spec_release(&s);
+}
+
+/* "transform_of": the route's transform jobs (POST /v1/jobs refuses it). */
+TM_TEST(spec_transform_of)
+{
+    struct tm_job_spec s;
+    struct tm_api_error e;
+    REQUIRE(parse(&s, "{\"transform_of\":\"j_1\",\"corpus_id\":\"c_2\"}", &e) == TM_OK);
+    CHECK_STR_EQ(s.transform_of ? s.transform_of : "", "j_1");
+    CHECK_STR_EQ(s.corpus_id ? s.corpus_id : "", "c_2");
+    CHECK(!s.has_model);
+    tm_job_spec_release(&s);
+    CHECK(s.transform_of == NULL);
 }
