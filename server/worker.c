@@ -68,6 +68,38 @@ static tm_status fit_spec(const struct tm_backend_ops *backend, void *backend_ct
     return tm_sweep_fit(backend, backend_ctx, X, &spec->model, &sw, p, fit, err);
 }
 
+/* The texts of the job's corpus from the store, as documents: *docs the
+ * store's copy, *dv views into it (the caller releases both, whatever the
+ * outcome). read_s: NULL, or the load is a stage ("load" reported) whose
+ * seconds go there. On failure out says why (field corpus_id) and the
+ * result is non-zero. */
+static int load_corpus_docs(struct tm_store *store, const struct tm_job_run *run,
+                            struct tm_store_docs *docs, struct tm_doc **dv, double *read_s,
+                            struct tm_job_outcome *out)
+{
+    char err[TM_ERR_SIZE] = "";
+    struct timespec tr;
+    clock_gettime(CLOCK_MONOTONIC, &tr);
+    if (read_s)
+        tm_progress_report(&run->progress, "load", 0);
+    tm_status st = store->m->corpus_load(store->ctx, run->job->corpus_id, docs, err);
+    if (st) {
+        fail(out, st, "corpus_id", err);
+        return -1;
+    }
+    if (!(*dv = tm_mallocarray((size_t)(docs->n ? docs->n : 1), sizeof(**dv)))) {
+        fail(out, TM_ENOMEM, NULL, NULL);
+        return -1;
+    }
+    for (int64_t i = 0; i < docs->n; i++) {
+        (*dv)[i].text = docs->pool + docs->offsets[i];
+        (*dv)[i].len = (size_t)(docs->offsets[i + 1] - docs->offsets[i]);
+    }
+    if (read_s)
+        *read_s = seconds_since(&tr);
+    return 0;
+}
+
 static int gpu_wait_cancelled(void *ctx)
 {
     const struct tm_job_run *run = ctx;
@@ -136,26 +168,10 @@ static void run_transform(struct tm_worker_ctx *w, const struct tm_job_run *run,
     int64_t n_docs = spec->documents.n_docs;
     int inline_docs = !run->job->corpus_id[0];
     if (!inline_docs) {
-        struct timespec tr;
-        clock_gettime(CLOCK_MONOTONIC, &tr);
-        tm_progress_report(&run->progress, "load", 0);
-        st = store->m->corpus_load(store->ctx, run->job->corpus_id, &docs, err);
-        if (st) {
-            fail(out, st, "corpus_id", err);
+        if (load_corpus_docs(store, run, &docs, &dv, &read_s, out))
             goto out;
-        }
-        dv = tm_mallocarray((size_t)(docs.n ? docs.n : 1), sizeof(*dv));
-        if (!dv) {
-            fail(out, TM_ENOMEM, NULL, NULL);
-            goto out;
-        }
-        for (int64_t i = 0; i < docs.n; i++) {
-            dv[i].text = docs.pool + docs.offsets[i];
-            dv[i].len = (size_t)(docs.offsets[i + 1] - docs.offsets[i]);
-        }
         input = dv;
         n_docs = docs.n;
-        read_s = seconds_since(&tr);
     }
     st = tm_apply_run(&model, input, n_docs, NULL, NULL, w->vectorize_threads, &run->progress, &res,
                       err);
@@ -280,26 +296,10 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
             input = spec.documents.docs;
             n_docs = spec.documents.n_docs;
         } else {
-            struct timespec tr;
-            clock_gettime(CLOCK_MONOTONIC, &tr);
-            tm_progress_report(&run->progress, "load", 0);
-            st = w->store->m->corpus_load(w->store->ctx, run->job->corpus_id, &docs, err);
-            if (st) {
-                fail(out, st, "corpus_id", err);
+            if (load_corpus_docs(w->store, run, &docs, &dv, &read_s, out))
                 goto done;
-            }
-            dv = tm_mallocarray((size_t)(docs.n ? docs.n : 1), sizeof(*dv));
-            if (!dv) {
-                fail(out, TM_ENOMEM, NULL, NULL);
-                goto done;
-            }
-            for (int64_t i = 0; i < docs.n; i++) {
-                dv[i].text = docs.pool + docs.offsets[i];
-                dv[i].len = (size_t)(docs.offsets[i + 1] - docs.offsets[i]);
-            }
             input = dv;
             n_docs = docs.n;
-            read_s = seconds_since(&tr);
         }
         struct stage_map sm = {&run->progress, 0, VEC_SHARE};
         struct tm_progress p = {mapped_report, &sm};
@@ -338,20 +338,8 @@ void tm_worker_run(void *ctx, const struct tm_job_run *run, struct tm_job_outcom
         const struct tm_doc *input = spec.documents.docs;
         int64_t n_docs = spec.documents.n_docs;
         if (!inline_docs) {
-            st = w->store->m->corpus_load(w->store->ctx, run->job->corpus_id, &docs, err);
-            if (st) {
-                fail(out, st, "corpus_id", err);
+            if (load_corpus_docs(w->store, run, &docs, &dv, NULL, out))
                 goto done;
-            }
-            dv = tm_mallocarray((size_t)(docs.n ? docs.n : 1), sizeof(*dv));
-            if (!dv) {
-                fail(out, TM_ENOMEM, NULL, NULL);
-                goto done;
-            }
-            for (int64_t i = 0; i < docs.n; i++) {
-                dv[i].text = docs.pool + docs.offsets[i];
-                dv[i].len = (size_t)(docs.offsets[i + 1] - docs.offsets[i]);
-            }
             input = dv;
             n_docs = docs.n;
         }
