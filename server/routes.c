@@ -778,22 +778,28 @@ static void respond_job(struct tm__req *r, int status, const struct tm_job_recor
     respond_body(r, status, body, len);
 }
 
-static void begin_submit(struct tm__req *r)
+/* A JSON body read whole, up to max_json_bytes; 415 naming what (a job
+ * spec, ...) otherwise. */
+static void begin_json_body(struct tm__req *r, const char *what)
 {
-    if (refuse_draining(r))
-        return;
-    char mt[96];
+    char mt[96], msg[128];
     const char *params;
     media_type(r, mt, sizeof(mt), &params);
     if (strcmp(mt, "application/json")) {
-        tm__respond_error(r, 415, "unsupported_media_type",
-                          "a job spec is sent as Content-Type: application/json", NULL);
+        snprintf(msg, sizeof(msg), "%s is sent as Content-Type: application/json", what);
+        tm__respond_error(r, 415, "unsupported_media_type", msg, NULL);
         return;
     }
     if (too_long(r, r->srv->cfg->max_json_bytes))
         return;
     r->body = TM__BODY_BUFFER;
     r->limit = (size_t)r->srv->cfg->max_json_bytes;
+}
+
+static void begin_submit(struct tm__req *r)
+{
+    if (!refuse_draining(r))
+        begin_json_body(r, "a job spec");
 }
 
 static int valid_idem_key(const char *k)
@@ -1337,18 +1343,7 @@ static void get_doc_topics(struct tm__req *r)
  * documents (api/apply.h). The body is JSON, read whole, as a job spec. */
 static void begin_transform(struct tm__req *r)
 {
-    char mt[96];
-    const char *params;
-    media_type(r, mt, sizeof(mt), &params);
-    if (strcmp(mt, "application/json")) {
-        tm__respond_error(r, 415, "unsupported_media_type",
-                          "a transform is sent as Content-Type: application/json", NULL);
-        return;
-    }
-    if (too_long(r, r->srv->cfg->max_json_bytes))
-        return;
-    r->body = TM__BODY_BUFFER;
-    r->limit = (size_t)r->srv->cfg->max_json_bytes;
+    begin_json_body(r, "a transform");
 }
 
 /*
