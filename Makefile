@@ -24,9 +24,14 @@ WERROR ?= $(if $(CI),1,0)
 GPU ?= auto
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 PYTHON ?= python3
+# make bench and make conformance compare with scikit-learn and SciPy as PyPI
+# releases them today, which scripts/bench-python.sh installs once under
+# build/tools/ (issue #19); PYTHON=... on the command line or in the
+# environment picks another Python.
+REF_PYTHON = $(if $(filter command line environment,$(origin PYTHON)),$(PYTHON),$$(scripts/bench-python.sh))
 # A Python with gensim for the coherence checks (gensim pins numpy, so it
 # often has its own virtual environment).
-GENSIM_PYTHON ?= $(PYTHON)
+GENSIM_PYTHON ?= $(REF_PYTHON)
 
 comma := ,
 # BUILD_DIR lets several builds share one checkout without racing.
@@ -226,7 +231,7 @@ $(B)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBS_ORDERED)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LIBS_ORDERED) $(LDLIBS)
 
 bench: all
-	$(PYTHON) bench/run.py --topicd $(B)/topicd --out bench/results.md --gensim-python $(GENSIM_PYTHON)
+	$(REF_PYTHON) bench/run.py --topicd $(B)/topicd --out bench/results.md --gensim-python $(GENSIM_PYTHON)
 
 # The HTTP load benchmark: status polls while a fit runs, jobs per minute;
 # then the shipped topology on a throwaway PostgreSQL (needs nginx): one
@@ -309,7 +314,7 @@ browser-test screenshots: all
 	@echo "screenshots: $(SHOTS)/*.png"
 
 conformance: all
-	$(PYTHON) bench/conformance.py --topicd $(B)/topicd --gensim-python $(GENSIM_PYTHON)
+	$(REF_PYTHON) bench/conformance.py --topicd $(B)/topicd --gensim-python $(GENSIM_PYTHON)
 
 run: all
 	$(B)/topicd serve --port $${TOPICD_PORT:-8080} --data-dir $${TOPICD_DATA_DIR:-./data}

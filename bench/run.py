@@ -32,6 +32,16 @@ def machine():
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
+def reference_versions(python):
+    """The reference libraries' versions, as the Python that runs the
+    comparisons imports them (issue #19: today's PyPI releases)."""
+    code = ("import numpy, scipy, sklearn; "
+            "print(f'scikit-learn {sklearn.__version__}, SciPy {scipy.__version__}, "
+            "numpy {numpy.__version__}')")
+    proc = subprocess.run([python, "-c", code], stdout=subprocess.PIPE, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else "unknown versions"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--topicd", default="build/topicd")
@@ -53,6 +63,7 @@ def main():
     ]
     out = [f"# topicd benchmarks\n",
            f"Run {datetime.datetime.now().isoformat(timespec='seconds')} on {machine()}.\n",
+           f"Against {reference_versions(sys.executable)} ({sys.executable}).\n",
            "Every row runs topicd and scikit-learn/SciPy in the same run, on the same input; "
            "ratios are scikit-learn time / topicd time.\n"]
     failed = False
