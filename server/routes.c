@@ -1164,6 +1164,41 @@ static int require_succeeded(struct tm__req *r, const struct tm_job_record *j)
     return -1;
 }
 
+/* One stored blob of job r->id (its result or its model), read by a store
+ * method of job_result's shape. The store has none when the job was deleted
+ * since it was looked up, or (a model) finished before topicd kept models:
+ * answered missing_status with missing_code. 0 with *bytes owned by the
+ * caller (tm_free); -1 when answered. */
+typedef tm_status (*job_blob_read)(void *ctx, const char *id, char **bytes, size_t *len, char *err);
+
+static const char NO_MODEL[] =
+    "this job has no model: it was deleted, or it finished before topicd kept models";
+
+static int read_job_blob(struct tm__req *r, job_blob_read read, int missing_status,
+                         const char *missing_code, const char *missing_message, char **bytes,
+                         size_t *len)
+{
+    char err[TM_ERR_SIZE] = "";
+    tm_status s = read(r->srv->store.ctx, r->id, bytes, len, err);
+    if (s == TM_ENOTFOUND) {
+        tm__respond_error(r, missing_status, missing_code, missing_message, NULL);
+        return -1;
+    }
+    if (s) {
+        respond_store_error(r, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The stored result of job r->id into *json (owned, tm_free); answers 404
+ * or the store's error itself and returns -1. */
+static int read_result(struct tm__req *r, char **json, size_t *len)
+{
+    return read_job_blob(r, r->srv->store.m->job_result, 404, "not_found", "no such job", json,
+                         len);
+}
+
 static void get_result(struct tm__req *r)
 {
     struct tm_job_record j;
@@ -1171,14 +1206,7 @@ static void get_result(struct tm__req *r)
         return;
     char *json = NULL;
     size_t len = 0;
-    char err[TM_ERR_SIZE] = "";
-    struct tm_store *st = &r->srv->store;
-    tm_status s = st->m->job_result(st->ctx, r->id, &json, &len, err);
-    if (s == TM_ENOTFOUND) /* deleted since it was looked up */
-        tm__respond_error(r, 404, "not_found", "no such job", NULL);
-    else if (s)
-        respond_store_error(r, err);
-    else
+    if (!read_result(r, &json, &len))
         tm__respond(r, 200, JSON, json, len);
 }
 
@@ -1191,23 +1219,11 @@ static void get_model(struct tm__req *r)
         return;
     char *bytes = NULL;
     size_t len = 0;
-    char err[TM_ERR_SIZE] = "";
-    struct tm_store *st = &r->srv->store;
-    tm_status s = st->m->job_model(st->ctx, r->id, &bytes, &len, err);
-    if (s == TM_ENOTFOUND) {
-        /* Deleted since it was looked up, or finished before models were
-         * kept. */
-        tm__respond_error(r, 404, "no_model",
-                          "this job has no model: it was deleted, or it finished before topicd"
-                          " kept models",
-                          NULL);
-    } else if (s) {
-        respond_store_error(r, err);
-    } else {
-        snprintf(r->content_disposition, sizeof(r->content_disposition),
-                 "attachment; filename=\"%s.npz\"", j.id);
-        tm__respond(r, 200, "application/octet-stream", bytes, len);
-    }
+    if (read_job_blob(r, r->srv->store.m->job_model, 404, "no_model", NO_MODEL, &bytes, &len))
+        return;
+    snprintf(r->content_disposition, sizeof(r->content_disposition),
+             "attachment; filename=\"%s.npz\"", j.id);
+    tm__respond(r, 200, "application/octet-stream", bytes, len);
 }
 
 /* A page of job j's document-topic weights as job_doc_topics gives it,
@@ -1276,19 +1292,9 @@ static void get_pyldavis(struct tm__req *r)
     struct tm_model_file m;
     memset(&m, 0, sizeof(m));
     struct doc_topics_page p = {0};
-    tm_status s = st->m->job_model(st->ctx, r->id, &bytes, &len, err);
-    if (s == TM_ENOTFOUND) {
-        tm__respond_error(r, 404, "no_model",
-                          "this job has no model: it was deleted, or it finished before topicd"
-                          " kept models",
-                          NULL);
+    if (read_job_blob(r, st->m->job_model, 404, "no_model", NO_MODEL, &bytes, &len))
         goto out;
-    }
-    if (s) {
-        respond_store_error(r, err);
-        goto out;
-    }
-    s = tm_model_file_read(bytes, len, &m, err);
+    tm_status s = tm_model_file_read(bytes, len, &m, err);
     tm_free(bytes);
     bytes = NULL;
     if (s == TM_ENOMEM) {
@@ -1354,23 +1360,15 @@ static void begin_transform(struct tm__req *r)
  */
 static int read_model(struct tm__req *r, struct tm_model_file *m)
 {
-    struct tm_store *st = &r->srv->store;
     char err[TM_ERR_SIZE] = "", msg[TM_ERR_SIZE + 64];
     char *bytes = NULL;
     size_t len = 0;
-    tm_status s = st->m->job_model(st->ctx, r->id, &bytes, &len, err);
-    if (s == TM_ENOTFOUND) {
-        tm__respond_error(r, 409, "no_model",
-                          "the job kept no model to transform with (it finished before this "
-                          "topicd kept models); fit it again",
-                          NULL);
+    if (read_job_blob(r, r->srv->store.m->job_model, 409, "no_model",
+                      "the job kept no model to transform with (it finished before this "
+                      "topicd kept models); fit it again",
+                      &bytes, &len))
         return -1;
-    }
-    if (s) {
-        respond_store_error(r, err);
-        return -1;
-    }
-    s = tm_model_file_read(bytes, len, m, err);
+    tm_status s = tm_model_file_read(bytes, len, m, err);
     tm_free(bytes);
     if (s == TM_ENOMEM) {
         tm_model_file_release(m);
@@ -1511,20 +1509,6 @@ out:
     if (have_model)
         tm_model_file_release(&model);
     tm_apply_body_release(&body);
-}
-
-/* The stored result of job r->id into *json (owned, tm_free); answers 404
- * or the store's error itself and returns -1. */
-static int read_result(struct tm__req *r, char **json, size_t *len)
-{
-    struct tm_store *st = &r->srv->store;
-    char err[TM_ERR_SIZE] = "";
-    tm_status s = st->m->job_result(st->ctx, r->id, json, len, err);
-    if (s == TM_ENOTFOUND) /* deleted since it was looked up */
-        tm__respond_error(r, 404, "not_found", "no such job", NULL);
-    else if (s)
-        respond_store_error(r, err);
-    return s ? -1 : 0;
 }
 
 /* A transform job's result (api/apply.h) has no topics, terms or fit to
