@@ -5,14 +5,16 @@ SciPy, in the same run, on all 18,846 stripped 20 Newsgroups documents
 randomized and lanczos vs sklearn randomized_svd and scipy svds), NMF k=20
 (cd and mu, topicd on all CPUs and on one thread vs sklearn; topicd's hals
 against sklearn's cd, also as a whole process from the stripped documents:
-read + vectorize + fit). Each job runs in its own process; reported:
+read + vectorize + fit; with --kl, mu on the Kullback-Leibler divergence;
+with --shape, the cd and hals rows on a corpus bench/shapes.py makes instead:
+many short documents or few long ones). Each job runs in its own process; reported:
 compute seconds (the fit, not reading the matrix), peak RSS of that process,
 error (SVD: max relative error of the k singular values against svds; NMF:
 reconstruction error), speed-up over the Python counterpart. Prints a
 markdown table.
 
-usage: python3 bench/bench_fit.py [--topicd build/topicd] [--only svd|nmf] [--repeat 3]
-       [--repeat-svd 5] [--nmf-k 20] [--nmf-seeds 0,1]
+usage: python3 bench/bench_fit.py [--topicd build/topicd] [--only svd|nmf|kl] [--repeat 3]
+       [--repeat-svd 5] [--nmf-k 20] [--nmf-seeds 0,1] [--shape short|long] [--kl]
 """
 import argparse
 import json
@@ -23,6 +25,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fitcorpus  # noqa: E402
+import shapes  # noqa: E402
 
 PY_JOB = r"""
 import json, resource, sys, time
@@ -39,7 +42,8 @@ elif job["kind"] == "svds":
     out["s"] = sorted(svds(X, k=job["k"], random_state=0)[1], reverse=True)
 else:
     from sklearn.decomposition import NMF
-    m = NMF(n_components=job["k"], solver=job["solver"], random_state=job.get("seed", 0)).fit(X)
+    m = NMF(n_components=job["k"], solver=job["solver"], random_state=job.get("seed", 0),
+            beta_loss=job.get("beta_loss", "frobenius")).fit(X)
     out["error"] = float(m.reconstruction_err_)
     out["n_iter"] = int(m.n_iter_)
 out["seconds"] = time.time() - t
@@ -68,7 +72,7 @@ def rel_err(got, ref):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--topicd", default="build/topicd")
-    ap.add_argument("--only", choices=["svd", "nmf"])
+    ap.add_argument("--only", choices=["svd", "nmf", "kl"])
     ap.add_argument("--corpus", default=fitcorpus.CORPUS)
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of every NMF job; the fastest counts (the machine is shared)")
@@ -81,20 +85,34 @@ def main():
     ap.add_argument("--nmf-seeds", default="0,1",
                     help="comma-separated seeds of the cd/hals rows: scikit-learn's cd stops after "
                     "about 105 iterations with 0 and runs to about 200 with 1 (issue #19)")
+    ap.add_argument("--shape", choices=sorted(shapes.SHAPES),
+                    help="instead of 20 Newsgroups, the NMF cd and hals rows (--nmf-k, "
+                    "--nmf-seeds) on a corpus bench/shapes.py makes: many short documents or "
+                    "few long ones")
+    ap.add_argument("--kl", action="store_true",
+                    help="also NMF mu with beta_loss kullback-leibler, k = 20 (long)")
+    ap.add_argument("--shape-seed", type=int, default=0, help="the shape's generator seed")
     a = ap.parse_args()
     import scipy.sparse as sp
 
     tmp = tempfile.mkdtemp(prefix="topicd-bench-")
-    X, _ = fitcorpus.tfidf(fitcorpus.load_docs("all", a.corpus))
+    if a.shape:
+        docs = list(shapes.generate(a.shape, a.shape_seed))
+        name = "the %s shape (bench/shapes.py, seed %d)" % (a.shape, a.shape_seed)
+    else:
+        docs = fitcorpus.load_docs("all", a.corpus)
+        name = "all 20 Newsgroups, stripped"
+    X, _ = fitcorpus.tfidf(docs)
     npz, mtx = os.path.join(tmp, "all.npz"), os.path.join(tmp, "all.mtx")
     sp.save_npz(npz, X)
     fitcorpus.write_mtx(X, mtx)
     docs_path = os.path.join(tmp, "stripped.jsonl")
     with open(docs_path, "w", encoding="utf-8") as f:
-        for d in fitcorpus.load_docs("all", a.corpus):
+        for d in docs:
             f.write(json.dumps({"text": d}) + "\n")
-    print("all 20 Newsgroups, stripped, TF-IDF (stop_words='english'): %d x %d, nnz %d"
-          % (X.shape[0], X.shape[1], X.nnz), flush=True)
+    del docs
+    print("%s, TF-IDF (stop_words='english'): %d x %d, nnz %d"
+          % (name, X.shape[0], X.shape[1], X.nnz), flush=True)
     rows = []
 
     def topicd_once(spec, threads=None):
@@ -127,7 +145,32 @@ def main():
     def secs_of(r):
         return r["seconds"] if isinstance(r, dict) else r[1]
 
-    if a.only in (None, "svd"):
+    if a.shape:
+        # The shape's NMF rows: scikit-learn's cd against topicd's cd and hals,
+        # init + fit (its share of init beside) and whole process, in turns.
+        for k in [int(v) for v in a.nmf_k.split(",")]:
+            for seed in [int(v) for v in a.nmf_seeds.split(",")]:
+                job = "%s k=%d seed %d" % (a.shape, k, seed)
+                specs = [{"model": {"method": "nmf", "n_topics": k, "solver": solver},
+                          "seed": seed} for solver in ("cd", "hals")]
+                wholes = [dict(spec, vectorizer={"stop_words": "english"}) for spec in specs]
+                sk, cd, cdw, hals, halsw = best_of(
+                    [lambda: run_py({"kind": "nmf", "k": k, "solver": "cd", "seed": seed,
+                                     "npz": npz}),
+                     lambda: topicd_once(specs[0]), lambda: topicd_whole(wholes[0]),
+                     lambda: topicd_once(specs[1]), lambda: topicd_whole(wholes[1])],
+                    secs_of, a.repeat)
+                rows.append(("NMF cd (sklearn)", job, sk["seconds"], sk["rss_mb"],
+                             "%.4f (%d it)" % (sk["error"], sk["n_iter"]), None))
+                for name, (res, secs, rss) in (("topicd cd", cd), ("topicd cd, whole process", cdw),
+                                               ("topicd hals", hals),
+                                               ("topicd hals, whole process", halsw)):
+                    tim = res.get("timings", {})
+                    rows.append((name, job, secs, rss, "%.4f (%d it, %d passes; init %.2f s)" % (
+                        res["reconstruction_error"], res["n_iter"], res.get("passes_over_x", 0),
+                        tim.get("init", 0)), sk["seconds"] / secs))
+                print("%s done" % job, flush=True)
+    if a.only in (None, "svd") and not a.shape:
         for k in (10, 100):
             specs = [{"model": {"method": "truncated_svd", "n_topics": k, "algorithm": algo},
                       "seed": 0} for algo in ("randomized", "lanczos")]
@@ -145,7 +188,7 @@ def main():
                              "%.1e" % rel_err(res["singular_values"], ref["s"]),
                              base["seconds"] / secs))
             print("svd k=%d done" % k, flush=True)
-    if a.only in (None, "nmf"):
+    if a.only in (None, "nmf") and not a.shape:
         # hals has no scikit-learn counterpart: its rows stand against
         # scikit-learn's cd with the same k, init and seed, which it must
         # match or beat in error (issue #19), in runs taking turns with it.
@@ -192,6 +235,22 @@ def main():
                          "%.4f (%d it)" % (res1["reconstruction_error"], res1["n_iter"]),
                          sk["seconds"] / secs1))
             print("nmf %s done" % solver, flush=True)
+    if (a.kl or a.only == "kl") and not a.shape:
+        # mu on the generalized Kullback-Leibler divergence (sqrt(2 KL) is
+        # the error either side reports), k = 20, seed 0.
+        job = "nmf k=20 mu kullback-leibler"
+        spec = {"model": {"method": "nmf", "n_topics": 20, "solver": "mu",
+                          "beta_loss": "kullback-leibler"}, "seed": 0}
+        sk, (res, secs, rss) = best_of(
+            [lambda: run_py({"kind": "nmf", "k": 20, "solver": "mu", "npz": npz,
+                             "beta_loss": "kullback-leibler"}),
+             lambda: topicd_once(spec)], secs_of, a.repeat)
+        rows.append(("NMF (sklearn)", job, sk["seconds"], sk["rss_mb"],
+                     "%.4f (%d it)" % (sk["error"], sk["n_iter"]), None))
+        rows.append(("topicd", job, secs, rss, "%.4f (%d it, %d passes)" % (
+            res["reconstruction_error"], res["n_iter"], res.get("passes_over_x", 0)),
+            sk["seconds"] / secs))
+        print("%s done" % job, flush=True)
 
     print()
     print("| job | implementation | seconds | peak RSS (MB) | error | speed-up |")

@@ -7,6 +7,7 @@ together with the date, the machine and the commands to --out.
 
 usage: python3 bench/run.py [--topicd build/topicd] [--corpus ../shared/corpora/20news]
        [--out bench/results.md] [--only text|fit|sweep|coherence] [--gensim-python PYTHON]
+       [--shapes]
 (coherence_gensim.py, topic coherence beside gensim's, runs with --gensim-python.)
 """
 import argparse
@@ -48,6 +49,9 @@ def main():
     ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "shared", "corpora", "20news"))
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
     ap.add_argument("--only", choices=["text", "fit", "sweep", "coherence"])
+    ap.add_argument("--shapes", action="store_true",
+                    help="also bench_fit.py's NMF rows on bench/shapes.py's two corpus shapes "
+                    "(long: scikit-learn's cd takes minutes a run)")
     ap.add_argument("--gensim-python", default=os.environ.get("GENSIM_PYTHON", sys.executable),
                     help="the Python that runs coherence_gensim.py (needs gensim)")
     args = ap.parse_args()
@@ -61,6 +65,10 @@ def main():
         ("coherence", "Topic coherence beside gensim (all 18,846 documents, stripped)",
          "coherence_gensim.py"),
     ]
+    if args.shapes:
+        for shape, what in (("short", "60,000 short documents"), ("long", "2,000 long documents")):
+            parts.append(("shape-" + shape, f"NMF on a synthetic corpus of {what} "
+                          "(bench/shapes.py)", "bench_fit.py"))
     out = [f"# topicd benchmarks\n",
            f"Run {datetime.datetime.now().isoformat(timespec='seconds')} on {machine()}.\n",
            f"Against {reference_versions(sys.executable)} ({sys.executable}).\n",
@@ -78,6 +86,8 @@ def main():
         if key == "coherence":
             cmd = [args.gensim_python, path, "--mode", "bench", "--topicd", args.topicd,
                    "--corpus", args.corpus]
+        if key.startswith("shape-"):
+            cmd += ["--shape", key[len("shape-"):], "--repeat", "1"]
         print("bench: " + " ".join(cmd), file=sys.stderr, flush=True)
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
         sys.stdout.write(proc.stdout)
@@ -85,6 +95,8 @@ def main():
             failed = True
             print(f"bench: {script} exited {proc.returncode}", file=sys.stderr)
         extra = " --mode bench" if key == "coherence" else ""
+        if key.startswith("shape-"):
+            extra = " " + " ".join(cmd[cmd.index("--shape"):])
         out.append(f"\n## {title}\n\nCommand: `python3 bench/{script}{extra} --topicd {args.topicd}`\n\n")
         out.append(proc.stdout)
     with open(args.out, "w") as f:
