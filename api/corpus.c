@@ -159,6 +159,53 @@ nomem:
     return tm_api_errorf(e, TM_ENOMEM, field, -1, "out of memory");
 }
 
+tm_status tm_corpus_append_take(struct tm_corpus *c, struct tm_corpus *from, struct tm_api_error *e)
+{
+    int64_t n = c->n_docs + from->n_docs;
+    if (n > c->limits.max_documents)
+        return tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "more than %lld documents",
+                             (long long)c->limits.max_documents);
+    if ((uint64_t)c->total_bytes + (uint64_t)from->total_bytes >
+        (uint64_t)c->limits.max_total_bytes)
+        return tm_api_errorf(e, TM_ETOOBIG, NULL, -1, "corpus exceeds the limit of %zu bytes",
+                             c->limits.max_total_bytes);
+    if (n > c->cap_docs) {
+        struct tm_doc *docs = tm_reallocarray(c->docs, (size_t)n, sizeof(*docs));
+        if (!docs)
+            goto nomem;
+        c->docs = docs;
+        if (c->ids) {
+            char **ids = tm_reallocarray(c->ids, (size_t)n, sizeof(*ids));
+            if (!ids)
+                goto nomem;
+            c->ids = ids;
+        }
+        c->cap_docs = n;
+    }
+    if (from->ids && !c->ids) {
+        c->ids = tm_calloc((size_t)c->cap_docs, sizeof(*c->ids));
+        if (!c->ids)
+            goto nomem;
+    }
+    if (from->n_docs)
+        memcpy(c->docs + c->n_docs, from->docs, (size_t)from->n_docs * sizeof(*c->docs));
+    for (int64_t i = 0; c->ids && i < from->n_docs; i++)
+        c->ids[c->n_docs + i] = from->ids ? from->ids[i] : NULL;
+    /* from's blocks go behind c's, whose first stays the one being filled. */
+    struct tm__corpus_block **tail = &c->blocks;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = from->blocks;
+    from->blocks = NULL;
+    c->n_docs = n;
+    c->total_bytes += from->total_bytes;
+    tm_corpus_release(from);
+    return TM_OK;
+nomem:
+    /* c's arrays may have grown; nothing was added to them. */
+    return tm_api_errorf(e, TM_ENOMEM, NULL, -1, "out of memory");
+}
+
 /* ---------------------------------------------------------------------- */
 /* JSON documents. */
 

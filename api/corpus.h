@@ -76,6 +76,13 @@ void tm_corpus_release(struct tm_corpus *c);
 tm_status tm_corpus_add(struct tm_corpus *c, const char *text, size_t len, const char *id,
                         size_t id_len, struct tm_api_error *e);
 
+/* Appends from's documents (and ids) to c's, in order, moving from's
+ * storage into c without copying the text; from is left empty (its limits
+ * kept). For a corpus read in parts at once. Errors, with no document
+ * moved: TM_ETOOBIG past c's max_documents or max_total_bytes, TM_ENOMEM. */
+tm_status tm_corpus_append_take(struct tm_corpus *c, struct tm_corpus *from,
+                                struct tm_api_error *e);
+
 /*
  * Appends the documents in bytes (borrowed) to c. Errors name the place:
  * field "line 7" (JSONL, lines) or "documents[3]" / "[3].text" (JSON), with

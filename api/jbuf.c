@@ -206,7 +206,37 @@ void tm_jbuf_double(struct tm_jbuf *b, double v)
     tm_jbuf_puts(b, buf);
 }
 
+void tm_jbuf_double_cached(struct tm_jbuf *b, double v, struct tm_jbuf_dcache *c)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof(bits));
+    size_t h = (size_t)((bits * UINT64_C(0x9E3779B97F4A7C15)) >> 56);
+    if (c->slot[h].len && c->slot[h].bits == bits) {
+        tm_jbuf_put(b, c->slot[h].text, c->slot[h].len);
+        return;
+    }
+    size_t at = b->len;
+    tm_jbuf_double(b, v);
+    size_t n = b->len - at;
+    if (b->status != TM_OK || n == 0 || n >= sizeof(c->slot[h].text))
+        return;
+    memcpy(c->slot[h].text, b->data + at, n);
+    c->slot[h].len = (unsigned char)n;
+    c->slot[h].bits = bits;
+}
+
+/* By hand rather than through printf: document frequencies and lengths come
+ * by the hundred thousand. */
 void tm_jbuf_int(struct tm_jbuf *b, int64_t v)
 {
-    tm_jbuf_printf(b, "%lld", (long long)v);
+    char buf[24];
+    char *p = buf + sizeof(buf);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    tm_jbuf_put(b, p, (size_t)(buf + sizeof(buf) - p));
 }

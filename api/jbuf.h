@@ -48,6 +48,19 @@ void tm_jbuf_string(struct tm_jbuf *b, const char *s, size_t n);
 /* The shortest of %.15g/%.16g/%.17g that reads back to v exactly. v must be
  * finite (the caller checks: NaN and Inf have no JSON form). */
 void tm_jbuf_double(struct tm_jbuf *b, double v);
+/* The texts of recent tm_jbuf_double values, keyed by their bits (so the
+ * same text), for long arrays that repeat a few values (idf is a function of
+ * the document frequency): a hit copies the text instead of formatting and
+ * reading it back. Zero it before the first use; 10 KiB. */
+struct tm_jbuf_dcache {
+    struct {
+        uint64_t bits;
+        unsigned char len; /* 0: empty */
+        char text[31];
+    } slot[256];
+};
+/* tm_jbuf_double(b, v) through c (borrowed, one owner at a time). */
+void tm_jbuf_double_cached(struct tm_jbuf *b, double v, struct tm_jbuf_dcache *c);
 /* v in decimal. */
 void tm_jbuf_int(struct tm_jbuf *b, int64_t v);
 

@@ -301,19 +301,26 @@ static void put_terms(struct tm_jbuf *b, const struct tm_vocab *vocab, int64_t f
 
 static void put_ints(struct tm_jbuf *b, const int64_t *x, int64_t from, int64_t to)
 {
-    for (int64_t i = from; i < to; i++)
-        tm_jbuf_printf(b, i > from ? ",%" PRId64 : "%" PRId64, x[i]);
+    for (int64_t i = from; i < to; i++) {
+        if (i > from)
+            tm_jbuf_put(b, ",", 1);
+        tm_jbuf_int(b, x[i]);
+    }
 }
 
 static tm_status put_doubles(struct tm_jbuf *b, const char *key, const double *x, int64_t from,
                              int64_t to, struct tm_api_error *e)
 {
+    struct tm_jbuf_dcache cache;
+    memset(&cache, 0, sizeof(cache));
     for (int64_t i = from; i < to; i++) {
         if (i > from)
             tm_jbuf_put(b, ",", 1);
-        tm_status st = put_num(b, x[i], e, "%s[%" PRId64 "]", key, i);
-        if (st != TM_OK)
-            return st;
+        if (isfinite(x[i])) {
+            tm_jbuf_double_cached(b, x[i], &cache);
+            continue;
+        }
+        return put_num(b, x[i], e, "%s[%" PRId64 "]", key, i);
     }
     return TM_OK;
 }

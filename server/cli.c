@@ -12,8 +12,10 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <fcntl.h>
 #ifdef __GLIBC__
 #endif
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -472,8 +474,136 @@ static tm_status stream_into_corpus(void *ctx, const struct tm_stream_doc *d,
     return st;
 }
 
+/*
+ * Reading a large JSON Lines or lines file in parts at once. Reading and
+ * decoding is one thread's work before the vectorizer starts its own, so the
+ * file is cut at newlines into one part per thread (each at least
+ * LOAD_PART_MIN bytes), each part streamed by pread into a corpus of its
+ * own, and the parts appended in order: the same documents as one stream.
+ * Any failure re-reads the file as one stream, which words the error (its
+ * line numbers count from the start of the file) as it always has.
+ */
+#define LOAD_PART_MIN ((off_t)1 << 20)
+#define LOAD_MAX_PARTS 16
+
+struct load_part {
+    int fd, format;
+    off_t from, to;
+    struct tm_corpus corpus;
+    tm_status st;
+    struct tm_api_error e; /* unused: a failed part is read again in one stream */
+};
+
+static void *load_part_run(void *arg)
+{
+    struct load_part *p = arg;
+    struct tm_doc_stream *s = NULL;
+    size_t cap = 1 << 20;
+    char *chunk = tm_malloc(cap);
+    p->st = chunk ? tm_doc_stream_new(&s, (enum tm_corpus_format)p->format, &p->corpus.limits,
+                                      stream_into_corpus, &p->corpus)
+                  : TM_ENOMEM;
+    for (off_t at = p->from; p->st == TM_OK && at < p->to;) {
+        size_t want = p->to - at < (off_t)cap ? (size_t)(p->to - at) : cap;
+        ssize_t got = pread(p->fd, chunk, want, at);
+        if (got <= 0) {
+            p->st = TM_EIO;
+            break;
+        }
+        size_t skip = at == 0 && got >= 3 && !memcmp(chunk, "\xEF\xBB\xBF", 3) ? 3 : 0;
+        p->st = tm_doc_stream_feed(s, chunk + skip, (size_t)got - skip, &p->e);
+        at += got;
+    }
+    if (p->st == TM_OK)
+        p->st = tm_doc_stream_finish(s, &p->e);
+    tm_doc_stream_free(s);
+    tm_free(chunk);
+    return NULL;
+}
+
+/* The part boundaries of fd's size bytes: ends[i] just after a newline;
+ * returns how many parts (1: read it whole). */
+static int load_split(int fd, off_t size, int parts, off_t *ends)
+{
+    char buf[4096];
+    int n = 0;
+    for (int i = 1; i < parts; i++) {
+        off_t at = size / parts * i, end = -1;
+        if (n && at <= ends[n - 1])
+            at = ends[n - 1];
+        /* the first newline at or after at, within 1 MiB */
+        for (off_t scanned = 0; end < 0 && scanned < ((off_t)1 << 20) && at < size;) {
+            ssize_t got = pread(fd, buf, sizeof(buf), at);
+            if (got <= 0)
+                return 1;
+            const char *nl = memchr(buf, '\n', (size_t)got);
+            if (nl)
+                end = at + (nl - buf) + 1;
+            at += got;
+            scanned += got;
+        }
+        if (end < 0 || end >= size)
+            break;
+        ends[n++] = end;
+    }
+    ends[n++] = size;
+    return n;
+}
+
+/* 0 with c filled, or -1: read the file as one stream instead. */
+static int load_parallel(const char *path, int format, int threads, struct tm_corpus *c)
+{
+    struct load_part parts[LOAD_MAX_PARTS];
+    pthread_t tid[LOAD_MAX_PARTS];
+    int started[LOAD_MAX_PARTS] = {0};
+    off_t ends[LOAD_MAX_PARTS];
+    struct stat sb;
+    int rc = -1, n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+        (uint64_t)sb.st_size > (uint64_t)c->limits.max_total_bytes) {
+        close(fd);
+        return -1;
+    }
+    n = threads < LOAD_MAX_PARTS ? threads : LOAD_MAX_PARTS;
+    if (n > sb.st_size / LOAD_PART_MIN)
+        n = (int)(sb.st_size / LOAD_PART_MIN);
+    if (n < 2 || (n = load_split(fd, sb.st_size, n, ends)) < 2) {
+        close(fd);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        parts[i] = (struct load_part){.fd = fd, .format = format, .to = ends[i]};
+        parts[i].from = i ? ends[i - 1] : 0;
+        tm_corpus_init(&parts[i].corpus, &c->limits);
+    }
+    for (int i = 1; i < n; i++)
+        started[i] = pthread_create(&tid[i], NULL, load_part_run, &parts[i]) == 0;
+    load_part_run(&parts[0]);
+    for (int i = 1; i < n; i++) {
+        if (started[i])
+            pthread_join(tid[i], NULL);
+        else
+            load_part_run(&parts[i]);
+    }
+    rc = 0;
+    for (int i = 0; i < n; i++)
+        if (parts[i].st != TM_OK ||
+            (rc == 0 && tm_corpus_append_take(c, &parts[i].corpus, NULL) != TM_OK))
+            rc = -1;
+    for (int i = 0; i < n; i++)
+        tm_corpus_release(&parts[i].corpus);
+    if (rc != 0)
+        tm_corpus_release(c);
+    close(fd);
+    return rc;
+}
+
 /* JSON Lines and plain lines are read in chunks (one copy of the text in
- * memory); JSON, and input whose format must be sniffed, whole. */
+ * memory), a large file in parts at once (load_parallel); JSON, and input
+ * whose format must be sniffed, whole. */
 static int load_corpus(const struct cli_opts *o, struct tm_corpus *c)
 {
     struct tm_api_error e;
@@ -486,6 +616,9 @@ static int load_corpus(const struct cli_opts *o, struct tm_corpus *c)
         else if (ends_with(o->input, ".json"))
             format = TM_CORPUS_JSON;
     }
+    if ((format == TM_CORPUS_JSONL || format == TM_CORPUS_LINES) && strcmp(o->input, "-") != 0 &&
+        load_parallel(o->input, format, setup_threads(o->threads), c) == 0)
+        return 0;
     if (format == TM_CORPUS_JSONL || format == TM_CORPUS_LINES) {
         FILE *f = strcmp(o->input, "-") ? fopen(o->input, "rb") : stdin;
         if (!f)

@@ -306,6 +306,91 @@ TM_TEST(cli_vectorize_formats)
     run_free(&a);
 }
 
+/* A JSON Lines file of about 4 MB: a BOM, ids, escapes, a blank line and a
+ * CRLF line, then a bad record on line bad_line when bad_line > 0. */
+static void write_big_jsonl(const char *path, int bad_line)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return;
+    fputs("\xEF\xBB\xBF", f);
+    for (int i = 1; i <= 30000; i++) {
+        if (i == bad_line)
+            fputs("{\"text\": 7}\n", f);
+        else if (i % 9973 == 0)
+            fputs("\n", f);
+        else
+            fprintf(f,
+                    "{\"id\":\"d%d\",\"text\":\"w%d common\\nterm%d caf\\u00e9 x%d y%d "
+                    "and a longer tail of words to reach some size, line %d of many\"}%s\n",
+                    i, i % 5003, i % 97, i % 31, i % 7919, i, i % 5000 == 0 ? "\r" : "");
+    }
+    fclose(f);
+}
+
+/* A large JSON Lines or lines file is read in parts on the threads at once
+ * (server/cli.c's load_parallel): the same matrix and summary as one stream
+ * (--threads 1, stdin), and on a bad record the same error, its line
+ * counted from the start of the file. */
+TM_TEST(cli_vectorize_read_in_parts)
+{
+    NEED_BINARY();
+    struct run a, b, c;
+    char args[2048], mm_a[512], mm_b[512], big[512];
+    snprintf(big, sizeof(big), "%s", tmp_path("big.jsonl"));
+    write_big_jsonl(big, 0);
+    snprintf(mm_a, sizeof(mm_a), "%s", tmp_path("parts.mtx"));
+    snprintf(mm_b, sizeof(mm_b), "%s", tmp_path("whole.mtx"));
+    for (int threads = 2; threads <= 3; threads++) {
+        snprintf(args, sizeof(args), "vectorize --quiet --threads %d --matrix-market '%s' '%s'",
+                 threads, mm_a, big);
+        run(&a, args, NULL);
+        snprintf(args, sizeof(args), "vectorize --quiet --threads 1 --matrix-market '%s' '%s'",
+                 mm_b, big);
+        run(&b, args, NULL);
+        if (a.status != 0 || b.status != 0)
+            tm_test_fail(t, __FILE__, __LINE__, "exit %d, %d: %s%s", a.status, b.status, a.err,
+                         b.err);
+        CHECK(strstr(a.out, "\"n_documents\":29997,") != NULL);
+        char *sa = without_timings(a.out), *sb = without_timings(b.out);
+        CHECK(strcmp(sa, sb) == 0);
+        free(sa);
+        free(sb);
+        size_t la = 0, lb = 0;
+        char *xa = slurp(mm_a, &la), *xb = slurp(mm_b, &lb);
+        CHECK(xa && xb && la == lb && la > 0 && memcmp(xa, xb, la) == 0);
+        free(xa);
+        free(xb);
+        run_free(&a);
+        run_free(&b);
+    }
+    /* lines: each line a document, CRLF and all */
+    snprintf(args, sizeof(args), "vectorize --quiet --threads 2 --format lines '%s'", big);
+    run(&a, args, NULL);
+    snprintf(args, sizeof(args), "vectorize --quiet --threads 1 --format lines '%s'", big);
+    run(&b, args, NULL);
+    CHECK_INT_EQ(a.status, 0);
+    char *sa = without_timings(a.out), *sb = without_timings(b.out);
+    CHECK(strcmp(sa, sb) == 0);
+    free(sa);
+    free(sb);
+    run_free(&a);
+    run_free(&b);
+    /* a bad record early, late: the error one stream gives */
+    static const int bad[] = {3, 29000};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char want[128];
+        write_big_jsonl(big, bad[i]);
+        snprintf(args, sizeof(args), "vectorize --quiet --threads 2 '%s'", big);
+        run(&c, args, NULL);
+        CHECK_INT_EQ(c.status, 1);
+        snprintf(want, sizeof(want), "topicd: line %d: text: ", bad[i]);
+        if (strncmp(c.err, want, strlen(want)) != 0)
+            tm_test_fail(t, __FILE__, __LINE__, "want %s..., got %s", want, c.err);
+        run_free(&c);
+    }
+}
+
 /* vectorize --matrix-market, then fit the same matrix two ways: from the
  * corpus and from the file (+ vocabulary): the same topics. */
 TM_TEST(cli_matrix_market_round_trip)

@@ -241,6 +241,80 @@ TM_TEST(corpus_limits)
     tm_corpus_release(&c);
 }
 
+/* tm_corpus_append_take: documents and ids in order, whichever side has
+ * ids, the text moved (the same pointers) and from left empty; limits hold
+ * with nothing moved; allocation failures leak nothing. */
+TM_TEST(corpus_append_take)
+{
+    struct tm_corpus a, b, c;
+    struct tm_api_error e;
+    REQUIRE(parse(&a, "x1\nx2\n", TM_CORPUS_LINES, &e) == TM_OK);
+    REQUIRE(parse(&b, "{\"text\":\"y1\",\"id\":\"b1\"}\n{\"text\":\"y2\"}\n", TM_CORPUS_JSONL,
+                  &e) == TM_OK);
+    const char *moved = b.docs[1].text;
+    CHECK_INT_EQ(tm_corpus_append_take(&a, &b, &e), TM_OK);
+    REQUIRE(a.n_docs == 4);
+    CHECK(doc_is(&a, 0, "x1") && doc_is(&a, 1, "x2") && doc_is(&a, 2, "y1") && doc_is(&a, 3, "y2"));
+    CHECK(a.docs[3].text == moved);
+    CHECK_INT_EQ(a.total_bytes, 8);
+    REQUIRE(a.ids != NULL);
+    CHECK(a.ids[0] == NULL && a.ids[1] == NULL && a.ids[3] == NULL);
+    CHECK_STR_EQ(a.ids[2], "b1");
+    CHECK(b.n_docs == 0 && b.docs == NULL && b.ids == NULL && b.total_bytes == 0);
+    /* a has ids, c none; then more text after the merge lands in a's blocks */
+    REQUIRE(parse(&c, "z1\n", TM_CORPUS_LINES, &e) == TM_OK);
+    CHECK_INT_EQ(tm_corpus_append_take(&a, &c, &e), TM_OK);
+    CHECK_INT_EQ(tm_corpus_add(&a, "w1", 2, "i5", 2, &e), TM_OK);
+    REQUIRE(a.n_docs == 6);
+    CHECK(doc_is(&a, 4, "z1") && doc_is(&a, 5, "w1"));
+    CHECK(a.ids[4] == NULL);
+    CHECK_STR_EQ(a.ids[5], "i5");
+    CHECK(doc_is(&a, 2, "y1"));
+    tm_corpus_release(&a);
+    tm_corpus_release(&b);
+    tm_corpus_release(&c);
+
+    struct tm_corpus_limits lim;
+    tm_corpus_limits_init(&lim);
+    lim.max_documents = 3;
+    tm_corpus_init(&a, &lim);
+    REQUIRE(tm_corpus_parse(&a, "a\nb\n", 4, TM_CORPUS_LINES, &e) == TM_OK);
+    REQUIRE(parse(&b, "c\nd\n", TM_CORPUS_LINES, &e) == TM_OK);
+    CHECK_INT_EQ(tm_corpus_append_take(&a, &b, &e), TM_ETOOBIG);
+    CHECK(strstr(e.message, "more than 3 documents") != NULL);
+    CHECK(a.n_docs == 2 && b.n_docs == 2 && doc_is(&b, 1, "d"));
+    tm_corpus_release(&a);
+    tm_corpus_release(&b);
+    lim.max_documents = 10;
+    lim.max_total_bytes = 4;
+    tm_corpus_init(&a, &lim);
+    REQUIRE(tm_corpus_parse(&a, "a\nb\n", 4, TM_CORPUS_LINES, &e) == TM_OK);
+    REQUIRE(parse(&b, "cde\n", TM_CORPUS_LINES, &e) == TM_OK);
+    CHECK_INT_EQ(tm_corpus_append_take(&a, &b, &e), TM_ETOOBIG);
+    CHECK(a.n_docs == 2 && b.n_docs == 1);
+    tm_corpus_release(&a);
+    tm_corpus_release(&b);
+
+    for (long n = 1; n < 100; n++) {
+        tm_testalloc_fail_at(0); /* count from here, fail nothing yet */
+        REQUIRE(parse(&a, "a\nb\n", TM_CORPUS_LINES, &e) == TM_OK);
+        REQUIRE(parse(&b, "{\"text\":\"c\",\"id\":\"i\"}\n", TM_CORPUS_JSONL, &e) == TM_OK);
+        for (int k = 0; k < 70; k++) /* past a's 64 slots: its arrays must grow */
+            REQUIRE(tm_corpus_add(&b, "d", 1, NULL, 0, &e) == TM_OK);
+        tm_testalloc_arm(n);
+        tm_status st = tm_corpus_append_take(&a, &b, &e);
+        tm_testalloc_reset();
+        CHECK(st == TM_OK || st == TM_ENOMEM);
+        CHECK_INT_EQ(a.n_docs, st == TM_OK ? 73 : 2);
+        tm_corpus_release(&a);
+        tm_corpus_release(&b);
+        CHECK_INT_EQ(tm_testalloc_outstanding(), 0);
+        if (st == TM_OK)
+            break;
+    }
+    tm_alloc_set_methods(NULL);
+}
+
 /* Documents stay where they are while more are added (block storage). */
 TM_TEST(corpus_pointers_stable)
 {

@@ -99,6 +99,52 @@ TM_TEST(jbuf_numbers)
     s = take(t, &b, &len);
     CHECK_STR_EQ(s, "-9223372036854775808 42");
     tm_free(s);
+    /* tm_jbuf_int writes what printf's %lld does. */
+    static const int64_t ints[] = {0, -1, 9, 10, -10, 99, 100, 1234567890123, INT64_MAX};
+    for (int i = 0; i < 1000 + (int)(sizeof(ints) / sizeof(ints[0])); i++) {
+        int64_t v = i < 1000 ? (int64_t)((uint64_t)rand() << 33 ^ (uint64_t)rand() << 2) >> (i % 60)
+                             : ints[i - 1000];
+        char want[32];
+        snprintf(want, sizeof(want), "%lld", (long long)v);
+        tm_jbuf_init(&b, 0);
+        tm_jbuf_int(&b, v);
+        s = take(t, &b, &len);
+        REQUIRE(s);
+        if (strcmp(s, want) || len != strlen(want))
+            tm_test_fail(t, __FILE__, __LINE__, "%s printed as %s", want, s);
+        tm_free(s);
+    }
+}
+
+/* Through the cache, a run of values with repeats (and more distinct values
+ * than slots, so slots are overwritten) reads exactly as tm_jbuf_double
+ * writes it value by value. */
+TM_TEST(jbuf_double_cached)
+{
+    static struct tm_jbuf_dcache cache;
+    struct tm_jbuf plain, cached;
+    size_t plen, clen;
+    memset(&cache, 0, sizeof(cache));
+    tm_jbuf_init(&plain, 0);
+    tm_jbuf_init(&cached, 0);
+    srand(11);
+    for (int i = 0; i < 20000; i++) {
+        /* idf-like values: ln((1 + n) / (1 + df)) + 1 for df in 1..1500 */
+        double v = i % 7 == 0    ? (double)rand() / RAND_MAX * 1e6 - 5e5
+                   : i % 11 == 0 ? (i % 2 ? 0.0 : -0.0)
+                                 : log(18847.0 / (1.0 + rand() % 1500)) + 1.0;
+        tm_jbuf_double(&plain, v);
+        tm_jbuf_double_cached(&cached, v, &cache);
+        tm_jbuf_put(&plain, ",", 1);
+        tm_jbuf_put(&cached, ",", 1);
+    }
+    char *p = take(t, &plain, &plen);
+    char *c = take(t, &cached, &clen);
+    REQUIRE(p && c);
+    CHECK(plen == clen);
+    CHECK(strcmp(p, c) == 0);
+    tm_free(p);
+    tm_free(c);
 }
 
 TM_TEST(jbuf_put_and_printf)

@@ -152,6 +152,44 @@ TM_TEST(json_scan_rejects)
     CHECK_INT_EQ(e.offset, 3);
 }
 
+/* A string's plain bytes are skipped a word at a time: a quote, backslash or
+ * NUL at every position of the first words (after plain bytes next to them
+ * in value: '!', '#', '[', ']', 0x01, 0xa2, 0xdc, 0xff) is still found. */
+TM_TEST(json_scan_string_stops_anywhere)
+{
+    static const char plain[] = "!#[]\x01\xa2\xdc\xff";
+    char buf[64];
+    struct tm_api_error e;
+    size_t n;
+    for (size_t k = 0; k < 24; k++) {
+        buf[0] = '"';
+        for (size_t i = 0; i < k; i++)
+            buf[1 + i] = plain[i % 8];
+        /* a raw NUL at k */
+        memcpy(buf + 1 + k, "\0abcdefghij\"", 12);
+        CHECK_INT_EQ(scan_exact(buf, k + 13, NULL, &e), TM_EPARSE);
+        CHECK_INT_EQ(e.offset, (int64_t)(k + 1));
+        CHECK_STR_EQ(e.message, "malformed JSON: NUL byte in string");
+        /* an invalid escape at k */
+        memcpy(buf + 1 + k, "\\xabcdefghij\"", 13);
+        CHECK_INT_EQ(scan_exact(buf, k + 14, NULL, &e), TM_EPARSE);
+        CHECK_INT_EQ(e.offset, (int64_t)(k + 1));
+        CHECK_STR_EQ(e.message, "malformed JSON: invalid escape in string");
+        /* no closing quote */
+        CHECK_INT_EQ(scan_exact(buf, k + 1, NULL, &e), TM_EPARSE);
+        CHECK_INT_EQ(e.offset, 0);
+        CHECK_STR_EQ(e.message, "malformed JSON: unterminated string");
+        /* an escaped quote at k, then the string ends at k + 3: one more
+         * byte would be a second value */
+        memcpy(buf + 1 + k, "\\\"\"", 3);
+        CHECK_INT_EQ(scan_exact(buf, k + 4, &n, &e), TM_OK);
+        CHECK_INT_EQ(n, 1);
+        memcpy(buf + 4 + k, "x", 1);
+        CHECK_INT_EQ(scan_exact(buf, k + 5, NULL, &e), TM_EPARSE);
+        CHECK_INT_EQ(e.offset, (int64_t)(k + 4));
+    }
+}
+
 /* Nesting of TM_JSON_MAX_DEPTH arrays or objects passes, one more fails at
  * the bracket that is one too deep. */
 TM_TEST(json_scan_depth_limit)
