@@ -341,11 +341,11 @@ size_t tm_fit_device_bytes(const struct tm_backend_ops *ops, const struct tm_mod
         /* mu, pgd: their denominators; hals: its last iterates (extrapolation) */
         if (p->solver != TM_NMF_CD)
             body += mats(ops, dt, m, k) + mats(ops, dt, n, k);
-        /* minibatch: A, B, the numerator and H's next (n x k each), W_b's
-         * products, and a batch of X (at most X's non-zeros) */
+        /* minibatch: A, B and the numerator (n x k each), W_b's products,
+         * and a batch of X (at most X's non-zeros) */
         if (p->solver == TM_NMF_MINIBATCH) {
             int64_t bs = p->batch_size < m ? p->batch_size : m;
-            body += 3 * mats(ops, dt, n, k) + 3 * mats(ops, dt, bs, k) + mats(ops, dt, n, 1);
+            body += 2 * mats(ops, dt, n, k) + 3 * mats(ops, dt, bs, k) + mats(ops, dt, n, 1);
             size_t batch = ops->sparse_bytes(dt, bs, n, nnz, k);
             if (batch == SIZE_MAX || batch > SIZE_MAX - body)
                 return SIZE_MAX;

@@ -190,8 +190,8 @@ tm_status tm__nmf_minibatch_fit(const struct tm_backend_ops *ops, void *ctx, con
                    0.0,
                    {0},
                    NULL};
-    struct tm_bmat a = {0}, b = {0}, num = {0}, hb = {0}, gw = {0}, p = {0}, d = {0}, e = {0},
-                   ones = {0}, row = {0};
+    struct tm_bmat a = {0}, b = {0}, num = {0}, gw = {0}, p = {0}, d = {0}, e = {0}, ones = {0},
+                   row = {0};
     struct tm_bsparse *xs = NULL;
     struct tm_csr xbatch = {0};
     /* host scalars: rho per column, ones, a row to add, W_b's and H's sums,
@@ -214,7 +214,6 @@ tm_status tm__nmf_minibatch_fit(const struct tm_backend_ops *ops, void *ctx, con
     TM_TRY(ops->mat_alloc(ctx, n, k, &a, err));
     TM_TRY(ops->mat_alloc(ctx, n, k, &b, err));
     TM_TRY(ops->mat_alloc(ctx, n, k, &num, err));
-    TM_TRY(ops->mat_alloc(ctx, n, k, &hb, err));
     TM_TRY(ops->mat_alloc(ctx, bs, k, &p, err));
     TM_TRY(ops->mat_alloc(ctx, bs, k, &d, err));
     if (params->fresh_restarts)
@@ -319,8 +318,9 @@ tm_status tm__nmf_minibatch_fit(const struct tm_backend_ops *ops, void *ctx, con
         }
         if (l2h > 0)
             TM_TRY(ops->axpy(ctx, l2h, ht, &b, err));
-        TM_TRY(ops->fill(ctx, &hb, 1.0, err));
-        TM_TRY(ops->mu_update(ctx, &hb, &a, &b, NULL, 0.0, 0.0, kl ? DBL_EPSILON : 0.0, err));
+        /* num, added into A, is free: it takes the new H */
+        TM_TRY(ops->fill(ctx, &num, 1.0, err));
+        TM_TRY(ops->mu_update(ctx, &num, &a, &b, NULL, 0.0, 0.0, kl ? DBL_EPSILON : 0.0, err));
 
         /* _minibatch_convergence, from the second step on */
         int stop = 0;
@@ -329,9 +329,9 @@ tm_status tm__nmf_minibatch_fit(const struct tm_backend_ops *ops, void *ctx, con
             alpha = alpha < 1.0 ? alpha : 1.0;
             ewa = have_ewa ? ewa * (1.0 - alpha) + cost * alpha : cost;
             have_ewa = 1;
-            TM_TRY(ops->axpy(ctx, -1.0, &hb, ht, err)); /* ht = H_prev - H */
+            TM_TRY(ops->axpy(ctx, -1.0, &num, ht, err)); /* ht = H_prev - H */
             TM_TRY(ops->dot(ctx, ht, ht, &diff2, err));
-            TM_TRY(ops->dot(ctx, &hb, &hb, &norm2, err));
+            TM_TRY(ops->dot(ctx, &num, &num, &norm2, err));
             if (!isfinite(diff2) || !isfinite(norm2)) {
                 st = numeric(err, "H");
                 goto out;
@@ -350,9 +350,9 @@ tm_status tm__nmf_minibatch_fit(const struct tm_backend_ops *ops, void *ctx, con
                     stop = 1;
             }
         }
-        struct tm_bmat tmp = *ht; /* the new H becomes ht; hb is the next step's room */
-        *ht = hb;
-        hb = tmp;
+        struct tm_bmat tmp = *ht; /* the new H becomes ht; num is the next step's room */
+        *ht = num;
+        num = tmp;
         step++;
         if (step % per_epoch == 0 || stop || step == max_steps) {
             double r = 2.0 * (double)m * (have_ewa ? ewa : cost);
@@ -373,7 +373,6 @@ tm_status tm__nmf_minibatch_fit(const struct tm_backend_ops *ops, void *ctx, con
     ops->mat_free(ctx, &e);
     ops->mat_free(ctx, &d);
     ops->mat_free(ctx, &p);
-    ops->mat_free(ctx, &hb);
     ops->mat_free(ctx, &num);
     ops->mat_free(ctx, &b);
     ops->mat_free(ctx, &a);
@@ -406,7 +405,6 @@ out:
     ops->mat_free(ctx, &e);
     ops->mat_free(ctx, &d);
     ops->mat_free(ctx, &p);
-    ops->mat_free(ctx, &hb);
     ops->mat_free(ctx, &num);
     ops->mat_free(ctx, &b);
     ops->mat_free(ctx, &a);
