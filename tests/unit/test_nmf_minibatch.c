@@ -9,6 +9,7 @@
 #include "core/numerics/nmf.h"
 #include "cpu_ops.h"
 #include "harness.h"
+#include "testalloc.h"
 
 struct mcase {
     char name[32], beta[32];
@@ -268,5 +269,59 @@ TM_TEST(nmf_minibatch_validate)
     p.fresh_restarts_max_iter = 30;
     p.solver = TM_NMF_CD;
     CHECK_INT_EQ(tm_fit_validate(&x, &p, err), TM_EINVAL); /* kl with cd */
+    tm_csr_release(&x);
+}
+
+/* Every allocation of a fit (plain, fresh restarts, KL, with l1/l2, so that
+ * every branch allocates) and of a transform failing in turn: TM_ENOMEM, nothing leaked,
+ * until one succeeds. */
+TM_TEST(nmf_minibatch_allocation_failures_leak_nothing)
+{
+    FILE *f = fopen(tm_test_fixture("minibatch/minibatch.txt"), "r");
+    REQUIRE(f);
+    struct tm_csr x;
+    REQUIRE(read_x(f, &x));
+    fclose(f);
+    const struct tm_backend_ops *o = tm_test_cpu_ops(0);
+    struct tm_backend_config cfg = {TM_DTYPE_FLOAT64, 0, 1};
+    void *ctx;
+    struct tm_bsparse *xb;
+    REQUIRE(o->create(&cfg, &ctx, NULL) == TM_OK);
+    REQUIRE(o->sparse_upload(ctx, &x, &xb, NULL) == TM_OK);
+    double *ht = calloc((size_t)x.n_cols * 3, sizeof(double));
+    for (int64_t i = 0; i < x.n_cols * 3; i++)
+        ht[i] = 0.1 + 0.01 * (double)(i % 7);
+    for (int mode = 0; mode < 4; mode++) { /* fits: plain, fresh restarts, KL; a transform */
+        struct tm_model_params p;
+        tm_model_params_init(&p);
+        p.solver = TM_NMF_MINIBATCH;
+        p.n_topics = 3;
+        p.max_iter = 2;
+        p.batch_size = 9;
+        p.fresh_restarts = mode == 1;
+        p.beta_loss = mode == 2 ? TM_BETA_KL : TM_BETA_FROBENIUS;
+        p.alpha_W = 0.01;
+        p.l1_ratio = 0.5;
+        int ok = 0, bad = 0;
+        for (long nth = 1; nth < 2000 && !ok; nth++) {
+            struct tm_nmf_result r;
+            tm_testalloc_fail_at(nth);
+            tm_status st = mode == 3 ? tm_nmf_transform(o, ctx, &x, xb, ht, 3, &p, NULL, &r, NULL)
+                                     : tm_nmf_fit(o, ctx, &x, xb, 3, &p, NULL, &r, NULL);
+            tm_nmf_result_release(&r);
+            tm_testalloc_reset();
+            if (st == TM_OK)
+                ok = 1;
+            else if (st != TM_ENOMEM)
+                bad++;
+            if (tm_testalloc_outstanding() != 0)
+                bad++;
+        }
+        CHECK(ok);
+        CHECK_INT_EQ(bad, 0);
+    }
+    free(ht);
+    o->sparse_free(ctx, xb);
+    o->destroy(ctx);
     tm_csr_release(&x);
 }
