@@ -28,7 +28,7 @@
  * (tm_job_spec caps those at TM_SPEC_MAX_STOP_WORDS). */
 #define MAX_METADATA ((size_t)64 << 20)
 
-static const char *const solver_names[] = {"cd", "mu", "pgd", "hals"};
+static const char *const solver_names[] = {"cd", "mu", "pgd", "hals", "minibatch"};
 static const char *const init_names[] = {NULL, "nndsvd", "nndsvda", "nndsvdar", "random"};
 static const char *const pin_names[] = {"auto", "LU", "QR", "none"};
 
@@ -69,7 +69,7 @@ static void put_model(struct tm_jbuf *b, const struct tm_model_params *p)
         else
             tm_jbuf_puts(b, "null");
         tm_jbuf_printf(b, ",\"solver\":\"%s\",\"beta_loss\":\"%s\",\"tol\":",
-                       solver_names[(unsigned)p->solver % 4],
+                       solver_names[(unsigned)p->solver % 5],
                        p->beta_loss == TM_BETA_KL ? "kullback-leibler" : "frobenius");
         tm_jbuf_double(b, p->tol);
         tm_jbuf_printf(b, ",\"max_iter\":%" PRId64, p->max_iter);
@@ -86,6 +86,18 @@ static void put_model(struct tm_jbuf *b, const struct tm_model_params *p)
         }
         if (p->solver == TM_NMF_CD || p->solver == TM_NMF_HALS)
             tm_jbuf_printf(b, ",\"shuffle\":%s", p->shuffle ? "true" : "false");
+        if (p->solver == TM_NMF_MINIBATCH) {
+            tm_jbuf_printf(b, ",\"batch_size\":%" PRId64 ",\"forget_factor\":", p->batch_size);
+            tm_jbuf_double(b, p->forget_factor);
+            tm_jbuf_printf(b, ",\"fresh_restarts\":%s,\"fresh_restarts_max_iter\":%" PRId64,
+                           p->fresh_restarts ? "true" : "false", p->fresh_restarts_max_iter);
+            if (p->max_no_improvement > 0)
+                tm_jbuf_printf(b, ",\"max_no_improvement\":%" PRId64, p->max_no_improvement);
+            else
+                tm_jbuf_puts(b, ",\"max_no_improvement\":null");
+            if (p->transform_max_iter > 0)
+                tm_jbuf_printf(b, ",\"transform_max_iter\":%" PRId64, p->transform_max_iter);
+        }
         if (p->solver == TM_NMF_PGD) {
             tm_jbuf_puts(b, ",\"learning_rate\":");
             tm_jbuf_double(b, p->learning_rate);

@@ -240,6 +240,8 @@ tm_status tm_result_render_fit(const struct tm_fit_result *r, const struct tm_ve
     tm_jbuf_printf(&b, ",\"n_iter\":%" PRId64, r->n_iter);
     if (r->passes_over_x > 0) /* NMF only */
         tm_jbuf_printf(&b, ",\"passes_over_x\":%" PRId64, r->passes_over_x);
+    if (r->n_steps > 0) /* NMF minibatch */
+        tm_jbuf_printf(&b, ",\"n_steps\":%" PRId64, r->n_steps);
     if (r->svd_tol > 0) {
         tm_jbuf_puts(&b, ",\"svd_tol\":");
         if ((st = put_num(&b, r->svd_tol, e, "svd_tol")) != TM_OK)

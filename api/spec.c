@@ -402,6 +402,8 @@ struct model_field {
     unsigned methods;
 };
 
+/* The minibatch rows would break clang-format's two columns. */
+/* clang-format off */
 static const struct model_field model_fields[] = {
     {"method", M_ALL},           {"n_topics", M_ALL},
     {"n_top_words", M_ALL},      {"dtype", M_ALL},
@@ -415,7 +417,11 @@ static const struct model_field model_fields[] = {
     {"learning_rate", M_NMF},    {"learning_rate_decay", M_NMF},
     {"penalty", M_NMF},          {"penalty_mu", M_NMF},
     {"warm_start", M_NMF},       {"coherence", M_ALL},
+    {"batch_size", M_NMF},       {"forget_factor", M_NMF},
+    {"fresh_restarts", M_NMF},   {"fresh_restarts_max_iter", M_NMF},
+    {"max_no_improvement", M_NMF}, {"transform_max_iter", M_NMF},
 };
+/* clang-format on */
 #define N_MODEL_FIELDS (sizeof(model_fields) / sizeof(model_fields[0]))
 
 /* Refuses the first of names[] present in obj (document order) with msg. */
@@ -673,8 +679,9 @@ static tm_status parse_model(struct pctx *c, struct tm_job_spec *spec, const cJS
 
     /* nmf */
     if ((it = get(f, "solver"))) {
-        static const char *const names[] = {"cd", "mu", "pgd", "hals", NULL};
-        static const enum tm_nmf_solver solvers[] = {TM_NMF_CD, TM_NMF_MU, TM_NMF_PGD, TM_NMF_HALS};
+        static const char *const names[] = {"cd", "mu", "pgd", "hals", "minibatch", NULL};
+        static const enum tm_nmf_solver solvers[] = {TM_NMF_CD, TM_NMF_MU, TM_NMF_PGD, TM_NMF_HALS,
+                                                     TM_NMF_MINIBATCH};
         if ((st = get_enum(c, "model.solver", it, names, -1, &e)) != TM_OK)
             return st;
         p->solver = solvers[e];
@@ -682,6 +689,18 @@ static tm_status parse_model(struct pctx *c, struct tm_job_spec *spec, const cJS
     if (p->solver != TM_NMF_CD && p->solver != TM_NMF_HALS) {
         static const char *const cd_only[] = {"shuffle", NULL};
         if ((st = refuse_any(c, obj, cd_only, "only used with solver \"cd\" or \"hals\"")) != TM_OK)
+            return st;
+    }
+    if (p->solver != TM_NMF_MINIBATCH) { /* MiniBatchNMF's own: NMF has none of them */
+        static const char *const minibatch_only[] = {"batch_size",
+                                                     "forget_factor",
+                                                     "fresh_restarts",
+                                                     "fresh_restarts_max_iter",
+                                                     "max_no_improvement",
+                                                     "transform_max_iter",
+                                                     NULL};
+        if ((st = refuse_any(c, obj, minibatch_only, "only used with solver \"minibatch\"")) !=
+            TM_OK)
             return st;
     }
     if (p->solver != TM_NMF_PGD) {
@@ -711,9 +730,10 @@ static tm_status parse_model(struct pctx *c, struct tm_job_spec *spec, const cJS
         p->beta_loss = e == 0 ? TM_BETA_FROBENIUS : TM_BETA_KL;
         /* scikit-learn: "Invalid beta_loss parameter: solver 'cd' does not
          * handle beta_loss = 1.0. Use solver='mu'." */
-        if (p->beta_loss == TM_BETA_KL && p->solver != TM_NMF_MU)
+        if (p->beta_loss == TM_BETA_KL && p->solver != TM_NMF_MU && p->solver != TM_NMF_MINIBATCH)
             return fail(c, TM_EINVAL, "model.beta_loss", it,
-                        "\"kullback-leibler\" needs solver \"mu\" (solver \"%s\" handles only "
+                        "\"kullback-leibler\" needs solver \"mu\" or \"minibatch\" (solver \"%s\" "
+                        "handles only "
                         "\"frobenius\")",
                         p->solver == TM_NMF_CD     ? "cd"
                         : p->solver == TM_NMF_HALS ? "hals"
@@ -741,6 +761,34 @@ static tm_status parse_model(struct pctx *c, struct tm_job_spec *spec, const cJS
         return st;
     if ((it = get(f, "shuffle")) && (st = get_bool(c, "model.shuffle", it, &p->shuffle)))
         return st;
+    if ((it = get(f, "batch_size")) &&
+        (st = get_int(c, "model.batch_size", it, 1, INT64_MAX, &p->batch_size)))
+        return st;
+    if ((it = get(f, "forget_factor")) &&
+        (st = get_number(c, "model.forget_factor", it, 0.0, 1.0, CLOSED, &p->forget_factor)))
+        return st;
+    if ((it = get(f, "fresh_restarts")) &&
+        (st = get_bool(c, "model.fresh_restarts", it, &p->fresh_restarts)))
+        return st;
+    if ((it = get(f, "fresh_restarts_max_iter")) &&
+        (st = get_int(c, "model.fresh_restarts_max_iter", it, 1, INT64_MAX,
+                      &p->fresh_restarts_max_iter)))
+        return st;
+    /* null: scikit-learn's None (max_no_improvement: off; transform_max_iter: max_iter) */
+    if ((it = get(f, "max_no_improvement"))) {
+        if (cJSON_IsNull(it))
+            p->max_no_improvement = 0;
+        else if ((st = get_int(c, "model.max_no_improvement", it, 1, INT64_MAX,
+                               &p->max_no_improvement)))
+            return st;
+    }
+    if ((it = get(f, "transform_max_iter"))) {
+        if (cJSON_IsNull(it))
+            p->transform_max_iter = 0;
+        else if ((st = get_int(c, "model.transform_max_iter", it, 1, INT64_MAX,
+                               &p->transform_max_iter)))
+            return st;
+    }
     if ((it = get(f, "learning_rate")) &&
         (st = get_number(c, "model.learning_rate", it, 0.0, INFINITY, OPEN_LOW, &p->learning_rate)))
         return st;

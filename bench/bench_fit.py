@@ -7,14 +7,18 @@ randomized and lanczos vs sklearn randomized_svd and scipy svds), NMF k=20
 against sklearn's cd, also as a whole process from the stripped documents:
 read + vectorize + fit; with --kl, mu on the Kullback-Leibler divergence;
 with --shape, the cd and hals rows on a corpus bench/shapes.py makes instead:
-many short documents or few long ones). Each job runs in its own process; reported:
+many short documents or few long ones), and NMF k=20 solver "minibatch" against
+sklearn's MiniBatchNMF with the same defaults, with topicd cd's and hals's peak
+RSS on the same matrix beside it (--only minibatch runs these alone). Each job
+runs in its own process; reported:
 compute seconds (the fit, not reading the matrix), peak RSS of that process,
 error (SVD: max relative error of the k singular values against svds; NMF:
 reconstruction error), speed-up over the Python counterpart. Prints a
 markdown table.
 
-usage: python3 bench/bench_fit.py [--topicd build/topicd] [--only svd|nmf|kl] [--repeat 3]
-       [--repeat-svd 5] [--nmf-k 20] [--nmf-seeds 0,1] [--shape short|long] [--kl]
+usage: python3 bench/bench_fit.py [--topicd build/topicd] [--only svd|nmf|kl|minibatch]
+       [--repeat 3] [--repeat-svd 5] [--nmf-k 20] [--nmf-seeds 0,1] [--shape short|long]
+       [--kl]
 """
 import argparse
 import json
@@ -40,6 +44,13 @@ if job["kind"] == "randomized_svd":
 elif job["kind"] == "svds":
     from scipy.sparse.linalg import svds
     out["s"] = sorted(svds(X, k=job["k"], random_state=0)[1], reverse=True)
+elif job["kind"] == "minibatch":
+    from sklearn.decomposition import MiniBatchNMF
+    m = MiniBatchNMF(n_components=job["k"], init="nndsvda", random_state=job.get("seed", 0))
+    m.fit(X)
+    out["error"] = float(m.reconstruction_err_)
+    out["n_iter"] = int(m.n_iter_)
+    out["n_steps"] = int(m.n_steps_)
 else:
     from sklearn.decomposition import NMF
     m = NMF(n_components=job["k"], solver=job["solver"], random_state=job.get("seed", 0),
@@ -72,7 +83,7 @@ def rel_err(got, ref):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--topicd", default="build/topicd")
-    ap.add_argument("--only", choices=["svd", "nmf", "kl"])
+    ap.add_argument("--only", choices=["svd", "nmf", "kl", "minibatch"])
     ap.add_argument("--corpus", default=fitcorpus.CORPUS)
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of every NMF job; the fastest counts (the machine is shared)")
@@ -251,6 +262,30 @@ def main():
             res["reconstruction_error"], res["n_iter"], res.get("passes_over_x", 0)),
             sk["seconds"] / secs))
         print("%s done" % job, flush=True)
+    if a.only in (None, "minibatch") and not a.shape:
+        # MiniBatchNMF with its defaults (batch_size 1024, forget_factor 0.7,
+        # max_no_improvement 10), init nndsvda as topicd's; topicd replays
+        # its batches. cd and hals run once beside it, for their peak RSS on
+        # the same matrix (their times are the nmf group's rows).
+        job = "nmf k=20 minibatch seed 0"
+        spec = {"model": {"method": "nmf", "n_topics": 20, "solver": "minibatch",
+                          "init": "nndsvda"}, "seed": 0}
+        sk, mb, mb1 = best_of(
+            [lambda: run_py({"kind": "minibatch", "k": 20, "seed": 0, "npz": npz}),
+             lambda: topicd_once(spec), lambda: topicd_once(spec, threads=1)], secs_of, a.repeat)
+        rows.append(("MiniBatchNMF (sklearn)", job, sk["seconds"], sk["rss_mb"],
+                     "%.4f (%d it, %d steps)" % (sk["error"], sk["n_iter"], sk["n_steps"]), None))
+        for name, (res, secs, rss) in (("topicd minibatch", mb), ("topicd minibatch, 1 thread", mb1)):
+            rows.append((name, job, secs, rss, "%.4f (%d it, %d steps, %d passes)" % (
+                res["reconstruction_error"], res["n_iter"], res.get("n_steps", 0),
+                res.get("passes_over_x", 0)), sk["seconds"] / secs))
+        for solver in ("cd", "hals"):
+            res, secs, rss = topicd_once({"model": {"method": "nmf", "n_topics": 20,
+                                                    "solver": solver}, "seed": 0})
+            rows.append(("topicd %s (for its RSS)" % solver, job, secs, rss,
+                         "%.4f (%d it, %d passes)" % (res["reconstruction_error"], res["n_iter"],
+                                                      res.get("passes_over_x", 0)), None))
+        print("%s done" % job, flush=True)
 
     print()
     print("| job | implementation | seconds | peak RSS (MB) | error | speed-up |")
@@ -262,7 +297,8 @@ def main():
           "SVD error: max relative error of the k singular values against svds; "
           "speed-up: topicd randomized vs randomized_svd, lanczos vs svds, NMF vs sklearn "
           "(hals vs sklearn's cd; its whole process reads the stripped documents, vectorizes "
-          "and fits, against NMF.fit alone; its RSS is not measured). "
+          "and fits, against NMF.fit alone; its RSS is not measured; minibatch vs "
+          "MiniBatchNMF.fit). "
           "Python processes' RSS includes the interpreter and libraries."
           % (max(1, a.repeat_svd), max(1, a.repeat)))
     return 0

@@ -5,7 +5,9 @@ Runs bench/conformance_text.py (vocabulary and TF-IDF values to 1e-12),
 bench/conformance_fit.py (singular values, NMF reconstruction error),
 bench/conformance_model.py (a model file rebuilt as scikit-learn objects;
 pyLDAvis.prepare on pyldavis.json), bench/conformance_transform.py (a kept
-model's transform of new documents, to 1e-6 of scikit-learn's), then
+model's transform of new documents, to 1e-6 of scikit-learn's),
+bench/conformance_minibatch.py (solver "minibatch" against MiniBatchNMF's
+error, 3 seeds), then
 bench/coherence_gensim.py (model.coherence against gensim, run with
 --gensim-python: a Python that has gensim); exits non-zero when any case
 disagrees.
@@ -31,7 +33,7 @@ def main():
     args = ap.parse_args()
     status = 0
     for script in ("conformance_text.py", "conformance_fit.py", "conformance_model.py",
-                   "conformance_transform.py"):
+                   "conformance_transform.py", "conformance_minibatch.py"):
         path = os.path.join(HERE, script)
         if not os.path.exists(path):
             print(f"conformance: {script} missing", file=sys.stderr)
@@ -40,7 +42,7 @@ def main():
         cmd = [sys.executable, path, "--topicd", args.topicd, "--corpus", args.corpus]
         # --quick: the small cases only; the fit checks add the all-documents
         # NMF k=20 facts otherwise.
-        if script == "conformance_text.py" and args.quick:
+        if script in ("conformance_text.py", "conformance_minibatch.py") and args.quick:
             cmd.append("--quick")
         if script == "conformance_fit.py" and not args.quick:
             cmd.append("--all")

@@ -2,7 +2,8 @@
 20 Newsgroups' four categories (bench/fitcorpus.py 'fastai4'):
 
 1. `topicd fit --save-model` writes NMF (unigrams, and unigrams plus
-   bigrams) and truncated-SVD models; the
+   bigrams; and solver minibatch, rebuilt as MiniBatchNMF) and truncated-SVD
+   models; the
    README's snippet (bench/model_sklearn.py) rebuilds TfidfVectorizer from
    each, and its matrix of the documents must be topicd vectorize's (same
    entries, values to 1e-12).
@@ -54,15 +55,17 @@ def main():
                 f.write(json.dumps({"text": d}) + "\n")
         cases = [("nmf", {"stop_words": "english"}),
                  ("truncated_svd", {"stop_words": "english"}),
-                 ("nmf", {"stop_words": "english", "ngram_range": [1, 2], "min_df": 2})]
-        for method, vec_spec in cases:
+                 ("nmf", {"stop_words": "english", "ngram_range": [1, 2], "min_df": 2}),
+                 ("nmf", {"stop_words": "english"}, {"solver": "minibatch", "batch_size": 256})]
+        for method, vec_spec, *more in cases:
             mtx = os.path.join(tmp, "X.mtx")
             topicd(args.topicd, "vectorize", "--quiet", "--spec",
                    json.dumps({"vectorizer": vec_spec}), "--matrix-market", mtx, path)
             Xt = sp.csr_matrix(scipy.io.mmread(mtx), dtype=np.float64)
             Xt.sort_indices()
             npz = os.path.join(tmp, method + ".npz")
-            spec = {"vectorizer": vec_spec, "model": {"method": method, "n_topics": 10},
+            spec = {"vectorizer": vec_spec,
+                    "model": dict({"method": method, "n_topics": 10}, **(more[0] if more else {})),
                     "return": {"document_topics": True}}
             res = topicd(args.topicd, "fit", "--quiet", "--spec", json.dumps(spec),
                          "--save-model", npz, path)
@@ -74,7 +77,7 @@ def main():
             dv = float(np.abs(X.data - Xt.data).max()) if same and X.nnz else float("inf")
             good = same and dv <= 1e-12
             ok &= good
-            print(f"model {method} {json.dumps(vec_spec)}: {os.path.getsize(npz)} bytes (model_bytes"
+            print(f"model {method} {json.dumps(vec_spec)} {json.dumps(more)}: {os.path.getsize(npz)} bytes (model_bytes"
                   f" {res['model_bytes']}); rebuilt TfidfVectorizer {X.shape}, nnz {X.nnz},"
                   f" same structure {same}, max |diff| {dv:.2e}: {'ok' if good else 'FAIL'}")
             T = model.transform(X)

@@ -31,6 +31,18 @@ def load(path):
                 alpha_W=m["alpha_W"], alpha_H=m["alpha_H"], l1_ratio=m["l1_ratio"]) if meta["method"] == "nmf" else TruncatedSVD(m["n_topics"])
     model.components_, model.n_features_in_ = z["components"].astype(np.float64), len(o) - 1
     # --- to here: topics = model.transform(vec.transform(docs)) ---
+    if meta["method"] == "nmf" and m["solver"] == "minibatch":
+        # MiniBatchNMF.transform (its _solve_W) is not NMF's; it reads the
+        # settings _check_params derives at fit time, derived here from a
+        # one-row stand-in for the training matrix.
+        import scipy.sparse as sp
+        from sklearn.decomposition import MiniBatchNMF
+        mb = MiniBatchNMF(m["n_topics"], beta_loss=m["beta_loss"], tol=m["tol"],
+                          max_iter=m["max_iter"], alpha_W=m["alpha_W"], alpha_H=m["alpha_H"],
+                          l1_ratio=m["l1_ratio"], transform_max_iter=m.get("transform_max_iter"))
+        mb._check_params(sp.csr_matrix((1, len(o) - 1)))
+        mb.components_, mb.n_features_in_ = model.components_, model.n_features_in_
+        model = mb
     return vec, model, meta
 
 

@@ -63,8 +63,21 @@ tm_status tm_fit_validate(const struct tm_csr *x, const struct tm_model_params *
             return tm_errf(err, TM_ERANGE, "model.alpha_W: must be >= 0");
         if (!(p->l1_ratio >= 0 && p->l1_ratio <= 1))
             return tm_errf(err, TM_ERANGE, "model.l1_ratio: must be in [0, 1]");
-        if (p->beta_loss == TM_BETA_KL && p->solver != TM_NMF_MU)
-            return tm_errf(err, TM_EINVAL, "model.beta_loss: kullback-leibler needs solver \"mu\"");
+        if (p->beta_loss == TM_BETA_KL && p->solver != TM_NMF_MU && p->solver != TM_NMF_MINIBATCH)
+            return tm_errf(
+                err, TM_EINVAL,
+                "model.beta_loss: kullback-leibler needs solver \"mu\" or \"minibatch\"");
+        if (p->solver == TM_NMF_MINIBATCH) {
+            if (p->batch_size < 1)
+                return tm_errf(err, TM_ERANGE, "model.batch_size: must be >= 1");
+            if (!(p->forget_factor >= 0 && p->forget_factor <= 1))
+                return tm_errf(err, TM_ERANGE, "model.forget_factor: must be in [0, 1]");
+            if (p->fresh_restarts_max_iter < 1)
+                return tm_errf(err, TM_ERANGE, "model.fresh_restarts_max_iter: must be >= 1");
+            if (p->max_no_improvement < 0 || p->transform_max_iter < 0)
+                return tm_errf(err, TM_ERANGE,
+                               "model.max_no_improvement, transform_max_iter: must be >= 0");
+        }
         if (p->solver == TM_NMF_PGD && !(p->learning_rate > 0 && p->learning_rate_decay >= 0 &&
                                          p->penalty >= 0 && isfinite(p->penalty_mu)))
             return tm_errf(err, TM_ERANGE,
@@ -184,6 +197,7 @@ static tm_status fill_nmf(struct tm_nmf_result *nmf, struct tm_fit_result *out, 
     out->reconstruction_error = nmf->error;
     out->n_iter = nmf->n_iter;
     out->passes_over_x = nmf->passes_over_x;
+    out->n_steps = nmf->n_steps;
     out->seconds_init = nmf->seconds_init;
     return TM_OK;
 }
@@ -327,6 +341,16 @@ size_t tm_fit_device_bytes(const struct tm_backend_ops *ops, const struct tm_mod
         /* mu, pgd: their denominators; hals: its last iterates (extrapolation) */
         if (p->solver != TM_NMF_CD)
             body += mats(ops, dt, m, k) + mats(ops, dt, n, k);
+        /* minibatch: A, B and the numerator (n x k each), W_b's products,
+         * and a batch of X (at most X's non-zeros) */
+        if (p->solver == TM_NMF_MINIBATCH) {
+            int64_t bs = p->batch_size < m ? p->batch_size : m;
+            body += 2 * mats(ops, dt, n, k) + 3 * mats(ops, dt, bs, k) + mats(ops, dt, n, 1);
+            size_t batch = ops->sparse_bytes(dt, bs, n, nnz, k);
+            if (batch == SIZE_MAX || batch > SIZE_MAX - body)
+                return SIZE_MAX;
+            body += batch;
+        }
         int random = p->init == TM_NMF_INIT_RANDOM || (p->init == TM_NMF_INIT_AUTO && k > mn);
         if (!random && rsvd > body)
             body = rsvd;

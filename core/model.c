@@ -34,6 +34,12 @@ void tm_model_params_init(struct tm_model_params *p)
     p->learning_rate_decay = 0.0;
     p->penalty = 1e3;
     p->penalty_mu = 1e-6;
+    p->batch_size = 1024;
+    p->forget_factor = 0.7;
+    p->fresh_restarts = 0;
+    p->fresh_restarts_max_iter = 30;
+    p->max_no_improvement = 10;
+    p->transform_max_iter = 0;
     p->n_threads = 0;
 }
 

@@ -31,8 +31,9 @@ enum tm_nmf_init {
     TM_NMF_INIT_RANDOM
 };
 
-/* HALS: accelerated HALS (nmf.h), appended so the others keep their values. */
-enum tm_nmf_solver { TM_NMF_CD, TM_NMF_MU, TM_NMF_PGD, TM_NMF_HALS };
+/* HALS: accelerated HALS, MINIBATCH: scikit-learn's MiniBatchNMF (nmf.h),
+ * appended so the others keep their values. */
+enum tm_nmf_solver { TM_NMF_CD, TM_NMF_MU, TM_NMF_PGD, TM_NMF_HALS, TM_NMF_MINIBATCH };
 enum tm_beta_loss { TM_BETA_FROBENIUS, TM_BETA_KL };
 enum tm_device { TM_DEVICE_AUTO, TM_DEVICE_CPU, TM_DEVICE_GPU };
 enum tm_dtype { TM_DTYPE_AUTO, TM_DTYPE_FLOAT32, TM_DTYPE_FLOAT64 };
@@ -71,7 +72,7 @@ struct tm_model_params {
     /* nmf */
     enum tm_nmf_init init;       /* AUTO */
     enum tm_nmf_solver solver;   /* CD */
-    enum tm_beta_loss beta_loss; /* FROBENIUS; KL only with MU */
+    enum tm_beta_loss beta_loss; /* FROBENIUS; KL only with MU or MINIBATCH */
     double tol;                  /* 1e-4 */
     int64_t max_iter;            /* 200 */
     double alpha_W;              /* 0 */
@@ -83,6 +84,13 @@ struct tm_model_params {
     double learning_rate_decay; /* 0.0: lr_t = learning_rate / (1 + decay * t) */
     double penalty;             /* 1e3: weight of the negative-entry penalty */
     double penalty_mu;          /* 1e-6: entries below mu are penalised */
+    /* minibatch: scikit-learn's MiniBatchNMF (core/numerics/nmf_minibatch.h) */
+    int64_t batch_size;              /* 1024 */
+    double forget_factor;            /* 0.7, in [0, 1] */
+    int fresh_restarts;              /* 0 */
+    int64_t fresh_restarts_max_iter; /* 30 */
+    int64_t max_no_improvement;      /* 10; 0: None (the rule is off) */
+    int64_t transform_max_iter;      /* 0: None (max_iter) */
 
     /* An execution resource, not part of the job spec (api/ leaves it as
      * tm_model_params_init sets it; the backend is tm_fit's argument):
@@ -134,6 +142,7 @@ struct tm_fit_result {
     double reconstruction_error;      /* ||X - WH||_F or ||X - U S V^T||_F */
     int64_t n_iter;                   /* iterations (power iterations / restarts for SVD) */
     int64_t passes_over_x; /* NMF: products with X or X^T its iterations made (nmf.h); SVD: 0 */
+    int64_t n_steps;       /* NMF minibatch: mini-batches processed (n_steps_); else 0 */
     double svd_tol;        /* lanczos: the residual tolerance used where it is not model.tol, raised
                             * for a float32 fit (tm_svd_lanczos_tol); else 0 */
     double *error_trace;   /* n_trace per-iteration errors, may be NULL */

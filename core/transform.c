@@ -47,8 +47,11 @@ static tm_status validate(const struct tm_csr *x, const struct tm_model_params *
     if (nmf && !(p->tol >= 0 && p->max_iter >= 1 && p->alpha_W >= 0 && p->l1_ratio >= 0 &&
                  p->l1_ratio <= 1))
         return tm_errf(err, TM_ERANGE, "transform: the model's nmf settings are out of range");
-    if (nmf && p->beta_loss == TM_BETA_KL && p->solver != TM_NMF_MU)
+    if (nmf && p->beta_loss == TM_BETA_KL && p->solver != TM_NMF_MU &&
+        p->solver != TM_NMF_MINIBATCH)
         return tm_errf(err, TM_EINVAL, "transform: kullback-leibler needs solver \"mu\"");
+    if (nmf && p->solver == TM_NMF_MINIBATCH && p->transform_max_iter < 0)
+        return tm_errf(err, TM_ERANGE, "transform: the model's transform_max_iter is negative");
     return TM_OK;
 }
 

@@ -217,7 +217,8 @@ static const char transform_help[] =
     "  --help               this help\n"
     "\n"
     "INPUT '-' reads standard input. NMF models run the fit's solver with H fixed\n"
-    "(hals and pgd models run cd's); SVD models give X V. A model's device \"gpu\"\n"
+    "(hals and pgd models run cd's, minibatch ones MiniBatchNMF.transform); SVD\n"
+    "models give X V. A model's device \"gpu\"\n"
     "runs it on the GPU plugin.\n"
     "Exit status: 0 ok, 1 the job failed, 2 usage error, 130 interrupted (SIGINT\n"
     "stops the job at its next progress check).\n";

@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/numerics/nmf_minibatch.h"
 #include "core/numerics/rng.h"
 #include "core/numerics/svd.h"
 #include "core/numerics/transpose.h"
@@ -438,6 +439,13 @@ tm_status tm_nmf_fit_from(const struct tm_backend_ops *ops, void *ctx, const str
      * is the backend's factors and workspace, not both. */
     TM_TRY(tm_backend_take(ops, ctx, &out->w, m, k, &s.w, err));
     TM_TRY(tm_backend_take(ops, ctx, &out->ht, n, k, &s.ht, err));
+    if (params->solver == TM_NMF_MINIBATCH) {
+        out->seconds_init = tm_clock_monotonic() - t0;
+        TM_TRY(tm__nmf_minibatch_fit(ops, ctx, X, Xb, params, &s.w, &s.ht, progress, out, err));
+        TM_TRY(tm_backend_give(ops, ctx, &s.w, &out->w, err));
+        TM_TRY(tm_backend_give(ops, ctx, &s.ht, &out->ht, err));
+        goto out;
+    }
     TM_TRY(ops->mat_alloc(ctx, k, k, &s.gh, err));
     TM_TRY(ops->mat_alloc(ctx, k, k, &s.gw, err));
     /* cd's and Frobenius mu's halves, fused where the backend can, never
@@ -680,6 +688,8 @@ tm_status tm_nmf_transform(const struct tm_backend_ops *ops, void *ctx, const st
                            const struct tm_model_params *params, const struct tm_progress *progress,
                            struct tm_nmf_result *out, char *err)
 {
+    if (params->solver == TM_NMF_MINIBATCH)
+        return tm__nmf_minibatch_transform(ops, ctx, X, Xb, ht, k, params, progress, out, err);
     tm_status st = TM_OK;
     struct nmf_state s = {0};
     int64_t m = X->n_rows, n = X->n_cols;

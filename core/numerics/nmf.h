@@ -28,6 +28,8 @@
  *   clamp and relies on the penalty alone, which leaves small negative
  *   entries; clamping makes W, H non-negative as the other solvers').
  *   Stops by the mu rule on the Frobenius error, or at max_iter.
+ * - minibatch: scikit-learn's MiniBatchNMF, batch by batch, beta_loss
+ *   frobenius or kullback-leibler (nmf_minibatch.h); the init as the others'.
  * Regularization: l1_reg_W = n_features * alpha_W * l1_ratio, l2_reg_W =
  * n_features * alpha_W * (1 - l1_ratio), and with n_samples and alpha_H
  * (alpha_H < 0: same as alpha_W) for H, as NMF._compute_regularization.
@@ -63,8 +65,13 @@ struct tm_nmf_result {
     int64_t n_trace;
     /* Products with X or X^T (each a pass over its non-zeros) that the
      * iterations and the error checks made, the init's SVD not counted:
-     * cd, hals 2 per iteration; mu 2 (KL: 2, and 1 per error); pgd 3. */
+     * cd, hals 2 per iteration; mu 2 (KL: 2, and 1 per error); pgd 3;
+     * minibatch: each product with a batch of rows counts its share of X's
+     * non-zeros, the sum rounded to the nearest pass (nmf_minibatch.h). */
     int64_t passes_over_x;
+    /* minibatch: mini-batches processed (scikit-learn's n_steps_), n_iter
+     * being the epochs it started (n_iter_); 0 for the other solvers. */
+    int64_t n_steps;
     double seconds_init;
 };
 
@@ -94,6 +101,7 @@ tm_status tm_nmf_fit(const struct tm_backend_ops *ops, void *ctx, const struct t
  *   scikit-learn's W update (X Ht once for frobenius; the KL numerator
  *   each iteration); every 10 iterations stops when (previous - error) /
  *   error_at_init < tol, with the fit's errors.
+ * - minibatch: MiniBatchNMF.transform, its _solve_W (nmf_minibatch.h).
  * - hals and pgd, which scikit-learn lacks: cd's transform. Both fits
  *   minimise the Frobenius loss (pgd's penalty only pushes entries to >= 0,
  *   which the transform's W is by construction), and with H fixed that is a

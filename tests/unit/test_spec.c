@@ -156,6 +156,23 @@ TM_TEST(spec_svd_params)
     CHECK_INT_EQ(s.model.init, TM_NMF_INIT_AUTO);
     tm_job_spec_release(&s);
 
+    /* minibatch takes MiniBatchNMF's parameters, KL and null for None */
+    REQUIRE(parse(&s,
+                  "{\"model\":{\"solver\":\"minibatch\",\"batch_size\":256,"
+                  "\"forget_factor\":0.5,\"fresh_restarts\":true,\"fresh_restarts_max_iter\":5,"
+                  "\"max_no_improvement\":null,\"transform_max_iter\":50,"
+                  "\"beta_loss\":\"kullback-leibler\",\"alpha_W\":0.1}}",
+                  &e) == TM_OK);
+    CHECK_INT_EQ(s.model.solver, TM_NMF_MINIBATCH);
+    CHECK_INT_EQ(s.model.batch_size, 256);
+    CHECK(s.model.forget_factor == 0.5);
+    CHECK_INT_EQ(s.model.fresh_restarts, 1);
+    CHECK_INT_EQ(s.model.fresh_restarts_max_iter, 5);
+    CHECK_INT_EQ(s.model.max_no_improvement, 0);
+    CHECK_INT_EQ(s.model.transform_max_iter, 50);
+    CHECK_INT_EQ(s.model.beta_loss, TM_BETA_KL);
+    tm_job_spec_release(&s);
+
     /* hals takes cd's parameters, shuffle and regularization included */
     REQUIRE(parse(&s,
                   "{\"model\":{\"solver\":\"hals\",\"shuffle\":true,\"alpha_W\":0.1,"
@@ -295,6 +312,22 @@ static const struct {
      "needs solver \"mu\""},
     {"{\"model\":{\"solver\":\"pgd\",\"beta_loss\":\"kullback-leibler\"}}", TM_EINVAL,
      "model.beta_loss", "needs solver \"mu\""},
+    {"{\"model\":{\"batch_size\":64}}", TM_EINVAL, "model.batch_size",
+     "only used with solver \"minibatch\""},
+    {"{\"model\":{\"solver\":\"hals\",\"forget_factor\":0.5}}", TM_EINVAL, "model.forget_factor",
+     "only used with solver \"minibatch\""},
+    {"{\"model\":{\"solver\":\"minibatch\",\"batch_size\":0}}", TM_ERANGE, "model.batch_size",
+     ">= 1"},
+    {"{\"model\":{\"solver\":\"minibatch\",\"batch_size\":1.5}}", TM_EINVAL, "model.batch_size",
+     "an integer"},
+    {"{\"model\":{\"solver\":\"minibatch\",\"forget_factor\":1.5}}", TM_ERANGE,
+     "model.forget_factor", ""},
+    {"{\"model\":{\"solver\":\"minibatch\",\"fresh_restarts\":1}}", TM_EINVAL,
+     "model.fresh_restarts", "true or false"},
+    {"{\"model\":{\"solver\":\"minibatch\",\"max_no_improvement\":0}}", TM_ERANGE,
+     "model.max_no_improvement", ">= 1"},
+    {"{\"model\":{\"solver\":\"minibatch\",\"shuffle\":true}}", TM_EINVAL, "model.shuffle",
+     "only used with solver"},
     {"{\"model\":{\"beta_loss\":\"itakura-saito\",\"solver\":\"mu\"}}", TM_EINVAL,
      "model.beta_loss", "must be one of"},
     {"{\"model\":{\"solver\":\"als\"}}", TM_EINVAL, "model.solver",
