@@ -164,6 +164,13 @@ struct tm_backend_ops {
      * without storing the intermediate product. */
     tm_status (*gram_spmm)(void *ctx, const struct tm_bsparse *X, int side, const struct tm_bmat *V,
                            const struct tm_bmat *AV, char *err);
+    /* Optional (NULL: gram_spmm): gram_spmm with V and X's values rounded
+     * to float32 and the sums made in float32, whatever the context's
+     * element type (V and AV are of that type): for randomized SVD's power
+     * iterations, whose output only spans a subspace that the final stage,
+     * in the context's type, projects onto. */
+    tm_status (*gram_spmm_f32)(void *ctx, const struct tm_bsparse *X, int side,
+                               const struct tm_bmat *V, const struct tm_bmat *AV, char *err);
     /* C = alpha * op(A) * op(B) + beta * C (BLAS dgemm). beta == 0 ignores C. */
     tm_status (*gemm)(void *ctx, int transa, int transb, double alpha, const struct tm_bmat *A,
                       const struct tm_bmat *B, double beta, const struct tm_bmat *C, char *err);

@@ -39,6 +39,12 @@ void tm_svd_result_release(struct tm_svd_result *r);
  * X: borrowed handle of an m x n matrix uploaded to (ops, ctx). out: filled
  * here, release with tm_svd_result_release (also after a failure).
  * progress: called after each power iteration ("svd"); non-zero cancels.
+ * For a truncated_svd fit (params->method) the power iterations run
+ * through the backend's gram_spmm_f32 where it has one: they only find the
+ * subspace, which the final stage (in the context's type) projects onto,
+ * so the singular values move by about float32's rounding (1e-7 relative
+ * or less), far inside the method's own error against the exact ones.
+ * NMF's init (every other method) keeps the context's type throughout.
  */
 tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const struct tm_bsparse *X,
                             int64_t m, int64_t n, int64_t k, const struct tm_model_params *params,

@@ -680,6 +680,56 @@ TM_TEST(backend_cpu_gram_spmm_matches_two_products)
     }
 }
 
+/* gram_spmm_f32 in a float64 context against gram_spmm: within float32's
+ * rounding of it, not float64's (the sums really are float32), the same
+ * bits for 1 and 3 threads and on a second call (the kept float copy of
+ * X's values), both sides, both kernels of gram_spmm (widths 5 and 20). */
+TM_TEST(backend_cpu_gram_spmm_f32_is_gram_spmm_in_float32)
+{
+    const int64_t m = 300, n = 4000, widths[2] = {5, 20};
+    struct tm_csr x;
+    rand_csr(&x, m, n, 0.05, 41);
+    for (int wi = 0; wi < 2; wi++) {
+        int64_t b = widths[wi];
+        for (int side = TM_NOTRANS; side <= TM_TRANS; side++) {
+            int64_t d = side == TM_NOTRANS ? m : n;
+            double *v = rand_dense(d, b, 42), *ref = malloc((size_t)(d * b) * sizeof(double));
+            double *first = malloc((size_t)(d * b) * sizeof(double));
+            for (int threads = 1; threads <= 3; threads += 2) {
+                struct fixture f;
+                REQUIRE(setup(&f, threads));
+                struct tm_bsparse *xb;
+                REQUIRE(f.o->sparse_upload(f.ctx, &x, &xb, NULL) == TM_OK);
+                struct tm_bmat vm = up(&f, v, d, b), av;
+                f.o->mat_alloc(f.ctx, d, b, &av, NULL);
+                REQUIRE(f.o->gram_spmm(f.ctx, xb, side, &vm, &av, NULL) == TM_OK);
+                f.o->download(f.ctx, &av, ref, d, NULL);
+                double scale = 0;
+                for (int64_t i = 0; i < d * b; i++)
+                    scale = fmax(scale, fabs(ref[i]));
+                for (int call = 0; call < 2; call++) {
+                    REQUIRE(f.o->gram_spmm_f32(f.ctx, xb, side, &vm, &av, NULL) == TM_OK);
+                    double diff = maxdiff_mat(&f, &av, ref);
+                    CHECK(diff < 1e-5 * scale);
+                    CHECK(diff > 1e-12 * scale);
+                    if (threads == 1 && call == 0)
+                        f.o->download(f.ctx, &av, first, d, NULL);
+                    else
+                        CHECK(maxdiff_mat(&f, &av, first) == 0.0);
+                }
+                f.o->mat_free(f.ctx, &av);
+                f.o->mat_free(f.ctx, &vm);
+                f.o->sparse_free(f.ctx, xb);
+                f.o->destroy(f.ctx);
+            }
+            free(first);
+            free(ref);
+            free(v);
+        }
+    }
+    tm_csr_release(&x);
+}
+
 /* The NMF shape of gemm (tall A times a square k x k B, register-blocked in
  * the backend) against the naive product, with row counts that leave
  * partial vectors and tiles and widths on both sides of its 8-column

@@ -168,6 +168,45 @@ TM_TEST(svd_randomized_accuracy_normalizers_and_determinism)
     tm_csr_release(&x);
 }
 
+/* A truncated_svd fit's power iterations in float32 (gram_spmm_f32): the
+ * singular values within 1e-7 of the float64 route's, not its bits (the
+ * float32 route is taken), the factors as orthonormal; NMF's init (any
+ * other method) keeps the float64 route, bit for bit as without the op. */
+TM_TEST(svd_randomized_power_in_float32_for_truncated_svd)
+{
+    struct tm_csr x;
+    planted(&x, 150, 400, 0.2, 9);
+    struct tm_backend_ops no_f32 = *tm_backend_cpu();
+    no_f32.gram_spmm_f32 = NULL;
+    struct tm_model_params p;
+    tm_model_params_init(&p);
+    p.seed = 5;
+    struct tm_svd_result r64, r32, rn, rn64;
+    p.method = TM_METHOD_TRUNCATED_SVD;
+    ops_instead = &no_f32;
+    REQUIRE(run(tm_svd_randomized, &x, 10, &p, NULL, &r64, NULL) == TM_OK);
+    ops_instead = NULL;
+    REQUIRE(run(tm_svd_randomized, &x, 10, &p, NULL, &r32, NULL) == TM_OK);
+    CHECK_INT_EQ(r32.n_iter, 7);
+    CHECK(memcmp(r32.s, r64.s, 10 * sizeof(double)) != 0);
+    for (int64_t i = 0; i < 10; i++)
+        CHECK(fabs(r32.s[i] - r64.s[i]) <= 1e-7 * r64.s[i]);
+    check_props(t, &x, &r32, 1e-10);
+    p.method = TM_METHOD_NMF;
+    REQUIRE(run(tm_svd_randomized, &x, 10, &p, NULL, &rn, NULL) == TM_OK);
+    CHECK(memcmp(rn.s, r64.s, 10 * sizeof(double)) == 0);
+    CHECK(memcmp(rn.u, r64.u, (size_t)(rn.m * 10) * sizeof(double)) == 0);
+    ops_instead = &no_f32;
+    REQUIRE(run(tm_svd_randomized, &x, 10, &p, NULL, &rn64, NULL) == TM_OK);
+    ops_instead = NULL;
+    CHECK(memcmp(rn.v, rn64.v, (size_t)(rn.n * 10) * sizeof(double)) == 0);
+    tm_svd_result_release(&r64);
+    tm_svd_result_release(&r32);
+    tm_svd_result_release(&rn);
+    tm_svd_result_release(&rn64);
+    tm_csr_release(&x);
+}
+
 /* More singular vectors than the long side makes at a time (16): each
  * block of them lands in its own columns, made in the result's memory or
  * downloaded into it (a backend that cannot adopt host memory), for both

@@ -69,8 +69,10 @@ static size_t cpu_sparse_bytes(enum tm_dtype dtype, int64_t rows, int64_t cols, 
     const size_t es = dtype_size(dtype);
     /* X itself is borrowed; X^T is built, and spmm packs its dense operand.
      * float32 keeps float copies of X's values too, and X^T's are built as
-     * double before they become float. */
-    size_t values = es == sizeof(double) ? sizeof(double) : sizeof(double) + 2 * sizeof(float);
+     * double before they become float; float64 makes a float copy of one
+     * orientation's values for gram_spmm_f32 (randomized SVD). */
+    size_t values =
+        es == sizeof(double) ? sizeof(double) + sizeof(float) : sizeof(double) + 2 * sizeof(float);
     return (size_t)nnz * (values + sizeof(int32_t)) + (size_t)(cols + 1) * sizeof(int64_t) +
            (size_t)(rows > cols ? rows : cols) * (size_t)k * es;
 }
@@ -193,6 +195,7 @@ const struct tm_backend_ops tm__backend_cpu_ops = {
     .sparse_free = tm__cpu_sparse_free,
     .spmm = tm__cpu_spmm,
     .gram_spmm = tm__cpu_gram_spmm,
+    .gram_spmm_f32 = tm__cpu_gram_spmm_f32,
     .mu_update_fused = tm__cpu_mu_update_fused,
     .gemm = tm__cpu_gemm,
     .gram = tm__cpu_gram,

@@ -69,6 +69,9 @@ struct tm_bsparse {
     struct tm_csr xt;       /* owned */
     struct tm_csr x32;      /* float32: X's arrays, its own float values */
     struct row_splits split_x, split_xt;
+    /* float64 context, gram_spmm_f32: float copies of X's and X^T's
+     * values (owned), each made on first use */
+    float *x_f32, *xt_f32;
 };
 
 /* A CSR's values as the element type of the code that reads them. */
@@ -193,6 +196,8 @@ tm_status tm__cpu_spmm(void *ctx, const struct tm_bsparse *s, int trans, double 
                        const struct tm_bmat *b, double beta, const struct tm_bmat *c, char *err);
 tm_status tm__cpu_gram_spmm(void *ctx, const struct tm_bsparse *s, int side,
                             const struct tm_bmat *v, const struct tm_bmat *av, char *err);
+tm_status tm__cpu_gram_spmm_f32(void *ctx, const struct tm_bsparse *s, int side,
+                                const struct tm_bmat *v, const struct tm_bmat *av, char *err);
 
 /* cpu_dense.c */
 tm_status tm__cpu_gemm(void *ctx, int transa, int transb, double alpha, const struct tm_bmat *a,

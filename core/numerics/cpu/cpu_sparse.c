@@ -149,6 +149,8 @@ void tm__cpu_sparse_free(void *ctx, struct tm_bsparse *s)
         return;
     tm_csr_release(&s->xt);
     tm_free(s->x32.data); /* only its values are its own */
+    tm_free(s->x_f32);
+    tm_free(s->xt_f32);
     tm_free(s->split_x.at);
     tm_free(s->split_xt.at);
     tm_free(s);
@@ -210,4 +212,62 @@ tm_status tm__cpu_gram_spmm(void *ctx, const struct tm_bsparse *s, int side,
                             const struct tm_bmat *v, const struct tm_bmat *av, char *err)
 {
     return (cpu_f32(ctx) ? f32_gram_spmm : f64_gram_spmm)(ctx, s, side, v, av, err);
+}
+
+/*
+ * In a float64 context: V rounded to float32, the float32 kernels run on a
+ * handle that shares X's and X^T's arrays but reads float copies of the
+ * summed orientation's values (made on first use and kept with the handle,
+ * 4 bytes a non-zero), and the product widened back. The dense operand the
+ * gathers and scatters wait on is then half as wide (bench/NOTES.md,
+ * "Randomized SVD k = 10 (svdspeed)"). In a float32 context, gram_spmm.
+ */
+tm_status tm__cpu_gram_spmm_f32(void *ctx, const struct tm_bsparse *s, int side,
+                                const struct tm_bmat *v, const struct tm_bmat *av, char *err)
+{
+    if (cpu_f32(ctx))
+        return f32_gram_spmm(ctx, s, side, v, av, err);
+    /* The handle has the context's one owner (see gram_spmm_cols). */
+    struct tm_bsparse *own = (struct tm_bsparse *)s;
+    const struct tm_csr *xo = side == TM_NOTRANS ? &s->xt : s->x;
+    float **copy = side == TM_NOTRANS ? &own->xt_f32 : &own->x_f32;
+    const int64_t rows = v->rows, k = v->cols;
+    float *v32 = NULL, *av32 = NULL;
+    tm_status st = TM_OK;
+    if (!*copy && !(*copy = (float *)(void *)floats_of(xo->data, tm_csr_nnz(xo))))
+        return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate float32 values");
+    v32 = tm_mallocarray((size_t)rows * (size_t)k + 1, sizeof(float));
+    av32 = tm_mallocarray((size_t)av->rows * (size_t)k + 1, sizeof(float));
+    if (!v32 || !av32) {
+        st = tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate a %lld x %lld float32 operand",
+                     (long long)rows, (long long)k);
+        goto out;
+    }
+    for (int64_t j = 0; j < k; j++)
+        for (int64_t i = 0; i < rows; i++)
+            v32[i + (size_t)j * rows] = (float)((const double *)v->data)[i + (size_t)j * v->ld];
+    struct tm_bsparse h = *s;
+    if (side == TM_NOTRANS) {
+        h.xt.data = (double *)(void *)*copy;
+    } else {
+        h.x32 = *s->x;
+        h.x32.data = (double *)(void *)*copy;
+        h.x = &h.x32;
+    }
+    struct tm_bmat vm = {rows, k, rows, sizeof(float), v32};
+    struct tm_bmat am = {av->rows, k, av->rows, sizeof(float), av32};
+    st = f32_gram_spmm(ctx, &h, side, &vm, &am, err);
+    /* splits made on this call belong to the handle */
+    if (!own->split_x.at)
+        own->split_x = h.split_x;
+    if (!own->split_xt.at)
+        own->split_xt = h.split_xt;
+    if (st == TM_OK)
+        for (int64_t j = 0; j < k; j++)
+            for (int64_t i = 0; i < av->rows; i++)
+                ((double *)av->data)[i + (size_t)j * av->ld] = av32[i + (size_t)j * av->rows];
+out:
+    tm_free(av32);
+    tm_free(v32);
+    return st;
 }
