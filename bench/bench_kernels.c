@@ -38,6 +38,8 @@ struct bench {
     struct tm_bmat docs_a, docs_b, terms_a, terms_b, g, gram_out;
     /* k x terms and k x docs: the factors transposed, as NMF's fused halves keep them */
     struct tm_bmat terms_t, docs_t;
+    /* hals's previous iterates (as terms_t, docs_t) and its second Gram matrix */
+    struct tm_bmat terms_p, docs_p, gram_hat;
     struct tm_bmat docs_q; /* docs x k, full rank: orth_qr's input and output */
 };
 
@@ -48,6 +50,8 @@ enum op {
     HALS_TERMS,
     FUSED_TERMS,
     FUSED_DOCS,
+    INNER_TERMS,
+    INNER_DOCS,
     MU_TERMS,
     GRAM_TERMS,
     SMALL_GEMM,
@@ -63,6 +67,8 @@ static const char *const op_names[] = {
     "hals_sweep on Ht",
     "hals_sweep_fused H half",
     "hals_sweep_fused W half",
+    "hals_inner_fused H half (cap 1, extrapolated, 2 grams)",
+    "hals_inner_fused W half (cap 6, rho 0, extrapolated)",
     "mu_update_fused H half",
     "gram Ht^T Ht",
     "gemm Ht G (terms x k, k x k)",
@@ -90,6 +96,14 @@ static tm_status run(struct bench *b, enum op op, char *err)
     case FUSED_DOCS:
         return o->hals_sweep_fused(b->ctx, b->x, TM_NOTRANS, &b->docs_t, &b->terms_t, &b->g, 0, 0,
                                    NULL, &v, &c, &b->gram_out, err);
+    case INNER_TERMS: /* hals's H half: one sweep, <P, M>, both Gram matrices */
+        return o->hals_inner_fused(b->ctx, b->x, TM_TRANS, &b->terms_t, &b->docs_t, &b->g, 0, 0,
+                                   NULL, 1, 0.1, &b->terms_p, 0.5, &v, &c, &b->gram_out,
+                                   &b->gram_hat, err);
+    case INNER_DOCS: /* hals's W half at its most sweeps (rho 0: no tile stops early) */
+        return o->hals_inner_fused(b->ctx, b->x, TM_NOTRANS, &b->docs_t, &b->terms_t, &b->g, 0, 0,
+                                   NULL, 6, 0.0, &b->docs_p, 0.5, &v, NULL, NULL, &b->gram_hat,
+                                   err);
     case MU_TERMS:
         return o->mu_update_fused(b->ctx, b->x, TM_TRANS, &b->terms_t, &b->docs_t, &b->g, 0, 0, &c,
                                   &b->gram_out, err);
@@ -155,6 +169,9 @@ int main(int argc, char **argv)
         b.o->mat_alloc(b.ctx, k, k, &b.g, err) || b.o->mat_alloc(b.ctx, k, k, &b.gram_out, err) ||
         b.o->mat_alloc(b.ctx, k, x.n_cols, &b.terms_t, err) ||
         b.o->mat_alloc(b.ctx, k, x.n_rows, &b.docs_t, err) ||
+        b.o->mat_alloc(b.ctx, k, x.n_cols, &b.terms_p, err) ||
+        b.o->mat_alloc(b.ctx, k, x.n_rows, &b.docs_p, err) ||
+        b.o->mat_alloc(b.ctx, k, k, &b.gram_hat, err) ||
         b.o->mat_alloc(b.ctx, x.n_rows, k, &b.docs_q, err)) {
         fprintf(stderr, "bench_kernels: %s\n", err);
         return 1;
@@ -193,8 +210,8 @@ int main(int argc, char **argv)
             }
             double t = now() - t0;
             best = t < best ? t : best;
-            if (op == HALS_TERMS || op == FUSED_TERMS || op == FUSED_DOCS ||
-                op == MU_TERMS) { /* updates move M */
+            if (op == HALS_TERMS || op == FUSED_TERMS || op == FUSED_DOCS || op == INNER_TERMS ||
+                op == INNER_DOCS || op == MU_TERMS) { /* updates move M */
                 b.o->fill(b.ctx, &b.terms_a, 0.5, err);
                 b.o->fill(b.ctx, &b.docs_a, 0.25, err);
                 b.o->fill(b.ctx, &b.terms_t, 0.5, err);

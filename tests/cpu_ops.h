@@ -21,6 +21,7 @@ static inline const struct tm_backend_ops *tm_test_cpu_ops(int without_optional_
     plain.gram_spmm = NULL;
     plain.gram_spmm_f32 = NULL;
     plain.hals_sweep_fused = NULL;
+    plain.hals_inner_fused = NULL;
     plain.mu_update_fused = NULL;
     plain.mat_adopt = NULL;
     plain.mat_release = NULL;

@@ -248,6 +248,35 @@ struct tm_backend_ops {
                                   const int64_t *perm, double *violation, double *cross,
                                   const struct tm_bmat *gram, char *err);
     /*
+     * Optional (NULL: core runs spmm, hals_sweep, axpy, scale_cols,
+     * pgd_update, gram and dot instead): one half of a hals iteration
+     * (core/numerics/nmf.c) in one pass over M, as hals_sweep_fused (same
+     * side, Mt, Ft and P), with several sweeps and the extrapolation. Rows of
+     * M are NNLS problems of their own for fixed G and P, so the inner loop
+     * runs per group of consecutive rows (the backend's tile; on the CPU at
+     * most 32 rows, within a chunk of rows): a group is swept (hals_sweep's
+     * arithmetic, perm's order every time) until sweep q where q == cap
+     * (>= 1), or its first sweep's violation v(1) (its rows' summed) is not
+     * > 0 (a fixed point), or q >= 2 and !(v(q) > rho v(1)). With M_n the
+     * swept M:
+     *   *violation = the first sweeps' violations summed (what one
+     *                hals_sweep returns);
+     *   *cross = <P, M_n>, gram = M_n^T M_n (either NULL: not made);
+     *   Mpt NULL: M = M_n. Else (k x rows, whole, as Mt; the previous
+     *   iterate) Ang & Gillis's extrapolation: M = max(M_n + beta (M_n -
+     *   Mp), 0), Mp = M_n, and gram_hat = M^T M (NULL: not made).
+     * M and Mp as the unfused ops leave them group by group (to rounding),
+     * the sums in a fixed order that the thread count does not change.
+     * Synchronous.
+     */
+    tm_status (*hals_inner_fused)(void *ctx, const struct tm_bsparse *X, int side,
+                                  const struct tm_bmat *Mt, const struct tm_bmat *Ft,
+                                  const struct tm_bmat *G, double l1, double l2,
+                                  const int64_t *perm, int64_t cap, double rho,
+                                  const struct tm_bmat *Mpt, double beta, double *violation,
+                                  double *cross, const struct tm_bmat *gram,
+                                  const struct tm_bmat *gram_hat, char *err);
+    /*
      * Optional (NULL: core runs spmm, gemm, mu_update and gram instead): one
      * half of a Frobenius mu iteration fused into one pass over M, as
      * hals_sweep_fused does for cd (same sides, Mt, Ft and P): with

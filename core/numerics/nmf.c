@@ -170,8 +170,10 @@ struct nmf_state {
     /* The fused halves' factors: W and Ht transposed, which take the place
      * of w and ht (turn) while those halves run. */
     struct tm_bmat wt, htt;
-    /* hals's extrapolation: the last iterates before extrapolation */
-    struct tm_bmat wp, htp;
+    /* hals's extrapolation: the last iterates before extrapolation (with
+     * hals_inner_fused, transposed as wt and htt are), and the Gram matrix
+     * of the extrapolated Ht that hals_inner_fused makes beside gh */
+    struct tm_bmat wp, htp, gh_hat;
     double *betas;  /* k host values, scale_cols's argument */
     int64_t passes; /* products with X or X^T so far (tm_nmf_result's passes_over_x) */
 };
@@ -412,8 +414,8 @@ tm_status tm_nmf_fit_from(const struct tm_backend_ops *ops, void *ctx, const str
     double l2w = (double)n * alpha_w * (1.0 - params->l1_ratio);
     double l2h = (double)m * alpha_h * (1.0 - params->l1_ratio);
     int kl = params->solver == TM_NMF_MU && params->beta_loss == TM_BETA_KL;
-    /* hals: cd with several sweeps per product, never fused (the fused
-     * halves do not keep the product for a second sweep). */
+    /* hals: cd with several sweeps per product, fused where the backend
+     * has hals_inner_fused (which also extrapolates). */
     const int hals = params->solver == TM_NMF_HALS, cd = params->solver == TM_NMF_CD || hals;
     const int64_t nnz = tm_csr_nnz(X);
     const int64_t cap_w = hals ? hals_inner_cap(nnz, m, n, k) : 1;
@@ -453,7 +455,9 @@ tm_status tm_nmf_fit_from(const struct tm_backend_ops *ops, void *ctx, const str
      * when terms outnumber documents), nor mu's denominators W HHt, Ht WtW. */
     const int fused = params->solver == TM_NMF_CD && ops->hals_sweep_fused;
     const int fused_mu = params->solver == TM_NMF_MU && !kl && ops->mu_update_fused;
-    if (!fused && !fused_mu) {
+    const int fused_hals = hals && ops->hals_inner_fused;
+    const int turned = fused || fused_mu || fused_hals;
+    if (!turned) {
         TM_TRY(ops->mat_alloc(ctx, m, k, &s.xht, err));
         TM_TRY(ops->mat_alloc(ctx, n, k, &s.xtw, err));
     }
@@ -470,10 +474,12 @@ tm_status tm_nmf_fit_from(const struct tm_backend_ops *ops, void *ctx, const str
                          (long long)k);
             goto out;
         }
-        TM_TRY(ops->mat_alloc(ctx, m, k, &s.wp, err));
-        TM_TRY(ops->mat_alloc(ctx, n, k, &s.htp, err));
-        TM_TRY(ops->copy(ctx, &s.w, &s.wp, err));
-        TM_TRY(ops->copy(ctx, &s.ht, &s.htp, err));
+        if (!fused_hals) { /* else after the turn below */
+            TM_TRY(ops->mat_alloc(ctx, m, k, &s.wp, err));
+            TM_TRY(ops->mat_alloc(ctx, n, k, &s.htp, err));
+            TM_TRY(ops->copy(ctx, &s.w, &s.wp, err));
+            TM_TRY(ops->copy(ctx, &s.ht, &s.htp, err));
+        }
     }
     out->seconds_init = tm_clock_monotonic() - t0;
 
@@ -499,9 +505,16 @@ tm_status tm_nmf_fit_from(const struct tm_backend_ops *ops, void *ctx, const str
         TM_TRY(frob_error_fresh(&s, &error_init, err));
         previous = error_init;
     }
-    if (fused || fused_mu) {
+    if (turned) {
         TM_TRY(turn(&s, &s.w, &s.wt, err));
         TM_TRY(turn(&s, &s.ht, &s.htt, err));
+    }
+    if (fused_hals) {
+        TM_TRY(ops->mat_alloc(ctx, k, m, &s.wp, err));
+        TM_TRY(ops->mat_alloc(ctx, k, n, &s.htp, err));
+        TM_TRY(ops->mat_alloc(ctx, k, k, &s.gh_hat, err));
+        TM_TRY(ops->copy(ctx, &s.wt, &s.wp, err));
+        TM_TRY(ops->copy(ctx, &s.htt, &s.htp, err));
     }
     for (it = 1; it <= max_iter; it++) {
         int stop = 0;
@@ -520,6 +533,10 @@ tm_status tm_nmf_fit_from(const struct tm_backend_ops *ops, void *ctx, const str
             if (fused) {
                 TM_TRY(ops->hals_sweep_fused(ctx, Xb, TM_NOTRANS, &s.wt, &s.htt, &s.gh, l1w, l2w,
                                              perm, &v1, &cross, &s.gw, err));
+            } else if (fused_hals) { /* W's sweeps, its extrapolation and gw in one pass */
+                TM_TRY(ops->hals_inner_fused(ctx, Xb, TM_NOTRANS, &s.wt, &s.htt, &s.gh, l1w, l2w,
+                                             perm, cap_w, HALS_INNER_RHO, &s.wp, beta, &v1, NULL,
+                                             NULL, &s.gw, err));
             } else {
                 TM_TRY(ops->spmm(ctx, Xb, TM_NOTRANS, 1.0, &s.ht, 0.0, &s.xht, err));
                 TM_TRY(hals_sweeps(&s, &s.w, &s.gh, &s.xht, l1w, l2w, perm, cap_w, &v1, err));
@@ -537,6 +554,14 @@ tm_status tm_nmf_fit_from(const struct tm_backend_ops *ops, void *ctx, const str
             if (fused) {
                 TM_TRY(ops->hals_sweep_fused(ctx, Xb, TM_TRANS, &s.htt, &s.wt, &s.gw, l1h, l2h,
                                              perm, &v2, &cross, &s.gh, err));
+                TM_TRY(frob_error_cross(&s, cross, &error, err));
+            } else if (fused_hals) {
+                /* Ht extrapolated too, unless this is the last iteration:
+                 * where the loop stops or restarts below, that is undone;
+                 * the error is (W extrapolated, Ht swept)'s, from gh. */
+                TM_TRY(ops->hals_inner_fused(
+                    ctx, Xb, TM_TRANS, &s.htt, &s.wt, &s.gw, l1h, l2h, perm, cap_h, HALS_INNER_RHO,
+                    it < max_iter ? &s.htp : NULL, beta, &v2, &cross, &s.gh, &s.gh_hat, err));
                 TM_TRY(frob_error_cross(&s, cross, &error, err));
             } else {
                 TM_TRY(ops->spmm(ctx, Xb, TM_TRANS, 1.0, &s.w, 0.0, &s.xtw, err));
@@ -607,15 +632,28 @@ tm_status tm_nmf_fit_from(const struct tm_backend_ops *ops, void *ctx, const str
             stop = 1;
         /* The error is (W extrapolated, Ht swept)'s, the pair returned when
          * the loop ends here: Ht is extrapolated only when it goes on. */
-        if (extra && !stop && it < max_iter) {
-            if (it > 1 && error > previous_hals) { /* restart from the last iterates */
-                TM_TRY(ops->copy(ctx, &s.wp, &s.w, err));
-                TM_TRY(ops->copy(ctx, &s.ht, &s.htp, err));
+        if (extra && it < max_iter) {
+            const int restart = !stop && it > 1 && error > previous_hals;
+            if (fused_hals && (stop || restart)) /* Ht = the swept Ht (= htp) */
+                TM_TRY(ops->copy(ctx, &s.htp, &s.htt, err));
+            if (restart) { /* restart from the last iterates */
+                if (fused_hals) {
+                    TM_TRY(ops->copy(ctx, &s.wp, &s.wt, err));
+                } else {
+                    TM_TRY(ops->copy(ctx, &s.wp, &s.w, err));
+                    TM_TRY(ops->copy(ctx, &s.ht, &s.htp, err));
+                }
                 beta_bar = beta;
                 beta /= EXTRA_ETA;
-            } else {
-                TM_TRY(extrapolate(&s, &s.ht, &s.htp, beta, err));
-                TM_TRY(ops->gram(ctx, &s.ht, &s.gh, err));
+            } else if (!stop) {
+                if (fused_hals) { /* gh becomes the extrapolated Ht's */
+                    struct tm_bmat tmp = s.gh;
+                    s.gh = s.gh_hat;
+                    s.gh_hat = tmp;
+                } else {
+                    TM_TRY(extrapolate(&s, &s.ht, &s.htp, beta, err));
+                    TM_TRY(ops->gram(ctx, &s.ht, &s.gh, err));
+                }
                 beta = fmin(beta_bar, EXTRA_GAMMA * beta);
                 beta_bar = fmin(1.0, EXTRA_GAMMA_BAR * beta_bar);
             }
@@ -642,7 +680,7 @@ tm_status tm_nmf_fit_from(const struct tm_backend_ops *ops, void *ctx, const str
     ops->mat_free(ctx, &s.dm);
     ops->mat_free(ctx, &s.xtw);
     ops->mat_free(ctx, &s.xht);
-    if (fused || fused_mu) {
+    if (turned) {
         TM_TRY(turn(&s, &s.wt, &s.w, err));
         TM_TRY(turn(&s, &s.htt, &s.ht, err));
     }
@@ -650,6 +688,7 @@ tm_status tm_nmf_fit_from(const struct tm_backend_ops *ops, void *ctx, const str
     TM_TRY(tm_backend_give(ops, ctx, &s.ht, &out->ht, err));
 out:
     tm_free(s.betas);
+    ops->mat_free(ctx, &s.gh_hat);
     ops->mat_free(ctx, &s.htp);
     ops->mat_free(ctx, &s.wp);
     ops->mat_free(ctx, &s.htt);

@@ -4,6 +4,7 @@
 
 #include "core/alloc.h"
 #include "core/numerics/backend_cpu.h"
+#include "core/numerics/cpu/cpu_internal.h"
 #include "core/numerics/rng.h"
 #include "harness.h"
 
@@ -620,6 +621,200 @@ TM_TEST(backend_cpu_fused_halves_match_unfused)
         free(fh);
         tm_csr_release(&x);
     }
+}
+
+/* hals_inner_fused's reference from the ops it fuses: each group of rows of
+ * mm (the CPU's tiles: 32 rows from each chunk's start, xo's chunks as
+ * the backend makes them) swept on its own (hals_sweep on a view of those
+ * rows of mm and P) as the group's rule says (backend.h); returns the
+ * first violations summed and counts in hist[q] the groups that took q
+ * sweeps. */
+static double ref_hals_inner(struct fixture *f, const struct tm_csr *xo, const struct tm_bmat *mm,
+                             const struct tm_bmat *gm, const struct tm_bmat *prod, double l1,
+                             double l2, const int64_t *perm, int64_t cap, double rho, int64_t *hist)
+{
+    int64_t bounds[MAX_CHUNKS + 1];
+    int nc = tm__cpu_csr_chunks(xo, bounds);
+    double total = 0;
+    for (int c = 0; c < nc; c++)
+        for (int64_t i0 = bounds[c]; i0 < bounds[c + 1]; i0 += 32) {
+            int64_t nr = bounds[c + 1] - i0 < 32 ? bounds[c + 1] - i0 : 32;
+            struct tm_bmat mi = tm_bmat_block(mm, i0, nr, 0, mm->cols);
+            struct tm_bmat pi = tm_bmat_block(prod, i0, nr, 0, mm->cols);
+            double first = 0, v = 0;
+            int64_t q = 1;
+            for (;; q++) {
+                f->o->hals_sweep(f->ctx, &mi, gm, &pi, l1, l2, perm, &v, NULL);
+                if (q == 1)
+                    total += first = v;
+                if (q == cap || !(first > 0) || (q >= 2 && !(v > rho * first)))
+                    break;
+            }
+            hist[q]++;
+        }
+    return total;
+}
+
+/* hals_inner_fused against the ops it fuses (spmm, hals_sweep group by
+ * group, dot, gram, and the extrapolation on the host), both halves, on a
+ * wide and a tall X, k = 7 with l1 and k = 8 without, with and without the
+ * extrapolation, 1 and 4 sweeps at most, for 1 and 3 threads: M and Mp to
+ * rounding and the same bits for every thread count; groups that stop
+ * after different numbers of sweeps (so a rule per matrix would fail); a
+ * previous iterate that is not a whole transpose is refused. */
+TM_TEST(backend_cpu_hals_inner_fused_matches_unfused)
+{
+    const int64_t shapes[2][2] = {{70, 301}, {260, 45}};
+    const int64_t perms[2][8] = {{3, 0, 6, 1, 5, 2, 4}, {3, 0, 6, 1, 7, 5, 2, 4}};
+    const double rho = 0.3, beta = 0.6, l2 = 0.3;
+    int64_t hist[5] = {0};
+    for (int si = 0; si < 16; si++) {
+        const int64_t k = si < 8 ? 7 : 8, *perm = perms[si / 8], cap = si % 3 == 2 ? 1 : 4;
+        const double l1 = si < 8 ? 0.05 : 0.0;
+        int64_t m = shapes[si / 4 % 2][0], n = shapes[si / 4 % 2][1];
+        int side = si % 2 ? TM_NOTRANS : TM_TRANS, extra = si / 2 % 2;
+        int64_t rm = side == TM_TRANS ? n : m, rf = side == TM_TRANS ? m : n;
+        struct tm_csr x, xt;
+        rand_csr(&x, m, n, 0.08, 41 + (uint64_t)si);
+        REQUIRE(tm_csr_transpose(&x, &xt, NULL) == TM_OK);
+        double *fh = rand_dense(rf, k, 42), *mh = rand_dense(rm, k, 43), g[64];
+        double *ph = rand_dense(rm, k, 44);
+        for (int64_t i = 0; i < rf * k; i++)
+            fh[i] = fabs(fh[i]);
+        for (int64_t i = 0; i < rm * k; i++) {
+            mh[i] = fabs(mh[i]) * (i % 5 != 0);
+            ph[i] = fabs(ph[i]);
+        }
+        for (int64_t i = 0; i < k; i++)
+            for (int64_t j = 0; j < k; j++) {
+                double sum = 0;
+                for (int64_t p = 0; p < rf; p++)
+                    sum += fh[p + i * rf] * fh[p + j * rf];
+                g[i + j * k] = sum + (i == j) * 0.5;
+            }
+        size_t bytes = (size_t)(rm * k) * sizeof(double);
+        double *ref_m = malloc(bytes), *ref_hat = malloc(bytes), *got = malloc(bytes);
+        double *th = malloc((size_t)(rm > rf ? rm : rf) * (size_t)k * sizeof(double));
+        double ref_gram[64], ref_gram_hat[64], ref_v = 0, ref_cross = 0;
+        double first_gram[64], first_v = 0, first_cross = 0;
+        uint64_t first_sum[2] = {0, 0};
+        for (int threads = 1; threads <= 3; threads += 2) {
+            struct fixture f;
+            REQUIRE(setup(&f, threads));
+            struct tm_bsparse *xb;
+            REQUIRE(f.o->sparse_upload(f.ctx, &x, &xb, NULL) == TM_OK);
+            struct tm_bmat fm = up(&f, fh, rf, k), mm = up(&f, mh, rm, k), gm = up(&f, g, k, k);
+            struct tm_bmat prod, gram, gram_hat;
+            f.o->mat_alloc(f.ctx, rm, k, &prod, NULL);
+            f.o->mat_alloc(f.ctx, k, k, &gram, NULL);
+            f.o->mat_alloc(f.ctx, k, k, &gram_hat, NULL);
+            if (threads == 1) { /* the unfused reference */
+                CHECK(f.o->spmm(f.ctx, xb, side, 1.0, &fm, 0.0, &prod, NULL) == TM_OK);
+                ref_v = ref_hals_inner(&f, side == TM_TRANS ? &xt : &x, &mm, &gm, &prod, l1, l2,
+                                       perm, cap, rho, hist);
+                CHECK(f.o->dot(f.ctx, &prod, &mm, &ref_cross, NULL) == TM_OK);
+                CHECK(f.o->gram(f.ctx, &mm, &gram, NULL) == TM_OK);
+                f.o->download(f.ctx, &mm, ref_m, rm, NULL);
+                f.o->download(f.ctx, &gram, ref_gram, k, NULL);
+                for (int64_t i = 0; i < rm * k; i++) {
+                    double v = ref_m[i] + beta * (ref_m[i] - ph[i]);
+                    ref_hat[i] = v > 0 ? v : 0;
+                }
+                f.o->upload(f.ctx, ref_hat, rm, &mm, NULL);
+                CHECK(f.o->gram(f.ctx, &mm, &gram, NULL) == TM_OK);
+                f.o->download(f.ctx, &gram, ref_gram_hat, k, NULL);
+            }
+            /* The fused op takes the factors and the previous iterate transposed. */
+            for (int64_t i = 0; i < rf; i++)
+                for (int64_t r = 0; r < k; r++)
+                    th[r + i * k] = fh[i + r * rf];
+            struct tm_bmat ftm = up(&f, th, k, rf);
+            for (int64_t i = 0; i < rm; i++)
+                for (int64_t r = 0; r < k; r++)
+                    th[r + i * k] = mh[i + r * rm];
+            struct tm_bmat mtm = up(&f, th, k, rm);
+            for (int64_t i = 0; i < rm; i++)
+                for (int64_t r = 0; r < k; r++)
+                    th[r + i * k] = ph[i + r * rm];
+            struct tm_bmat ptm = up(&f, th, k, rm);
+            double v = -1, cross = -1, got_gram[64], got_gram_hat[64];
+            REQUIRE(f.o->hals_inner_fused(f.ctx, xb, side, &mtm, &ftm, &gm, l1, l2, perm, cap, rho,
+                                          extra ? &ptm : NULL, beta, &v, &cross, &gram,
+                                          extra ? &gram_hat : NULL, NULL) == TM_OK);
+            f.o->download(f.ctx, &gram, got_gram, k, NULL);
+            f.o->download(f.ctx, &gram_hat, got_gram_hat, k, NULL);
+            double e = 0, eh = 0;
+            for (int64_t i = 0; i < k * k; i++) {
+                e = fmax(e, fabs(got_gram[i] - ref_gram[i]) / (1 + fabs(ref_gram[i])));
+                eh =
+                    fmax(eh, fabs(got_gram_hat[i] - ref_gram_hat[i]) / (1 + fabs(ref_gram_hat[i])));
+            }
+            CHECK(e < 1e-12);
+            CHECK(!extra || eh < 1e-12);
+            CHECK_NEAR(v, ref_v, 1e-10 * (1 + fabs(ref_v)));
+            CHECK_NEAR(cross, ref_cross, 1e-10 * (1 + fabs(ref_cross)));
+            /* M (extrapolated or swept) and, with the extrapolation, Mp = the swept M */
+            for (int which = 0; which < 1 + extra; which++) {
+                f.o->download(f.ctx, which ? &ptm : &mtm, th, k, NULL);
+                const double *want = which || !extra ? ref_m : ref_hat;
+                double d = 0;
+                for (int64_t i = 0; i < rm; i++)
+                    for (int64_t r = 0; r < k; r++) {
+                        got[i + r * rm] = th[r + i * k];
+                        d = fmax(d, fabs(got[i + r * rm] - want[i + r * rm]));
+                    }
+                CHECK(d < 1e-12);
+                uint64_t sum = 0; /* a fingerprint of the bits, for the thread check */
+                for (int64_t i = 0; i < rm * k; i++) {
+                    uint64_t b;
+                    memcpy(&b, &got[i], sizeof(b));
+                    sum = sum * 31 + b;
+                }
+                if (threads == 1)
+                    first_sum[which] = sum;
+                else
+                    CHECK(sum == first_sum[which]);
+            }
+            if (threads == 1) {
+                memcpy(first_gram, got_gram, sizeof(got_gram));
+                first_v = v;
+                first_cross = cross;
+            } else {
+                CHECK(memcmp(first_gram, got_gram, (size_t)(k * k) * sizeof(double)) == 0);
+                CHECK(v == first_v);
+                CHECK(cross == first_cross);
+            }
+            /* a previous iterate with a larger leading dimension is refused */
+            struct tm_bmat wide = {0}, part;
+            f.o->mat_alloc(f.ctx, k + 1, rm, &wide, NULL);
+            part = tm_bmat_block(&wide, 0, k, 0, rm);
+            CHECK(f.o->hals_inner_fused(f.ctx, xb, side, &mtm, &ftm, &gm, l1, l2, perm, cap, rho,
+                                        &part, beta, &v, NULL, NULL, NULL, NULL) == TM_EINVAL);
+            f.o->mat_free(f.ctx, &wide);
+            f.o->mat_free(f.ctx, &ptm);
+            f.o->mat_free(f.ctx, &mtm);
+            f.o->mat_free(f.ctx, &ftm);
+            f.o->mat_free(f.ctx, &gram_hat);
+            f.o->mat_free(f.ctx, &gram);
+            f.o->mat_free(f.ctx, &prod);
+            f.o->mat_free(f.ctx, &gm);
+            f.o->mat_free(f.ctx, &mm);
+            f.o->mat_free(f.ctx, &fm);
+            f.o->sparse_free(f.ctx, xb);
+            f.o->destroy(f.ctx);
+        }
+        free(th);
+        free(got);
+        free(ref_hat);
+        free(ref_m);
+        free(ph);
+        free(mh);
+        free(fh);
+        tm_csr_release(&xt);
+        tm_csr_release(&x);
+    }
+    /* the groups' inner loops stopped at different sweeps */
+    CHECK(hist[1] > 0 && hist[2] > 0 && hist[3] > 0 && hist[4] > 0);
 }
 
 /* gram_spmm against the two products it fuses, both sides, on a wide and a

@@ -251,9 +251,10 @@ TM_TEST(nmf_cancellation)
 }
 
 /* hals (cd with several sweeps per product) on planted non-negative
- * matrices, at cd's defaults (nndsvda, tol 1e-4) and max_iter: an error at or
- * below cd's with fewer products with X, non-negative factors, and the
- * passes counted as the products made (2 per iteration for both). */
+ * matrices, at cd's defaults (nndsvda, tol 1e-4) and max_iter, through
+ * hals_inner_fused and through the unfused ops: an error at or below cd's
+ * with fewer products with X, non-negative factors, and the passes counted
+ * as the products made (2 per iteration for both). */
 TM_TEST(nmf_hals_reaches_cd_error_in_fewer_passes)
 {
     static const struct {
@@ -261,7 +262,9 @@ TM_TEST(nmf_hals_reaches_cd_error_in_fewer_passes)
         double density;
         int64_t max_iter;
     } cases[] = {{300, 200, 6, 0.3, 200}, {120, 400, 10, 0.5, 200}, {200, 150, 4, 0.2, 40}};
-    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+    for (size_t c2 = 0; c2 < 2 * sizeof(cases) / sizeof(cases[0]); c2++) {
+        size_t c = c2 / 2;
+        without_optional_ops = c2 % 2;
         struct tm_csr x;
         tm_test_planted(&x, cases[c].m, cases[c].n, cases[c].density, 1, 40 + c);
         struct tm_model_params p;
@@ -273,8 +276,9 @@ TM_TEST(nmf_hals_reaches_cd_error_in_fewer_passes)
         p.solver = TM_NMF_HALS;
         REQUIRE(fit(&x, cases[c].k, &p, NULL, &hals) == TM_OK);
         if (!(hals.error <= cd.error && hals.passes_over_x < cd.passes_over_x))
-            fprintf(stderr, "  case %zu: cd %.9g in %lld passes, hals %.9g in %lld\n", c, cd.error,
-                    (long long)cd.passes_over_x, hals.error, (long long)hals.passes_over_x);
+            fprintf(stderr, "  case %zu%s: cd %.9g in %lld passes, hals %.9g in %lld\n", c,
+                    without_optional_ops ? " unfused" : "", cd.error, (long long)cd.passes_over_x,
+                    hals.error, (long long)hals.passes_over_x);
         CHECK(hals.error <= cd.error);
         CHECK(hals.passes_over_x < cd.passes_over_x);
         CHECK_INT_EQ(cd.passes_over_x, 2 * cd.n_iter);
@@ -286,6 +290,50 @@ TM_TEST(nmf_hals_reaches_cd_error_in_fewer_passes)
         tm_nmf_result_release(&hals);
         tm_csr_release(&x);
     }
+    without_optional_ops = 0;
+}
+
+/* hals through hals_inner_fused against the unfused ops, on a matrix so
+ * sparse that both halves' inner loops have a cap of one sweep (where the
+ * groups' stop rule and the unfused path's global one agree): the same
+ * iterations, errors and factors to rounding, so the fused path
+ * extrapolates, restarts and stops as the unfused one does; to its stop
+ * rule, and to max_iter (15: further on, where the error no longer moves,
+ * rounding decides the restarts and the factors drift apart along
+ * directions that leave the error as it is). */
+TM_TEST(nmf_hals_fused_matches_unfused_at_one_sweep)
+{
+    struct tm_csr x;
+    tm_test_planted(&x, 300, 260, 0.002, 1, 9);
+    for (int c = 0; c < 2; c++) {
+        struct tm_model_params p;
+        tm_model_params_init(&p);
+        p.solver = TM_NMF_HALS;
+        p.init = TM_NMF_INIT_NNDSVDA;
+        p.max_iter = c ? 15 : 200;
+        p.tol = c ? 0 : 1e-4;
+        struct tm_nmf_result a, b;
+        REQUIRE(fit(&x, 3, &p, NULL, &a) == TM_OK);
+        without_optional_ops = 1;
+        tm_status st = fit(&x, 3, &p, NULL, &b);
+        without_optional_ops = 0;
+        REQUIRE(st == TM_OK);
+        CHECK_INT_EQ(a.n_iter, b.n_iter);
+        CHECK(c || a.n_iter < p.max_iter); /* stopped by its rule */
+        double d = 0, sw = 0, sh = 0, dw = 0, dh = 0;
+        for (int64_t i = 0; i < a.n_trace && i < b.n_trace; i++)
+            d = fmax(d, fabs(a.trace[i] - b.trace[i]));
+        CHECK(d <= 1e-9 * a.trace[0]);
+        for (int64_t i = 0; i < a.m * a.k; i++)
+            dw = fmax(dw, fabs(a.w[i] - b.w[i])), sw = fmax(sw, fabs(b.w[i]));
+        for (int64_t i = 0; i < a.n * a.k; i++)
+            dh = fmax(dh, fabs(a.ht[i] - b.ht[i])), sh = fmax(sh, fabs(b.ht[i]));
+        CHECK(dw <= 1e-9 * sw && dh <= 1e-9 * sh);
+        CHECK(fabs(a.error - dense_error(&x, &a)) < 1e-8 * a.error);
+        tm_nmf_result_release(&a);
+        tm_nmf_result_release(&b);
+    }
+    tm_csr_release(&x);
 }
 
 /* hals with regularization and shuffle, and in a float32 context, run to

@@ -211,6 +211,7 @@ const struct tm_backend_ops tm__backend_cpu_ops = {
     .col_sums = tm__cpu_col_sums,
     .hals_sweep = tm__cpu_hals_sweep,
     .hals_sweep_fused = tm__cpu_hals_sweep_fused,
+    .hals_inner_fused = tm__cpu_hals_inner_fused,
     .mu_update = tm__cpu_mu_update,
     .pgd_update = tm__cpu_pgd_update,
     .kl_spmm = tm__cpu_kl_spmm,

@@ -228,6 +228,13 @@ tm_status tm__cpu_hals_sweep_fused(void *ctx, const struct tm_bsparse *s, int si
                                    const struct tm_bmat *g, double l1, double l2,
                                    const int64_t *perm, double *violation, double *cross,
                                    const struct tm_bmat *gram, char *err);
+tm_status tm__cpu_hals_inner_fused(void *ctx, const struct tm_bsparse *s, int side,
+                                   const struct tm_bmat *mt, const struct tm_bmat *ft,
+                                   const struct tm_bmat *g, double l1, double l2,
+                                   const int64_t *perm, int64_t cap, double rho,
+                                   const struct tm_bmat *mpt, double beta, double *violation,
+                                   double *cross, const struct tm_bmat *gram,
+                                   const struct tm_bmat *gram_hat, char *err);
 tm_status tm__cpu_mu_update(void *ctx, const struct tm_bmat *m, const struct tm_bmat *numer,
                             const struct tm_bmat *denom, const double *denom_row, double l1,
                             double l2, double zero_below, char *err);

@@ -40,6 +40,19 @@ tm_status tm__cpu_hals_sweep_fused(void *ctx, const struct tm_bsparse *s, int si
         ctx, s, side, mt, ft, g, l1, l2, perm, violation, cross, gram, err);
 }
 
+tm_status tm__cpu_hals_inner_fused(void *ctx, const struct tm_bsparse *s, int side,
+                                   const struct tm_bmat *mt, const struct tm_bmat *ft,
+                                   const struct tm_bmat *g, double l1, double l2,
+                                   const int64_t *perm, int64_t cap, double rho,
+                                   const struct tm_bmat *mpt, double beta, double *violation,
+                                   double *cross, const struct tm_bmat *gram,
+                                   const struct tm_bmat *gram_hat, char *err)
+{
+    return (cpu_f32(ctx) ? f32_hals_inner_fused
+                         : f64_hals_inner_fused)(ctx, s, side, mt, ft, g, l1, l2, perm, cap, rho,
+                                                 mpt, beta, violation, cross, gram, gram_hat, err);
+}
+
 tm_status tm__cpu_mu_update(void *ctx, const struct tm_bmat *m, const struct tm_bmat *numer,
                             const struct tm_bmat *denom, const double *denom_row, double l1,
                             double l2, double zero_below, char *err)

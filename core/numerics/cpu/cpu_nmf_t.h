@@ -1,7 +1,8 @@
 /*
  * cpu_nmf_t.h - the NMF kernels, written once for both element types
  * (cpu_real.h): the HALS sweep (cd), the multiplicative (mu) and
- * projected-gradient (pgd) updates, the fused halves that gather, update and
+ * projected-gradient (pgd) updates, the fused halves that gather, update
+ * (one HALS sweep, hals's several and its extrapolation, or mu's update) and
  * reduce a tile of rows in one pass, and the Kullback-Leibler products. The
  * updates run in the element type; the violation, <P, M>, M^T M and the KL
  * row dots and sum are accumulated in double, as the CUDA backend does.
@@ -127,6 +128,39 @@ HOT_BODY double R(hals_violation)(const v4d *viol)
     return violation;
 }
 
+/*
+ * hals_inner_fused's inner loop on a tile: up to cap sweeps, until the
+ * tile's violation falls to rho times its first sweep's (backend.h), the
+ * first sweep's added to viol. cap 1 is one hals_tile_sweep summing into
+ * viol, as cd's fused half has always summed it.
+ */
+HOT_BODY void R(hals_tile_sweeps)(real_t *tile, const real_t *xt, const struct tm_bmat *g,
+                                  int64_t k, real_t l2, const int64_t *perm, int64_t cap,
+                                  double rho, v4d *viol)
+{
+    const v4d zero = {0.0, 0.0, 0.0, 0.0};
+    v4d sv[HALS_VECS];
+    if (cap <= 1) {
+        R(hals_tile_sweep)(tile, xt, g, k, l2, perm, viol);
+        return;
+    }
+    for (int q = 0; q < HALS_VECS; q++)
+        sv[q] = zero;
+    R(hals_tile_sweep)(tile, xt, g, k, l2, perm, sv);
+    for (int q = 0; q < HALS_VECS; q++)
+        viol[q] += sv[q];
+    const double first = R(hals_violation)(sv);
+    if (!(first > 0.0)) /* a fixed point: more sweeps would change nothing */
+        return;
+    for (int64_t sweep = 1; sweep < cap; sweep++) {
+        for (int q = 0; q < HALS_VECS; q++)
+            sv[q] = zero;
+        R(hals_tile_sweep)(tile, xt, g, k, l2, perm, sv);
+        if (!(R(hals_violation)(sv) > rho * first))
+            break;
+    }
+}
+
 HOT_BODY void R(hals_chunk_body)(void *arg, int chunk, double *scratch)
 {
     struct R(hals_job) *j = arg;
@@ -170,13 +204,16 @@ HOT_BODY void R(hals_chunk_body)(void *arg, int chunk, double *scratch)
 HOT_KERNEL(R(hals_chunk))
 
 /*
- * Half a cd or Frobenius mu iteration in one pass (hals_sweep_fused and
- * mu_update_fused in backend.h): per tile of HALS_ROWS rows of M, the
- * tile's rows of P (X^T W for Ht, X Ht for W) are gathered as spmm_chunk
- * gathers them (same order, same contraction, so the H half's Ht comes out
- * bit for bit as spmm + hals_sweep leave it), swept (or multiplied by
- * P / (M G)) while in L1, and then dotted with the new rows for <P, M> and
- * with each other for M^T M. P is never stored. The factors are kept
+ * Half a cd, hals or Frobenius mu iteration in one pass (hals_sweep_fused,
+ * hals_inner_fused and mu_update_fused in backend.h): per tile of HALS_ROWS
+ * rows of M, the tile's rows of P (X^T W for Ht, X Ht for W) are gathered
+ * as spmm_chunk gathers them (same order, same contraction, so the H half's
+ * Ht comes out bit for bit as spmm + hals_sweep leave it), swept (as many
+ * times as hals's inner loop wants, or multiplied by P / (M G)) while in
+ * L1, and then dotted with the new rows for <P, M> and with each other for
+ * M^T M; hals's extrapolation then reads the tile's previous rows, writes
+ * the swept ones in their place and reduces the extrapolated tile for its
+ * Gram matrix. P is never stored. The factors are kept
  * transposed (row-major): a tile of M is one run of memory, and F's rows,
  * which the W half gathers where spmm would scatter (spmm_scatter; with the
  * k sums in registers that is the faster way, and it adds each row's terms
@@ -191,8 +228,14 @@ struct R(hals_fused_job) {
     real_t l1, l2;
     enum fused_rule rule;
     const int64_t *perm;
+    int64_t cap;    /* hals's sweeps at most (1: cd) */
+    double rho;     /* and its rows' stop rule */
+    real_t *prev;   /* hals's previous iterate, row-major, or NULL */
+    real_t beta;    /* its extrapolation's step */
+    int want_cross; /* <P, M> wanted */
     const int64_t *bounds;
-    double *gram; /* n_chunks x k x k, upper triangles */
+    double *gram;     /* n_chunks x k x k, upper triangles, or NULL */
+    double *gram_hat; /* the same of the extrapolated M, or NULL */
     double violation[MAX_CHUNKS], cross[MAX_CHUNKS];
 };
 
@@ -297,6 +340,57 @@ HOT_BODY void R(rows4_to_tile)(const real_t *rows, int64_t ld, int64_t k, real_t
 }
 
 /* The inverse: four rows of the tile at g0 back into row-major rows. */
+HOT_BODY void R(tile_to_rows4)(const real_t *src, int64_t k, real_t *rows);
+
+/* nr (<= HALS_ROWS) row-major rows of k into the column-major tile, zero
+ * below them; by 4 x 4 transposes where by4 (k % 4 == 0). */
+HOT_BODY void R(rows_to_tile)(const real_t *rows, int64_t nr, int64_t k, int by4, real_t *tile)
+{
+    int64_t g = 0;
+    if (by4)
+        for (; g + 4 <= nr; g += 4)
+            R(rows4_to_tile)(rows + g * k, k, k, 0.0, tile + g, NULL);
+    for (; g < HALS_ROWS; g++)
+        for (int64_t r = 0; r < k; r++)
+            tile[r * HALS_ROWS + g] = g < nr ? rows[g * k + r] : 0.0;
+}
+
+/* The tile's first nr rows back into row-major rows. */
+HOT_BODY void R(tile_to_rows)(const real_t *tile, int64_t nr, int64_t k, int by4, real_t *rows)
+{
+    int64_t g = 0;
+    if (by4)
+        for (; g + 4 <= nr; g += 4)
+            R(tile_to_rows4)(tile + g, k, rows + g * k);
+    for (; g < nr; g++)
+        for (int64_t r = 0; r < k; r++)
+            rows[g * k + r] = tile[r * HALS_ROWS + g];
+}
+
+/* The upper triangle of a tile's Gram matrix (k x k) added to gram4's lanes. */
+HOT_BODY void R(tile_gram_lanes)(const real_t *tile, int64_t k, double *gram4)
+{
+    for (int64_t r = 0; r < k; r++)
+        for (int64_t a = 0; a <= r; a++)
+            R(dot_tile_lanes)(tile + a * HALS_ROWS, tile + r * HALS_ROWS, gram4 + 4 * (a + r * k));
+}
+
+/* Ang & Gillis's extrapolation of a tile (k columns) from the previous
+ * iterate's (pt): tile = max(tile + beta (tile - pt), 0), NaN and -0 to +0
+ * as pgd_update's projection. */
+HOT_BODY void R(extrapolate_tile)(real_t *tile, const real_t *pt, int64_t k, real_t beta)
+{
+    const vreal zero = {0.0, 0.0, 0.0, 0.0};
+    for (int64_t e = 0; e < k * HALS_ROWS; e += 4) {
+        vreal t, p;
+        LOAD4(t, tile + e);
+        LOAD4(p, pt + e);
+        t = t + beta * (t - p);
+        t = (vreal)((vmask)t & (vmask)(t > zero));
+        STORE4(tile + e, t);
+    }
+}
+
 HOT_BODY void R(tile_to_rows4)(const real_t *src, int64_t k, real_t *rows)
 {
     for (int64_t r = 0; r < k; r += 4) {
@@ -326,6 +420,7 @@ HOT_BODY void R(hals_fused_chunk_body)(void *arg, int chunk, double *scratch)
      * added at the end: a horizontal sum per tile and pair cost more than
      * the products (bench/NOTES.md, "Fused halves: lanes"). */
     double *gram4 = (double *)(void *)(acc + 4 * k), cross4[4] = {0.0, 0.0, 0.0, 0.0};
+    double *gramhat4 = gram4 + 4 * k * k;
     /* The tile goes in and out four rows at a time, by 4 x 4 transposes in
      * registers, where k allows: scalar stores by stride HALS_ROWS were a
      * large share of the kernel (bench/NOTES.md, "Fused halves: the tile").
@@ -333,14 +428,15 @@ HOT_BODY void R(hals_fused_chunk_body)(void *arg, int chunk, double *scratch)
      * <P, M> needs. */
     const int by4 = k % 4 == 0;
     real_t *rawp = j->rule == RULE_HALS && l1 == 0.0 ? xt : raw;
-    double *gram = j->gram + (size_t)chunk * (size_t)k * (size_t)k;
     const v4d zero = {0.0, 0.0, 0.0, 0.0};
     v4d viol[HALS_VECS];
     for (int q = 0; q < HALS_VECS; q++)
         viol[q] = zero;
     for (int64_t b = 0; b < k; b++)
-        for (int64_t a = 0; a <= b; a++)
+        for (int64_t a = 0; a <= b; a++) {
             memset(gram4 + 4 * (a + b * k), 0, 4 * sizeof(double));
+            memset(gramhat4 + 4 * (a + b * k), 0, 4 * sizeof(double));
+        }
     const int64_t lo = j->bounds[chunk], hi = j->bounds[chunk + 1];
     const int64_t pend_all = x->indptr[hi];
     for (int64_t i0 = lo; i0 < hi; i0 += HALS_ROWS) {
@@ -370,51 +466,83 @@ HOT_BODY void R(hals_fused_chunk_body)(void *arg, int chunk, double *scratch)
         if (j->rule == RULE_MU)
             R(mu_tile_update)(tile, raw, xt, j->g, k, l1, j->l2);
         else
-            R(hals_tile_sweep)(tile, xt, j->g, k, j->l2, j->perm, viol);
-        g = 0;
-        if (by4)
-            for (; g + 4 <= nr; g += 4)
-                R(tile_to_rows4)(tile + g, k, mrows + g * k);
-        for (; g < nr; g++)
+            R(hals_tile_sweeps)(tile, xt, j->g, k, j->l2, j->perm, j->cap, j->rho, viol);
+        if (j->want_cross)
             for (int64_t r = 0; r < k; r++)
-                mrows[g * k + r] = tile[r * HALS_ROWS + g];
-        for (int64_t r = 0; r < k; r++) {
-            const real_t *tr = tile + r * HALS_ROWS;
-            R(dot_tile_lanes)(rawp + r * HALS_ROWS, tr, cross4);
-            for (int64_t a = 0; a <= r; a++)
-                R(dot_tile_lanes)(tile + a * HALS_ROWS, tr, gram4 + 4 * (a + r * k));
+                R(dot_tile_lanes)(rawp + r * HALS_ROWS, tile + r * HALS_ROWS, cross4);
+        if (j->gram)
+            R(tile_gram_lanes)(tile, k, gram4);
+        if (j->prev) { /* P is spent: raw holds the previous rows */
+            real_t *prows = j->prev + (size_t)i0 * (size_t)k;
+            R(rows_to_tile)(prows, nr, k, by4, raw);
+            R(tile_to_rows)(tile, nr, k, by4, prows);
+            R(extrapolate_tile)(tile, raw, k, j->beta);
+            if (j->gram_hat)
+                R(tile_gram_lanes)(tile, k, gramhat4);
         }
+        R(tile_to_rows)(tile, nr, k, by4, mrows);
     }
     j->violation[chunk] = R(hals_violation)(viol);
     j->cross[chunk] = R(lanes_sum)(cross4);
-    for (int64_t b = 0; b < k; b++)
-        for (int64_t a = 0; a <= b; a++)
-            gram[a + b * k] = R(lanes_sum)(gram4 + 4 * (a + b * k));
+    for (int pass = 0; pass < 2; pass++) {
+        double *out = pass ? j->gram_hat : j->gram, *lanes = pass ? gramhat4 : gram4;
+        if (!out)
+            continue;
+        out += (size_t)chunk * (size_t)k * (size_t)k;
+        for (int64_t b = 0; b < k; b++)
+            for (int64_t a = 0; a <= b; a++)
+                out[a + b * k] = R(lanes_sum)(lanes + 4 * (a + b * k));
+    }
 }
 
 HOT_KERNEL(R(hals_fused_chunk))
 
+/* The fused halves' driver: the job of R(hals_fused_chunk) over xo's row
+ * chunks, and the chunks' sums in a fixed order. mpt, gram and gram_hat may
+ * be NULL (not wanted), cross too where want_cross is 0. */
 static tm_status R(fused_half)(void *ctx, const struct tm_bsparse *s, int side,
                                enum fused_rule rule, const struct tm_bmat *mt,
                                const struct tm_bmat *ft, const struct tm_bmat *g, double l1,
-                               double l2, const int64_t *perm, double *violation, double *cross,
-                               const struct tm_bmat *gram, char *err)
+                               double l2, const int64_t *perm, int64_t cap, double rho,
+                               const struct tm_bmat *mpt, double beta, double *violation,
+                               double *cross, const struct tm_bmat *gram,
+                               const struct tm_bmat *gram_hat, char *err)
 {
     const struct tm_csr *xo = side == TM_TRANS ? &s->xt : s->x;
     const int64_t k = mt->rows;
     if (!whole_rows(mt, k) || !whole_rows(ft, k) || mt->cols != xo->n_rows ||
-        ft->cols != xo->n_cols)
+        ft->cols != xo->n_cols || (mpt && (!whole_rows(mpt, k) || mpt->cols != mt->cols)))
         return tm_errf(err, TM_EINVAL,
-                       "cpu backend: the fused update needs whole k x rows Mt and Ft");
+                       "cpu backend: the fused update needs whole k x rows Mt, Ft and Mpt");
+    if (!mpt)
+        gram_hat = NULL;
     int64_t bounds[MAX_CHUNKS + 1];
     int nc = tm__cpu_csr_chunks(xo, bounds);
-    double *partial = tm_mallocarray((size_t)nc * (size_t)k * (size_t)k + 1, sizeof(double));
+    size_t per = (size_t)nc * (size_t)k * (size_t)k;
+    double *partial = tm_mallocarray(2 * per + 1, sizeof(double));
     if (!partial)
         return tm_errf(err, TM_ENOMEM, "cpu backend: cannot allocate the fused update's workspace");
-    struct R(hals_fused_job)
-        job = {xo, ft->data, mt->data, g, k, l1, l2, rule, perm, bounds, partial, {0}, {0}};
-    /* tile, xt, raw, acc (4 k), then the lanes of gram4 (4 k^2) */
-    size_t scratch = (3 * HALS_ROWS + 4) * (size_t)k + 4 * (size_t)k * (size_t)k;
+    struct R(hals_fused_job) job = {xo,
+                                    ft->data,
+                                    mt->data,
+                                    g,
+                                    k,
+                                    l1,
+                                    l2,
+                                    rule,
+                                    perm,
+                                    cap < 1 ? 1 : cap,
+                                    rho,
+                                    mpt ? mpt->data : NULL,
+                                    beta,
+                                    cross != NULL,
+                                    bounds,
+                                    gram ? partial : NULL,
+                                    gram_hat ? partial + per : NULL,
+                                    {0},
+                                    {0}};
+    /* tile, xt, raw, acc (4 k), then the lanes of gram4 and gramhat4 (4 k^2 each) */
+    size_t scratch = (3 * HALS_ROWS + 4) * (size_t)k + 8 * (size_t)k * (size_t)k;
     tm_status st = tm__cpu_par_for(ctx, nc, scratch, R(hals_fused_chunk), &job, err);
     if (st == TM_OK) {
         double v = 0.0, c = 0.0;
@@ -424,13 +552,20 @@ static tm_status R(fused_half)(void *ctx, const struct tm_bsparse *s, int side,
         }
         if (violation)
             *violation = v;
-        *cross = c;
-        for (int64_t b = 0; b < k; b++)
-            for (int64_t a = 0; a <= b; a++) {
-                double sum = f64_chunk_sum(partial, nc, (size_t)(k * k), (size_t)(a + b * k));
-                AT(gram, a, b) = sum;
-                AT(gram, b, a) = sum;
-            }
+        if (cross)
+            *cross = c;
+        for (int pass = 0; pass < 2; pass++) {
+            const struct tm_bmat *out = pass ? gram_hat : gram;
+            if (!out)
+                continue;
+            for (int64_t b = 0; b < k; b++)
+                for (int64_t a = 0; a <= b; a++) {
+                    double sum = f64_chunk_sum(partial + pass * per, nc, (size_t)(k * k),
+                                               (size_t)(a + b * k));
+                    AT(out, a, b) = sum;
+                    AT(out, b, a) = sum;
+                }
+        }
     }
     tm_free(partial);
     return st;
@@ -442,8 +577,20 @@ static tm_status R(hals_sweep_fused)(void *ctx, const struct tm_bsparse *s, int 
                                      const int64_t *perm, double *violation, double *cross,
                                      const struct tm_bmat *gram, char *err)
 {
-    return R(fused_half)(ctx, s, side, RULE_HALS, mt, ft, g, l1, l2, perm, violation, cross, gram,
-                         err);
+    return R(fused_half)(ctx, s, side, RULE_HALS, mt, ft, g, l1, l2, perm, 1, 0.0, NULL, 0.0,
+                         violation, cross, gram, NULL, err);
+}
+
+static tm_status R(hals_inner_fused)(void *ctx, const struct tm_bsparse *s, int side,
+                                     const struct tm_bmat *mt, const struct tm_bmat *ft,
+                                     const struct tm_bmat *g, double l1, double l2,
+                                     const int64_t *perm, int64_t cap, double rho,
+                                     const struct tm_bmat *mpt, double beta, double *violation,
+                                     double *cross, const struct tm_bmat *gram,
+                                     const struct tm_bmat *gram_hat, char *err)
+{
+    return R(fused_half)(ctx, s, side, RULE_HALS, mt, ft, g, l1, l2, perm, cap, rho, mpt, beta,
+                         violation, cross, gram, gram_hat, err);
 }
 
 static tm_status R(mu_update_fused)(void *ctx, const struct tm_bsparse *s, int side,
@@ -451,7 +598,8 @@ static tm_status R(mu_update_fused)(void *ctx, const struct tm_bsparse *s, int s
                                     const struct tm_bmat *g, double l1, double l2, double *cross,
                                     const struct tm_bmat *gram, char *err)
 {
-    return R(fused_half)(ctx, s, side, RULE_MU, mt, ft, g, l1, l2, NULL, NULL, cross, gram, err);
+    return R(fused_half)(ctx, s, side, RULE_MU, mt, ft, g, l1, l2, NULL, 1, 0.0, NULL, 0.0, NULL,
+                         cross, gram, NULL, err);
 }
 
 static tm_status R(hals_sweep)(void *ctx, const struct tm_bmat *m, const struct tm_bmat *g,
