@@ -9,15 +9,15 @@
  * - cd: HALS coordinate descent, _fit_coordinate_descent: W then H each
  *   iteration; stops when violation / violation_at_iteration_1 <= tol.
  * - hals: accelerated HALS (Gillis & Glineur 2012) with extrapolation (Ang &
- *   Gillis 2019): cd with up to several sweeps of W (then of H) per product
- *   with X, the inner loop stopping when a sweep's violation falls to a
- *   fraction of the first's, each half's new iterate then pushed along its
- *   last step (projected on >= 0; undone, with a smaller step, when the
- *   error rose). Stops on cd's violation rule, or when the error fell by
- *   less than tol / 100 of the first iteration's over the last 10 (nmf.c);
- *   cd's regularization and shuffle. Not scikit-learn's iterates: fewer
- *   products to its error, though from the same init it may settle in
- *   another local minimum, above or below cd's (bench/NOTES.md).
+ *   Gillis 2019): after 5 of cd's iterations, cd with up to several sweeps
+ *   of W (then of H) per product with X, the inner loop stopping when a
+ *   sweep's violation falls to a fraction of the first's, each half's new
+ *   iterate then pushed along its last step (projected on >= 0; undone,
+ *   with a smaller step, when the error rose). Stops on cd's violation
+ *   rule, or when the error fell by less than tol / 1000 of the first
+ *   iteration's over the last 10 (nmf.c); cd's regularization and shuffle.
+ *   Not scikit-learn's iterates, but its local minimum in fewer products:
+ *   the warm-up keeps hals in the basin cd's path takes (bench/NOTES.md).
  * - mu: multiplicative update, _fit_multiplicative_update, beta_loss
  *   frobenius or kullback-leibler; every 10 iterations stops when
  *   (previous_error - error) / error_at_init < tol.
