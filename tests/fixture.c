@@ -52,3 +52,31 @@ char *tm_test_unhex(const char **p, const char *seps, size_t *len)
     *p = s + n;
     return out;
 }
+
+int tm_test_read_dense_csr(FILE *f, struct tm_csr *x)
+{
+    long long m, n;
+    if (fscanf(f, " X %lld %lld", &m, &n) != 2)
+        return 0;
+    double *d = malloc((size_t)(m * n) * sizeof(double));
+    int64_t nnz = 0;
+    for (int64_t i = 0; i < m * n; i++) {
+        if (fscanf(f, "%lf", &d[i]) != 1) {
+            free(d);
+            return 0;
+        }
+        nnz += d[i] != 0;
+    }
+    tm_csr_init(x, m, n, nnz, NULL);
+    nnz = 0;
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < n; j++)
+            if (d[i * n + j] != 0) {
+                x->indices[nnz] = (int32_t)j;
+                x->data[nnz++] = d[i * n + j];
+            }
+        x->indptr[i + 1] = nnz;
+    }
+    free(d);
+    return 1;
+}

@@ -8,6 +8,7 @@
 #include "core/fit.h"
 #include "core/numerics/nmf.h"
 #include "cpu_ops.h"
+#include "fixture.h"
 #include "harness.h"
 #include "testalloc.h"
 
@@ -20,33 +21,11 @@ struct mcase {
     double *transform;  /* m x k row-major */
 };
 
-/* X as CSR from the fixture's dense rows (zeros dropped). */
+/* X as CSR from the fixture's dense rows (zeros dropped), after the
+ * fixture's comment line. */
 static int read_x(FILE *f, struct tm_csr *x)
 {
-    long long m, n;
-    if (fscanf(f, " # %*[^\n]") != 0 || fscanf(f, " X %lld %lld", &m, &n) != 2)
-        return 0;
-    double *d = malloc((size_t)(m * n) * sizeof(double));
-    int64_t nnz = 0;
-    for (int64_t i = 0; i < m * n; i++) {
-        if (fscanf(f, "%lf", &d[i]) != 1) {
-            free(d);
-            return 0;
-        }
-        nnz += d[i] != 0;
-    }
-    tm_csr_init(x, m, n, nnz, NULL);
-    nnz = 0;
-    for (int64_t i = 0; i < m; i++) {
-        for (int64_t j = 0; j < n; j++)
-            if (d[i * n + j] != 0) {
-                x->indices[nnz] = (int32_t)j;
-                x->data[nnz++] = d[i * n + j];
-            }
-        x->indptr[i + 1] = nnz;
-    }
-    free(d);
-    return 1;
+    return fscanf(f, " # %*[^\n]") == 0 && tm_test_read_dense_csr(f, x);
 }
 
 static int read_case(FILE *f, int64_t m, int64_t n, struct mcase *c)

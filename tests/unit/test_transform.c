@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/transform.h"
 #include "cpu_ops.h"
+#include "fixture.h"
 #include "harness.h"
 
 struct tcase {
@@ -16,35 +17,6 @@ struct tcase {
     double *ht;       /* n x k column-major (components_ transposed) */
     double *expected; /* m x k row-major */
 };
-
-/* X as CSR from the fixture's dense rows (zeros dropped). */
-static int read_x(FILE *f, struct tm_csr *x)
-{
-    int64_t m, n;
-    if (fscanf(f, " X %lld %lld", (long long *)&m, (long long *)&n) != 2)
-        return 0;
-    double *d = malloc((size_t)(m * n) * sizeof(double));
-    int64_t nnz = 0;
-    for (int64_t i = 0; i < m * n; i++) {
-        if (fscanf(f, "%lf", &d[i]) != 1) {
-            free(d);
-            return 0;
-        }
-        nnz += d[i] != 0;
-    }
-    tm_csr_init(x, m, n, nnz, NULL);
-    nnz = 0;
-    for (int64_t i = 0; i < m; i++) {
-        for (int64_t j = 0; j < n; j++)
-            if (d[i * n + j] != 0) {
-                x->indices[nnz] = (int32_t)j;
-                x->data[nnz++] = d[i * n + j];
-            }
-        x->indptr[i + 1] = nnz;
-    }
-    free(d);
-    return 1;
-}
 
 static int read_case(FILE *f, int64_t m, int64_t n, struct tcase *c)
 {
@@ -108,7 +80,7 @@ TM_TEST(transform_matches_scikit_learn)
             ;
     ungetc(ch, f);
     struct tm_csr x;
-    REQUIRE(read_x(f, &x));
+    REQUIRE(tm_test_read_dense_csr(f, &x));
     int n_cases = 0;
     struct tcase c;
     while (memset(&c, 0, sizeof(c)), read_case(f, x.n_rows, x.n_cols, &c)) {
