@@ -1278,11 +1278,13 @@ static void get_pyldavis(struct tm__req *r)
     struct tm_job_record j;
     if (get_job_or_respond(r, &j) || require_succeeded(r, &j))
         return;
+    /* A 404 as a plot a job has no data for: the request is valid, the
+     * job has no such document (a 422 would say the request was wrong). */
     if (strcmp(j.method, "nmf")) {
-        tm__respond_error(r, 422, "not_nmf",
+        tm__respond_error(r, 404, "not_nmf",
                           "pyLDAvis reads topics as probability distributions: only an NMF job"
                           " has them (an SVD job's components can be negative)",
-                          "model.method");
+                          NULL);
         return;
     }
     struct tm_store *st = &r->srv->store;

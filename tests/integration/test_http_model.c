@@ -80,7 +80,7 @@ TM_TEST(http_model_download)
     }
 
     /* pyldavis.json: pyLDAvis.prepare's arguments, rows summing to 1 and
-     * sizes agreeing; an SVD job's is a 422. */
+     * sizes agreeing; an SVD job's is a 404. */
     struct th_resp r;
     char path[160];
     snprintf(path, sizeof(path), "/v1/jobs/%s/pyldavis.json", nmf);
@@ -125,7 +125,7 @@ TM_TEST(http_model_download)
     CHECK(total > 0 && total == total_tf);
     cJSON_Delete(lda);
     snprintf(path, sizeof(path), "/v1/jobs/%s/pyldavis.json", svd);
-    CHECK_INT_EQ(th_get(&s, path, &r), 422);
+    CHECK_INT_EQ(th_get(&s, path, &r), 404);
     CHECK(r.body && strstr(r.body, "\"not_nmf\"") && strstr(r.body, "negative"));
     th_resp_free(&r);
 
