@@ -228,7 +228,7 @@ def check_model_links(d, job, result):
 
 def check_svd_page(d, base, corpus):
     """A truncated SVD job: the model link, but no pyldavis.json (the
-    server answers 422 for it)."""
+    server answers 404 for it)."""
     d.get(base + "/")
     WebDriverWait(d, WAIT_S).until(
         lambda drv: drv.find_element(By.CSS_SELECTOR, f'#f-corpus_id option[value="{corpus}"]'))
@@ -240,7 +240,7 @@ def check_svd_page(d, base, corpus):
     check(f"{job}.npz" in links, "an SVD job's page links its model")
     check(not any("pyldavis" in h for h in links.values()), "an SVD job's page offers no pyldavis.json")
     status, _, _ = fetch_in_page(d, f"/v1/jobs/{job}/pyldavis.json")
-    check(status == 422, f"(and the server refuses it: {status})")
+    check(status == 404, f"(and the server refuses it: {status})")
 
 
 def check_coherence(d, base, corpus, shots):
