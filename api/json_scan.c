@@ -666,7 +666,9 @@ static void elem_locate(const struct tm__json_split *sp, struct tm_api_error *e)
  * "[" and those bytes: the element is not complete (the body ended, or it
  * nests too deep), so the scanner must fail on them, and it fails where and
  * as it would on the whole body. Returns 1 with e filled when it fails
- * before offset limit (of the body), else 0.
+ * before offset limit (of the body) or at it (a '[' or '{' where no value
+ * may start is a syntax error before it is one level too deep, as the
+ * whole-body scanner reports it), else 0.
  */
 static int elem_rescan(struct tm__json_split *sp, int64_t limit, tm_status *st,
                        struct tm_api_error *e)
@@ -684,7 +686,7 @@ static int elem_rescan(struct tm__json_split *sp, int64_t limit, tm_status *st,
         return 1;
     }
     int64_t at = se.offset - 1 + sp->elem_at.offset; /* the '[' is not in the body */
-    if (at >= limit)
+    if (at > limit)
         return 0;
     tm_api_errorf(e, TM_EPARSE, NULL, at, "%s", se.message);
     elem_locate(sp, e);
