@@ -40,6 +40,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -261,6 +262,23 @@ static int looks_complete(const char *req, size_t len)
     return 1;
 }
 
+/* poll on one descriptor for up to ms, resumed after a signal (libFuzzer's
+ * SIGALRM) with the time left: an interrupted wait must not read as an
+ * answer. */
+static int poll_interruptible(struct pollfd *pfd, int ms)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long spent = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        int left = spent >= ms ? 0 : ms - (int)spent;
+        int n = poll(pfd, 1, left);
+        if (n >= 0 || errno != EINTR)
+            return n;
+    }
+}
+
 /* The first answer to the request on port, into *out (malloc'd, what was
  * read: the answer, or less when the server closed first). 0 when it came
  * (or the server closed), 1 when nothing came within first_ms, -1 when an
@@ -283,8 +301,10 @@ static int exchange(int port, const char *req, size_t len, int first_ms, char **
      * input. Should ports still run short, wait for them. */
     int fd = -1;
     for (int tries = 0;; tries++) {
-        if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+            fprintf(stderr, "fuzz_http: socket: %s\n", strerror(errno));
             abort();
+        }
         struct timeval tv = {10, 0};
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -294,6 +314,12 @@ static int exchange(int port, const char *req, size_t len, int first_ms, char **
             break;
         int e = errno;
         close(fd);
+        /* libFuzzer's SIGALRM (its -timeout watch, every -timeout / 2 + 1
+         * seconds) interrupts a connect on a socket with SO_SNDTIMEO, which
+         * is never restarted (signal(7)): a clean-clone make fuzz aborted
+         * here with EINTR. */
+        if (e == EINTR)
+            continue;
         if (e != EADDRNOTAVAIL || tries == 200) {
             fprintf(stderr, "fuzz_http: connect: %s\n", strerror(e));
             abort();
@@ -304,6 +330,8 @@ static int exchange(int port, const char *req, size_t len, int first_ms, char **
      * (an early 413 or 415): a failed send is not an error. */
     for (size_t off = 0; off < len;) {
         ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             break;
         off += (size_t)n;
@@ -316,7 +344,8 @@ static int exchange(int port, const char *req, size_t len, int first_ms, char **
         abort();
     int rc = 0;
     struct pollfd pfd = {fd, POLLIN, 0};
-    if (poll(&pfd, 1, first_ms) == 0) {
+    int ready = poll_interruptible(&pfd, first_ms);
+    if (ready == 0) {
         rc = 1;
         goto out;
     }

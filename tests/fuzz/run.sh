@@ -11,6 +11,7 @@ seconds=$2
 shift 2
 here=$(dirname "$0")
 status=0
+failed=""
 for t in "$@"; do
     # -max_len per target: a few times the largest seed, enough for every
     # branch of the parser (a bigger body only repeats what a small one has).
@@ -39,9 +40,19 @@ for t in "$@"; do
         echo "fuzz: $t FAILED (exit $rc, ${execs:-?} executions); the report:"
         grep -v '^#\|^INFO\|^stat::' "$log" | tail -60
         ls "$build/crashes/$t/" | sed "s|^|  input: $build/crashes/$t/|"
+        failed="$failed $t"
         status=1
     else
         echo "fuzz: $t ok: ${execs:-?} executions in ${seconds} s"
     fi
+done
+# CI shows only the end of its output: the cause of each failure again,
+# last. The property a target broke, or the sanitizer's error, is at the
+# start of its report, with the first frames; the input is the Base64 line.
+for t in $failed; do
+    echo "fuzz: $t failed; what broke (from $build/$t.log):"
+    grep -v '^#\|^INFO\|^stat::\|^MS:\|^0x\|^ *$' "$build/$t.log" |
+        grep -m 12 -A 8 "^$t:\|ERROR\|SUMMARY\|runtime error" | head -24
+    grep -m 1 '^Base64:' "$build/$t.log"
 done
 exit $status
