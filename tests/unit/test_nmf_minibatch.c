@@ -21,11 +21,26 @@ struct mcase {
     double *transform;  /* m x k row-major */
 };
 
-/* X as CSR from the fixture's dense rows (zeros dropped), after the
- * fixture's comment line. */
-static int read_x(FILE *f, struct tm_csr *x)
+/* The fixture, opened and read up to its cases: X as CSR from its dense
+ * rows (zeros dropped), after its comment line. NULL when it cannot be
+ * read; the caller closes it and releases x. */
+static FILE *open_fixture(struct tm_csr *x)
 {
-    return fscanf(f, " # %*[^\n]") == 0 && tm_test_read_dense_csr(f, x);
+    FILE *f = fopen(tm_test_fixture("minibatch/minibatch.txt"), "r");
+    if (f && fscanf(f, " # %*[^\n]") == 0 && tm_test_read_dense_csr(f, x))
+        return f;
+    if (f)
+        fclose(f);
+    return NULL;
+}
+
+/* The fixture's X alone, for the tests that make their own parameters. */
+static int read_fixture_x(struct tm_csr *x)
+{
+    FILE *f = open_fixture(x);
+    if (f)
+        fclose(f);
+    return f != NULL;
 }
 
 static int read_case(FILE *f, int64_t m, int64_t n, struct mcase *c)
@@ -112,10 +127,9 @@ static tm_status run(int without, enum tm_dtype dtype, const struct tm_csr *x,
  * of the fixture's components is MiniBatchNMF.transform's. */
 TM_TEST(nmf_minibatch_matches_scikit_learn)
 {
-    FILE *f = fopen(tm_test_fixture("minibatch/minibatch.txt"), "r");
-    REQUIRE(f);
     struct tm_csr x;
-    REQUIRE(read_x(f, &x));
+    FILE *f = open_fixture(&x);
+    REQUIRE(f);
     int64_t m = x.n_rows, n = x.n_cols, n_cases = 0;
     struct mcase c;
     while (read_case(f, m, n, &c)) {
@@ -152,10 +166,9 @@ TM_TEST(nmf_minibatch_matches_scikit_learn)
 /* float32 factors reach about the same error; the counts may move. */
 TM_TEST(nmf_minibatch_float32)
 {
-    FILE *f = fopen(tm_test_fixture("minibatch/minibatch.txt"), "r");
-    REQUIRE(f);
     struct tm_csr x;
-    REQUIRE(read_x(f, &x));
+    FILE *f = open_fixture(&x);
+    REQUIRE(f);
     struct mcase c;
     REQUIRE(read_case(f, x.n_rows, x.n_cols, &c));
     struct tm_model_params p;
@@ -184,11 +197,8 @@ static int cancel_at_5(void *ctx, const char *stage, double frac)
  * take one batch (scikit-learn's min(batch_size, n_samples)). */
 TM_TEST(nmf_minibatch_steps_and_cancel)
 {
-    FILE *f = fopen(tm_test_fixture("minibatch/minibatch.txt"), "r");
-    REQUIRE(f);
     struct tm_csr x;
-    REQUIRE(read_x(f, &x));
-    fclose(f);
+    REQUIRE(read_fixture_x(&x));
     struct tm_model_params p;
     tm_model_params_init(&p);
     p.solver = TM_NMF_MINIBATCH;
@@ -218,11 +228,8 @@ TM_TEST(nmf_minibatch_steps_and_cancel)
 
 TM_TEST(nmf_minibatch_validate)
 {
-    FILE *f = fopen(tm_test_fixture("minibatch/minibatch.txt"), "r");
-    REQUIRE(f);
     struct tm_csr x;
-    REQUIRE(read_x(f, &x));
-    fclose(f);
+    REQUIRE(read_fixture_x(&x));
     struct tm_model_params p;
     char err[TM_ERR_SIZE];
     tm_model_params_init(&p);
@@ -256,11 +263,8 @@ TM_TEST(nmf_minibatch_validate)
  * until one succeeds. */
 TM_TEST(nmf_minibatch_allocation_failures_leak_nothing)
 {
-    FILE *f = fopen(tm_test_fixture("minibatch/minibatch.txt"), "r");
-    REQUIRE(f);
     struct tm_csr x;
-    REQUIRE(read_x(f, &x));
-    fclose(f);
+    REQUIRE(read_fixture_x(&x));
     const struct tm_backend_ops *o = tm_test_cpu_ops(0);
     struct tm_backend_config cfg = {TM_DTYPE_FLOAT64, 0, 1};
     void *ctx;
