@@ -1476,13 +1476,15 @@ static void finish_transform(struct tm__req *r)
             tm__respond_error(r, 400, "malformed_input", "text is not valid UTF-8", field);
             goto out;
         }
+    /* Read before a transform job is made too: a source without a usable
+     * model is refused now (409), not queued to fail when it runs. */
+    if (read_model(r, &model))
+        goto out;
+    have_model = 1;
     if (body.corpus_id || body.documents.n_docs > TM_APPLY_MAX_INLINE) {
         submit_transform(r, &j, &body);
         goto out;
     }
-    if (read_model(r, &model))
-        goto out;
-    have_model = 1;
     tm_status s = tm_apply_run(&model, body.documents.docs, body.documents.n_docs, NULL, NULL, 1,
                                NULL, &res, err);
     if (s == TM_ENOMEM) {

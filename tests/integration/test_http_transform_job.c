@@ -3,11 +3,14 @@
  * 1,001 inline documents, and a corpus, against a real `topicd serve`. The
  * job's document-topics pages must equal the synchronous answers for the
  * same documents (in two halves: 500 and 501); then the errors (a corpus
- * that does not exist, "transform_of" in POST /v1/jobs, a source job not
- * succeeded, a source deleted while the transform waits), cancel and delete.
+ * that does not exist, "transform_of" in POST /v1/jobs, a source without a
+ * model, a source job not succeeded, a source deleted while the transform
+ * waits), cancel and delete.
  * On both store drivers (PostgreSQL's skips without scripts/with-pg.sh).
  */
 #include <stdio.h>
+
+#include <sqlite3.h>
 
 #include "http_helpers.h"
 #include "tmpstore.h"
@@ -144,7 +147,9 @@ static void job_error(const struct th_server *s, const char *id, char *code, cha
     th_resp_free(&r);
 }
 
-static void transform_job_checks(struct tm_test_ctx *t)
+/* sqlite: the store is the data directory's SQLite, which the test edits
+ * to take a job's model away. */
+static void transform_job_checks(struct tm_test_ctx *t, int sqlite)
 {
     struct th_server s;
     memset(&s, 0, sizeof(s));
@@ -240,6 +245,33 @@ static void transform_job_checks(struct tm_test_ctx *t)
     CHECK(r.body && strstr(r.body, "\"field\":\"transform_of\""));
     th_resp_free(&r);
 
+    /* A source that kept no model (its model row deleted, as a job that an
+     * older topicd stored has none): 409 no_model at once, for the answer
+     * here and for a transform job alike, rather than a job that fails. */
+    if (sqlite) {
+        char bare[40], sql[200], db_path[300];
+        CHECK_INT_EQ(th_submit_model(&s, cid, "{\"method\":\"nmf\",\"n_topics\":2}", NULL, bare),
+                     202);
+        CHECK_STR_EQ(th_wait_job(&s, bare, 60, state), "succeeded");
+        snprintf(sql, sizeof(sql),
+                 "DELETE FROM job_models WHERE job_seq = (SELECT seq FROM jobs WHERE id = '%s')",
+                 bare);
+        snprintf(db_path, sizeof(db_path), "%s/topicd.db", s.dir);
+        sqlite3 *db = NULL;
+        CHECK(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+              sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
+              sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK && sqlite3_changes(db) == 1);
+        sqlite3_close(db);
+        char by_corpus[100];
+        snprintf(by_corpus, sizeof(by_corpus), "{\"corpus_id\":\"%s\"}", cid);
+        const char *bodies[] = {"{\"documents\":[{\"text\":\"a cat\"}]}", by_corpus, all};
+        for (int i = 0; i < 3; i++) {
+            CHECK_INT_EQ(post(&s, bare, bodies[i], &r), 409);
+            CHECK_STR_EQ(th_error_code(&r, code, sizeof(code)), "no_model");
+            th_resp_free(&r);
+        }
+    }
+
     /* A blocker holds the only worker: a source that is running gets 409;
      * transforms queue behind it, one is cancelled, and the other's source
      * is deleted before it runs. */
@@ -279,7 +311,7 @@ out:
 
 TM_TEST(http_transform_job_sqlite)
 {
-    transform_job_checks(t);
+    transform_job_checks(t, 1);
 }
 
 TM_TEST(http_transform_job_pg)
@@ -291,7 +323,7 @@ TM_TEST(http_transform_job_pg)
     char schema[40] = "", conninfo[1024];
     REQUIRE(tm_test_pg_schema_new(schema, conninfo, sizeof(conninfo)) == 0);
     setenv("TOPICD_STORE", conninfo, 1);
-    transform_job_checks(t);
+    transform_job_checks(t, 0);
     unsetenv("TOPICD_STORE");
     tm_test_pg_schema_drop(schema);
 }
