@@ -3,7 +3,8 @@
 #   make test                 the whole suite that needs no GPU and no network
 #   make SANITIZE=address,undefined test   (or SANITIZE=thread) sanitizer builds, own folders
 #   make GPU=0                build without the CUDA plugin even when nvcc is present
-#   make bench                benchmarks vs scikit-learn (needs ../shared/corpora/20news)
+#   make bench                benchmarks vs scikit-learn (needs ../shared/corpora/20news);
+#                             BENCH_FLAGS=--all-rows adds every row of issue #19
 #   make bench-upload         upload MB/s and peak RSS (BINS=old/topicd CORPUS=x.jsonl)
 #   make bench-claims         the job queue's claims/s and latency (STORE=postgresql://...)
 #   make run                  start the service (topicd serve) on port 8080
@@ -231,7 +232,7 @@ $(B)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBS_ORDERED)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LIBS_ORDERED) $(LDLIBS)
 
 bench: all
-	$(REF_PYTHON) bench/run.py --topicd $(B)/topicd --out bench/results.md --gensim-python $(GENSIM_PYTHON)
+	$(REF_PYTHON) bench/run.py --topicd $(B)/topicd --out bench/results.md --gensim-python $(GENSIM_PYTHON) $(BENCH_FLAGS)
 
 # The HTTP load benchmark: status polls while a fit runs, jobs per minute;
 # then the shipped topology on a throwaway PostgreSQL (needs nginx): one

@@ -6,8 +6,7 @@ on the 20 Newsgroups corpus, each printing a markdown table, and writes them
 together with the date, the machine and the commands to --out.
 
 usage: python3 bench/run.py [--topicd build/topicd] [--corpus ../shared/corpora/20news]
-       [--out bench/results.md] [--only text|fit|sweep|coherence] [--gensim-python PYTHON]
-       [--shapes]
+       [--out bench/results.md] [--only PART] [--gensim-python PYTHON] [--shapes | --all-rows]
 (coherence_gensim.py, topic coherence beside gensim's, runs with --gensim-python.)
 """
 import argparse
@@ -48,55 +47,71 @@ def main():
     ap.add_argument("--topicd", default="build/topicd")
     ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "shared", "corpora", "20news"))
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
-    ap.add_argument("--only", choices=["text", "fit", "sweep", "coherence"])
+    ap.add_argument("--only", choices=["text", "fit", "sweep", "coherence", "nmf-k10", "nmf-k50",
+                                       "kl", "shape-short", "shape-long"])
     ap.add_argument("--shapes", action="store_true",
                     help="also bench_fit.py's NMF rows on bench/shapes.py's two corpus shapes "
                     "(long: scikit-learn's cd takes minutes a run)")
+    ap.add_argument("--all-rows", action="store_true",
+                    help="every row of issue #19: the shapes (short the fastest of 3), NMF k = 10 "
+                    "(fastest of 3) and 50, KL (about 20 minutes more than without)")
     ap.add_argument("--gensim-python", default=os.environ.get("GENSIM_PYTHON", sys.executable),
                     help="the Python that runs coherence_gensim.py (needs gensim)")
     args = ap.parse_args()
     if not os.path.exists(os.path.join(args.corpus, "train.jsonl")):
         sys.exit(f"bench: no 20 Newsgroups corpus at {args.corpus} (pass --corpus)")
 
+    # (key, title, script, its arguments beyond --topicd and --corpus)
     parts = [
-        ("text", "Vectorization (all 18,846 documents, stripped, stop_words=english)", "bench_text.py"),
-        ("fit", "Factorizations (all 18,846 documents, stripped, TF-IDF)", "bench_fit.py"),
-        ("sweep", "Sweeps over n_topics against separate fits", "bench_sweep.py"),
+        ("text", "Vectorization (all 18,846 documents, stripped, stop_words=english)",
+         "bench_text.py", []),
+        ("fit", "Factorizations (all 18,846 documents, stripped, TF-IDF)", "bench_fit.py", []),
+        ("sweep", "Sweeps over n_topics against separate fits", "bench_sweep.py", []),
         ("coherence", "Topic coherence beside gensim (all 18,846 documents, stripped)",
-         "coherence_gensim.py"),
+         "coherence_gensim.py", ["--mode", "bench"]),
     ]
-    if args.shapes:
-        for shape, what in (("short", "60,000 short documents"), ("long", "2,000 long documents")):
+    if args.all_rows:
+        # The rest of issue #19's rows. One run where scikit-learn takes
+        # minutes a run (k = 50, KL, the long shape); elsewhere the fastest
+        # of 3, since one run each read 7.5x and 11.1x for the same work
+        # (bench/NOTES.md, "The run of record for issue #19").
+        parts += [
+            ("nmf-k10", "NMF k = 10, cd and hals (all 18,846 documents)", "bench_fit.py",
+             ["--only", "nmf", "--nmf-k", "10", "--repeat", "3"]),
+            ("nmf-k50", "NMF k = 50, cd and hals (all 18,846 documents), one run each",
+             "bench_fit.py", ["--only", "nmf", "--nmf-k", "50", "--repeat", "1"]),
+            ("kl", "NMF k = 20 with beta_loss kullback-leibler (mu), one run each",
+             "bench_fit.py", ["--only", "kl", "--repeat", "1"]),
+        ]
+    if args.shapes or args.all_rows:
+        short_repeat = "3" if args.all_rows else "1"
+        for shape, what, repeat in (("short", "60,000 short documents", short_repeat),
+                                    ("long", "2,000 long documents", "1")):
             parts.append(("shape-" + shape, f"NMF on a synthetic corpus of {what} "
-                          "(bench/shapes.py)", "bench_fit.py"))
+                          "(bench/shapes.py)", "bench_fit.py",
+                          ["--shape", shape, "--repeat", repeat]))
     out = [f"# topicd benchmarks\n",
            f"Run {datetime.datetime.now().isoformat(timespec='seconds')} on {machine()}.\n",
            f"Against {reference_versions(sys.executable)} ({sys.executable}).\n",
            "Every row runs topicd and scikit-learn/SciPy in the same run, on the same input; "
            "ratios are scikit-learn time / topicd time.\n"]
     failed = False
-    for key, title, script in parts:
+    for key, title, script, extra_args in parts:
         if args.only and args.only != key:
             continue
         path = os.path.join(HERE, script)
         if not os.path.exists(path):
             print(f"bench: {script} missing, skipped", file=sys.stderr)
             continue
-        cmd = [sys.executable, path, "--topicd", args.topicd, "--corpus", args.corpus]
-        if key == "coherence":
-            cmd = [args.gensim_python, path, "--mode", "bench", "--topicd", args.topicd,
-                   "--corpus", args.corpus]
-        if key.startswith("shape-"):
-            cmd += ["--shape", key[len("shape-"):], "--repeat", "1"]
+        python = args.gensim_python if key == "coherence" else sys.executable
+        cmd = [python, path] + extra_args + ["--topicd", args.topicd, "--corpus", args.corpus]
         print("bench: " + " ".join(cmd), file=sys.stderr, flush=True)
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
         sys.stdout.write(proc.stdout)
         if proc.returncode != 0:
             failed = True
             print(f"bench: {script} exited {proc.returncode}", file=sys.stderr)
-        extra = " --mode bench" if key == "coherence" else ""
-        if key.startswith("shape-"):
-            extra = " " + " ".join(cmd[cmd.index("--shape"):])
+        extra = "".join(" " + a for a in extra_args)
         out.append(f"\n## {title}\n\nCommand: `python3 bench/{script}{extra} --topicd {args.topicd}`\n\n")
         out.append(proc.stdout)
     with open(args.out, "w") as f:
