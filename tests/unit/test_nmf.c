@@ -254,8 +254,8 @@ TM_TEST(nmf_cancellation)
  * matrices, at cd's defaults (nndsvda, tol 1e-4) and max_iter, through
  * hals_inner_fused and through the unfused ops: an error at or below cd's,
  * reached with fewer products with X and never stopping after cd, its
- * warm-up iterations cd's, non-negative factors, and the passes counted as the products made (2 per
- * iteration for both). */
+ * warm-up iterations cd's, non-negative factors, and the passes counted
+ * as the products made (2 per iteration for both). */
 TM_TEST(nmf_hals_reaches_cd_error_in_fewer_passes)
 {
     static const struct {
