@@ -385,6 +385,27 @@ static void setup_blas_threads(enum tm_method method, int threads)
 }
 
 /*
+ * OpenBLAS (the pthread build) starts its worker threads when it is loaded,
+ * before main, and each spins on sched_yield for about 2^28 cycles (0.1 s)
+ * waiting for a first call. A subcommand's first tenth of a second is
+ * reading and vectorizing on every core, so that spin took a core's share
+ * from them: `topicd vectorize` on 20news used 490 ms of CPU (120 ms in the
+ * kernel) against 400 ms (60 ms) with OPENBLAS_NUM_THREADS=1, 0.28 s
+ * against 0.234 s elapsed (bench/NOTES.md, "OpenBLAS's spin at load").
+ * blas_thread_shutdown_ stops and joins them; OpenBLAS starts them again
+ * at its first threaded call (exec_blas starts the pool when it is down, as
+ * after a fork). Weak: another BLAS (or an OpenBLAS without the symbol)
+ * links and skips it.
+ */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+static void stop_idle_blas_threads(void)
+{
+    if (blas_thread_shutdown_)
+        blas_thread_shutdown_();
+}
+
+/*
  * The backend for the spec's device, *ops NULL meaning the CPU: "gpu" gets
  * the CUDA plugin's (gpu/gpu.h), "cpu" and "auto" the CPU (the CLI has no GPU
  * manager to weigh a job, as the server's does for "auto"), and full_svd,
@@ -737,6 +758,7 @@ static int cli_start(const char *cmd, int argc, char **argv, enum cli_command wh
     if (rc)
         return rc;
     tm_api_init();
+    stop_idle_blas_threads();
     *threads = setup_threads(o->threads);
     int terminal = isatty(STDERR_FILENO);
     tm_progress_bar_init(prog, stderr, tm_progress_style_for(o->quiet, o->progress, terminal),
