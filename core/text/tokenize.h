@@ -55,11 +55,12 @@ struct tm_token {
 
 /*
  * The fast path for pure-ASCII text (where NFKD changes nothing and \w is
- * [0-9A-Za-z_]): scans s from *pos in one pass, copying each token's bytes,
- * lower-cased when asked, to out at the same offsets (out: caller's, len
- * bytes), and stores up to max tokens in toks. Returns how many; fewer than
- * max means s is done. The same tokens as tm_tokenize_normalize followed by
- * tm_tokenize_next, for ASCII s.
+ * [0-9A-Za-z_]): scans s from *pos in one pass, copying at least each
+ * token's bytes (the SSE2 path copies them all), lower-cased when asked, to
+ * out at the same offsets (out: caller's, len bytes; only the tokens' bytes
+ * are to be read there), and stores up to max tokens in toks. Returns how
+ * many; fewer than max means s is done. The same tokens as
+ * tm_tokenize_normalize followed by tm_tokenize_next, for ASCII s.
  */
 size_t tm_tokenize_ascii(const char *s, size_t len, int lowercase, size_t *pos, char *out,
                          struct tm_token *toks, size_t max);

@@ -120,3 +120,83 @@ TM_TEST(tokenize_normalize_fails_cleanly)
     CHECK_INT_EQ(tm_tokenize_normalize(1, TM_ACCENTS_ASCII, "abc", 3, &buf, &out, &olen), TM_OK);
     CHECK(buf.data == NULL && olen == 3);
 }
+
+/* The tokens of ASCII s by the general path (normalise, then
+ * tm_tokenize_next), as "start:bytes" lines, bytes lower-cased as asked. */
+static size_t general_tokens(int lower, const char *s, size_t len, char *out, size_t cap)
+{
+    struct tm_textbuf buf = {0};
+    const char *norm;
+    size_t nlen, pos = 0, start, tlen, o = 0;
+    if (tm_tokenize_normalize(lower, TM_ACCENTS_NONE, s, len, &buf, &norm, &nlen) != TM_OK)
+        return 0;
+    while (tm_tokenize_next(norm, nlen, &pos, &start, &tlen))
+        o += (size_t)snprintf(out + o, cap - o, "%zu:%.*s\n", start, (int)tlen, norm + start);
+    tm_textbuf_release(&buf);
+    return o;
+}
+
+/* The same lines by tm_tokenize_ascii, max tokens a call. */
+static size_t fast_tokens(int lower, const char *s, size_t len, size_t max, char *out, size_t cap)
+{
+    char *norm = malloc(len + 1);
+    struct tm_token toks[40];
+    size_t pos = 0, o = 0, n;
+    do {
+        n = tm_tokenize_ascii(s, len, lower, &pos, norm, toks, max);
+        for (size_t k = 0; k < n; k++)
+            o += (size_t)snprintf(out + o, cap - o, "%zu:%.*s\n", toks[k].start, (int)toks[k].len,
+                                  norm + toks[k].start);
+    } while (n == max);
+    free(norm);
+    return o;
+}
+
+/* The ASCII fast path (64 bytes at a time where SSE2 is there) gives the
+ * general path's tokens: random ASCII of every length up to three 64-byte
+ * blocks, word runs of 1 to 140 bytes (a token longer than a block, and one
+ * ending on a block's edge), every byte value 1..127, in batches of 1, 3
+ * and 32 tokens. */
+TM_TEST(tokenize_ascii_fast_path_matches_general_path)
+{
+    static const char word[] = "azAZ09_mQ";
+    static const char other[] = " \t\n.,'-@[`{/:\x01\x7f";
+    enum { MAXLEN = 200, OUTCAP = 16384 };
+    char *want = malloc(OUTCAP), *got = malloc(OUTCAP), s[MAXLEN];
+    uint64_t r = 0x243F6A8885A308D3ull;
+    int cases = 0;
+    for (size_t len = 0; len < MAXLEN; len++) {
+        for (int trial = 0; trial < 12; trial++) {
+            size_t i = 0;
+            while (i < len) {
+                r = r * 6364136223846793005ull + 1442695040888963407ull;
+                size_t run = 1 + (r >> 33) % (trial % 3 == 0 ? 140 : 7);
+                int is_word = (r >> 20) & 1;
+                for (size_t k = 0; k < run && i < len; k++) {
+                    r = r * 6364136223846793005ull + 1442695040888963407ull;
+                    unsigned v = (unsigned)(r >> 40);
+                    s[i++] = trial % 4 == 3 ? (char)(1 + v % 127)
+                             : is_word      ? word[v % (sizeof(word) - 1)]
+                                            : other[v % (sizeof(other) - 1)];
+                }
+            }
+            int lower = trial & 1;
+            size_t w = general_tokens(lower, s, len, want, OUTCAP);
+            static const size_t batches[] = {1, 3, 32};
+            for (int bi = 0; bi < 3; bi++) {
+                size_t g = fast_tokens(lower, s, len, batches[bi], got, OUTCAP);
+                if (g != w || memcmp(got, want, w) != 0) {
+                    tm_test_fail(t, __FILE__, __LINE__,
+                                 "length %zu, trial %d, batch %zu: got\n%.*s\nwant\n%.*s", len,
+                                 trial, batches[bi], (int)g, got, (int)w, want);
+                    goto out;
+                }
+            }
+            cases++;
+        }
+    }
+    CHECK(cases == MAXLEN * 12);
+out:
+    free(want);
+    free(got);
+}
