@@ -367,13 +367,15 @@ tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const s
      * factorizations then exist only at the end, and each iteration is one
      * pass over X, not two (bench/NOTES.md, "Randomized SVD"). */
     int fused = ops->gram_spmm != NULL;
-    /* A truncated_svd fit takes its power iterations in float32 where the
-     * backend offers it: they only find the subspace, which the final
-     * stage's products, in the context's type, project onto (svd.h). */
+    /* A truncated_svd fit, and hals's init, take their power iterations in
+     * float32 where the backend offers it: they only find the subspace,
+     * which the final stage's products, in the context's type, project
+     * onto (svd.h). */
+    int power_f32 = params->method == TM_METHOD_TRUNCATED_SVD ||
+                    (params->method == TM_METHOD_NMF && params->solver == TM_NMF_HALS);
     tm_status (*power)(void *, const struct tm_bsparse *, int, const struct tm_bmat *,
                        const struct tm_bmat *, char *) =
-        params->method == TM_METHOD_TRUNCATED_SVD && ops->gram_spmm_f32 ? ops->gram_spmm_f32
-                                                                        : ops->gram_spmm;
+        power_f32 && ops->gram_spmm_f32 ? ops->gram_spmm_f32 : ops->gram_spmm;
     TM_TRY(ops->mat_alloc(ctx, fused ? b : a, l, fused ? &qn : &y, err));
     for (int64_t it = 0; it < n_iter; it++) {
         if (fused) {

@@ -44,7 +44,9 @@ void tm_svd_result_release(struct tm_svd_result *r);
  * subspace, which the final stage (in the context's type) projects onto,
  * so the singular values move by about float32's rounding (1e-7 relative
  * or less), far inside the method's own error against the exact ones.
- * NMF's init (every other method) keeps the context's type throughout.
+ * So does NMF's nndsvd* init for the hals solver, which is held to cd's
+ * error, not to cd's iterates. The other solvers' init keeps the context's
+ * type throughout: cd and mu replay scikit-learn's iterations.
  */
 tm_status tm_svd_randomized(const struct tm_backend_ops *ops, void *ctx, const struct tm_bsparse *X,
                             int64_t m, int64_t n, int64_t k, const struct tm_model_params *params,

@@ -289,9 +289,11 @@ TM_TEST(nmf_hals_reaches_cd_error_in_fewer_passes)
                     (long long)(2 * (reached + 1)));
         CHECK(hals.error <= cd.error);
         CHECK(2 * (reached + 1) < cd.passes_over_x);
-        /* Its first 5 iterations (nmf.c's HALS_WARMUP) are cd's. */
+        /* Its first 5 iterations (nmf.c's HALS_WARMUP) are cd's, from an
+         * init whose power iterations ran in float32 (svd.h): measured
+         * within 7e-8 of cd's errors. */
         for (int64_t i = 0; i < 5 && i < hals.n_trace && i < cd.n_trace; i++)
-            CHECK(fabs(hals.trace[i] - cd.trace[i]) <= 1e-12 * cd.trace[i]);
+            CHECK(fabs(hals.trace[i] - cd.trace[i]) <= 1e-6 * cd.trace[i]);
         CHECK(hals.passes_over_x <= cd.passes_over_x);
         CHECK_INT_EQ(cd.passes_over_x, 2 * cd.n_iter);
         CHECK_INT_EQ(hals.passes_over_x, 2 * hals.n_iter);
