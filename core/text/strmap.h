@@ -85,7 +85,27 @@ static inline uint64_t tm__strmap_head8(const char *s, size_t len)
     return len ? (unsigned char)s[0] : 0;
 }
 
-static inline uint64_t tm_strmap_hash(const char *s, size_t len)
+/*
+ * tm__strmap_head8 where 8 bytes from s may be read, whatever len (a
+ * caller's buffer padded past its text): one load and a mask, with no
+ * branch on the length, which varies from token to token unpredictably.
+ * The same value as tm__strmap_head8 (the load is little-endian's order;
+ * elsewhere it is tm__strmap_head8).
+ */
+static inline uint64_t tm__strmap_head8_padded(const char *s, size_t len)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w;
+    memcpy(&w, s, 8);
+    return w & (len >= 8 ? ~0ull : (1ull << (8 * len)) - 1);
+#else
+    return tm__strmap_head8(s, len);
+#endif
+}
+
+/* The hash; padded picks tm__strmap_head8_padded (a constant, folded). */
+static inline __attribute__((always_inline)) uint64_t tm__strmap_hash(const char *s, size_t len,
+                                                                      int padded)
 {
     /* Multiply-xorshift over 8-byte words: tokens are short, so the cost
      * per call matters more than the quality on long keys. */
@@ -98,10 +118,23 @@ static inline uint64_t tm_strmap_hash(const char *s, size_t len)
         s += 8;
         len -= 8;
     }
-    h = (h ^ tm__strmap_head8(s, len)) * 0xC4CEB9FE1A85EC53ull;
+    uint64_t head = padded ? tm__strmap_head8_padded(s, len) : tm__strmap_head8(s, len);
+    h = (h ^ head) * 0xC4CEB9FE1A85EC53ull;
     h ^= h >> 29;
     h *= 0x9E3779B97F4A7C15ull;
     return h ^ (h >> 32);
+}
+
+static inline uint64_t tm_strmap_hash(const char *s, size_t len)
+{
+    return tm__strmap_hash(s, len, 0);
+}
+
+/* tm_strmap_hash of s where 8 bytes past s + len may be read: the same
+ * value, without tm__strmap_head8's branches on the length. */
+static inline uint64_t tm_strmap_hash_padded(const char *s, size_t len)
+{
+    return tm__strmap_hash(s, len, 1);
 }
 
 static inline uint32_t tm__strmap_tag(uint64_t h, size_t len)
@@ -126,16 +159,12 @@ static inline int tm__strmap_matches(const struct tm_strmap *m, const struct tm_
 tm_status tm__strmap_insert(struct tm_strmap *m, const char *s, size_t len, uint64_t h, size_t i,
                             uint32_t *id, int *added);
 
-/* tm_strmap_intern with h == tm_strmap_hash(s, len) computed beforehand;
- * the lookup is inline, an insertion is a call. Always inlined: GCC's
- * heuristics gave up on it in the vectorizer's token loop once that grew a
- * little (5% more instructions per token). */
+/* The lookup of the two below, with the key's head given. */
 static inline __attribute__((always_inline)) tm_status
-tm_strmap_intern_hashed(struct tm_strmap *m, const char *s, size_t len, uint64_t h, uint32_t *id,
-                        int *added)
+tm__strmap_intern_head(struct tm_strmap *m, const char *s, size_t len, uint64_t h, uint64_t head,
+                       uint32_t *id, int *added)
 {
     uint32_t tag = tm__strmap_tag(h, len);
-    uint64_t head = tm__strmap_head8(s, len);
     size_t i;
     for (i = (size_t)h & m->mask;; i = (i + 1) & m->mask) {
         const struct tm_strmap_slot *sl = &m->slots[i];
@@ -148,6 +177,26 @@ tm_strmap_intern_hashed(struct tm_strmap *m, const char *s, size_t len, uint64_t
         }
     }
     return tm__strmap_insert(m, s, len, h, i, id, added);
+}
+
+/* tm_strmap_intern with h == tm_strmap_hash(s, len) computed beforehand;
+ * the lookup is inline, an insertion is a call. Always inlined: GCC's
+ * heuristics gave up on it in the vectorizer's token loop once that grew a
+ * little (5% more instructions per token). */
+static inline __attribute__((always_inline)) tm_status
+tm_strmap_intern_hashed(struct tm_strmap *m, const char *s, size_t len, uint64_t h, uint32_t *id,
+                        int *added)
+{
+    return tm__strmap_intern_head(m, s, len, h, tm__strmap_head8(s, len), id, added);
+}
+
+/* tm_strmap_intern_hashed where 8 bytes past s + len may be read, with
+ * h == tm_strmap_hash_padded(s, len). */
+static inline __attribute__((always_inline)) tm_status
+tm_strmap_intern_padded(struct tm_strmap *m, const char *s, size_t len, uint64_t h, uint32_t *id,
+                        int *added)
+{
+    return tm__strmap_intern_head(m, s, len, h, tm__strmap_head8_padded(s, len), id, added);
 }
 
 /*

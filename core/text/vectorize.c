@@ -41,6 +41,9 @@
 #define REPORT_EVERY 64
 /* Tokens hashed and prefetched together (see tokenize_doc). */
 #define TOKEN_BATCH 32
+/* Bytes readable past an ASCII document's normalised text: a token's
+ * padded hash reads up to 7 past its end. */
+#define TOKEN_PAD 8
 /* Scratch text buffers are capped so that one pathological document (NFKD
  * expands some code points 18-fold) fails with TM_ETOOBIG, not by swapping.
  * Every token lies in such a buffer (or in a document no longer than one),
@@ -505,8 +508,10 @@ tm_status tm__vectorize_prepare(const struct tm_vectorizer_params *p, struct tm_
     if (!*ascii) /* stripping may have left only ASCII */
         *ascii = tm_utf8_is_ascii(*text, *len);
     if (*ascii) {
-        if ((st = tm_textbuf_reserve(norm, *len + 1)) != TM_OK)
+        /* + TOKEN_PAD: the hash's padded reads past a token (see below) */
+        if ((st = tm_textbuf_reserve(norm, *len + TOKEN_PAD)) != TM_OK)
             return st;
+        memset(norm->data + *len, 0, TOKEN_PAD);
         *base = norm->data;
         return TM_OK;
     }
@@ -541,17 +546,23 @@ static tm_status tokenize_doc(struct worker *w, int64_t d)
     size_t pos = 0;
     for (;;) {
         int nb = next_tokens(w, ascii, text, len, &pos, toks);
+        /* An ASCII document's tokens lie in w->norm, padded past its end,
+         * so the map reads each key's first 8 bytes in one load (the
+         * padded hash and intern), not by a branch on the token's length. */
         for (int b = 0; b < nb; b++) {
-            hash[b] = tm_strmap_hash(base + toks[b].start, toks[b].len);
+            const char *tok = base + toks[b].start;
+            hash[b] =
+                ascii ? tm_strmap_hash_padded(tok, toks[b].len) : tm_strmap_hash(tok, toks[b].len);
             TM_STRMAP_PREFETCH(&w->map, hash[b]);
         }
         for (int b = 0; b < nb; b++)
             TM_STRMAP_PREFETCH_ID(&w->map, hash[b]);
         for (int b = 0; b < nb; b++) {
+            const char *tok = base + toks[b].start;
             uint32_t id;
             int added;
-            st = tm_strmap_intern_hashed(&w->map, base + toks[b].start, toks[b].len, hash[b], &id,
-                                         &added);
+            st = ascii ? tm_strmap_intern_padded(&w->map, tok, toks[b].len, hash[b], &id, &added)
+                       : tm_strmap_intern_hashed(&w->map, tok, toks[b].len, hash[b], &id, &added);
             if (st == TM_ETOOBIG)
                 return too_many_terms(w);
             if (st != TM_OK)

@@ -143,7 +143,8 @@ struct tm_textbuf;
  * repair), params->strip (into quotes), then, unless the text is ASCII,
  * lower-casing and accents (into norm). Out: *text, *len what to tokenize;
  * *base what the tokens' starts count from; *ascii set when the one-pass
- * tm_tokenize_ascii applies (it lower-cases into norm, reserved here).
+ * tm_tokenize_ascii applies (it lower-cases into norm, reserved here with
+ * 8 zero bytes past the text, which the padded hash may read).
  * Errors: TM_ETOOBIG when a buffer would pass its max.
  */
 tm_status tm__vectorize_prepare(const struct tm_vectorizer_params *params,

@@ -80,3 +80,42 @@ TM_TEST(strmap_cap_and_allocation_failures)
     }
     tm_alloc_set_methods(NULL);
 }
+
+/* The padded hash and intern (8 readable bytes past the key, which the
+ * vectorizer's ASCII path gives) agree with the plain ones: the same hash
+ * and head for every length 0..40 and every position in a buffer whose
+ * bytes past the key are not zero, and an intern through either finds the
+ * other's key. */
+TM_TEST(strmap_padded_hash_and_intern_agree_with_plain)
+{
+    char buf[160];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (char)('a' + (i * 7) % 26);
+    struct tm_strmap m;
+    REQUIRE(tm_strmap_init(&m, 1 << 10) == TM_OK);
+    int checked = 0;
+    for (size_t len = 0; len <= 40; len++) {
+        for (size_t at = 0; at + len + 8 <= sizeof(buf); at += 5) {
+            const char *s = buf + at;
+            CHECK(tm_strmap_hash_padded(s, len) == tm_strmap_hash(s, len));
+            CHECK(tm__strmap_head8_padded(s, len) == tm__strmap_head8(s, len));
+            checked++;
+        }
+        /* a key interned plainly is found padded, and the other way round */
+        uint32_t a, b;
+        int added;
+        const char *s = buf + len;
+        REQUIRE(tm_strmap_intern_hashed(&m, s, len, tm_strmap_hash(s, len), &a, &added) == TM_OK);
+        REQUIRE(tm_strmap_intern_padded(&m, s, len, tm_strmap_hash_padded(s, len), &b, &added) ==
+                TM_OK);
+        CHECK(a == b && !added);
+        const char *other = buf + 2 * len + 1;
+        REQUIRE(tm_strmap_intern_padded(&m, other, len, tm_strmap_hash_padded(other, len), &a,
+                                        &added) == TM_OK);
+        REQUIRE(tm_strmap_intern_hashed(&m, other, len, tm_strmap_hash(other, len), &b, &added) ==
+                TM_OK);
+        CHECK(a == b && !added);
+    }
+    CHECK(checked > 800);
+    tm_strmap_release(&m);
+}
