@@ -307,6 +307,50 @@ TM_TEST(nmf_hals_reaches_cd_error_in_fewer_passes)
     without_optional_ops = 0;
 }
 
+/* hals stops on its own rule alone: the first iteration past the window
+ * (10) where its error fell by less than tol / 1000 of its first error over
+ * the last 10 iterations, never earlier on cd's violation rule, which
+ * stopped it above cd's error on bench/shapes.py's short shape (nmf.c's
+ * HALS_TOL_DIV). Planted matrices of three shapes and two seeds. */
+TM_TEST(nmf_hals_stops_on_its_error_window)
+{
+    static const struct {
+        int64_t m, n, k;
+        double density;
+    } cases[] = {{300, 200, 6, 0.3}, {120, 400, 10, 0.5}, {500, 300, 8, 0.05}};
+    int stopped_early = 0;
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        for (uint64_t seed = 0; seed < 2; seed++) {
+            struct tm_csr x;
+            tm_test_planted(&x, cases[c].m, cases[c].n, cases[c].density, 1, 70 + c);
+            struct tm_model_params p;
+            tm_model_params_init(&p);
+            p.solver = TM_NMF_HALS;
+            p.init = TM_NMF_INIT_NNDSVDA;
+            p.seed = seed;
+            p.max_iter = 400;
+            struct tm_nmf_result r;
+            REQUIRE(fit(&x, cases[c].k, &p, NULL, &r) == TM_OK);
+            REQUIRE(r.n_trace == r.n_iter);
+            double limit = p.tol / 1000.0 * r.trace[0];
+            for (int64_t it = 11; it <= r.n_iter; it++) {
+                int window_met = r.trace[it - 11] - r.trace[it - 1] < limit;
+                if (it < r.n_iter && window_met)
+                    stopped_early = 1; /* should have stopped here */
+                if (it == r.n_iter && r.n_iter < p.max_iter && !window_met) {
+                    fprintf(stderr, "  case %zu seed %llu: stopped at %lld, window not met\n", c,
+                            (unsigned long long)seed, (long long)it);
+                    CHECK(window_met);
+                }
+            }
+            CHECK(r.n_iter < p.max_iter); /* it did stop */
+            tm_nmf_result_release(&r);
+            tm_csr_release(&x);
+        }
+    }
+    CHECK(!stopped_early);
+}
+
 /* hals through hals_inner_fused against the unfused ops, on a matrix so
  * sparse that both halves' inner loops have a cap of one sweep (where the
  * groups' stop rule and the unfused path's global one agree): the same
