@@ -153,6 +153,11 @@ def main():
         out, wall, _ = fitcorpus.run_child(cmd)
         return json.loads(out), wall, 0.0
 
+    def against_sklearn(res, sk):
+        """The error relative to scikit-learn's cd on the same job: issue #19
+        asks for at or below it, which four printed digits cannot show."""
+        return "%+.1e vs sklearn" % ((res["reconstruction_error"] - sk["error"]) / sk["error"])
+
     def secs_of(r):
         return r["seconds"] if isinstance(r, dict) else r[1]
 
@@ -177,9 +182,9 @@ def main():
                                                ("topicd hals", hals),
                                                ("topicd hals, whole process", halsw)):
                     tim = res.get("timings", {})
-                    rows.append((name, job, secs, rss, "%.4f (%d it, %d passes; init %.2f s)" % (
+                    rows.append((name, job, secs, rss, "%.4f (%d it, %d passes; init %.2f s; %s)" % (
                         res["reconstruction_error"], res["n_iter"], res.get("passes_over_x", 0),
-                        tim.get("init", 0)), sk["seconds"] / secs))
+                        tim.get("init", 0), against_sklearn(res, sk)), sk["seconds"] / secs))
                 print("%s done" % job, flush=True)
     def topicd_mtx_wall(spec):
         """topicd fit --matrix-market-in: the whole process's wall time (start,
@@ -240,9 +245,9 @@ def main():
                                                ("topicd hals", hals),
                                                ("topicd hals, 1 thread", hals1),
                                                ("topicd hals, whole process", hw)):
-                    rows.append((name, job, secs, rss, "%.4f (%d it, %d passes)" % (
-                        res["reconstruction_error"], res["n_iter"], res.get("passes_over_x", 0)),
-                        sk["seconds"] / secs))
+                    rows.append((name, job, secs, rss, "%.4f (%d it, %d passes; %s)" % (
+                        res["reconstruction_error"], res["n_iter"], res.get("passes_over_x", 0),
+                        against_sklearn(res, sk)), sk["seconds"] / secs))
                 print("%s done" % job, flush=True)
         for solver in ("mu",) if "20" in a.nmf_k.split(",") else ():
             spec = {"model": {"method": "nmf", "n_topics": 20, "solver": solver}, "seed": 0}
