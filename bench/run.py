@@ -42,13 +42,49 @@ def reference_versions(python):
     return proc.stdout.strip() if proc.returncode == 0 else "unknown versions"
 
 
+def all_parts(all_rows):
+    """Every part: (key, when, title, script, its arguments beyond --topicd
+    and --corpus); when is None (always), "all-rows" (with --all-rows) or
+    "shapes" (with --shapes or --all-rows)."""
+    parts = [
+        ("text", None, "Vectorization (all 18,846 documents, stripped, stop_words=english)",
+         "bench_text.py", []),
+        ("fit", None, "Factorizations (all 18,846 documents, stripped, TF-IDF)", "bench_fit.py",
+         []),
+        ("sweep", None, "Sweeps over n_topics against separate fits", "bench_sweep.py", []),
+        ("coherence", None, "Topic coherence beside gensim (all 18,846 documents, stripped)",
+         "coherence_gensim.py", ["--mode", "bench"]),
+        # The rest of issue #19's rows. One run where scikit-learn takes
+        # minutes a run (k = 50, KL, the long shape); elsewhere the fastest
+        # of 3, since one run each read 7.5x and 11.1x for the same work
+        # (bench/NOTES.md, "The run of record for issue #19").
+        ("nmf-k10", "all-rows", "NMF k = 10, cd and hals (all 18,846 documents)",
+         "bench_fit.py", ["--only", "nmf", "--nmf-k", "10", "--repeat", "3"]),
+        ("nmf-k50", "all-rows", "NMF k = 50, cd and hals (all 18,846 documents), one run each",
+         "bench_fit.py", ["--only", "nmf", "--nmf-k", "50", "--repeat", "1"]),
+        ("kl", "all-rows", "NMF k = 20 with beta_loss kullback-leibler (mu), one run each",
+         "bench_fit.py", ["--only", "kl", "--repeat", "1"]),
+    ]
+    short_repeat = "3" if all_rows else "1"
+    for shape, what, repeat in (("short", "60,000 short documents", short_repeat),
+                                ("long", "2,000 long documents", "1")):
+        parts.append(("shape-" + shape, "shapes", f"NMF on a synthetic corpus of {what} "
+                      "(bench/shapes.py)", "bench_fit.py", ["--shape", shape, "--repeat", repeat]))
+    return parts
+
+
+def selected(when, args):
+    return (when is None or (when == "all-rows" and args.all_rows)
+            or (when == "shapes" and (args.shapes or args.all_rows)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--topicd", default="build/topicd")
     ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "shared", "corpora", "20news"))
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
-    ap.add_argument("--only", choices=["text", "fit", "sweep", "coherence", "nmf-k10", "nmf-k50",
-                                       "kl", "shape-short", "shape-long"])
+    ap.add_argument("--only", choices=[part[0] for part in all_parts(False)],
+                    help="that part alone, with or without --shapes and --all-rows")
     ap.add_argument("--shapes", action="store_true",
                     help="also bench_fit.py's NMF rows on bench/shapes.py's two corpus shapes "
                     "(long: scikit-learn's cd takes minutes a run)")
@@ -61,35 +97,9 @@ def main():
     if not os.path.exists(os.path.join(args.corpus, "train.jsonl")):
         sys.exit(f"bench: no 20 Newsgroups corpus at {args.corpus} (pass --corpus)")
 
-    # (key, title, script, its arguments beyond --topicd and --corpus)
-    parts = [
-        ("text", "Vectorization (all 18,846 documents, stripped, stop_words=english)",
-         "bench_text.py", []),
-        ("fit", "Factorizations (all 18,846 documents, stripped, TF-IDF)", "bench_fit.py", []),
-        ("sweep", "Sweeps over n_topics against separate fits", "bench_sweep.py", []),
-        ("coherence", "Topic coherence beside gensim (all 18,846 documents, stripped)",
-         "coherence_gensim.py", ["--mode", "bench"]),
-    ]
-    if args.all_rows:
-        # The rest of issue #19's rows. One run where scikit-learn takes
-        # minutes a run (k = 50, KL, the long shape); elsewhere the fastest
-        # of 3, since one run each read 7.5x and 11.1x for the same work
-        # (bench/NOTES.md, "The run of record for issue #19").
-        parts += [
-            ("nmf-k10", "NMF k = 10, cd and hals (all 18,846 documents)", "bench_fit.py",
-             ["--only", "nmf", "--nmf-k", "10", "--repeat", "3"]),
-            ("nmf-k50", "NMF k = 50, cd and hals (all 18,846 documents), one run each",
-             "bench_fit.py", ["--only", "nmf", "--nmf-k", "50", "--repeat", "1"]),
-            ("kl", "NMF k = 20 with beta_loss kullback-leibler (mu), one run each",
-             "bench_fit.py", ["--only", "kl", "--repeat", "1"]),
-        ]
-    if args.shapes or args.all_rows:
-        short_repeat = "3" if args.all_rows else "1"
-        for shape, what, repeat in (("short", "60,000 short documents", short_repeat),
-                                    ("long", "2,000 long documents", "1")):
-            parts.append(("shape-" + shape, f"NMF on a synthetic corpus of {what} "
-                          "(bench/shapes.py)", "bench_fit.py",
-                          ["--shape", shape, "--repeat", repeat]))
+    parts = [(key, title, script, extra) for key, when, title, script, extra
+             in all_parts(args.all_rows)
+             if args.only == key or (args.only is None and selected(when, args))]
     out = [f"# topicd benchmarks\n",
            f"Run {datetime.datetime.now().isoformat(timespec='seconds')} on {machine()}.\n",
            f"Against {reference_versions(sys.executable)} ({sys.executable}).\n",
@@ -97,8 +107,6 @@ def main():
            "ratios are scikit-learn time / topicd time.\n"]
     failed = False
     for key, title, script, extra_args in parts:
-        if args.only and args.only != key:
-            continue
         path = os.path.join(HERE, script)
         if not os.path.exists(path):
             print(f"bench: {script} missing, skipped", file=sys.stderr)
