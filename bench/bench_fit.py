@@ -122,9 +122,9 @@ def main():
         for d in docs:
             f.write(json.dumps({"text": d}) + "\n")
     del docs
-    # The inputs just written (about 100 MB) are still being written back
-    # to disk; the flush took CPU from the first timed runs (seed 0's hals
-    # whole process read 0.94-1.01 s against 0.73-0.77 s run alone).
+    # The inputs just written (about 100 MB) would still be written back to
+    # disk during the first timed runs, taking CPU from them (bench/NOTES.md,
+    # "The run of record of 21:22 and its reruns").
     os.sync()
     print("%s, TF-IDF (stop_words='english'): %d x %d, nnz %d"
           % (name, X.shape[0], X.shape[1], X.nnz), flush=True)

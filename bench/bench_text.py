@@ -162,7 +162,8 @@ def main():
                 with open(os.path.join(args.corpus, name), "rb") as src:
                     f.write(src.read())
         # Flush the 70 MB just written before timing: their write-back takes
-        # CPU from the first runs (bench_fit.py measured it).
+        # CPU from the first runs (bench/NOTES.md, "The run of record of 21:22
+        # and its reruns").
         os.sync()
         for lo, hi in ranges:
             rows.append(((lo, hi), bench_one(args, path, raw_path, lo, hi)))

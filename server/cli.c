@@ -389,9 +389,7 @@ static void setup_blas_threads(enum tm_method method, int threads)
  * before main, and each spins on sched_yield for about 2^28 cycles (0.1 s)
  * waiting for a first call. A subcommand's first tenth of a second is
  * reading and vectorizing on every core, so that spin took a core's share
- * from them: `topicd vectorize` on 20news used 490 ms of CPU (120 ms in the
- * kernel) against 400 ms (60 ms) with OPENBLAS_NUM_THREADS=1, 0.28 s
- * against 0.234 s elapsed (bench/NOTES.md, "OpenBLAS's spin at load").
+ * from them (bench/NOTES.md, "OpenBLAS's spin at load").
  * blas_thread_shutdown_ stops and joins them; OpenBLAS starts them again
  * at its first threaded call (exec_blas starts the pool when it is down, as
  * after a fork). Weak: another BLAS (or an OpenBLAS without the symbol)
