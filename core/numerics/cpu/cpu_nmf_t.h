@@ -309,13 +309,20 @@ HOT_BODY void R(mu_tile_update)(real_t *tile, const real_t *numer, real_t *den,
 
 /* Four row-major rows of k (ld apart) into the column-major tile at row
  * g0 (dst[r * HALS_ROWS + g0 + q] = rows[q * ld + r]), minus sub (0 for a
- * plain copy), and into plain as they are unless it is NULL; k a multiple
- * of 4. */
+ * plain copy), and into plain as they are unless it is NULL: the columns
+ * by 4 x 4 transposes, the last k % 4 one element at a time. */
 HOT_BODY void R(rows4_to_tile)(const real_t *rows, int64_t ld, int64_t k, real_t sub, real_t *dst,
                                real_t *plain)
 {
     const vreal subv = {sub, sub, sub, sub};
-    for (int64_t r = 0; r < k; r += 4) {
+    const int64_t k4 = k & ~(int64_t)3;
+    for (int64_t r = k4; r < k; r++)
+        for (int64_t q = 0; q < 4; q++) {
+            if (plain)
+                plain[r * HALS_ROWS + q] = rows[q * ld + r];
+            dst[r * HALS_ROWS + q] = rows[q * ld + r] - sub;
+        }
+    for (int64_t r = 0; r < k4; r += 4) {
         vreal a, b, c, d, c0, c1, c2, c3;
         LOAD4(a, rows + r);
         LOAD4(b, rows + ld + r);
@@ -343,25 +350,23 @@ HOT_BODY void R(rows4_to_tile)(const real_t *rows, int64_t ld, int64_t k, real_t
 HOT_BODY void R(tile_to_rows4)(const real_t *src, int64_t k, real_t *rows);
 
 /* nr (<= HALS_ROWS) row-major rows of k into the column-major tile, zero
- * below them; by 4 x 4 transposes where by4 (k % 4 == 0). */
-HOT_BODY void R(rows_to_tile)(const real_t *rows, int64_t nr, int64_t k, int by4, real_t *tile)
+ * below them; four rows at a time by rows4_to_tile. */
+HOT_BODY void R(rows_to_tile)(const real_t *rows, int64_t nr, int64_t k, real_t *tile)
 {
     int64_t g = 0;
-    if (by4)
-        for (; g + 4 <= nr; g += 4)
-            R(rows4_to_tile)(rows + g * k, k, k, 0.0, tile + g, NULL);
+    for (; g + 4 <= nr; g += 4)
+        R(rows4_to_tile)(rows + g * k, k, k, 0.0, tile + g, NULL);
     for (; g < HALS_ROWS; g++)
         for (int64_t r = 0; r < k; r++)
             tile[r * HALS_ROWS + g] = g < nr ? rows[g * k + r] : 0.0;
 }
 
 /* The tile's first nr rows back into row-major rows. */
-HOT_BODY void R(tile_to_rows)(const real_t *tile, int64_t nr, int64_t k, int by4, real_t *rows)
+HOT_BODY void R(tile_to_rows)(const real_t *tile, int64_t nr, int64_t k, real_t *rows)
 {
     int64_t g = 0;
-    if (by4)
-        for (; g + 4 <= nr; g += 4)
-            R(tile_to_rows4)(tile + g, k, rows + g * k);
+    for (; g + 4 <= nr; g += 4)
+        R(tile_to_rows4)(tile + g, k, rows + g * k);
     for (; g < nr; g++)
         for (int64_t r = 0; r < k; r++)
             rows[g * k + r] = tile[r * HALS_ROWS + g];
@@ -393,7 +398,11 @@ HOT_BODY void R(extrapolate_tile)(real_t *tile, const real_t *pt, int64_t k, rea
 
 HOT_BODY void R(tile_to_rows4)(const real_t *src, int64_t k, real_t *rows)
 {
-    for (int64_t r = 0; r < k; r += 4) {
+    const int64_t k4 = k & ~(int64_t)3;
+    for (int64_t r = k4; r < k; r++)
+        for (int64_t q = 0; q < 4; q++)
+            rows[q * k + r] = src[r * HALS_ROWS + q];
+    for (int64_t r = 0; r < k4; r += 4) {
         vreal a, b, c, d, r0, r1, r2, r3;
         LOAD4(a, src + r * HALS_ROWS);
         LOAD4(b, src + (r + 1) * HALS_ROWS);
@@ -422,11 +431,11 @@ HOT_BODY void R(hals_fused_chunk_body)(void *arg, int chunk, double *scratch)
     double *gram4 = (double *)(void *)(acc + 4 * k), cross4[4] = {0.0, 0.0, 0.0, 0.0};
     double *gramhat4 = gram4 + 4 * k * k;
     /* The tile goes in and out four rows at a time, by 4 x 4 transposes in
-     * registers, where k allows: scalar stores by stride HALS_ROWS were a
-     * large share of the kernel (bench/NOTES.md, "Fused halves: the tile").
+     * registers (k % 4 columns element by element): scalar stores by stride
+     * HALS_ROWS were a large share of the kernel (bench/NOTES.md, "Fused
+     * halves: the tile").
      * The HALS sweep only reads xt, so without l1 it is also the raw P
      * <P, M> needs. */
-    const int by4 = k % 4 == 0;
     real_t *rawp = j->rule == RULE_HALS && l1 == 0.0 ? xt : raw;
     const v4d zero = {0.0, 0.0, 0.0, 0.0};
     v4d viol[HALS_VECS];
@@ -444,13 +453,12 @@ HOT_BODY void R(hals_fused_chunk_body)(void *arg, int chunk, double *scratch)
         real_t *mrows = j->m + (size_t)i0 * (size_t)k; /* the tile's rows, one run */
         /* Padding rows are zero, so they add nothing below. */
         int64_t g = 0;
-        if (by4)
-            for (; g + 4 <= nr; g += 4) {
-                for (int q = 0; q < 4; q++)
-                    R(gather_row)(x, i0 + g + q, f, pend_all, acc + q * k, k);
-                R(rows4_to_tile)(acc, k, k, l1, xt + g, rawp != xt ? raw + g : NULL);
-                R(rows4_to_tile)(mrows + g * k, k, k, 0.0, tile + g, NULL);
-            }
+        for (; g + 4 <= nr; g += 4) {
+            for (int q = 0; q < 4; q++)
+                R(gather_row)(x, i0 + g + q, f, pend_all, acc + q * k, k);
+            R(rows4_to_tile)(acc, k, k, l1, xt + g, rawp != xt ? raw + g : NULL);
+            R(rows4_to_tile)(mrows + g * k, k, k, 0.0, tile + g, NULL);
+        }
         for (; g < HALS_ROWS; g++) {
             if (g < nr)
                 R(gather_row)(x, i0 + g, f, pend_all, acc, k);
@@ -474,13 +482,13 @@ HOT_BODY void R(hals_fused_chunk_body)(void *arg, int chunk, double *scratch)
             R(tile_gram_lanes)(tile, k, gram4);
         if (j->prev) { /* P is spent: raw holds the previous rows */
             real_t *prows = j->prev + (size_t)i0 * (size_t)k;
-            R(rows_to_tile)(prows, nr, k, by4, raw);
-            R(tile_to_rows)(tile, nr, k, by4, prows);
+            R(rows_to_tile)(prows, nr, k, raw);
+            R(tile_to_rows)(tile, nr, k, prows);
             R(extrapolate_tile)(tile, raw, k, j->beta);
             if (j->gram_hat)
                 R(tile_gram_lanes)(tile, k, gramhat4);
         }
-        R(tile_to_rows)(tile, nr, k, by4, mrows);
+        R(tile_to_rows)(tile, nr, k, mrows);
     }
     j->violation[chunk] = R(hals_violation)(viol);
     j->cross[chunk] = R(lanes_sum)(cross4);
