@@ -372,13 +372,58 @@ HOT_BODY void R(tile_to_rows)(const real_t *tile, int64_t nr, int64_t k, real_t 
             rows[g * k + r] = tile[r * HALS_ROWS + g];
 }
 
-/* The upper triangle of a tile's Gram matrix (k x k) added to gram4's lanes. */
+/* Pair (a, r)'s lanes (at g) plus the dot product of tile column c with
+ * column r, held in y0..y7: dot_tile_lanes's sums in its order, so the same
+ * bits. */
+#define GRAM_PAIR(g, c)                                                                            \
+    do {                                                                                           \
+        v4d s_;                                                                                    \
+        vreal x_;                                                                                  \
+        LOAD4(s_, g);                                                                              \
+        LOAD4(x_, (c));                                                                            \
+        s_ += TO_V4D(x_) * y0;                                                                     \
+        LOAD4(x_, (c) + 4);                                                                        \
+        s_ += TO_V4D(x_) * y1;                                                                     \
+        LOAD4(x_, (c) + 8);                                                                        \
+        s_ += TO_V4D(x_) * y2;                                                                     \
+        LOAD4(x_, (c) + 12);                                                                       \
+        s_ += TO_V4D(x_) * y3;                                                                     \
+        LOAD4(x_, (c) + 16);                                                                       \
+        s_ += TO_V4D(x_) * y4;                                                                     \
+        LOAD4(x_, (c) + 20);                                                                       \
+        s_ += TO_V4D(x_) * y5;                                                                     \
+        LOAD4(x_, (c) + 24);                                                                       \
+        s_ += TO_V4D(x_) * y6;                                                                     \
+        LOAD4(x_, (c) + 28);                                                                       \
+        s_ += TO_V4D(x_) * y7;                                                                     \
+        STORE4(g, s_);                                                                             \
+    } while (0)
+
+/* The upper triangle of a tile's Gram matrix (k x k) added to gram4's lanes.
+ * Column r stays in registers (named: an array of them was kept on the
+ * stack) while each column a <= r is dotted with it: one column's loads per
+ * pair instead of two (bench/NOTES.md, "The tile's Gram matrix"). */
 HOT_BODY void R(tile_gram_lanes)(const real_t *tile, int64_t k, double *gram4)
 {
-    for (int64_t r = 0; r < k; r++)
+    for (int64_t r = 0; r < k; r++) {
+        const real_t *cr = tile + r * HALS_ROWS;
+        vreal v0, v1, v2, v3, v4, v5, v6, v7;
+        LOAD4(v0, cr);
+        LOAD4(v1, cr + 4);
+        LOAD4(v2, cr + 8);
+        LOAD4(v3, cr + 12);
+        LOAD4(v4, cr + 16);
+        LOAD4(v5, cr + 20);
+        LOAD4(v6, cr + 24);
+        LOAD4(v7, cr + 28);
+        const v4d y0 = TO_V4D(v0), y1 = TO_V4D(v1), y2 = TO_V4D(v2), y3 = TO_V4D(v3);
+        const v4d y4 = TO_V4D(v4), y5 = TO_V4D(v5), y6 = TO_V4D(v6), y7 = TO_V4D(v7);
         for (int64_t a = 0; a <= r; a++)
-            R(dot_tile_lanes)(tile + a * HALS_ROWS, tile + r * HALS_ROWS, gram4 + 4 * (a + r * k));
+            GRAM_PAIR(gram4 + 4 * (a + r * k), tile + a * HALS_ROWS);
+    }
 }
+
+#undef GRAM_PAIR
 
 /* Ang & Gillis's extrapolation of a tile (k columns) from the previous
  * iterate's (pt): tile = max(tile + beta (tile - pt), 0), NaN and -0 to +0
