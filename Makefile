@@ -30,8 +30,9 @@ PYTHON ?= python3
 # build/tools/ (issue #19); PYTHON=... on the command line or in the
 # environment picks another Python.
 REF_PYTHON = $(if $(filter command line environment,$(origin PYTHON)),$(PYTHON),$$(scripts/bench-python.sh))
-# A Python with gensim for the coherence checks (gensim pins numpy, so it
-# often has its own virtual environment).
+# A Python with gensim and scikit-learn for the coherence checks (the bench
+# strips the documents with scikit-learn's functions; gensim pins numpy, so
+# it often has its own virtual environment).
 GENSIM_PYTHON ?= $(REF_PYTHON)
 
 comma := ,
