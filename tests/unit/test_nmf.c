@@ -359,12 +359,11 @@ TM_TEST(nmf_hals_stops_on_its_error_window)
  * groups' stop rule and the unfused path's global one agree): the same
  * iterations, errors and factors to rounding, so the fused path
  * extrapolates, restarts and stops as the unfused one does; to its stop
- * rule, and to max_iter 12. From about 15 on, where the error no longer
- * moves, rounding decides the restarts and the factors drift apart along
- * directions that leave the error as it is: on an AMD EPYC under ASan the
- * two paths' errors at iteration 15 agreed to 3e-15 and their factors to
- * only 1e-8 (5e-14 at 12 to 14), one path restarting where the other did
- * not. */
+ * rule, and to max_iter 12. Further on, where the error no longer moves,
+ * rounding decides the restarts and the factors drift apart along
+ * directions that leave the error as it is; on some CPUs and builds that
+ * begins at 15 (bench/NOTES.md, "The fused/unfused hals test at 15
+ * iterations"). */
 TM_TEST(nmf_hals_fused_matches_unfused_at_one_sweep)
 {
     struct tm_csr x;

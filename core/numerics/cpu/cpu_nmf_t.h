@@ -400,8 +400,8 @@ HOT_BODY void R(tile_to_rows)(const real_t *tile, int64_t nr, int64_t k, real_t 
     } while (0)
 
 /* The upper triangle of a tile's Gram matrix (k x k) added to gram4's lanes.
- * Column r stays in registers (named: an array of them was kept on the
- * stack) while each column a <= r is dotted with it: one column's loads per
+ * Column r stays in registers (named, as hals_tile_sweep's accumulators
+ * are) while each column a <= r is dotted with it: one column's loads per
  * pair instead of two (bench/NOTES.md, "The tile's Gram matrix"). */
 HOT_BODY void R(tile_gram_lanes)(const real_t *tile, int64_t k, double *gram4)
 {
